@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+// The `gatehouse` command: runs the compiled CLI (npm install builds it).
+import { main } from '../dist/src/cli/main.js';
+
+const code = await main(process.argv.slice(2), {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  env: process.env,
+});
+if (code !== 0 || process.argv[2] !== 'connect') process.exitCode = code;

@@ -1,0 +1,94 @@
+/**
+ * `gatehouse connect`: the stdio bridge an IDE launches. It says hello on the daemon's socket
+ * (client name, credential, optional single-server view), then copies bytes both ways: the IDE's
+ * MCP traffic is carried unchanged, and governed by the daemon.
+ */
+import { createConnection, type Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { GatehouseError } from '../common/errors.js';
+import { HELLO_VERSION, type Hello, type HelloReply } from '../node/downstream/hello.js';
+
+export interface BridgeOptions {
+  socketPath: string;
+  client: string;
+  token?: string;
+  server?: string;
+  stdin: Readable;
+  stdout: Writable;
+}
+
+/** Resolves with the exit code once either side has closed. */
+export async function runBridge(options: BridgeOptions): Promise<number> {
+  const socket = await open(options.socketPath);
+  const hello: Hello = { gatehouse: 'hello', version: HELLO_VERSION, client: options.client };
+  if (options.token !== undefined) hello.token = options.token;
+  if (options.server !== undefined) hello.server = options.server;
+  socket.write(JSON.stringify(hello) + '\n');
+  const { reply, rest } = await readReply(socket);
+  if (reply.gatehouse === 'refused') {
+    socket.destroy();
+    throw new GatehouseError('refused', `Gatehouse refused the connection: ${reply.reason}`);
+  }
+  if (rest.length > 0) options.stdout.write(rest);
+  return new Promise<number>((resolve) => {
+    let done = false;
+    const finish = (code: number): void => {
+      if (done) return;
+      done = true;
+      resolve(code);
+    };
+    socket.pipe(options.stdout, { end: false });
+    options.stdin.pipe(socket);
+    // The IDE closed its end: finish sending, then let the daemon close.
+    options.stdin.once('end', () => socket.end());
+    socket.once('close', () => finish(0));
+    socket.once('error', () => finish(1));
+  });
+}
+
+function open(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(path);
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
+        reject(new GatehouseError('daemon_not_running', `Gatehouse is not running (no daemon on ${path}); start it with \`gatehouse daemon\``));
+      } else reject(error);
+    });
+  });
+}
+
+function readReply(socket: Socket): Promise<{ reply: HelloReply; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => fail(new GatehouseError('timeout', 'the daemon did not answer the hello within 10 seconds')), 10_000);
+    const fail = (error: Error): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.destroy();
+      reject(error);
+    };
+    const onClose = (): void => fail(new GatehouseError('closed', 'the daemon closed the connection before answering'));
+    const onData = (chunk: Buffer): void => {
+      buffer = Buffer.concat([buffer, chunk]);
+      const nl = buffer.indexOf(0x0a);
+      if (nl === -1) {
+        if (buffer.length > 8192) fail(new GatehouseError('protocol', 'the daemon sent an unexpected answer'));
+        return;
+      }
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.pause();
+      try {
+        const reply = JSON.parse(buffer.subarray(0, nl).toString('utf8')) as HelloReply;
+        resolve({ reply, rest: buffer.subarray(nl + 1) });
+      } catch {
+        reject(new GatehouseError('protocol', 'the daemon sent an unexpected answer'));
+      }
+    };
+    socket.on('data', onData);
+    socket.once('close', onClose);
+  });
+}

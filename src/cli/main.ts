@@ -1,0 +1,411 @@
+/**
+ * The `gatehouse` command. Every subcommand has `--help`, exits non-zero with a one-line reason on
+ * stderr when it fails, and never takes a secret value as an argument.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ServerConfigSchema, formatPath } from '../common/config.js';
+import { GatehouseError, errorMessage } from '../common/errors.js';
+import { isServerName, SERVER_NAME_RULE } from '../common/names.js';
+import type { DaemonStatus, ServerStatus } from '../common/status.js';
+import { ClientRegistry } from '../node/client-registry.js';
+import { editConfigFile, loadConfigFile } from '../node/config-file.js';
+import { callControl } from '../node/control/control-client.js';
+import { defaultPaths, startDaemon } from '../node/daemon.js';
+import { isLogLevel, jsonLogger } from '../node/logger.js';
+import { ensureUserOnlyDir, type GatehousePaths } from '../node/paths.js';
+import { VERSION } from '../node/version.js';
+import { runBridge } from './connect.js';
+import { join } from 'node:path';
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+const USAGE = `gatehouse ${VERSION}: governed MCP servers behind one local endpoint
+
+Usage: gatehouse <command> [options]
+
+Commands:
+  daemon [--config FILE]           run the core in the foreground
+  status [--json]                  servers, states, restarts, clients, policy mode
+  connect [--client NAME]          the stdio bridge an IDE launches
+  servers list|add|remove|restart|start|stop
+  logs SERVER [--lines N]          a server's recent stderr
+  clients list|add|revoke          client credentials for the bridge and HTTP
+
+Run \`gatehouse <command> --help\` for a command's options.`;
+
+const HELP: Record<string, string> = {
+  daemon: `Usage: gatehouse daemon [--config FILE] [--log-level debug|info|warn|error]
+
+Runs Gatehouse in the foreground: starts every enabled server, opens the local socket and
+Streamable HTTP on 127.0.0.1, and logs one JSON object per line on stderr. SIGINT or SIGTERM
+stops every server gracefully. The config file is watched; a valid change is applied (only
+what differs), an invalid one is refused and the running configuration stays.`,
+  status: `Usage: gatehouse status [--json]
+
+Shows the running daemon's servers (state, restarts, tools), connected clients and policy mode.
+--json prints everything, including the socket path and the HTTP endpoint URL.`,
+  connect: `Usage: gatehouse connect [--client NAME] [--server NAME] [--token-file FILE]
+
+The stdio bridge an IDE launches as its MCP server command. It speaks MCP on stdin/stdout and
+carries it to the daemon's socket. --client names the client in status and audit records
+(default: "stdio-bridge"). --server shows one server alone, under its own tool names.
+A client that has a credential (gatehouse clients add) must present it: --token-file FILE, or
+the GATEHOUSE_CLIENT_TOKEN environment variable. Never on the command line.`,
+  servers: `Usage:
+  gatehouse servers list [--json]
+  gatehouse servers add NAME --command CMD [--arg ARG]... [--cwd DIR] [--env KEY=VALUE]... [--disabled]
+  gatehouse servers add NAME --url URL [--header NAME:VALUE]... [--disabled]
+  gatehouse servers remove NAME
+  gatehouse servers restart|start|stop NAME
+
+add and remove edit the config file (checked before it is written); the daemon applies the change.
+Secrets go in as \${secret:NAME} references, never as values.`,
+  logs: `Usage: gatehouse logs SERVER [--lines N]
+
+Prints the last N (default 200) lines the server wrote to stderr, with Gatehouse's own lifecycle
+lines marked [gatehouse]. The full log is in the log directory (gatehouse status --json).`,
+  clients: `Usage:
+  gatehouse clients list
+  gatehouse clients add NAME      prints the new client's token once; Gatehouse keeps only its hash
+  gatehouse clients revoke NAME   the client loses access at once, live sessions included
+
+A client with a credential is "verified" in status and audit records. HTTP clients always need one.`,
+};
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
+
+function parse<O extends Options>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options: { ...options, ...HELP_OPTION } as O & typeof HELP_OPTION, allowPositionals: true as const, strict: true as const });
+  } catch (error) {
+    throw new GatehouseError('usage', errorMessage(error).replace(/\. To specify.*$/s, ''));
+  }
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    io.out(USAGE + '\n');
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '--version' || command === '-v') {
+    io.out(VERSION + '\n');
+    return 0;
+  }
+  const paths = defaultPaths(io.env);
+  try {
+    switch (command) {
+      case 'daemon':
+        return await daemon(rest, io, paths);
+      case 'status':
+        return await status(rest, io, paths);
+      case 'connect':
+        return await connect(rest, io, paths);
+      case 'servers':
+        return await servers(rest, io, paths);
+      case 'logs':
+        return await logs(rest, io, paths);
+      case 'clients':
+        return await clients(rest, io, paths);
+      default:
+        io.err(`gatehouse: unknown command "${command}"; run \`gatehouse --help\`\n`);
+        return 2;
+    }
+  } catch (error) {
+    const usage = error instanceof GatehouseError && error.code === 'usage';
+    io.err(`gatehouse ${command}: ${errorMessage(error).split('\n')[0]}\n`);
+    const more = errorMessage(error).split('\n').slice(1);
+    if (more.length > 0) io.err(more.join('\n') + '\n');
+    return usage ? 2 : 1;
+  }
+}
+
+function helpWanted(command: string, values: { help?: boolean | undefined }, io: Io): boolean {
+  if (!values.help) return false;
+  io.out((HELP[command] ?? USAGE) + '\n');
+  return true;
+}
+
+async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string' }, 'log-level': { type: 'string' } });
+  if (helpWanted('daemon', values, io)) return 0;
+  const level = values['log-level'] ?? 'info';
+  if (!isLogLevel(level)) throw new GatehouseError('usage', `--log-level must be debug, info, warn or error`);
+  const logger = jsonLogger((line) => io.err(line), level);
+  const running = await startDaemon({ paths, logger, env: io.env, ...(values.config ? { configFile: values.config } : {}) });
+  const s = running.status();
+  io.err(`Gatehouse ${VERSION} is running (${s.policy.mode} mode). Connect an IDE with: gatehouse connect --client NAME\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await running.stop();
+  return 0;
+}
+
+async function status(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
+  const { values } = parse(args, { json: { type: 'boolean' } });
+  if (helpWanted('status', values, io)) return 0;
+  const s = (await callControl(paths.controlSocketPath, 'status', {})) as DaemonStatus;
+  if (values.json) {
+    io.out(JSON.stringify(s, null, 2) + '\n');
+    return 0;
+  }
+  const lines = [
+    `Gatehouse ${s.version} (pid ${s.pid}), user ${s.user}, policy: ${s.policy.mode}${s.policy.version ? ` v${s.policy.version}` : ''}`,
+    `config: ${s.configFile}`,
+    `socket: ${s.socketPath}${s.httpUrl ? `   http: ${s.httpUrl}/mcp` : ''}`,
+    '',
+    'SERVERS',
+    ...table(
+      ['NAME', 'STATE', 'RESTARTS', 'TOOLS', 'DETAIL'],
+      s.servers.map((v) => [v.name, v.enabled ? v.state : 'disabled', String(v.restarts), String(v.counts.tools), serverDetail(v)]),
+    ),
+    '',
+    'CLIENTS',
+    ...(s.clients.length === 0
+      ? ['(none connected)']
+      : table(
+          ['NAME', 'VIA', 'VERIFIED', 'CALLS', 'SINCE'],
+          s.clients.map((c) => [c.name, c.transport, c.verified ? 'yes' : 'no', String(c.calls), c.connectedAt]),
+        )),
+    '',
+    `audit: ${s.audit.records} records in ${s.audit.file}`,
+  ];
+  io.out(lines.join('\n') + '\n');
+  return 0;
+}
+
+function serverDetail(v: ServerStatus): string {
+  if (v.state === 'ready') return `${v.serverInfo ? `${v.serverInfo.name} ${v.serverInfo.version}` : ''}${v.protocolVersion ? ` (MCP ${v.protocolVersion})` : ''}`.trim();
+  const next = v.nextAttemptAt ? ` (retry at ${v.nextAttemptAt})` : '';
+  return (v.lastError ?? '') + next;
+}
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const format = (row: string[]) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ');
+  return [format(header), ...rows.map(format)];
+}
+
+async function connect(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
+  const { values } = parse(args, { client: { type: 'string' }, server: { type: 'string' }, 'token-file': { type: 'string' } });
+  if (helpWanted('connect', values, io)) return 0;
+  let token = io.env.GATEHOUSE_CLIENT_TOKEN;
+  if (values['token-file']) token = readFileSync(values['token-file'], 'utf8').trim();
+  if (values.server !== undefined && !isServerName(values.server)) throw new GatehouseError('usage', `--server: ${SERVER_NAME_RULE}`);
+  return runBridge({
+    socketPath: paths.socketPath,
+    client: values.client ?? 'stdio-bridge',
+    ...(token ? { token } : {}),
+    ...(values.server !== undefined ? { server: values.server } : {}),
+    stdin: process.stdin,
+    stdout: process.stdout,
+  });
+}
+
+async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    io.out(HELP.servers + '\n');
+    return sub === undefined ? 2 : 0;
+  }
+  switch (sub) {
+    case 'list': {
+      const { values } = parse(rest, { json: { type: 'boolean' } });
+      if (helpWanted('servers', values, io)) return 0;
+      const loaded = await loadConfigFile(paths.configFile, { dataDir: paths.dataDir });
+      if (!loaded.ok) throw new GatehouseError('config_invalid', loaded.error);
+      let live: ServerStatus[] = [];
+      try {
+        live = ((await callControl(paths.controlSocketPath, 'status', {}, 5000)) as DaemonStatus).servers;
+      } catch {
+        // Not running: show the configuration alone.
+      }
+      const rows = Object.entries(loaded.config.servers).map(([name, server]) => {
+        const state = live.find((s) => s.name === name);
+        return {
+          name,
+          type: server.type,
+          enabled: server.enabled,
+          state: state?.state ?? (server.enabled ? 'not running' : 'disabled'),
+          target: server.type === 'stdio' ? [server.command, ...server.args].join(' ') : server.url,
+        };
+      });
+      if (values.json) io.out(JSON.stringify(rows, null, 2) + '\n');
+      else io.out(table(['NAME', 'TYPE', 'STATE', 'COMMAND / URL'], rows.map((r) => [r.name, r.type, r.state, r.target])).join('\n') + '\n');
+      return 0;
+    }
+    case 'add': {
+      const { values, positionals } = parse(rest, {
+        command: { type: 'string' },
+        arg: { type: 'string', multiple: true },
+        cwd: { type: 'string' },
+        env: { type: 'string', multiple: true },
+        url: { type: 'string' },
+        header: { type: 'string', multiple: true },
+        disabled: { type: 'boolean' },
+      });
+      if (helpWanted('servers', values, io)) return 0;
+      const name = positionals[0];
+      if (!name || positionals.length > 1) throw new GatehouseError('usage', 'give exactly one server NAME');
+      if (!isServerName(name)) throw new GatehouseError('usage', `"${name}": ${SERVER_NAME_RULE}`);
+      if ((values.command === undefined) === (values.url === undefined)) throw new GatehouseError('usage', 'give either --command (stdio) or --url (Streamable HTTP)');
+      const raw: Record<string, unknown> =
+        values.command !== undefined
+          ? {
+              type: 'stdio',
+              command: values.command,
+              ...(values.arg ? { args: values.arg } : {}),
+              ...(values.cwd ? { cwd: values.cwd } : {}),
+              ...(values.env ? { env: pairs(values.env, '=', '--env') } : {}),
+            }
+          : { type: 'http', url: values.url, ...(values.header ? { headers: pairs(values.header, ':', '--header') } : {}) };
+      if (values.disabled) raw.enabled = false;
+      const check = ServerConfigSchema.safeParse(raw);
+      if (!check.success) {
+        const issue = check.error.issues[0]!;
+        throw new GatehouseError('invalid', `${formatPath(issue.path)}: ${issue.message}`);
+      }
+      const result = await editConfigFile(paths.configFile, (config) => {
+        const servers = (config.servers ??= {}) as Record<string, unknown>;
+        if (Object.hasOwn(servers, name)) throw new GatehouseError('exists', `a server named "${name}" is already configured; remove it first`);
+        servers[name] = raw;
+      });
+      if (!result.ok) throw new GatehouseError('invalid', result.error);
+      io.out(`added "${name}" to ${paths.configFile}\n`);
+      await tellDaemon(paths, io);
+      return 0;
+    }
+    case 'remove': {
+      const { values, positionals } = parse(rest, {});
+      if (helpWanted('servers', values, io)) return 0;
+      const name = positionals[0];
+      if (!name || positionals.length > 1) throw new GatehouseError('usage', 'give exactly one server NAME');
+      const result = await editConfigFile(paths.configFile, (config) => {
+        const servers = (config.servers ?? {}) as Record<string, unknown>;
+        if (!Object.hasOwn(servers, name)) throw new GatehouseError('unknown_server', `no server named "${name}" is configured`);
+        delete servers[name];
+      });
+      if (!result.ok) throw new GatehouseError('invalid', result.error);
+      io.out(`removed "${name}" from ${paths.configFile}\n`);
+      await tellDaemon(paths, io);
+      return 0;
+    }
+    case 'restart':
+    case 'start':
+    case 'stop': {
+      const { values, positionals } = parse(rest, {});
+      if (helpWanted('servers', values, io)) return 0;
+      const name = positionals[0];
+      if (!name || positionals.length > 1) throw new GatehouseError('usage', 'give exactly one server NAME');
+      const result = (await callControl(paths.controlSocketPath, `servers.${sub}` as 'servers.restart', { name })) as ServerStatus;
+      io.out(`${name}: ${result.state}${result.lastError ? ` (${result.lastError})` : ''}\n`);
+      return 0;
+    }
+    default:
+      throw new GatehouseError('usage', `unknown servers subcommand "${sub}"; run \`gatehouse servers --help\``);
+  }
+}
+
+/** Applies a config edit now if the daemon runs (it would also see the file change). */
+async function tellDaemon(paths: GatehousePaths, io: Io): Promise<void> {
+  try {
+    const report = (await callControl(paths.controlSocketPath, 'config.reload', {})) as { ok: boolean; error?: string; added: string[]; removed: string[]; restarted: string[] };
+    if (!report.ok) io.err(`the daemon refused the configuration: ${report.error}\n`);
+    else io.out(`applied: ${describeReport(report)}\n`);
+  } catch (error) {
+    if (error instanceof GatehouseError && error.code === 'daemon_not_running') io.out('the daemon is not running; the change applies when it starts\n');
+    else throw error;
+  }
+}
+
+function describeReport(r: { added: string[]; removed: string[]; restarted: string[] }): string {
+  const parts = [
+    r.added.length ? `started ${r.added.join(', ')}` : '',
+    r.removed.length ? `stopped ${r.removed.join(', ')}` : '',
+    r.restarted.length ? `restarted ${r.restarted.join(', ')}` : '',
+  ].filter(Boolean);
+  return parts.length ? parts.join('; ') : 'nothing changed';
+}
+
+function pairs(items: string[], separator: string, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const at = item.indexOf(separator);
+    if (at <= 0) throw new GatehouseError('usage', `${flag} takes KEY${separator}VALUE, got "${item}"`);
+    out[item.slice(0, at).trim()] = item.slice(at + 1).trim();
+  }
+  return out;
+}
+
+async function logs(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
+  const { values, positionals } = parse(args, { lines: { type: 'string' } });
+  if (helpWanted('logs', values, io)) return 0;
+  const name = positionals[0];
+  if (!name || positionals.length > 1) throw new GatehouseError('usage', 'give exactly one SERVER');
+  const lines = values.lines === undefined ? 200 : Number(values.lines);
+  if (!Number.isInteger(lines) || lines < 1 || lines > 100_000) throw new GatehouseError('usage', '--lines takes a whole number from 1 to 100000');
+  const result = (await callControl(paths.controlSocketPath, 'logs', { name, lines })) as string[];
+  if (result.length > 0) io.out(result.join('\n') + '\n');
+  return 0;
+}
+
+async function clients(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    io.out(HELP.clients + '\n');
+    return sub === undefined ? 2 : 0;
+  }
+  const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+  if (helpWanted('clients', values, io)) return 0;
+  await ensureUserOnlyDir(paths.stateDir);
+  const registry = new ClientRegistry(join(paths.stateDir, 'clients.json'));
+  switch (sub) {
+    case 'list': {
+      const records = registry.list().map(({ name, createdAt, lastSeen }) => ({ name, createdAt, lastSeen: lastSeen ?? null }));
+      if (values.json) io.out(JSON.stringify(records, null, 2) + '\n');
+      else if (records.length === 0) io.out('no clients have credentials\n');
+      else io.out(table(['NAME', 'CREATED', 'LAST SEEN'], records.map((r) => [r.name, r.createdAt, r.lastSeen ?? 'never'])).join('\n') + '\n');
+      return 0;
+    }
+    case 'add': {
+      const name = positionals[0];
+      if (!name || positionals.length > 1) throw new GatehouseError('usage', 'give exactly one client NAME');
+      const token = registry.add(name);
+      io.out(`${token}\n`);
+      io.err(`Client "${name}" added. The token above is shown once; Gatehouse keeps only its hash.\n`);
+      await notifyClients(paths);
+      return 0;
+    }
+    case 'revoke': {
+      const name = positionals[0];
+      if (!name || positionals.length > 1) throw new GatehouseError('usage', 'give exactly one client NAME');
+      if (!registry.revoke(name)) throw new GatehouseError('unknown_client', `no client named "${name}" has a credential`);
+      io.out(`revoked "${name}"\n`);
+      await notifyClients(paths);
+      return 0;
+    }
+    default:
+      throw new GatehouseError('usage', `unknown clients subcommand "${sub}"; run \`gatehouse clients --help\``);
+  }
+}
+
+async function notifyClients(paths: GatehousePaths): Promise<void> {
+  try {
+    await callControl(paths.controlSocketPath, 'clients.reload', {}, 5000);
+  } catch (error) {
+    if (!(error instanceof GatehouseError && error.code === 'daemon_not_running')) throw error;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The configuration file's schema: one source of truth for the daemon, the CLI and the console.
+ * Documented field by field in docs/configuration.md; the default lives in resources/default-config.json.
+ */
+import { z } from 'zod';
+import { SERVER_NAME_PATTERN, SERVER_NAME_RULE } from './names.js';
+
+/** Environment variable names a config may set for a child. */
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name is letters, digits and underscores');
+/** HTTP header names (RFC 9110 token characters). */
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid HTTP header name');
+
+export const RestartPolicySchema = z
+  .object({
+    /** `on-failure` restarts after a crash; `always` also after a clean exit; `never` leaves it stopped. */
+    mode: z.enum(['on-failure', 'always', 'never']).default('on-failure'),
+    initialDelayMs: z.number().int().min(10).max(600_000).default(500),
+    maxDelayMs: z.number().int().min(10).max(3_600_000).default(30_000),
+    multiplier: z.number().min(1).max(10).default(2),
+    /** Fraction of each delay drawn at random, so that many servers do not restart in step. */
+    jitter: z.number().min(0).max(1).default(0.2),
+    /** This many restarts within `crashLoopWindowMs` marks the server crash-looping; it then waits `maxDelayMs` between tries. */
+    crashLoopRestarts: z.number().int().min(1).max(1000).default(5),
+    crashLoopWindowMs: z.number().int().min(1000).max(86_400_000).default(60_000),
+  })
+  .strict()
+  .refine((p) => p.maxDelayMs >= p.initialDelayMs, { message: 'maxDelayMs must be at least initialDelayMs', path: ['maxDelayMs'] });
+export type RestartPolicy = z.infer<typeof RestartPolicySchema>;
+
+export const HealthPolicySchema = z
+  .object({
+    /** How often a ready server is pinged (MCP `ping`, or a cheap list call where the server's era has no ping). */
+    intervalMs: z.number().int().min(500).max(3_600_000).default(15_000),
+    timeoutMs: z.number().int().min(100).max(600_000).default(5_000),
+    /** Consecutive failed pings before the server is restarted. */
+    failuresBeforeRestart: z.number().int().min(1).max(100).default(2),
+  })
+  .strict();
+export type HealthPolicy = z.infer<typeof HealthPolicySchema>;
+
+const common = {
+  enabled: z.boolean().default(true),
+  description: z.string().max(500).optional(),
+  restart: RestartPolicySchema.default(RestartPolicySchema.parse({})),
+  health: HealthPolicySchema.default(HealthPolicySchema.parse({})),
+  /** How long connecting (spawn + handshake) may take before the attempt counts as a crash. */
+  startupTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+  /** How long one forwarded request may take before Gatehouse cancels it upstream. */
+  requestTimeoutMs: z.number().int().min(100).max(3_600_000).default(300_000),
+};
+
+export const StdioServerSchema = z
+  .object({
+    type: z.literal('stdio'),
+    command: z.string().min(1).max(4096),
+    args: z.array(z.string().max(32_768)).max(256).default([]),
+    cwd: z.string().max(4096).optional(),
+    /** Added to the allow-listed environment the child gets; nothing else of the daemon's environment leaks through. */
+    env: z.record(envName, z.string().max(32_768)).default({}),
+    /** Grace between SIGTERM and SIGKILL when stopping. */
+    stopGraceMs: z.number().int().min(0).max(120_000).default(3_000),
+    ...common,
+  })
+  .strict();
+
+export const HttpServerSchema = z
+  .object({
+    type: z.literal('http'),
+    url: z
+      .string()
+      .url()
+      .refine((u) => /^https?:\/\//.test(u), 'the url must be http:// or https://'),
+    headers: z.record(headerName, z.string().max(8192)).default({}),
+    ...common,
+  })
+  .strict();
+
+export const ServerConfigSchema = z.discriminatedUnion('type', [StdioServerSchema, HttpServerSchema]);
+export type StdioServerConfig = z.infer<typeof StdioServerSchema>;
+export type HttpServerConfig = z.infer<typeof HttpServerSchema>;
+export type ServerConfig = z.infer<typeof ServerConfigSchema>;
+
+export const ListenSchema = z
+  .object({
+    /** Streamable HTTP on 127.0.0.1. Port 0 picks a free port; the chosen one is in `gatehouse status --json`. */
+    http: z
+      .object({
+        enabled: z.boolean().default(true),
+        port: z.number().int().min(0).max(65_535).default(0),
+      })
+      .strict()
+      .default({ enabled: true, port: 0 }),
+  })
+  .strict();
+
+export const LimitsSchema = z
+  .object({
+    /** Largest JSON-RPC message accepted from a client or a server, in bytes. */
+    maxMessageBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    /** Lines of each server's stderr kept in memory. */
+    logRingLines: z.number().int().min(10).max(100_000).default(1000),
+    /** Size at which a server's log file is rotated, and how many rotated files are kept. */
+    logFileBytes: z.number().int().min(4096).max(1024 * 1024 * 1024).default(5 * 1024 * 1024),
+    logFilesKept: z.number().int().min(1).max(50).default(3),
+  })
+  .strict();
+
+export const ConfigSchema = z
+  .object({
+    $schema: z.string().optional(),
+    /** Keyed by server name; the key pattern also lands in config.schema.json, so editors flag a bad name. */
+    servers: z.record(z.string().regex(SERVER_NAME_PATTERN, SERVER_NAME_RULE), ServerConfigSchema).default({}),
+    listen: ListenSchema.default(ListenSchema.parse({})),
+    limits: LimitsSchema.default(LimitsSchema.parse({})),
+  })
+  .strict();
+export type GatehouseConfig = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** One problem in a config file, addressed by a JSON path such as `servers.memory.args[2]`. */
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+/** Parses a value already read as JSON; never throws. */
+export function parseConfig(value: unknown): { ok: true; config: GatehouseConfig } | { ok: false; problems: ConfigProblem[] } {
+  const result = ConfigSchema.safeParse(value);
+  if (result.success) return { ok: true, config: result.data };
+  return {
+    ok: false,
+    problems: result.error.issues.map(describeIssue),
+  };
+}
+
+/**
+ * One zod issue as a person reads it: a record key's own message instead of "Invalid key in record",
+ * and "expected string, received number" without zod's "Invalid input: " prefix.
+ */
+function describeIssue(issue: z.core.$ZodIssue): ConfigProblem {
+  let message = issue.message;
+  if (issue.code === 'invalid_key' && issue.issues[0] !== undefined) message = issue.issues[0].message;
+  return { path: formatPath(issue.path), message: message.replace(/^Invalid input: /, '') };
+}

@@ -1,0 +1,60 @@
+/**
+ * One call, one chain. Every governed request (tools/call, resources/read, prompts/get) passes
+ * through the same interceptors, in the order they are listed where the chain is built
+ * (see core/gateway.ts). A stage either calls `next` or returns a denial; it never throws to say no.
+ */
+import type { DenyCode, Stage } from '../common/errors.js';
+import type { Principal } from './principal.js';
+
+export type CallKind = 'tool' | 'resource' | 'prompt';
+
+export interface CallContext {
+  /** Aborted when the client cancels or disconnects, or the request times out. */
+  signal: AbortSignal;
+  /** Present when the client asked for progress; forwards upstream progress to it. */
+  onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
+  /** Sends a server-to-client request (elicitation, sampling, roots) to the session that made this call. */
+  sendRequest?: (method: string, params: Record<string, unknown> | undefined, signal: AbortSignal) => Promise<Record<string, unknown>>;
+}
+
+/** A governed request as the chain sees it; `name` is the server's own name for the item. */
+export interface GovernedCall {
+  id: string;
+  kind: CallKind;
+  server: string;
+  /** Tool or prompt name, or resource URI. */
+  name: string;
+  /** Tool or prompt arguments; absent for resources. */
+  arguments?: Record<string, unknown>;
+  /** Extra request params (such as `_meta`) passed upstream unchanged. */
+  meta?: Record<string, unknown>;
+  principal: Principal;
+  context: CallContext;
+  /** Facts stages add for the ones after them and for the audit record. */
+  facts: CallFacts;
+}
+
+export interface CallFacts {
+  policyMode?: 'unmanaged' | 'managed';
+  policyVersion?: string;
+  policyIds?: string[];
+}
+
+export type Outcome =
+  | { kind: 'ok'; result: Record<string, unknown> }
+  | { kind: 'denied'; stage: Stage; code: DenyCode; reason: string }
+  /** `rpcCode` keeps the JSON-RPC error code an upstream answered with, so the client sees the server's own error. */
+  | { kind: 'failed'; stage: Stage; error: string; rpcCode?: number };
+
+export type Handler = (call: GovernedCall) => Promise<Outcome>;
+export type Interceptor = (next: Handler) => Handler;
+
+/** `chain(a, b, c)(last)` runs a, then b, then c, then last. */
+export const chain =
+  (...stages: Interceptor[]) =>
+  (last: Handler): Handler =>
+    stages.reduceRight<Handler>((next, stage) => stage(next), last);
+
+export function denied(stage: Stage, code: DenyCode, reason: string): Outcome {
+  return { kind: 'denied', stage, code, reason };
+}

@@ -1,0 +1,140 @@
+/**
+ * What the core needs from the outside world, and never how. Adapters live in src/node;
+ * tests pass fakes that honour the same contracts.
+ */
+import type { ServerConfig } from '../common/config.js';
+
+/** Time and timers, so that backoff and health checks run on a fake clock in unit tests. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+}
+export interface TimerHandle {
+  unref?(): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** Structured log lines for the daemon's own log (not the servers' stderr). */
+export interface Logger {
+  log(level: LogLevel, event: string, fields?: Record<string, unknown>): void;
+}
+
+/** MCP items as a server lists them. Only the fields Gatehouse reads are typed; the rest pass through. */
+export interface McpItem {
+  [key: string]: unknown;
+}
+export interface ToolItem extends McpItem {
+  name: string;
+}
+export interface PromptItem extends McpItem {
+  name: string;
+}
+export interface ResourceItem extends McpItem {
+  uri: string;
+  name: string;
+}
+export interface ResourceTemplateItem extends McpItem {
+  uriTemplate: string;
+  name: string;
+}
+
+export interface UpstreamLists {
+  tools: ToolItem[];
+  resources: ResourceItem[];
+  resourceTemplates: ResourceTemplateItem[];
+  prompts: PromptItem[];
+}
+
+export type ListKind = 'tools' | 'resources' | 'prompts';
+
+export interface ForwardOptions {
+  signal: AbortSignal;
+  timeoutMs: number;
+  onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
+}
+
+export interface UpstreamExit {
+  /** Why the connection ended, for a person to read. */
+  reason: string;
+  /** True when the server ended cleanly (exit code 0, or closed by Gatehouse). */
+  clean: boolean;
+}
+
+/** A live MCP connection to one configured server. */
+export interface UpstreamConnection {
+  readonly protocolVersion: string | undefined;
+  readonly serverInfo: { name: string; version: string } | undefined;
+  readonly capabilities: Record<string, unknown>;
+  readonly instructions: string | undefined;
+  readonly pid: number | undefined;
+  /** Every page of every list the server's capabilities offer. */
+  listAll(signal: AbortSignal): Promise<UpstreamLists>;
+  /** Forwards one request (`tools/call`, `resources/read`, `prompts/get`, `completion/complete`, ...). */
+  request(method: string, params: Record<string, unknown>, options: ForwardOptions): Promise<Record<string, unknown>>;
+  /** Health check: MCP ping, or the era's equivalent. */
+  ping(timeoutMs: number): Promise<void>;
+  /** Graceful close (for a child: close stdin, SIGTERM, SIGKILL after the grace period). */
+  close(): Promise<void>;
+  /** Settles once, when the connection has ended for any reason. */
+  readonly exited: Promise<UpstreamExit>;
+}
+
+/** What a connection reports back while it lives. */
+export interface UpstreamEvents {
+  listChanged(kind: ListKind): void;
+  resourceUpdated(uri: string): void;
+  /** A server-to-client request (elicitation, sampling, roots); the supervisor routes it to the calling session. */
+  serverRequest(method: string, params: Record<string, unknown> | undefined, signal: AbortSignal): Promise<Record<string, unknown>>;
+  /** One line the server wrote to stderr (already length-capped). */
+  stderr(line: string): void;
+}
+
+export interface UpstreamConnector {
+  connect(name: string, config: ServerConfig, events: UpstreamEvents, signal: AbortSignal): Promise<UpstreamConnection>;
+}
+
+/** Where each server's stderr is kept on disk (rotating files). */
+export interface ServerLogSink {
+  open(server: string): { write(line: string): void; close(): void };
+}
+
+/** The local record of every call and its outcome. The audit issue replaces the store behind it. */
+export interface AuditSink {
+  append(record: AuditRecord): void;
+}
+
+export interface AuditRecord {
+  type: 'call.attempt' | 'call.outcome' | 'server.state' | 'client.connected' | 'client.disconnected' | 'config.applied' | 'config.rejected';
+  at: string;
+  /** Joins a call's attempt and outcome. */
+  callId?: string;
+  user?: string;
+  client?: string;
+  clientVerified?: boolean;
+  server?: string;
+  kind?: 'tool' | 'resource' | 'prompt';
+  name?: string;
+  policyMode?: 'unmanaged' | 'managed';
+  policyVersion?: string;
+  decision?: 'allowed' | 'denied' | 'failed' | 'ok' | 'error';
+  stage?: string;
+  code?: string;
+  reason?: string;
+  latencyMs?: number;
+  /** Shape and digest only, never values. */
+  argsShape?: unknown;
+  argsDigest?: string;
+  resultDigest?: string;
+  detail?: Record<string, unknown>;
+}

@@ -1,0 +1,131 @@
+/**
+ * The governance stages, one factory each. `core/gateway.ts` wires them in order; each stage's
+ * comment there says why it stands where it stands.
+ */
+import { errorMessage } from '../common/errors.js';
+import { denied, type GovernedCall, type Interceptor, type Outcome } from './chain.js';
+import { digest, shapeOf } from './digest.js';
+import type { ApprovalPort, IdentityPort, PolicyPort, QuotaPort } from './governance.js';
+import type { AuditSink, Clock, ForwardOptions, UpstreamConnection } from './ports.js';
+
+/** Writes an attempt record before anything else runs and an outcome record on every exit path. */
+export function auditStage(audit: AuditSink, clock: Clock): Interceptor {
+  return (next) => async (call) => {
+    const started = clock.now();
+    const base = {
+      callId: call.id,
+      user: call.principal.user.id,
+      client: call.principal.client.name,
+      clientVerified: call.principal.client.verified,
+      server: call.server,
+      kind: call.kind,
+      name: call.name,
+    };
+    audit.append({
+      type: 'call.attempt',
+      at: new Date(started).toISOString(),
+      ...base,
+      argsShape: call.arguments === undefined ? undefined : shapeOf(call.arguments),
+      argsDigest: call.arguments === undefined ? undefined : digest(call.arguments),
+    });
+    let outcome: Outcome;
+    try {
+      outcome = await next(call);
+    } catch (error) {
+      // A bug anywhere in the chain fails the call closed; it never lets it through.
+      outcome = { kind: 'failed', stage: 'audit', error: `internal error: ${errorMessage(error)}` };
+    }
+    const ended = clock.now();
+    audit.append({
+      type: 'call.outcome',
+      at: new Date(ended).toISOString(),
+      ...base,
+      policyMode: call.facts.policyMode,
+      policyVersion: call.facts.policyVersion,
+      decision: outcome.kind === 'ok' ? (outcome.result.isError === true ? 'error' : 'ok') : outcome.kind,
+      stage: outcome.kind === 'ok' ? undefined : outcome.stage,
+      code: outcome.kind === 'denied' ? outcome.code : undefined,
+      reason: outcome.kind === 'denied' ? outcome.reason : outcome.kind === 'failed' ? outcome.error : undefined,
+      latencyMs: ended - started,
+      resultDigest: outcome.kind === 'ok' ? digest(outcome.result) : undefined,
+    });
+    return outcome;
+  };
+}
+
+export function identityStage(identity: IdentityPort): Interceptor {
+  return (next) => async (call) => {
+    const admission = identity.verify(call.principal);
+    if (!admission.ok) return denied('identity', admission.code, admission.reason);
+    return next(call);
+  };
+}
+
+export function policyStage(policy: PolicyPort): Interceptor {
+  return (next) => async (call) => {
+    call.facts.policyMode = policy.mode;
+    call.facts.policyVersion = policy.version;
+    const decision = policy.decide(call);
+    call.facts.policyIds = decision.policyIds;
+    if (!decision.allow) return denied('policy', 'policy_denied', decision.reason);
+    return next(call);
+  };
+}
+
+export function quotaStage(quota: QuotaPort): Interceptor {
+  return (next) => async (call) => {
+    const admission = await quota.admit(call);
+    if (!admission.ok) return denied('quota', admission.code, admission.reason);
+    return next(call);
+  };
+}
+
+export function approvalStage(approval: ApprovalPort): Interceptor {
+  return (next) => async (call) => {
+    const admission = await approval.review(call, call.context.signal);
+    if (!admission.ok) return denied('approval', admission.code, admission.reason);
+    return next(call);
+  };
+}
+
+const METHOD: Record<GovernedCall['kind'], string> = { tool: 'tools/call', resource: 'resources/read', prompt: 'prompts/get' };
+
+/** The only holder of upstream connections: forwards the call and turns upstream errors into clean outcomes. */
+export function upstreamHandler(connectionOf: (server: string) => { connection: UpstreamConnection; timeoutMs: number } | undefined) {
+  return async (call: GovernedCall): Promise<Outcome> => {
+    const target = connectionOf(call.server);
+    if (!target) return denied('upstream', 'server_unavailable', `server "${call.server}" is not ready`);
+    const params: Record<string, unknown> =
+      call.kind === 'resource' ? { uri: call.name } : { name: call.name, ...(call.arguments !== undefined ? { arguments: call.arguments } : {}) };
+    if (call.meta) params._meta = call.meta;
+    const options: ForwardOptions = { signal: call.context.signal, timeoutMs: target.timeoutMs };
+    if (call.context.onProgress) options.onProgress = call.context.onProgress;
+    try {
+      const result = await target.connection.request(METHOD[call.kind], params, options);
+      return { kind: 'ok', result };
+    } catch (error) {
+      const rpcCode = upstreamErrorCode(error);
+      return { kind: 'failed', stage: 'upstream', error: upstreamErrorMessage(error), ...(rpcCode !== undefined ? { rpcCode } : {}) };
+    }
+  };
+}
+
+/**
+ * The upstream's own message, without the layers of prefixes SDKs add on the way
+ * (`MCP error -32602: MCP error -32602: ...`).
+ */
+export function upstreamErrorMessage(error: unknown): string {
+  let message = errorMessage(error);
+  for (;;) {
+    const stripped = message.replace(/^(?:MCP error -?\d+:\s*|McpError:\s*|Error:\s*)/, '');
+    if (stripped === message) break;
+    message = stripped;
+  }
+  return message;
+}
+
+/** The upstream's JSON-RPC error code, when it answered with one. */
+export function upstreamErrorCode(error: unknown): number | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'number' && Number.isInteger(code) ? code : undefined;
+}

@@ -1,0 +1,37 @@
+/**
+ * The one line a bridge sends before MCP starts on the socket: who the client is, its credential,
+ * and which view it wants. The daemon answers with one line, then the connection carries MCP.
+ */
+import { z } from 'zod';
+import { CLIENT_NAME_PATTERN, SERVER_NAME_PATTERN } from '../../common/names.js';
+
+export const HELLO_VERSION = 1;
+export const MAX_HELLO_BYTES = 4096;
+
+export const HelloSchema = z
+  .object({
+    gatehouse: z.literal('hello'),
+    version: z.literal(HELLO_VERSION),
+    client: z.string().regex(CLIENT_NAME_PATTERN, 'not a valid client name'),
+    token: z.string().max(200).optional(),
+    server: z.string().regex(SERVER_NAME_PATTERN, 'not a valid server name').optional(),
+  })
+  .strict();
+export type Hello = z.infer<typeof HelloSchema>;
+
+export type HelloReply = { gatehouse: 'welcome'; version: number; session: string } | { gatehouse: 'refused'; version: number; reason: string };
+
+export function parseHello(line: string): { ok: true; hello: Hello } | { ok: false; reason: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return { ok: false, reason: 'the first line must be a Gatehouse hello; connect through `gatehouse connect`' };
+  }
+  const result = HelloSchema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    return { ok: false, reason: `bad hello: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}` };
+  }
+  return { ok: true, hello: result.data };
+}

@@ -1,0 +1,170 @@
+/**
+ * One downstream MCP server instance, as the SDK builds it for a socket connection or an HTTP
+ * request, answering from the gateway. Everything governed goes through `Gateway`; this file only
+ * translates between the wire and the gateway's values.
+ */
+import { ProtocolError, Server } from '@modelcontextprotocol/server';
+import { RpcErrorCode } from '../../common/errors.js';
+import type { CallContext, Outcome } from '../../core/chain.js';
+import type { Gateway, Scope } from '../../core/gateway.js';
+import type { Principal } from '../../core/principal.js';
+
+export interface DownstreamSession {
+  principal: Principal;
+  scope: Scope;
+  /** The protocol era this instance serves. */
+  era: 'legacy' | 'modern';
+  /** Counts calls for `gatehouse status`. */
+  onCall?: () => void;
+  /** Resource subscriptions this session holds, by URI (2025-era push). */
+  subscriptions?: Set<string>;
+}
+
+export interface DownstreamServerOptions {
+  version: string;
+  instructions?: string;
+}
+
+interface RequestCtx {
+  mcpReq: {
+    signal: AbortSignal;
+    _meta?: Record<string, unknown>;
+    notify: (notification: { method: string; params?: Record<string, unknown> }) => Promise<void>;
+    send: (request: { method: string; params?: Record<string, unknown> }, options?: { signal?: AbortSignal }) => Promise<unknown>;
+  };
+}
+interface RequestWithParams {
+  params?: Record<string, unknown>;
+}
+
+const SERVER_CAPABILITIES = {
+  tools: { listChanged: true },
+  resources: { listChanged: true, subscribe: true },
+  prompts: { listChanged: true },
+  completions: {},
+};
+
+export function createDownstreamServer(gateway: Gateway, session: DownstreamSession, options: DownstreamServerOptions): Server {
+  const server = new Server(
+    { name: session.scope.server ? `gatehouse/${session.scope.server}` : 'gatehouse', version: options.version },
+    { capabilities: SERVER_CAPABILITIES, ...(options.instructions ? { instructions: options.instructions } : {}) },
+  );
+  const { principal, scope } = session;
+  const on = server.setRequestHandler.bind(server) as unknown as (method: string, handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>) => void;
+
+  on('tools/list', async () => ({ tools: gateway.listTools(principal, scope) }));
+  on('prompts/list', async () => ({ prompts: gateway.listPrompts(principal, scope) }));
+  on('resources/list', async () => ({ resources: gateway.listResources(principal, scope) }));
+  on('resources/templates/list', async () => ({ resourceTemplates: gateway.listResourceTemplates(principal, scope) }));
+
+  on('tools/call', async (request, ctx) => {
+    session.onCall?.();
+    const params = request.params ?? {};
+    const name = stringParam(params, 'name');
+    const outcome = await gateway.callTool(principal, scope, name, objectParam(params, 'arguments'), forwardedMeta(params), callContext(ctx, session));
+    return answer(outcome);
+  });
+  on('prompts/get', async (request, ctx) => {
+    session.onCall?.();
+    const params = request.params ?? {};
+    const outcome = await gateway.getPrompt(principal, scope, stringParam(params, 'name'), objectParam(params, 'arguments'), forwardedMeta(params), callContext(ctx, session));
+    return answer(outcome);
+  });
+  on('resources/read', async (request, ctx) => {
+    session.onCall?.();
+    const params = request.params ?? {};
+    const uri = stringParam(params, 'uri');
+    const outcome = await gateway.readResource(principal, scope, uri, forwardedMeta(params), callContext(ctx, session));
+    if (outcome.kind === 'denied' && outcome.code === 'unknown_resource') {
+      throw new ProtocolError(RpcErrorCode.InvalidParams, outcome.reason, { uri });
+    }
+    return answer(outcome);
+  });
+  on('completion/complete', async (request, ctx) => {
+    const params = request.params ?? {};
+    try {
+      return await gateway.complete(principal, scope, params, callContext(ctx, session));
+    } catch (error) {
+      const code = (error as { code?: number }).code;
+      throw new ProtocolError(typeof code === 'number' ? code : RpcErrorCode.InternalError, (error as Error).message);
+    }
+  });
+  on('resources/subscribe', async (request) => {
+    const uri = stringParam(request.params ?? {}, 'uri');
+    if (!gateway.resourceServer(principal, scope, uri)) throw new ProtocolError(RpcErrorCode.InvalidParams, `Resource not found: ${uri}`, { uri });
+    session.subscriptions?.add(uri);
+    return {};
+  });
+  on('resources/unsubscribe', async (request) => {
+    session.subscriptions?.delete(stringParam(request.params ?? {}, 'uri'));
+    return {};
+  });
+  return server;
+}
+
+function stringParam(params: Record<string, unknown>, key: string): string {
+  const value = params[key];
+  if (typeof value !== 'string' || value === '') throw new ProtocolError(RpcErrorCode.InvalidParams, `params.${key} must be a non-empty string`);
+  return value;
+}
+
+function objectParam(params: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
+  const value = params[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ProtocolError(RpcErrorCode.InvalidParams, `params.${key} must be an object`);
+  return value as Record<string, unknown>;
+}
+
+/**
+ * `_meta` keys that describe this hop (protocol version, client info and capabilities, the
+ * progress token) are Gatehouse's to speak upstream, not the client's; the rest pass through.
+ */
+function forwardedMeta(params: Record<string, unknown>): Record<string, unknown> | undefined {
+  const meta = params._meta;
+  if (typeof meta !== 'object' || meta === null) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(meta)) {
+    if (key === 'progressToken' || key.startsWith('io.modelcontextprotocol/')) continue;
+    out[key] = value;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+function callContext(ctx: RequestCtx, session: DownstreamSession): CallContext {
+  const context: CallContext = { signal: ctx.mcpReq.signal };
+  const token = ctx.mcpReq._meta?.progressToken;
+  if (typeof token === 'string' || typeof token === 'number') {
+    context.onProgress = (p) => {
+      void ctx.mcpReq
+        .notify({ method: 'notifications/progress', params: { progressToken: token, progress: p.progress, ...(p.total !== undefined ? { total: p.total } : {}), ...(p.message !== undefined ? { message: p.message } : {}) } })
+        .catch(() => undefined);
+    };
+  }
+  if (session.era === 'legacy') {
+    context.sendRequest = async (method, params, signal) =>
+      (await ctx.mcpReq.send({ method, ...(params ? { params } : {}) }, { signal })) as Record<string, unknown>;
+  } else {
+    context.sendRequest = async (method) => {
+      throw new Error(`the calling client speaks the 2026-07-28 protocol, which has no server-to-client ${method} request during a call`);
+    };
+  }
+  return context;
+}
+
+/** Outcome → result, or → the JSON-RPC error the client sees. */
+function answer(outcome: Outcome): Record<string, unknown> {
+  switch (outcome.kind) {
+    case 'ok':
+      return outcome.result;
+    case 'denied':
+      if (outcome.code === 'unknown_tool' || outcome.code === 'unknown_prompt') {
+        throw new ProtocolError(RpcErrorCode.InvalidParams, outcome.reason);
+      }
+      throw new ProtocolError(outcome.code === 'server_unavailable' ? RpcErrorCode.ServerUnavailable : RpcErrorCode.Denied, outcome.reason, {
+        reason: outcome.code,
+        stage: outcome.stage,
+      });
+    case 'failed':
+      throw new ProtocolError(outcome.rpcCode ?? RpcErrorCode.InternalError, outcome.error);
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Live downstream sessions: who is connected, over what, and which SDK server instances speak
+ * for them, so that list changes reach every session whose view changed.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Server } from '@modelcontextprotocol/server';
+import type { ClientStatus } from '../../common/status.js';
+import type { Gateway, Scope } from '../../core/gateway.js';
+import type { ListKind } from '../../core/ports.js';
+import type { Principal } from '../../core/principal.js';
+import { createDownstreamServer, type DownstreamSession } from './mcp-server.js';
+
+export interface LiveSession extends DownstreamSession {
+  id: string;
+  transport: 'socket' | 'http';
+  connectedAt: Date;
+  calls: number;
+  protocolVersion?: string;
+  servers: Set<Server>;
+}
+
+export class SessionHost {
+  private sessions = new Map<string, LiveSession>();
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly gateway: Gateway,
+    private readonly options: { version: string },
+  ) {
+    this.unsubscribe = gateway.onChange((kind, scope) => this.broadcast(kind, scope));
+  }
+
+  open(principal: Principal, scope: Scope, transport: 'socket' | 'http', era: 'legacy' | 'modern'): LiveSession {
+    const session: LiveSession = {
+      id: randomUUID(),
+      principal,
+      scope,
+      era,
+      transport,
+      connectedAt: new Date(),
+      calls: 0,
+      servers: new Set(),
+      subscriptions: new Set(),
+    };
+    session.onCall = () => void session.calls++;
+    this.sessions.set(session.id, session);
+    return session;
+  }
+
+  /** A fresh SDK server answering for this session. */
+  serverFor(session: LiveSession): Server {
+    const server = createDownstreamServer(this.gateway, session, { version: this.options.version });
+    session.servers.add(server);
+    server.onclose = () => session.servers.delete(server);
+    return server;
+  }
+
+  close(session: LiveSession): void {
+    this.sessions.delete(session.id);
+    for (const server of session.servers) void server.close().catch(() => undefined);
+    session.servers.clear();
+  }
+
+  get(id: string): LiveSession | undefined {
+    return this.sessions.get(id);
+  }
+
+  statuses(): ClientStatus[] {
+    return [...this.sessions.values()].map((s) => ({
+      id: s.id,
+      name: s.principal.client.name,
+      transport: s.transport,
+      verified: s.principal.client.verified,
+      ...(s.protocolVersion ? { protocolVersion: s.protocolVersion } : {}),
+      connectedAt: s.connectedAt.toISOString(),
+      calls: s.calls,
+    }));
+  }
+
+  /** Resource update from a server: tell the sessions that subscribed to that URI. */
+  resourceUpdated(uris: string[]): void {
+    for (const session of this.sessions.values()) {
+      for (const uri of uris) {
+        if (!session.subscriptions?.has(uri)) continue;
+        for (const server of session.servers) void server.sendResourceUpdated({ uri }).catch(() => undefined);
+      }
+    }
+  }
+
+  private broadcast(kind: ListKind, scope: Scope): void {
+    for (const session of this.sessions.values()) {
+      if (session.scope.server !== scope.server) continue;
+      for (const server of session.servers) {
+        const send = kind === 'tools' ? server.sendToolListChanged() : kind === 'prompts' ? server.sendPromptListChanged() : server.sendResourceListChanged();
+        void Promise.resolve(send).catch(() => undefined);
+      }
+    }
+  }
+
+  dispose(): void {
+    this.unsubscribe();
+    for (const session of [...this.sessions.values()]) this.close(session);
+  }
+}

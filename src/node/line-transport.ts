@@ -1,0 +1,160 @@
+/**
+ * An MCP transport over a pair of byte streams carrying newline-delimited JSON-RPC: a child's
+ * stdio, a unix socket, a named pipe. One implementation for upstream children and downstream
+ * socket clients, so that both enforce the same message-size limit and treat garbage the same way.
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/client';
+
+export interface LineTransportOptions {
+  /** Largest accepted line, in bytes. A longer one is discarded and reported, and the stream stays usable. */
+  maxMessageBytes: number;
+  /** A line that is not a JSON-RPC message (a server printing to stdout, a client sending junk). */
+  onGarbage?: (line: string, problem: string) => void;
+  /** A line over the limit; `id` is set when the start of the line revealed a request id. */
+  onOversized?: (bytes: number, id: string | number | undefined) => void;
+  /** Bytes already read from `input` before the transport took over (the rest of a hello line's chunk). */
+  prefix?: Buffer;
+}
+
+export class LineTransport implements Transport {
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  onmessage?: (<T extends JSONRPCMessage>(message: T) => void) | undefined;
+
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** True while discarding the rest of an oversized line. */
+  private discarding = false;
+  private discardedBytes = 0;
+  private discardHead = '';
+  private closed = false;
+  private started = false;
+
+  constructor(
+    private readonly input: Readable,
+    private readonly output: Writable,
+    private readonly options: LineTransportOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.started) throw new Error('LineTransport already started');
+    this.started = true;
+    this.input.on('data', this.onData);
+    this.input.on('error', this.onStreamError);
+    this.output.on('error', this.onStreamError);
+    this.input.on('end', this.onEnd);
+    this.input.on('close', this.onEnd);
+    if (this.options.prefix && this.options.prefix.length > 0) this.onData(this.options.prefix);
+    this.input.resume();
+  }
+
+  private readonly onStreamError = (error: Error): void => {
+    this.onerror?.(error);
+    this.onEnd();
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.closed) return;
+    this.closed = true;
+    this.detach();
+    this.onclose?.();
+  };
+
+  private detach(): void {
+    this.input.off('data', this.onData);
+    this.input.off('end', this.onEnd);
+    this.input.off('close', this.onEnd);
+  }
+
+  private readonly onData = (chunk: Buffer | string): void => {
+    let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    while (data.length > 0) {
+      const nl = data.indexOf(0x0a);
+      const part = nl === -1 ? data : data.subarray(0, nl);
+      if (this.discarding) {
+        this.discardedBytes += part.length;
+      } else if (this.buffered + part.length > this.options.maxMessageBytes) {
+        this.discarding = true;
+        this.discardHead = Buffer.concat([...this.chunks, part]).subarray(0, 256).toString('utf8');
+        this.discardedBytes = this.buffered + part.length;
+        this.chunks = [];
+        this.buffered = 0;
+      } else if (part.length > 0) {
+        this.chunks.push(part);
+        this.buffered += part.length;
+      }
+      if (nl === -1) return;
+      if (this.discarding) {
+        this.options.onOversized?.(this.discardedBytes, idFromHead(this.discardHead));
+        this.discarding = false;
+        this.discardedBytes = 0;
+        this.discardHead = '';
+      } else {
+        const line = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+        this.chunks = [];
+        this.buffered = 0;
+        this.deliver(line);
+      }
+      data = data.subarray(nl + 1);
+    }
+  };
+
+  private deliver(raw: Buffer): void {
+    const text = raw.toString('utf8').replace(/\r$/, '');
+    if (text.trim() === '') return;
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      this.options.onGarbage?.(text, 'not JSON');
+      return;
+    }
+    if (!isJsonRpcMessage(message)) {
+      this.options.onGarbage?.(text, 'not a JSON-RPC 2.0 message');
+      return;
+    }
+    try {
+      this.onmessage?.(message);
+    } catch (error) {
+      this.onerror?.(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    if (this.closed) throw new Error('connection closed');
+    const line = JSON.stringify(message) + '\n';
+    await new Promise<void>((resolve, reject) => {
+      const ok = this.output.write(line, (error) => (error ? reject(error) : undefined));
+      if (ok) resolve();
+      else this.output.once('drain', resolve);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.detach();
+    if (!this.output.writableEnded) this.output.end();
+    this.onclose?.();
+  }
+}
+
+function isJsonRpcMessage(value: unknown): value is JSONRPCMessage {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const m = value as Record<string, unknown>;
+  if (m.jsonrpc !== '2.0') return false;
+  if (typeof m.method === 'string') return true;
+  return 'id' in m && ('result' in m || 'error' in m);
+}
+
+/** Best effort: the id of a request whose line was too long to read whole. */
+function idFromHead(head: string): string | number | undefined {
+  const match = /"id"\s*:\s*("(?:[^"\\]|\\.){0,128}"|-?\d{1,16})/.exec(head);
+  if (!match?.[1]) return undefined;
+  try {
+    return JSON.parse(match[1]) as string | number;
+  } catch {
+    return undefined;
+  }
+}

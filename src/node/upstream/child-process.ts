@@ -1,0 +1,141 @@
+/**
+ * Launching one stdio MCP server: an allow-listed environment, stderr split into capped lines,
+ * and a graceful stop (close stdin, SIGTERM, SIGKILL after the grace period).
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import type { StdioServerConfig } from '../../common/config.js';
+
+/** The only variables a child inherits from the daemon; everything else must be declared in its config. */
+export const INHERITED_ENV: readonly string[] = [
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'TMPDIR',
+  'TERM',
+  'XDG_RUNTIME_DIR',
+  // Windows needs these to start most programs at all.
+  'SYSTEMROOT',
+  'SYSTEMDRIVE',
+  'WINDIR',
+  'COMSPEC',
+  'PATHEXT',
+  'TEMP',
+  'TMP',
+  'USERPROFILE',
+  'APPDATA',
+  'LOCALAPPDATA',
+  'PROGRAMDATA',
+  'PROGRAMFILES',
+];
+
+export function childEnvironment(declared: Record<string, string>, parent: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of INHERITED_ENV) {
+    const value = parent[name];
+    if (value !== undefined) env[name] = value;
+  }
+  for (const [name, value] of Object.entries(parent)) {
+    if (name.startsWith('LC_') && value !== undefined) env[name] = value;
+  }
+  return { ...env, ...declared };
+}
+
+/** Longest stderr line kept; a longer one is cut and marked. */
+export const MAX_STDERR_LINE = 8192;
+
+export interface LaunchedChild {
+  readonly pid: number | undefined;
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  /** Settles when the process has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Close stdin, then SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+  stop(graceMs: number): Promise<void>;
+}
+
+export function launchChild(config: StdioServerConfig, onStderrLine: (line: string) => void): Promise<LaunchedChild> {
+  return new Promise((resolve, reject) => {
+    let child: ChildProcessByStdio<Writable, Readable, Readable>;
+    try {
+      child = spawn(config.command, config.args, {
+        cwd: config.cwd,
+        env: childEnvironment(config.env),
+        stdio: ['pipe', 'pipe', 'pipe'],
+        windowsHide: true,
+        // Own process group on POSIX, so that stopping reaches grandchildren a wrapper script started.
+        detached: process.platform !== 'win32',
+      });
+    } catch (error) {
+      reject(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
+      child.once('exit', (code, signal) => done({ code, signal }));
+    });
+    splitLines(child.stderr, onStderrLine);
+    // A child that dies early can make writes fail with EPIPE; the exit is what reports it.
+    child.stdin.on('error', () => undefined);
+    child.once('error', (error) => reject(error));
+    child.once('spawn', () => {
+      const signalGroup = (signal: NodeJS.Signals): void => {
+        try {
+          if (child.pid !== undefined && process.platform !== 'win32') process.kill(-child.pid, signal);
+          else child.kill(signal);
+        } catch {
+          // Already gone.
+        }
+      };
+      let stopping: Promise<void> | undefined;
+      resolve({
+        pid: child.pid,
+        stdin: child.stdin,
+        stdout: child.stdout,
+        exited,
+        stop(graceMs: number): Promise<void> {
+          stopping ??= (async () => {
+            if (child.exitCode !== null || child.signalCode !== null) return;
+            child.stdin.end();
+            signalGroup('SIGTERM');
+            const timer = setTimeout(() => signalGroup('SIGKILL'), graceMs);
+            await exited;
+            clearTimeout(timer);
+            // Leave no grandchild behind in the group.
+            signalGroup('SIGKILL');
+          })();
+          return stopping;
+        },
+      });
+    });
+  });
+}
+
+function splitLines(stream: Readable, onLine: (line: string) => void): void {
+  let pending = '';
+  let cut = false;
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    pending += chunk;
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) !== -1) {
+      const line = pending.slice(0, nl).replace(/\r$/, '');
+      pending = pending.slice(nl + 1);
+      if (cut) cut = false;
+      else onLine(line);
+    }
+    if (pending.length > MAX_STDERR_LINE) {
+      if (!cut) onLine(pending.slice(0, MAX_STDERR_LINE) + ' [line cut]');
+      cut = true;
+      pending = '';
+    }
+  });
+  stream.on('end', () => {
+    if (pending !== '' && !cut) onLine(pending);
+  });
+  stream.on('error', () => undefined);
+}

@@ -1,0 +1,219 @@
+/**
+ * The real `UpstreamConnector`: stdio children launched by Gatehouse and remote Streamable HTTP
+ * servers, both spoken to with the MCP SDK client, which negotiates the protocol era
+ * (`server/discover` for 2026-07-28 servers, `initialize` for 2025-era ones).
+ */
+import { Client, StreamableHTTPClientTransport, type Transport } from '@modelcontextprotocol/client';
+import type { HttpServerConfig, ServerConfig, StdioServerConfig } from '../../common/config.js';
+import { errorMessage } from '../../common/errors.js';
+import type {
+  ForwardOptions,
+  ListKind,
+  McpItem,
+  UpstreamConnection,
+  UpstreamConnector,
+  UpstreamEvents,
+  UpstreamExit,
+  UpstreamLists,
+} from '../../core/ports.js';
+import { LineTransport } from '../line-transport.js';
+import { launchChild, type LaunchedChild } from './child-process.js';
+
+export interface ConnectorOptions {
+  version: string;
+  maxMessageBytes: number;
+  /** Resolves `${secret:NAME}` references at spawn time; until secrets land, any reference is refused. */
+  resolveSecrets?: (config: ServerConfig) => Promise<ServerConfig>;
+}
+
+/** Server-to-client requests Gatehouse relays to the calling session. */
+const RELAYED_REQUESTS = ['elicitation/create', 'sampling/createMessage', 'roots/list'] as const;
+
+export class NodeUpstreamConnector implements UpstreamConnector {
+  constructor(private readonly options: ConnectorOptions) {}
+
+  async connect(name: string, config: ServerConfig, events: UpstreamEvents, signal: AbortSignal): Promise<UpstreamConnection> {
+    const resolved = this.options.resolveSecrets ? await this.options.resolveSecrets(config) : refuseSecretReferences(config);
+    if (resolved.type === 'stdio') return this.connectStdio(name, resolved, events, signal);
+    return this.connectHttp(name, resolved, events, signal);
+  }
+
+  private newClient(events: UpstreamEvents): Client {
+    const client = new Client(
+      { name: 'gatehouse', version: this.options.version },
+      {
+        capabilities: { elicitation: {}, sampling: {}, roots: { listChanged: false } },
+        versionNegotiation: { mode: 'auto', probe: { timeoutMs: 2000 } },
+      },
+    );
+    for (const method of RELAYED_REQUESTS) {
+      client.setRequestHandler(method, (async (request: { params?: Record<string, unknown> }, ctx: { mcpReq: { signal: AbortSignal } }) =>
+        events.serverRequest(method, request.params, ctx.mcpReq.signal)) as never);
+    }
+    const kinds: Record<string, ListKind> = {
+      'notifications/tools/list_changed': 'tools',
+      'notifications/resources/list_changed': 'resources',
+      'notifications/prompts/list_changed': 'prompts',
+    };
+    for (const [method, kind] of Object.entries(kinds)) {
+      client.setNotificationHandler(method as 'notifications/tools/list_changed', () => events.listChanged(kind));
+    }
+    client.setNotificationHandler('notifications/resources/updated', (n: { params: { uri: string } }) => events.resourceUpdated(n.params.uri));
+    client.setNotificationHandler('notifications/message', (n: { params: { level: string; data: unknown; logger?: string } }) => {
+      const data = typeof n.params.data === 'string' ? n.params.data : JSON.stringify(n.params.data);
+      events.stderr(`[${n.params.level}${n.params.logger ? ` ${n.params.logger}` : ''}] ${data}`);
+    });
+    return client;
+  }
+
+  private async connectStdio(name: string, config: StdioServerConfig, events: UpstreamEvents, signal: AbortSignal): Promise<UpstreamConnection> {
+    signal.throwIfAborted();
+    let child: LaunchedChild;
+    try {
+      child = await launchChild(config, (line) => events.stderr(line));
+    } catch (error) {
+      throw new Error(`could not start "${config.command}": ${errorMessage(error)}`);
+    }
+    const transport = new LineTransport(child.stdout, child.stdin, {
+      maxMessageBytes: this.options.maxMessageBytes,
+      onGarbage: (line, problem) => events.stderr(`[gatehouse] ignored stdout line (${problem}): ${line.slice(0, 200)}`),
+      onOversized: (bytes) => events.stderr(`[gatehouse] ignored a ${bytes}-byte message from the server: over the ${this.options.maxMessageBytes}-byte limit`),
+    });
+    const client = this.newClient(events);
+    const exited = child.exited.then(({ code, signal: sig }): UpstreamExit => {
+      if (stoppedByUs) return { reason: 'stopped by Gatehouse', clean: true };
+      if (sig) return { reason: `the server was killed by ${sig}`, clean: false };
+      return { reason: `the server exited with code ${code}`, clean: code === 0 };
+    });
+    let stoppedByUs = false;
+    const abort = (): void => void child.stop(config.stopGraceMs);
+    signal.addEventListener('abort', abort, { once: true });
+    try {
+      await raceExit(client.connect(transport as Transport, {}), exited, signal);
+    } catch (error) {
+      stoppedByUs = true;
+      await child.stop(config.stopGraceMs);
+      throw error;
+    } finally {
+      signal.removeEventListener('abort', abort);
+    }
+    return new SdkUpstreamConnection(client, child.pid, exited, async () => {
+      stoppedByUs = true;
+      await client.close().catch(() => undefined);
+      await child.stop(config.stopGraceMs);
+    });
+  }
+
+  private async connectHttp(_name: string, config: HttpServerConfig, events: UpstreamEvents, signal: AbortSignal): Promise<UpstreamConnection> {
+    const transport = new StreamableHTTPClientTransport(new URL(config.url), {
+      requestInit: { headers: config.headers },
+      reconnectionOptions: { maxReconnectionDelay: 30_000, initialReconnectionDelay: 1000, reconnectionDelayGrowFactor: 2, maxRetries: 2 },
+    });
+    const client = this.newClient(events);
+    let settle!: (exit: UpstreamExit) => void;
+    const exited = new Promise<UpstreamExit>((resolve) => (settle = resolve));
+    let closedByUs = false;
+    client.onclose = () => settle(closedByUs ? { reason: 'stopped by Gatehouse', clean: true } : { reason: 'the remote server closed the connection', clean: false });
+    await raceExit(client.connect(transport as Transport, {}), exited, signal);
+    return new SdkUpstreamConnection(client, undefined, exited, async () => {
+      closedByUs = true;
+      await client.close().catch(() => undefined);
+      settle({ reason: 'stopped by Gatehouse', clean: true });
+    });
+  }
+}
+
+/** Until the keychain-backed secret store is configured, a `${secret:...}` reference cannot be honoured: refuse, never pass the literal. */
+function refuseSecretReferences(config: ServerConfig): ServerConfig {
+  const text = JSON.stringify(config);
+  const match = /\$\{secret:([^}]*)\}/.exec(text);
+  if (match) throw new Error(`the configuration refers to secret "${match[1]}", but no secret store is configured`);
+  return config;
+}
+
+async function raceExit<T>(work: Promise<T>, exited: Promise<UpstreamExit>, signal: AbortSignal): Promise<T> {
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new Error('connect aborted'));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([
+      work,
+      exited.then((exit) => {
+        throw new Error(`${exit.reason} before completing the MCP handshake`);
+      }),
+      aborted,
+    ]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
+
+class SdkUpstreamConnection implements UpstreamConnection {
+  readonly protocolVersion: string | undefined;
+  readonly serverInfo: { name: string; version: string } | undefined;
+  readonly capabilities: Record<string, unknown>;
+  readonly instructions: string | undefined;
+
+  constructor(
+    private readonly client: Client,
+    readonly pid: number | undefined,
+    readonly exited: Promise<UpstreamExit>,
+    private readonly closeFn: () => Promise<void>,
+  ) {
+    this.protocolVersion = client.getNegotiatedProtocolVersion();
+    const info = client.getServerVersion();
+    this.serverInfo = info ? { name: info.name, version: info.version } : undefined;
+    this.capabilities = (client.getServerCapabilities() ?? {}) as Record<string, unknown>;
+    this.instructions = client.getInstructions();
+  }
+
+  async listAll(signal: AbortSignal): Promise<UpstreamLists> {
+    const caps = this.capabilities;
+    const pages = async <T>(method: string, key: string): Promise<T[]> => {
+      const items: T[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < 1000; page++) {
+        const result = (await this.client.request(
+          { method, params: cursor ? { cursor } : {} } as never,
+          { signal, timeout: 30_000 } as never,
+        )) as Record<string, unknown>;
+        const list = result[key];
+        if (Array.isArray(list)) items.push(...(list as T[]));
+        cursor = typeof result.nextCursor === 'string' && result.nextCursor !== '' ? result.nextCursor : undefined;
+        if (!cursor) break;
+      }
+      return items;
+    };
+    const [tools, resources, resourceTemplates, prompts] = await Promise.all([
+      caps.tools ? pages<McpItem & { name: string }>('tools/list', 'tools') : [],
+      caps.resources ? pages<McpItem & { uri: string; name: string }>('resources/list', 'resources') : [],
+      caps.resources ? pages<McpItem & { uriTemplate: string; name: string }>('resources/templates/list', 'resourceTemplates').catch(() => []) : [],
+      caps.prompts ? pages<McpItem & { name: string }>('prompts/list', 'prompts') : [],
+    ]);
+    return { tools, resources, resourceTemplates, prompts };
+  }
+
+  async request(method: string, params: Record<string, unknown>, options: ForwardOptions): Promise<Record<string, unknown>> {
+    const result = await this.client.request({ method, params } as never, {
+      signal: options.signal,
+      timeout: options.timeoutMs,
+      resetTimeoutOnProgress: true,
+      maxTotalTimeout: options.timeoutMs * 4,
+      onprogress: options.onProgress,
+    } as never);
+    return result as Record<string, unknown>;
+  }
+
+  async ping(timeoutMs: number): Promise<void> {
+    // The 2026-07-28 revision has no ping; `server/discover` is its cheapest round trip.
+    if (this.client.getProtocolEra() === 'modern') await this.client.discover({ timeout: timeoutMs });
+    else await this.client.ping({ timeout: timeoutMs });
+  }
+
+  close(): Promise<void> {
+    return this.closeFn();
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Starting a real Gatehouse for a test: a throwaway home directory, a config file with the given
+ * servers, a registered client with a token, and the daemon built by the real composition root.
+ * `startGatehouse` runs it in this process; `spawnGatehouse` runs `gatehouse daemon` as a child.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { ConfigInput } from '../../../src/common/config.js';
+import type { DaemonStatus } from '../../../src/common/status.js';
+import { ClientRegistry } from '../../../src/node/client-registry.js';
+import { callControl } from '../../../src/node/control/control-client.js';
+import { startDaemon, type Daemon, runtimeInfoFile } from '../../../src/node/daemon.js';
+import type { Logger } from '../../../src/core/ports.js';
+import { resolvePaths, type GatehousePaths } from '../../../src/node/paths.js';
+
+export const REPO = resolve(import.meta.dirname, '../../..');
+export const BIN = join(REPO, 'bin', 'gatehouse.js');
+
+export interface StartOptions {
+  servers?: ConfigInput['servers'];
+  config?: Omit<ConfigInput, 'servers'>;
+  /** Client names to register; the first one's token is `token`. */
+  clients?: string[];
+}
+
+export interface RunningGatehouse {
+  home: string;
+  paths: GatehousePaths;
+  env: NodeJS.ProcessEnv;
+  httpUrl: string;
+  token: string;
+  tokens: Record<string, string>;
+  socketPath: string;
+  logs: string[];
+  status(): Promise<DaemonStatus>;
+  writeConfig(servers: ConfigInput['servers'], config?: Omit<ConfigInput, 'servers'>): void;
+  stop(): Promise<void>;
+}
+
+export function makeHome(prefix = 'gh-test-'): { home: string; paths: GatehousePaths; env: NodeJS.ProcessEnv } {
+  const home = mkdtempSync(join(tmpdir(), prefix));
+  const env = { ...process.env, GATEHOUSE_HOME: home };
+  const paths = resolvePaths({ platform: process.platform, env, homedir: home, uid: process.getuid?.() });
+  mkdirSync(paths.configDir, { recursive: true, mode: 0o700 });
+  mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
+  return { home, paths, env };
+}
+
+function writeConfigFile(paths: GatehousePaths, servers: ConfigInput['servers'], config: Omit<ConfigInput, 'servers'> = {}): void {
+  const file: ConfigInput = { ...config, servers: servers ?? {} };
+  file.listen ??= { http: { enabled: true, port: 0 } };
+  writeFileSync(paths.configFile, JSON.stringify(file, null, 2), { mode: 0o600 });
+}
+
+function registerClients(paths: GatehousePaths, names: string[]): Record<string, string> {
+  const registry = new ClientRegistry(join(paths.stateDir, 'clients.json'));
+  return Object.fromEntries(names.map((name) => [name, registry.add(name)]));
+}
+
+export async function startGatehouse(options: StartOptions = {}): Promise<RunningGatehouse> {
+  const { home, paths, env } = makeHome();
+  writeConfigFile(paths, options.servers, options.config);
+  const tokens = registerClients(paths, options.clients ?? ['test-client']);
+  const logs: string[] = [];
+  const logger: Logger = { log: (level, event, fields) => logs.push(JSON.stringify({ level, event, ...fields })) };
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon({ paths, logger, env });
+  } catch (error) {
+    rmSync(home, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    home,
+    paths,
+    env,
+    httpUrl: daemon.httpUrl ?? '',
+    token: Object.values(tokens)[0] ?? '',
+    tokens,
+    socketPath: paths.socketPath,
+    logs,
+    status: async () => daemon.status(),
+    writeConfig: (servers, config) => writeConfigFile(paths, servers, config),
+    stop: async () => {
+      await daemon.stop();
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `gatehouse daemon` as a child process; resolves once it reports ready. */
+export async function spawnGatehouse(options: StartOptions = {}): Promise<RunningGatehouse & { child: ChildProcess; stderr: () => string }> {
+  const { home, paths, env } = makeHome();
+  writeConfigFile(paths, options.servers, options.config);
+  const tokens = registerClients(paths, options.clients ?? ['test-client']);
+  const child = spawn(process.execPath, [BIN, 'daemon'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (stderr.includes('"daemon.ready"')) break;
+    if (child.exitCode !== null) throw new Error(`gatehouse daemon exited early:\n${stderr}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`gatehouse daemon did not become ready:\n${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const info = JSON.parse(readFileSync(runtimeInfoFile(paths), 'utf8')) as { httpUrl?: string };
+  return {
+    home,
+    paths,
+    env,
+    child,
+    stderr: () => stderr,
+    httpUrl: info.httpUrl ?? '',
+    token: Object.values(tokens)[0] ?? '',
+    tokens,
+    socketPath: paths.socketPath,
+    logs: [],
+    status: async () => (await callControl(paths.controlSocketPath, 'status', {})) as DaemonStatus,
+    writeConfig: (servers, config) => writeConfigFile(paths, servers, config),
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls until `check` returns a truthy value (or throws after `timeoutMs`). */
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value as NonNullable<T>;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
