@@ -117,28 +117,28 @@ export class Gateway {
 
   listTools(principal: Principal, scope: Scope): ToolItem[] {
     const view = this.view(scope);
-    return view.tools.filter((tool) => this.visible(principal, view.toolRoutes.get(tool.name), 'tool', tool));
+    return view.tools.filter((tool) => this.visible(principal, view.toolRoutes.get(tool.name), 'tool'));
   }
 
   listPrompts(principal: Principal, scope: Scope): PromptItem[] {
     const view = this.view(scope);
-    return view.prompts.filter((prompt) => this.visible(principal, view.promptRoutes.get(prompt.name), 'prompt', prompt));
+    return view.prompts.filter((prompt) => this.visible(principal, view.promptRoutes.get(prompt.name), 'prompt'));
   }
 
   listResources(principal: Principal, scope: Scope): ResourceItem[] {
     const view = this.view(scope);
-    return view.resources.filter((resource) => this.visible(principal, view.resourceRoutes.get(resource.uri), 'resource', resource));
+    return view.resources.filter((resource) => this.visible(principal, view.resourceRoutes.get(resource.uri), 'resource'));
   }
 
   listResourceTemplates(principal: Principal, scope: Scope): ResourceTemplateItem[] {
     const view = this.view(scope);
-    return view.resourceTemplates.filter((template, i) => this.visible(principal, view.templateRoutes[i], 'resource', template));
+    return view.resourceTemplates.filter((template, i) => this.visible(principal, view.templateRoutes[i], 'resource'));
   }
 
-  private visible(principal: Principal, route: Route | undefined, kind: 'tool' | 'prompt' | 'resource', item: ToolItem | PromptItem | ResourceItem | ResourceTemplateItem): boolean {
+  private visible(principal: Principal, route: Route | undefined, kind: 'tool' | 'prompt' | 'resource'): boolean {
     if (!route) return false;
     try {
-      return this.deps.policy.visible(principal, route.server, kind, item);
+      return this.deps.policy.visible(principal, route.server, kind, route.name);
     } catch (error) {
       // Fail closed: an item whose visibility cannot be decided is hidden.
       this.deps.logger.log('error', 'policy.visible_failed', { server: route.server, error: errorMessage(error) });
@@ -149,23 +149,21 @@ export class Gateway {
   callTool(principal: Principal, scope: Scope, name: string, args: Record<string, unknown> | undefined, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
     const view = this.view(scope);
     const route = view.toolRoutes.get(name);
-    const tool = route ? view.tools.find((t) => t.name === name) : undefined;
-    const hidden = !route || !tool || !this.visible(principal, route, 'tool', tool);
+    const hidden = !route || !this.visible(principal, route, 'tool');
     return this.run('tool', principal, hidden ? undefined : route, name, args, meta, context, 'unknown_tool', `Unknown tool: ${name}`);
   }
 
   getPrompt(principal: Principal, scope: Scope, name: string, args: Record<string, unknown> | undefined, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
     const view = this.view(scope);
     const route = view.promptRoutes.get(name);
-    const prompt = route ? view.prompts.find((p) => p.name === name) : undefined;
-    const hidden = !route || !prompt || !this.visible(principal, route, 'prompt', prompt);
+    const hidden = !route || !this.visible(principal, route, 'prompt');
     return this.run('prompt', principal, hidden ? undefined : route, name, args, meta, context, 'unknown_prompt', `Unknown prompt: ${name}`);
   }
 
   readResource(principal: Principal, scope: Scope, uri: string, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
     const view = this.view(scope);
     const route = routeResource(view, uri);
-    const hidden = !route || !this.visible(principal, route, 'resource', { uri: route.name, name: route.name });
+    const hidden = !route || !this.visible(principal, route, 'resource');
     return this.run('resource', principal, hidden ? undefined : route, uri, undefined, meta, context, 'unknown_resource', `Resource not found: ${uri}`);
   }
 
@@ -214,12 +212,11 @@ export class Gateway {
     let forwardedRef: Record<string, unknown> | undefined;
     if (ref?.type === 'ref/prompt' && typeof ref.name === 'string') {
       route = view.promptRoutes.get(ref.name);
-      const prompt = view.prompts.find((p) => p.name === ref.name);
-      if (route && prompt && this.visible(principal, route, 'prompt', prompt)) forwardedRef = { ...ref, name: route.name };
+      if (route && this.visible(principal, route, 'prompt')) forwardedRef = { ...ref, name: route.name };
     } else if (ref?.type === 'ref/resource' && typeof ref.uri === 'string') {
       const index = view.resourceTemplates.findIndex((t) => t.uriTemplate === ref.uri);
       route = index >= 0 ? view.templateRoutes[index] : routeResource(view, ref.uri);
-      if (route && this.visible(principal, route, 'resource', { uri: ref.uri, name: ref.uri })) forwardedRef = { ...ref };
+      if (route && this.visible(principal, route, 'resource')) forwardedRef = { ...ref };
     }
     if (!route || !forwardedRef) return { completion: { values: [], hasMore: false } };
     const target = this.deps.directory.connection(route.server);
@@ -234,7 +231,7 @@ export class Gateway {
   /** The server behind a resource URI for `resources/subscribe`, if the principal may see it. */
   resourceServer(principal: Principal, scope: Scope, uri: string): Route | undefined {
     const route = routeResource(this.view(scope), uri);
-    if (!route || !this.visible(principal, route, 'resource', { uri: route.name, name: route.name })) return undefined;
+    if (!route || !this.visible(principal, route, 'resource')) return undefined;
     return route;
   }
 

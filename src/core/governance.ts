@@ -6,7 +6,6 @@
 import type { DenyCode } from '../common/errors.js';
 import type { GovernedCall } from './chain.js';
 import type { Principal } from './principal.js';
-import type { PromptItem, ResourceItem, ResourceTemplateItem, ToolItem } from './ports.js';
 
 export type Admission = { ok: true } | { ok: false; code: DenyCode; reason: string };
 export const ADMIT: Admission = Object.freeze({ ok: true });
@@ -26,8 +25,12 @@ export interface PolicyDecision {
 export interface PolicyPort {
   readonly mode: 'unmanaged' | 'managed';
   readonly version: string | undefined;
-  /** May this principal see this item at all? The same answer filters lists and refuses calls by name. */
-  visible(principal: Principal, server: string, kind: 'tool' | 'prompt' | 'resource', item: ToolItem | PromptItem | ResourceItem | ResourceTemplateItem): boolean;
+  /**
+   * May this principal see this item at all? The same answer filters lists and refuses calls by
+   * name. `name` is the server's own name for the item (or its URI or URI template), never the
+   * aggregate's `<server>__<name>`.
+   */
+  visible(principal: Principal, server: string, kind: 'tool' | 'prompt' | 'resource', name: string): boolean;
   /** The decision for one call, with its arguments. */
   decide(call: GovernedCall): PolicyDecision;
 }

@@ -1,0 +1,250 @@
+import { describe, expect, it } from 'vitest';
+import type { GovernedCall } from '../../src/core/chain.js';
+import { Gateway, type GatewayDeps } from '../../src/core/gateway.js';
+import { ADMIT, NoApprovals, NoQuotas, UnmanagedPolicy, type Admission, type PolicyPort } from '../../src/core/governance.js';
+import type { AuditRecord, ForwardOptions, UpstreamConnection, UpstreamLists } from '../../src/core/ports.js';
+import type { Principal } from '../../src/core/principal.js';
+import { FakeClock } from './fakes/fake-clock.js';
+
+const principal: Principal = {
+  user: { id: 'os:alice', source: 'os', displayName: 'alice', roles: [] },
+  client: { id: 'client:cursor', name: 'cursor', verified: true, transport: 'socket' },
+};
+
+class ScriptedConnection implements UpstreamConnection {
+  readonly protocolVersion = '2025-11-25';
+  readonly serverInfo = { name: 'fake', version: '1' };
+  readonly capabilities: Record<string, unknown> = { tools: {}, completions: {} };
+  readonly instructions = undefined;
+  readonly pid = 1;
+  readonly exited = new Promise<never>(() => undefined);
+  calls: { method: string; params: Record<string, unknown> }[] = [];
+  answer: (method: string, params: Record<string, unknown>, options: ForwardOptions) => Promise<Record<string, unknown>> = async (_m, params) => ({
+    content: [{ type: 'text', text: `called ${String(params.name)}` }],
+  });
+  async listAll(): Promise<UpstreamLists> {
+    throw new Error('not used');
+  }
+  request(method: string, params: Record<string, unknown>, options: ForwardOptions): Promise<Record<string, unknown>> {
+    this.calls.push({ method, params });
+    return this.answer(method, params, options);
+  }
+  async ping(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+function setup(overrides: Partial<GatewayDeps> = {}) {
+  const audit: AuditRecord[] = [];
+  const connection = new ScriptedConnection();
+  const ready = new Map<string, UpstreamLists>([
+    ['memory', { tools: [{ name: 'read_graph' }, { name: 'delete_all' }], resources: [{ uri: 'mem://readme', name: 'readme' }], resourceTemplates: [], prompts: [{ name: 'summarize' }] }],
+  ]);
+  const deps: GatewayDeps = {
+    directory: {
+      readyLists: () => ready,
+      connection: (server) => (ready.has(server) ? { connection, timeoutMs: 1000 } : undefined),
+    },
+    audit: { append: (record) => void audit.push(record) },
+    clock: new FakeClock(),
+    logger: { log: () => undefined },
+    identity: { verify: () => ADMIT },
+    policy: new UnmanagedPolicy(),
+    quota: new NoQuotas(),
+    approval: new NoApprovals(),
+    ...overrides,
+  };
+  const gateway = new Gateway(deps);
+  return { gateway, audit, connection, ready };
+}
+
+const ctx = () => ({ signal: new AbortController().signal });
+
+describe('the gateway', () => {
+  it('forwards a call to the server that owns the tool, under the server own tool name', async () => {
+    const { gateway, connection } = setup();
+    const outcome = await gateway.callTool(principal, {}, 'memory__read_graph', { q: 1 }, undefined, ctx());
+    expect(outcome).toEqual({ kind: 'ok', result: { content: [{ type: 'text', text: 'called read_graph' }] } });
+    expect(connection.calls).toEqual([{ method: 'tools/call', params: { name: 'read_graph', arguments: { q: 1 } } }]);
+  });
+
+  it('writes an attempt before and an outcome after every call, with the argument shape and digest but never the values', async () => {
+    const { gateway, audit } = setup();
+    await gateway.callTool(principal, {}, 'memory__read_graph', { password: 'hunter2' }, undefined, ctx());
+    expect(audit.map((r) => r.type)).toEqual(['call.attempt', 'call.outcome']);
+    expect(audit[0]).toMatchObject({ user: 'os:alice', client: 'cursor', clientVerified: true, server: 'memory', name: 'read_graph', argsShape: { password: 'string' } });
+    expect(audit[0]!.argsDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(JSON.stringify(audit)).not.toContain('hunter2');
+    expect(audit[1]).toMatchObject({ decision: 'ok', policyMode: 'unmanaged', callId: audit[0]!.callId });
+  });
+
+  it('answers an unknown tool and audits the attempt without reaching any server', async () => {
+    const { gateway, audit, connection } = setup();
+    const outcome = await gateway.callTool(principal, {}, 'memory__nope', {}, undefined, ctx());
+    expect(outcome).toMatchObject({ kind: 'denied', code: 'unknown_tool', reason: 'Unknown tool: memory__nope' });
+    expect(connection.calls).toEqual([]);
+    expect(audit.map((r) => r.decision ?? r.type)).toEqual(['call.attempt', 'denied']);
+  });
+
+  it('gives a tool hidden by policy exactly the answer an unknown tool gets', async () => {
+    const hiding: PolicyPort = {
+      mode: 'managed',
+      version: '7',
+      visible: (_p, _s, _k, name) => name !== 'delete_all',
+      decide: () => new UnmanagedPolicy().decide(),
+    };
+    const { gateway } = setup({ policy: hiding });
+    expect(gateway.listTools(principal, {}).map((t) => t.name)).toEqual(['memory__read_graph']);
+    const hidden = await gateway.callTool(principal, {}, 'memory__delete_all', {}, undefined, ctx());
+    const unknown = await gateway.callTool(principal, {}, 'memory__does_not_exist', {}, undefined, ctx());
+    expect(hidden).toMatchObject({ kind: 'denied', code: 'unknown_tool' });
+    expect({ ...hidden, reason: '' }).toEqual({ ...unknown, reason: '' });
+  });
+
+  it('hides every item when deciding visibility throws (fail closed)', () => {
+    const broken: PolicyPort = { mode: 'managed', version: '1', visible: () => { throw new Error('bug'); }, decide: () => ({ allow: true, reason: '', policyIds: [] }) };
+    const { gateway } = setup({ policy: broken });
+    expect(gateway.listTools(principal, {})).toEqual([]);
+  });
+
+  it('refuses a call at the identity stage and never reaches policy or the server', async () => {
+    let decided = false;
+    const policy: PolicyPort = {
+      mode: 'unmanaged',
+      version: undefined,
+      visible: () => true,
+      decide: (_call: GovernedCall) => {
+        decided = true;
+        return new UnmanagedPolicy().decide();
+      },
+    };
+    const { gateway, connection } = setup({ identity: { verify: () => ({ ok: false, code: 'unauthenticated', reason: 'revoked' }) }, policy });
+    const outcome = await gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx());
+    expect(outcome).toMatchObject({ kind: 'denied', stage: 'identity', code: 'unauthenticated' });
+    expect(decided).toBe(false);
+    expect(connection.calls).toEqual([]);
+  });
+
+  it('refuses a call the policy denies, with the policy stage and reason, and records the deciding policies', async () => {
+    const policy: PolicyPort = { mode: 'managed', version: '3', visible: () => true, decide: () => ({ allow: false, reason: 'analysts may not delete', policyIds: ['p7'] }) };
+    const { gateway, audit } = setup({ policy });
+    const outcome = await gateway.callTool(principal, {}, 'memory__delete_all', {}, undefined, ctx());
+    expect(outcome).toEqual({ kind: 'denied', stage: 'policy', code: 'policy_denied', reason: 'analysts may not delete' });
+    expect(audit[1]).toMatchObject({ policyMode: 'managed', policyVersion: '3', decision: 'denied', stage: 'policy' });
+  });
+
+  it('spends no quota on a call the policy refuses, and asks for no approval on a call the quota refuses', async () => {
+    let quotaAsked = 0;
+    let approvalAsked = 0;
+    const quota = { admit: async (): Promise<Admission> => { quotaAsked++; return { ok: false, code: 'quota_exceeded', reason: 'daily writes used up' }; } };
+    const approval = { review: async (): Promise<Admission> => { approvalAsked++; return ADMIT; } };
+    const denyAll: PolicyPort = { mode: 'managed', version: '1', visible: () => true, decide: () => ({ allow: false, reason: 'no', policyIds: [] }) };
+    const refused = setup({ policy: denyAll, quota, approval });
+    await refused.gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx());
+    expect(quotaAsked).toBe(0);
+    const limited = setup({ quota, approval });
+    const outcome = await limited.gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx());
+    expect(outcome).toMatchObject({ kind: 'denied', stage: 'quota', code: 'quota_exceeded' });
+    expect(approvalAsked).toBe(0);
+  });
+
+  it('refuses at the approval stage when the person says no', async () => {
+    const { gateway, connection } = setup({ approval: { review: async () => ({ ok: false, code: 'approval_required', reason: 'denied by the user' }) } });
+    const outcome = await gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx());
+    expect(outcome).toMatchObject({ kind: 'denied', stage: 'approval', code: 'approval_required' });
+    expect(connection.calls).toEqual([]);
+  });
+
+  it('fails a call closed, and audits it, when a stage throws', async () => {
+    const { gateway, audit, connection } = setup({ quota: { admit: async () => { throw new Error('counter store broken'); } } });
+    const outcome = await gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx());
+    expect(outcome).toMatchObject({ kind: 'failed', error: 'internal error: counter store broken' });
+    expect(connection.calls).toEqual([]);
+    expect(audit[1]).toMatchObject({ decision: 'failed' });
+  });
+
+  it('refuses a call when the audit log cannot record its attempt', async () => {
+    const { gateway, connection } = setup({ audit: { append: () => { throw new Error('disk full'); } } });
+    await expect(gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx())).rejects.toThrow(/disk full/);
+    expect(connection.calls).toEqual([]);
+  });
+
+  it('returns the upstream error message once, without the prefixes SDKs stack on it, and keeps its code', async () => {
+    const { gateway, connection } = setup();
+    connection.answer = async () => {
+      throw Object.assign(new Error('MCP error -32602: MCP error -32602: bad path'), { code: -32602 });
+    };
+    const outcome = await gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx());
+    expect(outcome).toEqual({ kind: 'failed', stage: 'upstream', error: 'bad path', rpcCode: -32602 });
+  });
+
+  it('says a server is not ready rather than guessing', async () => {
+    const { gateway, ready } = setup();
+    const routes = gateway.listTools(principal, {}).length;
+    expect(routes).toBe(2);
+    ready.clear();
+    // The view still names the tool until refresh; the upstream stage finds no connection.
+    const outcome = await gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx());
+    expect(outcome).toMatchObject({ kind: 'denied', stage: 'upstream', code: 'server_unavailable' });
+  });
+
+  it('tells listeners which lists changed when a server comes or goes, for the aggregate and the single-server view', () => {
+    const { gateway, ready } = setup();
+    const changes: string[] = [];
+    gateway.onChange((kind, scope) => changes.push(`${scope.server ?? '*'}:${kind}`));
+    ready.set('files', { tools: [{ name: 'read_file' }], resources: [], resourceTemplates: [], prompts: [] });
+    gateway.refresh();
+    expect(changes).toEqual(['*:tools', 'files:tools']);
+    changes.length = 0;
+    gateway.refresh();
+    expect(changes).toEqual([]);
+  });
+
+  it('relays a server request to the session of the one call in flight to that server', async () => {
+    const { gateway, connection } = setup();
+    let release!: () => void;
+    connection.answer = () => new Promise((resolve) => (release = () => resolve({ content: [] })));
+    const asked: string[] = [];
+    const call = gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, {
+      signal: new AbortController().signal,
+      sendRequest: async (method) => {
+        asked.push(method);
+        return { action: 'accept' };
+      },
+    });
+    await Promise.resolve();
+    await expect(gateway.routeServerRequest('memory', 'elicitation/create', {}, new AbortController().signal)).resolves.toEqual({ action: 'accept' });
+    expect(asked).toEqual(['elicitation/create']);
+    release();
+    await call;
+  });
+
+  it('refuses to relay a server request when it cannot tell which call caused it', async () => {
+    const { gateway, connection } = setup();
+    const releases: (() => void)[] = [];
+    connection.answer = () => new Promise((resolve) => releases.push(() => resolve({ content: [] })));
+    await expect(gateway.routeServerRequest('memory', 'roots/list', undefined, new AbortController().signal)).rejects.toThrow(/no client call/);
+    const calls = [1, 2].map(() => gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, { signal: new AbortController().signal, sendRequest: async () => ({}) }));
+    await Promise.resolve();
+    await expect(gateway.routeServerRequest('memory', 'sampling/createMessage', {}, new AbortController().signal)).rejects.toThrow(/2 client calls/);
+    releases.forEach((r) => r());
+    await Promise.all(calls);
+  });
+
+  it('routes a resource read and a prompt to their server', async () => {
+    const { gateway, connection } = setup();
+    await gateway.readResource(principal, {}, 'mem://readme', undefined, ctx());
+    await gateway.getPrompt(principal, {}, 'memory__summarize', { topic: 'x' }, undefined, ctx());
+    expect(connection.calls).toEqual([
+      { method: 'resources/read', params: { uri: 'mem://readme' } },
+      { method: 'prompts/get', params: { name: 'summarize', arguments: { topic: 'x' } } },
+    ]);
+  });
+
+  it('completes a prompt argument through the server that owns the prompt, and nothing for an unknown prompt', async () => {
+    const { gateway, connection } = setup();
+    connection.answer = async () => ({ completion: { values: ['a'] } });
+    await expect(gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: '' } }, ctx())).resolves.toEqual({ completion: { values: ['a'] } });
+    expect(connection.calls[0]).toEqual({ method: 'completion/complete', params: { ref: { type: 'ref/prompt', name: 'summarize' }, argument: { name: 'topic', value: '' } } });
+    await expect(gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__nope' }, argument: { name: 'x', value: '' } }, ctx())).resolves.toEqual({ completion: { values: [], hasMore: false } });
+  });
+});
