@@ -8,15 +8,14 @@ import { ServerConfigSchema, formatPath } from '../common/config.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import { isServerName, SERVER_NAME_RULE } from '../common/names.js';
 import type { DaemonStatus, ServerStatus } from '../common/status.js';
+import { join } from 'node:path';
 import { ClientRegistry } from '../node/client-registry.js';
 import { editConfigFile, loadConfigFile } from '../node/config-file.js';
 import { callControl } from '../node/control/control-client.js';
-import { defaultPaths, startDaemon } from '../node/daemon.js';
 import { isLogLevel, jsonLogger } from '../node/logger.js';
-import { ensureUserOnlyDir, type GatehousePaths } from '../node/paths.js';
+import { defaultPaths, ensureUserOnlyDir, type GatehousePaths } from '../node/paths.js';
 import { VERSION } from '../node/version.js';
 import { runBridge } from './connect.js';
-import { join } from 'node:path';
 
 interface Io {
   out: (text: string) => void;
@@ -138,6 +137,8 @@ async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<nu
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw new GatehouseError('usage', `--log-level must be debug, info, warn or error`);
   const logger = jsonLogger((line) => io.err(line), level);
+  // Loaded only here: the bridge and the other commands start faster without the whole core.
+  const { startDaemon } = await import('../node/daemon.js');
   const running = await startDaemon({ paths, logger, env: io.env, ...(values.config ? { configFile: values.config } : {}) });
   const s = running.status();
   io.err(`Gatehouse ${VERSION} is running (${s.policy.mode} mode). Connect an IDE with: gatehouse connect --client NAME\n`);

@@ -5,7 +5,6 @@
  */
 import { writeFileSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { GatehouseConfig } from '../common/config.js';
 import type { ReloadReport } from '../common/control-api.js';
@@ -24,7 +23,7 @@ import { SessionHost } from './downstream/sessions.js';
 import { SocketListener } from './downstream/socket-listener.js';
 import { LocalIdentity } from './local-identity.js';
 import { jsonLogger } from './logger.js';
-import { ensureUserOnlyDir, resolvePaths, type GatehousePaths } from './paths.js';
+import { defaultPaths, ensureUserOnlyDir, type GatehousePaths } from './paths.js';
 import { RotatingServerLogs } from './server-logs.js';
 import { NodeUpstreamConnector } from './upstream/connector.js';
 import { VERSION, packageRoot } from './version.js';
@@ -60,9 +59,6 @@ export function runtimeInfoFile(paths: GatehousePaths): string {
   return join(paths.runtimeDir, 'daemon.json');
 }
 
-export function defaultPaths(env: NodeJS.ProcessEnv = process.env): GatehousePaths {
-  return resolvePaths({ platform: process.platform, env, homedir: homedir(), uid: process.getuid?.() });
-}
 
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   const env = options.env ?? process.env;
@@ -174,6 +170,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         logger.log('error', 'config.rejected', { error: next.error });
         audit.append({ type: 'config.rejected', at: new Date().toISOString(), reason: next.error });
         return { ok: false, error: next.error, added: [], removed: [], restarted: [], unchanged: [] };
+      }
+      const restartNeeded = ['listen', 'limits'].filter((key) => JSON.stringify(next.config[key as 'listen']) !== JSON.stringify(config[key as 'listen']));
+      if (restartNeeded.length > 0) {
+        logger.log('warn', 'config.restart_needed', { fields: restartNeeded, note: 'these settings take effect when Gatehouse restarts' });
       }
       config = next.config;
       const result = await supervisor.apply(config.servers);

@@ -5,6 +5,7 @@
  * as arguments, so one test run can check Linux, macOS and Windows layouts. `ensureUserOnlyDir`
  * touches the disk. docs/configuration.md lists the resulting paths for users.
  */
+import { homedir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { chmod, lstat, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -224,4 +225,9 @@ function describeFsError(error: unknown): string {
     return code !== undefined ? code : error.message;
   }
   return String(error);
+}
+
+/** The paths for this process's user and environment (GATEHOUSE_HOME, XDG variables, platform). */
+export function defaultPaths(env: NodeJS.ProcessEnv = process.env): GatehousePaths {
+  return resolvePaths({ platform: process.platform, env, homedir: homedir(), uid: process.getuid?.() });
 }
