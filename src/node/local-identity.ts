@@ -14,7 +14,7 @@ export class LocalIdentity implements IdentityPort {
 
   constructor(private readonly registry: ClientRegistry) {
     const name = userInfo().username;
-    this.user = { id: `os:${name}`, source: 'os', displayName: name, roles: [] };
+    this.user = { id: `os:${name}`, source: 'os', displayName: name, groups: [], roles: [] };
   }
 
   /** A bridge's hello: a presented credential must be right; a name that has a credential must present it. */

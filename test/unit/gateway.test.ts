@@ -7,7 +7,7 @@ import type { Principal } from '../../src/core/principal.js';
 import { FakeClock } from './fakes/fake-clock.js';
 
 const principal: Principal = {
-  user: { id: 'os:alice', source: 'os', displayName: 'alice', roles: [] },
+  user: { id: 'os:alice', source: 'os', displayName: 'alice', groups: [], roles: [] },
   client: { id: 'client:cursor', name: 'cursor', verified: true, transport: 'socket' },
 };
 
