@@ -13,7 +13,7 @@ import type { DaemonStatus } from '../common/status.js';
 import { Gateway } from '../core/gateway.js';
 import { NoApprovals, NoQuotas, UnmanagedPolicy } from '../core/governance.js';
 import { systemClock, type Logger, type UpstreamLists } from '../core/ports.js';
-import { Supervisor } from '../core/supervisor/supervisor.js';
+import { Supervisor, type ServerRequestHandler } from '../core/supervisor/supervisor.js';
 import { JsonlAuditLog } from './audit-log.js';
 import { ClientRegistry } from './client-registry.js';
 import { ensureConfigFile, loadConfigFile, watchConfigFile, type ConfigWatcher } from './config-file.js';
@@ -82,19 +82,17 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const identity = new LocalIdentity(registry);
   const policy = new UnmanagedPolicy();
 
-  let gateway: Gateway | undefined;
+  // The supervisor needs the gateway to relay server requests, and the gateway needs the supervisor: bind late.
+  let relayServerRequest: ServerRequestHandler = (_server, method) => Promise.reject(new Error(`Gatehouse is starting and cannot relay ${method} yet`));
   const supervisor = new Supervisor({
     connector: new NodeUpstreamConnector({ version: VERSION, maxMessageBytes: config.limits.maxMessageBytes }),
     clock: systemClock,
     logger,
     ringLines: config.limits.logRingLines,
     logSink: new RotatingServerLogs(paths.logDir, config.limits.logFileBytes, config.limits.logFilesKept),
-    onServerRequest: (server, method, params, signal) => {
-      if (!gateway) return Promise.reject(new Error('Gatehouse is starting'));
-      return gateway.routeServerRequest(server, method, params, signal);
-    },
+    onServerRequest: (server, method, params, signal) => relayServerRequest(server, method, params, signal),
   });
-  gateway = new Gateway({
+  const gateway = new Gateway({
     directory: {
       readyLists: () => {
         const lists = new Map<string, UpstreamLists>();
@@ -118,6 +116,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     quota: new NoQuotas(),
     approval: new NoApprovals(),
   });
+  relayServerRequest = (server, method, params, signal) => gateway.routeServerRequest(server, method, params, signal);
   const sessions = new SessionHost(gateway, { version: VERSION });
   supervisor.on('lists', () => gateway.refresh());
   supervisor.on('state', (name, status) => {
