@@ -3,7 +3,8 @@
  *
  * Before any MCP parsing, every request must pass, in order: a loopback Host (DNS rebinding),
  * no foreign Origin (403, as the spec requires: a web page in the user's browser must not reach
- * this), a body under the size limit (413), and a client bearer token (401). Then 2025-era traffic
+ * this), a client bearer token (401; only then is an unknown server name a 404, so that server
+ * names cannot be probed without one), and a body under the size limit (413). Then 2025-era traffic
  * is served by a sessionful transport per client session, and 2026-07-28 traffic statelessly.
  */
 import { randomUUID } from 'node:crypto';
@@ -100,7 +101,7 @@ export class HttpListener {
     const match = /^\/mcp(?:\/([^/]+))?\/?$/.exec(url.pathname);
     if (!match) return jsonError(res, 404, null, RpcErrorCode.InvalidRequest, 'Not found: MCP is served at /mcp and /mcp/<server>');
     const serverName = match[1] === undefined ? undefined : decodeURIComponent(match[1]);
-    if (serverName !== undefined && (!SERVER_NAME_PATTERN.test(serverName) || !this.options.serverExists(serverName))) {
+    if (serverName !== undefined && !SERVER_NAME_PATTERN.test(serverName)) {
       return jsonError(res, 404, null, RpcErrorCode.InvalidRequest, `Not found: no server named "${serverName}" is configured`);
     }
     // 3. Credential.
@@ -110,6 +111,10 @@ export class HttpListener {
     if (!principal) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="gatehouse"');
       return jsonError(res, 401, null, RpcErrorCode.Unauthorized, bearer ? 'Unauthorized: unknown or revoked client token' : 'Unauthorized: a client bearer token is required');
+    }
+    // Only a client with a credential learns which servers are configured.
+    if (serverName !== undefined && !this.options.serverExists(serverName)) {
+      return jsonError(res, 404, null, RpcErrorCode.InvalidRequest, `Not found: no server named "${serverName}" is configured`);
     }
     // 4. Body size, before anything parses it.
     let body: Buffer | undefined;

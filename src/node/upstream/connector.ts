@@ -3,9 +3,9 @@
  * servers, both spoken to with the MCP SDK client, which negotiates the protocol era
  * (`server/discover` for 2026-07-28 servers, `initialize` for 2025-era ones).
  */
-import { Client, StreamableHTTPClientTransport, type Transport } from '@modelcontextprotocol/client';
+import { Client, SdkError, SdkErrorCode, StreamableHTTPClientTransport, type Transport } from '@modelcontextprotocol/client';
 import type { HttpServerConfig, ServerConfig, StdioServerConfig } from '../../common/config.js';
-import { errorMessage } from '../../common/errors.js';
+import { RpcErrorCode, errorMessage } from '../../common/errors.js';
 import type {
   ForwardOptions,
   ListKind,
@@ -77,7 +77,14 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     const transport = new LineTransport(child.stdout, child.stdin, {
       maxMessageBytes: this.options.maxMessageBytes,
       onGarbage: (line, problem) => events.stderr(`[gatehouse] ignored stdout line (${problem}): ${line.slice(0, 200)}`),
-      onOversized: (bytes) => events.stderr(`[gatehouse] ignored a ${bytes}-byte message from the server: over the ${this.options.maxMessageBytes}-byte limit`),
+      onOversized: (bytes, id, head) => {
+        events.stderr(`[gatehouse] ignored a ${bytes}-byte message from the server: over the ${this.options.maxMessageBytes}-byte limit`);
+        // The answer to a request of ours: fail that request now rather than at its timeout.
+        if (id !== undefined && !/"method"\s*:/.test(head)) {
+          const message = `the server answered with a message of ${bytes} bytes, over the ${this.options.maxMessageBytes}-byte limit; Gatehouse dropped it`;
+          transport.onmessage?.({ jsonrpc: '2.0', id, error: { code: RpcErrorCode.InternalError, message } });
+        }
+      },
     });
     const client = this.newClient(events);
     const exited = child.exited.then(({ code, signal: sig }): UpstreamExit => {
@@ -90,10 +97,13 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     signal.addEventListener('abort', abort, { once: true });
     try {
       await raceExit(client.connect(transport as Transport, {}), exited, signal);
+      await raceExit(listenForChanges(client, events, config.startupTimeoutMs), exited, signal);
     } catch (error) {
+      // A child that died during the handshake fails it with "connection closed"; how it exited says more.
+      const exit = signal.aborted ? undefined : await Promise.race([exited, delay(250)]);
       stoppedByUs = true;
       await child.stop(config.stopGraceMs);
-      throw error;
+      throw exit ? new Error(`${exit.reason} before completing the MCP handshake`) : error;
     } finally {
       signal.removeEventListener('abort', abort);
     }
@@ -115,11 +125,34 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     let closedByUs = false;
     client.onclose = () => settle(closedByUs ? { reason: 'stopped by Gatehouse', clean: true } : { reason: 'the remote server closed the connection', clean: false });
     await raceExit(client.connect(transport as Transport, {}), exited, signal);
+    await raceExit(listenForChanges(client, events, config.startupTimeoutMs), exited, signal);
     return new SdkUpstreamConnection(client, undefined, exited, async () => {
       closedByUs = true;
       await client.close().catch(() => undefined);
       settle({ reason: 'stopped by Gatehouse', clean: true });
     });
+  }
+}
+
+/**
+ * A 2026-07-28 server sends list changes only on a `subscriptions/listen` stream (there are no
+ * unsolicited notifications in that era): open one for the lists the server says can change. The
+ * notifications then reach the handlers `newClient` registered, as on a 2025-era connection.
+ * A server that refuses the subscription still serves; its lists are then only read at connect.
+ */
+async function listenForChanges(client: Client, events: UpstreamEvents, timeoutMs: number): Promise<void> {
+  if (client.getProtocolEra() !== 'modern') return;
+  const caps = client.getServerCapabilities() ?? {};
+  const filter = {
+    ...(caps.tools?.listChanged ? { toolsListChanged: true } : {}),
+    ...(caps.prompts?.listChanged ? { promptsListChanged: true } : {}),
+    ...(caps.resources?.listChanged ? { resourcesListChanged: true } : {}),
+  };
+  if (Object.keys(filter).length === 0) return;
+  try {
+    await client.listen(filter, { timeout: timeoutMs });
+  } catch (error) {
+    events.stderr(`[gatehouse] could not subscribe to list changes: ${errorMessage(error)}`);
   }
 }
 
@@ -129,6 +162,10 @@ function refuseSecretReferences(config: ServerConfig): ServerConfig {
   const match = /\$\{secret:([^}]*)\}/.exec(text);
   if (match) throw new Error(`the configuration refers to secret "${match[1]}", but no secret store is configured`);
   return config;
+}
+
+function delay(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(resolve, ms, undefined));
 }
 
 async function raceExit<T>(work: Promise<T>, exited: Promise<UpstreamExit>, signal: AbortSignal): Promise<T> {
@@ -197,14 +234,33 @@ class SdkUpstreamConnection implements UpstreamConnection {
   }
 
   async request(method: string, params: Record<string, unknown>, options: ForwardOptions): Promise<Record<string, unknown>> {
-    const result = await this.client.request({ method, params } as never, {
-      signal: options.signal,
-      timeout: options.timeoutMs,
-      resetTimeoutOnProgress: true,
-      maxTotalTimeout: options.timeoutMs * 4,
-      onprogress: options.onProgress,
-    } as never);
-    return result as Record<string, unknown>;
+    try {
+      const result = await this.client.request({ method, params } as never, {
+        signal: options.signal,
+        timeout: options.timeoutMs,
+        resetTimeoutOnProgress: true,
+        maxTotalTimeout: options.timeoutMs * 4,
+        onprogress: options.onProgress,
+      } as never);
+      return result as Record<string, unknown>;
+    } catch (error) {
+      throw await this.explain(error, options.timeoutMs, options.signal);
+    }
+  }
+
+  /** The SDK's own failures ("Request timed out", "Connection closed") told in terms of this server. */
+  private async explain(error: unknown, timeoutMs: number, signal: AbortSignal): Promise<unknown> {
+    if (!(error instanceof SdkError)) return error;
+    // The SDK reports a request aborted through its signal with the timeout code too.
+    if (signal.aborted) return new Error('the client cancelled the request; Gatehouse cancelled it upstream');
+    if (error.code === SdkErrorCode.RequestTimeout) {
+      return new Error(`the server did not answer within its request timeout (${timeoutMs} ms); Gatehouse cancelled the request`);
+    }
+    if (error.code === SdkErrorCode.ConnectionClosed) {
+      const exit = await Promise.race([this.exited, delay(250)]);
+      return new Error(exit ? `the server went away during the request: ${exit.reason}` : 'the connection to the server closed during the request');
+    }
+    return error;
   }
 
   async ping(timeoutMs: number): Promise<void> {
