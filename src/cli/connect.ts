@@ -5,7 +5,7 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { GatehouseError } from '../common/errors.js';
+import { GatehouseError, RpcErrorCode } from '../common/errors.js';
 import { HELLO_VERSION, type Hello, type HelloReply } from '../node/downstream/hello.js';
 
 export interface BridgeOptions {
@@ -17,8 +17,21 @@ export interface BridgeOptions {
   stdout: Writable;
 }
 
-/** Resolves with the exit code once either side has closed. */
+/**
+ * Resolves with the exit code once either side has closed. When the daemon cannot be reached or
+ * refuses the hello, the IDE's first request is answered with a JSON-RPC error that carries the
+ * reason (an IDE shows that, not the bridge's stderr), then the bridge fails with the same reason.
+ */
 export async function runBridge(options: BridgeOptions): Promise<number> {
+  try {
+    return await bridge(options);
+  } catch (error) {
+    if (error instanceof GatehouseError) await answerFirstRequest(options.stdin, options.stdout, error.message);
+    throw error;
+  }
+}
+
+async function bridge(options: BridgeOptions): Promise<number> {
   const socket = await open(options.socketPath);
   const hello: Hello = { gatehouse: 'hello', version: HELLO_VERSION, client: options.client };
   if (options.token !== undefined) hello.token = options.token;
@@ -90,5 +103,36 @@ function readReply(socket: Socket): Promise<{ reply: HelloReply; rest: Buffer }>
     };
     socket.on('data', onData);
     socket.once('close', onClose);
+  });
+}
+
+/** Reads the client's first line and, if it is a request, answers it with an error; gives up after `timeoutMs`. */
+export function answerFirstRequest(stdin: Readable, stdout: Writable, message: string, timeoutMs = 5000): Promise<void> {
+  return new Promise((resolve) => {
+    let buffer = '';
+    const finish = (): void => {
+      clearTimeout(timer);
+      stdin.off('data', onData);
+      stdin.off('end', finish);
+      stdin.pause();
+      resolve();
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    const onData = (chunk: Buffer | string): void => {
+      buffer += chunk.toString();
+      const nl = buffer.indexOf('\n');
+      if (nl === -1 && buffer.length < 65_536) return;
+      try {
+        const request = JSON.parse(buffer.slice(0, nl === -1 ? undefined : nl)) as { id?: unknown; method?: unknown };
+        if (typeof request.method === 'string' && (typeof request.id === 'string' || typeof request.id === 'number')) {
+          stdout.write(JSON.stringify({ jsonrpc: '2.0', id: request.id, error: { code: RpcErrorCode.Unauthorized, message } }) + '\n');
+        }
+      } catch {
+        // Not JSON-RPC: nothing to answer.
+      }
+      finish();
+    };
+    stdin.on('data', onData);
+    stdin.once('end', finish);
   });
 }

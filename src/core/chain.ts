@@ -4,6 +4,7 @@
  * (see core/gateway.ts). A stage either calls `next` or returns a denial; it never throws to say no.
  */
 import type { DenyCode, Stage } from '../common/errors.js';
+import type { LogMessage, McpLogLevel } from './ports.js';
 import type { Principal } from './principal.js';
 
 export type CallKind = 'tool' | 'resource' | 'prompt';
@@ -13,6 +14,10 @@ export interface CallContext {
   signal: AbortSignal;
   /** Present when the client asked for progress; forwards upstream progress to it. */
   onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
+  /** Relays an MCP log message the server sent while this call was its only one in flight. */
+  log?: (message: LogMessage, server: string) => void;
+  /** The least severe log level the caller wants to hear; asked of the server with the call. */
+  logLevel?: McpLogLevel;
   /** Sends a server-to-client request (elicitation, sampling, roots) to the session that made this call. */
   sendRequest?: (method: string, params: Record<string, unknown> | undefined, signal: AbortSignal) => Promise<Record<string, unknown>>;
 }

@@ -9,7 +9,7 @@ import { errorMessage } from '../common/errors.js';
 import { buildView, routeResource, type CatalogView, type Route } from './catalog.js';
 import { chain, denied, type CallContext, type CallKind, type GovernedCall, type Handler, type Outcome } from './chain.js';
 import type { ApprovalPort, IdentityPort, PolicyPort, QuotaPort } from './governance.js';
-import type { AuditSink, Clock, ListKind, Logger, PromptItem, ResourceItem, ResourceTemplateItem, ToolItem, UpstreamConnection, UpstreamLists } from './ports.js';
+import type { AuditSink, Clock, ListKind, LogMessage, Logger, PromptItem, ResourceItem, ResourceTemplateItem, ToolItem, UpstreamConnection, UpstreamLists } from './ports.js';
 import type { Principal } from './principal.js';
 import { approvalStage, auditStage, identityStage, policyStage, quotaStage, upstreamErrorCode, upstreamErrorMessage, upstreamHandler } from './stages.js';
 
@@ -38,6 +38,8 @@ export interface Scope {
 }
 
 export type ChangeListener = (kind: ListKind, scope: Scope) => void;
+/** A log message no single call can be credited with, for every session that asked for logs. */
+export type LogListener = (server: string, message: LogMessage) => void;
 
 interface InFlight {
   context: CallContext;
@@ -47,6 +49,7 @@ export class Gateway {
   private aggregate: CatalogView;
   private singles = new Map<string, CatalogView>();
   private listeners = new Set<ChangeListener>();
+  private logListeners = new Set<LogListener>();
   private inFlight = new Map<string, Set<InFlight>>();
   private readonly handle: Handler;
 
@@ -67,28 +70,33 @@ export class Gateway {
     this.refresh();
   }
 
-  /** Rebuilds the views from the directory and tells listeners which lists changed. Call when a server's lists change or it comes or goes. */
-  refresh(): void {
+  /**
+   * Rebuilds the views from the directory and tells listeners which lists changed. Call when a server's lists change or it comes or goes.
+   * With `policyChanged` (a new policy bundle, changed local restrictions), what each principal may see can change while the views
+   * do not, so every list of every view is announced as changed.
+   */
+  refresh(options: { policyChanged?: boolean } = {}): void {
+    const force = options.policyChanged === true;
     const lists = this.deps.directory.readyLists();
     const previous = this.aggregate;
     this.aggregate = buildView(lists);
     for (const s of this.aggregate.skipped) {
       this.deps.logger.log('warn', 'catalog.item_skipped', { server: s.server, kind: s.kind, name: s.name, reason: s.reason });
     }
-    this.notifyChanges(previous, this.aggregate, {});
+    this.notifyChanges(previous, this.aggregate, {}, force);
     const names = new Set([...lists.keys(), ...this.singles.keys()]);
     for (const server of names) {
       const before = this.singles.get(server) ?? buildView(new Map(), server);
       const after = buildView(lists, server);
       this.singles.set(server, after);
-      this.notifyChanges(before, after, { server });
+      this.notifyChanges(before, after, { server }, force);
       if (!lists.has(server)) this.singles.delete(server);
     }
   }
 
-  private notifyChanges(before: CatalogView, after: CatalogView, scope: Scope): void {
+  private notifyChanges(before: CatalogView, after: CatalogView, scope: Scope, force = false): void {
     for (const kind of ['tools', 'prompts', 'resources'] as const) {
-      if (before.fingerprints[kind] !== after.fingerprints[kind]) {
+      if (force || before.fingerprints[kind] !== after.fingerprints[kind]) {
         for (const listener of this.listeners) {
           try {
             listener(kind, scope);
@@ -233,6 +241,32 @@ export class Gateway {
     const route = routeResource(this.view(scope), uri);
     if (!route || !this.visible(principal, route, 'resource')) return undefined;
     return route;
+  }
+
+  onLog(listener: LogListener): () => void {
+    this.logListeners.add(listener);
+    return () => this.logListeners.delete(listener);
+  }
+
+  /**
+   * A server sent a log message. While exactly one call to it is in flight, the message goes to
+   * that call's session (as the spec's related notification); otherwise to every session that
+   * set a log level.
+   */
+  relayLog(server: string, message: LogMessage): void {
+    const calls = [...(this.inFlight.get(server) ?? [])];
+    const only = calls.length === 1 ? calls[0]!.context.log : undefined;
+    if (only) {
+      only(message, server);
+      return;
+    }
+    for (const listener of this.logListeners) {
+      try {
+        listener(server, message);
+      } catch (error) {
+        this.deps.logger.log('error', 'gateway.listener_failed', { error: errorMessage(error) });
+      }
+    }
   }
 
   /**

@@ -58,6 +58,20 @@ export interface UpstreamLists {
 
 export type ListKind = 'tools' | 'resources' | 'prompts';
 
+/** MCP log levels, least to most severe (RFC 5424 names). */
+export const MCP_LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'] as const;
+export type McpLogLevel = (typeof MCP_LOG_LEVELS)[number];
+
+/** Where a 2026-07-28 request names the log level its caller wants. */
+export const LOG_LEVEL_META_KEY = 'io.modelcontextprotocol/logLevel';
+
+/** The params of an MCP `notifications/message`. */
+export interface LogMessage {
+  level: McpLogLevel;
+  logger?: string;
+  data: unknown;
+}
+
 export interface ForwardOptions {
   signal: AbortSignal;
   timeoutMs: number;
@@ -98,6 +112,8 @@ export interface UpstreamEvents {
   serverRequest(method: string, params: Record<string, unknown> | undefined, signal: AbortSignal): Promise<Record<string, unknown>>;
   /** One line the server wrote to stderr (already length-capped). */
   stderr(line: string): void;
+  /** An MCP log message (`notifications/message`) the server sent. */
+  log?(message: LogMessage): void;
 }
 
 export interface UpstreamConnector {
@@ -109,13 +125,43 @@ export interface ServerLogSink {
   open(server: string): { write(line: string): void; close(): void };
 }
 
-/** The local record of every call and its outcome. The audit issue replaces the store behind it. */
+/**
+ * The local record of every call and its outcome, and of the events around them. `append` is
+ * synchronous and throws when the store cannot record (the audit stage then refuses the call);
+ * `durable`, where the store has it, settles once everything appended so far is committed, and
+ * rejects when it cannot be (see docs/audit.md for what "committed" survives).
+ */
 export interface AuditSink {
   append(record: AuditRecord): void;
+  durable?(): Promise<void>;
 }
 
+export const AUDIT_EVENT_TYPES = [
+  'call.attempt',
+  'call.outcome',
+  'server.state',
+  'server.crashed',
+  'server.restarted',
+  'client.connected',
+  'client.disconnected',
+  'client.paired',
+  'client.revoked',
+  'config.applied',
+  'config.rejected',
+  'policy.changed',
+  'policy.rejected',
+  'identity.signed_in',
+  'identity.signed_out',
+  'tool.drift',
+  'approval.decided',
+  'audit.started',
+  'audit.device_key',
+  'audit.recovered',
+] as const;
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
 export interface AuditRecord {
-  type: 'call.attempt' | 'call.outcome' | 'server.state' | 'client.connected' | 'client.disconnected' | 'config.applied' | 'config.rejected';
+  type: AuditEventType;
   at: string;
   /** Joins a call's attempt and outcome. */
   callId?: string;
@@ -127,6 +173,8 @@ export interface AuditRecord {
   name?: string;
   policyMode?: 'unmanaged' | 'managed';
   policyVersion?: string;
+  /** The policies that made the decision. */
+  policyIds?: string[];
   decision?: 'allowed' | 'denied' | 'failed' | 'ok' | 'error';
   stage?: string;
   code?: string;
@@ -136,5 +184,12 @@ export interface AuditRecord {
   argsShape?: unknown;
   argsDigest?: string;
   resultDigest?: string;
+  resultShape?: unknown;
+  /** Argument values, only where policy asks for them, with secrets already redacted. */
+  argsValues?: unknown;
+  /** What the approval stage decided (who, how, when), where one was asked. */
+  approval?: { required: boolean; decision?: 'approved' | 'denied' | 'timeout'; by?: string; scope?: 'once' | 'session'; at?: string };
+  /** Quota and rate-limit facts (which bucket, what is left). */
+  quota?: { bucket?: string; remaining?: number; limit?: number };
   detail?: Record<string, unknown>;
 }

@@ -6,7 +6,7 @@ import { errorMessage } from '../common/errors.js';
 import { denied, type GovernedCall, type Interceptor, type Outcome } from './chain.js';
 import { digest, shapeOf } from './digest.js';
 import type { ApprovalPort, IdentityPort, PolicyPort, QuotaPort } from './governance.js';
-import type { AuditSink, Clock, ForwardOptions, UpstreamConnection } from './ports.js';
+import { LOG_LEVEL_META_KEY, type AuditSink, type Clock, type ForwardOptions, type UpstreamConnection } from './ports.js';
 
 /** Writes an attempt record before anything else runs and an outcome record on every exit path. */
 export function auditStage(audit: AuditSink, clock: Clock): Interceptor {
@@ -28,6 +28,8 @@ export function auditStage(audit: AuditSink, clock: Clock): Interceptor {
       argsShape: call.arguments === undefined ? undefined : shapeOf(call.arguments),
       argsDigest: call.arguments === undefined ? undefined : digest(call.arguments),
     });
+    // The attempt is committed before anything runs, so a crash mid-call still leaves it.
+    await audit.durable?.();
     let outcome: Outcome;
     try {
       outcome = await next(call);
@@ -42,13 +44,17 @@ export function auditStage(audit: AuditSink, clock: Clock): Interceptor {
       ...base,
       policyMode: call.facts.policyMode,
       policyVersion: call.facts.policyVersion,
+      policyIds: call.facts.policyIds,
       decision: outcome.kind === 'ok' ? (outcome.result.isError === true ? 'error' : 'ok') : outcome.kind,
       stage: outcome.kind === 'ok' ? undefined : outcome.stage,
       code: outcome.kind === 'denied' ? outcome.code : undefined,
       reason: outcome.kind === 'denied' ? outcome.reason : outcome.kind === 'failed' ? outcome.error : undefined,
       latencyMs: ended - started,
       resultDigest: outcome.kind === 'ok' ? digest(outcome.result) : undefined,
+      resultShape: outcome.kind === 'ok' ? shapeOf(outcome.result) : undefined,
     });
+    // The outcome is committed before the caller hears it: every answered call is on record.
+    await audit.durable?.();
     return outcome;
   };
 }
@@ -67,7 +73,7 @@ export function policyStage(policy: PolicyPort): Interceptor {
     call.facts.policyVersion = policy.version;
     const decision = policy.decide(call);
     call.facts.policyIds = decision.policyIds;
-    if (!decision.allow) return denied('policy', 'policy_denied', decision.reason);
+    if (!decision.allow) return denied('policy', decision.code ?? 'policy_denied', decision.reason);
     return next(call);
   };
 }
@@ -98,6 +104,8 @@ export function upstreamHandler(connectionOf: (server: string) => { connection: 
     const params: Record<string, unknown> =
       call.kind === 'resource' ? { uri: call.name } : { name: call.name, ...(call.arguments !== undefined ? { arguments: call.arguments } : {}) };
     if (call.meta) params._meta = call.meta;
+    // A 2026-07-28 server sends log messages for a request only when the request asks for them.
+    if (call.context.logLevel) params._meta = { ...(params._meta as Record<string, unknown> | undefined), [LOG_LEVEL_META_KEY]: call.context.logLevel };
     const options: ForwardOptions = { signal: call.context.signal, timeoutMs: target.timeoutMs };
     if (call.context.onProgress) options.onProgress = call.context.onProgress;
     try {

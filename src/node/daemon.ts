@@ -11,17 +11,25 @@ import type { ReloadReport } from '../common/control-api.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import type { DaemonStatus } from '../common/status.js';
 import { Gateway } from '../core/gateway.js';
-import { NoApprovals, NoQuotas, UnmanagedPolicy } from '../core/governance.js';
-import { systemClock, type Logger, type UpstreamLists } from '../core/ports.js';
+import { NoApprovals, NoQuotas } from '../core/governance.js';
+import { BundlePolicy, SIGN_IN_REQUIRED } from '../core/policy/bundle-policy.js';
+import { NarrowedPolicy, Restrictions } from '../core/policy/narrowing.js';
+import { systemClock, type LogMessage, type Logger, type UpstreamLists } from '../core/ports.js';
 import { Supervisor, type ServerRequestHandler } from '../core/supervisor/supervisor.js';
-import { JsonlAuditLog } from './audit-log.js';
+import type { Durability } from './audit/schema.js';
+import { openLocalAudit } from './audit/local.js';
+import type { SecretStore } from '../core/secrets.js';
+import { KeychainSecretStore } from './keychain-secret-store.js';
 import { ClientRegistry } from './client-registry.js';
 import { ensureConfigFile, loadConfigFile, watchConfigFile, type ConfigWatcher } from './config-file.js';
 import { ControlServer } from './control/control-server.js';
 import { HttpListener } from './downstream/http-listener.js';
 import { SessionHost } from './downstream/sessions.js';
-import { SocketListener } from './downstream/socket-listener.js';
+import { SocketListener, isLive } from './downstream/socket-listener.js';
 import { LocalIdentity } from './local-identity.js';
+import { PolicyController } from './policy/controller.js';
+import { managedDirFor } from './policy/settings.js';
+import { StaticIdentity, type TestIdentity } from './policy/static-identity.js';
 import { jsonLogger } from './logger.js';
 import { defaultPaths, ensureUserOnlyDir, type GatehousePaths } from './paths.js';
 import { RotatingServerLogs } from './server-logs.js';
@@ -35,6 +43,17 @@ export interface DaemonOptions {
   paths?: GatehousePaths;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** The keychain for the audit device key (tests pass an in-memory store); default: the OS keychain. */
+  secrets?: SecretStore;
+  /** Audit store tuning (tests and benchmarks); see docs/audit.md. */
+  audit?: { durability?: Durability; checkpointEvery?: number; checkpointIntervalMs?: number };
+  /**
+   * Tests only: where the managed policy settings are read from. Otherwise the platform's fixed
+   * location (/etc/gatehouse, ...); no config field or environment variable can move it.
+   */
+  managedDir?: string;
+  /** Tests only: a fixed user with group claims, standing in for the SSO identity that does not exist yet. */
+  testIdentity?: TestIdentity;
 }
 
 export interface Daemon {
@@ -68,6 +87,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const startedAt = new Date();
 
   for (const dir of [paths.stateDir, paths.dataDir, paths.logDir, paths.runtimeDir]) await ensureUserOnlyDir(dir);
+  // One daemon per home: refuse before touching anything the running one owns (its audit log above all).
+  if (await isLive(paths.socketPath)) throw new GatehouseError('already_running', `another Gatehouse daemon is already listening on ${paths.socketPath}`);
   if (!options.configFile) await ensureConfigFile(paths.configFile, join(packageRoot(), 'resources', 'default-config.json'));
 
   const loadConfig = () => loadConfigFile(paths.configFile, { dataDir: paths.dataDir });
@@ -77,12 +98,27 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // The default configuration's filesystem server is confined to this folder.
   await mkdir(join(paths.dataDir, 'demo'), { recursive: true });
 
-  const audit = new JsonlAuditLog(join(paths.stateDir, 'audit.jsonl'));
+  const localAudit = openLocalAudit({ stateDir: paths.stateDir, secrets: options.secrets ?? new KeychainSecretStore(), logger, ...(options.audit ?? {}) });
+  const audit = localAudit.store;
+  /** Events other than calls: a failed audit write is logged there, and must not break the part that reports it. */
+  const record = (entry: Parameters<typeof audit.append>[0]): void => {
+    try {
+      audit.append(entry);
+    } catch (error) {
+      logger.log('error', 'audit.event_lost', { type: entry.type, error: errorMessage(error) });
+    }
+  };
+  record({ type: 'audit.started', at: startedAt.toISOString(), detail: { version: VERSION, pid: process.pid, ...(audit.startupWarnings.length > 0 ? { integrity: audit.startupWarnings } : {}) } });
   const registry = new ClientRegistry(join(paths.stateDir, 'clients.json'));
-  const identity = new LocalIdentity(registry);
-  const policy = new UnmanagedPolicy();
+  const identity = options.testIdentity ? new StaticIdentity(registry, options.testIdentity) : new LocalIdentity(registry);
+  // The policy in force: a verified managed bundle (or fail-closed, or unmanaged), put there by the
+  // policy controller below, inside the user's own restrictions, which can only take away.
+  let restrictions = new Restrictions(config.restrict);
+  const bundlePolicy = new BundlePolicy({ now: () => Date.now(), lists: (server) => supervisor.lists(server), logger });
+  const policy = new NarrowedPolicy(bundlePolicy, () => restrictions);
 
   // The supervisor needs the gateway to relay server requests, and the gateway needs the supervisor: bind late.
+  let relayLog: (server: string, message: LogMessage) => void = () => undefined;
   let relayServerRequest: ServerRequestHandler = (_server, method) => Promise.reject(new Error(`Gatehouse is starting and cannot relay ${method} yet`));
   const supervisor = new Supervisor({
     connector: new NodeUpstreamConnector({ version: VERSION, maxMessageBytes: config.limits.maxMessageBytes }),
@@ -91,6 +127,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     ringLines: config.limits.logRingLines,
     logSink: new RotatingServerLogs(paths.logDir, config.limits.logFileBytes, config.limits.logFilesKept),
     onServerRequest: (server, method, params, signal) => relayServerRequest(server, method, params, signal),
+    onServerLog: (server, message) => relayLog(server, message),
   });
   const gateway = new Gateway({
     directory: {
@@ -117,11 +154,39 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     approval: new NoApprovals(),
   });
   relayServerRequest = (server, method, params, signal) => gateway.routeServerRequest(server, method, params, signal);
+  relayLog = (server, message) => gateway.relayLog(server, message);
   const sessions = new SessionHost(gateway, { version: VERSION });
+
+  // Which servers run: the catalog's in managed mode, the user's own when unmanaged, none when
+  // failing closed; never one the user switched off for everyone.
+  const policyController = new PolicyController({
+    managedDir: options.managedDir ?? managedDirFor(process.platform),
+    stateDir: paths.stateDir,
+    dataDir: paths.dataDir,
+    policy: bundlePolicy,
+    logger,
+    audit: { append: record },
+    onChange: () => {
+      gateway.refresh({ policyChanged: true });
+      if (serving) void applyServers();
+    },
+  });
+  let serving = false;
+  const effectiveServers = () => Object.fromEntries(Object.entries(policyController.servers(config.servers)).filter(([name]) => !restrictions.serverDisabled(name)));
+  let applying: Promise<unknown> = Promise.resolve();
+  const applyServers = (): Promise<Awaited<ReturnType<typeof supervisor.apply>>> => {
+    const next = applying.then(() => supervisor.apply(effectiveServers()));
+    applying = next.catch((error) => logger.log('error', 'servers.apply_failed', { error: errorMessage(error) }));
+    return next;
+  };
+  await policyController.start();
   supervisor.on('lists', () => gateway.refresh());
   supervisor.on('state', (name, status) => {
     logger.log(status.state === 'ready' ? 'info' : 'warn', 'server.state', { server: name, state: status.state, ...(status.lastError ? { error: status.lastError } : {}) });
-    audit.append({ type: 'server.state', at: new Date().toISOString(), server: name, reason: status.lastError, detail: { state: status.state, restarts: status.restarts } });
+    const at = new Date().toISOString();
+    record({ type: 'server.state', at, server: name, reason: status.lastError, detail: { state: status.state, restarts: status.restarts } });
+    if ((status.state === 'backing-off' || status.state === 'crash-looping') && status.lastError) record({ type: 'server.crashed', at, server: name, reason: status.lastError, detail: { state: status.state, restarts: status.restarts } });
+    if (status.state === 'ready' && status.restarts > 0) record({ type: 'server.restarted', at, server: name, detail: { restarts: status.restarts } });
   });
   supervisor.on('resourceUpdated', (name, uri) => sessions.resourceUpdated([uri]));
 
@@ -151,13 +216,18 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     pid: process.pid,
     startedAt: startedAt.toISOString(),
     user: identity.user.displayName,
-    policy: { mode: policy.mode },
+    policy: {
+      mode: policy.mode,
+      ...(policy.version ? { version: policy.version } : {}),
+      ...policyController.status(),
+      ...(policy.mode === 'managed' && identity.user.source === 'os' ? { notice: `${SIGN_IN_REQUIRED}; sign-in arrives with SSO (gatehouse login)` } : {}),
+    },
     configFile: paths.configFile,
     socketPath: paths.socketPath,
     ...(http ? { httpUrl: http.url } : {}),
     servers: supervisor.statuses(),
     clients: sessions.statuses(),
-    audit: { file: audit.file, records: audit.records },
+    audit: localAudit.status(),
   });
 
   let reloading: Promise<ReloadReport> = Promise.resolve({ ok: true, added: [], removed: [], restarted: [], unchanged: [] });
@@ -167,17 +237,22 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       if (!next.ok) {
         // The running configuration stays.
         logger.log('error', 'config.rejected', { error: next.error });
-        audit.append({ type: 'config.rejected', at: new Date().toISOString(), reason: next.error });
+        record({ type: 'config.rejected', at: new Date().toISOString(), reason: next.error });
         return { ok: false, error: next.error, added: [], removed: [], restarted: [], unchanged: [] };
       }
       const restartNeeded = ['listen', 'limits'].filter((key) => JSON.stringify(next.config[key as 'listen']) !== JSON.stringify(config[key as 'listen']));
       if (restartNeeded.length > 0) {
         logger.log('warn', 'config.restart_needed', { fields: restartNeeded, note: 'these settings take effect when Gatehouse restarts' });
       }
+      const restrictChanged = JSON.stringify(next.config.restrict) !== JSON.stringify(config.restrict);
       config = next.config;
-      const result = await supervisor.apply(config.servers);
+      if (restrictChanged) {
+        restrictions = new Restrictions(config.restrict);
+        gateway.refresh({ policyChanged: true });
+      }
+      const result = await applyServers();
       logger.log('info', 'config.applied', { ...result });
-      audit.append({ type: 'config.applied', at: new Date().toISOString(), detail: { ...result } });
+      record({ type: 'config.applied', at: new Date().toISOString(), detail: { ...result } });
       return { ok: true, ...result };
     });
     return reloading;
@@ -206,7 +281,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     },
     'config.reload': () => reload(),
     'clients.reload': async () => {
+      const before = new Set(registry.list().map((c) => c.name));
       registry.reload();
+      const after = new Set(registry.list().map((c) => c.name));
+      const at = new Date().toISOString();
+      for (const name of after) if (!before.has(name)) record({ type: 'client.paired', at, client: name });
+      for (const name of before) if (!after.has(name)) record({ type: 'client.revoked', at, client: name });
       return { clients: registry.list().length };
     },
   });
@@ -235,13 +315,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     };
     writeFileSync(runtimeInfoFile(paths), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
     // Servers start in parallel; the endpoints already answer while they come up.
-    const applied = supervisor.apply(config.servers);
+    serving = true;
+    const applied = applyServers();
     watcher = watchConfigFile(paths.configFile, () => void reload());
     await applied;
   } catch (error) {
+    policyController.stop();
     await Promise.allSettled(opened.map((o) => o.close()));
     await supervisor.dispose();
-    audit.close();
+    await localAudit.close();
     throw error;
   }
   logger.log('info', 'daemon.ready', { socket: paths.socketPath, http: http?.url, config: paths.configFile, policy: policy.mode });
@@ -255,11 +337,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     stop: () => {
       stopping ??= (async () => {
         watcher?.close();
+        policyController.stop();
         sessions.dispose();
         await Promise.allSettled(opened.map((o) => o.close()));
         await supervisor.dispose();
         rmSync(runtimeInfoFile(paths), { force: true });
-        audit.close();
+        await localAudit.close();
         logger.log('info', 'daemon.stopped', {});
       })();
       return stopping;

@@ -11,10 +11,16 @@ export interface LineTransportOptions {
   maxMessageBytes: number;
   /** A line that is not a JSON-RPC message (a server printing to stdout, a client sending junk). */
   onGarbage?: (line: string, problem: string) => void;
-  /** A line over the limit; `id` is set when the start of the line revealed a request id. */
-  onOversized?: (bytes: number, id: string | number | undefined) => void;
+  /** A line over the limit; `id` is set when the start of the line revealed a message id; `head` is that start (up to 256 bytes). */
+  onOversized?: (bytes: number, id: string | number | undefined, head: string) => void;
   /** Bytes already read from `input` before the transport took over (the rest of a hello line's chunk). */
   prefix?: Buffer;
+  /**
+   * Deliver each response one microtask late. The SDK runs notification handlers in a microtask
+   * but settles responses at once, so a progress notification read together with its response
+   * would otherwise reach a request that has already ended, and be dropped.
+   */
+  responsesAfterNotifications?: boolean;
 }
 
 export class LineTransport implements Transport {
@@ -86,7 +92,7 @@ export class LineTransport implements Transport {
       }
       if (nl === -1) return;
       if (this.discarding) {
-        this.options.onOversized?.(this.discardedBytes, idFromHead(this.discardHead));
+        this.options.onOversized?.(this.discardedBytes, idFromHead(this.discardHead), this.discardHead);
         this.discarding = false;
         this.discardedBytes = 0;
         this.discardHead = '';
@@ -114,6 +120,14 @@ export class LineTransport implements Transport {
       this.options.onGarbage?.(text, 'not a JSON-RPC 2.0 message');
       return;
     }
+    if (this.options.responsesAfterNotifications && !('method' in message)) {
+      queueMicrotask(() => this.dispatch(message));
+      return;
+    }
+    this.dispatch(message);
+  }
+
+  private dispatch(message: JSONRPCMessage): void {
     try {
       this.onmessage?.(message);
     } catch (error) {

@@ -12,6 +12,7 @@ import { EVERYTHING, MEMORY } from '../support/servers.js';
 import { startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
 import { bridgeEnv, closeAll, connectHttp, ERAS, runGatehouse, textOf } from './support/clients.js';
 import { mcpHeaders, openingRequest, rawRequest, rpcOf, rpcRequest } from './support/raw-http.js';
+import { LEGACY_SESSIONS_PER_CLIENT } from '../../src/node/downstream/http-listener.js';
 
 const MAX_MESSAGE_BYTES = 64 * 1024;
 
@@ -27,7 +28,7 @@ beforeAll(async () => {
       memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(data, 'memory.jsonl') } },
     },
     config: { limits: { maxMessageBytes: MAX_MESSAGE_BYTES } },
-    clients: ['ide', 'other-ide', 'session-keeper', 'revoked-legacy', 'revoked-modern'],
+    clients: ['ide', 'other-ide', 'session-keeper', 'revoked-legacy', 'revoked-modern', 'session-hoarder'],
   });
   const status = await gh.status();
   expect(status.servers.map((s) => [s.name, s.state])).toEqual([
@@ -196,6 +197,19 @@ describe('Streamable HTTP, 2025-era sessions', () => {
     const { transport } = await connectHttp(gh.httpUrl, { era: 'legacy', token: gh.tokens.ide });
     const res = await listOnSession(transport.sessionId!, gh.tokens.ide!, '/mcp/memory');
     expect(res.status).toBe(404);
+  });
+
+  it('keeps at most LEGACY_SESSIONS_PER_CLIENT sessions per client, closing the least recently used first', async () => {
+    const opened: string[] = [];
+    for (let i = 0; i <= LEGACY_SESSIONS_PER_CLIENT; i++) {
+      const res = await rawRequest(`${gh.httpUrl}/mcp`, { headers: { ...mcpHeaders('legacy'), ...auth(gh.tokens['session-hoarder']!) }, body: openingRequest('legacy') });
+      expect(res.status).toBe(200);
+      opened.push(res.headers['mcp-session-id'] as string);
+    }
+    expect((await gh.status()).clients.filter((c) => c.name === 'session-hoarder')).toHaveLength(LEGACY_SESSIONS_PER_CLIENT);
+    // The first session was the least recently used: it is gone, the newest still answers.
+    expect((await listOnSession(opened[0]!, gh.tokens['session-hoarder']!)).status).toBe(404);
+    expect((await listOnSession(opened.at(-1)!, gh.tokens['session-hoarder']!)).status).toBe(200);
   });
 
   it('answers 404 to a session id it never issued', async () => {

@@ -208,6 +208,15 @@ describe('gatehouse connect, before MCP starts', () => {
     }
   });
 
+  it("answers the IDE's first request with the refusal reason, so that the IDE can show it", async () => {
+    const initialize = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'ide', version: '1' } } });
+    const run = await runGatehouse(['connect', '--client', 'ide'], bridgeEnv(gh.env, { GATEHOUSE_CLIENT_TOKEN: 'ghc_wrong' }), 15_000, initialize + '\n');
+    expect(run.code).toBe(1);
+    const answer = JSON.parse(run.stdout) as { id: number; error: { code: number; message: string } };
+    expect(answer.id).toBe(0);
+    expect(answer.error.message).toMatch(/Gatehouse refused the connection: wrong or revoked client credential/);
+  });
+
   it('refuses a --server value that is not a server name before dialling', async () => {
     const run = await runGatehouse(['connect', '--server', 'Not_A_Name'], bridgeEnv(gh.env));
     expect(run.code).toBe(2);

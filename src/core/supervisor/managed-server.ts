@@ -19,8 +19,7 @@ import type {
   UpstreamConnector,
   UpstreamEvents,
   UpstreamExit,
-  UpstreamLists,
-} from '../ports.js';
+  UpstreamLists, LogMessage } from '../ports.js';
 import { RingBuffer } from '../ring-buffer.js';
 import { backoffDelay, type Random } from './backoff.js';
 
@@ -43,6 +42,8 @@ export interface ManagedServerDeps {
   logSink?: ServerLogSink;
   ringLines: number;
   onServerRequest: ServerRequestHandler;
+  /** MCP log messages the server sends; the gateway relays them to clients. */
+  onServerLog?: (server: string, message: LogMessage) => void;
 }
 
 /** What a server tells the set it belongs to. Calls are synchronous and must not throw. */
@@ -337,6 +338,9 @@ export class ManagedServer {
       },
       // Late lines from a dying process still belong in the server's log.
       stderr: (line) => this.#write(line),
+      log: (message) => {
+        if (this.#isCurrent(session)) this.#deps.onServerLog?.(this.name, message);
+      },
     };
   }
 

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { ServerConfig } from '../../common/config.js';
 import { errorMessage, GatehouseError } from '../../common/errors.js';
 import type { ServerStatus } from '../../common/status.js';
-import type { Clock, Logger, ServerLogSink, UpstreamConnection, UpstreamConnector, UpstreamLists } from '../ports.js';
+import type { Clock, LogMessage, Logger, ServerLogSink, UpstreamConnection, UpstreamConnector, UpstreamLists } from '../ports.js';
 import type { Random } from './backoff.js';
 import { ManagedServer, type ManagedServerDeps, type ManagedServerHooks, type ServerRequestHandler } from './managed-server.js';
 
@@ -25,6 +25,8 @@ export interface SupervisorOptions {
   ringLines: number;
   /** Routes server-to-client requests (elicitation, sampling, roots); the gateway supplies it. */
   onServerRequest: ServerRequestHandler;
+  /** MCP log messages servers send; the gateway relays them to clients. */
+  onServerLog?: (server: string, message: LogMessage) => void;
 }
 
 export interface SupervisorEvents {
@@ -58,6 +60,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       random: options.random ?? Math.random,
       ringLines: options.ringLines,
       onServerRequest: options.onServerRequest,
+      ...(options.onServerLog ? { onServerLog: options.onServerLog } : {}),
       ...(options.logSink ? { logSink: options.logSink } : {}),
     };
   }

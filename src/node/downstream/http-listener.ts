@@ -38,7 +38,13 @@ interface LegacySession {
   transport: WebStandardStreamableHTTPServerTransport;
   session: LiveSession;
   tokenClient: string;
+  lastUsed: number;
 }
+
+/** A 2025-era HTTP session unused this long is closed (clients rarely send DELETE). */
+export const LEGACY_SESSION_IDLE_MS = 30 * 60_000;
+/** Sessions one client may hold; opening one more closes its least recently used. */
+export const LEGACY_SESSIONS_PER_CLIENT = 16;
 
 export class HttpListener {
   private server: HttpServer | undefined;
@@ -46,6 +52,7 @@ export class HttpListener {
   private legacy = new Map<string, LegacySession>();
   private modern = new Map<string, McpHttpHandler>();
   private unsubscribe: (() => void) | undefined;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly options: HttpListenerOptions) {}
 
@@ -74,6 +81,8 @@ export class HttpListener {
     });
     this.port = (server.address() as AddressInfo).port;
     this.server = server;
+    this.sweeper = setInterval(() => this.sweep(Date.now() - LEGACY_SESSION_IDLE_MS), 60_000);
+    this.sweeper.unref();
     this.unsubscribe = this.options.onListChanged((kind, scope) => {
       const handler = this.modern.get(scopeKey(scope));
       if (!handler) return;
@@ -161,6 +170,7 @@ export class HttpListener {
       if (!existing || existing.tokenClient !== principal.client.id || scopeKey(existing.session.scope) !== scopeKey(scope)) {
         return jsonResponse(404, { jsonrpc: '2.0', id: null, error: { code: RpcErrorCode.InvalidRequest, message: 'Session not found' } });
       }
+      existing.lastUsed = Date.now();
       return existing.transport.handleRequest(request, parsed !== undefined ? { parsedBody: parsed } : undefined);
     }
     const session = this.options.sessions.open(principal, scope, 'http', 'legacy');
@@ -168,7 +178,8 @@ export class HttpListener {
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        entry = { transport, session, tokenClient: principal.client.id };
+        entry = { transport, session, tokenClient: principal.client.id, lastUsed: Date.now() };
+        this.evictBeyondLimit(principal.client.id);
         this.legacy.set(id, entry);
       },
       onsessionclosed: (id) => {
@@ -223,7 +234,27 @@ export class HttpListener {
     });
   }
 
+  /** Closes 2025-era sessions not used since `before`. */
+  sweep(before: number): void {
+    for (const [id, entry] of this.legacy) {
+      if (entry.lastUsed < before) this.closeLegacy(id, entry, 'idle');
+    }
+  }
+
+  private evictBeyondLimit(client: string): void {
+    const own = [...this.legacy.entries()].filter(([, e]) => e.tokenClient === client).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    for (const [id, entry] of own.slice(0, Math.max(0, own.length - LEGACY_SESSIONS_PER_CLIENT + 1))) this.closeLegacy(id, entry, 'session limit');
+  }
+
+  private closeLegacy(id: string, entry: LegacySession, why: string): void {
+    this.legacy.delete(id);
+    this.options.sessions.close(entry.session);
+    void entry.transport.close().catch(() => undefined);
+    this.options.logger.log('info', 'http.session_closed', { client: entry.session.principal.client.name, reason: why });
+  }
+
   async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
     this.unsubscribe?.();
     for (const { transport } of this.legacy.values()) await transport.close().catch(() => undefined);
     this.legacy.clear();

@@ -7,6 +7,7 @@ import { ProtocolError, Server } from '@modelcontextprotocol/server';
 import { RpcErrorCode } from '../../common/errors.js';
 import type { CallContext, Outcome } from '../../core/chain.js';
 import type { Gateway, Scope } from '../../core/gateway.js';
+import { LOG_LEVEL_META_KEY, MCP_LOG_LEVELS, type McpLogLevel } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
 
 export interface DownstreamSession {
@@ -18,6 +19,21 @@ export interface DownstreamSession {
   onCall?: () => void;
   /** Resource subscriptions this session holds, by URI (2025-era push). */
   subscriptions?: Set<string>;
+  /** The least severe log level the client asked for with `logging/setLevel`; no logs until it asks. */
+  logLevel?: McpLogLevel;
+}
+
+/** True when a message at `level` should reach a client that asked for `minimum`. */
+export function admitsLevel(minimum: McpLogLevel | undefined, level: string): boolean {
+  if (minimum === undefined) return false;
+  const at = MCP_LOG_LEVELS.indexOf(level as McpLogLevel);
+  return at >= 0 && at >= MCP_LOG_LEVELS.indexOf(minimum);
+}
+
+/** In the aggregate, a server's log messages are named after it; alone, they keep their logger. */
+export function loggerName(scope: Scope, server: string, logger: string | undefined): string | undefined {
+  if (scope.server !== undefined) return logger;
+  return logger ? `${server}/${logger}` : server;
 }
 
 export interface DownstreamServerOptions {
@@ -38,6 +54,7 @@ interface RequestWithParams {
 }
 
 const SERVER_CAPABILITIES = {
+  logging: {},
   tools: { listChanged: true },
   resources: { listChanged: true, subscribe: true },
   prompts: { listChanged: true },
@@ -57,24 +74,37 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
   on('resources/list', async () => ({ resources: gateway.listResources(principal, scope) }));
   on('resources/templates/list', async () => ({ resourceTemplates: gateway.listResourceTemplates(principal, scope) }));
 
+  on('logging/setLevel', async (request) => {
+    const level = stringParam(request.params ?? {}, 'level');
+    if (!(MCP_LOG_LEVELS as readonly string[]).includes(level)) throw new ProtocolError(RpcErrorCode.InvalidParams, `params.level must be one of ${MCP_LOG_LEVELS.join(', ')}`);
+    session.logLevel = level as McpLogLevel;
+    return {};
+  });
+
   on('tools/call', async (request, ctx) => {
     session.onCall?.();
     const params = request.params ?? {};
     const name = stringParam(params, 'name');
-    const outcome = await gateway.callTool(principal, scope, name, objectParam(params, 'arguments'), forwardedMeta(params), callContext(ctx, session));
+    const context = callContext(ctx, session);
+    const outcome = await gateway.callTool(principal, scope, name, objectParam(params, 'arguments'), forwardedMeta(params), context);
+    await context.settled();
     return answer(outcome);
   });
   on('prompts/get', async (request, ctx) => {
     session.onCall?.();
     const params = request.params ?? {};
-    const outcome = await gateway.getPrompt(principal, scope, stringParam(params, 'name'), objectParam(params, 'arguments'), forwardedMeta(params), callContext(ctx, session));
+    const context = callContext(ctx, session);
+    const outcome = await gateway.getPrompt(principal, scope, stringParam(params, 'name'), objectParam(params, 'arguments'), forwardedMeta(params), context);
+    await context.settled();
     return answer(outcome);
   });
   on('resources/read', async (request, ctx) => {
     session.onCall?.();
     const params = request.params ?? {};
     const uri = stringParam(params, 'uri');
-    const outcome = await gateway.readResource(principal, scope, uri, forwardedMeta(params), callContext(ctx, session));
+    const context = callContext(ctx, session);
+    const outcome = await gateway.readResource(principal, scope, uri, forwardedMeta(params), context);
+    await context.settled();
     if (outcome.kind === 'denied' && outcome.code === 'unknown_resource') {
       throw new ProtocolError(RpcErrorCode.InvalidParams, outcome.reason, { uri });
     }
@@ -130,16 +160,38 @@ function forwardedMeta(params: Record<string, unknown>): Record<string, unknown>
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-function callContext(ctx: RequestCtx, session: DownstreamSession): CallContext {
-  const context: CallContext = { signal: ctx.mcpReq.signal };
+/**
+ * The call's side of the session. Notifications sent while the call runs (progress, logs) are
+ * tracked, and `settled()` waits for them, so that none is overtaken by the result (after which
+ * a transport may close the call's stream).
+ */
+function callContext(ctx: RequestCtx, session: DownstreamSession): CallContext & { settled(): Promise<void> } {
+  const pending = new Set<Promise<void>>();
+  const notify = (method: string, params: Record<string, unknown>): void => {
+    const sent = ctx.mcpReq.notify({ method, params }).catch(() => undefined);
+    pending.add(sent);
+    void sent.finally(() => pending.delete(sent));
+  };
+  const context: CallContext & { settled(): Promise<void> } = {
+    signal: ctx.mcpReq.signal,
+    settled: async () => {
+      while (pending.size > 0) await Promise.all([...pending]);
+    },
+  };
   const token = ctx.mcpReq._meta?.progressToken;
   if (typeof token === 'string' || typeof token === 'number') {
-    context.onProgress = (p) => {
-      void ctx.mcpReq
-        .notify({ method: 'notifications/progress', params: { progressToken: token, progress: p.progress, ...(p.total !== undefined ? { total: p.total } : {}), ...(p.message !== undefined ? { message: p.message } : {}) } })
-        .catch(() => undefined);
-    };
+    context.onProgress = (p) =>
+      notify('notifications/progress', { progressToken: token, progress: p.progress, ...(p.total !== undefined ? { total: p.total } : {}), ...(p.message !== undefined ? { message: p.message } : {}) });
   }
+  // A 2026-07-28 request names its own log level; a 2025-era session set one with logging/setLevel.
+  const requested = ctx.mcpReq._meta?.[LOG_LEVEL_META_KEY];
+  const level = session.era === 'modern' && typeof requested === 'string' && (MCP_LOG_LEVELS as readonly string[]).includes(requested) ? (requested as McpLogLevel) : session.logLevel;
+  if (level) context.logLevel = level;
+  context.log = (message, server) => {
+    if (!admitsLevel(level, message.level)) return;
+    const logger = loggerName(session.scope, server, message.logger);
+    notify('notifications/message', { level: message.level, ...(logger !== undefined ? { logger } : {}), data: message.data });
+  };
   if (session.era === 'legacy') {
     context.sendRequest = async (method, params, signal) =>
       (await ctx.mcpReq.send({ method, ...(params ? { params } : {}) }, { signal })) as Record<string, unknown>;

@@ -6,9 +6,9 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from '@modelcontextprotocol/server';
 import type { ClientStatus } from '../../common/status.js';
 import type { Gateway, Scope } from '../../core/gateway.js';
-import type { ListKind } from '../../core/ports.js';
+import type { ListKind, LogMessage } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
-import { createDownstreamServer, type DownstreamSession } from './mcp-server.js';
+import { admitsLevel, createDownstreamServer, loggerName, type DownstreamSession } from './mcp-server.js';
 
 export interface LiveSession extends DownstreamSession {
   id: string;
@@ -27,7 +27,12 @@ export class SessionHost {
     private readonly gateway: Gateway,
     private readonly options: { version: string },
   ) {
-    this.unsubscribe = gateway.onChange((kind, scope) => this.broadcast(kind, scope));
+    const unsubscribeChanges = gateway.onChange((kind, scope) => this.broadcast(kind, scope));
+    const unsubscribeLogs = gateway.onLog((server, message) => this.broadcastLog(server, message));
+    this.unsubscribe = () => {
+      unsubscribeChanges();
+      unsubscribeLogs();
+    };
   }
 
   open(principal: Principal, scope: Scope, transport: 'socket' | 'http', era: 'legacy' | 'modern'): LiveSession {
@@ -83,6 +88,18 @@ export class SessionHost {
       for (const uri of uris) {
         if (!session.subscriptions?.has(uri)) continue;
         for (const server of session.servers) void server.sendResourceUpdated({ uri }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** A log message no single call owns: to every 2025-era session that asked for logs and sees that server. */
+  private broadcastLog(server: string, message: LogMessage): void {
+    for (const session of this.sessions.values()) {
+      if (session.era !== 'legacy' || !admitsLevel(session.logLevel, message.level)) continue;
+      if (session.scope.server !== undefined && session.scope.server !== server) continue;
+      const logger = loggerName(session.scope, server, message.logger);
+      for (const instance of session.servers) {
+        void instance.sendLoggingMessage({ level: message.level, ...(logger !== undefined ? { logger } : {}), data: message.data }).catch(() => undefined);
       }
     }
   }

@@ -9,6 +9,7 @@ import { RpcErrorCode, errorMessage } from '../../common/errors.js';
 import type {
   ForwardOptions,
   ListKind,
+  LogMessage,
   McpItem,
   UpstreamConnection,
   UpstreamConnector,
@@ -25,6 +26,9 @@ export interface ConnectorOptions {
   /** Resolves `${secret:NAME}` references at spawn time; until secrets land, any reference is refused. */
   resolveSecrets?: (config: ServerConfig) => Promise<ServerConfig>;
 }
+
+/** The level Gatehouse asks 2025-era servers to log at; each client then hears what its own level admits. */
+const UPSTREAM_LOG_LEVEL = 'debug';
 
 /** Server-to-client requests Gatehouse relays to the calling session. */
 const RELAYED_REQUESTS = ['elicitation/create', 'sampling/createMessage', 'roots/list'] as const;
@@ -62,6 +66,7 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     client.setNotificationHandler('notifications/message', (n: { params: { level: string; data: unknown; logger?: string } }) => {
       const data = typeof n.params.data === 'string' ? n.params.data : JSON.stringify(n.params.data);
       events.stderr(`[${n.params.level}${n.params.logger ? ` ${n.params.logger}` : ''}] ${data}`);
+      events.log?.(n.params as LogMessage);
     });
     return client;
   }
@@ -76,6 +81,7 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     }
     const transport = new LineTransport(child.stdout, child.stdin, {
       maxMessageBytes: this.options.maxMessageBytes,
+      responsesAfterNotifications: true,
       onGarbage: (line, problem) => events.stderr(`[gatehouse] ignored stdout line (${problem}): ${line.slice(0, 200)}`),
       onOversized: (bytes, id, head) => {
         events.stderr(`[gatehouse] ignored a ${bytes}-byte message from the server: over the ${this.options.maxMessageBytes}-byte limit`);
@@ -140,8 +146,20 @@ export class NodeUpstreamConnector implements UpstreamConnector {
  * notifications then reach the handlers `newClient` registered, as on a 2025-era connection.
  * A server that refuses the subscription still serves; its lists are then only read at connect.
  */
+/**
+ * What Gatehouse asks of a server once connected, so that clients hear what the server would tell
+ * them directly: a 2025-era server is asked for log messages (clients filter them by their own
+ * level); a 2026-07-28 server is asked for list changes on a subscription.
+ */
 async function listenForChanges(client: Client, events: UpstreamEvents, timeoutMs: number): Promise<void> {
-  if (client.getProtocolEra() !== 'modern') return;
+  if (client.getProtocolEra() !== 'modern') {
+    if (client.getServerCapabilities()?.logging) {
+      await client.setLoggingLevel(UPSTREAM_LOG_LEVEL, { timeout: timeoutMs }).catch((error: unknown) => {
+        events.stderr(`[gatehouse] the server refused logging/setLevel: ${errorMessage(error)}`);
+      });
+    }
+    return;
+  }
   const caps = client.getServerCapabilities() ?? {};
   const filter = {
     ...(caps.tools?.listChanged ? { toolsListChanged: true } : {}),

@@ -146,7 +146,7 @@ export async function connectHttp(httpUrl: string, options: HttpOptions): Promis
 }
 
 /** Runs `gatehouse <args>` to completion (for refusals and CLI commands); stdin is closed at once. */
-export function runGatehouse(args: string[], env: Record<string, string>, timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runGatehouse(args: string[], env: Record<string, string>, timeoutMs = 15_000, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -165,7 +165,7 @@ export function runGatehouse(args: string[], env: Record<string, string>, timeou
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
-    child.stdin.end();
+    child.stdin.end(input);
   });
 }
 
