@@ -161,7 +161,7 @@ describe.each(ERAS)('gatehouse connect, %s era', (era) => {
     await unverified.client.callTool({ name: 'everything__echo', arguments: { message: 'counted too' } });
 
     const status = await gh.status();
-    expect(bridgeClients(status, 'agent')).toEqual([expect.objectContaining({ verified: true, calls: 1 })]);
+    expect(bridgeClients(status, 'agent')).toEqual([expect.objectContaining({ verified: true, calls: 1, protocolVersion: era === 'modern' ? '2026-07-28' : '2025-11-25' })]);
     expect(bridgeClients(status, `scratch-${era}`)).toEqual([expect.objectContaining({ verified: false, calls: 1 })]);
 
     // The same through the command line, as a user or a script reads it.

@@ -76,7 +76,7 @@ export class SessionHost {
       name: s.principal.client.name,
       transport: s.transport,
       verified: s.principal.client.verified,
-      ...(s.protocolVersion ? { protocolVersion: s.protocolVersion } : {}),
+      ...(protocolVersionOf(s) ? { protocolVersion: protocolVersionOf(s) } : {}),
       connectedAt: s.connectedAt.toISOString(),
       calls: s.calls,
     }));
@@ -118,4 +118,13 @@ export class SessionHost {
     this.unsubscribe();
     for (const session of [...this.sessions.values()]) this.close(session);
   }
+}
+
+/** The protocol version a session negotiated (2025 era) or speaks (2026-07-28), once known. */
+function protocolVersionOf(session: LiveSession): string | undefined {
+  for (const server of session.servers) {
+    const version = server.getNegotiatedProtocolVersion();
+    if (version) return version;
+  }
+  return session.protocolVersion;
 }
