@@ -56,19 +56,27 @@ export class SocketListener {
     const onData = (chunk: Buffer): void => {
       buffered = Buffer.concat([buffered, chunk]);
       const nl = buffered.indexOf(0x0a);
-      if (nl === -1) {
-        if (buffered.length > MAX_HELLO_BYTES) this.refuse(socket, `the hello line is over ${MAX_HELLO_BYTES} bytes`);
+      // Over the limit whether or not the line's end came in the same chunk.
+      if (nl === -1 ? buffered.length > MAX_HELLO_BYTES : nl > MAX_HELLO_BYTES) {
+        socket.off('data', onData);
+        clearTimeout(deadline);
+        this.refuse(socket, `the hello line is over ${MAX_HELLO_BYTES} bytes`);
         return;
       }
+      if (nl === -1) return;
       socket.off('data', onData);
+      clearTimeout(deadline);
       socket.pause();
       const rest = buffered.subarray(nl + 1);
       this.greet(socket, buffered.subarray(0, nl).toString('utf8'), rest);
     };
     socket.on('data', onData);
-    socket.setTimeout(10_000, () => {
-      if (buffered !== undefined && this.sockets.has(socket)) this.refuse(socket, 'no hello within 10 seconds');
-    });
+    // A deadline counted from the connection, not an idle timeout: trickling bytes does not extend it.
+    const deadline = setTimeout(() => {
+      socket.off('data', onData);
+      if (this.sockets.has(socket)) this.refuse(socket, 'no hello within 10 seconds');
+    }, 10_000);
+    socket.once('close', () => clearTimeout(deadline));
   }
 
   private refuse(socket: Socket, reason: string): void {
@@ -133,7 +141,8 @@ export class SocketListener {
   }
 }
 
-function isLive(path: string): Promise<boolean> {
+/** Whether something accepts connections on `path` (a daemon already running there). */
+export function isLive(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = createConnection(path);
     probe.once('connect', () => {
