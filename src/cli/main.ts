@@ -34,6 +34,12 @@ Commands:
   servers list|add|remove|restart|start|stop
   logs SERVER [--lines N]          a server's recent stderr
   clients list|add|revoke          client credentials for the bridge and HTTP
+  policy keygen|sign|keylist|verify|test|explain|pin
+                                   managed policy bundles (admins)
+  audit verify|query|export|enrol|prune
+                                   the local tamper-evident audit log
+  hub [--database URL] [--listen HOST:PORT]
+                                   the central audit store (PostgreSQL)
 
 Run \`gatehouse <command> --help\` for a command's options.`;
 
@@ -83,7 +89,8 @@ function parse<O extends Options>(args: string[], options: O) {
   try {
     return parseArgs({ args, options: { ...options, ...HELP_OPTION } as O & typeof HELP_OPTION, allowPositionals: true as const, strict: true as const });
   } catch (error) {
-    throw new GatehouseError('usage', errorMessage(error).replace(/\. To specify.*$/s, ''));
+    // One line: node's messages for some mistakes (an option value starting with a dash) span several.
+    throw new GatehouseError('usage', errorMessage(error).replace(/\. To specify.*$/s, '').replace(/\s*\n\s*/g, ' '));
   }
 }
 
@@ -97,8 +104,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.out(VERSION + '\n');
     return 0;
   }
-  const paths = defaultPaths(io.env);
   try {
+    // Inside the try: a bad GATEHOUSE_HOME is a one-line error like any other.
+    const paths = defaultPaths(io.env);
     switch (command) {
       case 'daemon':
         return await daemon(rest, io, paths);
@@ -112,6 +120,19 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await logs(rest, io, paths);
       case 'clients':
         return await clients(rest, io, paths);
+      case 'policy': {
+        // Loaded only here: Cedar is a wasm module, and the bridge must start fast.
+        const { policyCommand } = await import('./policy.js');
+        return await policyCommand(rest, io);
+      }
+      case 'audit': {
+        const { auditCommand } = await import('./audit.js');
+        return await auditCommand(rest, io, paths);
+      }
+      case 'hub': {
+        const { hubCommand } = await import('./hub.js');
+        return await hubCommand(rest, io, jsonLogger((line) => io.err(line)));
+      }
       default:
         io.err(`gatehouse: unknown command "${command}"; run \`gatehouse --help\`\n`);
         return 2;
@@ -165,6 +186,7 @@ async function status(args: string[], io: Io, paths: GatehousePaths): Promise<nu
   }
   const lines = [
     `Gatehouse ${s.version} (pid ${s.pid}), user ${s.user}, policy: ${s.policy.mode}${s.policy.version ? ` v${s.policy.version}` : ''}`,
+    ...(s.policy.state !== undefined ? (await import('./policy.js')).policyStatusLines(s.policy) : []),
     `config: ${s.configFile}`,
     `socket: ${s.socketPath}${s.httpUrl ? `   http: ${s.httpUrl}/mcp` : ''}`,
     '',
@@ -182,10 +204,22 @@ async function status(args: string[], io: Io, paths: GatehousePaths): Promise<nu
           s.clients.map((c) => [c.name, c.transport, c.verified ? 'yes' : 'no', String(c.calls), c.connectedAt]),
         )),
     '',
-    `audit: ${s.audit.records} records in ${s.audit.file}`,
+    ...auditLines(s),
   ];
   io.out(lines.join('\n') + '\n');
   return 0;
+}
+
+function auditLines(s: DaemonStatus): string[] {
+  const a = s.audit;
+  const lines = [`audit: ${a.records} records in ${a.file}${a.healthy === false ? `, NOT WRITABLE since ${a.unavailableSince}: ${a.error} (calls are refused)` : ''}`];
+  if (a.signing && a.signing.state !== 'ok') lines.push(`audit signing: ${a.signing.state}${a.signing.error ? ` (${a.signing.error.split('. ')[0]})` : ''}`);
+  if (a.sync) {
+    const lag = a.sync.lagRecords === 0 ? 'in sync' : `${a.sync.lagRecords} events behind (oldest ${a.sync.lagSeconds} s old)`;
+    lines.push(`audit sync: ${a.sync.hub}: ${lag}, ${a.sync.state}${a.sync.lastError ? ` (${a.sync.lastError})` : ''}`);
+  } else if (a.hubError) lines.push(`audit sync: ${a.hubError}`);
+  else lines.push('audit sync: not enrolled with a hub (gatehouse audit enrol)');
+  return lines;
 }
 
 function serverDetail(v: ServerStatus): string {
@@ -277,7 +311,9 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
       const check = ServerConfigSchema.safeParse(raw);
       if (!check.success) {
         const issue = check.error.issues[0]!;
-        throw new GatehouseError('invalid', `${formatPath(issue.path)}: ${issue.message}`);
+        // For a bad record key (an --env or --header name), the key's own rule says more than "Invalid key in record".
+        const message = issue.code === 'invalid_key' && issue.issues[0] ? issue.issues[0].message : issue.message;
+        throw new GatehouseError('invalid', `${formatPath(issue.path)}: ${message}`);
       }
       const result = await editConfigFile(paths.configFile, (config) => {
         const servers = (config.servers ??= {}) as Record<string, unknown>;

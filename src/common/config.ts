@@ -105,6 +105,27 @@ export const LimitsSchema = z
   })
   .strict();
 
+/** A server name (`crm`), or `<server>__<tool or prompt>` (`crm__delete_contact`); `*` matches any run of characters. */
+const restrictPattern = z
+  .string()
+  .min(1)
+  .max(300)
+  .regex(/^[A-Za-z0-9_.*-]+$/, 'a server name or <server>__<tool>, with * as a wildcard');
+
+/**
+ * What the user switches off for themselves (`disable`) or for one client (`clients.<name>.disable`).
+ * It only ever narrows: a managed policy decides first, and nothing here can allow what it refuses.
+ */
+export const RestrictSchema = z
+  .object({
+    disable: z.array(restrictPattern).max(1000).default([]),
+    clients: z
+      .record(z.string().min(1).max(64), z.object({ disable: z.array(restrictPattern).max(1000).default([]) }).strict())
+      .default({}),
+  })
+  .strict();
+export type RestrictConfig = z.infer<typeof RestrictSchema>;
+
 export const ConfigSchema = z
   .object({
     $schema: z.string().optional(),
@@ -112,6 +133,7 @@ export const ConfigSchema = z
     servers: z.record(z.string().regex(SERVER_NAME_PATTERN, SERVER_NAME_RULE), ServerConfigSchema).default({}),
     listen: ListenSchema.default(ListenSchema.parse({})),
     limits: LimitsSchema.default(LimitsSchema.parse({})),
+    restrict: RestrictSchema.default(RestrictSchema.parse({})),
   })
   .strict();
 export type GatehouseConfig = z.infer<typeof ConfigSchema>;

@@ -20,6 +20,8 @@ export interface PolicyDecision {
   /** Why, for the caller and the audit record. */
   reason: string;
   policyIds: string[];
+  /** The reason code of a refusal; `policy_denied` when absent (`approval_required`, `unauthenticated`, ...). */
+  code?: DenyCode;
 }
 
 export interface PolicyPort {

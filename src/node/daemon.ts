@@ -26,6 +26,7 @@ import { ControlServer } from './control/control-server.js';
 import { HttpListener } from './downstream/http-listener.js';
 import { SessionHost } from './downstream/sessions.js';
 import { SocketListener, isLive } from './downstream/socket-listener.js';
+import { acquireDaemonLock } from './daemon-lock.js';
 import { LocalIdentity } from './local-identity.js';
 import { PolicyController } from './policy/controller.js';
 import { managedDirFor } from './policy/settings.js';
@@ -88,7 +89,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
 
   for (const dir of [paths.stateDir, paths.dataDir, paths.logDir, paths.runtimeDir]) await ensureUserOnlyDir(dir);
   // One daemon per home: refuse before touching anything the running one owns (its audit log above all).
-  if (await isLive(paths.socketPath)) throw new GatehouseError('already_running', `another Gatehouse daemon is already listening on ${paths.socketPath}`);
+  const lock = acquireDaemonLock(paths.runtimeDir);
+  if (await isLive(paths.socketPath)) {
+    lock.release();
+    throw new GatehouseError('already_running', `another Gatehouse daemon is already listening on ${paths.socketPath}`);
+  }
   if (!options.configFile) await ensureConfigFile(paths.configFile, join(packageRoot(), 'resources', 'default-config.json'));
 
   const loadConfig = () => loadConfigFile(paths.configFile, { dataDir: paths.dataDir });
@@ -324,6 +329,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     await Promise.allSettled(opened.map((o) => o.close()));
     await supervisor.dispose();
     await localAudit.close();
+    lock.release();
     throw error;
   }
   logger.log('info', 'daemon.ready', { socket: paths.socketPath, http: http?.url, config: paths.configFile, policy: policy.mode });
@@ -342,6 +348,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         await Promise.allSettled(opened.map((o) => o.close()));
         await supervisor.dispose();
         rmSync(runtimeInfoFile(paths), { force: true });
+        lock.release();
         await localAudit.close();
         logger.log('info', 'daemon.stopped', {});
       })();

@@ -1,0 +1,96 @@
+/**
+ * Local narrowing: what the user switched off for themselves, or for one client, in their own
+ * config (`restrict`). It wraps whichever policy is in force and can only take away: an item is
+ * visible when the inner policy shows it AND no local rule switches it off; a call is decided by
+ * the inner policy only after the local rules let it through. Nothing here can widen a managed
+ * policy, because nothing here ever answers "yes" on its own.
+ */
+import type { GovernedCall } from '../chain.js';
+import type { PolicyPort } from '../governance.js';
+import type { Principal } from '../principal.js';
+import type { ManagedDecision } from './bundle-policy.js';
+import type { ItemKind } from './model.js';
+
+export interface RestrictRules {
+  /** Server names (`crm`), or `<server>__<tool or prompt>` names; `*` matches any run of characters. */
+  disable: readonly string[];
+  /** The same, for one client (by the name it connects with). */
+  clients: Readonly<Record<string, { disable: readonly string[] }>>;
+}
+
+export const NO_RESTRICTIONS: RestrictRules = { disable: [], clients: {} };
+
+interface Compiled {
+  servers: RegExp[];
+  items: { server: RegExp; item: RegExp }[];
+}
+
+function globToRegExp(glob: string): RegExp {
+  return new RegExp('^' + glob.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+}
+
+function compile(patterns: readonly string[]): Compiled {
+  const out: Compiled = { servers: [], items: [] };
+  for (const pattern of patterns) {
+    const at = pattern.indexOf('__');
+    if (at < 0) out.servers.push(globToRegExp(pattern));
+    else out.items.push({ server: globToRegExp(pattern.slice(0, at)), item: globToRegExp(pattern.slice(at + 2)) });
+  }
+  return out;
+}
+
+function matches(rules: Compiled, server: string, kind: ItemKind, name: string): boolean {
+  if (rules.servers.some((r) => r.test(server))) return true;
+  // Resources have URIs, not names under a server: they follow their server only.
+  if (kind === 'resource') return false;
+  return rules.items.some((r) => r.server.test(server) && r.item.test(name));
+}
+
+export class Restrictions {
+  private readonly everyone: Compiled;
+  private readonly perClient: Map<string, Compiled>;
+
+  constructor(readonly rules: RestrictRules = NO_RESTRICTIONS) {
+    this.everyone = compile(rules.disable);
+    this.perClient = new Map(Object.entries(rules.clients).map(([client, r]) => [client, compile(r.disable)]));
+  }
+
+  /** Why this item is switched off for this client, or undefined. */
+  disabled(client: string, server: string, kind: ItemKind, name: string): string | undefined {
+    if (matches(this.everyone, server, kind, name)) return 'switched off in your Gatehouse config (restrict.disable)';
+    const forClient = this.perClient.get(client);
+    if (forClient && matches(forClient, server, kind, name)) return `switched off for client "${client}" in your Gatehouse config`;
+    return undefined;
+  }
+
+  /** A server switched off for everyone does not need to run at all. */
+  serverDisabled(server: string): boolean {
+    return this.everyone.servers.some((r) => r.test(server));
+  }
+}
+
+export class NarrowedPolicy implements PolicyPort {
+  constructor(
+    private readonly inner: PolicyPort,
+    private readonly restrictions: () => Restrictions,
+  ) {}
+
+  get mode(): 'managed' | 'unmanaged' {
+    return this.inner.mode;
+  }
+
+  get version(): string | undefined {
+    return this.inner.version;
+  }
+
+  visible(principal: Principal, server: string, kind: ItemKind, name: string): boolean {
+    if (this.restrictions().disabled(principal.client.name, server, kind, name)) return false;
+    return this.inner.visible(principal, server, kind, name);
+  }
+
+  decide(call: GovernedCall): ManagedDecision {
+    const off = this.restrictions().disabled(call.principal.client.name, call.server, call.kind, call.name);
+    if (off) return { allow: false, code: 'policy_denied', reason: `${call.server}__${call.name} is ${off}`, policyIds: [] };
+    return this.inner.decide(call);
+  }
+}

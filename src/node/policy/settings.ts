@@ -1,0 +1,146 @@
+/**
+ * The managed location: where an organisation's device management puts Gatehouse's policy
+ * settings. It is the only source of trust anchors and of the `required` flag; nothing in the
+ * user's config or environment can name another location or add a key.
+ *
+ *   Linux    /etc/gatehouse
+ *   macOS    /Library/Application Support/Gatehouse
+ *   Windows  C:\ProgramData\Gatehouse
+ *
+ * policy.json there:
+ *   {
+ *     "trust": ["root-2026.pub"],       root public keys (PEM files in this directory)
+ *     "required": true,                 no valid bundle → fail closed (default false)
+ *     "bundle": "policy.bundle",        a bundle file in this directory (default policy.bundle)
+ *     "url": "https://...",             and/or a URL polled for bundles, with ETag
+ *     "pollSeconds": 300,
+ *     "ca": "corp-root.pem"             an extra CA for the URL (PEM file in this directory)
+ *   }
+ *
+ * On POSIX systems the directory, policy.json and every file it names must be owned by root and
+ * not writable by group or others; otherwise the settings are refused, since a user who can write
+ * them could trust their own key.
+ */
+import { lstatSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { formatPath } from '../../common/config.js';
+import { publicKeyFromPem, type PublicKeyInfo } from './keys.js';
+
+export const SETTINGS_FILE = 'policy.json';
+export const DEFAULT_BUNDLE_FILE = 'policy.bundle';
+
+/** The platform's managed location. Deliberately not derived from environment variables (a user sets those). */
+export function managedDirFor(platform: NodeJS.Platform): string {
+  if (platform === 'win32') return 'C:\\ProgramData\\Gatehouse';
+  if (platform === 'darwin') return '/Library/Application Support/Gatehouse';
+  return '/etc/gatehouse';
+}
+
+const LocalFile = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((v) => !v.includes('/') && !v.includes('\\') && v !== '.' && v !== '..', 'a file name in the managed directory (no path)');
+
+const SettingsSchema = z
+  .object({
+    trust: z.array(LocalFile).min(1, 'name at least one root public key file').max(16),
+    required: z.boolean().default(false),
+    bundle: LocalFile.default(DEFAULT_BUNDLE_FILE),
+    url: z
+      .string()
+      .url()
+      .refine((u) => u.startsWith('https://'), 'the bundle URL must be https://')
+      .optional(),
+    pollSeconds: z.number().int().min(1).max(86_400).default(300),
+    ca: LocalFile.optional(),
+  })
+  .strict();
+
+export interface ManagedSettings {
+  dir: string;
+  roots: PublicKeyInfo[];
+  required: boolean;
+  bundleFile: string;
+  url?: URL;
+  pollMs: number;
+  /** PEM of an extra certificate authority for the URL. */
+  ca?: string;
+}
+
+export type SettingsResult = { kind: 'absent' } | { kind: 'ok'; settings: ManagedSettings } | { kind: 'invalid'; error: string };
+
+export interface SettingsOptions {
+  /** Defaults to process.platform; ownership is not checked on Windows (ACLs). */
+  platform?: NodeJS.Platform;
+}
+
+/** Refuses a file a non-root user could have written. */
+function checkOwnership(file: string, platform: NodeJS.Platform): string | undefined {
+  if (platform === 'win32') return undefined;
+  const info = lstatSync(file);
+  if (info.isSymbolicLink()) return `${file} is a symbolic link; managed settings must be plain files`;
+  if (info.uid !== 0) return `${file} is owned by uid ${info.uid}, not root; a user who can change it could trust their own signing key`;
+  if ((info.mode & 0o022) !== 0) return `${file} is writable by group or others (mode ${(info.mode & 0o777).toString(8)}); a user who can change it could trust their own signing key`;
+  return undefined;
+}
+
+export async function readManagedSettings(dir: string, options: SettingsOptions = {}): Promise<SettingsResult> {
+  const platform = options.platform ?? process.platform;
+  const file = path.join(dir, SETTINGS_FILE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'absent' };
+    return { kind: 'invalid', error: `${file}: cannot read (${code ?? String(error)})` };
+  }
+  try {
+    for (const checked of [dir, file]) {
+      const problem = checkOwnership(checked, platform);
+      if (problem) return { kind: 'invalid', error: problem };
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (error) {
+      return { kind: 'invalid', error: `${file}: not valid JSON (${(error as Error).message})` };
+    }
+    const parsed = SettingsSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return { kind: 'invalid', error: `${file}: ${formatPath(issue.path)}: ${issue.message.replace(/^Invalid input: /, '')}` };
+    }
+    const s = parsed.data;
+    const roots: PublicKeyInfo[] = [];
+    for (const name of s.trust) {
+      const keyFile = path.join(dir, name);
+      const problem = checkOwnership(keyFile, platform);
+      if (problem) return { kind: 'invalid', error: problem };
+      roots.push(await publicKeyFromPem(readFileSync(keyFile, 'utf8'), keyFile));
+    }
+    let ca: string | undefined;
+    if (s.ca !== undefined) {
+      const caFile = path.join(dir, s.ca);
+      const problem = checkOwnership(caFile, platform);
+      if (problem) return { kind: 'invalid', error: problem };
+      ca = readFileSync(caFile, 'utf8');
+    }
+    return {
+      kind: 'ok',
+      settings: {
+        dir,
+        roots,
+        required: s.required,
+        bundleFile: path.join(dir, s.bundle),
+        ...(s.url !== undefined ? { url: new URL(s.url) } : {}),
+        pollMs: s.pollSeconds * 1000,
+        ...(ca !== undefined ? { ca } : {}),
+      },
+    };
+  } catch (error) {
+    return { kind: 'invalid', error: `${file}: ${(error as Error).message}` };
+  }
+}
