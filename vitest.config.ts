@@ -22,6 +22,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // The fast project runs first, then the integration project with its own worker limit.
+          sequence: { groupOrder: 0 },
           environment: 'node',
           testTimeout: 10_000,
         },
@@ -30,6 +32,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          sequence: { groupOrder: 1 },
           environment: 'node',
           pool: 'forks',
           maxWorkers: 2,

@@ -3,6 +3,7 @@
  * daemon on the same home, applying config changes by difference, refusing invalid config while
  * the running servers keep serving, the children's environment, and parallel start.
  */
+import { join } from 'node:path';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -155,7 +156,7 @@ describe('stopping', () => {
     const second = await runCli(['daemon'], gh.env);
     expect(second.code).toBe(1);
     const reason = second.stderr.trimEnd().split('\n').filter((l) => !l.startsWith('{'));
-    expect(reason).toEqual([`gatehouse daemon: another Gatehouse daemon is already listening on ${gh.paths.socketPath}`]);
+    expect(reason).toEqual([`gatehouse daemon: another Gatehouse daemon (pid ${gh.child.pid}) is already running for this home (${join(gh.paths.runtimeDir, 'daemon.lock')})`]);
 
     // The first daemon's sockets, runtime file and servers are untouched.
     expect(readFileSync(runtimeInfoFile(gh.paths), 'utf8')).toBe(info);
