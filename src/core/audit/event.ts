@@ -1,0 +1,177 @@
+/**
+ * The tamper-evident form of an audit record, shared by the desktop store, `gatehouse audit verify`
+ * and the hub. docs/audit.md defines it for people who verify a log without Gatehouse.
+ *
+ * - **Canonical JSON**: UTF-8 JSON with no whitespace, object members sorted by key (UTF-16 code
+ *   unit order, as `Array.prototype.sort` compares strings), members whose value is `undefined`
+ *   left out, strings and numbers written as ECMAScript's `JSON.stringify` writes them. For the
+ *   values Gatehouse records (strings, finite numbers, booleans, null, arrays, objects) this is
+ *   RFC 8785 (JCS).
+ * - **Event**: an `AuditRecord` plus `v` (format version, 1), `seq` (1, 2, 3, … per device, no
+ *   gaps), `id` (a UUID: the event's own id, also in the SIEM), `device` (the device id) and `prev`
+ *   (the hash of event `seq - 1`; 64 zeros for event 1).
+ * - **Hash**: lower-case hex SHA-256 of the event's canonical JSON (the "body").
+ * - **Checkpoint**: the device key's Ed25519 signature over the canonical JSON of
+ *   `{ v: 1, purpose: 'gatehouse.audit.checkpoint', device, seq, hash, at, keyId }`, where `hash`
+ *   is event `seq`'s hash: it vouches for every event up to `seq`, through the chain.
+ */
+import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { canonicalJson } from '../digest.js';
+import type { AuditRecord } from '../ports.js';
+
+export const EVENT_FORMAT = 1;
+export const GENESIS_HASH = '0'.repeat(64);
+const HASH = /^[0-9a-f]{64}$/;
+const DEVICE_ID = /^dev_[0-9a-z]{20,40}$/;
+
+export interface AuditEvent extends AuditRecord {
+  v: number;
+  seq: number;
+  id: string;
+  device: string;
+  prev: string;
+}
+
+/** An event as it is stored and sent: its exact canonical body and the body's hash. */
+export interface SealedEvent {
+  seq: number;
+  hash: string;
+  body: string;
+}
+
+export function sha256Hex(text: string | Uint8Array): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export function isHash(value: unknown): value is string {
+  return typeof value === 'string' && HASH.test(value);
+}
+
+export function isDeviceId(value: unknown): boolean {
+  return typeof value === 'string' && DEVICE_ID.test(value);
+}
+
+/** Seals one record as event `seq`, chained to `prev`. */
+export function sealEvent(record: AuditRecord, link: { seq: number; id: string; device: string; prev: string }): SealedEvent & { event: AuditEvent } {
+  const event: AuditEvent = { ...record, v: EVENT_FORMAT, seq: link.seq, id: link.id, device: link.device, prev: link.prev };
+  const body = canonicalJson(event);
+  return { seq: link.seq, hash: sha256Hex(body), body, event };
+}
+
+export type EventProblem =
+  | { code: 'malformed'; message: string }
+  | { code: 'hash_mismatch'; message: string }
+  | { code: 'not_canonical'; message: string };
+
+/**
+ * Checks one sealed event on its own: the body parses, is canonical, names the expected device and
+ * sequence number, and hashes to `hash`. Chain links are the caller's to check (they need the
+ * predecessor).
+ */
+export function openSealedEvent(sealed: SealedEvent, expected: { device?: string } = {}): { ok: true; event: AuditEvent } | { ok: false; problem: EventProblem } {
+  if (typeof sealed.body !== 'string') return { ok: false, problem: { code: 'malformed', message: 'the body is not a string' } };
+  if (sha256Hex(sealed.body) !== sealed.hash) {
+    return { ok: false, problem: { code: 'hash_mismatch', message: `its content does not match its hash ${short(sealed.hash)}: it was edited after it was written` } };
+  }
+  let event: AuditEvent;
+  try {
+    event = JSON.parse(sealed.body) as AuditEvent;
+  } catch {
+    return { ok: false, problem: { code: 'malformed', message: 'the body is not JSON' } };
+  }
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) return { ok: false, problem: { code: 'malformed', message: 'the body is not a JSON object' } };
+  if (canonicalJson(event) !== sealed.body) return { ok: false, problem: { code: 'not_canonical', message: 'the body is not in canonical JSON form' } };
+  if (event.v !== EVENT_FORMAT) return { ok: false, problem: { code: 'malformed', message: `unknown event format v=${String(event.v)}` } };
+  if (event.seq !== sealed.seq) return { ok: false, problem: { code: 'malformed', message: `the body says seq ${String(event.seq)}, not ${sealed.seq}` } };
+  if (!isHash(event.prev)) return { ok: false, problem: { code: 'malformed', message: 'prev is not a SHA-256 hex digest' } };
+  if (typeof event.id !== 'string' || event.id.length < 8 || event.id.length > 64) return { ok: false, problem: { code: 'malformed', message: 'id is missing' } };
+  if (typeof event.type !== 'string' || typeof event.at !== 'string' || Number.isNaN(Date.parse(event.at))) {
+    return { ok: false, problem: { code: 'malformed', message: 'type or at is missing or invalid' } };
+  }
+  for (const field of ['callId', 'user', 'client', 'server', 'kind', 'name', 'decision', 'stage', 'code'] as const) {
+    const value = event[field];
+    if (value !== undefined && (typeof value !== 'string' || value.length > 4096)) {
+      return { ok: false, problem: { code: 'malformed', message: `${field} must be a string of at most 4096 characters` } };
+    }
+  }
+  if (expected.device !== undefined && event.device !== expected.device) {
+    return { ok: false, problem: { code: 'malformed', message: `the event belongs to device ${String(event.device)}, not ${expected.device}` } };
+  }
+  return { ok: true, event };
+}
+
+export function short(hash: string): string {
+  return hash.slice(0, 12);
+}
+
+// --- Device keys and checkpoints ---------------------------------------------------------------
+
+export interface Checkpoint {
+  device: string;
+  seq: number;
+  /** Hash of event `seq`. */
+  hash: string;
+  at: string;
+  /** Which device key signed (see `keyIdOf`). */
+  keyId: string;
+  /** Base64url Ed25519 signature over `checkpointPayload`. */
+  signature: string;
+}
+
+export function checkpointPayload(c: Omit<Checkpoint, 'signature'>): string {
+  return canonicalJson({ v: 1, purpose: 'gatehouse.audit.checkpoint', device: c.device, seq: c.seq, hash: c.hash, at: c.at, keyId: c.keyId });
+}
+
+/** A device public key travels as the base64url of its 32 raw bytes. */
+export function publicKeyFromRaw(raw: string): KeyObject {
+  if (!/^[A-Za-z0-9_-]{43}$/.test(raw)) throw new Error('a device public key is 32 bytes in base64url (43 characters)');
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw }, format: 'jwk' });
+}
+
+export function rawPublicKey(key: KeyObject): string {
+  const jwk = key.export({ format: 'jwk' }) as { crv?: string; x?: string };
+  if (jwk.crv !== 'Ed25519' || !jwk.x) throw new Error('not an Ed25519 key');
+  return jwk.x;
+}
+
+/** A short, stable name for a public key: `ed25519:` and 16 hex digits of its SHA-256. */
+export function keyIdOf(rawPublic: string): string {
+  return 'ed25519:' + sha256Hex(Buffer.from(rawPublic, 'base64url')).slice(0, 16);
+}
+
+/** Signs with a device key: the only operation the private half is used for. */
+export type Signer = (message: string) => string;
+
+export function ed25519Signer(privateKey: KeyObject): Signer {
+  return (message) => sign(null, Buffer.from(message, 'utf8'), privateKey).toString('base64url');
+}
+
+export function verifySignature(publicKey: KeyObject, message: string | Uint8Array, signature: string): boolean {
+  if (typeof signature !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(signature)) return false;
+  try {
+    return verify(null, typeof message === 'string' ? Buffer.from(message, 'utf8') : message, publicKey, Buffer.from(signature, 'base64url'));
+  } catch {
+    return false;
+  }
+}
+
+export function signCheckpoint(signer: Signer, c: Omit<Checkpoint, 'signature'>): Checkpoint {
+  return { ...c, signature: signer(checkpointPayload(c)) };
+}
+
+export function verifyCheckpoint(publicKey: KeyObject, c: Checkpoint): boolean {
+  return verifySignature(publicKey, checkpointPayload(c), c.signature);
+}
+
+/**
+ * Device requests to the hub carry `Authorization: Gatehouse-Device device=…, ts=…, sig=…`, where
+ * `sig` signs this string: a replayed request is at most a repeat of an idempotent one, and only
+ * within the hub's clock window.
+ */
+export function deviceRequestPayload(method: string, path: string, ts: number, body: string | Uint8Array): string {
+  return ['gatehouse-device-request-v1', method.toUpperCase(), path, String(ts), sha256Hex(body)].join('\n');
+}
+
+export function enrolmentPayload(e: { device: string; publicKey: string; at: string; host: string }): string {
+  return canonicalJson({ v: 1, purpose: 'gatehouse.device.enrol', device: e.device, publicKey: e.publicKey, at: e.at, host: e.host });
+}

@@ -1,0 +1,307 @@
+/**
+ * `gatehouse hub`: the central audit store as a stateless HTTP service over PostgreSQL. Any number
+ * of instances can run behind a load balancer; everything they share is in the database.
+ *
+ * Authentication:
+ * - devices sign every request with their enrolled Ed25519 key (`Authorization: Gatehouse-Device`),
+ *   within ±5 minutes of the hub's clock;
+ * - enrolment needs an enrolment secret, admin requests an admin token (`Authorization: Bearer`);
+ *   the hub holds only their SHA-256 hashes (from its config file or environment) and compares
+ *   hashes in constant time.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GatehouseError, errorMessage } from '../common/errors.js';
+import { deviceRequestPayload, enrolmentPayload, isDeviceId, publicKeyFromRaw, verifySignature } from '../core/audit/event.js';
+import { FILTER_KEYS, parseAuditFilter } from '../core/audit/filter.js';
+import { MAX_BATCH_BYTES, ProtocolError, parseBatch, parseDeviceAuthorization, type HubErrorBody } from '../core/audit/protocol.js';
+import type { Logger } from '../core/ports.js';
+import { postLogs, toExportRequest, type SiemConfig } from './otlp.js';
+import { HubStore, type DeviceRow } from './store.js';
+
+export interface HubConfig {
+  databaseUrl: string;
+  host: string;
+  port: number;
+  /** SHA-256 (hex) of each admin token. */
+  adminTokenHashes: string[];
+  /** SHA-256 (hex) of each enrolment secret. */
+  enrolmentSecretHashes: string[];
+  siem?: SiemConfig;
+  /** How far a device's request time may be from the hub's (default 5 minutes). */
+  clockSkewMs?: number;
+  /** How often the SIEM forwarder looks for new events (default 1000 ms). */
+  forwardIntervalMs?: number;
+  maxBundleBytes?: number;
+  /** Serve admin queries only (for an instance pointed at a read replica): no schema changes, no ingest, no SIEM. */
+  readOnly?: boolean;
+}
+
+export interface RunningHub {
+  url: string;
+  store: HubStore;
+  close(): Promise<void>;
+}
+
+const MAX_SMALL_BODY = 64 * 1024;
+
+export async function startHub(config: HubConfig, logger: Logger): Promise<RunningHub> {
+  if (config.adminTokenHashes.length === 0) logger.log('warn', 'hub.no_admin_token', { note: 'no admin token is configured: admin queries are refused' });
+  if (config.enrolmentSecretHashes.length === 0) logger.log('warn', 'hub.no_enrolment_secret', { note: 'no enrolment secret is configured: devices cannot enrol' });
+  const store = new HubStore({ connectionString: config.databaseUrl, siem: config.siem !== undefined && !config.readOnly });
+  try {
+    if (config.readOnly) await store.pool.query('SELECT 1 FROM devices LIMIT 1');
+    else await store.migrate();
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw new GatehouseError('hub_database', `cannot prepare the hub database: ${errorMessage(error)}`, { cause: error });
+  }
+  const skew = config.clockSkewMs ?? 300_000;
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (error instanceof ProtocolError) return sendError(res, error.status, error.code, error.message, error.seq);
+      logger.log('error', 'hub.request_failed', { method: req.method, path: req.url?.split('?')[0], error: errorMessage(error) });
+      sendError(res, 503, 'hub_unavailable', 'the hub could not complete the request; try again');
+    });
+  });
+  server.requestTimeout = 60_000;
+  server.headersTimeout = 20_000;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://hub');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    let m: RegExpExecArray | null;
+
+    if (method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true, readOnly: config.readOnly === true });
+    if (config.readOnly && !(method === 'GET' && path.startsWith('/v1/admin/'))) {
+      throw new ProtocolError(503, 'read_only', 'this hub instance serves admin queries only (--read-only); send devices to the primary instances');
+    }
+
+    if (method === 'POST' && path === '/v1/enrol') {
+      if (!bearerMatches(req, config.enrolmentSecretHashes)) throw new ProtocolError(401, 'unauthorized', 'enrolment needs a valid enrolment secret (Authorization: Bearer)');
+      const body = parseJson(await readBody(req, MAX_SMALL_BODY));
+      const { device, publicKey, at, host, proof } = body as Record<string, unknown>;
+      if (!isDeviceId(device)) throw new ProtocolError(400, 'malformed_enrolment', 'device is not a device id');
+      if (typeof publicKey !== 'string' || typeof at !== 'string' || typeof host !== 'string' || typeof proof !== 'string') {
+        throw new ProtocolError(400, 'malformed_enrolment', 'an enrolment needs device, publicKey, at, host and proof');
+      }
+      let key;
+      try {
+        key = publicKeyFromRaw(publicKey);
+      } catch (error) {
+        throw new ProtocolError(400, 'malformed_enrolment', errorMessage(error));
+      }
+      if (Math.abs(Date.now() - Date.parse(at)) > skew) throw new ProtocolError(401, 'stale_request', 'the enrolment is dated too far from the hub\'s clock');
+      if (!verifySignature(key, enrolmentPayload({ device: device as string, publicKey, at, host }), proof)) {
+        throw new ProtocolError(401, 'bad_proof', 'the enrolment is not signed by the key it enrols');
+      }
+      const { created, row } = await store.enrol(device as string, publicKey, host);
+      logger.log('info', 'hub.enrolled', { device, keyId: row.keyId, host, created });
+      return sendJson(res, created ? 201 : 200, HubStore.deviceState(row));
+    }
+
+    if ((m = /^\/v1\/devices\/([^/]+)$/.exec(path)) && method === 'GET') {
+      const device = await authenticateDevice(req, m[1]!, path + url.search, '');
+      return sendJson(res, 200, HubStore.deviceState(device));
+    }
+
+    if ((m = /^\/v1\/devices\/([^/]+)\/events$/.exec(path)) && method === 'POST') {
+      const raw = await readBody(req, MAX_BATCH_BYTES);
+      const device = await authenticateDevice(req, m[1]!, path + url.search, raw);
+      const batch = parseBatch(parseJson(raw), device.id);
+      const result = await store.ingest(batch, device.publicKey);
+      if (result.flags.length > 0) logger.log('warn', 'hub.integrity_flags', { device: device.id, flags: result.flags });
+      if (result.refused) {
+        const body: HubErrorBody & { acked: number; flags: unknown } = {
+          error: { code: result.refused.code, message: result.refused.message, seq: result.refused.seq },
+          acked: result.acked,
+          flags: result.flags,
+        };
+        return sendJson(res, 422, body);
+      }
+      const { refused: _refused, ...response } = result;
+      return sendJson(res, 200, response);
+    }
+
+    if (method === 'GET' && path === '/v1/bundle') {
+      const auth = parseDeviceAuthorization(req.headers.authorization);
+      if (!auth) requireAdmin(req);
+      else await authenticateDevice(req, auth.device, path + url.search, '');
+      const bundle = await store.currentBundle();
+      if (!bundle) throw new ProtocolError(404, 'no_bundle', 'no policy bundle has been published');
+      if (req.headers['if-none-match'] === bundle.etag) {
+        res.writeHead(304, { etag: bundle.etag });
+        return void res.end();
+      }
+      res.writeHead(200, { 'content-type': bundle.contentType, etag: bundle.etag, 'content-length': bundle.bytes.length, 'last-modified': new Date(bundle.publishedAt).toUTCString() });
+      return void res.end(bundle.bytes);
+    }
+
+    if (path.startsWith('/v1/admin/')) {
+      requireAdmin(req);
+      if (method === 'GET' && path === '/v1/admin/events') {
+        const input: Record<string, string> = {};
+        for (const key of FILTER_KEYS) {
+          const value = url.searchParams.get(key);
+          if (value !== null) input[key] = value;
+        }
+        for (const key of url.searchParams.keys()) {
+          if (!(FILTER_KEYS as readonly string[]).includes(key)) throw new ProtocolError(400, 'unknown_filter', `unknown filter "${key}"; filters are ${FILTER_KEYS.join(', ')}`);
+        }
+        let filter;
+        try {
+          filter = parseAuditFilter(input, Date.now());
+        } catch (error) {
+          throw new ProtocolError(400, 'bad_filter', errorMessage(error).replace(/--/g, ''));
+        }
+        return sendJson(res, 200, { events: await store.query(filter) });
+      }
+      if (method === 'GET' && path === '/v1/admin/devices') return sendJson(res, 200, { devices: await store.devices() });
+      if (method === 'GET' && path === '/v1/admin/flags') {
+        return sendJson(res, 200, { flags: await store.flags(url.searchParams.get('device') ?? undefined, url.searchParams.get('open') === 'true') });
+      }
+      if ((m = /^\/v1\/admin\/devices\/([^/]+)\/revoke$/.exec(path)) && method === 'POST') {
+        if (!(await store.revoke(m[1]!))) throw new ProtocolError(404, 'unknown_device', `no device ${m[1]} is enrolled`);
+        logger.log('warn', 'hub.device_revoked', { device: m[1] });
+        return sendJson(res, 200, { revoked: m[1] });
+      }
+      if (method === 'PUT' && path === '/v1/admin/bundle') {
+        const bytes = await readBody(req, config.maxBundleBytes ?? 10 * 1024 * 1024);
+        if (bytes.length === 0) throw new ProtocolError(400, 'empty_bundle', 'the bundle is empty');
+        const etag = await store.publishBundle(bytes, req.headers['content-type'] ?? 'application/octet-stream');
+        logger.log('info', 'hub.bundle_published', { etag, bytes: bytes.length });
+        return sendJson(res, 201, { etag });
+      }
+    }
+    throw new ProtocolError(404, 'not_found', `no route for ${method} ${path}`);
+  }
+
+  async function authenticateDevice(req: IncomingMessage, pathDevice: string, pathAndQuery: string, body: string | Buffer): Promise<DeviceRow> {
+    const auth = parseDeviceAuthorization(req.headers.authorization);
+    if (!auth) throw new ProtocolError(401, 'unauthorized', 'device requests need an Authorization: Gatehouse-Device header');
+    if (auth.device !== decodeURIComponent(pathDevice)) throw new ProtocolError(403, 'wrong_device', 'the request is signed by another device than the one it names');
+    if (Math.abs(Date.now() - auth.ts) > skew) throw new ProtocolError(401, 'stale_request', `the request is dated ${new Date(auth.ts).toISOString()}, more than ${skew / 1000} s from the hub's clock`);
+    const device = await store.device(auth.device);
+    if (!device) throw new ProtocolError(404, 'unknown_device', `device ${auth.device} is not enrolled with this hub; enrol it with \`gatehouse audit enrol\``);
+    if (device.status === 'revoked') throw new ProtocolError(403, 'device_revoked', `device ${auth.device} was revoked by an admin`);
+    const payload = deviceRequestPayload(req.method ?? 'GET', pathAndQuery, auth.ts, body);
+    if (!verifySignature(publicKeyFromRaw(device.publicKey), payload, auth.sig)) {
+      throw new ProtocolError(401, 'bad_signature', `the request's signature does not verify with device ${auth.device}'s enrolled key`);
+    }
+    return device;
+  }
+
+  function requireAdmin(req: IncomingMessage): void {
+    if (!bearerMatches(req, config.adminTokenHashes)) throw new ProtocolError(401, 'unauthorized', 'admin requests need a valid admin token (Authorization: Bearer)');
+  }
+
+  // The SIEM forwarder: one loop per instance; the outbox's row locks share the work.
+  let forwarding = true;
+  let forwardTimer: NodeJS.Timeout | undefined;
+  let forwardFailures = 0;
+  const forwardOnce = async (): Promise<void> => {
+    if (!forwarding || !config.siem) return;
+    const siem = config.siem;
+    let sent = 0;
+    try {
+      do {
+        sent = await store.forward(500, (rows, hosts) => postLogs(siem, toExportRequest(rows, hosts, Date.now())));
+      } while (sent === 500 && forwarding);
+      forwardFailures = 0;
+    } catch (error) {
+      forwardFailures++;
+      logger.log('warn', 'hub.siem_failed', { error: errorMessage(error), failures: forwardFailures });
+    }
+    if (forwarding) {
+      const delay = forwardFailures === 0 ? (config.forwardIntervalMs ?? 1000) : Math.min(60_000, (config.forwardIntervalMs ?? 1000) * 2 ** Math.min(forwardFailures, 6));
+      forwardTimer = setTimeout(() => void forwardOnce(), delay);
+    }
+  };
+  let forwardLoop: Promise<void> | undefined;
+  if (config.siem && !config.readOnly) forwardLoop = forwardOnce();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.log('info', 'hub.ready', { url, siem: config.siem?.endpoint });
+
+  return {
+    url,
+    store,
+    close: async () => {
+      forwarding = false;
+      if (forwardTimer) clearTimeout(forwardTimer);
+      await forwardLoop;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store.close();
+    },
+  };
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+function bearerMatches(req: IncomingMessage, hashes: string[]): boolean {
+  const header = req.headers.authorization;
+  if (!header || !header.startsWith('Bearer ')) return false;
+  const presented = Buffer.from(sha256Hex(header.slice(7).trim()), 'hex');
+  let ok = false;
+  for (const hash of hashes) {
+    const expected = Buffer.from(hash, 'hex');
+    if (expected.length === presented.length && timingSafeEqual(expected, presented)) ok = true;
+  }
+  return ok;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      req.resume();
+      return reject(new ProtocolError(413, 'too_large', `the request body is ${declared} bytes; the limit is ${limit}`));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.destroy();
+        reject(new ProtocolError(413, 'too_large', `the request body is larger than ${limit} bytes`));
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function parseJson(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (error) {
+    throw new ProtocolError(400, 'malformed_json', `the request body is not JSON: ${errorMessage(error)}`);
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string, seq?: number): void {
+  if (res.headersSent) return void res.end();
+  const body: HubErrorBody = { error: { code, message, ...(seq !== undefined ? { seq } : {}) } };
+  sendJson(res, status, body);
+}

@@ -1,0 +1,54 @@
+/**
+ * Filtered reads of the local audit database, for `gatehouse audit query|export` and the daemon.
+ * Filters use the indexed columns; what is returned is always parsed from the hashed body.
+ */
+import type { AuditEvent } from '../../core/audit/event.js';
+import type { AuditFilter } from '../../core/audit/filter.js';
+import type { Db } from './schema.js';
+
+export interface QueriedEvent {
+  event: AuditEvent;
+  hash: string;
+}
+
+function where(filter: AuditFilter): { sql: string; params: unknown[] } {
+  const conditions: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: string, value: unknown) => {
+    conditions.push(sql);
+    params.push(value);
+  };
+  if (filter.from !== undefined) add('at >= ?', filter.from);
+  if (filter.to !== undefined) add('at < ?', filter.to);
+  if (filter.user !== undefined) add('user = ?', filter.user);
+  if (filter.client !== undefined) add('client = ?', filter.client);
+  if (filter.server !== undefined) add('server = ?', filter.server);
+  if (filter.tool !== undefined) add('name = ?', filter.tool);
+  if (filter.decision !== undefined) add('decision = ?', filter.decision);
+  if (filter.type !== undefined) add('type = ?', filter.type);
+  if (filter.afterSeq !== undefined) add('seq > ?', filter.afterSeq);
+  return { sql: conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '', params };
+}
+
+/**
+ * With `afterSeq`, the first `limit` matching events after it, oldest first (paging forward);
+ * without, the newest `limit` matching events, still listed oldest first.
+ */
+export function queryEvents(db: Db, filter: AuditFilter): QueriedEvent[] {
+  const { sql, params } = where(filter);
+  const limit = filter.limit ?? 100;
+  const forward = filter.afterSeq !== undefined;
+  const rows = db.prepare(`SELECT hash, body FROM events ${sql} ORDER BY seq ${forward ? 'ASC' : 'DESC'} LIMIT ?`).all(...params, limit) as { hash: string; body: string }[];
+  if (!forward) rows.reverse();
+  return rows.map((r) => ({ event: JSON.parse(r.body) as AuditEvent, hash: r.hash }));
+}
+
+/** Every matching event, oldest first, without holding them all in memory. */
+export function* iterateEvents(db: Db, filter: AuditFilter): Generator<QueriedEvent> {
+  const { sql, params } = where(filter);
+  const statement = db.prepare(`SELECT hash, body FROM events ${sql} ORDER BY seq ASC${filter.limit ? ' LIMIT ?' : ''}`);
+  const args = filter.limit ? [...params, filter.limit] : params;
+  for (const row of statement.iterate(...args) as Iterable<{ hash: string; body: string }>) {
+    yield { event: JSON.parse(row.body) as AuditEvent, hash: row.hash };
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * The local SQLite audit store (src/node/audit/sqlite-store.ts): append-only, hash-chained,
+ * batched per tick, signed checkpoints, fail-closed on a full disk and recovery, queries, and
+ * pruning that keeps the chain verifiable.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadDeviceKey } from '../../src/core/audit/device-key.js';
+import { chain, type GovernedCall } from '../../src/core/chain.js';
+import type { AuditRecord } from '../../src/core/ports.js';
+import { MemorySecretStore } from '../../src/core/secrets.js';
+import { auditStage } from '../../src/core/stages.js';
+import { SqliteAuditStore } from '../../src/node/audit/sqlite-store.js';
+import { verifyAuditFile } from '../../src/node/audit/verify-file.js';
+
+const dirs: string[] = [];
+const stores: SqliteAuditStore[] = [];
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function newFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-audit-unit-'));
+  dirs.push(dir);
+  return join(dir, 'audit.db');
+}
+
+function open(file: string, options: Partial<ConstructorParameters<typeof SqliteAuditStore>[0]> = {}): SqliteAuditStore {
+  const store = new SqliteAuditStore({ file, retryIntervalMs: 20, ...options });
+  stores.push(store);
+  return store;
+}
+
+const call = (i: number, extra: Partial<AuditRecord> = {}): AuditRecord => ({
+  type: 'call.outcome',
+  at: new Date(Date.UTC(2026, 10, 26, 9, 0, 0, i)).toISOString(),
+  callId: `call-${i}`,
+  user: i % 2 ? 'os:alice' : 'os:bob',
+  client: 'cursor',
+  server: i % 3 ? 'memory' : 'files',
+  kind: 'tool',
+  name: i % 3 ? 'read_graph' : 'read_text_file',
+  decision: i % 5 ? 'ok' : 'denied',
+  ...extra,
+});
+
+const rows = (file: string) => new Database(file, { readonly: true }).prepare('SELECT seq, body FROM events ORDER BY seq').all() as { seq: number; body: string }[];
+
+describe('the SQLite audit store', () => {
+  it('writes a burst of appends in one transaction at the end of the tick, chained in order', async () => {
+    const file = newFile();
+    const store = open(file);
+    let commits = 0;
+    store.events.on('commit', () => commits++);
+    for (let i = 1; i <= 500; i++) store.append(call(i));
+    expect(store.committed).toBe(0);
+    await store.durable();
+    expect(commits).toBe(1);
+    expect(store.committed).toBe(500);
+    const report = verifyAuditFile(file);
+    expect(report.problems).toEqual([]);
+    expect(report.events).toBe(500);
+  });
+
+  it('continues the same chain, on the same device, after a restart', async () => {
+    const file = newFile();
+    const first = open(file);
+    first.append(call(1));
+    await first.durable();
+    const device = first.device;
+    first.close();
+    stores.length = 0;
+    const second = open(file);
+    expect(second.device).toBe(device);
+    second.append(call(2));
+    await second.durable();
+    expect(rows(file).map((r) => JSON.parse(r.body).seq)).toEqual([1, 2]);
+    expect(verifyAuditFile(file).ok).toBe(true);
+  });
+
+  it('refuses UPDATE and DELETE of events, and of checkpoints, at the database itself', async () => {
+    const file = newFile();
+    const store = open(file);
+    store.append(call(1));
+    await store.durable();
+    const db = store.database;
+    expect(() => db.prepare("UPDATE events SET user = 'os:mallory'").run()).toThrow(/append-only: UPDATE is refused/);
+    expect(() => db.prepare('DELETE FROM events').run()).toThrow(/only events the hub has acknowledged may be pruned/);
+    expect(() => db.prepare('DELETE FROM checkpoints').run()).not.toThrow(); // nothing to delete yet, so no row trigger fires
+  });
+
+  it('fails closed when the disk is full, then recovers, losing nothing that was appended', async () => {
+    const file = newFile();
+    const store = open(file);
+    store.append(call(0));
+    await store.durable();
+    // A real "database or disk is full" from SQLite: no page may be added.
+    const pages = store.database.pragma('page_count', { simple: true }) as number;
+    store.database.pragma(`max_page_count = ${pages}`);
+    const big = 'x'.repeat(64 * 1024);
+    store.append(call(1, { reason: big }));
+    await expect(store.durable()).rejects.toThrow(/audit log cannot be written \(database or disk is full\); calls are refused/);
+    expect(() => store.append(call(2))).toThrow(/calls are refused/);
+    expect(store.status()).toMatchObject({ healthy: false, error: 'database or disk is full' });
+
+    // The audit stage turns that into a refused call: the handler never runs.
+    let reached = false;
+    const handler = chain(auditStage(store, { now: () => Date.now(), setTimeout: () => ({}), clearTimeout: () => undefined }))(async () => {
+      reached = true;
+      return { kind: 'ok', result: {} };
+    });
+    const governed = { id: 'c', kind: 'tool', server: 'memory', name: 'x', principal: { user: { id: 'u' }, client: { name: 'c', verified: false } }, context: {}, facts: {} } as unknown as GovernedCall;
+    await expect(handler(governed)).rejects.toThrow(/calls are refused/);
+    expect(reached).toBe(false);
+
+    store.database.pragma('max_page_count = 1073741823');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(store.status().healthy).toBe(true);
+    store.append(call(3));
+    await store.durable();
+    const types = rows(file).map((r) => JSON.parse(r.body));
+    expect(types.map((e) => e.callId ?? e.type)).toEqual(['call-0', 'call-1', 'audit.recovered', 'call-3']);
+    expect(types[2].detail.refusedAppends).toBe(2);
+    expect(verifyAuditFile(file).ok).toBe(true);
+  });
+
+  it('refuses to go on when another process has written to the same log', async () => {
+    const file = newFile();
+    const store = open(file);
+    store.append(call(1));
+    await store.durable();
+    const intruder = new Database(file);
+    intruder.prepare("INSERT INTO events (seq, id, at, type, hash, body) VALUES (2, 'x', 'x', 'x', 'x', 'x')").run();
+    intruder.close();
+    store.append(call(2));
+    await expect(store.durable()).rejects.toThrow(/another process wrote to the audit log/);
+  });
+
+  it('signs a checkpoint every N events once the device key is there, and refuses a different key later', async () => {
+    const file = newFile();
+    const secrets = new MemorySecretStore();
+    const store = open(file, { checkpointEvery: 10 });
+    for (let i = 1; i <= 5; i++) store.append(call(i));
+    await store.durable();
+    expect(store.status().signing.state).toBe('pending');
+    store.setDeviceKey(await loadDeviceKey(secrets, store.device, { create: true }));
+    await store.durable();
+    for (let i = 6; i <= 30; i++) store.append(call(i));
+    await store.durable();
+    store.checkpointNow();
+    const checkpoints = store.database.prepare('SELECT seq FROM checkpoints ORDER BY seq').all() as { seq: number }[];
+    expect(checkpoints.length).toBeGreaterThanOrEqual(2);
+    expect(checkpoints.at(-1)!.seq).toBe(store.committed);
+    const report = verifyAuditFile(file);
+    expect(report.problems).toEqual([]);
+    expect(report.checkpoints.verified).toBe(checkpoints.length);
+
+    const other = await loadDeviceKey(new MemorySecretStore(), store.device, { create: true });
+    store.setDeviceKey(other);
+    expect(store.status().signing).toMatchObject({ state: 'unavailable', error: expect.stringMatching(/not the one this audit log was signed with/) });
+  });
+
+  it('answers filtered queries from the hashed bodies, newest page last', async () => {
+    const file = newFile();
+    const store = open(file);
+    for (let i = 1; i <= 60; i++) store.append(call(i));
+    await store.durable();
+    const denied = store.query({ decision: 'denied', server: 'files' });
+    expect(denied.map((e) => e.event.callId)).toEqual(['call-15', 'call-30', 'call-45', 'call-60']);
+    expect(store.query({ user: 'os:alice', tool: 'read_graph', limit: 2 }).map((e) => e.event.callId)).toEqual(['call-55', 'call-59']);
+    expect(store.query({ afterSeq: 58 }).map((e) => e.event.seq)).toEqual([59, 60]);
+    const window = store.query({ from: call(10).at, to: call(13).at });
+    expect(window.map((e) => e.event.callId)).toEqual(['call-10', 'call-11', 'call-12']);
+  });
+
+  it('prunes only what the hub acknowledged, up to a checkpoint, and the rest still verifies from the anchor', async () => {
+    const file = newFile();
+    const store = open(file, { checkpointEvery: 10 });
+    store.setDeviceKey(await loadDeviceKey(new MemorySecretStore(), store.device, { create: true }));
+    for (let i = 1; i <= 40; i++) store.append(call(i));
+    await store.durable();
+    expect(store.prune('2100-01-01T00:00:00Z')).toEqual({ pruned: 0 });
+    store.recordHubAck(25);
+    const result = store.prune('2100-01-01T00:00:00Z');
+    expect(result.anchor!.seq).toBeLessThanOrEqual(25);
+    expect(result.pruned).toBe(result.anchor!.seq);
+    expect(() => store.database.prepare('DELETE FROM events WHERE seq = 30').run()).toThrow(/append-only/);
+    const report = verifyAuditFile(file);
+    expect(report.problems).toEqual([]);
+    expect(report.firstSeq).toBe(result.anchor!.seq + 1);
+  });
+});
