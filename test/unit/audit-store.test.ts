@@ -177,6 +177,23 @@ describe('the SQLite audit store', () => {
     expect(window.map((e) => e.event.callId)).toEqual(['call-10', 'call-11', 'call-12']);
   });
 
+  it('finds events whether or not the background indexer has reached them yet', async () => {
+    const file = newFile();
+    const store = open(file, { indexIntervalMs: 3_600_000 });
+    for (let i = 1; i <= 30; i++) store.append(call(i));
+    await store.durable();
+    const unindexed = store.query({ decision: 'denied', server: 'files' }).map((e) => e.event.callId);
+    expect(unindexed).toEqual(['call-15', 'call-30']);
+    store.indexNow();
+    for (let i = 31; i <= 60; i++) store.append(call(i));
+    await store.durable();
+    // Half indexed, half in the tail: one answer, in order, no duplicates.
+    expect(store.query({ decision: 'denied', server: 'files' }).map((e) => e.event.callId)).toEqual(['call-15', 'call-30', 'call-45', 'call-60']);
+    expect(store.query({ afterSeq: 28, limit: 4 }).map((e) => e.event.seq)).toEqual([29, 30, 31, 32]);
+    store.indexNow();
+    expect(store.query({ decision: 'denied', server: 'files' }).map((e) => e.event.callId)).toEqual(['call-15', 'call-30', 'call-45', 'call-60']);
+  });
+
   it('prunes only what the hub acknowledged, up to a checkpoint, and the rest still verifies from the anchor', async () => {
     const file = newFile();
     const store = open(file, { checkpointEvery: 10 });

@@ -11,11 +11,11 @@ export interface QueriedEvent {
   hash: string;
 }
 
-function where(filter: AuditFilter): { sql: string; params: unknown[] } {
+function where(filter: AuditFilter, table: string): { sql: string; params: unknown[] } {
   const conditions: string[] = [];
   const params: unknown[] = [];
   const add = (sql: string, value: unknown) => {
-    conditions.push(sql);
+    conditions.push(`${table}.${sql}`);
     params.push(value);
   };
   if (filter.from !== undefined) add('at >= ?', filter.from);
@@ -27,7 +27,21 @@ function where(filter: AuditFilter): { sql: string; params: unknown[] } {
   if (filter.decision !== undefined) add('decision = ?', filter.decision);
   if (filter.type !== undefined) add('type = ?', filter.type);
   if (filter.afterSeq !== undefined) add('seq > ?', filter.afterSeq);
-  return { sql: conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '', params };
+  return { sql: conditions.join(' AND '), params };
+}
+
+/**
+ * Matching events come from the indexed copy (`events_index`, filled in the background) and from
+ * the tail the indexer has not reached yet, scanned directly: a query always sees every event.
+ */
+function matching(filter: AuditFilter): { sql: string; params: unknown[] } {
+  const indexed = where(filter, 'i');
+  const tail = where(filter, 'e');
+  const cutoff = '(SELECT COALESCE(MAX(seq), 0) FROM events_index)';
+  const sql = `SELECT e.seq AS seq, e.hash AS hash, e.body AS body FROM events_index i JOIN events e ON e.seq = i.seq${indexed.sql ? ` WHERE ${indexed.sql}` : ''}
+    UNION ALL
+    SELECT e.seq AS seq, e.hash AS hash, e.body AS body FROM events e WHERE e.seq > ${cutoff}${tail.sql ? ` AND ${tail.sql}` : ''}`;
+  return { sql, params: [...indexed.params, ...tail.params] };
 }
 
 /**
@@ -35,18 +49,18 @@ function where(filter: AuditFilter): { sql: string; params: unknown[] } {
  * without, the newest `limit` matching events, still listed oldest first.
  */
 export function queryEvents(db: Db, filter: AuditFilter): QueriedEvent[] {
-  const { sql, params } = where(filter);
+  const { sql, params } = matching(filter);
   const limit = filter.limit ?? 100;
   const forward = filter.afterSeq !== undefined;
-  const rows = db.prepare(`SELECT hash, body FROM events ${sql} ORDER BY seq ${forward ? 'ASC' : 'DESC'} LIMIT ?`).all(...params, limit) as { hash: string; body: string }[];
+  const rows = db.prepare(`SELECT hash, body FROM (${sql}) ORDER BY seq ${forward ? 'ASC' : 'DESC'} LIMIT ?`).all(...params, limit) as { hash: string; body: string }[];
   if (!forward) rows.reverse();
   return rows.map((r) => ({ event: JSON.parse(r.body) as AuditEvent, hash: r.hash }));
 }
 
 /** Every matching event, oldest first, without holding them all in memory. */
 export function* iterateEvents(db: Db, filter: AuditFilter): Generator<QueriedEvent> {
-  const { sql, params } = where(filter);
-  const statement = db.prepare(`SELECT hash, body FROM events ${sql} ORDER BY seq ASC${filter.limit ? ' LIMIT ?' : ''}`);
+  const { sql, params } = matching(filter);
+  const statement = db.prepare(`SELECT hash, body FROM (${sql}) ORDER BY seq ASC${filter.limit ? ' LIMIT ?' : ''}`);
   const args = filter.limit ? [...params, filter.limit] : params;
   for (const row of statement.iterate(...args) as Iterable<{ hash: string; body: string }>) {
     yield { event: JSON.parse(row.body) as AuditEvent, hash: row.hash };

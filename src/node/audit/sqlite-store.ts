@@ -18,10 +18,12 @@ import type { DeviceKey } from '../../core/audit/device-key.js';
 import { GENESIS_HASH, sealEvent, signCheckpoint, type AuditEvent, type Checkpoint, type SealedEvent } from '../../core/audit/event.js';
 import type { AuditFilter } from '../../core/audit/filter.js';
 import type { AuditRecord, AuditSink, Logger } from '../../core/ports.js';
-import { openForWriting, readMeta, type Db, type Durability } from './schema.js';
+import { indexPending, openForWriting, readMeta, type Db, type Durability } from './schema.js';
 import { queryEvents, type QueriedEvent } from './query.js';
 
 export interface SqliteAuditStoreOptions {
+  /** How often new events are copied into the query index (default 1 s). */
+  indexIntervalMs?: number;
   file: string;
   /** Default `process-crash` (see docs/audit.md for the measurements behind the choice). */
   durability?: Durability;
@@ -88,6 +90,7 @@ export class SqliteAuditStore implements AuditSink {
   private retryTimer: NodeJS.Timeout | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
+  private indexTimer: NodeJS.Timeout | undefined;
   private unsynced = false;
   private key: DeviceKey | undefined;
   private signingError: string | undefined;
@@ -141,9 +144,24 @@ export class SqliteAuditStore implements AuditSink {
     const interval = options.checkpointIntervalMs ?? 300_000;
     this.checkpointTimer = setInterval(() => this.checkpointNow(), interval);
     this.checkpointTimer.unref();
+    // Query indexes are kept off the append path: a background pass copies new events into them.
+    this.indexTimer = setInterval(() => this.indexNow(), options.indexIntervalMs ?? 1000);
+    this.indexTimer.unref();
     if ((options.durability ?? 'process-crash') === 'process-crash') {
       this.syncTimer = setInterval(() => this.syncToDisk(), options.syncIntervalMs ?? 1000);
       this.syncTimer.unref();
+    }
+  }
+
+  /** Brings the query index up to the committed head (derived data: a failure is logged, never fatal). */
+  indexNow(): void {
+    if (this.closed || this.failure) return;
+    try {
+      while (indexPending(this.db) > 0) {
+        // Keep going until caught up; each pass is one short transaction.
+      }
+    } catch (error) {
+      this.logger?.log('warn', 'audit.index_failed', { error: errorMessage(error) });
     }
   }
 
@@ -419,10 +437,12 @@ export class SqliteAuditStore implements AuditSink {
     if (this.closed) return;
     this.flush();
     if (!this.failure) this.checkpointNow();
+    this.indexNow();
     this.closed = true;
     if (this.retryTimer) clearInterval(this.retryTimer);
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     if (this.syncTimer) clearInterval(this.syncTimer);
+    if (this.indexTimer) clearInterval(this.indexTimer);
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w.reject(new GatehouseError('audit_unavailable', 'the audit log was closed before these events could be written'));
@@ -457,6 +477,7 @@ export function pruneAcknowledged(db: Db, before: string): PruneResult {
     setMeta.run('prunable_through', String(cp.seq));
     setMeta.run('anchor_seq', String(cp.seq));
     setMeta.run('anchor_hash', cp.hash);
+    db.prepare('DELETE FROM events_index WHERE seq <= ?').run(cp.seq);
     return db.prepare('DELETE FROM events WHERE seq <= ?').run(cp.seq).changes;
   });
   return { pruned: run(), anchor: cp };

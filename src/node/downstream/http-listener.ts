@@ -32,6 +32,11 @@ export interface HttpListenerOptions {
   authenticate(token: string): Principal | undefined;
   serverExists(name: string): boolean;
   onListChanged(listener: (kind: ListKind, scope: Scope) => void): () => void;
+  /** MCP authorization: the OAuth paths (metadata, registration, authorize, token), after the Host and Origin checks. */
+  oauth?: {
+    handle(req: IncomingMessage, res: ServerResponse, url: URL, origin: string): Promise<boolean>;
+    resourceMetadataUrl(origin: string, path: string): string;
+  };
 }
 
 interface LegacySession {
@@ -107,6 +112,7 @@ export class HttpListener {
       return jsonError(res, 403, null, RpcErrorCode.InvalidRequest, 'Forbidden: Origin not allowed');
     }
     const url = new URL(req.url ?? '/', this.url);
+    if (this.options.oauth && (await this.options.oauth.handle(req, res, url, this.url))) return;
     const match = /^\/mcp(?:\/([^/]+))?\/?$/.exec(url.pathname);
     if (!match) return jsonError(res, 404, null, RpcErrorCode.InvalidRequest, 'Not found: MCP is served at /mcp and /mcp/<server>');
     const serverName = match[1] === undefined ? undefined : decodeURIComponent(match[1]);
@@ -118,7 +124,10 @@ export class HttpListener {
     const bearer = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
     const principal = bearer ? this.options.authenticate(bearer) : undefined;
     if (!principal) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="gatehouse"');
+      res.setHeader(
+        'WWW-Authenticate',
+        this.options.oauth ? `Bearer realm="gatehouse", resource_metadata="${this.options.oauth.resourceMetadataUrl(this.url, url.pathname)}"` : 'Bearer realm="gatehouse"',
+      );
       return jsonError(res, 401, null, RpcErrorCode.Unauthorized, bearer ? 'Unauthorized: unknown or revoked client token' : 'Unauthorized: a client bearer token is required');
     }
     // Only a client with a credential learns which servers are configured.
@@ -137,7 +146,10 @@ export class HttpListener {
     }
     const scope: Scope = serverName !== undefined ? { server: serverName } : {};
     const abort = new AbortController();
-    res.once('close', () => abort.abort());
+    // Only a client that goes away before its answer is written cancels; a normal close does not.
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
     const request = new Request(url, {
       method: req.method,
       headers: toHeaders(req),
@@ -152,7 +164,7 @@ export class HttpListener {
         return jsonError(res, 400, null, RpcErrorCode.ParseError, 'Parse error: the body is not JSON');
       }
     }
-    const response = (await isLegacyRequest(request.clone(), parsed, { maxRequestBodySize: this.options.maxMessageBytes }))
+    const response = (await isLegacyRequest(request, parsed, { maxRequestBodySize: this.options.maxMessageBytes }))
       ? await this.serveLegacy(request, parsed, principal, scope)
       : await this.serveModern(request, parsed, principal, scope);
     await writeResponse(res, response);

@@ -17,15 +17,35 @@ import type {
   UpstreamExit,
   UpstreamLists,
 } from '../../core/ports.js';
+import type { Redacted } from '../../core/secrets.js';
 import { LineTransport } from '../line-transport.js';
 import { launchChild, type LaunchedChild } from './child-process.js';
 
 export interface ConnectorOptions {
   version: string;
   maxMessageBytes: number;
-  /** Resolves `${secret:NAME}` references at spawn time; until secrets land, any reference is refused. */
-  resolveSecrets?: (config: ServerConfig) => Promise<ServerConfig>;
+  /**
+   * Resolves `${secret:NAME}` references where the connection is made (a child's environment at
+   * spawn, HTTP headers per request) and scrubs known values from what servers write. Without it,
+   * any reference is refused.
+   */
+  secrets?: UpstreamSecrets;
 }
+
+/** What the connector needs of the secret store (`src/node/secrets/resolver.ts`). */
+export interface UpstreamSecrets {
+  resolve(server: string, config: ServerConfig): Promise<{ env: Record<string, string>; headers: Record<string, string | Redacted<string>> }>;
+  scrub(text: string): string;
+  scrubError(error: unknown): unknown;
+  /** Whether any value is known yet (results are only serialized for scrubbing when one is). */
+  active?(): boolean;
+}
+
+/**
+ * A `server/discover` probe waits this long at most. A slow-starting server answers within it; a
+ * 2025-era server that ignores unknown requests before `initialize` costs this much once per start.
+ */
+const PROBE_TIMEOUT_CAP_MS = 10_000;
 
 /** The level Gatehouse asks 2025-era servers to log at; each client then hears what its own level admits. */
 const UPSTREAM_LOG_LEVEL = 'debug';
@@ -36,18 +56,32 @@ const RELAYED_REQUESTS = ['elicitation/create', 'sampling/createMessage', 'roots
 export class NodeUpstreamConnector implements UpstreamConnector {
   constructor(private readonly options: ConnectorOptions) {}
 
-  async connect(name: string, config: ServerConfig, events: UpstreamEvents, signal: AbortSignal): Promise<UpstreamConnection> {
-    const resolved = this.options.resolveSecrets ? await this.options.resolveSecrets(config) : refuseSecretReferences(config);
-    if (resolved.type === 'stdio') return this.connectStdio(name, resolved, events, signal);
-    return this.connectHttp(name, resolved, events, signal);
+  async connect(name: string, config: ServerConfig, rawEvents: UpstreamEvents, signal: AbortSignal): Promise<UpstreamConnection> {
+    const secrets = this.options.secrets;
+    if (!secrets) {
+      refuseSecretReferences(config);
+      if (config.type === 'stdio') return this.connectStdio(name, config, rawEvents, signal, config.env, identity);
+      return this.connectHttp(name, config, rawEvents, signal, config.headers, identity);
+    }
+    // Whatever a server writes or answers passes the scrubber before it reaches a log, a status or the audit log.
+    const events = scrubbedEvents(rawEvents, secrets);
+    try {
+      const resolved = await secrets.resolve(name, config);
+      const scrubText: ResultScrubber = { active: () => secrets.active?.() ?? true, scrub: (text) => secrets.scrub(text) };
+      if (config.type === 'stdio') return await this.connectStdio(name, config, events, signal, resolved.env, secrets.scrubError.bind(secrets), scrubText);
+      return await this.connectHttp(name, config, events, signal, resolved.headers, secrets.scrubError.bind(secrets), scrubText);
+    } catch (error) {
+      throw secrets.scrubError(error);
+    }
   }
 
-  private newClient(events: UpstreamEvents): Client {
+  /** `probeTimeoutMs`: how long a `server/discover` probe may wait; a slow-starting server must not be mistaken for a dead one. */
+  private newClient(events: UpstreamEvents, probeTimeoutMs: number): Client {
     const client = new Client(
       { name: 'gatehouse', version: this.options.version },
       {
         capabilities: { elicitation: {}, sampling: {}, roots: { listChanged: false } },
-        versionNegotiation: { mode: 'auto', probe: { timeoutMs: 2000 } },
+        versionNegotiation: { mode: 'auto', probe: { timeoutMs: probeTimeoutMs } },
       },
     );
     for (const method of RELAYED_REQUESTS) {
@@ -71,11 +105,20 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     return client;
   }
 
-  private async connectStdio(name: string, config: StdioServerConfig, events: UpstreamEvents, signal: AbortSignal): Promise<UpstreamConnection> {
+  private async connectStdio(
+    name: string,
+    config: StdioServerConfig,
+    events: UpstreamEvents,
+    signal: AbortSignal,
+    env: Record<string, string>,
+    scrubError: (error: unknown) => unknown,
+    scrubText?: ResultScrubber,
+  ): Promise<UpstreamConnection> {
     signal.throwIfAborted();
     let child: LaunchedChild;
     try {
-      child = await launchChild(config, (line) => events.stderr(line));
+      // The resolved environment exists only in this call: the supervisor keeps the config with its references.
+      child = await launchChild({ ...config, env }, (line) => events.stderr(line));
     } catch (error) {
       throw new Error(`could not start "${config.command}": ${errorMessage(error)}`);
     }
@@ -92,7 +135,7 @@ export class NodeUpstreamConnector implements UpstreamConnector {
         }
       },
     });
-    const client = this.newClient(events);
+    const client = this.newClient(events, Math.min(config.startupTimeoutMs, PROBE_TIMEOUT_CAP_MS));
     const exited = child.exited.then(({ code, signal: sig }): UpstreamExit => {
       if (stoppedByUs) return { reason: 'stopped by Gatehouse', clean: true };
       if (sig) return { reason: `the server was killed by ${sig}`, clean: false };
@@ -117,15 +160,39 @@ export class NodeUpstreamConnector implements UpstreamConnector {
       stoppedByUs = true;
       await client.close().catch(() => undefined);
       await child.stop(config.stopGraceMs);
-    });
+    }, scrubError, scrubText);
   }
 
-  private async connectHttp(_name: string, config: HttpServerConfig, events: UpstreamEvents, signal: AbortSignal): Promise<UpstreamConnection> {
+  private async connectHttp(
+    _name: string,
+    config: HttpServerConfig,
+    events: UpstreamEvents,
+    signal: AbortSignal,
+    headers: Record<string, string | Redacted<string>>,
+    scrubError: (error: unknown) => unknown,
+    scrubText?: ResultScrubber,
+  ): Promise<UpstreamConnection> {
+    const plain: Record<string, string> = {};
+    const secret: [string, Redacted<string>][] = [];
+    for (const [k, v] of Object.entries(headers)) {
+      if (typeof v === 'string') plain[k] = v;
+      else secret.push([k, v]);
+    }
     const transport = new StreamableHTTPClientTransport(new URL(config.url), {
-      requestInit: { headers: config.headers },
+      requestInit: { headers: plain },
+      // Secret header values are unwrapped per request, at the last moment, and never stored in the transport.
+      ...(secret.length > 0
+        ? {
+            fetch: (url: string | URL, init?: RequestInit) => {
+              const merged = new Headers(init?.headers);
+              for (const [k, v] of secret) merged.set(k, v.unwrap());
+              return fetch(url, { ...init, headers: merged });
+            },
+          }
+        : {}),
       reconnectionOptions: { maxReconnectionDelay: 30_000, initialReconnectionDelay: 1000, reconnectionDelayGrowFactor: 2, maxRetries: 2 },
     });
-    const client = this.newClient(events);
+    const client = this.newClient(events, Math.min(config.startupTimeoutMs, PROBE_TIMEOUT_CAP_MS));
     let settle!: (exit: UpstreamExit) => void;
     const exited = new Promise<UpstreamExit>((resolve) => (settle = resolve));
     let closedByUs = false;
@@ -136,7 +203,7 @@ export class NodeUpstreamConnector implements UpstreamConnector {
       closedByUs = true;
       await client.close().catch(() => undefined);
       settle({ reason: 'stopped by Gatehouse', clean: true });
-    });
+    }, scrubError, scrubText);
   }
 }
 
@@ -174,7 +241,33 @@ async function listenForChanges(client: Client, events: UpstreamEvents, timeoutM
   }
 }
 
-/** Until the keychain-backed secret store is configured, a `${secret:...}` reference cannot be honoured: refuse, never pass the literal. */
+const identity = (error: unknown): unknown => error;
+
+interface ResultScrubber {
+  active(): boolean;
+  scrub(text: string): string;
+}
+
+/** Stderr lines and log messages, scrubbed of known secret values. */
+function scrubbedEvents(events: UpstreamEvents, secrets: UpstreamSecrets): UpstreamEvents {
+  return {
+    ...events,
+    stderr: (line) => events.stderr(secrets.scrub(line)),
+    ...(events.log
+      ? {
+          log: (message: LogMessage) => {
+            const data = typeof message.data === 'string' ? secrets.scrub(message.data) : JSON.parse(secrets.scrub(JSON.stringify(message.data ?? null))) as unknown;
+            events.log!({ ...message, data });
+          },
+        }
+      : {}),
+    serverRequest: events.serverRequest.bind(events),
+    listChanged: events.listChanged.bind(events),
+    resourceUpdated: events.resourceUpdated.bind(events),
+  };
+}
+
+/** Without a secret store, a `${secret:...}` reference cannot be honoured: refuse, never pass the literal. */
 function refuseSecretReferences(config: ServerConfig): ServerConfig {
   const text = JSON.stringify(config);
   const match = /\$\{secret:([^}]*)\}/.exec(text);
@@ -217,6 +310,9 @@ class SdkUpstreamConnection implements UpstreamConnection {
     readonly pid: number | undefined,
     readonly exited: Promise<UpstreamExit>,
     private readonly closeFn: () => Promise<void>,
+    private readonly scrubError: (error: unknown) => unknown = (error) => error,
+    /** Known secret values out of results too: a server that echoes its key must not hand it to the agent. */
+    private readonly scrubText?: ResultScrubber,
   ) {
     this.protocolVersion = client.getNegotiatedProtocolVersion();
     const info = client.getServerVersion();
@@ -260,9 +356,12 @@ class SdkUpstreamConnection implements UpstreamConnection {
         maxTotalTimeout: options.timeoutMs * 4,
         onprogress: options.onProgress,
       } as never);
-      return result as Record<string, unknown>;
+      if (!this.scrubText?.active()) return result as Record<string, unknown>;
+      const text = JSON.stringify(result);
+      const clean = this.scrubText.scrub(text);
+      return (clean === text ? result : JSON.parse(clean)) as Record<string, unknown>;
     } catch (error) {
-      throw await this.explain(error, options.timeoutMs, options.signal);
+      throw this.scrubError(await this.explain(error, options.timeoutMs, options.signal));
     }
   }
 
