@@ -5,8 +5,9 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { GatehouseError, RpcErrorCode } from '../common/errors.js';
+import { GatehouseError, RpcErrorCode, errorMessage } from '../common/errors.js';
 import { HELLO_VERSION, type Hello, type HelloReply } from '../node/downstream/hello.js';
+import type { CredentialKeeper } from '../node/identity/bridge-credentials.js';
 
 export interface BridgeOptions {
   socketPath: string;
@@ -15,7 +16,14 @@ export interface BridgeOptions {
   server?: string;
   stdin: Readable;
   stdout: Writable;
+  /** What to tell the person about the launching program when pairing (self-reported). */
+  about?: string;
+  /** Where the bridge keeps its own credential after pairing (the OS keychain); used when no token was given. */
+  credentials?: CredentialKeeper;
+  /** Lines for the person (the bridge's stderr, which IDEs show in their MCP log). */
+  say?: (line: string) => void;
 }
+
 
 /**
  * Resolves with the exit code once either side has closed. When the daemon cannot be reached or
@@ -32,15 +40,36 @@ export async function runBridge(options: BridgeOptions): Promise<number> {
 }
 
 async function bridge(options: BridgeOptions): Promise<number> {
-  const socket = await open(options.socketPath);
-  const hello: Hello = { gatehouse: 'hello', version: HELLO_VERSION, client: options.client };
-  if (options.token !== undefined) hello.token = options.token;
-  if (options.server !== undefined) hello.server = options.server;
-  socket.write(JSON.stringify(hello) + '\n');
-  const { reply, rest } = await readReply(socket);
+  const say = options.say ?? (() => undefined);
+  let token = options.token;
+  let stored = false;
+  if (token === undefined && options.credentials) {
+    // No keychain means no kept credential: the daemon then asks to pair (or refuses a paired name), and says why.
+    token = await options.credentials.load().catch(() => undefined);
+    stored = token !== undefined;
+  }
+  let { socket, reply, rest } = await greet(options, token, say);
+  if (reply.gatehouse === 'refused' && stored) {
+    // The kept credential was revoked or has expired: forget it and ask to pair again.
+    socket.destroy();
+    await options.credentials!.forget().catch(() => undefined);
+    ({ socket, reply, rest } = await greet(options, undefined, say));
+  }
   if (reply.gatehouse === 'refused') {
     socket.destroy();
     throw new GatehouseError('refused', `Gatehouse refused the connection: ${reply.reason}`);
+  }
+  if (reply.gatehouse === 'welcome' && reply.credential !== undefined) {
+    if (options.credentials) {
+      try {
+        await options.credentials.save(reply.credential);
+        say(`gatehouse connect: paired as "${options.client}"; the credential is kept in the keychain`);
+      } catch (error) {
+        say(`gatehouse connect: paired as "${options.client}", but the credential could not be kept in the keychain (${errorMessage(error)}); this session works, and the next one must be paired again after \`gatehouse clients revoke "${options.client}"\``);
+      }
+    } else {
+      say(`gatehouse connect: paired as "${options.client}", but this bridge has nowhere to keep the credential; the next session must be paired again after \`gatehouse clients revoke "${options.client}"\``);
+    }
   }
   if (rest.length > 0) options.stdout.write(rest);
   return new Promise<number>((resolve) => {
@@ -59,6 +88,24 @@ async function bridge(options: BridgeOptions): Promise<number> {
   });
 }
 
+/** Says hello and reads the answer, waiting through a pairing request (the person is asked meanwhile). */
+async function greet(options: BridgeOptions, token: string | undefined, say: (line: string) => void): Promise<{ socket: Socket; reply: HelloReply; rest: Buffer }> {
+  const socket = await open(options.socketPath);
+  const hello: Hello = { gatehouse: 'hello', version: HELLO_VERSION, client: options.client };
+  if (token !== undefined) hello.token = token;
+  if (options.server !== undefined) hello.server = options.server;
+  if (token === undefined && options.about !== undefined) hello.about = options.about.slice(0, 300);
+  socket.write(JSON.stringify(hello) + '\n');
+  let answer = await readReply(socket, Buffer.alloc(0), 10_000);
+  while (answer.reply.gatehouse === 'pairing') {
+    const { code, deadline } = answer.reply;
+    say(`gatehouse connect: "${options.client}" is not paired yet. Approve it on the Gatehouse pairing page (see the desktop notification or the daemon's terminal); check that it shows the code ${code}. Waiting until ${deadline}.`);
+    const waitMs = Math.max(1000, Date.parse(deadline) - Date.now()) + 15_000;
+    answer = await readReply(socket, answer.rest, waitMs);
+  }
+  return { socket, ...answer };
+}
+
 function open(path: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(path);
@@ -71,10 +118,10 @@ function open(path: string): Promise<Socket> {
   });
 }
 
-function readReply(socket: Socket): Promise<{ reply: HelloReply; rest: Buffer }> {
+function readReply(socket: Socket, pending: Buffer, timeoutMs: number): Promise<{ reply: HelloReply; rest: Buffer }> {
   return new Promise((resolve, reject) => {
     let buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => fail(new GatehouseError('timeout', 'the daemon did not answer the hello within 10 seconds')), 10_000);
+    const timer = setTimeout(() => fail(new GatehouseError('timeout', `the daemon did not answer the hello within ${Math.round(timeoutMs / 1000)} seconds`)), timeoutMs);
     const fail = (error: Error): void => {
       clearTimeout(timer);
       socket.off('data', onData);
@@ -103,6 +150,8 @@ function readReply(socket: Socket): Promise<{ reply: HelloReply; rest: Buffer }>
     };
     socket.on('data', onData);
     socket.once('close', onClose);
+    socket.resume();
+    if (pending.length > 0) onData(pending);
   });
 }
 

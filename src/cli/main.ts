@@ -8,12 +8,10 @@ import { ServerConfigSchema, formatPath } from '../common/config.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import { isServerName, SERVER_NAME_RULE } from '../common/names.js';
 import type { DaemonStatus, ServerStatus } from '../common/status.js';
-import { join } from 'node:path';
-import { ClientRegistry } from '../node/client-registry.js';
 import { editConfigFile, loadConfigFile } from '../node/config-file.js';
 import { callControl } from '../node/control/control-client.js';
 import { isLogLevel, jsonLogger } from '../node/logger.js';
-import { defaultPaths, ensureUserOnlyDir, type GatehousePaths } from '../node/paths.js';
+import { defaultPaths, type GatehousePaths } from '../node/paths.js';
 import { VERSION } from '../node/version.js';
 import { runBridge } from './connect.js';
 
@@ -28,12 +26,15 @@ const USAGE = `gatehouse ${VERSION}: governed MCP servers behind one local endpo
 Usage: gatehouse <command> [options]
 
 Commands:
-  daemon [--config FILE]           run the core in the foreground
+  daemon [--config FILE] [--ui]    run the core in the foreground (--ui: with the console)
+  console                          a new one-time login link for the console (on the daemon's terminal)
   status [--json]                  servers, states, restarts, clients, policy mode
   connect [--client NAME]          the stdio bridge an IDE launches
   servers list|add|remove|restart|start|stop
   logs SERVER [--lines N]          a server's recent stderr
-  clients list|add|revoke          client credentials for the bridge and HTTP
+  login [--device], logout, whoami sign in with your organisation's identity provider
+  clients list|revoke|pair         paired clients (consent is given on the pairing page)
+  secrets set|list|delete NAME     keychain secrets servers get as \${secret:NAME}
   policy keygen|sign|keylist|verify|test|explain|pin
                                    managed policy bundles (admins)
   audit verify|query|export|enrol|prune
@@ -44,12 +45,20 @@ Commands:
 Run \`gatehouse <command> --help\` for a command's options.`;
 
 const HELP: Record<string, string> = {
-  daemon: `Usage: gatehouse daemon [--config FILE] [--log-level debug|info|warn|error]
+  daemon: `Usage: gatehouse daemon [--config FILE] [--log-level debug|info|warn|error] [--ui [--ui-port N]]
 
 Runs Gatehouse in the foreground: starts every enabled server, opens the local socket and
 Streamable HTTP on 127.0.0.1, and logs one JSON object per line on stderr. SIGINT or SIGTERM
 stops every server gracefully. The config file is watched; a valid change is applied (only
-what differs), an invalid one is refused and the running configuration stays.`,
+what differs), an invalid one is refused and the running configuration stays.
+
+--ui also serves the console on 127.0.0.1 (--ui-port, default: a free port) and prints a
+one-time login link on this terminal (never in the log, never in a file). The link works once;
+\`gatehouse console\` prints a new one here. See docs/console.md.`,
+  console: `Usage: gatehouse console
+
+Asks the running daemon (started with --ui) to print a new one-time login link for the console
+on its own terminal. The link is shown only there, never here.`,
   status: `Usage: gatehouse status [--json]
 
 Shows the running daemon's servers (state, restarts, tools), connected clients and policy mode.
@@ -59,8 +68,10 @@ Shows the running daemon's servers (state, restarts, tools), connected clients a
 The stdio bridge an IDE launches as its MCP server command. It speaks MCP on stdin/stdout and
 carries it to the daemon's socket. --client names the client in status and audit records
 (default: "stdio-bridge"). --server shows one server alone, under its own tool names.
-A client that has a credential (gatehouse clients add) must present it: --token-file FILE, or
-the GATEHOUSE_CLIENT_TOKEN environment variable. Never on the command line.`,
+The first time a client name connects, Gatehouse asks you to pair it on its pairing page (see the
+desktop notification or the daemon's terminal); the bridge then keeps its credential in the OS
+keychain. A credential can also be given with --token-file FILE, or the GATEHOUSE_CLIENT_TOKEN
+environment variable. Never on the command line.`,
   servers: `Usage:
   gatehouse servers list [--json]
   gatehouse servers add NAME --command CMD [--arg ARG]... [--cwd DIR] [--env KEY=VALUE]... [--disabled]
@@ -74,12 +85,6 @@ Secrets go in as \${secret:NAME} references, never as values.`,
 
 Prints the last N (default 200) lines the server wrote to stderr, with Gatehouse's own lifecycle
 lines marked [gatehouse]. The full log is in the log directory (gatehouse status --json).`,
-  clients: `Usage:
-  gatehouse clients list
-  gatehouse clients add NAME      prints the new client's token once; Gatehouse keeps only its hash
-  gatehouse clients revoke NAME   the client loses access at once, live sessions included
-
-A client with a credential is "verified" in status and audit records. HTTP clients always need one.`,
 };
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -112,14 +117,28 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await daemon(rest, io, paths);
       case 'status':
         return await status(rest, io, paths);
+      case 'console':
+        return await consoleLink(rest, io, paths);
       case 'connect':
         return await connect(rest, io, paths);
       case 'servers':
         return await servers(rest, io, paths);
       case 'logs':
         return await logs(rest, io, paths);
-      case 'clients':
-        return await clients(rest, io, paths);
+      case 'clients': {
+        const { clientsCommand } = await import('./clients.js');
+        return await clientsCommand(rest, io, paths);
+      }
+      case 'login':
+      case 'logout':
+      case 'whoami': {
+        const { loginCommand } = await import('./login.js');
+        return await loginCommand(command, rest, io, paths);
+      }
+      case 'secrets': {
+        const { secretsCommand } = await import('./secrets.js');
+        return await secretsCommand(rest, { ...io, stdin: process.stdin }, paths);
+      }
       case 'policy': {
         // Loaded only here: Cedar is a wasm module, and the bridge must start fast.
         const { policyCommand } = await import('./policy.js');
@@ -153,14 +172,17 @@ function helpWanted(command: string, values: { help?: boolean | undefined }, io:
 }
 
 async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
-  const { values } = parse(args, { config: { type: 'string' }, 'log-level': { type: 'string' } });
+  const { values } = parse(args, { config: { type: 'string' }, 'log-level': { type: 'string' }, ui: { type: 'boolean' }, 'ui-port': { type: 'string' } });
   if (helpWanted('daemon', values, io)) return 0;
+  const uiPort = values['ui-port'] === undefined ? undefined : Number(values['ui-port']);
+  if (uiPort !== undefined && (!values.ui || !Number.isInteger(uiPort) || uiPort < 0 || uiPort > 65_535)) throw new GatehouseError('usage', '--ui-port takes a port number (0-65535) and goes with --ui');
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw new GatehouseError('usage', `--log-level must be debug, info, warn or error`);
   const logger = jsonLogger((line) => io.err(line), level);
   // Loaded only here: the bridge and the other commands start faster without the whole core.
   const { startDaemon } = await import('../node/daemon.js');
-  const running = await startDaemon({ paths, logger, env: io.env, ...(values.config ? { configFile: values.config } : {}) });
+  const ui = values.ui ? { ...(uiPort !== undefined ? { port: uiPort } : {}), announce: (await import('../node/console/announce.js')).terminalAnnouncer(io.env, (line) => io.err(line)) } : undefined;
+  const running = await startDaemon({ paths, logger, env: io.env, ...(values.config ? { configFile: values.config } : {}), ...(ui ? { ui } : {}) });
   const s = running.status();
   io.err(`Gatehouse ${VERSION} is running (${s.policy.mode} mode). Connect an IDE with: gatehouse connect --client NAME\n`);
   await new Promise<void>((resolve) => {
@@ -173,6 +195,15 @@ async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<nu
     process.on('SIGTERM', stop);
   });
   await running.stop();
+  return 0;
+}
+
+async function consoleLink(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
+  const { values } = parse(args, {});
+  if (helpWanted('console', values, io)) return 0;
+  const result = (await callControl(paths.controlSocketPath, 'console.link', {})) as { announced: boolean; reason?: string };
+  if (!result.announced) throw new GatehouseError('no_console', result.reason ?? 'the console is not served');
+  io.out('A new one-time login link is on the daemon\'s terminal.\n');
   return 0;
 }
 
@@ -205,9 +236,47 @@ async function status(args: string[], io: Io, paths: GatehousePaths): Promise<nu
         )),
     '',
     ...auditLines(s),
+    ...(s.identity ? ['', ...(await import('./login.js')).describeIdentity(s.identity)] : []),
+    ...(s.pendingQuestions ? [`${s.pendingQuestions} question(s) wait for you (pairing or approval pages; see the desktop notification or the daemon's terminal)`] : []),
+    ...governanceLines(s),
   ];
   io.out(lines.join('\n') + '\n');
   return 0;
+}
+
+/** Calls waiting for approval, and what the current user has left of each quota. Nothing here can answer a request. */
+function governanceLines(s: DaemonStatus): string[] {
+  const lines: string[] = [];
+  const pending = s.approvals?.pending ?? [];
+  if (pending.length > 0) {
+    lines.push('', `APPROVALS (${pending.length} waiting; answer on the page the notification or the daemon's terminal names)`);
+    lines.push(
+      ...table(
+        ['CLIENT', 'CALL', 'WHY', 'REFUSED AT'],
+        pending.map((p) => [p.client, `${p.server}__${p.name}`, p.reasons.join('; '), p.deadline]),
+      ),
+    );
+  }
+  if (s.approvals?.sessionGrants) lines.push(`${s.approvals.sessionGrants} "allow for this session" approval(s) in force`);
+  const q = s.quotas;
+  if (q && (q.quotas.length > 0 || q.rateLimits.length > 0)) {
+    lines.push('', `QUOTAS AND RATE LIMITS${q.version ? ` (policy v${q.version})` : ''}`);
+    const rows: string[][] = [];
+    for (const quota of q.quotas) {
+      const rule = `${quota.limit}${quota.approvalAfter !== undefined ? `, approval after ${quota.approvalAfter}` : ''} per ${quota.window} (${quota.tools})`;
+      if (quota.usage.length === 0) rows.push([quota.id, rule, `0 used, ${quota.limit} left`]);
+      for (const u of quota.usage) {
+        const approval = u.beforeApproval === undefined ? '' : u.beforeApproval > 0 ? `, ${u.beforeApproval} before approval` : ', each call needs approval';
+        rows.push([quota.id, rule, `${u.used} used, ${u.remaining} left${approval} (${u.scope}${u.resetsAt ? `, resets ${u.resetsAt}` : ''})`]);
+      }
+    }
+    for (const r of q.rateLimits) {
+      const limited = r.limited.map((l) => `${l.scope} until ${l.retryAt}`).join('; ');
+      rows.push([r.id, `${r.rate}, bursts of ${r.burst}, per ${r.per} (${r.tools})`, limited ? `limiting: ${limited}` : 'not limiting']);
+    }
+    lines.push(...table(['NAME', 'LIMIT', 'NOW'], rows));
+  }
+  return lines;
 }
 
 function auditLines(s: DaemonStatus): string[] {
@@ -240,13 +309,24 @@ async function connect(args: string[], io: Io, paths: GatehousePaths): Promise<n
   let token = io.env.GATEHOUSE_CLIENT_TOKEN;
   if (values['token-file']) token = readFileSync(values['token-file'], 'utf8').trim();
   if (values.server !== undefined && !isServerName(values.server)) throw new GatehouseError('usage', `--server: ${SERVER_NAME_RULE}`);
+  const client = values.client ?? 'stdio-bridge';
+  // Without a token, the credential this bridge was given at pairing is in the keychain (loaded only then: the bridge must start fast).
+  let keeper: Partial<Parameters<typeof runBridge>[0]> = {};
+  if (!token) {
+    const { keychainCredentialKeeper, launcherDescription } = await import('../node/identity/bridge-credentials.js');
+    const { KeychainSecretStore } = await import('../node/keychain-secret-store.js');
+    const about = launcherDescription();
+    keeper = { credentials: keychainCredentialKeeper(new KeychainSecretStore({ timeoutMs: 3000 }), paths.socketPath, client), ...(about ? { about } : {}) };
+  }
   return runBridge({
     socketPath: paths.socketPath,
-    client: values.client ?? 'stdio-bridge',
+    client,
     ...(token ? { token } : {}),
     ...(values.server !== undefined ? { server: values.server } : {}),
     stdin: process.stdin,
     stdout: process.stdout,
+    say: (line) => io.err(line + '\n'),
+    ...keeper,
   });
 }
 
@@ -399,50 +479,3 @@ async function logs(args: string[], io: Io, paths: GatehousePaths): Promise<numb
   return 0;
 }
 
-async function clients(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === undefined || sub === '--help' || sub === '-h') {
-    io.out(HELP.clients + '\n');
-    return sub === undefined ? 2 : 0;
-  }
-  const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
-  if (helpWanted('clients', values, io)) return 0;
-  await ensureUserOnlyDir(paths.stateDir);
-  const registry = new ClientRegistry(join(paths.stateDir, 'clients.json'));
-  switch (sub) {
-    case 'list': {
-      const records = registry.list().map(({ name, createdAt, lastSeen }) => ({ name, createdAt, lastSeen: lastSeen ?? null }));
-      if (values.json) io.out(JSON.stringify(records, null, 2) + '\n');
-      else if (records.length === 0) io.out('no clients have credentials\n');
-      else io.out(table(['NAME', 'CREATED', 'LAST SEEN'], records.map((r) => [r.name, r.createdAt, r.lastSeen ?? 'never'])).join('\n') + '\n');
-      return 0;
-    }
-    case 'add': {
-      const name = positionals[0];
-      if (!name || positionals.length > 1) throw new GatehouseError('usage', 'give exactly one client NAME');
-      const token = registry.add(name);
-      io.out(`${token}\n`);
-      io.err(`Client "${name}" added. The token above is shown once; Gatehouse keeps only its hash.\n`);
-      await notifyClients(paths);
-      return 0;
-    }
-    case 'revoke': {
-      const name = positionals[0];
-      if (!name || positionals.length > 1) throw new GatehouseError('usage', 'give exactly one client NAME');
-      if (!registry.revoke(name)) throw new GatehouseError('unknown_client', `no client named "${name}" has a credential`);
-      io.out(`revoked "${name}"\n`);
-      await notifyClients(paths);
-      return 0;
-    }
-    default:
-      throw new GatehouseError('usage', `unknown clients subcommand "${sub}"; run \`gatehouse clients --help\``);
-  }
-}
-
-async function notifyClients(paths: GatehousePaths): Promise<void> {
-  try {
-    await callControl(paths.controlSocketPath, 'clients.reload', {}, 5000);
-  } catch (error) {
-    if (!(error instanceof GatehouseError && error.code === 'daemon_not_running')) throw error;
-  }
-}

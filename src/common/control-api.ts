@@ -7,9 +7,36 @@
  * `{ "id": 1, "error": { "code": "...", "message": "..." } }`.
  */
 import { z } from 'zod';
+import { ServerConfigSchema } from './config.js';
 import { SERVER_NAME_PATTERN } from './names.js';
 
 const serverName = z.string().regex(SERVER_NAME_PATTERN, 'not a valid server name');
+
+/** A server's configuration as written in the config file: checked against the config schema, passed on as written (defaults stay implicit). */
+const serverConfigInput = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  const checked = ServerConfigSchema.safeParse(value);
+  if (checked.success) return;
+  for (const issue of checked.error.issues) {
+    const message = issue.code === 'invalid_key' && issue.issues[0] ? issue.issues[0].message : issue.message;
+    ctx.addIssue({ code: 'custom', message: message.replace(/^Invalid input: /, ''), path: issue.path });
+  }
+});
+
+/** Secret names as `${secret:NAME}` refers to them (kept equal to src/node/secrets/resolver.ts). */
+const secretName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'a secret name is 1-128 letters, digits, underscores, dots and hyphens, starting with a letter, digit or underscore');
+
+const isoTime = z.iso.datetime({ offset: true });
+/** The audit filters of `gatehouse audit query`, as the console sends them (times already resolved to ISO). */
+const auditFilter = {
+  from: isoTime.optional(),
+  to: isoTime.optional(),
+  user: z.string().min(1).max(512).optional(),
+  client: z.string().min(1).max(512).optional(),
+  server: z.string().min(1).max(512).optional(),
+  tool: z.string().min(1).max(512).optional(),
+  decision: z.enum(['allowed', 'denied', 'failed', 'ok', 'error']).optional(),
+  type: z.string().min(1).max(64).optional(),
+};
 
 export const ControlRequests = {
   status: z.object({}).strict(),
@@ -20,6 +47,57 @@ export const ControlRequests = {
   'config.reload': z.object({}).strict(),
   /** The client registry file changed (a client was added or revoked); revoked clients lose access at once. */
   'clients.reload': z.object({}).strict(),
+  /**
+   * Asks the person, in the human channel, to pair a client that will connect over HTTP with a
+   * token. Only asks: the answer is given on the pairing page, never here. Resolves with the token
+   * once approved.
+   */
+  'clients.pair': z.object({ name: z.string().min(1).max(64) }).strict(),
+  /** The signed-in user and the state of their session. */
+  'identity.status': z.object({}).strict(),
+  /** `gatehouse login` or `logout` changed the stored sign-in: load it again (resumes blocked calls). */
+  'identity.reload': z.object({}).strict(),
+  /** Revokes the daemon's tokens and forgets the sign-in. */
+  'identity.logout': z.object({}).strict(),
+  /** These secrets changed in the keychain: restart the servers that use them (and only those). */
+  'secrets.changed': z.object({ names: z.array(z.string().min(1).max(128)).min(1).max(100) }).strict(),
+
+  // --- What the console asks (docs/console.md). Results are typed in console-api.ts. -------------
+  /** Every server: where it comes from (config file or policy catalog), its configuration (secret references, never values) and its live status. */
+  'servers.list': z.object({}).strict(),
+  /** The tools a running server lists, as it describes them. */
+  'servers.tools': z.object({ name: serverName }).strict(),
+  /** Adds a server to the config file (checked against the config schema, then applied like any edit). */
+  'servers.add': z.object({ name: serverName, config: serverConfigInput }).strict(),
+  /** Replaces the configuration of a server in the config file. */
+  'servers.update': z.object({ name: serverName, config: serverConfigInput }).strict(),
+  'servers.remove': z.object({ name: serverName }).strict(),
+  /** Every tool of every running server: who may see and call it, its pin, its annotations. */
+  'tools.list': z.object({}).strict(),
+  /** The newest matching local audit events (or, with `afterSeq`, the next ones), oldest first. */
+  'audit.query': z.object({ ...auditFilter, afterSeq: z.number().int().min(0).optional(), limit: z.number().int().min(1).max(10_000).default(500) }).strict(),
+  /** Calls over time, per tool or per client, in equal buckets between `from` and `to`. */
+  'audit.timeline': z.object({ ...auditFilter, from: isoTime, by: z.enum(['tool', 'client']), buckets: z.number().int().min(1).max(240).default(48) }).strict(),
+  /** Checks the whole local chain (hashes, links, signed checkpoints), as `gatehouse audit verify` does. */
+  'audit.verify': z.object({}).strict(),
+  /** The policy in force in detail: the bundle's policies, role mapping and catalog, what changed, and its history. */
+  'policy.status': z.object({}).strict(),
+  /** Paired clients: scope, expiry, last seen, live sessions. */
+  'clients.list': z.object({}).strict(),
+  /** Revokes a paired client: it loses access at once, live sessions included. */
+  'clients.revoke': z.object({ name: z.string().min(1).max(64) }).strict(),
+  /** Secret names only: which are stored in the keychain, which servers use each. Values are never returned. */
+  'secrets.list': z.object({}).strict(),
+  /** Stores (or rotates) a secret in the keychain and restarts the servers that use it. The value only goes in. */
+  'secrets.set': z.object({ name: secretName, value: z.string().min(1, 'the value is empty').max(16_384, 'a secret value is at most 16384 characters') }).strict(),
+  'secrets.delete': z.object({ name: secretName }).strict(),
+  /**
+   * Prints a new one-time login address for the console of `gatehouse daemon --ui` on the daemon's
+   * terminal (only there: the answer says whether it was shown, never the address).
+   */
+  'console.link': z.object({}).strict(),
+  /** Starts a sign-in with the identity provider in the system browser; resolves with the address to open once it is ready. */
+  'identity.login': z.object({}).strict(),
 } as const;
 export type ControlMethod = keyof typeof ControlRequests;
 export type ControlParams<M extends ControlMethod> = z.input<(typeof ControlRequests)[M]>;

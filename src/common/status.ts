@@ -48,6 +48,96 @@ export interface DaemonStatus {
   servers: ServerStatus[];
   clients: ClientStatus[];
   audit: AuditStatus;
+  /** Who calls are made as: the OS user, or the signed-in user and the state of their session. */
+  identity?: IdentityStatus;
+  /** Questions waiting for the person in the human channel (pairing requests). */
+  pendingQuestions?: number;
+  /** Calls waiting for a person's approval (managed policy). Nothing that reads this can answer them. */
+  approvals?: ApprovalsStatus;
+  /** Rate limits and write quotas of the policy bundle in force, with what the current user has used. */
+  quotas?: QuotasStatus;
+}
+
+/** Calls waiting for the person's answer, oldest first, and the session-wide approvals in force. */
+export interface ApprovalsStatus {
+  pending: PendingApprovalStatus[];
+  /** How long a request waits for an answer before it is refused. */
+  timeoutSeconds: number;
+  /** "Allow for this session" answers still in force (their sessions are open). */
+  sessionGrants: number;
+}
+
+export interface PendingApprovalStatus {
+  id: string;
+  user: string;
+  client: string;
+  server: string;
+  /** Tool (or prompt, or resource URI) as the server names it. */
+  name: string;
+  /** Why approval is needed: "policy support-refund-large", "quota writes-per-day (41 of 50)". */
+  reasons: string[];
+  askedAt: string;
+  deadline: string;
+}
+
+export interface QuotasStatus {
+  /** The bundle version the settings come from. */
+  version?: string;
+  rateLimits: RateLimitStatus[];
+  quotas: QuotaStatus[];
+}
+
+export interface RateLimitStatus {
+  id: string;
+  /** "60 calls per minute" */
+  rate: string;
+  burst: number;
+  /** "user, client and tool" */
+  per: string;
+  tools: string;
+  /** Keys of the current user that are refused right now, and when they admit a call again. */
+  limited: { scope: string; retryAt: string }[];
+}
+
+export interface QuotaStatus {
+  id: string;
+  window: 'day' | 'session';
+  per: string;
+  tools: string;
+  limit: number;
+  approvalAfter?: number;
+  /** One entry per counter of the current user in use now (today, or a live session). */
+  usage: QuotaUsage[];
+}
+
+export interface QuotaUsage {
+  /** What the counter counts: "user sam@example.com", "client ide, session since 10:02". */
+  scope: string;
+  used: number;
+  /** Calls left before the cap. */
+  remaining: number;
+  /** Calls left before each further call needs approval (0 when past the threshold). */
+  beforeApproval?: number;
+  /** When a day window starts again. */
+  resetsAt?: string;
+}
+
+/** The user's sign-in (`gatehouse status`, `gatehouse whoami`). */
+export interface IdentityStatus {
+  /** `os`: no identity provider is configured; calls are made as the OS user. */
+  mode: 'os' | 'oidc';
+  state: 'local' | 'starting' | 'signed-out' | 'active' | 'expired' | 'unavailable' | 'misconfigured';
+  issuer?: string;
+  /** Where the identity provider was configured: the managed location or the user's config. */
+  settingsSource?: 'managed' | 'user';
+  user?: string;
+  userId?: string;
+  groups?: string[];
+  accessTokenExpiresAt?: string;
+  lastRefreshAt?: string;
+  reason?: string;
+  /** What the user must do before calls are admitted. */
+  notice?: string;
 }
 
 /** The local audit log, its signing key and its sync to the hub (`gatehouse status`). */

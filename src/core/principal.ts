@@ -1,3 +1,5 @@
+import type { ClientScope } from './identity/client-scope.js';
+
 /** Who is calling: the user and the client (IDE, agent) acting for them. */
 export interface Principal {
   user: {
@@ -8,5 +10,12 @@ export interface Principal {
     groups: string[];
     roles: string[];
   };
-  client: { id: string; name: string; verified: boolean; transport: 'socket' | 'http' | 'in-process' };
+  client: {
+    id: string;
+    name: string;
+    verified: boolean;
+    transport: 'socket' | 'http' | 'in-process';
+    /** What the person allowed this client when pairing it; absent means the user's full rights. */
+    scope?: ClientScope;
+  };
 }

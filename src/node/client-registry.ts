@@ -1,23 +1,56 @@
 /**
- * Credentials of known clients (IDEs, agents). Gatehouse keeps only a SHA-256 of each token, in a
- * user-only file; the token itself is shown once, when the client is added.
+ * Credentials of paired clients (IDEs, agents). Gatehouse keeps only a SHA-256 of each token, in a
+ * user-only file, with the scope the person chose when pairing, an expiry and a last-seen time;
+ * the token itself is handed once to the client that was paired. Pairing itself (consent in the
+ * human channel) is `src/node/identity/pairing.ts`; nothing in the CLI issues a credential.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { GatehouseError } from '../common/errors.js';
 import { isClientName } from '../common/names.js';
+import type { ClientScope } from '../core/identity/client-scope.js';
+
+const ScopeSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('all') }).strict(),
+  z.object({ kind: z.literal('read-only') }).strict(),
+  z.object({ kind: z.literal('listed'), servers: z.array(z.string().max(64)).max(1000), tools: z.array(z.string().max(300)).max(10_000) }).strict(),
+]);
 
 const RecordSchema = z.object({
   name: z.string(),
   tokenHash: z.string().regex(/^[0-9a-f]{64}$/),
   createdAt: z.string(),
   lastSeen: z.string().optional(),
+  /** What the person allowed when pairing; records from before pairing existed have the user's full rights. */
+  scope: ScopeSchema.optional(),
+  /** After this the credential is refused; the client must be paired again. */
+  expiresAt: z.string().optional(),
+  /** How it was paired: `socket` (a bridge), `http` (a token for an HTTP client), `oauth` (an MCP authorization flow). */
+  via: z.enum(['socket', 'http', 'oauth']).optional(),
+  /** The user who was signed in when the person consented. */
+  pairedBy: z.string().max(300).optional(),
 });
 const FileSchema = z.object({ clients: z.array(RecordSchema) });
 export type ClientRecord = z.infer<typeof RecordSchema>;
 
 const TOKEN_PREFIX = 'ghc_';
+
+export interface PairingGrant {
+  scope?: ClientScope;
+  expiresAt?: Date;
+  via?: 'socket' | 'http' | 'oauth';
+  pairedBy?: string;
+}
+
+/** A short, stable id of one credential, for principals and audit: a new pairing under the same name is a new credential. */
+export function credentialId(record: ClientRecord): string {
+  return record.tokenHash.slice(0, 12);
+}
+
+export function isExpired(record: ClientRecord, now = Date.now()): boolean {
+  return record.expiresAt !== undefined && Date.parse(record.expiresAt) <= now;
+}
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -69,17 +102,31 @@ export class ClientRegistry {
     return this.records.map((r) => ({ ...r }));
   }
 
+  /** A client of this name holds a credential that has not expired. */
   has(name: string): boolean {
-    return this.records.some((r) => r.name === name);
+    return this.records.some((r) => r.name === name && !isExpired(r));
   }
 
-  /** Adds a client and returns its token, the only time it is ever visible. */
-  add(name: string): string {
+  /**
+   * Adds a client and returns its token, the only time it is ever visible. Only pairing (after the
+   * person consented in the human channel) and test fixtures call this. An expired credential of
+   * the same name is replaced.
+   */
+  add(name: string, grant: PairingGrant = {}): string {
     if (!isClientName(name)) throw new GatehouseError('bad_client_name', `"${name}" is not a valid client name (letters, digits, space . _ -; at most 64)`);
     this.reload();
     if (this.has(name)) throw new GatehouseError('client_exists', `a client named "${name}" already exists; revoke it first to issue a new credential`);
+    this.records = this.records.filter((r) => r.name !== name);
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
-    this.records.push({ name, tokenHash: hashToken(token), createdAt: new Date().toISOString() });
+    this.records.push({
+      name,
+      tokenHash: hashToken(token),
+      createdAt: new Date().toISOString(),
+      ...(grant.scope ? { scope: grant.scope as ClientRecord['scope'] } : {}),
+      ...(grant.expiresAt ? { expiresAt: grant.expiresAt.toISOString() } : {}),
+      ...(grant.via ? { via: grant.via } : {}),
+      ...(grant.pairedBy ? { pairedBy: grant.pairedBy } : {}),
+    });
     this.set(this.records);
     this.save();
     return token;
@@ -110,9 +157,16 @@ export class ClientRegistry {
     return this.has(name);
   }
 
+  /** The record of one credential (by `credentialId`), while it is neither revoked nor replaced. */
+  byCredential(id: string): ClientRecord | undefined {
+    return this.records.find((r) => credentialId(r) === id);
+  }
+
   touch(name: string): void {
     const record = this.records.find((r) => r.name === name);
     if (!record) return;
+    // Minute resolution: an HTTP client authenticates on every request, and each save is a file write.
+    if (record.lastSeen !== undefined && Date.now() - Date.parse(record.lastSeen) < 60_000) return;
     record.lastSeen = new Date().toISOString();
     try {
       this.save();

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '../../src/common/status.js';
+import { ClientRegistry } from '../../src/node/client-registry.js';
 import { BIN, makeHome, startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/misbehaving-server.mjs', import.meta.url));
@@ -116,7 +117,7 @@ describe('gatehouse --help', () => {
     ['logs', '--help'],
     ['clients', '--help'],
     ['clients', 'list', '--help'],
-    ['clients', 'add', '--help'],
+    ['clients', 'pair', '--help'],
     ['clients', 'revoke', '--help'],
   ];
   /** Every help text, gathered a few at a time up front: a process each, and a test per command below. */
@@ -185,10 +186,10 @@ describe('gatehouse without a running daemon', () => {
     expect((await gatehouse(['servers', 'remove', 'later'], home.env)).code).toBe(0);
   });
 
-  it('`gatehouse clients add` works without the daemon', async () => {
+  it('`gatehouse clients add` is gone: a credential is issued only after consent on the pairing page (issue 4)', async () => {
     const result = await gatehouse(['clients', 'add', 'offline-agent'], home.env);
-    expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^ghc_[A-Za-z0-9_-]{43}\n$/);
+    expectOneLineFailure(result, 'clients', /`gatehouse clients add` is gone: clients are paired with your consent on the pairing page/, 2);
+    expect(result.stdout).toBe('');
   });
 
   it('an unknown command, subcommand or option exits 2 with a one-line reason', async () => {
@@ -331,12 +332,9 @@ describe('gatehouse with a running daemon', () => {
     expectOneLineFailure(await gatehouse(['logs', 'ghost'], gh.env), 'logs', /no server named "ghost" is configured/, 1);
   });
 
-  it('`gatehouse clients add|list|revoke`: the token is printed once, only its hash is stored, and revoking cuts live sessions off', async () => {
-    const added = await gatehouse(['clients', 'add', 'morning-agent'], gh.env);
-    expect(added.code).toBe(0);
-    expect(added.stdout).toMatch(/^ghc_[A-Za-z0-9_-]{43}\n$/);
-    expect(added.stderr).toMatch(/shown once; Gatehouse keeps only its hash/);
-    const token = added.stdout.trim();
+  it('`gatehouse clients list|revoke`: only the token\'s hash is stored, and revoking cuts live sessions off', async () => {
+    // A client paired earlier (pairing itself is tested in pairing-socket.test.ts).
+    const token = new ClientRegistry(join(gh.paths.stateDir, 'clients.json')).add('morning-agent');
 
     const file = readFileSync(join(gh.paths.stateDir, 'clients.json'), 'utf8');
     expect(file).not.toContain(token);
@@ -346,7 +344,7 @@ describe('gatehouse with a running daemon', () => {
     const list = await gatehouse(['clients', 'list', '--json'], gh.env);
     expect((JSON.parse(list.stdout) as { name: string }[]).map((c) => c.name)).toContain('morning-agent');
     expect(list.stdout).not.toContain(token);
-    expect((await gatehouse(['clients', 'list'], gh.env)).stdout).toMatch(/^NAME +CREATED +LAST SEEN\n/);
+    expect((await gatehouse(['clients', 'list'], gh.env)).stdout).toMatch(/^NAME +SCOPE +PAIRED +EXPIRES +LAST SEEN\n/);
 
     // The token works, and only for its own client.
     const live = await openSession(gh, 'morning-agent', token);
@@ -357,9 +355,8 @@ describe('gatehouse with a running daemon', () => {
       stolen.close();
       expect(stolen.hello.gatehouse).toBe('refused');
 
-      expectOneLineFailure(await gatehouse(['clients', 'add', 'morning-agent'], gh.env), 'clients', /a client named "morning-agent" already exists/, 1);
-      expectOneLineFailure(await gatehouse(['clients', 'add', 'bad/name'], gh.env), 'clients', /"bad\/name" is not a valid client name/, 1);
-      expectOneLineFailure(await gatehouse(['clients', 'add'], gh.env), 'clients', /give exactly one client NAME/, 2);
+      expectOneLineFailure(await gatehouse(['clients', 'revoke'], gh.env), 'clients', /give exactly one client NAME/, 2);
+      expectOneLineFailure(await gatehouse(['clients', 'revoke', 'nobody'], gh.env), 'clients', /no client named "nobody" is paired/, 1);
 
       const revoked = await gatehouse(['clients', 'revoke', 'morning-agent'], gh.env);
       expect(revoked).toMatchObject({ code: 0, stdout: 'revoked "morning-agent"\n' });
@@ -374,6 +371,6 @@ describe('gatehouse with a running daemon', () => {
       live.close();
     }
     expect((JSON.parse((await gatehouse(['clients', 'list', '--json'], gh.env)).stdout) as { name: string }[]).map((c) => c.name)).not.toContain('morning-agent');
-    expectOneLineFailure(await gatehouse(['clients', 'revoke', 'morning-agent'], gh.env), 'clients', /no client named "morning-agent" has a credential/, 1);
+    expectOneLineFailure(await gatehouse(['clients', 'revoke', 'morning-agent'], gh.env), 'clients', /no client named "morning-agent" is paired/, 1);
   });
 });

@@ -15,11 +15,18 @@ export const HelloSchema = z
     client: z.string().regex(CLIENT_NAME_PATTERN, 'not a valid client name'),
     token: z.string().max(200).optional(),
     server: z.string().regex(SERVER_NAME_PATTERN, 'not a valid server name').optional(),
+    /** What the bridge says about the program that launched it, shown (as unverified) when it asks to pair. */
+    about: z.string().max(300).optional(),
   })
   .strict();
 export type Hello = z.infer<typeof HelloSchema>;
 
-export type HelloReply = { gatehouse: 'welcome'; version: number; session: string } | { gatehouse: 'refused'; version: number; reason: string };
+export type HelloReply =
+  /** `credential`: only right after the person paired this client; the bridge keeps it in the keychain and presents it from then on. */
+  | { gatehouse: 'welcome'; version: number; session: string; credential?: string }
+  | { gatehouse: 'refused'; version: number; reason: string }
+  /** Not an answer yet: the client has no credential and the person is being asked to pair it; `code` is shown on both sides. */
+  | { gatehouse: 'pairing'; version: number; code: string; deadline: string };
 
 export function parseHello(line: string): { ok: true; hello: Hello } | { ok: false; reason: string } {
   let value: unknown;

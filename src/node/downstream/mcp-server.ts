@@ -213,6 +213,7 @@ function answer(outcome: Outcome): Record<string, unknown> {
         throw new ProtocolError(RpcErrorCode.InvalidParams, outcome.reason);
       }
       throw new ProtocolError(outcome.code === 'server_unavailable' ? RpcErrorCode.ServerUnavailable : RpcErrorCode.Denied, outcome.reason, {
+        ...outcome.data,
         reason: outcome.code,
         stage: outcome.stage,
       });

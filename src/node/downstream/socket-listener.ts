@@ -18,8 +18,16 @@ export interface SocketListenerOptions {
   maxMessageBytes: number;
   sessions: SessionHost;
   logger: Logger;
-  /** Resolves a hello into a principal, or says why not. */
-  authenticate(hello: Hello): { ok: true; principal: Principal } | { ok: false; reason: string };
+  /**
+   * Resolves a hello into a principal, or says why not. May wait for the person to pair the client
+   * (`onPairing` is told the pairing code; `signal` aborts when the bridge goes away).
+   */
+  authenticate(
+    hello: Hello,
+    context: { signal: AbortSignal; onPairing: (code: string) => void },
+  ): Promise<{ ok: true; principal: Principal; credential?: string } | { ok: false; reason: string }> | { ok: true; principal: Principal; credential?: string } | { ok: false; reason: string };
+  /** How long a pairing may wait, for the line that tells the bridge (ms). */
+  pairingDeadlineMs?: number;
   serverExists(name: string): boolean;
 }
 
@@ -68,7 +76,10 @@ export class SocketListener {
       clearTimeout(deadline);
       socket.pause();
       const rest = buffered.subarray(nl + 1);
-      this.greet(socket, buffered.subarray(0, nl).toString('utf8'), rest);
+      this.greet(socket, buffered.subarray(0, nl).toString('utf8'), rest).catch((error: unknown) => {
+        this.options.logger.log('error', 'socket.hello_failed', { error: errorMessage(error) });
+        if (!socket.destroyed) this.refuse(socket, 'internal error');
+      });
     };
     socket.on('data', onData);
     // A deadline counted from the connection, not an idle timeout: trickling bytes does not extend it.
@@ -85,7 +96,8 @@ export class SocketListener {
     this.options.logger.log('warn', 'socket.refused', { reason });
   }
 
-  private greet(socket: Socket, line: string, rest: Buffer): void {
+  private async greet(socket: Socket, line: string, first: Buffer): Promise<void> {
+    let rest = first;
     socket.setTimeout(0);
     const parsed = parseHello(line);
     if (!parsed.ok) return this.refuse(socket, parsed.reason);
@@ -93,14 +105,35 @@ export class SocketListener {
     if (hello.server !== undefined && !this.options.serverExists(hello.server)) {
       return this.refuse(socket, `no server named "${hello.server}" is configured`);
     }
-    const auth = this.options.authenticate(hello);
+    // A bridge that goes away while the person is asked withdraws its request.
+    const gone = new AbortController();
+    const onClose = (): void => gone.abort();
+    socket.once('close', onClose);
+    // Keep what arrives meanwhile (a client may write MCP right behind its hello), within a bound.
+    const collect = (chunk: Buffer): void => {
+      rest = Buffer.concat([rest, chunk]);
+      if (rest.length > this.options.maxMessageBytes + MAX_HELLO_BYTES) socket.destroy();
+    };
+    socket.on('data', collect);
+    socket.resume();
+    const auth = await this.options.authenticate(hello, {
+      signal: gone.signal,
+      onPairing: (code) => {
+        const note: HelloReply = { gatehouse: 'pairing', version: HELLO_VERSION, code, deadline: new Date(Date.now() + (this.options.pairingDeadlineMs ?? 120_000)).toISOString() };
+        if (socket.writable) socket.write(JSON.stringify(note) + '\n');
+      },
+    });
+    socket.off('close', onClose);
+    socket.off('data', collect);
+    socket.pause();
+    if (socket.destroyed) return;
     if (!auth.ok) return this.refuse(socket, auth.reason);
 
     const { sessions } = this.options;
     const scope = hello.server !== undefined ? { server: hello.server } : {};
     // The era is known once the client's opening request arrives; the session records it then.
     const session = sessions.open(auth.principal, scope, 'socket', 'legacy');
-    const welcome: HelloReply = { gatehouse: 'welcome', version: HELLO_VERSION, session: session.id };
+    const welcome: HelloReply = { gatehouse: 'welcome', version: HELLO_VERSION, session: session.id, ...(auth.credential ? { credential: auth.credential } : {}) };
     socket.write(JSON.stringify(welcome) + '\n');
 
     const sendError = (id: string | number | null, code: number, message: string): void => {

@@ -1,0 +1,214 @@
+/**
+ * The canary test. Real secret values (and the real credentials of a sign-in and a paired bridge)
+ * are planted, then every flow runs against `gatehouse daemon` as a child process: sign-in, pairing,
+ * calls through the bridge and over HTTP, a server that writes its secret to stderr, into an error
+ * and a log message, a crash and its restart, a manual restart, a rotation, logs, status, whoami,
+ * the audit log (verify, query, export) and the control API. Then every output, every file under
+ * the test home, and the environment of every process but the one that was given the secret are
+ * scanned for every planted value: zero hits. (The server that declares the secret is the positive
+ * control: its environment must hold it, or the test planted nothing.)
+ */
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DaemonStatus } from '../../src/common/status.js';
+import { callControl } from '../../src/node/control/control-client.js';
+import { KeychainSecretStore } from '../../src/node/keychain-secret-store.js';
+import { bridgeCredentialItem } from '../../src/node/identity/bridge-credentials.js';
+import { sessionItem } from '../../src/node/identity/token-store.js';
+import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';
+import { CLIENT_ID, TestBrowser, signIn, startProvider, type TestProvider } from '../support/oidc-provider.js';
+import { CANARY_SERVER, connectBridgeWith } from '../support/identity-home.js';
+import { startHeaderServer, type HeaderServer } from '../support/header-server.js';
+import { bridgeEnv, connectHttp, runGatehouse, textOf } from './support/clients.js';
+import { BIN, eventually, makeHome } from './support/gatehouse.js';
+
+const STRIPE = 'sk_live_CANARY_b7c1e93f';
+const ROTATED = 'sk_live_CANARY_ROTATED_0a4d';
+const HEADER = 'hdr_CANARY_91f0c2aa';
+
+let keyring: TestKeyring;
+let idp: TestProvider;
+let remote: HeaderServer;
+let home: ReturnType<typeof makeHome>;
+let daemon: ChildProcess;
+let daemonErr = '';
+let binDir: string;
+const outputs: string[] = [];
+
+const env = (extra: Record<string, string> = {}) => ({ ...bridgeEnv(home.env, keyring.env), PATH: `${binDir}:${process.env.PATH}`, ...extra });
+async function gatehouse(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const run = await runGatehouse(args, env(), 60_000, input);
+  outputs.push(run.stdout, run.stderr);
+  return run;
+}
+const status = async () => (await callControl(home.paths.controlSocketPath, 'status', {})) as DaemonStatus;
+const server = async (name: string) => (await status()).servers.find((s) => s.name === name)!;
+
+/** The URLs the daemon announced through (a stand-in for) notify-send. */
+function announced(): string[] {
+  try {
+    return readFileSync(join(binDir, 'notifications.log'), 'utf8').match(/http:\/\/127\.0\.0\.1:\d+\/q\/\S+/g) ?? [];
+  } catch {
+    return [];
+  }
+}
+
+beforeAll(async () => {
+  if (!keyringAvailable()) throw new Error('gnome-keyring-daemon and dbus are needed (apt-get install gnome-keyring dbus)');
+  keyring = await startKeyring();
+  idp = await startProvider();
+  remote = await startHeaderServer(HEADER);
+  home = makeHome('gh-canary-');
+  // A desktop notifier that writes what it is asked to show where the test (the "person") reads it.
+  binDir = mkdtempSync(join(tmpdir(), 'gh-canary-bin-'));
+  writeFileSync(join(binDir, 'notify-send'), `#!/bin/sh\nprintf '%s\\n' "$@" >> "${join(binDir, 'notifications.log')}"\n`);
+  chmodSync(join(binDir, 'notify-send'), 0o755);
+  writeFileSync(
+    home.paths.configFile,
+    JSON.stringify({
+      listen: { http: { enabled: true, port: 0 } },
+      servers: {
+        payments: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER], env: { CANARY_VAR: 'API_KEY', API_KEY: '${secret:stripe_key}' }, restart: { initialDelayMs: 100, maxDelayMs: 500 } },
+        plain: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER], env: { CANARY_VAR: 'API_KEY' } },
+        remote: { type: 'http', url: remote.url, headers: { Authorization: 'Bearer ${secret:remote_token}' } },
+      },
+    }),
+  );
+  writeFileSync(join(home.paths.configDir, 'identity.json'), JSON.stringify({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'], authorizationParams: { prompt: 'consent' } }));
+  expect((await gatehouse(['secrets', 'set', 'stripe_key'], STRIPE + '\n')).code).toBe(0);
+  expect((await gatehouse(['secrets', 'set', 'remote_token'], HEADER + '\n')).code).toBe(0);
+
+  daemon = spawn(process.execPath, [BIN, 'daemon'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  daemon.stderr!.setEncoding('utf8').on('data', (c: string) => (daemonErr += c));
+  daemon.stdout!.setEncoding('utf8').on('data', (c: string) => (daemonErr += c));
+  await eventually(() => daemonErr.includes('"daemon.ready"'), 30_000, 'the daemon');
+  await eventually(async () => (await status()).servers.every((s) => s.state === 'ready'), 30_000, 'the servers');
+});
+
+afterAll(async () => {
+  if (daemon && daemon.exitCode === null) {
+    const exited = new Promise((r) => daemon.once('exit', r));
+    daemon.kill('SIGTERM');
+    await exited;
+  }
+  await remote?.stop();
+  await idp?.stop();
+  await keyring?.stop();
+  if (home) rmSync(home.home, { recursive: true, force: true });
+  if (binDir) rmSync(binDir, { recursive: true, force: true });
+});
+
+/** `gatehouse login --no-browser`, with its sign-in address followed by the provider's pages as a browser would. */
+async function login(): Promise<void> {
+  const child = spawn(process.execPath, [BIN, 'login', '--no-browser'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+    err += c;
+    const url = /http:\/\/127\.0\.0\.1:\d+\/auth\?\S+/.exec(err)?.[0];
+    if (url && !signing) signing = signIn(url, 'alice');
+  });
+  let signing: Promise<unknown> | undefined;
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  outputs.push(out, err);
+  expect(code, err).toBe(0);
+  expect(out).toBe('signed in as alice@example.test (groups: engineering, sales)\n');
+}
+
+/** Pairs a bridge through the pairing page announced in the (stand-in) desktop notification. */
+async function pairBridge(name: string) {
+  const before = announced().length;
+  const connecting = connectBridgeWith(env(), name);
+  const url = await eventually(() => announced()[before], 15_000, 'the pairing notification');
+  const browser = new TestBrowser();
+  const page = await browser.follow(url);
+  const form = /name="form" value="([^"]+)"/.exec(page.body)![1]!;
+  await browser.request(page.url, { method: 'POST', body: new URLSearchParams({ form, decision: 'approve', scope: 'all', expiry: '1' }), headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(url).origin } });
+  const connected = await connecting;
+  return connected;
+}
+
+function filesUnder(dir: string): { path: string; bytes: Buffer }[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => ({ path: join(e.parentPath, e.name), bytes: readFileSync(join(e.parentPath, e.name)) }));
+}
+
+describe('canary: no secret value leaves the place it was put', () => {
+  it('runs every flow, then finds no planted value in any output, file or other process environment', async () => {
+    await login();
+    const bridge = await pairBridge('canary-ide');
+    outputs.push(bridge.stderr());
+    const keychain = new KeychainSecretStore();
+    const refreshItem = await keychain.get(sessionItem(idp.issuer, CLIENT_ID));
+    const bridgeToken = (await keychain.get(bridgeCredentialItem(home.paths.socketPath, 'canary-ide')))!.unwrap();
+    const refreshToken = (JSON.parse(refreshItem!.unwrap()) as { refreshToken: string }).refreshToken;
+
+    // Calls through the bridge and over HTTP, including every way the server tries to leak.
+    const results: unknown[] = [];
+    const c = bridge.client;
+    results.push(await c.callTool({ name: 'payments__has_secret', arguments: {} }));
+    expect(textOf(results.at(-1))).toMatch(/^set=true /);
+    results.push(await c.callTool({ name: 'payments__leak_stderr', arguments: {} }));
+    results.push(await c.callTool({ name: 'payments__leak_error', arguments: {} }).catch((e: Error) => e.message));
+    results.push(await c.callTool({ name: 'payments__leak_log', arguments: {} }));
+    results.push(await c.callTool({ name: 'remote__whoami', arguments: {} }));
+    const http = await connectHttp(JSON.parse(readFileSync(join(home.paths.runtimeDir, 'daemon.json'), 'utf8')).httpUrl as string, { era: 'modern', token: bridgeToken });
+    results.push(await http.client.callTool({ name: 'plain__has_secret', arguments: {} }));
+    results.push(await http.client.listTools());
+    await http.close();
+
+    // A crash (the server prints its secret as it dies) and the restart that follows.
+    const crashedPid = (await server('payments')).pid;
+    results.push(await c.callTool({ name: 'payments__crash', arguments: {} }).catch((e: Error) => e.message));
+    await eventually(async () => (await server('payments')).state === 'ready' && (await server('payments')).pid !== crashedPid, 20_000, 'payments to come back');
+    // A manual restart, and a rotation (which restarts it again).
+    expect((await gatehouse(['servers', 'restart', 'payments'])).code).toBe(0);
+    expect((await gatehouse(['secrets', 'set', 'stripe_key'], ROTATED + '\n')).code).toBe(0);
+    await eventually(async () => (await server('payments')).state === 'ready', 20_000, 'payments after rotation');
+    // A secret missing and restored (the error names it, never a value).
+    results.push(await c.callTool({ name: 'payments__has_secret', arguments: {} }));
+    await bridge.close();
+
+    // Everything a person or a script can read.
+    for (const args of [['status'], ['status', '--json'], ['whoami', '--json'], ['logs', 'payments', '--lines', '1000'], ['logs', 'plain'], ['clients', 'list', '--json'], ['secrets', 'list', '--json'], ['servers', 'list', '--json'], ['audit', 'verify'], ['audit', 'query', '--limit', '1000', '--json'], ['audit', 'export']]) {
+      const run = await gatehouse(args);
+      expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(0);
+    }
+    for (const method of ['status', 'identity.status'] as const) outputs.push(JSON.stringify(await callControl(home.paths.controlSocketPath, method, {})));
+    outputs.push(JSON.stringify(await callControl(home.paths.controlSocketPath, 'logs', { name: 'payments', lines: 1000 })));
+    outputs.push(JSON.stringify(results));
+
+    // The positive control: the server that declares the secret has it (the rotated value now).
+    const paymentsPid = (await server('payments')).pid!;
+    expect(readFileSync(`/proc/${paymentsPid}/environ`, 'utf8')).toContain(`API_KEY=${ROTATED}`);
+    expect(outputs.join('\n')).toContain('[secret stripe_key redacted]');
+
+    // The scan.
+    const canaries = { STRIPE, ROTATED, HEADER, refreshToken, bridgeToken };
+    const environs = [(await server('plain')).pid!, daemon.pid!].map((pid) => ({ path: `/proc/${pid}/environ`, bytes: readFileSync(`/proc/${pid}/environ`) }));
+    const sources = [
+      ...filesUnder(home.home),
+      ...environs,
+      { path: 'the daemon\'s stderr and stdout', bytes: Buffer.from(daemonErr) },
+      { path: 'command and MCP outputs', bytes: Buffer.from(outputs.join('\n')) },
+    ];
+    expect(sources.length).toBeGreaterThan(8);
+    const hits: string[] = [];
+    for (const [name, value] of Object.entries(canaries)) {
+      for (const source of sources) if (source.bytes.includes(Buffer.from(value))) hits.push(`${name} in ${source.path}`);
+    }
+    if (hits.length > 0) {
+      const all = outputs.join('\n');
+      for (const value of Object.values(canaries)) {
+        const at = all.indexOf(value);
+        if (at >= 0) console.error(`CONTEXT: ${all.slice(Math.max(0, at - 400), at + 100)}`);
+      }
+    }
+    expect(hits).toEqual([]);
+  });
+});
