@@ -80,7 +80,7 @@ function bundleContent(lists: Map<string, UpstreamLists>): BundleContent {
     policyFiles: [{ name: 'policies.cedar', text: policies }],
     roles: { groups: new Map([['analysts', ['analyst']], ['support', ['support']], ['admins', ['admin']]]) },
     catalog: { servers },
-    quotas: {},
+    quotas: { rateLimits: [], quotas: [] },
   };
 }
 

@@ -453,7 +453,7 @@ async function explain(args: string[], io: Io): Promise<number> {
     );
     return 0;
   }
-  const decision = d.outcome === 'approval' ? 'approval (refused until approvals exist in Gatehouse)' : d.outcome;
+  const decision = d.outcome === 'approval' ? 'approval (allowed only if the person at the desktop approves it)' : d.outcome;
   const lines = [
     `decision:  ${decision}`,
     `reason:    ${d.verdict.reason}`,

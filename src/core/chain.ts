@@ -4,7 +4,8 @@
  * (see core/gateway.ts). A stage either calls `next` or returns a denial; it never throws to say no.
  */
 import type { DenyCode, Stage } from '../common/errors.js';
-import type { LogMessage, McpLogLevel } from './ports.js';
+import type { ApprovalReason } from './governance.js';
+import type { AuditRecord, LogMessage, McpLogLevel } from './ports.js';
 import type { Principal } from './principal.js';
 
 export type CallKind = 'tool' | 'resource' | 'prompt';
@@ -43,11 +44,20 @@ export interface CallFacts {
   policyMode?: 'unmanaged' | 'managed';
   policyVersion?: string;
   policyIds?: string[];
+  /** Quotas the permits that allowed the call name with `@quota` (the quota stage counts it against them). */
+  quotaNames?: string[];
+  /** Why the call needs a person's approval (the policy's `@approval`, a quota past its threshold); the approval stage asks. */
+  approvalNeeded?: ApprovalReason[];
+  /** Quota and rate-limit facts for the outcome record. */
+  quota?: AuditRecord['quota'];
+  /** What the approval stage decided, for the outcome record. */
+  approval?: AuditRecord['approval'];
 }
 
 export type Outcome =
   | { kind: 'ok'; result: Record<string, unknown> }
-  | { kind: 'denied'; stage: Stage; code: DenyCode; reason: string }
+  /** `data` goes into the JSON-RPC error's data beside the code (such as `retryAfterMs` for a rate limit). */
+  | { kind: 'denied'; stage: Stage; code: DenyCode; reason: string; data?: Record<string, unknown> }
   /** `rpcCode` keeps the JSON-RPC error code an upstream answered with, so the client sees the server's own error. */
   | { kind: 'failed'; stage: Stage; error: string; rpcCode?: number };
 
@@ -60,6 +70,6 @@ export const chain =
   (last: Handler): Handler =>
     stages.reduceRight<Handler>((next, stage) => stage(next), last);
 
-export function denied(stage: Stage, code: DenyCode, reason: string): Outcome {
-  return { kind: 'denied', stage, code, reason };
+export function denied(stage: Stage, code: DenyCode, reason: string, data?: Record<string, unknown>): Outcome {
+  return data === undefined ? { kind: 'denied', stage, code, reason } : { kind: 'denied', stage, code, reason, data };
 }

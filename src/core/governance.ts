@@ -7,8 +7,24 @@ import type { DenyCode } from '../common/errors.js';
 import type { GovernedCall } from './chain.js';
 import type { Principal } from './principal.js';
 
-export type Admission = { ok: true } | { ok: false; code: DenyCode; reason: string };
+export type Admission = { ok: true } | { ok: false; code: DenyCode; reason: string; data?: Record<string, unknown> };
 export const ADMIT: Admission = Object.freeze({ ok: true });
+
+/**
+ * Why a call needs a person's approval before it may go ahead. The approval stage asks once for all
+ * of a call's reasons.
+ */
+export type ApprovalReason =
+  /** Permits that allowed the call carry `@approval(...)`; `fields` are the argument paths they read (shown highlighted). */
+  | { kind: 'policy'; policies: string[]; approvers: string[]; fields: string[] }
+  /** The call is past a quota's approval threshold (and within its cap). */
+  | { kind: 'quota'; quota: string; window: 'day' | 'session'; used: number; approvalAfter: number; limit: number };
+
+/** What a permitted call must still go through: a person's approval, quotas its permits name (`@quota`). */
+export interface Obligations {
+  approval?: { policies: string[]; approvers: string[]; fields: string[] };
+  quotas?: string[];
+}
 
 export interface IdentityPort {
   /** Is this principal still allowed to act (session valid, client not revoked)? */
@@ -22,6 +38,8 @@ export interface PolicyDecision {
   policyIds: string[];
   /** The reason code of a refusal; `policy_denied` when absent (`approval_required`, `unauthenticated`, ...). */
   code?: DenyCode;
+  /** For an allowed call: what it must still go through (the quota and approval stages read these). */
+  obligations?: Obligations;
 }
 
 export interface PolicyPort {
@@ -37,11 +55,20 @@ export interface PolicyPort {
   decide(call: GovernedCall): PolicyDecision;
 }
 
+/**
+ * An admitted call may carry approvals the quota requires (a threshold crossed), and a `release`
+ * that gives back what it reserved: the quota stage calls it when a later stage refuses the call,
+ * so that a call that never reached its server spends nothing.
+ */
+export type QuotaAdmission = Admission | { ok: true; approvals?: ApprovalReason[]; release?: () => void };
+
 export interface QuotaPort {
-  admit(call: GovernedCall): Promise<Admission>;
+  /** Checks and spends, all or nothing: a refused call spends nothing. */
+  admit(call: GovernedCall): QuotaAdmission | Promise<QuotaAdmission>;
 }
 
 export interface ApprovalPort {
+  /** Asks a person when `call.facts.approvalNeeded` says so; admits at once otherwise. */
   review(call: GovernedCall, signal: AbortSignal): Promise<Admission>;
 }
 
@@ -67,9 +94,10 @@ export class NoQuotas implements QuotaPort {
   }
 }
 
-/** No call needs approval until a policy bundle asks for it. */
+/** No way to ask a person: a call that needs approval is refused (fail closed); every other call passes. */
 export class NoApprovals implements ApprovalPort {
-  async review(): Promise<Admission> {
+  async review(call: GovernedCall): Promise<Admission> {
+    if (call.facts.approvalNeeded?.length) return { ok: false, code: 'approval_required', reason: 'this call needs a person\'s approval, and no approval channel is available' };
     return ADMIT;
   }
 }

@@ -153,7 +153,9 @@ export const AUDIT_EVENT_TYPES = [
   'identity.signed_in',
   'identity.signed_out',
   'tool.drift',
+  'approval.requested',
   'approval.decided',
+  'quota.crossed',
   'audit.started',
   'audit.device_key',
   'audit.recovered',
@@ -188,7 +190,7 @@ export interface AuditRecord {
   /** Argument values, only where policy asks for them, with secrets already redacted. */
   argsValues?: unknown;
   /** What the approval stage decided (who, how, when), where one was asked. */
-  approval?: { required: boolean; decision?: 'approved' | 'denied' | 'timeout'; by?: string; scope?: 'once' | 'session'; at?: string };
+  approval?: { required: boolean; decision?: 'approved' | 'denied' | 'timeout' | 'withdrawn'; by?: string; scope?: 'once' | 'session'; at?: string };
   /** Quota and rate-limit facts (which bucket, what is left). */
   quota?: { bucket?: string; remaining?: number; limit?: number };
   detail?: Record<string, unknown>;

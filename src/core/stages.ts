@@ -52,6 +52,8 @@ export function auditStage(audit: AuditSink, clock: Clock): Interceptor {
       latencyMs: ended - started,
       resultDigest: outcome.kind === 'ok' ? digest(outcome.result) : undefined,
       resultShape: outcome.kind === 'ok' ? shapeOf(outcome.result) : undefined,
+      quota: call.facts.quota,
+      approval: call.facts.approval,
     });
     // The outcome is committed before the caller hears it: every answered call is on record.
     await audit.durable?.();
@@ -74,22 +76,43 @@ export function policyStage(policy: PolicyPort): Interceptor {
     const decision = policy.decide(call);
     call.facts.policyIds = decision.policyIds;
     if (!decision.allow) return denied('policy', decision.code ?? 'policy_denied', decision.reason);
+    // Obligations ride on the decision: the quota stage counts what `@quota` names, the approval stage asks what `@approval` asks.
+    const obligations = decision.obligations;
+    if (obligations?.quotas) call.facts.quotaNames = obligations.quotas;
+    if (obligations?.approval) (call.facts.approvalNeeded ??= []).push({ kind: 'policy', ...obligations.approval });
     return next(call);
   };
 }
 
+/**
+ * Rate limits and quotas, checked and spent all or nothing. What a call reserved is given back when
+ * a later stage refuses it (a person said no, the request was withdrawn or timed out, the server was
+ * not ready): such a call never reached its server. A call that reached it keeps what it spent,
+ * whatever the server answered, because the write may have happened.
+ */
 export function quotaStage(quota: QuotaPort): Interceptor {
   return (next) => async (call) => {
     const admission = await quota.admit(call);
-    if (!admission.ok) return denied('quota', admission.code, admission.reason);
-    return next(call);
+    if (!admission.ok) return denied('quota', admission.code, admission.reason, admission.data);
+    if (!('release' in admission || 'approvals' in admission)) return next(call);
+    if (admission.approvals?.length) (call.facts.approvalNeeded ??= []).push(...admission.approvals);
+    const release = admission.release;
+    if (!release) return next(call);
+    let spent = false;
+    try {
+      const outcome = await next(call);
+      spent = outcome.kind !== 'denied';
+      return outcome;
+    } finally {
+      if (!spent) release();
+    }
   };
 }
 
 export function approvalStage(approval: ApprovalPort): Interceptor {
   return (next) => async (call) => {
     const admission = await approval.review(call, call.context.signal);
-    if (!admission.ok) return denied('approval', admission.code, admission.reason);
+    if (!admission.ok) return denied('approval', admission.code, admission.reason, admission.data);
     return next(call);
   };
 }

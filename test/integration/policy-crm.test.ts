@@ -110,11 +110,11 @@ describe('a support agent', () => {
     expect(textOf(await client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-2', amount: 100, currency: 'EUR' } }))).toBe('refunded 100.00 EUR to Grace Hopper');
   });
 
-  it('is refused with approval_required above 100 EUR, and the refund never runs', async () => {
+  it('is refused with approval_required above 100 EUR when no person can be asked, and the refund never runs (approvals: approval-refund.test.ts)', async () => {
     const { client } = await connect();
     const error = await errorOf(client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-3', amount: 100.01, currency: 'EUR' } }));
     expect(error.message).toMatch(/needs approval \(user\) under policy support-refund-large/);
-    expect(error.data).toMatchObject({ reason: 'approval_required', stage: 'policy' });
+    expect(error.data).toMatchObject({ reason: 'approval_required', stage: 'approval', approval: 'unavailable' });
     expect(executed().filter((c) => c.tool === 'refund' && c.args.contact_id === 'c-3')).toEqual([]);
   });
 

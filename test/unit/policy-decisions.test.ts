@@ -76,12 +76,14 @@ describe('the sample policy', () => {
     expect(decide(SUPPORT, 'refund', { contact_id: 'c-1', amount: 99.99, currency: 'EUR' })).toMatchObject({ allow: true });
   });
 
-  it('asks for approval above 100 EUR: until approvals exist, the call is refused with approval_required', () => {
+  it('asks for approval above 100 EUR: the verdict is approval_required, naming the permit that asks and the arguments it reads', () => {
     expect(decide(SUPPORT, 'refund', { contact_id: 'c-1', amount: 100.01, currency: 'EUR' })).toMatchObject({
       allow: false,
       code: 'approval_required',
       approvals: ['user'],
       policyIds: ['support-refund-large'],
+      approval: { policies: ['support-refund-large'], fields: ['amount', 'currency'] },
+      quotas: ['large-refunds-per-day'],
     });
   });
 
@@ -373,9 +375,9 @@ describe('the governed chain under a managed policy', () => {
     expect(forwarded).toEqual(['refund']);
   });
 
-  it('refuses a call that needs approval with approval_required, before it reaches the server', async () => {
+  it('refuses a call that needs approval with approval_required when nobody can be asked, before it reaches the server', async () => {
     const { gateway, audit, forwarded, who } = setup(SUPPORT);
-    expect(await gateway.callTool(who, {}, 'crm__refund', { contact_id: 'c', amount: 250, currency: 'EUR' }, undefined, ctx())).toMatchObject({ kind: 'denied', stage: 'policy', code: 'approval_required' });
+    expect(await gateway.callTool(who, {}, 'crm__refund', { contact_id: 'c', amount: 250, currency: 'EUR' }, undefined, ctx())).toMatchObject({ kind: 'denied', stage: 'approval', code: 'approval_required' });
     expect(audit.find((r) => r.type === 'call.outcome')).toMatchObject({ code: 'approval_required', policyVersion: '7', policyIds: ['support-refund-large'] });
     expect(forwarded).toEqual([]);
   });

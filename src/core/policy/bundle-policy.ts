@@ -120,6 +120,12 @@ export class BundlePolicy implements PolicyPort {
     const assessment = this.assessment(evaluator, call.principal, call.kind, call.server, call.name);
     const roles = this.view(evaluator, call.principal).roles;
     const verdict: Verdict = evaluator.decide(call.principal, roles, call.kind, call.server, call.name, call.arguments, assessment);
+    if (verdict.code === 'approval_required' && verdict.approval) {
+      // Permitted on condition: the approval stage asks a person (and refuses if nobody answers yes).
+      const approval = { policies: verdict.approval.policies, approvers: verdict.approvals ?? [], fields: verdict.approval.fields };
+      return { allow: true, reason: verdict.reason, policyIds: verdict.policyIds, obligations: { approval, ...(verdict.quotas ? { quotas: verdict.quotas } : {}) } };
+    }
+    if (verdict.allow && verdict.quotas) return { allow: true, reason: verdict.reason, policyIds: verdict.policyIds, obligations: { quotas: verdict.quotas } };
     return { allow: verdict.allow, ...(verdict.code && !verdict.allow ? { code: verdict.code } : {}), reason: verdict.reason, policyIds: verdict.policyIds };
   }
 

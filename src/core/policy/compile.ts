@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Principal } from '../principal.js';
 import { buildRequest } from './entities.js';
-import { policyReadsArguments, probeSet } from './est.js';
+import { argumentPaths, policyReadsArguments, probeSet } from './est.js';
 import type { ArgType, BundleContent, BundleManifest, CedarPort, CedarValue, ItemKind, PolicyJson } from './model.js';
 
 export interface PolicyInfo {
@@ -17,9 +17,11 @@ export interface PolicyInfo {
   effect: 'permit' | 'forbid';
   /** `@approval("...")`: who must approve a call this policy permits. */
   approval?: string;
-  /** `@quota("...")`: which quota a call this policy permits counts against (the quota issue consumes it). */
+  /** `@quota("...")`: which quota (in quotas.json) a call this policy permits counts against. */
   quota?: string;
   readsArguments: boolean;
+  /** Argument paths the conditions read (`amount`, `price.net`): highlighted when a person is asked to approve. */
+  argsRead: string[];
 }
 
 export interface CompiledBundle {
@@ -113,7 +115,7 @@ export function compileBundle(
         errors.push(`${file.name}: policy id "${id}" is used twice (also in ${infos.get(id)!.file})`);
         return;
       }
-      const info: PolicyInfo = { id, file: file.name, effect: policy.effect, readsArguments: policyReadsArguments(policy) };
+      const info: PolicyInfo = { id, file: file.name, effect: policy.effect, readsArguments: policyReadsArguments(policy), argsRead: argumentPaths(policy) };
       for (const key of ['approval', 'quota'] as const) {
         if (!Object.hasOwn(annotations, key)) continue;
         const value = annotations[key];
@@ -121,6 +123,8 @@ export function compileBundle(
           errors.push(`${file.name}: policy "${id}": @${key} needs a value, such as @${key}("${key === 'approval' ? 'user' : 'writes-per-day'}")`);
         } else if (policy.effect === 'forbid') {
           errors.push(`${file.name}: policy "${id}": @${key} on a forbid has no effect (a forbidden call is never asked about or counted); put it on the permit`);
+        } else if (key === 'quota' && !content.quotas.quotas.some((q) => q.id === value)) {
+          errors.push(`${file.name}: policy "${id}": @quota("${value}") names no quota in quotas.json`);
         } else {
           info[key] = value;
         }

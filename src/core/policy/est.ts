@@ -86,6 +86,34 @@ function bound(expr: Expr, upper: boolean): Expr {
   return upper ? TRUE : FALSE;
 }
 
+/**
+ * The argument paths a policy's conditions name (`context.args.amount` and `context.args has
+ * amount` both give `amount`; `context.args.price.net` gives `price.net`), sorted. Best effort:
+ * what the approval question highlights, never what a decision depends on.
+ */
+export function argumentPaths(policy: PolicyJson): string[] {
+  const found = new Set<string>();
+  const pathOf = (expr: Expr): string[] | undefined => {
+    const node = op(expr);
+    if (!node || (node[0] !== '.' && node[0] !== 'has') || !isObject(node[1])) return undefined;
+    const { left, attr } = node[1];
+    if (typeof attr !== 'string') return undefined;
+    if (isContextVar(left)) return attr === 'args' ? [] : undefined;
+    const base = pathOf(left);
+    return base === undefined ? undefined : [...base, attr];
+  };
+  const visit = (expr: Expr): void => {
+    if (Array.isArray(expr)) return expr.forEach(visit);
+    if (!isObject(expr)) return;
+    const path = pathOf(expr);
+    if (path !== undefined && path.length > 0) found.add(path.join('.'));
+    for (const value of Object.values(expr)) visit(value);
+  };
+  for (const condition of policy.conditions) visit(condition.body);
+  // Keep the longest paths: `price.net` makes `price` redundant.
+  return [...found].filter((p) => ![...found].some((q) => q.startsWith(p + '.'))).sort();
+}
+
 /** True when any of the policy's conditions reads the arguments. */
 export function policyReadsArguments(policy: PolicyJson): boolean {
   return policy.conditions.some((c) => readsArguments(c.body));

@@ -27,6 +27,14 @@ export interface Verdict {
   policyIds: string[];
   /** `@approval` values of the permits, when the call needs approval. */
   approvals?: string[];
+  /**
+   * With `approval_required` (the call is permitted only with a person's approval): the permits that
+   * ask for it and the argument paths they read. The policy port turns such a verdict into an
+   * allowed decision that carries the approval obligation.
+   */
+  approval?: { policies: string[]; fields: string[] };
+  /** `@quota` values of the permits that allowed the call. */
+  quotas?: string[];
 }
 
 export interface Assessment {
@@ -176,17 +184,22 @@ export class BundleEvaluator {
       return this.deny(ids.length > 0 ? `${label} is forbidden by policy ${ids.join(', ')}` : `no policy permits ${label} for this user and client`, ids);
     }
     const approvals = [...new Set(ids.map((id) => this.info(id)?.approval).filter((a): a is string => a !== undefined))];
+    const quotas = [...new Set(ids.map((id) => this.info(id)?.quota).filter((q): q is string => q !== undefined))];
+    const counted = quotas.length > 0 ? { quotas } : {};
     if (approvals.length > 0) {
       const by = ids.filter((id) => this.info(id)?.approval !== undefined);
+      const fields = [...new Set(by.flatMap((id) => this.info(id)?.argsRead ?? []))].sort();
       return {
         allow: false,
         code: 'approval_required',
-        reason: `${label} needs approval (${approvals.join(', ')}) under policy ${by.join(', ')}; approvals are not available in this version, so the call is refused`,
+        reason: `${label} needs approval (${approvals.join(', ')}) under policy ${by.join(', ')}`,
         policyIds: ids,
         approvals,
+        approval: { policies: by, fields },
+        ...counted,
       };
     }
-    return { allow: true, reason: `allowed by policy ${ids.join(', ')}`, policyIds: ids };
+    return { allow: true, reason: `allowed by policy ${ids.join(', ')}`, policyIds: ids, ...counted };
   }
 
   private deny(reason: string, policyIds: string[]): Verdict {

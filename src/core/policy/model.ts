@@ -5,6 +5,7 @@
  * and reads answers.
  */
 import type { ServerConfig } from '../../common/config.js';
+import type { QuotaSettings } from '../quotas/settings.js';
 
 // ---------------------------------------------------------------------------------------------
 // The bundle's content
@@ -53,8 +54,8 @@ export interface BundleContent {
   policyFiles: { name: string; text: string }[];
   roles: RoleMapping;
   catalog: Catalog;
-  /** Carried for the quota issue; not interpreted yet. */
-  quotas: Record<string, unknown>;
+  /** Rate limits and write quotas (quotas.json). */
+  quotas: QuotaSettings;
 }
 
 // ---------------------------------------------------------------------------------------------

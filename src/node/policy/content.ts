@@ -7,7 +7,7 @@
  *   *.cedar              any        policies
  *   catalog.json         required   approved servers: launch spec, tools with pinned hashes and attributes
  *   roles.json           optional   IdP group → roles
- *   quotas.json          optional   quota settings (carried for the quota issue)
+ *   quotas.json          optional   rate limits and write quotas (docs/approvals.md)
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { ServerConfigSchema, formatPath, type ServerConfig } from '../../common/config.js';
 import { SERVER_NAME_PATTERN, SERVER_NAME_RULE, TOOL_NAME_PATTERN } from '../../common/names.js';
 import type { BundleContent, Catalog, CatalogServer, CatalogTool, RoleMapping } from '../../core/policy/model.js';
+import { parseRate, type Dimension, type QuotaSettings, type ToolSelector } from '../../core/quotas/settings.js';
 import { resolveBundledBin } from '../config-file.js';
 
 export const SCHEMA_FILE = 'schema.cedarschema';
@@ -95,7 +96,68 @@ const RolesSchema = z
   })
   .strict();
 
-const QuotasSchema = z.record(z.string(), z.unknown());
+const RuleId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'a name is 1-64 letters, digits, _ . : -');
+const DimensionSchema = z.enum(['user', 'client', 'server', 'tool']);
+/** One dimension or several; the user is always part of the key. */
+const PerSchema = z.union([DimensionSchema, z.array(DimensionSchema).min(1).max(4)]);
+const ToolsSchema = z.union([
+  z.enum(['all', 'writes', 'destructive']),
+  z.array(z.string().regex(/^[a-z0-9*][a-z0-9*-]*__[A-Za-z0-9_.*-]+$/, 'a tool as clients see it, <server>__<tool>, with * as a wildcard')).max(256),
+]);
+
+const RateLimitSchema = z
+  .object({
+    per: PerSchema.default(['user', 'client', 'server', 'tool']),
+    rate: z.string().refine((text) => parseRate(text) !== undefined, 'a rate such as "30/min" (calls per s, min, h or day)'),
+    burst: z.number().int().min(1).max(1_000_000).optional(),
+    tools: ToolsSchema.default('all'),
+    description: z.string().max(2000).optional(),
+  })
+  .strict();
+
+const QuotaSchema = z
+  .object({
+    window: z.enum(['day', 'session']),
+    per: PerSchema.default('user'),
+    limit: z.number().int().min(0).max(1_000_000_000),
+    approvalAfter: z.number().int().min(0).max(1_000_000_000).optional(),
+    tools: ToolsSchema.default('writes'),
+    description: z.string().max(2000).optional(),
+  })
+  .strict()
+  .refine((q) => q.approvalAfter === undefined || q.approvalAfter < q.limit, { message: 'approvalAfter must be below limit (calls after approvalAfter need approval, calls after limit are refused)', path: ['approvalAfter'] });
+
+const QuotasSchema = z
+  .object({
+    rateLimits: z.record(RuleId, RateLimitSchema).default({}),
+    quotas: z.record(RuleId, QuotaSchema).default({}),
+  })
+  .strict();
+
+function perOf(per: Dimension | Dimension[]): Dimension[] {
+  return [...new Set(['user' as Dimension, ...(Array.isArray(per) ? per : [per])])];
+}
+
+function selectorOf(tools: 'all' | 'writes' | 'destructive' | string[]): ToolSelector {
+  return Array.isArray(tools) ? { kind: 'names', patterns: tools } : { kind: tools };
+}
+
+function quotaSettings(parsed: z.output<typeof QuotasSchema>): QuotaSettings {
+  return {
+    rateLimits: Object.entries(parsed.rateLimits).map(([id, r]) => {
+      const rate = parseRate(r.rate)!;
+      return { id, per: perOf(r.per), calls: rate.calls, intervalMs: rate.intervalMs, burst: r.burst ?? rate.calls, tools: selectorOf(r.tools) };
+    }),
+    quotas: Object.entries(parsed.quotas).map(([id, q]) => ({
+      id,
+      window: q.window,
+      per: perOf(q.per),
+      limit: q.limit,
+      ...(q.approvalAfter !== undefined ? { approvalAfter: q.approvalAfter } : {}),
+      tools: selectorOf(q.tools),
+    })),
+  };
+}
 
 export interface ParseOptions {
   /** What `${dataDir}` expands to in launch specs. */
@@ -149,7 +211,7 @@ export function parseBundleFiles(files: ReadonlyMap<string, Buffer>, options: Pa
   if (errors.length > 0) return { ok: false, errors };
   const mapping: RoleMapping = { groups: new Map(Object.entries(roles.groups)) };
   const parsedCatalog: Catalog = { servers };
-  return { ok: true, content: { schemaText: schema.toString('utf8'), policyFiles, roles: mapping, catalog: parsedCatalog, quotas } };
+  return { ok: true, content: { schemaText: schema.toString('utf8'), policyFiles, roles: mapping, catalog: parsedCatalog, quotas: quotaSettings(quotas) } };
 }
 
 /**
