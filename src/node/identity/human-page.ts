@@ -113,12 +113,18 @@ export class HumanPage implements HumanChannel {
     // Announce: the log names the question but not its key; the key goes only to a person's screens.
     const reached: string[] = [];
     const body = `${question.facts.map((f) => `${f.label}: ${f.value}`).join('\n')}${question.code ? `\nCode: ${question.code}` : ''}\nAnswer at ${url}`;
+    // A notification may be kept by the desktop's notification history: long or multi-line values
+    // (a call's arguments) stay on the page behind the key.
+    const brief = `${question.facts
+      .filter((f) => !f.value.includes('\n') && f.value.length <= 200)
+      .map((f) => `${f.label}: ${f.value}`)
+      .join('\n')}${question.code ? `\nCode: ${question.code}` : ''}\nAnswer at ${url}`;
     const terminal = 'terminal' in this.options ? this.options.terminal : defaultTerminal();
     if (terminal) {
       terminal(`\n*** Gatehouse asks: ${question.title}\n${body.split('\n').map((l) => `    ${l}`).join('\n')}\n`);
       reached.push('terminal');
     }
-    if (this.options.notifier.notify(`Gatehouse: ${question.title}`, body)) reached.push('desktop notification');
+    if (this.options.notifier.notify(`Gatehouse: ${question.title}`, brief)) reached.push('desktop notification');
     if (this.options.announce) {
       this.options.announce({ id, title: question.title, url, deadline, ...(question.code ? { code: question.code } : {}) });
       reached.push('announcer');
@@ -190,7 +196,7 @@ export class HumanPage implements HumanChannel {
       'cache-control': 'no-store',
       ...extraHeaders,
     });
-    res.end(`<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>body{font:15px system-ui,sans-serif;max-width:42em;margin:2em auto;padding:0 1em}dt{font-weight:600}code{font-size:1.3em}fieldset{margin:1em 0}</style></head><body><h1>${escapeHtml(title)}</h1>${html}</body></html>`);
+    res.end(`<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>body{font:15px system-ui,sans-serif;max-width:42em;margin:2em auto;padding:0 1em}dt{font-weight:600}dd{white-space:pre-wrap;font-family:ui-monospace,monospace;margin:0 0 .6em 1em}code{font-size:1.3em}fieldset{margin:1em 0}.left{height:6px;background:#c33;transform-origin:left;animation:left linear forwards}@keyframes left{from{transform:scaleX(1)}to{transform:scaleX(0)}}@media (prefers-reduced-motion:reduce){.left{animation:none}}</style></head><body><h1>${escapeHtml(title)}</h1>${html}</body></html>`);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -276,7 +282,9 @@ export class HumanPage implements HumanChannel {
     return (
       `${facts}${code}<form method="post" action="/q/${pending.id}"><input type="hidden" name="form" value="${pending.formToken}">${choices}` +
       `<p><button name="decision" value="approve">Approve</button> <button name="decision" value="decline">Decline</button></p></form>` +
-      `<p>Unanswered, this is refused at ${escapeHtml(new Date(pending.deadline).toLocaleString())}.</p>`
+      `<p>Unanswered, this is refused at ${escapeHtml(new Date(pending.deadline).toLocaleString())}.</p>` +
+      // A countdown without script: the bar empties over the time left when the page was drawn.
+      `<div class="left" role="img" aria-label="time left until the deadline" style="animation-duration:${Math.max(0, Math.round((pending.deadline - this.now()) / 1000))}s"></div>`
     );
   }
 
