@@ -20,13 +20,14 @@ import { summarize } from './lib/stats.js';
 import { directTarget, gatehouseTargets, peerTargets, type Session, type Target } from './lib/targets.js';
 import { auditBench } from './audit.js';
 import { policyScenario } from './policy.js';
+import { quotaStageBench } from './approvals.js';
 import { auditScenario } from './scenarios/audit.js';
 import { catalogScenario } from './scenarios/catalog.js';
 import { inProcessScenario } from './scenarios/inprocess.js';
 import { profileScenario } from './scenarios/profile.js';
 import { readyScenario } from './scenarios/ready.js';
 
-const PHASES = ['latency', 'throughput', 'inprocess', 'catalog', 'policy', 'ready', 'audit', 'profile'] as const;
+const PHASES = ['latency', 'throughput', 'inprocess', 'catalog', 'policy', 'quota', 'ready', 'audit', 'profile'] as const;
 type Phase = (typeof PHASES)[number];
 const PEERS: PeerName[] = ['supergateway', 'mcp-proxy', 'mcp-hub'];
 
@@ -174,6 +175,10 @@ async function main(): Promise<number> {
   if (phases.has('policy')) await guarded(results, 'policy', async () => {
     log('managed policy (Cedar) in process: decisions and filtered tools/list ...');
     results.policy = await policyScenario({ reps: quick ? 50 : 200, log });
+  });
+  if (phases.has('quota')) await guarded(results, 'quota', async () => {
+    log('quota and approval stages in process: added cost per call ...');
+    results.quota = await quotaStageBench({ calls: quick ? 5_000 : 20_000, log });
   });
   if (phases.has('ready')) await guarded(results, 'ready', async () => {
     log('ready time with 10 servers ...');

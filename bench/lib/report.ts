@@ -267,6 +267,21 @@ export function renderReport(r: RunResults): string {
     lines.push('', '### Audit append (SqliteAuditStore, hash chain, `append` then `await durable()`)', '');
     lines.push(table(['durability', 'events per burst', 'events', 'events/s'], r.audit.runs.map((a) => [a.durability, String(a.burst), int(a.records), int(a.recordsPerSecond)])));
   }
+  if (r.quota) {
+    const q = r.quota;
+    lines.push('', `### Quota and approval stages (bench/approvals.ts), in process, ${q.calls} calls each`, '');
+    lines.push(
+      table(
+        ['stage setup', 'p50 µs', 'p99 µs', 'added p50 µs'],
+        (['baseline', 'unmatched', 'memory', 'sqlite'] as const).map((k) => [
+          { baseline: 'neither stage', unmatched: 'a call no rule counts', memory: '1 rate limit + 2 quotas, in memory', sqlite: '1 rate limit + 2 quotas, SQLite' }[k],
+          q.perCallUs[k].p50.toFixed(1),
+          q.perCallUs[k].p99.toFixed(1),
+          k === 'baseline' ? '—' : q.addedP50Us[k].toFixed(1),
+        ]),
+      ),
+    );
+  }
   if (r.policy) {
     const p = r.policy;
     lines.push('', `### Managed policy (bench/policy.ts): ${p.policies} Cedar policies over ${p.servers} × ${p.toolsPerServer} tools, in process`, '');

@@ -1,5 +1,6 @@
 /** The shape of one benchmark run, as written to dist/bench/results.json and rendered by report.ts. */
 import type { AuditBenchResult } from '../audit.js';
+import type { QuotaStageBenchResult } from '../approvals.js';
 import type { PolicyBenchResult } from '../policy.js';
 import type { AuditResult } from '../scenarios/audit.js';
 import type { CatalogResult } from '../scenarios/catalog.js';
@@ -74,6 +75,7 @@ export interface RunResults {
   auditBench?: AuditBenchResult;
   /** The policy issue's own figures (bench/policy.ts). */
   policy?: PolicyBenchResult;
+  quota?: QuotaStageBenchResult;
   profiles?: ProfileRun[];
   notes: string[];
 }
