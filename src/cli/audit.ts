@@ -3,7 +3,7 @@
  * read-only, so they work while the daemon writes; only the daemon appends.
  */
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseFlags } from './args.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import { loadDeviceKey } from '../core/audit/device-key.js';
 import { FILTER_KEYS, parseAuditFilter, type AuditFilter } from '../core/audit/filter.js';
@@ -59,16 +59,7 @@ const FILTER_OPTIONS = {
   limit: { type: 'string' },
 } as const;
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
-
-function parse<O extends Options>(args: string[], options: O) {
-  try {
-    return parseArgs({ args, options: { ...options, ...HELP_OPTION } as O & typeof HELP_OPTION, allowPositionals: false as const, strict: true as const });
-  } catch (error) {
-    throw new GatehouseError('usage', errorMessage(error).replace(/\. To specify.*$/s, ''));
-  }
-}
+const parse = parseFlags;
 
 function filterFrom(values: Record<string, unknown>): AuditFilter {
   const input: Record<string, string | undefined> = {};

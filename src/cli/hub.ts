@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { untilStopSignal } from './args.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../core/ports.js';
 import { sha256Hex, startHub, type HubConfig } from '../hub/server.js';
@@ -63,15 +64,7 @@ export async function hubCommand(args: string[], io: CliIo, logger: Logger): Pro
   const config = { ...resolveHubConfig({ database: values.database, listen: values.listen, config: values.config }, io.env), readOnly: values['read-only'] === true };
   const hub = await startHub(config, logger);
   io.err(`Gatehouse hub listening on ${hub.url}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilStopSignal();
   await hub.close();
   return 0;
 }

@@ -3,7 +3,6 @@
  * stderr when it fails, and never takes a secret value as an argument.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ServerConfigSchema, formatPath } from '../common/config.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import { isServerName, SERVER_NAME_RULE } from '../common/names.js';
@@ -13,6 +12,7 @@ import { callControl } from '../node/control/control-client.js';
 import { isLogLevel, jsonLogger } from '../node/logger.js';
 import { defaultPaths, type GatehousePaths } from '../node/paths.js';
 import { VERSION } from '../node/version.js';
+import { parseOptions, untilStopSignal } from './args.js';
 import { runBridge } from './connect.js';
 
 interface Io {
@@ -87,17 +87,7 @@ Prints the last N (default 200) lines the server wrote to stderr, with Gatehouse
 lines marked [gatehouse]. The full log is in the log directory (gatehouse status --json).`,
 };
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
-
-function parse<O extends Options>(args: string[], options: O) {
-  try {
-    return parseArgs({ args, options: { ...options, ...HELP_OPTION } as O & typeof HELP_OPTION, allowPositionals: true as const, strict: true as const });
-  } catch (error) {
-    // One line: node's messages for some mistakes (an option value starting with a dash) span several.
-    throw new GatehouseError('usage', errorMessage(error).replace(/\. To specify.*$/s, '').replace(/\s*\n\s*/g, ' '));
-  }
-}
+const parse = parseOptions;
 
 export async function main(argv: string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;
@@ -185,15 +175,7 @@ async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<nu
   const running = await startDaemon({ paths, logger, env: io.env, ...(values.config ? { configFile: values.config } : {}), ...(ui ? { ui } : {}) });
   const s = running.status();
   io.err(`Gatehouse ${VERSION} is running (${s.policy.mode} mode). Connect an IDE with: gatehouse connect --client NAME\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilStopSignal();
   await running.stop();
   return 0;
 }

@@ -5,7 +5,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseOptions } from './args.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import type { PolicyStatus } from '../common/status.js';
 import type { CompiledBundle } from '../core/policy/compile.js';
@@ -87,16 +87,7 @@ tool's definition hash next to the pinned one: same, changed, new (not in the ca
 destructive, so that they stay locked down until you set their attributes.`,
 };
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
-
-function parse<O extends Options>(args: string[], options: O) {
-  try {
-    return parseArgs({ args, options: { ...options, ...HELP_OPTION } as O & typeof HELP_OPTION, allowPositionals: true as const, strict: true as const });
-  } catch (error) {
-    throw new GatehouseError('usage', errorMessage(error).replace(/\. To specify.*$/s, '').replace(/\s*\n\s*/g, ' '));
-  }
-}
+const parse = parseOptions;
 
 function one(positionals: string[], what: string): string {
   if (positionals.length !== 1) throw new GatehouseError('usage', `give exactly one ${what}`);
