@@ -1,37 +1,41 @@
 /**
- * The Electron entry point: process lifecycle and nothing else yet.
+ * The Electron entry point: lifecycle, windows, tray, IPC. Thin on purpose: every decision that
+ * can be made without Electron lives in a pure module beside this one (ipc.ts, bridge.ts,
+ * app-protocol.ts, human-popup.ts, tray-model.ts, app-settings.ts, security.ts), unit-tested
+ * under Node; this file only wires them to Electron's objects.
  *
- * The core is built by the same composition root as the headless daemon (src/node/daemon.ts), so
- * the desktop app and `gatehouse daemon` govern calls identically. Windows, the tray and approval
- * popups land with the desktop app issue; see main/README.md.
+ * The core is built by the same composition root as headless (`startDaemon` in
+ * src/node/daemon.ts), so the desktop app and `gatehouse daemon` govern calls identically; the
+ * console talks to it through the daemon's console hub over the declared IPC channels.
  */
-import { app } from 'electron';
-import { refuseNavigation } from './security.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BrowserWindow, Menu, Tray, app, ipcMain, nativeImage, protocol, shell, type BrowserWindowConstructorOptions, type IpcMainInvokeEvent, type WebContents } from 'electron';
+import { AppSettingsSchema, IPC_APP_SET_SETTINGS, IPC_APP_SETTINGS, IPC_EVENT_CHANNEL, IPC_HUMAN_ANSWER, IPC_HUMAN_QUESTION, type BridgeResult } from '../src/common/console-api.js';
+import type { DaemonStatus } from '../src/common/status.js';
+import type { Daemon } from '../src/node/daemon.js';
+import { APP_SCHEME, appUrl, resolveAppRequest } from './app-protocol.js';
+import { readAppSettings, writeAppSettings } from './app-settings.js';
+import { PopupHumanChannel } from './human-popup.js';
+import { FORBIDDEN, consoleIpcHandlers, isTrustedSender } from './ipc.js';
+import { isWebLink, refuseNavigation, secureWebPreferences } from './security.js';
+import { trayModel } from './tray-model.js';
 
-/** What src/node/daemon.ts exports, as far as the shell needs it. */
-interface DaemonModule {
-  startDaemon(options: DaemonOptions): Promise<RunningDaemon>;
-}
-/** Options of `startDaemon`; the shell passes none yet and takes the daemon's defaults. */
-type DaemonOptions = Readonly<Record<string, unknown>>;
-interface RunningDaemon {
-  stop(): Promise<void>;
-}
-
-// A variable, not a literal: TypeScript leaves the import unresolved, so main/ compiles whether or
-// not the daemon module exists yet. At run time it resolves from dist/main/ to dist/src/node/.
-const DAEMON_MODULE: string = '../src/node/daemon.js';
-
+const here = fileURLToPath(new URL('.', import.meta.url));
+/** dist/main/ → the package root. */
+const ROOT = join(here, '..', '..');
+const RENDERER = join(ROOT, 'dist', 'renderer');
+const PRELOAD = join(here, 'preload.cjs');
+const ICON = join(ROOT, 'resources', 'icons', 'tray.png');
 /** Longest wait for the core to stop before the app exits anyway. */
 const STOP_TIMEOUT_MS = 10_000;
 
-async function startCore(): Promise<RunningDaemon> {
-  const daemon = (await import(DAEMON_MODULE)) as DaemonModule;
-  return daemon.startDaemon({});
-}
+// Before `ready`: the app's own scheme is a secure, standard origin (so 'self' in the CSP and the IPC sender check mean it).
+protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: false, corsEnabled: false, stream: false } }]);
 
 /** Resolves when `stop` settles or the timeout passes, whichever is first; never rejects. */
-async function stopCore(running: Promise<RunningDaemon> | undefined): Promise<boolean> {
+async function stopCore(running: Promise<Daemon> | undefined): Promise<boolean> {
   if (running === undefined) return true;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => {
@@ -60,32 +64,154 @@ function main(): void {
 
   // Every renderer is sandboxed, whatever a window's own preferences say (see security.ts).
   app.enableSandbox();
-  app.on('web-contents-created', (_event, contents) => refuseNavigation(contents));
+  const openExternal = (url: string) => {
+    if (isWebLink(url)) void shell.openExternal(url);
+  };
+  app.on('web-contents-created', (_event, contents) => refuseNavigation(contents, openExternal));
 
   // The core serves IDEs with no window open; closing the last window must not quit the app.
   app.on('window-all-closed', () => {});
 
-  let core: Promise<RunningDaemon> | undefined;
+  let core: Promise<Daemon> | undefined;
   let phase: 'running' | 'stopping' | 'stopped' = 'running';
+  let consoleWindow: BrowserWindow | undefined;
+  let tray: Tray | undefined;
+  let lastStatus: DaemonStatus | undefined;
+  const consoles = new Set<number>();
+  const settingsFile = () => join(app.getPath('userData'), 'settings.json');
 
-  void app.whenReady().then(() => {
-    if (phase !== 'running') return;
-    core = startCore();
-    core.catch((error: unknown) => {
-      console.error('gatehouse: the core failed to start:', error);
-      phase = 'stopped';
-      app.exit(1);
+  /** Every window, the console and each popup, from the one secure preferences function. */
+  const newWindow = (options: BrowserWindowConstructorOptions): BrowserWindow =>
+    new BrowserWindow({ ...options, show: false, webPreferences: secureWebPreferences(PRELOAD) });
+
+  const popups = new PopupHumanChannel(
+    {
+      open(title, onClosed) {
+        const win = newWindow({ width: 560, height: 640, alwaysOnTop: true, title: `Gatehouse: ${title}`, minimizable: false, fullscreenable: false });
+        win.setAlwaysOnTop(true, 'modal-panel');
+        win.once('ready-to-show', () => {
+          win.show();
+          win.focus();
+        });
+        win.on('closed', onClosed);
+        void win.loadURL(appUrl('question'));
+        const id = win.webContents.id;
+        return { webContentsId: id, close: () => !win.isDestroyed() && win.close() };
+      },
+    },
+    Date.now,
+    () => updateTray(),
+  );
+
+  const showConsole = (route = 'overview') => {
+    if (consoleWindow && !consoleWindow.isDestroyed()) {
+      void consoleWindow.loadURL(appUrl(route));
+      consoleWindow.show();
+      consoleWindow.focus();
+      return;
+    }
+    const win = newWindow({ width: 1200, height: 820, minWidth: 720, minHeight: 480, title: 'Gatehouse' });
+    consoleWindow = win;
+    const id = win.webContents.id;
+    consoles.add(id);
+    win.once('ready-to-show', () => win.show());
+    win.on('closed', () => {
+      consoles.delete(id);
+      if (consoleWindow === win) consoleWindow = undefined;
     });
+    void win.loadURL(appUrl(route));
+  };
+
+  const updateTray = () => {
+    if (!tray) return;
+    const model = trayModel(lastStatus);
+    tray.setToolTip(model.tooltip);
+    if (process.platform === 'darwin') tray.setTitle(model.title);
+    tray.setContextMenu(
+      Menu.buildFromTemplate(
+        model.menu.map((item) => ({
+          label: item.label,
+          enabled: item.enabled,
+          click: () => (item.id === 'quit' ? app.quit() : showConsole(item.id === 'open' ? 'overview' : item.id)),
+        })),
+      ),
+    );
+  };
+
+  // IPC: one handler per declared channel; each checks the sender frame, then the hub parses the payload.
+  const knownConsole = (id: number) => consoles.has(id);
+  const wire = (d: Daemon) => {
+    const handlers = consoleIpcHandlers(d.console, knownConsole, (channel, event) => console.warn(`gatehouse: refused ${channel} from web contents ${event.sender.id}`));
+    for (const [channel, handler] of handlers) ipcMain.handle(channel, (event: IpcMainInvokeEvent, payload: unknown) => handler(event, payload));
+    d.console.subscribe((event) => {
+      if (event.type === 'status') {
+        lastStatus = event.status;
+        updateTray();
+      }
+      for (const id of consoles) {
+        const contents = BrowserWindow.getAllWindows().find((w) => w.webContents.id === id)?.webContents;
+        contents?.send(IPC_EVENT_CHANNEL, event);
+      }
+    });
+  };
+  const popupHandler = (run: (contents: WebContents, payload: unknown) => BridgeResult) => (event: IpcMainInvokeEvent, payload: unknown) =>
+    isTrustedSender(event, (id) => popups.isPopup(id)) ? run(event.sender, payload) : FORBIDDEN;
+  ipcMain.handle(IPC_HUMAN_QUESTION, popupHandler((contents) => popups.questionFor(contents.id)));
+  ipcMain.handle(IPC_HUMAN_ANSWER, popupHandler((contents, payload) => popups.answer(contents.id, payload)));
+  ipcMain.handle(IPC_APP_SETTINGS, (event: IpcMainInvokeEvent): BridgeResult => (isTrustedSender(event, knownConsole) ? { ok: true, result: readAppSettings(settingsFile()) } : FORBIDDEN));
+  ipcMain.handle(IPC_APP_SET_SETTINGS, (event: IpcMainInvokeEvent, payload: unknown): BridgeResult => {
+    if (!isTrustedSender(event, knownConsole)) return FORBIDDEN;
+    const parsed = AppSettingsSchema.safeParse(payload);
+    if (!parsed.success) return { ok: false, error: { code: 'invalid_params', message: parsed.error.issues[0]?.message ?? 'invalid settings' } };
+    // Start at login is opt-in: nothing registers the app until the person turns it on here.
+    app.setLoginItemSettings({ openAtLogin: parsed.data.openAtLogin, args: ['--hidden'] });
+    writeAppSettings(settingsFile(), parsed.data);
+    return { ok: true, result: parsed.data };
   });
 
-  // Quitting waits for the core to stop (servers shut down, the audit log flushed), once.
+  app.on('second-instance', () => showConsole());
+
+  void app.whenReady().then(async () => {
+    if (phase !== 'running') return;
+    protocol.handle(APP_SCHEME, async (request) => {
+      const resolved = resolveAppRequest(request.url, RENDERER);
+      if (!resolved.ok) return new Response(null, { status: resolved.status });
+      try {
+        return new Response(await readFile(resolved.file), { headers: resolved.headers });
+      } catch {
+        return new Response(null, { status: 404 });
+      }
+    });
+    tray = new Tray(nativeImage.createFromPath(ICON));
+    tray.on('click', () => showConsole());
+    updateTray();
+    const { startDaemon } = await import('../src/node/daemon.js');
+    core = startDaemon({ humanChannel: popups });
+    core.then(
+      (d) => {
+        wire(d);
+        lastStatus = d.status();
+        updateTray();
+        if (!process.argv.includes('--hidden')) showConsole();
+      },
+      (error: unknown) => {
+        console.error('gatehouse: the core failed to start:', error);
+        phase = 'stopped';
+        app.exit(1);
+      },
+    );
+  });
+
+  // Quitting waits for the core to stop (servers shut down gracefully, the audit log flushed), once.
   app.on('before-quit', (event) => {
     if (phase === 'stopped') return;
     event.preventDefault();
     if (phase === 'stopping') return;
     phase = 'stopping';
+    popups.closeAll();
     void stopCore(core).then((clean) => {
       phase = 'stopped';
+      tray?.destroy();
       if (clean) app.quit();
       else app.exit(1);
     });

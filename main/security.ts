@@ -46,68 +46,36 @@ export function secureWebPreferences(preloadPath: string): WebPreferences {
   };
 }
 
-export interface CspOptions {
-  /**
-   * A loopback origin the page may also fetch from, such as the daemon's HTTP listener in
-   * `gatehouse daemon --ui` (`http://127.0.0.1:4312`). Exactly an origin: scheme, host and port.
-   */
-  loopbackOrigin?: string;
-}
-
-/** Hosts that are loopback by address, not by name: `localhost` can be resolved elsewhere. */
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]']);
+// The CSP is a pure function in src/common, so that the headless console server (src/node/console)
+// sends the very same policy as a header; it is re-exported here, where every window takes it from.
+export { contentSecurityPolicy, type CspOptions } from '../src/common/csp.js';
 
 /**
- * The Content-Security-Policy of every page Gatehouse shows. Scripts and styles come only from the
- * app itself (no inline code, no eval, no CDN); images also from `data:` URLs; the page may talk
- * only to itself and, when given, one loopback origin; nothing may frame it, change its base URL
- * or submit a form anywhere.
+ * Pins a web contents to the page it was opened on: no new windows, no navigation the page starts
+ * itself (the main process's own `loadURL` is unaffected), no <webview>. Applied to every web
+ * contents the app creates, from `app.on('web-contents-created')`.
+ *
+ * A link the page asks to open in a new window (`target="_blank"`, such as the documentation or
+ * the identity provider's sign-in page) is never opened inside the app; with `openExternal`, an
+ * http(s) link is handed to it (the system browser) and anything else is dropped.
  */
-export function contentSecurityPolicy(options: CspOptions = {}): string {
-  const connect = ["'self'"];
-  if (options.loopbackOrigin !== undefined) connect.push(checkedLoopbackOrigin(options.loopbackOrigin));
-  const directives: [string, ...string[]][] = [
-    ['default-src', "'none'"],
-    ['script-src', "'self'"],
-    ['style-src', "'self'"],
-    ['img-src', "'self'", 'data:'],
-    ['connect-src', ...connect],
-    ['frame-ancestors', "'none'"],
-    ['base-uri', "'none'"],
-    ['form-action', "'none'"],
-  ];
-  return directives.map((parts) => parts.join(' ')).join('; ');
-}
-
-/** Refuses anything but an exact http(s) origin on a loopback address; the result goes verbatim into a header. */
-function checkedLoopbackOrigin(origin: string): string {
-  let url: URL;
-  try {
-    url = new URL(origin);
-  } catch {
-    throw new TypeError(`not a URL: ${JSON.stringify(origin)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new TypeError(`the loopback origin must be http or https, got ${JSON.stringify(origin)}`);
-  }
-  if (!LOOPBACK_HOSTS.has(url.hostname)) {
-    throw new TypeError(`the origin must be on 127.0.0.1 or [::1], got ${JSON.stringify(origin)}`);
-  }
-  // URL.origin drops paths, queries, fragments and credentials: an input that differs from it carried one of them.
-  if (url.origin !== origin) {
-    throw new TypeError(`expected exactly an origin such as http://127.0.0.1:4312, got ${JSON.stringify(origin)}`);
-  }
-  return url.origin;
-}
-
-/**
- * Pins a web contents to the page it was opened on: no new windows (refused, not handed to the
- * system browser: the main process alone decides which URLs to open there), no navigation the page
- * starts itself (the main process's own `loadURL` is unaffected), no <webview>. Applied to every
- * web contents the app creates, from `app.on('web-contents-created')`.
- */
-export function refuseNavigation(contents: WebContents): void {
-  contents.setWindowOpenHandler(() => ({ action: 'deny' }));
+export function refuseNavigation(contents: WebContents, openExternal?: (url: string) => void): void {
+  contents.setWindowOpenHandler((details?: { url?: string }) => {
+    const url = details?.url;
+    if (openExternal && typeof url === 'string' && isWebLink(url)) openExternal(url);
+    return { action: 'deny' };
+  });
   contents.on('will-navigate', (event) => event.preventDefault());
   contents.on('will-attach-webview', (event) => event.preventDefault());
+}
+
+/** An http(s) URL without credentials: the only kind of link handed to the system browser. */
+export function isWebLink(url: string): boolean {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  return (parsed.protocol === 'https:' || parsed.protocol === 'http:') && parsed.username === '' && parsed.password === '';
 }

@@ -1,4 +1,15 @@
-// The renderer's TypeScript project (renderer/tsconfig.json: DOM libs, no Node types) has no
-// sources until the console arrives with the desktop app issue; this file gives it one input so
-// `tsc -b` has something to check. It declares nothing. When the console lands, its ambient
-// declarations (such as the preload API on `window`) go here.
+// Ambient declarations of the console (renderer/): what the preload puts on `window` in the
+// desktop app, and the stylesheet imports Vite bundles.
+import type { ConsoleBridge } from '../src/common/console-api.js';
+
+declare global {
+  interface Window {
+    /** Present only in the desktop app: the preload's declared IPC channels (main/preload.ts). */
+    readonly gatehouse?: ConsoleBridge;
+  }
+}
+
+declare module '*.css' {
+  const stylesheet: string;
+  export default stylesheet;
+}

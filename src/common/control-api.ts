@@ -1,6 +1,7 @@
 /**
- * The control API: what the CLI (and, later, the console) may ask the running daemon. Declared
- * once, here, with schemas; the daemon parses every request against them.
+ * The control API: what the CLI and the console may ask the running daemon. Declared once, here,
+ * with schemas; the daemon parses every request against them (the console's allowed subset is
+ * console-channels.ts, its results console-api.ts).
  *
  * Wire: a user-only unix socket (named pipe on Windows), one JSON object per line each way:
  * `{ "id": 1, "method": "status", "params": {} }` → `{ "id": 1, "result": ... }` or

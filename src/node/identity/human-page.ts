@@ -192,7 +192,9 @@ export class HumanPage implements HumanChannel {
       'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
       'x-frame-options': 'DENY',
       'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
+      // The page's own URL holds no secret (the key was traded for a cookie by a redirect), and a
+      // browser's form POST carries `Origin: null` under no-referrer, which the origin check refuses.
+      'referrer-policy': 'same-origin',
       'cache-control': 'no-store',
       ...extraHeaders,
     });

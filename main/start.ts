@@ -1,0 +1,50 @@
+/**
+ * `npm start`: the desktop app where it can run, headless with the console where it cannot.
+ *
+ * The Electron binary is absent when the install skipped its download (ELECTRON_SKIP_BINARY_DOWNLOAD,
+ * or no internet, as on the CI machines), and a Linux session without DISPLAY or WAYLAND_DISPLAY
+ * cannot show a window. In either case this runs `gatehouse daemon --ui` in this process (so the
+ * one-time console link is printed on this terminal) and says why.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type Launch = { kind: 'electron'; binary: string } | { kind: 'headless'; reason: string };
+
+/** Where to run, from what this machine has. Pure. */
+export function chooseLaunch(input: { electronBinary: string | undefined; platform: NodeJS.Platform; env: NodeJS.ProcessEnv }): Launch {
+  if (input.env.GATEHOUSE_HEADLESS === '1') return { kind: 'headless', reason: 'GATEHOUSE_HEADLESS=1 asks for it' };
+  if (!input.electronBinary) return { kind: 'headless', reason: 'the Electron binary is not installed (it is skipped where it cannot be downloaded; `npm run dist` on a machine with internet builds the desktop app)' };
+  if (input.platform === 'linux' && !input.env.DISPLAY && !input.env.WAYLAND_DISPLAY) return { kind: 'headless', reason: 'there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set)' };
+  return { kind: 'electron', binary: input.electronBinary };
+}
+
+/** The Electron binary the `electron` package installed, or undefined (the package throws when it has none). */
+export function findElectron(): string | undefined {
+  try {
+    const path = createRequire(import.meta.url)('electron') as unknown;
+    return typeof path === 'string' && existsSync(path) ? path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function run(): Promise<number> {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const launch = chooseLaunch({ electronBinary: findElectron(), platform: process.platform, env: process.env });
+  if (launch.kind === 'electron') {
+    const child = spawn(launch.binary, [root, ...process.argv.slice(2)], { stdio: 'inherit' });
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
+    return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+  }
+  process.stderr.write(`Starting Gatehouse headless with its console: ${launch.reason}.\n`);
+  const { main } = await import('../src/cli/main.js');
+  return main(['daemon', '--ui', ...process.argv.slice(2)], { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), env: process.env });
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  process.exitCode = await run();
+}

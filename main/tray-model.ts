@@ -1,0 +1,48 @@
+/**
+ * What the tray shows, from the daemon's status: a short state, a tooltip, the count of what
+ * waits for the person (approvals and pairing requests), and the menu's entries. Pure (unit-tested).
+ */
+import type { DaemonStatus } from '../src/common/status.js';
+
+export interface TrayModel {
+  /** `ok`: everything runs; `attention`: something waits for the person; `error`: a server or the policy is in trouble. */
+  state: 'starting' | 'ok' | 'attention' | 'error';
+  tooltip: string;
+  /** Approvals and pairing requests waiting for an answer. */
+  waiting: number;
+  /** Next to the icon where the platform shows text (macOS). */
+  title: string;
+  menu: { id: 'open' | 'approvals' | 'servers' | 'quit'; label: string; enabled: boolean }[];
+}
+
+export function trayModel(status: DaemonStatus | undefined): TrayModel {
+  if (!status) {
+    return { state: 'starting', tooltip: 'Gatehouse is starting…', waiting: 0, title: '', menu: [{ id: 'open', label: 'Open Gatehouse', enabled: true }, { id: 'quit', label: 'Quit Gatehouse', enabled: true }] };
+  }
+  const approvals = status.approvals?.pending.length ?? 0;
+  const questions = status.pendingQuestions ?? 0;
+  const waiting = approvals + questions;
+  const enabled = status.servers.filter((s) => s.enabled);
+  const ready = enabled.filter((s) => s.state === 'ready').length;
+  const broken = enabled.filter((s) => s.state === 'crash-looping' || s.state === 'backing-off').length;
+  const failing = status.policy.state === 'fail-closed' || status.audit.healthy === false;
+  const state = failing || broken > 0 ? 'error' : waiting > 0 ? 'attention' : 'ok';
+  const parts = [`${ready} of ${enabled.length} servers ready`];
+  if (approvals > 0) parts.push(`${approvals} approval${approvals === 1 ? '' : 's'} waiting`);
+  if (questions > 0) parts.push(`${questions} pairing request${questions === 1 ? '' : 's'} waiting`);
+  if (status.policy.state === 'fail-closed') parts.push('policy failing closed');
+  if (status.audit.healthy === false) parts.push('audit log not writable');
+  parts.push(status.policy.mode === 'managed' ? `policy v${status.policy.version ?? '?'}` : 'unmanaged');
+  return {
+    state,
+    tooltip: `Gatehouse — ${parts.join(' · ')}`,
+    waiting,
+    title: waiting > 0 ? String(waiting) : '',
+    menu: [
+      { id: 'open', label: 'Open Gatehouse', enabled: true },
+      { id: 'approvals', label: approvals > 0 ? `Approvals (${approvals} waiting)` : 'Approvals', enabled: status.approvals !== undefined },
+      { id: 'servers', label: `Servers (${ready}/${enabled.length} ready)`, enabled: true },
+      { id: 'quit', label: 'Quit Gatehouse', enabled: true },
+    ],
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * Clients: the IDEs and agents paired with Gatehouse (scope, expiry, last seen, revoke), the
+ * sessions open now, and what to paste into each IDE to connect it.
+ */
+import { useState } from 'react';
+import { useLive, useQuery } from '../api/client.js';
+import { Badge, ConfirmButton, CopyButton, Empty, ErrorNote, Field, ScreenTitle, Section, Spinner, Tabs } from '../components/ui.js';
+import { plural, relative, timestamp } from '../lib/format.js';
+import { SNIPPETS, snippetFor } from '../lib/snippets.js';
+
+function Snippets() {
+  const [which, setWhich] = useState<string>(SNIPPETS[0]!.id);
+  const [name, setName] = useState<string>('');
+  const snippet = SNIPPETS.find((s) => s.id === which)!;
+  const client = name.trim() || snippet.defaultClient;
+  const text = snippetFor(snippet.id, client);
+  return (
+    <Section title="Connect an IDE or agent">
+      <p>
+        Each IDE launches Gatehouse's bridge (<code>gatehouse connect</code>) as its MCP server. The first time it connects, Gatehouse asks you to pair it and choose what it may do.
+      </p>
+      <Tabs label="IDE" selected={which} onSelect={setWhich} tabs={SNIPPETS.map((s) => ({ id: s.id, label: s.label }))}>
+        <Field label="Client name" hint="How it appears in audit records and here.">
+          {(p) => <input {...p} value={name} placeholder={snippet.defaultClient} onChange={(e) => setName(e.target.value)} autoComplete="off" spellCheck={false} />}
+        </Field>
+        <p>{snippet.where}</p>
+        <pre className="code" aria-label={`${snippet.label} configuration`}>
+          {text}
+        </pre>
+        <CopyButton text={text} label={`${snippet.label} snippet`} />
+      </Tabs>
+    </Section>
+  );
+}
+
+export function Clients() {
+  const { client, status } = useLive();
+  const clients = useQuery((c) => c.call('clients.list'), [], { live: true });
+  return (
+    <>
+      <ScreenTitle lead="The IDEs and agents you paired, and how to connect another.">Clients</ScreenTitle>
+      <ErrorNote error={clients.error} onRetry={clients.reload} />
+      <Section title="Paired clients">
+        {!clients.data ? (
+          <Spinner label="Loading clients" />
+        ) : clients.data.length === 0 ? (
+          <Empty>No client is paired yet. Connect one (below); Gatehouse asks you to pair it.</Empty>
+        ) : (
+          <div className="table-wrap">
+            <table>
+              <caption className="visually-hidden">Paired clients</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Client</th>
+                  <th scope="col">May use</th>
+                  <th scope="col">Paired</th>
+                  <th scope="col">Expires</th>
+                  <th scope="col">Last seen</th>
+                  <th scope="col">Now</th>
+                  <th scope="col">
+                    <span className="visually-hidden">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {clients.data.map((c) => (
+                  <tr key={c.name}>
+                    <th scope="row">
+                      {c.name} {c.via ? <span className="muted small">({c.via === 'socket' ? 'bridge' : c.via})</span> : null}
+                    </th>
+                    <td>{c.scopeText}</td>
+                    <td title={c.createdAt}>
+                      {relative(c.createdAt)}
+                      {c.pairedBy ? <div className="muted small">by {c.pairedBy}</div> : null}
+                    </td>
+                    <td>{c.expired ? <Badge tone="bad">expired {relative(c.expiresAt)}</Badge> : c.expiresAt ? <span title={timestamp(c.expiresAt)}>{relative(c.expiresAt)}</span> : 'never'}</td>
+                    <td>{c.lastSeen ? <span title={timestamp(c.lastSeen)}>{relative(c.lastSeen)}</span> : <span className="muted">never</span>}</td>
+                    <td>{c.sessions > 0 ? <Badge tone="ok">{plural(c.sessions, 'session')}</Badge> : <span className="muted">—</span>}</td>
+                    <td className="row-actions">
+                      <ConfirmButton
+                        label="Revoke"
+                        ariaLabel={`Revoke ${c.name}`}
+                        title={`Revoke ${c.name}?`}
+                        question={<p>It loses access at once, open sessions included. To use it again, pair it again.</p>}
+                        confirmLabel="Revoke the client"
+                        busyLabel="Revoking…"
+                        done={`${c.name} revoked`}
+                        run={async () => {
+                          await client.call('clients.revoke', { name: c.name });
+                          clients.reload();
+                        }}
+                      />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Section>
+      <Section title="Connected now">
+        {!status || status.clients.length === 0 ? (
+          <Empty>No session is open.</Empty>
+        ) : (
+          <div className="table-wrap">
+            <table>
+              <caption className="visually-hidden">Open sessions</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Client</th>
+                  <th scope="col">Via</th>
+                  <th scope="col">Verified</th>
+                  <th scope="col">Protocol</th>
+                  <th scope="col">Since</th>
+                  <th scope="col">Calls</th>
+                </tr>
+              </thead>
+              <tbody>
+                {status.clients.map((s) => (
+                  <tr key={s.id}>
+                    <th scope="row">{s.name}</th>
+                    <td>{s.transport}</td>
+                    <td>{s.verified ? <Badge tone="ok">yes</Badge> : <Badge tone="warn">no</Badge>}</td>
+                    <td>{s.protocolVersion ?? '—'}</td>
+                    <td>{relative(s.connectedAt)}</td>
+                    <td>{s.calls}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Section>
+      <Snippets />
+    </>
+  );
+}

@@ -1,0 +1,299 @@
+/**
+ * The console's side of the control contract: which control methods the console may call, what
+ * each returns, the events it is pushed, and the names of the Electron IPC channels that carry
+ * them. Requests are the schemas of control-api.ts, parsed by whoever receives them (the daemon's
+ * control socket, the headless console server, Electron's main process).
+ *
+ * The renderer imports this module and control-api.ts only; the preload imports the channel names.
+ */
+import { z } from 'zod';
+import type { ReloadReport } from './control-api.js';
+import type { DaemonStatus, IdentityStatus, PolicyStatus, ServerStatus } from './status.js';
+
+// The method list and the channel names live in a module without zod (the preload bundles it).
+export * from './console-channels.js';
+import type { ConsoleMethod } from './console-channels.js';
+
+/** What the preload puts on `window.gatehouse`: one function per console method, and the event feed. */
+export type ConsoleBridge = {
+  [M in ConsoleMethod]: (params?: unknown) => Promise<BridgeResult>;
+} & {
+  /** Subscribes to console events; returns the unsubscribe function. */
+  onEvent(listener: (event: ConsoleEvent) => void): () => void;
+  human: {
+    question(): Promise<BridgeResult>;
+    answer(answer: unknown): Promise<BridgeResult>;
+  };
+  app: {
+    settings(): Promise<BridgeResult>;
+    setSettings(settings: unknown): Promise<BridgeResult>;
+  };
+};
+
+/** An IPC answer: IPC turns thrown errors into strings, so failures travel as values. */
+export type BridgeResult = { ok: true; result: unknown } | { ok: false; error: ConsoleError };
+
+export interface ConsoleError {
+  code: string;
+  message: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+export type ConsoleEvent =
+  /** The daemon's status changed (servers, clients, identity, policy, audit head). */
+  | { type: 'status'; status: DaemonStatus }
+  /** A line a server wrote to stderr (already scrubbed of known secret values). */
+  | { type: 'log'; server: string; line: string }
+  /** A sign-in started from the console: waiting for the person at the identity provider, done, or failed (and why). */
+  | { type: 'sign-in'; state: 'waiting' | 'signed-in' | 'failed'; message?: string }
+  /** The connection to the daemon: headless, the WebSocket was lost or came back. */
+  | { type: 'connection'; state: 'open' | 'closed'; reason?: string };
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+export interface ServerEntry {
+  name: string;
+  /** `config`: the user's config file; `catalog`: the managed policy bundle's catalog. */
+  source: 'config' | 'catalog';
+  /** Under supervision now (unmanaged: every configured server; managed: catalog servers). */
+  running: boolean;
+  /** As written in the config file or the catalog (secret references, never values). */
+  config: Record<string, unknown>;
+  status?: ServerStatus;
+  /** Secret names its config refers to. */
+  secrets: string[];
+  logFile?: string;
+}
+
+export interface ServersReport {
+  policyMode: 'managed' | 'unmanaged';
+  configFile: string;
+  servers: ServerEntry[];
+  /** Why the configured servers are not the ones running, when they are not. */
+  note?: string;
+}
+
+export interface ToolSummary {
+  name: string;
+  title?: string;
+  description?: string;
+  annotations: Record<string, unknown>;
+  /** Names of the top-level arguments. */
+  inputs: string[];
+  /** SHA-256 of the tool's canonical definition (what a pin names). */
+  hash: string;
+}
+
+export type PinState = 'unpinned' | 'match' | 'changed' | 'not-in-catalog';
+
+export interface ToolEntry extends ToolSummary {
+  server: string;
+  /** The aggregate's name for it. */
+  exposedAs: string;
+  pin: { state: PinState; pinned?: string };
+  /** The signed catalog's attributes (managed mode). */
+  catalog?: { readOnly: boolean; destructive: boolean; tags: string[] };
+  /** May the signed-in user (or the OS user) see and call it, before any client scope? */
+  visibleToYou: boolean;
+  hiddenBecause?: string;
+  /** Switched off in the user's own `restrict` rules. */
+  disabledByYou: boolean;
+  /** Managed: each role of the bundle, and whether someone with only that role sees it. */
+  roles?: { role: string; visible: boolean; approval?: string[] }[];
+  /** Each paired client, and whether its scope lets it see the tool (within the user's rights). */
+  clients: { name: string; visible: boolean }[];
+}
+
+export interface ToolsReport {
+  mode: 'managed' | 'unmanaged';
+  version?: string;
+  /** Who "you" is: the signed-in user or the OS user. */
+  you: string;
+  yourRoles: string[];
+  tools: ToolEntry[];
+  note?: string;
+}
+
+/** One audit event as the console shows it. */
+export interface AuditRow {
+  seq: number;
+  id: string;
+  at: string;
+  type: string;
+  hash: string;
+  callId?: string;
+  user?: string;
+  client?: string;
+  server?: string;
+  kind?: string;
+  name?: string;
+  decision?: string;
+  stage?: string;
+  code?: string;
+  reason?: string;
+  latencyMs?: number;
+  policyMode?: string;
+  policyVersion?: string;
+  policyIds?: string[];
+  /** What the approval stage decided, where one was asked. */
+  approval?: { required: boolean; decision?: string; by?: string; scope?: string; at?: string };
+  detail?: Record<string, unknown>;
+}
+
+export interface AuditQueryResult {
+  events: AuditRow[];
+  /** The last sequence number in the log. */
+  head: number;
+  /** True when more events matched than were returned. */
+  more: boolean;
+}
+
+export interface AuditTimeline {
+  from: string;
+  to: string;
+  bucketMs: number;
+  by: 'tool' | 'client';
+  /** The busiest keys, each with one count per bucket; the rest summed as `(other)`. */
+  series: { key: string; counts: number[]; total: number }[];
+  total: number;
+  /** True when the window held more calls than were counted. */
+  truncated: boolean;
+}
+
+export interface AuditVerifyResult {
+  ok: boolean;
+  device: string;
+  events: number;
+  firstSeq?: number;
+  lastSeq?: number;
+  checkpoints: { total: number; verified: number };
+  problems: { seq: number; code: string; message: string }[];
+  warnings: string[];
+  elapsedMs: number;
+}
+
+export interface PolicyChanges {
+  from: string;
+  to: string;
+  policies: { added: string[]; removed: string[]; changed: string[] };
+  roles: { added: string[]; removed: string[]; changed: string[] };
+  servers: { added: string[]; removed: string[] };
+  tools: { added: string[]; removed: string[]; repinned: string[] };
+}
+
+export interface PolicyReport {
+  status: PolicyStatus;
+  bundle?: {
+    version: number;
+    digest: string;
+    issuedAt: string;
+    expiresAt: string;
+    signedBy: string[];
+    policies: { id: string; file: string; effect: 'permit' | 'forbid'; approval?: string; quota?: string; readsArguments: boolean }[];
+    roles: { group: string; roles: string[] }[];
+    catalog: { server: string; tools: number }[];
+  };
+  /** From the bundle this daemon had in force before the current one (since it started). */
+  changes?: PolicyChanges;
+  /** Policy changes and refusals from the audit log, newest first. */
+  history: { at: string; type: string; reason?: string; code?: string; version?: number }[];
+}
+
+export interface ClientEntry {
+  name: string;
+  scope: { kind: 'all' } | { kind: 'read-only' } | { kind: 'listed'; servers: string[]; tools: string[] };
+  scopeText: string;
+  via?: 'socket' | 'http' | 'oauth';
+  createdAt: string;
+  expiresAt?: string;
+  expired: boolean;
+  lastSeen?: string;
+  pairedBy?: string;
+  /** Live sessions under this name. */
+  sessions: number;
+}
+
+export interface SecretEntry {
+  name: string;
+  stored: boolean;
+  /** Servers whose config refers to it (they restart when it changes). */
+  usedBy: string[];
+}
+
+export interface SecretsReport {
+  keychain: string;
+  /** False when the keychain could not be read; `error` says why and what to do. */
+  available: boolean;
+  error?: string;
+  secrets: SecretEntry[];
+}
+
+/** What each console method returns. */
+export interface ConsoleResults {
+  status: DaemonStatus;
+  'servers.list': ServersReport;
+  'servers.tools': ToolSummary[];
+  'servers.start': ServerStatus;
+  'servers.stop': ServerStatus;
+  'servers.restart': ServerStatus;
+  'servers.add': ReloadReport;
+  'servers.update': ReloadReport;
+  'servers.remove': ReloadReport;
+  logs: string[];
+  'config.reload': ReloadReport;
+  'tools.list': ToolsReport;
+  'audit.query': AuditQueryResult;
+  'audit.timeline': AuditTimeline;
+  'audit.verify': AuditVerifyResult;
+  'policy.status': PolicyReport;
+  'clients.list': ClientEntry[];
+  'clients.revoke': { revoked: boolean };
+  'secrets.list': SecretsReport;
+  'secrets.set': { restarted: string[] };
+  'secrets.delete': { deleted: boolean; restarted: string[] };
+  'identity.status': IdentityStatus;
+  'identity.login': { url: string };
+  'identity.logout': { revoked: boolean };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The human channel's popup (desktop app)
+
+/** The question a popup shows: the core's HumanQuestion as it crosses to the renderer. */
+export interface PopupQuestion {
+  kind: 'pairing' | 'approval';
+  title: string;
+  facts: { label: string; value: string }[];
+  code?: string;
+  scope?: { servers: { name: string; tools: string[] }[]; expiryDays: number[] };
+  choices?: { id: string; label: string }[];
+  deadline: string;
+}
+
+/** A popup's answer, parsed in main before it is checked against the question it answers. */
+export const PopupAnswerSchema = z.discriminatedUnion('decision', [
+  z.object({ decision: z.literal('decline') }).strict(),
+  z
+    .object({
+      decision: z.literal('approve'),
+      choice: z.string().max(64).optional(),
+      scope: z
+        .object({
+          kind: z.enum(['all', 'read-only', 'listed']),
+          servers: z.array(z.string().max(64)).max(1000),
+          tools: z.array(z.string().max(300)).max(10_000),
+          expiryDays: z.number().int().min(1).max(3650),
+        })
+        .strict()
+        .optional(),
+    })
+    .strict(),
+]);
+export type PopupAnswer = z.infer<typeof PopupAnswerSchema>;
+
+/** The desktop app's own settings. */
+export const AppSettingsSchema = z.object({ openAtLogin: z.boolean() }).strict();
+export type AppSettings = z.infer<typeof AppSettingsSchema>;

@@ -1,0 +1,353 @@
+/**
+ * The console end to end (desktop issue): Debian's Chromium, driven by playwright-core, against
+ * the real core started by the same composition root with `ui` (as `gatehouse daemon --ui`), with
+ * real MCP servers from npm, a real Secret Service, and audit records made by real MCP calls.
+ * Every screen is exercised: a server restarted, added with validation and removed, a secret set
+ * (and its value never reaching the page), a client revoked, an audit filter applied and the chain
+ * verified, the keyboard and the dark theme. Screenshots land in test-results/console/.
+ * Last, the console in a real window on an X display (Xvfb), captured with `import -window root`.
+ */
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClientRegistry } from '../../src/node/client-registry.js';
+import { callControl } from '../../src/node/control/control-client.js';
+import { startDaemon, type Daemon } from '../../src/node/daemon.js';
+import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';
+import { MEMORY } from '../support/servers.js';
+import { artifact, ensureConsoleBuilt, launchChromium, openAppWindow, screenshotDisplay, startXvfb } from '../e2e/support.js';
+import { closeAll, connectHttp, textOf } from './support/clients.js';
+import { REPO, eventually, makeHome } from './support/gatehouse.js';
+
+const SECRET_VALUE = 'sk-console-canary-7f3a9e1c5b';
+/** A stdio server that reports whether the variable holding its secret is set (never its value). */
+const CANARY_SERVER = join(REPO, 'test', 'fixtures', 'canary-server.mjs');
+
+let keyring: TestKeyring;
+let home: ReturnType<typeof makeHome>;
+let daemon: Daemon;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const links: string[] = [];
+const logs: string[] = [];
+/** Every WebSocket frame the page received from Gatehouse. */
+const frames: string[] = [];
+const pageErrors: string[] = [];
+let tokens: Record<string, string>;
+
+const shot = (name: string) => page.screenshot({ path: artifact(name), fullPage: true });
+const go = async (screen: string) => {
+  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: screen, exact: true }).click();
+  await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe(screen);
+};
+
+beforeAll(async () => {
+  ensureConsoleBuilt();
+  if (!keyringAvailable()) throw new Error('gnome-keyring-daemon and dbus are needed (apt-get install gnome-keyring dbus)');
+  keyring = await startKeyring();
+  home = makeHome('gh-console-e2e-');
+  writeFileSync(
+    home.paths.configFile,
+    JSON.stringify({
+      servers: {
+        memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(home.home, 'memory.json') } },
+        // Needs a secret that is not set yet: it cannot start until the Secrets screen sets it.
+        canary: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER], env: { API_KEY: '${secret:canary_key}' } },
+      },
+      listen: { http: { enabled: true, port: 0 } },
+    }),
+    { mode: 0o600 },
+  );
+  const registry = new ClientRegistry(join(home.paths.stateDir, 'clients.json'));
+  tokens = {
+    'claude-desktop': registry.add('claude-desktop', { scope: { kind: 'all' }, via: 'http' }),
+    cursor: registry.add('cursor', { scope: { kind: 'read-only' }, via: 'http', expiresAt: new Date(Date.now() + 30 * 86_400_000) }),
+  };
+  const managedDir = join(home.home, 'no-managed-settings');
+  mkdirSync(managedDir);
+  daemon = await startDaemon({
+    paths: home.paths,
+    env: home.env,
+    managedDir,
+    logger: { log: (level, event, fields) => logs.push(JSON.stringify({ level, event, ...fields })) },
+    human: { terminal: null, notifier: { notify: () => false } },
+    ui: { announce: (url) => links.push(url) },
+  });
+  await eventually(() => daemon.status().servers.find((s) => s.name === 'memory')?.state === 'ready', 30_000, 'the memory server');
+
+  // Real calls, so that the audit log has real records: allowed ones, and refusals of a read-only client.
+  const claude = await connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens['claude-desktop'] });
+  await claude.client.callTool({ name: 'memory__create_entities', arguments: { entities: [{ name: 'Gatehouse', entityType: 'project', observations: ['governs MCP calls'] }] } });
+  for (let i = 0; i < 3; i++) expect(textOf(await claude.client.callTool({ name: 'memory__read_graph', arguments: {} }))).toContain('Gatehouse');
+  const cursor = await connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens.cursor });
+  for (let i = 0; i < 2; i++) await expect(cursor.client.callTool({ name: 'memory__create_entities', arguments: { entities: [] } })).rejects.toThrow(/Unknown tool/);
+  await closeAll();
+
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' });
+  page = await context.newPage();
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('console', (message) => message.type() === 'error' && pageErrors.push(message.text()));
+  page.on('websocket', (ws) => ws.on('framereceived', (frame) => frames.push(String(frame.payload))));
+}, 120_000);
+
+afterAll(async () => {
+  await closeAll();
+  await context?.close().catch(() => undefined);
+  await browser?.close().catch(() => undefined);
+  await daemon?.stop();
+  await keyring?.stop();
+  if (home) rmSync(home.home, { recursive: true, force: true });
+});
+
+describe('the console, headless, in Chromium', () => {
+  it('opens with the one-time link and shows the Overview', async () => {
+    expect(links).toHaveLength(1);
+    await page.goto(links[0]!);
+    await expect.poll(() => page.url()).toMatch(/#\/overview$/);
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Overview');
+    await page.getByText('1 of 2 servers ready').waitFor();
+    await page.getByText('Unmanaged', { exact: true }).waitFor();
+    // The recent calls come from the audit log.
+    await page.getByRole('cell', { name: 'memory__read_graph' }).first().waitFor();
+    await shot('01-overview.png');
+    // The link worked once: opened again, it is refused.
+    const again = await context.request.get(links[0]!, { maxRedirects: 0 });
+    expect(again.status()).toBe(403);
+  });
+
+  it('Servers: restarts a server with progress, shows its live log and tools', async () => {
+    await go('Servers');
+    await page.getByRole('link', { name: 'memory', exact: true }).click();
+    const detail = page.getByRole('region', { name: 'Server memory' });
+    await detail.getByRole('button', { name: 'Restart' }).click();
+    await page.getByRole('status').getByText('memory: ready').waitFor({ timeout: 30_000 });
+    expect(daemon.status().servers.find((s) => s.name === 'memory')!.restarts).toBe(1);
+    await expect.poll(() => detail.locator('dd').nth(1).textContent()).toBe('1');
+    // The canary server says what it needs, and where to set it.
+    await page.getByRole('link', { name: 'canary', exact: true }).click();
+    await page.getByRole('region', { name: 'Server canary' }).getByRole('link', { name: 'Secrets' }).waitFor();
+    await shot('02-servers.png');
+    await page.getByRole('link', { name: 'memory', exact: true }).click();
+    await page.getByRole('tab', { name: 'Tools' }).click();
+    await page.getByRole('cell', { name: 'read_graph', exact: true }).waitFor();
+    await page.getByRole('tab', { name: 'Live log' }).click();
+    await expect.poll(() => page.getByRole('region', { name: 'Log of memory' }).textContent()).toContain('[gatehouse]');
+    await shot('03-server-log.png');
+  });
+
+  it('Servers: refuses an invalid new server field by field, adds a valid one, and removes it', async () => {
+    await page.getByRole('button', { name: 'Add a server' }).click();
+    const form = page.getByRole('form', { name: 'Add a server' });
+    await form.getByLabel('Name').fill('Notes_Server');
+    await form.getByLabel('Environment').fill('no equals sign');
+    await form.getByRole('button', { name: 'Add the server' }).click();
+    await form.getByText(/lower-case letters/).waitFor();
+    await form.getByText('give the program to run (for example node or npx)').waitFor();
+    await form.getByText(/line 1: write NAME=value/).waitFor();
+    await form.getByRole('alert').getByText('3 fields need correcting: Name, Command, Environment.').waitFor();
+    expect(await form.getByLabel('Name').getAttribute('aria-invalid')).toBe('true');
+    await shot('04-server-form-errors.png');
+    await form.getByLabel('Name').fill('notes');
+    await form.getByLabel('Command').fill(process.execPath);
+    await form.getByLabel('Arguments').fill(MEMORY());
+    await form.getByLabel('Environment').fill(`MEMORY_FILE_PATH=${join(home.home, 'notes.json')}`);
+    await form.getByRole('button', { name: 'Add the server' }).click();
+    await expect.poll(() => page.url()).toMatch(/#\/servers\/notes$/);
+    await eventually(() => daemon.status().servers.find((s) => s.name === 'notes')?.state === 'ready', 30_000, 'the added server');
+    await page.getByRole('region', { name: 'Server notes' }).getByText('ready', { exact: true }).waitFor();
+    await page.getByRole('tab', { name: 'Configuration' }).click();
+    await page.getByRole('button', { name: 'Remove' }).click();
+    await page.getByRole('dialog', { name: 'Remove notes?' }).getByRole('button', { name: 'Remove the server' }).click();
+    await eventually(() => !daemon.status().servers.some((s) => s.name === 'notes'), 15_000, 'the server removed');
+  });
+
+  it('Tools: says who may see and call each tool', async () => {
+    await go('Tools');
+    const row = page.getByRole('row', { name: /memory__create_entities/ });
+    await row.getByText('may call').waitFor();
+    // The read-only client does not see a writing tool; the full-scope one does.
+    await expect.poll(() => row.locator('td').nth(1).textContent()).toBe('claude-desktop');
+    await page.getByRole('button', { name: 'memory__read_graph' }).click();
+    await page.getByRole('region', { name: 'memory__read_graph' }).getByText('Definition hash').waitFor();
+    await shot('05-tools.png');
+  });
+
+  it('Secrets: sets a missing secret, which starts the server that needs it, and the value never reaches the page', async () => {
+    await go('Secrets');
+    const row = page.getByRole('row', { name: /canary_key/ });
+    await row.getByText('missing').waitFor();
+    await row.getByRole('button', { name: 'Set canary_key' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Set canary_key' });
+    await dialog.getByLabel('Value').fill(SECRET_VALUE);
+    await dialog.getByRole('button', { name: 'Store' }).click();
+    await page.getByRole('status').getByText(/canary_key stored in the keychain; restarted canary/).waitFor({ timeout: 30_000 });
+    await row.getByText('stored', { exact: true }).waitFor();
+    await eventually(() => daemon.status().servers.find((s) => s.name === 'canary')?.state === 'ready', 30_000, 'the canary server');
+    await shot('06-secrets.png');
+    expect(frames.length).toBeGreaterThan(5);
+    for (const frame of frames) expect(frame).not.toContain(SECRET_VALUE);
+    expect(await page.content()).not.toContain(SECRET_VALUE);
+    // The server got it: its own tool reports the variable is set (never its value).
+    const claude = await connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens['claude-desktop'] });
+    expect(textOf(await claude.client.callTool({ name: 'canary__has_secret', arguments: {} }))).toContain(`set=true length=${SECRET_VALUE.length}`);
+    await closeAll();
+  });
+
+  it('Clients: revokes a client, which loses access at once, and gives each IDE its snippet', async () => {
+    await go('Clients');
+    await page.getByRole('row', { name: /cursor/ }).getByText('read-only').waitFor();
+    await page.getByRole('button', { name: 'Revoke cursor' }).click();
+    await page.getByRole('dialog', { name: 'Revoke cursor?' }).getByRole('button', { name: 'Revoke the client' }).click();
+    await page.getByRole('status').getByText('cursor revoked').waitFor();
+    await expect.poll(() => page.getByRole('row', { name: /cursor/ }).count()).toBe(0);
+    await expect(connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens.cursor })).rejects.toThrow();
+    // Snippets: the tabs work by keyboard.
+    await page.getByRole('tab', { name: 'Claude Desktop' }).focus();
+    await page.keyboard.press('End');
+    await expect.poll(() => page.getByRole('tab', { name: 'VS Code' }).getAttribute('aria-selected')).toBe('true');
+    expect(await page.getByLabel('VS Code configuration').textContent()).toContain('"type": "stdio"');
+    await shot('07-clients.png');
+  });
+
+  it('Audit: filters the virtualized table, charts calls per tool and per client, and verifies the chain', async () => {
+    await go('Audit');
+    const events = page.getByRole('region', { name: 'Audit events (scrollable)' });
+    await events.waitFor();
+    const all = Number(await events.locator('table').getAttribute('aria-rowcount'));
+    expect(all).toBeGreaterThan(20);
+    const filters = page.getByRole('form', { name: 'Audit filters' });
+    await filters.getByLabel('Outcome').selectOption('denied');
+    await filters.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(async () => Number(await events.locator('table').getAttribute('aria-rowcount'))).toBe(3);
+    const shown = await events.locator('tbody tr:not(.spacer)').allTextContents();
+    for (const row of shown) expect(row).toContain('denied');
+    for (const row of shown) expect(row).toContain('cursor');
+    await page.getByRole('img', { name: /calls? from .* per tool/ }).waitFor();
+    await page.getByRole('radio', { name: 'per client' }).check();
+    await page.getByRole('img', { name: /per client, .*; busiest: cursor \(2\)/ }).waitFor();
+    await events.getByRole('button', { name: /^Event \d+: open its details/ }).first().click();
+    await page.getByText('Stage and code').waitFor();
+    await page.getByRole('button', { name: 'Verify the whole chain' }).click();
+    await page.getByText(/^Intact: \d+ events/).waitFor({ timeout: 30_000 });
+    await shot('08-audit.png');
+  });
+
+  it('Identity, Policy and Approvals: the OS user in unmanaged mode, its history, nothing waiting', async () => {
+    await go('Identity');
+    await page.getByText(/No identity provider is configured, so calls are made as the OS user/).waitFor();
+    await shot('09-identity.png');
+    await go('Policy');
+    await page.getByText(/Unmanaged: no policy bundle is in force/).waitFor();
+    await shot('10-policy.png');
+    await go('Approvals');
+    await page.getByText('No call waits for your approval.').waitFor();
+    await shot('11-approvals.png');
+  });
+
+  it('works by keyboard: a skip link first, section links, focus on the new screen\'s heading', async () => {
+    await page.goto(new URL('/#/overview', links[0]!).href);
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Skip to the content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate('document.activeElement?.tagName')).toBe('H1');
+    await page.getByRole('link', { name: 'Servers', exact: true }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.evaluate('document.activeElement?.textContent')).toBe('Servers');
+    // Every control has a name a screen reader can say.
+    // (A string: the page's DOM types are not this test project's.)
+    const unnamed = await page.evaluate(`[...document.querySelectorAll('button, a[href], input, select, textarea')]
+      .filter((e) => !(e.getAttribute('aria-label') || e.getAttribute('aria-labelledby') || (e.labels && e.labels.length > 0) || e.textContent.trim()))
+      .map((e) => e.outerHTML.slice(0, 80))`);
+    expect(unnamed).toEqual([]);
+  });
+
+  it('has a dark theme, and loaded without a script error or a CSP violation', async () => {
+    await page.goto(new URL('/#/overview', links[0]!).href);
+    await page.getByRole('button', { name: 'Dark theme' }).click();
+    expect(await page.evaluate('document.documentElement.dataset.theme')).toBe('dark');
+    await page.getByText('2 of 2 servers ready').waitFor();
+    await shot('12-overview-dark.png');
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+describe('the desktop app\'s pages, with a stand-in for its preload', () => {
+  /**
+   * Electron cannot run here, so its preload is stood in for: `window.gatehouse` as the preload
+   * builds it (main/bridge.ts), answering from the test. The pages are the real console's.
+   */
+  const bridgeScript = (question: unknown) => `
+    const answers = [];
+    const settings = { openAtLogin: false };
+    const reply = (result) => Promise.resolve({ ok: true, result });
+    window.__answers = answers;
+    window.__settings = settings;
+    window.gatehouse = new Proxy({
+      onEvent: () => () => {},
+      status: () => reply({ version: 't', pid: 1, startedAt: new Date().toISOString(), user: 'me', policy: { mode: 'unmanaged' }, configFile: '', socketPath: '', servers: [], clients: [], audit: { file: '', records: 0 }, pendingQuestions: 1 }),
+      'audit.query': () => reply({ events: [], head: 0, more: false }),
+      human: { question: () => reply(${JSON.stringify(question)}), answer: (a) => (answers.push(a), reply({ recorded: true })) },
+      app: { settings: () => reply({ ...settings }), setSettings: (s) => (Object.assign(settings, s), reply(s)) },
+    }, { get: (t, k) => (k in t ? t[k] : () => Promise.resolve({ ok: false, error: { code: 'x', message: 'not in this stand-in' } })) });`;
+
+  it('the pairing popup: shows the code and the scope form, and sends the person\'s answer', async () => {
+    const popup = await context.newPage();
+    const question = {
+      kind: 'pairing',
+      title: 'Pair the client "cursor"?',
+      facts: [{ label: 'Client', value: 'cursor' }, { label: 'Connects through', value: 'gatehouse connect (the local socket)' }],
+      code: 'QX7-42K',
+      scope: { servers: [{ name: 'memory', tools: ['read_graph', 'create_entities'] }], expiryDays: [30, 7, 1] },
+      deadline: new Date(Date.now() + 120_000).toISOString(),
+    };
+    await popup.addInitScript(bridgeScript(question));
+    await popup.goto(new URL('/#/question', links[0]!).href);
+    await popup.getByRole('heading', { level: 1, name: 'Pair the client "cursor"?' }).waitFor();
+    await popup.getByText('QX7-42K').waitFor();
+    await popup.getByRole('radio', { name: 'Only what I tick below' }).check();
+    await popup.getByRole('checkbox', { name: 'read_graph' }).check();
+    await popup.getByLabel('Credential valid for').selectOption('7');
+    await popup.screenshot({ path: artifact('14-popup-pairing.png'), fullPage: true });
+    await popup.getByRole('button', { name: 'Approve' }).click();
+    await popup.getByText('Your answer was recorded.').waitFor();
+    expect(await popup.evaluate('window.__answers')).toEqual([{ decision: 'approve', scope: { kind: 'listed', servers: [], tools: ['memory__read_graph'], expiryDays: 7 } }]);
+    await popup.close();
+  });
+
+  it('the desktop app\'s start-at-login setting, off until the person turns it on', async () => {
+    const app = await context.newPage();
+    await app.addInitScript(bridgeScript({}));
+    await app.goto(new URL('/#/overview', links[0]!).href);
+    const box = app.getByRole('checkbox', { name: 'Start Gatehouse when I log in' });
+    await box.waitFor();
+    expect(await box.isChecked()).toBe(false);
+    await box.check();
+    await expect.poll(() => app.evaluate('window.__settings.openAtLogin')).toBe(true);
+    await app.close();
+  });
+});
+
+describe('the console in a real window', () => {
+  it('shows on an X display (Xvfb), captured with import -window root', async () => {
+    const x = await startXvfb();
+    let windowed: Awaited<ReturnType<typeof openAppWindow>> | undefined;
+    try {
+      const reply = (await callControl(home.paths.controlSocketPath, 'console.link', {})) as { announced: boolean };
+      expect(reply.announced).toBe(true);
+      windowed = await openAppWindow(x.display, links.at(-1)!);
+      await windowed.page.getByText(/of 2 servers ready/).waitFor({ timeout: 20_000 });
+      await windowed.page.waitForTimeout(300);
+      const file = artifact('13-window-xvfb.png');
+      screenshotDisplay(x.display, file);
+      expect(statSync(file).size).toBeGreaterThan(20_000);
+    } finally {
+      await windowed?.close();
+      await x.stop();
+    }
+  });
+});

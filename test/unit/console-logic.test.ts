@@ -1,0 +1,251 @@
+/**
+ * The console's pure parts (desktop issue): the renderer's arithmetic and forms, the daemon-side
+ * reports, the tray, the app protocol, the `npm start` choice and where the login link is shown.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { contentSecurityPolicy } from '../../src/common/csp.js';
+import type { DaemonStatus } from '../../src/common/status.js';
+import { diffBundles, policyStatements } from '../../src/node/console/policy-report.js';
+import { OTHER_SERIES, timeline } from '../../src/node/console/reports.js';
+import { terminalAnnouncer } from '../../src/node/console/announce.js';
+import { niceTicks, linePath, totals } from '../../renderer/lib/chart.js';
+import { duration, relative } from '../../renderer/lib/format.js';
+import { parseRoute, href } from '../../renderer/lib/routes.js';
+import { EMPTY_FORM, configFromForm, formFromConfig, validateForm } from '../../renderer/lib/server-form.js';
+import { snippetFor } from '../../renderer/lib/snippets.js';
+import { visibleRange } from '../../renderer/lib/virtual.js';
+import { resolveAppRequest, appUrl } from '../../main/app-protocol.js';
+import { chooseLaunch } from '../../main/start.js';
+import { isWebLink, refuseNavigation } from '../../main/security.js';
+import type { WebContents } from 'electron';
+import { trayModel } from '../../main/tray-model.js';
+
+describe('the virtualized table', () => {
+  it('draws the rows in view plus the overscan, and nothing past either end', () => {
+    expect(visibleRange(0, 340, 34, 10_000, 8)).toEqual({ start: 0, end: 19 });
+    expect(visibleRange(34 * 5000, 340, 34, 10_000, 8)).toEqual({ start: 4992, end: 5019 });
+    expect(visibleRange(34 * 9999, 340, 34, 10_000, 8)).toEqual({ start: 9991, end: 10_000 });
+    expect(visibleRange(0, 340, 34, 0)).toEqual({ start: 0, end: 0 });
+    expect(visibleRange(-50, 340, 34, 3)).toEqual({ start: 0, end: 3 });
+  });
+});
+
+describe('the calls chart', () => {
+  it('picks round ticks that cover the largest bar', () => {
+    expect(niceTicks(7)).toEqual([0, 2, 4, 6, 8]);
+    expect(niceTicks(100)).toEqual([0, 50, 100]);
+    expect(niceTicks(0)).toEqual([0, 1]);
+    expect(niceTicks(1)).toEqual([0, 1]);
+  });
+  it('sums stacked series per bucket and draws a line within its box', () => {
+    expect(totals([{ counts: [1, 2] }, { counts: [3, 0] }], 2)).toEqual([4, 2]);
+    expect(linePath([0, 10], 100, 50, 10)).toBe('M0.0,50.0 L100.0,0.0');
+  });
+});
+
+describe('timeline (calls over time)', () => {
+  const at = (minute: number) => new Date(Date.UTC(2026, 10, 26, 9, minute)).toISOString();
+  it('counts calls per tool in equal buckets, busiest first, the rest as (other)', () => {
+    const events = [
+      ...Array.from({ length: 5 }, (_, i) => ({ at: at(i), server: 'memory', name: 'read_graph', client: 'cursor' })),
+      { at: at(30), server: 'files', name: 'read_text_file', client: 'claude' },
+      ...Array.from({ length: 9 }, (_, i) => ({ at: at(40), server: 'tool', name: `t${i}`, client: 'x' })),
+      { at: at(90), server: 'memory', name: 'read_graph', client: 'cursor' },
+    ];
+    const result = timeline(events, { from: at(0), to: at(60), buckets: 6, by: 'tool', max: 1000 });
+    expect(result.bucketMs).toBe(600_000);
+    expect(result.series[0]).toEqual({ key: 'memory__read_graph', counts: [5, 0, 0, 0, 0, 0], total: 5 });
+    expect(result.series).toHaveLength(9);
+    expect(result.series.at(-1)!.key).toBe(OTHER_SERIES);
+    expect(result.total).toBe(15);
+    expect(result.truncated).toBe(false);
+    const byClient = timeline(events, { from: at(0), to: at(60), buckets: 2, by: 'client', max: 3 });
+    expect(byClient).toMatchObject({ total: 3, truncated: true, series: [{ key: 'cursor', counts: [3, 0] }] });
+  });
+});
+
+describe('the add/edit server form', () => {
+  it('turns a form into the config the daemon takes, keeping what the form does not show', () => {
+    const form = { ...EMPTY_FORM, name: 'notes', command: 'node', args: 'server.js\n--root\n/tmp', env: 'API_KEY=${secret:notes_key}\nMODE=fast', enabled: false };
+    const { config, errors } = configFromForm(form, { type: 'stdio', command: 'old', restart: { mode: 'never' } });
+    expect(errors).toEqual({});
+    expect(config).toEqual({ type: 'stdio', command: 'node', args: ['server.js', '--root', '/tmp'], env: { API_KEY: '${secret:notes_key}', MODE: 'fast' }, enabled: false, restart: { mode: 'never' } });
+    expect(formFromConfig('notes', config)).toMatchObject({ name: 'notes', args: 'server.js\n--root\n/tmp', enabled: false });
+    expect(validateForm(form).config).toEqual({ type: 'stdio', command: 'node', args: ['server.js', '--root', '/tmp'], env: { API_KEY: '${secret:notes_key}', MODE: 'fast' }, enabled: false });
+  });
+
+  it('says, per field, what the config schema refuses', () => {
+    expect(validateForm({ ...EMPTY_FORM, name: 'Bad_Name', command: 'node' }).errors.name).toMatch(/lower-case/);
+    expect(validateForm({ ...EMPTY_FORM, name: 'ok', command: '' }).errors.command).toMatch(/program to run/);
+    expect(validateForm({ ...EMPTY_FORM, name: 'ok', command: 'node', env: 'no equals sign' }).errors.env).toMatch(/line 1/);
+    expect(validateForm({ ...EMPTY_FORM, name: 'ok', command: 'node', env: '1BAD=x' }).errors.env).toMatch(/environment variable name/);
+    expect(validateForm({ ...EMPTY_FORM, name: 'ok', type: 'http', url: 'ftp://example.com' }).errors.url).toMatch(/http/);
+    expect(validateForm({ ...EMPTY_FORM, name: 'ok', type: 'http', url: 'https://mcp.example.com/mcp', headers: 'Authorization: Bearer ${secret:token}' }).config).toEqual({
+      type: 'http',
+      url: 'https://mcp.example.com/mcp',
+      headers: { Authorization: 'Bearer ${secret:token}' },
+    });
+  });
+});
+
+describe('the connect snippets', () => {
+  it('give each IDE the bridge command with the client name, quoted for where it goes', () => {
+    expect(JSON.parse(snippetFor('claude-desktop', 'my "agent"'))).toEqual({ mcpServers: { gatehouse: { command: 'gatehouse', args: ['connect', '--client', 'my "agent"'] } } });
+    expect(JSON.parse(snippetFor('vscode', 'vscode'))).toEqual({ servers: { gatehouse: { type: 'stdio', command: 'gatehouse', args: ['connect', '--client', 'vscode'] } } });
+    expect(snippetFor('claude-code', "it's $HOME")).toBe(`claude mcp add gatehouse -- gatehouse connect --client 'it'\\''s $HOME'`);
+    expect(JSON.parse(snippetFor('cursor', 'cursor')).mcpServers.gatehouse.args).toEqual(['connect', '--client', 'cursor']);
+  });
+});
+
+describe('routes and formatting', () => {
+  it('reads hash routes and falls back to the overview', () => {
+    expect(parseRoute('#/servers/memory')).toEqual({ screen: 'servers', rest: ['memory'] });
+    expect(parseRoute('#/nowhere/x')).toEqual({ screen: 'overview', rest: [] });
+    expect(parseRoute('')).toEqual({ screen: 'overview', rest: [] });
+    expect(href('servers', 'a b')).toBe('#/servers/a%20b');
+  });
+  it('says times as people do', () => {
+    const now = Date.parse('2026-11-26T10:00:00Z');
+    expect(relative('2026-11-26T09:59:30Z', now)).toBe('30 s ago');
+    expect(relative('2026-11-26T12:00:00Z', now)).toBe('in 2 h');
+    expect(relative('2026-11-23T10:00:00Z', now)).toBe('3 days ago');
+    expect(relative(undefined, now)).toBe('—');
+    expect(duration(1_800_000)).toBe('30 min');
+    expect(duration(86_400_000)).toBe('1 day');
+  });
+});
+
+describe('policy changes between bundles', () => {
+  const summary = (version: number, policies: Record<string, string>, tools: Record<string, string>, roles: Record<string, string> = {}) => ({
+    version,
+    digest: `d${version}`,
+    policies: new Map(Object.entries(policies)),
+    roles: new Map(Object.entries(roles)),
+    servers: new Set(Object.keys(tools).map((t) => t.split('__')[0]!)),
+    tools: new Map(Object.entries(tools)),
+  });
+  it('names the policies, roles, servers and tools added, removed and changed', () => {
+    const before = summary(3, { a: '1', b: '1' }, { 'crm__search': 'h1', 'crm__refund': 'h2' }, { sales: 'agent' });
+    const after = summary(4, { a: '2', c: '1' }, { 'crm__search': 'h1', 'crm__refund': 'h3', 'files__read': 'h4' }, { sales: 'agent,lead' });
+    expect(diffBundles(before, after)).toEqual({
+      from: '3',
+      to: '4',
+      policies: { added: ['c'], removed: ['b'], changed: ['a'] },
+      roles: { added: [], removed: [], changed: ['sales'] },
+      servers: { added: ['files'], removed: [] },
+      tools: { added: ['files__read'], removed: [], repinned: ['crm__refund'] },
+    });
+  });
+});
+
+describe('policy statements, for telling which policy changed', () => {
+  it('splits a Cedar file into its policies by @id, without comments, and ignores a ; inside a string', () => {
+    const text = `// header; with a semicolon\n@id("a")\npermit (principal, action, resource)\nwhen { resource.name == "x;y" }; // trailing\n\n@approval("user")\n@id("b") forbid (principal, action, resource);`;
+    expect([...policyStatements(text)]).toEqual([
+      ['a', '@id("a") permit (principal, action, resource) when { resource.name == "x;y" }'],
+      ['b', '@approval("user") @id("b") forbid (principal, action, resource)'],
+    ]);
+    const edited = policyStatements(text.replace('// trailing', '// another comment').replace('"x;y"', '"x;z"'));
+    expect(edited.get('a')).not.toBe(policyStatements(text).get('a'));
+    expect(edited.get('b')).toBe(policyStatements(text).get('b'));
+  });
+});
+
+describe('the tray', () => {
+  const status = (over: Partial<DaemonStatus> = {}): DaemonStatus =>
+    ({
+      servers: [
+        { name: 'a', enabled: true, state: 'ready' },
+        { name: 'b', enabled: true, state: 'ready' },
+      ],
+      policy: { mode: 'unmanaged' },
+      audit: { healthy: true },
+      pendingQuestions: 0,
+      ...over,
+    }) as DaemonStatus;
+  it('shows state, servers and what waits for the person', () => {
+    expect(trayModel(undefined).state).toBe('starting');
+    expect(trayModel(status())).toMatchObject({ state: 'ok', waiting: 0, tooltip: 'Gatehouse — 2 of 2 servers ready · unmanaged' });
+    const waiting = trayModel(status({ approvals: { pending: [{} as never, {} as never], timeoutSeconds: 120, sessionGrants: 0 }, pendingQuestions: 1 }));
+    expect(waiting).toMatchObject({ state: 'attention', waiting: 3, title: '3' });
+    expect(waiting.tooltip).toContain('2 approvals waiting');
+    expect(waiting.menu.find((m) => m.id === 'approvals')).toMatchObject({ label: 'Approvals (2 waiting)', enabled: true });
+    expect(trayModel(status({ servers: [{ name: 'a', enabled: true, state: 'crash-looping' }] as DaemonStatus['servers'] })).state).toBe('error');
+    expect(trayModel(status({ policy: { mode: 'managed', state: 'fail-closed' } })).tooltip).toContain('policy failing closed');
+  });
+});
+
+describe('the app:// protocol of the desktop app', () => {
+  const root = '/opt/gatehouse/dist/renderer';
+  it('serves the console files with the CSP, and nothing outside them', () => {
+    expect(resolveAppRequest('app://console/index.html', root)).toEqual({
+      ok: true,
+      file: `${root}/index.html`,
+      headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': contentSecurityPolicy(), 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' },
+    });
+    expect(resolveAppRequest('app://console/', root)).toMatchObject({ ok: true, file: `${root}/index.html` });
+    expect(resolveAppRequest('app://console/assets/index-abc.js', root)).toMatchObject({ ok: true, file: `${root}/assets/index-abc.js` });
+    expect(resolveAppRequest('app://console/../../../etc/passwd', root)).toMatchObject({ ok: false });
+    // Encoded dots are decoded first, then the path is anchored under the root: it cannot climb out.
+    expect(resolveAppRequest('app://console/%2e%2e/%2e%2e/secret.html', root)).toMatchObject({ ok: true, file: `${root}/secret.html` });
+    expect(resolveAppRequest('app://console/assets%2f..%2f..%2f..%2fetc%2fpasswd.html', root)).toMatchObject({ file: `${root}/etc/passwd.html` });
+    expect(resolveAppRequest('app://console/assets/x.exe', root)).toEqual({ ok: false, status: 404 });
+    expect(resolveAppRequest('app://other/index.html', root)).toEqual({ ok: false, status: 403 });
+    expect(resolveAppRequest('file:///etc/passwd', root)).toEqual({ ok: false, status: 403 });
+    expect(appUrl('question')).toBe('app://console/index.html#/question');
+  });
+});
+
+describe('links a window asks to open', () => {
+  function contents() {
+    let handler: ((details?: { url?: string }) => { action: string }) | undefined;
+    const fake = { setWindowOpenHandler: (h: typeof handler) => (handler = h), on: () => fake };
+    return { fake: fake as unknown as WebContents, open: (url: string) => handler!({ url }) };
+  }
+  it('are never opened in the app: http(s) ones go to the system browser, anything else is dropped', () => {
+    const opened: string[] = [];
+    const { fake, open } = contents();
+    refuseNavigation(fake, (url) => opened.push(url));
+    for (const url of ['https://idp.example/authorize?x=1', 'http://127.0.0.1:5556/auth', 'file:///etc/passwd', 'javascript:alert(1)', 'https://user:pw@evil.example/', 'app://console/index.html']) {
+      expect(open(url)).toEqual({ action: 'deny' });
+    }
+    expect(opened).toEqual(['https://idp.example/authorize?x=1', 'http://127.0.0.1:5556/auth']);
+    expect(isWebLink('not a url')).toBe(false);
+  });
+});
+
+describe('npm start', () => {
+  it('starts the desktop app where Electron and a display exist, else headless with the reason', () => {
+    expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'linux', env: { DISPLAY: ':0' } })).toEqual({ kind: 'electron', binary: '/e/electron' });
+    expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'darwin', env: {} })).toMatchObject({ kind: 'electron' });
+    expect(chooseLaunch({ electronBinary: undefined, platform: 'linux', env: { DISPLAY: ':0' } })).toMatchObject({ kind: 'headless', reason: /Electron binary is not installed/ });
+    expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'linux', env: {} })).toMatchObject({ kind: 'headless', reason: /no display/ });
+    expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'linux', env: { WAYLAND_DISPLAY: 'wayland-0', GATEHOUSE_HEADLESS: '1' } })).toMatchObject({ kind: 'headless' });
+  });
+});
+
+describe('the console login link', () => {
+  const URL_ = 'http://127.0.0.1:5000/login?k=secret-key';
+  it('goes to the terminal when stderr is one', () => {
+    const err = vi.fn();
+    terminalAnnouncer({}, err, { stderrIsTty: true, tty: () => false, notifier: { notify: () => false } })(URL_);
+    expect(err.mock.calls.join('')).toContain(URL_);
+  });
+  it('goes to the controlling terminal, or a desktop notification, when stderr is redirected, and never to stderr then', () => {
+    const err = vi.fn();
+    const tty = vi.fn((_text: string) => true);
+    terminalAnnouncer({}, err, { stderrIsTty: false, tty, notifier: { notify: () => false } })(URL_);
+    expect(tty.mock.calls[0]![0]).toContain(URL_);
+    expect(err).not.toHaveBeenCalled();
+    const notify = vi.fn((_title: string, _body: string) => true);
+    terminalAnnouncer({}, err, { stderrIsTty: false, tty: () => false, notifier: { notify } })(URL_);
+    expect(notify.mock.calls[0]![1]).toContain(URL_);
+    expect(err.mock.calls.join('')).not.toContain('secret-key');
+  });
+  it('says where to run it when no terminal or notification can show it, without the link', () => {
+    const err = vi.fn();
+    terminalAnnouncer({}, err, { stderrIsTty: false, tty: () => false, notifier: { notify: () => false } })(URL_);
+    expect(err.mock.calls.join('')).toMatch(/run `gatehouse daemon --ui` in a terminal/);
+    expect(err.mock.calls.join('')).not.toContain('secret-key');
+  });
+});
