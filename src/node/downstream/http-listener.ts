@@ -22,6 +22,7 @@ import type { Scope } from '../../core/gateway.js';
 import type { ListKind, Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
 import type { LiveSession, SessionHost } from './sessions.js';
+import { readBodyLimited } from '../http-body.js';
 
 export interface HttpListenerOptions {
   port: number;
@@ -137,9 +138,9 @@ export class HttpListener {
     // 4. Body size, before anything parses it.
     let body: Buffer | undefined;
     if (req.method === 'POST') {
-      const read = await readBody(req, this.options.maxMessageBytes);
-      if (!read.ok) return jsonError(res, 413, null, RpcErrorCode.RequestTooLarge, `Payload too large: the limit is ${this.options.maxMessageBytes} bytes`);
-      body = read.body;
+      const read = await readBodyLimited(req, this.options.maxMessageBytes);
+      if (read === undefined) return jsonError(res, 413, null, RpcErrorCode.RequestTooLarge, `Payload too large: the limit is ${this.options.maxMessageBytes} bytes`);
+      body = read;
     } else if (req.method !== 'GET' && req.method !== 'DELETE') {
       res.setHeader('Allow', 'GET, POST, DELETE');
       return jsonError(res, 405, null, RpcErrorCode.InvalidRequest, 'Method not allowed');
@@ -295,34 +296,6 @@ function toHeaders(req: IncomingMessage): Headers {
   return headers;
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<{ ok: true; body: Buffer } | { ok: false }> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) {
-      req.resume();
-      resolve({ ok: false });
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (chunk: Buffer) => {
-      if (over) return;
-      size += chunk.length;
-      if (size > limit) {
-        over = true;
-        chunks.length = 0;
-        resolve({ ok: false });
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (!over) resolve({ ok: true, body: Buffer.concat(chunks) });
-    });
-    req.on('error', reject);
-  });
-}
 
 function jsonResponse(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });

@@ -20,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import type { HumanAnswer, HumanChannel, HumanQuestion, PairingScopeAnswer } from '../../core/identity/human-channel.js';
 import type { Logger } from '../../core/ports.js';
 import type { Notifier } from './notify.js';
+import { readBodyLimited } from '../http-body.js';
 import { fromThisUser } from './peer-user.js';
 
 /** What a person is shown to reach a question: the address with its one-time key. */
@@ -237,7 +238,7 @@ export class HumanPage implements HumanChannel {
     if (origin !== undefined && origin !== this.origin && origin !== `http://localhost:${this.port}`) return this.page(res, 403, 'Forbidden', '<p>Cross-site request refused.</p>');
     if (!this.hasCookie(req, pending)) return this.page(res, 403, 'Forbidden', '<p>Open the link from the notification or the daemon\'s terminal.</p>');
     if (!(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return this.page(res, 415, 'Unsupported', '');
-    const body = await readBody(req);
+    const body = (await readBodyLimited(req, MAX_FORM_BYTES))?.toString('utf8');
     if (body === undefined) return this.page(res, 413, 'Too large', '');
     const form = new URLSearchParams(body);
     const token = form.get('form') ?? '';
@@ -318,22 +319,3 @@ export class HumanPage implements HumanChannel {
   }
 }
 
-function readBody(req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_FORM_BYTES) {
-        over = true;
-        resolve(undefined);
-        req.destroy();
-        return;
-      }
-      if (!over) chunks.push(chunk);
-    });
-    req.on('end', () => !over && resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { CLIENT_NAME_PATTERN } from '../../common/names.js';
 import type { Logger } from '../../core/ports.js';
 import type { PairingResult, PairingService } from './pairing.js';
+import { readBodyLimited } from '../http-body.js';
 
 const MAX_REGISTRATIONS = 200;
 const CODE_TTL_MS = 60_000;
@@ -187,7 +188,7 @@ export class OAuthServer {
 
   private async register(req: IncomingMessage, res: ServerResponse): Promise<true> {
     if (req.method !== 'POST') return this.json(res, 405, { error: 'invalid_request' });
-    const body = await readBody(req);
+    const body = (await readBodyLimited(req, MAX_BODY))?.toString('utf8');
     let meta: Record<string, unknown>;
     try {
       meta = JSON.parse(body ?? '') as Record<string, unknown>;
@@ -296,7 +297,7 @@ export class OAuthServer {
   private async token(req: IncomingMessage, res: ServerResponse): Promise<true> {
     if (req.method !== 'POST') return this.json(res, 405, { error: 'invalid_request' });
     if (!(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return this.json(res, 400, { error: 'invalid_request', error_description: 'use application/x-www-form-urlencoded' });
-    const body = await readBody(req);
+    const body = (await readBodyLimited(req, MAX_BODY))?.toString('utf8');
     if (body === undefined) return this.json(res, 413, { error: 'invalid_request' });
     const form = new URLSearchParams(body);
     if (form.get('grant_type') !== 'authorization_code') return this.json(res, 400, { error: 'unsupported_grant_type', error_description: 'only authorization_code is supported' });
@@ -325,21 +326,3 @@ export class OAuthServer {
   }
 }
 
-function readBody(req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        if (!over) resolve(undefined);
-        over = true;
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => !over && resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
