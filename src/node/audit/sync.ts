@@ -12,6 +12,7 @@ import type { Logger } from '../../core/ports.js';
 import type { IntegrityFlag } from '../../core/audit/protocol.js';
 import { HubError, type HubClient } from './hub-client.js';
 import type { SqliteAuditStore } from './sqlite-store.js';
+import type { AuditSyncStatus } from '../../common/status.js';
 
 export interface SyncOptions {
   store: SqliteAuditStore;
@@ -25,24 +26,9 @@ export interface SyncOptions {
   idleMs?: number;
 }
 
-export type SyncState = 'starting' | 'idle' | 'sending' | 'backing-off' | 'refused' | 'stopped';
-
-export interface SyncStatus {
-  hub: string;
-  device: string;
-  state: SyncState;
-  /** The hub's ack: every event up to here is held centrally. */
-  acked: number;
-  /** The last committed local event. */
-  head: number;
-  lagRecords: number;
-  /** Age of the oldest event the hub does not hold yet, in seconds. */
-  lagSeconds: number;
-  lastSyncAt?: string;
-  lastError?: string;
-  nextAttemptAt?: string;
-  flags?: IntegrityFlag[];
-}
+/** What `gatehouse status` shows of the sender: the shape is declared once, in the status contract. */
+export type SyncStatus = AuditSyncStatus;
+export type SyncState = AuditSyncStatus['state'];
 
 export class AuditSyncSender {
   private readonly store: SqliteAuditStore;
