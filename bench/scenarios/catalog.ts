@@ -3,15 +3,13 @@
  * 50 fixture processes, and in-process through `Gateway.listTools` over a directory built here.
  */
 import { Client, SSEClientTransport, type Transport } from '@modelcontextprotocol/client';
-import { Gateway } from '../../src/core/gateway.js';
-import { ADMIT, NoApprovals, NoQuotas, UnmanagedPolicy } from '../../src/core/governance.js';
-import { systemClock, type ToolItem, type UpstreamLists } from '../../src/core/ports.js';
-import type { Principal } from '../../src/core/principal.js';
+import type { ToolItem, UpstreamLists } from '../../src/core/ports.js';
 import { CLIENT_NAME, fixtureServers, spawnDaemon } from '../lib/gatehouse.js';
 import { startPeer, type PeerPackage } from '../lib/peers.js';
 import { openSocketTransport, RawSocketClient } from '../lib/socket-transport.js';
 import { rssMb } from '../lib/proc.js';
 import { summarize, type Summary } from '../lib/stats.js';
+import { benchGateway, benchPrincipal } from '../lib/gateway.js';
 
 export interface CatalogResult {
   servers: number;
@@ -57,20 +55,8 @@ export function inProcessCatalog(servers: number, toolsPerServer: number, reps: 
   for (let i = 1; i <= servers; i++) {
     lists.set(`fixture${String(i).padStart(2, '0')}`, { tools: fixtureTools(toolsPerServer), resources: [], resourceTemplates: [], prompts: [] });
   }
-  const gateway = new Gateway({
-    directory: { readyLists: () => lists, connection: () => undefined },
-    audit: { append: () => undefined },
-    clock: systemClock,
-    logger: { log: () => undefined },
-    identity: { verify: () => ADMIT },
-    policy: new UnmanagedPolicy(),
-    quota: new NoQuotas(),
-    approval: new NoApprovals(),
-  });
-  const principal: Principal = {
-    user: { id: 'os:bench', source: 'os', displayName: 'bench', groups: [], roles: [] },
-    client: { id: 'client:bench', name: 'bench', verified: true, transport: 'in-process' },
-  };
+  const gateway = benchGateway(lists, undefined, { append: () => undefined });
+  const principal = benchPrincipal('in-process');
   const time = (fn: () => unknown, n: number): number[] => {
     for (let i = 0; i < Math.min(20, n); i++) fn(); // warm-up
     const out: number[] = [];

@@ -12,12 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, InMemoryTransport, type Transport } from '@modelcontextprotocol/client';
 import { Server } from '@modelcontextprotocol/server';
-import { Gateway } from '../../src/core/gateway.js';
-import { ADMIT, NoApprovals, NoQuotas, UnmanagedPolicy } from '../../src/core/governance.js';
-import { systemClock, type AuditSink, type UpstreamConnection, type UpstreamLists } from '../../src/core/ports.js';
-import type { Principal } from '../../src/core/principal.js';
+import type { AuditSink, UpstreamConnection, UpstreamLists } from '../../src/core/ports.js';
 import { SqliteAuditStore } from '../../src/node/audit/sqlite-store.js';
 import { createDownstreamServer } from '../../src/node/downstream/mcp-server.js';
+import { benchGateway, benchPrincipal } from '../lib/gateway.js';
 
 export interface InProcessResult {
   calls: number;
@@ -83,21 +81,8 @@ export async function inProcessScenario(calls: number): Promise<InProcessResult>
     };
     const instant: UpstreamConnection = { ...upstream, request: async () => ({ content: [{ type: 'text', text: 'hello from the gatehouse benchmark' }] }) };
     const lists = new Map<string, UpstreamLists>([['fixture', { tools: [{ name: 'echo', inputSchema }], resources: [], resourceTemplates: [], prompts: [] }]]);
-    const makeGateway = (connection: UpstreamConnection, sink: AuditSink = audit) =>
-      new Gateway({
-        directory: { readyLists: () => lists, connection: () => ({ connection, timeoutMs: 60_000 }) },
-        audit: sink,
-        clock: systemClock,
-        logger: { log: () => undefined },
-        identity: { verify: () => ADMIT },
-        policy: new UnmanagedPolicy(),
-        quota: new NoQuotas(),
-        approval: new NoApprovals(),
-      });
-    const principal: Principal = {
-      user: { id: 'os:bench', source: 'os', displayName: 'bench', groups: [], roles: [] },
-      client: { id: 'client:bench', name: 'bench', verified: true, transport: 'socket' },
-    };
+    const makeGateway = (connection: UpstreamConnection, sink: AuditSink = audit) => benchGateway(lists, connection, sink);
+    const principal = benchPrincipal('socket');
     const chainGateway = makeGateway(instant);
     const signal = new AbortController().signal;
     const chainUs = await perCallUs(calls, () => chainGateway.callTool(principal, {}, 'fixture__echo', args.arguments, undefined, { signal }));

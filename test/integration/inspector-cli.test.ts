@@ -7,7 +7,7 @@
  * `@modelcontextprotocol/inspector-cli` package is the deprecated v1 line). v2 needs Node 22.19+,
  * so on Node 20 the test runs it under a Node 22 fetched once with `npx -y -p node@22`.
  */
-import { spawn } from 'node:child_process';
+import { runCommand } from './support/clients.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -40,27 +40,7 @@ async function node22(): Promise<string> {
   return run.stdout.trim();
 }
 
-function exec(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${command} ${args.join(' ')} did not finish within ${timeoutMs} ms\nstderr: ${stderr}`));
-    }, timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const exec = runCommand;
 
 let gh: RunningGatehouse;
 let node: string;

@@ -25,6 +25,7 @@ import type { CedarPort } from '../../core/policy/model.js';
 import { verifyBundle, type Rejection, type TrustState } from './bundle-file.js';
 import { fetchBundle } from './https-source.js';
 import { readManagedSettings, SETTINGS_FILE, type ManagedSettings } from './settings.js';
+import type { PolicyStatus } from '../../common/status.js';
 
 export interface PolicyControllerOptions {
   managedDir: string;
@@ -43,20 +44,9 @@ export interface PolicyControllerOptions {
   recheckMs?: number;
 }
 
-export interface PolicyStatusDetail {
-  state: 'unmanaged' | 'enforcing' | 'fail-closed';
-  managedDir: string;
-  reason?: string;
-  required?: boolean;
-  version?: string;
-  source?: string;
-  issuedAt?: string;
-  expiresAt?: string;
-  signedBy?: string[];
-  url?: string;
-  lastFetch?: { at: string; ok: boolean; error?: string };
-  lastRejection?: { at: string; source: string; code: string; reason: string };
-}
+/** What the controller reports; the fields are the status contract's own (`PolicyStatus`). */
+export type PolicyStatusDetail = Required<Pick<PolicyStatus, 'state' | 'managedDir'>> &
+  Pick<PolicyStatus, 'reason' | 'required' | 'version' | 'source' | 'issuedAt' | 'expiresAt' | 'signedBy' | 'url' | 'lastFetch' | 'lastRejection'>;
 
 interface Candidate {
   source: string;

@@ -145,17 +145,23 @@ export async function connectHttp(httpUrl: string, options: HttpOptions): Promis
   return connected;
 }
 
-/** Runs `gatehouse <args>` to completion (for refusals and CLI commands); stdin is closed at once. */
-export function runGatehouse(args: string[], env: Record<string, string>, timeoutMs = 15_000, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export interface CommandRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion; `input` (or nothing) is written to its stdin, which is then closed. */
+export function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, input?: string): Promise<CommandRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`gatehouse ${args.join(' ')} did not finish within ${timeoutMs} ms\nstderr: ${stderr}`));
+      reject(new Error(`${command} ${args.join(' ')} did not finish within ${timeoutMs} ms\nstderr: ${stderr}`));
     }, timeoutMs);
     child.once('error', (error) => {
       clearTimeout(timer);
@@ -167,6 +173,11 @@ export function runGatehouse(args: string[], env: Record<string, string>, timeou
     });
     child.stdin.end(input);
   });
+}
+
+/** Runs `gatehouse <args>` to completion (for refusals and CLI commands); stdin gets `input`, then is closed. */
+export function runGatehouse(args: string[], env: Record<string, string>, timeoutMs = 15_000, input?: string): Promise<CommandRun> {
+  return runCommand(process.execPath, [BIN, ...args], env, timeoutMs, input);
 }
 
 /** The text of a tool result's first text block. */
