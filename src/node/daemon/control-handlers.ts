@@ -1,0 +1,103 @@
+/**
+ * The daemon's answers on the control socket (and, for the console's methods, over the console's
+ * transports): each handler checks its input's meaning and calls the part that owns the work. The
+ * composition root (src/node/daemon.ts) passes the live parts in; nothing here keeps state.
+ */
+import type { ReloadReport } from '../../common/control-api.js';
+import { GatehouseError } from '../../common/errors.js';
+import type { DaemonStatus, IdentityStatus } from '../../common/status.js';
+import type { AuditRecord, Logger } from '../../core/ports.js';
+import type { Supervisor } from '../../core/supervisor/supervisor.js';
+import type { ClientRegistry } from '../client-registry.js';
+import { consoleHandlers, type ConsoleHandlerDeps } from '../console/handlers.js';
+import type { ControlHandlers } from '../control/control-server.js';
+import type { PairingService } from '../identity/pairing.js';
+import type { UserSession } from '../identity/session.js';
+import { secretReferences } from '../secrets/resolver.js';
+
+export interface ControlDeps {
+  status(): DaemonStatus;
+  supervisor: Supervisor;
+  registry: ClientRegistry;
+  pairing: PairingService;
+  logger: Logger;
+  /** Appends a non-call audit event (never throws). */
+  record(entry: AuditRecord): void;
+  reload(): Promise<ReloadReport>;
+  /** Tells the OAuth server which clients are still paired. */
+  forgetRevoked(names: Set<string>): void;
+  identityStatus(): IdentityStatus;
+  session: UserSession | undefined;
+  /** Shows the person a new console login link; a reason when the console is not served. */
+  consoleLink(): { announced: true } | { announced: false; reason: string };
+  /** What the console's own methods need (src/node/console/handlers.ts). */
+  console: ConsoleHandlerDeps;
+}
+
+export function controlHandlers(deps: ControlDeps): ControlHandlers {
+  const { supervisor, registry, record, logger } = deps;
+  const requireServer = (name: string): void => {
+    if (!supervisor.names().includes(name)) throw new GatehouseError('unknown_server', `no server named "${name}" is configured`);
+  };
+  return {
+    status: async () => deps.status(),
+    'servers.restart': async ({ name }) => {
+      requireServer(name);
+      await supervisor.restart(name);
+      return supervisor.status(name);
+    },
+    'servers.start': async ({ name }) => {
+      requireServer(name);
+      await supervisor.start(name);
+      return supervisor.status(name);
+    },
+    'servers.stop': async ({ name }) => {
+      requireServer(name);
+      await supervisor.stop(name);
+      return supervisor.status(name);
+    },
+    logs: async ({ name, lines }) => {
+      requireServer(name);
+      return supervisor.logs(name, lines) ?? [];
+    },
+    'config.reload': () => deps.reload(),
+    'clients.reload': async () => {
+      const before = new Set(registry.list().map((c) => c.name));
+      registry.reload();
+      const after = new Set(registry.list().map((c) => c.name));
+      const at = new Date().toISOString();
+      for (const name of after) if (!before.has(name)) record({ type: 'client.paired', at, client: name });
+      for (const name of before) if (!after.has(name)) record({ type: 'client.revoked', at, client: name });
+      deps.forgetRevoked(after);
+      return { clients: registry.list().length };
+    },
+    'clients.pair': async ({ name }) => {
+      const paired = await deps.pairing.pair({ client: name, via: 'http' });
+      if (!paired.ok) throw new GatehouseError(paired.code, paired.reason);
+      return { name, token: paired.token, expiresAt: paired.record.expiresAt, scope: paired.scope };
+    },
+    'identity.status': async () => deps.identityStatus(),
+    'identity.reload': async () => (deps.session ? deps.session.reload() : deps.identityStatus()),
+    'identity.logout': async () => {
+      if (!deps.session) throw new GatehouseError('no_identity_provider', 'no identity provider is configured; calls are made as the OS user');
+      return deps.session.logout();
+    },
+    'secrets.changed': async ({ names }) => {
+      // Only the servers whose config refers to one of these secrets restart; the others keep running.
+      const changed = new Set(names);
+      const restarted: string[] = [];
+      for (const server of supervisor.names()) {
+        const config = supervisor.config(server);
+        if (!config || !secretReferences(config).some((n) => changed.has(n))) continue;
+        if (supervisor.status(server)?.state === 'stopped') continue;
+        await supervisor.restart(server);
+        restarted.push(server);
+      }
+      logger.log('info', 'secrets.changed', { names, restarted });
+      return { restarted };
+    },
+    'console.link': async () => deps.consoleLink(),
+    // The console's own queries and actions.
+    ...consoleHandlers(deps.console),
+  };
+}
