@@ -366,6 +366,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     ? new HttpListener({
         oauth,
         port: live.config.listen.http.port,
+        limits: {
+          maxConnections: live.config.listen.http.maxConnections,
+          headersTimeoutMs: live.config.listen.http.headersTimeoutMs,
+          requestTimeoutMs: live.config.listen.http.requestTimeoutMs,
+        },
         maxMessageBytes: live.config.limits.maxMessageBytes,
         sessions,
         logger,

@@ -6,10 +6,15 @@
  * this), a client bearer token (401; only then is an unknown server name a 404, so that server
  * names cannot be probed without one), and a body under the size limit (413). Then 2025-era traffic
  * is served by a sessionful transport per client session, and 2026-07-28 traffic statelessly.
+ *
+ * Any local process can open connections here, so connections are bounded too: a cap on how many are
+ * open (past it the oldest one that has not sent a whole request yet makes room), a deadline for a
+ * request's headers and one for its body (Node's own, checked every second), and every refusal closes
+ * its connection, so that a client refused before its body was read cannot keep trickling it.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import {
   createMcpHandler,
   isLegacyRequest,
@@ -22,11 +27,21 @@ import type { Scope } from '../../core/gateway.js';
 import type { ListKind, Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
 import type { LiveSession, SessionHost } from './sessions.js';
-import { readBodyLimited } from '../http-body.js';
+import { readBody } from '../http-body.js';
+
+/** Bounds on connections (`listen.http` in the config, docs/configuration.md). */
+export interface HttpConnectionLimits {
+  maxConnections: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpConnectionLimits = { maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 };
 
 export interface HttpListenerOptions {
   port: number;
   maxMessageBytes: number;
+  limits?: HttpConnectionLimits;
   sessions: SessionHost;
   logger: Logger;
   /** The principal behind a bearer token, or undefined for an unknown or revoked token. */
@@ -52,9 +67,21 @@ export const LEGACY_SESSION_IDLE_MS = 30 * 60_000;
 /** Sessions one client may hold; opening one more closes its least recently used. */
 export const LEGACY_SESSIONS_PER_CLIENT = 16;
 
+/** What the listener knows of one connection, for the connection cap. */
+interface Connection {
+  /** Requests being served on it now (a 2025-era GET stream stays in progress while it is open). */
+  active: number;
+  /** Whether it ever delivered a whole request's headers: a connection that never did is the first to make room. */
+  served: boolean;
+}
+
 export class HttpListener {
   private server: HttpServer | undefined;
   private port = 0;
+  private hosts = new Set<string>();
+  private connections = new Map<Socket, Connection>();
+  /** Connections closed to stay under the cap, for status and tests. */
+  private evicted = 0;
   private legacy = new Map<string, LegacySession>();
   private modern = new Map<string, McpHttpHandler>();
   private unsubscribe: (() => void) | undefined;
@@ -67,17 +94,30 @@ export class HttpListener {
   }
 
   async listen(): Promise<void> {
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((error) => {
-        this.options.logger.log('error', 'http.unhandled', { error: errorMessage(error) });
-        if (!res.headersSent) jsonError(res, 500, null, RpcErrorCode.InternalError, 'internal error');
-        else res.destroy();
-      });
-    });
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 0; // SSE streams stay open; idle sockets are closed by keepAliveTimeout.
-    server.keepAliveTimeout = 5_000;
+    const limits = this.options.limits ?? DEFAULT_HTTP_LIMITS;
+    const server = createServer(
+      {
+        // Node checks the header and request deadlines this often; a second is precise enough for deadlines of seconds.
+        connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(limits.headersTimeoutMs / 4))),
+        headersTimeout: limits.headersTimeoutMs,
+        // Receiving the request (headers and body) only: a response may stream for as long as it needs (SSE).
+        requestTimeout: limits.requestTimeoutMs,
+        keepAliveTimeout: 5_000,
+        maxHeaderSize: 16 * 1024,
+      },
+      (req, res) => {
+        this.track(req, res);
+        this.handle(req, res).catch((error) => {
+          // A client that went away mid-request is not an error of Gatehouse's.
+          const gone = req.socket.destroyed || res.destroyed;
+          this.options.logger.log(gone ? 'debug' : 'error', gone ? 'http.client_gone' : 'http.unhandled', { error: errorMessage(error) });
+          if (!res.headersSent && !gone) jsonError(res, 500, null, RpcErrorCode.InternalError, 'internal error');
+          else res.destroy();
+        });
+      },
+    );
     server.maxHeadersCount = 100;
+    server.on('connection', (socket: Socket) => this.admit(socket, limits.maxConnections));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: '127.0.0.1', port: this.options.port }, () => {
@@ -86,6 +126,7 @@ export class HttpListener {
       });
     });
     this.port = (server.address() as AddressInfo).port;
+    this.hosts = new Set([`127.0.0.1:${this.port}`, `localhost:${this.port}`]);
     this.server = server;
     this.sweeper = setInterval(() => this.sweep(Date.now() - LEGACY_SESSION_IDLE_MS), 60_000);
     this.sweeper.unref();
@@ -98,29 +139,59 @@ export class HttpListener {
     });
   }
 
-  private allowedHosts(): Set<string> {
-    return new Set([`127.0.0.1:${this.port}`, `localhost:${this.port}`]);
+  /**
+   * A new connection over the cap makes room by closing the oldest connection that has never delivered
+   * a whole request (a silent or slow one: what a slowloris holds); when every connection has, the new
+   * one is closed. Clients already being served keep their connections.
+   */
+  private admit(socket: Socket, cap: number): void {
+    this.connections.set(socket, { active: 0, served: false });
+    socket.once('close', () => this.connections.delete(socket));
+    if (this.connections.size <= cap) return;
+    let victim: Socket = socket;
+    for (const [other, state] of this.connections) {
+      if (other !== socket && !state.served && state.active === 0) {
+        victim = other;
+        break;
+      }
+    }
+    this.evicted++;
+    this.connections.delete(victim);
+    victim.destroy();
+    if (this.evicted === 1 || this.evicted % 1000 === 0) this.options.logger.log('warn', 'http.connection_limit', { maxConnections: cap, closed: this.evicted });
+  }
+
+  /** Marks a connection as serving a request until the response is done or the connection closes. */
+  private track(req: IncomingMessage, res: ServerResponse): void {
+    const state = this.connections.get(req.socket);
+    if (!state) return;
+    state.served = true;
+    state.active++;
+    res.once('close', () => state.active--);
+  }
+
+  /** Connections open now, and how many were closed to stay under the cap. */
+  connectionStats(): { open: number; evicted: number } {
+    return { open: this.connections.size, evicted: this.evicted };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // 1. Host: a DNS-rebinding page reaches 127.0.0.1 under a foreign host name.
-    if (!this.allowedHosts().has((req.headers.host ?? '').toLowerCase())) {
-      return jsonError(res, 403, null, RpcErrorCode.InvalidRequest, 'Forbidden: Host must be 127.0.0.1 or localhost on this port');
+    if (!this.hosts.has((req.headers.host ?? '').toLowerCase())) {
+      return refuse(req, res, 403, RpcErrorCode.InvalidRequest, 'Forbidden: Host must be 127.0.0.1 or localhost on this port');
     }
     // 2. Origin: browsers send it on cross-origin requests; no web page may call Gatehouse.
     const origin = req.headers.origin;
     if (origin !== undefined && !this.allowedOrigin(origin)) {
-      return jsonError(res, 403, null, RpcErrorCode.InvalidRequest, 'Forbidden: Origin not allowed');
+      return refuse(req, res, 403, RpcErrorCode.InvalidRequest, 'Forbidden: Origin not allowed');
     }
     const url = new URL(req.url ?? '/', this.url);
     if (this.options.oauth && (await this.options.oauth.handle(req, res, url, this.url))) return;
     const match = /^\/mcp(?:\/([^/]+))?\/?$/.exec(url.pathname);
-    if (!match) return jsonError(res, 404, null, RpcErrorCode.InvalidRequest, 'Not found: MCP is served at /mcp and /mcp/<server>');
-    const serverName = match[1] === undefined ? undefined : decodeURIComponent(match[1]);
-    if (serverName !== undefined && !SERVER_NAME_PATTERN.test(serverName)) {
-      return jsonError(res, 404, null, RpcErrorCode.InvalidRequest, `Not found: no server named "${serverName}" is configured`);
-    }
-    // 3. Credential.
+    if (!match) return refuse(req, res, 404, RpcErrorCode.InvalidRequest, 'Not found: MCP is served at /mcp and /mcp/<server>');
+    // Decoded without throwing: a malformed escape (`/mcp/%E0`) names no server, like any other non-name.
+    const serverName = match[1] === undefined ? undefined : safeDecode(match[1]);
+    // 3. Credential, before anything that depends on which servers exist.
     const auth = req.headers.authorization ?? '';
     const bearer = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
     const principal = bearer ? this.options.authenticate(bearer) : undefined;
@@ -129,34 +200,27 @@ export class HttpListener {
         'WWW-Authenticate',
         this.options.oauth ? `Bearer realm="gatehouse", resource_metadata="${this.options.oauth.resourceMetadataUrl(this.url, url.pathname)}"` : 'Bearer realm="gatehouse"',
       );
-      return jsonError(res, 401, null, RpcErrorCode.Unauthorized, bearer ? 'Unauthorized: unknown or revoked client token' : 'Unauthorized: a client bearer token is required');
+      return refuse(req, res, 401, RpcErrorCode.Unauthorized, bearer ? 'Unauthorized: unknown or revoked client token' : 'Unauthorized: a client bearer token is required');
     }
     // Only a client with a credential learns which servers are configured.
-    if (serverName !== undefined && !this.options.serverExists(serverName)) {
-      return jsonError(res, 404, null, RpcErrorCode.InvalidRequest, `Not found: no server named "${serverName}" is configured`);
+    if (serverName !== undefined && (serverName === null || !SERVER_NAME_PATTERN.test(serverName) || !this.options.serverExists(serverName))) {
+      return refuse(req, res, 404, RpcErrorCode.InvalidRequest, `Not found: no server named "${serverName ?? match[1]}" is configured`);
     }
     // 4. Body size, before anything parses it.
     let body: Buffer | undefined;
     if (req.method === 'POST') {
-      const read = await readBodyLimited(req, this.options.maxMessageBytes);
-      if (read === undefined) return jsonError(res, 413, null, RpcErrorCode.RequestTooLarge, `Payload too large: the limit is ${this.options.maxMessageBytes} bytes`);
-      body = read;
+      const read = await readBody(req, this.options.maxMessageBytes);
+      if (!read.ok) {
+        // A client that went away, or whose body outlived the request deadline (Node answers that with 408): nothing to answer.
+        if (read.reason === 'aborted') return;
+        return refuse(req, res, 413, RpcErrorCode.RequestTooLarge, `Payload too large: the limit is ${this.options.maxMessageBytes} bytes`);
+      }
+      body = read.body;
     } else if (req.method !== 'GET' && req.method !== 'DELETE') {
       res.setHeader('Allow', 'GET, POST, DELETE');
-      return jsonError(res, 405, null, RpcErrorCode.InvalidRequest, 'Method not allowed');
+      return refuse(req, res, 405, RpcErrorCode.InvalidRequest, 'Method not allowed');
     }
-    const scope: Scope = serverName !== undefined ? { server: serverName } : {};
-    const abort = new AbortController();
-    // Only a client that goes away before its answer is written cancels; a normal close does not.
-    res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
-    const request = new Request(url, {
-      method: req.method,
-      headers: toHeaders(req),
-      ...(body !== undefined ? { body: new Uint8Array(body) } : {}),
-      signal: abort.signal,
-    });
+    const scope: Scope = serverName ? { server: serverName } : {};
     let parsed: unknown;
     if (body !== undefined) {
       try {
@@ -165,10 +229,21 @@ export class HttpListener {
         return jsonError(res, 400, null, RpcErrorCode.ParseError, 'Parse error: the body is not JSON');
       }
     }
+    const abort = new AbortController();
+    // Only a client that goes away before its answer is written cancels; a normal close does not.
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const request = new Request(url, {
+      method: req.method,
+      headers: toHeaders(req),
+      ...(body !== undefined ? { body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) } : {}),
+      signal: abort.signal,
+    });
     const response = (await isLegacyRequest(request, parsed, { maxRequestBodySize: this.options.maxMessageBytes }))
       ? await this.serveLegacy(request, parsed, principal, scope)
       : await this.serveModern(request, parsed, principal, scope);
-    await writeResponse(res, response);
+    await writeResponse(res, response, { flushHeaders: req.method === 'GET' });
   }
 
   private allowedOrigin(origin: string): boolean {
@@ -307,25 +382,76 @@ function jsonError(res: ServerResponse, status: number, id: string | number | nu
   res.end(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }));
 }
 
-async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
+/**
+ * A refusal before the request was served: answered, then the connection is closed, so that a client
+ * refused before its body was read (no token, too large) cannot keep the connection by trickling it.
+ */
+function refuse(req: IncomingMessage, res: ServerResponse, status: number, code: number, message: string): void {
+  res.setHeader('connection', 'close');
+  jsonError(res, status, null, code, message);
+  if (!req.complete) res.once('finish', () => req.socket.destroySoon());
+}
+
+/** `decodeURIComponent`, or null for a malformed escape. */
+function safeDecode(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Copies a WHATWG response onto the Node one. Writes made in the same tick leave in one packet (the
+ * headers, an SSE event and the end of a short answer: one syscall instead of three); a stream that
+ * stays open (a GET) gets its headers at once. Settles when the body is done or the client goes away,
+ * whichever comes first: a client that stops reading and then disconnects while a write waits for
+ * 'drain' must not leave this waiting forever.
+ */
+export async function writeResponse(res: ServerResponse, response: Response, options: { flushHeaders?: boolean } = {}): Promise<void> {
   res.statusCode = response.status;
   response.headers.forEach((value, name) => res.setHeader(name, value));
   if (!response.body) {
     res.end();
     return;
   }
-  res.flushHeaders();
+  if (options.flushHeaders) res.flushHeaders();
   const reader = response.body.getReader();
-  res.once('close', () => void reader.cancel().catch(() => undefined));
+  let gone = res.destroyed;
+  let wake: (() => void) | undefined;
+  const onClose = (): void => {
+    gone = true;
+    wake?.();
+    void reader.cancel().catch(() => undefined);
+  };
+  res.once('close', onClose);
+  let corked = false;
   try {
-    for (;;) {
+    while (!gone) {
       const { done, value } = await reader.read();
-      if (done) break;
-      if (!res.write(value)) await new Promise<void>((resolve) => res.once('drain', resolve));
+      if (done || gone) break;
+      if (!corked) {
+        corked = true;
+        res.cork();
+        process.nextTick(() => {
+          corked = false;
+          res.uncork();
+        });
+      }
+      if (!res.write(value) && !gone) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          res.once('drain', resolve);
+        });
+        res.off('drain', wake!);
+        wake = undefined;
+      }
     }
   } catch {
-    // The client went away mid-stream.
+    // The stream failed or was cancelled because the client went away.
   } finally {
+    res.off('close', onClose);
+    if (gone) void reader.cancel().catch(() => undefined);
     res.end();
   }
 }
