@@ -190,6 +190,9 @@ describe('the SQLite audit store', () => {
     // Half indexed, half in the tail: one answer, in order, no duplicates.
     expect(store.query({ decision: 'denied', server: 'files' }).map((e) => e.event.callId)).toEqual(['call-15', 'call-30', 'call-45', 'call-60']);
     expect(store.query({ afterSeq: 28, limit: 4 }).map((e) => e.event.seq)).toEqual([29, 30, 31, 32]);
+    // Each part is limited on its own before the merge: a page that spans both still has the newest matches.
+    expect(store.query({ decision: 'denied', server: 'files', limit: 3 }).map((e) => e.event.callId)).toEqual(['call-30', 'call-45', 'call-60']);
+    expect(store.query({ decision: 'denied', server: 'files', afterSeq: 20, limit: 2 }).map((e) => e.event.callId)).toEqual(['call-30', 'call-45']);
     store.indexNow();
     expect(store.query({ decision: 'denied', server: 'files' }).map((e) => e.event.callId)).toEqual(['call-15', 'call-30', 'call-45', 'call-60']);
   });

@@ -51,6 +51,10 @@ CREATE INDEX IF NOT EXISTS events_index_user ON events_index(user, seq);
 CREATE INDEX IF NOT EXISTS events_index_client ON events_index(client, seq);
 CREATE INDEX IF NOT EXISTS events_index_server ON events_index(server, name, seq);
 CREATE INDEX IF NOT EXISTS events_index_decision ON events_index(decision, seq);
+-- Each filter alone reads its matches newest first straight from an index, without sorting them.
+CREATE INDEX IF NOT EXISTS events_index_server_seq ON events_index(server, seq);
+CREATE INDEX IF NOT EXISTS events_index_name ON events_index(name, seq);
+CREATE INDEX IF NOT EXISTS events_index_type ON events_index(type, seq);
 CREATE TABLE IF NOT EXISTS checkpoints (
   seq INTEGER PRIMARY KEY,
   at TEXT NOT NULL,
