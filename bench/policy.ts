@@ -34,7 +34,7 @@ export interface PolicyBenchResult {
   /** Compiling a bundle once (parse, validate, prepare). */
   compileMs: number;
   /** Per decision, in microseconds. */
-  decideUs: { unmanaged: Summary; cached: Summary; withArguments: Summary };
+  decideUs: { unmanaged: Summary; cached: Summary; withArguments: Summary; withArgumentsRepeated?: Summary };
   /** `Gateway.listTools` for one principal, in milliseconds. */
   listTools: Record<'analyst' | 'support' | 'admin', { visible: number; coldMs: number; warm: Summary }>;
   /** The same list under the unmanaged policy, as the baseline. */
