@@ -21,6 +21,10 @@ import { PopupHumanChannel } from './human-popup.js';
 import { FORBIDDEN, consoleIpcHandlers, isTrustedSender } from './ipc.js';
 import { isWebLink, refuseNavigation, secureWebPreferences } from './security.js';
 import { trayModel } from './tray-model.js';
+import { keepYoungGenerationSmall } from '../src/node/heap.js';
+
+// The core runs in this process: its heap policy applies before the core's modules load (src/node/heap.ts).
+keepYoungGenerationSmall();
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 /** dist/main/ → the package root. */

@@ -132,7 +132,7 @@ export function renderMemory(r: RunResults): string {
       ],
     ),
     '',
-    `Servers: ${m.servers.join(', ')} (the default configuration). Daemon flags: ${m.daemonFlags?.length ? m.daemonFlags.map((f) => `\`${f}\``).join(' ') : 'none'}.${m.firstError ? ` First error: ${m.firstError}` : ''}`,
+    `Servers: ${m.servers.join(', ')} (the default configuration). After the load the daemon reported a young generation of ${m.youngGenerationMb ?? 'n/a'} MB and ${m.heapUsedMb ?? 'n/a'} MB of heap in use.${m.firstError ? ` First error: ${m.firstError}` : ''}`,
   ].join('\n');
 }
 

@@ -61,10 +61,9 @@ function check(result: unknown): void {
   if ((result as { isError?: boolean }).isError) throw new Error(`echo answered with an error: ${JSON.stringify(result).slice(0, 300)}`);
 }
 
+/** The path's name for `echo`; empty when the server has none (a caller then names its tool on every call). */
 function pickEcho(tools: string[]): string {
-  const tool = tools.find((name) => name === 'echo') ?? tools.find((name) => name.endsWith('__echo'));
-  if (!tool) throw new Error(`no echo tool among ${JSON.stringify(tools.slice(0, 20))}`);
-  return tool;
+  return tools.find((name) => name === 'echo') ?? tools.find((name) => name.endsWith('__echo')) ?? '';
 }
 
 /** An SDK v1 client session, as IDEs open them (2025 era). */

@@ -29,8 +29,9 @@ export interface MemoryResult {
   firstError?: string;
   /** Client sessions the daemon still held after every client closed. */
   sessionsLeft?: number;
-  /** Node flags the daemon ran with (from its /proc cmdline). */
-  daemonFlags?: string[];
+  /** V8's young generation after the load, and the heap in use then (from `gatehouse status`), MB. */
+  youngGenerationMb?: number;
+  heapUsedMb?: number;
   error?: string;
 }
 
@@ -51,12 +52,6 @@ export async function memoryScenario(options: { idleMs: number; loadMs: number; 
   };
   const daemon = await spawnDaemon({ servers });
   try {
-    try {
-      const cmdline = readFileSync(`/proc/${daemon.pid}/cmdline`, 'utf8').split('\0');
-      result.daemonFlags = cmdline.filter((a) => a.startsWith('--') && a !== '--log-level');
-    } catch {
-      // Not Linux.
-    }
     await sleep(options.idleMs);
     result.idleRssMb = daemon.rssMb();
     options.log(`  default servers (${result.servers.join(', ')}): ${result.idleRssMb?.toFixed(1)} MB idle after start-up`);
@@ -99,7 +94,10 @@ export async function memoryScenario(options: { idleMs: number; loadMs: number; 
     }
     await sleep(options.idleMs);
     result.afterLoadRssMb = daemon.rssMb();
-    result.sessionsLeft = (await daemon.status()).clients.length;
+    const status = await daemon.status();
+    result.sessionsLeft = status.clients.length;
+    result.youngGenerationMb = status.memory?.youngGenerationMb;
+    result.heapUsedMb = status.memory?.heapUsedMb;
     options.log(`  peak ${result.peakRssMb?.toFixed(1)} MB during ${result.calls} calls (${result.errors} errors); ${result.afterLoadRssMb?.toFixed(1)} MB idle after, ${result.sessionsLeft} sessions left`);
   } catch (error) {
     result.error = String(error).slice(0, 500);

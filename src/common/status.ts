@@ -56,6 +56,17 @@ export interface DaemonStatus {
   approvals?: ApprovalsStatus;
   /** Rate limits and write quotas of the policy bundle in force, with what the current user has used. */
   quotas?: QuotasStatus;
+  /** The daemon process's memory, in MB: what a load left behind shows here. */
+  memory?: MemoryStatus;
+}
+
+export interface MemoryStatus {
+  rssMb: number;
+  heapUsedMb: number;
+  /** V8's nursery of short-lived objects (both halves); kept at its starting size by the CLI and the desktop app (src/node/heap.ts). */
+  youngGenerationMb: number;
+  /** HTTP connections open now, and how many were closed to stay under `listen.http.maxConnections`. */
+  httpConnections?: { open: number; evicted: number };
 }
 
 /** Calls waiting for the person's answer, oldest first, and the session-wide approvals in force. */

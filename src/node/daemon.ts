@@ -40,6 +40,7 @@ import { SecretResolver, SecretScrubber } from './secrets/resolver.js';
 import { PolicyController } from './policy/controller.js';
 import { managedDirFor } from './policy/settings.js';
 import { StaticIdentity, type TestIdentity } from './policy/static-identity.js';
+import { memoryFigures } from './heap.js';
 import { jsonLogger } from './logger.js';
 import { defaultPaths, ensureUserOnlyDir, type GatehousePaths } from './paths.js';
 import { RotatingServerLogs } from './server-logs.js';
@@ -402,6 +403,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       pendingQuestions: humanChannel.pending(),
       approvals: approvals.status(),
       ...(quotaStatus ? { quotas: quotaStatus } : {}),
+      memory: { ...memoryFigures(), ...(http ? { httpConnections: http.connectionStats() } : {}) },
     };
   };
 
