@@ -15,17 +15,13 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import {
-  createMcpHandler,
-  isLegacyRequest,
-  WebStandardStreamableHTTPServerTransport,
-  type McpHttpHandler,
-} from '@modelcontextprotocol/server';
+import { classifyInboundRequest, createMcpHandler, type AuthInfo, type McpHttpHandler } from '@modelcontextprotocol/server';
 import { RpcErrorCode, errorMessage } from '../../common/errors.js';
 import { SERVER_NAME_PATTERN } from '../../common/names.js';
 import type { Scope } from '../../core/gateway.js';
 import type { ListKind, Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
+import { HttpSessionTransport } from './http-session.js';
 import type { LiveSession, SessionHost } from './sessions.js';
 import { readBody } from '../http-body.js';
 
@@ -56,7 +52,7 @@ export interface HttpListenerOptions {
 }
 
 interface LegacySession {
-  transport: WebStandardStreamableHTTPServerTransport;
+  transport: HttpSessionTransport;
   session: LiveSession;
   tokenClient: string;
   lastUsed: number;
@@ -229,8 +225,10 @@ export class HttpListener {
         return jsonError(res, 400, null, RpcErrorCode.ParseError, 'Parse error: the body is not JSON');
       }
     }
+    // 5. The era, from the method, the headers and the body, as the SDK's entry decides it.
+    if (isLegacy(req, parsed)) return this.serveLegacy(req, res, parsed, principal, scope);
     const abort = new AbortController();
-    // Only a client that goes away before its answer is written cancels; a normal close does not.
+    // Only a client that goes away before its answer is written cancels (a `subscriptions/listen` stream ends then).
     res.once('close', () => {
       if (!res.writableFinished) abort.abort();
     });
@@ -240,30 +238,29 @@ export class HttpListener {
       ...(body !== undefined ? { body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) } : {}),
       signal: abort.signal,
     });
-    const response = (await isLegacyRequest(request, parsed, { maxRequestBodySize: this.options.maxMessageBytes }))
-      ? await this.serveLegacy(request, parsed, principal, scope)
-      : await this.serveModern(request, parsed, principal, scope);
-    await writeResponse(res, response, { flushHeaders: req.method === 'GET' });
+    await writeResponse(res, await this.serveModern(request, parsed, principal, scope));
   }
 
   private allowedOrigin(origin: string): boolean {
     return origin === `http://127.0.0.1:${this.port}` || origin === `http://localhost:${this.port}`;
   }
 
-  private async serveLegacy(request: Request, parsed: unknown, principal: Principal, scope: Scope): Promise<Response> {
-    const sessionId = request.headers.get('mcp-session-id');
-    if (sessionId) {
+  /** 2025-era traffic: one session per client `initialize`, served on Node's objects by its own transport. */
+  private async serveLegacy(req: IncomingMessage, res: ServerResponse, parsed: unknown, principal: Principal, scope: Scope): Promise<void> {
+    const authInfo: AuthInfo = { token: 'verified', clientId: principal.client.id, scopes: [], extra: { principal } };
+    const sessionId = req.headers['mcp-session-id'];
+    if (typeof sessionId === 'string') {
       const existing = this.legacy.get(sessionId);
       // A session belongs to the client that opened it, on the view it opened.
       if (!existing || existing.tokenClient !== principal.client.id || scopeKey(existing.session.scope) !== scopeKey(scope)) {
-        return jsonResponse(404, { jsonrpc: '2.0', id: null, error: { code: RpcErrorCode.InvalidRequest, message: 'Session not found' } });
+        return jsonError(res, 404, null, RpcErrorCode.InvalidRequest, 'Session not found');
       }
       existing.lastUsed = Date.now();
-      return existing.transport.handleRequest(request, parsed !== undefined ? { parsedBody: parsed } : undefined);
+      return existing.transport.handle(req, res, parsed, authInfo);
     }
     const session = this.options.sessions.open(principal, scope, 'http', 'legacy');
     let entry: LegacySession | undefined;
-    const transport = new WebStandardStreamableHTTPServerTransport({
+    const transport: HttpSessionTransport = new HttpSessionTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         entry = { transport, session, tokenClient: principal.client.id, lastUsed: Date.now() };
@@ -274,21 +271,20 @@ export class HttpListener {
         this.legacy.delete(id);
         this.options.sessions.close(session);
       },
-      maxRequestBodySize: this.options.maxMessageBytes,
     });
+    transport.onerror = (error) => this.options.logger.log('debug', 'http.mcp_error', { error: errorMessage(error) });
     transport.onclose = () => {
       if (transport.sessionId) this.legacy.delete(transport.sessionId);
       this.options.sessions.close(session);
     };
     const server = this.options.sessions.serverFor(session);
     await server.connect(transport);
-    const response = await transport.handleRequest(request, parsed !== undefined ? { parsedBody: parsed } : undefined);
+    await transport.handle(req, res, parsed, authInfo);
     if (!entry) {
       // Not an initialize: nothing to keep.
       this.options.sessions.close(session);
       void transport.close().catch(() => undefined);
     }
-    return response;
   }
 
   private serveModern(request: Request, parsed: unknown, principal: Principal, scope: Scope): Promise<Response> {
@@ -361,6 +357,22 @@ function scopeKey(scope: Scope): string {
   return scope.server ?? '';
 }
 
+/**
+ * Whether a request is 2025-era traffic: any GET or DELETE, and a POST the SDK's own classifier calls
+ * legacy (`initialize`, envelope-less requests, notifications, responses, batches). The same decision
+ * as the SDK's `isLegacyRequest`, made on Node's headers without building a WHATWG request.
+ */
+function isLegacy(req: IncomingMessage, parsed: unknown): boolean {
+  if (req.method !== 'POST' || parsed === undefined) return true;
+  const first = (name: string) => {
+    const value = req.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const headers = { protocolVersionHeader: first('mcp-protocol-version'), mcpMethodHeader: first('mcp-method'), mcpNameHeader: first('mcp-name') };
+  const defined = Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined)) as Partial<typeof headers>;
+  return classifyInboundRequest({ httpMethod: 'POST', ...defined, body: parsed }).kind === 'legacy';
+}
+
 function toHeaders(req: IncomingMessage): Headers {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
@@ -371,10 +383,6 @@ function toHeaders(req: IncomingMessage): Headers {
   return headers;
 }
 
-
-function jsonResponse(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
-}
 
 function jsonError(res: ServerResponse, status: number, id: string | number | null, code: number, message: string): void {
   res.statusCode = status;
