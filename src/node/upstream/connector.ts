@@ -20,6 +20,7 @@ import type {
 import type { Redacted } from '../../core/secrets.js';
 import { LineTransport } from '../line-transport.js';
 import { launchChild, type LaunchedChild } from './child-process.js';
+import { eraResultSchema } from './result-schema.js';
 
 export interface ConnectorOptions {
   version: string;
@@ -349,13 +350,17 @@ class SdkUpstreamConnection implements UpstreamConnection {
 
   async request(method: string, params: Record<string, unknown>, options: ForwardOptions): Promise<Record<string, unknown>> {
     try {
-      const result = await this.client.request({ method, params } as never, {
+      const requestOptions = {
         signal: options.signal,
         timeout: options.timeoutMs,
         resetTimeoutOnProgress: true,
         maxTotalTimeout: options.timeoutMs * 4,
         onprogress: options.onProgress,
-      } as never);
+      };
+      const schema = eraResultSchema(this.client, method);
+      const result = schema
+        ? await this.client.request({ method, params } as never, schema, requestOptions as never)
+        : await this.client.request({ method, params } as never, requestOptions as never);
       if (!this.scrubText?.active()) return result as Record<string, unknown>;
       const text = JSON.stringify(result);
       const clean = this.scrubText.scrub(text);
