@@ -2,6 +2,7 @@
 import type { RunResults, TargetResult } from './results.js';
 import { int, ms, ratio, table } from './stats.js';
 import { verdicts } from './verdicts.js';
+import { COST_CENTRES, costCentres } from './cpuprofile.js';
 
 const find = (r: RunResults, id: string): TargetResult | undefined => r.targets.find((t) => t.id === id);
 
@@ -187,6 +188,34 @@ export function renderAuditScale(r: RunResults): string {
   return parts.join('\n');
 }
 
+/**
+ * Where each microsecond of daemon CPU goes, per profiled path: each cost centre's share of the
+ * profile's busy time (start-up left out), applied to the CPU per call measured without the profiler
+ * in the latency (sequential) or throughput (concurrent) phase of the same run.
+ */
+export function renderCostCentres(r: RunResults): string {
+  const profiles = r.profiles ?? [];
+  if (!profiles.length) return '';
+  const columns = profiles.map((p) => {
+    const t = find(r, p.target);
+    const measured = p.mode === 'sequential' ? t?.latencyProxyCpuUs : t?.throughput?.proxyCpuPerKCall;
+    const perCall = measured ?? p.daemonCpuUs;
+    const centres = costCentres(p.summary).filter((c) => !c.centre.startsWith('start-up'));
+    const running = centres.reduce((a, c) => a + c.ms, 0) || 1;
+    return { p, perCall, measured: measured !== undefined, shares: new Map(centres.map((c) => [c.centre, c.ms / running])) };
+  });
+  const header = ['daemon CPU per call', ...columns.map((c) => `${c.p.target.replace('gatehouse-', '')}, ${c.p.mode === 'sequential' ? '1 client' : `${r.settings.clients} clients`}`)];
+  const rows = COST_CENTRES.filter((c) => !c.startsWith('start-up')).map((centre) => [
+    centre,
+    ...columns.map((c) => {
+      const share = c.shares.get(centre) ?? 0;
+      return `${int(share * c.perCall)} µs (${(share * 100).toFixed(0)} %)`;
+    }),
+  ]);
+  rows.push(['**total**', ...columns.map((c) => `**${int(c.perCall)} µs**${c.measured ? '' : ' (under the profiler)'}`)]);
+  return table(header, rows);
+}
+
 export function renderProfiles(r: RunResults, top = 20): string {
   if (!r.profiles?.length) return '';
   const parts: string[] = [];
@@ -302,7 +331,10 @@ export function renderReport(r: RunResults): string {
       ),
     );
   }
-  if (r.profiles?.length) lines.push('', '### Daemon CPU profiles', '', renderProfiles(r));
+  if (r.profiles?.length) {
+    lines.push('', '### Where the daemon\'s CPU per call goes', '', 'Each cost centre\'s share of the profiled busy time (start-up left out) applied to the CPU per call measured without the profiler in this run.', '', renderCostCentres(r));
+    lines.push('', '### Daemon CPU profiles', '', renderProfiles(r));
+  }
   if (r.notes.length) lines.push('', '### Notes', '', ...r.notes.map((n) => `- ${n}`));
   return lines.join('\n') + '\n';
 }

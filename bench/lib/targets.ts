@@ -200,7 +200,11 @@ export function gatehouseTargets(daemon: RunningDaemon): Target[] {
   const proxy = () => [daemon.pid];
   const upstream = () => descendantsOf(daemon.pid);
   const bridges = new PidSet();
-  const auth = { headers: { Authorization: `Bearer ${daemon.home.token}` } };
+  // Sessions take the paired clients in turn, as many IDEs would (one client may hold 16 HTTP sessions).
+  const paired = [{ name: CLIENT_NAME, token: daemon.home.token }, ...daemon.home.clients];
+  let turn = 0;
+  const next = () => paired[turn++ % paired.length]!;
+  const auth = () => ({ headers: { Authorization: `Bearer ${next().token}` } });
   return [
     {
       id: 'gatehouse-socket-legacy',
@@ -209,7 +213,10 @@ export function gatehouseTargets(daemon: RunningDaemon): Target[] {
       endpoint: 'socket',
       path: 'SDK v1 client → unix socket (hello line, then NDJSON MCP) → daemon → stdio → fixture',
       era: 'legacy',
-      open: async () => connectV1((await openSocketTransport(daemon.socketPath, CLIENT_NAME, daemon.home.token)) as unknown as TransportV1),
+      open: async () => {
+        const client = next();
+        return connectV1((await openSocketTransport(daemon.socketPath, client.name, client.token)) as unknown as TransportV1);
+      },
       proxyPids: proxy,
       upstreamPids: upstream,
     },
@@ -220,7 +227,10 @@ export function gatehouseTargets(daemon: RunningDaemon): Target[] {
       endpoint: 'socket',
       path: 'SDK v2 client → unix socket (hello line, then NDJSON MCP) → daemon → stdio → fixture',
       era: 'modern',
-      open: async () => connectV2(await openSocketTransport(daemon.socketPath, CLIENT_NAME, daemon.home.token)),
+      open: async () => {
+        const client = next();
+        return connectV2(await openSocketTransport(daemon.socketPath, client.name, client.token));
+      },
       proxyPids: proxy,
       upstreamPids: upstream,
     },
@@ -254,7 +264,7 @@ export function gatehouseTargets(daemon: RunningDaemon): Target[] {
       endpoint: 'http',
       path: `SDK v1 client → Streamable HTTP ${daemon.httpUrl}/mcp (Bearer) → daemon → stdio → fixture`,
       era: 'legacy',
-      open: () => connectV1(new HttpV1(new URL(`${daemon.httpUrl}/mcp`), { requestInit: auth }) as unknown as TransportV1),
+      open: () => connectV1(new HttpV1(new URL(`${daemon.httpUrl}/mcp`), { requestInit: auth() }) as unknown as TransportV1),
       proxyPids: proxy,
       upstreamPids: upstream,
     },
@@ -265,7 +275,7 @@ export function gatehouseTargets(daemon: RunningDaemon): Target[] {
       endpoint: 'http',
       path: `SDK v2 client → Streamable HTTP ${daemon.httpUrl}/mcp (Bearer) → daemon → stdio → fixture`,
       era: 'modern',
-      open: () => connectV2(new HttpV2(new URL(`${daemon.httpUrl}/mcp`), { requestInit: auth }) as TransportV2),
+      open: () => connectV2(new HttpV2(new URL(`${daemon.httpUrl}/mcp`), { requestInit: auth() }) as TransportV2),
       proxyPids: proxy,
       upstreamPids: upstream,
     },

@@ -88,8 +88,8 @@ export const ListenSchema = z
         enabled: z.boolean().default(true),
         port: z.number().int().min(0).max(65_535).default(0),
         /**
-         * Connections open at once. Past it, the oldest connection that has not yet sent a whole request is closed
-         * to make room (a slow or silent one), or, when every connection is serving a request, the new one is.
+         * Connections open at once. Past it, the oldest connection that has not yet sent a whole request (a slow or
+         * silent one) is closed to make room, else the oldest idle one; when every connection is serving a request, the new one is.
          */
         maxConnections: z.number().int().min(8).max(65_536).default(1024),
         /** From a connection's first byte (or the end of its previous request) to the end of the request's headers. */

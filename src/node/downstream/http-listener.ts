@@ -136,21 +136,27 @@ export class HttpListener {
   }
 
   /**
-   * A new connection over the cap makes room by closing the oldest connection that has never delivered
-   * a whole request (a silent or slow one: what a slowloris holds); when every connection has, the new
-   * one is closed. Clients already being served keep their connections.
+   * A new connection over the cap makes room by closing, oldest first, a connection that has never
+   * delivered a whole request (a silent or slow one: what a slowloris holds), else one that is idle
+   * between requests (its client reconnects when it needs to); when every connection is serving a
+   * request, the new one is closed. A request in progress, a GET stream included, is never cut.
    */
   private admit(socket: Socket, cap: number): void {
     this.connections.set(socket, { active: 0, served: false });
     socket.once('close', () => this.connections.delete(socket));
     if (this.connections.size <= cap) return;
     let victim: Socket = socket;
+    let idle: Socket | undefined;
     for (const [other, state] of this.connections) {
-      if (other !== socket && !state.served && state.active === 0) {
+      if (other === socket || state.active > 0) continue;
+      if (!state.served) {
         victim = other;
+        idle = undefined;
         break;
       }
+      idle ??= other;
     }
+    if (idle) victim = idle;
     this.evicted++;
     this.connections.delete(victim);
     victim.destroy();
