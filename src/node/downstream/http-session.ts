@@ -14,6 +14,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isJsonContentType, SUPPORTED_PROTOCOL_VERSIONS, type AuthInfo, type JSONRPCMessage, type Transport, type TransportSendOptions } from '@modelcontextprotocol/server';
 import { RpcErrorCode } from '../../common/errors.js';
+import { serializeMessage } from './wire-json.js';
 
 type RequestId = string | number;
 
@@ -219,7 +220,7 @@ export class HttpSessionTransport implements Transport {
       res.cork();
       process.nextTick(() => res.uncork());
     }
-    res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    res.write(`event: message\ndata: ${serializeMessage(message)}\n\n`);
   }
 
   private keepAlive(res: ServerResponse): NodeJS.Timeout {

@@ -9,6 +9,7 @@ import type { CallContext, Outcome } from '../../core/chain.js';
 import type { Gateway, Scope } from '../../core/gateway.js';
 import { LOG_LEVEL_META_KEY, MCP_LOG_LEVELS, type McpLogLevel } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
+import { withKeptJson } from './wire-json.js';
 
 export interface DownstreamSession {
   principal: Principal;
@@ -69,7 +70,8 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
   const { principal, scope } = session;
   const on = server.setRequestHandler.bind(server) as unknown as (method: string, handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>) => void;
 
-  on('tools/list', async () => ({ tools: gateway.listTools(principal, scope) }));
+  // The filter runs on every list; each item's JSON is kept between lists (wire-json.ts).
+  on('tools/list', async () => ({ tools: withKeptJson(gateway.listTools(principal, scope)) }));
   on('prompts/list', async () => ({ prompts: gateway.listPrompts(principal, scope) }));
   on('resources/list', async () => ({ resources: gateway.listResources(principal, scope) }));
   on('resources/templates/list', async () => ({ resourceTemplates: gateway.listResourceTemplates(principal, scope) }));
