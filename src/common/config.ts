@@ -126,6 +126,29 @@ export const RestrictSchema = z
   .strict();
 export type RestrictConfig = z.infer<typeof RestrictSchema>;
 
+/** The question page of headless Gatehouse (docs/approvals.md). */
+export const HumanPageSchema = z
+  .object({
+    /** The page's port on 127.0.0.1: fixed when set, a free one each start when 0. */
+    port: z.number().int().min(0).max(65_535).default(0),
+  })
+  .strict();
+
+/**
+ * The user's own approval rules: calls they want to be asked about before they run. They only ever
+ * add a question to a call the policy allows; they never allow anything.
+ */
+export const ApprovalsSchema = z
+  .object({
+    /** Server names or `<server>__<tool or prompt>` names (`*` matches any run of characters) to ask about. */
+    ask: z.array(restrictPattern).max(1000).default([]),
+    /** Ask before every tool that is not marked read-only. */
+    askBeforeWrites: z.boolean().default(false),
+    /** How long a call waits for the answer before it is refused. */
+    timeoutSeconds: z.number().int().min(5).max(3600).default(120),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
     $schema: z.string().optional(),
@@ -134,6 +157,8 @@ export const ConfigSchema = z
     listen: ListenSchema.default(ListenSchema.parse({})),
     limits: LimitsSchema.default(LimitsSchema.parse({})),
     restrict: RestrictSchema.default(RestrictSchema.parse({})),
+    humanPage: HumanPageSchema.default(HumanPageSchema.parse({})),
+    approvals: ApprovalsSchema.default(ApprovalsSchema.parse({})),
   })
   .strict();
 export type GatehouseConfig = z.infer<typeof ConfigSchema>;

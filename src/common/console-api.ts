@@ -7,6 +7,8 @@
  * The renderer imports this module and control-api.ts only; the preload imports the channel names.
  */
 import { z } from 'zod';
+import type { WaitingQuestion } from './questions.js';
+export type { QuestionAnswer, WaitingQuestion } from './questions.js';
 import type { ReloadReport } from './control-api.js';
 import type { DaemonStatus, IdentityStatus, PolicyStatus, ServerStatus } from './status.js';
 
@@ -20,9 +22,16 @@ export type ConsoleBridge = {
 } & {
   /** Subscribes to console events; returns the unsubscribe function. */
   onEvent(listener: (event: ConsoleEvent) => void): () => void;
+  /** The human channel, in the desktop app only (the console served on loopback has none). */
   human: {
+    /** A question window: its own question (`WaitingQuestion`). */
     question(): Promise<BridgeResult>;
+    /** A question window: its answer (`QuestionAnswer`). */
     answer(answer: unknown): Promise<BridgeResult>;
+    /** The console window: the questions waiting (`WaitingQuestion[]`). */
+    inbox(): Promise<BridgeResult>;
+    /** The console window: an answer to one of them. */
+    answerOne(id: string, answer: unknown): Promise<BridgeResult>;
   };
   app: {
     settings(): Promise<BridgeResult>;
@@ -257,42 +266,17 @@ export interface ConsoleResults {
   'identity.status': IdentityStatus;
   'identity.login': { url: string };
   'identity.logout': { revoked: boolean };
+  'questions.list': QuestionsReport;
 }
 
-// ---------------------------------------------------------------------------------------------
-// The human channel's popup (desktop app)
-
-/** The question a popup shows: the core's HumanQuestion as it crosses to the renderer. */
-export interface PopupQuestion {
-  kind: 'pairing' | 'approval';
-  title: string;
-  facts: { label: string; value: string }[];
-  code?: string;
-  scope?: { servers: { name: string; tools: string[] }[]; expiryDays: number[] };
-  choices?: { id: string; label: string }[];
-  deadline: string;
+/** What waits for the person, and where it is answered (never how: no code, no key). */
+export interface QuestionsReport {
+  questions: WaitingQuestion[];
+  /** Where the person answers (`desktop app`, `terminal`, `question page`); empty when nobody can be asked. */
+  answerAt: string[];
+  /** Headless: the question page's origin; a question's page is `<origin>/q/<id>`, which asks for the terminal's code. */
+  pageOrigin?: string;
 }
-
-/** A popup's answer, parsed in main before it is checked against the question it answers. */
-export const PopupAnswerSchema = z.discriminatedUnion('decision', [
-  z.object({ decision: z.literal('decline') }).strict(),
-  z
-    .object({
-      decision: z.literal('approve'),
-      choice: z.string().max(64).optional(),
-      scope: z
-        .object({
-          kind: z.enum(['all', 'read-only', 'listed']),
-          servers: z.array(z.string().max(64)).max(1000),
-          tools: z.array(z.string().max(300)).max(10_000),
-          expiryDays: z.number().int().min(1).max(3650),
-        })
-        .strict()
-        .optional(),
-    })
-    .strict(),
-]);
-export type PopupAnswer = z.infer<typeof PopupAnswerSchema>;
 
 /** The desktop app's own settings. */
 export const AppSettingsSchema = z.object({ openAtLogin: z.boolean() }).strict();

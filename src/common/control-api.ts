@@ -35,7 +35,7 @@ const auditFilter = {
   client: z.string().min(1).max(512).optional(),
   server: z.string().min(1).max(512).optional(),
   tool: z.string().min(1).max(512).optional(),
-  decision: z.enum(['allowed', 'denied', 'failed', 'ok', 'error']).optional(),
+  decision: z.enum(['allowed', 'denied', 'failed', 'ok', 'error', 'interrupted']).optional(),
   type: z.string().min(1).max(64).optional(),
 };
 
@@ -93,10 +93,16 @@ export const ControlRequests = {
   'secrets.set': z.object({ name: secretName, value: z.string().min(1, 'the value is empty').max(16_384, 'a secret value is at most 16384 characters') }).strict(),
   'secrets.delete': z.object({ name: secretName }).strict(),
   /**
-   * Prints a new one-time login address for the console of `gatehouse daemon --ui` on the daemon's
-   * terminal (only there: the answer says whether it was shown, never the address).
+   * Shows a new sign-in code for the console of `gatehouse daemon --ui` on the daemon's terminal
+   * (only there: the answer says whether it was shown, never the code).
    */
   'console.link': z.object({}).strict(),
+  /**
+   * The questions waiting for the person, and where they can be answered. Read-only: no control
+   * method answers a question, and nothing here opens one (the question page asks for the code
+   * that only the daemon's terminal shows).
+   */
+  'questions.list': z.object({}).strict(),
   /** Starts a sign-in with the identity provider in the system browser; resolves with the address to open once it is ready. */
   'identity.login': z.object({}).strict(),
 } as const;

@@ -48,6 +48,8 @@ interface RequestCtx {
     notify: (notification: { method: string; params?: Record<string, unknown> }) => Promise<void>;
     send: (request: { method: string; params?: Record<string, unknown> }, options?: { signal?: AbortSignal }) => Promise<unknown>;
   };
+  /** Over HTTP: the request as it arrived (its signal aborts when the connection closes early). */
+  http?: { req?: Request };
 }
 interface RequestWithParams {
   params?: Record<string, unknown>;
@@ -174,6 +176,8 @@ function callContext(ctx: RequestCtx, session: DownstreamSession): CallContext &
   };
   const context: CallContext & { settled(): Promise<void> } = {
     signal: ctx.mcpReq.signal,
+    // Over HTTP, the request's own signal: aborted when its connection closes before the answer is written.
+    ...(ctx.http?.req?.signal ? { gone: ctx.http.req.signal } : {}),
     settled: async () => {
       while (pending.size > 0) await Promise.all([...pending]);
     },
