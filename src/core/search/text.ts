@@ -162,6 +162,10 @@ export function words(text: string): string[] {
 
 /** One word → its search term, or undefined when it says nothing about a tool. */
 export function term(word: string): string | undefined {
+  return termOf(word);
+}
+
+function termOf(word: string): string | undefined {
   const lower = word.toLowerCase();
   if (STOP_WORDS.has(lower)) return undefined;
   const folded = FOLDS[lower] ?? lower;
@@ -187,6 +191,36 @@ export function queryTerms(word: string): string[] {
   const own = indexTerms(word);
   const actions = (ACTIONS[word.toLowerCase()] ?? []).map((a) => term(a)!);
   return [...new Set([...own, ...actions])];
+}
+
+/**
+ * `indexTerms` and `queryTerms` with the answers kept: tool text repeats a small vocabulary, and
+ * stemming is most of the cost of building an index. One per index; bounded, since queries bring
+ * words of their own.
+ */
+export class TermCache {
+  private readonly indexed = new Map<string, string[]>();
+  private readonly queried = new Map<string, string[]>();
+
+  constructor(private readonly max = 50_000) {}
+
+  index(word: string): string[] {
+    return this.remember(this.indexed, word, indexTerms);
+  }
+
+  query(word: string): string[] {
+    return this.remember(this.queried, word, queryTerms);
+  }
+
+  private remember(map: Map<string, string[]>, word: string, work: (word: string) => string[]): string[] {
+    let found = map.get(word);
+    if (found === undefined) {
+      found = work(word);
+      if (map.size >= this.max) map.clear();
+      map.set(word, found);
+    }
+    return found;
+  }
 }
 
 /** Text → search terms, in order (duplicates kept: the ranking counts them). */

@@ -7,7 +7,7 @@
 import MiniSearch from 'minisearch';
 import type { ToolItem } from '../ports.js';
 import { splitName } from '../../common/names.js';
-import { indexTerms, queryTerms, words } from './text.js';
+import { TermCache, words } from './text.js';
 
 /** One document per tool: its text, split into the fields the ranking weighs differently. */
 interface ToolDocument {
@@ -52,13 +52,14 @@ export class ToolIndex {
   constructor(tools: readonly ToolItem[]) {
     this.tools = tools.slice(0, MAX_INDEXED_TOOLS);
     this.servers = this.tools.map((t) => splitName(t.name)?.server ?? '');
+    const terms = new TermCache();
     this.search = new MiniSearch<ToolDocument>({
       fields: ['name', 'title', 'description', 'params', 'server', 'annotations'],
       storeFields: [],
       tokenize: (text) => words(text),
-      processTerm: (word) => indexTerms(word),
+      processTerm: (word) => terms.index(word),
       searchOptions: {
-        processTerm: (word) => queryTerms(word),
+        processTerm: (word) => terms.query(word),
         boost: { ...BOOST },
         // Partial words ("kube" for "kubernetes") count, less than whole ones. Typo tolerance (fuzzy) added no recall on the query set and cost time.
         prefix: (t) => t.length >= 4,
