@@ -13,6 +13,7 @@ import { saving, toolListCost, toolListText, type TokenCounter } from '../../src
 import { queryTerms, words } from '../../src/core/search/text.js';
 import { ToolIndex } from '../../src/core/search/tool-index.js';
 import { MAX_INDEXES, parseCallRequest, parseFindRequest, SEARCH_VIEW_TOOLS, ToolSearch } from '../../src/core/search/view.js';
+import { parseHello } from '../../src/node/downstream/hello.js';
 import { FakeClock } from './fakes/fake-clock.js';
 
 const who = (user: string, client = 'ide'): Principal => ({
@@ -109,6 +110,18 @@ describe('finding tools', () => {
   });
 });
 
+describe('hostile queries', () => {
+  it('looks up each distinct word of a query once, and at most 24 of them', () => {
+    const index = new ToolIndex([tool('jira__create_issue', 'Creates an issue'), tool('jira__delete_issue', 'Deletes an issue'), tool('zoom__zebra', 'Zebra')]);
+    const names = (query: string) => index.find(query, { limit: 3 }).map((h) => h.tool.name);
+    expect(names('create '.repeat(140) + 'issue')).toEqual(names('create issue'));
+    // The 25th distinct word is not looked up.
+    const filler = Array.from({ length: 24 }, (_, i) => `filler${i}`).join(' ');
+    expect(names(`${filler} zebra`)).toEqual([]);
+    expect(names(`zebra ${filler}`)).toEqual(['zoom__zebra']);
+  });
+});
+
 describe('keeping indexes current', () => {
   it('shares one index between principals who see the same tools, and builds another for one who sees less', () => {
     const { search, policy } = setup();
@@ -187,6 +200,14 @@ describe('requests', () => {
     for (const bad of [undefined, { name: '' }, { name: 3 }, { name: 'x', arguments: 'y' }, { name: 'x', arguments: null }, { name: 'x', extra: 1 }]) {
       expect(parseCallRequest(bad as Record<string, unknown> | undefined).ok, JSON.stringify(bad)).toBe(false);
     }
+  });
+
+  it('refuses a bridge hello that asks for a single server and the search view at once', () => {
+    const hello = (extra: Record<string, unknown>) => parseHello(JSON.stringify({ gatehouse: 'hello', version: 1, client: 'ide', ...extra }));
+    expect(hello({ view: 'search' })).toMatchObject({ ok: true, hello: { view: 'search' } });
+    expect(hello({ server: 'memory', view: 'aggregate' }).ok).toBe(true);
+    expect(hello({ server: 'memory', view: 'search' })).toEqual({ ok: false, reason: 'bad hello: view: a single-server view cannot also be the search view; choose one' });
+    expect(hello({ view: 'everything' })).toMatchObject({ ok: false });
   });
 
   it('describes find_tools and call_tool with input schemas a client can validate against', () => {

@@ -39,8 +39,13 @@ export interface SearchHit {
   score: number;
 }
 
-/** The most tools an index is built over; beyond that the rest are left out (and the caller is told). */
+/** The most tools an index is built over; beyond that the rest are left out. */
 export const MAX_INDEXED_TOOLS = 100_000;
+/**
+ * The most distinct words of a query that are looked up. Each word costs a pass over the index, so a
+ * long or repetitive query ("create create create …") could otherwise hold the daemon for a while.
+ */
+export const MAX_QUERY_WORDS = 24;
 
 export class ToolIndex {
   private readonly search: MiniSearch<ToolDocument>;
@@ -87,7 +92,8 @@ export class ToolIndex {
     const hits: SearchHit[] = [];
     const exact = this.byName.get(query.trim());
     if (exact !== undefined && inServer(exact)) hits.push({ tool: this.tools[exact]!, score: Number.POSITIVE_INFINITY });
-    const ranked = this.search.search(query, wanted === undefined ? {} : { filter: (r) => inServer(r.id as number) });
+    const text = [...new Set(words(query))].slice(0, MAX_QUERY_WORDS).join(' ');
+    const ranked = this.search.search(text, wanted === undefined ? {} : { filter: (r) => inServer(r.id as number) });
     for (const r of ranked) {
       if (hits.length >= options.limit) break;
       if (r.id === exact) continue;
