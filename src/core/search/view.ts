@@ -37,40 +37,37 @@ export interface SearchSource {
   onChange(listener: (kind: 'tools' | 'prompts' | 'resources', scope: { server?: string }) => void): () => void;
 }
 
-/** The two tools of the view, as `tools/list` shows them. */
+/**
+ * The two tools of the view, as `tools/list` shows them. Kept short on purpose: every word here is
+ * paid in every conversation (under 200 tokens for both; `npm run bench` counts them). The limits
+ * the schemas leave out (query length, the server pattern) are checked by `parseFindRequest`, which
+ * tells the model what to fix.
+ */
 export const SEARCH_VIEW_TOOLS: readonly ToolItem[] = Object.freeze([
   {
     name: FIND_TOOLS,
-    title: 'Find tools',
-    description:
-      'Finds the tools that can do what you describe, among every tool Gatehouse lets you use, and returns their full definitions (name, ' +
-      'description, input schema). Describe the task in plain words ("open a pull request on GitHub"); then run a tool with call_tool.',
+    description: 'Find the tools for a task, described in plain words. Returns their full definitions; run one with call_tool.',
     inputSchema: {
       type: 'object',
       properties: {
-        query: { type: 'string', description: 'What you want to do, in plain words.', minLength: 1, maxLength: MAX_QUERY_CHARS },
-        server: { type: 'string', description: 'Only tools of this server (the part before "__" in a tool name).' },
-        limit: { type: 'integer', description: `How many tools to return (default ${DEFAULT_RESULTS}).`, minimum: 1, maximum: MAX_RESULTS },
+        query: { type: 'string', description: 'The task, e.g. "open a pull request on GitHub"' },
+        server: { type: 'string', description: 'Only this server\'s tools' },
+        limit: { type: 'integer', minimum: 1, maximum: MAX_RESULTS, description: `Default ${DEFAULT_RESULTS}` },
       },
       required: ['query'],
-      additionalProperties: false,
     },
-    annotations: { readOnlyHint: true, openWorldHint: false },
+    annotations: { readOnlyHint: true },
   },
   {
     name: CALL_TOOL,
-    title: 'Call a tool',
-    description:
-      'Runs a tool that find_tools returned, by its exact name, with arguments that match its input schema. The call is governed and recorded ' +
-      'exactly like a direct call of that tool.',
+    description: 'Run a tool found with find_tools: its exact name, and arguments matching its input schema.',
     inputSchema: {
       type: 'object',
       properties: {
-        name: { type: 'string', description: 'The tool\'s name as find_tools gave it (for example "memory__read_graph").', minLength: 1 },
-        arguments: { type: 'object', description: 'The tool\'s arguments, as its input schema describes them.' },
+        name: { type: 'string' },
+        arguments: { type: 'object' },
       },
       required: ['name'],
-      additionalProperties: false,
     },
   },
 ]);
