@@ -94,7 +94,7 @@ export async function searchScenario(options: { reps: number; log: (line: string
   const defaultConfig = await costOf({ memory: real.memory!, files: real.files! });
   const catalogueCost = await costOf(catalogue);
   for (const [name, c] of [['default configuration', defaultConfig], ['5,000-tool catalogue', catalogueCost]] as const) {
-    options.log(`  ${name}: ${c.aggregate.tokens} tokens aggregate, ${c.search.tokens} search view (${(c.saving * 100).toFixed(1)} % fewer)`);
+    options.log(`  ${name}: ${c.aggregate.tokens} tokens aggregate, ${c.search.tokens} search view (${(c.saving * 100).toFixed(2)} % fewer)`);
   }
 
   // find_tools latency over the catalogue.
@@ -138,7 +138,7 @@ export async function searchScenario(options: { reps: number; log: (line: string
 
 /** The report's section. */
 export function renderSearch(s: SearchBenchResult, table: (header: string[], rows: string[][]) => string): string[] {
-  const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+  const pct = (x: number) => `${(x * 100).toFixed(x > 0.999 ? 2 : 1)} %`;
   const int = (x: number) => Math.round(x).toLocaleString('en-US');
   return [
     '',
