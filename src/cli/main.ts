@@ -3,7 +3,7 @@
  * stderr when it fails, and never takes a secret value as an argument.
  */
 import { readFileSync } from 'node:fs';
-import { ServerConfigSchema, formatPath } from '../common/config.js';
+import { ServerConfigSchema, ToolViewSchema, formatPath } from '../common/config.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import { isServerName, SERVER_NAME_RULE } from '../common/names.js';
 import type { DaemonStatus, ServerStatus } from '../common/status.js';
@@ -29,7 +29,9 @@ Commands:
   daemon [--config FILE] [--ui]    run the core in the foreground (--ui: with the console)
   console                          a new sign-in code for the console (on the daemon's terminal)
   status [--json]                  servers, states, restarts, clients, policy mode
-  connect [--client NAME]          the stdio bridge an IDE launches
+  connect [--client NAME] [--view search]
+                                   the stdio bridge an IDE launches (--view search: find_tools, call_tool)
+  tools cost [--json]              what each client's tool list costs in model tokens, in each view
   servers list|add|remove|restart|start|stop
   logs SERVER [--lines N]          a server's recent stderr
   login [--device], logout, whoami sign in with your organisation's identity provider
@@ -68,11 +70,13 @@ and this command then fails.`,
 
 Shows the running daemon's servers (state, restarts, tools), connected clients and policy mode.
 --json prints everything, including the socket path and the HTTP endpoint URL.`,
-  connect: `Usage: gatehouse connect [--client NAME] [--server NAME] [--token-file FILE]
+  connect: `Usage: gatehouse connect [--client NAME] [--server NAME | --view search|aggregate] [--token-file FILE]
 
 The stdio bridge an IDE launches as its MCP server command. It speaks MCP on stdin/stdout and
 carries it to the daemon's socket. --client names the client in status and audit records
 (default: "stdio-bridge"). --server shows one server alone, under its own tool names.
+--view search shows two tools instead of every tool: find_tools and call_tool (docs/search.md);
+--view aggregate shows every tool. Without --view, the client's setting in the config decides.
 The first time a client name connects, Gatehouse asks you to pair it on its pairing page (see the
 desktop notification or the daemon's terminal); the bridge then keeps its credential in the OS
 keychain. A credential can also be given with --token-file FILE, or the GATEHOUSE_CLIENT_TOKEN
@@ -120,6 +124,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await servers(rest, io, paths);
       case 'logs':
         return await logs(rest, io, paths);
+      case 'tools': {
+        const { toolsCommand } = await import('./tools.js');
+        return await toolsCommand(rest, io, paths);
+      }
       case 'clients': {
         const { clientsCommand } = await import('./clients.js');
         return await clientsCommand(rest, io, paths);
@@ -321,8 +329,11 @@ function table(header: string[], rows: string[][]): string[] {
 }
 
 async function connect(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
-  const { values } = parse(args, { client: { type: 'string' }, server: { type: 'string' }, 'token-file': { type: 'string' } });
+  const { values } = parse(args, { client: { type: 'string' }, server: { type: 'string' }, view: { type: 'string' }, 'token-file': { type: 'string' } });
   if (helpWanted('connect', values, io)) return 0;
+  const view = values.view === undefined ? undefined : ToolViewSchema.safeParse(values.view);
+  if (view && !view.success) throw new GatehouseError('usage', '--view: "search" or "aggregate"');
+  if (view?.data === 'search' && values.server !== undefined) throw new GatehouseError('usage', '--server and --view search are two different views; choose one');
   let token = io.env.GATEHOUSE_CLIENT_TOKEN;
   if (values['token-file']) token = readFileSync(values['token-file'], 'utf8').trim();
   if (values.server !== undefined && !isServerName(values.server)) throw new GatehouseError('usage', `--server: ${SERVER_NAME_RULE}`);
@@ -340,6 +351,7 @@ async function connect(args: string[], io: Io, paths: GatehousePaths): Promise<n
     client,
     ...(token ? { token } : {}),
     ...(values.server !== undefined ? { server: values.server } : {}),
+    ...(view?.data !== undefined ? { view: view.data } : {}),
     stdin: process.stdin,
     stdout: process.stdout,
     say: (line) => io.err(line + '\n'),

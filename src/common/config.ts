@@ -3,7 +3,7 @@
  * Documented field by field in docs/configuration.md; the default lives in resources/default-config.json.
  */
 import { z } from 'zod';
-import { SERVER_NAME_PATTERN, SERVER_NAME_RULE } from './names.js';
+import { CLIENT_NAME_PATTERN, SERVER_NAME_PATTERN, SERVER_NAME_RULE } from './names.js';
 
 /** Environment variable names a config may set for a child. */
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name is letters, digits and underscores');
@@ -149,6 +149,24 @@ export const ApprovalsSchema = z
   })
   .strict();
 
+/** Which view of the tools a client gets: every tool (`aggregate`), or `find_tools` and `call_tool` (`search`; docs/search.md). */
+export const ToolViewSchema = z.enum(['aggregate', 'search']);
+export type ToolView = z.infer<typeof ToolViewSchema>;
+
+/** Per-client settings, keyed by the name the client connects with (`gatehouse connect --client NAME`, the pairing's name). */
+export const ClientSettingsSchema = z
+  .object({
+    /** The view this client gets unless it asks for one (`gatehouse connect --view`, `/mcp?view=`). */
+    view: ToolViewSchema.default('aggregate'),
+    /** In the search view, tools listed beside find_tools and call_tool, as the aggregate names them (`memory__read_graph`). */
+    pinned: z
+      .array(z.string().regex(/^[a-z0-9-]+__[A-Za-z0-9_.-]+$/, 'a pinned tool is named as the aggregate names it: <server>__<tool>').max(160))
+      .max(50)
+      .default([]),
+  })
+  .strict();
+export type ClientSettings = z.infer<typeof ClientSettingsSchema>;
+
 export const ConfigSchema = z
   .object({
     $schema: z.string().optional(),
@@ -159,6 +177,7 @@ export const ConfigSchema = z
     restrict: RestrictSchema.default(RestrictSchema.parse({})),
     humanPage: HumanPageSchema.default(HumanPageSchema.parse({})),
     approvals: ApprovalsSchema.default(ApprovalsSchema.parse({})),
+    clients: z.record(z.string().regex(CLIENT_NAME_PATTERN, 'a client name is 1-64 letters, digits, spaces, dots, underscores and hyphens'), ClientSettingsSchema).default({}),
   })
   .strict();
 export type GatehouseConfig = z.infer<typeof ConfigSchema>;

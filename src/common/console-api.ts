@@ -223,6 +223,35 @@ export interface ClientEntry {
   pairedBy?: string;
   /** Live sessions under this name. */
   sessions: number;
+  /** Its view of the tools from the config (`clients.<name>`): every tool, or find_tools and call_tool. */
+  view: 'aggregate' | 'search';
+  /** Tools the search view lists beside find_tools and call_tool. */
+  pinned: string[];
+}
+
+/** One `tools/list` result's size: what it costs a model before the user says a word. */
+export interface ToolListCostFigure {
+  tools: number;
+  bytes: number;
+  tokens: number;
+}
+
+/** What one client's tool list costs in each view. */
+export interface ClientToolCost {
+  /** The client's name; absent on the row for a client with all of the user's tools and no settings. */
+  name?: string;
+  scopeText: string;
+  /** The view it gets unless it asks for another. */
+  view: 'aggregate' | 'search';
+  pinned: string[];
+  aggregate: ToolListCostFigure;
+  search: ToolListCostFigure;
+}
+
+export interface ToolCostReport {
+  /** The tokenizer's encoding (`o200k_base`). */
+  encoding: string;
+  clients: ClientToolCost[];
 }
 
 export interface SecretEntry {
@@ -260,6 +289,8 @@ export interface ConsoleResults {
   'policy.status': PolicyReport;
   'clients.list': ClientEntry[];
   'clients.revoke': { revoked: boolean };
+  'clients.setView': { name: string; view: 'aggregate' | 'search'; pinned: string[] };
+  'tools.cost': ToolCostReport;
   'secrets.list': SecretsReport;
   'secrets.set': { restarted: string[] };
   'secrets.delete': { deleted: boolean; restarted: string[] };

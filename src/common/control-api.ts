@@ -8,8 +8,8 @@
  * `{ "id": 1, "error": { "code": "...", "message": "..." } }`.
  */
 import { z } from 'zod';
-import { ServerConfigSchema } from './config.js';
-import { SERVER_NAME_PATTERN } from './names.js';
+import { ClientSettingsSchema, ServerConfigSchema, ToolViewSchema } from './config.js';
+import { CLIENT_NAME_PATTERN, SERVER_NAME_PATTERN } from './names.js';
 
 const serverName = z.string().regex(SERVER_NAME_PATTERN, 'not a valid server name');
 
@@ -87,6 +87,15 @@ export const ControlRequests = {
   'clients.list': z.object({}).strict(),
   /** Revokes a paired client: it loses access at once, live sessions included. */
   'clients.revoke': z.object({ name: z.string().min(1).max(64) }).strict(),
+  /**
+   * Sets a client's view of the tools (`clients.<name>` in the config file: the aggregate or the search
+   * view, and its pinned tools); it applies to the client's next connection. docs/search.md.
+   */
+  'clients.setView': z
+    .object({ name: z.string().regex(CLIENT_NAME_PATTERN, 'not a valid client name'), view: ToolViewSchema, pinned: ClientSettingsSchema.shape.pinned.optional() })
+    .strict(),
+  /** What each client's tool list costs in model tokens, in the aggregate and in the search view (`gatehouse tools cost`). */
+  'tools.cost': z.object({}).strict(),
   /** Secret names only: which are stored in the keychain, which servers use each. Values are never returned. */
   'secrets.list': z.object({}).strict(),
   /** Stores (or rotates) a secret in the keychain and restarts the servers that use it. The value only goes in. */

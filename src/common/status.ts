@@ -31,6 +31,8 @@ export interface ClientStatus {
   transport: 'socket' | 'http';
   verified: boolean;
   protocolVersion?: string;
+  /** `search` when the session has the search view (find_tools, call_tool); absent for the aggregate or one server. */
+  view?: 'search';
   connectedAt: string;
   calls: number;
 }

@@ -12,6 +12,7 @@ import type { ReloadReport } from '../common/control-api.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import type { DaemonStatus } from '../common/status.js';
 import { Gateway } from '../core/gateway.js';
+import { ToolSearch } from '../core/search/view.js';
 import { SessionKeys } from '../core/quotas/session.js';
 import { BundlePolicy, SIGN_IN_REQUIRED } from '../core/policy/bundle-policy.js';
 import { NarrowedPolicy } from '../core/policy/narrowing.js';
@@ -45,6 +46,7 @@ import { jsonLogger } from './logger.js';
 import { defaultPaths, ensureUserOnlyDir, type GatehousePaths } from './paths.js';
 import { RotatingServerLogs } from './server-logs.js';
 import { NodeUpstreamConnector } from './upstream/connector.js';
+import { O200kTokenCounter } from './search/tokens.js';
 import { VERSION, packageRoot } from './version.js';
 import { readRawServers } from './console/handlers.js';
 import { ConsoleHub } from './console/hub.js';
@@ -303,7 +305,16 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   late.gateway = gateway;
   relayServerRequest = (server, method, params, signal) => gateway.routeServerRequest(server, method, params, signal);
   relayLog = (server, message) => gateway.relayLog(server, message);
-  const sessions = new SessionHost(gateway, { version: VERSION });
+  // The search view (docs/search.md): another view of the same gateway, chosen per client.
+  const search = new ToolSearch(gateway);
+  const sessions = new SessionHost(gateway, {
+    version: VERSION,
+    search,
+    views: (client, requested) => {
+      const view = requested ?? live.config.clients[client]?.view ?? 'aggregate';
+      return view === 'search' ? { kind: 'search', pinned: [...(live.config.clients[client]?.pinned ?? [])] } : undefined;
+    },
+  });
 
   // Which servers run: the catalog's in managed mode, the user's own when unmanaged, none when
   // failing closed; never one the user switched off for everyone.
@@ -426,6 +437,16 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     forgetRevoked: (names) => oauth.forgetRevoked(names),
     identityStatus: () => user.status(),
     session,
+    search: {
+      configFile: paths.configFile,
+      config: () => live.config,
+      reload: () => live.reload(),
+      clients: () => registry.list(),
+      currentUser: () => identity.currentUser,
+      gateway,
+      search,
+      tokens: new O200kTokenCounter(),
+    },
     consoleLink: () => {
       if (!consoleServer || !options.ui) return { announced: false, reason: 'the console is not served: start the daemon with `gatehouse daemon --ui`' };
       const login = consoleServer.newLoginCode();
@@ -489,6 +510,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     await governance.stopAsking();
     await human.close();
     sessions.dispose();
+    search.dispose();
     await Promise.allSettled(opened.map((o) => o.close()));
     await supervisor.dispose();
     governance.close();

@@ -3,11 +3,12 @@
  * the real core started by the same composition root with `ui` (as `gatehouse daemon --ui`), with
  * real MCP servers from npm, a real Secret Service, and audit records made by real MCP calls.
  * Every screen is exercised: a server restarted, added with validation and removed, a secret set
- * (and its value never reaching the page), a client revoked, an audit filter applied and the chain
+ * (and its value never reaching the page), a client revoked, a client given the search view (with
+ * its tool list's cost in tokens in each view), an audit filter applied and the chain
  * verified, the keyboard and the dark theme. Screenshots land in test-results/console/.
  * Last, the console in a real window on an X display (Xvfb), captured with `import -window root`.
  */
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -220,6 +221,21 @@ describe('the console, headless, in Chromium', () => {
     await expect.poll(() => page.getByRole('tab', { name: 'VS Code' }).getAttribute('aria-selected')).toBe('true');
     expect(await page.getByLabel('VS Code configuration').textContent()).toContain('"type": "stdio"');
     await shot('07-clients.png');
+  });
+
+  it('Clients: shows what each client\'s tool list costs in each view, and gives a client the search view (issue 19)', async () => {
+    await go('Clients');
+    const row = page.getByRole('row', { name: /claude-desktop/ });
+    await expect.poll(async () => (await row.locator('strong').textContent()) ?? '').toMatch(/^every tool: [\d,]+ tokens \(\d+ tools\)$/);
+    await row.getByLabel('View for claude-desktop').selectOption('search');
+    await page.getByRole('status').getByText('claude-desktop gets the search view from its next connection').waitFor();
+    const written = () => (JSON.parse(readFileSync(home.paths.configFile, 'utf8')) as { clients?: Record<string, { view?: string }> }).clients?.['claude-desktop']?.view;
+    expect(written()).toBe('search');
+    await expect.poll(async () => (await row.locator('strong').textContent()) ?? '').toMatch(/^search: \d+ tokens \(2 tools\)$/);
+    const claude = await connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens['claude-desktop'] });
+    expect((await claude.client.listTools()).tools.map((t) => t.name)).toEqual(['find_tools', 'call_tool']);
+    await closeAll();
+    await shot('07b-clients-search-view.png');
   });
 
   it('Audit: filters the virtualized table, charts calls per tool and per client, and verifies the chain', async () => {

@@ -14,6 +14,7 @@ import { consoleHandlers, type ConsoleHandlerDeps } from '../console/handlers.js
 import type { ControlHandlers } from '../control/control-server.js';
 import type { PairingService } from '../identity/pairing.js';
 import type { UserSession } from '../identity/session.js';
+import { searchHandlers, type SearchHandlerDeps } from '../search/handlers.js';
 import { secretReferences } from '../secrets/resolver.js';
 
 export interface ControlDeps {
@@ -35,6 +36,8 @@ export interface ControlDeps {
   questions(): QuestionsReport;
   /** What the console's own methods need (src/node/console/handlers.ts). */
   console: ConsoleHandlerDeps;
+  /** Client views and tool-list costs (src/node/search/handlers.ts). */
+  search: SearchHandlerDeps;
 }
 
 export function controlHandlers(deps: ControlDeps): ControlHandlers {
@@ -103,5 +106,6 @@ export function controlHandlers(deps: ControlDeps): ControlHandlers {
     'questions.list': async () => deps.questions(),
     // The console's own queries and actions.
     ...consoleHandlers(deps.console),
+    ...searchHandlers(deps.search),
   };
 }
