@@ -2,9 +2,9 @@
  * `npm run bench`: Gatehouse against the same fixture called directly, through a bare one-hop SDK
  * proxy and through the peer gateways, side by side in one run on one machine; cost curves against
  * clients, servers and audit log size; a verdict per target of issue 13 computed from the run's own
- * figures. Writes dist/bench/results.json and dist/bench/report.md, and prints the report. With
- * --compare, also compares the run with the committed results (bench/baseline.json) and exits 1 when
- * a figure regressed by more than 20 %.
+ * figures; tool search (issue 19). Writes dist/bench/results.json and dist/bench/report.md, and
+ * prints the report. With --compare, also compares the run with the committed results
+ * (bench/baseline.json) and exits 1 when a figure regressed by more than 20 %.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -31,9 +31,10 @@ import { curvesScenario } from './scenarios/curves.js';
 import { inProcessScenario } from './scenarios/inprocess.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { profileScenario } from './scenarios/profile.js';
+import { searchScenario } from './scenarios/search.js';
 import { serversScenario } from './scenarios/servers.js';
 
-const PHASES = ['latency', 'throughput', 'curves', 'servers', 'memory', 'inprocess', 'catalog', 'policy', 'quota', 'audit', 'auditscale', 'profile'] as const;
+const PHASES = ['latency', 'throughput', 'curves', 'servers', 'memory', 'inprocess', 'catalog', 'search', 'policy', 'quota', 'audit', 'auditscale', 'profile'] as const;
 type Phase = (typeof PHASES)[number];
 const PEERS: PeerName[] = ['supergateway', 'mcp-proxy', 'mcp-hub'];
 const DEFAULT_BASELINE = join(REPO, 'bench', 'baseline.json');
@@ -254,6 +255,10 @@ async function main(): Promise<number> {
       mcpHub: hub && !('missing' in hub) ? hub : undefined,
       log,
     });
+  });
+  if (phases.has('search')) await guarded('search', async () => {
+    log('tool search: recall on the labelled queries, tokens per view, find_tools over 5,000 tools ...');
+    results.search = await searchScenario({ reps: quick ? 3 : 10, log });
   });
   if (phases.has('policy')) await guarded('policy', async () => {
     log('managed policy (Cedar) in process: decisions and filtered tools/list ...');

@@ -3,6 +3,7 @@ import type { RunResults, TargetResult } from './results.js';
 import { int, ms, ratio, table } from './stats.js';
 import { verdicts } from './verdicts.js';
 import { COST_CENTRES, costCentres } from './cpuprofile.js';
+import { renderSearch } from '../scenarios/search.js';
 
 const find = (r: RunResults, id: string): TargetResult | undefined => r.targets.find((t) => t.id === id);
 
@@ -287,6 +288,7 @@ export function renderReport(r: RunResults): string {
     );
   }
   if (r.catalog) lines.push('', `### \`tools/list\`, ${r.catalog.servers} servers × ${r.catalog.toolsPerServer} tools`, '', renderCatalog(r));
+  if (r.search) lines.push(...renderSearch(r.search, table));
   if (r.auditScale?.length) lines.push('', `### The audit log against its size (${r.auditScale.map((p) => int(p.events)).join(' / ')} events)`, '', renderAuditScale(r));
   if (r.audit?.runs.length) {
     lines.push('', '### Audit append in both durabilities (SqliteAuditStore, hash chain, `append` then `await durable()`)', '');

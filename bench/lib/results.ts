@@ -6,6 +6,7 @@ import type { AuditResult } from '../scenarios/audit.js';
 import type { AuditScalePoint } from '../scenarios/auditscale.js';
 import type { CatalogResult } from '../scenarios/catalog.js';
 import type { Curve } from '../scenarios/curves.js';
+import type { SearchBenchResult } from '../scenarios/search.js';
 import type { InProcessResult } from '../scenarios/inprocess.js';
 import type { MemoryResult } from '../scenarios/memory.js';
 import type { ProfileRun } from '../scenarios/profile.js';
@@ -77,6 +78,8 @@ export interface RunResults {
   memory?: MemoryResult;
   inProcess?: InProcessResult;
   catalog?: CatalogResult;
+  /** Tool search (issue 19). */
+  search?: SearchBenchResult;
   audit?: AuditResult;
   /** The audit issue's own figures (bench/audit.ts): append in both durabilities, hub ingest. */
   auditBench?: AuditBenchResult;

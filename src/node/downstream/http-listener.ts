@@ -1,5 +1,6 @@
 /**
- * Streamable HTTP on 127.0.0.1: `/mcp` for the aggregate, `/mcp/<server>` for one server alone.
+ * Streamable HTTP on 127.0.0.1: `/mcp` for the aggregate, `/mcp/<server>` for one server alone,
+ * `/mcp?view=search` for the search view (find_tools, call_tool; docs/search.md).
  *
  * Before any MCP parsing, every request must pass, in order: a loopback Host (DNS rebinding),
  * no foreign Origin (403, as the spec requires: a web page in the user's browser must not reach
@@ -18,6 +19,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { classifyInboundRequest, createMcpHandler, type AuthInfo, type McpHttpHandler } from '@modelcontextprotocol/server';
 import { RpcErrorCode, errorMessage } from '../../common/errors.js';
 import { SERVER_NAME_PATTERN } from '../../common/names.js';
+import { ToolViewSchema, type ToolView } from '../../common/config.js';
 import type { Scope } from '../../core/gateway.js';
 import type { ListKind, Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
@@ -55,6 +57,8 @@ interface LegacySession {
   transport: HttpSessionTransport;
   session: LiveSession;
   tokenClient: string;
+  /** The view the client asked for when it opened the session (`?view=`), if any. */
+  requestedView: ToolView | undefined;
   lastUsed: number;
 }
 
@@ -127,11 +131,13 @@ export class HttpListener {
     this.sweeper = setInterval(() => this.sweep(Date.now() - LEGACY_SESSION_IDLE_MS), 60_000);
     this.sweeper.unref();
     this.unsubscribe = this.options.onListChanged((kind, scope) => {
-      const handler = this.modern.get(scopeKey(scope));
-      if (!handler) return;
-      if (kind === 'tools') handler.notify.toolsChanged();
-      else if (kind === 'prompts') handler.notify.promptsChanged();
-      else handler.notify.resourcesChanged();
+      // Every view of that scope: the aggregate's change also reaches the search view (its pinned tools may have changed).
+      for (const [key, handler] of this.modern) {
+        if (!key.startsWith(`${scopeKey(scope)}|`)) continue;
+        if (kind === 'tools') handler.notify.toolsChanged();
+        else if (kind === 'prompts') handler.notify.promptsChanged();
+        else handler.notify.resourcesChanged();
+      }
     });
   }
 
@@ -208,6 +214,13 @@ export class HttpListener {
     if (serverName !== undefined && (serverName === null || !SERVER_NAME_PATTERN.test(serverName) || !this.options.serverExists(serverName))) {
       return refuse(req, res, 404, RpcErrorCode.InvalidRequest, `Not found: no server named "${serverName ?? match[1]}" is configured`);
     }
+    const viewParam = url.searchParams.get('view');
+    const viewChoice = viewParam === null ? { success: true as const, data: undefined } : ToolViewSchema.safeParse(viewParam);
+    if (!viewChoice.success) return refuse(req, res, 400, RpcErrorCode.InvalidRequest, 'Bad request: view must be "search" or "aggregate"');
+    const requestedView = viewChoice.data;
+    if (serverName !== undefined && requestedView === 'search') {
+      return refuse(req, res, 400, RpcErrorCode.InvalidRequest, 'Bad request: a single-server view cannot also be the search view; use /mcp?view=search');
+    }
     // 4. Body size, before anything parses it.
     let body: Buffer | undefined;
     if (req.method === 'POST') {
@@ -232,7 +245,7 @@ export class HttpListener {
       }
     }
     // 5. The era, from the method, the headers and the body, as the SDK's entry decides it.
-    if (isLegacy(req, parsed)) return this.serveLegacy(req, res, parsed, principal, scope);
+    if (isLegacy(req, parsed)) return this.serveLegacy(req, res, parsed, principal, scope, requestedView);
     const abort = new AbortController();
     // Only a client that goes away before its answer is written cancels (a `subscriptions/listen` stream ends then).
     res.once('close', () => {
@@ -244,7 +257,7 @@ export class HttpListener {
       ...(body !== undefined ? { body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) } : {}),
       signal: abort.signal,
     });
-    await writeResponse(res, await this.serveModern(request, parsed, principal, scope));
+    await writeResponse(res, await this.serveModern(request, parsed, principal, scope, requestedView));
   }
 
   private allowedOrigin(origin: string): boolean {
@@ -252,24 +265,25 @@ export class HttpListener {
   }
 
   /** 2025-era traffic: one session per client `initialize`, served on Node's objects by its own transport. */
-  private async serveLegacy(req: IncomingMessage, res: ServerResponse, parsed: unknown, principal: Principal, scope: Scope): Promise<void> {
+  private async serveLegacy(req: IncomingMessage, res: ServerResponse, parsed: unknown, principal: Principal, scope: Scope, requestedView: ToolView | undefined): Promise<void> {
     const authInfo: AuthInfo = { token: 'verified', clientId: principal.client.id, scopes: [], extra: { principal } };
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {
       const existing = this.legacy.get(sessionId);
       // A session belongs to the client that opened it, on the view it opened.
-      if (!existing || existing.tokenClient !== principal.client.id || scopeKey(existing.session.scope) !== scopeKey(scope)) {
+      const sameView = existing !== undefined && scopeKey(existing.session.scope) === scopeKey(scope) && existing.requestedView === requestedView;
+      if (!existing || existing.tokenClient !== principal.client.id || !sameView) {
         return jsonError(res, 404, null, RpcErrorCode.InvalidRequest, 'Session not found');
       }
       existing.lastUsed = Date.now();
       return existing.transport.handle(req, res, parsed, authInfo);
     }
-    const session = this.options.sessions.open(principal, scope, 'http', 'legacy');
+    const session = this.options.sessions.open(principal, scope, 'http', 'legacy', requestedView);
     let entry: LegacySession | undefined;
     const transport: HttpSessionTransport = new HttpSessionTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        entry = { transport, session, tokenClient: principal.client.id, lastUsed: Date.now() };
+        entry = { transport, session, tokenClient: principal.client.id, requestedView, lastUsed: Date.now() };
         this.evictBeyondLimit(principal.client.id);
         this.legacy.set(id, entry);
       },
@@ -293,15 +307,15 @@ export class HttpListener {
     }
   }
 
-  private serveModern(request: Request, parsed: unknown, principal: Principal, scope: Scope): Promise<Response> {
-    const key = scopeKey(scope);
+  private serveModern(request: Request, parsed: unknown, principal: Principal, scope: Scope, requestedView: ToolView | undefined): Promise<Response> {
+    const key = `${scopeKey(scope)}|${requestedView ?? ''}`;
     let handler = this.modern.get(key);
     if (!handler) {
       handler = createMcpHandler(
         (ctx) => {
           const p = (ctx.authInfo?.extra as { principal?: Principal } | undefined)?.principal;
           if (!p) throw new Error('request reached the MCP handler without a principal');
-          const session = this.options.sessions.open(p, scope, 'http', 'modern');
+          const session = this.options.sessions.open(p, scope, 'http', 'modern', requestedView);
           const server = this.options.sessions.serverFor(session);
           const previous = server.onclose;
           server.onclose = () => {
