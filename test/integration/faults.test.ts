@@ -344,7 +344,7 @@ describe('faults in stdio servers', () => {
   });
 
   it('a result that is not a tools/call result is refused with the validation error, audited as failed, and the server keeps serving', async () => {
-    const gh = await start({ bad: misbehaving() });
+    const gh = await start({ bad: misbehaving(['--malformed-tool']) });
     const c = await client();
     const response = await c.call('bad__malformed', {});
     expect(response.result, 'a malformed result must not reach the client').toBeUndefined();

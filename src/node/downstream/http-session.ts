@@ -103,17 +103,22 @@ export class HttpSessionTransport implements Transport {
     if (requests.length === 0) {
       // Notifications and responses only: accepted, nothing to answer.
       res.writeHead(202).end();
-      for (const m of messages) this.deliver(m, authInfo);
+      for (const m of messages) this.deliver(m, { authInfo });
       return;
     }
     const exchange: Exchange = { res, ids: requests.map((r) => r.id), answered: new Set(), started: false, done: false };
     for (const id of exchange.ids) this.exchanges.set(id, exchange);
+    // The request's signal, as the SDK's transport gives it (`ctx.http.req.signal`): aborted when the client goes away
+    // before its answer, so that what waits for it (an approval) is withdrawn.
+    const gone = new AbortController();
     res.once('close', () => {
       if (exchange.done) return;
       // The client went away before every answer: nothing more can reach it.
+      gone.abort();
       this.finish(exchange);
     });
-    for (const m of messages) this.deliver(m, authInfo);
+    const request = { signal: gone.signal } as unknown as Request;
+    for (const m of messages) this.deliver(m, { authInfo, request });
   }
 
   private get(req: IncomingMessage, res: ServerResponse): void {
@@ -155,9 +160,9 @@ export class HttpSessionTransport implements Transport {
     return undefined;
   }
 
-  private deliver(message: unknown, authInfo: AuthInfo): void {
+  private deliver(message: unknown, extra: { authInfo: AuthInfo; request?: Request }): void {
     try {
-      this.onmessage?.(message as JSONRPCMessage, { authInfo });
+      this.onmessage?.(message as JSONRPCMessage, extra);
     } catch (error) {
       this.onerror?.(error instanceof Error ? error : new Error(String(error)));
     }
