@@ -292,16 +292,25 @@ async function connect(args: string[], io: Io, paths: GatehousePaths): Promise<n
   if (values['token-file']) token = readFileSync(values['token-file'], 'utf8').trim();
   if (values.server !== undefined && !isServerName(values.server)) throw new GatehouseError('usage', `--server: ${SERVER_NAME_RULE}`);
   const client = values.client ?? 'stdio-bridge';
-  // Without a token, the credential this bridge was given at pairing is in the keychain (loaded only then: the bridge must start fast).
+  // An IDE starts the bridge with little of the user's environment: find the daemon (and its keychain's bus) from HOME.
+  const { discover, notRunningMessage, sessionBusFor } = await import('../node/discovery.js');
+  const input = { paths, env: io.env, platform: process.platform, uid: process.getuid?.() };
+  const found = discover(input);
+  const bus = sessionBusFor(input, found.lastSeen);
+  if (bus) process.env.DBUS_SESSION_BUS_ADDRESS = bus;
   let keeper: Partial<Parameters<typeof runBridge>[0]> = {};
   if (!token) {
-    const { keychainCredentialKeeper, launcherDescription } = await import('../node/identity/bridge-credentials.js');
-    const { KeychainSecretStore } = await import('../node/keychain-secret-store.js');
+    // Loaded only without a token: the bridge must start fast. The key store is opened while the socket connects.
+    const { storedCredentialKeeper, launcherDescription } = await import('../node/identity/bridge-credentials.js');
+    const { openKeyStore } = await import('../node/keystore/open.js');
+    const store = openKeyStore({ stateDir: paths.stateDir, timeoutMs: 3000 });
+    store.catch(() => undefined);
     const about = launcherDescription();
-    keeper = { credentials: keychainCredentialKeeper(new KeychainSecretStore({ timeoutMs: 3000 }), paths.socketPath, client), ...(about ? { about } : {}) };
+    keeper = { credentials: async (socketPath) => storedCredentialKeeper(await store, socketPath, client), ...(about ? { about } : {}) };
   }
   return runBridge({
-    socketPath: paths.socketPath,
+    sockets: found.tries.map((c) => c.socketPath),
+    notRunning: notRunningMessage(found.looked, found.lastSeen),
     client,
     ...(token ? { token } : {}),
     ...(values.server !== undefined ? { server: values.server } : {}),

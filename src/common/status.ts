@@ -30,6 +30,8 @@ export interface ClientStatus {
   name: string;
   transport: 'socket' | 'http';
   verified: boolean;
+  /** A bridge waiting for the person to pair it (it sees nothing meanwhile), or refused. */
+  pairing?: 'pending' | 'refused';
   protocolVersion?: string;
   connectedAt: string;
   calls: number;
@@ -50,6 +52,8 @@ export interface DaemonStatus {
   audit: AuditStatus;
   /** Who calls are made as: the OS user, or the signed-in user and the state of their session. */
   identity?: IdentityStatus;
+  /** Where credentials, keys and secrets are kept: the OS keychain, or the user-only file store (and why). */
+  keystore?: KeyStoreStatusReport;
   /** Questions waiting for the person in the human channel (pairing requests). */
   pendingQuestions?: number;
   /** Calls waiting for a person's approval (managed policy). Nothing that reads this can answer them. */
@@ -199,4 +203,15 @@ export interface PolicyStatus {
   lastRejection?: { at: string; source: string; code: string; reason: string };
   /** Something the user must do before the policy lets them act, such as signing in. */
   notice?: string;
+}
+
+/** Where the key store keeps items (src/core/keystore/keystore.ts `KeyStoreStatus`). */
+export interface KeyStoreStatusReport {
+  backend: 'keychain' | 'file' | 'none' | 'memory';
+  description: string;
+  location: string;
+  reason?: string;
+  fileStore: 'allowed' | 'forbidden';
+  userSecretsInFile: boolean;
+  userSecrets: 'keychain' | 'file' | 'none' | 'memory';
 }

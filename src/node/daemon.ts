@@ -20,7 +20,8 @@ import { Supervisor, type ApplyResult, type ServerRequestHandler } from '../core
 import type { Durability } from './audit/schema.js';
 import { openLocalAudit } from './audit/local.js';
 import type { SecretStore } from '../core/secrets.js';
-import { KeychainSecretStore } from './keychain-secret-store.js';
+import { KeyStore } from '../core/keystore/keystore.js';
+import { openKeyStore } from './keystore/open.js';
 import { ClientRegistry } from './client-registry.js';
 import { ensureConfigFile, loadConfigFile, watchConfigFile, type ConfigWatcher } from './config-file.js';
 import { ControlServer } from './control/control-server.js';
@@ -35,6 +36,7 @@ import { HumanPage, type Announcement } from './identity/human-page.js';
 import { DesktopNotifier, type Notifier } from './identity/notify.js';
 import { OAuthServer } from './identity/oauth-server.js';
 import { PairingService, PAIRING_DEADLINE_MS } from './identity/pairing.js';
+import { BridgePairings } from './identity/bridge-pairing.js';
 import { loadIdentitySettings } from './identity/settings.js';
 import { SecretResolver, SecretScrubber } from './secrets/resolver.js';
 import { PolicyController } from './policy/controller.js';
@@ -55,6 +57,7 @@ import { controlHandlers } from './daemon/control-handlers.js';
 import { openGovernance } from './daemon/governance.js';
 import { LiveConfig } from './daemon/live-config.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from './daemon/runtime-info.js';
+import { writeLastSeen, type LastSeen } from './discovery.js';
 import { openUserIdentity } from './daemon/user-identity.js';
 
 export { runtimeInfoFile, type RuntimeInfo } from './daemon/runtime-info.js';
@@ -66,8 +69,12 @@ export interface DaemonOptions {
   paths?: GatehousePaths;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
-  /** The keychain for the audit device key (tests pass an in-memory store); default: the OS keychain. */
-  secrets?: SecretStore;
+  /**
+   * The key store for the audit device key, the sign-in and the servers' secrets (tests pass an
+   * in-memory store or their own `KeyStore`); default: the OS keychain, or the user-only file store
+   * where none answers (src/core/keystore/keystore.ts).
+   */
+  secrets?: SecretStore | KeyStore;
   /** Audit store tuning (tests and benchmarks); see docs/audit.md. */
   audit?: { durability?: Durability; checkpointEvery?: number; checkpointIntervalMs?: number };
   /**
@@ -133,8 +140,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // The default configuration's filesystem server is confined to this folder.
   await mkdir(join(paths.dataDir, 'demo'), { recursive: true });
 
+  // Where keys and secrets are kept: the OS keychain, else the user-only file store (as policy and the user allow).
+  const keychain: KeyStore = await keyStoreFor(options.secrets, {
+    stateDir: paths.stateDir,
+    ...(options.managedDir !== undefined ? { managedDir: options.managedDir } : {}),
+    userSecretsInFile: first.config.keystore.userSecretsInFile,
+  });
+  logger.log(keychain.status().backend === 'file' ? 'warn' : 'info', 'keystore.opened', { ...keychain.status() });
   // The audit log first: everything after it records what it does.
-  const keychain = options.secrets ?? new KeychainSecretStore();
   const localAudit = openLocalAudit({ stateDir: paths.stateDir, secrets: keychain, logger, ...(options.audit ?? {}) });
   const audit = localAudit.store;
   /** Events other than calls: a failed audit write is logged there, and must not break the part that reports it. */
@@ -184,7 +197,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       }),
     deadlineMs: pairingDeadlineMs,
   });
-  const identityOptions = { pairing, ...(user.sessionPort ? { session: user.sessionPort } : {}) };
+  // Bridges are paired without making their client wait: the question outlives the connection that asked.
+  const bridgePairings = new BridgePairings(pairing, logger);
+  const identityOptions = { bridges: bridgePairings, ...(user.sessionPort ? { session: user.sessionPort } : {}) };
   const identity: LocalIdentity = options.testIdentity ? new StaticIdentity(registry, options.testIdentity) : new LocalIdentity(registry, identityOptions);
 
   // The policy in force: a verified managed bundle (or fail-closed, or unmanaged), put there by the
@@ -349,9 +364,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     maxMessageBytes: live.config.limits.maxMessageBytes,
     sessions,
     logger,
-    authenticate: (hello, context) => identity.fromHello(hello, context),
-    pairingDeadlineMs,
+    authenticate: (hello) => identity.fromHello(hello),
     serverExists,
+    pairingWhere: () => (options.humanChannel ? 'the Gatehouse window that asks' : "the Gatehouse pairing page (its link is in the desktop notification and on the daemon's terminal)"),
   });
   // MCP authorization for HTTP clients: Gatehouse is their OAuth 2.1 authorization server, and consent is the same pairing.
   const oauth = new OAuthServer({
@@ -394,6 +409,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       clients: sessions.statuses(),
       audit: localAudit.status(),
       identity: user.status(),
+      keystore: keychain.status(),
       pendingQuestions: humanChannel.pending(),
       approvals: approvals.status(),
       ...(quotaStatus ? { quotas: quotaStatus } : {}),
@@ -459,6 +475,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   audit.events.on('commit', () => hub.changed());
 
   const opened: { close(): Promise<void> }[] = [];
+  let lastSeen: LastSeen | undefined;
   let watcher: ConfigWatcher | undefined;
   /** Everything the daemon opened, closed in the order that keeps every record: endpoints, servers, stores, the audit log last. */
   const closeAll = async (): Promise<void> => {
@@ -466,6 +483,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     session?.stop();
     // Waiting approval requests are refused (and audited) before the channel and the audit log close.
     await governance.stopAsking();
+    bridgePairings.close();
     await humanPage.close();
     sessions.dispose();
     await Promise.allSettled(opened.map((o) => o.close()));
@@ -495,6 +513,17 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       controlSocketPath: paths.controlSocketPath,
       ...(http ? { httpUrl: http.url } : {}),
     });
+    // A note in the state directory (found from HOME alone) for bridges started without this environment.
+    lastSeen = {
+      pid: process.pid,
+      version: VERSION,
+      startedAt: startedAt.toISOString(),
+      socketPath: paths.socketPath,
+      controlSocketPath: paths.controlSocketPath,
+      ...(http ? { httpUrl: `${http.url}/mcp` } : {}),
+      ...(env.DBUS_SESSION_BUS_ADDRESS ? { dbusAddress: env.DBUS_SESSION_BUS_ADDRESS } : {}),
+    };
+    writeLastSeen(paths, lastSeen);
     // The sign-in renews in the background: the endpoints answer meanwhile, and calls wait for it (refused with a clear reason).
     if (session) void session.start().catch((error) => logger.log('error', 'identity.start_failed', { error: errorMessage(error) }));
     // Servers start in parallel; the endpoints already answer while they come up.
@@ -528,6 +557,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         hub.close();
         await closeAll();
         removeRuntimeInfo(paths);
+        if (lastSeen) {
+          try {
+            writeLastSeen(paths, { ...lastSeen, stoppedAt: new Date().toISOString() });
+          } catch {
+            // The note is a courtesy for bridges; a read-only state directory must not stop the shutdown.
+          }
+        }
         lock.release();
         await localAudit.close();
         logger.log('info', 'daemon.stopped', {});
@@ -535,6 +571,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       return stopping;
     },
   };
+}
+
+/** The key store the daemon uses: the one given (tests), a plain store wrapped, or the user's own. */
+async function keyStoreFor(given: SecretStore | KeyStore | undefined, options: Parameters<typeof openKeyStore>[0]): Promise<KeyStore> {
+  if (given instanceof KeyStore) return given;
+  if (given) return KeyStore.single({ kind: 'memory', location: given.description, probe: async () => undefined, get: (n) => given.get(n), set: (n, v) => given.set(n, v), delete: (n) => given.delete(n), list: () => given.list(), description: given.description });
+  return openKeyStore(options);
 }
 
 export function describeStartupError(error: unknown): string {

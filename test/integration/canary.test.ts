@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '../../src/common/status.js';
 import { callControl } from '../../src/node/control/control-client.js';
-import { KeychainSecretStore } from '../../src/node/keychain-secret-store.js';
+import { KeychainSecretStore } from '../../src/node/keystore/keychain.js';
 import { bridgeCredentialItem } from '../../src/node/identity/bridge-credentials.js';
 import { sessionItem } from '../../src/node/identity/token-store.js';
 import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClientRegistry } from '../../src/node/client-registry.js';
 import { callControl } from '../../src/node/control/control-client.js';
-import { KeychainSecretStore } from '../../src/node/keychain-secret-store.js';
+import { KeychainSecretStore } from '../../src/node/keystore/keychain.js';
 import { bridgeCredentialItem } from '../../src/node/identity/bridge-credentials.js';
 import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';
 import { TestBrowser } from '../support/oidc-provider.js';
@@ -67,7 +67,7 @@ describe('pairing a bridge', () => {
     expect(answered.page).toContain(question.code!);
     const { client, stderr } = await connecting;
     expect(stderr()).toContain(`check that it shows the code ${question.code}`);
-    expect(stderr()).toContain('paired as "morning-briefing"; the credential is kept in the keychain');
+    await eventually(() => stderr().includes('paired as "morning-briefing"; the credential is kept in the OS keychain (Secret Service'), 10_000, 'the bridge keeping its credential');
 
     // Read-only: the unannotated and writing tools are neither listed nor callable.
     expect(await names(client)).toEqual(['canary__read']);
@@ -93,15 +93,18 @@ describe('pairing a bridge', () => {
     const connecting = bridge('echo-agent');
     const question = await gh.nextQuestion(/"echo-agent"/);
     expect((await answer(question, { decision: 'approve', scope: 'listed', tool: 'canary__echo', expiry: '1' })).status).toBe(200);
-    const { client } = await connecting;
+    const { client, stderr } = await connecting;
+    await eventually(() => stderr().includes('paired as "echo-agent"'), 10_000, 'pairing to complete');
     expect(await names(client)).toEqual(['canary__echo']);
     expect(textOf(await client.callTool({ name: 'canary__echo', arguments: { message: 'hi' } }))).toBe('hi');
   });
 
-  it('refuses the bridge when the person declines, with the reason on its stderr', async () => {
+  it('refuses the bridge when the person declines, with the reason on its stderr and on the next request', async () => {
     const connecting = bridge('unwanted');
     await answer(await gh.nextQuestion(/"unwanted"/), { decision: 'decline' });
-    await expect(connecting).rejects.toThrow('Gatehouse refused the connection: the person at this computer declined to pair "unwanted"');
+    const { client, stderr } = await connecting;
+    await eventually(() => stderr().includes('gatehouse connect: the person at this computer declined to pair "unwanted"'), 10_000, 'the refusal on stderr');
+    await expect(client.listTools()).rejects.toThrow('the person at this computer declined to pair "unwanted"');
   });
 
   it('refuses a form that names a server or tool that was not offered', async () => {
@@ -116,13 +119,14 @@ describe('pairing a bridge', () => {
     const token = /name="form" value="([^"]+)"/.exec(result.page)![1]!;
     const origin = new URL(question.url).origin;
     await browser.request(`${origin}${new URL(question.url).pathname}`, { method: 'POST', body: new URLSearchParams({ form: token, decision: 'decline' }), headers: { 'content-type': 'application/x-www-form-urlencoded', origin } });
-    await expect(connecting).rejects.toThrow(/declined to pair "greedy"/);
+    const { client } = await connecting;
+    await eventually(() => client.listTools().then(() => false, (e: Error) => /declined to pair "greedy"/.test(e.message)), 10_000, 'the refusal');
   });
 
   it('refuses a client name that has a credential but comes without it, and an expired credential', async () => {
-    const run = await runGatehouse(['connect', '--client', 'morning-briefing'], bridgeEnv(gh.env), 15_000);
-    // Without the keyring the bridge finds no kept credential, and the daemon will not pair a paired name again.
-    expect(run.stderr).toMatch(/client "morning-briefing" has a credential/);
+    // Without the keyring (a bus that is not there) the bridge finds no kept credential, and the daemon will not pair a paired name again.
+    const run = await runGatehouse(['connect', '--client', 'morning-briefing'], bridgeEnv(gh.env, { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus' }), 15_000);
+    expect(run.stderr).toMatch(/client "morning-briefing" has a credential, but this bridge did not present it/);
     const expired = new ClientRegistry(join(gh.paths.stateDir, 'clients.json')).list().find((r) => r.name === 'expired-agent')!;
     expect(expired.expiresAt).toBeDefined();
     expect(gh.tokens['expired-agent']).toMatch(/^ghc_/);
@@ -193,7 +197,8 @@ describe('consent only in the human channel', () => {
     expect(crossSite.status).toBe(403);
     // Nothing was approved by any of that; the person declines.
     await browser.request(opened.url, { method: 'POST', body: new URLSearchParams({ form, decision: 'decline' }), headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url.origin } });
-    await expect(connecting).rejects.toThrow(/declined/);
+    const { stderr } = await connecting;
+    await eventually(() => stderr().includes('declined'), 10_000, 'the refusal');
   });
 
   it('refuses another local user who has the link (it was in a notification\'s command line)', async () => {
@@ -208,15 +213,17 @@ describe('consent only in the human channel', () => {
     expect(asNobody.trim()).toBe('403');
     // The key was not spent: the person can still open it.
     expect((await answer(question, { decision: 'decline' })).status).toBe(200);
-    await expect(connecting).rejects.toThrow(/declined/);
+    const { stderr } = await connecting;
+    await eventually(() => stderr().includes('declined'), 10_000, 'the refusal');
   });
 
   it('refuses when nobody answers before the deadline', async () => {
     const short = await startIdentityHome({ pairingDeadlineMs: 1500 });
     try {
-      const run = await runGatehouse(['connect', '--client', 'patient'], bridgeEnv(short.env, keyring.env), 20_000);
-      expect(run.code).toBe(1);
-      expect(run.stderr).toMatch(/Gatehouse refused the connection: nobody answered the pairing request for "patient" within 2 s/);
+      const { client, stderr } = await connectBridgeWith(bridgeEnv(short.env, keyring.env), 'patient');
+      opened.push({ close: () => client.close() });
+      await eventually(() => stderr().includes('nobody answered the pairing request for "patient" within 2 s'), 10_000, 'the expiry on stderr');
+      await expect(client.listTools()).rejects.toThrow(/nobody answered the pairing request for "patient" within 2 s/);
       // The question is gone from the page once it expired.
       const gone = await fetch(short.questions[0]!.url, { redirect: 'manual' });
       expect(gone.status).toBe(404);
