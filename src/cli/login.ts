@@ -22,6 +22,8 @@ export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** How to run this Gatehouse by absolute path (the packaged app passes its command; default: this Node and bin script). */
+  self?: { command: string; args: string[] };
 }
 
 export const LOGIN_HELP = `Usage:

@@ -19,6 +19,8 @@ interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** How to run this Gatehouse by absolute path, for the entries `clients setup` writes (the packaged app passes its own). */
+  self?: { command: string; args: string[] };
 }
 
 const USAGE = `gatehouse ${VERSION}: governed MCP servers behind one local endpoint
@@ -34,6 +36,7 @@ Commands:
   logs SERVER [--lines N]          a server's recent stderr
   login [--device], logout, whoami sign in with your organisation's identity provider
   clients list|revoke|pair         paired clients (consent is given on the pairing page)
+  clients setup|import CLIENT      write Gatehouse into an IDE's config; move its servers behind Gatehouse
   secrets set|list|delete NAME     keychain secrets servers get as \${secret:NAME}
   policy keygen|sign|keylist|verify|test|explain|pin
                                    managed policy bundles (admins)
@@ -101,7 +104,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
   try {
     // Inside the try: a bad GATEHOUSE_HOME is a one-line error like any other.
-    const paths = defaultPaths(io.env);
+    const paths = command === 'daemon' ? defaultPaths(io.env) : await withRunningDaemon(defaultPaths(io.env), io.env);
     switch (command) {
       case 'daemon':
         return await daemon(rest, io, paths);
@@ -153,6 +156,18 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (more.length > 0) io.err(more.join('\n') + '\n');
     return usage ? 2 : 1;
   }
+}
+
+/**
+ * The commands talk to the running daemon of this user even from a minimal environment (an IDE's
+ * terminal, a launcher): when this environment's socket is not there, the one discovery finds is
+ * used (src/node/discovery.ts). `connect` does its own discovery, with its message.
+ */
+async function withRunningDaemon(paths: GatehousePaths, env: NodeJS.ProcessEnv): Promise<GatehousePaths> {
+  const { discover } = await import('../node/discovery.js');
+  const found = discover({ paths, env, platform: process.platform, uid: process.getuid?.() });
+  const first = found.tries[0];
+  return first ? { ...paths, socketPath: first.socketPath, controlSocketPath: first.controlSocketPath } : paths;
 }
 
 function helpWanted(command: string, values: { help?: boolean | undefined }, io: Io): boolean {

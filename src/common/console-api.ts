@@ -216,6 +216,31 @@ export interface ClientEntry {
   sessions: number;
 }
 
+/** A client `clients setup` supports, as the Clients screen shows it (src/node/clients/). */
+export interface ClientApp {
+  id: string;
+  title: string;
+  /** Its config file (user level). */
+  file: string;
+  installed: boolean;
+  /** The Gatehouse entry is in its config. */
+  configured: boolean;
+  /** The file cannot be read or parsed. */
+  problem?: string;
+}
+
+/** What `clients.setup` did: the file, whether it changed, and the check of the written entry. */
+export interface ClientSetupResult {
+  client: string;
+  file: string;
+  changed: boolean;
+  /** With `dryRun`: the change as a diff. */
+  diff?: string;
+  /** The command the entry runs (absolute path first). */
+  command: string[];
+  check?: { ok: true; ms: number; pairing: boolean } | { ok: false; reason: string };
+}
+
 export interface SecretEntry {
   name: string;
   stored: boolean;
@@ -251,6 +276,8 @@ export interface ConsoleResults {
   'policy.status': PolicyReport;
   'clients.list': ClientEntry[];
   'clients.revoke': { revoked: boolean };
+  'clients.apps': ClientApp[];
+  'clients.setup': ClientSetupResult;
   'secrets.list': SecretsReport;
   'secrets.set': { restarted: string[] };
   'secrets.delete': { deleted: boolean; restarted: string[] };

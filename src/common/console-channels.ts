@@ -29,6 +29,8 @@ export const CONSOLE_METHODS = [
   'policy.status',
   'clients.list',
   'clients.revoke',
+  'clients.apps',
+  'clients.setup',
   'secrets.list',
   'secrets.set',
   'secrets.delete',

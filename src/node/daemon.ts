@@ -7,6 +7,7 @@
  * (`control-handlers.ts`) and the runtime file (`runtime-info.ts`).
  */
 import { mkdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ReloadReport } from '../common/control-api.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
@@ -58,6 +59,7 @@ import { openGovernance } from './daemon/governance.js';
 import { LiveConfig } from './daemon/live-config.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from './daemon/runtime-info.js';
 import { writeLastSeen, type LastSeen } from './discovery.js';
+import { nodeSelfCommand, type SelfCommand } from './clients/launch.js';
 import { openUserIdentity } from './daemon/user-identity.js';
 
 export { runtimeInfoFile, type RuntimeInfo } from './daemon/runtime-info.js';
@@ -104,6 +106,8 @@ export interface DaemonOptions {
   humanChannel?: HumanChannel;
   /** How long a call waits for a person's approval before it is refused (default 120 s; docs/approvals.md). */
   approvals?: { timeoutMs?: number };
+  /** How this Gatehouse is run by absolute path, for the client entries the console writes (the packaged app passes its command). */
+  selfCommand?: SelfCommand;
 }
 
 export interface Daemon {
@@ -466,6 +470,17 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       history: bundleHistory,
       ...(session && user.settings.kind === 'ok' ? { identity: { settings: user.settings.settings, session } } : {}),
       emit: (event) => late.hub?.emit(event),
+    },
+    clients: {
+      place: { platform: process.platform, home: env.HOME && env.HOME !== '' ? env.HOME : homedir(), env },
+      stateDir: paths.stateDir,
+      configFile: paths.configFile,
+      self: options.selfCommand ?? nodeSelfCommand(),
+    },
+    policyServers: () => {
+      const state = bundlePolicy.state;
+      const mode = state.kind === 'enforcing' ? 'managed' : state.kind === 'fail-closed' ? 'fail-closed' : 'unmanaged';
+      return { mode, servers: Object.keys(policyController.servers(live.config.servers)) };
     },
   });
   const control = new ControlServer(paths.controlSocketPath, handlers);

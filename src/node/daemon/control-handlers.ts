@@ -14,6 +14,8 @@ import type { ControlHandlers } from '../control/control-server.js';
 import type { PairingService } from '../identity/pairing.js';
 import type { UserSession } from '../identity/session.js';
 import { secretReferences } from '../secrets/resolver.js';
+import { detectClients } from '../clients/clients.js';
+import { setupClient, type ClientsContext } from '../clients/service.js';
 
 export interface ControlDeps {
   status(): DaemonStatus;
@@ -32,6 +34,10 @@ export interface ControlDeps {
   consoleLink(): { announced: true } | { announced: false; reason: string };
   /** What the console's own methods need (src/node/console/handlers.ts). */
   console: ConsoleHandlerDeps;
+  /** Where MCP clients keep their configs, and how this Gatehouse is run (the Clients screen's setup buttons). */
+  clients: ClientsContext;
+  /** The servers the policy in force runs (the catalog's in managed mode). */
+  policyServers(): { mode: 'managed' | 'unmanaged' | 'fail-closed'; servers: string[] };
 }
 
 export function controlHandlers(deps: ControlDeps): ControlHandlers {
@@ -97,6 +103,14 @@ export function controlHandlers(deps: ControlDeps): ControlHandlers {
       return { restarted };
     },
     'console.link': async () => deps.consoleLink(),
+    'policy.servers': async () => deps.policyServers(),
+    'clients.apps': async () => detectClients(deps.clients.place),
+    'clients.setup': async ({ client, dryRun }) => {
+      const result = await setupClient(deps.clients, client, { dryRun });
+      if (!dryRun) logger.log('info', 'clients.setup', { client, file: result.file, changed: result.changed, check: result.check?.ok });
+      const check = result.check ? (result.check.ok ? { ok: true as const, ms: result.check.ms, pairing: result.check.pairing } : { ok: false as const, reason: result.check.reason }) : undefined;
+      return { client, file: result.file, changed: result.changed, ...(result.diff ? { diff: result.diff } : {}), command: [result.launch.command, ...result.launch.args], ...(check ? { check } : {}) };
+    },
     // The console's own queries and actions.
     ...consoleHandlers(deps.console),
   };
