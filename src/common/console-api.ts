@@ -7,7 +7,7 @@
  * The renderer imports this module and control-api.ts only; the preload imports the channel names.
  */
 import { z } from 'zod';
-import type { ReloadReport } from './control-api.js';
+import type { CLIENT_APP_IDS, ReloadReport } from './control-api.js';
 import type { DaemonStatus, IdentityStatus, PolicyStatus, ServerStatus } from './status.js';
 
 // The method list and the channel names live in a module without zod (the preload bundles it).
@@ -216,9 +216,11 @@ export interface ClientEntry {
   sessions: number;
 }
 
+export type ClientAppId = (typeof CLIENT_APP_IDS)[number];
+
 /** A client `clients setup` supports, as the Clients screen shows it (src/node/clients/). */
 export interface ClientApp {
-  id: string;
+  id: ClientAppId;
   title: string;
   /** Its config file (user level). */
   file: string;
@@ -227,6 +229,8 @@ export interface ClientApp {
   configured: boolean;
   /** The file cannot be read or parsed. */
   problem?: string;
+  /** The command its Gatehouse entry runs (absolute path first), for copying by hand. */
+  command: string[];
 }
 
 /** What `clients.setup` did: the file, whether it changed, and the check of the written entry. */

@@ -16,6 +16,7 @@ import type { UserSession } from '../identity/session.js';
 import { secretReferences } from '../secrets/resolver.js';
 import { detectClients } from '../clients/clients.js';
 import { setupClient, type ClientsContext } from '../clients/service.js';
+import { bridgeLaunch } from '../clients/launch.js';
 
 export interface ControlDeps {
   status(): DaemonStatus;
@@ -104,7 +105,11 @@ export function controlHandlers(deps: ControlDeps): ControlHandlers {
     },
     'console.link': async () => deps.consoleLink(),
     'policy.servers': async () => deps.policyServers(),
-    'clients.apps': async () => detectClients(deps.clients.place),
+    'clients.apps': async () =>
+      (await detectClients(deps.clients.place)).map((app) => {
+        const launch = bridgeLaunch(deps.clients.self, app.id, { env: deps.clients.place.env });
+        return { ...app, command: [launch.command, ...launch.args] };
+      }),
     'clients.setup': async ({ client, dryRun }) => {
       const result = await setupClient(deps.clients, client, { dryRun });
       if (!dryRun) logger.log('info', 'clients.setup', { client, file: result.file, changed: result.changed, check: result.check?.ok });
