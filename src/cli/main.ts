@@ -9,7 +9,7 @@ import { isServerName, SERVER_NAME_RULE } from '../common/names.js';
 import type { DaemonStatus, ServerStatus } from '../common/status.js';
 import { editConfigFile, loadConfigFile } from '../node/config-file.js';
 import { callControl } from '../node/control/control-client.js';
-import { isLogLevel, jsonLogger } from '../node/logger.js';
+import { defaultLogFormat, isLogFormat, isLogLevel, jsonLogger, pinoLogger } from '../node/logger.js';
 import { defaultPaths, type GatehousePaths } from '../node/paths.js';
 import { VERSION } from '../node/version.js';
 import { parseOptions, untilStopSignal } from './args.js';
@@ -48,10 +48,11 @@ Commands:
 Run \`gatehouse <command> --help\` for a command's options.`;
 
 const HELP: Record<string, string> = {
-  daemon: `Usage: gatehouse daemon [--config FILE] [--log-level debug|info|warn|error] [--ui [--ui-port N]]
+  daemon: `Usage: gatehouse daemon [--config FILE] [--log-level debug|info|warn|error] [--log-format pretty|json] [--ui [--ui-port N]]
 
 Runs Gatehouse in the foreground: starts every enabled server, opens the local socket and
-Streamable HTTP on 127.0.0.1, and logs one JSON object per line on stderr. SIGINT or SIGTERM
+Streamable HTTP on 127.0.0.1, and logs on stderr: readable lines on a terminal, one JSON object
+per line otherwise (or with --log-format json). SIGINT or SIGTERM
 stops every server gracefully. The config file is watched; a valid change is applied (only
 what differs), an invalid one is refused and the running configuration stays.
 
@@ -177,13 +178,16 @@ function helpWanted(command: string, values: { help?: boolean | undefined }, io:
 }
 
 async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
-  const { values } = parse(args, { config: { type: 'string' }, 'log-level': { type: 'string' }, ui: { type: 'boolean' }, 'ui-port': { type: 'string' } });
+  const { values } = parse(args, { config: { type: 'string' }, 'log-level': { type: 'string' }, 'log-format': { type: 'string' }, ui: { type: 'boolean' }, 'ui-port': { type: 'string' } });
   if (helpWanted('daemon', values, io)) return 0;
   const uiPort = values['ui-port'] === undefined ? undefined : Number(values['ui-port']);
   if (uiPort !== undefined && (!values.ui || !Number.isInteger(uiPort) || uiPort < 0 || uiPort > 65_535)) throw new GatehouseError('usage', '--ui-port takes a port number (0-65535) and goes with --ui');
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw new GatehouseError('usage', `--log-level must be debug, info, warn or error`);
-  const logger = jsonLogger((line) => io.err(line), level);
+  const format = values['log-format'] ?? defaultLogFormat(process.stderr.isTTY === true);
+  if (!isLogFormat(format)) throw new GatehouseError('usage', '--log-format must be pretty or json');
+  // The log goes straight to stderr's descriptor, synchronously: the lines a person must see are written there too, in order.
+  const logger = format === 'json' && !process.stderr.isTTY ? jsonLogger((line) => io.err(line), level) : pinoLogger({ format, level, colorize: process.stderr.isTTY === true });
   // Loaded only here: the bridge and the other commands start faster without the whole core.
   const { startDaemon } = await import('../node/daemon.js');
   const ui = values.ui ? { ...(uiPort !== undefined ? { port: uiPort } : {}), announce: (await import('../node/console/announce.js')).terminalAnnouncer(io.env, (line) => io.err(line)) } : undefined;
@@ -408,8 +412,8 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
       });
       if (!result.ok) throw new GatehouseError('invalid', result.error);
       io.out(`added "${name}" to ${paths.configFile}\n`);
-      await tellDaemon(paths, io);
-      return 0;
+      if (!(await tellDaemon(paths, io)) || values.disabled) return 0;
+      return (await reportStart(paths, name, io)) ? 0 : 1;
     }
     case 'remove': {
       const { values, positionals } = parse(rest, {});
@@ -442,15 +446,47 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
   }
 }
 
-/** Applies a config edit now if the daemon runs (it would also see the file change). */
-async function tellDaemon(paths: GatehousePaths, io: Io): Promise<void> {
+/** Applies a config edit now if the daemon runs (it would also see the file change); true when the daemon applied it. */
+async function tellDaemon(paths: GatehousePaths, io: Io): Promise<boolean> {
   try {
     const report = (await callControl(paths.controlSocketPath, 'config.reload', {})) as { ok: boolean; error?: string; added: string[]; removed: string[]; restarted: string[] };
     if (!report.ok) io.err(`the daemon refused the configuration: ${report.error}\n`);
     else io.out(`applied: ${describeReport(report)}\n`);
+    return report.ok;
   } catch (error) {
     if (error instanceof GatehouseError && error.code === 'daemon_not_running') io.out('the daemon is not running; the change applies when it starts\n');
     else throw error;
+    return false;
+  }
+}
+
+/**
+ * Waits until a server just added is ready or has failed (its first start, within its startup
+ * timeout), and says which: "added" alone does not tell whether the command even runs.
+ */
+async function reportStart(paths: GatehousePaths, name: string, io: Io): Promise<boolean> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const server = ((await callControl(paths.controlSocketPath, 'status', {}, 5000)) as DaemonStatus).servers.find((s) => s.name === name);
+    if (server?.state === 'ready') {
+      const info = server.serverInfo ? `${server.serverInfo.name} ${server.serverInfo.version}, ` : '';
+      io.out(`"${name}" started: ${info}${server.counts.tools} tools\n`);
+      return true;
+    }
+    if (server && (server.state === 'backing-off' || server.state === 'crash-looping' || (server.state === 'stopped' && server.lastError))) {
+      io.err(`"${name}" did not start: ${server.lastError ?? server.state}; its log: gatehouse logs ${name} (the server stays configured; fix it, or gatehouse servers remove ${name})\n`);
+      return false;
+    }
+    if (!server && Date.now() > deadline - 55_000) {
+      // The policy in force does not run it (managed mode runs the catalog's servers only), or it is switched off.
+      io.out(`"${name}" is configured, but the policy in force does not run it\n`);
+      return true;
+    }
+    if (Date.now() > deadline) {
+      io.err(`"${name}" has not started within a minute; see gatehouse status and gatehouse logs ${name}\n`);
+      return false;
+    }
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

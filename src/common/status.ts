@@ -46,7 +46,10 @@ export interface DaemonStatus {
   policy: PolicyStatus;
   configFile: string;
   socketPath: string;
+  /** The loopback HTTP listener's origin (`http://127.0.0.1:PORT`); MCP is at `mcpUrl`. */
   httpUrl?: string;
+  /** The Streamable HTTP MCP endpoint (`http://127.0.0.1:PORT/mcp`; one server alone at `…/mcp/NAME`). */
+  mcpUrl?: string;
   servers: ServerStatus[];
   clients: ClientStatus[];
   audit: AuditStatus;

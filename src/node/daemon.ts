@@ -150,7 +150,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     ...(options.managedDir !== undefined ? { managedDir: options.managedDir } : {}),
     userSecretsInFile: first.config.keystore.userSecretsInFile,
   });
-  logger.log(keychain.status().backend === 'file' ? 'warn' : 'info', 'keystore.opened', { ...keychain.status() });
+  logger.log('info', 'keystore.opened', { ...keychain.status() });
   // The audit log first: everything after it records what it does.
   const localAudit = openLocalAudit({ stateDir: paths.stateDir, secrets: keychain, logger, ...(options.audit ?? {}) });
   const audit = localAudit.store;
@@ -352,11 +352,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   });
   supervisor.on('state', (name, status) => {
     const error = status.lastError ? { error: status.lastError } : {};
-    logger.log(status.state === 'ready' ? 'info' : 'warn', 'server.state', { server: name, state: status.state, ...error });
+    // Starting, ready and stopped are the ordinary life of a server; only failing is worth a warning.
+    const failing = status.state === 'backing-off' || status.state === 'crash-looping';
+    logger.log(failing ? 'warn' : 'info', 'server.state', { server: name, state: status.state, ...error });
     const at = new Date().toISOString();
     const detail = { state: status.state, restarts: status.restarts };
     record({ type: 'server.state', at, server: name, reason: status.lastError, detail });
-    const failing = status.state === 'backing-off' || status.state === 'crash-looping';
     if (failing && status.lastError) record({ type: 'server.crashed', at, server: name, reason: status.lastError, detail });
     if (status.state === 'ready' && status.restarts > 0) record({ type: 'server.restarted', at, server: name, detail: { restarts: status.restarts } });
   });
@@ -408,7 +409,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       policy: { mode: policy.mode, ...(policy.version ? { version: policy.version } : {}), ...policyController.status(), ...signInNotice },
       configFile: paths.configFile,
       socketPath: paths.socketPath,
-      ...(http ? { httpUrl: http.url } : {}),
+      ...(http ? { httpUrl: http.url, mcpUrl: `${http.url}/mcp` } : {}),
       servers: supervisor.statuses(),
       clients: sessions.statuses(),
       audit: localAudit.status(),

@@ -157,6 +157,8 @@ export class LocalIdentity implements IdentityPort {
       if (isExpired(record)) {
         return { ok: false, code: 'unauthenticated', reason: `the credential of client "${principal.client.name}" expired at ${record.expiresAt}; pair it again` };
       }
+      // Last seen is when the client was last used, not only when it connected (a session can last all day).
+      this.registry.touch(record.name);
     }
     if (this.options.session) return this.options.session.admission();
     return ADMIT;
