@@ -237,6 +237,7 @@ async function status(args: string[], io: Io, paths: GatehousePaths): Promise<nu
         )),
     '',
     ...auditLines(s),
+    ...(s.keystore ? [`keys: kept in ${s.keystore.description}${s.keystore.backend === 'none' && s.keystore.reason ? `: ${s.keystore.reason.split('. ')[0]}` : ''}`] : []),
     ...(s.identity ? ['', ...(await import('./login.js')).describeIdentity(s.identity)] : []),
     ...(s.pendingQuestions ? [`${s.pendingQuestions} question(s) wait for you (pairing or approval pages; see the desktop notification or the daemon's terminal)`] : []),
     ...governanceLines(s),

@@ -238,6 +238,8 @@ describe('gatehouse with a running daemon', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^Gatehouse \S+ \(pid \d+\), user .+, policy: unmanaged$/m);
     expect(result.stdout).toContain(`socket: ${gh.socketPath}   http: ${gh.httpUrl}/mcp`);
+    // Where keys and credentials are kept is said (issue 11): the keychain, or the user-only file store.
+    expect(result.stdout).toMatch(/^keys: kept in (the OS keychain \(|the file store in .*\/keys \(no OS keychain answered\))/m);
     expect(result.stdout).toMatch(/^SERVERS\nNAME +STATE +RESTARTS +TOOLS +DETAIL\ntools +ready +0 +6 +misbehaving 1\.0\.0/m);
     expect(result.stdout).toContain('(none connected)');
   });
@@ -252,6 +254,7 @@ describe('gatehouse with a running daemon', () => {
     expect(status.policy).toEqual({ mode: 'unmanaged' });
     // The full MCP endpoint (issue 11): a client posting to it gets MCP, not a 404.
     expect(status.mcpUrl).toBe(`${gh.httpUrl}/mcp`);
+    expect(['keychain', 'file']).toContain(status.keystore?.backend);
     const posted = await fetch(status.mcpUrl!, { method: 'POST', headers: { authorization: `Bearer ${gh.token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '1' } } }) });
     expect(posted.status).toBe(200);
     expect(status.pid).toBe(process.pid);

@@ -17,7 +17,8 @@ import type { AuditRecord, Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
 import type { ClientRecord, ClientRegistry } from '../client-registry.js';
 
-export const PAIRING_DEADLINE_MS = 120_000;
+/** How long a pairing question waits for the person: clients no longer wait for it (bridges are served a pending session), so people get time. */
+export const PAIRING_DEADLINE_MS = 300_000;
 export const MAX_PENDING_PAIRINGS = 4;
 export const EXPIRY_CHOICES_DAYS = [90, 30, 7, 1];
 
