@@ -158,7 +158,7 @@ export async function auditCommand(args: string[], io: CliIo, paths: GatehousePa
       db.close();
       const keys = await openUserKeyStore(paths);
       const key = await loadDeviceKey(keys, device, { create: true });
-      io.err(`the device key is kept in ${keys.describeFor(deviceKeyName(device))}\n`);
+      io.out(`the device key is kept in ${keys.describeFor(deviceKeyName(device))}\n`);
       const state = await new HubClient({ url: hub, key }).enrol(secret);
       const previous = readHubLink(paths.stateDir);
       writeHubLink(paths.stateDir, { ...(previous?.sync ? { sync: previous.sync } : {}), url: hub.replace(/\/+$/, ''), device, enrolledAt: new Date().toISOString() });

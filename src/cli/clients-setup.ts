@@ -15,6 +15,7 @@ import { callControl } from '../node/control/control-client.js';
 import { readFile } from 'node:fs/promises';
 import { managedDirFor, readManagedSettings } from '../node/policy/settings.js';
 import type { GatehousePaths } from '../node/paths.js';
+import { userSecretItem } from '../node/secrets/resolver.js';
 import { openUserKeyStore } from './keystore.js';
 import { parseOptions, type Io } from './login.js';
 
@@ -93,7 +94,9 @@ export async function setupCommand(sub: 'setup' | 'import', args: string[], io: 
     return 0;
   }
   const title = CLIENTS[id].title;
-  const keys = () => openUserKeyStore(paths);
+  // Opened once, when first needed: every command that stores something says where.
+  let opened: ReturnType<typeof openUserKeyStore> | undefined;
+  const keys = () => (opened ??= openUserKeyStore(paths));
 
   if (values.undo) {
     const undone = await undoClient(ctx, id, sub, keys);
@@ -135,7 +138,8 @@ export async function setupCommand(sub: 'setup' | 'import', args: string[], io: 
   });
   const { plan } = result;
   for (const m of plan.moved) io.out(`${m.entry}: moved behind Gatehouse as "${m.server}"${m.note ? ` (${m.note})` : ''}\n`);
-  for (const s of plan.secrets) io.out(`${s.from}: ${values['dry-run'] ? 'would be' : 'is'} kept in your key store as the secret ${s.name}\n`);
+  const where = plan.secrets.length > 0 ? (await keys().catch(() => undefined))?.describeFor(userSecretItem(plan.secrets[0]!.name)) : undefined;
+  for (const s of plan.secrets) io.out(`${s.from}: ${values['dry-run'] ? 'would be' : 'is'} kept as the secret ${s.name} in ${where ?? 'your key store'}\n`);
   for (const l of plan.leftAlone) io.out(`${l.entry}: left in ${title}'s config: ${l.reason}\n`);
   if (values['dry-run']) {
     if (result.diff.length > 0) io.out(result.diff.join('\n') + '\n');
