@@ -5,7 +5,7 @@
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { parseFlags } from './args.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
-import { loadDeviceKey } from '../core/audit/device-key.js';
+import { deviceKeyName, loadDeviceKey } from '../core/audit/device-key.js';
 import { FILTER_KEYS, parseAuditFilter, type AuditFilter } from '../core/audit/filter.js';
 import type { AuditEvent } from '../core/audit/event.js';
 import { HubClient } from '../node/audit/hub-client.js';
@@ -14,7 +14,7 @@ import { iterateEvents, queryEvents } from '../node/audit/query.js';
 import { openForReading, openForWriting, readMeta } from '../node/audit/schema.js';
 import { pruneAcknowledged } from '../node/audit/sqlite-store.js';
 import { verifyAuditFile } from '../node/audit/verify-file.js';
-import { KeychainSecretStore } from '../node/keychain-secret-store.js';
+import { openUserKeyStore } from './keystore.js';
 import { ensureUserOnlyDir, type GatehousePaths } from '../node/paths.js';
 
 export interface CliIo {
@@ -87,7 +87,7 @@ export async function auditCommand(args: string[], io: CliIo, paths: GatehousePa
         const device = readMeta(db).get('device') ?? '';
         db.close();
         try {
-          keychainPublicKey = (await loadDeviceKey(new KeychainSecretStore(), device, { create: false })).publicKey;
+          keychainPublicKey = (await loadDeviceKey(await openUserKeyStore(paths), device, { create: false })).publicKey;
         } catch (error) {
           keychainNote = `the keychain could not be read (${errorMessage(error).split('. ')[0]}); checked against the key recorded in the database`;
         }
@@ -156,7 +156,9 @@ export async function auditCommand(args: string[], io: CliIo, paths: GatehousePa
       const db = existsSync(file) ? openForReading(file) : openForWriting(file, 'process-crash');
       const device = readMeta(db).get('device')!;
       db.close();
-      const key = await loadDeviceKey(new KeychainSecretStore(), device, { create: true });
+      const keys = await openUserKeyStore(paths);
+      const key = await loadDeviceKey(keys, device, { create: true });
+      io.out(`the device key is kept in ${keys.describeFor(deviceKeyName(device))}\n`);
       const state = await new HubClient({ url: hub, key }).enrol(secret);
       const previous = readHubLink(paths.stateDir);
       writeHubLink(paths.stateDir, { ...(previous?.sync ? { sync: previous.sync } : {}), url: hub.replace(/\/+$/, ''), device, enrolledAt: new Date().toISOString() });

@@ -14,7 +14,7 @@ import { OidcClient } from '../node/identity/oidc.js';
 import { findOnPath } from '../node/human/notify.js';
 import { loadIdentitySettings, type IdentitySettings } from '../node/identity/settings.js';
 import { TokenStore } from '../node/identity/token-store.js';
-import { KeychainSecretStore } from '../node/keychain-secret-store.js';
+import { openUserKeyStore } from './keystore.js';
 import type { GatehousePaths } from '../node/paths.js';
 import { managedDirFor } from '../node/policy/settings.js';
 
@@ -22,6 +22,8 @@ export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** How to run this Gatehouse by absolute path (the packaged app passes its command; default: this Node and bin script). */
+  self?: { command: string; args: string[] };
 }
 
 export const LOGIN_HELP = `Usage:
@@ -99,7 +101,7 @@ export async function loginCommand(command: 'login' | 'logout' | 'whoami', args:
     io.out(LOGIN_HELP + '\n');
     return 0;
   }
-  const keychain = store ?? new KeychainSecretStore();
+  const keychain = store ?? (await openUserKeyStore(paths));
   const say = (line: string): void => io.err(line + '\n');
   const open = values['no-browser'] ? async () => false : (url: string) => openBrowser(url, io.env);
 
@@ -175,6 +177,7 @@ export async function loginCommand(command: 'login' | 'logout' | 'whoami', args:
   await tokens.save({ refreshToken: result.refreshToken, sub: user.sub, displayName: user.displayName });
   const status = await tellDaemon(paths);
   io.out(`signed in as ${user.displayName}${user.groups.length ? ` (groups: ${user.groups.join(', ')})` : ''}\n`);
+  say(`gatehouse login: the sign-in is kept in ${keychain.description}`);
   if (status && status.state !== 'active') say(`gatehouse login: the daemon could not use the sign-in yet: ${status.notice ?? status.reason ?? status.state}`);
   return 0;
 }

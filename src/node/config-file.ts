@@ -552,6 +552,7 @@ function validateRaw(
       if (server['type'] === 'stdio') {
         field('command', false);
         list('args');
+        list('roots');
         field('cwd', false);
         map('env');
       } else if (server['type'] === 'http') {

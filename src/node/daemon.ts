@@ -7,6 +7,7 @@
  * (`control-handlers.ts`) and the runtime file (`runtime-info.ts`).
  */
 import { mkdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ReloadReport } from '../common/control-api.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
@@ -23,7 +24,8 @@ import type { Durability } from './audit/schema.js';
 import { openLocalAudit } from './audit/local.js';
 import { interruptedOutcome } from '../core/audit/interrupted.js';
 import type { SecretStore } from '../core/secrets.js';
-import { KeychainSecretStore } from './keychain-secret-store.js';
+import { KeyStore } from '../core/keystore/keystore.js';
+import { openKeyStore } from './keystore/open.js';
 import { ClientRegistry } from './client-registry.js';
 import { ensureConfigFile, loadConfigFile, watchConfigFile, type ConfigWatcher } from './config-file.js';
 import { ControlServer } from './control/control-server.js';
@@ -37,6 +39,7 @@ import type { Principal } from '../core/principal.js';
 import { DesktopNotifier, type Notifier } from './human/notify.js';
 import { OAuthServer } from './identity/oauth-server.js';
 import { PairingService, PAIRING_DEADLINE_MS } from './identity/pairing.js';
+import { BridgePairings } from './identity/bridge-pairing.js';
 import { loadIdentitySettings } from './identity/settings.js';
 import { SecretResolver, SecretScrubber } from './secrets/resolver.js';
 import { PolicyController } from './policy/controller.js';
@@ -58,6 +61,8 @@ import { openGovernance } from './daemon/governance.js';
 import { openHumanChannel, type HumanOptions, type QuestionsApi } from './daemon/human.js';
 import { LiveConfig } from './daemon/live-config.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from './daemon/runtime-info.js';
+import { writeLastSeen, type LastSeen } from './discovery.js';
+import { nodeSelfCommand, type SelfCommand } from './clients/launch.js';
 import { openUserIdentity } from './daemon/user-identity.js';
 
 export { runtimeInfoFile, type RuntimeInfo } from './daemon/runtime-info.js';
@@ -69,8 +74,12 @@ export interface DaemonOptions {
   paths?: GatehousePaths;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
-  /** The keychain for the audit device key (tests pass an in-memory store); default: the OS keychain. */
-  secrets?: SecretStore;
+  /**
+   * The key store for the audit device key, the sign-in and the servers' secrets (tests pass an
+   * in-memory store or their own `KeyStore`); default: the OS keychain, or the user-only file store
+   * where none answers (src/core/keystore/keystore.ts).
+   */
+  secrets?: SecretStore | KeyStore;
   /** Audit store tuning (tests and benchmarks); see docs/audit.md. */
   audit?: { durability?: Durability; checkpointEvery?: number; checkpointIntervalMs?: number };
   /**
@@ -99,6 +108,8 @@ export interface DaemonOptions {
   ui?: { port?: number; staticDir?: string; announce(url: string, code: string): boolean };
   /** How long a call waits for a person's approval before it is refused (default: `approvals.timeoutSeconds`; docs/approvals.md). */
   approvals?: { timeoutMs?: number };
+  /** How this Gatehouse is run by absolute path, for the client entries the console writes (the packaged app passes its command). */
+  selfCommand?: SelfCommand;
 }
 
 export interface Daemon {
@@ -140,8 +151,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // The default configuration's filesystem server is confined to this folder.
   await mkdir(join(paths.dataDir, 'demo'), { recursive: true });
 
+  // Where keys and secrets are kept: the OS keychain, else the user-only file store (as policy and the user allow).
+  const keychain: KeyStore = await keyStoreFor(options.secrets, {
+    stateDir: paths.stateDir,
+    ...(options.managedDir !== undefined ? { managedDir: options.managedDir } : {}),
+    userSecretsInFile: first.config.keystore.userSecretsInFile,
+  });
+  logger.log('info', 'keystore.opened', { ...keychain.status() });
   // The audit log first: everything after it records what it does.
-  const keychain = options.secrets ?? new KeychainSecretStore();
   const localAudit = openLocalAudit({ stateDir: paths.stateDir, secrets: keychain, logger, ...(options.audit ?? {}) });
   const audit = localAudit.store;
   /** Events other than calls: a failed audit write is logged there, and must not break the part that reports it. */
@@ -197,7 +214,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       }),
     deadlineMs: pairingDeadlineMs,
   });
-  const identityOptions = { pairing, ...(user.sessionPort ? { session: user.sessionPort } : {}) };
+  // Bridges are paired without making their client wait: the question outlives the connection that asked.
+  const bridgePairings = new BridgePairings(pairing, logger);
+  const identityOptions = { bridges: bridgePairings, ...(user.sessionPort ? { session: user.sessionPort } : {}) };
   const identity: LocalIdentity = options.testIdentity ? new StaticIdentity(registry, options.testIdentity) : new LocalIdentity(registry, identityOptions);
 
   // The policy in force: a verified managed bundle (or fail-closed, or unmanaged), put there by the
@@ -357,11 +376,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   });
   supervisor.on('state', (name, status) => {
     const error = status.lastError ? { error: status.lastError } : {};
-    logger.log(status.state === 'ready' ? 'info' : 'warn', 'server.state', { server: name, state: status.state, ...error });
+    // Starting, ready and stopped are the ordinary life of a server; only failing is worth a warning.
+    const failing = status.state === 'backing-off' || status.state === 'crash-looping';
+    logger.log(failing ? 'warn' : 'info', 'server.state', { server: name, state: status.state, ...error });
     const at = new Date().toISOString();
     const detail = { state: status.state, restarts: status.restarts };
     record({ type: 'server.state', at, server: name, reason: status.lastError, detail });
-    const failing = status.state === 'backing-off' || status.state === 'crash-looping';
     if (failing && status.lastError) record({ type: 'server.crashed', at, server: name, reason: status.lastError, detail });
     if (status.state === 'ready' && status.restarts > 0) record({ type: 'server.restarted', at, server: name, detail: { restarts: status.restarts } });
   });
@@ -373,9 +393,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     maxMessageBytes: live.config.limits.maxMessageBytes,
     sessions,
     logger,
-    authenticate: (hello, context) => identity.fromHello(hello, context),
-    pairingDeadlineMs,
+    authenticate: (hello) => identity.fromHello(hello),
     serverExists,
+    pairingWhere: () => human.whereToAnswer(),
   });
   // MCP authorization for HTTP clients: Gatehouse is their OAuth 2.1 authorization server, and consent is the same pairing.
   const oauth = new OAuthServer({
@@ -413,11 +433,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       policy: { mode: policy.mode, ...(policy.version ? { version: policy.version } : {}), ...policyController.status(), ...signInNotice },
       configFile: paths.configFile,
       socketPath: paths.socketPath,
-      ...(http ? { httpUrl: http.url } : {}),
+      ...(http ? { httpUrl: http.url, mcpUrl: `${http.url}/mcp` } : {}),
       servers: supervisor.statuses(),
       clients: sessions.statuses(),
       audit: localAudit.status(),
       identity: user.status(),
+      keystore: keychain.status(),
       pendingQuestions: humanChannel.pending(),
       humanChannel: human.status(),
       approvals: approvals.status(),
@@ -492,6 +513,17 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       ...(session && user.settings.kind === 'ok' ? { identity: { settings: user.settings.settings, session } } : {}),
       emit: (event) => late.hub?.emit(event),
     },
+    clients: {
+      place: { platform: process.platform, home: env.HOME && env.HOME !== '' ? env.HOME : homedir(), env },
+      stateDir: paths.stateDir,
+      configFile: paths.configFile,
+      self: options.selfCommand ?? nodeSelfCommand(),
+    },
+    policyServers: () => {
+      const state = bundlePolicy.state;
+      const mode = state.kind === 'enforcing' ? 'managed' : state.kind === 'fail-closed' ? 'fail-closed' : 'unmanaged';
+      return { mode, servers: Object.keys(policyController.servers(live.config.servers)) };
+    },
   });
   const control = new ControlServer(paths.controlSocketPath, handlers);
   const hub = new ConsoleHub(handlers, status);
@@ -501,6 +533,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   human.desk.onChange(() => hub.changed());
 
   const opened: { close(): Promise<void> }[] = [];
+  let lastSeen: LastSeen | undefined;
   let watcher: ConfigWatcher | undefined;
   /** Everything the daemon opened, closed in the order that keeps every record: endpoints, servers, stores, the audit log last. */
   const closeAll = async (): Promise<void> => {
@@ -508,6 +541,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     session?.stop();
     // Waiting approval requests are refused (and audited) before the channel and the audit log close.
     await governance.stopAsking();
+    bridgePairings.close();
     await human.close();
     sessions.dispose();
     search.dispose();
@@ -539,6 +573,17 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       controlSocketPath: paths.controlSocketPath,
       ...(http ? { httpUrl: http.url } : {}),
     });
+    // A note in the state directory (found from HOME alone) for bridges started without this environment.
+    lastSeen = {
+      pid: process.pid,
+      version: VERSION,
+      startedAt: startedAt.toISOString(),
+      socketPath: paths.socketPath,
+      controlSocketPath: paths.controlSocketPath,
+      ...(http ? { httpUrl: `${http.url}/mcp` } : {}),
+      ...(env.DBUS_SESSION_BUS_ADDRESS ? { dbusAddress: env.DBUS_SESSION_BUS_ADDRESS } : {}),
+    };
+    writeLastSeen(paths, lastSeen);
     // The sign-in renews in the background: the endpoints answer meanwhile, and calls wait for it (refused with a clear reason).
     if (session) void session.start().catch((error) => logger.log('error', 'identity.start_failed', { error: errorMessage(error) }));
     // Servers start in parallel; the endpoints already answer while they come up.
@@ -579,6 +624,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         hub.close();
         await closeAll();
         removeRuntimeInfo(paths);
+        if (lastSeen) {
+          try {
+            writeLastSeen(paths, { ...lastSeen, stoppedAt: new Date().toISOString() });
+          } catch {
+            // The note is a courtesy for bridges; a read-only state directory must not stop the shutdown.
+          }
+        }
         lock.release();
         await localAudit.close();
         logger.log('info', 'daemon.stopped', {});
@@ -586,6 +638,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       return stopping;
     },
   };
+}
+
+/** The key store the daemon uses: the one given (tests), a plain store wrapped, or the user's own. */
+async function keyStoreFor(given: SecretStore | KeyStore | undefined, options: Parameters<typeof openKeyStore>[0]): Promise<KeyStore> {
+  if (given instanceof KeyStore) return given;
+  if (given) return KeyStore.single({ kind: 'memory', location: given.description, probe: async () => undefined, get: (n) => given.get(n), set: (n, v) => given.set(n, v), delete: (n) => given.delete(n), list: () => given.list(), description: given.description });
+  return openKeyStore(options);
 }
 
 export function describeStartupError(error: unknown): string {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '../../src/common/status.js';
 import { callControl } from '../../src/node/control/control-client.js';
-import { KeychainSecretStore } from '../../src/node/keychain-secret-store.js';
+import { KeychainSecretStore } from '../../src/node/keystore/keychain.js';
 import { bridgeCredentialItem } from '../../src/node/identity/bridge-credentials.js';
 import { sessionItem } from '../../src/node/identity/token-store.js';
 import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';
@@ -82,7 +82,7 @@ beforeAll(async () => {
 
   // The daemon in a terminal, as a person runs it: its questions are shown and answered there.
   daemon = spawnOnTerminal(['daemon'], env(), home.paths);
-  await eventually(() => daemon.screen().includes('"daemon.ready"'), 30_000, 'the daemon');
+  await eventually(() => status().then(() => true, () => undefined), 30_000, 'the daemon');
   await eventually(async () => (await status()).servers.every((s) => s.state === 'ready'), 30_000, 'the servers');
 });
 

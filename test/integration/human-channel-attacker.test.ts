@@ -308,10 +308,13 @@ describe.skipIf(!HAVE_PARTS)('a same-user agent hunting for the human channel\'s
     await http.close();
   }, 60_000);
 
-  it('leaves the pairing unanswered too: the bridge gets no credential', async () => {
-    // Its client gave up waiting (the SDK's 15 s), or it still waits: either way it is not paired.
-    const result = await Promise.race([intruder, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 200))]);
-    expect(result === 'still waiting' || result instanceof Error).toBe(true);
+  it('leaves the pairing unanswered too: the bridge sees nothing and gets no credential', async () => {
+    // The bridge connected at once (issue 11) and waits in the pending state: no tools, every call refused.
+    const bridge = await intruder;
+    expect(bridge).not.toBeInstanceOf(Error);
+    const { client } = bridge as Connected;
+    expect((await client.listTools()).tools).toEqual([]);
+    expect((await errorOf(client.callTool({ name: 'crm__refund', arguments: {} }))).message).toMatch(/waiting for you to pair "intruder"/);
     expect(new ClientRegistry(join(home.paths.stateDir, 'clients.json')).list().map((c) => c.name)).not.toContain('intruder');
     expect(statSync(join(home.paths.stateDir, 'clients.json')).mode & 0o077).toBe(0);
   });

@@ -151,7 +151,10 @@ describe.each(ERAS)('gatehouse connect, %s era', (era) => {
   });
 
   it('refuses a registered client name that comes without its token', async () => {
-    await expectRefused({ client: 'ide' }, 'client "ide" has a credential; pass it with --token-file or GATEHOUSE_CLIENT_TOKEN');
+    await expectRefused(
+      { client: 'ide' },
+      'client "ide" has a credential, but this bridge did not present it (the bridge that was paired keeps it in its key store). To pair it again: gatehouse clients revoke "ide", then connect again. A credential can also be given with --token-file or GATEHOUSE_CLIENT_TOKEN',
+    );
   });
 
   it('shows the paired client as verified in status; an unpaired name must be paired by a person first (issue 4)', async () => {

@@ -31,6 +31,19 @@ export interface DownstreamSession {
   logLevel?: McpLogLevel;
   /** The search view instead of the aggregate. */
   view?: SearchViewSession;
+  /**
+   * A bridge the person has not paired yet: it lists nothing and calls nothing, and is told where
+   * to answer; once refused, every request gets the reason. Absent once paired (and for everyone else).
+   */
+  pairing?: { state: 'pending'; client: string; code: string; deadline: string; where: string } | { state: 'refused'; reason: string };
+}
+
+/** What a pending session says: where the person answers, and the code to check. */
+export function pendingPairingText(pairing: { client: string; code: string; deadline: string; where: string }): string {
+  return (
+    `Gatehouse is waiting for you to pair "${pairing.client}": answer on ${pairing.where} and check that it shows the code ${pairing.code} ` +
+    `(until ${pairing.deadline}). Until then this client sees no tools; they appear as soon as you approve.`
+  );
 }
 
 /** True when a message at `level` should reach a client that asked for `minimum`. */
@@ -83,25 +96,45 @@ const SERVER_CAPABILITIES = {
 export function createDownstreamServer(gateway: Gateway, session: DownstreamSession, options: DownstreamServerOptions): Server {
   const search = session.view?.kind === 'search' ? options.search : undefined;
   if (session.view?.kind === 'search' && !search) throw new Error('a search-view session needs the tool search');
-  const instructions = options.instructions ?? (search ? SEARCH_VIEW_INSTRUCTIONS : undefined);
+  const pending = session.pairing?.state === 'pending' ? session.pairing : undefined;
+  const instructions = pending ? pendingPairingText(pending) : (options.instructions ?? (search ? SEARCH_VIEW_INSTRUCTIONS : undefined));
   const server = new Server(
     { name: session.scope.server ? `gatehouse/${session.scope.server}` : 'gatehouse', version: options.version },
     { capabilities: SERVER_CAPABILITIES, ...(instructions ? { instructions } : {}) },
   );
-  const { principal, scope } = session;
-  const on = server.setRequestHandler.bind(server) as unknown as (method: string, handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>) => void;
+  const { scope } = session;
+  // Read at each request: a pending session's principal is replaced once the person pairs the client.
+  const who = (): Principal => session.principal;
+  const base = server.setRequestHandler.bind(server) as unknown as (method: string, handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>) => void;
+  /** While pairing is pending, lists are empty and everything else is refused with where to answer; once refused, everything is. */
+  const on = (method: string, handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>, whilePending?: () => unknown): void =>
+    base(method, async (request, ctx) => {
+      const pairing = session.pairing;
+      if (pairing?.state === 'refused') throw new ProtocolError(RpcErrorCode.Unauthorized, pairing.reason);
+      if (pairing?.state === 'pending') {
+        if (whilePending) return whilePending();
+        throw new ProtocolError(RpcErrorCode.Unauthorized, pendingPairingText(pairing));
+      }
+      return handler(request, ctx);
+    });
+  if (pending) {
+    // A 2025-era client hears where to answer in its log too (it may not show the instructions).
+    server.oninitialized = () => {
+      if (session.pairing?.state === 'pending') void server.sendLoggingMessage({ level: 'warning', logger: 'gatehouse', data: pendingPairingText(session.pairing) }).catch(() => undefined);
+    };
+  }
 
-  on('tools/list', async () => ({ tools: search ? search.listTools(principal, session.view!.pinned) : gateway.listTools(principal, scope) }));
-  on('prompts/list', async () => ({ prompts: gateway.listPrompts(principal, scope) }));
-  on('resources/list', async () => ({ resources: gateway.listResources(principal, scope) }));
-  on('resources/templates/list', async () => ({ resourceTemplates: gateway.listResourceTemplates(principal, scope) }));
+  on('tools/list', async () => ({ tools: search ? search.listTools(who(), session.view!.pinned) : gateway.listTools(who(), scope) }), () => ({ tools: [] }));
+  on('prompts/list', async () => ({ prompts: gateway.listPrompts(who(), scope) }), () => ({ prompts: [] }));
+  on('resources/list', async () => ({ resources: gateway.listResources(who(), scope) }), () => ({ resources: [] }));
+  on('resources/templates/list', async () => ({ resourceTemplates: gateway.listResourceTemplates(who(), scope) }), () => ({ resourceTemplates: [] }));
 
   on('logging/setLevel', async (request) => {
     const level = stringParam(request.params ?? {}, 'level');
     if (!(MCP_LOG_LEVELS as readonly string[]).includes(level)) throw new ProtocolError(RpcErrorCode.InvalidParams, `params.level must be one of ${MCP_LOG_LEVELS.join(', ')}`);
     session.logLevel = level as McpLogLevel;
     return {};
-  });
+  }, () => ({}));
 
   on('tools/call', async (request, ctx) => {
     session.onCall?.();
@@ -111,7 +144,7 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     if (search && name === FIND_TOOLS) {
       const parsed = parseFindRequest(args);
       if (!parsed.ok) return toolError(parsed.problem);
-      const tools = search.find(principal, parsed.request);
+      const tools = search.find(who(), parsed.request);
       return { content: [{ type: 'text', text: JSON.stringify({ tools }) }], structuredContent: { tools } };
     }
     if (search && name === CALL_TOOL) {
@@ -122,7 +155,7 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
       args = parsed.arguments;
     }
     const context = callContext(ctx, session);
-    const outcome = await gateway.callTool(principal, scope, name, args, forwardedMeta(params), context);
+    const outcome = await gateway.callTool(who(), scope, name, args, forwardedMeta(params), context);
     await context.settled();
     return answer(outcome);
   });
@@ -130,7 +163,7 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     session.onCall?.();
     const params = request.params ?? {};
     const context = callContext(ctx, session);
-    const outcome = await gateway.getPrompt(principal, scope, stringParam(params, 'name'), objectParam(params, 'arguments'), forwardedMeta(params), context);
+    const outcome = await gateway.getPrompt(who(), scope, stringParam(params, 'name'), objectParam(params, 'arguments'), forwardedMeta(params), context);
     await context.settled();
     return answer(outcome);
   });
@@ -139,7 +172,7 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     const params = request.params ?? {};
     const uri = stringParam(params, 'uri');
     const context = callContext(ctx, session);
-    const outcome = await gateway.readResource(principal, scope, uri, forwardedMeta(params), context);
+    const outcome = await gateway.readResource(who(), scope, uri, forwardedMeta(params), context);
     await context.settled();
     if (outcome.kind === 'denied' && outcome.code === 'unknown_resource') {
       throw new ProtocolError(RpcErrorCode.InvalidParams, outcome.reason, { uri });
@@ -149,7 +182,7 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
   on('completion/complete', async (request, ctx) => {
     const params = request.params ?? {};
     try {
-      return await gateway.complete(principal, scope, params, callContext(ctx, session));
+      return await gateway.complete(who(), scope, params, callContext(ctx, session));
     } catch (error) {
       const code = (error as { code?: number }).code;
       throw new ProtocolError(typeof code === 'number' ? code : RpcErrorCode.InternalError, (error as Error).message);
@@ -157,14 +190,14 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
   });
   on('resources/subscribe', async (request) => {
     const uri = stringParam(request.params ?? {}, 'uri');
-    if (!gateway.resourceServer(principal, scope, uri)) throw new ProtocolError(RpcErrorCode.InvalidParams, `Resource not found: ${uri}`, { uri });
+    if (!gateway.resourceServer(who(), scope, uri)) throw new ProtocolError(RpcErrorCode.InvalidParams, `Resource not found: ${uri}`, { uri });
     session.subscriptions?.add(uri);
     return {};
   });
   on('resources/unsubscribe', async (request) => {
     session.subscriptions?.delete(stringParam(request.params ?? {}, 'uri'));
     return {};
-  });
+  }, () => ({}));
   return server;
 }
 

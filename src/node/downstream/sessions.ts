@@ -71,6 +71,30 @@ export class SessionHost {
     return server;
   }
 
+  /**
+   * The person paired the client of a pending session: from now on it speaks as `principal`, and
+   * it is told that every list changed (and, on the 2025 era, a log line says so).
+   */
+  paired(session: LiveSession, principal: LiveSession['principal']): void {
+    session.principal = principal;
+    delete session.pairing;
+    for (const server of session.servers) {
+      void Promise.resolve(server.sendToolListChanged()).catch(() => undefined);
+      void Promise.resolve(server.sendPromptListChanged()).catch(() => undefined);
+      void Promise.resolve(server.sendResourceListChanged()).catch(() => undefined);
+      if (session.era === 'legacy') {
+        void server.sendLoggingMessage({ level: 'notice', logger: 'gatehouse', data: `Gatehouse: "${principal.client.name}" is paired; its tools are available now.` }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** The person declined, or nobody answered: every later request of the session gets this reason. */
+  pairingRefused(session: LiveSession, reason: string): void {
+    session.pairing = { state: 'refused', reason };
+    if (session.era !== 'legacy') return;
+    for (const server of session.servers) void server.sendLoggingMessage({ level: 'error', logger: 'gatehouse', data: `Gatehouse: ${reason}` }).catch(() => undefined);
+  }
+
   close(session: LiveSession): void {
     this.sessions.delete(session.id);
     for (const server of session.servers) void server.close().catch(() => undefined);
@@ -87,6 +111,7 @@ export class SessionHost {
       name: s.principal.client.name,
       transport: s.transport,
       verified: s.principal.client.verified,
+      ...(s.pairing ? { pairing: s.pairing.state } : {}),
       ...(protocolVersionOf(s) ? { protocolVersion: protocolVersionOf(s) } : {}),
       ...(s.view ? { view: s.view.kind } : {}),
       connectedAt: s.connectedAt.toISOString(),

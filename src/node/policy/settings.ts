@@ -14,7 +14,9 @@
  *     "bundle": "policy.bundle",        a bundle file in this directory (default policy.bundle)
  *     "url": "https://...",             and/or a URL polled for bundles, with ETag
  *     "pollSeconds": 300,
- *     "ca": "corp-root.pem"             an extra CA for the URL (PEM file in this directory)
+ *     "ca": "corp-root.pem",            an extra CA for the URL (PEM file in this directory)
+ *     "keystore": { "fileStore": "forbidden" }
+ *                                       no credential or key is ever kept in a file (default "allowed")
  *   }
  *
  * On POSIX systems the directory, policy.json and every file it names must be owned by root and
@@ -43,6 +45,9 @@ const LocalFile = z
   .max(255)
   .refine((v) => !v.includes('/') && !v.includes('\\') && v !== '.' && v !== '..', 'a file name in the managed directory (no path)');
 
+/** Whether Gatehouse may keep credentials and keys in its user-only file store where no OS keychain answers. */
+const KeyStoreSettings = z.object({ fileStore: z.enum(['allowed', 'forbidden']).default('allowed') }).strict();
+
 const SettingsSchema = z
   .object({
     trust: z.array(LocalFile).min(1, 'name at least one root public key file').max(16),
@@ -55,6 +60,7 @@ const SettingsSchema = z
       .optional(),
     pollSeconds: z.number().int().min(1).max(86_400).default(300),
     ca: LocalFile.optional(),
+    keystore: KeyStoreSettings.optional(),
   })
   .strict();
 
@@ -142,5 +148,35 @@ export async function readManagedSettings(dir: string, options: SettingsOptions 
     };
   } catch (error) {
     return { kind: 'invalid', error: `${file}: ${(error as Error).message}` };
+  }
+}
+
+/**
+ * The managed key store rule alone: read even when the rest of policy.json is unusable (no bundle
+ * set up yet), with the same ownership checks. A policy.json that exists but cannot be trusted or
+ * read forbids the file store (fail closed); no policy.json allows it.
+ */
+export function readKeyStorePolicy(dir: string, options: SettingsOptions = {}): { fileStore: 'allowed' | 'forbidden'; forbiddenBy?: string } {
+  const platform = options.platform ?? process.platform;
+  const file = path.join(dir, SETTINGS_FILE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { fileStore: 'allowed' };
+    return { fileStore: 'forbidden', forbiddenBy: `${file} cannot be read (${code ?? String(error)})` };
+  }
+  try {
+    for (const checked of [dir, file]) {
+      const problem = checkOwnership(checked, platform);
+      if (problem) return { fileStore: 'forbidden', forbiddenBy: problem };
+    }
+    const raw = JSON.parse(text) as { keystore?: unknown };
+    const parsed = KeyStoreSettings.optional().safeParse(raw?.keystore);
+    if (!parsed.success) return { fileStore: 'forbidden', forbiddenBy: `${file}: keystore: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
+    return parsed.data?.fileStore === 'forbidden' ? { fileStore: 'forbidden', forbiddenBy: file } : { fileStore: 'allowed' };
+  } catch (error) {
+    return { fileStore: 'forbidden', forbiddenBy: `${file}: ${(error as Error).message}` };
   }
 }

@@ -3,6 +3,8 @@
  * servers, both spoken to with the MCP SDK client, which negotiates the protocol era
  * (`server/discover` for 2026-07-28 servers, `initialize` for 2025-era ones).
  */
+import { basename } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Client, SdkError, SdkErrorCode, StreamableHTTPClientTransport, type Transport } from '@modelcontextprotocol/client';
 import type { HttpServerConfig, ServerConfig, StdioServerConfig } from '../../common/config.js';
 import { RpcErrorCode, errorMessage } from '../../common/errors.js';
@@ -76,7 +78,8 @@ export class NodeUpstreamConnector implements UpstreamConnector {
   }
 
   /** `probeTimeoutMs`: how long a `server/discover` probe may wait; a slow-starting server must not be mistaken for a dead one. */
-  private newClient(events: UpstreamEvents, probeTimeoutMs: number): Client {
+  /** `roots`: the server's configured roots, answered here instead of relaying `roots/list` to a client. */
+  private newClient(events: UpstreamEvents, probeTimeoutMs: number, roots?: readonly string[]): Client {
     const client = new Client(
       { name: 'gatehouse', version: this.options.version },
       {
@@ -85,6 +88,11 @@ export class NodeUpstreamConnector implements UpstreamConnector {
       },
     );
     for (const method of RELAYED_REQUESTS) {
+      if (method === 'roots/list' && roots !== undefined) {
+        const answer = { roots: roots.map((root) => ({ uri: pathToFileURL(root).href, name: basename(root) || root })) };
+        client.setRequestHandler(method, (async () => answer) as never);
+        continue;
+      }
       client.setRequestHandler(method, (async (request: { params?: Record<string, unknown> }, ctx: { mcpReq: { signal: AbortSignal } }) =>
         events.serverRequest(method, request.params, ctx.mcpReq.signal)) as never);
     }
@@ -135,7 +143,7 @@ export class NodeUpstreamConnector implements UpstreamConnector {
         }
       },
     });
-    const client = this.newClient(events, Math.min(config.startupTimeoutMs, PROBE_TIMEOUT_CAP_MS));
+    const client = this.newClient(events, Math.min(config.startupTimeoutMs, PROBE_TIMEOUT_CAP_MS), config.roots);
     const exited = child.exited.then(({ code, signal: sig }): UpstreamExit => {
       if (stoppedByUs) return { reason: 'stopped by Gatehouse', clean: true };
       if (sig) return { reason: `the server was killed by ${sig}`, clean: false };

@@ -80,6 +80,8 @@ export async function startManaged(options: ManagedOptions): Promise<ManagedGate
       env,
       secrets: new MemorySecretStore(),
       managedDir,
+      // Nobody can be asked here, whatever is installed on the machine (notify-send): approvals fail closed.
+      human: { terminal: null, notifier: { notify: () => false } },
       ...(options.identity ? { testIdentity: options.identity } : {}),
     });
   } catch (error) {
