@@ -21,7 +21,7 @@ import { parseOptions, type Io } from './login.js';
 
 export const SETUP_HELP = `Usage:
   gatehouse clients setup                      the supported clients: installed here, and set up or not
-  gatehouse clients setup CLIENT [--dry-run] [--undo] [--no-check] [--server NAME]
+  gatehouse clients setup CLIENT [--dry-run] [--undo] [--no-check] [--server NAME | --view search|aggregate]
   gatehouse clients import CLIENT [--dry-run] [--undo] [--no-check] [--secrets store|keep]
 
 CLIENT is one of: ${CLIENT_IDS.join(', ')}.
@@ -31,7 +31,8 @@ else in it (comments too), atomically and with a backup; running it again change
 names the bridge by absolute path, so it works under the client's minimal PATH. Afterwards the entry
 is launched exactly as the client will launch it, with the environment that client passes, to
 check that it completes the MCP handshake. --dry-run prints the change instead; --undo restores the
-file as it was.
+file as it was. --server NAME gives the client one server alone; --view search gives it the search
+view (find_tools and call_tool instead of every tool; docs/search.md).
 
 import moves the MCP servers configured in that client behind Gatehouse: they are added to
 Gatehouse's config, credentials written in their env or headers go to your key store as secrets
@@ -73,6 +74,7 @@ export async function setupCommand(sub: 'setup' | 'import', args: string[], io: 
     undo: { type: 'boolean' },
     'no-check': { type: 'boolean' },
     server: { type: 'string' },
+    view: { type: 'string' },
     secrets: { type: 'string' },
     json: { type: 'boolean' },
   });
@@ -108,7 +110,10 @@ export async function setupCommand(sub: 'setup' | 'import', args: string[], io: 
 
   if (sub === 'setup') {
     if (values.secrets !== undefined) throw new GatehouseError('usage', '--secrets goes with import');
-    const extraArgs = values.server !== undefined ? ['--server', String(values.server)] : undefined;
+    if (values.view !== undefined && values.view !== 'search' && values.view !== 'aggregate') throw new GatehouseError('usage', '--view is search or aggregate');
+    if (values.view !== undefined && values.server !== undefined) throw new GatehouseError('usage', '--view and --server do not go together (the search view spans every server)');
+    const extra = [...(values.server !== undefined ? ['--server', String(values.server)] : []), ...(values.view !== undefined ? ['--view', String(values.view)] : [])];
+    const extraArgs = extra.length > 0 ? extra : undefined;
     const result = await setupClient(ctx, id, { ...(values['dry-run'] ? { dryRun: true } : {}), check: !values['no-check'], ...(extraArgs ? { extraArgs } : {}) });
     if (values['dry-run']) {
       io.out(result.changed ? `${result.diff}\n` : `${result.file} already has the Gatehouse entry; nothing would change\n`);
@@ -120,7 +125,7 @@ export async function setupCommand(sub: 'setup' | 'import', args: string[], io: 
     return result.check && !result.check.ok ? 1 : 0;
   }
 
-  if (values.server !== undefined) throw new GatehouseError('usage', '--server goes with setup');
+  if (values.server !== undefined || values.view !== undefined) throw new GatehouseError('usage', '--server and --view go with setup');
   const secrets = values.secrets === undefined ? 'store' : String(values.secrets);
   if (secrets !== 'store' && secrets !== 'keep') throw new GatehouseError('usage', '--secrets is store or keep');
   // Gatehouse's config must be valid before anything is added to it; the servers are compared as written (secret references, not values).

@@ -193,6 +193,16 @@ describe('gatehouse without a running daemon', () => {
     expect(result.stdout).toBe('');
   });
 
+  it('`gatehouse clients setup CLIENT --view search` writes an entry whose bridge asks for the search view (issues 11 and 19)', async () => {
+    const env = { ...home.env, HOME: home.home };
+    const planned = await gatehouse(['clients', 'setup', 'cursor', '--view', 'search', '--dry-run'], env);
+    expect(planned.stderr).toBe('');
+    expect(planned.code).toBe(0);
+    expect(planned.stdout).toMatch(/"connect",[\s+]*"--client",[\s+]*"cursor",[\s+]*"--view",[\s+]*"search"/);
+    expectOneLineFailure(await gatehouse(['clients', 'setup', 'cursor', '--view', 'everything'], env), 'clients', /--view is search or aggregate/, 2);
+    expectOneLineFailure(await gatehouse(['clients', 'setup', 'cursor', '--view', 'search', '--server', 'tools'], env), 'clients', /--view and --server do not go together/, 2);
+  });
+
   it('an unknown command, subcommand or option exits 2 with a one-line reason', async () => {
     expectOneLineFailure(await gatehouse(['frobnicate'], home.env), undefined, /unknown command "frobnicate"; run `gatehouse --help`/, 2);
     expectOneLineFailure(await gatehouse(['servers', 'frob'], home.env), 'servers', /unknown servers subcommand "frob"/, 2);
