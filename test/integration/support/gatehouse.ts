@@ -23,6 +23,8 @@ export interface StartOptions {
   config?: Omit<ConfigInput, 'servers'>;
   /** Client names to register; the first one's token is `token`. */
   clients?: string[];
+  /** Added to the daemon's environment (`spawnGatehouse` only: the daemon's own process). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface RunningGatehouse {
@@ -92,7 +94,9 @@ export async function startGatehouse(options: StartOptions = {}): Promise<Runnin
 
 /** `gatehouse daemon` as a child process; resolves once it reports ready. */
 export async function spawnGatehouse(options: StartOptions = {}): Promise<RunningGatehouse & { child: ChildProcess; stderr: () => string }> {
-  const { home, paths, env } = makeHome();
+  const made = makeHome();
+  const { home, paths } = made;
+  const env = { ...made.env, ...(options.env ?? {}) };
   writeConfigFile(paths, options.servers, options.config);
   const tokens = registerClients(paths, options.clients ?? ['test-client']);
   const child = spawn(process.execPath, [BIN, 'daemon'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
