@@ -86,11 +86,10 @@ const sandboxPath = z
  * network, unconfined. `{ allow: [...] }`: only these destinations, each through Gatehouse's
  * egress proxy, which checks and audits every connection.
  */
-export const SandboxNetworkSchema = z.union([
-  z.literal('none'),
-  z.literal('host'),
-  z.object({ allow: z.array(destination).min(1).max(64) }).strict(),
-]);
+export const SandboxNetworkSchema = z.union(
+  [z.literal('none'), z.literal('host'), z.object({ allow: z.array(destination).min(1).max(64) }).strict()],
+  { error: 'network is "none", "host", or { "allow": ["host:port", ...] }' },
+);
 export type SandboxNetwork = z.infer<typeof SandboxNetworkSchema>;
 
 export const SandboxLimitsSchema = z
@@ -107,7 +106,7 @@ export type SandboxLimits = z.infer<typeof SandboxLimitsSchema>;
 
 export const SandboxProfileSchema = z
   .object({
-    version: z.literal(SANDBOX_PROFILE_VERSION).default(SANDBOX_PROFILE_VERSION),
+    version: z.literal(SANDBOX_PROFILE_VERSION, { error: `version must be ${SANDBOX_PROFILE_VERSION}, the profile format this Gatehouse reads` }).default(SANDBOX_PROFILE_VERSION),
     /** Paths the server may read (and run code from). Its own package directory is added without being listed. */
     read: z.array(sandboxPath).max(256).default([]),
     /** Paths the server may read and write. A missing directory is created (mode 0700) before the start. */
@@ -119,7 +118,14 @@ export const SandboxProfileSchema = z
 export type SandboxProfile = z.infer<typeof SandboxProfileSchema>;
 
 /** A server's `sandbox` field: a profile, or `"off"` to run it unconfined (refused where the policy requires confinement). */
-export const SandboxSettingSchema = z.union([z.literal('off'), SandboxProfileSchema]);
+export const SandboxSettingSchema = z.union([SandboxProfileSchema, z.literal('off')], {
+  // An object that is not a valid profile: say what is wrong inside it, not only that it is neither form.
+  error: (issue) => {
+    const first = (issue as { errors?: { path: PropertyKey[]; message: string }[][] }).errors?.[0]?.[0];
+    if (typeof issue.input === 'object' && issue.input !== null && first) return `${first.path.map(String).join('.') || 'the profile'}: ${first.message}`;
+    return 'sandbox is "off" or a profile: { "read": [...], "write": [...], "network": ..., "limits": {...} } (docs/sandbox.md)';
+  },
+});
 export type SandboxSetting = z.infer<typeof SandboxSettingSchema>;
 
 /** The profile a server without a `sandbox` field gets: its code, a private temporary directory, no network. */
