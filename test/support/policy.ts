@@ -40,6 +40,8 @@ export interface SampleOptions {
 }
 
 export interface CatalogJson {
+  /** `required`: servers that cannot be confined do not start (docs/sandbox.md). */
+  sandbox?: string;
   servers: Record<string, { launch: Record<string, unknown>; tools: Record<string, Record<string, unknown>> }>;
 }
 
