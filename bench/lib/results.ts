@@ -7,6 +7,7 @@ import type { CatalogResult } from '../scenarios/catalog.js';
 import type { InProcessResult } from '../scenarios/inprocess.js';
 import type { ProfileRun } from '../scenarios/profile.js';
 import type { ReadyResult } from '../scenarios/ready.js';
+import type { SandboxBenchResult } from '../scenarios/sandbox.js';
 import type { ThroughputResult } from './load.js';
 import type { Summary } from './stats.js';
 
@@ -77,5 +78,7 @@ export interface RunResults {
   policy?: PolicyBenchResult;
   quota?: QuotaStageBenchResult;
   profiles?: ProfileRun[];
+  /** Confined against unconfined servers (issue 15). */
+  sandbox?: SandboxBenchResult;
   notes: string[];
 }
