@@ -245,8 +245,12 @@ export class SandboxLauncher implements UpstreamSandbox {
   }
 
   #refuse(name: string, reason: string, required: boolean): never {
+    // The supervisor retries a failed start with backoff: one record per refusal, not one per retry.
+    const previous = this.#last.get(name);
+    if (previous?.state !== 'refused' || previous.reason !== reason) {
+      this.options.record({ type: 'sandbox.refused', at: new Date().toISOString(), server: name, reason });
+    }
     this.#last.set(name, { state: 'refused', reason, ...(required ? { required } : {}) });
-    this.options.record({ type: 'sandbox.refused', at: new Date().toISOString(), server: name, reason });
     throw new GatehouseError('sandbox_refused', `not started: ${reason}`);
   }
 
