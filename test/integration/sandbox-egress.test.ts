@@ -26,6 +26,10 @@ const HOSTILE = fileURLToPath(new URL('../fixtures/hostile-server.mjs', import.m
 const NETWORK_ADDRESS = Object.values(networkInterfaces())
   .flat()
   .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+/** Its own IPv6 address, where the IPv4-only test servers refuse connections at once. */
+const NETWORK_ADDRESS6 = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a && a.family === 'IPv6' && !a.internal && !a.address.startsWith('fe80'))?.address;
 
 function listen<T extends Server | HttpServer>(server: T, host: string, port = 0): Promise<number> {
   return new Promise((resolve) => server.listen(port, host, () => resolve((server.address() as AddressInfo).port)));
@@ -110,12 +114,17 @@ describe('the egress proxy (issue 15)', () => {
         { host: '127.0.0.1', port: echoPort, kind: 'loopback' },
         { host: 'echo.partner.test', port: echoPort, kind: 'name' },
         { host: 'rebound.partner.test', port: echoPort, kind: 'name' },
+        { host: 'fallback.partner.test', port: echoPort, kind: 'name' },
       ],
       decoys: [{ socketPath: join(scratch, 'd0.sock'), inside: '/run/user/1000/bus', what: 'the D-Bus session bus' }],
       events,
       httpConnect: true,
       // Names resolve through this table: one "remote" name that is really this machine's echo server, one that resolves to loopback.
-      lookup: async (host) => [{ address: host === 'echo.partner.test' ? (NETWORK_ADDRESS ?? '192.0.2.1') : '127.0.0.1', family: 4 }],
+      lookup: async (host) => {
+        const remote = NETWORK_ADDRESS ?? '192.0.2.1';
+        if (host === 'fallback.partner.test') return [{ address: NETWORK_ADDRESS6 ?? '', family: 6 }, { address: remote, family: 4 }];
+        return [{ address: host === 'echo.partner.test' ? remote : '127.0.0.1', family: 4 }];
+      },
     });
     await proxy.listen();
   });
@@ -162,6 +171,11 @@ describe('the egress proxy (issue 15)', () => {
     const answer = await exchange(join(scratch, 'e.sock'), JSON.stringify({ host: 'Echo.Partner.Test', port: echoPort }) + '\n', 'by name');
     expect(answer).toBe('{"ok":true}\nby name');
     expect(records).toContainEqual(expect.objectContaining({ type: 'sandbox.egress', detail: { destination: `echo.partner.test:${echoPort}`, count: 1 } }));
+  });
+
+  it.runIf(NETWORK_ADDRESS !== undefined && NETWORK_ADDRESS6 !== undefined)('tries the next address of a name when one cannot be reached', async () => {
+    const answer = await exchange(join(scratch, 'e.sock'), JSON.stringify({ host: 'fallback.partner.test', port: echoPort }) + '\n', 'second address');
+    expect(answer).toBe('{"ok":true}\nsecond address');
   });
 
   it('refuses an unlisted destination with its reason, and records the attempt', async () => {

@@ -186,49 +186,79 @@ export class EgressProxy {
     }
     this.#connections.add(socket);
     socket.once('close', () => this.#connections.delete(socket));
-    let address = host;
+    let addresses = [host];
     if (isIP(host) === 0) {
-      let addresses: { address: string }[];
+      let found: { address: string }[];
       try {
-        addresses = await this.#lookup(host);
+        found = await this.#lookup(host);
       } catch (error) {
         answer.refused(`cannot resolve ${host}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
         return;
       }
-      const local = addresses.find((a) => isLocalAddress(a.address));
-      if (local || addresses.length === 0) {
+      const local = found.find((a) => isLocalAddress(a.address));
+      if (local || found.length === 0) {
         events.denied(server, 'network', target, `resolves to ${local?.address ?? 'no address'}; only a listed loopback address may reach this machine`);
         answer.refused(`${host} resolves to a local address`);
         return;
       }
-      address = addresses[0]!.address;
+      // Connect to the addresses checked here, never to the name again: a second lookup could answer otherwise.
+      addresses = found.map((a) => a.address);
     }
-    const upstream = connect({ host: address, port, allowHalfOpen: true });
-    const timer = setTimeout(() => upstream.destroy(new Error('connect timed out')), this.options.connectTimeoutMs ?? 15_000);
-    upstream.once('error', (error) => {
-      clearTimeout(timer);
-      answer.refused(`cannot connect to ${target}: ${error.message}`);
-    });
-    upstream.once('connect', () => {
-      clearTimeout(timer);
-      events.egress(server, target);
-      upstream.removeAllListeners('error');
-      upstream.on('error', () => socket.destroy());
-      socket.on('error', () => upstream.destroy());
-      socket.on('close', () => upstream.destroy());
-      upstream.on('close', () => socket.destroy());
-      answer.accepted();
-      if (rest.length > 0) upstream.write(rest);
-      socket.pipe(upstream);
-      upstream.pipe(socket);
-      socket.resume();
-    });
+    let upstream: Socket;
+    try {
+      upstream = await connectFirst(addresses, port, this.options.connectTimeoutMs ?? 15_000);
+    } catch (error) {
+      answer.refused(`cannot connect to ${target}: ${(error as Error).message}`);
+      return;
+    }
+    if (socket.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    events.egress(server, target);
+    upstream.on('error', () => socket.destroy());
+    socket.on('error', () => upstream.destroy());
+    socket.on('close', () => upstream.destroy());
+    upstream.on('close', () => socket.destroy());
+    answer.accepted();
+    if (rest.length > 0) upstream.write(rest);
+    socket.pipe(upstream);
+    upstream.pipe(socket);
+    socket.resume();
   }
 
   #refuse(socket: Socket, reason: string): void {
     if (socket.destroyed) return;
     socket.end(JSON.stringify({ ok: false, reason }) + '\n');
   }
+}
+
+/** Tries each address in turn (an unreachable IPv6 address must not hide a working IPv4 one) within `timeoutMs` in all. */
+async function connectFirst(addresses: readonly string[], port: number, timeoutMs: number): Promise<Socket> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Error = new Error('no address');
+  for (const address of addresses) {
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    try {
+      return await new Promise<Socket>((resolve, reject) => {
+        const upstream = connect({ host: address, port, allowHalfOpen: true });
+        const timer = setTimeout(() => upstream.destroy(new Error('connect timed out')), left);
+        upstream.once('error', (error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
+        upstream.once('connect', () => {
+          clearTimeout(timer);
+          upstream.removeAllListeners('error');
+          resolve(upstream);
+        });
+      });
+    } catch (error) {
+      last = error as Error;
+    }
+  }
+  throw last;
 }
 
 /** Loopback, unspecified and IPv4-mapped loopback addresses: what a listed host name must not resolve to. */
