@@ -107,6 +107,12 @@ describe('bwrapArgs', () => {
     expect(pairs(plain, '--remount-ro', 1)).toEqual([['/home/sam'], ['/']]);
   });
 
+  it('leaves a write grant of the home itself writable', () => {
+    const args = bwrapArgs(plan({ write: ['~'] }), HOST, ['x']);
+    expect(pairs(args, '--bind-try')).toEqual([['/home/sam', '/home/sam']]);
+    expect(pairs(args, '--remount-ro', 1)).toEqual([['/']]);
+  });
+
   it('changes into the configured working directory, or the private /tmp', () => {
     expect(pairs(bwrapArgs(plan({}), HOST, ['x']), '--chdir', 1)).toEqual([['/tmp']]);
     expect(pairs(bwrapArgs(plan({}, { cwd: '/srv/app' }), HOST, ['x']), '--chdir', 1)).toEqual([['/srv/app']]);
