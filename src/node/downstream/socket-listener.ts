@@ -132,7 +132,7 @@ export class SocketListener {
     const { sessions } = this.options;
     const scope = hello.server !== undefined ? { server: hello.server } : {};
     // The era is known once the client's opening request arrives; the session records it then.
-    const session = sessions.open(auth.principal, scope, 'socket', 'legacy');
+    const session = sessions.open(auth.principal, scope, 'socket', 'legacy', hello.view);
     const welcome: HelloReply = { gatehouse: 'welcome', version: HELLO_VERSION, session: session.id, ...(auth.credential ? { credential: auth.credential } : {}) };
     socket.write(JSON.stringify(welcome) + '\n');
 
