@@ -21,7 +21,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlRequests } from '../../src/common/control-api.js';
 import type { DaemonStatus } from '../../src/common/status.js';
@@ -145,7 +145,7 @@ beforeAll(async () => {
   writeFileSync(
     home.paths.configFile,
     JSON.stringify({
-      servers: { crm: { type: 'stdio', command: process.execPath, args: [CRM, '--log', callLog] } },
+      servers: { crm: { type: 'stdio', command: process.execPath, args: [CRM, '--log', callLog], sandbox: { write: [dirname(callLog)] } } },
       listen: { http: { enabled: true, port: 0 } },
       approvals: { ask: ['crm__refund'], timeoutSeconds: TIMEOUT_SECONDS },
     }),
