@@ -3,7 +3,7 @@
  * gateways, side by side in one run on one machine. Writes dist/bench/results.json and
  * dist/bench/report.md, and prints the report.
  *
- *   node dist/bench/run.js [--quick] [--profile] [--only latency,throughput,catalog,search,ready,audit,profile]
+ *   node dist/bench/run.js [--quick] [--profile] [--only latency,throughput,catalog,search,ready,sandbox,audit,profile]
  *                          [--targets id,id] [--no-peers] [--peers DIR] [--out DIR]
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,9 +26,10 @@ import { catalogScenario } from './scenarios/catalog.js';
 import { inProcessScenario } from './scenarios/inprocess.js';
 import { profileScenario } from './scenarios/profile.js';
 import { readyScenario } from './scenarios/ready.js';
+import { SANDBOX_VARIANTS, sandboxScenario } from './scenarios/sandbox.js';
 import { searchScenario } from './scenarios/search.js';
 
-const PHASES = ['latency', 'throughput', 'inprocess', 'catalog', 'search', 'policy', 'quota', 'ready', 'audit', 'profile'] as const;
+const PHASES = ['latency', 'throughput', 'inprocess', 'catalog', 'search', 'policy', 'quota', 'ready', 'sandbox', 'audit', 'profile'] as const;
 type Phase = (typeof PHASES)[number];
 const PEERS: PeerName[] = ['supergateway', 'mcp-proxy', 'mcp-hub'];
 
@@ -188,6 +189,12 @@ async function main(): Promise<number> {
   if (phases.has('ready')) await guarded(results, 'ready', async () => {
     log('ready time with 10 servers ...');
     results.ready = await readyScenario({ servers: 10, reps: quick ? 1 : 3, idleMs: quick ? 1000 : 2000, log });
+  });
+  if (phases.has('sandbox')) await guarded(results, 'sandbox', async () => {
+    log('a confined server against an unconfined one: start-up, per-call latency, memory ...');
+    results.sandbox = await sandboxScenario({ restarts: quick ? 5 : 15, calls: quick ? 600 : 2000, rounds: quick ? 2 : 4, log });
+    const r = results.sandbox;
+    log(`  ${SANDBOX_VARIANTS.map((v) => `${v}: start ${r.startupMs[v].p50.toFixed(0)} ms, call p50 ${r.callMs[v].p50.toFixed(3)} ms`).join('; ')}`);
   });
   if (phases.has('audit')) await guarded(results, 'audit', async () => {
     log('audit append rate ...');

@@ -8,6 +8,7 @@ import type { SearchBenchResult } from '../scenarios/search.js';
 import type { InProcessResult } from '../scenarios/inprocess.js';
 import type { ProfileRun } from '../scenarios/profile.js';
 import type { ReadyResult } from '../scenarios/ready.js';
+import type { SandboxBenchResult } from '../scenarios/sandbox.js';
 import type { ThroughputResult } from './load.js';
 import type { Summary } from './stats.js';
 
@@ -80,5 +81,7 @@ export interface RunResults {
   policy?: PolicyBenchResult;
   quota?: QuotaStageBenchResult;
   profiles?: ProfileRun[];
+  /** Confined against unconfined servers (issue 15). */
+  sandbox?: SandboxBenchResult;
   notes: string[];
 }

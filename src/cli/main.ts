@@ -250,6 +250,7 @@ async function status(args: string[], io: Io, paths: GatehousePaths): Promise<nu
       ['NAME', 'STATE', 'RESTARTS', 'TOOLS', 'DETAIL'],
       s.servers.map((v) => [v.name, v.enabled ? v.state : 'disabled', String(v.restarts), String(v.counts.tools), serverDetail(v)]),
     ),
+    ...(await import('./sandbox.js')).sandboxLines(s, table),
     '',
     'CLIENTS',
     ...(s.clients.length === 0

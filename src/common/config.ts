@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { CLIENT_NAME_PATTERN, SERVER_NAME_PATTERN, SERVER_NAME_RULE } from './names.js';
+import { SandboxSettingSchema } from './sandbox.js';
 
 /** Environment variable names a config may set for a child. */
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name is letters, digits and underscores');
@@ -67,6 +68,8 @@ export const StdioServerSchema = z
       .optional(),
     /** Grace between SIGTERM and SIGKILL when stopping. */
     stopGraceMs: z.number().int().min(0).max(120_000).default(3_000),
+    /** What the server may reach when confined (docs/sandbox.md); without it, the default profile; `"off"` runs it unconfined. */
+    sandbox: SandboxSettingSchema.optional(),
     ...common,
   })
   .strict();

@@ -3,6 +3,8 @@
  * control API's `status` answer (the console reads the same).
  */
 
+import type { ConfinementStatus } from './sandbox.js';
+
 export const SERVER_STATES = ['stopped', 'starting', 'ready', 'backing-off', 'crash-looping'] as const;
 export type ServerState = (typeof SERVER_STATES)[number];
 
@@ -23,6 +25,8 @@ export interface ServerStatus {
   serverInfo?: { name: string; version: string };
   counts: { tools: number; resources: number; resourceTemplates: number; prompts: number };
   readySince?: string;
+  /** How a stdio server is confined (docs/sandbox.md): while it runs, as started; otherwise as it would be started. */
+  confinement?: ConfinementStatus;
 }
 
 export interface ClientStatus {

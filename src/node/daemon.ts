@@ -50,6 +50,9 @@ import { defaultPaths, ensureUserOnlyDir, type GatehousePaths } from './paths.js
 import { RotatingServerLogs } from './server-logs.js';
 import { NodeUpstreamConnector } from './upstream/connector.js';
 import { O200kTokenCounter } from './search/tokens.js';
+import { SandboxEvents } from '../core/sandbox/events.js';
+import { SandboxLauncher } from './sandbox/launcher.js';
+import type { SandboxRequirement } from '../common/sandbox.js';
 import { VERSION, packageRoot } from './version.js';
 import { readRawServers } from './console/handlers.js';
 import { ConsoleHub } from './console/hub.js';
@@ -276,6 +279,24 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const scrubber = new SecretScrubber();
   const resolver = new SecretResolver(keychain, scrubber);
 
+  // Every stdio server is confined with its profile where this machine can (docs/sandbox.md); a
+  // bundle that requires confinement keeps the others from starting.
+  const sandboxRequirement = (): SandboxRequirement => {
+    const state = bundlePolicy.state;
+    if (state.kind === 'enforcing') return state.evaluator.bundle.content.sandbox ?? 'preferred';
+    return state.kind === 'fail-closed' ? 'required' : 'preferred';
+  };
+  const sandboxEvents = new SandboxEvents({ clock: systemClock, append: record });
+  const sandbox = new SandboxLauncher({
+    paths,
+    env,
+    requirement: sandboxRequirement,
+    fromCatalog: () => bundlePolicy.state.kind === 'enforcing',
+    events: sandboxEvents,
+    record,
+    logger,
+  });
+
   // The supervisor needs the gateway to relay server requests, and the gateway needs the supervisor: bind late.
   let relayLog: (server: string, message: LogMessage) => void = () => undefined;
   let relayServerRequest: ServerRequestHandler = (_server, method) => Promise.reject(new Error(`Gatehouse is starting and cannot relay ${method} yet`));
@@ -289,6 +310,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         scrubError: (error) => scrubber.scrubError(error),
         active: () => scrubber.size > 0,
       },
+      sandbox,
     }),
     clock: systemClock,
     logger,
@@ -349,11 +371,25 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       approvals.revokeSessionGrants();
       bundleHistory.observe(bundlePolicy.state);
       gateway.refresh({ policyChanged: true });
-      if (serving) void applyServers();
+      if (serving) void applyServers().then(() => restartForSandboxRequirement());
       late.hub?.changed();
     },
   });
   let serving = false;
+  let lastRequirement = sandboxRequirement();
+  /** A bundle that starts or stops requiring confinement: servers started under the other rule start again under this one. */
+  const restartForSandboxRequirement = (): void => {
+    const now = sandboxRequirement();
+    if (now === lastRequirement) return;
+    lastRequirement = now;
+    for (const name of supervisor.names()) {
+      const config = supervisor.config(name);
+      if (config?.type !== 'stdio') continue;
+      const state = supervisor.status(name)?.confinement?.state ?? sandbox.describe(name, config).state;
+      const conflicts = now === 'required' ? state === 'unconfined' : state === 'refused';
+      if (conflicts) void supervisor.restart(name).catch(() => undefined);
+    }
+  };
   const effectiveServers = () =>
     Object.fromEntries(Object.entries(policyController.servers(live.config.servers)).filter(([name]) => !live.restrictions.serverDisabled(name)));
   let applying: Promise<unknown> = Promise.resolve();
@@ -434,7 +470,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       configFile: paths.configFile,
       socketPath: paths.socketPath,
       ...(http ? { httpUrl: http.url, mcpUrl: `${http.url}/mcp` } : {}),
-      servers: supervisor.statuses(),
+      servers: supervisor.statuses().map((server) => {
+        const config = supervisor.config(server.name);
+        return server.confinement || config?.type !== 'stdio' ? server : { ...server, confinement: sandbox.describe(server.name, config) };
+      }),
       clients: sessions.statuses(),
       audit: localAudit.status(),
       identity: user.status(),
@@ -547,6 +586,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     search.dispose();
     await Promise.allSettled(opened.map((o) => o.close()));
     await supervisor.dispose();
+    await sandbox.close();
+    sandboxEvents.flush();
     governance.close();
   };
   try {

@@ -59,7 +59,14 @@ beforeAll(async () => {
     home.paths.configFile,
     JSON.stringify({
       servers: {
-        memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(home.home, 'memory.json') } },
+        memory: {
+          type: 'stdio',
+          command: process.execPath,
+          args: [MEMORY()],
+          // In Gatehouse's data folder, the one folder of its own a server may be granted.
+          env: { MEMORY_FILE_PATH: join(home.paths.dataDir, 'memory', 'memory.json') },
+          sandbox: { write: [join(home.paths.dataDir, 'memory')] },
+        },
         // Needs a secret that is not set yet: it cannot start until the Secrets screen sets it.
         canary: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER], env: { API_KEY: '${secret:canary_key}' } },
       },

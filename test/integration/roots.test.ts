@@ -22,8 +22,9 @@ beforeAll(async () => {
   writeFileSync(join(data, 'served', 'note.txt'), 'from the configured root');
   gh = await startGatehouse({
     servers: {
-      rooted: { type: 'stdio', command: process.execPath, args: [FILESYSTEM(), join(data, 'argument')], roots: [join(data, 'served')] },
-      unrooted: { type: 'stdio', command: process.execPath, args: [FILESYSTEM(), join(data, 'argument')] },
+      // The configured roots are granted by themselves (docs/sandbox.md); the folder named in the arguments needs its grant.
+      rooted: { type: 'stdio', command: process.execPath, args: [FILESYSTEM(), join(data, 'argument')], roots: [join(data, 'served')], sandbox: { read: [join(data, 'argument')] } },
+      unrooted: { type: 'stdio', command: process.execPath, args: [FILESYSTEM(), join(data, 'argument')], sandbox: { read: [join(data, 'argument')] } },
     },
     clients: ['ide'],
   });

@@ -44,8 +44,8 @@ beforeAll(async () => {
   gh = await startGatehouse({
     servers: {
       everything: { type: 'stdio', command: process.execPath, args: [EVERYTHING(), 'stdio'] },
-      memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(data, 'memory.jsonl') } },
-      files: { type: 'stdio', command: process.execPath, args: [FILESYSTEM(), data] },
+      memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(data, 'memory.jsonl') }, sandbox: { write: [data] } },
+      files: { type: 'stdio', command: process.execPath, args: [FILESYSTEM(), data], sandbox: { write: [data] } },
     },
     clients: ['ide', 'agent', 'revoked-legacy', 'revoked-modern'],
   });

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ServerConfigSchema, formatPath, type ServerConfig } from '../../common/config.js';
 import { SERVER_NAME_PATTERN, SERVER_NAME_RULE, TOOL_NAME_PATTERN } from '../../common/names.js';
+import { SANDBOX_REQUIREMENTS } from '../../common/sandbox.js';
 import type { BundleContent, Catalog, CatalogServer, CatalogTool, RoleMapping } from '../../core/policy/model.js';
 import { parseRate, type Dimension, type QuotaSettings, type ToolSelector } from '../../core/quotas/settings.js';
 import { resolveBundledBin } from '../config-file.js';
@@ -77,6 +78,8 @@ const ToolSchema = z
 
 const CatalogSchema = z
   .object({
+    /** `required`: a server that cannot be confined on a desktop does not start there (docs/sandbox.md). */
+    sandbox: z.enum(SANDBOX_REQUIREMENTS).optional(),
     servers: z.record(
       z.string().regex(SERVER_NAME_PATTERN, SERVER_NAME_RULE),
       z
@@ -211,11 +214,12 @@ export function parseBundleFiles(files: ReadonlyMap<string, Buffer>, options: Pa
   if (errors.length > 0) return { ok: false, errors };
   const mapping: RoleMapping = { groups: new Map(Object.entries(roles.groups)) };
   const parsedCatalog: Catalog = { servers };
-  return { ok: true, content: { schemaText: schema.toString('utf8'), policyFiles, roles: mapping, catalog: parsedCatalog, quotas: quotaSettings(quotas) } };
+  const sandbox = catalog.sandbox !== undefined ? { sandbox: catalog.sandbox } : {};
+  return { ok: true, content: { schemaText: schema.toString('utf8'), policyFiles, roles: mapping, catalog: parsedCatalog, quotas: quotaSettings(quotas), ...sandbox } };
 }
 
 /**
- * `${dataDir}`, `${bundled:PACKAGE}` and `$$` in a launch spec's command, args and cwd, as in the
+ * `${dataDir}`, `${bundled:PACKAGE}` and `$$` in a launch spec's command, args, cwd and sandbox paths, as in the
  * user's config; `${secret:NAME}` stays for the connector (which refuses it until the keychain
  * store exists).
  */
@@ -237,7 +241,8 @@ function expandLaunch(launch: ServerConfig, options: ParseOptions, where: string
       return token;
     });
   if (launch.type === 'stdio') {
-    return { ...launch, command: expand(launch.command), args: launch.args.map(expand), ...(launch.cwd !== undefined ? { cwd: expand(launch.cwd) } : {}) };
+    const sandbox = launch.sandbox && launch.sandbox !== 'off' ? { sandbox: { ...launch.sandbox, read: launch.sandbox.read.map(expand), write: launch.sandbox.write.map(expand) } } : {};
+    return { ...launch, command: expand(launch.command), args: launch.args.map(expand), ...(launch.cwd !== undefined ? { cwd: expand(launch.cwd) } : {}), ...sandbox };
   }
   return { ...launch, url: expand(launch.url) };
 }

@@ -21,7 +21,9 @@ import type {
 } from '../../core/ports.js';
 import type { Redacted } from '../../core/secrets.js';
 import { LineTransport } from '../line-transport.js';
-import { launchChild, type LaunchedChild } from './child-process.js';
+import type { ConfinementStatus } from '../../common/sandbox.js';
+import type { SandboxedLaunch, UpstreamSandbox } from '../sandbox/launcher.js';
+import { childEnvironment, launchChild, type LaunchedChild } from './child-process.js';
 
 export interface ConnectorOptions {
   version: string;
@@ -32,6 +34,12 @@ export interface ConnectorOptions {
    * any reference is refused.
    */
   secrets?: UpstreamSecrets;
+  /**
+   * Confines stdio children (docs/sandbox.md): decides per server whether and how, and gives the
+   * command that starts it confined. Without it, children run unconfined, as the tests of the
+   * connector alone do.
+   */
+  sandbox?: UpstreamSandbox;
 }
 
 /** What the connector needs of the secret store (`src/node/secrets/resolver.ts`). */
@@ -123,12 +131,21 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     scrubText?: ResultScrubber,
   ): Promise<UpstreamConnection> {
     signal.throwIfAborted();
+    // The sandbox decides first: a server the policy may not start unconfined fails here, saying why.
+    const sandboxed: SandboxedLaunch | undefined = await this.options.sandbox?.prepare(name, config, childEnvironment(env));
+    for (const note of sandboxed?.notes ?? []) events.stderr(`[gatehouse] ${note}`);
     let child: LaunchedChild;
     try {
       // The resolved environment exists only in this call: the supervisor keeps the config with its references.
-      child = await launchChild({ ...config, env }, (line) => events.stderr(line));
+      const spawnAs = sandboxed ? { command: sandboxed.command, args: sandboxed.args, env: sandboxed.env, ...(sandboxed.cwd !== undefined ? { cwd: sandboxed.cwd } : {}) } : undefined;
+      child = await launchChild({ ...config, env }, (line) => events.stderr(line), spawnAs);
     } catch (error) {
+      await sandboxed?.release();
       throw new Error(`could not start "${config.command}": ${errorMessage(error)}`);
+    }
+    if (sandboxed) {
+      sandboxed.started(child.pid);
+      void child.exited.then(() => sandboxed.release()).catch((error: unknown) => events.stderr(`[gatehouse] sandbox: cleaning up failed: ${errorMessage(error)}`));
     }
     const transport = new LineTransport(child.stdout, child.stdin, {
       maxMessageBytes: this.options.maxMessageBytes,
@@ -164,11 +181,13 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     } finally {
       signal.removeEventListener('abort', abort);
     }
-    return new SdkUpstreamConnection(client, child.pid, exited, async () => {
+    const connection = new SdkUpstreamConnection(client, child.pid, exited, async () => {
       stoppedByUs = true;
       await client.close().catch(() => undefined);
       await child.stop(config.stopGraceMs);
     }, scrubError, scrubText);
+    if (sandboxed) connection.confinement = sandboxed.confinement;
+    return connection;
   }
 
   private async connectHttp(
@@ -312,6 +331,8 @@ class SdkUpstreamConnection implements UpstreamConnection {
   readonly serverInfo: { name: string; version: string } | undefined;
   readonly capabilities: Record<string, unknown>;
   readonly instructions: string | undefined;
+  /** How the server was started: confined, unconfined (and why). */
+  confinement: ConfinementStatus | undefined;
 
   constructor(
     private readonly client: Client,
