@@ -160,6 +160,29 @@ describe('key rotation through a signed key list', () => {
     });
   });
 
+  it('refuses another key list with the version already accepted, as it refuses another bundle of the same version (rollback)', async () => {
+    const kept = await makeKey();
+    const added = await makeKey();
+    const list = await keyListOf(root, [kept], 3);
+    const accepted = await check(await signFiles(sampleFiles(), { version: 1, keys: [kept], keyList: list }));
+    expect(accepted).toMatchObject({ ok: true, keyList: { version: 3, digest: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+    const state: TrustState = { keyListVersion: 3, keyListDigest: (accepted as { keyList: { digest: string } }).keyList.digest };
+    // The very same list again (a later bundle carrying it): fine.
+    const same = await signFiles(sampleFiles(), { version: 2, keys: [kept], keyList: list });
+    expect(await check(same, { state })).toMatchObject({ ok: true });
+    // A different list under the same version (one more key): refused, whichever key signs the bundle.
+    const widened = await keyListOf(root, [kept, added], 3);
+    for (const signer of [added, kept]) {
+      expect(await check(await signFiles(sampleFiles(), { version: 2, keys: [signer], keyList: widened }), { state })).toMatchObject({
+        ok: false,
+        code: 'rollback',
+        reason: 'the key list v3 differs from the v3 this machine already accepted; a changed key list needs a higher version',
+      });
+    }
+    // The change under a higher version is how a key list changes.
+    expect(await check(await signFiles(sampleFiles(), { version: 2, keys: [added], keyList: await keyListOf(root, [kept, added], 4) }), { state })).toMatchObject({ ok: true });
+  });
+
   it('refuses a key list signed by a key that is not a root (untrusted_key)', async () => {
     const signer = await makeKey();
     const bytes = await signFiles(sampleFiles(), { version: 1, keys: [signer], keyList: await keyListOf(other, [signer], 1) });

@@ -11,7 +11,7 @@ import { BundlePolicy } from '../../src/core/policy/bundle-policy.js';
 import { CedarEngine } from '../../src/node/policy/cedar.js';
 import { PolicyController } from '../../src/node/policy/controller.js';
 import { managedDirFor } from '../../src/node/policy/settings.js';
-import { makeKey, sampleFiles, signFiles, type TestKey } from '../support/policy.js';
+import { keyListOf, makeKey, sampleFiles, signFiles, type TestKey } from '../support/policy.js';
 
 let root: TestKey;
 const dirs: string[] = [];
@@ -84,6 +84,21 @@ describe('the policy controller', () => {
     expect(second.policy.version).toBe('5');
     expect(second.controller.status().lastRejection).toMatchObject({ code: 'rollback' });
     expect(t.audit.some((r) => r.type === 'policy.rejected' && r.code === 'rollback')).toBe(true);
+  });
+
+  it('pins the accepted key list by digest across restarts: another list of the same version is refused later', async () => {
+    const signer = await makeKey();
+    const extra = await makeKey();
+    const t = setup({ required: true }, await signFiles(sampleFiles(), { version: 1, keys: [signer], keyList: await keyListOf(root, [signer], 7) }));
+    const first = t.make();
+    await first.controller.start();
+    expect(first.policy.version).toBe('1');
+    first.controller.stop();
+    writeFileSync(join(t.managedDir, 'policy.bundle'), await signFiles(sampleFiles(), { version: 2, keys: [extra], keyList: await keyListOf(root, [signer, extra], 7) }));
+    const second = t.make();
+    await second.controller.start();
+    expect(second.policy.version).toBe('1');
+    expect(second.controller.status().lastRejection).toMatchObject({ code: 'rollback', reason: expect.stringContaining('key list v7 differs') });
   });
 
   it('fails closed when the bundle in force expires, even though a bundle is not required', async () => {

@@ -56,6 +56,8 @@ export interface Rejection {
 
 export interface KeyList {
   version: number;
+  /** SHA-256 (hex) of the signed payload: two key lists of one version must be the same list. */
+  digest: string;
   issuedAt: string;
   expiresAt: string;
   keys: PublicKeyInfo[];
@@ -67,8 +69,9 @@ export interface TrustState {
   /** Highest bundle version accepted so far, and the digest of that bundle. */
   version?: number;
   digest?: string;
-  /** Highest key list version accepted so far. */
+  /** Highest key list version accepted so far, and the digest of that key list (pinned like the bundle's). */
   keyListVersion?: number;
+  keyListDigest?: string;
 }
 
 export type VerifyResult = { ok: true; bundle: CompiledBundle; keyList?: KeyList } | ({ ok: false } & Rejection);
@@ -329,8 +332,10 @@ async function verifyKeyList(jws: string, options: VerifyOptions): Promise<{ ok:
   if (!root) return reject('untrusted_key', `the key list is signed by key ${kid}, which is not a root key of the managed settings`);
   if (header.alg !== ALG || header.typ !== KEYLIST_TYP) return reject('bad_signature', `the key list's header has alg ${String(header.alg)} and typ ${String(header.typ)}, not ${ALG} and ${KEYLIST_TYP}`);
   let payload: Record<string, unknown>;
+  let digest: string;
   try {
     const verified = await compactVerify(jws, root.key, { algorithms: [ALG] });
+    digest = sha256(verified.payload);
     payload = JSON.parse(new TextDecoder().decode(verified.payload)) as Record<string, unknown>;
   } catch {
     return reject('bad_signature', `the key list's signature by root key ${kid} does not verify`);
@@ -356,6 +361,10 @@ async function verifyKeyList(jws: string, options: VerifyOptions): Promise<{ ok:
   if (options.state.keyListVersion !== undefined && version < options.state.keyListVersion) {
     return reject('rollback', `the key list is v${version}, older than v${options.state.keyListVersion}, which this machine already accepted`);
   }
+  // Like bundles: at the version already accepted, only the very same list (another one could add a key or keep a dropped one).
+  if (version === options.state.keyListVersion && options.state.keyListDigest !== undefined && digest !== options.state.keyListDigest) {
+    return reject('rollback', `the key list v${version} differs from the v${version} this machine already accepted; a changed key list needs a higher version`);
+  }
   const keys: PublicKeyInfo[] = [];
   for (const entry of payload.keys as unknown[]) {
     try {
@@ -366,7 +375,7 @@ async function verifyKeyList(jws: string, options: VerifyOptions): Promise<{ ok:
       return reject('malformed', `a key in the key list is not valid: ${(error as Error).message}`);
     }
   }
-  return { ok: true, keyList: { version, issuedAt: String(payload.issuedAt), expiresAt: String(payload.expiresAt), keys, signedBy: kid } };
+  return { ok: true, keyList: { version, digest, issuedAt: String(payload.issuedAt), expiresAt: String(payload.expiresAt), keys, signedBy: kid } };
 }
 
 /** The manifest and signer key ids of a bundle file, unverified (for messages and `gatehouse policy verify`). */
