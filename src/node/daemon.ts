@@ -75,7 +75,7 @@ export interface DaemonOptions {
    * location (/etc/gatehouse, ...); no config field or environment variable can move it.
    */
   managedDir?: string;
-  /** Tests only: a fixed user with group claims, standing in for the SSO identity that does not exist yet. */
+  /** Tests only: a fixed signed-in user with group claims, behind the sign-in's port (`StaticIdentity`), instead of an identity provider. */
   testIdentity?: TestIdentity;
   /** The human channel and sign-in (tests pass hooks; the daemon's defaults reach a person's terminal and desktop). */
   human?: {
@@ -184,8 +184,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       }),
     deadlineMs: pairingDeadlineMs,
   });
-  const identityOptions = { pairing, ...(user.sessionPort ? { session: user.sessionPort } : {}) };
-  const identity: LocalIdentity = options.testIdentity ? new StaticIdentity(registry, options.testIdentity) : new LocalIdentity(registry, identityOptions);
+  // A test identity stands behind the sign-in's own port; pairing is always wired (no unverified hello gets in).
+  const sessionPort = options.testIdentity ? new StaticIdentity(options.testIdentity) : user.sessionPort;
+  const identity = new LocalIdentity(registry, { pairing, ...(sessionPort ? { session: sessionPort } : {}) });
 
   // The policy in force: a verified managed bundle (or fail-closed, or unmanaged), put there by the
   // policy controller below, inside the user's own restrictions, which can only take away; and

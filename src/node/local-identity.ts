@@ -21,11 +21,20 @@ export interface SessionPort {
   admission(): Admission;
 }
 
+/** What the identity needs of pairing (`PairingService`): ask the person, and get the new client's record. */
+export type PairingPort = Pick<PairingService, 'pair'>;
+
 export interface LocalIdentityOptions {
-  /** The user's sign-in, when an identity provider is configured. */
+  /**
+   * The user's sign-in, when an identity provider is configured (`UserSession`), or a stand-in
+   * behind the same port (`StaticIdentity`, tests only). Absent: the OS user.
+   */
   session?: SessionPort;
-  /** Asks the person to pair a client that comes without a credential. Without it, such a client is let in unverified (tests of other parts). */
-  pairing?: PairingService;
+  /**
+   * Asks the person to pair a client that comes without a credential. Required: there is no way to
+   * build an identity that lets a hello without a credential in unverified (issue 12, finding 6).
+   */
+  pairing: PairingPort;
 }
 
 /** Stands for the user while nobody is signed in: it holds no groups, and the identity stage refuses its calls. */
@@ -38,8 +47,10 @@ export class LocalIdentity implements IdentityPort {
 
   constructor(
     private readonly registry: ClientRegistry,
-    private readonly options: LocalIdentityOptions = {},
+    private readonly options: LocalIdentityOptions,
   ) {
+    // Also at run time: a caller that bypasses the types must not get a fail-open identity.
+    if (typeof options?.pairing?.pair !== 'function') throw new TypeError('LocalIdentity needs a pairing service: a client without a credential must be paired by the person');
     const name = userInfo().username;
     this.user = { id: `os:${name}`, source: 'os', displayName: name, groups: [], roles: [] };
   }
@@ -68,7 +79,6 @@ export class LocalIdentity implements IdentityPort {
     if (this.registry.has(hello.client)) {
       return { ok: false, reason: `client "${hello.client}" has a credential; pass it with --token-file or GATEHOUSE_CLIENT_TOKEN` };
     }
-    if (!this.options.pairing) return { ok: true, principal: this.unverified(hello.client) };
     const paired = await this.options.pairing.pair({
       client: hello.client,
       via: 'socket',
@@ -96,16 +106,6 @@ export class LocalIdentity implements IdentityPort {
         return user();
       },
       client: { id: `client:${record.name}:${credentialId(record)}`, name: record.name, verified: true, transport, ...(record.scope ? { scope: record.scope } : {}) },
-    };
-  }
-
-  private unverified(client: string): Principal {
-    const user = (): Principal['user'] => this.currentUser;
-    return {
-      get user() {
-        return user();
-      },
-      client: { id: `unverified:${client}`, name: client, verified: false, transport: 'socket' },
     };
   }
 
