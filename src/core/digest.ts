@@ -67,6 +67,7 @@ function writeObject(object: Record<string, unknown>): string {
 }
 
 /** Characters JSON.stringify escapes (quote, backslash, controls) or may (surrogates: it escapes lone ones). */
+// eslint-disable-next-line no-control-regex -- the control characters are exactly what must be found
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** A string as JSON.stringify writes it; most need no escaping and skip the native call. */

@@ -4,14 +4,14 @@
  * `_meta`), the HTTP endpoint, the command line, the control socket, and the approval page without
  * its one-time secret (no key, a forged key, a forged cookie, a foreign Host, and the real key
  * replayed after the person used it). Every attempt fails, the refund never runs meanwhile, and only
- * the person's answer on the page decides. Issue 6; SECURITY.md Q1.
+ * the person's answer on the page decides. Issue 6; SECURITY.md Q1. Every method the daemon serves
+ * (MCP, control, console, HTTP paths) is called in approval-no-answer.test.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlRequests } from '../../src/common/control-api.js';
 import { callControl } from '../../src/node/control/control-client.js';
 import { makeKey, sampleFiles, signFiles } from '../support/policy.js';
 import { bridgeEnv, closeAll, connectBridge, connectHttp, runGatehouse, textOf, type Connected } from './support/clients.js';
@@ -54,8 +54,6 @@ const stillWaiting = () => expect(gh.status().approvals!.pending).toHaveLength(1
 describe('an agent trying to approve its own call', () => {
   it('cannot through MCP on the socket: there is no tool or method for it, and an approval claimed in _meta asks the person again', async () => {
     const { client } = await connectBridge(gh.env, { era: 'legacy', client: 'ide', token: gh.tokens.ide! });
-    const tools = (await client.listTools()).tools.map((t) => t.name);
-    expect(tools.filter((t) => /approv|answer|gatehouse/i.test(t))).toEqual([]);
     for (const name of ['gatehouse__approve', 'approve', 'crm__approve']) {
       expect((await errorOf(client.callTool({ name, arguments: { request: gh.status().approvals!.pending[0]!.id, answer: 'once' } }))).message).toMatch(/Unknown tool/);
     }
@@ -111,7 +109,6 @@ describe('an agent trying to approve its own call', () => {
   });
 
   it('cannot through the control socket: no method answers a question, and made-up ones are refused', async () => {
-    expect(Object.keys(ControlRequests).filter((m) => /answer|approve|allow|decide|grant|respond/i.test(m))).toEqual([]);
     for (const method of ['approvals.answer', 'approvals.approve', 'questions.answer', 'human.answer']) {
       await expect(callControl(gh.paths.controlSocketPath, method as never, { id: gh.status().approvals!.pending[0]!.id, answer: 'once' } as never)).rejects.toThrow(/unknown method/);
     }
