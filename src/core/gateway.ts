@@ -11,7 +11,8 @@ import { chain, denied, type CallContext, type CallKind, type GovernedCall, type
 import type { ApprovalPort, IdentityPort, PolicyPort, QuotaPort } from './governance.js';
 import type { AuditSink, Clock, ListKind, LogMessage, Logger, PromptItem, ResourceItem, ResourceTemplateItem, ToolItem, UpstreamConnection, UpstreamLists } from './ports.js';
 import type { Principal } from './principal.js';
-import { approvalStage, auditStage, identityStage, policyStage, quotaStage, upstreamErrorCode, upstreamErrorMessage, upstreamHandler } from './stages.js';
+import { withCompletionLimit } from './quotas/completions.js';
+import { approvalStage, auditStage, identityStage, policyStage, quotaStage, upstreamHandler } from './stages.js';
 
 /** What the gateway needs to know about servers; the supervisor provides it. */
 export interface ServerDirectory {
@@ -62,8 +63,8 @@ export class Gateway {
       identityStage(deps.identity),
       // Policy before quota: a call that policy refuses spends nothing.
       policyStage(deps.policy),
-      // Quota before approval: never ask a person about a call that would be refused anyway.
-      quotaStage(deps.quota),
+      // Quota before approval: never ask a person about a call that would be refused anyway. Completions are limited here too.
+      quotaStage(withCompletionLimit(deps.quota, deps.clock)),
       approvalStage(deps.approval),
       // Secrets are injected where connections are made (spawn env, upstream headers), never into call state.
     )(upstreamHandler((server) => deps.directory.connection(server)));
@@ -185,6 +186,7 @@ export class Gateway {
     context: CallContext,
     unknownCode: 'unknown_tool' | 'unknown_prompt' | 'unknown_resource',
     unknownReason: string,
+    operation?: 'complete',
   ): Promise<Outcome> {
     const call: GovernedCall = {
       id: randomUUID(),
@@ -195,6 +197,7 @@ export class Gateway {
       context,
       facts: {},
     };
+    if (operation) call.operation = operation;
     if (args !== undefined) call.arguments = args;
     if (meta !== undefined) call.meta = meta;
     if (!route) {
@@ -212,28 +215,29 @@ export class Gateway {
     }
   }
 
-  /** Completion requests follow the prompt or template they complete; nothing is completed for an item the caller cannot see. */
-  async complete(principal: Principal, scope: Scope, params: Record<string, unknown>, context: CallContext): Promise<Record<string, unknown>> {
-    const ref = params.ref as { type?: string; name?: string; uri?: string } | undefined;
+  /**
+   * `completion/complete`, governed like a call: audited, identity-checked, decided as the visibility
+   * of the prompt or resource template it completes, rate-limited, then forwarded to that item's
+   * server. A hidden item gets the same answer as an unknown one.
+   */
+  complete(principal: Principal, scope: Scope, params: Record<string, unknown>, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
+    const ref = params.ref as { type?: unknown; name?: unknown; uri?: unknown } | undefined;
     const view = this.view(scope);
+    const kind: 'prompt' | 'resource' = ref?.type === 'ref/resource' ? 'resource' : 'prompt';
     let route: Route | undefined;
-    let forwardedRef: Record<string, unknown> | undefined;
+    let exposed = '';
     if (ref?.type === 'ref/prompt' && typeof ref.name === 'string') {
+      exposed = ref.name;
       route = view.promptRoutes.get(ref.name);
-      if (route && this.visible(principal, route, 'prompt')) forwardedRef = { ...ref, name: route.name };
     } else if (ref?.type === 'ref/resource' && typeof ref.uri === 'string') {
+      exposed = ref.uri;
       const index = view.resourceTemplates.findIndex((t) => t.uriTemplate === ref.uri);
       route = index >= 0 ? view.templateRoutes[index] : routeResource(view, ref.uri);
-      if (route && this.visible(principal, route, 'resource')) forwardedRef = { ...ref };
     }
-    if (!route || !forwardedRef) return { completion: { values: [], hasMore: false } };
-    const target = this.deps.directory.connection(route.server);
-    if (!target || !(target.connection.capabilities as { completions?: unknown }).completions) return { completion: { values: [], hasMore: false } };
-    try {
-      return await target.connection.request('completion/complete', { ...params, ref: forwardedRef }, { signal: context.signal, timeoutMs: target.timeoutMs });
-    } catch (error) {
-      throw Object.assign(new Error(upstreamErrorMessage(error)), { code: upstreamErrorCode(error) });
-    }
+    const hidden = !route || !this.visible(principal, route, kind);
+    const sent = { argument: params.argument, ...(params.context !== undefined ? { context: params.context } : {}) };
+    const unknown = kind === 'prompt' ? (['unknown_prompt', `Unknown prompt: ${exposed}`] as const) : (['unknown_resource', `Resource not found: ${exposed}`] as const);
+    return this.run(kind, principal, hidden ? undefined : route, exposed, sent, meta, context, unknown[0], unknown[1], 'complete');
   }
 
   /** The server behind a resource URI for `resources/subscribe`, if the principal may see it. */

@@ -243,8 +243,63 @@ describe('the gateway', () => {
   it('completes a prompt argument through the server that owns the prompt, and nothing for an unknown prompt', async () => {
     const { gateway, connection } = setup();
     connection.answer = async () => ({ completion: { values: ['a'] } });
-    await expect(gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: '' } }, ctx())).resolves.toEqual({ completion: { values: ['a'] } });
+    await expect(gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: '' } }, undefined, ctx())).resolves.toEqual({
+      kind: 'ok',
+      result: { completion: { values: ['a'] } },
+    });
     expect(connection.calls[0]).toEqual({ method: 'completion/complete', params: { ref: { type: 'ref/prompt', name: 'summarize' }, argument: { name: 'topic', value: '' } } });
-    await expect(gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__nope' }, argument: { name: 'x', value: '' } }, ctx())).resolves.toEqual({ completion: { values: [], hasMore: false } });
+    await expect(gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__nope' }, argument: { name: 'x', value: '' } }, undefined, ctx())).resolves.toMatchObject({
+      kind: 'denied',
+      code: 'unknown_prompt',
+    });
+    expect(connection.calls).toHaveLength(1);
+  });
+
+  // Issue 12, finding 3: completions carry argument text upstream, so they pass the chain like calls.
+  it('audits a completion, attempt and outcome, with the digest of the text sent', async () => {
+    const { gateway, audit } = setup();
+    await gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'sec' } }, undefined, ctx());
+    expect(audit.map((r) => [r.type, r.kind, r.server, r.name, r.detail])).toEqual([
+      ['call.attempt', 'prompt', 'memory', 'summarize', { operation: 'complete' }],
+      ['call.outcome', 'prompt', 'memory', 'summarize', { operation: 'complete' }],
+    ]);
+    expect(audit[0]!.argsDigest).toMatch(/^sha256:/);
+    expect(audit[1]).toMatchObject({ decision: 'ok', policyMode: 'unmanaged' });
+  });
+
+  it('refuses a completion from a revoked client or a signed-out user at the identity stage, and sends nothing upstream', async () => {
+    const refused: Admission = { ok: false, code: 'unauthenticated', reason: 'the credential of client "cursor" was revoked' };
+    const { gateway, connection, audit } = setup({ identity: { verify: () => refused } });
+    const outcome = await gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'secret text' } }, undefined, ctx());
+    expect(outcome).toMatchObject({ kind: 'denied', stage: 'identity', code: 'unauthenticated' });
+    expect(connection.calls).toEqual([]);
+    expect(audit.at(-1)).toMatchObject({ type: 'call.outcome', decision: 'denied', stage: 'identity' });
+  });
+
+  it('limits completions per client session, saying when to retry', async () => {
+    const { gateway, connection } = setup();
+    connection.answer = async () => ({ completion: { values: [] } });
+    const complete = () => gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'x' } }, undefined, ctx());
+    const outcomes = [];
+    for (let i = 0; i < 45; i++) outcomes.push(await complete());
+    expect(outcomes.filter((o) => o.kind === 'ok')).toHaveLength(40);
+    expect(outcomes.at(-1)).toMatchObject({ kind: 'denied', stage: 'quota', code: 'rate_limited', data: { retryAfterMs: expect.any(Number) } });
+    expect(connection.calls).toHaveLength(40);
+    // Another session is not held back by this one.
+    const other: Principal = { ...principal, client: { ...principal.client } };
+    await expect(gateway.complete(other, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'x' } }, undefined, ctx())).resolves.toMatchObject({ kind: 'ok' });
+  });
+
+  it('decides a completion as the visibility of its item: no argument is judged, nothing is asked', async () => {
+    const seen: string[] = [];
+    const policy: PolicyPort = {
+      mode: 'managed',
+      version: '3',
+      visible: (_p, _s, kind, name) => (seen.push(`${kind}:${name}`), true),
+      decide: () => ({ allow: false, reason: 'decide must not be asked about a completion', policyIds: [] }),
+    };
+    const { gateway } = setup({ policy });
+    await expect(gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'x' } }, undefined, ctx())).resolves.toMatchObject({ kind: 'ok' });
+    expect(seen).toContain('prompt:summarize');
   });
 });

@@ -111,13 +111,14 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     return answer(outcome);
   });
   on('completion/complete', async (request, ctx) => {
+    session.onCall?.();
     const params = request.params ?? {};
-    try {
-      return await gateway.complete(principal, scope, params, callContext(ctx, session));
-    } catch (error) {
-      const code = (error as { code?: number }).code;
-      throw new ProtocolError(typeof code === 'number' ? code : RpcErrorCode.InternalError, (error as Error).message);
-    }
+    const context = callContext(ctx, session);
+    const outcome = await gateway.complete(principal, scope, params, forwardedMeta(params), context);
+    await context.settled();
+    // Nothing is completed for an item the caller cannot see, exactly as for one that does not exist.
+    if (outcome.kind === 'denied' && (outcome.code === 'unknown_prompt' || outcome.code === 'unknown_resource')) return { completion: { values: [], hasMore: false } };
+    return answer(outcome);
   });
   on('resources/subscribe', async (request) => {
     const uri = stringParam(request.params ?? {}, 'uri');
