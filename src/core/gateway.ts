@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { errorMessage } from '../common/errors.js';
 import { buildView, routeResource, type CatalogView, type Route } from './catalog.js';
 import { chain, denied, type CallContext, type CallKind, type GovernedCall, type Handler, type Outcome } from './chain.js';
-import type { ApprovalPort, IdentityPort, PolicyPort, QuotaPort } from './governance.js';
+import type { ApprovalPort, HiddenBecause, IdentityPort, PolicyPort, QuotaPort } from './governance.js';
 import type { AuditSink, Clock, ListKind, LogMessage, Logger, PromptItem, ResourceItem, ResourceTemplateItem, ToolItem, UpstreamConnection, UpstreamLists } from './ports.js';
 import type { Principal } from './principal.js';
 import { withCompletionLimit } from './quotas/completions.js';
@@ -45,6 +45,9 @@ export type LogListener = (server: string, message: LogMessage) => void;
 interface InFlight {
   context: CallContext;
 }
+
+/** A name's route, if it has one, and whether the caller may see it. */
+type Resolved = { route: Route; hidden: boolean } | undefined;
 
 export class Gateway {
   private aggregate: CatalogView;
@@ -158,28 +161,31 @@ export class Gateway {
   callTool(principal: Principal, scope: Scope, name: string, args: Record<string, unknown> | undefined, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
     const view = this.view(scope);
     const route = view.toolRoutes.get(name);
-    const hidden = !route || !this.visible(principal, route, 'tool');
-    return this.run('tool', principal, hidden ? undefined : route, name, args, meta, context, 'unknown_tool', `Unknown tool: ${name}`);
+    return this.run('tool', principal, this.resolved(principal, route, 'tool'), name, args, meta, context, 'unknown_tool', `Unknown tool: ${name}`);
   }
 
   getPrompt(principal: Principal, scope: Scope, name: string, args: Record<string, unknown> | undefined, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
     const view = this.view(scope);
     const route = view.promptRoutes.get(name);
-    const hidden = !route || !this.visible(principal, route, 'prompt');
-    return this.run('prompt', principal, hidden ? undefined : route, name, args, meta, context, 'unknown_prompt', `Unknown prompt: ${name}`);
+    return this.run('prompt', principal, this.resolved(principal, route, 'prompt'), name, args, meta, context, 'unknown_prompt', `Unknown prompt: ${name}`);
   }
 
   readResource(principal: Principal, scope: Scope, uri: string, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
     const view = this.view(scope);
     const route = routeResource(view, uri);
-    const hidden = !route || !this.visible(principal, route, 'resource');
-    return this.run('resource', principal, hidden ? undefined : route, uri, undefined, meta, context, 'unknown_resource', `Resource not found: ${uri}`);
+    return this.run('resource', principal, this.resolved(principal, route, 'resource'), uri, undefined, meta, context, 'unknown_resource', `Resource not found: ${uri}`);
+  }
+
+  /** The route of a name, and whether the principal may see it (a hidden item is answered as an unknown one, but audited as what it is). */
+  private resolved(principal: Principal, route: Route | undefined, kind: 'tool' | 'prompt' | 'resource'): Resolved {
+    if (!route) return undefined;
+    return { route, hidden: !this.visible(principal, route, kind) };
   }
 
   private async run(
     kind: CallKind,
     principal: Principal,
-    route: Route | undefined,
+    target: Resolved,
     exposed: string,
     args: Record<string, unknown> | undefined,
     meta: Record<string, unknown> | undefined,
@@ -188,6 +194,7 @@ export class Gateway {
     unknownReason: string,
     operation?: 'complete',
   ): Promise<Outcome> {
+    const route = target?.route;
     const call: GovernedCall = {
       id: randomUUID(),
       kind,
@@ -200,9 +207,10 @@ export class Gateway {
     if (operation) call.operation = operation;
     if (args !== undefined) call.arguments = args;
     if (meta !== undefined) call.meta = meta;
-    if (!route) {
-      // Unknown and hidden items get the same answer, and both are audited.
-      return chain(auditStage(this.deps.audit, this.deps.clock))(async () => denied('policy', unknownCode, unknownReason))(call);
+    if (!route || target.hidden) {
+      // Unknown and hidden items get the same answer, and both are audited: a hidden one as what it is and what hid it.
+      const recorded = await chain(auditStage(this.deps.audit, this.deps.clock))(async (c) => (route ? this.hiddenOutcome(c, unknownCode, unknownReason) : denied('policy', unknownCode, unknownReason)))(call);
+      return recorded.kind === 'denied' && recorded.code === unknownCode ? denied('policy', unknownCode, unknownReason) : recorded;
     }
     const entry: InFlight = { context };
     let set = this.inFlight.get(route.server);
@@ -212,6 +220,40 @@ export class Gateway {
       return await this.handle(call);
     } finally {
       set.delete(entry);
+    }
+  }
+
+  /** The refusal of a hidden item for its audit record: the policy in force and what hid the item (the caller hears only "unknown"). */
+  private hiddenOutcome(call: GovernedCall, code: 'unknown_tool' | 'unknown_prompt' | 'unknown_resource', answered: string): Outcome {
+    const policy = this.deps.policy;
+    call.facts.policyMode = policy.mode;
+    call.facts.policyVersion = policy.version;
+    let why: HiddenBecause = { reason: 'hidden by the policy in force', policyIds: [] };
+    try {
+      why = policy.explainHidden?.(call.principal, call.server, call.kind, call.name) ?? why;
+    } catch (error) {
+      this.deps.logger.log('error', 'policy.explain_failed', { server: call.server, error: errorMessage(error) });
+    }
+    call.facts.policyIds = why.policyIds;
+    return denied('policy', code, `hidden from this caller: ${why.reason} (answered "${answered}")`);
+  }
+
+  /**
+   * Whether a caller may open this server's own view (`connect --server`, `/mcp/<server>`): something
+   * of it is visible to them. A server they may not see gets the answer an unknown one gets.
+   */
+  serverVisible(principal: Principal, server: string): boolean {
+    const view = this.singles.get(server);
+    const scope = { server };
+    try {
+      if (view && view.tools.length + view.prompts.length + view.resources.length + view.resourceTemplates.length > 0) {
+        return this.listTools(principal, scope).length > 0 || this.listPrompts(principal, scope).length > 0 || this.listResources(principal, scope).length > 0 || this.listResourceTemplates(principal, scope).length > 0;
+      }
+      // Nothing listed yet (the server is starting): the policy's word on the server as a whole.
+      return this.deps.policy.serverVisible?.(principal, server) ?? true;
+    } catch (error) {
+      this.deps.logger.log('error', 'policy.visible_failed', { server, error: errorMessage(error) });
+      return false;
     }
   }
 
@@ -234,10 +276,9 @@ export class Gateway {
       const index = view.resourceTemplates.findIndex((t) => t.uriTemplate === ref.uri);
       route = index >= 0 ? view.templateRoutes[index] : routeResource(view, ref.uri);
     }
-    const hidden = !route || !this.visible(principal, route, kind);
     const sent = { argument: params.argument, ...(params.context !== undefined ? { context: params.context } : {}) };
     const unknown = kind === 'prompt' ? (['unknown_prompt', `Unknown prompt: ${exposed}`] as const) : (['unknown_resource', `Resource not found: ${exposed}`] as const);
-    return this.run(kind, principal, hidden ? undefined : route, exposed, sent, meta, context, unknown[0], unknown[1], 'complete');
+    return this.run(kind, principal, this.resolved(principal, route, kind), exposed, sent, meta, context, unknown[0], unknown[1], 'complete');
   }
 
   /** The server behind a resource URI for `resources/subscribe`, if the principal may see it. */

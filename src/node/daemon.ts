@@ -344,7 +344,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   });
   supervisor.on('resourceUpdated', (_name, uri) => sessions.resourceUpdated([uri]));
 
-  const serverExists = (name: string) => supervisor.names().includes(name);
+  /** A server's own view opens for a configured server, and, once the caller is known, only if they may see something of it. */
+  const serverExists = (name: string, principal?: Principal) => supervisor.names().includes(name) && (principal === undefined || gateway.serverVisible(principal, name));
   const socket = new SocketListener({
     path: paths.socketPath,
     maxMessageBytes: live.config.limits.maxMessageBytes,

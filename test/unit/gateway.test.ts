@@ -100,6 +100,42 @@ describe('the gateway', () => {
     expect({ ...hidden, reason: '' }).toEqual({ ...unknown, reason: '' });
   });
 
+  // Issue 12, finding 4: the refusal's record says what decided it; the caller still hears "unknown".
+  it('records a hidden tool\'s refusal with its server, the policy mode and version, and the policies that hid it', async () => {
+    const hiding: PolicyPort = {
+      mode: 'managed',
+      version: '7',
+      visible: (_p, _s, _k, name) => name !== 'delete_all',
+      decide: () => new UnmanagedPolicy().decide(),
+      explainHidden: () => ({ reason: 'forbidden by only-admins-delete', policyIds: ['only-admins-delete'] }),
+    };
+    const { gateway, audit } = setup({ policy: hiding });
+    const hidden = await gateway.callTool(principal, {}, 'memory__delete_all', {}, undefined, ctx());
+    expect(hidden).toEqual({ kind: 'denied', stage: 'policy', code: 'unknown_tool', reason: 'Unknown tool: memory__delete_all' });
+    expect(audit.at(-1)).toMatchObject({
+      type: 'call.outcome',
+      server: 'memory',
+      name: 'delete_all',
+      policyMode: 'managed',
+      policyVersion: '7',
+      policyIds: ['only-admins-delete'],
+      code: 'unknown_tool',
+      reason: 'hidden from this caller: forbidden by only-admins-delete (answered "Unknown tool: memory__delete_all")',
+    });
+    await gateway.callTool(principal, {}, 'memory__nope', {}, undefined, ctx());
+    expect(audit.at(-1)).toMatchObject({ server: '', name: 'memory__nope', reason: 'Unknown tool: memory__nope' });
+  });
+
+  it('lets a caller open a server\'s own view only when something of it is visible to them', () => {
+    const nothing: PolicyPort = { mode: 'managed', version: '1', visible: () => false, decide: () => new UnmanagedPolicy().decide() };
+    expect(setup({ policy: nothing }).gateway.serverVisible(principal, 'memory')).toBe(false);
+    expect(setup().gateway.serverVisible(principal, 'memory')).toBe(true);
+    // A server that lists nothing yet: the policy's word on the server as a whole.
+    const starting = setup({ policy: { ...nothing, serverVisible: (_p, server) => server === 'mail' } });
+    expect(starting.gateway.serverVisible(principal, 'mail')).toBe(true);
+    expect(starting.gateway.serverVisible(principal, 'calendar')).toBe(false);
+  });
+
   it('hides every item when deciding visibility throws (fail closed)', () => {
     const broken: PolicyPort = { mode: 'managed', version: '1', visible: () => { throw new Error('bug'); }, decide: () => ({ allow: true, reason: '', policyIds: [] }) };
     const { gateway } = setup({ policy: broken });

@@ -36,6 +36,15 @@ describe('client scope', () => {
     expect(policy.decide(call(p, 'crm', 'delete_contact'))).toMatchObject({ allow: false, reason: 'the user may not delete' });
   });
 
+  it('a client paired for listed items may open the view of a server only when something of it is listed, and the record says why not', () => {
+    const p = principal({ kind: 'listed', servers: ['memory'], tools: ['crm__search'] });
+    expect(policy.serverVisible(p, 'memory')).toBe(true);
+    expect(policy.serverVisible(p, 'crm')).toBe(true);
+    expect(policy.serverVisible(p, 'mail')).toBe(false);
+    expect(policy.serverVisible(principal({ kind: 'all' }), 'mail')).toBe(true);
+    expect(policy.explainHidden(p, 'mail', 'tool', 'send')).toEqual({ reason: 'refused for client "briefing": the client was not paired for this item', policyIds: [] });
+  });
+
   it('a read-only client sees and calls only read-only tools, and still every resource and prompt the user may', () => {
     const p = principal({ kind: 'read-only' });
     expect(policy.visible(p, 'crm', 'tool', 'search')).toBe(true);

@@ -251,6 +251,19 @@ describe('the managed policy port', () => {
     expect(policy.decide(call(osUser, 'search_contacts'))).toMatchObject({ allow: false, code: 'unauthenticated', reason: expect.stringContaining('sign-in') });
   });
 
+  it('says what hid an item, and whether anything of a server could be visible before it lists anything (issue 12, finding 4)', () => {
+    const tools = crmTools();
+    const policy = setup({ tools, resources: [], resourceTemplates: [], prompts: [] });
+    policy.install({ kind: 'enforcing', evaluator: new BundleEvaluator(pinnedBundle(tools), cedar) });
+    expect(policy.explainHidden(principal(SUPPORT), 'crm', 'tool', 'delete_contact')).toEqual({ reason: 'forbidden by only-admins-delete', policyIds: ['only-admins-delete'] });
+    expect(policy.explainHidden(principal([]), 'crm', 'tool', 'refund')).toEqual({ reason: 'no policy permits this tool for this user and client', policyIds: [] });
+    expect(policy.explainHidden(principal(SUPPORT), 'mail', 'tool', 'send')).toMatchObject({ reason: expect.stringContaining('not in the policy bundle\'s catalog') });
+    expect(policy.serverVisible(principal(ANALYST), 'crm')).toBe(true);
+    expect(policy.serverVisible(principal(['marketing']), 'crm')).toBe(false);
+    expect(policy.serverVisible(principal(ADMIN), 'mail')).toBe(false);
+    expect(policy.serverVisible(principal(ADMIN, 'cursor', 'os'), 'crm')).toBe(false);
+  });
+
   it('lists nothing and refuses everything while failing closed, and says why', () => {
     const policy = setup({ tools: crmTools(), resources: [], resourceTemplates: [], prompts: [] });
     policy.install({ kind: 'fail-closed', reason: 'no valid policy bundle: bundle v3 expired' });
@@ -317,6 +330,14 @@ describe('local restrictions', () => {
     expect(policy.visible(principal([], 'morning-agent'), 'crm', 'tool', 'refund')).toBe(false);
     expect(policy.decide(call(principal([], 'morning-agent'), 'refund'))).toMatchObject({ allow: false, reason: expect.stringContaining('for client "morning-agent"') });
     expect(rules.serverDisabled('mail')).toBe(true);
+  });
+
+  it('hide a whole server from one client, and say so in the record of a refusal', () => {
+    const rules = new Restrictions({ disable: [], clients: { briefing: { disable: ['crm'] } } });
+    const policy = new NarrowedPolicy(everything, () => rules);
+    expect(policy.serverVisible(principal([], 'briefing'), 'crm')).toBe(false);
+    expect(policy.serverVisible(principal([], 'cursor'), 'crm')).toBe(true);
+    expect(policy.explainHidden(principal([], 'briefing'), 'crm', 'tool', 'refund')).toEqual({ reason: 'crm__refund is switched off for client "briefing" in your Gatehouse config', policyIds: [] });
   });
 
   it('never widen: with no restriction at all, what the managed policy refuses stays refused', () => {

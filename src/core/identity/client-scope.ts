@@ -5,7 +5,7 @@
  * in force and can only take away, the same way local restrictions do.
  */
 import type { GovernedCall } from '../chain.js';
-import type { PolicyDecision, PolicyPort } from '../governance.js';
+import type { HiddenBecause, PolicyDecision, PolicyPort } from '../governance.js';
 import type { Principal } from '../principal.js';
 
 export type ClientScope =
@@ -58,6 +58,18 @@ export class ScopedPolicy implements PolicyPort {
   visible(principal: Principal, server: string, kind: 'tool' | 'prompt' | 'resource', name: string): boolean {
     if (outsideScope(principal.client.scope, this.readOnly, server, kind, name)) return false;
     return this.inner.visible(principal, server, kind, name);
+  }
+
+  explainHidden(principal: Principal, server: string, kind: 'tool' | 'prompt' | 'resource', name: string): HiddenBecause {
+    const why = outsideScope(principal.client.scope, this.readOnly, server, kind, name);
+    if (why) return { reason: `refused for client "${principal.client.name}": ${why}`, policyIds: [] };
+    return this.inner.explainHidden?.(principal, server, kind, name) ?? { reason: 'hidden by the policy in force', policyIds: [] };
+  }
+
+  serverVisible(principal: Principal, server: string): boolean {
+    const scope = principal.client.scope;
+    if (scope?.kind === 'listed' && !scope.servers.includes(server) && !scope.tools.some((t) => t.startsWith(`${server}__`))) return false;
+    return this.inner.serverVisible?.(principal, server) ?? true;
   }
 
   decide(call: GovernedCall): PolicyDecision {

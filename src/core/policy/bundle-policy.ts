@@ -10,7 +10,7 @@
  */
 import type { DenyCode } from '../../common/errors.js';
 import type { GovernedCall } from '../chain.js';
-import type { PolicyDecision, PolicyPort } from '../governance.js';
+import type { HiddenBecause, PolicyDecision, PolicyPort } from '../governance.js';
 import type { Logger, UpstreamLists } from '../ports.js';
 import type { Principal } from '../principal.js';
 import type { Assessment, BundleEvaluator, Verdict } from './evaluator.js';
@@ -102,6 +102,30 @@ export class BundlePolicy implements PolicyPort {
       if (!pinned || !this.matchesPin(server, name, pinned.sha256)) return false;
     }
     return this.assessment(evaluator, principal, kind, server, name).visible;
+  }
+
+  explainHidden(principal: Principal, server: string, kind: ItemKind, name: string): HiddenBecause {
+    const blocked = this.blocked(principal);
+    if (blocked) return { reason: 'unmanaged' in blocked ? 'not hidden: no managed policy is in force' : blocked.reason, policyIds: [] };
+    const evaluator = (this.current as { evaluator: BundleEvaluator }).evaluator;
+    if (kind === 'tool') {
+      const pinned = evaluator.catalogTool(server, name);
+      if (!pinned) return { reason: evaluator.notInCatalog(kind, server, name) ?? `tool ${server}__${name} is not in the catalog`, policyIds: [] };
+      if (!this.matchesPin(server, name, pinned.sha256)) return { reason: `tool ${server}__${name} does not match its pinned definition`, policyIds: [] };
+    }
+    const assessment = this.assessment(evaluator, principal, kind, server, name);
+    return { reason: assessment.hiddenBecause ?? 'not hidden', policyIds: assessment.fixed && !assessment.fixed.allow ? assessment.fixed.policyIds : [] };
+  }
+
+  /** While a server lists nothing yet: visible if some tool the catalog lists for it, or its resources or prompts, could be. */
+  serverVisible(principal: Principal, server: string): boolean {
+    const blocked = this.blocked(principal);
+    if (blocked) return 'unmanaged' in blocked;
+    const evaluator = (this.current as { evaluator: BundleEvaluator }).evaluator;
+    const entry = evaluator.bundle.content.catalog.servers.get(server);
+    if (!entry) return false;
+    for (const tool of entry.tools.keys()) if (this.assessment(evaluator, principal, 'tool', server, tool).visible) return true;
+    return (['resource', 'prompt'] as const).some((kind) => this.assessment(evaluator, principal, kind, server, '').visible);
   }
 
   decide(call: GovernedCall): ManagedDecision {

@@ -28,7 +28,8 @@ export interface SocketListenerOptions {
   ): Promise<{ ok: true; principal: Principal; credential?: string } | { ok: false; reason: string }> | { ok: true; principal: Principal; credential?: string } | { ok: false; reason: string };
   /** How long a pairing may wait, for the line that tells the bridge (ms). */
   pairingDeadlineMs?: number;
-  serverExists(name: string): boolean;
+  /** Whether `--server NAME` names a server; with the caller, whether they may see it (a hidden server answers as an unknown one). */
+  serverExists(name: string, principal?: Principal): boolean;
 }
 
 export class SocketListener {
@@ -103,7 +104,7 @@ export class SocketListener {
     if (!parsed.ok) return this.refuse(socket, parsed.reason);
     const hello = parsed.hello;
     if (hello.server !== undefined && !this.options.serverExists(hello.server)) {
-      return this.refuse(socket, `no server named "${hello.server}" is configured`);
+      return this.refuse(socket, unknownServer(hello.server));
     }
     // A bridge that goes away while the person is asked withdraws its request.
     const gone = new AbortController();
@@ -128,6 +129,11 @@ export class SocketListener {
     socket.pause();
     if (socket.destroyed) return;
     if (!auth.ok) return this.refuse(socket, auth.reason);
+    // A server the caller may not see answers as an unknown one. Not right after pairing: the person just chose this client's
+    // scope, and refusing now would leave its new credential with nobody.
+    if (hello.server !== undefined && auth.credential === undefined && !this.options.serverExists(hello.server, auth.principal)) {
+      return this.refuse(socket, unknownServer(hello.server));
+    }
 
     const { sessions } = this.options;
     const scope = hello.server !== undefined ? { server: hello.server } : {};
@@ -172,6 +178,11 @@ export class SocketListener {
       }
     }
   }
+}
+
+/** The one refusal for a server that is not configured and for one the caller may not see. */
+function unknownServer(name: string): string {
+  return `no server named "${name}" is configured`;
 }
 
 /** Whether something accepts connections on `path` (a daemon already running there). */
