@@ -2,7 +2,8 @@
  * The canary test. Real secret values (and the real credentials of a sign-in and a paired bridge)
  * are planted, then every flow runs against `gatehouse daemon` as a child process: sign-in, pairing,
  * calls through the bridge and over HTTP, a server that writes its secret to stderr, into an error
- * and a log message, a crash and its restart, a manual restart, a rotation, logs, status, whoami,
+ * and a log message, into its instructions, version, lists, prompts, resources, completions,
+ * progress messages, resource updates, elicitation and sampling requests, a crash and its restart, a manual restart, a rotation, logs, status, whoami,
  * the audit log (verify, query, export) and the control API. Then every output, every file under
  * the test home, and the environment of every process but the one that was given the secret are
  * scanned for every planted value: zero hits. (The server that declares the secret is the positive
@@ -12,6 +13,7 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '../../src/common/status.js';
 import { callControl } from '../../src/node/control/control-client.js';
@@ -132,6 +134,22 @@ async function pairBridge(name: string) {
   return connected;
 }
 
+/** A 2025-era HTTP client that answers elicitation and sampling requests, keeping what it was asked. */
+async function connectAsking(token: string, asked: unknown[]): Promise<Client> {
+  const client = new Client({ name: 'canary-asker', version: '1.0.0' }, { capabilities: { elicitation: { form: {} }, sampling: {} } });
+  client.setRequestHandler('elicitation/create', async (request) => {
+    asked.push(request.params);
+    return { action: 'decline' } as never;
+  });
+  client.setRequestHandler('sampling/createMessage', async (request) => {
+    asked.push(request.params);
+    return { role: 'assistant', content: { type: 'text', text: 'no' }, model: 'canary-model' } as never;
+  });
+  const httpUrl = JSON.parse(readFileSync(join(home.paths.runtimeDir, 'daemon.json'), 'utf8')).httpUrl as string;
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${httpUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  return client;
+}
+
 function filesUnder(dir: string): { path: string; bytes: Buffer }[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
@@ -161,6 +179,29 @@ describe('canary: no secret value leaves the place it was put', () => {
     results.push(await http.client.callTool({ name: 'plain__has_secret', arguments: {} }));
     results.push(await http.client.listTools());
     await http.close();
+
+    // Every other channel a server speaks on (issue 12, finding 2): its lists (names, descriptions, schemas), a prompt, a
+    // resource, a completion, a progress message, a resource update, and the requests it sends the client mid-call.
+    const [tools, prompts, resources] = [await c.listTools(), await c.listPrompts(), await c.listResources()];
+    results.push(tools, prompts, resources);
+    expect(JSON.stringify(tools)).toContain('Lists the key [secret stripe_key redacted]');
+    results.push(await c.getPrompt({ name: 'payments__leak_prompt', arguments: { topic: 'x' } }));
+    for (const resource of resources.resources) results.push(await c.readResource({ uri: resource.uri }));
+    const completion = await c.complete({ ref: { type: 'ref/prompt', name: 'payments__leak_prompt' }, argument: { name: 'topic', value: '' } });
+    expect(completion.completion.values).toContain('[secret stripe_key redacted]');
+    results.push(completion);
+    const progress: unknown[] = [];
+    results.push(await c.callTool({ name: 'payments__leak_progress', arguments: {} }, { onprogress: (p) => void progress.push(p) }));
+    expect(JSON.stringify(progress)).toContain('halfway with [secret stripe_key redacted]');
+    results.push(progress, await c.callTool({ name: 'payments__leak_update', arguments: {} }));
+    const asked: unknown[] = [];
+    const asker = await connectAsking(bridgeToken, asked);
+    results.push(await asker.callTool({ name: 'payments__leak_elicit', arguments: {} }), await asker.callTool({ name: 'payments__leak_sampling', arguments: {} }));
+    await asker.close();
+    expect(asked).toHaveLength(2);
+    expect(JSON.stringify(asked)).toContain('Please confirm the key [secret stripe_key redacted]');
+    expect(JSON.stringify(asked)).toContain('You hold [secret stripe_key redacted]');
+    results.push(asked);
 
     // A crash (the server prints its secret as it dies) and the restart that follows.
     const crashedPid = (await server('payments')).pid;
