@@ -10,7 +10,7 @@ import { GatehouseError, errorMessage } from '../common/errors.js';
 import type { IdentityStatus } from '../common/status.js';
 import type { SecretStore } from '../core/secrets.js';
 import { callControl } from '../node/control/control-client.js';
-import { OidcClient } from '../node/identity/oidc.js';
+import { OidcClient, noRefreshToken, type TokenSet } from '../node/identity/oidc.js';
 import { findOnPath } from '../node/identity/notify.js';
 import { loadIdentitySettings, type IdentitySettings } from '../node/identity/settings.js';
 import { TokenStore } from '../node/identity/token-store.js';
@@ -164,18 +164,21 @@ export async function loginCommand(command: 'login' | 'logout' | 'whoami', args:
   // login: the keychain must work before anyone types a password.
   await keychain.list();
   const client = await OidcClient.discover(settings);
-  const result = values.device ? await client.loginWithDevice({ openBrowser: open, say }) : await client.loginWithBrowser({ openBrowser: open, say });
-  if (!result.refreshToken) {
-    throw new GatehouseError(
-      'no_refresh_token',
-      'the identity provider returned no refresh token, so the sign-in could not be kept: add "offline_access" to the scopes in identity.json (Google: authorizationParams access_type=offline and prompt=consent)',
-    );
-  }
+  let status: IdentityStatus | undefined;
+  /** Keeps the sign-in and tells the daemon; in the browser flow, while the tab waits to show how it went. */
+  const keep = async (result: TokenSet): Promise<string> => {
+    if (!result.refreshToken) throw noRefreshToken(settings);
+    const user = result.user!;
+    await tokens.save({ refreshToken: result.refreshToken, sub: user.sub, displayName: user.displayName });
+    status = await tellDaemon(paths);
+    return `Signed in to Gatehouse as ${user.displayName}.`;
+  };
+  const result = values.device ? await client.loginWithDevice({ openBrowser: open, say }) : await client.loginWithBrowser({ openBrowser: open, say }, { accept: keep });
+  if (values.device) await keep(result);
   const user = result.user!;
-  await tokens.save({ refreshToken: result.refreshToken, sub: user.sub, displayName: user.displayName });
-  const status = await tellDaemon(paths);
   io.out(`signed in as ${user.displayName}${user.groups.length ? ` (groups: ${user.groups.join(', ')})` : ''}\n`);
-  if (status && status.state !== 'active') say(`gatehouse login: the daemon could not use the sign-in yet: ${status.notice ?? status.reason ?? status.state}`);
+  const after = status as IdentityStatus | undefined;
+  if (after && after.state !== 'active') say(`gatehouse login: the daemon could not use the sign-in yet: ${after.notice ?? after.reason ?? after.state}`);
   return 0;
 }
 

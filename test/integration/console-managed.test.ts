@@ -53,7 +53,7 @@ beforeAll(async () => {
   put('root.pub', root.publicPem);
   put('policy.json', JSON.stringify({ trust: ['root.pub'], required: true }));
   put('policy.bundle', await signFiles(sampleFiles(), { version: 1, keys: [root] }));
-  put('identity.json', JSON.stringify({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'], authorizationParams: { prompt: 'consent' } }));
+  put('identity.json', JSON.stringify({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'] }));
   writeFileSync(home.paths.configFile, JSON.stringify({ servers: {}, listen: { http: { enabled: true, port: 0 } } }), { mode: 0o600 });
   agentToken = new ClientRegistry(join(home.paths.stateDir, 'clients.json')).add('agent', { scope: { kind: 'all' }, via: 'http' });
   daemon = await startDaemon({

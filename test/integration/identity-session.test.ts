@@ -48,7 +48,7 @@ beforeAll(async () => {
   gh = await startIdentityHome({
     servers: { canary: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER] } },
     clients: { ide: {} },
-    identity: { issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'], authorizationParams: { prompt: 'consent' }, refreshMarginSeconds: 1 },
+    identity: { issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'], refreshMarginSeconds: 1 },
   });
   token = gh.tokens.ide!;
   await eventually(() => gh.daemon.status().servers[0]?.state === 'ready', 20_000, 'the canary server');
