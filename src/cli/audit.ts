@@ -42,8 +42,10 @@ enrol    registers this device's key with a hub; the enrolment secret comes from
 prune    deletes events older than TIME that the hub has acknowledged, up to a signed
          checkpoint that stays as the anchor the rest of the chain is verified from.
 
-FILTERS: --from TIME --to TIME --user ID --client NAME --server NAME --tool NAME
+FILTERS: --from TIME --to TIME --user USER --client NAME --server NAME --tool NAME
          --decision allowed|denied|failed|ok|error --type TYPE
+USER:    the name you see (sam@example.com, an OS account) or the recorded id (oidc:ISSUER#SUB).
+NAME:    for --tool, as clients see it (crm__refund) or as the server names it (refund).
 TIME:    ISO 8601 (2026-11-26T09:00:00Z) or a duration before now (15m, 2h, 7d).`;
 
 const FILTER_OPTIONS = {

@@ -71,6 +71,8 @@ async function bridge(options: BridgeOptions): Promise<number> {
       say(`gatehouse connect: paired as "${options.client}", but this bridge has nowhere to keep the credential; the next session must be paired again after \`gatehouse clients revoke "${options.client}"\``);
     }
   }
+  // Not a refusal: the session opens, but the IDE's MCP log (this stderr) should say why it lists nothing.
+  if (reply.gatehouse === 'welcome' && reply.notice !== undefined) say(`gatehouse connect: ${reply.notice}`);
   if (rest.length > 0) options.stdout.write(rest);
   return new Promise<number>((resolve) => {
     let done = false;

@@ -209,6 +209,9 @@ export class Gateway {
     if (meta !== undefined) call.meta = meta;
     if (!route || target.hidden) {
       // Unknown and hidden items get the same answer, and both are audited: a hidden one as what it is and what hid it.
+      // A caller who can do nothing at all is told why, whatever the name: that says nothing about the item.
+      const notice = this.notice(principal);
+      if (notice !== undefined) unknownReason = `${unknownReason} (${notice})`;
       const recorded = await chain(auditStage(this.deps.audit, this.deps.clock))(async (c) => (route ? this.hiddenOutcome(c, unknownCode, unknownReason) : denied('policy', unknownCode, unknownReason)))(call);
       return recorded.kind === 'denied' && recorded.code === unknownCode ? denied('policy', unknownCode, unknownReason) : recorded;
     }
@@ -220,6 +223,22 @@ export class Gateway {
       return await this.handle(call);
     } finally {
       set.delete(entry);
+    }
+  }
+
+  /**
+   * Why this caller can do nothing at all, with the command that fixes it: not signed in (or the
+   * sign-in lapsed), a revoked client, no role under the managed policy. Said in the bridge's stderr,
+   * in `initialize` instructions and with every "unknown" answer; it says nothing about any item.
+   */
+  notice(principal: Principal): string | undefined {
+    try {
+      const admission = this.deps.identity.verify(principal);
+      if (!admission.ok) return admission.reason;
+      return this.deps.policy.notice?.(principal);
+    } catch (error) {
+      this.deps.logger.log('error', 'gateway.notice_failed', { error: errorMessage(error) });
+      return undefined;
     }
   }
 

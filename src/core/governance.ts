@@ -67,6 +67,11 @@ export interface PolicyPort {
    * nothing yet (it is starting). Absent means yes; once it lists items, their visibility decides.
    */
   serverVisible?(principal: Principal, server: string): boolean;
+  /**
+   * Why this principal is permitted nothing at all, when that is so (no sign-in, no role): not a
+   * secret about any item, so it is said to the caller, with what to do. Undefined otherwise.
+   */
+  notice?(principal: Principal): string | undefined;
 }
 
 /**

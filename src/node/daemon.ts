@@ -177,11 +177,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     logger,
     audit: (event) => record(event),
     user: (): Principal['user'] => identity.currentUser,
-    servers: () =>
-      supervisor.names().map((name) => {
-        const lists = supervisor.lists(name);
-        return { name, tools: lists ? [...lists.tools.map((t) => t.name), ...lists.prompts.map((p) => p.name)] : [] };
-      }),
+    servers: (client, via) => offerable(client, via),
     deadlineMs: pairingDeadlineMs,
   });
   // A test identity stands behind the sign-in's own port; pairing is always wired (no unverified hello gets in).
@@ -208,6 +204,26 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     applyServers: () => applyServers(),
   });
   const policy = new ScopedPolicy(new NarrowedPolicy(bundlePolicy, () => live.restrictions), readOnly);
+  /**
+   * What the pairing page offers: the servers, tools and prompts the user may see, through the same
+   * visibility their lists get (the policy, their restrictions, for a client of this name), never
+   * what is hidden from them everywhere else.
+   */
+  const offerable = (client: string, via: 'socket' | 'http' | 'oauth') => {
+    const principal: Principal = {
+      get user() {
+        return identity.currentUser;
+      },
+      client: { id: `pairing:${client}`, name: client, verified: true, transport: via === 'socket' ? 'socket' : 'http' },
+    };
+    return supervisor
+      .names()
+      .filter((name) => gateway.serverVisible(principal, name))
+      .map((name) => {
+        const scope = { server: name };
+        return { name, tools: [...gateway.listTools(principal, scope).map((t) => t.name), ...gateway.listPrompts(principal, scope).map((p) => p.name)] };
+      });
+  };
   const sessionKeys = new SessionKeys();
   const governance = openGovernance({
     stateDir: paths.stateDir,
@@ -229,7 +245,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     const before = lastUser;
     lastUser = key;
     const at = new Date().toISOString();
-    if (current && !before.includes(JSON.stringify(current.id))) record({ type: 'identity.signed_in', at, user: current.id, detail: { groups: current.groups } });
+    if (current && !before.includes(JSON.stringify(current.id))) record({ type: 'identity.signed_in', at, user: current.id, detail: { displayName: current.displayName, groups: current.groups } });
     if (!current && before !== '') record({ type: 'identity.signed_out', at });
     bundlePolicy.install(bundlePolicy.state);
     // "For this session" approvals were given to the user who was asked.
@@ -354,6 +370,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     authenticate: (hello, context) => identity.fromHello(hello, context),
     pairingDeadlineMs,
     serverExists,
+    notice: (principal) => gateway.notice(principal),
   });
   // MCP authorization for HTTP clients: Gatehouse is their OAuth 2.1 authorization server, and consent is the same pairing.
   const oauth = new OAuthServer({

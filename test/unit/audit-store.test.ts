@@ -177,6 +177,28 @@ describe('the SQLite audit store', () => {
     expect(window.map((e) => e.event.callId)).toEqual(['call-10', 'call-11', 'call-12']);
   });
 
+  // Issue 12, finding 9: `audit query --tool crm__refund` and `--user sam@example.test` found nothing.
+  it('accepts the names people see: the aggregate\'s <server>__<tool>, an e-mail, a subject, an OS account name', async () => {
+    const file = newFile();
+    const store = open(file, { indexIntervalMs: 3_600_000 });
+    const sam = 'oidc:https://idp.example.test#u-4711';
+    store.append({ type: 'identity.signed_in', at: call(0).at, user: sam, detail: { displayName: 'sam@example.test', groups: ['crm-support'] } });
+    for (let i = 1; i <= 6; i++) store.append(call(i, { user: i % 2 ? sam : 'os:alice', server: 'crm', name: i % 3 ? 'refund' : 'search_contacts' }));
+    await store.durable();
+    for (const indexed of [false, true]) {
+      if (indexed) store.indexNow();
+      const callIds = (filter: Parameters<typeof store.query>[0]) => store.query({ type: 'call.outcome', ...filter }).map((e) => e.event.callId);
+      expect(callIds({ tool: 'crm__refund' })).toEqual(['call-1', 'call-2', 'call-4', 'call-5']);
+      expect(callIds({ tool: 'refund' })).toEqual(['call-1', 'call-2', 'call-4', 'call-5']);
+      expect(callIds({ tool: 'memory__refund' })).toEqual([]);
+      expect(callIds({ user: 'sam@example.test' })).toEqual(['call-1', 'call-3', 'call-5']);
+      expect(callIds({ user: 'u-4711' })).toEqual(['call-1', 'call-3', 'call-5']);
+      expect(callIds({ user: sam, tool: 'crm__refund' })).toEqual(['call-1', 'call-5']);
+      expect(callIds({ user: 'alice' })).toEqual(['call-2', 'call-4', 'call-6']);
+      expect(callIds({ user: 'nobody@example.test' })).toEqual([]);
+    }
+  });
+
   it('finds events whether or not the background indexer has reached them yet', async () => {
     const file = newFile();
     const store = open(file, { indexIntervalMs: 3_600_000 });

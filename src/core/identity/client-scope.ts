@@ -72,6 +72,10 @@ export class ScopedPolicy implements PolicyPort {
     return this.inner.serverVisible?.(principal, server) ?? true;
   }
 
+  notice(principal: Principal): string | undefined {
+    return this.inner.notice?.(principal);
+  }
+
   decide(call: GovernedCall): PolicyDecision {
     const why = outsideScope(call.principal.client.scope, this.readOnly, call.server, call.kind, call.name);
     if (why) return { allow: false, code: 'policy_denied', reason: `${call.server}__${call.name} is refused for client "${call.principal.client.name}": ${why}`, policyIds: [] };

@@ -50,6 +50,9 @@ const MAX_ITEMS_PER_VIEW = 50_000;
 export const SIGN_IN_REQUIRED =
   'the managed policy needs an identity from your organisation (sign-in); the OS user account carries no group claims, so nothing is permitted';
 
+/** What the OS user must do in managed mode: no identity provider is configured on this device. */
+export const NO_IDENTITY_PROVIDER = `${SIGN_IN_REQUIRED}; ask your administrator to configure sign-in (identity.json in the managed location, docs/identity.md), then run \`gatehouse login\``;
+
 export class BundlePolicy implements PolicyPort {
   private current: PolicyState = { kind: 'unmanaged' };
   private expiresAtMs = Infinity;
@@ -115,6 +118,16 @@ export class BundlePolicy implements PolicyPort {
     }
     const assessment = this.assessment(evaluator, principal, kind, server, name);
     return { reason: assessment.hiddenBecause ?? 'not hidden', policyIds: assessment.fixed && !assessment.fixed.allow ? assessment.fixed.policyIds : [] };
+  }
+
+  /** Why this principal is permitted nothing: the policy is failing closed or expired, nobody is signed in, or their groups map to no role. */
+  notice(principal: Principal): string | undefined {
+    const blocked = this.blocked(principal);
+    if (blocked) return 'unmanaged' in blocked ? undefined : principal.user.source === 'os' ? NO_IDENTITY_PROVIDER : blocked.reason;
+    const evaluator = (this.current as { evaluator: BundleEvaluator }).evaluator;
+    if (this.view(evaluator, principal).roles.length > 0) return undefined;
+    const groups = principal.user.groups.length > 0 ? `your groups (${principal.user.groups.join(', ')}) map` : 'you have no groups, which maps';
+    return `you are signed in as ${principal.user.displayName}, but ${groups} to no role in the managed policy (bundle v${evaluator.version}), so it permits you nothing; ask your administrator for access (\`gatehouse whoami\` shows your groups and roles)`;
   }
 
   /** While a server lists nothing yet: visible if some tool the catalog lists for it, or its resources or prompts, could be. */

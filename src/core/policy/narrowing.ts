@@ -100,6 +100,10 @@ export class NarrowedPolicy implements PolicyPort {
     return this.inner.serverVisible?.(principal, server) ?? true;
   }
 
+  notice(principal: Principal): string | undefined {
+    return this.inner.notice?.(principal);
+  }
+
   decide(call: GovernedCall): ManagedDecision {
     const off = this.restrictions().disabled(call.principal.client.name, call.server, call.kind, call.name);
     if (off) return { allow: false, code: 'policy_denied', reason: `${call.server}__${call.name} is ${off}`, policyIds: [] };

@@ -51,6 +51,8 @@ CREATE INDEX IF NOT EXISTS events_index_user ON events_index(user, seq);
 CREATE INDEX IF NOT EXISTS events_index_client ON events_index(client, seq);
 CREATE INDEX IF NOT EXISTS events_index_server ON events_index(server, name, seq);
 CREATE INDEX IF NOT EXISTS events_index_decision ON events_index(decision, seq);
+-- Sign-ins are few: \`--user\` with a name people see resolves it through them (query.ts).
+CREATE INDEX IF NOT EXISTS events_index_type ON events_index(type, seq);
 CREATE TABLE IF NOT EXISTS checkpoints (
   seq INTEGER PRIMARY KEY,
   at TEXT NOT NULL,

@@ -22,8 +22,11 @@ export const HelloSchema = z
 export type Hello = z.infer<typeof HelloSchema>;
 
 export type HelloReply =
-  /** `credential`: only right after the person paired this client; the bridge keeps it in the keychain and presents it from then on. */
-  | { gatehouse: 'welcome'; version: number; session: string; credential?: string }
+  /**
+   * `credential`: only right after the person paired this client; the bridge keeps it in the keychain and presents it from then on.
+   * `notice`: why this caller can do nothing yet (not signed in, no role), for the bridge's stderr.
+   */
+  | { gatehouse: 'welcome'; version: number; session: string; credential?: string; notice?: string }
   | { gatehouse: 'refused'; version: number; reason: string }
   /** Not an answer yet: the client has no credential and the person is being asked to pair it; `code` is shown on both sides. */
   | { gatehouse: 'pairing'; version: number; code: string; deadline: string };

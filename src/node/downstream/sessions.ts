@@ -52,9 +52,11 @@ export class SessionHost {
     return session;
   }
 
-  /** A fresh SDK server answering for this session. */
+  /** A fresh SDK server answering for this session; its instructions say why, when the caller can do nothing at all. */
   serverFor(session: LiveSession): Server {
-    const server = createDownstreamServer(this.gateway, session, { version: this.options.version });
+    const notice = this.gateway.notice(session.principal);
+    const instructions = notice === undefined ? {} : { instructions: `Gatehouse shows you no tools yet: ${notice}.` };
+    const server = createDownstreamServer(this.gateway, session, { version: this.options.version, ...instructions });
     session.servers.add(server);
     server.onclose = () => session.servers.delete(server);
     return server;

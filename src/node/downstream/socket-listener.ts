@@ -30,6 +30,8 @@ export interface SocketListenerOptions {
   pairingDeadlineMs?: number;
   /** Whether `--server NAME` names a server; with the caller, whether they may see it (a hidden server answers as an unknown one). */
   serverExists(name: string, principal?: Principal): boolean;
+  /** Why this caller can do nothing yet (not signed in, no role), told to the bridge with its welcome. */
+  notice?(principal: Principal): string | undefined;
 }
 
 export class SocketListener {
@@ -139,7 +141,14 @@ export class SocketListener {
     const scope = hello.server !== undefined ? { server: hello.server } : {};
     // The era is known once the client's opening request arrives; the session records it then.
     const session = sessions.open(auth.principal, scope, 'socket', 'legacy');
-    const welcome: HelloReply = { gatehouse: 'welcome', version: HELLO_VERSION, session: session.id, ...(auth.credential ? { credential: auth.credential } : {}) };
+    const notice = this.options.notice?.(auth.principal);
+    const welcome: HelloReply = {
+      gatehouse: 'welcome',
+      version: HELLO_VERSION,
+      session: session.id,
+      ...(auth.credential ? { credential: auth.credential } : {}),
+      ...(notice !== undefined ? { notice } : {}),
+    };
     socket.write(JSON.stringify(welcome) + '\n');
 
     const sendError = (id: string | number | null, code: number, message: string): void => {

@@ -45,8 +45,8 @@ export interface PairingDeps {
   audit(event: AuditRecord): void;
   /** The user the person is answering as (shown on the page, kept with the record). */
   user(): Principal['user'] | undefined;
-  /** The servers and their tools and prompts the person may pick from. */
-  servers(): { name: string; tools: string[] }[];
+  /** The servers and their tools and prompts the person may pick from: only what the user may see, for a client of this name. */
+  servers(client: string, via: PairingRequest['via']): { name: string; tools: string[] }[];
   deadlineMs?: number;
   now?: () => number;
 }
@@ -93,7 +93,7 @@ export class PairingService {
           { label: 'Acting for', value: user ? `${user.displayName} (${user.source === 'oidc' ? 'signed in' : 'OS user'})` : 'nobody is signed in' },
         ],
         code,
-        scope: { servers: this.deps.servers(), expiryDays: EXPIRY_CHOICES_DAYS },
+        scope: { servers: this.deps.servers(client, request.via), expiryDays: EXPIRY_CHOICES_DAYS },
       };
       this.deps.logger.log('info', 'pairing.requested', { client, via: request.via });
       const answer = await this.deps.channel.ask(question, deadline, request.signal, () => request.onCode?.(code));
