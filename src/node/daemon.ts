@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ReloadReport } from '../common/control-api.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
-import type { DaemonStatus } from '../common/status.js';
+import type { DaemonStatus, IdentityStatus } from '../common/status.js';
 import { Gateway } from '../core/gateway.js';
 import { SessionKeys } from '../core/quotas/session.js';
 import { BundlePolicy, SIGN_IN_REQUIRED } from '../core/policy/bundle-policy.js';
@@ -307,7 +307,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   late.gateway = gateway;
   relayServerRequest = (server, method, params, signal) => gateway.routeServerRequest(server, method, params, signal);
   relayLog = (server, message) => gateway.relayLog(server, message);
-  const sessions = new SessionHost(gateway, { version: VERSION });
+  const sessions = new SessionHost(gateway, { version: VERSION, onClose: (session) => sessionKeys.end(session.principal) });
 
   // Which servers run: the catalog's in managed mode, the user's own when unmanaged, none when
   // failing closed; never one the user switched off for everyone.
@@ -394,6 +394,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       })
     : undefined;
 
+  /** The sign-in as `whoami` shows it, with the roles the bundle in force gives the user's groups. */
+  const identityStatus = (): IdentityStatus => {
+    const signIn = user.status();
+    const state = bundlePolicy.state;
+    if (state.kind !== 'enforcing') return signIn;
+    const whoami: Principal = { user: identity.currentUser, client: { id: 'whoami', name: 'whoami', verified: true, transport: 'in-process' } };
+    return { ...signIn, roles: state.evaluator.rolesOf(whoami) };
+  };
+
   const status = (): DaemonStatus => {
     const signInNotice =
       policy.mode === 'managed' && identity.currentUser.source === 'os'
@@ -412,7 +421,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       servers: supervisor.statuses(),
       clients: sessions.statuses(),
       audit: localAudit.status(),
-      identity: user.status(),
+      identity: identityStatus(),
       pendingQuestions: humanChannel.pending(),
       approvals: approvals.status(),
       ...(quotaStatus ? { quotas: quotaStatus } : {}),
@@ -429,7 +438,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     record,
     reload: () => live.reload(),
     forgetRevoked: (names) => oauth.forgetRevoked(names),
-    identityStatus: () => user.status(),
+    identityStatus,
     session,
     consoleLink: () => {
       if (!consoleServer || !options.ui) return { announced: false, reason: 'the console is not served: start the daemon with `gatehouse daemon --ui`' };

@@ -2,7 +2,7 @@
  * The policy controller on its own (temporary directories, no daemon): which managed settings it
  * trusts, what it remembers between runs, and what happens when the bundle in force expires.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +69,16 @@ describe('the policy controller', () => {
     const { policy, controller } = t.make();
     await controller.start();
     expect(policy.state).toMatchObject({ kind: 'fail-closed', reason: expect.stringContaining('writable by group or others') });
+    // The refusal gives the fix (issue 12, finding 9).
+    expect(policy.state).toMatchObject({ reason: expect.stringMatching(/could trust their own signing key; fix: sudo chmod go-w \S+\/policy\.json$/) });
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('refuses managed settings another user owns, and says how to give them to root', async () => {
+    const t = setup({ required: true }, await signFiles(sampleFiles(), { version: 1, keys: [root] }));
+    chownSync(join(t.managedDir, 'policy.json'), 4242, 4242);
+    const { policy, controller } = t.make();
+    await controller.start();
+    expect(policy.state).toMatchObject({ kind: 'fail-closed', reason: expect.stringMatching(/policy\.json is owned by uid 4242, not root; .*; fix: sudo chown root \S+\/policy\.json$/) });
   });
 
   it('remembers the accepted version across restarts, so an older bundle is refused later', async () => {

@@ -25,7 +25,11 @@ export class SessionHost {
 
   constructor(
     private readonly gateway: Gateway,
-    private readonly options: { version: string },
+    private readonly options: {
+      version: string;
+      /** A session closed (its connection went away): what is counted per session ends with it. */
+      onClose?: (session: LiveSession) => void;
+    },
   ) {
     const unsubscribeChanges = gateway.onChange((kind, scope) => this.broadcast(kind, scope));
     const unsubscribeLogs = gateway.onLog((server, message) => this.broadcastLog(server, message));
@@ -63,7 +67,7 @@ export class SessionHost {
   }
 
   close(session: LiveSession): void {
-    this.sessions.delete(session.id);
+    if (this.sessions.delete(session.id)) this.options.onClose?.(session);
     for (const server of session.servers) void server.close().catch(() => undefined);
     session.servers.clear();
   }

@@ -11,6 +11,7 @@ import { lstatSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { formatPath } from '../../common/config.js';
+import { managedFileProblem } from '../policy/settings.js';
 
 export const IDENTITY_FILE = 'identity.json';
 
@@ -77,12 +78,7 @@ export interface IdentitySettingsOptions {
 }
 
 function ownershipProblem(file: string, platform: NodeJS.Platform): string | undefined {
-  if (platform === 'win32') return undefined;
-  const info = lstatSync(file);
-  if (info.isSymbolicLink()) return `${file} is a symbolic link; managed settings must be plain files`;
-  if (info.uid !== 0) return `${file} is owned by uid ${info.uid}, not root; a user who can change it could name an identity provider of their own`;
-  if ((info.mode & 0o022) !== 0) return `${file} is writable by group or others (mode ${(info.mode & 0o777).toString(8)})`;
-  return undefined;
+  return managedFileProblem(file, platform, 'a user who can change it could name an identity provider of their own');
 }
 
 function exists(file: string): boolean {
