@@ -84,7 +84,9 @@ Signatures are not checked (use verify), nor live tool definitions against their
 Starts each server of DIR/catalog.json from its launch spec, lists its tools and prints each
 tool's definition hash next to the pinned one: same, changed, new (not in the catalog) or gone.
 --write records the live hashes in catalog.json; new tools are added as not read-only and
-destructive, so that they stay locked down until you set their attributes.`,
+destructive, so that they stay locked down until you set their attributes.
+Exit 0 only when every server started and every tool matches its pin (with --write: once the
+pins are recorded); 1 when a server did not start or a tool differs.`,
 };
 
 const parse = parseOptions;
@@ -477,9 +479,18 @@ async function pin(args: string[], io: Io): Promise<number> {
   const servers = [...content.content.catalog.servers].filter(([name]) => values.server === undefined || name === values.server);
   if (servers.length === 0) throw new GatehouseError('unknown_server', values.server ? `"${values.server}" is not in ${catalogFile}` : `${catalogFile} lists no servers`);
   let drift = 0;
+  const failed: string[] = [];
   const { readLiveTools } = await import('../node/policy/pin.js');
   for (const [name, server] of servers) {
-    const live = await readLiveTools(name, server.launch);
+    let live: Awaited<ReturnType<typeof readLiveTools>>;
+    try {
+      live = await readLiveTools(name, server.launch);
+    } catch (error) {
+      // One server that does not start does not hide the others' results; the command fails at the end.
+      failed.push(name);
+      io.err(`gatehouse policy: ${errorMessage(error)}\n`);
+      continue;
+    }
     const rawTools = (raw.servers![name]!.tools ??= {});
     for (const tool of live) {
       const pinned = server.tools.get(tool.name);
@@ -499,6 +510,15 @@ async function pin(args: string[], io: Io): Promise<number> {
   if (values.write && drift > 0) {
     writeFileAtomic(catalogFile, JSON.stringify(raw, null, 2) + '\n', 0o644);
     io.err(`updated ${catalogFile}; review the attributes of new tools before signing\n`);
+  }
+  if (failed.length > 0) {
+    io.err(`gatehouse policy: ${failed.length} of ${servers.length} catalog server(s) did not start (${failed.join(', ')}): nothing was checked for them\n`);
+    return 1;
+  }
+  // For CI: 0 only when every live tool matches its pin (or the pins were just written).
+  if (drift > 0 && !values.write) {
+    io.err(`gatehouse policy: ${drift} tool(s) do not match the catalog; review them, then run again with --write\n`);
+    return 1;
   }
   return 0;
 }

@@ -11,7 +11,7 @@ import { generateSigningKey, publicKeyFromPem, signingKeyFromPem, type PublicKey
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const SAMPLE_DIR = resolve(REPO_ROOT, 'resources/policy');
-export const CRM_FIXTURE = resolve(REPO_ROOT, 'test/fixtures/crm-server.mjs');
+export const CRM_FIXTURE = resolve(REPO_ROOT, 'resources/examples/crm-server.mjs');
 
 export interface TestKey {
   signing: SigningKey;

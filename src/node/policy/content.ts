@@ -17,6 +17,7 @@ import { SERVER_NAME_PATTERN, SERVER_NAME_RULE, TOOL_NAME_PATTERN } from '../../
 import type { BundleContent, Catalog, CatalogServer, CatalogTool, RoleMapping } from '../../core/policy/model.js';
 import { parseRate, type Dimension, type QuotaSettings, type ToolSelector } from '../../core/quotas/settings.js';
 import { resolveBundledBin } from '../config-file.js';
+import { packageRoot } from '../version.js';
 
 export const SCHEMA_FILE = 'schema.cedarschema';
 export const CATALOG_FILE = 'catalog.json';
@@ -162,6 +163,13 @@ function quotaSettings(parsed: z.output<typeof QuotasSchema>): QuotaSettings {
 export interface ParseOptions {
   /** What `${dataDir}` expands to in launch specs. */
   dataDir: string;
+  /** What `${examples}` expands to: the example servers shipped with Gatehouse (default: its resources/examples). */
+  examplesDir?: string;
+}
+
+/** Where the example servers shipped with Gatehouse are (the sample bundle's CRM). */
+export function examplesDir(): string {
+  return path.join(packageRoot(), 'resources', 'examples');
 }
 
 export type ContentResult = { ok: true; content: BundleContent } | { ok: false; errors: string[] };
@@ -216,14 +224,15 @@ export function parseBundleFiles(files: ReadonlyMap<string, Buffer>, options: Pa
 
 /**
  * `${dataDir}`, `${bundled:PACKAGE}` and `$$` in a launch spec's command, args and cwd, as in the
- * user's config; `${secret:NAME}` stays for the connector (which refuses it until the keychain
- * store exists).
+ * user's config, and `${examples}` (the example servers shipped with Gatehouse); `${secret:NAME}`
+ * stays for the connector (which refuses it until the keychain store exists).
  */
 function expandLaunch(launch: ServerConfig, options: ParseOptions, where: string, errors: string[]): ServerConfig {
   const expand = (value: string): string =>
     value.replace(/\$\$|\$\{([^}]*)\}/g, (token, body: string | undefined) => {
       if (token === '$$') return '$';
       if (body === 'dataDir') return options.dataDir;
+      if (body === 'examples') return options.examplesDir ?? examplesDir();
       if (body?.startsWith('bundled:')) {
         try {
           return resolveBundledBin(body.slice('bundled:'.length));
@@ -233,7 +242,7 @@ function expandLaunch(launch: ServerConfig, options: ParseOptions, where: string
         }
       }
       if (body?.startsWith('secret:')) return token;
-      errors.push(`${where}: ${token}: unknown variable; the variables are \${dataDir}, \${bundled:PACKAGE} and \${secret:NAME}`);
+      errors.push(`${where}: ${token}: unknown variable; the variables are \${dataDir}, \${examples}, \${bundled:PACKAGE} and \${secret:NAME}`);
       return token;
     });
   if (launch.type === 'stdio') {
