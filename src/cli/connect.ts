@@ -65,10 +65,16 @@ async function bridge(options: BridgeOptions): Promise<number> {
         await options.credentials.save(reply.credential);
         say(`gatehouse connect: paired as "${options.client}"; the credential is kept in the keychain`);
       } catch (error) {
-        say(`gatehouse connect: paired as "${options.client}", but the credential could not be kept in the keychain (${errorMessage(error)}); this session works, and the next one must be paired again after \`gatehouse clients revoke "${options.client}"\``);
+        say(
+          `gatehouse connect: paired as "${options.client}", but the credential could not be kept in the keychain (${errorMessage(error)}); ` +
+            `this session works, and the next one must be paired again after \`gatehouse clients revoke "${options.client}"\``,
+        );
       }
     } else {
-      say(`gatehouse connect: paired as "${options.client}", but this bridge has nowhere to keep the credential; the next session must be paired again after \`gatehouse clients revoke "${options.client}"\``);
+      say(
+        `gatehouse connect: paired as "${options.client}", but this bridge has nowhere to keep the credential; ` +
+          `the next session must be paired again after \`gatehouse clients revoke "${options.client}"\``,
+      );
     }
   }
   // Not a refusal: the session opens, but the IDE's MCP log (this stderr) should say why it lists nothing.
@@ -91,7 +97,11 @@ async function bridge(options: BridgeOptions): Promise<number> {
 }
 
 /** Says hello and reads the answer, waiting through a pairing request (the person is asked meanwhile). */
-async function greet(options: BridgeOptions, token: string | undefined, say: (line: string) => void): Promise<{ socket: Socket; reply: HelloReply; rest: Buffer }> {
+async function greet(
+  options: BridgeOptions,
+  token: string | undefined,
+  say: (line: string) => void,
+): Promise<{ socket: Socket; reply: HelloReply; rest: Buffer }> {
   const socket = await open(options.socketPath);
   const hello: Hello = { gatehouse: 'hello', version: HELLO_VERSION, client: options.client };
   if (token !== undefined) hello.token = token;
@@ -101,7 +111,10 @@ async function greet(options: BridgeOptions, token: string | undefined, say: (li
   let answer = await readReply(socket, Buffer.alloc(0), 10_000);
   while (answer.reply.gatehouse === 'pairing') {
     const { code, deadline } = answer.reply;
-    say(`gatehouse connect: "${options.client}" is not paired yet. Approve it on the Gatehouse pairing page (see the desktop notification or the daemon's terminal); check that it shows the code ${code}. Waiting until ${deadline}.`);
+    say(
+      `gatehouse connect: "${options.client}" is not paired yet. Approve it on the Gatehouse pairing page ` +
+        `(see the desktop notification or the daemon's terminal); check that it shows the code ${code}. Waiting until ${deadline}.`,
+    );
     const waitMs = Math.max(1000, Date.parse(deadline) - Date.now()) + 15_000;
     answer = await readReply(socket, answer.rest, waitMs);
   }
@@ -123,7 +136,10 @@ function open(path: string): Promise<Socket> {
 function readReply(socket: Socket, pending: Buffer, timeoutMs: number): Promise<{ reply: HelloReply; rest: Buffer }> {
   return new Promise((resolve, reject) => {
     let buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => fail(new GatehouseError('timeout', `the daemon did not answer the hello within ${Math.round(timeoutMs / 1000)} seconds`)), timeoutMs);
+    const timer = setTimeout(
+      () => fail(new GatehouseError('timeout', `the daemon did not answer the hello within ${Math.round(timeoutMs / 1000)} seconds`)),
+      timeoutMs,
+    );
     const fail = (error: Error): void => {
       clearTimeout(timer);
       socket.off('data', onData);

@@ -9,7 +9,19 @@ import { errorMessage } from '../common/errors.js';
 import { buildView, routeResource, type CatalogView, type Route } from './catalog.js';
 import { chain, denied, type CallContext, type CallKind, type GovernedCall, type Handler, type Outcome } from './chain.js';
 import type { ApprovalPort, HiddenBecause, IdentityPort, PolicyPort, QuotaPort } from './governance.js';
-import type { AuditSink, Clock, ListKind, LogMessage, Logger, PromptItem, ResourceItem, ResourceTemplateItem, ToolItem, UpstreamConnection, UpstreamLists } from './ports.js';
+import type {
+  AuditSink,
+  Clock,
+  ListKind,
+  LogMessage,
+  Logger,
+  PromptItem,
+  ResourceItem,
+  ResourceTemplateItem,
+  ToolItem,
+  UpstreamConnection,
+  UpstreamLists,
+} from './ports.js';
 import type { Principal } from './principal.js';
 import { withCompletionLimit } from './quotas/completions.js';
 import { approvalStage, auditStage, identityStage, policyStage, quotaStage, upstreamHandler } from './stages.js';
@@ -158,13 +170,27 @@ export class Gateway {
     }
   }
 
-  callTool(principal: Principal, scope: Scope, name: string, args: Record<string, unknown> | undefined, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
+  callTool(
+    principal: Principal,
+    scope: Scope,
+    name: string,
+    args: Record<string, unknown> | undefined,
+    meta: Record<string, unknown> | undefined,
+    context: CallContext,
+  ): Promise<Outcome> {
     const view = this.view(scope);
     const route = view.toolRoutes.get(name);
     return this.run('tool', principal, this.resolved(principal, route, 'tool'), name, args, meta, context, 'unknown_tool', `Unknown tool: ${name}`);
   }
 
-  getPrompt(principal: Principal, scope: Scope, name: string, args: Record<string, unknown> | undefined, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
+  getPrompt(
+    principal: Principal,
+    scope: Scope,
+    name: string,
+    args: Record<string, unknown> | undefined,
+    meta: Record<string, unknown> | undefined,
+    context: CallContext,
+  ): Promise<Outcome> {
     const view = this.view(scope);
     const route = view.promptRoutes.get(name);
     return this.run('prompt', principal, this.resolved(principal, route, 'prompt'), name, args, meta, context, 'unknown_prompt', `Unknown prompt: ${name}`);
@@ -173,7 +199,17 @@ export class Gateway {
   readResource(principal: Principal, scope: Scope, uri: string, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
     const view = this.view(scope);
     const route = routeResource(view, uri);
-    return this.run('resource', principal, this.resolved(principal, route, 'resource'), uri, undefined, meta, context, 'unknown_resource', `Resource not found: ${uri}`);
+    return this.run(
+      'resource',
+      principal,
+      this.resolved(principal, route, 'resource'),
+      uri,
+      undefined,
+      meta,
+      context,
+      'unknown_resource',
+      `Resource not found: ${uri}`,
+    );
   }
 
   /** The route of a name, and whether the principal may see it (a hidden item is answered as an unknown one, but audited as what it is). */
@@ -212,7 +248,9 @@ export class Gateway {
       // A caller who can do nothing at all is told why, whatever the name: that says nothing about the item.
       const notice = this.notice(principal);
       if (notice !== undefined) unknownReason = `${unknownReason} (${notice})`;
-      const recorded = await chain(auditStage(this.deps.audit, this.deps.clock))(async (c) => (route ? this.hiddenOutcome(c, unknownCode, unknownReason) : denied('policy', unknownCode, unknownReason)))(call);
+      const recorded = await chain(auditStage(this.deps.audit, this.deps.clock))(async (c) =>
+        route ? this.hiddenOutcome(c, unknownCode, unknownReason) : denied('policy', unknownCode, unknownReason),
+      )(call);
       return recorded.kind === 'denied' && recorded.code === unknownCode ? denied('policy', unknownCode, unknownReason) : recorded;
     }
     const entry: InFlight = { context };
@@ -266,7 +304,12 @@ export class Gateway {
     const scope = { server };
     try {
       if (view && view.tools.length + view.prompts.length + view.resources.length + view.resourceTemplates.length > 0) {
-        return this.listTools(principal, scope).length > 0 || this.listPrompts(principal, scope).length > 0 || this.listResources(principal, scope).length > 0 || this.listResourceTemplates(principal, scope).length > 0;
+        return (
+          this.listTools(principal, scope).length > 0 ||
+          this.listPrompts(principal, scope).length > 0 ||
+          this.listResources(principal, scope).length > 0 ||
+          this.listResourceTemplates(principal, scope).length > 0
+        );
       }
       // Nothing listed yet (the server is starting): the policy's word on the server as a whole.
       return this.deps.policy.serverVisible?.(principal, server) ?? true;
@@ -281,7 +324,13 @@ export class Gateway {
    * of the prompt or resource template it completes, rate-limited, then forwarded to that item's
    * server. A hidden item gets the same answer as an unknown one.
    */
-  complete(principal: Principal, scope: Scope, params: Record<string, unknown>, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
+  complete(
+    principal: Principal,
+    scope: Scope,
+    params: Record<string, unknown>,
+    meta: Record<string, unknown> | undefined,
+    context: CallContext,
+  ): Promise<Outcome> {
     const ref = params.ref as { type?: unknown; name?: unknown; uri?: unknown } | undefined;
     const view = this.view(scope);
     const kind: 'prompt' | 'resource' = ref?.type === 'ref/resource' ? 'resource' : 'prompt';
@@ -296,7 +345,8 @@ export class Gateway {
       route = index >= 0 ? view.templateRoutes[index] : routeResource(view, ref.uri);
     }
     const sent = { argument: params.argument, ...(params.context !== undefined ? { context: params.context } : {}) };
-    const unknown = kind === 'prompt' ? (['unknown_prompt', `Unknown prompt: ${exposed}`] as const) : (['unknown_resource', `Resource not found: ${exposed}`] as const);
+    const unknown =
+      kind === 'prompt' ? (['unknown_prompt', `Unknown prompt: ${exposed}`] as const) : (['unknown_resource', `Resource not found: ${exposed}`] as const);
     return this.run(kind, principal, this.resolved(principal, route, kind), exposed, sent, meta, context, unknown[0], unknown[1], 'complete');
   }
 
@@ -344,7 +394,9 @@ export class Gateway {
       throw new Error(`Gatehouse cannot relay ${method}: no client call to "${server}" is in progress, so there is no client session to ask`);
     }
     if (calls.length > 1) {
-      throw new Error(`Gatehouse cannot relay ${method}: ${calls.length} client calls to "${server}" are in progress and the request does not say which one it belongs to`);
+      throw new Error(
+        `Gatehouse cannot relay ${method}: ${calls.length} client calls to "${server}" are in progress and the request does not say which one it belongs to`,
+      );
     }
     const send = calls[0]!.context.sendRequest;
     if (!send) throw new Error(`Gatehouse cannot relay ${method}: the calling client cannot receive requests from servers`);

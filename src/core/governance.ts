@@ -116,7 +116,9 @@ export class NoQuotas implements QuotaPort {
 /** No way to ask a person: a call that needs approval is refused (fail closed); every other call passes. */
 export class NoApprovals implements ApprovalPort {
   async review(call: GovernedCall): Promise<Admission> {
-    if (call.facts.approvalNeeded?.length) return { ok: false, code: 'approval_required', reason: 'this call needs a person\'s approval, and no approval channel is available' };
+    if (call.facts.approvalNeeded?.length) {
+      return { ok: false, code: 'approval_required', reason: 'this call needs a person\'s approval, and no approval channel is available' };
+    }
     return ADMIT;
   }
 }

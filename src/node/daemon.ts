@@ -245,7 +245,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     const before = lastUser;
     lastUser = key;
     const at = new Date().toISOString();
-    if (current && !before.includes(JSON.stringify(current.id))) record({ type: 'identity.signed_in', at, user: current.id, detail: { displayName: current.displayName, groups: current.groups } });
+    if (current && !before.includes(JSON.stringify(current.id)))
+      record({ type: 'identity.signed_in', at, user: current.id, detail: { displayName: current.displayName, groups: current.groups } });
     if (!current && before !== '') record({ type: 'identity.signed_out', at });
     bundlePolicy.install(bundlePolicy.state);
     // "For this session" approvals were given to the user who was asked.
@@ -361,7 +362,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   supervisor.on('resourceUpdated', (_name, uri) => sessions.resourceUpdated([uri]));
 
   /** A server's own view opens for a configured server, and, once the caller is known, only if they may see something of it. */
-  const serverExists = (name: string, principal?: Principal) => supervisor.names().includes(name) && (principal === undefined || gateway.serverVisible(principal, name));
+  const serverExists = (name: string, principal?: Principal) =>
+    supervisor.names().includes(name) && (principal === undefined || gateway.serverVisible(principal, name));
   const socket = new SocketListener({
     path: paths.socketPath,
     maxMessageBytes: live.config.limits.maxMessageBytes,
@@ -378,7 +380,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     pairing,
     logger,
     revoke: (name) => {
-      if (registry.revoke(name)) record({ type: 'client.revoked', at: new Date().toISOString(), client: name, reason: 'its authorization code was used twice' });
+      if (registry.revoke(name))
+        record({ type: 'client.revoked', at: new Date().toISOString(), client: name, reason: 'its authorization code was used twice' });
     },
   });
   const http = live.config.listen.http.enabled
@@ -472,7 +475,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         head: () => localAudit.status().records,
         file: audit.file,
         publicKey: () => audit.deviceKey?.publicKey,
-        signingNote: () => (audit.deviceKey ? undefined : 'the device key is not available, so signed checkpoints are checked against the key recorded in the log'),
+        signingNote: () =>
+          audit.deviceKey ? undefined : 'the device key is not available, so signed checkpoints are checked against the key recorded in the log',
       },
       policyStatus: () => status().policy,
       history: bundleHistory,

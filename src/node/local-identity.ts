@@ -38,7 +38,13 @@ export interface LocalIdentityOptions {
 }
 
 /** Stands for the user while nobody is signed in: it holds no groups, and the identity stage refuses its calls. */
-const NOBODY: Principal['user'] = Object.freeze({ id: 'oidc:signed-out', source: 'oidc', displayName: '(not signed in)', groups: [], roles: [] }) as Principal['user'];
+const NOBODY: Principal['user'] = Object.freeze({
+  id: 'oidc:signed-out',
+  source: 'oidc',
+  displayName: '(not signed in)',
+  groups: [],
+  roles: [],
+}) as Principal['user'];
 
 export type HelloResult = { ok: true; principal: Principal; credential?: string } | { ok: false; reason: string };
 
@@ -50,7 +56,8 @@ export class LocalIdentity implements IdentityPort {
     private readonly options: LocalIdentityOptions,
   ) {
     // Also at run time: a caller that bypasses the types must not get a fail-open identity.
-    if (typeof options?.pairing?.pair !== 'function') throw new TypeError('LocalIdentity needs a pairing service: a client without a credential must be paired by the person');
+    if (typeof options?.pairing?.pair !== 'function')
+      throw new TypeError('LocalIdentity needs a pairing service: a client without a credential must be paired by the person');
     const name = userInfo().username;
     this.user = { id: `os:${name}`, source: 'os', displayName: name, groups: [], roles: [] };
   }
@@ -72,7 +79,13 @@ export class LocalIdentity implements IdentityPort {
       const record = this.registry.verify(hello.token);
       if (!record) return { ok: false, reason: 'wrong or revoked client credential' };
       if (record.name !== hello.client) return { ok: false, reason: `the credential belongs to another client than "${hello.client}"` };
-      if (isExpired(record)) return { ok: false, reason: `the credential of client "${record.name}" expired at ${record.expiresAt}; revoke it (gatehouse clients revoke "${record.name}") and connect again to pair it again` };
+      if (isExpired(record))
+        return {
+          ok: false,
+          reason:
+            `the credential of client "${record.name}" expired at ${record.expiresAt}; ` +
+            `revoke it (gatehouse clients revoke "${record.name}") and connect again to pair it again`,
+        };
       this.registry.touch(record.name);
       return { ok: true, principal: this.principal(record, 'socket') };
     }
@@ -105,7 +118,13 @@ export class LocalIdentity implements IdentityPort {
       get user() {
         return user();
       },
-      client: { id: `client:${record.name}:${credentialId(record)}`, name: record.name, verified: true, transport, ...(record.scope ? { scope: record.scope } : {}) },
+      client: {
+        id: `client:${record.name}:${credentialId(record)}`,
+        name: record.name,
+        verified: true,
+        transport,
+        ...(record.scope ? { scope: record.scope } : {}),
+      },
     };
   }
 
@@ -117,7 +136,11 @@ export class LocalIdentity implements IdentityPort {
         return { ok: false, code: 'unauthenticated', reason: `the credential of client "${principal.client.name}" was revoked` };
       }
       if (isExpired(record)) {
-        return { ok: false, code: 'unauthenticated', reason: `the credential of client "${principal.client.name}" expired at ${record.expiresAt}; pair it again` };
+        return {
+          ok: false,
+          code: 'unauthenticated',
+          reason: `the credential of client "${principal.client.name}" expired at ${record.expiresAt}; pair it again`,
+        };
       }
     }
     if (this.options.session) return this.options.session.admission();

@@ -53,7 +53,13 @@ beforeAll(async () => {
   callLog = join(scratch, 'calls.jsonl');
   const root = await makeKey();
   const bundle = await signFiles(sampleFiles({ crmArgs: ['--log', callLog] }), { version: 1, keys: [root] });
-  gh = await startApprovalGatehouse({ roots: [root], bundle, identity: { user: 'sam@example.com', groups: ['crm-support'] }, timeoutMs: 120_000, clients: ['ide', 'spare'] });
+  gh = await startApprovalGatehouse({
+    roots: [root],
+    bundle,
+    identity: { user: 'sam@example.com', groups: ['crm-support'] },
+    timeoutMs: 120_000,
+    clients: ['ide', 'spare'],
+  });
   await untilCrmReady(gh);
   agent = await connectBridge(gh.env, { era: 'legacy', client: 'ide', token: gh.tokens.ide!, shared: true });
   waiting = agent.client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-3', amount: 9000, currency: 'EUR' } }, { timeout: 240_000 });
@@ -99,7 +105,9 @@ function specMethods(): string[] {
 
 /** Methods to probe on MCP: what the daemon's SDK servers registered, what the protocol defines, and names an agent would try. */
 function mcpMethods(): string[] {
-  return [...new Set([...served, ...specMethods(), 'approvals/answer', 'approvals/approve', 'gatehouse/approve', 'human/answer', 'questions/answer', 'tasks/cancel'])].sort();
+  return [
+    ...new Set([...served, ...specMethods(), 'approvals/answer', 'approvals/approve', 'gatehouse/approve', 'human/answer', 'questions/answer', 'tasks/cancel']),
+  ].sort();
 }
 
 interface Item {
@@ -239,7 +247,8 @@ describe('every MCP method the daemon serves, called while a refund waits for th
             rawRequest(url, { headers, body: rpcRequest(era, method, params, 7) }),
             new Promise<undefined>((resolve) => setTimeout(resolve, 3000, undefined)),
           ]);
-          if (response && response.status === 200 && !served.has(method)) expect(rpcOf(response), `${era} ${method}`).toMatchObject({ error: { code: -32601 } });
+          if (response && response.status === 200 && !served.has(method))
+            expect(rpcOf(response), `${era} ${method}`).toMatchObject({ error: { code: -32601 } });
           stillWaiting(`HTTP ${era} ${method}`);
         }
       }
@@ -290,7 +299,9 @@ describe('every control method, called while a refund waits for the person', () 
 
   it('refuses an answer smuggled into any method\'s parameters, and no method answers with valid ones', { timeout: 60_000 }, async () => {
     for (const [method, params] of Object.entries(CONTROL_CASES) as [ControlMethod, Record<string, unknown>][]) {
-      await expect(callControl(gh.paths.controlSocketPath, method, { ...params, ...answerish() } as never), method).rejects.toMatchObject({ code: 'invalid_params' });
+      await expect(callControl(gh.paths.controlSocketPath, method, { ...params, ...answerish() } as never), method).rejects.toMatchObject({
+        code: 'invalid_params',
+      });
       // clients.pair waits for the person; what matters is that it answers nothing meanwhile.
       await callControl(gh.paths.controlSocketPath, method, params as never, method === 'clients.pair' ? 1000 : 30_000).catch(() => undefined);
       if (method === 'servers.restart' || method === 'servers.start') await untilCrmReady(gh);
@@ -331,8 +342,14 @@ describe('every HTTP path of the MCP port, called while a refund waits for the p
         ['POST', 'application/x-www-form-urlencoded', form],
         ['POST', 'application/json', JSON.stringify(answerish())],
       ] as const) {
-        const headers: Record<string, string> = { authorization: `Bearer ${gh.tokens.ide!}`, ...(type ? { 'content-type': type, accept: 'application/json, text/event-stream' } : {}) };
-        await Promise.race([rawRequest(`${origin}${path}?${form}`, { method, headers, ...(body !== undefined ? { body } : {}) }), new Promise((r) => setTimeout(r, 3000))]);
+        const headers: Record<string, string> = {
+          authorization: `Bearer ${gh.tokens.ide!}`,
+          ...(type ? { 'content-type': type, accept: 'application/json, text/event-stream' } : {}),
+        };
+        await Promise.race([
+          rawRequest(`${origin}${path}?${form}`, { method, headers, ...(body !== undefined ? { body } : {}) }),
+          new Promise((r) => setTimeout(r, 3000)),
+        ]);
         stillWaiting(`HTTP ${method} ${path}`);
       }
     }

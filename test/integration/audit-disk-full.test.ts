@@ -113,7 +113,9 @@ describe('a full disk under the audit log', () => {
     const file = auditDatabaseFile(paths.stateDir);
     const db = new Database(file, { readonly: true });
     const recovered = db.prepare("SELECT body FROM events WHERE type = 'audit.recovered'").all() as { body: string }[];
-    const outcomes = (db.prepare("SELECT body FROM events WHERE type = 'call.outcome'").all() as { body: string }[]).map((r) => JSON.parse(r.body) as { decision: string; name: string });
+    const outcomes = (db.prepare("SELECT body FROM events WHERE type = 'call.outcome'").all() as { body: string }[]).map(
+      (r) => JSON.parse(r.body) as { decision: string; name: string },
+    );
     db.close();
     expect(recovered).toHaveLength(1);
     const detail = (JSON.parse(recovered[0]!.body) as { reason: string; detail: { refusedAppends: number } });

@@ -73,13 +73,22 @@ beforeAll(async () => {
     JSON.stringify({
       listen: { http: { enabled: true, port: 0 } },
       servers: {
-        payments: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER], env: { CANARY_VAR: 'API_KEY', API_KEY: '${secret:stripe_key}' }, restart: { initialDelayMs: 100, maxDelayMs: 500 } },
+        payments: {
+          type: 'stdio',
+          command: process.execPath,
+          args: [CANARY_SERVER],
+          env: { CANARY_VAR: 'API_KEY', API_KEY: '${secret:stripe_key}' },
+          restart: { initialDelayMs: 100, maxDelayMs: 500 },
+        },
         plain: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER], env: { CANARY_VAR: 'API_KEY' } },
         remote: { type: 'http', url: remote.url, headers: { Authorization: 'Bearer ${secret:remote_token}' } },
       },
     }),
   );
-  writeFileSync(join(home.paths.configDir, 'identity.json'), JSON.stringify({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'] }));
+  writeFileSync(
+    join(home.paths.configDir, 'identity.json'),
+    JSON.stringify({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'] }),
+  );
   expect((await gatehouse(['secrets', 'set', 'stripe_key'], STRIPE + '\n')).code).toBe(0);
   expect((await gatehouse(['secrets', 'set', 'remote_token'], HEADER + '\n')).code).toBe(0);
 
@@ -129,7 +138,11 @@ async function pairBridge(name: string) {
   const browser = new TestBrowser();
   const page = await browser.follow(url);
   const form = /name="form" value="([^"]+)"/.exec(page.body)![1]!;
-  await browser.request(page.url, { method: 'POST', body: new URLSearchParams({ form, decision: 'approve', scope: 'all', expiry: '1' }), headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(url).origin } });
+  await browser.request(page.url, {
+    method: 'POST',
+    body: new URLSearchParams({ form, decision: 'approve', scope: 'all', expiry: '1' }),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(url).origin },
+  });
   const connected = await connecting;
   return connected;
 }
@@ -175,7 +188,10 @@ describe('canary: no secret value leaves the place it was put', () => {
     results.push(await c.callTool({ name: 'payments__leak_error', arguments: {} }).catch((e: Error) => e.message));
     results.push(await c.callTool({ name: 'payments__leak_log', arguments: {} }));
     results.push(await c.callTool({ name: 'remote__whoami', arguments: {} }));
-    const http = await connectHttp(JSON.parse(readFileSync(join(home.paths.runtimeDir, 'daemon.json'), 'utf8')).httpUrl as string, { era: 'modern', token: bridgeToken });
+    const http = await connectHttp(JSON.parse(readFileSync(join(home.paths.runtimeDir, 'daemon.json'), 'utf8')).httpUrl as string, {
+      era: 'modern',
+      token: bridgeToken,
+    });
     results.push(await http.client.callTool({ name: 'plain__has_secret', arguments: {} }));
     results.push(await http.client.listTools());
     await http.close();
@@ -196,7 +212,10 @@ describe('canary: no secret value leaves the place it was put', () => {
     results.push(progress, await c.callTool({ name: 'payments__leak_update', arguments: {} }));
     const asked: unknown[] = [];
     const asker = await connectAsking(bridgeToken, asked);
-    results.push(await asker.callTool({ name: 'payments__leak_elicit', arguments: {} }), await asker.callTool({ name: 'payments__leak_sampling', arguments: {} }));
+    results.push(
+      await asker.callTool({ name: 'payments__leak_elicit', arguments: {} }),
+      await asker.callTool({ name: 'payments__leak_sampling', arguments: {} }),
+    );
     await asker.close();
     expect(asked).toHaveLength(2);
     expect(JSON.stringify(asked)).toContain('Please confirm the key [secret stripe_key redacted]');
@@ -206,7 +225,11 @@ describe('canary: no secret value leaves the place it was put', () => {
     // A crash (the server prints its secret as it dies) and the restart that follows.
     const crashedPid = (await server('payments')).pid;
     results.push(await c.callTool({ name: 'payments__crash', arguments: {} }).catch((e: Error) => e.message));
-    await eventually(async () => (await server('payments')).state === 'ready' && (await server('payments')).pid !== crashedPid, 20_000, 'payments to come back');
+    await eventually(
+      async () => (await server('payments')).state === 'ready' && (await server('payments')).pid !== crashedPid,
+      20_000,
+      'payments to come back',
+    );
     // A manual restart, and a rotation (which restarts it again).
     expect((await gatehouse(['servers', 'restart', 'payments'])).code).toBe(0);
     expect((await gatehouse(['secrets', 'set', 'stripe_key'], ROTATED + '\n')).code).toBe(0);
@@ -216,7 +239,19 @@ describe('canary: no secret value leaves the place it was put', () => {
     await bridge.close();
 
     // Everything a person or a script can read.
-    for (const args of [['status'], ['status', '--json'], ['whoami', '--json'], ['logs', 'payments', '--lines', '1000'], ['logs', 'plain'], ['clients', 'list', '--json'], ['secrets', 'list', '--json'], ['servers', 'list', '--json'], ['audit', 'verify'], ['audit', 'query', '--limit', '1000', '--json'], ['audit', 'export']]) {
+    for (const args of [
+      ['status'],
+      ['status', '--json'],
+      ['whoami', '--json'],
+      ['logs', 'payments', '--lines', '1000'],
+      ['logs', 'plain'],
+      ['clients', 'list', '--json'],
+      ['secrets', 'list', '--json'],
+      ['servers', 'list', '--json'],
+      ['audit', 'verify'],
+      ['audit', 'query', '--limit', '1000', '--json'],
+      ['audit', 'export'],
+    ]) {
       const run = await gatehouse(args);
       expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(0);
     }

@@ -66,7 +66,12 @@ describe('completions from someone who may not act', () => {
     await client.complete({ ref: { type: 'ref/prompt', name: 'everything__completable-prompt' }, ...DEPARTMENT });
     new ClientRegistry(join(gh.paths.stateDir, 'clients.json')).revoke('doomed');
     await callControl(gh.paths.controlSocketPath, 'clients.reload', {});
-    const refused = await errorOf(client.complete({ ref: { type: 'ref/prompt', name: 'everything__completable-prompt' }, argument: { name: 'department', value: 'typed after revocation' } }));
+    const refused = await errorOf(
+      client.complete({
+        ref: { type: 'ref/prompt', name: 'everything__completable-prompt' },
+        argument: { name: 'department', value: 'typed after revocation' },
+      }),
+    );
     expect(refused.message).toMatch(/the credential of client "doomed" was revoked/);
     expect(completions().at(-1)).toMatchObject({ client: 'doomed', decision: 'denied', stage: 'identity', code: 'unauthenticated' });
   });
@@ -94,6 +99,11 @@ describe('completions while nobody is signed in', () => {
     const { client } = await connectHttp(home.daemon.httpUrl!, { era: 'legacy', token: home.tokens.ide! });
     const refused = await errorOf(client.complete({ ref: { type: 'ref/prompt', name: 'everything__completable-prompt' }, ...DEPARTMENT }));
     expect(refused.message).toMatch(/you are not signed in to .*gatehouse login/);
-    expect(auditEvents(home.paths, 'call.outcome').at(-1)).toMatchObject({ kind: 'prompt', decision: 'denied', stage: 'identity', detail: { operation: 'complete' } });
+    expect(auditEvents(home.paths, 'call.outcome').at(-1)).toMatchObject({
+      kind: 'prompt',
+      decision: 'denied',
+      stage: 'identity',
+      detail: { operation: 'complete' },
+    });
   });
 });

@@ -133,7 +133,9 @@ describe('the console under a managed policy with single sign-on', () => {
     roles.groups.sales = ['analyst'];
     const v2 = sampleFiles({
       files: {
-        'policies.cedar': `${policies}\n@id("support-search-anywhere")\npermit (principal in Role::"support", action == Action::"call_tool", resource == Tool::"crm__search_contacts");\n`,
+        'policies.cedar':
+          `${policies}\n@id("support-search-anywhere")\n` +
+          'permit (principal in Role::"support", action == Action::"call_tool", resource == Tool::"crm__search_contacts");\n',
         'roles.json': JSON.stringify(roles),
       },
     });

@@ -74,7 +74,10 @@ describe('a server the caller may not see', () => {
   // Until then this expectation fails, and `it.fails` says so; when the listener passes the principal, flip it to `it`.
   it.fails('answers /mcp/<server> with the 404 an unknown server gets (needs the HTTP listener to pass the caller)', async () => {
     const post = (server: string) =>
-      rawRequest(`${gh.daemon.httpUrl!}/mcp/${server}`, { headers: { ...mcpHeaders('legacy'), authorization: `Bearer ${gh.tokens.briefing!}` }, body: openingRequest('legacy') });
+      rawRequest(`${gh.daemon.httpUrl!}/mcp/${server}`, {
+        headers: { ...mcpHeaders('legacy'), authorization: `Bearer ${gh.tokens.briefing!}` },
+        body: openingRequest('legacy'),
+      });
     const unknown = await post('crn');
     expect(unknown.status).toBe(404);
     const hidden = await post('crm');

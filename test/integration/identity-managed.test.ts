@@ -46,7 +46,15 @@ beforeAll(async () => {
   tokens = { ide: registry.add('ide'), briefing: registry.add('briefing', { scope: { kind: 'listed', servers: [], tools: ['crm__search_contacts'] } }) };
   const logger: Logger = { log: () => undefined };
   // Tests cannot make root own the files; the mode checks still apply.
-  daemon = await startDaemon({ paths: home.paths, env: home.env, logger, secrets: keychain, managedDir, identity: { trustManagedOwner: true }, human: { terminal: null, notifier: { notify: () => false } } });
+  daemon = await startDaemon({
+    paths: home.paths,
+    env: home.env,
+    logger,
+    secrets: keychain,
+    managedDir,
+    identity: { trustManagedOwner: true },
+    human: { terminal: null, notifier: { notify: () => false } },
+  });
   await eventually(() => daemon.status().servers.some((s) => s.name === 'crm' && s.state === 'ready'), 20_000, 'the catalog CRM server');
 });
 afterAll(async () => {

@@ -83,7 +83,9 @@ describe('sign-in with a real provider', () => {
     expect(io.lines.join('\n')).toMatch(/[?&]prompt=consent(&|$)/m);
     // A prompt the settings choose is used as it is.
     const own = browserSigningIn('alice');
-    await (await OidcClient.discover(settingsFor(idp.issuer, { authorizationParams: { prompt: 'login consent' } }))).loginWithBrowser(own, { timeoutMs: 20_000 });
+    await (
+      await OidcClient.discover(settingsFor(idp.issuer, { authorizationParams: { prompt: 'login consent' } }))
+    ).loginWithBrowser(own, { timeoutMs: 20_000 });
     expect(own.lines.join('\n')).toMatch(/[?&]prompt=login(\+|%20)consent/);
   });
 

@@ -46,7 +46,8 @@ function managedHome(identity?: Record<string, unknown>): { home: ReturnType<typ
 }
 
 const quiet: Logger = { log: () => undefined };
-const crmReady = (daemon: Daemon) => eventually(() => daemon.status().servers.some((s) => s.name === 'crm' && s.state === 'ready'), 20_000, 'the catalog CRM server');
+const crmReady = (daemon: Daemon) =>
+  eventually(() => daemon.status().servers.some((s) => s.name === 'crm' && s.state === 'ready'), 20_000, 'the catalog CRM server');
 
 describe('an employee who has not signed in yet', () => {
   let idp: TestProvider;
@@ -59,7 +60,15 @@ describe('an employee who has not signed in yet', () => {
     // identity.json exactly as docs/identity.md shows it.
     setup = managedHome({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'] });
     const { home, managedDir } = setup;
-    daemon = await startDaemon({ paths: home.paths, env: home.env, logger: quiet, secrets: keychain, managedDir, identity: { trustManagedOwner: true }, human: { terminal: null, notifier: { notify: () => false } } });
+    daemon = await startDaemon({
+      paths: home.paths,
+      env: home.env,
+      logger: quiet,
+      secrets: keychain,
+      managedDir,
+      identity: { trustManagedOwner: true },
+      human: { terminal: null, notifier: { notify: () => false } },
+    });
     await crmReady(daemon);
   });
   afterAll(async () => {
@@ -84,8 +93,14 @@ describe('an employee who has not signed in yet', () => {
   });
 
   it('is served at once after signing in, and `whoami` shows the roles the bundle gives their groups', async () => {
-    const settings = IdentitySettingsSchema.parse({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'] });
-    const result = await (await OidcClient.discover(settings)).loginWithBrowser({ say: () => undefined, openBrowser: async (url) => (void signIn(url, 'ann'), true) });
+    const settings = IdentitySettingsSchema.parse({
+      issuer: idp.issuer,
+      clientId: CLIENT_ID,
+      scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'],
+    });
+    const result = await (
+      await OidcClient.discover(settings)
+    ).loginWithBrowser({ say: () => undefined, openBrowser: async (url) => (void signIn(url, 'ann'), true) });
     await new TokenStore(keychain, idp.issuer, CLIENT_ID).save({ refreshToken: result.refreshToken!, sub: 'ann', displayName: result.user!.displayName });
     await callControl(setup.home.paths.controlSocketPath, 'identity.reload', {});
     const whoami = await runGatehouse(['whoami'], bridgeEnv(setup.home.env));
@@ -112,14 +127,25 @@ class DecliningChannel implements HumanChannel {
 describe('an employee whose groups map to no role', () => {
   it('is told so, with the command that shows their groups and roles', async () => {
     const setup = managedHome();
-    const daemon = await startDaemon({ paths: setup.home.paths, env: setup.home.env, logger: quiet, secrets: new MemorySecretStore(), managedDir: setup.managedDir, testIdentity: { user: 'eve@example.com', groups: ['marketing'] } });
+    const daemon = await startDaemon({
+      paths: setup.home.paths,
+      env: setup.home.env,
+      logger: quiet,
+      secrets: new MemorySecretStore(),
+      managedDir: setup.managedDir,
+      testIdentity: { user: 'eve@example.com', groups: ['marketing'] },
+    });
     try {
       await crmReady(daemon);
       const bridge = await connectBridge(setup.home.env, { era: 'legacy', client: 'ide', token: setup.tokens.ide! });
-      const notice = 'your groups (marketing) map to no role in the managed policy (bundle v3), so it permits you nothing; ask your administrator for access (`gatehouse whoami` shows your groups and roles)';
+      const notice =
+        'your groups (marketing) map to no role in the managed policy (bundle v3), so it permits you nothing; ' +
+        'ask your administrator for access (`gatehouse whoami` shows your groups and roles)';
       await eventually(() => bridge.stderr().includes(notice), 5000, 'the notice on the bridge\'s stderr');
       expect(bridge.client.getInstructions()).toContain(notice);
-      expect((await errorOf(bridge.client.callTool({ name: 'crm__refund', arguments: {} }))).message).toContain(`Unknown tool: crm__refund (you are signed in as eve@example.com (test identity), but ${notice})`);
+      expect((await errorOf(bridge.client.callTool({ name: 'crm__refund', arguments: {} }))).message).toContain(
+        `Unknown tool: crm__refund (you are signed in as eve@example.com (test identity), but ${notice})`,
+      );
     } finally {
       await closeAll();
       await daemon.stop();
@@ -160,7 +186,9 @@ describe('a support employee', () => {
 
   it('sees a session\'s quota in status while its client is connected, and no longer once it has gone', async () => {
     const bridge = await connectBridge(setup.home.env, { era: 'legacy', client: 'ide', token: setup.tokens.ide! });
-    expect(textOf(await bridge.client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-1', amount: 5, currency: 'EUR' } }))).toContain('refunded 5.00 EUR');
+    expect(textOf(await bridge.client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-1', amount: 5, currency: 'EUR' } }))).toContain(
+      'refunded 5.00 EUR',
+    );
     const sessionRows = () => daemon.status().quotas!.quotas.find((q) => q.id === 'writes-per-session')!.usage;
     expect(sessionRows()).toEqual([expect.objectContaining({ scope: expect.stringMatching(/^session of client ide since /), used: 1 })]);
     await bridge.close();

@@ -117,7 +117,11 @@ describe('pairing a bridge', () => {
     expect((await answer(question, { decision: 'decline' }, browser)).status).toBe(403);
     const token = /name="form" value="([^"]+)"/.exec(result.page)![1]!;
     const origin = new URL(question.url).origin;
-    await browser.request(`${origin}${new URL(question.url).pathname}`, { method: 'POST', body: new URLSearchParams({ form: token, decision: 'decline' }), headers: { 'content-type': 'application/x-www-form-urlencoded', origin } });
+    await browser.request(`${origin}${new URL(question.url).pathname}`, {
+      method: 'POST',
+      body: new URLSearchParams({ form: token, decision: 'decline' }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin },
+    });
     await expect(connecting).rejects.toThrow(/declined to pair "greedy"/);
   });
 
@@ -141,12 +145,18 @@ describe('pairing a bridge', () => {
 
     const revoke = await runGatehouse(['clients', 'revoke', 'soon-revoked'], env());
     expect(revoke).toMatchObject({ code: 0, stdout: 'revoked "soon-revoked"\n' });
-    await expect(client.callTool({ name: 'canary__echo', arguments: { message: 'after' } })).rejects.toThrow('the credential of client "soon-revoked" was revoked');
+    await expect(client.callTool({ name: 'canary__echo', arguments: { message: 'after' } })).rejects.toThrow(
+      'the credential of client "soon-revoked" was revoked',
+    );
 
     const reuse = await runGatehouse(['connect', '--client', 'soon-revoked'], env({ GATEHOUSE_CLIENT_TOKEN: stolen }));
     expect(reuse.code).toBe(1);
     expect(reuse.stderr).toMatch(/Gatehouse refused the connection: wrong or revoked client credential/);
-    const elsewhere = await fetch(`${gh.daemon.httpUrl}/mcp`, { method: 'POST', headers: { authorization: `Bearer ${stolen}`, 'content-type': 'application/json' }, body: '{}' });
+    const elsewhere = await fetch(`${gh.daemon.httpUrl}/mcp`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stolen}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(elsewhere.status).toBe(401);
   });
 
@@ -175,7 +185,11 @@ describe('consent only in the human channel', () => {
     expect(wrongKey.status).toBe(403);
     // A DNS-rebinding page reaches 127.0.0.1 under its own host name.
     const rebinding = await new Promise<number>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: Number(url.port), path: `${url.pathname}${url.search}`, headers: { host: `evil.example:${url.port}` } }, (res) => resolve(res.statusCode ?? 0)).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port: Number(url.port), path: `${url.pathname}${url.search}`, headers: { host: `evil.example:${url.port}` } }, (res) =>
+          resolve(res.statusCode ?? 0),
+        )
+        .on('error', reject);
     });
     expect(rebinding).toBe(403);
 
@@ -191,10 +205,18 @@ describe('consent only in the human channel', () => {
     const body = new URLSearchParams({ form, decision: 'approve', scope: 'all', expiry: '1' });
     const noCookie = await fetch(opened.url, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' }, redirect: 'manual' });
     expect(noCookie.status).toBe(403);
-    const crossSite = await browser.request(opened.url, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' } });
+    const crossSite = await browser.request(opened.url, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' },
+    });
     expect(crossSite.status).toBe(403);
     // Nothing was approved by any of that; the person declines.
-    await browser.request(opened.url, { method: 'POST', body: new URLSearchParams({ form, decision: 'decline' }), headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url.origin } });
+    await browser.request(opened.url, {
+      method: 'POST',
+      body: new URLSearchParams({ form, decision: 'decline' }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url.origin },
+    });
     await expect(connecting).rejects.toThrow(/declined/);
   });
 
@@ -205,7 +227,9 @@ describe('consent only in the human channel', () => {
     const script = `fetch(${JSON.stringify(question.url)}, { redirect: 'manual' }).then((r) => console.log(r.status))`;
     // Asynchronously: the daemon under test answers from this same process.
     const asNobody = await new Promise<string>((resolve, reject) => {
-      execFile('runuser', ['-u', 'nobody', '--', process.execPath, '-e', script], { timeout: 15_000 }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
+      execFile('runuser', ['-u', 'nobody', '--', process.execPath, '-e', script], { timeout: 15_000 }, (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      );
     });
     expect(asNobody.trim()).toBe('403');
     // The key was not spent: the person can still open it.

@@ -37,7 +37,18 @@ describe('gatehouse policy', () => {
   });
 
   it('sign turns the sample directory into one bundle file, and verify accepts it with the right key', async () => {
-    const signed = await gatehouse('sign', SAMPLE_DIR, '--key', join(dir, 'keys', 'root.key'), '--version', '4', '--expires', '7d', '--out', join(dir, 'v4.bundle'));
+    const signed = await gatehouse(
+      'sign',
+      SAMPLE_DIR,
+      '--key',
+      join(dir, 'keys', 'root.key'),
+      '--version',
+      '4',
+      '--expires',
+      '7d',
+      '--out',
+      join(dir, 'v4.bundle'),
+    );
     expect(signed.code).toBe(0);
     expect(signed.stdout).toMatch(/signed bundle v4 \(catalog\.json, policies\.cedar, quotas\.json, roles\.json, schema\.cedarschema\)/);
     const verified = await gatehouse('verify', join(dir, 'v4.bundle'), '--trust', join(dir, 'keys', 'root.pub'));
@@ -82,27 +93,84 @@ describe('gatehouse policy', () => {
   });
 
   it('test exits 1 and says which case failed and why', async () => {
-    writeFileSync(join(dir, 'wrong.json'), JSON.stringify([{ name: 'support deletes', user: 'sam', groups: ['crm-support'], client: 'cursor', tool: 'crm__delete_contact', args: { id: 'c-1' }, expect: 'allow' }]));
+    writeFileSync(
+      join(dir, 'wrong.json'),
+      JSON.stringify([
+        { name: 'support deletes', user: 'sam', groups: ['crm-support'], client: 'cursor', tool: 'crm__delete_contact', args: { id: 'c-1' }, expect: 'allow' },
+      ]),
+    );
     const result = await gatehouse('test', join(dir, 'v4.bundle'), '--cases', join(dir, 'wrong.json'));
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/^FAIL {2}support deletes: expected allow, got deny \(this tool is forbidden by policy only-admins-delete; policies: only-admins-delete\)$/m);
+    expect(result.stdout).toMatch(
+      /^FAIL {2}support deletes: expected allow, got deny \(this tool is forbidden by policy only-admins-delete; policies: only-admins-delete\)$/m,
+    );
   });
 
   it('explain names the decision, the policies and the arguments as Cedar sees them', async () => {
-    const result = await gatehouse('explain', join(dir, 'v4.bundle'), '--user', 'sam', '--groups', 'crm-support', '--client', 'cursor', '--tool', 'crm__refund', '--args', '{"contact_id":"c-1","amount":150,"currency":"EUR"}');
+    const result = await gatehouse(
+      'explain',
+      join(dir, 'v4.bundle'),
+      '--user',
+      'sam',
+      '--groups',
+      'crm-support',
+      '--client',
+      'cursor',
+      '--tool',
+      'crm__refund',
+      '--args',
+      '{"contact_id":"c-1","amount":150,"currency":"EUR"}',
+    );
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^decision: {2}approval/m);
     expect(result.stdout).toMatch(/^policies: {2}support-refund-large \(policies\.cedar, permit, @approval\("user"\)\)$/m);
     expect(result.stdout).toMatch(/^arguments: \{"amount":15000,"currency":"EUR"\} as context\.args$/m);
-    const json = await gatehouse('explain', join(dir, 'v4.bundle'), '--user', 'ann', '--groups', 'crm-analysts', '--client', 'cursor', '--tool', 'crm__delete_contact', '--json');
+    const json = await gatehouse(
+      'explain',
+      join(dir, 'v4.bundle'),
+      '--user',
+      'ann',
+      '--groups',
+      'crm-analysts',
+      '--client',
+      'cursor',
+      '--tool',
+      'crm__delete_contact',
+      '--json',
+    );
     expect(JSON.parse(json.stdout)).toMatchObject({ decision: 'deny', visible: false, policies: ['only-admins-delete'], roles: ['analyst'] });
   });
 
   it('keylist lets a root key vouch for a separate signing key (rotation without reinstalling)', async () => {
     expect((await gatehouse('keygen', '--out', join(dir, 'keys'), '--name', 'signer')).code).toBe(0);
-    const list = await gatehouse('keylist', '--root', join(dir, 'keys', 'root.key'), '--key', join(dir, 'keys', 'signer.pub'), '--version', '1', '--out', join(dir, 'keys.jws'));
+    const list = await gatehouse(
+      'keylist',
+      '--root',
+      join(dir, 'keys', 'root.key'),
+      '--key',
+      join(dir, 'keys', 'signer.pub'),
+      '--version',
+      '1',
+      '--out',
+      join(dir, 'keys.jws'),
+    );
     expect(list.code).toBe(0);
-    expect((await gatehouse('sign', SAMPLE_DIR, '--key', join(dir, 'keys', 'signer.key'), '--keylist', join(dir, 'keys.jws'), '--version', '5', '--out', join(dir, 'v5.bundle'))).code).toBe(0);
+    expect(
+      (
+        await gatehouse(
+          'sign',
+          SAMPLE_DIR,
+          '--key',
+          join(dir, 'keys', 'signer.key'),
+          '--keylist',
+          join(dir, 'keys.jws'),
+          '--version',
+          '5',
+          '--out',
+          join(dir, 'v5.bundle'),
+        )
+      ).code,
+    ).toBe(0);
     const verified = await gatehouse('verify', join(dir, 'v5.bundle'), '--trust', join(dir, 'keys', 'root.pub'));
     expect(verified.code).toBe(0);
     expect(verified.stdout).toMatch(/\(key list v1 from root /);

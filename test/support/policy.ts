@@ -80,7 +80,12 @@ export async function keyListOf(root: TestKey, keys: TestKey[], version: number,
 }
 
 /** A bundle file's JSON, for tampering with. */
-export function bundleJson(bytes: Buffer): { format: string; manifest: { payload: string; signatures: { protected: string; signature: string }[] }; keyList?: string; files: Record<string, string> } {
+export function bundleJson(bytes: Buffer): {
+  format: string;
+  manifest: { payload: string; signatures: { protected: string; signature: string }[] };
+  keyList?: string;
+  files: Record<string, string>;
+} {
   return JSON.parse(bytes.toString('utf8')) as never;
 }
 

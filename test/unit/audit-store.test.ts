@@ -48,7 +48,8 @@ const call = (i: number, extra: Partial<AuditRecord> = {}): AuditRecord => ({
   ...extra,
 });
 
-const rows = (file: string) => new Database(file, { readonly: true }).prepare('SELECT seq, body FROM events ORDER BY seq').all() as { seq: number; body: string }[];
+const rows = (file: string) =>
+  new Database(file, { readonly: true }).prepare('SELECT seq, body FROM events ORDER BY seq').all() as { seq: number; body: string }[];
 
 describe('the SQLite audit store', () => {
   it('writes a burst of appends in one transaction at the end of the tick, chained in order', async () => {
@@ -113,7 +114,15 @@ describe('the SQLite audit store', () => {
       reached = true;
       return { kind: 'ok', result: {} };
     });
-    const governed = { id: 'c', kind: 'tool', server: 'memory', name: 'x', principal: { user: { id: 'u' }, client: { name: 'c', verified: false } }, context: {}, facts: {} } as unknown as GovernedCall;
+    const governed = {
+      id: 'c',
+      kind: 'tool',
+      server: 'memory',
+      name: 'x',
+      principal: { user: { id: 'u' }, client: { name: 'c', verified: false } },
+      context: {},
+      facts: {},
+    } as unknown as GovernedCall;
     await expect(handler(governed)).rejects.toThrow(/calls are refused/);
     expect(reached).toBe(false);
 

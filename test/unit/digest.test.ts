@@ -118,7 +118,15 @@ describe('the canonical form of a JSON value', () => {
 
   it('keeps the form of existing records: plain data is written as sorted JSON.stringify always was', () => {
     const sorted = (v: unknown): unknown =>
-      Array.isArray(v) ? v.map(sorted) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])])) : v;
+      Array.isArray(v)
+        ? v.map(sorted)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(
+              Object.keys(v)
+                .sort()
+                .map((k) => [k, sorted((v as Record<string, unknown>)[k])]),
+            )
+          : v;
     const noProto = json.filter((v) => !JSON.stringify(v ?? null).includes('"__proto__"'));
     fc.assert(
       fc.property(noProto, (value) => {
@@ -137,7 +145,10 @@ describe('what an approval binds to', () => {
       server: 'bank',
       name: 'transfer',
       arguments: args,
-      principal: { user: { id: 'u', source: 'oidc', displayName: 'u', groups: [], roles: [] }, client: { id: 'k', name: 'ide', verified: true, transport: 'socket' } },
+      principal: {
+        user: { id: 'u', source: 'oidc', displayName: 'u', groups: [], roles: [] },
+        client: { id: 'k', name: 'ide', verified: true, transport: 'socket' },
+      },
       context: { signal: new AbortController().signal },
       facts: {},
     }) as GovernedCall;

@@ -37,7 +37,15 @@ function setup(overrides: Partial<GatewayDeps> = {}) {
   const audit: AuditRecord[] = [];
   const connection = new ScriptedConnection();
   const ready = new Map<string, UpstreamLists>([
-    ['memory', { tools: [{ name: 'read_graph' }, { name: 'delete_all' }], resources: [{ uri: 'mem://readme', name: 'readme' }], resourceTemplates: [], prompts: [{ name: 'summarize' }] }],
+    [
+      'memory',
+      {
+        tools: [{ name: 'read_graph' }, { name: 'delete_all' }],
+        resources: [{ uri: 'mem://readme', name: 'readme' }],
+        resourceTemplates: [],
+        prompts: [{ name: 'summarize' }],
+      },
+    ],
   ]);
   const deps: GatewayDeps = {
     directory: {
@@ -71,7 +79,14 @@ describe('the gateway', () => {
     const { gateway, audit } = setup();
     await gateway.callTool(principal, {}, 'memory__read_graph', { password: 'hunter2' }, undefined, ctx());
     expect(audit.map((r) => r.type)).toEqual(['call.attempt', 'call.outcome']);
-    expect(audit[0]).toMatchObject({ user: 'os:alice', client: 'cursor', clientVerified: true, server: 'memory', name: 'read_graph', argsShape: { password: 'string' } });
+    expect(audit[0]).toMatchObject({
+      user: 'os:alice',
+      client: 'cursor',
+      clientVerified: true,
+      server: 'memory',
+      name: 'read_graph',
+      argsShape: { password: 'string' },
+    });
     expect(audit[0]!.argsDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(JSON.stringify(audit)).not.toContain('hunter2');
     expect(audit[1]).toMatchObject({ decision: 'ok', policyMode: 'unmanaged', callId: audit[0]!.callId });
@@ -137,7 +152,14 @@ describe('the gateway', () => {
   });
 
   it('hides every item when deciding visibility throws (fail closed)', () => {
-    const broken: PolicyPort = { mode: 'managed', version: '1', visible: () => { throw new Error('bug'); }, decide: () => ({ allow: true, reason: '', policyIds: [] }) };
+    const broken: PolicyPort = {
+      mode: 'managed',
+      version: '1',
+      visible: () => {
+        throw new Error('bug');
+      },
+      decide: () => ({ allow: true, reason: '', policyIds: [] }),
+    };
     const { gateway } = setup({ policy: broken });
     expect(gateway.listTools(principal, {})).toEqual([]);
   });
@@ -161,7 +183,12 @@ describe('the gateway', () => {
   });
 
   it('refuses a call the policy denies, with the policy stage and reason, and records the deciding policies', async () => {
-    const policy: PolicyPort = { mode: 'managed', version: '3', visible: () => true, decide: () => ({ allow: false, reason: 'analysts may not delete', policyIds: ['p7'] }) };
+    const policy: PolicyPort = {
+      mode: 'managed',
+      version: '3',
+      visible: () => true,
+      decide: () => ({ allow: false, reason: 'analysts may not delete', policyIds: ['p7'] }),
+    };
     const { gateway, audit } = setup({ policy });
     const outcome = await gateway.callTool(principal, {}, 'memory__delete_all', {}, undefined, ctx());
     expect(outcome).toEqual({ kind: 'denied', stage: 'policy', code: 'policy_denied', reason: 'analysts may not delete' });
@@ -259,7 +286,9 @@ describe('the gateway', () => {
     const releases: (() => void)[] = [];
     connection.answer = () => new Promise((resolve) => releases.push(() => resolve({ content: [] })));
     await expect(gateway.routeServerRequest('memory', 'roots/list', undefined, new AbortController().signal)).rejects.toThrow(/no client call/);
-    const calls = [1, 2].map(() => gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, { signal: new AbortController().signal, sendRequest: async () => ({}) }));
+    const calls = [1, 2].map(() =>
+      gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, { signal: new AbortController().signal, sendRequest: async () => ({}) }),
+    );
     await Promise.resolve();
     await expect(gateway.routeServerRequest('memory', 'sampling/createMessage', {}, new AbortController().signal)).rejects.toThrow(/2 client calls/);
     releases.forEach((r) => r());
@@ -279,12 +308,19 @@ describe('the gateway', () => {
   it('completes a prompt argument through the server that owns the prompt, and nothing for an unknown prompt', async () => {
     const { gateway, connection } = setup();
     connection.answer = async () => ({ completion: { values: ['a'] } });
-    await expect(gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: '' } }, undefined, ctx())).resolves.toEqual({
+    await expect(
+      gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: '' } }, undefined, ctx()),
+    ).resolves.toEqual({
       kind: 'ok',
       result: { completion: { values: ['a'] } },
     });
-    expect(connection.calls[0]).toEqual({ method: 'completion/complete', params: { ref: { type: 'ref/prompt', name: 'summarize' }, argument: { name: 'topic', value: '' } } });
-    await expect(gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__nope' }, argument: { name: 'x', value: '' } }, undefined, ctx())).resolves.toMatchObject({
+    expect(connection.calls[0]).toEqual({
+      method: 'completion/complete',
+      params: { ref: { type: 'ref/prompt', name: 'summarize' }, argument: { name: 'topic', value: '' } },
+    });
+    await expect(
+      gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__nope' }, argument: { name: 'x', value: '' } }, undefined, ctx()),
+    ).resolves.toMatchObject({
       kind: 'denied',
       code: 'unknown_prompt',
     });
@@ -294,7 +330,13 @@ describe('the gateway', () => {
   // Issue 12, finding 3: completions carry argument text upstream, so they pass the chain like calls.
   it('audits a completion, attempt and outcome, with the digest of the text sent', async () => {
     const { gateway, audit } = setup();
-    await gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'sec' } }, undefined, ctx());
+    await gateway.complete(
+      principal,
+      {},
+      { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'sec' } },
+      undefined,
+      ctx(),
+    );
     expect(audit.map((r) => [r.type, r.kind, r.server, r.name, r.detail])).toEqual([
       ['call.attempt', 'prompt', 'memory', 'summarize', { operation: 'complete' }],
       ['call.outcome', 'prompt', 'memory', 'summarize', { operation: 'complete' }],
@@ -306,7 +348,13 @@ describe('the gateway', () => {
   it('refuses a completion from a revoked client or a signed-out user at the identity stage, and sends nothing upstream', async () => {
     const refused: Admission = { ok: false, code: 'unauthenticated', reason: 'the credential of client "cursor" was revoked' };
     const { gateway, connection, audit } = setup({ identity: { verify: () => refused } });
-    const outcome = await gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'secret text' } }, undefined, ctx());
+    const outcome = await gateway.complete(
+      principal,
+      {},
+      { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'secret text' } },
+      undefined,
+      ctx(),
+    );
     expect(outcome).toMatchObject({ kind: 'denied', stage: 'identity', code: 'unauthenticated' });
     expect(connection.calls).toEqual([]);
     expect(audit.at(-1)).toMatchObject({ type: 'call.outcome', decision: 'denied', stage: 'identity' });
@@ -315,7 +363,8 @@ describe('the gateway', () => {
   it('limits completions per client session, saying when to retry', async () => {
     const { gateway, connection } = setup();
     connection.answer = async () => ({ completion: { values: [] } });
-    const complete = () => gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'x' } }, undefined, ctx());
+    const complete = () =>
+      gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'x' } }, undefined, ctx());
     const outcomes = [];
     for (let i = 0; i < 45; i++) outcomes.push(await complete());
     expect(outcomes.filter((o) => o.kind === 'ok')).toHaveLength(40);
@@ -323,7 +372,9 @@ describe('the gateway', () => {
     expect(connection.calls).toHaveLength(40);
     // Another session is not held back by this one.
     const other: Principal = { ...principal, client: { ...principal.client } };
-    await expect(gateway.complete(other, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'x' } }, undefined, ctx())).resolves.toMatchObject({ kind: 'ok' });
+    await expect(
+      gateway.complete(other, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'x' } }, undefined, ctx()),
+    ).resolves.toMatchObject({ kind: 'ok' });
   });
 
   it('decides a completion as the visibility of its item: no argument is judged, nothing is asked', async () => {
@@ -335,7 +386,9 @@ describe('the gateway', () => {
       decide: () => ({ allow: false, reason: 'decide must not be asked about a completion', policyIds: [] }),
     };
     const { gateway } = setup({ policy });
-    await expect(gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'x' } }, undefined, ctx())).resolves.toMatchObject({ kind: 'ok' });
+    await expect(
+      gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'x' } }, undefined, ctx()),
+    ).resolves.toMatchObject({ kind: 'ok' });
     expect(seen).toContain('prompt:summarize');
   });
 });

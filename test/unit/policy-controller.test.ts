@@ -78,7 +78,10 @@ describe('the policy controller', () => {
     chownSync(join(t.managedDir, 'policy.json'), 4242, 4242);
     const { policy, controller } = t.make();
     await controller.start();
-    expect(policy.state).toMatchObject({ kind: 'fail-closed', reason: expect.stringMatching(/policy\.json is owned by uid 4242, not root; .*; fix: sudo chown root \S+\/policy\.json$/) });
+    expect(policy.state).toMatchObject({
+      kind: 'fail-closed',
+      reason: expect.stringMatching(/policy\.json is owned by uid 4242, not root; .*; fix: sudo chown root \S+\/policy\.json$/),
+    });
   });
 
   it('remembers the accepted version across restarts, so an older bundle is refused later', async () => {
@@ -104,7 +107,10 @@ describe('the policy controller', () => {
     await first.controller.start();
     expect(first.policy.version).toBe('1');
     first.controller.stop();
-    writeFileSync(join(t.managedDir, 'policy.bundle'), await signFiles(sampleFiles(), { version: 2, keys: [extra], keyList: await keyListOf(root, [signer, extra], 7) }));
+    writeFileSync(
+      join(t.managedDir, 'policy.bundle'),
+      await signFiles(sampleFiles(), { version: 2, keys: [extra], keyList: await keyListOf(root, [signer, extra], 7) }),
+    );
     const second = t.make();
     await second.controller.start();
     expect(second.policy.version).toBe('1');
@@ -113,7 +119,10 @@ describe('the policy controller', () => {
 
   it('fails closed when the bundle in force expires, even though a bundle is not required', async () => {
     const issuedAt = new Date();
-    const t = setup({ required: false }, await signFiles(sampleFiles(), { version: 1, keys: [root], issuedAt, expiresAt: new Date(issuedAt.getTime() + 1000) }));
+    const t = setup(
+      { required: false },
+      await signFiles(sampleFiles(), { version: 1, keys: [root], issuedAt, expiresAt: new Date(issuedAt.getTime() + 1000) }),
+    );
     const { policy, controller } = t.make();
     await controller.start();
     expect(policy.state.kind).toBe('enforcing');
@@ -128,7 +137,15 @@ describe('the policy controller', () => {
     const home = mkdtempSync(join(tmpdir(), 'gh-ctl-'));
     dirs.push(home);
     const policy = new BundlePolicy({ now: () => Date.now(), lists: () => undefined });
-    const controller = new PolicyController({ managedDir: join(home, 'nothing'), stateDir: home, dataDir: home, policy, logger: { log: () => undefined }, audit: { append: () => undefined }, onChange: () => undefined });
+    const controller = new PolicyController({
+      managedDir: join(home, 'nothing'),
+      stateDir: home,
+      dataDir: home,
+      policy,
+      logger: { log: () => undefined },
+      audit: { append: () => undefined },
+      onChange: () => undefined,
+    });
     controllers.push(controller);
     await controller.start();
     expect(policy.mode).toBe('unmanaged');

@@ -84,7 +84,9 @@ export function reasonKey(reason: ApprovalReason): string {
  */
 export function describeReason(reason: ApprovalReason): string {
   if (reason.kind === 'policy') return `needs approval (${reason.approvers.join(', ')}) under policy ${reason.policies.join(', ')}`;
-  return `needs approval under quota ${reason.quota}: call ${reason.used} of ${reason.limit} ${reason.window === 'day' ? 'today' : 'in this session'}, and each call after ${reason.approvalAfter} needs approval`;
+  const window = reason.window === 'day' ? 'today' : 'in this session';
+  const count = `call ${reason.used} of ${reason.limit} ${window}`;
+  return `needs approval under quota ${reason.quota}: ${count}, and each call after ${reason.approvalAfter} needs approval`;
 }
 
 /** A short label for status lines: "policy support-refund-large", "quota writes-per-day (41 of 50)". */

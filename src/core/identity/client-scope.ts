@@ -29,7 +29,13 @@ export function describeScope(scope: ClientScope): string {
 export type ReadOnlyLookup = (server: string, tool: string) => boolean;
 
 /** Why the scope refuses this item, or undefined when it allows it. */
-export function outsideScope(scope: ClientScope | undefined, readOnly: ReadOnlyLookup, server: string, kind: 'tool' | 'prompt' | 'resource', name: string): string | undefined {
+export function outsideScope(
+  scope: ClientScope | undefined,
+  readOnly: ReadOnlyLookup,
+  server: string,
+  kind: 'tool' | 'prompt' | 'resource',
+  name: string,
+): string | undefined {
   if (scope === undefined || scope.kind === 'all') return undefined;
   if (scope.kind === 'read-only') {
     if (kind !== 'tool') return undefined;
@@ -78,7 +84,13 @@ export class ScopedPolicy implements PolicyPort {
 
   decide(call: GovernedCall): PolicyDecision {
     const why = outsideScope(call.principal.client.scope, this.readOnly, call.server, call.kind, call.name);
-    if (why) return { allow: false, code: 'policy_denied', reason: `${call.server}__${call.name} is refused for client "${call.principal.client.name}": ${why}`, policyIds: [] };
+    if (why)
+      return {
+        allow: false,
+        code: 'policy_denied',
+        reason: `${call.server}__${call.name} is refused for client "${call.principal.client.name}": ${why}`,
+        policyIds: [],
+      };
     return this.inner.decide(call);
   }
 }

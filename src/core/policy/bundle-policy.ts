@@ -51,7 +51,8 @@ export const SIGN_IN_REQUIRED =
   'the managed policy needs an identity from your organisation (sign-in); the OS user account carries no group claims, so nothing is permitted';
 
 /** What the OS user must do in managed mode: no identity provider is configured on this device. */
-export const NO_IDENTITY_PROVIDER = `${SIGN_IN_REQUIRED}; ask your administrator to configure sign-in (identity.json in the managed location, docs/identity.md), then run \`gatehouse login\``;
+export const NO_IDENTITY_PROVIDER =
+  `${SIGN_IN_REQUIRED}; ask your administrator to configure sign-in (identity.json in the managed location, docs/identity.md), ` + 'then run `gatehouse login`';
 
 export class BundlePolicy implements PolicyPort {
   private current: PolicyState = { kind: 'unmanaged' };
@@ -127,7 +128,10 @@ export class BundlePolicy implements PolicyPort {
     const evaluator = (this.current as { evaluator: BundleEvaluator }).evaluator;
     if (this.view(evaluator, principal).roles.length > 0) return undefined;
     const groups = principal.user.groups.length > 0 ? `your groups (${principal.user.groups.join(', ')}) map` : 'you have no groups, which maps';
-    return `you are signed in as ${principal.user.displayName}, but ${groups} to no role in the managed policy (bundle v${evaluator.version}), so it permits you nothing; ask your administrator for access (\`gatehouse whoami\` shows your groups and roles)`;
+    return (
+      `you are signed in as ${principal.user.displayName}, but ${groups} to no role in the managed policy (bundle v${evaluator.version}), ` +
+      'so it permits you nothing; ask your administrator for access (`gatehouse whoami` shows your groups and roles)'
+    );
   }
 
   /** While a server lists nothing yet: visible if some tool the catalog lists for it, or its resources or prompts, could be. */
@@ -160,7 +164,12 @@ export class BundlePolicy implements PolicyPort {
     if (verdict.code === 'approval_required' && verdict.approval) {
       // Permitted on condition: the approval stage asks a person (and refuses if nobody answers yes).
       const approval = { policies: verdict.approval.policies, approvers: verdict.approvals ?? [], fields: verdict.approval.fields };
-      return { allow: true, reason: verdict.reason, policyIds: verdict.policyIds, obligations: { approval, ...(verdict.quotas ? { quotas: verdict.quotas } : {}) } };
+      return {
+        allow: true,
+        reason: verdict.reason,
+        policyIds: verdict.policyIds,
+        obligations: { approval, ...(verdict.quotas ? { quotas: verdict.quotas } : {}) },
+      };
     }
     if (verdict.allow && verdict.quotas) return { allow: true, reason: verdict.reason, policyIds: verdict.policyIds, obligations: { quotas: verdict.quotas } };
     return { allow: verdict.allow, ...(verdict.code && !verdict.allow ? { code: verdict.code } : {}), reason: verdict.reason, policyIds: verdict.policyIds };

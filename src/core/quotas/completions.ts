@@ -23,7 +23,8 @@ export function withCompletionLimit(inner: QuotaPort, clock: Pick<Clock, 'now'>,
       const result = gcra(limit, tats.get(call.principal), clock.now());
       if (!result.ok) {
         call.facts.quota = { bucket: limit.id, remaining: 0, limit: limit.burst };
-        const reason = `too many completion requests: at most ${limit.calls} a second (bursts of ${limit.burst}) per client session; retry after ${result.retryAfterMs} ms`;
+        const rate = `at most ${limit.calls} a second (bursts of ${limit.burst}) per client session`;
+        const reason = `too many completion requests: ${rate}; retry after ${result.retryAfterMs} ms`;
         return { ok: false, code: 'rate_limited', reason, data: { retryAfterMs: result.retryAfterMs } };
       }
       tats.set(call.principal, result.tat);

@@ -75,7 +75,8 @@ function matching(filter: Resolved): { sql: string; params: unknown[] } {
   const indexed = where(filter, 'i');
   const tail = where(filter, 'e');
   const cutoff = '(SELECT COALESCE(MAX(seq), 0) FROM events_index)';
-  const sql = `SELECT e.seq AS seq, e.hash AS hash, e.body AS body FROM events_index i JOIN events e ON e.seq = i.seq${indexed.sql ? ` WHERE ${indexed.sql}` : ''}
+  const sql = `SELECT e.seq AS seq, e.hash AS hash, e.body AS body
+    FROM events_index i JOIN events e ON e.seq = i.seq${indexed.sql ? ` WHERE ${indexed.sql}` : ''}
     UNION ALL
     SELECT e.seq AS seq, e.hash AS hash, e.body AS body FROM events e WHERE e.seq > ${cutoff}${tail.sql ? ` AND ${tail.sql}` : ''}`;
   return { sql, params: [...indexed.params, ...tail.params] };
@@ -89,7 +90,10 @@ export function queryEvents(db: Db, filter: AuditFilter): QueriedEvent[] {
   const { sql, params } = matching(resolve(db, filter));
   const limit = filter.limit ?? 100;
   const forward = filter.afterSeq !== undefined;
-  const rows = db.prepare(`SELECT hash, body FROM (${sql}) ORDER BY seq ${forward ? 'ASC' : 'DESC'} LIMIT ?`).all(...params, limit) as { hash: string; body: string }[];
+  const rows = db.prepare(`SELECT hash, body FROM (${sql}) ORDER BY seq ${forward ? 'ASC' : 'DESC'} LIMIT ?`).all(...params, limit) as {
+    hash: string;
+    body: string;
+  }[];
   if (!forward) rows.reverse();
   return rows.map((r) => ({ event: JSON.parse(r.body) as AuditEvent, hash: r.hash }));
 }

@@ -25,7 +25,10 @@ export interface SocketListenerOptions {
   authenticate(
     hello: Hello,
     context: { signal: AbortSignal; onPairing: (code: string) => void },
-  ): Promise<{ ok: true; principal: Principal; credential?: string } | { ok: false; reason: string }> | { ok: true; principal: Principal; credential?: string } | { ok: false; reason: string };
+  ):
+    | Promise<{ ok: true; principal: Principal; credential?: string } | { ok: false; reason: string }>
+    | { ok: true; principal: Principal; credential?: string }
+    | { ok: false; reason: string };
   /** How long a pairing may wait, for the line that tells the bridge (ms). */
   pairingDeadlineMs?: number;
   /** Whether `--server NAME` names a server; with the caller, whether they may see it (a hidden server answers as an unknown one). */
@@ -122,7 +125,12 @@ export class SocketListener {
     const auth = await this.options.authenticate(hello, {
       signal: gone.signal,
       onPairing: (code) => {
-        const note: HelloReply = { gatehouse: 'pairing', version: HELLO_VERSION, code, deadline: new Date(Date.now() + (this.options.pairingDeadlineMs ?? 120_000)).toISOString() };
+        const note: HelloReply = {
+          gatehouse: 'pairing',
+          version: HELLO_VERSION,
+          code,
+          deadline: new Date(Date.now() + (this.options.pairingDeadlineMs ?? 120_000)).toISOString(),
+        };
         if (socket.writable) socket.write(JSON.stringify(note) + '\n');
       },
     });
@@ -158,8 +166,14 @@ export class SocketListener {
     const transport = new LineTransport(socket, socket, {
       maxMessageBytes: this.options.maxMessageBytes,
       prefix: rest,
-      onGarbage: (_line, problem) => sendError(null, problem === 'not JSON' ? RpcErrorCode.ParseError : RpcErrorCode.InvalidRequest, problem === 'not JSON' ? 'Parse error: the line is not JSON' : 'Invalid Request: not a JSON-RPC 2.0 message'),
-      onOversized: (bytes, id) => sendError(id ?? null, RpcErrorCode.RequestTooLarge, `message of ${bytes} bytes is over the ${this.options.maxMessageBytes}-byte limit`),
+      onGarbage: (_line, problem) =>
+        sendError(
+          null,
+          problem === 'not JSON' ? RpcErrorCode.ParseError : RpcErrorCode.InvalidRequest,
+          problem === 'not JSON' ? 'Parse error: the line is not JSON' : 'Invalid Request: not a JSON-RPC 2.0 message',
+        ),
+      onOversized: (bytes, id) =>
+        sendError(id ?? null, RpcErrorCode.RequestTooLarge, `message of ${bytes} bytes is over the ${this.options.maxMessageBytes}-byte limit`),
     });
     const handle = serveStdio(
       ({ era }) => {

@@ -74,10 +74,15 @@ export class PairingService {
     if (!isClientName(client)) return { ok: false, code: 'pairing_refused', reason: `"${client}" is not a valid client name` };
     this.deps.registry.reload();
     if (this.deps.registry.has(client)) {
-      return { ok: false, code: 'pairing_refused', reason: `a client named "${client}" is already paired; revoke it first (gatehouse clients revoke "${client}") to pair it again` };
+      return {
+        ok: false,
+        code: 'pairing_refused',
+        reason: `a client named "${client}" is already paired; revoke it first (gatehouse clients revoke "${client}") to pair it again`,
+      };
     }
     if (this.pending.has(client)) return { ok: false, code: 'pairing_refused', reason: `a pairing request for "${client}" is already waiting for an answer` };
-    if (this.pending.size >= MAX_PENDING_PAIRINGS) return { ok: false, code: 'pairing_refused', reason: `${this.pending.size} pairing requests are already waiting for an answer; try again later` };
+    if (this.pending.size >= MAX_PENDING_PAIRINGS)
+      return { ok: false, code: 'pairing_refused', reason: `${this.pending.size} pairing requests are already waiting for an answer; try again later` };
     this.pending.add(client);
     try {
       const code = pairingCode();
@@ -88,7 +93,15 @@ export class PairingService {
         title: `Pair the client "${client}"?`,
         facts: [
           { label: 'Client', value: client },
-          { label: 'Connects through', value: request.via === 'socket' ? 'gatehouse connect (the local socket)' : request.via === 'oauth' ? 'HTTP, signing in with OAuth' : 'HTTP, with a token' },
+          {
+            label: 'Connects through',
+            value:
+              request.via === 'socket'
+                ? 'gatehouse connect (the local socket)'
+                : request.via === 'oauth'
+                  ? 'HTTP, signing in with OAuth'
+                  : 'HTTP, with a token',
+          },
           ...(request.about ? [{ label: 'It says about itself (not verified)', value: request.about.slice(0, 300) }] : []),
           { label: 'Acting for', value: user ? `${user.displayName} (${user.source === 'oidc' ? 'signed in' : 'OS user'})` : 'nobody is signed in' },
         ],
@@ -104,7 +117,11 @@ export class PairingService {
             ? { ok: false, code: 'pairing_declined', reason: `the person at this computer declined to pair "${client}"` }
             : answer.kind === 'unavailable'
               ? { ok: false, code: 'pairing_unavailable', reason: `pairing "${client}" needs a person to answer, and none can be asked: ${answer.reason}` }
-              : { ok: false, code: 'pairing_expired', reason: `nobody answered the pairing request for "${client}" within ${Math.round((this.deps.deadlineMs ?? PAIRING_DEADLINE_MS) / 1000)} s` };
+              : {
+                  ok: false,
+                  code: 'pairing_expired',
+                  reason: `nobody answered the pairing request for "${client}" within ${Math.round((this.deps.deadlineMs ?? PAIRING_DEADLINE_MS) / 1000)} s`,
+                };
         this.deps.audit({
           type: 'approval.decided',
           at,
@@ -127,7 +144,12 @@ export class PairingService {
         throw error;
       }
       const record = this.deps.registry.list().find((r) => r.name === client)!;
-      this.deps.audit({ type: 'client.paired', at, client, detail: { via: request.via, scope: describeScope(scope), expiresAt: expiresAt.toISOString(), ...(user ? { pairedBy: user.id } : {}) } });
+      this.deps.audit({
+        type: 'client.paired',
+        at,
+        client,
+        detail: { via: request.via, scope: describeScope(scope), expiresAt: expiresAt.toISOString(), ...(user ? { pairedBy: user.id } : {}) },
+      });
       this.deps.logger.log('info', 'pairing.approved', { client, scope: describeScope(scope), expiresAt: expiresAt.toISOString() });
       return { ok: true, token, record, scope };
     } finally {

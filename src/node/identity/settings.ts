@@ -38,7 +38,10 @@ export const IdentitySettingsSchema = z
     loopbackHost: z.enum(['127.0.0.1', 'localhost']).default('127.0.0.1'),
     /** The redirect's port: 0 picks a free one for each sign-in; a fixed one only for IdPs that match ports exactly. */
     loopbackPort: z.number().int().min(0).max(65_535).default(0),
-    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope is printable ASCII without spaces, quotes or backslashes')).max(50).default(['openid', 'profile', 'email', 'offline_access']),
+    scopes: z
+      .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope is printable ASCII without spaces, quotes or backslashes'))
+      .max(50)
+      .default(['openid', 'profile', 'email', 'offline_access']),
     /** The ID token claim that holds the user's groups (a list of strings, or one string). */
     groupsClaim: z.string().min(1).max(200).default('groups'),
     /** The claims tried in order for the user's name in status and audit records. */
@@ -57,7 +60,8 @@ export const IdentitySettingsSchema = z
     if (!s.scopes.includes('openid')) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'the scopes must include "openid"' });
     const reserved = ['state', 'nonce', 'code_challenge', 'code_challenge_method', 'redirect_uri', 'client_id', 'response_type', 'scope'];
     for (const key of Object.keys(s.authorizationParams)) {
-      if (reserved.includes(key)) ctx.addIssue({ code: 'custom', path: ['authorizationParams', key], message: `"${key}" is set by Gatehouse and cannot be overridden` });
+      if (reserved.includes(key))
+        ctx.addIssue({ code: 'custom', path: ['authorizationParams', key], message: `"${key}" is set by Gatehouse and cannot be overridden` });
     }
   });
 export type IdentitySettings = z.infer<typeof IdentitySettingsSchema>;

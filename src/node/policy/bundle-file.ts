@@ -191,7 +191,8 @@ export async function verifyBundle(bytes: Uint8Array, options: VerifyOptions): P
   ) {
     return reject('malformed', `the manifest is not a JWS with 1 to ${MAX_SIGNATURES} signatures`);
   }
-  if (!isObject(doc.files) || !Object.values(doc.files).every((v) => typeof v === 'string')) return reject('malformed', 'the bundle has no "files" object of base64 strings');
+  if (!isObject(doc.files) || !Object.values(doc.files).every((v) => typeof v === 'string'))
+    return reject('malformed', 'the bundle has no "files" object of base64 strings');
   if (doc.keyList !== undefined && typeof doc.keyList !== 'string') return reject('malformed', '"keyList" must be a compact JWS string');
 
   // Which keys may sign: the roots, and the keys a root vouches for in the key list.
@@ -233,7 +234,8 @@ export async function verifyBundle(bytes: Uint8Array, options: VerifyOptions): P
     if (failedTrusted) return reject('bad_signature', failedTrusted);
     return reject(
       'untrusted_key',
-      `signed by key ${presented.join(', ')}, which is not trusted here (trusted: ${[...trusted.keys()].join(', ') || 'none'}); a signing key must be a root key of the managed settings or listed in a key list signed by one`,
+      `signed by key ${presented.join(', ')}, which is not trusted here (trusted: ${[...trusted.keys()].join(', ') || 'none'}); ` +
+        'a signing key must be a root key of the managed settings or listed in a key list signed by one',
     );
   }
 
@@ -249,7 +251,8 @@ export async function verifyBundle(bytes: Uint8Array, options: VerifyOptions): P
   const expiresAt = isoTime(manifest.expiresAt);
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) return reject('malformed', 'the manifest has no valid version');
   if (issuedAt === undefined || expiresAt === undefined || expiresAt <= issuedAt) return reject('malformed', 'the manifest has no valid issuedAt/expiresAt');
-  if (!isObject(manifest.files) || !Object.entries(manifest.files).every(([n, h]) => isBundleFileName(n) && typeof h === 'string' && /^[0-9a-f]{64}$/.test(h))) {
+  const fileEntry = ([n, h]: [string, unknown]) => isBundleFileName(n) && typeof h === 'string' && /^[0-9a-f]{64}$/.test(h);
+  if (!isObject(manifest.files) || !Object.entries(manifest.files).every(fileEntry)) {
     return reject('malformed', 'the manifest\'s file list is not valid');
   }
   if (issuedAt > options.now + ISSUED_AT_SKEW_MS) {
@@ -294,7 +297,11 @@ function checkFilesAndCompile(
   if (!content.ok) return reject('invalid_content', content.errors.join('; '));
   const compiled = compileBundle(
     content.content,
-    { manifest: { version: manifest.version as number, issuedAt: String(manifest.issuedAt), expiresAt: String(manifest.expiresAt), files: signedFiles }, digest, signedBy },
+    {
+      manifest: { version: manifest.version as number, issuedAt: String(manifest.issuedAt), expiresAt: String(manifest.expiresAt), files: signedFiles },
+      digest,
+      signedBy,
+    },
     options.cedar,
   );
   if (!compiled.ok) return reject('invalid_cedar', compiled.errors.slice(0, 10).join('; '));
@@ -330,7 +337,8 @@ async function verifyKeyList(jws: string, options: VerifyOptions): Promise<{ ok:
   const kid = typeof header.kid === 'string' ? header.kid : '(no kid)';
   const root = options.roots.find((k) => k.kid === kid);
   if (!root) return reject('untrusted_key', `the key list is signed by key ${kid}, which is not a root key of the managed settings`);
-  if (header.alg !== ALG || header.typ !== KEYLIST_TYP) return reject('bad_signature', `the key list's header has alg ${String(header.alg)} and typ ${String(header.typ)}, not ${ALG} and ${KEYLIST_TYP}`);
+  if (header.alg !== ALG || header.typ !== KEYLIST_TYP)
+    return reject('bad_signature', `the key list's header has alg ${String(header.alg)} and typ ${String(header.typ)}, not ${ALG} and ${KEYLIST_TYP}`);
   let payload: Record<string, unknown>;
   let digest: string;
   try {

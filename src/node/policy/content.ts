@@ -71,7 +71,9 @@ const ToolSchema = z
     destructive: z.boolean().default(false),
     tags: z.array(z.string().min(1).max(64)).max(64).default([]),
     /** Decimal places of fractional arguments: { "amount": 2 } passes 12.34 as 1234. */
-    scale: z.record(z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'an argument name, or a dotted path into a record'), z.number().int().min(0).max(15)).default({}),
+    scale: z
+      .record(z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'an argument name, or a dotted path into a record'), z.number().int().min(0).max(15))
+      .default({}),
     description: z.string().max(2000).optional(),
   })
   .strict();
@@ -93,7 +95,9 @@ const CatalogSchema = z
 
 const RolesSchema = z
   .object({
-    groups: z.record(z.string().min(1).max(256), z.array(z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'a role name is 1-128 letters, digits, _ . : -')).max(64)).default({}),
+    groups: z
+      .record(z.string().min(1).max(256), z.array(z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'a role name is 1-128 letters, digits, _ . : -')).max(64))
+      .default({}),
   })
   .strict();
 
@@ -126,7 +130,10 @@ const QuotaSchema = z
     description: z.string().max(2000).optional(),
   })
   .strict()
-  .refine((q) => q.approvalAfter === undefined || q.approvalAfter < q.limit, { message: 'approvalAfter must be below limit (calls after approvalAfter need approval, calls after limit are refused)', path: ['approvalAfter'] });
+  .refine((q) => q.approvalAfter === undefined || q.approvalAfter < q.limit, {
+    message: 'approvalAfter must be below limit (calls after approvalAfter need approval, calls after limit are refused)',
+    path: ['approvalAfter'],
+  });
 
 const QuotasSchema = z
   .object({
@@ -212,7 +219,10 @@ export function parseBundleFiles(files: ReadonlyMap<string, Buffer>, options: Pa
   for (const [name, server] of Object.entries(catalog.servers)) {
     const launch = expandLaunch(server.launch, options, `${CATALOG_FILE}: servers.${name}.launch`, errors);
     const tools = new Map<string, CatalogTool>(
-      Object.entries(server.tools).map(([tool, t]) => [tool, { sha256: t.sha256, readOnly: t.readOnly, destructive: t.destructive, tags: t.tags, scale: t.scale }]),
+      Object.entries(server.tools).map(([tool, t]) => [
+        tool,
+        { sha256: t.sha256, readOnly: t.readOnly, destructive: t.destructive, tags: t.tags, scale: t.scale },
+      ]),
     );
     servers.set(name, { launch, tools });
   }

@@ -131,7 +131,13 @@ export class PolicyController {
     if (this.settings) detail.required = this.settings.required;
     if (state.kind === 'enforcing' && this.inForce) {
       const m = state.evaluator.bundle.manifest;
-      Object.assign(detail, { version: String(m.version), source: this.inForce.source, issuedAt: m.issuedAt, expiresAt: m.expiresAt, signedBy: state.evaluator.bundle.signedBy });
+      Object.assign(detail, {
+        version: String(m.version),
+        source: this.inForce.source,
+        issuedAt: m.issuedAt,
+        expiresAt: m.expiresAt,
+        signedBy: state.evaluator.bundle.signedBy,
+      });
     }
     if (this.settings?.url) detail.url = this.settings.url.href;
     if (this.lastFetch) detail.lastFetch = this.lastFetch;
@@ -185,7 +191,13 @@ export class PolicyController {
       const digest = digestOf(candidate.bytes);
       if (seen.has(digest)) continue;
       seen.add(digest);
-      const result = await verifyBundle(candidate.bytes, { roots: settings.roots, state: this.trust, now: this.now(), cedar: this.cedar, dataDir: this.options.dataDir });
+      const result = await verifyBundle(candidate.bytes, {
+        roots: settings.roots,
+        state: this.trust,
+        now: this.now(),
+        cedar: this.cedar,
+        dataDir: this.options.dataDir,
+      });
       if (!result.ok) {
         firstProblem ??= result;
         // The kept copy of an expired bundle is not news every time it is checked again.
@@ -216,14 +228,21 @@ export class PolicyController {
         signedBy: bundle.signedBy,
         expiresAt: bundle.manifest.expiresAt,
       });
-      this.audit({ type: 'policy.changed', reason: `bundle v${bundle.manifest.version} in force`, detail: { version: bundle.manifest.version, source: best.candidate.source, signedBy: bundle.signedBy, expiresAt: bundle.manifest.expiresAt } });
+      this.audit({
+        type: 'policy.changed',
+        reason: `bundle v${bundle.manifest.version} in force`,
+        detail: { version: bundle.manifest.version, source: best.candidate.source, signedBy: bundle.signedBy, expiresAt: bundle.manifest.expiresAt },
+      });
       this.put({ kind: 'enforcing', evaluator: best.evaluator }, bundle.manifest.expiresAt);
       return;
     }
 
     this.inForce = undefined;
-    const why = firstProblem ? `no valid policy bundle: ${firstProblem.reason}` : `no policy bundle found (looked for ${settings.bundleFile}${settings.url ? ` and ${settings.url.href}` : ''})`;
-    if (!settings.required && this.trust.version === undefined) this.put({ kind: 'unmanaged', reason: `${why}; the managed settings do not require a bundle, so Gatehouse runs unmanaged until one arrives` }, undefined);
+    const why = firstProblem
+      ? `no valid policy bundle: ${firstProblem.reason}`
+      : `no policy bundle found (looked for ${settings.bundleFile}${settings.url ? ` and ${settings.url.href}` : ''})`;
+    if (!settings.required && this.trust.version === undefined)
+      this.put({ kind: 'unmanaged', reason: `${why}; the managed settings do not require a bundle, so Gatehouse runs unmanaged until one arrives` }, undefined);
     else this.put({ kind: 'fail-closed', reason: why }, undefined);
   }
 

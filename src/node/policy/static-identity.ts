@@ -20,7 +20,13 @@ export class StaticIdentity implements SessionPort {
   private readonly user: Principal['user'];
 
   constructor(identity: TestIdentity) {
-    this.user = Object.freeze({ id: identity.user, source: 'oidc', displayName: `${identity.user} (test identity)`, groups: [...identity.groups], roles: [] }) as Principal['user'];
+    this.user = Object.freeze({
+      id: identity.user,
+      source: 'oidc',
+      displayName: `${identity.user} (test identity)`,
+      groups: [...identity.groups],
+      roles: [],
+    }) as Principal['user'];
   }
 
   currentUser(): Principal['user'] {

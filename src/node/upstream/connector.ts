@@ -196,7 +196,8 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     let settle!: (exit: UpstreamExit) => void;
     const exited = new Promise<UpstreamExit>((resolve) => (settle = resolve));
     let closedByUs = false;
-    client.onclose = () => settle(closedByUs ? { reason: 'stopped by Gatehouse', clean: true } : { reason: 'the remote server closed the connection', clean: false });
+    client.onclose = () =>
+      settle(closedByUs ? { reason: 'stopped by Gatehouse', clean: true } : { reason: 'the remote server closed the connection', clean: false });
     await raceExit(client.connect(transport as Transport, {}), exited, signal);
     await raceExit(listenForChanges(client, events, config.startupTimeoutMs), exited, signal);
     return new SdkUpstreamConnection(client, undefined, exited, async () => {
@@ -267,7 +268,12 @@ function scrubbedEvents(events: UpstreamEvents, secrets: UpstreamSecrets): Upstr
   return {
     ...events,
     stderr: (line) => events.stderr(scrub(line)),
-    ...(events.log ? { log: (message: LogMessage) => events.log!({ ...message, data: typeof message.data === 'string' ? scrub(message.data) : scrubJson(message.data ?? null, scrub) }) } : {}),
+    ...(events.log
+      ? {
+          log: (message: LogMessage) =>
+            events.log!({ ...message, data: typeof message.data === 'string' ? scrub(message.data) : scrubJson(message.data ?? null, scrub) }),
+        }
+      : {}),
     serverRequest: (method, params, signal) => events.serverRequest(method, scrubJson(params, scrub), signal),
     listChanged: events.listChanged.bind(events),
     resourceUpdated: (uri) => events.resourceUpdated(scrub(uri)),
