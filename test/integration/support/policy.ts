@@ -81,6 +81,8 @@ export async function startManaged(options: ManagedOptions): Promise<ManagedGate
       secrets: new MemorySecretStore(),
       managedDir,
       ...(options.identity ? { testIdentity: options.identity } : {}),
+      // Nobody can be asked here, whatever this machine has installed (a notify-send would reach a person).
+      human: { terminal: null, notifier: { notify: () => false } },
     });
   } catch (error) {
     rmSync(home, { recursive: true, force: true });
