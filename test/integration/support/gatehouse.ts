@@ -67,7 +67,8 @@ export async function startGatehouse(options: StartOptions = {}): Promise<Runnin
   const logger: Logger = { log: (level, event, fields) => logs.push(JSON.stringify({ level, event, ...fields })) };
   let daemon: Daemon;
   try {
-    daemon = await startDaemon({ paths, logger, env });
+    // Nobody can be asked here, whatever this machine has installed (a notify-send would reach a person).
+    daemon = await startDaemon({ paths, logger, env, human: { terminal: null, notifier: { notify: () => false } } });
   } catch (error) {
     rmSync(home, { recursive: true, force: true });
     throw error;
