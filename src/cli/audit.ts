@@ -104,8 +104,9 @@ export async function auditCommand(args: string[], io: CliIo, paths: GatehousePa
         for (const p of report.problems) io.out(`${p.code} at event ${p.seq}: ${p.message}\n`);
         io.out(report.ok ? 'OK: the audit log is intact\n' : `FAILED: ${report.problems.length} problem(s)\n`);
       }
-      if (!report.ok)
+      if (!report.ok) {
         io.err(`gatehouse audit verify: the audit log has been tampered with or damaged (${report.problems[0]!.code} at event ${report.problems[0]!.seq})\n`);
+      }
       return report.ok ? 0 : 1;
     }
     case 'query': {

@@ -211,8 +211,9 @@ export function describeIdentity(status: IdentityStatus): string[] {
   if (status.mode === 'os') return ['no identity provider configured: calls are made as the OS user (unmanaged)'];
   const lines = [`identity: ${status.user ?? '(nobody)'} — ${status.state}${status.issuer ? ` at ${status.issuer}` : ''}`];
   if (status.groups) lines.push(`groups: ${status.groups.length ? status.groups.join(', ') : '(none)'}`);
-  if (status.roles)
+  if (status.roles) {
     lines.push(`roles: ${status.roles.length ? status.roles.join(', ') : '(none: the managed policy permits you nothing; ask your administrator)'}`);
+  }
   if (status.accessTokenExpiresAt) lines.push(`session renewed until ${status.accessTokenExpiresAt}`);
   if (status.notice) lines.push(status.notice);
   return lines;

@@ -379,8 +379,9 @@ async function test(args: string[], io: Io): Promise<number> {
     const name = typeof c.name === 'string' ? c.name : `case ${index + 1}`;
     const where = `${casesFile}: ${name}`;
     const expect = c.expect;
-    if (expect !== 'allow' && expect !== 'deny' && expect !== 'approval' && expect !== 'hidden')
+    if (expect !== 'allow' && expect !== 'deny' && expect !== 'approval' && expect !== 'hidden') {
       throw new GatehouseError('invalid', `${where}: "expect" must be allow, deny, approval or hidden`);
+    }
     if (typeof c.user !== 'string' || typeof c.client !== 'string') throw new GatehouseError('invalid', `${where}: "user" and "client" are required strings`);
     const groups = Array.isArray(c.groups) ? c.groups.map(String) : [];
     let item: { kind: ItemKind; server: string; name: string };
@@ -388,8 +389,9 @@ async function test(args: string[], io: Io): Promise<number> {
     else if (typeof c.prompt === 'string') item = { kind: 'prompt', ...splitItem(c.prompt, `${where}: "prompt"`) };
     else if (typeof c.resource === 'string' && typeof c.server === 'string') item = { kind: 'resource', server: c.server, name: c.resource };
     else throw new GatehouseError('invalid', `${where}: give "tool", "prompt", or "server" and "resource"`);
-    if (c.args !== undefined && (typeof c.args !== 'object' || c.args === null || Array.isArray(c.args)))
+    if (c.args !== undefined && (typeof c.args !== 'object' || c.args === null || Array.isArray(c.args))) {
       throw new GatehouseError('invalid', `${where}: "args" must be an object`);
+    }
     const d = decideRequest(evaluator, {
       user: c.user,
       groups,
@@ -509,8 +511,9 @@ async function pin(args: string[], io: Io): Promise<number> {
   const content = parseBundleFiles(readBundleDir(dir), { dataDir: defaultPaths(io.env).dataDir });
   if (!content.ok) throw new GatehouseError('invalid', `${dir}: ${content.errors.join('; ')}`);
   const servers = [...content.content.catalog.servers].filter(([name]) => values.server === undefined || name === values.server);
-  if (servers.length === 0)
+  if (servers.length === 0) {
     throw new GatehouseError('unknown_server', values.server ? `"${values.server}" is not in ${catalogFile}` : `${catalogFile} lists no servers`);
+  }
   let drift = 0;
   const failed: string[] = [];
   const { readLiveTools } = await import('../node/policy/pin.js');

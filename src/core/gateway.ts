@@ -301,14 +301,14 @@ export class Gateway {
    */
   serverVisible(principal: Principal, server: string): boolean {
     const view = this.singles.get(server);
-    const scope = { server };
     try {
       if (view && view.tools.length + view.prompts.length + view.resources.length + view.resourceTemplates.length > 0) {
+        // The first visible item decides; `visible` itself fails closed.
         return (
-          this.listTools(principal, scope).length > 0 ||
-          this.listPrompts(principal, scope).length > 0 ||
-          this.listResources(principal, scope).length > 0 ||
-          this.listResourceTemplates(principal, scope).length > 0
+          view.tools.some((t) => this.visible(principal, view.toolRoutes.get(t.name), 'tool')) ||
+          view.prompts.some((p) => this.visible(principal, view.promptRoutes.get(p.name), 'prompt')) ||
+          view.resources.some((r) => this.visible(principal, view.resourceRoutes.get(r.uri), 'resource')) ||
+          view.templateRoutes.some((route) => this.visible(principal, route, 'resource'))
         );
       }
       // Nothing listed yet (the server is starting): the policy's word on the server as a whole.

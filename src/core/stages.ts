@@ -91,8 +91,9 @@ export function policyStage(policy: PolicyPort): Interceptor {
  * autocompletion, and it counts against no quota of the bundle; `withCompletionLimit` bounds its rate).
  */
 function completionDecision(policy: PolicyPort, call: GovernedCall): PolicyDecision {
-  if (policy.visible(call.principal, call.server, call.kind, call.name))
+  if (policy.visible(call.principal, call.server, call.kind, call.name)) {
     return { allow: true, reason: `completion for a ${call.kind} this caller may use`, policyIds: [] };
+  }
   return { allow: false, code: 'policy_denied', reason: `${call.server}__${call.name} is not available to this caller`, policyIds: [] };
 }
 

@@ -245,8 +245,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     const before = lastUser;
     lastUser = key;
     const at = new Date().toISOString();
-    if (current && !before.includes(JSON.stringify(current.id)))
+    if (current && !before.includes(JSON.stringify(current.id))) {
       record({ type: 'identity.signed_in', at, user: current.id, detail: { displayName: current.displayName, groups: current.groups } });
+    }
     if (!current && before !== '') record({ type: 'identity.signed_out', at });
     bundlePolicy.install(bundlePolicy.state);
     // "For this session" approvals were given to the user who was asked.
@@ -380,8 +381,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     pairing,
     logger,
     revoke: (name) => {
-      if (registry.revoke(name))
+      if (registry.revoke(name)) {
         record({ type: 'client.revoked', at: new Date().toISOString(), client: name, reason: 'its authorization code was used twice' });
+      }
     },
   });
   const http = live.config.listen.http.enabled

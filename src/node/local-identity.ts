@@ -56,8 +56,9 @@ export class LocalIdentity implements IdentityPort {
     private readonly options: LocalIdentityOptions,
   ) {
     // Also at run time: a caller that bypasses the types must not get a fail-open identity.
-    if (typeof options?.pairing?.pair !== 'function')
+    if (typeof options?.pairing?.pair !== 'function') {
       throw new TypeError('LocalIdentity needs a pairing service: a client without a credential must be paired by the person');
+    }
     const name = userInfo().username;
     this.user = { id: `os:${name}`, source: 'os', displayName: name, groups: [], roles: [] };
   }
@@ -79,13 +80,14 @@ export class LocalIdentity implements IdentityPort {
       const record = this.registry.verify(hello.token);
       if (!record) return { ok: false, reason: 'wrong or revoked client credential' };
       if (record.name !== hello.client) return { ok: false, reason: `the credential belongs to another client than "${hello.client}"` };
-      if (isExpired(record))
+      if (isExpired(record)) {
         return {
           ok: false,
           reason:
             `the credential of client "${record.name}" expired at ${record.expiresAt}; ` +
             `revoke it (gatehouse clients revoke "${record.name}") and connect again to pair it again`,
         };
+      }
       this.registry.touch(record.name);
       return { ok: true, principal: this.principal(record, 'socket') };
     }

@@ -247,8 +247,9 @@ describe('every MCP method the daemon serves, called while a refund waits for th
             rawRequest(url, { headers, body: rpcRequest(era, method, params, 7) }),
             new Promise<undefined>((resolve) => setTimeout(resolve, 3000, undefined)),
           ]);
-          if (response && response.status === 200 && !served.has(method))
+          if (response && response.status === 200 && !served.has(method)) {
             expect(rpcOf(response), `${era} ${method}`).toMatchObject({ error: { code: -32601 } });
+          }
           stillWaiting(`HTTP ${era} ${method}`);
         }
       }

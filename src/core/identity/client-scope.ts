@@ -84,13 +84,14 @@ export class ScopedPolicy implements PolicyPort {
 
   decide(call: GovernedCall): PolicyDecision {
     const why = outsideScope(call.principal.client.scope, this.readOnly, call.server, call.kind, call.name);
-    if (why)
+    if (why) {
       return {
         allow: false,
         code: 'policy_denied',
         reason: `${call.server}__${call.name} is refused for client "${call.principal.client.name}": ${why}`,
         policyIds: [],
       };
+    }
     return this.inner.decide(call);
   }
 }

@@ -83,8 +83,9 @@ export function consoleHandlers(deps: ConsoleHandlerDeps): Pick<ControlHandlers,
   const edit = async (mutate: (servers: Record<string, unknown>) => void): Promise<ReloadReport> => {
     const result = await editConfigFile(deps.configFile, (raw) => {
       const servers = (raw.servers ??= {}) as Record<string, unknown>;
-      if (typeof servers !== 'object' || servers === null || Array.isArray(servers))
+      if (typeof servers !== 'object' || servers === null || Array.isArray(servers)) {
         throw new GatehouseError('config_invalid', '"servers" in the config file is not an object');
+      }
       mutate(servers);
     });
     if (!result.ok) throw new GatehouseError('invalid', result.error);
@@ -98,17 +99,19 @@ export function consoleHandlers(deps: ConsoleHandlerDeps): Pick<ControlHandlers,
     'servers.tools': async ({ name }) => {
       requireRunning(name);
       const lists = deps.supervised.lists(name);
-      if (!lists)
+      if (!lists) {
         throw new GatehouseError(
           'server_unavailable',
           `server "${name}" is not ready (${deps.supervised.status(name)?.state ?? 'stopped'}); its tools are listed once it is`,
         );
+      }
       return lists.tools.map(summarizeTool);
     },
     'servers.add': async ({ name, config }) =>
       edit((servers) => {
-        if (Object.hasOwn(servers, name))
+        if (Object.hasOwn(servers, name)) {
           throw new GatehouseError('exists', `a server named "${name}" is already configured; edit it instead, or choose another name`);
+        }
         servers[name] = config;
       }),
     'servers.update': async ({ name, config }) =>
@@ -182,11 +185,12 @@ export function consoleHandlers(deps: ConsoleHandlerDeps): Pick<ControlHandlers,
 
     'identity.login': async () => {
       const identity = deps.identity;
-      if (!identity)
+      if (!identity) {
         throw new GatehouseError(
           'no_identity_provider',
           'no identity provider is configured, so calls are made as the OS user; an administrator names one in identity.json (see docs/identity.md)',
         );
+      }
       signIn?.abort();
       const controller = new AbortController();
       signIn = controller;

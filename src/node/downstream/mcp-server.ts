@@ -79,8 +79,9 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
 
   on('logging/setLevel', async (request) => {
     const level = stringParam(request.params ?? {}, 'level');
-    if (!(MCP_LOG_LEVELS as readonly string[]).includes(level))
+    if (!(MCP_LOG_LEVELS as readonly string[]).includes(level)) {
       throw new ProtocolError(RpcErrorCode.InvalidParams, `params.level must be one of ${MCP_LOG_LEVELS.join(', ')}`);
+    }
     session.logLevel = level as McpLogLevel;
     return {};
   });
@@ -121,8 +122,9 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     const outcome = await gateway.complete(principal, scope, params, forwardedMeta(params), context);
     await context.settled();
     // Nothing is completed for an item the caller cannot see, exactly as for one that does not exist.
-    if (outcome.kind === 'denied' && (outcome.code === 'unknown_prompt' || outcome.code === 'unknown_resource'))
+    if (outcome.kind === 'denied' && (outcome.code === 'unknown_prompt' || outcome.code === 'unknown_resource')) {
       return { completion: { values: [], hasMore: false } };
+    }
     return answer(outcome);
   });
   on('resources/subscribe', async (request) => {
@@ -147,8 +149,9 @@ function stringParam(params: Record<string, unknown>, key: string): string {
 function objectParam(params: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
   const value = params[key];
   if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ProtocolError(RpcErrorCode.InvalidParams, `params.${key} must be an object`);
+  }
   return value as Record<string, unknown>;
 }
 

@@ -91,10 +91,11 @@ export function describeOidcError(error: unknown, issuer: string): GatehouseErro
   if (error instanceof oidc.ResponseBodyError) {
     const what = `${error.error}${error.error_description ? `: ${error.error_description}` : ''}`;
     if (error.error === 'invalid_grant') {
-      if (/pkce|code_verifier/i.test(error.error_description ?? ''))
+      if (/pkce|code_verifier/i.test(error.error_description ?? '')) {
         return new GatehouseError('oidc_pkce_failed', `the identity provider refused the authorization code: PKCE verification failed (${what})`, {
           cause: error,
         });
+      }
       return new GatehouseError(
         'oidc_invalid_grant',
         `the identity provider refused the grant (${what}): the code or refresh token is invalid, expired or revoked`,
@@ -128,24 +129,30 @@ export function describeOidcError(error: unknown, issuer: string): GatehouseErro
     /claim/.test(message)
   ) {
     const message = detail;
-    if (claim === 'iss' || (claim === undefined && /"iss"|issuer/i.test(message)))
+    if (claim === 'iss' || (claim === undefined && /"iss"|issuer/i.test(message))) {
       return new GatehouseError('oidc_wrong_issuer', `the identity provider's answer names the wrong issuer (expected ${issuer}): ${message}`, {
         cause: error,
       });
-    if (claim === 'aud' || claim === 'azp' || (claim === undefined && /"aud"|audience/.test(message)))
+    }
+    if (claim === 'aud' || claim === 'azp' || (claim === undefined && /"aud"|audience/.test(message))) {
       return new GatehouseError('oidc_wrong_audience', `the ID token was issued for another client (audience check failed): ${message}`, { cause: error });
-    if (claim === 'nonce' || (claim === undefined && /nonce/.test(message)))
+    }
+    if (claim === 'nonce' || (claim === undefined && /nonce/.test(message))) {
       return new GatehouseError('oidc_nonce_mismatch', `the ID token's nonce does not match this sign-in (a replayed or injected token): ${message}`, {
         cause: error,
       });
-    if (claim === 'exp' || (claim === undefined && /"exp"|expir/.test(message)))
+    }
+    if (claim === 'exp' || (claim === undefined && /"exp"|expir/.test(message))) {
       return new GatehouseError('oidc_token_expired', `the ID token has expired (check the clock of this machine): ${message}`, { cause: error });
-    if (claim === 'iat' || claim === 'nbf')
+    }
+    if (claim === 'iat' || claim === 'nbf') {
       return new GatehouseError('oidc_token_time', `the ID token is not valid yet, or too old (check the clock of this machine): ${message}`, { cause: error });
+    }
     return new GatehouseError('oidc_invalid_token', `the ID token failed validation: ${message}`, { cause: error });
   }
-  if (code === 'OAUTH_INVALID_RESPONSE' && /state/.test(message))
+  if (code === 'OAUTH_INVALID_RESPONSE' && /state/.test(message)) {
     return new GatehouseError('oidc_state_mismatch', `the sign-in response does not belong to this sign-in (state check failed): ${message}`, { cause: error });
+  }
   if (error instanceof TypeError || /fetch failed|ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EAI_AGAIN|aborted|timeout/i.test(message) || code === 'ECONNREFUSED') {
     const why = (error as { cause?: unknown }).cause ? errorMessage((error as { cause: unknown }).cause) : message;
     return new GatehouseError('idp_unreachable', `cannot reach the identity provider at ${issuer}: ${why}`, { cause: error });
@@ -368,11 +375,12 @@ export class OidcClient {
 
   /** The device flow: shows a code to enter on another device, then polls until the person has signed in. */
   async loginWithDevice(io: LoginIo, options: { signal?: AbortSignal } = {}): Promise<TokenSet> {
-    if (!this.supportsDeviceFlow)
+    if (!this.supportsDeviceFlow) {
       throw new GatehouseError(
         'device_flow_unsupported',
         `the identity provider at ${this.settings.issuer} does not offer the device flow; sign in with a browser (gatehouse login)`,
       );
+    }
     try {
       const started = await oidc.initiateDeviceAuthorization(this.config, { ...authorizationParameters(this.settings), scope: this.settings.scopes.join(' ') });
       io.say(

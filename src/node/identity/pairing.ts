@@ -81,8 +81,9 @@ export class PairingService {
       };
     }
     if (this.pending.has(client)) return { ok: false, code: 'pairing_refused', reason: `a pairing request for "${client}" is already waiting for an answer` };
-    if (this.pending.size >= MAX_PENDING_PAIRINGS)
+    if (this.pending.size >= MAX_PENDING_PAIRINGS) {
       return { ok: false, code: 'pairing_refused', reason: `${this.pending.size} pairing requests are already waiting for an answer; try again later` };
+    }
     this.pending.add(client);
     try {
       const code = pairingCode();

@@ -60,8 +60,9 @@ export const IdentitySettingsSchema = z
     if (!s.scopes.includes('openid')) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'the scopes must include "openid"' });
     const reserved = ['state', 'nonce', 'code_challenge', 'code_challenge_method', 'redirect_uri', 'client_id', 'response_type', 'scope'];
     for (const key of Object.keys(s.authorizationParams)) {
-      if (reserved.includes(key))
+      if (reserved.includes(key)) {
         ctx.addIssue({ code: 'custom', path: ['authorizationParams', key], message: `"${key}" is set by Gatehouse and cannot be overridden` });
+      }
     }
   });
 export type IdentitySettings = z.infer<typeof IdentitySettingsSchema>;

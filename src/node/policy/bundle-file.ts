@@ -191,8 +191,9 @@ export async function verifyBundle(bytes: Uint8Array, options: VerifyOptions): P
   ) {
     return reject('malformed', `the manifest is not a JWS with 1 to ${MAX_SIGNATURES} signatures`);
   }
-  if (!isObject(doc.files) || !Object.values(doc.files).every((v) => typeof v === 'string'))
+  if (!isObject(doc.files) || !Object.values(doc.files).every((v) => typeof v === 'string')) {
     return reject('malformed', 'the bundle has no "files" object of base64 strings');
+  }
   if (doc.keyList !== undefined && typeof doc.keyList !== 'string') return reject('malformed', '"keyList" must be a compact JWS string');
 
   // Which keys may sign: the roots, and the keys a root vouches for in the key list.
@@ -337,8 +338,9 @@ async function verifyKeyList(jws: string, options: VerifyOptions): Promise<{ ok:
   const kid = typeof header.kid === 'string' ? header.kid : '(no kid)';
   const root = options.roots.find((k) => k.kid === kid);
   if (!root) return reject('untrusted_key', `the key list is signed by key ${kid}, which is not a root key of the managed settings`);
-  if (header.alg !== ALG || header.typ !== KEYLIST_TYP)
+  if (header.alg !== ALG || header.typ !== KEYLIST_TYP) {
     return reject('bad_signature', `the key list's header has alg ${String(header.alg)} and typ ${String(header.typ)}, not ${ALG} and ${KEYLIST_TYP}`);
+  }
   let payload: Record<string, unknown>;
   let digest: string;
   try {
