@@ -3,7 +3,7 @@
  * gateways, side by side in one run on one machine. Writes dist/bench/results.json and
  * dist/bench/report.md, and prints the report.
  *
- *   node dist/bench/run.js [--quick] [--profile] [--only latency,throughput,catalog,ready,audit,profile]
+ *   node dist/bench/run.js [--quick] [--profile] [--only latency,throughput,catalog,search,ready,audit,profile]
  *                          [--targets id,id] [--no-peers] [--peers DIR] [--out DIR]
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,8 +26,9 @@ import { catalogScenario } from './scenarios/catalog.js';
 import { inProcessScenario } from './scenarios/inprocess.js';
 import { profileScenario } from './scenarios/profile.js';
 import { readyScenario } from './scenarios/ready.js';
+import { searchScenario } from './scenarios/search.js';
 
-const PHASES = ['latency', 'throughput', 'inprocess', 'catalog', 'policy', 'quota', 'ready', 'audit', 'profile'] as const;
+const PHASES = ['latency', 'throughput', 'inprocess', 'catalog', 'search', 'policy', 'quota', 'ready', 'audit', 'profile'] as const;
 type Phase = (typeof PHASES)[number];
 const PEERS: PeerName[] = ['supergateway', 'mcp-proxy', 'mcp-hub'];
 
@@ -171,6 +172,10 @@ async function main(): Promise<number> {
       mcpHub: hub && !('missing' in hub) ? hub : undefined,
       log,
     });
+  });
+  if (phases.has('search')) await guarded(results, 'search', async () => {
+    log('tool search: recall on the labelled queries, tokens per view, find_tools over 5,000 tools ...');
+    results.search = await searchScenario({ reps: quick ? 3 : 10, log });
   });
   if (phases.has('policy')) await guarded(results, 'policy', async () => {
     log('managed policy (Cedar) in process: decisions and filtered tools/list ...');

@@ -6,7 +6,17 @@
  *
  * Pure (it takes an ipcRenderer-like port), so test/unit/ipc-contract.test.ts checks it without Electron.
  */
-import { CONSOLE_METHODS, IPC_APP_SET_SETTINGS, IPC_APP_SETTINGS, IPC_EVENT_CHANNEL, IPC_HUMAN_ANSWER, IPC_HUMAN_QUESTION, ipcChannel } from '../src/common/console-channels.js';
+import {
+  CONSOLE_METHODS,
+  IPC_APP_SET_SETTINGS,
+  IPC_APP_SETTINGS,
+  IPC_EVENT_CHANNEL,
+  IPC_HUMAN_ANSWER,
+  IPC_HUMAN_INBOX,
+  IPC_HUMAN_INBOX_ANSWER,
+  IPC_HUMAN_QUESTION,
+  ipcChannel,
+} from '../src/common/console-channels.js';
 import type { BridgeResult, ConsoleBridge, ConsoleEvent } from '../src/common/console-api.js';
 
 export interface IpcRendererLike {
@@ -29,6 +39,8 @@ export function buildBridge(ipc: IpcRendererLike): ConsoleBridge {
     human: {
       question: () => invoke(IPC_HUMAN_QUESTION),
       answer: (answer: unknown) => invoke(IPC_HUMAN_ANSWER, answer),
+      inbox: () => invoke(IPC_HUMAN_INBOX),
+      answerOne: (id: string, answer: unknown) => invoke(IPC_HUMAN_INBOX_ANSWER, { id, answer }),
     },
     app: {
       settings: () => invoke(IPC_APP_SETTINGS),
@@ -39,5 +51,5 @@ export function buildBridge(ipc: IpcRendererLike): ConsoleBridge {
 
 /** Every channel the bridge can send on (for tests and for main's registration check). */
 export function declaredChannels(): string[] {
-  return [...CONSOLE_METHODS.map(ipcChannel), IPC_HUMAN_QUESTION, IPC_HUMAN_ANSWER, IPC_APP_SETTINGS, IPC_APP_SET_SETTINGS];
+  return [...CONSOLE_METHODS.map(ipcChannel), IPC_HUMAN_QUESTION, IPC_HUMAN_ANSWER, IPC_HUMAN_INBOX, IPC_HUMAN_INBOX_ANSWER, IPC_APP_SETTINGS, IPC_APP_SET_SETTINGS];
 }

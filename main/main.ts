@@ -11,13 +11,36 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BrowserWindow, Menu, Tray, app, ipcMain, nativeImage, protocol, shell, type BrowserWindowConstructorOptions, type IpcMainInvokeEvent, type WebContents } from 'electron';
-import { AppSettingsSchema, IPC_APP_SET_SETTINGS, IPC_APP_SETTINGS, IPC_EVENT_CHANNEL, IPC_HUMAN_ANSWER, IPC_HUMAN_QUESTION, type BridgeResult } from '../src/common/console-api.js';
+import {
+  BrowserWindow,
+  Menu,
+  Notification,
+  Tray,
+  app,
+  ipcMain,
+  nativeImage,
+  protocol,
+  shell,
+  type BrowserWindowConstructorOptions,
+  type IpcMainInvokeEvent,
+} from 'electron';
+import {
+  AppSettingsSchema,
+  IPC_APP_SET_SETTINGS,
+  IPC_APP_SETTINGS,
+  IPC_EVENT_CHANNEL,
+  IPC_HUMAN_ANSWER,
+  IPC_HUMAN_INBOX,
+  IPC_HUMAN_INBOX_ANSWER,
+  IPC_HUMAN_QUESTION,
+  type BridgeResult,
+} from '../src/common/console-api.js';
+import { noticeText } from '../src/core/human/notice.js';
 import type { DaemonStatus } from '../src/common/status.js';
 import type { Daemon } from '../src/node/daemon.js';
 import { APP_SCHEME, appUrl, resolveAppRequest } from './app-protocol.js';
 import { readAppSettings, writeAppSettings } from './app-settings.js';
-import { PopupHumanChannel } from './human-popup.js';
+import { AppSurface, humanIpcHandlers } from './human-windows.js';
 import { FORBIDDEN, consoleIpcHandlers, isTrustedSender } from './ipc.js';
 import { isWebLink, refuseNavigation, secureWebPreferences } from './security.js';
 import { trayModel } from './tray-model.js';
@@ -84,7 +107,8 @@ function main(): void {
   const newWindow = (options: BrowserWindowConstructorOptions): BrowserWindow =>
     new BrowserWindow({ ...options, show: false, webPreferences: secureWebPreferences(PRELOAD) });
 
-  const popups = new PopupHumanChannel(
+  // The human channel's surface: a window per question, and the console window's inbox (human-windows.ts).
+  const questions = new AppSurface(
     {
       open(title, onClosed) {
         const win = newWindow({ width: 560, height: 640, alwaysOnTop: true, title: `Gatehouse: ${title}`, minimizable: false, fullscreenable: false });
@@ -96,12 +120,37 @@ function main(): void {
         win.on('closed', onClosed);
         void win.loadURL(appUrl('question'));
         const id = win.webContents.id;
-        return { webContentsId: id, close: () => !win.isDestroyed() && win.close() };
+        return {
+          webContentsId: id,
+          close: () => !win.isDestroyed() && win.close(),
+          focus: () => {
+            if (win.isDestroyed()) return;
+            win.show();
+            win.focus();
+          },
+        };
       },
     },
-    Date.now,
     () => updateTray(),
   );
+  // Notifications say what waits and where; clicking one brings its window forward. They answer nothing.
+  const notices = new Map<string, Notification>();
+  const notice = {
+    notify(entry: Parameters<typeof noticeText>[0], where: Parameters<typeof noticeText>[1]) {
+      if (!Notification.isSupported()) return;
+      const text = noticeText(entry, where);
+      const shown = new Notification({ title: text.title, body: text.body, urgency: 'critical' });
+      shown.on('click', () => {
+        if (!questions.focus(entry.id)) showConsole('approvals');
+      });
+      notices.set(entry.id, shown);
+      shown.show();
+    },
+    withdraw(id: string) {
+      notices.get(id)?.close();
+      notices.delete(id);
+    },
+  };
 
   const showConsole = (route = 'overview') => {
     if (consoleWindow && !consoleWindow.isDestroyed()) {
@@ -126,6 +175,7 @@ function main(): void {
     if (!tray) return;
     const model = trayModel(lastStatus);
     tray.setToolTip(model.tooltip);
+    app.setBadgeCount(model.waiting);
     if (process.platform === 'darwin') tray.setTitle(model.title);
     tray.setContextMenu(
       Menu.buildFromTemplate(
@@ -154,10 +204,13 @@ function main(): void {
       }
     });
   };
-  const popupHandler = (run: (contents: WebContents, payload: unknown) => BridgeResult) => (event: IpcMainInvokeEvent, payload: unknown) =>
-    isTrustedSender(event, (id) => popups.isPopup(id)) ? run(event.sender, payload) : FORBIDDEN;
-  ipcMain.handle(IPC_HUMAN_QUESTION, popupHandler((contents) => popups.questionFor(contents.id)));
-  ipcMain.handle(IPC_HUMAN_ANSWER, popupHandler((contents, payload) => popups.answer(contents.id, payload)));
+  const human = humanIpcHandlers(questions, knownConsole, {
+    question: IPC_HUMAN_QUESTION,
+    answer: IPC_HUMAN_ANSWER,
+    inbox: IPC_HUMAN_INBOX,
+    inboxAnswer: IPC_HUMAN_INBOX_ANSWER,
+  });
+  for (const [channel, handler] of human) ipcMain.handle(channel, (event: IpcMainInvokeEvent, payload: unknown): BridgeResult => handler(event, payload));
   ipcMain.handle(IPC_APP_SETTINGS, (event: IpcMainInvokeEvent): BridgeResult => (isTrustedSender(event, knownConsole) ? { ok: true, result: readAppSettings(settingsFile()) } : FORBIDDEN));
   ipcMain.handle(IPC_APP_SET_SETTINGS, (event: IpcMainInvokeEvent, payload: unknown): BridgeResult => {
     if (!isTrustedSender(event, knownConsole)) return FORBIDDEN;
@@ -186,7 +239,7 @@ function main(): void {
     tray.on('click', () => showConsole());
     updateTray();
     const { startDaemon } = await import('../src/node/daemon.js');
-    core = startDaemon({ humanChannel: popups });
+    core = startDaemon({ human: { terminal: null, surfaces: [questions], notice } });
     core.then(
       (d) => {
         wire(d);
@@ -208,7 +261,6 @@ function main(): void {
     event.preventDefault();
     if (phase === 'stopping') return;
     phase = 'stopping';
-    popups.closeAll();
     void stopCore(core).then((clean) => {
       phase = 'stopped';
       tray?.destroy();

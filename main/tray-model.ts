@@ -19,9 +19,10 @@ export function trayModel(status: DaemonStatus | undefined): TrayModel {
   if (!status) {
     return { state: 'starting', tooltip: 'Gatehouse is starting…', waiting: 0, title: '', menu: [{ id: 'open', label: 'Open Gatehouse', enabled: true }, { id: 'quit', label: 'Quit Gatehouse', enabled: true }] };
   }
+  // Every question waits on the desk (pendingQuestions); approvals are the ones about calls.
   const approvals = status.approvals?.pending.length ?? 0;
-  const questions = status.pendingQuestions ?? 0;
-  const waiting = approvals + questions;
+  const waiting = Math.max(status.pendingQuestions ?? 0, approvals);
+  const questions = waiting - approvals;
   const enabled = status.servers.filter((s) => s.enabled);
   const ready = enabled.filter((s) => s.state === 'ready').length;
   const broken = enabled.filter((s) => s.state === 'crash-looping' || s.state === 'backing-off').length;
@@ -40,7 +41,7 @@ export function trayModel(status: DaemonStatus | undefined): TrayModel {
     title: waiting > 0 ? String(waiting) : '',
     menu: [
       { id: 'open', label: 'Open Gatehouse', enabled: true },
-      { id: 'approvals', label: approvals > 0 ? `Approvals (${approvals} waiting)` : 'Approvals', enabled: status.approvals !== undefined },
+      { id: 'approvals', label: waiting > 0 ? `Answer ${waiting} waiting question${waiting === 1 ? '' : 's'}…` : 'Approvals', enabled: true },
       { id: 'servers', label: `Servers (${ready}/${enabled.length} ready)`, enabled: true },
       { id: 'quit', label: 'Quit Gatehouse', enabled: true },
     ],

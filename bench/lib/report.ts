@@ -1,6 +1,7 @@
 /** Renders a run as markdown: the figures side by side, and the BRIEF's targets beside them. */
 import type { RunResults, TargetResult } from './results.js';
 import { int, median, ms, ratio, table } from './stats.js';
+import { renderSearch } from '../scenarios/search.js';
 
 const find = (r: RunResults, id: string): TargetResult | undefined => r.targets.find((t) => t.id === id);
 
@@ -257,6 +258,7 @@ export function renderReport(r: RunResults): string {
     );
   }
   if (r.catalog) lines.push('', `### \`tools/list\`, ${r.catalog.servers} servers × ${r.catalog.toolsPerServer} tools`, '', renderCatalog(r));
+  if (r.search) lines.push(...renderSearch(r.search, table));
   if (r.ready) {
     const rd = r.ready;
     lines.push('', `### Ready time, ${rd.servers} servers`, '');

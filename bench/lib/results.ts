@@ -4,6 +4,7 @@ import type { QuotaStageBenchResult } from '../approvals.js';
 import type { PolicyBenchResult } from '../policy.js';
 import type { AuditResult } from '../scenarios/audit.js';
 import type { CatalogResult } from '../scenarios/catalog.js';
+import type { SearchBenchResult } from '../scenarios/search.js';
 import type { InProcessResult } from '../scenarios/inprocess.js';
 import type { ProfileRun } from '../scenarios/profile.js';
 import type { ReadyResult } from '../scenarios/ready.js';
@@ -69,6 +70,8 @@ export interface RunResults {
   targets: TargetResult[];
   inProcess?: InProcessResult;
   catalog?: CatalogResult;
+  /** Tool search (issue 19). */
+  search?: SearchBenchResult;
   ready?: ReadyResult;
   audit?: AuditResult;
   /** The audit issue's own figures (bench/audit.ts). */

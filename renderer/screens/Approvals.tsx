@@ -1,12 +1,16 @@
 /**
- * Approvals: the calls waiting for the person's answer, and the answers given. Answering happens
- * only in the human channel (the desktop app's popup, or the page linked from the daemon's
- * terminal), never through anything an agent can reach; this screen shows, it does not answer.
+ * Approvals: the questions waiting for the person (approvals and pairing requests), and the
+ * answers given. In the desktop app this is an inbox: each waiting question opens here with every
+ * fact its own window shows, and an answer goes over the app's IPC like the window's. Served on
+ * loopback (`gatehouse daemon --ui`) it shows, and says where to answer: the console there cannot
+ * answer anything, so a page an agent opens cannot either.
  */
-import type { AuditRow } from '../../src/common/console-api.js';
+import { useState } from 'react';
+import type { AuditRow, QuestionsReport, WaitingQuestion } from '../../src/common/console-api.js';
 import { useLive, useQuery } from '../api/client.js';
 import { Badge, Empty, ErrorNote, Notice, ScreenTitle, Section, Spinner } from '../components/ui.js';
 import { relative, timestamp } from '../lib/format.js';
+import { QuestionForm } from './Question.js';
 
 /** "approved once", "approved for this session", "declined", "timed out"… */
 function answerLabel(e: AuditRow): string {
@@ -19,55 +23,20 @@ function answerLabel(e: AuditRow): string {
 
 export function Approvals() {
   const { status } = useLive();
+  const waiting = useQuery((c) => c.call('questions.list', {}) as Promise<QuestionsReport>, [], { live: true });
   const history = useQuery((c) => c.call('audit.query', { type: 'approval.decided', limit: 200 }), [], { live: true });
   const approvals = status?.approvals;
   return (
     <>
-      <ScreenTitle lead="Calls your policy asks you to approve before they run.">Approvals</ScreenTitle>
-      {!approvals ? (
-        <Notice>This Gatehouse asks for no approvals.</Notice>
-      ) : (
-        <Section title="Waiting for you">
-          <p className="muted">
-            Answer each in its approval window (or the page linked from the desktop notification). Unanswered, a request is refused after {approvals.timeoutSeconds} s. {approvals.sessionGrants > 0 ? `${approvals.sessionGrants} "for this session" answers are in force.` : ''}
-          </p>
-          {approvals.pending.length === 0 ? (
-            <Empty>No call waits for your approval.</Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <caption className="visually-hidden">Calls waiting for approval</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Tool</th>
-                    <th scope="col">Client</th>
-                    <th scope="col">User</th>
-                    <th scope="col">Why</th>
-                    <th scope="col">Asked</th>
-                    <th scope="col">Refused at</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {approvals.pending.map((p) => (
-                    <tr key={p.id}>
-                      <th scope="row">
-                        <code>
-                          {p.server}__{p.name}
-                        </code>
-                      </th>
-                      <td>{p.client}</td>
-                      <td>{p.user}</td>
-                      <td>{p.reasons.join('; ')}</td>
-                      <td>{relative(p.askedAt)}</td>
-                      <td>{timestamp(p.deadline)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
-        </Section>
-      )}
+      <ScreenTitle lead="Questions only you can answer: calls your policy or your own rules ask about, and clients asking to pair.">Approvals</ScreenTitle>
+      <Section title="Waiting for you">
+        <ErrorNote error={waiting.error} onRetry={waiting.reload} />
+        {!waiting.data ? (
+          <Spinner label="Loading" />
+        ) : (
+          <Waiting report={waiting.data} sessionGrants={approvals?.sessionGrants ?? 0} timeoutSeconds={approvals?.timeoutSeconds} />
+        )}
+      </Section>
       <Section title="Answers given">
         <ErrorNote error={history.error} onRetry={history.reload} />
         {!history.data ? (
@@ -86,5 +55,64 @@ export function Approvals() {
         )}
       </Section>
     </>
+  );
+}
+
+function Waiting({ report, sessionGrants, timeoutSeconds }: { report: QuestionsReport; sessionGrants: number; timeoutSeconds: number | undefined }) {
+  const inApp = window.gatehouse !== undefined;
+  const [open, setOpen] = useState<string>();
+  const grants = sessionGrants > 0 ? ` ${sessionGrants} "for this session" answers are in force.` : '';
+  const deadline = timeoutSeconds !== undefined ? ` Unanswered, a call is refused after ${timeoutSeconds} s.` : '';
+  if (report.answerAt.length === 0) {
+    return <Notice tone="bad">Nobody can be asked here: run the daemon in a terminal, or use the desktop app. Until then every question is refused.</Notice>;
+  }
+  return (
+    <>
+      <p className="muted">
+        {inApp
+          ? 'Answer here, or in the window each question opens.'
+          : 'Answer in the terminal where Gatehouse runs (type the letter it shows), or on the question\'s page with the code the terminal shows beside it. This console cannot answer.'}
+        {deadline}
+        {grants}
+      </p>
+      {report.questions.length === 0 ? (
+        <Empty>Nothing waits for your answer.</Empty>
+      ) : (
+        <ul className="plain questions">
+          {report.questions.map((q) => (
+            <li key={q.id} className="question-item">
+              <QuestionSummary question={q} />
+              {inApp ? (
+                open === q.id ? (
+                  <QuestionForm question={q} send={(answer) => window.gatehouse!.human.answerOne(q.id, answer)} onSent={() => setOpen(undefined)} />
+                ) : (
+                  <button type="button" className="primary" onClick={() => setOpen(q.id)}>
+                    Answer…
+                  </button>
+                )
+              ) : report.pageOrigin ? (
+                <p>
+                  <a href={`${report.pageOrigin}/q/${q.id}`} target="_blank" rel="noreferrer">
+                    Open its question page
+                  </a>{' '}
+                  and type the code shown beside it in the terminal.
+                </p>
+              ) : null}
+            </li>
+          ))}
+        </ul>
+      )}
+    </>
+  );
+}
+
+function QuestionSummary({ question }: { question: WaitingQuestion }) {
+  return (
+    <p>
+      <Badge tone="warn">{question.kind === 'pairing' ? 'pairing' : 'approval'}</Badge> <strong>{question.title}</strong>{' '}
+      <span className="muted">
+        asked {relative(question.askedAt)}, refused at {timestamp(question.deadline)}
+      </span>
+    </p>
   );
 }

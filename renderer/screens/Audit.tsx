@@ -20,7 +20,7 @@ const RANGES: { id: string; label: string; ms?: number }[] = [
   { id: '30d', label: 'last 30 days', ms: 30 * 86_400_000 },
   { id: 'all', label: 'all time' },
 ];
-const DECISIONS = ['allowed', 'denied', 'failed', 'ok', 'error'];
+const DECISIONS = ['allowed', 'denied', 'failed', 'ok', 'error', 'interrupted'];
 const TYPES = ['call.outcome', 'call.attempt', 'server.state', 'server.crashed', 'server.restarted', 'client.paired', 'client.revoked', 'config.applied', 'config.rejected', 'policy.changed', 'policy.rejected', 'identity.signed_in', 'identity.signed_out', 'approval.requested', 'approval.decided', 'audit.started'];
 
 interface Filters {

@@ -1,10 +1,12 @@
 /**
- * Clients: the IDEs and agents paired with Gatehouse (scope, expiry, last seen, revoke), the
- * sessions open now, and what to paste into each IDE to connect it.
+ * Clients: the IDEs and agents paired with Gatehouse (scope, expiry, last seen, revoke), which view
+ * of the tools each gets and what its tool list costs in tokens in each view, the sessions open
+ * now, and what to paste into each IDE to connect it.
  */
 import { useState } from 'react';
+import type { ClientToolCost } from '../../src/common/console-api.js';
 import { useLive, useQuery } from '../api/client.js';
-import { Badge, ConfirmButton, CopyButton, Empty, ErrorNote, Field, ScreenTitle, Section, Spinner, Tabs } from '../components/ui.js';
+import { Badge, ConfirmButton, CopyButton, Empty, ErrorNote, Field, ScreenTitle, Section, Spinner, Tabs, useToast } from '../components/ui.js';
 import { plural, relative, timestamp } from '../lib/format.js';
 import { SNIPPETS, snippetFor } from '../lib/snippets.js';
 
@@ -33,14 +35,86 @@ function Snippets() {
   );
 }
 
+const VIEW_LABELS = { aggregate: 'Every tool', search: 'Search (find_tools, call_tool)' } as const;
+
+/** What a client's tool list costs in each view, the view it gets in bold. */
+function Cost({ cost }: { cost: ClientToolCost | undefined }) {
+  if (!cost) return <span className="muted">—</span>;
+  const saved = cost.aggregate.tokens > 0 ? Math.round((1 - cost.search.tokens / cost.aggregate.tokens) * 100) : 0;
+  const figure = (view: 'aggregate' | 'search', label: string) => {
+    const text = `${label}: ${cost[view].tokens.toLocaleString('en-US')} tokens (${cost[view].tools} tools)`;
+    return cost.view === view ? <strong>{text}</strong> : <span>{text}</span>;
+  };
+  return (
+    <span className="small">
+      {figure('aggregate', 'every tool')}
+      <br />
+      {figure('search', 'search')}
+      {saved > 0 ? <span className="muted"> · {saved} % fewer</span> : null}
+    </span>
+  );
+}
+
+/** Chooses the client's view; written to the config file, it applies to the client's next connection. */
+function ViewChoice({ name, view, onChanged }: { name: string; view: 'aggregate' | 'search'; onChanged: () => void }) {
+  const { client } = useLive();
+  const toast = useToast();
+  const [busy, setBusy] = useState(false);
+  return (
+    <select
+      aria-label={`View for ${name}`}
+      value={view}
+      disabled={busy}
+      onChange={(e) => {
+        const next = e.target.value as 'aggregate' | 'search';
+        setBusy(true);
+        client
+          .call('clients.setView', { name, view: next })
+          .then(() => toast('ok', `${name} gets ${next === 'search' ? 'the search view' : 'every tool'} from its next connection`))
+          .catch((error: Error) => toast('bad', `Changing the view of ${name} failed: ${error.message}`))
+          .finally(() => {
+            setBusy(false);
+            onChanged();
+          });
+      }}
+    >
+      {(['aggregate', 'search'] as const).map((v) => (
+        <option key={v} value={v}>
+          {VIEW_LABELS[v]}
+        </option>
+      ))}
+    </select>
+  );
+}
+
 export function Clients() {
   const { client, status } = useLive();
   const clients = useQuery((c) => c.call('clients.list'), [], { live: true });
+  // Not live: counting tokens is work, and the figures change only when the tools or a view do.
+  const costs = useQuery((c) => c.call('tools.cost'), []);
+  const costOf = (name: string | undefined) => costs.data?.clients.find((c) => c.name === name);
+  const everyone = costOf(undefined);
+  const changed = () => {
+    clients.reload();
+    costs.reload();
+  };
   return (
     <>
       <ScreenTitle lead="The IDEs and agents you paired, and how to connect another.">Clients</ScreenTitle>
       <ErrorNote error={clients.error} onRetry={clients.reload} />
+      <ErrorNote error={costs.error} onRetry={costs.reload} context="Tool list costs" />
       <Section title="Paired clients">
+        <p>
+          A client in the <strong>search view</strong> sees two tools, find_tools and call_tool, instead of every definition at once; what it finds and calls is
+          governed and recorded exactly as in the full list. The cost is what its tool list takes of a model's context before anyone says a word
+          {costs.data ? ` (tokens counted with ${costs.data.encoding})` : ''}.
+          {everyone ? (
+            <>
+              {' '}
+              With all of your tools: {everyone.aggregate.tokens.toLocaleString('en-US')} tokens for every tool, {everyone.search.tokens.toLocaleString('en-US')} in the search view.
+            </>
+          ) : null}
+        </p>
         {!clients.data ? (
           <Spinner label="Loading clients" />
         ) : clients.data.length === 0 ? (
@@ -56,6 +130,8 @@ export function Clients() {
                   <th scope="col">Paired</th>
                   <th scope="col">Expires</th>
                   <th scope="col">Last seen</th>
+                  <th scope="col">Tools view</th>
+                  <th scope="col">Tool list cost</th>
                   <th scope="col">Now</th>
                   <th scope="col">
                     <span className="visually-hidden">Actions</span>
@@ -75,6 +151,13 @@ export function Clients() {
                     </td>
                     <td>{c.expired ? <Badge tone="bad">expired {relative(c.expiresAt)}</Badge> : c.expiresAt ? <span title={timestamp(c.expiresAt)}>{relative(c.expiresAt)}</span> : 'never'}</td>
                     <td>{c.lastSeen ? <span title={timestamp(c.lastSeen)}>{relative(c.lastSeen)}</span> : <span className="muted">never</span>}</td>
+                    <td>
+                      <ViewChoice name={c.name} view={c.view} onChanged={changed} />
+                      {c.pinned.length > 0 ? <div className="muted small">pinned: {c.pinned.join(', ')}</div> : null}
+                    </td>
+                    <td>
+                      <Cost cost={costOf(c.name)} />
+                    </td>
                     <td>{c.sessions > 0 ? <Badge tone="ok">{plural(c.sessions, 'session')}</Badge> : <span className="muted">—</span>}</td>
                     <td className="row-actions">
                       <ConfirmButton
@@ -111,6 +194,7 @@ export function Clients() {
                   <th scope="col">Via</th>
                   <th scope="col">Verified</th>
                   <th scope="col">Protocol</th>
+                  <th scope="col">View</th>
                   <th scope="col">Since</th>
                   <th scope="col">Calls</th>
                 </tr>
@@ -122,6 +206,7 @@ export function Clients() {
                     <td>{s.transport}</td>
                     <td>{s.verified ? <Badge tone="ok">yes</Badge> : <Badge tone="warn">no</Badge>}</td>
                     <td>{s.protocolVersion ?? '—'}</td>
+                    <td>{s.view === 'search' ? 'search' : 'every tool'}</td>
                     <td>{relative(s.connectedAt)}</td>
                     <td>{s.calls}</td>
                   </tr>

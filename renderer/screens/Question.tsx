@@ -1,42 +1,48 @@
 /**
- * The desktop app's popup for the human channel: a pairing consent or an approval. Its window
- * (always on top) belongs to one question; main checks the answer against that question before
- * it counts. Not reachable headless, where the loopback pairing page plays this part.
+ * The human channel in the desktop app: a question window (one pairing consent or approval, always
+ * on top) and the form it shows, which the console window's inbox (Approvals) uses too. Main checks
+ * that an answer comes from that question's own window, or from the console window, and the desk
+ * checks it against what the question offered. Headless there is no such window: questions are
+ * answered in the daemon's terminal or on the question page.
  */
 import { useEffect, useId, useState, type FormEvent } from 'react';
-import type { PopupAnswer, PopupQuestion } from '../../src/common/console-api.js';
+import type { BridgeResult, QuestionAnswer, WaitingQuestion } from '../../src/common/console-api.js';
 import { KeyValues, Labeled, Notice, Spinner } from '../components/ui.js';
 import { relative } from '../lib/format.js';
 
+/** A question window: its own question, its own answer. */
 export function Question() {
   const bridge = window.gatehouse;
-  const [question, setQuestion] = useState<PopupQuestion>();
+  const [question, setQuestion] = useState<WaitingQuestion>();
   const [error, setError] = useState<string>();
-  const [scope, setScope] = useState<'all' | 'read-only' | 'listed'>('read-only');
-  const [servers, setServers] = useState<string[]>([]);
-  const [tools, setTools] = useState<string[]>([]);
-  const [expiry, setExpiry] = useState<number>();
-  const [choice, setChoice] = useState<string>();
   const [sent, setSent] = useState(false);
-  const titleId = useId();
   useEffect(() => {
     if (!bridge) return;
     void bridge.human.question().then((answer) => {
       if (!answer.ok) return setError(answer.error.message);
-      const q = answer.result as PopupQuestion;
-      setQuestion(q);
-      setExpiry(q.scope?.expiryDays[0]);
-      setChoice(q.choices?.[0]?.id);
+      setQuestion(answer.result as WaitingQuestion);
     });
   }, [bridge]);
-  if (!bridge) return <Notice>This page is the desktop app's question window. Headless, questions are answered on the page linked from the daemon's terminal.</Notice>;
+  if (!bridge) return <Notice>This page is the desktop app's question window. Headless, questions are answered in the daemon's terminal or on its question page.</Notice>;
   if (error) return <Notice tone="bad">{error}</Notice>;
   if (!question) return <Spinner label="Loading the question" />;
   if (sent) return <Notice tone="ok">Your answer was recorded. This window closes by itself.</Notice>;
+  return <QuestionForm question={question} send={(answer) => bridge.human.answer(answer)} onSent={() => setSent(true)} />;
+}
 
-  const send = async (answer: PopupAnswer) => {
-    const result = await bridge.human.answer(answer);
-    if (result.ok) setSent(true);
+/** Every fact of a question, the code to compare, and the answers it offers. */
+export function QuestionForm({ question, send: deliver, onSent }: { question: WaitingQuestion; send: (answer: QuestionAnswer) => Promise<BridgeResult>; onSent: () => void }) {
+  const [error, setError] = useState<string>();
+  const [scope, setScope] = useState<'all' | 'read-only' | 'listed'>('read-only');
+  const [servers, setServers] = useState<string[]>([]);
+  const [tools, setTools] = useState<string[]>([]);
+  const [expiry, setExpiry] = useState<number | undefined>(question.scope?.expiryDays[0]);
+  const [choice, setChoice] = useState<string | undefined>(question.choices?.[0]?.id);
+  const titleId = useId();
+
+  const send = async (answer: QuestionAnswer) => {
+    const result = await deliver(answer);
+    if (result.ok) onSent();
     else setError(result.error.message);
   };
   const approve = (event: FormEvent) => {
@@ -53,6 +59,7 @@ export function Question() {
       <h1 id={titleId} tabIndex={-1}>
         {question.title}
       </h1>
+      {error ? <Notice tone="bad">{error}</Notice> : null}
       <KeyValues label="What is asked" items={question.facts.map((f) => [f.label, f.value])} />
       {question.code ? (
         <p>

@@ -1,10 +1,11 @@
 /**
  * `gatehouse connect`: the stdio bridge an IDE launches. It says hello on the daemon's socket
- * (client name, credential, optional single-server view), then copies bytes both ways: the IDE's
+ * (client name, credential, optional single-server or search view), then copies bytes both ways: the IDE's
  * MCP traffic is carried unchanged, and governed by the daemon.
  */
 import { createConnection, type Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import type { ToolView } from '../common/config.js';
 import { GatehouseError, RpcErrorCode, errorMessage } from '../common/errors.js';
 import { HELLO_VERSION, type Hello, type HelloReply } from '../node/downstream/hello.js';
 import type { CredentialKeeper } from '../node/identity/bridge-credentials.js';
@@ -14,6 +15,8 @@ export interface BridgeOptions {
   client: string;
   token?: string;
   server?: string;
+  /** The view asked for (`--view`); absent: the client's setting in the daemon's config. */
+  view?: ToolView;
   stdin: Readable;
   stdout: Writable;
   /** What to tell the person about the launching program when pairing (self-reported). */
@@ -106,6 +109,7 @@ async function greet(
   const hello: Hello = { gatehouse: 'hello', version: HELLO_VERSION, client: options.client };
   if (token !== undefined) hello.token = token;
   if (options.server !== undefined) hello.server = options.server;
+  if (options.view !== undefined) hello.view = options.view;
   if (token === undefined && options.about !== undefined) hello.about = options.about.slice(0, 300);
   socket.write(JSON.stringify(hello) + '\n');
   let answer = await readReply(socket, Buffer.alloc(0), 10_000);

@@ -11,7 +11,7 @@ import type { IdentityStatus } from '../common/status.js';
 import type { SecretStore } from '../core/secrets.js';
 import { callControl } from '../node/control/control-client.js';
 import { OidcClient, noRefreshToken, type TokenSet } from '../node/identity/oidc.js';
-import { findOnPath } from '../node/identity/notify.js';
+import { findOnPath } from '../node/human/notify.js';
 import { loadIdentitySettings, type IdentitySettings } from '../node/identity/settings.js';
 import { TokenStore } from '../node/identity/token-store.js';
 import { KeychainSecretStore } from '../node/keychain-secret-store.js';

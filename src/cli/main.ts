@@ -3,7 +3,7 @@
  * stderr when it fails, and never takes a secret value as an argument.
  */
 import { readFileSync } from 'node:fs';
-import { ServerConfigSchema, formatPath } from '../common/config.js';
+import { ServerConfigSchema, ToolViewSchema, formatPath } from '../common/config.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import { isServerName, SERVER_NAME_RULE } from '../common/names.js';
 import type { DaemonStatus, ServerStatus } from '../common/status.js';
@@ -27,9 +27,11 @@ Usage: gatehouse <command> [options]
 
 Commands:
   daemon [--config FILE] [--ui]    run the core in the foreground (--ui: with the console)
-  console                          a new one-time login link for the console (on the daemon's terminal)
+  console                          a new sign-in code for the console (on the daemon's terminal)
   status [--json]                  servers, states, restarts, clients, policy mode
-  connect [--client NAME]          the stdio bridge an IDE launches
+  connect [--client NAME] [--view search]
+                                   the stdio bridge an IDE launches (--view search: find_tools, call_tool)
+  tools cost [--json]              what each client's tool list costs in model tokens, in each view
   servers list|add|remove|restart|start|stop
   logs SERVER [--lines N]          a server's recent stderr
   login [--device], logout, whoami sign in with your organisation's identity provider
@@ -52,22 +54,29 @@ Streamable HTTP on 127.0.0.1, and logs one JSON object per line on stderr. SIGIN
 stops every server gracefully. The config file is watched; a valid change is applied (only
 what differs), an invalid one is refused and the running configuration stays.
 
---ui also serves the console on 127.0.0.1 (--ui-port, default: a free port) and prints a
-one-time login link on this terminal (never in the log, never in a file). The link works once;
-\`gatehouse console\` prints a new one here. See docs/console.md.`,
+Questions for you (pairing a client, approving a call) are shown on this terminal: answer them
+here by typing a letter, or on the question page whose address and code are shown beside them.
+Nothing else can answer them. See docs/approvals.md.
+
+--ui also serves the console on 127.0.0.1 (--ui-port, default: a free port) and prints its
+address and a sign-in code on this terminal (never in the log, never in a file, never in a
+link). A code works once; \`gatehouse console\` prints a new one here. See docs/console.md.`,
   console: `Usage: gatehouse console
 
-Asks the running daemon (started with --ui) to print a new one-time login link for the console
-on its own terminal. The link is shown only there, never here.`,
+Asks the running daemon (started with --ui) to show a new sign-in code for the console on its own
+terminal. The code is shown only there, never here; a daemon without a terminal cannot show one,
+and this command then fails.`,
   status: `Usage: gatehouse status [--json]
 
 Shows the running daemon's servers (state, restarts, tools), connected clients and policy mode.
 --json prints everything, including the socket path and the HTTP endpoint URL.`,
-  connect: `Usage: gatehouse connect [--client NAME] [--server NAME] [--token-file FILE]
+  connect: `Usage: gatehouse connect [--client NAME] [--server NAME | --view search|aggregate] [--token-file FILE]
 
 The stdio bridge an IDE launches as its MCP server command. It speaks MCP on stdin/stdout and
 carries it to the daemon's socket. --client names the client in status and audit records
 (default: "stdio-bridge"). --server shows one server alone, under its own tool names.
+--view search shows two tools instead of every tool: find_tools and call_tool (docs/search.md);
+--view aggregate shows every tool. Without --view, the client's setting in the config decides.
 The first time a client name connects, Gatehouse asks you to pair it on its pairing page (see the
 desktop notification or the daemon's terminal); the bridge then keeps its credential in the OS
 keychain. A credential can also be given with --token-file FILE, or the GATEHOUSE_CLIENT_TOKEN
@@ -115,6 +124,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await servers(rest, io, paths);
       case 'logs':
         return await logs(rest, io, paths);
+      case 'tools': {
+        const { toolsCommand } = await import('./tools.js');
+        return await toolsCommand(rest, io, paths);
+      }
       case 'clients': {
         const { clientsCommand } = await import('./clients.js');
         return await clientsCommand(rest, io, paths);
@@ -171,8 +184,18 @@ async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<nu
   const logger = jsonLogger((line) => io.err(line), level);
   // Loaded only here: the bridge and the other commands start faster without the whole core.
   const { startDaemon } = await import('../node/daemon.js');
-  const ui = values.ui ? { ...(uiPort !== undefined ? { port: uiPort } : {}), announce: (await import('../node/console/announce.js')).terminalAnnouncer(io.env, (line) => io.err(line)) } : undefined;
-  const running = await startDaemon({ paths, logger, env: io.env, ...(values.config ? { configFile: values.config } : {}), ...(ui ? { ui } : {}) });
+  // The person's terminal: questions are shown and answered there, and the console's sign-in code shown.
+  const terminal = (await import('../node/human/terminal.js')).daemonTerminal();
+  const announce = (await import('../node/console/announce.js')).terminalAnnouncer(terminal);
+  const ui = values.ui ? { ...(uiPort !== undefined ? { port: uiPort } : {}), announce } : undefined;
+  const running = await startDaemon({
+    paths,
+    logger,
+    env: io.env,
+    human: { terminal: terminal ?? null },
+    ...(values.config ? { configFile: values.config } : {}),
+    ...(ui ? { ui } : {}),
+  });
   const s = running.status();
   io.err(`Gatehouse ${VERSION} is running (${s.policy.mode} mode). Connect an IDE with: gatehouse connect --client NAME\n`);
   await untilStopSignal();
@@ -185,7 +208,7 @@ async function consoleLink(args: string[], io: Io, paths: GatehousePaths): Promi
   if (helpWanted('console', values, io)) return 0;
   const result = (await callControl(paths.controlSocketPath, 'console.link', {})) as { announced: boolean; reason?: string };
   if (!result.announced) throw new GatehouseError('no_console', result.reason ?? 'the console is not served');
-  io.out('A new one-time login link is on the daemon\'s terminal.\n');
+  io.out('A new sign-in code for the console is on the daemon\'s terminal.\n');
   return 0;
 }
 
@@ -219,11 +242,31 @@ async function status(args: string[], io: Io, paths: GatehousePaths): Promise<nu
     '',
     ...auditLines(s),
     ...(s.identity ? ['', ...(await import('./login.js')).describeIdentity(s.identity)] : []),
-    ...(s.pendingQuestions ? [`${s.pendingQuestions} question(s) wait for you (pairing or approval pages; see the desktop notification or the daemon's terminal)`] : []),
+    ...humanChannelLines(s),
     ...governanceLines(s),
   ];
   io.out(lines.join('\n') + '\n');
   return 0;
+}
+
+/** Where questions are answered, in words. */
+function answerWhere(s: DaemonStatus): string {
+  const at = s.humanChannel?.surfaces ?? [];
+  if (at.length === 0) return 'nowhere: no person can be asked, so they are refused';
+  const places = at.map((p) => (p === 'desktop app' ? 'in the Gatehouse window' : p === 'terminal' ? 'in the daemon\'s terminal' : 'on the question page (with the code the terminal shows)'));
+  return places.join(', or ');
+}
+
+/** Who can be asked, how many questions wait, and which doors this machine leaves open to a process of the user's. */
+function humanChannelLines(s: DaemonStatus): string[] {
+  const lines: string[] = [];
+  if (s.pendingQuestions) lines.push('', `${s.pendingQuestions} question(s) wait for you: answer ${answerWhere(s)}`);
+  const doors = s.humanChannel?.doors ?? [];
+  if (doors.length > 0) {
+    lines.push('', 'YOUR ANSWERS: WHAT A PROCESS OF YOURS COULD STILL DO HERE (SECURITY.md, "The human channel")');
+    for (const door of doors) lines.push(`- ${door.risk}.`, `  Fix: ${door.fix}.`);
+  }
+  return lines;
 }
 
 /** Calls waiting for approval, and what the current user has left of each quota. Nothing here can answer a request. */
@@ -231,7 +274,7 @@ function governanceLines(s: DaemonStatus): string[] {
   const lines: string[] = [];
   const pending = s.approvals?.pending ?? [];
   if (pending.length > 0) {
-    lines.push('', `APPROVALS (${pending.length} waiting; answer on the page the notification or the daemon's terminal names)`);
+    lines.push('', `APPROVALS (${pending.length} waiting; answer ${answerWhere(s)})`);
     lines.push(
       ...table(
         ['CLIENT', 'CALL', 'WHY', 'REFUSED AT'],
@@ -286,8 +329,11 @@ function table(header: string[], rows: string[][]): string[] {
 }
 
 async function connect(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
-  const { values } = parse(args, { client: { type: 'string' }, server: { type: 'string' }, 'token-file': { type: 'string' } });
+  const { values } = parse(args, { client: { type: 'string' }, server: { type: 'string' }, view: { type: 'string' }, 'token-file': { type: 'string' } });
   if (helpWanted('connect', values, io)) return 0;
+  const view = values.view === undefined ? undefined : ToolViewSchema.safeParse(values.view);
+  if (view && !view.success) throw new GatehouseError('usage', '--view: "search" or "aggregate"');
+  if (view?.data === 'search' && values.server !== undefined) throw new GatehouseError('usage', '--server and --view search are two different views; choose one');
   let token = io.env.GATEHOUSE_CLIENT_TOKEN;
   if (values['token-file']) token = readFileSync(values['token-file'], 'utf8').trim();
   if (values.server !== undefined && !isServerName(values.server)) throw new GatehouseError('usage', `--server: ${SERVER_NAME_RULE}`);
@@ -305,6 +351,7 @@ async function connect(args: string[], io: Io, paths: GatehousePaths): Promise<n
     client,
     ...(token ? { token } : {}),
     ...(values.server !== undefined ? { server: values.server } : {}),
+    ...(view?.data !== undefined ? { view: view.data } : {}),
     stdin: process.stdin,
     stdout: process.stdout,
     say: (line) => io.err(line + '\n'),

@@ -3,7 +3,7 @@
  * Documented field by field in docs/configuration.md; the default lives in resources/default-config.json.
  */
 import { z } from 'zod';
-import { SERVER_NAME_PATTERN, SERVER_NAME_RULE } from './names.js';
+import { CLIENT_NAME_PATTERN, SERVER_NAME_PATTERN, SERVER_NAME_RULE } from './names.js';
 
 /** Environment variable names a config may set for a child. */
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name is letters, digits and underscores');
@@ -126,6 +126,47 @@ export const RestrictSchema = z
   .strict();
 export type RestrictConfig = z.infer<typeof RestrictSchema>;
 
+/** The question page of headless Gatehouse (docs/approvals.md). */
+export const HumanPageSchema = z
+  .object({
+    /** The page's port on 127.0.0.1: fixed when set, a free one each start when 0. */
+    port: z.number().int().min(0).max(65_535).default(0),
+  })
+  .strict();
+
+/**
+ * The user's own approval rules: calls they want to be asked about before they run. They only ever
+ * add a question to a call the policy allows; they never allow anything.
+ */
+export const ApprovalsSchema = z
+  .object({
+    /** Server names or `<server>__<tool or prompt>` names (`*` matches any run of characters) to ask about. */
+    ask: z.array(restrictPattern).max(1000).default([]),
+    /** Ask before every tool that is not marked read-only. */
+    askBeforeWrites: z.boolean().default(false),
+    /** How long a call waits for the answer before it is refused. */
+    timeoutSeconds: z.number().int().min(5).max(3600).default(120),
+  })
+  .strict();
+
+/** Which view of the tools a client gets: every tool (`aggregate`), or `find_tools` and `call_tool` (`search`; docs/search.md). */
+export const ToolViewSchema = z.enum(['aggregate', 'search']);
+export type ToolView = z.infer<typeof ToolViewSchema>;
+
+/** Per-client settings, keyed by the name the client connects with (`gatehouse connect --client NAME`, the pairing's name). */
+export const ClientSettingsSchema = z
+  .object({
+    /** The view this client gets unless it asks for one (`gatehouse connect --view`, `/mcp?view=`). */
+    view: ToolViewSchema.default('aggregate'),
+    /** In the search view, tools listed beside find_tools and call_tool, as the aggregate names them (`memory__read_graph`). */
+    pinned: z
+      .array(z.string().regex(/^[a-z0-9-]+__[A-Za-z0-9_.-]+$/, 'a pinned tool is named as the aggregate names it: <server>__<tool>').max(160))
+      .max(50)
+      .default([]),
+  })
+  .strict();
+export type ClientSettings = z.infer<typeof ClientSettingsSchema>;
+
 export const ConfigSchema = z
   .object({
     $schema: z.string().optional(),
@@ -134,6 +175,9 @@ export const ConfigSchema = z
     listen: ListenSchema.default(ListenSchema.parse({})),
     limits: LimitsSchema.default(LimitsSchema.parse({})),
     restrict: RestrictSchema.default(RestrictSchema.parse({})),
+    humanPage: HumanPageSchema.default(HumanPageSchema.parse({})),
+    approvals: ApprovalsSchema.default(ApprovalsSchema.parse({})),
+    clients: z.record(z.string().regex(CLIENT_NAME_PATTERN, 'a client name is 1-64 letters, digits, spaces, dots, underscores and hyphens'), ClientSettingsSchema).default({}),
   })
   .strict();
 export type GatehouseConfig = z.infer<typeof ConfigSchema>;

@@ -7,6 +7,8 @@
  * The renderer imports this module and control-api.ts only; the preload imports the channel names.
  */
 import { z } from 'zod';
+import type { WaitingQuestion } from './questions.js';
+export type { QuestionAnswer, WaitingQuestion } from './questions.js';
 import type { ReloadReport } from './control-api.js';
 import type { DaemonStatus, IdentityStatus, PolicyStatus, ServerStatus } from './status.js';
 
@@ -20,9 +22,16 @@ export type ConsoleBridge = {
 } & {
   /** Subscribes to console events; returns the unsubscribe function. */
   onEvent(listener: (event: ConsoleEvent) => void): () => void;
+  /** The human channel, in the desktop app only (the console served on loopback has none). */
   human: {
+    /** A question window: its own question (`WaitingQuestion`). */
     question(): Promise<BridgeResult>;
+    /** A question window: its answer (`QuestionAnswer`). */
     answer(answer: unknown): Promise<BridgeResult>;
+    /** The console window: the questions waiting (`WaitingQuestion[]`). */
+    inbox(): Promise<BridgeResult>;
+    /** The console window: an answer to one of them. */
+    answerOne(id: string, answer: unknown): Promise<BridgeResult>;
   };
   app: {
     settings(): Promise<BridgeResult>;
@@ -214,6 +223,35 @@ export interface ClientEntry {
   pairedBy?: string;
   /** Live sessions under this name. */
   sessions: number;
+  /** Its view of the tools from the config (`clients.<name>`): every tool, or find_tools and call_tool. */
+  view: 'aggregate' | 'search';
+  /** Tools the search view lists beside find_tools and call_tool. */
+  pinned: string[];
+}
+
+/** One `tools/list` result's size: what it costs a model before the user says a word. */
+export interface ToolListCostFigure {
+  tools: number;
+  bytes: number;
+  tokens: number;
+}
+
+/** What one client's tool list costs in each view. */
+export interface ClientToolCost {
+  /** The client's name; absent on the row for a client with all of the user's tools and no settings. */
+  name?: string;
+  scopeText: string;
+  /** The view it gets unless it asks for another. */
+  view: 'aggregate' | 'search';
+  pinned: string[];
+  aggregate: ToolListCostFigure;
+  search: ToolListCostFigure;
+}
+
+export interface ToolCostReport {
+  /** The tokenizer's encoding (`o200k_base`). */
+  encoding: string;
+  clients: ClientToolCost[];
 }
 
 export interface SecretEntry {
@@ -251,48 +289,25 @@ export interface ConsoleResults {
   'policy.status': PolicyReport;
   'clients.list': ClientEntry[];
   'clients.revoke': { revoked: boolean };
+  'clients.setView': { name: string; view: 'aggregate' | 'search'; pinned: string[] };
+  'tools.cost': ToolCostReport;
   'secrets.list': SecretsReport;
   'secrets.set': { restarted: string[] };
   'secrets.delete': { deleted: boolean; restarted: string[] };
   'identity.status': IdentityStatus;
   'identity.login': { url: string };
   'identity.logout': { revoked: boolean };
+  'questions.list': QuestionsReport;
 }
 
-// ---------------------------------------------------------------------------------------------
-// The human channel's popup (desktop app)
-
-/** The question a popup shows: the core's HumanQuestion as it crosses to the renderer. */
-export interface PopupQuestion {
-  kind: 'pairing' | 'approval';
-  title: string;
-  facts: { label: string; value: string }[];
-  code?: string;
-  scope?: { servers: { name: string; tools: string[] }[]; expiryDays: number[] };
-  choices?: { id: string; label: string }[];
-  deadline: string;
+/** What waits for the person, and where it is answered (never how: no code, no key). */
+export interface QuestionsReport {
+  questions: WaitingQuestion[];
+  /** Where the person answers (`desktop app`, `terminal`, `question page`); empty when nobody can be asked. */
+  answerAt: string[];
+  /** Headless: the question page's origin; a question's page is `<origin>/q/<id>`, which asks for the terminal's code. */
+  pageOrigin?: string;
 }
-
-/** A popup's answer, parsed in main before it is checked against the question it answers. */
-export const PopupAnswerSchema = z.discriminatedUnion('decision', [
-  z.object({ decision: z.literal('decline') }).strict(),
-  z
-    .object({
-      decision: z.literal('approve'),
-      choice: z.string().max(64).optional(),
-      scope: z
-        .object({
-          kind: z.enum(['all', 'read-only', 'listed']),
-          servers: z.array(z.string().max(64)).max(1000),
-          tools: z.array(z.string().max(300)).max(10_000),
-          expiryDays: z.number().int().min(1).max(3650),
-        })
-        .strict()
-        .optional(),
-    })
-    .strict(),
-]);
-export type PopupAnswer = z.infer<typeof PopupAnswerSchema>;
 
 /** The desktop app's own settings. */
 export const AppSettingsSchema = z.object({ openAtLogin: z.boolean() }).strict();

@@ -29,12 +29,15 @@ export const CONSOLE_METHODS = [
   'policy.status',
   'clients.list',
   'clients.revoke',
+  'clients.setView',
+  'tools.cost',
   'secrets.list',
   'secrets.set',
   'secrets.delete',
   'identity.status',
   'identity.login',
   'identity.logout',
+  'questions.list',
 ] as const satisfies readonly ControlMethod[];
 export type ConsoleMethod = (typeof CONSOLE_METHODS)[number];
 
@@ -52,9 +55,12 @@ export function ipcChannel(method: ConsoleMethod): string {
 }
 /** Main → renderer: console events (`ConsoleEvent`). */
 export const IPC_EVENT_CHANNEL = `${IPC_PREFIX}event`;
-/** The popup window of the human channel: read its question, send the answer. */
+/** A question window of the human channel: read its own question, send its answer. */
 export const IPC_HUMAN_QUESTION = `${IPC_PREFIX}human.question`;
 export const IPC_HUMAN_ANSWER = `${IPC_PREFIX}human.answer`;
+/** The console window's inbox of the human channel: what waits, and an answer to one of them. Desktop app only. */
+export const IPC_HUMAN_INBOX = `${IPC_PREFIX}human.inbox`;
+export const IPC_HUMAN_INBOX_ANSWER = `${IPC_PREFIX}human.inboxAnswer`;
 /** The desktop app's own settings (start at login). */
 export const IPC_APP_SETTINGS = `${IPC_PREFIX}app.settings`;
 export const IPC_APP_SET_SETTINGS = `${IPC_PREFIX}app.setSettings`;

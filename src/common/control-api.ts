@@ -8,8 +8,8 @@
  * `{ "id": 1, "error": { "code": "...", "message": "..." } }`.
  */
 import { z } from 'zod';
-import { ServerConfigSchema } from './config.js';
-import { SERVER_NAME_PATTERN } from './names.js';
+import { ClientSettingsSchema, ServerConfigSchema, ToolViewSchema } from './config.js';
+import { CLIENT_NAME_PATTERN, SERVER_NAME_PATTERN } from './names.js';
 
 const serverName = z.string().regex(SERVER_NAME_PATTERN, 'not a valid server name');
 
@@ -35,7 +35,7 @@ const auditFilter = {
   client: z.string().min(1).max(512).optional(),
   server: z.string().min(1).max(512).optional(),
   tool: z.string().min(1).max(512).optional(),
-  decision: z.enum(['allowed', 'denied', 'failed', 'ok', 'error']).optional(),
+  decision: z.enum(['allowed', 'denied', 'failed', 'ok', 'error', 'interrupted']).optional(),
   type: z.string().min(1).max(64).optional(),
 };
 
@@ -87,16 +87,31 @@ export const ControlRequests = {
   'clients.list': z.object({}).strict(),
   /** Revokes a paired client: it loses access at once, live sessions included. */
   'clients.revoke': z.object({ name: z.string().min(1).max(64) }).strict(),
+  /**
+   * Sets a client's view of the tools (`clients.<name>` in the config file: the aggregate or the search
+   * view, and its pinned tools); it applies to the client's next connection. docs/search.md.
+   */
+  'clients.setView': z
+    .object({ name: z.string().regex(CLIENT_NAME_PATTERN, 'not a valid client name'), view: ToolViewSchema, pinned: ClientSettingsSchema.shape.pinned.optional() })
+    .strict(),
+  /** What each client's tool list costs in model tokens, in the aggregate and in the search view (`gatehouse tools cost`). */
+  'tools.cost': z.object({}).strict(),
   /** Secret names only: which are stored in the keychain, which servers use each. Values are never returned. */
   'secrets.list': z.object({}).strict(),
   /** Stores (or rotates) a secret in the keychain and restarts the servers that use it. The value only goes in. */
   'secrets.set': z.object({ name: secretName, value: z.string().min(1, 'the value is empty').max(16_384, 'a secret value is at most 16384 characters') }).strict(),
   'secrets.delete': z.object({ name: secretName }).strict(),
   /**
-   * Prints a new one-time login address for the console of `gatehouse daemon --ui` on the daemon's
-   * terminal (only there: the answer says whether it was shown, never the address).
+   * Shows a new sign-in code for the console of `gatehouse daemon --ui` on the daemon's terminal
+   * (only there: the answer says whether it was shown, never the code).
    */
   'console.link': z.object({}).strict(),
+  /**
+   * The questions waiting for the person, and where they can be answered. Read-only: no control
+   * method answers a question, and nothing here opens one (the question page asks for the code
+   * that only the daemon's terminal shows).
+   */
+  'questions.list': z.object({}).strict(),
   /** Starts a sign-in with the identity provider in the system browser; resolves with the address to open once it is ready. */
   'identity.login': z.object({}).strict(),
 } as const;

@@ -31,6 +31,8 @@ export interface ClientStatus {
   transport: 'socket' | 'http';
   verified: boolean;
   protocolVersion?: string;
+  /** `search` when the session has the search view (find_tools, call_tool); absent for the aggregate or one server. */
+  view?: 'search';
   connectedAt: string;
   calls: number;
 }
@@ -50,12 +52,21 @@ export interface DaemonStatus {
   audit: AuditStatus;
   /** Who calls are made as: the OS user, or the signed-in user and the state of their session. */
   identity?: IdentityStatus;
-  /** Questions waiting for the person in the human channel (pairing requests). */
+  /** Questions waiting for the person in the human channel (pairing requests and approvals). */
   pendingQuestions?: number;
+  /** Where the person is asked, and what a process of theirs could still do to the answers here. */
+  humanChannel?: HumanChannelStatus;
   /** Calls waiting for a person's approval (managed policy). Nothing that reads this can answer them. */
   approvals?: ApprovalsStatus;
   /** Rate limits and write quotas of the policy bundle in force, with what the current user has used. */
   quotas?: QuotasStatus;
+}
+
+export interface HumanChannelStatus {
+  /** Where questions are shown and answered: `desktop app`, `terminal` (by key), `question page`. Empty: nobody can be asked. */
+  surfaces: string[];
+  /** Doors this machine leaves open to a same-user process (SECURITY.md, "The human channel"), with what closes each. */
+  doors: { id: string; risk: string; fix: string }[];
 }
 
 /** Calls waiting for the person's answer, oldest first, and the session-wide approvals in force. */

@@ -13,6 +13,12 @@ export type CallKind = 'tool' | 'resource' | 'prompt';
 export interface CallContext {
   /** Aborted when the client cancels or disconnects, or the request times out. */
   signal: AbortSignal;
+  /**
+   * Aborted when nobody can hear the answer any more (the HTTP request's connection closed before
+   * its response). Not a cancellation: a call already sent goes on (the spec says a dropped
+   * connection does not cancel); only a question to the person about it is withdrawn.
+   */
+  gone?: AbortSignal;
   /** Present when the client asked for progress; forwards upstream progress to it. */
   onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
   /** Relays an MCP log message the server sent while this call was its only one in flight. */

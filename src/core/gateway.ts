@@ -63,6 +63,8 @@ type Resolved = { route: Route; hidden: boolean } | undefined;
 
 export class Gateway {
   private aggregate: CatalogView;
+  /** The aggregate's tools by exposed name, for the search view's checks. */
+  private aggregateTools = new Map<string, ToolItem>();
   private singles = new Map<string, CatalogView>();
   private listeners = new Set<ChangeListener>();
   private logListeners = new Set<LogListener>();
@@ -96,6 +98,7 @@ export class Gateway {
     const lists = this.deps.directory.readyLists();
     const previous = this.aggregate;
     this.aggregate = buildView(lists);
+    this.aggregateTools = new Map(this.aggregate.tools.map((tool) => [tool.name, tool]));
     for (const s of this.aggregate.skipped) {
       this.deps.logger.log('warn', 'catalog.item_skipped', { server: s.server, kind: s.kind, name: s.name, reason: s.reason });
     }
@@ -142,6 +145,12 @@ export class Gateway {
   listTools(principal: Principal, scope: Scope): ToolItem[] {
     const view = this.view(scope);
     return view.tools.filter((tool) => this.visible(principal, view.toolRoutes.get(tool.name), 'tool'));
+  }
+
+  /** The aggregate's tool of this name, if this principal may see it now (the search view checks each hit and pinned tool with it). */
+  visibleTool(principal: Principal, name: string): ToolItem | undefined {
+    const tool = this.aggregateTools.get(name);
+    return tool && this.visible(principal, this.aggregate.toolRoutes.get(name), 'tool') ? tool : undefined;
   }
 
   listPrompts(principal: Principal, scope: Scope): PromptItem[] {

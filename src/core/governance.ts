@@ -18,12 +18,16 @@ export type ApprovalReason =
   /** Permits that allowed the call carry `@approval(...)`; `fields` are the argument paths they read (shown highlighted). */
   | { kind: 'policy'; policies: string[]; approvers: string[]; fields: string[] }
   /** The call is past a quota's approval threshold (and within its cap). */
-  | { kind: 'quota'; quota: string; window: 'day' | 'session'; used: number; approvalAfter: number; limit: number };
+  | { kind: 'quota'; quota: string; window: 'day' | 'session'; used: number; approvalAfter: number; limit: number }
+  /** The user's own config asks to be asked (`approvals.ask` patterns, or `approvals.askBeforeWrites`). */
+  | { kind: 'local'; rules: string[] };
 
 /** What a permitted call must still go through: a person's approval, quotas its permits name (`@quota`). */
 export interface Obligations {
   approval?: { policies: string[]; approvers: string[]; fields: string[] };
   quotas?: string[];
+  /** The user's own rules that ask before this call (they only ever add a question). */
+  ask?: { rules: string[] };
 }
 
 export interface IdentityPort {

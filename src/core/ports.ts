@@ -177,7 +177,8 @@ export interface AuditRecord {
   policyVersion?: string;
   /** The policies that made the decision. */
   policyIds?: string[];
-  decision?: 'allowed' | 'denied' | 'failed' | 'ok' | 'error';
+  /** `interrupted`: the daemon died with the call in flight; the next start records it so. */
+  decision?: 'allowed' | 'denied' | 'failed' | 'ok' | 'error' | 'interrupted';
   stage?: string;
   code?: string;
   reason?: string;

@@ -81,6 +81,7 @@ export function policyStage(policy: PolicyPort): Interceptor {
     const obligations = decision.obligations;
     if (obligations?.quotas) call.facts.quotaNames = obligations.quotas;
     if (obligations?.approval) (call.facts.approvalNeeded ??= []).push({ kind: 'policy', ...obligations.approval });
+    if (obligations?.ask) (call.facts.approvalNeeded ??= []).push({ kind: 'local', rules: obligations.ask.rules });
     return next(call);
   };
 }
@@ -124,7 +125,9 @@ export function quotaStage(quota: QuotaPort): Interceptor {
 
 export function approvalStage(approval: ApprovalPort): Interceptor {
   return (next) => async (call) => {
-    const admission = await approval.review(call, call.context.signal);
+    // A caller that went away will never hear the answer: its question is withdrawn, not left to its deadline.
+    const { signal, gone } = call.context;
+    const admission = await approval.review(call, gone ? AbortSignal.any([signal, gone]) : signal);
     if (!admission.ok) return denied('approval', admission.code, admission.reason, admission.data);
     return next(call);
   };

@@ -12,13 +12,16 @@ import type { ReloadReport } from '../common/control-api.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import type { DaemonStatus, IdentityStatus } from '../common/status.js';
 import { Gateway } from '../core/gateway.js';
+import { ToolSearch } from '../core/search/view.js';
 import { SessionKeys } from '../core/quotas/session.js';
 import { BundlePolicy, SIGN_IN_REQUIRED } from '../core/policy/bundle-policy.js';
 import { NarrowedPolicy } from '../core/policy/narrowing.js';
+import { AskingPolicy } from '../core/approvals/local-rules.js';
 import { systemClock, type LogMessage, type Logger, type UpstreamLists } from '../core/ports.js';
 import { Supervisor, type ApplyResult, type ServerRequestHandler } from '../core/supervisor/supervisor.js';
 import type { Durability } from './audit/schema.js';
 import { openLocalAudit } from './audit/local.js';
+import { interruptedOutcome } from '../core/audit/interrupted.js';
 import type { SecretStore } from '../core/secrets.js';
 import { KeychainSecretStore } from './keychain-secret-store.js';
 import { ClientRegistry } from './client-registry.js';
@@ -31,8 +34,7 @@ import { acquireDaemonLock } from './daemon-lock.js';
 import { LocalIdentity } from './local-identity.js';
 import { ScopedPolicy } from '../core/identity/client-scope.js';
 import type { Principal } from '../core/principal.js';
-import { HumanPage, type Announcement } from './identity/human-page.js';
-import { DesktopNotifier, type Notifier } from './identity/notify.js';
+import { DesktopNotifier, type Notifier } from './human/notify.js';
 import { OAuthServer } from './identity/oauth-server.js';
 import { PairingService, PAIRING_DEADLINE_MS } from './identity/pairing.js';
 import { loadIdentitySettings } from './identity/settings.js';
@@ -44,8 +46,8 @@ import { jsonLogger } from './logger.js';
 import { defaultPaths, ensureUserOnlyDir, type GatehousePaths } from './paths.js';
 import { RotatingServerLogs } from './server-logs.js';
 import { NodeUpstreamConnector } from './upstream/connector.js';
+import { O200kTokenCounter } from './search/tokens.js';
 import { VERSION, packageRoot } from './version.js';
-import type { HumanChannel } from '../core/identity/human-channel.js';
 import { readRawServers } from './console/handlers.js';
 import { ConsoleHub } from './console/hub.js';
 import { teeLogSink } from './console/log-tee.js';
@@ -53,6 +55,7 @@ import { BundleHistory } from './console/policy-report.js';
 import { ConsoleServer } from './console/server.js';
 import { controlHandlers } from './daemon/control-handlers.js';
 import { openGovernance } from './daemon/governance.js';
+import { openHumanChannel, type HumanOptions, type QuestionsApi } from './daemon/human.js';
 import { LiveConfig } from './daemon/live-config.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from './daemon/runtime-info.js';
 import { openUserIdentity } from './daemon/user-identity.js';
@@ -77,25 +80,24 @@ export interface DaemonOptions {
   managedDir?: string;
   /** Tests only: a fixed signed-in user with group claims, behind the sign-in's port (`StaticIdentity`), instead of an identity provider. */
   testIdentity?: TestIdentity;
-  /** The human channel and sign-in (tests pass hooks; the daemon's defaults reach a person's terminal and desktop). */
-  human?: {
-    /** Another place questions are announced, with their one-time address (tests answer from there). */
-    announce?: (announcement: Announcement) => void;
-    /** Where the daemon's terminal is; default: stderr when it is a TTY. `null`: none. */
-    terminal?: ((line: string) => void) | null;
+  /**
+   * The human channel: where the person is asked (src/node/daemon/human.ts). Default: the daemon's
+   * own terminal with the question page, and desktop notifications that say where to answer.
+   */
+  human?: HumanOptions & {
+    /** Sign-in notices (a session that needs the person to sign in again). */
     notifier?: Notifier;
     pairingDeadlineMs?: number;
   };
   /** Tests only: how the sign-in session retries, and trusting a managed identity.json not owned by root. */
   identity?: { retry?: { initialMs: number; maxMs: number }; trustManagedOwner?: boolean };
   /**
-   * `gatehouse daemon --ui`: serve the console on 127.0.0.1 (docs/console.md). `announce` shows a
-   * one-time login address to the person (the daemon's terminal); it must never be logged or written.
+   * `gatehouse daemon --ui`: serve the console on 127.0.0.1 (docs/console.md). `announce` shows the
+   * console's address and a sign-in code to the person (the daemon's terminal), and says whether it
+   * could; the code must never be logged or written anywhere else.
    */
-  ui?: { port?: number; staticDir?: string; announce(url: string): void };
-  /** Where the person is asked (the desktop app's popup windows); default: the loopback pairing page. */
-  humanChannel?: HumanChannel;
-  /** How long a call waits for a person's approval before it is refused (default 120 s; docs/approvals.md). */
+  ui?: { port?: number; staticDir?: string; announce(url: string, code: string): boolean };
+  /** How long a call waits for a person's approval before it is refused (default: `approvals.timeoutSeconds`; docs/approvals.md). */
   approvals?: { timeoutMs?: number };
 }
 
@@ -106,6 +108,11 @@ export interface Daemon {
   readonly console: ConsoleHub;
   /** With `ui`: the console's origin (without a login key). */
   readonly consoleUrl: string | undefined;
+  /**
+   * The questions waiting for the person, for the desktop app's windows (and tests standing in for
+   * them). In process only: nothing served on a socket or a port reaches it.
+   */
+  readonly questions: QuestionsApi;
   status(): DaemonStatus;
   reload(): Promise<ReloadReport>;
   stop(): Promise<void>;
@@ -145,8 +152,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       logger.log('error', 'audit.event_lost', { type: entry.type, error: errorMessage(error) });
     }
   };
+  // Calls the previous daemon had in flight when it died: their attempts get the outcome they never had.
+  const interrupted = audit.unfinishedCalls();
+  for (const attempt of interrupted) record(interruptedOutcome(attempt, startedAt.toISOString()));
+  if (interrupted.length > 0) logger.log('warn', 'audit.interrupted_calls', { calls: interrupted.length });
   const integrity = audit.startupWarnings.length > 0 ? { integrity: audit.startupWarnings } : {};
-  record({ type: 'audit.started', at: startedAt.toISOString(), detail: { version: VERSION, pid: process.pid, ...integrity } });
+  const recovered = interrupted.length > 0 ? { interruptedCalls: interrupted.length } : {};
+  record({ type: 'audit.started', at: startedAt.toISOString(), detail: { version: VERSION, pid: process.pid, ...integrity, ...recovered } });
   const registry = new ClientRegistry(join(paths.stateDir, 'clients.json'));
   const notifier = options.human?.notifier ?? new DesktopNotifier(env);
   const managedDir = options.managedDir ?? managedDirFor(process.platform);
@@ -163,13 +175,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     onChange: () => identityChanged(),
   });
   const { session } = user;
-  const humanPage = new HumanPage({
+  const human = openHumanChannel({
+    ...(options.human ?? {}),
     logger,
     notifier,
-    ...(options.human && 'terminal' in options.human ? { terminal: options.human.terminal ?? undefined } : {}),
-    ...(options.human?.announce ? { announce: options.human.announce } : {}),
+    pagePort: first.config.humanPage.port,
+    env,
   });
-  const humanChannel: HumanChannel = options.humanChannel ?? humanPage;
+  const humanChannel = human.desk;
   const pairingDeadlineMs = options.human?.pairingDeadlineMs ?? PAIRING_DEADLINE_MS;
   const pairing: PairingService = new PairingService({
     registry,
@@ -203,7 +216,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     restrictionsChanged: () => late.gateway?.refresh({ policyChanged: true }),
     applyServers: () => applyServers(),
   });
-  const policy = new ScopedPolicy(new NarrowedPolicy(bundlePolicy, () => live.restrictions), readOnly);
+  // The user's own approval rules sit inside the client's scope: they add a question to what is allowed, never more.
+  const narrowed = new NarrowedPolicy(bundlePolicy, () => live.restrictions);
+  const policy = new ScopedPolicy(new AskingPolicy(narrowed, () => live.asking, readOnly), readOnly);
   /**
    * What the pairing page offers: the servers, tools and prompts the user may see, through the same
    * visibility their lists get (the policy, their restrictions, for a client of this name), never
@@ -232,7 +247,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     sessions: sessionKeys,
     record,
     logger,
-    ...(options.approvals?.timeoutMs !== undefined ? { approvalTimeoutMs: options.approvals.timeoutMs } : {}),
+    approvalTimeoutMs: () => options.approvals?.timeoutMs ?? live.config.approvals.timeoutSeconds * 1000,
   });
   const { quotas, approvals } = governance;
 
@@ -309,7 +324,18 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   late.gateway = gateway;
   relayServerRequest = (server, method, params, signal) => gateway.routeServerRequest(server, method, params, signal);
   relayLog = (server, message) => gateway.relayLog(server, message);
-  const sessions = new SessionHost(gateway, { version: VERSION, onClose: (session) => sessionKeys.end(session.principal) });
+  // The search view (docs/search.md): another view of the same gateway, chosen per client.
+  const search = new ToolSearch(gateway);
+  const sessions = new SessionHost(gateway, {
+    version: VERSION,
+    search,
+    // A session ends with its connection: its quota counters leave status, its "for this session" approvals lapse.
+    onClose: (session) => sessionKeys.end(session.principal),
+    views: (client, requested) => {
+      const view = requested ?? live.config.clients[client]?.view ?? 'aggregate';
+      return view === 'search' ? { kind: 'search', pinned: [...(live.config.clients[client]?.pinned ?? [])] } : undefined;
+    },
+  });
 
   // Which servers run: the catalog's in managed mode, the user's own when unmanaged, none when
   // failing closed; never one the user switched off for everyone.
@@ -428,6 +454,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       audit: localAudit.status(),
       identity: identityStatus(),
       pendingQuestions: humanChannel.pending(),
+      humanChannel: human.status(),
       approvals: approvals.status(),
       ...(quotaStatus ? { quotas: quotaStatus } : {}),
     };
@@ -445,11 +472,27 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     forgetRevoked: (names) => oauth.forgetRevoked(names),
     identityStatus,
     session,
+    search: {
+      configFile: paths.configFile,
+      config: () => live.config,
+      reload: () => live.reload(),
+      clients: () => registry.list(),
+      currentUser: () => identity.currentUser,
+      gateway,
+      search,
+      tokens: new O200kTokenCounter(),
+    },
     consoleLink: () => {
       if (!consoleServer || !options.ui) return { announced: false, reason: 'the console is not served: start the daemon with `gatehouse daemon --ui`' };
-      options.ui.announce(consoleServer.newLoginUrl());
-      return { announced: true };
+      const login = consoleServer.newLoginCode();
+      if (options.ui.announce(login.url, login.code)) return { announced: true };
+      consoleServer.forgetLoginCodes();
+      return {
+        announced: false,
+        reason: 'the daemon has no terminal to show a sign-in code on; run `gatehouse daemon --ui` in a terminal, or use the desktop app',
+      };
     },
+    questions: () => human.report(),
     console: {
       config: () => live.config,
       rawServers: () => readRawServers(paths.configFile),
@@ -491,6 +534,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   late.hub = hub;
   supervisor.on('state', () => hub.changed());
   audit.events.on('commit', () => hub.changed());
+  human.desk.onChange(() => hub.changed());
 
   const opened: { close(): Promise<void> }[] = [];
   let watcher: ConfigWatcher | undefined;
@@ -500,13 +544,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     session?.stop();
     // Waiting approval requests are refused (and audited) before the channel and the audit log close.
     await governance.stopAsking();
-    await humanPage.close();
+    await human.close();
     sessions.dispose();
+    search.dispose();
     await Promise.allSettled(opened.map((o) => o.close()));
     await supervisor.dispose();
     governance.close();
   };
   try {
+    await human.start();
     await socket.listen();
     opened.push(socket);
     await control.listen();
@@ -545,8 +591,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   bundleHistory.observe(bundlePolicy.state);
   const consoleOrigin = consoleServer ? { console: consoleServer.origin } : {};
   logger.log('info', 'daemon.ready', { socket: paths.socketPath, http: http?.url, config: paths.configFile, policy: policy.mode, ...consoleOrigin });
-  // The login address goes to the person only (the daemon's terminal), never to the log.
-  if (consoleServer && options.ui) options.ui.announce(consoleServer.newLoginUrl());
+  // The sign-in code goes to the person only (the daemon's terminal), never to the log.
+  if (consoleServer && options.ui) {
+    const login = consoleServer.newLoginCode();
+    if (!options.ui.announce(login.url, login.code)) {
+      consoleServer.forgetLoginCodes();
+      logger.log('warn', 'console.no_terminal', { note: 'the console runs, but no terminal can show its sign-in code; run the daemon in a terminal' });
+    }
+  }
 
   let stopping: Promise<void> | undefined;
   return {
@@ -554,6 +606,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     httpUrl: http?.url,
     console: hub,
     consoleUrl: consoleServer?.origin,
+    questions: human.questions,
     status,
     reload: () => live.reload(),
     stop: () => {

@@ -1,11 +1,12 @@
 /**
  * A prompt-injected agent, running as the same OS user, tries every route it can reach to approve
  * its own waiting call: the MCP socket (tools, raw JSON-RPC methods, an approval claimed in
- * `_meta`), the HTTP endpoint, the command line, the control socket, and the approval page without
- * its one-time secret (no key, a forged key, a forged cookie, a foreign Host, and the real key
- * replayed after the person used it). Every attempt fails, the refund never runs meanwhile, and only
- * the person's answer on the page decides. Issue 6; SECURITY.md Q1. Every method the daemon serves
- * (MCP, control, console, HTTP paths) is called in approval-no-answer.test.ts.
+ * `_meta`), the HTTP endpoint, the command line, the control socket, and the question page without
+ * the code the daemon's terminal shows (no code, wrong codes, a forged form token, a foreign Host).
+ * Every attempt fails, the refund never runs meanwhile, and only the person's answer decides.
+ * Issues 6 and 10; SECURITY.md Q1. test/integration/human-channel-attacker.test.ts watches every
+ * channel for the code itself. Every method the daemon serves (MCP, control, console, HTTP paths) is
+ * called in approval-no-answer.test.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -23,7 +24,7 @@ let callLog: string;
 let gh: ApprovalGatehouse;
 let agent: Connected;
 let waiting: Promise<unknown>;
-/** The page's address as the daemon's log names it: everything but the one-time key. */
+/** The question page's address, as the agent can learn it (it holds no secret). */
 let pageUrl: string;
 let person: Person;
 
@@ -36,10 +37,12 @@ beforeAll(async () => {
   await untilCrmReady(gh);
   agent = await connectBridge(gh.env, { era: 'legacy', client: 'ide', token: gh.tokens.ide!, shared: true });
   waiting = agent.client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-3', amount: 9000, currency: 'EUR' } }, { timeout: 120_000 });
-  // The announcement is what reaches the person's screen; the agent gets none of it.
+  // The terminal is the person's screen; the agent gets none of it.
   person = new Person(await gh.nextQuestion());
-  const logged = gh.logs.map((l) => JSON.parse(l) as { event: string; page?: string }).find((l) => l.event === 'human.question');
-  pageUrl = logged!.page!;
+  // What the agent can learn: the question's id and the page's origin, from the control socket.
+  const report = (await callControl(gh.paths.controlSocketPath, 'questions.list', {})) as { questions: { id: string }[]; pageOrigin: string };
+  pageUrl = `${report.pageOrigin}/q/${report.questions[0]!.id}`;
+  expect(pageUrl).toBe(person.pageUrl);
 });
 afterAll(async () => {
   await closeAll();
@@ -112,11 +115,10 @@ describe('an agent trying to approve its own call', () => {
     expect(approve.stderr).toMatch(/unknown command "approve"/);
     const status = await runGatehouse(['status'], env);
     expect(status.code).toBe(0);
-    expect(status.stdout).toMatch(/APPROVALS \(1 waiting; answer on the page/);
+    expect(status.stdout).toMatch(/APPROVALS \(1 waiting; answer in the daemon's terminal, or on the question page \(with the code the terminal shows\)\)/);
     const json = await runGatehouse(['status', '--json'], env);
-    const key = new URL(person.announcement.url).searchParams.get('k')!;
-    expect(json.stdout).not.toContain(key);
-    expect(json.stdout).not.toContain(new URL(pageUrl).pathname);
+    expect(json.stdout).not.toContain(person.shown.pageCode!);
+    expect(json.stdout.replace(/-/g, '')).not.toContain(person.shown.pageCode!.replace(/-/g, ''));
     stillWaiting();
   });
 
@@ -129,30 +131,44 @@ describe('an agent trying to approve its own call', () => {
     stillWaiting();
   });
 
-  it('cannot on the approval page without its one-time secret: no key, a forged key, a forged cookie, or a foreign Host are refused', async () => {
-    expect((await fetch(pageUrl)).status).toBe(403);
-    expect((await fetch(`${pageUrl}?k=${'A'.repeat(43)}`, { redirect: 'manual' })).status).toBe(403);
-    const post = (headers: Record<string, string>) =>
-      fetch(pageUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: 'decision=approve&choice=once' });
-    expect((await post({})).status).toBe(403);
-    expect((await post({ cookie: `gh_q=${'B'.repeat(43)}` })).status).toBe(403);
+  it('cannot on the question page without the code: the page shows only a code form, and wrong codes, a forged form or a foreign Host are refused', async () => {
+    const opened = await fetch(pageUrl);
+    expect(opened.status).toBe(200);
+    const page = await opened.text();
+    expect(page).toContain('name="code"');
+    expect(page).not.toContain('9000');
+    const post = (body: string, headers: Record<string, string> = {}) =>
+      fetch(pageUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+    expect((await post('decision=approve&choice=once')).status).toBe(403);
+    expect((await post(`form=${'A'.repeat(32)}&decision=approve&choice=once`)).status).toBe(403);
+    for (const code of ['0000-0000', 'ZZZZ-ZZZZ', 'not a code']) {
+      const wrong = await post(`code=${encodeURIComponent(code)}`);
+      expect(wrong.status).toBe(403);
+      expect(await wrong.text()).not.toContain('name="form"');
+    }
+    const foreign = await post(`code=${encodeURIComponent(person.shown.pageCode!)}`, { origin: 'http://evil.example' });
+    expect(foreign.status).toBe(403);
     const rebinding = await rawRequest(pageUrl, { method: 'GET', headers: { host: `evil.example:${new URL(pageUrl).port}` } });
     expect(rebinding.status).toBe(403);
     stillWaiting();
     expect(refunded()).toEqual([]);
   });
 
-  it('cannot replay the secret once the person has used it, and the person\'s answer still decides', async () => {
+  it('cannot use the form of a page it did not open with the code, and the person\'s answer decides', async () => {
     expect(await person.open()).toBe(200);
-    // The agent read the link from the person's screen or notification, and opens it after them.
-    const replay = await fetch(person.announcement.url, { redirect: 'manual' });
-    expect(replay.status).toBe(403);
-    expect(await replay.text()).toMatch(/already opened/);
+    const forged = await fetch(pageUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: person.origin },
+      body: new URLSearchParams({ form: 'B'.repeat(32), decision: 'approve', choice: person.choices()[0]! }).toString(),
+    });
+    expect(forged.status).toBe(403);
     stillWaiting();
     expect(refunded()).toEqual([]);
     expect((await person.approve('once')).status).toBe(200);
     expect(textOf(await waiting)).toBe('refunded 9000.00 EUR to Alan Turing');
     expect(refunded()).toHaveLength(1);
+    const audit = auditEvents(gh.paths, 'approval.decided').find((e) => e.decision === 'allowed');
+    expect(audit?.detail).toMatchObject({ via: 'question page' });
   });
 });
 

@@ -282,12 +282,15 @@ const CONTROL_CASES: Record<ControlMethod, Record<string, unknown>> = {
   'audit.verify': {},
   'policy.status': {},
   'clients.list': {},
+  'clients.setView': { name: 'spare', view: 'search' },
   'clients.revoke': { name: 'spare' },
   'secrets.list': {},
   'secrets.set': { name: 'probe', value: 'not-a-secret' },
   'secrets.delete': { name: 'probe' },
   'console.link': {},
   'identity.login': {},
+  'tools.cost': {},
+  'questions.list': {},
 };
 
 describe('every control method, called while a refund waits for the person', () => {

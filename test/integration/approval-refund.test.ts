@@ -1,17 +1,19 @@
 /**
  * The sample bundle's support refund, end to end: a real daemon under the signed sample bundle, the
  * CRM fixture started from its catalog, an IDE over the real socket (`gatehouse connect`), and the
- * person answering on the real approval page over HTTP with the address the daemon announced, as
+ * person answering on the real question page over HTTP with the address and code the terminal shows, as
  * their browser would. The fixture logs every call it executes, so a refused refund is shown never
  * to have reached it. Issue 6.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeKey, sampleFiles, signFiles } from '../support/policy.js';
 import { closeAll, connectBridge, textOf, type Connected } from './support/clients.js';
 import { auditEvents, errorOf, executed, Person, startApprovalGatehouse, untilCrmReady, type ApprovalGatehouse } from './support/approvals.js';
+import { mcpHeaders, openingRequest, rawRequest, rpcRequest } from './support/raw-http.js';
 
 const TIMEOUT_MS = 5000;
 let scratch: string;
@@ -52,7 +54,7 @@ describe('the support refund', () => {
     const { client } = await connect();
     const call = refund(client, 'c-2', 250);
     const person = new Person(await gh.nextQuestion());
-    expect(person.announcement.title).toBe('Allow ide to call crm__refund?');
+    expect(person.shown.title).toBe('Allow ide to call crm__refund?');
     expect(gh.status().approvals!.pending).toEqual([expect.objectContaining({ client: 'ide', server: 'crm', name: 'refund', reasons: ['policy support-refund-large'] })]);
     expect(await person.open()).toBe(200);
     const facts = person.facts();
@@ -140,14 +142,46 @@ describe('the support refund', () => {
     expect(refundsOf('c-1').filter((c) => c.args.amount === 500)).toEqual([]);
   });
 
-  it('loses nothing when the window closes: the page opens again while the question lives', async () => {
+  it.each(['legacy', 'modern'] as const)('withdraws the request when its HTTP client (%s era) disconnects while it waits; the page then has nothing to answer', async (era) => {
+    const endpoint = `${gh.daemon.httpUrl!}/mcp`;
+    const auth = { authorization: `Bearer ${gh.tokens.ide!}` };
+    const session: Record<string, string> = {};
+    if (era === 'legacy') {
+      const opened = await rawRequest(endpoint, { headers: { ...mcpHeaders(era), ...auth }, body: openingRequest(era) });
+      session['mcp-session-id'] = String(opened.headers['mcp-session-id']);
+      const initialized = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      await rawRequest(endpoint, { headers: { ...mcpHeaders(era), ...auth, ...session, 'mcp-protocol-version': '2025-11-25' }, body: initialized });
+      session['mcp-protocol-version'] = '2025-11-25';
+    }
+    const url = new URL(endpoint);
+    const headers = { ...mcpHeaders(era, 'tools/call'), 'mcp-name': 'crm__refund', ...auth, ...session };
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers, agent: false });
+    let answered = '';
+    req.on('response', (res) => res.on('data', (chunk: Buffer) => (answered += chunk.toString())));
+    req.on('error', () => undefined);
+    req.end(rpcRequest(era, 'tools/call', { name: 'crm__refund', arguments: { contact_id: 'c-2', amount: 550, currency: 'EUR' } }));
+    const withdrawn = () => auditEvents(gh.paths, 'approval.decided').filter((e) => (e.detail as { refusal?: string }).refusal === 'withdrawn').length;
+    const before = withdrawn();
+    const person = new Person(await gh.nextQuestion(10_000).catch((error: Error) => Promise.reject(new Error(`${error.message}\nHTTP: ${answered}`))));
+    // The client goes away (its process died, its laptop lid closed) without cancelling.
+    req.destroy();
+    await gh.until((s) => s.approvals!.pending.length === 0, 'the request to be withdrawn', 5_000);
+    expect(await person.open()).toBe(404);
+    expect(withdrawn()).toBe(before + 1);
+    expect(refundsOf('c-2').filter((c) => c.args.amount === 550)).toEqual([]);
+  });
+
+  it('loses nothing when the tab closes: the code opens the question again, and only the newest form counts', async () => {
     const { client } = await connect();
     const call = refund(client, 'c-1', 600);
-    const person = new Person(await gh.nextQuestion());
-    await person.open();
-    // The tab is closed; the person opens the page again from the browser's history.
-    const reopened = person.sameBrowser();
-    expect(await reopened.reload()).toBe(200);
+    const shown = await gh.nextQuestion();
+    const person = new Person(shown);
+    expect(await person.open()).toBe(200);
+    // The tab is closed; the person opens the address again and types the code again.
+    const reopened = new Person(shown);
+    expect(await reopened.open()).toBe(200);
+    expect((await person.approve('once')).status).toBe(403);
+    expect(gh.status().approvals!.pending).toHaveLength(1);
     expect((await reopened.approve('once')).status).toBe(200);
     expect(textOf(await call)).toBe('refunded 600.00 EUR to Ada Lovelace');
   });

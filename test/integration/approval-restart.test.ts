@@ -53,7 +53,7 @@ describe('when Gatehouse stops while a call waits for approval', () => {
       expect(gh.status().approvals!.pending).toEqual([]);
       // Nothing was left in the journal: the next start refused nothing more.
       expect(auditEvents(gh.paths, 'approval.decided').filter((e) => (e.detail as { request: string }).request === request)).toHaveLength(1);
-      await expect(fetch(question.url)).rejects.toThrow();
+      await expect(fetch(question.url!)).rejects.toThrow();
       expect(bigRefunds()).toEqual([]);
     } finally {
       await gh.stop();
@@ -86,7 +86,7 @@ const o = JSON.parse(process.argv[2]);
 await startDaemon({
   paths: o.paths, env: { ...process.env, GATEHOUSE_HOME: o.home }, secrets: new MemorySecretStore(), managedDir: o.managedDir,
   testIdentity: o.identity, logger: { log() {} }, approvals: { timeoutMs: 60000 },
-  human: { terminal: null, notifier: { notify: () => false }, announce: (a) => process.stdout.write(JSON.stringify({ announced: a.url }) + '\\n') },
+  human: { terminal: { write: (text) => process.stdout.write(JSON.stringify({ screen: text }) + '\\n') }, notifier: { notify: () => false }, notice: { notify() {} } },
 });
 process.stdout.write(JSON.stringify({ ready: true }) + '\\n');
 setInterval(() => {}, 1 << 30);
@@ -105,8 +105,8 @@ setInterval(() => {}, 1 << 30);
 
     const { client } = await connectBridge(home.env, { era: 'legacy', client: 'ide', token: home.tokens.ide! });
     const call = errorOf(client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-2', amount: 260, currency: 'EUR' } }));
-    await eventually(() => out.includes('"announced"'), 10_000, 'the question to be announced');
-    const url = (JSON.parse(out.split('\n').find((l) => l.includes('"announced"'))!) as { announced: string }).announced;
+    const screen = () => out.split('\n').filter((l) => l.includes('"screen"')).map((l) => (JSON.parse(l) as { screen: string }).screen).join('');
+    const url = await eventually(() => /open (http:\/\/127\.0\.0\.1:\d+\/q\/[\w-]+) and type the code/.exec(screen())?.[1], 10_000, 'the question on the terminal');
     const request = (await controlStatus()).approvals!.pending[0]!.id;
 
     child.kill('SIGKILL');
@@ -128,6 +128,11 @@ setInterval(() => {}, 1 << 30);
         }),
       ]);
       expect(gh.logs.some((l) => l.includes('"approval.recovered"'))).toBe(true);
+      // The call's attempt was on record; its outcome is now too: interrupted, not silently missing.
+      const attempt = auditEvents(gh.paths, 'call.attempt').find((e) => e.name === 'refund' && e.client === 'ide');
+      const outcome = auditEvents(gh.paths, 'call.outcome').filter((e) => e.callId === attempt?.callId);
+      expect(outcome).toEqual([expect.objectContaining({ decision: 'interrupted', name: 'refund', reason: expect.stringMatching(/killed or crashed/) })]);
+      expect(auditEvents(gh.paths, 'audit.started').at(-1)?.detail).toMatchObject({ interruptedCalls: 1 });
       expect(gh.status().approvals!.pending).toEqual([]);
       // The old one-time address leads nowhere: its page died with the daemon.
       await expect(fetch(url)).rejects.toThrow();

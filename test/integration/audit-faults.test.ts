@@ -253,6 +253,11 @@ describe('1,000 calls through four SIGKILLs and a hub outage', () => {
       }
       expect(missing, `${where}: ${events.join(', ')}`).toEqual([]);
     }
+    // Every attempt ends somewhere: calls in flight at a SIGKILL got an `interrupted` outcome at the next start (issue 10).
+    const ended = new Map(local.filter((e) => e.type === 'call.outcome').map((e) => [e.callId!, e.decision]));
+    const unended = local.filter((e) => e.type === 'call.attempt' && !ended.has(e.callId!));
+    expect(unended.map((e) => e.seq)).toEqual([]);
+    expect([...ended.values()].every((d) => d === 'ok' || d === 'interrupted')).toBe(true);
     expect(await hub!.store.flags(device)).toEqual([]);
   });
 });

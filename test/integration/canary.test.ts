@@ -10,7 +10,7 @@
  * control: its environment must hold it, or the test planted nothing.)
  */
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -21,11 +21,11 @@ import { KeychainSecretStore } from '../../src/node/keychain-secret-store.js';
 import { bridgeCredentialItem } from '../../src/node/identity/bridge-credentials.js';
 import { sessionItem } from '../../src/node/identity/token-store.js';
 import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';
-import { CLIENT_ID, TestBrowser, signIn, startProvider, type TestProvider } from '../support/oidc-provider.js';
+import { CLIENT_ID, signIn, startProvider, type TestProvider } from '../support/oidc-provider.js';
 import { CANARY_SERVER, connectBridgeWith } from '../support/identity-home.js';
 import { startHeaderServer, type HeaderServer } from '../support/header-server.js';
 import { bridgeEnv, connectHttp, runGatehouse, textOf } from './support/clients.js';
-import { BIN, eventually, makeHome } from './support/gatehouse.js';
+import { BIN, eventually, makeHome, spawnOnTerminal, type TerminalDaemon } from './support/gatehouse.js';
 
 const STRIPE = 'sk_live_CANARY_b7c1e93f';
 const ROTATED = 'sk_live_CANARY_ROTATED_0a4d';
@@ -35,8 +35,7 @@ let keyring: TestKeyring;
 let idp: TestProvider;
 let remote: HeaderServer;
 let home: ReturnType<typeof makeHome>;
-let daemon: ChildProcess;
-let daemonErr = '';
+let daemon: TerminalDaemon;
 let binDir: string;
 const outputs: string[] = [];
 
@@ -49,12 +48,12 @@ async function gatehouse(args: string[], input?: string): Promise<{ code: number
 const status = async () => (await callControl(home.paths.controlSocketPath, 'status', {})) as DaemonStatus;
 const server = async (name: string) => (await status()).servers.find((s) => s.name === name)!;
 
-/** The URLs the daemon announced through (a stand-in for) notify-send. */
-function announced(): string[] {
+/** The notifications the daemon sent through (a stand-in for) notify-send. */
+function notifications(): string {
   try {
-    return readFileSync(join(binDir, 'notifications.log'), 'utf8').match(/http:\/\/127\.0\.0\.1:\d+\/q\/\S+/g) ?? [];
+    return readFileSync(join(binDir, 'notifications.log'), 'utf8');
   } catch {
-    return [];
+    return '';
   }
 }
 
@@ -64,7 +63,7 @@ beforeAll(async () => {
   idp = await startProvider();
   remote = await startHeaderServer(HEADER);
   home = makeHome('gh-canary-');
-  // A desktop notifier that writes what it is asked to show where the test (the "person") reads it.
+  // A desktop notifier that writes what it is asked to show where the test can read it.
   binDir = mkdtempSync(join(tmpdir(), 'gh-canary-bin-'));
   writeFileSync(join(binDir, 'notify-send'), `#!/bin/sh\nprintf '%s\\n' "$@" >> "${join(binDir, 'notifications.log')}"\n`);
   chmodSync(join(binDir, 'notify-send'), 0o755);
@@ -92,19 +91,14 @@ beforeAll(async () => {
   expect((await gatehouse(['secrets', 'set', 'stripe_key'], STRIPE + '\n')).code).toBe(0);
   expect((await gatehouse(['secrets', 'set', 'remote_token'], HEADER + '\n')).code).toBe(0);
 
-  daemon = spawn(process.execPath, [BIN, 'daemon'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-  daemon.stderr!.setEncoding('utf8').on('data', (c: string) => (daemonErr += c));
-  daemon.stdout!.setEncoding('utf8').on('data', (c: string) => (daemonErr += c));
-  await eventually(() => daemonErr.includes('"daemon.ready"'), 30_000, 'the daemon');
+  // The daemon in a terminal, as a person runs it: its questions are shown and answered there.
+  daemon = spawnOnTerminal(['daemon'], env(), home.paths);
+  await eventually(() => daemon.screen().includes('"daemon.ready"'), 30_000, 'the daemon');
   await eventually(async () => (await status()).servers.every((s) => s.state === 'ready'), 30_000, 'the servers');
 });
 
 afterAll(async () => {
-  if (daemon && daemon.exitCode === null) {
-    const exited = new Promise((r) => daemon.once('exit', r));
-    daemon.kill('SIGTERM');
-    await exited;
-  }
+  await daemon?.stop();
   await remote?.stop();
   await idp?.stop();
   await keyring?.stop();
@@ -130,21 +124,15 @@ async function login(): Promise<void> {
   expect(out).toBe('signed in as alice@example.test (groups: engineering, sales)\n');
 }
 
-/** Pairs a bridge through the pairing page announced in the (stand-in) desktop notification. */
+/** Pairs a bridge: the person reads the question on the daemon's terminal and answers there ("all my tools"). */
 async function pairBridge(name: string) {
-  const before = announced().length;
   const connecting = connectBridgeWith(env(), name);
-  const url = await eventually(() => announced()[before], 15_000, 'the pairing notification');
-  const browser = new TestBrowser();
-  const page = await browser.follow(url);
-  const form = /name="form" value="([^"]+)"/.exec(page.body)![1]!;
-  await browser.request(page.url, {
-    method: 'POST',
-    body: new URLSearchParams({ form, decision: 'approve', scope: 'all', expiry: '1' }),
-    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(url).origin },
-  });
-  const connected = await connecting;
-  return connected;
+  const number = await eventually(() => new RegExp(`Gatehouse asks \\[(\\d+)\\]: Pair the client "${name}"`).exec(daemon.screen())?.[1], 15_000, 'the pairing question');
+  // The notification said what is asked and where to answer, and nothing that answers it.
+  await eventually(() => notifications().includes(`Pair the client "${name}"`), 5_000, 'the notification');
+  expect(notifications()).not.toMatch(/http:\/\/|[0-9A-Z]{4}-[0-9A-Z]{4}/);
+  daemon.type(`${number} a`);
+  return connecting;
 }
 
 /** A 2025-era HTTP client that answers elicitation and sampling requests, keeping what it was asked. */
@@ -266,11 +254,11 @@ describe('canary: no secret value leaves the place it was put', () => {
 
     // The scan.
     const canaries = { STRIPE, ROTATED, HEADER, refreshToken, bridgeToken };
-    const environs = [(await server('plain')).pid!, daemon.pid!].map((pid) => ({ path: `/proc/${pid}/environ`, bytes: readFileSync(`/proc/${pid}/environ`) }));
+    const environs = [(await server('plain')).pid!, daemon.pid()!].map((pid) => ({ path: `/proc/${pid}/environ`, bytes: readFileSync(`/proc/${pid}/environ`) }));
     const sources = [
       ...filesUnder(home.home),
       ...environs,
-      { path: 'the daemon\'s stderr and stdout', bytes: Buffer.from(daemonErr) },
+      { path: 'the daemon\'s terminal', bytes: Buffer.from(daemon.screen()) },
       { path: 'command and MCP outputs', bytes: Buffer.from(outputs.join('\n')) },
     ];
     expect(sources.length).toBeGreaterThan(8);

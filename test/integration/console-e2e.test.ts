@@ -3,11 +3,12 @@
  * the real core started by the same composition root with `ui` (as `gatehouse daemon --ui`), with
  * real MCP servers from npm, a real Secret Service, and audit records made by real MCP calls.
  * Every screen is exercised: a server restarted, added with validation and removed, a secret set
- * (and its value never reaching the page), a client revoked, an audit filter applied and the chain
+ * (and its value never reaching the page), a client revoked, a client given the search view (with
+ * its tool list's cost in tokens in each view), an audit filter applied and the chain
  * verified, the keyboard and the dark theme. Screenshots land in test-results/console/.
  * Last, the console in a real window on an X display (Xvfb), captured with `import -window root`.
  */
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +18,7 @@ import { startDaemon, type Daemon } from '../../src/node/daemon.js';
 import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';
 import { MEMORY } from '../support/servers.js';
 import { artifact, ensureConsoleBuilt, launchChromium, openAppWindow, screenshotDisplay, startXvfb } from '../e2e/support.js';
+import { Screen } from '../support/screen.js';
 import { closeAll, connectHttp, textOf } from './support/clients.js';
 import { REPO, eventually, makeHome } from './support/gatehouse.js';
 
@@ -30,13 +32,18 @@ let daemon: Daemon;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
-const links: string[] = [];
+/** The sign-in codes the daemon's terminal showed, with the address to type them at. */
+const logins: { url: string; code: string }[] = [];
+/** The daemon's terminal. */
+const screen = new Screen();
 const logs: string[] = [];
 /** Every WebSocket frame the page received from Gatehouse. */
 const frames: string[] = [];
 const pageErrors: string[] = [];
 let tokens: Record<string, string>;
 
+/** The console's origin (its address without a path). */
+const origin = () => new URL(logins[0]!.url).origin;
 const shot = (name: string) => page.screenshot({ path: artifact(name), fullPage: true });
 const go = async (screen: string) => {
   await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: screen, exact: true }).click();
@@ -56,6 +63,8 @@ beforeAll(async () => {
         // Needs a secret that is not set yet: it cannot start until the Secrets screen sets it.
         canary: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER], env: { API_KEY: '${secret:canary_key}' } },
       },
+      // The person asked to be asked before anything is deleted from the memory graph.
+      approvals: { ask: ['memory__delete_*'] },
       listen: { http: { enabled: true, port: 0 } },
     }),
     { mode: 0o600 },
@@ -72,8 +81,8 @@ beforeAll(async () => {
     env: home.env,
     managedDir,
     logger: { log: (level, event, fields) => logs.push(JSON.stringify({ level, event, ...fields })) },
-    human: { terminal: null, notifier: { notify: () => false } },
-    ui: { announce: (url) => links.push(url) },
+    human: { terminal: screen, notifier: { notify: () => false }, notice: { notify: () => undefined } },
+    ui: { announce: (url, code) => (logins.push({ url, code }), true) },
   });
   await eventually(() => daemon.status().servers.find((s) => s.name === 'memory')?.state === 'ready', 30_000, 'the memory server');
 
@@ -103,9 +112,11 @@ afterAll(async () => {
 });
 
 describe('the console, headless, in Chromium', () => {
-  it('opens with the one-time link and shows the Overview', async () => {
-    expect(links).toHaveLength(1);
-    await page.goto(links[0]!);
+  it('signs in with the code from the daemon\'s terminal and shows the Overview', async () => {
+    expect(logins).toHaveLength(1);
+    await page.goto(logins[0]!.url);
+    await page.getByLabel('Code').fill(logins[0]!.code);
+    await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.url()).toMatch(/#\/overview$/);
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Overview');
     await page.getByText('1 of 2 servers ready').waitFor();
@@ -113,8 +124,8 @@ describe('the console, headless, in Chromium', () => {
     // The recent calls come from the audit log.
     await page.getByRole('cell', { name: 'memory__read_graph' }).first().waitFor();
     await shot('01-overview.png');
-    // The link worked once: opened again, it is refused.
-    const again = await context.request.get(links[0]!, { maxRedirects: 0 });
+    // The code worked once: typed again, it is refused.
+    const again = await context.request.post(logins[0]!.url, { form: { code: logins[0]!.code }, maxRedirects: 0, headers: { origin: origin() } });
     expect(again.status()).toBe(403);
   });
 
@@ -212,6 +223,21 @@ describe('the console, headless, in Chromium', () => {
     await shot('07-clients.png');
   });
 
+  it('Clients: shows what each client\'s tool list costs in each view, and gives a client the search view (issue 19)', async () => {
+    await go('Clients');
+    const row = page.getByRole('row', { name: /claude-desktop/ });
+    await expect.poll(async () => (await row.locator('strong').textContent()) ?? '').toMatch(/^every tool: [\d,]+ tokens \(\d+ tools\)$/);
+    await row.getByLabel('View for claude-desktop').selectOption('search');
+    await page.getByRole('status').getByText('claude-desktop gets the search view from its next connection').waitFor();
+    const written = () => (JSON.parse(readFileSync(home.paths.configFile, 'utf8')) as { clients?: Record<string, { view?: string }> }).clients?.['claude-desktop']?.view;
+    expect(written()).toBe('search');
+    await expect.poll(async () => (await row.locator('strong').textContent()) ?? '').toMatch(/^search: \d+ tokens \(2 tools\)$/);
+    const claude = await connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens['claude-desktop'] });
+    expect((await claude.client.listTools()).tools.map((t) => t.name)).toEqual(['find_tools', 'call_tool']);
+    await closeAll();
+    await shot('07b-clients-search-view.png');
+  });
+
   it('Audit: filters the virtualized table, charts calls per tool and per client, and verifies the chain', async () => {
     await go('Audit');
     const events = page.getByRole('region', { name: 'Audit events (scrollable)' });
@@ -243,12 +269,12 @@ describe('the console, headless, in Chromium', () => {
     await page.getByText(/Unmanaged: no policy bundle is in force/).waitFor();
     await shot('10-policy.png');
     await go('Approvals');
-    await page.getByText('No call waits for your approval.').waitFor();
+    await page.getByText('Nothing waits for your answer.').waitFor();
     await shot('11-approvals.png');
   });
 
   it('works by keyboard: a skip link first, section links, focus on the new screen\'s heading', async () => {
-    await page.goto(new URL('/#/overview', links[0]!).href);
+    await page.goto(new URL('/#/overview', origin()).href);
     await page.reload();
     await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
     await page.keyboard.press('Tab');
@@ -267,7 +293,7 @@ describe('the console, headless, in Chromium', () => {
   });
 
   it('has a dark theme, and loaded without a script error or a CSP violation', async () => {
-    await page.goto(new URL('/#/overview', links[0]!).href);
+    await page.goto(new URL('/#/overview', origin()).href);
     await page.getByRole('button', { name: 'Dark theme' }).click();
     expect(await page.evaluate('document.documentElement.dataset.theme')).toBe('dark');
     await page.getByText('2 of 2 servers ready').waitFor();
@@ -281,7 +307,7 @@ describe('the desktop app\'s pages, with a stand-in for its preload', () => {
    * Electron cannot run here, so its preload is stood in for: `window.gatehouse` as the preload
    * builds it (main/bridge.ts), answering from the test. The pages are the real console's.
    */
-  const bridgeScript = (question: unknown) => `
+  const bridgeScript = (question: unknown, inbox: unknown[] = []) => `
     const answers = [];
     const settings = { openAtLogin: false };
     const reply = (result) => Promise.resolve({ ok: true, result });
@@ -291,13 +317,21 @@ describe('the desktop app\'s pages, with a stand-in for its preload', () => {
       onEvent: () => () => {},
       status: () => reply({ version: 't', pid: 1, startedAt: new Date().toISOString(), user: 'me', policy: { mode: 'unmanaged' }, configFile: '', socketPath: '', servers: [], clients: [], audit: { file: '', records: 0 }, pendingQuestions: 1 }),
       'audit.query': () => reply({ events: [], head: 0, more: false }),
-      human: { question: () => reply(${JSON.stringify(question)}), answer: (a) => (answers.push(a), reply({ recorded: true })) },
+      'questions.list': () => reply({ questions: ${JSON.stringify(inbox)}, answerAt: ['desktop app'] }),
+      human: {
+        question: () => reply(${JSON.stringify(question)}),
+        answer: (a) => (answers.push(a), reply({ recorded: true })),
+        inbox: () => reply(${JSON.stringify(inbox)}),
+        answerOne: (id, a) => (answers.push({ id, ...a }), reply({ recorded: true })),
+      },
       app: { settings: () => reply({ ...settings }), setSettings: (s) => (Object.assign(settings, s), reply(s)) },
     }, { get: (t, k) => (k in t ? t[k] : () => Promise.resolve({ ok: false, error: { code: 'x', message: 'not in this stand-in' } })) });`;
 
   it('the pairing popup: shows the code and the scope form, and sends the person\'s answer', async () => {
     const popup = await context.newPage();
     const question = {
+      id: 'q-pairing-0000001',
+      askedAt: new Date().toISOString(),
       kind: 'pairing',
       title: 'Pair the client "cursor"?',
       facts: [{ label: 'Client', value: 'cursor' }, { label: 'Connects through', value: 'gatehouse connect (the local socket)' }],
@@ -306,7 +340,7 @@ describe('the desktop app\'s pages, with a stand-in for its preload', () => {
       deadline: new Date(Date.now() + 120_000).toISOString(),
     };
     await popup.addInitScript(bridgeScript(question));
-    await popup.goto(new URL('/#/question', links[0]!).href);
+    await popup.goto(new URL('/#/question', origin()).href);
     await popup.getByRole('heading', { level: 1, name: 'Pair the client "cursor"?' }).waitFor();
     await popup.getByText('QX7-42K').waitFor();
     await popup.getByRole('radio', { name: 'Only what I tick below' }).check();
@@ -319,10 +353,62 @@ describe('the desktop app\'s pages, with a stand-in for its preload', () => {
     await popup.close();
   });
 
+  it('the desktop app\'s inbox: each waiting question with every fact, answered from the console window', async () => {
+    const app = await context.newPage();
+    const waiting = {
+      id: 'q-approval-000001',
+      kind: 'approval',
+      title: 'Allow cursor to call crm__refund?',
+      facts: [
+        { label: 'Client', value: 'cursor (paired, over socket)' },
+        { label: 'Arguments', value: '{\n  "amount": 260\n}' },
+        { label: 'Request', value: 'r-1, digest sha256:' + 'a'.repeat(64) },
+      ],
+      choices: [
+        { id: `once:sha256:${'a'.repeat(64)}`, label: 'Allow once: this call only' },
+        { id: `session:sha256:${'a'.repeat(64)}`, label: 'Allow for this session of cursor' },
+      ],
+      askedAt: new Date().toISOString(),
+      deadline: new Date(Date.now() + 120_000).toISOString(),
+    };
+    await app.addInitScript(bridgeScript({}, [waiting]));
+    await app.goto(new URL('/#/approvals', origin()).href);
+    await app.getByText('Allow cursor to call crm__refund?').waitFor();
+    await app.getByRole('button', { name: 'Answer…' }).click();
+    await app.getByText('"amount": 260').waitFor();
+    await app.getByText(`r-1, digest sha256:${'a'.repeat(64)}`).waitFor();
+    await app.getByRole('radio', { name: 'Allow for this session of cursor' }).check();
+    await app.screenshot({ path: artifact('15-inbox-approval.png'), fullPage: true });
+    await app.getByRole('button', { name: 'Approve' }).click();
+    await expect.poll(() => app.evaluate('window.__answers')).toEqual([{ id: waiting.id, decision: 'approve', choice: `session:sha256:${'a'.repeat(64)}` }]);
+    await app.close();
+  });
+
+  it('headless, Approvals lists a real waiting question and says where to answer, with no way to answer here', async () => {
+    const claude = await connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens['claude-desktop'] });
+    const call = claude.client.callTool({ name: 'memory__delete_entities', arguments: { entityNames: ['Gatehouse'] } }).then(
+      (r) => ({ ok: textOf(r) }),
+      (e: Error) => ({ error: e.message }),
+    );
+    const shown = await screen.nextQuestion();
+    expect(shown.title).toBe('Allow claude-desktop to call memory__delete_entities?');
+    await go('Approvals');
+    await page.getByText('Allow claude-desktop to call memory__delete_entities?').waitFor();
+    await page.getByText('This console cannot answer.', { exact: false }).waitFor();
+    expect(await page.getByRole('button', { name: 'Answer…' }).count()).toBe(0);
+    expect(await page.getByRole('link', { name: 'Open its question page' }).getAttribute('href')).toBe(shown.url);
+    await shot('16-approvals-headless.png');
+    // The person answers where they can: in the terminal.
+    screen.type('d');
+    expect(await call).toMatchObject({ error: expect.stringContaining('the person at this computer declined') });
+    await page.getByText('Nothing waits for your answer.').waitFor();
+    await claude.close();
+  });
+
   it('the desktop app\'s start-at-login setting, off until the person turns it on', async () => {
     const app = await context.newPage();
     await app.addInitScript(bridgeScript({}));
-    await app.goto(new URL('/#/overview', links[0]!).href);
+    await app.goto(new URL('/#/overview', origin()).href);
     const box = app.getByRole('checkbox', { name: 'Start Gatehouse when I log in' });
     await box.waitFor();
     expect(await box.isChecked()).toBe(false);
@@ -339,7 +425,9 @@ describe('the console in a real window', () => {
     try {
       const reply = (await callControl(home.paths.controlSocketPath, 'console.link', {})) as { announced: boolean };
       expect(reply.announced).toBe(true);
-      windowed = await openAppWindow(x.display, links.at(-1)!);
+      windowed = await openAppWindow(x.display, logins.at(-1)!.url);
+      await windowed.page.getByLabel('Code').fill(logins.at(-1)!.code);
+      await windowed.page.getByRole('button', { name: 'Sign in' }).click();
       await windowed.page.getByText(/of 2 servers ready/).waitFor({ timeout: 20_000 });
       await windowed.page.waitForTimeout(300);
       const file = artifact('13-window-xvfb.png');

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemorySecretStore } from '../../src/core/secrets.js';
 import { ClientRegistry } from '../../src/node/client-registry.js';
 import { startDaemon, type Daemon } from '../../src/node/daemon.js';
-import type { Announcement } from '../../src/node/identity/human-page.js';
+import { Screen } from '../support/screen.js';
 import { CLIENT_ID, startProvider, type TestProvider } from '../support/oidc-provider.js';
 import { SAMPLE_DIR, makeKey, sampleFiles, signFiles, type TestKey } from '../support/policy.js';
 import { artifact, ensureConsoleBuilt, launchChromium } from '../e2e/support.js';
@@ -26,10 +26,10 @@ let managedDir: string;
 let daemon: Daemon;
 let browser: Browser;
 let page: Page;
-const links: string[] = [];
+const logins: { url: string; code: string }[] = [];
 const pageErrors: string[] = [];
-/** Questions of the human channel, as they reach the person's screen (the loopback page's links). */
-const questions: Announcement[] = [];
+/** The daemon's terminal, where questions reach the person. */
+const screen = new Screen();
 let agentToken: string;
 
 const shot = (name: string) => page.screenshot({ path: artifact(name), fullPage: true });
@@ -62,15 +62,17 @@ beforeAll(async () => {
     managedDir,
     secrets: new MemorySecretStore(),
     logger: { log: () => undefined },
-    human: { terminal: null, notifier: { notify: () => false }, announce: (a) => questions.push(a) },
+    human: { terminal: screen, notifier: { notify: () => false }, notice: { notify: () => undefined } },
     identity: { retry: { initialMs: 200, maxMs: 1000 }, trustManagedOwner: true },
-    ui: { announce: (url) => links.push(url) },
+    ui: { announce: (url, code) => (logins.push({ url, code }), true) },
   });
   await eventually(() => daemon.status().servers.find((s) => s.name === 'crm')?.state === 'ready', 30_000, 'the catalog\'s CRM server');
   browser = await launchChromium();
   page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   page.on('pageerror', (error) => pageErrors.push(error.message));
-  await page.goto(links[0]!);
+  await page.goto(logins[0]!.url);
+  await page.getByLabel('Code').fill(logins[0]!.code);
+  await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
 }, 120_000);
 
@@ -155,21 +157,24 @@ describe('the console under a managed policy with single sign-on', () => {
     // 9,000 EUR: above what support may refund alone, so the policy asks the user (support-refund-large).
     const waiting = agent.client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-3', amount: 9000, currency: 'EUR' } }, { timeout: 60_000 });
     await go('Approvals');
-    const row = page.getByRole('row', { name: /crm__refund/ });
-    await row.getByText('agent', { exact: true }).waitFor({ timeout: 20_000 });
-    await row.getByText(/support-refund-large/).waitFor();
+    await page.getByText('Allow agent to call crm__refund?').waitFor({ timeout: 20_000 });
     await page.getByRole('navigation', { name: 'Sections' }).getByLabel('1 pending').waitFor();
     await shot('24-approvals-waiting.png');
-    // The person answers where the question reached them: its page, opened from the one-time link.
-    const question = await eventually(() => questions.find((q) => /crm__refund/.test(q.title)), 10_000, 'the approval question');
-    // In the browser, as a person would: the one-time link, the first answer offered, Approve.
+    // The person answers where the question reached them: the terminal shows the page's address and code.
+    const question = await screen.nextQuestion();
+    expect(question.title).toBe('Allow agent to call crm__refund?');
+    // In the browser, as a person would: the address, the code, the first answer offered, Approve.
     const human = await browser.newPage();
-    await human.goto(question.url);
+    await human.goto(question.url!);
+    await human.getByLabel('Code').fill(question.pageCode!);
+    await human.getByRole('button', { name: 'Show the question' }).click();
+    await human.getByText('"amount": 9000', { exact: false }).waitFor();
+    await human.screenshot({ path: artifact('27-question-page.png'), fullPage: true });
     await human.getByRole('button', { name: 'Approve' }).click();
-    await human.waitForLoadState();
+    await human.getByText('Your answer was recorded.').waitFor();
     await human.close();
     expect(textOf(await waiting)).toBe('refunded 9000.00 EUR to Alan Turing');
-    await page.getByText('No call waits for your approval.').waitFor({ timeout: 10_000 });
+    await page.getByText('Nothing waits for your answer.').waitFor({ timeout: 10_000 });
     await page.getByRole('region', { name: 'Answers given' }).getByText('approved once').waitFor();
     await shot('25-approvals-answered.png');
     await closeAll();

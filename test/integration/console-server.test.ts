@@ -1,9 +1,10 @@
 /**
- * The headless console's server (`gatehouse daemon --ui`, desktop issue): the one-time login link,
+ * The headless console's server (`gatehouse daemon --ui`, desktop issue): the one-time sign-in code,
  * the session it trades for (HttpOnly SameSite=Strict cookie plus a token the page must present),
  * Host and Origin checks against DNS rebinding and cross-site use, the CSP on every page, and the
- * WebSocket that carries the control contract. Then the real command: the link is printed on the
- * daemon's terminal (a pseudo-terminal here), works once, and is written to no file.
+ * WebSocket that carries the control contract. Then the real command: the address and the code are
+ * printed on the daemon's terminal (a pseudo-terminal here), the code works once, and it is written
+ * to no file. Issue 10: no secret in any address, so none in a browser's command line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -27,7 +28,7 @@ interface Reply {
   body: string;
 }
 
-function request(origin: string, path: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+function request(origin: string, path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
   const url = new URL(origin);
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port: url.port, path, method: options.method ?? 'GET', headers: options.headers ?? {} }, (res) => {
@@ -37,7 +38,16 @@ function request(origin: string, path: string, options: { method?: string; heade
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(options.body);
+  });
+}
+
+/** Types a code into the sign-in form, as a browser posts it. */
+function typeCode(origin: string, code: string, headers: Record<string, string> = {}): Promise<Reply> {
+  return request(origin, '/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin, ...headers },
+    body: new URLSearchParams({ code }).toString(),
   });
 }
 
@@ -62,10 +72,9 @@ afterAll(async () => {
   rmSync(staticDir, { recursive: true, force: true });
 });
 
-/** Logs in with a fresh link; returns the cookie header and the page's session token. */
+/** Signs in with a fresh code; returns the cookie header and the page's session token. */
 async function login(): Promise<{ cookie: string; token: string }> {
-  const link = new URL(server.newLoginUrl());
-  const res = await request(server.origin, `${link.pathname}${link.search}`);
+  const res = await typeCode(server.origin, server.newLoginCode().code);
   expect(res.status).toBe(303);
   const setCookie = String(res.headers['set-cookie']);
   return { cookie: setCookie.split(';')[0]!, token: /#session=(.+)$/.exec(String(res.headers.location))![1]! };
@@ -88,32 +97,45 @@ function closed(ws: WebSocket): Promise<number> {
 }
 
 describe('signing in to the console', () => {
-  it('refuses the console without a session, and says where the link is', async () => {
+  it('sends a visitor without a session to the sign-in form, which asks for the code on the daemon\'s terminal', async () => {
     const res = await request(server.origin, '/');
-    expect(res.status).toBe(401);
-    expect(res.body).toContain('gatehouse daemon --ui');
-    expect(res.headers['content-security-policy']).toBe(contentSecurityPolicy());
+    expect(res.status).toBe(303);
+    expect(res.headers.location).toBe('/login');
+    const form = await request(server.origin, '/login');
+    expect(form.status).toBe(200);
+    expect(form.body).toContain('gatehouse daemon --ui');
+    expect(form.body).toContain('name="code"');
+    expect(form.headers['x-frame-options']).toBe('DENY');
   });
 
-  it('trades a one-time link for an HttpOnly SameSite=Strict cookie and a session token in the fragment, once', async () => {
-    const link = new URL(server.newLoginUrl());
-    expect(link.origin).toBe(server.origin);
-    const first = await request(server.origin, `${link.pathname}${link.search}`);
+  it('trades a one-time code for an HttpOnly SameSite=Strict cookie and a session token in the fragment, once', async () => {
+    const { url, code } = server.newLoginCode();
+    expect(url).toBe(`${server.origin}/login`);
+    expect(code).toMatch(/^[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+    // Typed the way people type: lower case, without the dash.
+    const first = await typeCode(server.origin, code.toLowerCase().replace('-', ''));
     expect(first.status).toBe(303);
     expect(String(first.headers['set-cookie'])).toMatch(new RegExp(`^${SESSION_COOKIE}=[A-Za-z0-9_-]{40,}; HttpOnly; SameSite=Strict; Path=/; Max-Age=\\d+$`));
     expect(first.headers.location).toMatch(/^\/#session=[A-Za-z0-9_-]{40,}$/);
-    expect(first.headers['referrer-policy']).toBe('no-referrer');
-    const again = await request(server.origin, `${link.pathname}${link.search}`);
+    const again = await typeCode(server.origin, code);
     expect(again.status).toBe(403);
-    expect(again.body).toContain('already opened');
     expect(again.headers['set-cookie']).toBeUndefined();
   });
 
-  it('refuses a wrong key, and a later link once its ten minutes are over', async () => {
-    expect((await request(server.origin, '/login?k=not-the-key')).status).toBe(403);
-    const later = new URL(server.newLoginUrl());
+  it('refuses a wrong code, a code typed from another site, and a later code once its ten minutes are over', async () => {
+    expect((await typeCode(server.origin, 'not-the-code')).status).toBe(403);
+    const { code } = server.newLoginCode();
+    expect((await typeCode(server.origin, code, { origin: 'https://evil.example' })).status).toBe(403);
+    const later = server.newLoginCode();
     now += 11 * 60_000;
-    expect((await request(server.origin, `${later.pathname}${later.search}`)).status).toBe(403);
+    expect((await typeCode(server.origin, later.code)).status).toBe(403);
+  });
+
+  it('voids every waiting code after ten wrong ones', async () => {
+    const { code } = server.newLoginCode();
+    for (let i = 0; i < 10; i++) expect((await typeCode(server.origin, `0000-000${i % 10}`)).status).toBe(403);
+    expect((await typeCode(server.origin, code)).status).toBe(403);
+    expect((await typeCode(server.origin, server.newLoginCode().code)).status).toBe(303);
   });
 
   it('serves the console with its session, with the CSP and no framing', async () => {
@@ -143,9 +165,10 @@ describe('what the console server refuses', () => {
     const { cookie } = await login();
     expect((await request(server.origin, '/', { headers: { cookie, 'sec-fetch-site': 'cross-site' } })).status).toBe(403);
     expect((await request(server.origin, '/', { method: 'POST', headers: { cookie } })).status).toBe(405);
+    expect((await request(server.origin, '/login', { method: 'PUT', headers: { cookie } })).status).toBe(405);
     expect((await request(server.origin, '/../../../etc/passwd', { headers: { cookie } })).status).toBe(404);
     expect((await request(server.origin, '/%2e%2e/%2e%2e/etc/hosts', { headers: { cookie } })).status).toBe(404);
-    expect((await request(server.origin, '/index.html', { headers: { cookie: `${SESSION_COOKIE}=forged` } })).status).toBe(401);
+    expect((await request(server.origin, '/index.html', { headers: { cookie: `${SESSION_COOKIE}=forged` } })).status).toBe(303);
   });
 
   it('a WebSocket from another origin, without an origin, or without a session', async () => {
@@ -232,35 +255,59 @@ describe('gatehouse daemon --ui', () => {
     rmSync(home.home, { recursive: true, force: true });
   });
 
-  it('prints a one-time login link on its terminal that opens the console once, never writes it to a file, and prints another for `gatehouse console`', async () => {
+  it('prints the address and a one-time sign-in code on its terminal, writes the code to no file, and prints another for `gatehouse console`', async () => {
     // `script` gives the daemon a pseudo-terminal, as a person's terminal would.
-    child = spawn('script', ['-qfec', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} daemon --ui`, '/dev/null'], { env: { ...home.env, TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    child = spawn('script', ['-qfec', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} daemon --ui`, '/dev/null'], {
+      env: { ...home.env, TERM: 'dumb' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (c: string) => (output += c));
-    const link = await eventually(() => /(http:\/\/127\.0\.0\.1:\d+\/login\?k=[A-Za-z0-9_-]+)/.exec(output)?.[1], 30_000, 'the login link on the terminal');
-    const url = new URL(link);
-    const first = await request(url.origin, `${url.pathname}${url.search}`);
+    const SHOWN = /open (http:\/\/127\.0\.0\.1:\d+)\/login and type the sign-in code ([0-9A-Z]{4}-[0-9A-Z]{4})/;
+    const [, origin, code] = await eventually(() => SHOWN.exec(output) ?? undefined, 30_000, 'the sign-in code on the terminal');
+    const first = await typeCode(origin!, code!);
     expect(first.status).toBe(303);
-    expect((await request(url.origin, `${url.pathname}${url.search}`)).status).toBe(403);
-    const page = await request(url.origin, '/', { headers: { cookie: String(first.headers['set-cookie']).split(';')[0]! } });
+    expect((await typeCode(origin!, code!)).status).toBe(403);
+    const page = await request(origin!, '/', { headers: { cookie: String(first.headers['set-cookie']).split(';')[0]! } });
     expect(page.status).toBe(200);
     expect(page.body).toContain('<div id="root">');
 
-    const key = url.searchParams.get('k')!;
-    const hits = filesUnder(home.home).filter((file) => readFileSync(file).includes(key));
+    const hits = filesUnder(home.home).filter((file) => readFileSync(file).includes(code!));
     expect(hits).toEqual([]);
 
     const before = output.length;
     const asked = spawn(process.execPath, [BIN, 'console'], { env: home.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let said = '';
     asked.stdout!.on('data', (c: Buffer) => (said += c.toString()));
-    const code = await new Promise((resolve) => asked.once('exit', resolve));
-    expect(code).toBe(0);
+    const exit = await new Promise((resolve) => asked.once('exit', resolve));
+    expect(exit).toBe(0);
     expect(said).toContain('on the daemon\'s terminal');
-    expect(said).not.toContain('/login?k=');
-    const second = await eventually(() => /(http:\/\/127\.0\.0\.1:\d+\/login\?k=[A-Za-z0-9_-]+)/.exec(output.slice(before))?.[1], 10_000, 'a second link');
-    expect(second).not.toBe(link);
-    const secondUrl = new URL(second);
-    expect((await request(secondUrl.origin, `${secondUrl.pathname}${secondUrl.search}`)).status).toBe(303);
+    expect(said).not.toMatch(/[0-9A-Z]{4}-[0-9A-Z]{4}/);
+    const second = await eventually(() => SHOWN.exec(output.slice(before))?.[2], 10_000, 'a second code');
+    expect(second).not.toBe(code);
+    expect((await typeCode(origin!, second)).status).toBe(303);
+  });
+
+  it('`gatehouse console` fails, saying why, when the daemon has no terminal to show a code on', async () => {
+    const quiet = makeHome('gh-console-quiet-');
+    writeFileSync(quiet.paths.configFile, JSON.stringify({ servers: {}, listen: { http: { enabled: false, port: 0 } } }), { mode: 0o600 });
+    // No terminal at all: stdio are pipes and there is no controlling terminal (setsid).
+    const daemon = spawn('setsid', [process.execPath, BIN, 'daemon', '--ui'], { env: quiet.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    daemon.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    try {
+      await eventually(() => err.includes('is running'), 30_000, 'the daemon to start');
+      const asked = spawn(process.execPath, [BIN, 'console'], { env: quiet.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let said = '';
+      asked.stderr!.on('data', (c: Buffer) => (said += c.toString()));
+      const exit = await new Promise((resolve) => asked.once('exit', resolve));
+      expect(exit).toBe(1);
+      expect(said).toMatch(/no terminal to show a sign-in code on/);
+      expect(err).not.toMatch(/sign-in code [0-9A-Z]{4}-[0-9A-Z]{4}/);
+    } finally {
+      daemon.kill('SIGTERM');
+      await new Promise((resolve) => daemon.once('exit', resolve));
+      rmSync(quiet.home, { recursive: true, force: true });
+    }
   });
 });

@@ -10,13 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemorySecretStore } from '../../src/core/secrets.js';
 import { ClientRegistry } from '../../src/node/client-registry.js';
 import { startDaemon, type Daemon } from '../../src/node/daemon.js';
-import type { Announcement } from '../../src/node/identity/human-page.js';
+import type { DeskQuestion, HumanSurface } from '../../src/core/human/desk.js';
 import { LocalIdentity } from '../../src/node/local-identity.js';
 import { eventually, makeHome } from './support/gatehouse.js';
 
 let home: ReturnType<typeof makeHome>;
 let daemon: Daemon;
-const announced: Announcement[] = [];
+/** Where the person would see questions; this one only keeps them. */
+const asked: DeskQuestion[] = [];
+const person: HumanSurface = { name: 'test', show: (entry) => (asked.push(entry), true), withdraw: () => undefined };
 
 beforeAll(async () => {
   home = makeHome('gh-ports-');
@@ -28,7 +30,7 @@ beforeAll(async () => {
     secrets: new MemorySecretStore(),
     managedDir: join(home.home, 'no-managed-settings'),
     testIdentity: { user: 'sam@example.com', groups: ['crm-support'] },
-    human: { terminal: null, notifier: { notify: () => false }, announce: (a) => void announced.push(a) },
+    human: { terminal: null, surfaces: [person], notice: { notify: () => undefined } },
   });
 });
 afterAll(async () => {
@@ -63,7 +65,7 @@ describe('a daemon with a test identity', () => {
   it('asks the person to pair a client that says hello without a credential, and lets nothing in meanwhile', async () => {
     const reply = await firstReply({ gatehouse: 'hello', version: 1, client: 'sneaky' });
     expect(reply).toMatchObject({ gatehouse: 'pairing', code: expect.stringMatching(/^[A-Z2-9]{3}-[A-Z2-9]{3}$/) });
-    await eventually(() => announced.find((a) => a.title.includes('"sneaky"')), 5000, 'the pairing question');
+    await eventually(() => asked.find((q) => q.question.title.includes('"sneaky"')), 5000, 'the pairing question');
     expect(daemon.status().clients).toEqual([]);
   });
 

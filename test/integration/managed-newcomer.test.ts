@@ -8,7 +8,8 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HumanAnswer, HumanChannel, HumanQuestion } from '../../src/core/identity/human-channel.js';
+import type { HumanQuestion } from '../../src/core/human/channel.js';
+import type { HumanSurface } from '../../src/core/human/desk.js';
 import type { Logger } from '../../src/core/ports.js';
 import { MemorySecretStore } from '../../src/core/secrets.js';
 import { ClientRegistry } from '../../src/node/client-registry.js';
@@ -112,16 +113,16 @@ describe('an employee who has not signed in yet', () => {
   });
 });
 
-/** The person, scripted: keeps every question and declines it. */
-class DecliningChannel implements HumanChannel {
+/** The person, scripted: sees every question, keeps it and declines it. */
+class DecliningPerson implements HumanSurface {
+  readonly name = 'test' as const;
   readonly asked: HumanQuestion[] = [];
-  async ask(question: HumanQuestion): Promise<HumanAnswer> {
-    this.asked.push(question);
-    return { kind: 'declined' };
+  show(entry: Parameters<HumanSurface['show']>[0], respond: Parameters<HumanSurface['show']>[1]): boolean {
+    this.asked.push(entry.question);
+    queueMicrotask(() => respond({ decision: 'decline' }));
+    return true;
   }
-  pending(): number {
-    return 0;
-  }
+  withdraw(): void {}
 }
 
 describe('an employee whose groups map to no role', () => {
@@ -157,7 +158,7 @@ describe('an employee whose groups map to no role', () => {
 describe('a support employee', () => {
   let daemon: Daemon;
   let setup: ReturnType<typeof managedHome>;
-  const person = new DecliningChannel();
+  const person = new DecliningPerson();
   beforeAll(async () => {
     setup = managedHome();
     daemon = await startDaemon({
@@ -167,7 +168,7 @@ describe('a support employee', () => {
       secrets: new MemorySecretStore(),
       managedDir: setup.managedDir,
       testIdentity: { user: 'sam@example.com', groups: ['crm-support'] },
-      humanChannel: person,
+      human: { terminal: null, surfaces: [person], notice: { notify: () => undefined } },
     });
     await crmReady(daemon);
   });

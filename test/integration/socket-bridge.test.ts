@@ -158,7 +158,7 @@ describe.each(ERAS)('gatehouse connect, %s era', (era) => {
     const verified = await connectBridge(gh.env, { era, client: 'agent', token: gh.tokens.agent });
     await verified.client.callTool({ name: 'everything__echo', arguments: { message: 'counted' } });
     // No person can be asked here (no terminal, no desktop notifier): pairing fails closed. Pairing itself: pairing-socket.test.ts.
-    await expectRefused({ client: `scratch-${era}` }, `pairing "scratch-${era}" needs a person to answer, and none can be asked: no way to reach a person: run \`gatehouse daemon\` in a terminal, or install notify-send (Debian: libnotify-bin) for desktop notifications`);
+    await expectRefused({ client: `scratch-${era}` }, `pairing "scratch-${era}" needs a person to answer, and none can be asked: no way to reach a person: open the Gatehouse desktop app, or run \`gatehouse daemon\` in a terminal (questions are answered there, or on the question page with the code the terminal shows)`);
 
     const status = await gh.status();
     expect(bridgeClients(status, 'agent')).toEqual([expect.objectContaining({ verified: true, calls: 1, protocolVersion: era === 'modern' ? '2026-07-28' : '2025-11-25' })]);

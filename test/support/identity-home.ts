@@ -1,7 +1,8 @@
 /**
  * A Gatehouse daemon for the identity, pairing and secrets tests: a throwaway home, a config with
  * the given servers, an optional identity.json, an in-memory (or real) keychain, and a human
- * channel whose questions the test answers on the real pairing page, over HTTP, as a person would.
+ * channel whose questions the test reads off the daemon's terminal (a Screen) and answers on the
+ * real question page, over HTTP, with the code the terminal shows, as a person would.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -10,12 +11,11 @@ import { MemorySecretStore, type SecretStore } from '../../src/core/secrets.js';
 import type { Logger } from '../../src/core/ports.js';
 import { ClientRegistry } from '../../src/node/client-registry.js';
 import { startDaemon, type Daemon } from '../../src/node/daemon.js';
-import type { Announcement } from '../../src/node/identity/human-page.js';
 import type { GatehousePaths } from '../../src/node/paths.js';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { BIN, makeHome } from '../integration/support/gatehouse.js';
-import { TestBrowser } from './oidc-provider.js';
+import { PagePerson, Screen, type ShownQuestion } from './screen.js';
 
 export const CANARY_SERVER = resolve(import.meta.dirname, '../fixtures/canary-server.mjs');
 
@@ -27,10 +27,12 @@ export interface IdentityHome {
   keychain: SecretStore;
   logs: string[];
   notifications: string[];
-  /** Questions announced on the human channel, oldest first. */
-  questions: Announcement[];
+  /** The daemon's terminal. */
+  screen: Screen;
+  /** Questions the terminal showed, oldest first. */
+  readonly questions: ShownQuestion[];
   /** Waits for the next question whose title matches. */
-  nextQuestion(title: RegExp, timeoutMs?: number): Promise<Announcement>;
+  nextQuestion(title: RegExp, timeoutMs?: number): Promise<ShownQuestion>;
   /** Tokens of the clients registered before the daemon started (fixtures standing for clients paired earlier). */
   tokens: Record<string, string>;
   stop(): Promise<void>;
@@ -56,8 +58,7 @@ export async function startIdentityHome(options: IdentityHomeOptions = {}): Prom
   const logs: string[] = [];
   const logger: Logger = { log: (level, event, fields) => logs.push(JSON.stringify({ level, event, ...fields })) };
   const notifications: string[] = [];
-  const questions: Announcement[] = [];
-  const waiters: (() => void)[] = [];
+  const screen = new Screen();
   const keychain = options.keychain ?? new MemorySecretStore();
   const daemon = await startDaemon({
     paths,
@@ -66,12 +67,8 @@ export async function startIdentityHome(options: IdentityHomeOptions = {}): Prom
     secrets: keychain,
     managedDir,
     human: {
-      terminal: null,
+      terminal: screen,
       notifier: { notify: (title, body) => (notifications.push(`${title}\n${body}`), true) },
-      announce: (a) => {
-        questions.push(a);
-        for (const w of waiters.splice(0)) w();
-      },
       ...(options.pairingDeadlineMs ? { pairingDeadlineMs: options.pairingDeadlineMs } : {}),
     },
     identity: { retry: { initialMs: 200, maxMs: 1000 } },
@@ -85,20 +82,21 @@ export async function startIdentityHome(options: IdentityHomeOptions = {}): Prom
     keychain,
     logs,
     notifications,
-    questions,
+    screen,
+    get questions() {
+      return screen.questions();
+    },
     async nextQuestion(title, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const found = questions.slice(seen).find((q) => title.test(q.title));
-        if (found) {
-          seen = questions.indexOf(found) + 1;
-          return found;
+        const shown = screen.questions();
+        const index = shown.findIndex((q, i) => i >= seen && title.test(q.title));
+        if (index >= 0) {
+          seen = index + 1;
+          return shown[index]!;
         }
-        if (Date.now() > deadline) throw new Error(`no question matching ${title} within ${timeoutMs} ms`);
-        await new Promise<void>((r) => {
-          waiters.push(r);
-          setTimeout(r, 100);
-        });
+        if (Date.now() > deadline) throw new Error(`no question matching ${title} within ${timeoutMs} ms; the terminal shows:\n${screen.text.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 50));
       }
     },
     tokens,
@@ -125,14 +123,17 @@ export async function connectBridgeWith(env: Record<string, string>, client: str
   return { client: mcp, stderr: () => stderr, close: () => mcp.close() };
 }
 
-/** Answers a question on the pairing page as a person would: open the one-time link, read the form, submit. */
-export async function answer(question: Announcement, fields: Record<string, string | string[]>, browser = new TestBrowser()): Promise<{ status: number; body: string; page: string }> {
-  const opened = await browser.follow(question.url);
-  if (!opened.res || opened.res.status !== 200) return { status: opened.res?.status ?? 0, body: opened.body, page: opened.body };
-  const token = /name="form" value="([^"]+)"/.exec(opened.body)?.[1] ?? '';
+/**
+ * Answers a question on the question page as a person would: open the address the terminal shows,
+ * type the code shown beside it, read the form, submit.
+ */
+export async function answer(question: ShownQuestion, fields: Record<string, string | string[]>): Promise<{ status: number; body: string; page: string }> {
+  const person = new PagePerson(question);
+  const status = await person.open();
+  if (status !== 200) return { status, body: person.page, page: person.page };
+  const token = /name="form" value="([^"]+)"/.exec(person.page)?.[1] ?? '';
   const form = new URLSearchParams({ form: token });
   for (const [k, v] of Object.entries(fields)) for (const one of Array.isArray(v) ? v : [v]) form.append(k, one);
-  const origin = new URL(question.url).origin;
-  const res = await browser.request(opened.url, { method: 'POST', body: form, headers: { 'content-type': 'application/x-www-form-urlencoded', origin } });
-  return { status: res.status, body: await res.text(), page: opened.body };
+  const res = await fetch(person.pageUrl, { method: 'POST', body: form, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: person.origin } });
+  return { status: res.status, body: await res.text(), page: person.page };
 }

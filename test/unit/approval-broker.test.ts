@@ -14,7 +14,7 @@ import { MARK, prettyArguments } from '../../src/core/approvals/question.js';
 import { argumentPattern, requestDigest } from '../../src/core/approvals/request.js';
 import type { GovernedCall } from '../../src/core/chain.js';
 import type { ApprovalReason } from '../../src/core/governance.js';
-import type { HumanAnswer, HumanChannel, HumanQuestion } from '../../src/core/identity/human-channel.js';
+import type { HumanAnswer, HumanChannel, HumanQuestion } from '../../src/core/human/channel.js';
 import type { AuditRecord } from '../../src/core/ports.js';
 import type { Principal } from '../../src/core/principal.js';
 import { SessionKeys } from '../../src/core/quotas/session.js';

@@ -11,7 +11,7 @@ import { MemoryJournal } from '../../src/core/approvals/journal.js';
 import type { Outcome } from '../../src/core/chain.js';
 import { Gateway } from '../../src/core/gateway.js';
 import { ADMIT } from '../../src/core/governance.js';
-import type { HumanAnswer, HumanQuestion } from '../../src/core/identity/human-channel.js';
+import type { HumanAnswer, HumanQuestion } from '../../src/core/human/channel.js';
 import type { AuditRecord, ToolItem, UpstreamLists } from '../../src/core/ports.js';
 import type { Principal } from '../../src/core/principal.js';
 import { BundlePolicy } from '../../src/core/policy/bundle-policy.js';

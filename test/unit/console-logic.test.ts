@@ -166,10 +166,12 @@ describe('the tray', () => {
   it('shows state, servers and what waits for the person', () => {
     expect(trayModel(undefined).state).toBe('starting');
     expect(trayModel(status())).toMatchObject({ state: 'ok', waiting: 0, tooltip: 'Gatehouse — 2 of 2 servers ready · unmanaged' });
-    const waiting = trayModel(status({ approvals: { pending: [{} as never, {} as never], timeoutSeconds: 120, sessionGrants: 0 }, pendingQuestions: 1 }));
+    // Every question waits on the desk: two approvals and one pairing request make three, not five.
+    const waiting = trayModel(status({ approvals: { pending: [{} as never, {} as never], timeoutSeconds: 120, sessionGrants: 0 }, pendingQuestions: 3 }));
     expect(waiting).toMatchObject({ state: 'attention', waiting: 3, title: '3' });
     expect(waiting.tooltip).toContain('2 approvals waiting');
-    expect(waiting.menu.find((m) => m.id === 'approvals')).toMatchObject({ label: 'Approvals (2 waiting)', enabled: true });
+    expect(waiting.tooltip).toContain('1 pairing request waiting');
+    expect(waiting.menu.find((m) => m.id === 'approvals')).toMatchObject({ label: 'Answer 3 waiting questions…', enabled: true });
     expect(trayModel(status({ servers: [{ name: 'a', enabled: true, state: 'crash-looping' }] as DaemonStatus['servers'] })).state).toBe('error');
     expect(trayModel(status({ policy: { mode: 'managed', state: 'fail-closed' } })).tooltip).toContain('policy failing closed');
   });
@@ -224,28 +226,13 @@ describe('npm start', () => {
   });
 });
 
-describe('the console login link', () => {
-  const URL_ = 'http://127.0.0.1:5000/login?k=secret-key';
-  it('goes to the terminal when stderr is one', () => {
-    const err = vi.fn();
-    terminalAnnouncer({}, err, { stderrIsTty: true, tty: () => false, notifier: { notify: () => false } })(URL_);
-    expect(err.mock.calls.join('')).toContain(URL_);
+describe('the console sign-in code', () => {
+  it('goes to the daemon\'s terminal, with the address to type it at', () => {
+    const write = vi.fn();
+    expect(terminalAnnouncer({ write })('http://127.0.0.1:5000/login', 'K7QF-2M9X')).toBe(true);
+    expect(write.mock.calls.join('')).toContain('open http://127.0.0.1:5000/login and type the sign-in code K7QF-2M9X');
   });
-  it('goes to the controlling terminal, or a desktop notification, when stderr is redirected, and never to stderr then', () => {
-    const err = vi.fn();
-    const tty = vi.fn((_text: string) => true);
-    terminalAnnouncer({}, err, { stderrIsTty: false, tty, notifier: { notify: () => false } })(URL_);
-    expect(tty.mock.calls[0]![0]).toContain(URL_);
-    expect(err).not.toHaveBeenCalled();
-    const notify = vi.fn((_title: string, _body: string) => true);
-    terminalAnnouncer({}, err, { stderrIsTty: false, tty: () => false, notifier: { notify } })(URL_);
-    expect(notify.mock.calls[0]![1]).toContain(URL_);
-    expect(err.mock.calls.join('')).not.toContain('secret-key');
-  });
-  it('says where to run it when no terminal or notification can show it, without the link', () => {
-    const err = vi.fn();
-    terminalAnnouncer({}, err, { stderrIsTty: false, tty: () => false, notifier: { notify: () => false } })(URL_);
-    expect(err.mock.calls.join('')).toMatch(/run `gatehouse daemon --ui` in a terminal/);
-    expect(err.mock.calls.join('')).not.toContain('secret-key');
+  it('is shown nowhere when the daemon has no terminal, and says so', () => {
+    expect(terminalAnnouncer(undefined)('http://127.0.0.1:5000/login', 'K7QF-2M9X')).toBe(false);
   });
 });

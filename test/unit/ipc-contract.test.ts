@@ -59,7 +59,7 @@ describe('the preload bridge', () => {
   it('exposes exactly the declared methods, the event feed, the popup question and the app settings, and nothing of ipcRenderer', () => {
     const bridge = buildBridge(fakeIpc().ipc);
     expect(Object.keys(bridge).sort()).toEqual([...CONSOLE_METHODS, 'onEvent', 'human', 'app'].sort());
-    expect(Object.keys(bridge.human).sort()).toEqual(['answer', 'question']);
+    expect(Object.keys(bridge.human).sort()).toEqual(['answer', 'answerOne', 'inbox', 'question']);
     expect(Object.keys(bridge.app).sort()).toEqual(['setSettings', 'settings']);
     expect(bridge).not.toHaveProperty('invoke');
     expect(bridge).not.toHaveProperty('send');

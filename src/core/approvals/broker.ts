@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import type { ApprovalsStatus } from '../../common/status.js';
 import type { GovernedCall } from '../chain.js';
 import { ADMIT, type Admission, type ApprovalPort, type ApprovalReason } from '../governance.js';
-import type { HumanAnswer, HumanChannel } from '../identity/human-channel.js';
+import type { HumanAnswer, HumanChannel } from '../human/channel.js';
 import type { AuditRecord, Clock, Logger, TimerHandle } from '../ports.js';
 import type { SessionKeys } from '../quotas/session.js';
 import type { PendingJournal, PendingRecord } from './journal.js';
@@ -35,7 +35,8 @@ export interface ApprovalBrokerDeps {
   /** What the signed catalog says of a tool (a destructive tool is offered "once" only). */
   tool?(server: string, name: string): { readOnly: boolean; destructive: boolean } | undefined;
   /** How long a request waits for an answer. Default 120 s. */
-  timeoutMs?: number;
+  /** How long a request waits for its answer; read at each request, so a config reload applies to the next one. */
+  timeoutMs?: number | (() => number);
   /** Most requests waiting at once, and per client session. Defaults 16 and 4. */
   maxPending?: number;
   maxPendingPerSession?: number;
@@ -72,10 +73,11 @@ export class ApprovalBroker implements ApprovalPort {
   private readonly waiting = new Map<string, Waiting>();
   private readonly grants = new Map<string, Grant[]>();
   private closing = false;
-  private readonly timeoutMs: number;
+  private readonly timeout: () => number;
 
   constructor(private readonly deps: ApprovalBrokerDeps) {
-    this.timeoutMs = deps.timeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
+    const timeout = deps.timeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
+    this.timeout = typeof timeout === 'function' ? timeout : () => timeout;
   }
 
   async review(call: GovernedCall, signal: AbortSignal): Promise<Admission> {
@@ -114,7 +116,7 @@ export class ApprovalBroker implements ApprovalPort {
       name: call.name,
       reasons: reasons.map(reasonLabel),
       askedAt: now,
-      deadline: now + this.timeoutMs,
+      deadline: now + this.timeout(),
     };
     // Journalled before anyone is asked: if the daemon dies now, the next start refuses and audits it.
     this.deps.journal.add(record);
@@ -194,9 +196,9 @@ export class ApprovalBroker implements ApprovalPort {
     if (aborted.aborted) return this.decided(call, record, 'withdrawn', `${target}: the client cancelled the call while it waited for approval`);
     switch (answer.kind) {
       case 'declined':
-        return this.decided(call, record, 'declined', `${target} ${why}; the person at this computer declined`);
+        return this.decided(call, record, 'declined', `${target} ${why}; the person at this computer declined`, answer.via);
       case 'expired':
-        return this.decided(call, record, 'timeout', `${target} ${why}; nobody answered within ${Math.round(this.timeoutMs / 1000)} s`);
+        return this.decided(call, record, 'timeout', `${target} ${why}; nobody answered within ${Math.round((record.deadline - record.askedAt) / 1000)} s`);
       case 'unavailable':
         return this.decided(call, record, 'unavailable', `${target} ${why}, and no person can be asked: ${answer.reason}`);
       case 'approved': {
@@ -205,12 +207,21 @@ export class ApprovalBroker implements ApprovalPort {
         if (choice.digest !== record.digest) return this.decided(call, record, 'mismatch', `${target}: the answer approves another request (digest ${choice.digest.slice(0, 19)}…), not this one`);
         if (choice.scope === 'session' && !offersSession) return this.decided(call, record, 'mismatch', `${target}: "for this session" was not offered for this tool`);
         if (now > record.deadline) return this.decided(call, record, 'timeout', `${target} ${why}; the approval came after the deadline`);
-        return this.approved(call, record, choice.scope, pattern, keys, session, now);
+        return this.approved(call, record, choice.scope, pattern, keys, session, now, answer.via);
       }
     }
   }
 
-  private approved(call: GovernedCall, record: PendingRecord, scope: ApprovalChoice, pattern: string, keys: string[], session: string, now: number): Admission {
+  private approved(
+    call: GovernedCall,
+    record: PendingRecord,
+    scope: ApprovalChoice,
+    pattern: string,
+    keys: string[],
+    session: string,
+    now: number,
+    via: string | undefined,
+  ): Admission {
     const at = new Date(now).toISOString();
     if (scope === 'session') {
       const list = this.grants.get(session) ?? [];
@@ -220,16 +231,19 @@ export class ApprovalBroker implements ApprovalPort {
     }
     const approval: NonNullable<AuditRecord['approval']> = { required: true, decision: 'approved', scope, by: 'user', at };
     call.facts.approval = approval;
-    this.deps.audit({ type: 'approval.decided', at, ...this.who(call), decision: 'allowed', argsDigest: record.digest, approval, detail: { request: record.id } });
+    const detail = { request: record.id, ...(via ? { via } : {}) };
+    this.deps.audit({ type: 'approval.decided', at, ...this.who(call), decision: 'allowed', argsDigest: record.digest, approval, detail });
     this.deps.logger.log('info', 'approval.approved', { request: record.id, scope });
     return ADMIT;
   }
 
-  private decided(call: GovernedCall, record: PendingRecord, why: Refusal, reason: string): Admission {
+  private decided(call: GovernedCall, record: PendingRecord, why: Refusal, reason: string, via?: string): Admission {
     const at = new Date(this.deps.clock.now()).toISOString();
-    const approval: NonNullable<AuditRecord['approval']> = { required: true, decision: why === 'timeout' ? 'timeout' : why === 'withdrawn' ? 'withdrawn' : 'denied', at, ...(why === 'declined' ? { by: 'user' } : {}) };
+    const decision = why === 'timeout' ? 'timeout' : why === 'withdrawn' ? 'withdrawn' : 'denied';
+    const approval: NonNullable<AuditRecord['approval']> = { required: true, decision, at, ...(why === 'declined' ? { by: 'user' } : {}) };
     call.facts.approval = approval;
-    this.deps.audit({ type: 'approval.decided', at, ...this.who(call), decision: 'denied', argsDigest: record.digest, approval, reason, detail: { request: record.id, refusal: why } });
+    const detail = { request: record.id, refusal: why, ...(via ? { via } : {}) };
+    this.deps.audit({ type: 'approval.decided', at, ...this.who(call), decision: 'denied', argsDigest: record.digest, approval, reason, detail });
     this.deps.logger.log('info', 'approval.refused', { request: record.id, refusal: why });
     return { ok: false, code: 'approval_required', reason, data: { approval: why, request: record.id } };
   }
@@ -326,7 +340,7 @@ export class ApprovalBroker implements ApprovalPort {
         askedAt: new Date(record.askedAt).toISOString(),
         deadline: new Date(record.deadline).toISOString(),
       })),
-      timeoutSeconds: Math.round(this.timeoutMs / 1000),
+      timeoutSeconds: Math.round(this.timeout() / 1000),
       sessionGrants,
     };
   }

@@ -8,7 +8,7 @@
  * names exactly the request it approves, and the broker refuses an answer whose digest differs.
  * There is no "always": the longest an answer lasts is the client's session.
  */
-import type { Fact, HumanQuestion } from '../identity/human-channel.js';
+import type { Fact, HumanQuestion } from '../human/channel.js';
 import type { ApprovalReason } from '../governance.js';
 import type { Principal } from '../principal.js';
 import { describeReason, fieldValues } from './request.js';

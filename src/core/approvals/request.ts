@@ -75,7 +75,9 @@ export function argumentPattern(args: Record<string, unknown> | undefined, field
 
 /** One key per reason, for matching a later call against a session approval. */
 export function reasonKey(reason: ApprovalReason): string {
-  return reason.kind === 'policy' ? `policy:${[...reason.policies].sort().join(',')}` : `quota:${reason.quota}`;
+  if (reason.kind === 'policy') return `policy:${[...reason.policies].sort().join(',')}`;
+  if (reason.kind === 'local') return `local:${[...reason.rules].sort().join(',')}`;
+  return `quota:${reason.quota}`;
 }
 
 /**
@@ -84,6 +86,7 @@ export function reasonKey(reason: ApprovalReason): string {
  */
 export function describeReason(reason: ApprovalReason): string {
   if (reason.kind === 'policy') return `needs approval (${reason.approvers.join(', ')}) under policy ${reason.policies.join(', ')}`;
+  if (reason.kind === 'local') return `is one you asked to approve first in your Gatehouse config (${reason.rules.map(localRuleText).join('; ')})`;
   const window = reason.window === 'day' ? 'today' : 'in this session';
   const count = `call ${reason.used} of ${reason.limit} ${window}`;
   return `needs approval under quota ${reason.quota}: ${count}, and each call after ${reason.approvalAfter} needs approval`;
@@ -91,5 +94,15 @@ export function describeReason(reason: ApprovalReason): string {
 
 /** A short label for status lines: "policy support-refund-large", "quota writes-per-day (41 of 50)". */
 export function reasonLabel(reason: ApprovalReason): string {
-  return reason.kind === 'policy' ? `policy ${reason.policies.join(', ')}` : `quota ${reason.quota} (${reason.used} of ${reason.limit})`;
+  if (reason.kind === 'policy') return `policy ${reason.policies.join(', ')}`;
+  if (reason.kind === 'local') return `your rule ${reason.rules.join(', ')}`;
+  return `quota ${reason.quota} (${reason.used} of ${reason.limit})`;
 }
+
+/** `approvals.ask: crm__refund`, or what `askBeforeWrites` means. */
+function localRuleText(rule: string): string {
+  return rule === ASK_BEFORE_WRITES ? 'approvals.askBeforeWrites: it is not marked read-only' : `approvals.ask: ${rule}`;
+}
+
+/** The rule name a call carries when `approvals.askBeforeWrites` asked for it. */
+export const ASK_BEFORE_WRITES = 'askBeforeWrites';

@@ -4,7 +4,7 @@
  */
 import { GatehouseError } from '../../common/errors.js';
 
-export const DECISIONS = ['allowed', 'denied', 'failed', 'ok', 'error'] as const;
+export const DECISIONS = ['allowed', 'denied', 'failed', 'ok', 'error', 'interrupted'] as const;
 
 export interface AuditFilter {
   /** ISO times; `from` inclusive, `to` exclusive. */

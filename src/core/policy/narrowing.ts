@@ -20,7 +20,7 @@ export interface RestrictRules {
 
 export const NO_RESTRICTIONS: RestrictRules = { disable: [], clients: {} };
 
-interface Compiled {
+export interface CompiledPatterns {
   servers: RegExp[];
   items: { server: RegExp; item: RegExp }[];
 }
@@ -29,8 +29,8 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp('^' + glob.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
 }
 
-function compile(patterns: readonly string[]): Compiled {
-  const out: Compiled = { servers: [], items: [] };
+export function compilePatterns(patterns: readonly string[]): CompiledPatterns {
+  const out: CompiledPatterns = { servers: [], items: [] };
   for (const pattern of patterns) {
     const at = pattern.indexOf('__');
     if (at < 0) out.servers.push(globToRegExp(pattern));
@@ -39,7 +39,7 @@ function compile(patterns: readonly string[]): Compiled {
   return out;
 }
 
-function matches(rules: Compiled, server: string, kind: ItemKind, name: string): boolean {
+export function matchesPatterns(rules: CompiledPatterns, server: string, kind: ItemKind, name: string): boolean {
   if (rules.servers.some((r) => r.test(server))) return true;
   // Resources have URIs, not names under a server: they follow their server only.
   if (kind === 'resource') return false;
@@ -47,19 +47,19 @@ function matches(rules: Compiled, server: string, kind: ItemKind, name: string):
 }
 
 export class Restrictions {
-  private readonly everyone: Compiled;
-  private readonly perClient: Map<string, Compiled>;
+  private readonly everyone: CompiledPatterns;
+  private readonly perClient: Map<string, CompiledPatterns>;
 
   constructor(readonly rules: RestrictRules = NO_RESTRICTIONS) {
-    this.everyone = compile(rules.disable);
-    this.perClient = new Map(Object.entries(rules.clients).map(([client, r]) => [client, compile(r.disable)]));
+    this.everyone = compilePatterns(rules.disable);
+    this.perClient = new Map(Object.entries(rules.clients).map(([client, r]) => [client, compilePatterns(r.disable)]));
   }
 
   /** Why this item is switched off for this client, or undefined. */
   disabled(client: string, server: string, kind: ItemKind, name: string): string | undefined {
-    if (matches(this.everyone, server, kind, name)) return 'switched off in your Gatehouse config (restrict.disable)';
+    if (matchesPatterns(this.everyone, server, kind, name)) return 'switched off in your Gatehouse config (restrict.disable)';
     const forClient = this.perClient.get(client);
-    if (forClient && matches(forClient, server, kind, name)) return `switched off for client "${client}" in your Gatehouse config`;
+    if (forClient && matchesPatterns(forClient, server, kind, name)) return `switched off for client "${client}" in your Gatehouse config`;
     return undefined;
   }
 

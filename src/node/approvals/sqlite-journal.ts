@@ -5,6 +5,7 @@
  * audits them (`ApprovalBroker.recover`). Nothing here can approve anything.
  */
 import Database from 'better-sqlite3';
+import { openPrivateDb } from '../private-db.js';
 import { GatehouseError, errorMessage } from '../../common/errors.js';
 import type { PendingJournal, PendingRecord } from '../../core/approvals/journal.js';
 
@@ -26,7 +27,7 @@ export class SqliteApprovalJournal implements PendingJournal {
 
   constructor(readonly file: string) {
     try {
-      this.db = new Database(file);
+      this.db = openPrivateDb(file);
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('busy_timeout = 5000');

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { openPrivateDb } from '../private-db.js';
 import { GatehouseError, errorMessage } from '../../common/errors.js';
 
 export type Db = Database.Database;
@@ -83,7 +84,7 @@ export type Durability = 'process-crash' | 'power-loss';
 export function openForWriting(file: string, durability: Durability): Db {
   let db: Db;
   try {
-    db = new Database(file);
+    db = openPrivateDb(file);
   } catch (error) {
     throw new GatehouseError('audit_unavailable', `cannot open the audit database ${file}: ${errorMessage(error)}`, { cause: error });
   }

@@ -176,6 +176,24 @@ export class SqliteAuditStore implements AuditSink {
     }
   }
 
+  /**
+   * Calls whose attempt is on record but whose outcome is not, since the last time a daemon
+   * started: what was in flight when the previous daemon was killed or crashed. One pass over
+   * the previous run's events, newest start backwards; each returned event is the attempt.
+   */
+  unfinishedCalls(): AuditEvent[] {
+    this.flush();
+    const started = this.db.prepare("SELECT seq FROM events WHERE type = 'audit.started' ORDER BY seq DESC LIMIT 1").get() as { seq: number } | undefined;
+    const rows = this.db.prepare("SELECT type, call_id, body FROM events WHERE seq > ? AND type IN ('call.attempt', 'call.outcome') ORDER BY seq");
+    const open = new Map<string, string>();
+    for (const row of rows.iterate(started?.seq ?? 0) as Iterable<{ type: string; call_id: string | null; body: string }>) {
+      if (row.call_id === null) continue;
+      if (row.type === 'call.attempt') open.set(row.call_id, row.body);
+      else open.delete(row.call_id);
+    }
+    return [...open.values()].map((body) => JSON.parse(body) as AuditEvent);
+  }
+
   // --- AuditSink -----------------------------------------------------------------------------
 
   append(record: AuditRecord): void {

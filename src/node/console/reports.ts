@@ -177,6 +177,7 @@ export function toolsReport(src: ReportSources): ToolsReport {
 
 export function clientsReport(src: ReportSources): ClientEntry[] {
   const sessions = src.sessions();
+  const settings = src.config().clients;
   return src
     .clients()
     .map((r) => {
@@ -192,6 +193,8 @@ export function clientsReport(src: ReportSources): ClientEntry[] {
         ...(r.lastSeen ? { lastSeen: r.lastSeen } : {}),
         ...(r.pairedBy ? { pairedBy: r.pairedBy } : {}),
         sessions: sessions.filter((s) => s.verified && s.name === r.name).length,
+        view: settings[r.name]?.view ?? 'aggregate',
+        pinned: [...(settings[r.name]?.pinned ?? [])],
       };
     })
     .sort((a, b) => a.name.localeCompare(b.name));

@@ -2,13 +2,17 @@
  * The headless console of `gatehouse daemon --ui`: the built console (dist/renderer) on
  * 127.0.0.1, and its WebSocket (`/api/ws`) into the daemon's `ConsoleHub`.
  *
- * Who gets in: whoever opens a one-time login address. Its key is random, held here as a hash
- * only, announced by the caller on the daemon's terminal (never logged, never written to a file),
- * and traded once (`GET /login?k=…`) for a session: an HttpOnly SameSite=Strict cookie, plus a
- * session token handed to the page in the redirect's fragment, which the page keeps in its own
- * origin's storage and sends as the WebSocket's first message. Browsers send cookies to every port
- * of 127.0.0.1, so the cookie alone is not enough: the token (never sent automatically) is what a
- * local server on another port cannot obtain.
+ * Who gets in: whoever types a sign-in code at `/login`. The code is random, held here as a hash
+ * only, shown by the caller on the daemon's terminal beside the address (never logged, never
+ * written to a file, never in an address: so never in a browser's or opener's command line), and
+ * traded once for a session: an HttpOnly SameSite=Strict cookie, plus a session token handed to
+ * the page in the redirect's fragment, which the page keeps in its own origin's storage and sends
+ * as the WebSocket's first message. Browsers send cookies to every port of 127.0.0.1, so the
+ * cookie alone is not enough: the token (never sent automatically) is what a local server on
+ * another port cannot obtain. Ten wrong codes void every code waiting; `gatehouse console` shows
+ * a new one.
+ *
+ * The console cannot answer the human channel's questions: nothing it serves reaches the desk.
  *
  * Every request: Host must be this listener (`127.0.0.1:<port>` or `localhost:<port>`: DNS
  * rebinding), only GET and HEAD for files, the WebSocket upgrade needs our Origin exactly (CSRF,
@@ -23,14 +27,20 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { contentSecurityPolicy } from '../../common/csp.js';
 import { errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../core/ports.js';
+import { codeHash, newCode, sameCode } from '../human/codes.js';
+import { sendFormPage } from '../human/html.js';
+import { readBodyLimited } from '../http-body.js';
 import type { ConsoleHub } from './hub.js';
 
 export const SESSION_COOKIE = 'gh_console';
 /** How long a session lasts without the daemon restarting. */
 const SESSION_MS = 12 * 60 * 60 * 1000;
-/** A login key issued after the first one (`newLoginUrl`) is good for this long. */
+/** A sign-in code issued after the first one (`newLoginCode`) is good for this long. */
 const LATER_KEY_MS = 10 * 60 * 1000;
 const MAX_KEYS = 8;
+/** Wrong codes, in all, after which every waiting code is void. */
+const MAX_WRONG_CODES = 10;
+const MAX_LOGIN_FORM_BYTES = 4096;
 const MAX_SESSIONS = 32;
 /** Largest WebSocket message from the page (a server's config, a secret value). */
 const MAX_MESSAGE_BYTES = 256 * 1024;
@@ -89,6 +99,7 @@ export class ConsoleServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   private port = 0;
   private keys: LoginKey[] = [];
+  private wrongCodes = 0;
   private sessions: Session[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly now: () => number;
@@ -130,15 +141,22 @@ export class ConsoleServer {
   }
 
   /**
-   * A new one-time login address. The first one stays good until it is used; later ones (asked
-   * for when the first was spent) for ten minutes. The caller shows it to the person only.
+   * A new one-time sign-in code and the address to type it at. The first code stays good until it
+   * is used; later ones (asked for with `gatehouse console`) for ten minutes. The caller shows both
+   * to the person only (the daemon's terminal).
    */
-  newLoginUrl(): string {
-    const key = randomBytes(32).toString('base64url');
+  newLoginCode(): { url: string; code: string } {
+    const code = newCode();
     const first = this.keys.length === 0 && this.sessions.length === 0;
     this.keys = this.keys.filter((k) => !k.used && k.expiresAt > this.now()).slice(-(MAX_KEYS - 1));
-    this.keys.push({ hash: sha256(key), expiresAt: first ? Number.POSITIVE_INFINITY : this.now() + LATER_KEY_MS, used: false });
-    return `${this.origin}/login?k=${key}`;
+    this.keys.push({ hash: codeHash(code), expiresAt: first ? Number.POSITIVE_INFINITY : this.now() + LATER_KEY_MS, used: false });
+    return { url: `${this.origin}/login`, code };
+  }
+
+  /** Voids every waiting code (one could not be shown, or too many wrong ones were typed). */
+  forgetLoginCodes(): void {
+    this.keys = [];
+    this.wrongCodes = 0;
   }
 
   async close(): Promise<void> {
@@ -191,33 +209,63 @@ export class ConsoleServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!this.hostAllowed(req)) return this.send(res, 403, page('Forbidden', 'This address is not the Gatehouse console.'));
-    if (req.method !== 'GET' && req.method !== 'HEAD') return this.send(res, 405, page('Method not allowed', 'The console only serves files; everything else goes over its WebSocket.'), { allow: 'GET, HEAD' });
-    // A request another site's page makes (an image, a script) is refused whatever it carries.
+    // A request another site's page makes (an image, a script, a form) is refused whatever it carries.
     const fetchSite = req.headers['sec-fetch-site'];
     if (fetchSite === 'cross-site') return this.send(res, 403, page('Forbidden', 'Cross-site request refused.'));
-    const url = new URL(req.url ?? '/', this.origin);
-    if (url.pathname === '/login') return this.login(url, res);
-    if (!this.session(req)) {
-      return this.send(res, 401, page('Sign in to the console', 'Open the one-time login link that `gatehouse daemon --ui` printed on its terminal. Each link works once; run `gatehouse console` for a new one.'));
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', this.origin);
+    } catch {
+      return this.send(res, 400, page('Bad request', 'The address is not valid.'));
     }
+    if (url.pathname === '/login') return this.login(req, res);
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return this.send(res, 405, page('Method not allowed', 'The console only serves files; everything else goes over its WebSocket.'), { allow: 'GET, HEAD' });
+    }
+    if (!this.session(req)) return this.send(res, 303, '', { location: '/login' });
     return this.file(url.pathname, req, res);
   }
 
-  private login(url: URL, res: ServerResponse): void {
-    const key = url.searchParams.get('k') ?? '';
+  private loginForm(res: ServerResponse, status: number, note = ''): void {
+    sendFormPage(
+      res,
+      status,
+      'Sign in to the Gatehouse console',
+      `${note}<p>Type the sign-in code shown in the terminal where <code>gatehouse daemon --ui</code> runs. ` +
+        'Each code works once; <code>gatehouse console</code> shows a new one there.</p>' +
+        '<form method="post" action="/login"><p><label>Code <input type="text" name="code" autocomplete="off" autocapitalize="characters" ' +
+        'spellcheck="false" maxlength="16" required autofocus></label></p><div class="actions"><button class="primary">Sign in</button></div></form>',
+    );
+  }
+
+  private async login(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'GET' || req.method === 'HEAD') return this.loginForm(res, 200);
+    if (req.method !== 'POST') return this.send(res, 405, page('Method not allowed', 'Sign in with the form.'), { allow: 'GET, HEAD, POST' });
+    const origin = req.headers.origin;
+    if (origin !== undefined && !this.originAllowed(origin)) return this.send(res, 403, page('Forbidden', 'Cross-site request refused.'));
+    if (!(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return this.send(res, 415, page('Unsupported', 'Sign in with the form.'));
+    const body = await readBodyLimited(req, MAX_LOGIN_FORM_BYTES);
+    if (body === undefined) return this.send(res, 413, page('Too large', 'Sign in with the form.'));
+    const typed = new URLSearchParams(body.toString('utf8')).get('code') ?? '';
     const now = this.now();
-    const found = key ? this.keys.find((k) => same(key, k.hash)) : undefined;
-    if (!found || found.expiresAt <= now) return this.send(res, 403, page('Link not valid', 'This login link is wrong or has expired. Run `gatehouse console` for a new one; it is printed on the daemon\'s terminal.'));
-    if (found.used) {
-      return this.send(res, 403, page('Link already used', 'This one-time link was already opened. If that was not you, something else on this computer read it: stop the daemon. Run `gatehouse console` for a new link.'));
+    const found = this.keys.find((k) => !k.used && k.expiresAt > now && sameCode(typed, k.hash));
+    if (!found) {
+      this.wrongCodes++;
+      this.options.logger.log('warn', 'console.wrong_code', { attempts: this.wrongCodes });
+      if (this.wrongCodes >= MAX_WRONG_CODES) {
+        this.forgetLoginCodes();
+        return this.loginForm(res, 403, '<p class="note bad">Too many wrong codes: every waiting code is void. Run <code>gatehouse console</code> for a new one.</p>');
+      }
+      return this.loginForm(res, 403, '<p class="note bad">That code is wrong, used or expired.</p>');
     }
     found.used = true;
+    this.wrongCodes = 0;
     const cookie = randomBytes(32).toString('base64url');
     const token = randomBytes(32).toString('base64url');
     this.sessions = [...this.sessions.slice(-(MAX_SESSIONS - 1)), { cookieHash: sha256(cookie), tokenHash: sha256(token), expiresAt: now + SESSION_MS }];
     this.options.logger.log('info', 'console.signed_in', { sessions: this.sessions.length });
     // The token travels in the fragment: it never reaches a server, a log or a Referer.
-    this.send(res, 303, '', {
+    sendFormPage(res, 303, 'Signed in', '', {
       location: `/#session=${token}`,
       'set-cookie': `${SESSION_COOKIE}=${cookie}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_MS / 1000}`,
     });

@@ -3,6 +3,7 @@
  * transports): each handler checks its input's meaning and calls the part that owns the work. The
  * composition root (src/node/daemon.ts) passes the live parts in; nothing here keeps state.
  */
+import type { QuestionsReport } from '../../common/console-api.js';
 import type { ReloadReport } from '../../common/control-api.js';
 import { GatehouseError } from '../../common/errors.js';
 import type { DaemonStatus, IdentityStatus } from '../../common/status.js';
@@ -13,6 +14,7 @@ import { consoleHandlers, type ConsoleHandlerDeps } from '../console/handlers.js
 import type { ControlHandlers } from '../control/control-server.js';
 import type { PairingService } from '../identity/pairing.js';
 import type { UserSession } from '../identity/session.js';
+import { searchHandlers, type SearchHandlerDeps } from '../search/handlers.js';
 import { secretReferences } from '../secrets/resolver.js';
 
 export interface ControlDeps {
@@ -28,10 +30,14 @@ export interface ControlDeps {
   forgetRevoked(names: Set<string>): void;
   identityStatus(): IdentityStatus;
   session: UserSession | undefined;
-  /** Shows the person a new console login link; a reason when the console is not served. */
+  /** Shows the person a new console sign-in code; a reason when the console is not served or no terminal can show it. */
   consoleLink(): { announced: true } | { announced: false; reason: string };
+  /** What waits for the person (read-only). */
+  questions(): QuestionsReport;
   /** What the console's own methods need (src/node/console/handlers.ts). */
   console: ConsoleHandlerDeps;
+  /** Client views and tool-list costs (src/node/search/handlers.ts). */
+  search: SearchHandlerDeps;
 }
 
 export function controlHandlers(deps: ControlDeps): ControlHandlers {
@@ -97,7 +103,9 @@ export function controlHandlers(deps: ControlDeps): ControlHandlers {
       return { restarted };
     },
     'console.link': async () => deps.consoleLink(),
+    'questions.list': async () => deps.questions(),
     // The console's own queries and actions.
     ...consoleHandlers(deps.console),
+    ...searchHandlers(deps.search),
   };
 }

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { errorMessage } from '../../common/errors.js';
 import { ApprovalBroker } from '../../core/approvals/broker.js';
-import type { HumanChannel } from '../../core/identity/human-channel.js';
+import type { HumanChannel } from '../../core/human/channel.js';
 import type { BundlePolicy } from '../../core/policy/bundle-policy.js';
 import { systemClock, type AuditRecord, type Logger } from '../../core/ports.js';
 import { QuotaGovernor } from '../../core/quotas/governor.js';
@@ -34,7 +34,8 @@ export interface GovernanceOptions {
   sessions: SessionKeys;
   record(entry: AuditRecord): void;
   logger: Logger;
-  approvalTimeoutMs?: number;
+  /** How long a request waits for its answer, read at each request. */
+  approvalTimeoutMs?: number | (() => number);
 }
 
 export function openGovernance(options: GovernanceOptions): Governance {

@@ -6,13 +6,14 @@
  */
 import type { GatehouseConfig } from '../../common/config.js';
 import type { ReloadReport } from '../../common/control-api.js';
+import { LocalAsking } from '../../core/approvals/local-rules.js';
 import { Restrictions } from '../../core/policy/narrowing.js';
 import type { AuditRecord, Logger } from '../../core/ports.js';
 import type { ApplyResult } from '../../core/supervisor/supervisor.js';
 import type { LoadResult } from '../config-file.js';
 
 /** Settings read once at start; a reload that changes them logs that a restart is needed. */
-const RESTART_FIELDS = ['listen', 'limits'] as const;
+const RESTART_FIELDS = ['listen', 'limits', 'humanPage'] as const;
 
 export interface LiveConfigHooks {
   load(): Promise<LoadResult>;
@@ -27,6 +28,7 @@ export interface LiveConfigHooks {
 export class LiveConfig {
   private current: GatehouseConfig;
   private restricted: Restrictions;
+  private askRules: LocalAsking;
   private reloading: Promise<ReloadReport> = Promise.resolve({ ok: true, added: [], removed: [], restarted: [], unchanged: [] });
 
   constructor(
@@ -35,6 +37,7 @@ export class LiveConfig {
   ) {
     this.current = first;
     this.restricted = new Restrictions(first.restrict);
+    this.askRules = new LocalAsking(first.approvals);
   }
 
   get config(): GatehouseConfig {
@@ -43,6 +46,11 @@ export class LiveConfig {
 
   get restrictions(): Restrictions {
     return this.restricted;
+  }
+
+  /** The user's own approval rules (`approvals.ask`, `approvals.askBeforeWrites`). */
+  get asking(): LocalAsking {
+    return this.askRules;
   }
 
   /** Reloads are queued: each starts once the one before has settled. */
@@ -66,6 +74,7 @@ export class LiveConfig {
     }
     const restrictChanged = JSON.stringify(next.config.restrict) !== JSON.stringify(this.current.restrict);
     this.current = next.config;
+    this.askRules = new LocalAsking(this.current.approvals);
     if (restrictChanged) {
       this.restricted = new Restrictions(this.current.restrict);
       this.hooks.restrictionsChanged();

@@ -7,7 +7,7 @@ import type { IdentityStatus } from '../../common/status.js';
 import type { Logger } from '../../core/ports.js';
 import type { SecretStore } from '../../core/secrets.js';
 import type { SessionPort } from '../local-identity.js';
-import type { Notifier } from '../identity/notify.js';
+import type { Notifier } from '../human/notify.js';
 import { UserSession } from '../identity/session.js';
 import type { loadIdentitySettings } from '../identity/settings.js';
 

@@ -3,6 +3,7 @@
  * and which view it wants. The daemon answers with one line, then the connection carries MCP.
  */
 import { z } from 'zod';
+import { ToolViewSchema } from '../../common/config.js';
 import { CLIENT_NAME_PATTERN, SERVER_NAME_PATTERN } from '../../common/names.js';
 
 export const HELLO_VERSION = 1;
@@ -15,10 +16,13 @@ export const HelloSchema = z
     client: z.string().regex(CLIENT_NAME_PATTERN, 'not a valid client name'),
     token: z.string().max(200).optional(),
     server: z.string().regex(SERVER_NAME_PATTERN, 'not a valid server name').optional(),
+    /** Which view of the tools: `search` (find_tools, call_tool) or `aggregate`; absent: the client's setting in the config. */
+    view: ToolViewSchema.optional(),
     /** What the bridge says about the program that launched it, shown (as unverified) when it asks to pair. */
     about: z.string().max(300).optional(),
   })
-  .strict();
+  .strict()
+  .refine((h) => !(h.server !== undefined && h.view === 'search'), { message: 'a single-server view cannot also be the search view; choose one', path: ['view'] });
 export type Hello = z.infer<typeof HelloSchema>;
 
 export type HelloReply =

@@ -1,5 +1,6 @@
 /**
- * Streamable HTTP on 127.0.0.1: `/mcp` for the aggregate, `/mcp/<server>` for one server alone.
+ * Streamable HTTP on 127.0.0.1: `/mcp` for the aggregate, `/mcp/<server>` for one server alone,
+ * `/mcp?view=search` for the search view (find_tools, call_tool; docs/search.md).
  *
  * Before any MCP parsing, every request must pass, in order: a loopback Host (DNS rebinding),
  * no foreign Origin (403, as the spec requires: a web page in the user's browser must not reach
@@ -18,6 +19,7 @@ import {
 } from '@modelcontextprotocol/server';
 import { RpcErrorCode, errorMessage } from '../../common/errors.js';
 import { SERVER_NAME_PATTERN } from '../../common/names.js';
+import { ToolViewSchema, type ToolView } from '../../common/config.js';
 import type { Scope } from '../../core/gateway.js';
 import type { ListKind, Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
@@ -44,6 +46,8 @@ interface LegacySession {
   transport: WebStandardStreamableHTTPServerTransport;
   session: LiveSession;
   tokenClient: string;
+  /** The view the client asked for when it opened the session (`?view=`), if any. */
+  requestedView: ToolView | undefined;
   lastUsed: number;
 }
 
@@ -90,11 +94,13 @@ export class HttpListener {
     this.sweeper = setInterval(() => this.sweep(Date.now() - LEGACY_SESSION_IDLE_MS), 60_000);
     this.sweeper.unref();
     this.unsubscribe = this.options.onListChanged((kind, scope) => {
-      const handler = this.modern.get(scopeKey(scope));
-      if (!handler) return;
-      if (kind === 'tools') handler.notify.toolsChanged();
-      else if (kind === 'prompts') handler.notify.promptsChanged();
-      else handler.notify.resourcesChanged();
+      // Every view of that scope: the aggregate's change also reaches the search view (its pinned tools may have changed).
+      for (const [key, handler] of this.modern) {
+        if (!key.startsWith(`${scopeKey(scope)}|`)) continue;
+        if (kind === 'tools') handler.notify.toolsChanged();
+        else if (kind === 'prompts') handler.notify.promptsChanged();
+        else handler.notify.resourcesChanged();
+      }
     });
   }
 
@@ -135,6 +141,13 @@ export class HttpListener {
     if (serverName !== undefined && !this.options.serverExists(serverName)) {
       return jsonError(res, 404, null, RpcErrorCode.InvalidRequest, `Not found: no server named "${serverName}" is configured`);
     }
+    const viewParam = url.searchParams.get('view');
+    const viewChoice = viewParam === null ? { success: true as const, data: undefined } : ToolViewSchema.safeParse(viewParam);
+    if (!viewChoice.success) return jsonError(res, 400, null, RpcErrorCode.InvalidRequest, 'Bad request: view must be "search" or "aggregate"');
+    const requestedView = viewChoice.data;
+    if (serverName !== undefined && requestedView === 'search') {
+      return jsonError(res, 400, null, RpcErrorCode.InvalidRequest, 'Bad request: a single-server view cannot also be the search view; use /mcp?view=search');
+    }
     // 4. Body size, before anything parses it.
     let body: Buffer | undefined;
     if (req.method === 'POST') {
@@ -166,8 +179,8 @@ export class HttpListener {
       }
     }
     const response = (await isLegacyRequest(request, parsed, { maxRequestBodySize: this.options.maxMessageBytes }))
-      ? await this.serveLegacy(request, parsed, principal, scope)
-      : await this.serveModern(request, parsed, principal, scope);
+      ? await this.serveLegacy(request, parsed, principal, scope, requestedView)
+      : await this.serveModern(request, parsed, principal, scope, requestedView);
     await writeResponse(res, response);
   }
 
@@ -175,23 +188,24 @@ export class HttpListener {
     return origin === `http://127.0.0.1:${this.port}` || origin === `http://localhost:${this.port}`;
   }
 
-  private async serveLegacy(request: Request, parsed: unknown, principal: Principal, scope: Scope): Promise<Response> {
+  private async serveLegacy(request: Request, parsed: unknown, principal: Principal, scope: Scope, requestedView: ToolView | undefined): Promise<Response> {
     const sessionId = request.headers.get('mcp-session-id');
     if (sessionId) {
       const existing = this.legacy.get(sessionId);
       // A session belongs to the client that opened it, on the view it opened.
-      if (!existing || existing.tokenClient !== principal.client.id || scopeKey(existing.session.scope) !== scopeKey(scope)) {
+      const sameView = existing !== undefined && scopeKey(existing.session.scope) === scopeKey(scope) && existing.requestedView === requestedView;
+      if (!existing || existing.tokenClient !== principal.client.id || !sameView) {
         return jsonResponse(404, { jsonrpc: '2.0', id: null, error: { code: RpcErrorCode.InvalidRequest, message: 'Session not found' } });
       }
       existing.lastUsed = Date.now();
       return existing.transport.handleRequest(request, parsed !== undefined ? { parsedBody: parsed } : undefined);
     }
-    const session = this.options.sessions.open(principal, scope, 'http', 'legacy');
+    const session = this.options.sessions.open(principal, scope, 'http', 'legacy', requestedView);
     let entry: LegacySession | undefined;
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        entry = { transport, session, tokenClient: principal.client.id, lastUsed: Date.now() };
+        entry = { transport, session, tokenClient: principal.client.id, requestedView, lastUsed: Date.now() };
         this.evictBeyondLimit(principal.client.id);
         this.legacy.set(id, entry);
       },
@@ -216,15 +230,15 @@ export class HttpListener {
     return response;
   }
 
-  private serveModern(request: Request, parsed: unknown, principal: Principal, scope: Scope): Promise<Response> {
-    const key = scopeKey(scope);
+  private serveModern(request: Request, parsed: unknown, principal: Principal, scope: Scope, requestedView: ToolView | undefined): Promise<Response> {
+    const key = `${scopeKey(scope)}|${requestedView ?? ''}`;
     let handler = this.modern.get(key);
     if (!handler) {
       handler = createMcpHandler(
         (ctx) => {
           const p = (ctx.authInfo?.extra as { principal?: Principal } | undefined)?.principal;
           if (!p) throw new Error('request reached the MCP handler without a principal');
-          const session = this.options.sessions.open(p, scope, 'http', 'modern');
+          const session = this.options.sessions.open(p, scope, 'http', 'modern', requestedView);
           const server = this.options.sessions.serverFor(session);
           const previous = server.onclose;
           server.onclose = () => {

@@ -9,6 +9,14 @@ import type { CallContext, Outcome } from '../../core/chain.js';
 import type { Gateway, Scope } from '../../core/gateway.js';
 import { LOG_LEVEL_META_KEY, MCP_LOG_LEVELS, type McpLogLevel } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
+import { CALL_TOOL, FIND_TOOLS, parseCallRequest, parseFindRequest, type ToolSearch } from '../../core/search/view.js';
+
+/** The search view's choices for one session (docs/search.md); absent: the aggregate, or one server. */
+export interface SearchViewSession {
+  kind: 'search';
+  /** Tools listed beside find_tools and call_tool, as the aggregate names them. */
+  pinned: readonly string[];
+}
 
 export interface DownstreamSession {
   principal: Principal;
@@ -21,6 +29,8 @@ export interface DownstreamSession {
   subscriptions?: Set<string>;
   /** The least severe log level the client asked for with `logging/setLevel`; no logs until it asks. */
   logLevel?: McpLogLevel;
+  /** The search view instead of the aggregate. */
+  view?: SearchViewSession;
 }
 
 /** True when a message at `level` should reach a client that asked for `minimum`. */
@@ -39,7 +49,14 @@ export function loggerName(scope: Scope, server: string, logger: string | undefi
 export interface DownstreamServerOptions {
   version: string;
   instructions?: string;
+  /** Answers the search view's `find_tools`; a session in the search view needs it. */
+  search?: ToolSearch;
 }
+
+/** What a client in the search view is told at the start, so that an agent knows how to use it. */
+export const SEARCH_VIEW_INSTRUCTIONS =
+  'Gatehouse shows you two tools instead of every tool at once: find_tools finds the tools for a task (describe it in plain words) and ' +
+  'returns their definitions; call_tool runs one of them by name with its arguments.';
 
 interface RequestCtx {
   mcpReq: {
@@ -48,6 +65,8 @@ interface RequestCtx {
     notify: (notification: { method: string; params?: Record<string, unknown> }) => Promise<void>;
     send: (request: { method: string; params?: Record<string, unknown> }, options?: { signal?: AbortSignal }) => Promise<unknown>;
   };
+  /** Over HTTP: the request as it arrived (its signal aborts when the connection closes early). */
+  http?: { req?: Request };
 }
 interface RequestWithParams {
   params?: Record<string, unknown>;
@@ -62,9 +81,12 @@ const SERVER_CAPABILITIES = {
 };
 
 export function createDownstreamServer(gateway: Gateway, session: DownstreamSession, options: DownstreamServerOptions): Server {
+  const search = session.view?.kind === 'search' ? options.search : undefined;
+  if (session.view?.kind === 'search' && !search) throw new Error('a search-view session needs the tool search');
+  const instructions = options.instructions ?? (search ? SEARCH_VIEW_INSTRUCTIONS : undefined);
   const server = new Server(
     { name: session.scope.server ? `gatehouse/${session.scope.server}` : 'gatehouse', version: options.version },
-    { capabilities: SERVER_CAPABILITIES, ...(options.instructions ? { instructions: options.instructions } : {}) },
+    { capabilities: SERVER_CAPABILITIES, ...(instructions ? { instructions } : {}) },
   );
   const { principal, scope } = session;
   const on = server.setRequestHandler.bind(server) as unknown as (
@@ -72,7 +94,7 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>,
   ) => void;
 
-  on('tools/list', async () => ({ tools: gateway.listTools(principal, scope) }));
+  on('tools/list', async () => ({ tools: search ? search.listTools(principal, session.view!.pinned) : gateway.listTools(principal, scope) }));
   on('prompts/list', async () => ({ prompts: gateway.listPrompts(principal, scope) }));
   on('resources/list', async () => ({ resources: gateway.listResources(principal, scope) }));
   on('resources/templates/list', async () => ({ resourceTemplates: gateway.listResourceTemplates(principal, scope) }));
@@ -89,9 +111,23 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
   on('tools/call', async (request, ctx) => {
     session.onCall?.();
     const params = request.params ?? {};
-    const name = stringParam(params, 'name');
+    let name = stringParam(params, 'name');
+    let args = objectParam(params, 'arguments');
+    if (search && name === FIND_TOOLS) {
+      const parsed = parseFindRequest(args);
+      if (!parsed.ok) return toolError(parsed.problem);
+      const tools = search.find(principal, parsed.request);
+      return { content: [{ type: 'text', text: JSON.stringify({ tools }) }], structuredContent: { tools } };
+    }
+    if (search && name === CALL_TOOL) {
+      const parsed = parseCallRequest(args);
+      if (!parsed.ok) return toolError(parsed.problem);
+      // From here on it is a direct call of the named tool in the aggregate: the same chain, the same audit record, the same errors.
+      name = parsed.name;
+      args = parsed.arguments;
+    }
     const context = callContext(ctx, session);
-    const outcome = await gateway.callTool(principal, scope, name, objectParam(params, 'arguments'), forwardedMeta(params), context);
+    const outcome = await gateway.callTool(principal, scope, name, args, forwardedMeta(params), context);
     await context.settled();
     return answer(outcome);
   });
@@ -140,6 +176,11 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
   return server;
 }
 
+/** A tool's own error, which the model reads and can correct (the request itself was well-formed). */
+function toolError(problem: string): Record<string, unknown> {
+  return { content: [{ type: 'text', text: problem }], isError: true };
+}
+
 function stringParam(params: Record<string, unknown>, key: string): string {
   const value = params[key];
   if (typeof value !== 'string' || value === '') throw new ProtocolError(RpcErrorCode.InvalidParams, `params.${key} must be a non-empty string`);
@@ -184,6 +225,8 @@ function callContext(ctx: RequestCtx, session: DownstreamSession): CallContext &
   };
   const context: CallContext & { settled(): Promise<void> } = {
     signal: ctx.mcpReq.signal,
+    // Over HTTP, the request's own signal: aborted when its connection closes before the answer is written.
+    ...(ctx.http?.req?.signal ? { gone: ctx.http.req.signal } : {}),
     settled: async () => {
       while (pending.size > 0) await Promise.all([...pending]);
     },

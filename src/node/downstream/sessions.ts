@@ -8,7 +8,15 @@ import type { ClientStatus } from '../../common/status.js';
 import type { Gateway, Scope } from '../../core/gateway.js';
 import type { ListKind, LogMessage } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
-import { admitsLevel, createDownstreamServer, loggerName, type DownstreamSession } from './mcp-server.js';
+import type { ToolSearch } from '../../core/search/view.js';
+import type { ToolView } from '../../common/config.js';
+import { admitsLevel, createDownstreamServer, loggerName, type DownstreamSession, type SearchViewSession } from './mcp-server.js';
+
+/**
+ * Which view a client gets: the one it asked for (`gatehouse connect --view`, `/mcp?view=`), else its
+ * setting in the config (`clients.<name>.view`), else the aggregate. Undefined means the aggregate.
+ */
+export type ViewResolver = (client: string, requested: ToolView | undefined) => SearchViewSession | undefined;
 
 export interface LiveSession extends DownstreamSession {
   id: string;
@@ -27,6 +35,8 @@ export class SessionHost {
     private readonly gateway: Gateway,
     private readonly options: {
       version: string;
+      search?: ToolSearch;
+      views?: ViewResolver;
       /** A session closed (its connection went away): what is counted per session ends with it. */
       onClose?: (session: LiveSession) => void;
     },
@@ -39,7 +49,9 @@ export class SessionHost {
     };
   }
 
-  open(principal: Principal, scope: Scope, transport: 'socket' | 'http', era: 'legacy' | 'modern'): LiveSession {
+  /** A new session; `requestedView` is the view the client asked for, if any (a single-server scope has no other view). */
+  open(principal: Principal, scope: Scope, transport: 'socket' | 'http', era: 'legacy' | 'modern', requestedView?: ToolView): LiveSession {
+    const view = scope.server === undefined && this.options.search ? this.options.views?.(principal.client.name, requestedView) : undefined;
     const session: LiveSession = {
       id: randomUUID(),
       principal,
@@ -50,6 +62,7 @@ export class SessionHost {
       calls: 0,
       servers: new Set(),
       subscriptions: new Set(),
+      ...(view ? { view } : {}),
     };
     session.onCall = () => void session.calls++;
     this.sessions.set(session.id, session);
@@ -60,7 +73,8 @@ export class SessionHost {
   serverFor(session: LiveSession): Server {
     const notice = this.gateway.notice(session.principal);
     const instructions = notice === undefined ? {} : { instructions: `Gatehouse shows you no tools yet: ${notice}.` };
-    const server = createDownstreamServer(this.gateway, session, { version: this.options.version, ...instructions });
+    const search = this.options.search ? { search: this.options.search } : {};
+    const server = createDownstreamServer(this.gateway, session, { version: this.options.version, ...search, ...instructions });
     session.servers.add(server);
     server.onclose = () => session.servers.delete(server);
     return server;
@@ -83,6 +97,7 @@ export class SessionHost {
       transport: s.transport,
       verified: s.principal.client.verified,
       ...(protocolVersionOf(s) ? { protocolVersion: protocolVersionOf(s) } : {}),
+      ...(s.view ? { view: s.view.kind } : {}),
       connectedAt: s.connectedAt.toISOString(),
       calls: s.calls,
     }));

@@ -148,7 +148,7 @@ export class SocketListener {
     const { sessions } = this.options;
     const scope = hello.server !== undefined ? { server: hello.server } : {};
     // The era is known once the client's opening request arrives; the session records it then.
-    const session = sessions.open(auth.principal, scope, 'socket', 'legacy');
+    const session = sessions.open(auth.principal, scope, 'socket', 'legacy', hello.view);
     const notice = this.options.notice?.(auth.principal);
     const welcome: HelloReply = {
       gatehouse: 'welcome',

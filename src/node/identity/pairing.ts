@@ -12,7 +12,7 @@ import { GatehouseError } from '../../common/errors.js';
 import { isClientName } from '../../common/names.js';
 import type { ClientScope } from '../../core/identity/client-scope.js';
 import { describeScope } from '../../core/identity/client-scope.js';
-import type { HumanChannel, HumanQuestion } from '../../core/identity/human-channel.js';
+import type { HumanChannel, HumanQuestion } from '../../core/human/channel.js';
 import type { AuditRecord, Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
 import type { ClientRecord, ClientRegistry } from '../client-registry.js';
@@ -129,7 +129,7 @@ export class PairingService {
           client,
           reason: result.reason,
           approval: { required: true, decision: answer.kind === 'declined' ? 'denied' : 'timeout' },
-          detail: { question: 'pairing', via: request.via, ...(user ? { user: user.id } : {}) },
+          detail: { question: 'pairing', via: request.via, ...(user ? { user: user.id } : {}), ...('via' in answer && answer.via ? { answeredIn: answer.via } : {}) },
         });
         this.deps.logger.log('info', 'pairing.refused', { client, reason: result.reason });
         return result;
@@ -145,12 +145,9 @@ export class PairingService {
         throw error;
       }
       const record = this.deps.registry.list().find((r) => r.name === client)!;
-      this.deps.audit({
-        type: 'client.paired',
-        at,
-        client,
-        detail: { via: request.via, scope: describeScope(scope), expiresAt: expiresAt.toISOString(), ...(user ? { pairedBy: user.id } : {}) },
-      });
+      const answeredIn = answer.via ? { answeredIn: answer.via } : {};
+      const detail = { via: request.via, scope: describeScope(scope), expiresAt: expiresAt.toISOString(), ...(user ? { pairedBy: user.id } : {}), ...answeredIn };
+      this.deps.audit({ type: 'client.paired', at, client, detail });
       this.deps.logger.log('info', 'pairing.approved', { client, scope: describeScope(scope), expiresAt: expiresAt.toISOString() });
       return { ok: true, token, record, scope };
     } finally {

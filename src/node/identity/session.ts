@@ -13,7 +13,7 @@ import { ADMIT } from '../../core/governance.js';
 import type { Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
 import type { Redacted, SecretStore } from '../../core/secrets.js';
-import type { Notifier } from './notify.js';
+import type { Notifier } from '../human/notify.js';
 import { OidcClient, type SignedInUser, type TokenSet } from './oidc.js';
 import type { IdentitySettings } from './settings.js';
 import { TokenStore } from './token-store.js';

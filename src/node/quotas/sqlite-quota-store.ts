@@ -6,6 +6,7 @@
  * WAL with synchronous=NORMAL: a committed change survives the process being killed.
  */
 import Database from 'better-sqlite3';
+import { openPrivateDb } from '../private-db.js';
 import { GatehouseError, errorMessage } from '../../common/errors.js';
 import type { QuotaStore, QuotaTx } from '../../core/quotas/store.js';
 
@@ -36,7 +37,7 @@ export class SqliteQuotaStore implements QuotaStore {
     now = Date.now(),
   ) {
     try {
-      this.db = new Database(file);
+      this.db = openPrivateDb(file);
     } catch (error) {
       throw new GatehouseError('quotas_unavailable', `cannot open the quota database ${file}: ${errorMessage(error)}`, { cause: error });
     }

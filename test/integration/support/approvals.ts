@@ -1,9 +1,9 @@
 /**
  * For the approval and quota tests: a real Gatehouse under a signed bundle (as in ./policy.ts) whose
- * human-channel announcements the test receives (standing in for the person's screen), which can be
- * restarted on the same home; a person who answers on the real approval page over HTTP, exactly as
- * their browser would (open the one-time address, keep the cookie, post the form); and readers for
- * the CRM fixture's call log and the audit log.
+ * terminal is the test's screen (test/support/screen.ts), which can be restarted on the same home; a
+ * person who answers on the real question page over HTTP, exactly as their browser would (open the
+ * address the terminal shows, type the code shown beside it, post the form); and readers for the CRM
+ * fixture's call log and the audit log.
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,11 +15,13 @@ import { queryEvents } from '../../../src/node/audit/query.js';
 import { openForReading } from '../../../src/node/audit/schema.js';
 import { ClientRegistry } from '../../../src/node/client-registry.js';
 import { startDaemon, type Daemon } from '../../../src/node/daemon.js';
-import type { Announcement } from '../../../src/node/identity/human-page.js';
 import type { GatehousePaths } from '../../../src/node/paths.js';
 import type { TestIdentity } from '../../../src/node/policy/static-identity.js';
 import type { TestKey } from '../../support/policy.js';
+import { Screen, type ShownQuestion } from '../../support/screen.js';
 import { eventually, makeHome } from './gatehouse.js';
+
+export { PagePerson as Person, type PageAnswer } from '../../support/screen.js';
 
 export interface ApprovalOptions {
   roots: TestKey[];
@@ -58,10 +60,12 @@ export interface ApprovalGatehouse {
   tokens: Record<string, string>;
   logs: string[];
   daemon: Daemon;
-  /** Every announcement so far (what the person's screens showed). */
-  announcements: Announcement[];
-  /** The next announcement not yet taken. */
-  nextQuestion(timeoutMs?: number): Promise<Announcement>;
+  /** The daemon's terminal: what the person sees there. */
+  screen: Screen;
+  /** Every question the terminal has shown so far. */
+  readonly announcements: ShownQuestion[];
+  /** The next question the terminal shows, not yet taken. */
+  nextQuestion(timeoutMs?: number): Promise<ShownQuestion>;
   status(): DaemonStatus;
   until(check: (s: DaemonStatus) => boolean, what: string, timeoutMs?: number): Promise<DaemonStatus>;
   /** Stops the daemon and starts it again on the same home. */
@@ -91,8 +95,7 @@ export async function startApprovalGatehouse(options: ApprovalOptions): Promise<
   const { home, paths, env, managedDir, tokens } = options.home ?? prepareHome(options);
   const logs: string[] = [];
   const logger: Logger = { log: (level, event, fields) => logs.push(JSON.stringify({ level, event, ...fields })) };
-  const announcements: Announcement[] = [];
-  let taken = 0;
+  const screen = new Screen();
   const secrets = new MemorySecretStore();
   const open = () =>
     startDaemon({
@@ -102,7 +105,7 @@ export async function startApprovalGatehouse(options: ApprovalOptions): Promise<
       secrets,
       managedDir,
       testIdentity: options.identity,
-      human: { terminal: null, notifier: { notify: () => false }, announce: (a) => void announcements.push(a) },
+      human: { terminal: screen, notifier: { notify: () => false }, notice: { notify: () => undefined } },
       ...(options.timeoutMs !== undefined ? { approvals: { timeoutMs: options.timeoutMs } } : {}),
     });
   let daemon: Daemon;
@@ -122,12 +125,11 @@ export async function startApprovalGatehouse(options: ApprovalOptions): Promise<
     get daemon() {
       return daemon;
     },
-    announcements,
-    nextQuestion: async (timeoutMs = 10_000) => {
-      const found = await eventually(() => announcements[taken], timeoutMs, 'an approval question to be announced');
-      taken++;
-      return found;
+    screen,
+    get announcements() {
+      return screen.questions();
     },
+    nextQuestion: (timeoutMs = 10_000) => screen.nextQuestion(timeoutMs),
     status: () => daemon.status(),
     until: (check, what, timeoutMs = 10_000) => eventually(() => (check(daemon.status()) ? daemon.status() : undefined), timeoutMs, what),
     restart: async () => {
@@ -179,87 +181,3 @@ export async function errorOf(promise: Promise<unknown>): Promise<{ message: str
   }
 }
 
-export interface PageAnswer {
-  status: number;
-  body: string;
-}
-
-/**
- * The person at the keyboard with a browser: opens the announced one-time address (which trades
- * the key for a cookie and redirects), reads the page, and posts the form as the browser would
- * (with the cookie, the form token and the page's own Origin).
- */
-export class Person {
-  private cookie: string | undefined;
-  private form = '';
-  page = '';
-
-  constructor(readonly announcement: Announcement) {}
-
-  get origin(): string {
-    return new URL(this.announcement.url).origin;
-  }
-
-  get pageUrl(): string {
-    const url = new URL(this.announcement.url);
-    return `${url.origin}${url.pathname}`;
-  }
-
-  /** Opens the link from the notification; returns the page's status. */
-  async open(): Promise<number> {
-    const first = await fetch(this.announcement.url, { redirect: 'manual' });
-    await first.text();
-    if (first.status !== 303) return first.status;
-    this.cookie = (first.headers.get('set-cookie') ?? '').split(';')[0];
-    return this.reload();
-  }
-
-  /** The same browser later (another tab, or a closed one reopened): it still holds the page's cookie. */
-  sameBrowser(): Person {
-    const other = new Person(this.announcement);
-    other.cookie = this.cookie;
-    return other;
-  }
-
-  /** Opens the page again (a closed tab reopened), with the cookie the first opening set. */
-  async reload(): Promise<number> {
-    const response = await fetch(this.pageUrl, { headers: this.cookie ? { cookie: this.cookie } : {} });
-    this.page = await response.text();
-    this.form = /name="form" value="([^"]+)"/.exec(this.page)?.[1] ?? '';
-    return response.status;
-  }
-
-  /** The answers the page offers (radio values). */
-  choices(): string[] {
-    return [...this.page.matchAll(/name="choice" value="([^"]+)"/g)].map((m) => decodeEntities(m[1]!));
-  }
-
-  /** The facts the page shows, label → text (HTML entities decoded). */
-  facts(): Record<string, string> {
-    return Object.fromEntries([...this.page.matchAll(/<dt>([^<]*)<\/dt><dd>([^<]*)<\/dd>/g)].map((m) => [decodeEntities(m[1]!), decodeEntities(m[2]!)]));
-  }
-
-  approve(scope: 'once' | 'session'): Promise<PageAnswer> {
-    const choice = this.choices().find((c) => c.startsWith(`${scope}:`));
-    if (!choice) throw new Error(`the page offers no "${scope}" answer: ${this.choices().join(', ')}`);
-    return this.post({ decision: 'approve', choice });
-  }
-
-  decline(): Promise<PageAnswer> {
-    return this.post({ decision: 'decline' });
-  }
-
-  /** Posts the page's form with these fields (and the form token, unless given). */
-  async post(fields: Record<string, string>, headers: Record<string, string> = {}): Promise<PageAnswer> {
-    const response = await fetch(this.pageUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: this.origin, ...(this.cookie ? { cookie: this.cookie } : {}), ...headers },
-      body: new URLSearchParams({ form: this.form, ...fields }).toString(),
-    });
-    return { status: response.status, body: await response.text() };
-  }
-}
-
-function decodeEntities(text: string): string {
-  return text.replace(/&(amp|lt|gt|quot|#39);/g, (_m, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[e]!);
-}

@@ -64,6 +64,8 @@ export interface BridgeOptions extends ClientOptions {
   /** `--client NAME`; omitted when undefined. */
   client?: string;
   server?: string;
+  /** `--view search|aggregate`; omitted when undefined. */
+  view?: string;
   /** Passed as GATEHOUSE_CLIENT_TOKEN. */
   token?: string;
 }
@@ -73,6 +75,7 @@ export async function connectBridge(gatehouseEnv: NodeJS.ProcessEnv, options: Br
   const args = [BIN, 'connect'];
   if (options.client !== undefined) args.push('--client', options.client);
   if (options.server !== undefined) args.push('--server', options.server);
+  if (options.view !== undefined) args.push('--view', options.view);
   const transport = new StdioClientTransport({
     command: process.execPath,
     args,

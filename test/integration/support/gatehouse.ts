@@ -150,3 +150,54 @@ export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 10_
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+export interface TerminalDaemon {
+  child: ChildProcess;
+  /** Everything the daemon's terminal showed so far. */
+  screen(): string;
+  /** The person types a line into the terminal and presses Enter. */
+  type(line: string): void;
+  /** The daemon's own pid (not the terminal's). */
+  pid(): number | undefined;
+  /** SIGTERM to the daemon, then waits for the terminal to close (SIGKILL after 10 s). */
+  stop(): Promise<void>;
+}
+
+/**
+ * `gatehouse <args>` on a pseudo-terminal (util-linux `script`), as a person runs it in a terminal:
+ * what it shows is the person's screen, and what the test types goes to its terminal's input.
+ */
+export function spawnOnTerminal(args: string[], env: NodeJS.ProcessEnv, paths: GatehousePaths): TerminalDaemon {
+  const command = [process.execPath, BIN, ...args].map((a) => JSON.stringify(a)).join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...env, TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (output += c));
+  const pid = (): number | undefined => {
+    try {
+      return (JSON.parse(readFileSync(join(paths.runtimeDir, 'daemon.json'), 'utf8')) as { pid: number }).pid;
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    child,
+    screen: () => output,
+    type: (line) => void child.stdin!.write(`${line}\n`),
+    pid,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      const daemonPid = pid();
+      try {
+        if (daemonPid) process.kill(daemonPid, 'SIGTERM');
+        else child.kill('SIGTERM');
+      } catch {
+        child.kill('SIGTERM');
+      }
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,11 +1,15 @@
 /**
  * The human channel: the one way Gatehouse asks the person at the keyboard something, outside
  * every channel an agent can reach (not the MCP endpoints, not the command line, not the control
- * socket). Pairing asks through it now; approvals and tool re-approval will ask through it too.
+ * socket, not the console served on loopback). Pairing and approvals ask through it.
  *
- * Adapters: a loopback page behind a one-time secret for headless use
- * (`src/node/identity/human-page.ts`), and the Electron popup when the desktop app lands.
+ * The port is `HumanChannel`; its one implementation is the desk (`desk.ts`), which keeps the
+ * questions and shows each on the surfaces that reach the person: the desktop app's windows
+ * (`main/human-windows.ts`), the daemon's terminal and the question page behind a code shown only
+ * there (`src/node/human/`). SECURITY.md ("The human channel") says what each surface relies on.
  */
+
+import type { AnswerSurface } from '../../common/questions.js';
 
 /** One fact shown to the person, such as the client's name or the process that asked. */
 export interface Fact {
@@ -41,8 +45,8 @@ export interface HumanQuestion {
 
 /** What the person chose. Declining is an answer too; silence until the deadline is `expired`. */
 export type HumanAnswer =
-  | { kind: 'approved'; choice?: string; scope?: PairingScopeAnswer }
-  | { kind: 'declined' }
+  | { kind: 'approved'; choice?: string; scope?: PairingScopeAnswer; via?: AnswerSurface }
+  | { kind: 'declined'; via?: AnswerSurface }
   | { kind: 'expired' }
   /** No person can be asked (no page could be opened); the caller fails closed. */
   | { kind: 'unavailable'; reason: string };
