@@ -6,7 +6,7 @@
  * - MCP: every request handler any downstream SDK server registered (recorded as the daemon builds
  *   its sessions, the SDK's own built-ins included) and every request method of the protocol, on
  *   the socket, over HTTP in the 2025 era, and over HTTP in the 2026-07-28 era; every listed tool,
- *   prompt and resource of the caller;
+ *   prompt and resource of the caller; the search view's tools, and `call_tool` on every tool;
  * - the control socket: every method of its contract (and a made-up one is refused), each first
  *   with an answer smuggled into its parameters (refused by the strict schemas), then with valid ones;
  * - the console API: every console method through the console's own entry;
@@ -149,13 +149,13 @@ class SocketSession {
   private waiters = new Map<number, (reply: Record<string, unknown>) => void>();
   private constructor(private readonly socket: Socket) {}
 
-  static async open(path: string, token: string): Promise<SocketSession> {
+  static async open(path: string, token: string, view?: 'search'): Promise<SocketSession> {
     const socket = createConnection(path);
     socket.setEncoding('utf8');
     const session = new SocketSession(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
-      socket.once('connect', () => socket.write(JSON.stringify({ gatehouse: 'hello', version: 1, client: 'ide', token }) + '\n'));
+      socket.once('connect', () => socket.write(JSON.stringify({ gatehouse: 'hello', version: 1, client: 'ide', token, ...(view ? { view } : {}) }) + '\n'));
       socket.on('data', (chunk: string) => {
         session.buffer += chunk;
         for (let nl = session.buffer.indexOf('\n'); nl >= 0; nl = session.buffer.indexOf('\n')) {
@@ -224,6 +224,26 @@ describe('every MCP method the daemon serves, called while a refund waits for th
       }
       // Every registered handler was reached, except the 2026-07-28 ones, which a 2025-era session does not serve.
       expect([...served].filter((m) => !reached.has(m)).sort()).toEqual(['server/discover', 'subscriptions/listen'].filter((m) => served.has(m)));
+    } finally {
+      session.close();
+    }
+  });
+
+  it('in the search view: none of its tools answers the question, and call_tool reaches nothing that does', { timeout: 60_000 }, async () => {
+    const items = await visibleItems();
+    const session = await SocketSession.open(gh.paths.socketPath, gh.tokens.ide!, 'search');
+    try {
+      const listed = (await session.request('tools/list', {}))?.result as { tools: { name: string }[] };
+      const searchTools = listed.tools.map((t) => t.name).sort();
+      expect(searchTools).toEqual(['call_tool', 'find_tools']);
+      for (const name of searchTools) {
+        await session.request('tools/call', { name, arguments: answerish() });
+        stillWaiting(`search view ${name}`);
+      }
+      for (const tool of [...items.tools, 'gatehouse__approve']) {
+        await session.request('tools/call', { name: 'call_tool', arguments: { name: tool, arguments: answerish() } });
+        stillWaiting(`search view call_tool ${tool}`);
+      }
     } finally {
       session.close();
     }
