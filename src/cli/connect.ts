@@ -77,11 +77,14 @@ async function bridge(options: BridgeOptions): Promise<number> {
   if (reply.credential !== undefined) await keep(reply.credential, keeper, options.client, say);
   const pending = reply.pairing !== undefined;
   if (reply.pairing) {
+    const where = reply.pairing.where ?? 'where Gatehouse asks (its window, or the terminal where it runs)';
     say(
-      `gatehouse connect: "${options.client}" is not paired yet. Approve it on the Gatehouse pairing page (see the desktop notification or the daemon's terminal); ` +
+      `gatehouse connect: "${options.client}" is not paired yet. Approve it on ${where}; ` +
         `check that it shows the code ${reply.pairing.code}. Until then this client sees no tools (waiting until ${reply.pairing.deadline}).`,
     );
   }
+  // Not a refusal: the session opens, but the IDE's MCP log (this stderr) should say why it lists nothing.
+  if (reply.notice !== undefined) say(`gatehouse connect: ${reply.notice}`);
   return new Promise<number>((resolve) => {
     let done = false;
     const finish = (code: number): void => {
@@ -199,7 +202,10 @@ function open(path: string): Promise<Socket> {
 function readReply(socket: Socket, pending: Buffer, timeoutMs: number): Promise<{ reply: HelloReply; rest: Buffer }> {
   return new Promise((resolve, reject) => {
     let buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => fail(new GatehouseError('timeout', `the daemon did not answer the hello within ${Math.round(timeoutMs / 1000)} seconds`)), timeoutMs);
+    const timer = setTimeout(
+      () => fail(new GatehouseError('timeout', `the daemon did not answer the hello within ${Math.round(timeoutMs / 1000)} seconds`)),
+      timeoutMs,
+    );
     const fail = (error: Error): void => {
       clearTimeout(timer);
       socket.off('data', onData);

@@ -155,6 +155,8 @@ export interface IdentityStatus {
   user?: string;
   userId?: string;
   groups?: string[];
+  /** The roles the managed policy in force gives these groups (absent when no bundle is in force). */
+  roles?: string[];
   accessTokenExpiresAt?: string;
   lastRefreshAt?: string;
   reason?: string;

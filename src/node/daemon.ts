@@ -11,7 +11,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ReloadReport } from '../common/control-api.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
-import type { DaemonStatus } from '../common/status.js';
+import type { DaemonStatus, IdentityStatus } from '../common/status.js';
 import { Gateway } from '../core/gateway.js';
 import { ToolSearch } from '../core/search/view.js';
 import { SessionKeys } from '../core/quotas/session.js';
@@ -90,7 +90,7 @@ export interface DaemonOptions {
    * location (/etc/gatehouse, ...); no config field or environment variable can move it.
    */
   managedDir?: string;
-  /** Tests only: a fixed user with group claims, standing in for the SSO identity that does not exist yet. */
+  /** Tests only: a fixed signed-in user with group claims, behind the sign-in's port (`StaticIdentity`), instead of an identity provider. */
   testIdentity?: TestIdentity;
   /**
    * The human channel: where the person is asked (src/node/daemon/human.ts). Default: the daemon's
@@ -210,17 +210,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     logger,
     audit: (event) => record(event),
     user: (): Principal['user'] => identity.currentUser,
-    servers: () =>
-      supervisor.names().map((name) => {
-        const lists = supervisor.lists(name);
-        return { name, tools: lists ? [...lists.tools.map((t) => t.name), ...lists.prompts.map((p) => p.name)] : [] };
-      }),
+    servers: (client, via) => offerable(client, via),
     deadlineMs: pairingDeadlineMs,
   });
   // Bridges are paired without making their client wait: the question outlives the connection that asked.
   const bridgePairings = new BridgePairings(pairing, logger);
-  const identityOptions = { bridges: bridgePairings, ...(user.sessionPort ? { session: user.sessionPort } : {}) };
-  const identity: LocalIdentity = options.testIdentity ? new StaticIdentity(registry, options.testIdentity) : new LocalIdentity(registry, identityOptions);
+  // A test identity stands behind the sign-in's own port; pairing is always wired (no unverified hello gets in).
+  const sessionPort = options.testIdentity ? new StaticIdentity(options.testIdentity) : user.sessionPort;
+  const identity = new LocalIdentity(registry, { bridges: bridgePairings, ...(sessionPort ? { session: sessionPort } : {}) });
 
   // The policy in force: a verified managed bundle (or fail-closed, or unmanaged), put there by the
   // policy controller below, inside the user's own restrictions, which can only take away; and
@@ -244,6 +241,26 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // The user's own approval rules sit inside the client's scope: they add a question to what is allowed, never more.
   const narrowed = new NarrowedPolicy(bundlePolicy, () => live.restrictions);
   const policy = new ScopedPolicy(new AskingPolicy(narrowed, () => live.asking, readOnly), readOnly);
+  /**
+   * What the pairing page offers: the servers, tools and prompts the user may see, through the same
+   * visibility their lists get (the policy, their restrictions, for a client of this name), never
+   * what is hidden from them everywhere else.
+   */
+  const offerable = (client: string, via: 'socket' | 'http' | 'oauth') => {
+    const principal: Principal = {
+      get user() {
+        return identity.currentUser;
+      },
+      client: { id: `pairing:${client}`, name: client, verified: true, transport: via === 'socket' ? 'socket' : 'http' },
+    };
+    return supervisor
+      .names()
+      .filter((name) => gateway.serverVisible(principal, name))
+      .map((name) => {
+        const scope = { server: name };
+        return { name, tools: [...gateway.listTools(principal, scope).map((t) => t.name), ...gateway.listPrompts(principal, scope).map((p) => p.name)] };
+      });
+  };
   const sessionKeys = new SessionKeys();
   const governance = openGovernance({
     stateDir: paths.stateDir,
@@ -265,7 +282,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     const before = lastUser;
     lastUser = key;
     const at = new Date().toISOString();
-    if (current && !before.includes(JSON.stringify(current.id))) record({ type: 'identity.signed_in', at, user: current.id, detail: { groups: current.groups } });
+    if (current && !before.includes(JSON.stringify(current.id))) {
+      record({ type: 'identity.signed_in', at, user: current.id, detail: { displayName: current.displayName, groups: current.groups } });
+    }
     if (!current && before !== '') record({ type: 'identity.signed_out', at });
     bundlePolicy.install(bundlePolicy.state);
     // "For this session" approvals were given to the user who was asked.
@@ -351,6 +370,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const sessions = new SessionHost(gateway, {
     version: VERSION,
     search,
+    // A session ends with its connection: its quota counters leave status, its "for this session" approvals lapse.
+    onClose: (session) => sessionKeys.end(session.principal),
     views: (client, requested) => {
       const view = requested ?? live.config.clients[client]?.view ?? 'aggregate';
       return view === 'search' ? { kind: 'search', pinned: [...(live.config.clients[client]?.pinned ?? [])] } : undefined;
@@ -423,7 +444,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   });
   supervisor.on('resourceUpdated', (_name, uri) => sessions.resourceUpdated([uri]));
 
-  const serverExists = (name: string) => supervisor.names().includes(name);
+  /** A server's own view opens for a configured server, and, once the caller is known, only if they may see something of it. */
+  const serverExists = (name: string, principal?: Principal) =>
+    supervisor.names().includes(name) && (principal === undefined || gateway.serverVisible(principal, name));
   const socket = new SocketListener({
     path: paths.socketPath,
     maxMessageBytes: live.config.limits.maxMessageBytes,
@@ -432,6 +455,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     authenticate: (hello) => identity.fromHello(hello),
     serverExists,
     pairingWhere: () => human.whereToAnswer(),
+    notice: (principal) => gateway.notice(principal),
   });
   // MCP authorization for HTTP clients: Gatehouse is their OAuth 2.1 authorization server, and consent is the same pairing.
   const oauth = new OAuthServer({
@@ -439,7 +463,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     pairing,
     logger,
     revoke: (name) => {
-      if (registry.revoke(name)) record({ type: 'client.revoked', at: new Date().toISOString(), client: name, reason: 'its authorization code was used twice' });
+      if (registry.revoke(name)) {
+        record({ type: 'client.revoked', at: new Date().toISOString(), client: name, reason: 'its authorization code was used twice' });
+      }
     },
   });
   const http = live.config.listen.http.enabled
@@ -454,6 +480,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         onListChanged: (listener) => gateway.onChange(listener),
       })
     : undefined;
+
+  /** The sign-in as `whoami` shows it, with the roles the bundle in force gives the user's groups. */
+  const identityStatus = (): IdentityStatus => {
+    const signIn = user.status();
+    const state = bundlePolicy.state;
+    if (state.kind !== 'enforcing') return signIn;
+    const whoami: Principal = { user: identity.currentUser, client: { id: 'whoami', name: 'whoami', verified: true, transport: 'in-process' } };
+    return { ...signIn, roles: state.evaluator.rolesOf(whoami) };
+  };
 
   const status = (): DaemonStatus => {
     const signInNotice =
@@ -476,7 +511,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       }),
       clients: sessions.statuses(),
       audit: localAudit.status(),
-      identity: user.status(),
+      identity: identityStatus(),
       keystore: keychain.status(),
       pendingQuestions: humanChannel.pending(),
       humanChannel: human.status(),
@@ -495,7 +530,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     record,
     reload: () => live.reload(),
     forgetRevoked: (names) => oauth.forgetRevoked(names),
-    identityStatus: () => user.status(),
+    identityStatus,
     session,
     search: {
       configFile: paths.configFile,
@@ -545,7 +580,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         head: () => localAudit.status().records,
         file: audit.file,
         publicKey: () => audit.deviceKey?.publicKey,
-        signingNote: () => (audit.deviceKey ? undefined : 'the device key is not available, so signed checkpoints are checked against the key recorded in the log'),
+        signingNote: () =>
+          audit.deviceKey ? undefined : 'the device key is not available, so signed checkpoints are checked against the key recorded in the log',
       },
       policyStatus: () => status().policy,
       history: bundleHistory,

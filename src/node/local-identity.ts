@@ -22,14 +22,26 @@ export interface SessionPort {
 }
 
 export interface LocalIdentityOptions {
-  /** The user's sign-in, when an identity provider is configured. */
+  /**
+   * The user's sign-in, when an identity provider is configured (`UserSession`), or a stand-in
+   * behind the same port (`StaticIdentity`, tests only). Absent: the OS user.
+   */
   session?: SessionPort;
-  /** Asks the person to pair a bridge that comes without a credential. Without it, such a client is let in unverified (tests of other parts). */
-  bridges?: BridgePairings;
+  /**
+   * Asks the person to pair a bridge that comes without a credential. Required: there is no way to
+   * build an identity that lets a hello without a credential in unverified (issue 12, finding 6).
+   */
+  bridges: BridgePairings;
 }
 
 /** Stands for the user while nobody is signed in: it holds no groups, and the identity stage refuses its calls. */
-const NOBODY: Principal['user'] = Object.freeze({ id: 'oidc:signed-out', source: 'oidc', displayName: '(not signed in)', groups: [], roles: [] }) as Principal['user'];
+const NOBODY: Principal['user'] = Object.freeze({
+  id: 'oidc:signed-out',
+  source: 'oidc',
+  displayName: '(not signed in)',
+  groups: [],
+  roles: [],
+}) as Principal['user'];
 
 /** What a pending connection is told when the person has answered. */
 export type PairedOutcome = { ok: true; principal: Principal; credential: string } | { ok: false; reason: string };
@@ -45,8 +57,12 @@ export class LocalIdentity implements IdentityPort {
 
   constructor(
     private readonly registry: ClientRegistry,
-    private readonly options: LocalIdentityOptions = {},
+    private readonly options: LocalIdentityOptions,
   ) {
+    // Also at run time: a caller that bypasses the types must not get a fail-open identity.
+    if (typeof options?.bridges?.start !== 'function') {
+      throw new TypeError('LocalIdentity needs the bridges\' pairing: a client without a credential must be paired by the person');
+    }
     const name = userInfo().username;
     this.user = { id: `os:${name}`, source: 'os', displayName: name, groups: [], roles: [] };
   }
@@ -68,7 +84,14 @@ export class LocalIdentity implements IdentityPort {
       const record = this.registry.verify(hello.token);
       if (!record) return { ok: false, reason: 'wrong or revoked client credential' };
       if (record.name !== hello.client) return { ok: false, reason: `the credential belongs to another client than "${hello.client}"` };
-      if (isExpired(record)) return { ok: false, reason: `the credential of client "${record.name}" expired at ${record.expiresAt}; revoke it (gatehouse clients revoke "${record.name}") and connect again to pair it again` };
+      if (isExpired(record)) {
+        return {
+          ok: false,
+          reason:
+            `the credential of client "${record.name}" expired at ${record.expiresAt}; ` +
+            `revoke it (gatehouse clients revoke "${record.name}") and connect again to pair it again`,
+        };
+      }
       this.registry.touch(record.name);
       return { ok: true, principal: this.principal(record, 'socket') };
     }
@@ -80,7 +103,6 @@ export class LocalIdentity implements IdentityPort {
           `To pair it again: gatehouse clients revoke "${hello.client}", then connect again. A credential can also be given with --token-file or GATEHOUSE_CLIENT_TOKEN`,
       };
     }
-    if (!this.options.bridges) return { ok: true, principal: this.unverified(hello.client) };
     const start = await this.options.bridges.start({
       client: hello.client,
       ...(hello.claim !== undefined ? { claim: hello.claim } : {}),
@@ -119,7 +141,13 @@ export class LocalIdentity implements IdentityPort {
       get user() {
         return user();
       },
-      client: { id: `client:${record.name}:${credentialId(record)}`, name: record.name, verified: true, transport, ...(record.scope ? { scope: record.scope } : {}) },
+      client: {
+        id: `client:${record.name}:${credentialId(record)}`,
+        name: record.name,
+        verified: true,
+        transport,
+        ...(record.scope ? { scope: record.scope } : {}),
+      },
     };
   }
 
@@ -134,16 +162,6 @@ export class LocalIdentity implements IdentityPort {
     };
   }
 
-  private unverified(client: string): Principal {
-    const user = (): Principal['user'] => this.currentUser;
-    return {
-      get user() {
-        return user();
-      },
-      client: { id: `unverified:${client}`, name: client, verified: false, transport: 'socket' },
-    };
-  }
-
   verify(principal: Principal): Admission {
     if (principal.client.id.startsWith('pending:')) {
       return { ok: false, code: 'unauthenticated', reason: `client "${principal.client.name}" is not paired yet: answer the pairing request first` };
@@ -155,7 +173,11 @@ export class LocalIdentity implements IdentityPort {
         return { ok: false, code: 'unauthenticated', reason: `the credential of client "${principal.client.name}" was revoked` };
       }
       if (isExpired(record)) {
-        return { ok: false, code: 'unauthenticated', reason: `the credential of client "${principal.client.name}" expired at ${record.expiresAt}; pair it again` };
+        return {
+          ok: false,
+          code: 'unauthenticated',
+          reason: `the credential of client "${principal.client.name}" expired at ${record.expiresAt}; pair it again`,
+        };
       }
       // Last seen is when the client was last used, not only when it connected (a session can last all day).
       this.registry.touch(record.name);

@@ -11,7 +11,7 @@ import { generateSigningKey, publicKeyFromPem, signingKeyFromPem, type PublicKey
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const SAMPLE_DIR = resolve(REPO_ROOT, 'resources/policy');
-export const CRM_FIXTURE = resolve(REPO_ROOT, 'test/fixtures/crm-server.mjs');
+export const CRM_FIXTURE = resolve(REPO_ROOT, 'resources/examples/crm-server.mjs');
 
 export interface TestKey {
   signing: SigningKey;
@@ -86,7 +86,12 @@ export async function keyListOf(root: TestKey, keys: TestKey[], version: number,
 }
 
 /** A bundle file's JSON, for tampering with. */
-export function bundleJson(bytes: Buffer): { format: string; manifest: { payload: string; signatures: { protected: string; signature: string }[] }; keyList?: string; files: Record<string, string> } {
+export function bundleJson(bytes: Buffer): {
+  format: string;
+  manifest: { payload: string; signatures: { protected: string; signature: string }[] };
+  keyList?: string;
+  files: Record<string, string>;
+} {
   return JSON.parse(bytes.toString('utf8')) as never;
 }
 

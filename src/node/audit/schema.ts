@@ -52,6 +52,8 @@ CREATE INDEX IF NOT EXISTS events_index_user ON events_index(user, seq);
 CREATE INDEX IF NOT EXISTS events_index_client ON events_index(client, seq);
 CREATE INDEX IF NOT EXISTS events_index_server ON events_index(server, name, seq);
 CREATE INDEX IF NOT EXISTS events_index_decision ON events_index(decision, seq);
+-- Sign-ins are few: \`--user\` with a name people see resolves it through them (query.ts).
+CREATE INDEX IF NOT EXISTS events_index_type ON events_index(type, seq);
 CREATE TABLE IF NOT EXISTS checkpoints (
   seq INTEGER PRIMARY KEY,
   at TEXT NOT NULL,
@@ -91,7 +93,9 @@ export function openForWriting(file: string, durability: Durability): Db {
     db.pragma(`synchronous = ${durability === 'power-loss' ? 'FULL' : 'NORMAL'}`);
     db.pragma('busy_timeout = 5000');
     const version = db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) throw new GatehouseError('audit_unavailable', `the audit database ${file} was written by a newer Gatehouse (schema ${version})`);
+    if (version > SCHEMA_VERSION) {
+      throw new GatehouseError('audit_unavailable', `the audit database ${file} was written by a newer Gatehouse (schema ${version})`);
+    }
     db.exec(SCHEMA);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
     const insertMeta = db.prepare('INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)');

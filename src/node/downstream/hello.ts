@@ -36,9 +36,10 @@ export type HelloReply =
    * `credential`: only right after the person paired this client; the bridge keeps it in its key
    * store and presents it from then on. `pairing`: the person is being asked to pair this client
    * (`code` is shown on both sides); MCP starts at once in a pending state, and one of the in-band
-   * lines below follows on the same connection when the person has answered.
+   * lines below follows on the same connection when the person has answered. `notice`: why this
+   * caller can do nothing yet (not signed in, no role), for the bridge's stderr.
    */
-  | { gatehouse: 'welcome'; version: number; session: string; credential?: string; pairing?: { code: string; deadline: string } }
+  | { gatehouse: 'welcome'; version: number; session: string; credential?: string; pairing?: { code: string; deadline: string; where?: string }; notice?: string }
   | { gatehouse: 'refused'; version: number; reason: string };
 
 /**

@@ -131,7 +131,9 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
 
   on('logging/setLevel', async (request) => {
     const level = stringParam(request.params ?? {}, 'level');
-    if (!(MCP_LOG_LEVELS as readonly string[]).includes(level)) throw new ProtocolError(RpcErrorCode.InvalidParams, `params.level must be one of ${MCP_LOG_LEVELS.join(', ')}`);
+    if (!(MCP_LOG_LEVELS as readonly string[]).includes(level)) {
+      throw new ProtocolError(RpcErrorCode.InvalidParams, `params.level must be one of ${MCP_LOG_LEVELS.join(', ')}`);
+    }
     session.logLevel = level as McpLogLevel;
     return {};
   }, () => ({}));
@@ -180,13 +182,16 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     return answer(outcome);
   });
   on('completion/complete', async (request, ctx) => {
+    session.onCall?.();
     const params = request.params ?? {};
-    try {
-      return await gateway.complete(who(), scope, params, callContext(ctx, session));
-    } catch (error) {
-      const code = (error as { code?: number }).code;
-      throw new ProtocolError(typeof code === 'number' ? code : RpcErrorCode.InternalError, (error as Error).message);
+    const context = callContext(ctx, session);
+    const outcome = await gateway.complete(who(), scope, params, forwardedMeta(params), context);
+    await context.settled();
+    // Nothing is completed for an item the caller cannot see, exactly as for one that does not exist.
+    if (outcome.kind === 'denied' && (outcome.code === 'unknown_prompt' || outcome.code === 'unknown_resource')) {
+      return { completion: { values: [], hasMore: false } };
     }
+    return answer(outcome);
   });
   on('resources/subscribe', async (request) => {
     const uri = stringParam(request.params ?? {}, 'uri');
@@ -215,7 +220,9 @@ function stringParam(params: Record<string, unknown>, key: string): string {
 function objectParam(params: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
   const value = params[key];
   if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ProtocolError(RpcErrorCode.InvalidParams, `params.${key} must be an object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ProtocolError(RpcErrorCode.InvalidParams, `params.${key} must be an object`);
+  }
   return value as Record<string, unknown>;
 }
 
@@ -257,11 +264,19 @@ function callContext(ctx: RequestCtx, session: DownstreamSession): CallContext &
   const token = ctx.mcpReq._meta?.progressToken;
   if (typeof token === 'string' || typeof token === 'number') {
     context.onProgress = (p) =>
-      notify('notifications/progress', { progressToken: token, progress: p.progress, ...(p.total !== undefined ? { total: p.total } : {}), ...(p.message !== undefined ? { message: p.message } : {}) });
+      notify('notifications/progress', {
+        progressToken: token,
+        progress: p.progress,
+        ...(p.total !== undefined ? { total: p.total } : {}),
+        ...(p.message !== undefined ? { message: p.message } : {}),
+      });
   }
   // A 2026-07-28 request names its own log level; a 2025-era session set one with logging/setLevel.
   const requested = ctx.mcpReq._meta?.[LOG_LEVEL_META_KEY];
-  const level = session.era === 'modern' && typeof requested === 'string' && (MCP_LOG_LEVELS as readonly string[]).includes(requested) ? (requested as McpLogLevel) : session.logLevel;
+  const level =
+    session.era === 'modern' && typeof requested === 'string' && (MCP_LOG_LEVELS as readonly string[]).includes(requested)
+      ? (requested as McpLogLevel)
+      : session.logLevel;
   if (level) context.logLevel = level;
   context.log = (message, server) => {
     if (!admitsLevel(level, message.level)) return;

@@ -33,7 +33,13 @@ export class SessionHost {
 
   constructor(
     private readonly gateway: Gateway,
-    private readonly options: { version: string; search?: ToolSearch; views?: ViewResolver },
+    private readonly options: {
+      version: string;
+      search?: ToolSearch;
+      views?: ViewResolver;
+      /** A session closed (its connection went away): what is counted per session ends with it. */
+      onClose?: (session: LiveSession) => void;
+    },
   ) {
     const unsubscribeChanges = gateway.onChange((kind, scope) => this.broadcast(kind, scope));
     const unsubscribeLogs = gateway.onLog((server, message) => this.broadcastLog(server, message));
@@ -63,9 +69,12 @@ export class SessionHost {
     return session;
   }
 
-  /** A fresh SDK server answering for this session. */
+  /** A fresh SDK server answering for this session; its instructions say why, when the caller can do nothing at all. */
   serverFor(session: LiveSession): Server {
-    const server = createDownstreamServer(this.gateway, session, { version: this.options.version, ...(this.options.search ? { search: this.options.search } : {}) });
+    const notice = this.gateway.notice(session.principal);
+    const instructions = notice === undefined ? {} : { instructions: `Gatehouse shows you no tools yet: ${notice}.` };
+    const search = this.options.search ? { search: this.options.search } : {};
+    const server = createDownstreamServer(this.gateway, session, { version: this.options.version, ...search, ...instructions });
     session.servers.add(server);
     server.onclose = () => session.servers.delete(server);
     return server;
@@ -96,7 +105,7 @@ export class SessionHost {
   }
 
   close(session: LiveSession): void {
-    this.sessions.delete(session.id);
+    if (this.sessions.delete(session.id)) this.options.onClose?.(session);
     for (const server of session.servers) void server.close().catch(() => undefined);
     session.servers.clear();
   }

@@ -8,6 +8,7 @@ import { createConnection, createServer, type Server as NetServer, type Socket }
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { RpcErrorCode, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../core/ports.js';
+import type { Principal } from '../../core/principal.js';
 import type { HelloResult } from '../local-identity.js';
 import { LineTransport } from '../line-transport.js';
 import { HELLO_VERSION, MAX_HELLO_BYTES, parseHello, type Hello, type HelloReply, type PairingOutcomeLine } from './hello.js';
@@ -23,7 +24,10 @@ export interface SocketListenerOptions {
    * pair the client (the connection is then served at once, in a pending state, until they answer).
    */
   authenticate(hello: Hello): Promise<HelloResult> | HelloResult;
-  serverExists(name: string): boolean;
+  /** Whether `--server NAME` names a server; with the caller, whether they may see it (a hidden server answers as an unknown one). */
+  serverExists(name: string, principal?: Principal): boolean;
+  /** Why this caller can do nothing yet (not signed in, no role), told to the bridge with its welcome. */
+  notice?(principal: Principal): string | undefined;
   /** Where the person answers a pairing question, for the pending session's instructions. */
   pairingWhere?: () => string;
 }
@@ -100,7 +104,7 @@ export class SocketListener {
     if (!parsed.ok) return this.refuse(socket, parsed.reason);
     const hello = parsed.hello;
     if (hello.server !== undefined && !this.options.serverExists(hello.server)) {
-      return this.refuse(socket, `no server named "${hello.server}" is configured`);
+      return this.refuse(socket, unknownServer(hello.server));
     }
     // Keep what arrives meanwhile (a client may write MCP right behind its hello), within a bound.
     const collect = (chunk: Buffer): void => {
@@ -114,6 +118,11 @@ export class SocketListener {
     socket.pause();
     if (socket.destroyed) return;
     if (auth.ok === false) return this.refuse(socket, auth.reason);
+    // A server the caller may not see answers as an unknown one. Not right after pairing: the person just chose this client's
+    // scope, and refusing now would leave its new credential with nobody.
+    if (hello.server !== undefined && auth.ok === true && auth.credential === undefined && !this.options.serverExists(hello.server, auth.principal)) {
+      return this.refuse(socket, unknownServer(hello.server));
+    }
 
     const { sessions } = this.options;
     const scope = hello.server !== undefined ? { server: hello.server } : {};
@@ -124,7 +133,7 @@ export class SocketListener {
       // Answered at once, so that no client times out while a person decides; the session sees nothing until then.
       const where = this.options.pairingWhere?.() ?? 'the Gatehouse pairing page';
       session.pairing = { state: 'pending', client: hello.client, code: auth.code, deadline: new Date(auth.deadline).toISOString(), where };
-      welcome = { gatehouse: 'welcome', version: HELLO_VERSION, session: session.id, pairing: { code: auth.code, deadline: new Date(auth.deadline).toISOString() } };
+      welcome = { gatehouse: 'welcome', version: HELLO_VERSION, session: session.id, pairing: { code: auth.code, deadline: new Date(auth.deadline).toISOString(), where } };
       const detach = auth.attach({
         alive: () => !socket.destroyed && socket.writable,
         deliver: (outcome) => {
@@ -140,7 +149,14 @@ export class SocketListener {
       });
       socket.once('close', detach);
     } else {
-      welcome = { gatehouse: 'welcome', version: HELLO_VERSION, session: session.id, ...(auth.credential ? { credential: auth.credential } : {}) };
+      const notice = this.options.notice?.(auth.principal);
+      welcome = {
+        gatehouse: 'welcome',
+        version: HELLO_VERSION,
+        session: session.id,
+        ...(auth.credential ? { credential: auth.credential } : {}),
+        ...(notice !== undefined ? { notice } : {}),
+      };
     }
     socket.write(JSON.stringify(welcome) + '\n');
 
@@ -151,8 +167,14 @@ export class SocketListener {
     const transport = new LineTransport(socket, socket, {
       maxMessageBytes: this.options.maxMessageBytes,
       prefix: rest,
-      onGarbage: (_line, problem) => sendError(null, problem === 'not JSON' ? RpcErrorCode.ParseError : RpcErrorCode.InvalidRequest, problem === 'not JSON' ? 'Parse error: the line is not JSON' : 'Invalid Request: not a JSON-RPC 2.0 message'),
-      onOversized: (bytes, id) => sendError(id ?? null, RpcErrorCode.RequestTooLarge, `message of ${bytes} bytes is over the ${this.options.maxMessageBytes}-byte limit`),
+      onGarbage: (_line, problem) =>
+        sendError(
+          null,
+          problem === 'not JSON' ? RpcErrorCode.ParseError : RpcErrorCode.InvalidRequest,
+          problem === 'not JSON' ? 'Parse error: the line is not JSON' : 'Invalid Request: not a JSON-RPC 2.0 message',
+        ),
+      onOversized: (bytes, id) =>
+        sendError(id ?? null, RpcErrorCode.RequestTooLarge, `message of ${bytes} bytes is over the ${this.options.maxMessageBytes}-byte limit`),
     });
     const handle = serveStdio(
       ({ era }) => {
@@ -180,6 +202,11 @@ export class SocketListener {
       }
     }
   }
+}
+
+/** The one refusal for a server that is not configured and for one the caller may not see. */
+function unknownServer(name: string): string {
+  return `no server named "${name}" is configured`;
 }
 
 /** Whether something accepts connections on `path` (a daemon already running there). */

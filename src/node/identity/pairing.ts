@@ -46,8 +46,8 @@ export interface PairingDeps {
   audit(event: AuditRecord): void;
   /** The user the person is answering as (shown on the page, kept with the record). */
   user(): Principal['user'] | undefined;
-  /** The servers and their tools and prompts the person may pick from. */
-  servers(): { name: string; tools: string[] }[];
+  /** The servers and their tools and prompts the person may pick from: only what the user may see, for a client of this name. */
+  servers(client: string, via: PairingRequest['via']): { name: string; tools: string[] }[];
   deadlineMs?: number;
   now?: () => number;
 }
@@ -109,10 +109,18 @@ export class PairingService {
     if (!isClientName(client)) return { ok: false, code: 'pairing_refused', reason: `"${client}" is not a valid client name` };
     this.deps.registry.reload();
     if (this.deps.registry.has(client)) {
-      return { ok: false, code: 'pairing_refused', reason: `a client named "${client}" is already paired; revoke it first (gatehouse clients revoke "${client}") to pair it again` };
+      return {
+        ok: false,
+        code: 'pairing_refused',
+        reason: `a client named "${client}" is already paired; revoke it first (gatehouse clients revoke "${client}") to pair it again`,
+      };
     }
-    if (this.pending.has(client) || this.held.has(client)) return { ok: false, code: 'pairing_refused', reason: `a pairing request for "${client}" is already waiting for an answer` };
-    if (this.pending.size >= MAX_PENDING_PAIRINGS) return { ok: false, code: 'pairing_refused', reason: `${this.pending.size} pairing requests are already waiting for an answer; try again later` };
+    if (this.pending.has(client) || this.held.has(client)) {
+      return { ok: false, code: 'pairing_refused', reason: `a pairing request for "${client}" is already waiting for an answer` };
+    }
+    if (this.pending.size >= MAX_PENDING_PAIRINGS) {
+      return { ok: false, code: 'pairing_refused', reason: `${this.pending.size} pairing requests are already waiting for an answer; try again later` };
+    }
     this.pending.add(client);
     try {
       const code = pairingCode();
@@ -123,12 +131,20 @@ export class PairingService {
         title: `Pair the client "${client}"?`,
         facts: [
           { label: 'Client', value: client },
-          { label: 'Connects through', value: request.via === 'socket' ? 'gatehouse connect (the local socket)' : request.via === 'oauth' ? 'HTTP, signing in with OAuth' : 'HTTP, with a token' },
+          {
+            label: 'Connects through',
+            value:
+              request.via === 'socket'
+                ? 'gatehouse connect (the local socket)'
+                : request.via === 'oauth'
+                  ? 'HTTP, signing in with OAuth'
+                  : 'HTTP, with a token',
+          },
           ...(request.about ? [{ label: 'It says about itself (not verified)', value: request.about.slice(0, 300) }] : []),
           { label: 'Acting for', value: user ? `${user.displayName} (${user.source === 'oidc' ? 'signed in' : 'OS user'})` : 'nobody is signed in' },
         ],
         code,
-        scope: { servers: this.deps.servers(), expiryDays: EXPIRY_CHOICES_DAYS },
+        scope: { servers: this.deps.servers(client, request.via), expiryDays: EXPIRY_CHOICES_DAYS },
       };
       this.deps.logger.log('info', 'pairing.requested', { client, via: request.via });
       const answer = await this.deps.channel.ask(question, deadline, request.signal, () => request.onCode?.(code, deadline));
@@ -139,7 +155,11 @@ export class PairingService {
             ? { ok: false, code: 'pairing_declined', reason: `the person at this computer declined to pair "${client}"` }
             : answer.kind === 'unavailable'
               ? { ok: false, code: 'pairing_unavailable', reason: `pairing "${client}" needs a person to answer, and none can be asked: ${answer.reason}` }
-              : { ok: false, code: 'pairing_expired', reason: `nobody answered the pairing request for "${client}" within ${Math.round(this.deadlineMs / 1000)} s` };
+              : {
+                  ok: false,
+                  code: 'pairing_expired',
+                  reason: `nobody answered the pairing request for "${client}" within ${Math.round(this.deadlineMs / 1000)} s`,
+                };
         this.deps.audit({
           type: 'approval.decided',
           at,

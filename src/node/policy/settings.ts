@@ -82,14 +82,30 @@ export interface SettingsOptions {
   platform?: NodeJS.Platform;
 }
 
-/** Refuses a file a non-root user could have written. */
-function checkOwnership(file: string, platform: NodeJS.Platform): string | undefined {
+/**
+ * Why a file (or directory) of the managed location could have been written by someone other than
+ * root, with the command that fixes it; undefined when it could not. `risk` says what such a user
+ * could do. Not checked on Windows (ACLs).
+ */
+export function managedFileProblem(file: string, platform: NodeJS.Platform, risk: string): string | undefined {
   if (platform === 'win32') return undefined;
   const info = lstatSync(file);
-  if (info.isSymbolicLink()) return `${file} is a symbolic link; managed settings must be plain files`;
-  if (info.uid !== 0) return `${file} is owned by uid ${info.uid}, not root; a user who can change it could trust their own signing key`;
-  if ((info.mode & 0o022) !== 0) return `${file} is writable by group or others (mode ${(info.mode & 0o777).toString(8)}); a user who can change it could trust their own signing key`;
+  if (info.isSymbolicLink()) return `${file} is a symbolic link; managed settings must be plain files (replace the link with the file itself)`;
+  if (info.uid !== 0) return `${file} is owned by uid ${info.uid}, not root; ${risk}; fix: sudo chown root ${shellQuote(file)}`;
+  if ((info.mode & 0o022) !== 0) {
+    return `${file} is writable by group or others (mode ${(info.mode & 0o777).toString(8)}); ${risk}; fix: sudo chmod go-w ${shellQuote(file)}`;
+  }
   return undefined;
+}
+
+/** A path as it can be pasted into a shell. */
+function shellQuote(file: string): string {
+  return /^[\w./@+-]+$/.test(file) ? file : `'${file.replaceAll("'", "'\\''")}'`;
+}
+
+/** Refuses a file a non-root user could have written. */
+function checkOwnership(file: string, platform: NodeJS.Platform): string | undefined {
+  return managedFileProblem(file, platform, 'a user who can change it could trust their own signing key');
 }
 
 export async function readManagedSettings(dir: string, options: SettingsOptions = {}): Promise<SettingsResult> {

@@ -223,7 +223,8 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     let settle!: (exit: UpstreamExit) => void;
     const exited = new Promise<UpstreamExit>((resolve) => (settle = resolve));
     let closedByUs = false;
-    client.onclose = () => settle(closedByUs ? { reason: 'stopped by Gatehouse', clean: true } : { reason: 'the remote server closed the connection', clean: false });
+    client.onclose = () =>
+      settle(closedByUs ? { reason: 'stopped by Gatehouse', clean: true } : { reason: 'the remote server closed the connection', clean: false });
     await raceExit(client.connect(transport as Transport, {}), exited, signal);
     await raceExit(listenForChanges(client, events, config.startupTimeoutMs), exited, signal);
     return new SdkUpstreamConnection(client, undefined, exited, async () => {
@@ -275,22 +276,34 @@ interface ResultScrubber {
   scrub(text: string): string;
 }
 
-/** Stderr lines and log messages, scrubbed of known secret values. */
+/** A JSON value with every known secret value replaced, as text inside it; the same value when nothing matched. */
+function scrubJson<T>(value: T, scrub: (text: string) => string): T {
+  if (value === undefined) return value;
+  const text = JSON.stringify(value);
+  const clean = scrub(text);
+  return clean === text ? value : (JSON.parse(clean) as T);
+}
+
+/**
+ * Everything a server says outside an answer, scrubbed of known secret values: stderr lines, log
+ * messages, the text of the requests it sends the client (elicitation, sampling), the URIs of its
+ * resource updates. Answers, lists, progress and the server's own description are scrubbed where
+ * the connection hands them out (`SdkUpstreamConnection`).
+ */
 function scrubbedEvents(events: UpstreamEvents, secrets: UpstreamSecrets): UpstreamEvents {
+  const scrub = (text: string): string => secrets.scrub(text);
   return {
     ...events,
-    stderr: (line) => events.stderr(secrets.scrub(line)),
+    stderr: (line) => events.stderr(scrub(line)),
     ...(events.log
       ? {
-          log: (message: LogMessage) => {
-            const data = typeof message.data === 'string' ? secrets.scrub(message.data) : JSON.parse(secrets.scrub(JSON.stringify(message.data ?? null))) as unknown;
-            events.log!({ ...message, data });
-          },
+          log: (message: LogMessage) =>
+            events.log!({ ...message, data: typeof message.data === 'string' ? scrub(message.data) : scrubJson(message.data ?? null, scrub) }),
         }
       : {}),
-    serverRequest: events.serverRequest.bind(events),
+    serverRequest: (method, params, signal) => events.serverRequest(method, scrubJson(params, scrub), signal),
     listChanged: events.listChanged.bind(events),
-    resourceUpdated: events.resourceUpdated.bind(events),
+    resourceUpdated: (uri) => events.resourceUpdated(scrub(uri)),
   };
 }
 
@@ -345,9 +358,18 @@ class SdkUpstreamConnection implements UpstreamConnection {
   ) {
     this.protocolVersion = client.getNegotiatedProtocolVersion();
     const info = client.getServerVersion();
-    this.serverInfo = info ? { name: info.name, version: info.version } : undefined;
+    // What the server says of itself reaches status, the console and every client: it is scrubbed like its answers.
+    this.serverInfo = info ? this.clean({ name: info.name, version: info.version }) : undefined;
     this.capabilities = (client.getServerCapabilities() ?? {}) as Record<string, unknown>;
-    this.instructions = client.getInstructions();
+    const instructions = client.getInstructions();
+    this.instructions = instructions === undefined ? undefined : this.clean(instructions);
+  }
+
+  /** A value with known secret values replaced (when any is known). */
+  private clean<T>(value: T): T {
+    const scrubber = this.scrubText;
+    if (!scrubber?.active()) return value;
+    return typeof value === 'string' ? (scrubber.scrub(value) as T) : scrubJson(value, (text) => scrubber.scrub(text));
   }
 
   async listAll(signal: AbortSignal): Promise<UpstreamLists> {
@@ -373,22 +395,22 @@ class SdkUpstreamConnection implements UpstreamConnection {
       caps.resources ? pages<McpItem & { uriTemplate: string; name: string }>('resources/templates/list', 'resourceTemplates').catch(() => []) : [],
       caps.prompts ? pages<McpItem & { name: string }>('prompts/list', 'prompts') : [],
     ]);
-    return { tools, resources, resourceTemplates, prompts };
+    // Names, descriptions and schemas reach every client, the console and the pairing page: scrubbed before anything keeps them.
+    return this.clean({ tools, resources, resourceTemplates, prompts });
   }
 
   async request(method: string, params: Record<string, unknown>, options: ForwardOptions): Promise<Record<string, unknown>> {
     try {
+      const onProgress = options.onProgress;
       const result = await this.client.request({ method, params } as never, {
         signal: options.signal,
         timeout: options.timeoutMs,
         resetTimeoutOnProgress: true,
         maxTotalTimeout: options.timeoutMs * 4,
-        onprogress: options.onProgress,
+        // A progress message is text from the server too.
+        onprogress: onProgress ? (progress: Parameters<typeof onProgress>[0]) => onProgress(this.clean(progress)) : undefined,
       } as never);
-      if (!this.scrubText?.active()) return result as Record<string, unknown>;
-      const text = JSON.stringify(result);
-      const clean = this.scrubText.scrub(text);
-      return (clean === text ? result : JSON.parse(clean)) as Record<string, unknown>;
+      return this.clean(result as Record<string, unknown>);
     } catch (error) {
       throw this.scrubError(await this.explain(error, options.timeoutMs, options.signal));
     }
