@@ -2,9 +2,9 @@
  * `npm run bench`: Gatehouse against the same fixture called directly, through a bare one-hop SDK
  * proxy and through the peer gateways, side by side in one run on one machine; cost curves against
  * clients, servers and audit log size; a verdict per target of issue 13 computed from the run's own
- * figures; tool search (issue 19). Writes dist/bench/results.json and dist/bench/report.md, and
- * prints the report. With --compare, also compares the run with the committed results
- * (bench/baseline.json) and exits 1 when a figure regressed by more than 20 %.
+ * figures; tool search (issue 19) and confined servers (issue 15). Writes dist/bench/results.json
+ * and dist/bench/report.md, and prints the report. With --compare, also compares the run with the
+ * committed results (bench/baseline.json) and exits 1 when a figure regressed by more than 20 %.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -31,10 +31,11 @@ import { curvesScenario } from './scenarios/curves.js';
 import { inProcessScenario } from './scenarios/inprocess.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { profileScenario } from './scenarios/profile.js';
+import { SANDBOX_VARIANTS, sandboxScenario } from './scenarios/sandbox.js';
 import { searchScenario } from './scenarios/search.js';
 import { serversScenario } from './scenarios/servers.js';
 
-const PHASES = ['latency', 'throughput', 'curves', 'servers', 'memory', 'inprocess', 'catalog', 'search', 'policy', 'quota', 'audit', 'auditscale', 'profile'] as const;
+const PHASES = ['latency', 'throughput', 'curves', 'servers', 'memory', 'inprocess', 'catalog', 'search', 'policy', 'quota', 'sandbox', 'audit', 'auditscale', 'profile'] as const;
 type Phase = (typeof PHASES)[number];
 const PEERS: PeerName[] = ['supergateway', 'mcp-proxy', 'mcp-hub'];
 const DEFAULT_BASELINE = join(REPO, 'bench', 'baseline.json');
@@ -267,6 +268,12 @@ async function main(): Promise<number> {
   if (phases.has('quota')) await guarded('quota', async () => {
     log('quota and approval stages in process: added cost per call ...');
     results.quota = await quotaStageBench({ calls: quick ? 5_000 : 20_000, log });
+  });
+  if (phases.has('sandbox')) await guarded('sandbox', async () => {
+    log('a confined server against an unconfined one: start-up, per-call latency, memory ...');
+    results.sandbox = await sandboxScenario({ restarts: quick ? 5 : 15, calls: quick ? 600 : 2000, rounds: quick ? 2 : 4, log });
+    const r = results.sandbox;
+    log(`  ${SANDBOX_VARIANTS.map((v) => `${v}: start ${r.startupMs[v].p50.toFixed(0)} ms, call p50 ${r.callMs[v].p50.toFixed(3)} ms`).join('; ')}`);
   });
   if (phases.has('audit')) await guarded('audit', async () => {
     log('audit append rate, both durabilities; hub ingest into a throwaway PostgreSQL ...');

@@ -44,6 +44,8 @@ import { AppSurface, humanIpcHandlers } from './human-windows.js';
 import { FORBIDDEN, consoleIpcHandlers, isTrustedSender } from './ipc.js';
 import { isWebLink, refuseNavigation, secureWebPreferences } from './security.js';
 import { trayModel } from './tray-model.js';
+import { cliInvocation, packagedSelfCommand } from './cli-mode.js';
+import { offerCommandLine, packagedPlace, runCommandLine } from './command-line.js';
 import { keepYoungGenerationSmall } from '../src/node/heap.js';
 
 // The core runs in this process: its heap policy applies before the core's modules load (src/node/heap.ts).
@@ -83,6 +85,12 @@ async function stopCore(running: Promise<Daemon> | undefined): Promise<boolean> 
 }
 
 function main(): void {
+  // `gatehouse …` through the app's own runtime (the wrapper adds --cli): the command line, no window.
+  const invocation = cliInvocation(process.argv, app.isPackaged);
+  if (invocation.kind === 'cli') {
+    void runCommandLine(invocation.args);
+    return;
+  }
   // One Gatehouse per user session: a second launch would fight the first for the socket and the audit log.
   if (!app.requestSingleInstanceLock()) {
     app.quit();
@@ -243,7 +251,8 @@ function main(): void {
     tray.on('click', () => showConsole());
     updateTray();
     const { startDaemon } = await import('../src/node/daemon.js');
-    core = startDaemon({ human: { terminal: null, surfaces: [questions], notice } });
+    core = startDaemon({ human: { terminal: null, surfaces: [questions], notice }, selfCommand: packagedSelfCommand(packagedPlace()) });
+    offerCommandLine(settingsFile());
     core.then(
       (d) => {
         wire(d);

@@ -290,6 +290,25 @@ export function renderReport(r: RunResults): string {
   if (r.catalog) lines.push('', `### \`tools/list\`, ${r.catalog.servers} servers × ${r.catalog.toolsPerServer} tools`, '', renderCatalog(r));
   if (r.search) lines.push(...renderSearch(r.search, table));
   if (r.auditScale?.length) lines.push('', `### The audit log against its size (${r.auditScale.map((p) => int(p.events)).join(' / ')} events)`, '', renderAuditScale(r));
+  if (r.sandbox) {
+    const sb = r.sandbox;
+    const label: Record<string, string> = {
+      unconfined: 'unconfined (`sandbox: "off"`)',
+      confined: 'bubblewrap, default profile (no network)',
+      allowlisted: 'bubblewrap with an allow-list (relay inside)',
+    };
+    lines.push('', '### Confined servers (issue 15): the echo fixture in one daemon, three ways', '');
+    lines.push(
+      table(
+        ['server', 'start-up p50', 'start-up p90', 'call p50', 'call p99', 'process tree RSS'],
+        Object.keys(sb.startupMs).map((v) => {
+          const k = v as keyof typeof sb.startupMs;
+          return [label[v] ?? v, `${int(sb.startupMs[k].p50)} ms`, `${int(sb.startupMs[k].p90)} ms`, ms(sb.callMs[k].p50), ms(sb.callMs[k].p99), sb.treeRssMb[k] !== undefined ? `${sb.treeRssMb[k]!.toFixed(1)} MB` : 'n/a'];
+        }),
+      ),
+    );
+    lines.push('', 'Start-up: `servers.start` of a stopped server until ready (spawn, sandbox set-up, handshake, lists), interleaved. Calls: `tools/call echo` over the daemon socket, interleaved rounds.');
+  }
   if (r.audit?.runs.length) {
     lines.push('', '### Audit append in both durabilities (SqliteAuditStore, hash chain, `append` then `await durable()`)', '');
     lines.push(table(['durability', 'events per burst', 'events', 'events/s'], r.audit.runs.map((a) => [a.durability, String(a.burst), int(a.records), int(a.recordsPerSecond)])));

@@ -10,6 +10,7 @@ import type { SearchBenchResult } from '../scenarios/search.js';
 import type { InProcessResult } from '../scenarios/inprocess.js';
 import type { MemoryResult } from '../scenarios/memory.js';
 import type { ProfileRun } from '../scenarios/profile.js';
+import type { SandboxBenchResult } from '../scenarios/sandbox.js';
 import type { ServersPoint } from '../scenarios/servers.js';
 import type { ThroughputResult } from './load.js';
 import type { Machine, PhaseLoad } from './machine.js';
@@ -88,5 +89,7 @@ export interface RunResults {
   policy?: PolicyBenchResult;
   quota?: QuotaStageBenchResult;
   profiles?: ProfileRun[];
+  /** Confined against unconfined servers (issue 15). */
+  sandbox?: SandboxBenchResult;
   notes: string[];
 }

@@ -1,6 +1,8 @@
 /**
- * What to paste into each IDE so it connects through Gatehouse's bridge. Pure: the client name is
- * the only input, and it is quoted as JSON (or for a shell) before it lands in a snippet.
+ * What to paste into each IDE so it connects through Gatehouse's bridge, for a person who prefers
+ * to edit by hand (the Set up buttons write the same entry). Pure: the client name and the command
+ * (the absolute path the daemon reports, so it works under an IDE's minimal PATH) are the inputs,
+ * quoted as JSON (or for a shell) before they land in a snippet.
  */
 export const SNIPPETS = [
   {
@@ -13,7 +15,7 @@ export const SNIPPETS = [
     id: 'claude-code',
     label: 'Claude Code',
     defaultClient: 'claude-code',
-    where: 'Run this once in a terminal (add --scope user to use it in every project).',
+    where: 'Run this once in a terminal (it adds Gatehouse for every project).',
   },
   {
     id: 'cursor',
@@ -35,14 +37,16 @@ function shellQuote(word: string): string {
   return /^[A-Za-z0-9._-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-export function snippetFor(id: SnippetId | string, client: string): string {
-  const args = ['connect', '--client', client];
+/** `self`: how Gatehouse is run (an absolute command and the arguments before `connect`). */
+export function snippetFor(id: SnippetId | string, client: string, self: readonly string[] = ['gatehouse']): string {
+  const command = self[0] ?? 'gatehouse';
+  const args = [...self.slice(1), 'connect', '--client', client];
   switch (id) {
     case 'claude-code':
-      return `claude mcp add gatehouse -- gatehouse ${args.map(shellQuote).join(' ')}`;
+      return `claude mcp add --scope user gatehouse -- ${[command, ...args].map(shellQuote).join(' ')}`;
     case 'vscode':
-      return JSON.stringify({ servers: { gatehouse: { type: 'stdio', command: 'gatehouse', args } } }, null, 2);
+      return JSON.stringify({ servers: { gatehouse: { type: 'stdio', command, args } } }, null, 2);
     default:
-      return JSON.stringify({ mcpServers: { gatehouse: { command: 'gatehouse', args } } }, null, 2);
+      return JSON.stringify({ mcpServers: { gatehouse: { command, args } } }, null, 2);
   }
 }

@@ -1,26 +1,103 @@
 /**
  * Clients: the IDEs and agents paired with Gatehouse (scope, expiry, last seen, revoke), which view
  * of the tools each gets and what its tool list costs in tokens in each view, the sessions open
- * now, and what to paste into each IDE to connect it.
+ * now, and a Set up button per supported IDE (or what to paste by hand).
  */
 import { useState } from 'react';
 import type { ClientToolCost } from '../../src/common/console-api.js';
 import { useLive, useQuery } from '../api/client.js';
-import { Badge, ConfirmButton, CopyButton, Empty, ErrorNote, Field, ScreenTitle, Section, Spinner, Tabs, useToast } from '../components/ui.js';
+import type { ClientSetupResult } from '../../src/common/console-api.js';
+import { ActionButton, Badge, ConfirmButton, CopyButton, Empty, ErrorNote, Field, ScreenTitle, Section, Spinner, Tabs, useToast } from '../components/ui.js';
 import { plural, relative, timestamp } from '../lib/format.js';
 import { SNIPPETS, snippetFor } from '../lib/snippets.js';
 
-function Snippets() {
+/** The command before `connect` in an entry: how Gatehouse is run here, by absolute path. */
+function selfOf(command: readonly string[]): string[] {
+  const at = command.lastIndexOf('connect');
+  return at > 0 ? command.slice(0, at) : ['gatehouse'];
+}
+
+/** One button per supported client: writes Gatehouse's entry into its own config, then checks it as the client will run it. */
+function SetUp() {
+  const { client } = useLive();
+  const apps = useQuery((c) => c.call('clients.apps'), []);
+  const [results, setResults] = useState<Record<string, ClientSetupResult>>({});
+  return (
+    <Section title="Set up an IDE or agent">
+      <p>
+        Gatehouse writes its entry into the IDE's own configuration file (keeping everything else in it, with a backup), naming the bridge by its full path so it works
+        whatever the IDE's PATH, then starts it the way the IDE will to check it. The first time the IDE connects, Gatehouse asks you to pair it. To undo:{' '}
+        <code>gatehouse clients setup NAME --undo</code>.
+      </p>
+      <ErrorNote error={apps.error} onRetry={apps.reload} />
+      {!apps.data ? (
+        <Spinner label="Looking for installed IDEs" />
+      ) : (
+        <div className="table-wrap">
+          <table>
+            <caption className="visually-hidden">IDEs and agents Gatehouse can set up</caption>
+            <thead>
+              <tr>
+                <th scope="col">IDE or agent</th>
+                <th scope="col">Installed here</th>
+                <th scope="col">Uses Gatehouse</th>
+                <th scope="col">Configuration file</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {apps.data.map((app) => {
+                const result = results[app.id];
+                return (
+                  <tr key={app.id}>
+                    <th scope="row">{app.title}</th>
+                    <td>{app.installed ? <Badge tone="ok">yes</Badge> : <span className="muted">not found</span>}</td>
+                    <td>{app.configured ? <Badge tone="ok">yes</Badge> : <span className="muted">no</span>}</td>
+                    <td>
+                      <code className="small">{app.file}</code>
+                      {app.problem ? <div className="small">{app.problem}</div> : null}
+                      {result ? (
+                        <div className="small" role="status">
+                          {result.changed ? 'Written.' : 'Already set up.'}{' '}
+                          {result.check ? (result.check.ok ? `Checked: it connected in ${result.check.ms} ms${result.check.pairing ? '; pair it when Gatehouse asks' : ''}.` : `The check failed: ${result.check.reason}`) : null}
+                        </div>
+                      ) : null}
+                    </td>
+                    <td className="row-actions">
+                      <ActionButton
+                        label={app.configured ? 'Set up again' : 'Set up'}
+                        busyLabel="Setting up…"
+                        done={() => `${app.title} set up`}
+                        run={async () => {
+                          const done = await client.call('clients.setup', { client: app.id, dryRun: false });
+                          setResults((r) => ({ ...r, [app.id]: done }));
+                          apps.reload();
+                          return done;
+                        }}
+                      />
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <Snippets self={apps.data?.[0] ? selfOf(apps.data[0].command) : ['gatehouse']} />
+    </Section>
+  );
+}
+
+function Snippets({ self }: { self: string[] }) {
   const [which, setWhich] = useState<string>(SNIPPETS[0]!.id);
   const [name, setName] = useState<string>('');
   const snippet = SNIPPETS.find((s) => s.id === which)!;
   const client = name.trim() || snippet.defaultClient;
-  const text = snippetFor(snippet.id, client);
+  const text = snippetFor(snippet.id, client, self);
   return (
-    <Section title="Connect an IDE or agent">
-      <p>
-        Each IDE launches Gatehouse's bridge (<code>gatehouse connect</code>) as its MCP server. The first time it connects, Gatehouse asks you to pair it and choose what it may do.
-      </p>
+    <Section title="Or copy the entry by hand" headingLevel={3}>
       <Tabs label="IDE" selected={which} onSelect={setWhich} tabs={SNIPPETS.map((s) => ({ id: s.id, label: s.label }))}>
         <Field label="Client name" hint="How it appears in audit records and here.">
           {(p) => <input {...p} value={name} placeholder={snippet.defaultClient} onChange={(e) => setName(e.target.value)} autoComplete="off" spellCheck={false} />}
@@ -118,7 +195,7 @@ export function Clients() {
         {!clients.data ? (
           <Spinner label="Loading clients" />
         ) : clients.data.length === 0 ? (
-          <Empty>No client is paired yet. Connect one (below); Gatehouse asks you to pair it.</Empty>
+          <Empty>No client is paired yet. Set one up (below); Gatehouse asks you to pair it when it first connects.</Empty>
         ) : (
           <div className="table-wrap">
             <table>
@@ -216,7 +293,7 @@ export function Clients() {
           </div>
         )}
       </Section>
-      <Snippets />
+      <SetUp />
     </>
   );
 }

@@ -130,6 +130,8 @@ function AuditCard({ status }: { status: DaemonStatus }) {
           ['Writable', a.healthy === false ? <Badge tone="bad">no — calls are refused: {a.error}</Badge> : <Badge tone="ok">yes</Badge>],
           ['Signing', <StateBadge key="s" state={a.signing?.state === 'ok' ? 'ready' : (a.signing?.state ?? 'stopped')} label={a.signing?.state ?? 'unknown'} />],
           ['Hub sync', sync ? `${sync.lagRecords === 0 ? 'in sync' : `${plural(sync.lagRecords, 'event')} behind`} (${sync.state})` : (a.hubError ?? 'not enrolled with a hub')],
+          // Where the device key, the sign-in and bridges' credentials are kept: the keychain, or the user-only file store.
+          ['Keys kept in', status.keystore ? <span title={status.keystore.reason}>{status.keystore.description}</span> : '—'],
         ]}
       />
       <p>

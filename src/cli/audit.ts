@@ -5,7 +5,7 @@
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { parseFlags } from './args.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
-import { loadDeviceKey } from '../core/audit/device-key.js';
+import { deviceKeyName, loadDeviceKey } from '../core/audit/device-key.js';
 import { FILTER_KEYS, parseAuditFilter, type AuditFilter } from '../core/audit/filter.js';
 import type { AuditEvent } from '../core/audit/event.js';
 import { HubClient } from '../node/audit/hub-client.js';
@@ -14,7 +14,7 @@ import { iterateEvents, queryEvents } from '../node/audit/query.js';
 import { openForReading, openForWriting, readMeta } from '../node/audit/schema.js';
 import { pruneAcknowledged } from '../node/audit/sqlite-store.js';
 import { verifyAuditFile } from '../node/audit/verify-file.js';
-import { KeychainSecretStore } from '../node/keychain-secret-store.js';
+import { openUserKeyStore } from './keystore.js';
 import { ensureUserOnlyDir, type GatehousePaths } from '../node/paths.js';
 
 export interface CliIo {
@@ -42,8 +42,10 @@ enrol    registers this device's key with a hub; the enrolment secret comes from
 prune    deletes events older than TIME that the hub has acknowledged, up to a signed
          checkpoint that stays as the anchor the rest of the chain is verified from.
 
-FILTERS: --from TIME --to TIME --user ID --client NAME --server NAME --tool NAME
+FILTERS: --from TIME --to TIME --user USER --client NAME --server NAME --tool NAME
          --decision allowed|denied|failed|ok|error --type TYPE
+USER:    the name you see (sam@example.com, an OS account) or the recorded id (oidc:ISSUER#SUB).
+NAME:    for --tool, as clients see it (crm__refund) or as the server names it (refund).
 TIME:    ISO 8601 (2026-11-26T09:00:00Z) or a duration before now (15m, 2h, 7d).`;
 
 const FILTER_OPTIONS = {
@@ -87,7 +89,7 @@ export async function auditCommand(args: string[], io: CliIo, paths: GatehousePa
         const device = readMeta(db).get('device') ?? '';
         db.close();
         try {
-          keychainPublicKey = (await loadDeviceKey(new KeychainSecretStore(), device, { create: false })).publicKey;
+          keychainPublicKey = (await loadDeviceKey(await openUserKeyStore(paths), device, { create: false })).publicKey;
         } catch (error) {
           keychainNote = `the keychain could not be read (${errorMessage(error).split('. ')[0]}); checked against the key recorded in the database`;
         }
@@ -102,7 +104,9 @@ export async function auditCommand(args: string[], io: CliIo, paths: GatehousePa
         for (const p of report.problems) io.out(`${p.code} at event ${p.seq}: ${p.message}\n`);
         io.out(report.ok ? 'OK: the audit log is intact\n' : `FAILED: ${report.problems.length} problem(s)\n`);
       }
-      if (!report.ok) io.err(`gatehouse audit verify: the audit log has been tampered with or damaged (${report.problems[0]!.code} at event ${report.problems[0]!.seq})\n`);
+      if (!report.ok) {
+        io.err(`gatehouse audit verify: the audit log has been tampered with or damaged (${report.problems[0]!.code} at event ${report.problems[0]!.seq})\n`);
+      }
       return report.ok ? 0 : 1;
     }
     case 'query': {
@@ -156,10 +160,17 @@ export async function auditCommand(args: string[], io: CliIo, paths: GatehousePa
       const db = existsSync(file) ? openForReading(file) : openForWriting(file, 'process-crash');
       const device = readMeta(db).get('device')!;
       db.close();
-      const key = await loadDeviceKey(new KeychainSecretStore(), device, { create: true });
+      const keys = await openUserKeyStore(paths);
+      const key = await loadDeviceKey(keys, device, { create: true });
+      io.out(`the device key is kept in ${keys.describeFor(deviceKeyName(device))}\n`);
       const state = await new HubClient({ url: hub, key }).enrol(secret);
       const previous = readHubLink(paths.stateDir);
-      writeHubLink(paths.stateDir, { ...(previous?.sync ? { sync: previous.sync } : {}), url: hub.replace(/\/+$/, ''), device, enrolledAt: new Date().toISOString() });
+      writeHubLink(paths.stateDir, {
+        ...(previous?.sync ? { sync: previous.sync } : {}),
+        url: hub.replace(/\/+$/, ''),
+        device,
+        enrolledAt: new Date().toISOString(),
+      });
       io.out(`device ${device} (key ${key.keyId}) is enrolled with ${hub}; the hub holds its events through ${state.acked}\n`);
       io.out('Restart the daemon (or start it) to begin syncing.\n');
       return 0;
@@ -173,7 +184,11 @@ export async function auditCommand(args: string[], io: CliIo, paths: GatehousePa
       const db = openForWriting(file, 'process-crash');
       try {
         const result = pruneAcknowledged(db, before);
-        io.out(result.pruned > 0 ? `pruned ${result.pruned} acknowledged events through ${result.anchor!.seq}; the chain is anchored there\n` : 'nothing to prune: no acknowledged, checkpointed events are older than that\n');
+        io.out(
+          result.pruned > 0
+            ? `pruned ${result.pruned} acknowledged events through ${result.anchor!.seq}; the chain is anchored there\n`
+            : 'nothing to prune: no acknowledged, checkpointed events are older than that\n',
+        );
       } finally {
         db.close();
       }

@@ -17,6 +17,10 @@ export const CLIENTS_HELP = `Usage:
   gatehouse clients revoke NAME     the client loses access at once, live sessions included
   gatehouse clients pair NAME       asks you, on the Gatehouse pairing page, to pair an HTTP client
                                     that takes a fixed token; prints the token once approved
+  gatehouse clients setup [CLIENT]  write Gatehouse into an IDE's own config (Claude Desktop, Claude
+                                    Code, Cursor, VS Code, Windsurf, Zed, Codex CLI, Gemini CLI)
+  gatehouse clients import CLIENT   move the servers an IDE runs behind Gatehouse
+                                    (setup and import: --dry-run, --undo; see clients setup --help)
 
 A bridge (gatehouse connect) asks to pair by itself the first time it connects, and keeps its
 credential in the keychain. HTTP clients that speak MCP authorization sign in with OAuth and are
@@ -41,6 +45,10 @@ export async function clientsCommand(args: string[], io: Io, paths: GatehousePat
   if (sub === undefined || sub === '--help' || sub === '-h') {
     io.out(CLIENTS_HELP + '\n');
     return sub === undefined ? 2 : 0;
+  }
+  if (sub === 'setup' || sub === 'import') {
+    const { setupCommand } = await import('./clients-setup.js');
+    return setupCommand(sub, rest, io, paths);
   }
   const { values, positionals } = parseOptions(rest, { json: { type: 'boolean' } });
   if (values.help) {

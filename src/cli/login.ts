@@ -10,11 +10,11 @@ import { GatehouseError, errorMessage } from '../common/errors.js';
 import type { IdentityStatus } from '../common/status.js';
 import type { SecretStore } from '../core/secrets.js';
 import { callControl } from '../node/control/control-client.js';
-import { OidcClient } from '../node/identity/oidc.js';
+import { OidcClient, noRefreshToken, type TokenSet } from '../node/identity/oidc.js';
 import { findOnPath } from '../node/human/notify.js';
 import { loadIdentitySettings, type IdentitySettings } from '../node/identity/settings.js';
 import { TokenStore } from '../node/identity/token-store.js';
-import { KeychainSecretStore } from '../node/keychain-secret-store.js';
+import { openUserKeyStore } from './keystore.js';
 import type { GatehousePaths } from '../node/paths.js';
 import { managedDirFor } from '../node/policy/settings.js';
 
@@ -22,6 +22,8 @@ export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** How to run this Gatehouse by absolute path (the packaged app passes its command; default: this Node and bin script). */
+  self?: { command: string; args: string[] };
 }
 
 export const LOGIN_HELP = `Usage:
@@ -41,7 +43,10 @@ whoami   who calls are made as, your groups, and when the session is next renewe
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** Parses options; a mistake is a one-line usage error (exit 2). */
-export function parseOptions(args: string[], options: Options): { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] } {
+export function parseOptions(
+  args: string[],
+  options: Options,
+): { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] } {
   try {
     return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true as const, strict: true as const });
   } catch (error) {
@@ -52,7 +57,10 @@ export function parseOptions(args: string[], options: Options): { values: Record
 function settingsFor(paths: GatehousePaths): IdentitySettings {
   const loaded = loadIdentitySettings({ managedDir: managedDirFor(process.platform), configDir: paths.configDir });
   if (loaded.kind === 'none') {
-    throw new GatehouseError('no_identity_provider', `no identity provider is configured: write ${paths.configDir}/identity.json (see docs/identity.md), or ask your administrator`);
+    throw new GatehouseError(
+      'no_identity_provider',
+      `no identity provider is configured: write ${paths.configDir}/identity.json (see docs/identity.md), or ask your administrator`,
+    );
   }
   if (loaded.kind === 'invalid') throw new GatehouseError('identity_settings_invalid', loaded.error);
   return loaded.settings;
@@ -93,13 +101,19 @@ async function tellDaemon(paths: GatehousePaths): Promise<IdentityStatus | undef
   }
 }
 
-export async function loginCommand(command: 'login' | 'logout' | 'whoami', args: string[], io: Io, paths: GatehousePaths, store?: SecretStore): Promise<number> {
+export async function loginCommand(
+  command: 'login' | 'logout' | 'whoami',
+  args: string[],
+  io: Io,
+  paths: GatehousePaths,
+  store?: SecretStore,
+): Promise<number> {
   const { values } = parseOptions(args, { device: { type: 'boolean' }, 'no-browser': { type: 'boolean' }, json: { type: 'boolean' } });
   if (values.help) {
     io.out(LOGIN_HELP + '\n');
     return 0;
   }
-  const keychain = store ?? new KeychainSecretStore();
+  const keychain = store ?? (await openUserKeyStore(paths));
   const say = (line: string): void => io.err(line + '\n');
   const open = values['no-browser'] ? async () => false : (url: string) => openBrowser(url, io.env);
 
@@ -112,11 +126,22 @@ export async function loginCommand(command: 'login' | 'logout' | 'whoami', args:
     }
     if (!status) {
       const loaded = loadIdentitySettings({ managedDir: managedDirFor(process.platform), configDir: paths.configDir });
-      if (loaded.kind !== 'ok') status = { mode: loaded.kind === 'none' ? 'os' : 'oidc', state: loaded.kind === 'none' ? 'local' : 'misconfigured', ...(loaded.kind === 'invalid' ? { reason: loaded.error } : {}) };
+      if (loaded.kind !== 'ok')
+        status = {
+          mode: loaded.kind === 'none' ? 'os' : 'oidc',
+          state: loaded.kind === 'none' ? 'local' : 'misconfigured',
+          ...(loaded.kind === 'invalid' ? { reason: loaded.error } : {}),
+        };
       else {
         const stored = await new TokenStore(keychain, loaded.settings.issuer, loaded.settings.clientId).load();
         status = stored
-          ? { mode: 'oidc', state: 'signed-out', issuer: stored.issuer, user: stored.displayName, notice: 'a sign-in is stored; the daemon is not running, so it is not in use' }
+          ? {
+              mode: 'oidc',
+              state: 'signed-out',
+              issuer: stored.issuer,
+              user: stored.displayName,
+              notice: 'a sign-in is stored; the daemon is not running, so it is not in use',
+            }
           : { mode: 'oidc', state: 'signed-out', issuer: loaded.settings.issuer, notice: 'not signed in; run `gatehouse login`' };
       }
     }
@@ -164,18 +189,24 @@ export async function loginCommand(command: 'login' | 'logout' | 'whoami', args:
   // login: the keychain must work before anyone types a password.
   await keychain.list();
   const client = await OidcClient.discover(settings);
-  const result = values.device ? await client.loginWithDevice({ openBrowser: open, say }) : await client.loginWithBrowser({ openBrowser: open, say });
-  if (!result.refreshToken) {
-    throw new GatehouseError(
-      'no_refresh_token',
-      'the identity provider returned no refresh token, so the sign-in could not be kept: add "offline_access" to the scopes in identity.json (Google: authorizationParams access_type=offline and prompt=consent)',
-    );
-  }
+  let status: IdentityStatus | undefined;
+  /** Keeps the sign-in and tells the daemon; in the browser flow, while the tab waits to show how it went. */
+  const keep = async (result: TokenSet): Promise<string> => {
+    if (!result.refreshToken) throw noRefreshToken(settings);
+    const user = result.user!;
+    await tokens.save({ refreshToken: result.refreshToken, sub: user.sub, displayName: user.displayName });
+    status = await tellDaemon(paths);
+    return `Signed in to Gatehouse as ${user.displayName}.`;
+  };
+  const result = values.device
+    ? await client.loginWithDevice({ openBrowser: open, say })
+    : await client.loginWithBrowser({ openBrowser: open, say }, { accept: keep });
+  if (values.device) await keep(result);
   const user = result.user!;
-  await tokens.save({ refreshToken: result.refreshToken, sub: user.sub, displayName: user.displayName });
-  const status = await tellDaemon(paths);
   io.out(`signed in as ${user.displayName}${user.groups.length ? ` (groups: ${user.groups.join(', ')})` : ''}\n`);
-  if (status && status.state !== 'active') say(`gatehouse login: the daemon could not use the sign-in yet: ${status.notice ?? status.reason ?? status.state}`);
+  say(`gatehouse login: the sign-in is kept in ${keychain.description}`);
+  const after = status as IdentityStatus | undefined;
+  if (after && after.state !== 'active') say(`gatehouse login: the daemon could not use the sign-in yet: ${after.notice ?? after.reason ?? after.state}`);
   return 0;
 }
 
@@ -183,6 +214,9 @@ export function describeIdentity(status: IdentityStatus): string[] {
   if (status.mode === 'os') return ['no identity provider configured: calls are made as the OS user (unmanaged)'];
   const lines = [`identity: ${status.user ?? '(nobody)'} — ${status.state}${status.issuer ? ` at ${status.issuer}` : ''}`];
   if (status.groups) lines.push(`groups: ${status.groups.length ? status.groups.join(', ') : '(none)'}`);
+  if (status.roles) {
+    lines.push(`roles: ${status.roles.length ? status.roles.join(', ') : '(none: the managed policy permits you nothing; ask your administrator)'}`);
+  }
   if (status.accessTokenExpiresAt) lines.push(`session renewed until ${status.accessTokenExpiresAt}`);
   if (status.notice) lines.push(status.notice);
   return lines;

@@ -9,7 +9,7 @@ import { isServerName, SERVER_NAME_RULE } from '../common/names.js';
 import type { DaemonStatus, ServerStatus } from '../common/status.js';
 import { editConfigFile, loadConfigFile } from '../node/config-file.js';
 import { callControl } from '../node/control/control-client.js';
-import { isLogLevel, jsonLogger } from '../node/logger.js';
+import { defaultLogFormat, isLogFormat, isLogLevel, jsonLogger, pinoLogger } from '../node/logger.js';
 import { defaultPaths, type GatehousePaths } from '../node/paths.js';
 import { VERSION } from '../node/version.js';
 import { parseOptions, untilStopSignal } from './args.js';
@@ -19,6 +19,8 @@ interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** How to run this Gatehouse by absolute path, for the entries `clients setup` writes (the packaged app passes its own). */
+  self?: { command: string; args: string[] };
 }
 
 const USAGE = `gatehouse ${VERSION}: governed MCP servers behind one local endpoint
@@ -36,6 +38,7 @@ Commands:
   logs SERVER [--lines N]          a server's recent stderr
   login [--device], logout, whoami sign in with your organisation's identity provider
   clients list|revoke|pair         paired clients (consent is given on the pairing page)
+  clients setup|import CLIENT      write Gatehouse into an IDE's config; move its servers behind Gatehouse
   secrets set|list|delete NAME     keychain secrets servers get as \${secret:NAME}
   policy keygen|sign|keylist|verify|test|explain|pin
                                    managed policy bundles (admins)
@@ -47,10 +50,11 @@ Commands:
 Run \`gatehouse <command> --help\` for a command's options.`;
 
 const HELP: Record<string, string> = {
-  daemon: `Usage: gatehouse daemon [--config FILE] [--log-level debug|info|warn|error] [--ui [--ui-port N]]
+  daemon: `Usage: gatehouse daemon [--config FILE] [--log-level debug|info|warn|error] [--log-format pretty|json] [--ui [--ui-port N]]
 
 Runs Gatehouse in the foreground: starts every enabled server, opens the local socket and
-Streamable HTTP on 127.0.0.1, and logs one JSON object per line on stderr. SIGINT or SIGTERM
+Streamable HTTP on 127.0.0.1, and logs on stderr: readable lines on a terminal, one JSON object
+per line otherwise (or with --log-format json). SIGINT or SIGTERM
 stops every server gracefully. The config file is watched; a valid change is applied (only
 what differs), an invalid one is refused and the running configuration stays.
 
@@ -110,7 +114,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
   try {
     // Inside the try: a bad GATEHOUSE_HOME is a one-line error like any other.
-    const paths = defaultPaths(io.env);
+    const paths = command === 'daemon' ? defaultPaths(io.env) : await withRunningDaemon(defaultPaths(io.env), io.env);
     switch (command) {
       case 'daemon':
         return await daemon(rest, io, paths);
@@ -168,6 +172,18 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
 }
 
+/**
+ * The commands talk to the running daemon of this user even from a minimal environment (an IDE's
+ * terminal, a launcher): when this environment's socket is not there, the one discovery finds is
+ * used (src/node/discovery.ts). `connect` does its own discovery, with its message.
+ */
+async function withRunningDaemon(paths: GatehousePaths, env: NodeJS.ProcessEnv): Promise<GatehousePaths> {
+  const { discover } = await import('../node/discovery.js');
+  const found = discover({ paths, env, platform: process.platform, uid: process.getuid?.() });
+  const first = found.tries[0];
+  return first ? { ...paths, socketPath: first.socketPath, controlSocketPath: first.controlSocketPath } : paths;
+}
+
 function helpWanted(command: string, values: { help?: boolean | undefined }, io: Io): boolean {
   if (!values.help) return false;
   io.out((HELP[command] ?? USAGE) + '\n');
@@ -175,13 +191,16 @@ function helpWanted(command: string, values: { help?: boolean | undefined }, io:
 }
 
 async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
-  const { values } = parse(args, { config: { type: 'string' }, 'log-level': { type: 'string' }, ui: { type: 'boolean' }, 'ui-port': { type: 'string' } });
+  const { values } = parse(args, { config: { type: 'string' }, 'log-level': { type: 'string' }, 'log-format': { type: 'string' }, ui: { type: 'boolean' }, 'ui-port': { type: 'string' } });
   if (helpWanted('daemon', values, io)) return 0;
   const uiPort = values['ui-port'] === undefined ? undefined : Number(values['ui-port']);
   if (uiPort !== undefined && (!values.ui || !Number.isInteger(uiPort) || uiPort < 0 || uiPort > 65_535)) throw new GatehouseError('usage', '--ui-port takes a port number (0-65535) and goes with --ui');
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw new GatehouseError('usage', `--log-level must be debug, info, warn or error`);
-  const logger = jsonLogger((line) => io.err(line), level);
+  const format = values['log-format'] ?? defaultLogFormat(process.stderr.isTTY === true);
+  if (!isLogFormat(format)) throw new GatehouseError('usage', '--log-format must be pretty or json');
+  // The log goes straight to stderr's descriptor, synchronously: the lines a person must see are written there too, in order.
+  const logger = format === 'json' && !process.stderr.isTTY ? jsonLogger((line) => io.err(line), level) : pinoLogger({ format, level, colorize: process.stderr.isTTY === true });
   // Loaded only here: the bridge and the other commands start faster without the whole core.
   const { startDaemon } = await import('../node/daemon.js');
   // The person's terminal: questions are shown and answered there, and the console's sign-in code shown.
@@ -231,6 +250,7 @@ async function status(args: string[], io: Io, paths: GatehousePaths): Promise<nu
       ['NAME', 'STATE', 'RESTARTS', 'TOOLS', 'DETAIL'],
       s.servers.map((v) => [v.name, v.enabled ? v.state : 'disabled', String(v.restarts), String(v.counts.tools), serverDetail(v)]),
     ),
+    ...(await import('./sandbox.js')).sandboxLines(s, table),
     '',
     'CLIENTS',
     ...(s.clients.length === 0
@@ -241,6 +261,7 @@ async function status(args: string[], io: Io, paths: GatehousePaths): Promise<nu
         )),
     '',
     ...auditLines(s),
+    ...(s.keystore ? [`keys: kept in ${s.keystore.description}${s.keystore.backend === 'none' && s.keystore.reason ? `: ${s.keystore.reason.split('. ')[0]}` : ''}`] : []),
     ...(s.identity ? ['', ...(await import('./login.js')).describeIdentity(s.identity)] : []),
     ...humanChannelLines(s),
     ...governanceLines(s),
@@ -338,16 +359,25 @@ async function connect(args: string[], io: Io, paths: GatehousePaths): Promise<n
   if (values['token-file']) token = readFileSync(values['token-file'], 'utf8').trim();
   if (values.server !== undefined && !isServerName(values.server)) throw new GatehouseError('usage', `--server: ${SERVER_NAME_RULE}`);
   const client = values.client ?? 'stdio-bridge';
-  // Without a token, the credential this bridge was given at pairing is in the keychain (loaded only then: the bridge must start fast).
+  // An IDE starts the bridge with little of the user's environment: find the daemon (and its keychain's bus) from HOME.
+  const { discover, notRunningMessage, sessionBusFor } = await import('../node/discovery.js');
+  const input = { paths, env: io.env, platform: process.platform, uid: process.getuid?.() };
+  const found = discover(input);
+  const bus = sessionBusFor(input, found.lastSeen);
+  if (bus) process.env.DBUS_SESSION_BUS_ADDRESS = bus;
   let keeper: Partial<Parameters<typeof runBridge>[0]> = {};
   if (!token) {
-    const { keychainCredentialKeeper, launcherDescription } = await import('../node/identity/bridge-credentials.js');
-    const { KeychainSecretStore } = await import('../node/keychain-secret-store.js');
+    // Loaded only without a token: the bridge must start fast. The key store is opened while the socket connects.
+    const { storedCredentialKeeper, launcherDescription } = await import('../node/identity/bridge-credentials.js');
+    const { openKeyStore } = await import('../node/keystore/open.js');
+    const store = openKeyStore({ stateDir: paths.stateDir, timeoutMs: 3000 });
+    store.catch(() => undefined);
     const about = launcherDescription();
-    keeper = { credentials: keychainCredentialKeeper(new KeychainSecretStore({ timeoutMs: 3000 }), paths.socketPath, client), ...(about ? { about } : {}) };
+    keeper = { credentials: async (socketPath) => storedCredentialKeeper(await store, socketPath, client), ...(about ? { about } : {}) };
   }
   return runBridge({
-    socketPath: paths.socketPath,
+    sockets: found.tries.map((c) => c.socketPath),
+    notRunning: notRunningMessage(found.looked, found.lastSeen),
     client,
     ...(token ? { token } : {}),
     ...(values.server !== undefined ? { server: values.server } : {}),
@@ -431,8 +461,8 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
       });
       if (!result.ok) throw new GatehouseError('invalid', result.error);
       io.out(`added "${name}" to ${paths.configFile}\n`);
-      await tellDaemon(paths, io);
-      return 0;
+      if (!(await tellDaemon(paths, io)) || values.disabled) return 0;
+      return (await reportStart(paths, name, io)) ? 0 : 1;
     }
     case 'remove': {
       const { values, positionals } = parse(rest, {});
@@ -465,15 +495,47 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
   }
 }
 
-/** Applies a config edit now if the daemon runs (it would also see the file change). */
-async function tellDaemon(paths: GatehousePaths, io: Io): Promise<void> {
+/** Applies a config edit now if the daemon runs (it would also see the file change); true when the daemon applied it. */
+async function tellDaemon(paths: GatehousePaths, io: Io): Promise<boolean> {
   try {
     const report = (await callControl(paths.controlSocketPath, 'config.reload', {})) as { ok: boolean; error?: string; added: string[]; removed: string[]; restarted: string[] };
     if (!report.ok) io.err(`the daemon refused the configuration: ${report.error}\n`);
     else io.out(`applied: ${describeReport(report)}\n`);
+    return report.ok;
   } catch (error) {
     if (error instanceof GatehouseError && error.code === 'daemon_not_running') io.out('the daemon is not running; the change applies when it starts\n');
     else throw error;
+    return false;
+  }
+}
+
+/**
+ * Waits until a server just added is ready or has failed (its first start, within its startup
+ * timeout), and says which: "added" alone does not tell whether the command even runs.
+ */
+async function reportStart(paths: GatehousePaths, name: string, io: Io): Promise<boolean> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const server = ((await callControl(paths.controlSocketPath, 'status', {}, 5000)) as DaemonStatus).servers.find((s) => s.name === name);
+    if (server?.state === 'ready') {
+      const info = server.serverInfo ? `${server.serverInfo.name} ${server.serverInfo.version}, ` : '';
+      io.out(`"${name}" started: ${info}${server.counts.tools} tools\n`);
+      return true;
+    }
+    if (server && (server.state === 'backing-off' || server.state === 'crash-looping' || (server.state === 'stopped' && server.lastError))) {
+      io.err(`"${name}" did not start: ${server.lastError ?? server.state}; its log: gatehouse logs ${name} (the server stays configured; fix it, or gatehouse servers remove ${name})\n`);
+      return false;
+    }
+    if (!server && Date.now() > deadline - 55_000) {
+      // The policy in force does not run it (managed mode runs the catalog's servers only), or it is switched off.
+      io.out(`"${name}" is configured, but the policy in force does not run it\n`);
+      return true;
+    }
+    if (Date.now() > deadline) {
+      io.err(`"${name}" has not started within a minute; see gatehouse status and gatehouse logs ${name}\n`);
+      return false;
+    }
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

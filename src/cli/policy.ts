@@ -11,7 +11,7 @@ import type { PolicyStatus } from '../common/status.js';
 import type { CompiledBundle } from '../core/policy/compile.js';
 import { BundleEvaluator, type Verdict } from '../core/policy/evaluator.js';
 import { argumentsToCedar } from '../core/policy/args.js';
-import type { ItemKind } from '../core/policy/model.js';
+import type { CatalogTool, ItemKind } from '../core/policy/model.js';
 import type { Principal } from '../core/principal.js';
 import { readBundleUnchecked, signBundle, signKeyList, verifyBundle, type TrustState } from '../node/policy/bundle-file.js';
 import { CATALOG_FILE, parseBundleFiles, readBundleDir } from '../node/policy/content.js';
@@ -74,7 +74,8 @@ Signatures are not checked (use verify). Exits 1 if any case fails. A case:
     "policies": ["support-refund"] }
 "prompt": "SERVER__PROMPT", or "server" with "resource": "URI", instead of "tool".
 "verified": false for a client without a paired credential. "policies" is optional.`,
-  explain: `Usage: gatehouse policy explain FILE|DIR --user U [--groups G,H] --client C (--tool SERVER__TOOL | --prompt SERVER__PROMPT) [--args JSON] [--unverified] [--json]
+  explain: `Usage: gatehouse policy explain FILE|DIR --user U [--groups G,H] --client C
+         (--tool SERVER__TOOL | --prompt SERVER__PROMPT) [--args JSON] [--unverified] [--json]
 
 Shows the decision for one call (allow, deny, or approval), the policies that made it, the roles
 the groups map to, the tool's catalog attributes and the arguments as Cedar sees them.
@@ -84,7 +85,9 @@ Signatures are not checked (use verify), nor live tool definitions against their
 Starts each server of DIR/catalog.json from its launch spec, lists its tools and prints each
 tool's definition hash next to the pinned one: same, changed, new (not in the catalog) or gone.
 --write records the live hashes in catalog.json; new tools are added as not read-only and
-destructive, so that they stay locked down until you set their attributes.`,
+destructive, so that they stay locked down until you set their attributes.
+Exit 0 only when every server started and every tool matches its pin (with --write: once the
+pins are recorded); 1 when a server did not start or a tool differs.`,
 };
 
 const parse = parseOptions;
@@ -201,7 +204,14 @@ async function sign(args: string[], io: Io): Promise<number> {
   const keys = await Promise.all(keyFiles.map((file) => readSigningKeyFile(file)));
   const keyList = values.keylist !== undefined ? readFileSync(values.keylist, 'utf8').trim() : undefined;
   const issuedAt = new Date();
-  const text = await signBundle({ files, keys, version, issuedAt, expiresAt: new Date(issuedAt.getTime() + lifetime), ...(keyList !== undefined ? { keyList } : {}) });
+  const text = await signBundle({
+    files,
+    keys,
+    version,
+    issuedAt,
+    expiresAt: new Date(issuedAt.getTime() + lifetime),
+    ...(keyList !== undefined ? { keyList } : {}),
+  });
   writeFileAtomic(out, text, 0o644);
   const expires = new Date(issuedAt.getTime() + lifetime).toISOString();
   io.out(`signed bundle v${version} (${[...files.keys()].join(', ')}), expires ${expires}, by ${keys.map((k) => k.kid).join(', ')}: ${out}\n`);
@@ -248,7 +258,21 @@ async function verify(args: string[], io: Io): Promise<number> {
   }
   const m = result.bundle.manifest;
   if (values.json) {
-    io.out(JSON.stringify({ accepted: true, version: m.version, issuedAt: m.issuedAt, expiresAt: m.expiresAt, signedBy: result.bundle.signedBy, files: Object.keys(m.files), keyList: result.keyList ? { version: result.keyList.version, signedBy: result.keyList.signedBy } : undefined }, null, 2) + '\n');
+    io.out(
+      JSON.stringify(
+        {
+          accepted: true,
+          version: m.version,
+          issuedAt: m.issuedAt,
+          expiresAt: m.expiresAt,
+          signedBy: result.bundle.signedBy,
+          files: Object.keys(m.files),
+          keyList: result.keyList ? { version: result.keyList.version, signedBy: result.keyList.signedBy } : undefined,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
   } else {
     io.out(
       `accepted: bundle v${m.version}, issued ${m.issuedAt}, expires ${m.expiresAt}, signed by ${result.bundle.signedBy.join(', ')}` +
@@ -287,7 +311,11 @@ async function loadForDecisions(target: string, io: Io): Promise<{ bundle: Compi
   const result = readBundleUnchecked(readBytes(target), { cedar, dataDir });
   if (!result.ok) throw new GatehouseError('invalid', `${target}: ${result.code}: ${result.reason}`);
   const m = result.bundle.manifest;
-  return { bundle: result.bundle, evaluator: new BundleEvaluator(result.bundle, cedar), label: `bundle v${m.version}, issued ${m.issuedAt}, expires ${m.expiresAt} (signatures not checked)` };
+  return {
+    bundle: result.bundle,
+    evaluator: new BundleEvaluator(result.bundle, cedar),
+    label: `bundle v${m.version}, issued ${m.issuedAt}, expires ${m.expiresAt} (signatures not checked)`,
+  };
 }
 
 interface Request {
@@ -351,7 +379,9 @@ async function test(args: string[], io: Io): Promise<number> {
     const name = typeof c.name === 'string' ? c.name : `case ${index + 1}`;
     const where = `${casesFile}: ${name}`;
     const expect = c.expect;
-    if (expect !== 'allow' && expect !== 'deny' && expect !== 'approval' && expect !== 'hidden') throw new GatehouseError('invalid', `${where}: "expect" must be allow, deny, approval or hidden`);
+    if (expect !== 'allow' && expect !== 'deny' && expect !== 'approval' && expect !== 'hidden') {
+      throw new GatehouseError('invalid', `${where}: "expect" must be allow, deny, approval or hidden`);
+    }
     if (typeof c.user !== 'string' || typeof c.client !== 'string') throw new GatehouseError('invalid', `${where}: "user" and "client" are required strings`);
     const groups = Array.isArray(c.groups) ? c.groups.map(String) : [];
     let item: { kind: ItemKind; server: string; name: string };
@@ -359,7 +389,9 @@ async function test(args: string[], io: Io): Promise<number> {
     else if (typeof c.prompt === 'string') item = { kind: 'prompt', ...splitItem(c.prompt, `${where}: "prompt"`) };
     else if (typeof c.resource === 'string' && typeof c.server === 'string') item = { kind: 'resource', server: c.server, name: c.resource };
     else throw new GatehouseError('invalid', `${where}: give "tool", "prompt", or "server" and "resource"`);
-    if (c.args !== undefined && (typeof c.args !== 'object' || c.args === null || Array.isArray(c.args))) throw new GatehouseError('invalid', `${where}: "args" must be an object`);
+    if (c.args !== undefined && (typeof c.args !== 'object' || c.args === null || Array.isArray(c.args))) {
+      throw new GatehouseError('invalid', `${where}: "args" must be an object`);
+    }
     const d = decideRequest(evaluator, {
       user: c.user,
       groups,
@@ -380,7 +412,10 @@ async function test(args: string[], io: Io): Promise<number> {
   } else {
     io.out(`${label}\n`);
     for (const r of results) {
-      io.out(`${r.pass ? 'PASS' : 'FAIL'}  ${r.name}: ${r.pass ? r.got : `expected ${r.expect}, got ${r.got}`}${r.pass ? '' : ` (${r.reason}; policies: ${r.policies.join(', ') || 'none'})`}\n`);
+      io.out(
+        `${r.pass ? 'PASS' : 'FAIL'}  ${r.name}: ${r.pass ? r.got : `expected ${r.expect}, got ${r.got}`}` +
+          `${r.pass ? '' : ` (${r.reason}; policies: ${r.policies.join(', ') || 'none'})`}\n`,
+      );
     }
     io.out(`${results.length} cases: ${results.length - failed} passed, ${failed} failed\n`);
   }
@@ -450,9 +485,10 @@ async function explain(args: string[], io: Io): Promise<number> {
     `reason:    ${d.verdict.reason}`,
     `policies:  ${policies.join('; ') || 'none'}`,
     `listed:    ${d.visible ? 'yes' : `no (${d.hiddenBecause ?? 'hidden'}): a call by name gets "unknown tool"`}`,
-    `principal: User::"${user}"${d.roles.length ? ` in ${d.roles.map((r) => `Role::"${r}"`).join(', ')}` : ' (no roles)'} (groups: ${groups.join(', ') || 'none'}), client Client::"${client}" (${request.verified ? 'verified' : 'unverified'})`,
+    `principal: User::"${user}"${d.roles.length ? ` in ${d.roles.map((r) => `Role::"${r}"`).join(', ')}` : ' (no roles)'} ` +
+      `(groups: ${groups.join(', ') || 'none'}), client Client::"${client}" (${request.verified ? 'verified' : 'unverified'})`,
     kind === 'tool'
-      ? `tool:      Tool::"${item.server}__${item.name}" in Server::"${item.server}" ${tool ? JSON.stringify({ read_only: tool.readOnly, destructive: tool.destructive, tags: tool.tags, ...(Object.keys(tool.scale).length ? { scale: tool.scale } : {}) }) : '(not in the catalog)'}`
+      ? `tool:      Tool::"${item.server}__${item.name}" in Server::"${item.server}" ${tool ? JSON.stringify(catalogAttributes(tool)) : '(not in the catalog)'}`
       : `prompt:    Prompt::"${item.server}__${item.name}" in Server::"${item.server}"`,
     `arguments: ${converted === undefined ? '(none)' : converted.ok ? `${JSON.stringify(converted.value)} as context.args` : `refused: ${converted.reason}`}`,
     `bundle:    ${label}`,
@@ -475,11 +511,22 @@ async function pin(args: string[], io: Io): Promise<number> {
   const content = parseBundleFiles(readBundleDir(dir), { dataDir: defaultPaths(io.env).dataDir });
   if (!content.ok) throw new GatehouseError('invalid', `${dir}: ${content.errors.join('; ')}`);
   const servers = [...content.content.catalog.servers].filter(([name]) => values.server === undefined || name === values.server);
-  if (servers.length === 0) throw new GatehouseError('unknown_server', values.server ? `"${values.server}" is not in ${catalogFile}` : `${catalogFile} lists no servers`);
+  if (servers.length === 0) {
+    throw new GatehouseError('unknown_server', values.server ? `"${values.server}" is not in ${catalogFile}` : `${catalogFile} lists no servers`);
+  }
   let drift = 0;
+  const failed: string[] = [];
   const { readLiveTools } = await import('../node/policy/pin.js');
   for (const [name, server] of servers) {
-    const live = await readLiveTools(name, server.launch);
+    let live: Awaited<ReturnType<typeof readLiveTools>>;
+    try {
+      live = await readLiveTools(name, server.launch);
+    } catch (error) {
+      // One server that does not start does not hide the others' results; the command fails at the end.
+      failed.push(name);
+      io.err(`gatehouse policy: ${errorMessage(error)}\n`);
+      continue;
+    }
     const rawTools = (raw.servers![name]!.tools ??= {});
     for (const tool of live) {
       const pinned = server.tools.get(tool.name);
@@ -500,7 +547,22 @@ async function pin(args: string[], io: Io): Promise<number> {
     writeFileAtomic(catalogFile, JSON.stringify(raw, null, 2) + '\n', 0o644);
     io.err(`updated ${catalogFile}; review the attributes of new tools before signing\n`);
   }
+  if (failed.length > 0) {
+    io.err(`gatehouse policy: ${failed.length} of ${servers.length} catalog server(s) did not start (${failed.join(', ')}): nothing was checked for them\n`);
+    return 1;
+  }
+  // For CI: 0 only when every live tool matches its pin (or the pins were just written).
+  if (drift > 0 && !values.write) {
+    io.err(`gatehouse policy: ${drift} tool(s) do not match the catalog; review them, then run again with --write\n`);
+    return 1;
+  }
   return 0;
+}
+
+/** A catalog tool's attributes as policies see them (and its scales, when it has any). */
+function catalogAttributes(tool: CatalogTool): Record<string, unknown> {
+  const scaled = Object.keys(tool.scale).length ? { scale: tool.scale } : {};
+  return { read_only: tool.readOnly, destructive: tool.destructive, tags: tool.tags, ...scaled };
 }
 
 /** Lines for `gatehouse status` about the managed policy (none in plain unmanaged mode). */

@@ -8,7 +8,7 @@ import { GatehouseError } from '../common/errors.js';
 import type { SecretStore } from '../core/secrets.js';
 import { loadConfigFile } from '../node/config-file.js';
 import { callControl } from '../node/control/control-client.js';
-import { KeychainSecretStore } from '../node/keychain-secret-store.js';
+import { openUserKeyStore } from './keystore.js';
 import type { GatehousePaths } from '../node/paths.js';
 import { USER_SECRET_NAME, USER_SECRET_PREFIX, USER_SECRET_RULE, secretReferences, userSecretItem } from '../node/secrets/resolver.js';
 import { parseOptions, type Io } from './login.js';
@@ -96,7 +96,7 @@ export async function secretsCommand(args: string[], io: SecretsIo, paths: Gateh
     io.out(SECRETS_HELP + '\n');
     return 0;
   }
-  const keychain = store ?? new KeychainSecretStore();
+  const keychain = store ?? (await openUserKeyStore(paths));
   const one = (): string => {
     const name = positionals[0];
     if (!name || positionals.length > 1) throw new GatehouseError('usage', `give exactly one secret NAME (the value is read from stdin, never from the command line)`);
@@ -110,13 +110,14 @@ export async function secretsCommand(args: string[], io: SecretsIo, paths: Gateh
       if (value.length === 0) throw new GatehouseError('invalid_secret', 'the value is empty; nothing was stored');
       await keychain.set(userSecretItem(name), value);
       const users = (await usersOf(paths)).get(name) ?? [];
-      io.out(`stored "${name}" in the keychain${users.length ? `; used by ${users.join(', ')}` : '; no server refers to it yet'}\n`);
+      const where = 'describeFor' in keychain ? (keychain as { describeFor(n: string): string }).describeFor(userSecretItem(name)) : keychain.description;
+      io.out(`stored "${name}" in ${where}${users.length ? `; used by ${users.join(', ')}` : '; no server refers to it yet'}\n`);
       await tellDaemon(paths, name, io);
       return 0;
     }
     case 'delete': {
       const name = one();
-      if (!(await keychain.delete(userSecretItem(name)))) throw new GatehouseError('unknown_secret', `no secret named "${name}" is in the keychain`);
+      if (!(await keychain.delete(userSecretItem(name)))) throw new GatehouseError('unknown_secret', `no secret named "${name}" is stored`);
       io.out(`deleted "${name}"\n`);
       await tellDaemon(paths, name, io);
       return 0;

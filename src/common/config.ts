@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { CLIENT_NAME_PATTERN, SERVER_NAME_PATTERN, SERVER_NAME_RULE } from './names.js';
+import { SandboxSettingSchema } from './sandbox.js';
 
 /** Environment variable names a config may set for a child. */
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name is letters, digits and underscores');
@@ -57,8 +58,18 @@ export const StdioServerSchema = z
     cwd: z.string().max(4096).optional(),
     /** Added to the allow-listed environment the child gets; nothing else of the daemon's environment leaks through. */
     env: z.record(envName, z.string().max(32_768)).default({}),
+    /**
+     * The roots Gatehouse answers when the server asks `roots/list` (absolute paths): the folders it
+     * may work in. Without them the request goes to the client whose call is in flight, if any.
+     */
+    roots: z
+      .array(z.string().min(1).max(4096).refine((p) => p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p), 'a root is an absolute path'))
+      .max(64)
+      .optional(),
     /** Grace between SIGTERM and SIGKILL when stopping. */
     stopGraceMs: z.number().int().min(0).max(120_000).default(3_000),
+    /** What the server may reach when confined (docs/sandbox.md); without it, the default profile; `"off"` runs it unconfined. */
+    sandbox: SandboxSettingSchema.optional(),
     ...common,
   })
   .strict();
@@ -177,6 +188,18 @@ export const ClientSettingsSchema = z
   .strict();
 export type ClientSettings = z.infer<typeof ClientSettingsSchema>;
 
+/** Where secret items may be kept when no OS keychain answers (docs/configuration.md, "keystore"). */
+export const KeyStoreConfigSchema = z
+  .object({
+    /**
+     * Keep your own secrets (`\${secret:NAME}` values) in Gatehouse's user-only file store when no OS
+     * keychain answers. Off by default: Gatehouse's own keys and credentials use the file store then,
+     * your secrets only with this opt-in. A managed policy can forbid the file store altogether.
+     */
+    userSecretsInFile: z.boolean().default(false),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
     $schema: z.string().optional(),
@@ -188,6 +211,7 @@ export const ConfigSchema = z
     humanPage: HumanPageSchema.default(HumanPageSchema.parse({})),
     approvals: ApprovalsSchema.default(ApprovalsSchema.parse({})),
     clients: z.record(z.string().regex(CLIENT_NAME_PATTERN, 'a client name is 1-64 letters, digits, spaces, dots, underscores and hyphens'), ClientSettingsSchema).default({}),
+    keystore: KeyStoreConfigSchema.default(KeyStoreConfigSchema.parse({})),
   })
   .strict();
 export type GatehouseConfig = z.infer<typeof ConfigSchema>;

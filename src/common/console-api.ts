@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import type { WaitingQuestion } from './questions.js';
 export type { QuestionAnswer, WaitingQuestion } from './questions.js';
-import type { ReloadReport } from './control-api.js';
+import type { CLIENT_APP_IDS, ReloadReport } from './control-api.js';
 import type { DaemonStatus, IdentityStatus, PolicyStatus, ServerStatus } from './status.js';
 
 // The method list and the channel names live in a module without zod (the preload bundles it).
@@ -254,6 +254,35 @@ export interface ToolCostReport {
   clients: ClientToolCost[];
 }
 
+export type ClientAppId = (typeof CLIENT_APP_IDS)[number];
+
+/** A client `clients setup` supports, as the Clients screen shows it (src/node/clients/). */
+export interface ClientApp {
+  id: ClientAppId;
+  title: string;
+  /** Its config file (user level). */
+  file: string;
+  installed: boolean;
+  /** The Gatehouse entry is in its config. */
+  configured: boolean;
+  /** The file cannot be read or parsed. */
+  problem?: string;
+  /** The command its Gatehouse entry runs (absolute path first), for copying by hand. */
+  command: string[];
+}
+
+/** What `clients.setup` did: the file, whether it changed, and the check of the written entry. */
+export interface ClientSetupResult {
+  client: string;
+  file: string;
+  changed: boolean;
+  /** With `dryRun`: the change as a diff. */
+  diff?: string;
+  /** The command the entry runs (absolute path first). */
+  command: string[];
+  check?: { ok: true; ms: number; pairing: boolean } | { ok: false; reason: string };
+}
+
 export interface SecretEntry {
   name: string;
   stored: boolean;
@@ -291,6 +320,8 @@ export interface ConsoleResults {
   'clients.revoke': { revoked: boolean };
   'clients.setView': { name: string; view: 'aggregate' | 'search'; pinned: string[] };
   'tools.cost': ToolCostReport;
+  'clients.apps': ClientApp[];
+  'clients.setup': ClientSetupResult;
   'secrets.list': SecretsReport;
   'secrets.set': { restarted: string[] };
   'secrets.delete': { deleted: boolean; restarted: string[] };

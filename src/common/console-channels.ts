@@ -31,6 +31,8 @@ export const CONSOLE_METHODS = [
   'clients.revoke',
   'clients.setView',
   'tools.cost',
+  'clients.apps',
+  'clients.setup',
   'secrets.list',
   'secrets.set',
   'secrets.delete',

@@ -13,6 +13,9 @@ import { CLIENT_NAME_PATTERN, SERVER_NAME_PATTERN } from './names.js';
 
 const serverName = z.string().regex(SERVER_NAME_PATTERN, 'not a valid server name');
 
+/** The clients `clients setup` supports (kept equal to src/node/clients/registry.ts by test/unit/clients.test.ts). */
+export const CLIENT_APP_IDS = ['claude-desktop', 'claude-code', 'cursor', 'vscode', 'windsurf', 'zed', 'codex', 'gemini-cli'] as const;
+
 /** A server's configuration as written in the config file: checked against the config schema, passed on as written (defaults stay implicit). */
 const serverConfigInput = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
   const checked = ServerConfigSchema.safeParse(value);
@@ -114,6 +117,12 @@ export const ControlRequests = {
   'questions.list': z.object({}).strict(),
   /** Starts a sign-in with the identity provider in the system browser; resolves with the address to open once it is ready. */
   'identity.login': z.object({}).strict(),
+  /** The servers the policy in force runs: in managed mode, the catalog's (what `clients import` may move behind Gatehouse). */
+  'policy.servers': z.object({}).strict(),
+  /** The MCP clients Gatehouse can set up (docs/clients.md): installed here or not, set up or not, where their config is. */
+  'clients.apps': z.object({}).strict(),
+  /** Writes Gatehouse's entry into a client's own config (with a backup), then checks it by launching it as the client would. */
+  'clients.setup': z.object({ client: z.enum(CLIENT_APP_IDS), dryRun: z.boolean().default(false) }).strict(),
 } as const;
 export type ControlMethod = keyof typeof ControlRequests;
 export type ControlParams<M extends ControlMethod> = z.input<(typeof ControlRequests)[M]>;

@@ -3,6 +3,8 @@
  * control API's `status` answer (the console reads the same).
  */
 
+import type { ConfinementStatus } from './sandbox.js';
+
 export const SERVER_STATES = ['stopped', 'starting', 'ready', 'backing-off', 'crash-looping'] as const;
 export type ServerState = (typeof SERVER_STATES)[number];
 
@@ -23,6 +25,8 @@ export interface ServerStatus {
   serverInfo?: { name: string; version: string };
   counts: { tools: number; resources: number; resourceTemplates: number; prompts: number };
   readySince?: string;
+  /** How a stdio server is confined (docs/sandbox.md): while it runs, as started; otherwise as it would be started. */
+  confinement?: ConfinementStatus;
 }
 
 export interface ClientStatus {
@@ -30,6 +34,8 @@ export interface ClientStatus {
   name: string;
   transport: 'socket' | 'http';
   verified: boolean;
+  /** A bridge waiting for the person to pair it (it sees nothing meanwhile), or refused. */
+  pairing?: 'pending' | 'refused';
   protocolVersion?: string;
   /** `search` when the session has the search view (find_tools, call_tool); absent for the aggregate or one server. */
   view?: 'search';
@@ -46,12 +52,17 @@ export interface DaemonStatus {
   policy: PolicyStatus;
   configFile: string;
   socketPath: string;
+  /** The loopback HTTP listener's origin (`http://127.0.0.1:PORT`); MCP is at `mcpUrl`. */
   httpUrl?: string;
+  /** The Streamable HTTP MCP endpoint (`http://127.0.0.1:PORT/mcp`; one server alone at `…/mcp/NAME`). */
+  mcpUrl?: string;
   servers: ServerStatus[];
   clients: ClientStatus[];
   audit: AuditStatus;
   /** Who calls are made as: the OS user, or the signed-in user and the state of their session. */
   identity?: IdentityStatus;
+  /** Where credentials, keys and secrets are kept: the OS keychain, or the user-only file store (and why). */
+  keystore?: KeyStoreStatusReport;
   /** Questions waiting for the person in the human channel (pairing requests and approvals). */
   pendingQuestions?: number;
   /** Where the person is asked, and what a process of theirs could still do to the answers here. */
@@ -155,6 +166,8 @@ export interface IdentityStatus {
   user?: string;
   userId?: string;
   groups?: string[];
+  /** The roles the managed policy in force gives these groups (absent when no bundle is in force). */
+  roles?: string[];
   accessTokenExpiresAt?: string;
   lastRefreshAt?: string;
   reason?: string;
@@ -221,4 +234,15 @@ export interface PolicyStatus {
   lastRejection?: { at: string; source: string; code: string; reason: string };
   /** Something the user must do before the policy lets them act, such as signing in. */
   notice?: string;
+}
+
+/** Where the key store keeps items (src/core/keystore/keystore.ts `KeyStoreStatus`). */
+export interface KeyStoreStatusReport {
+  backend: 'keychain' | 'file' | 'none' | 'memory';
+  description: string;
+  location: string;
+  reason?: string;
+  fileStore: 'allowed' | 'forbidden';
+  userSecretsInFile: boolean;
+  userSecrets: 'keychain' | 'file' | 'none' | 'memory';
 }

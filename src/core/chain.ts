@@ -36,8 +36,13 @@ export interface GovernedCall {
   server: string;
   /** Tool or prompt name, or resource URI. */
   name: string;
-  /** Tool or prompt arguments; absent for resources. */
+  /** Tool or prompt arguments; absent for resources. For a completion: the `argument` being typed and its `context`. */
   arguments?: Record<string, unknown>;
+  /**
+   * `complete`: a `completion/complete` for this prompt or resource template, governed like a call
+   * (audited, identity-checked, rate-limited) but decided as the item's visibility is.
+   */
+  operation?: 'complete';
   /** Extra request params (such as `_meta`) passed upstream unchanged. */
   meta?: Record<string, unknown>;
   principal: Principal;

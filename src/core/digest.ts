@@ -1,23 +1,90 @@
-/** Digests and shapes of call arguments and results: what the audit log may hold without values. */
+/**
+ * Digests and shapes of call arguments and results: what the audit log may hold without values.
+ *
+ * The canonical form is what a peer receives, written one way: `JSON.stringify`'s encoding (what
+ * the SDK puts on the wire) with the members of every object in sorted key order. It is written in
+ * one pass, straight from the value, never through an intermediate object: a copy built by
+ * assigning `out[key]` turns a `"__proto__"` member into a prototype, which drops it from the
+ * digest while the upstream still receives it (issue 12, finding 1). So every member counts,
+ * `"__proto__"` and `"constructor"` included, lone surrogates are escaped as `JSON.stringify`
+ * escapes them, and `-0` is written `0`, as it is sent.
+ */
 import { createHash } from 'node:crypto';
 
-/** JSON with object keys sorted, so equal values always hash the same. */
+/** JSON with object keys sorted, so equal values always hash the same, and different ones never. */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value)) ?? 'null';
+  return write(value, '') ?? 'null';
 }
 
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) out[key] = sortKeys((value as Record<string, unknown>)[key]);
-    return out;
+/**
+ * One value in canonical form, or undefined where `JSON.stringify` leaves it out (undefined,
+ * functions, symbols: dropped from objects, `null` in arrays). `key` is passed to `toJSON`, as
+ * `JSON.stringify` does.
+ */
+function write(value: unknown, key: string | number): string | undefined {
+  if (typeof value === 'object' && value !== null && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    value = (value as { toJSON(key: string): unknown }).toJSON(String(key));
   }
-  return value;
+  switch (typeof value) {
+    case 'string':
+      return quote(value);
+    case 'number':
+      // NaN and the infinities become null, -0 becomes 0: exactly what the wire carries.
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      throw new TypeError('a BigInt has no JSON form');
+    case 'object':
+      if (value === null) return 'null';
+      return Array.isArray(value) ? writeArray(value) : writeObject(value as Record<string, unknown>);
+    default:
+      return undefined;
+  }
+}
+
+function writeArray(items: readonly unknown[]): string {
+  let out = '[';
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out += ',';
+    out += write(items[i], i) ?? 'null';
+  }
+  return out + ']';
+}
+
+function writeObject(object: Record<string, unknown>): string {
+  // Own enumerable string keys, as JSON.stringify sees them; a "__proto__" member read this way is the member, never the prototype.
+  const keys = Object.keys(object).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const member = write(object[key], key);
+    if (member === undefined) continue;
+    out += (first ? '' : ',') + quote(key) + ':' + member;
+    first = false;
+  }
+  return out + '}';
+}
+
+/** Characters JSON.stringify escapes (quote, backslash, controls) or may (surrogates: it escapes lone ones). */
+// eslint-disable-next-line no-control-regex -- the control characters are exactly what must be found
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** A string as JSON.stringify writes it; most need no escaping and skip the native call. */
+function quote(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : '"' + text + '"';
 }
 
 export function digest(value: unknown): string {
   return 'sha256:' + createHash('sha256').update(canonicalJson(value)).digest('hex');
+}
+
+/**
+ * An object to build by key without surprises: with no prototype, `out['__proto__'] = v` adds a
+ * member like any other key (on a plain object it would replace the prototype and vanish).
+ */
+export function memberMap<T = unknown>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
 }
 
 /** The structure of a value with every leaf replaced by its type: `{ path: 'string', n: 'number' }`. */
@@ -26,7 +93,7 @@ export function shapeOf(value: unknown, depth = 0): unknown {
   if (value === null) return 'null';
   if (Array.isArray(value)) return value.length === 0 ? [] : [shapeOf(value[0], depth + 1), ...(value.length > 1 ? [`×${value.length}`] : [])];
   if (typeof value === 'object') {
-    const out: Record<string, unknown> = {};
+    const out = memberMap();
     const keys = Object.keys(value);
     for (const key of keys.slice(0, 64)) out[key] = shapeOf((value as Record<string, unknown>)[key], depth + 1);
     if (keys.length > 64) out['…'] = `${keys.length - 64} more keys`;

@@ -8,10 +8,23 @@ import { randomUUID } from 'node:crypto';
 import { errorMessage } from '../common/errors.js';
 import { buildView, routeResource, type CatalogView, type Route } from './catalog.js';
 import { chain, denied, type CallContext, type CallKind, type GovernedCall, type Handler, type Outcome } from './chain.js';
-import type { ApprovalPort, IdentityPort, PolicyPort, QuotaPort } from './governance.js';
-import type { AuditSink, Clock, ListKind, LogMessage, Logger, PromptItem, ResourceItem, ResourceTemplateItem, ToolItem, UpstreamConnection, UpstreamLists } from './ports.js';
+import type { ApprovalPort, HiddenBecause, IdentityPort, PolicyPort, QuotaPort } from './governance.js';
+import type {
+  AuditSink,
+  Clock,
+  ListKind,
+  LogMessage,
+  Logger,
+  PromptItem,
+  ResourceItem,
+  ResourceTemplateItem,
+  ToolItem,
+  UpstreamConnection,
+  UpstreamLists,
+} from './ports.js';
 import type { Principal } from './principal.js';
-import { approvalStage, auditStage, identityStage, policyStage, quotaStage, upstreamErrorCode, upstreamErrorMessage, upstreamHandler } from './stages.js';
+import { withCompletionLimit } from './quotas/completions.js';
+import { approvalStage, auditStage, identityStage, policyStage, quotaStage, upstreamHandler } from './stages.js';
 
 /** What the gateway needs to know about servers; the supervisor provides it. */
 export interface ServerDirectory {
@@ -45,6 +58,9 @@ interface InFlight {
   context: CallContext;
 }
 
+/** A name's route, if it has one, and whether the caller may see it. */
+type Resolved = { route: Route; hidden: boolean } | undefined;
+
 export class Gateway {
   private aggregate: CatalogView;
   /** The aggregate's tools by exposed name, for the search view's checks. */
@@ -64,8 +80,8 @@ export class Gateway {
       identityStage(deps.identity),
       // Policy before quota: a call that policy refuses spends nothing.
       policyStage(deps.policy),
-      // Quota before approval: never ask a person about a call that would be refused anyway.
-      quotaStage(deps.quota),
+      // Quota before approval: never ask a person about a call that would be refused anyway. Completions are limited here too.
+      quotaStage(withCompletionLimit(deps.quota, deps.clock)),
       approvalStage(deps.approval),
       // Secrets are injected where connections are made (spawn env, upstream headers), never into call state.
     )(upstreamHandler((server) => deps.directory.connection(server)));
@@ -163,38 +179,67 @@ export class Gateway {
     }
   }
 
-  callTool(principal: Principal, scope: Scope, name: string, args: Record<string, unknown> | undefined, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
+  callTool(
+    principal: Principal,
+    scope: Scope,
+    name: string,
+    args: Record<string, unknown> | undefined,
+    meta: Record<string, unknown> | undefined,
+    context: CallContext,
+  ): Promise<Outcome> {
     const view = this.view(scope);
     const route = view.toolRoutes.get(name);
-    const hidden = !route || !this.visible(principal, route, 'tool');
-    return this.run('tool', principal, hidden ? undefined : route, name, args, meta, context, 'unknown_tool', `Unknown tool: ${name}`);
+    return this.run('tool', principal, this.resolved(principal, route, 'tool'), name, args, meta, context, 'unknown_tool', `Unknown tool: ${name}`);
   }
 
-  getPrompt(principal: Principal, scope: Scope, name: string, args: Record<string, unknown> | undefined, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
+  getPrompt(
+    principal: Principal,
+    scope: Scope,
+    name: string,
+    args: Record<string, unknown> | undefined,
+    meta: Record<string, unknown> | undefined,
+    context: CallContext,
+  ): Promise<Outcome> {
     const view = this.view(scope);
     const route = view.promptRoutes.get(name);
-    const hidden = !route || !this.visible(principal, route, 'prompt');
-    return this.run('prompt', principal, hidden ? undefined : route, name, args, meta, context, 'unknown_prompt', `Unknown prompt: ${name}`);
+    return this.run('prompt', principal, this.resolved(principal, route, 'prompt'), name, args, meta, context, 'unknown_prompt', `Unknown prompt: ${name}`);
   }
 
   readResource(principal: Principal, scope: Scope, uri: string, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
     const view = this.view(scope);
     const route = routeResource(view, uri);
-    const hidden = !route || !this.visible(principal, route, 'resource');
-    return this.run('resource', principal, hidden ? undefined : route, uri, undefined, meta, context, 'unknown_resource', `Resource not found: ${uri}`);
+    return this.run(
+      'resource',
+      principal,
+      this.resolved(principal, route, 'resource'),
+      uri,
+      undefined,
+      meta,
+      context,
+      'unknown_resource',
+      `Resource not found: ${uri}`,
+    );
+  }
+
+  /** The route of a name, and whether the principal may see it (a hidden item is answered as an unknown one, but audited as what it is). */
+  private resolved(principal: Principal, route: Route | undefined, kind: 'tool' | 'prompt' | 'resource'): Resolved {
+    if (!route) return undefined;
+    return { route, hidden: !this.visible(principal, route, kind) };
   }
 
   private async run(
     kind: CallKind,
     principal: Principal,
-    route: Route | undefined,
+    target: Resolved,
     exposed: string,
     args: Record<string, unknown> | undefined,
     meta: Record<string, unknown> | undefined,
     context: CallContext,
     unknownCode: 'unknown_tool' | 'unknown_prompt' | 'unknown_resource',
     unknownReason: string,
+    operation?: 'complete',
   ): Promise<Outcome> {
+    const route = target?.route;
     const call: GovernedCall = {
       id: randomUUID(),
       kind,
@@ -204,11 +249,18 @@ export class Gateway {
       context,
       facts: {},
     };
+    if (operation) call.operation = operation;
     if (args !== undefined) call.arguments = args;
     if (meta !== undefined) call.meta = meta;
-    if (!route) {
-      // Unknown and hidden items get the same answer, and both are audited.
-      return chain(auditStage(this.deps.audit, this.deps.clock))(async () => denied('policy', unknownCode, unknownReason))(call);
+    if (!route || target.hidden) {
+      // Unknown and hidden items get the same answer, and both are audited: a hidden one as what it is and what hid it.
+      // A caller who can do nothing at all is told why, whatever the name: that says nothing about the item.
+      const notice = this.notice(principal);
+      if (notice !== undefined) unknownReason = `${unknownReason} (${notice})`;
+      const recorded = await chain(auditStage(this.deps.audit, this.deps.clock))(async (c) =>
+        route ? this.hiddenOutcome(c, unknownCode, unknownReason) : denied('policy', unknownCode, unknownReason),
+      )(call);
+      return recorded.kind === 'denied' && recorded.code === unknownCode ? denied('policy', unknownCode, unknownReason) : recorded;
     }
     const entry: InFlight = { context };
     let set = this.inFlight.get(route.server);
@@ -221,28 +273,90 @@ export class Gateway {
     }
   }
 
-  /** Completion requests follow the prompt or template they complete; nothing is completed for an item the caller cannot see. */
-  async complete(principal: Principal, scope: Scope, params: Record<string, unknown>, context: CallContext): Promise<Record<string, unknown>> {
-    const ref = params.ref as { type?: string; name?: string; uri?: string } | undefined;
+  /**
+   * Why this caller can do nothing at all, with the command that fixes it: not signed in (or the
+   * sign-in lapsed), a revoked client, no role under the managed policy. Said in the bridge's stderr,
+   * in `initialize` instructions and with every "unknown" answer; it says nothing about any item.
+   */
+  notice(principal: Principal): string | undefined {
+    try {
+      const admission = this.deps.identity.verify(principal);
+      if (!admission.ok) return admission.reason;
+      return this.deps.policy.notice?.(principal);
+    } catch (error) {
+      this.deps.logger.log('error', 'gateway.notice_failed', { error: errorMessage(error) });
+      return undefined;
+    }
+  }
+
+  /** The refusal of a hidden item for its audit record: the policy in force and what hid the item (the caller hears only "unknown"). */
+  private hiddenOutcome(call: GovernedCall, code: 'unknown_tool' | 'unknown_prompt' | 'unknown_resource', answered: string): Outcome {
+    const policy = this.deps.policy;
+    call.facts.policyMode = policy.mode;
+    call.facts.policyVersion = policy.version;
+    let why: HiddenBecause = { reason: 'hidden by the policy in force', policyIds: [] };
+    try {
+      why = policy.explainHidden?.(call.principal, call.server, call.kind, call.name) ?? why;
+    } catch (error) {
+      this.deps.logger.log('error', 'policy.explain_failed', { server: call.server, error: errorMessage(error) });
+    }
+    call.facts.policyIds = why.policyIds;
+    return denied('policy', code, `hidden from this caller: ${why.reason} (answered "${answered}")`);
+  }
+
+  /**
+   * Whether a caller may open this server's own view (`connect --server`, `/mcp/<server>`): something
+   * of it is visible to them. A server they may not see gets the answer an unknown one gets.
+   */
+  serverVisible(principal: Principal, server: string): boolean {
+    const view = this.singles.get(server);
+    try {
+      if (view && view.tools.length + view.prompts.length + view.resources.length + view.resourceTemplates.length > 0) {
+        // The first visible item decides; `visible` itself fails closed.
+        return (
+          view.tools.some((t) => this.visible(principal, view.toolRoutes.get(t.name), 'tool')) ||
+          view.prompts.some((p) => this.visible(principal, view.promptRoutes.get(p.name), 'prompt')) ||
+          view.resources.some((r) => this.visible(principal, view.resourceRoutes.get(r.uri), 'resource')) ||
+          view.templateRoutes.some((route) => this.visible(principal, route, 'resource'))
+        );
+      }
+      // Nothing listed yet (the server is starting): the policy's word on the server as a whole.
+      return this.deps.policy.serverVisible?.(principal, server) ?? true;
+    } catch (error) {
+      this.deps.logger.log('error', 'policy.visible_failed', { server, error: errorMessage(error) });
+      return false;
+    }
+  }
+
+  /**
+   * `completion/complete`, governed like a call: audited, identity-checked, decided as the visibility
+   * of the prompt or resource template it completes, rate-limited, then forwarded to that item's
+   * server. A hidden item gets the same answer as an unknown one.
+   */
+  complete(
+    principal: Principal,
+    scope: Scope,
+    params: Record<string, unknown>,
+    meta: Record<string, unknown> | undefined,
+    context: CallContext,
+  ): Promise<Outcome> {
+    const ref = params.ref as { type?: unknown; name?: unknown; uri?: unknown } | undefined;
     const view = this.view(scope);
+    const kind: 'prompt' | 'resource' = ref?.type === 'ref/resource' ? 'resource' : 'prompt';
     let route: Route | undefined;
-    let forwardedRef: Record<string, unknown> | undefined;
+    let exposed = '';
     if (ref?.type === 'ref/prompt' && typeof ref.name === 'string') {
+      exposed = ref.name;
       route = view.promptRoutes.get(ref.name);
-      if (route && this.visible(principal, route, 'prompt')) forwardedRef = { ...ref, name: route.name };
     } else if (ref?.type === 'ref/resource' && typeof ref.uri === 'string') {
+      exposed = ref.uri;
       const index = view.resourceTemplates.findIndex((t) => t.uriTemplate === ref.uri);
       route = index >= 0 ? view.templateRoutes[index] : routeResource(view, ref.uri);
-      if (route && this.visible(principal, route, 'resource')) forwardedRef = { ...ref };
     }
-    if (!route || !forwardedRef) return { completion: { values: [], hasMore: false } };
-    const target = this.deps.directory.connection(route.server);
-    if (!target || !(target.connection.capabilities as { completions?: unknown }).completions) return { completion: { values: [], hasMore: false } };
-    try {
-      return await target.connection.request('completion/complete', { ...params, ref: forwardedRef }, { signal: context.signal, timeoutMs: target.timeoutMs });
-    } catch (error) {
-      throw Object.assign(new Error(upstreamErrorMessage(error)), { code: upstreamErrorCode(error) });
-    }
+    const sent = { argument: params.argument, ...(params.context !== undefined ? { context: params.context } : {}) };
+    const unknown =
+      kind === 'prompt' ? (['unknown_prompt', `Unknown prompt: ${exposed}`] as const) : (['unknown_resource', `Resource not found: ${exposed}`] as const);
+    return this.run(kind, principal, this.resolved(principal, route, kind), exposed, sent, meta, context, unknown[0], unknown[1], 'complete');
   }
 
   /** The server behind a resource URI for `resources/subscribe`, if the principal may see it. */
@@ -289,7 +403,9 @@ export class Gateway {
       throw new Error(`Gatehouse cannot relay ${method}: no client call to "${server}" is in progress, so there is no client session to ask`);
     }
     if (calls.length > 1) {
-      throw new Error(`Gatehouse cannot relay ${method}: ${calls.length} client calls to "${server}" are in progress and the request does not say which one it belongs to`);
+      throw new Error(
+        `Gatehouse cannot relay ${method}: ${calls.length} client calls to "${server}" are in progress and the request does not say which one it belongs to`,
+      );
     }
     const send = calls[0]!.context.sendRequest;
     if (!send) throw new Error(`Gatehouse cannot relay ${method}: the calling client cannot receive requests from servers`);

@@ -46,6 +46,13 @@ export interface PolicyDecision {
   obligations?: Obligations;
 }
 
+/** Why an item is hidden from a principal: for the audit record of a refusal, never for the caller (who hears "unknown"). */
+export interface HiddenBecause {
+  reason: string;
+  /** The policies that hid it (a `forbid` that applies); empty when nothing permits it, or a rule outside the bundle hid it. */
+  policyIds: string[];
+}
+
 export interface PolicyPort {
   readonly mode: 'unmanaged' | 'managed';
   readonly version: string | undefined;
@@ -57,6 +64,18 @@ export interface PolicyPort {
   visible(principal: Principal, server: string, kind: 'tool' | 'prompt' | 'resource', name: string): boolean;
   /** The decision for one call, with its arguments. */
   decide(call: GovernedCall): PolicyDecision;
+  /** Why `visible` says no. Absent where a port cannot tell (the record then says only that the item was hidden). */
+  explainHidden?(principal: Principal, server: string, kind: 'tool' | 'prompt' | 'resource', name: string): HiddenBecause;
+  /**
+   * Whether anything of this server could be visible to this principal, asked while the server lists
+   * nothing yet (it is starting). Absent means yes; once it lists items, their visibility decides.
+   */
+  serverVisible?(principal: Principal, server: string): boolean;
+  /**
+   * Why this principal is permitted nothing at all, when that is so (no sign-in, no role): not a
+   * secret about any item, so it is said to the caller, with what to do. Undefined otherwise.
+   */
+  notice?(principal: Principal): string | undefined;
 }
 
 /**
@@ -101,7 +120,9 @@ export class NoQuotas implements QuotaPort {
 /** No way to ask a person: a call that needs approval is refused (fail closed); every other call passes. */
 export class NoApprovals implements ApprovalPort {
   async review(call: GovernedCall): Promise<Admission> {
-    if (call.facts.approvalNeeded?.length) return { ok: false, code: 'approval_required', reason: 'this call needs a person\'s approval, and no approval channel is available' };
+    if (call.facts.approvalNeeded?.length) {
+      return { ok: false, code: 'approval_required', reason: 'this call needs a person\'s approval, and no approval channel is available' };
+    }
     return ADMIT;
   }
 }

@@ -3,6 +3,7 @@
  * tests pass fakes that honour the same contracts.
  */
 import type { ServerConfig } from '../common/config.js';
+import type { ConfinementStatus } from '../common/sandbox.js';
 
 /** Time and timers, so that backoff and health checks run on a fake clock in unit tests. */
 export interface Clock {
@@ -92,6 +93,8 @@ export interface UpstreamConnection {
   readonly capabilities: Record<string, unknown>;
   readonly instructions: string | undefined;
   readonly pid: number | undefined;
+  /** How a stdio server was started (confined by its sandbox profile, or unconfined and why); absent for remote servers. */
+  readonly confinement?: ConfinementStatus | undefined;
   /** Every page of every list the server's capabilities offer. */
   listAll(signal: AbortSignal): Promise<UpstreamLists>;
   /** Forwards one request (`tools/call`, `resources/read`, `prompts/get`, `completion/complete`, ...). */
@@ -159,6 +162,10 @@ export const AUDIT_EVENT_TYPES = [
   'audit.started',
   'audit.device_key',
   'audit.recovered',
+  'sandbox.denied',
+  'sandbox.egress',
+  'sandbox.refused',
+  'sandbox.unconfined',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

@@ -2,9 +2,10 @@
  * Secrets: a port for the OS keychain, and the wrapper that keeps a secret value out of every log,
  * audit record, error message and `util.inspect` by construction.
  *
- * The keychain adapter lives in `src/node/keychain-secret-store.ts`; `MemorySecretStore` below is
- * for unit tests and for nothing else (it forgets everything when the process ends). One contract
- * test (`test/integration/keychain.test.ts`) runs the same cases against both.
+ * The key store (`src/core/keystore/`) routes items to the OS keychain or the user-only file store
+ * (adapters in `src/node/keystore/`); `MemorySecretStore` below is for tests and for nothing else
+ * (it forgets everything when the process ends). One contract test
+ * (`test/integration/keystore.test.ts`) runs the same cases against all three.
  */
 import { inspect } from 'node:util';
 import { GatehouseError } from '../common/errors.js';
@@ -63,9 +64,12 @@ export interface SecretStore {
 
 /** For unit tests: a keychain that lives in this process only. */
 export class MemorySecretStore implements SecretStore {
+  readonly kind = 'memory';
   readonly description = 'memory (tests only)';
+  readonly location = 'memory (tests only)';
   readonly #items = new Map<SecretName, string>();
 
+  async probe(): Promise<void> {}
   async get(name: SecretName): Promise<Redacted<string> | undefined> {
     const value = this.#items.get(secretName(name));
     return value === undefined ? undefined : new Redacted(value);

@@ -5,7 +5,7 @@
 import { errorMessage } from '../common/errors.js';
 import { denied, type GovernedCall, type Interceptor, type Outcome } from './chain.js';
 import { digest, shapeOf } from './digest.js';
-import type { ApprovalPort, IdentityPort, PolicyPort, QuotaPort } from './governance.js';
+import type { ApprovalPort, IdentityPort, PolicyDecision, PolicyPort, QuotaPort } from './governance.js';
 import { LOG_LEVEL_META_KEY, type AuditSink, type Clock, type ForwardOptions, type UpstreamConnection } from './ports.js';
 
 /** Writes an attempt record before anything else runs and an outcome record on every exit path. */
@@ -20,6 +20,7 @@ export function auditStage(audit: AuditSink, clock: Clock): Interceptor {
       server: call.server,
       kind: call.kind,
       name: call.name,
+      ...(call.operation ? { detail: { operation: call.operation } } : {}),
     };
     audit.append({
       type: 'call.attempt',
@@ -73,7 +74,7 @@ export function policyStage(policy: PolicyPort): Interceptor {
   return (next) => async (call) => {
     call.facts.policyMode = policy.mode;
     call.facts.policyVersion = policy.version;
-    const decision = policy.decide(call);
+    const decision = call.operation === 'complete' ? completionDecision(policy, call) : policy.decide(call);
     call.facts.policyIds = decision.policyIds;
     if (!decision.allow) return denied('policy', decision.code ?? 'policy_denied', decision.reason);
     // Obligations ride on the decision: the quota stage counts what `@quota` names, the approval stage asks what `@approval` asks.
@@ -83,6 +84,18 @@ export function policyStage(policy: PolicyPort): Interceptor {
     if (obligations?.ask) (call.facts.approvalNeeded ??= []).push({ kind: 'local', rules: obligations.ask.rules });
     return next(call);
   };
+}
+
+/**
+ * A completion carries the text being typed, not the item's arguments: it is decided as the item's
+ * visibility is (the answer that lists it), and carries no obligation (nobody is asked about
+ * autocompletion, and it counts against no quota of the bundle; `withCompletionLimit` bounds its rate).
+ */
+function completionDecision(policy: PolicyPort, call: GovernedCall): PolicyDecision {
+  if (policy.visible(call.principal, call.server, call.kind, call.name)) {
+    return { allow: true, reason: `completion for a ${call.kind} this caller may use`, policyIds: [] };
+  }
+  return { allow: false, code: 'policy_denied', reason: `${call.server}__${call.name} is not available to this caller`, policyIds: [] };
 }
 
 /**
@@ -127,15 +140,21 @@ export function upstreamHandler(connectionOf: (server: string) => { connection: 
   return async (call: GovernedCall): Promise<Outcome> => {
     const target = connectionOf(call.server);
     if (!target) return denied('upstream', 'server_unavailable', `server "${call.server}" is not ready`);
-    const params: Record<string, unknown> =
-      call.kind === 'resource' ? { uri: call.name } : { name: call.name, ...(call.arguments !== undefined ? { arguments: call.arguments } : {}) };
+    const completing = call.operation === 'complete';
+    // A server that does not offer completions is not asked (clients must not); the caller gets none, as the server would give.
+    if (completing && !target.connection.capabilities.completions) return { kind: 'ok', result: { completion: { values: [], hasMore: false } } };
+    const params: Record<string, unknown> = completing
+      ? { ref: call.kind === 'prompt' ? { type: 'ref/prompt', name: call.name } : { type: 'ref/resource', uri: call.name }, ...call.arguments }
+      : call.kind === 'resource'
+        ? { uri: call.name }
+        : { name: call.name, ...(call.arguments !== undefined ? { arguments: call.arguments } : {}) };
     if (call.meta) params._meta = call.meta;
     // A 2026-07-28 server sends log messages for a request only when the request asks for them.
     if (call.context.logLevel) params._meta = { ...(params._meta as Record<string, unknown> | undefined), [LOG_LEVEL_META_KEY]: call.context.logLevel };
     const options: ForwardOptions = { signal: call.context.signal, timeoutMs: target.timeoutMs };
     if (call.context.onProgress) options.onProgress = call.context.onProgress;
     try {
-      const result = await target.connection.request(METHOD[call.kind], params, options);
+      const result = await target.connection.request(completing ? 'completion/complete' : METHOD[call.kind], params, options);
       return { kind: 'ok', result };
     } catch (error) {
       const rpcCode = upstreamErrorCode(error);

@@ -552,8 +552,20 @@ function validateRaw(
       if (server['type'] === 'stdio') {
         field('command', false);
         list('args');
+        list('roots');
         field('cwd', false);
         map('env');
+        const sandbox = server['sandbox'];
+        if (isPlainObject(sandbox)) {
+          for (const key of ['read', 'write']) {
+            const v = sandbox[key];
+            if (Array.isArray(v)) {
+              v.forEach((item, index) => {
+                if (typeof item === 'string') v[index] = expandString(item, at('sandbox', key, index), false, ctx, problems);
+              });
+            }
+          }
+        }
       } else if (server['type'] === 'http') {
         field('url', false);
         map('headers');

@@ -7,10 +7,11 @@
  * (`control-handlers.ts`) and the runtime file (`runtime-info.ts`).
  */
 import { mkdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ReloadReport } from '../common/control-api.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
-import type { DaemonStatus } from '../common/status.js';
+import type { DaemonStatus, IdentityStatus } from '../common/status.js';
 import { Gateway } from '../core/gateway.js';
 import { ToolSearch } from '../core/search/view.js';
 import { SessionKeys } from '../core/quotas/session.js';
@@ -23,7 +24,8 @@ import type { Durability } from './audit/schema.js';
 import { openLocalAudit } from './audit/local.js';
 import { interruptedOutcome } from '../core/audit/interrupted.js';
 import type { SecretStore } from '../core/secrets.js';
-import { KeychainSecretStore } from './keychain-secret-store.js';
+import { KeyStore } from '../core/keystore/keystore.js';
+import { openKeyStore } from './keystore/open.js';
 import { ClientRegistry } from './client-registry.js';
 import { ensureConfigFile, loadConfigFile, watchConfigFile, type ConfigWatcher } from './config-file.js';
 import { ControlServer } from './control/control-server.js';
@@ -37,6 +39,7 @@ import type { Principal } from '../core/principal.js';
 import { DesktopNotifier, type Notifier } from './human/notify.js';
 import { OAuthServer } from './identity/oauth-server.js';
 import { PairingService, PAIRING_DEADLINE_MS } from './identity/pairing.js';
+import { BridgePairings } from './identity/bridge-pairing.js';
 import { loadIdentitySettings } from './identity/settings.js';
 import { SecretResolver, SecretScrubber } from './secrets/resolver.js';
 import { PolicyController } from './policy/controller.js';
@@ -48,6 +51,9 @@ import { defaultPaths, ensureUserOnlyDir, type GatehousePaths } from './paths.js
 import { RotatingServerLogs } from './server-logs.js';
 import { NodeUpstreamConnector } from './upstream/connector.js';
 import { O200kTokenCounter } from './search/tokens.js';
+import { SandboxEvents } from '../core/sandbox/events.js';
+import { SandboxLauncher } from './sandbox/launcher.js';
+import type { SandboxRequirement } from '../common/sandbox.js';
 import { VERSION, packageRoot } from './version.js';
 import { readRawServers } from './console/handlers.js';
 import { ConsoleHub } from './console/hub.js';
@@ -59,6 +65,8 @@ import { openGovernance } from './daemon/governance.js';
 import { openHumanChannel, type HumanOptions, type QuestionsApi } from './daemon/human.js';
 import { LiveConfig } from './daemon/live-config.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from './daemon/runtime-info.js';
+import { writeLastSeen, type LastSeen } from './discovery.js';
+import { nodeSelfCommand, type SelfCommand } from './clients/launch.js';
 import { openUserIdentity } from './daemon/user-identity.js';
 
 export { runtimeInfoFile, type RuntimeInfo } from './daemon/runtime-info.js';
@@ -70,8 +78,12 @@ export interface DaemonOptions {
   paths?: GatehousePaths;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
-  /** The keychain for the audit device key (tests pass an in-memory store); default: the OS keychain. */
-  secrets?: SecretStore;
+  /**
+   * The key store for the audit device key, the sign-in and the servers' secrets (tests pass an
+   * in-memory store or their own `KeyStore`); default: the OS keychain, or the user-only file store
+   * where none answers (src/core/keystore/keystore.ts).
+   */
+  secrets?: SecretStore | KeyStore;
   /** Audit store tuning (tests and benchmarks); see docs/audit.md. */
   audit?: { durability?: Durability; checkpointEvery?: number; checkpointIntervalMs?: number };
   /**
@@ -79,7 +91,7 @@ export interface DaemonOptions {
    * location (/etc/gatehouse, ...); no config field or environment variable can move it.
    */
   managedDir?: string;
-  /** Tests only: a fixed user with group claims, standing in for the SSO identity that does not exist yet. */
+  /** Tests only: a fixed signed-in user with group claims, behind the sign-in's port (`StaticIdentity`), instead of an identity provider. */
   testIdentity?: TestIdentity;
   /**
    * The human channel: where the person is asked (src/node/daemon/human.ts). Default: the daemon's
@@ -100,6 +112,8 @@ export interface DaemonOptions {
   ui?: { port?: number; staticDir?: string; announce(url: string, code: string): boolean };
   /** How long a call waits for a person's approval before it is refused (default: `approvals.timeoutSeconds`; docs/approvals.md). */
   approvals?: { timeoutMs?: number };
+  /** How this Gatehouse is run by absolute path, for the client entries the console writes (the packaged app passes its command). */
+  selfCommand?: SelfCommand;
 }
 
 export interface Daemon {
@@ -141,8 +155,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // The default configuration's filesystem server is confined to this folder.
   await mkdir(join(paths.dataDir, 'demo'), { recursive: true });
 
+  // Where keys and secrets are kept: the OS keychain, else the user-only file store (as policy and the user allow).
+  const keychain: KeyStore = await keyStoreFor(options.secrets, {
+    stateDir: paths.stateDir,
+    ...(options.managedDir !== undefined ? { managedDir: options.managedDir } : {}),
+    userSecretsInFile: first.config.keystore.userSecretsInFile,
+  });
+  logger.log('info', 'keystore.opened', { ...keychain.status() });
   // The audit log first: everything after it records what it does.
-  const keychain = options.secrets ?? new KeychainSecretStore();
   const localAudit = openLocalAudit({ stateDir: paths.stateDir, secrets: keychain, logger, ...(options.audit ?? {}) });
   const audit = localAudit.store;
   /** Events other than calls: a failed audit write is logged there, and must not break the part that reports it. */
@@ -191,15 +211,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     logger,
     audit: (event) => record(event),
     user: (): Principal['user'] => identity.currentUser,
-    servers: () =>
-      supervisor.names().map((name) => {
-        const lists = supervisor.lists(name);
-        return { name, tools: lists ? [...lists.tools.map((t) => t.name), ...lists.prompts.map((p) => p.name)] : [] };
-      }),
+    servers: (client, via) => offerable(client, via),
     deadlineMs: pairingDeadlineMs,
   });
-  const identityOptions = { pairing, ...(user.sessionPort ? { session: user.sessionPort } : {}) };
-  const identity: LocalIdentity = options.testIdentity ? new StaticIdentity(registry, options.testIdentity) : new LocalIdentity(registry, identityOptions);
+  // Bridges are paired without making their client wait: the question outlives the connection that asked.
+  const bridgePairings = new BridgePairings(pairing, logger);
+  // A test identity stands behind the sign-in's own port; pairing is always wired (no unverified hello gets in).
+  const sessionPort = options.testIdentity ? new StaticIdentity(options.testIdentity) : user.sessionPort;
+  const identity = new LocalIdentity(registry, { bridges: bridgePairings, ...(sessionPort ? { session: sessionPort } : {}) });
 
   // The policy in force: a verified managed bundle (or fail-closed, or unmanaged), put there by the
   // policy controller below, inside the user's own restrictions, which can only take away; and
@@ -223,6 +242,26 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // The user's own approval rules sit inside the client's scope: they add a question to what is allowed, never more.
   const narrowed = new NarrowedPolicy(bundlePolicy, () => live.restrictions);
   const policy = new ScopedPolicy(new AskingPolicy(narrowed, () => live.asking, readOnly), readOnly);
+  /**
+   * What the pairing page offers: the servers, tools and prompts the user may see, through the same
+   * visibility their lists get (the policy, their restrictions, for a client of this name), never
+   * what is hidden from them everywhere else.
+   */
+  const offerable = (client: string, via: 'socket' | 'http' | 'oauth') => {
+    const principal: Principal = {
+      get user() {
+        return identity.currentUser;
+      },
+      client: { id: `pairing:${client}`, name: client, verified: true, transport: via === 'socket' ? 'socket' : 'http' },
+    };
+    return supervisor
+      .names()
+      .filter((name) => gateway.serverVisible(principal, name))
+      .map((name) => {
+        const scope = { server: name };
+        return { name, tools: [...gateway.listTools(principal, scope).map((t) => t.name), ...gateway.listPrompts(principal, scope).map((p) => p.name)] };
+      });
+  };
   const sessionKeys = new SessionKeys();
   const governance = openGovernance({
     stateDir: paths.stateDir,
@@ -244,7 +283,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     const before = lastUser;
     lastUser = key;
     const at = new Date().toISOString();
-    if (current && !before.includes(JSON.stringify(current.id))) record({ type: 'identity.signed_in', at, user: current.id, detail: { groups: current.groups } });
+    if (current && !before.includes(JSON.stringify(current.id))) {
+      record({ type: 'identity.signed_in', at, user: current.id, detail: { displayName: current.displayName, groups: current.groups } });
+    }
     if (!current && before !== '') record({ type: 'identity.signed_out', at });
     bundlePolicy.install(bundlePolicy.state);
     // "For this session" approvals were given to the user who was asked.
@@ -257,6 +298,24 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const bundleHistory = new BundleHistory();
   const scrubber = new SecretScrubber();
   const resolver = new SecretResolver(keychain, scrubber);
+
+  // Every stdio server is confined with its profile where this machine can (docs/sandbox.md); a
+  // bundle that requires confinement keeps the others from starting.
+  const sandboxRequirement = (): SandboxRequirement => {
+    const state = bundlePolicy.state;
+    if (state.kind === 'enforcing') return state.evaluator.bundle.content.sandbox ?? 'preferred';
+    return state.kind === 'fail-closed' ? 'required' : 'preferred';
+  };
+  const sandboxEvents = new SandboxEvents({ clock: systemClock, append: record });
+  const sandbox = new SandboxLauncher({
+    paths,
+    env,
+    requirement: sandboxRequirement,
+    fromCatalog: () => bundlePolicy.state.kind === 'enforcing',
+    events: sandboxEvents,
+    record,
+    logger,
+  });
 
   // The supervisor needs the gateway to relay server requests, and the gateway needs the supervisor: bind late.
   let relayLog: (server: string, message: LogMessage) => void = () => undefined;
@@ -271,6 +330,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         scrubError: (error) => scrubber.scrubError(error),
         active: () => scrubber.size > 0,
       },
+      sandbox,
     }),
     clock: systemClock,
     logger,
@@ -311,6 +371,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const sessions = new SessionHost(gateway, {
     version: VERSION,
     search,
+    // A session ends with its connection: its quota counters leave status, its "for this session" approvals lapse.
+    onClose: (session) => sessionKeys.end(session.principal),
     views: (client, requested) => {
       const view = requested ?? live.config.clients[client]?.view ?? 'aggregate';
       return view === 'search' ? { kind: 'search', pinned: [...(live.config.clients[client]?.pinned ?? [])] } : undefined;
@@ -331,11 +393,25 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       approvals.revokeSessionGrants();
       bundleHistory.observe(bundlePolicy.state);
       gateway.refresh({ policyChanged: true });
-      if (serving) void applyServers();
+      if (serving) void applyServers().then(() => restartForSandboxRequirement());
       late.hub?.changed();
     },
   });
   let serving = false;
+  let lastRequirement = sandboxRequirement();
+  /** A bundle that starts or stops requiring confinement: servers started under the other rule start again under this one. */
+  const restartForSandboxRequirement = (): void => {
+    const now = sandboxRequirement();
+    if (now === lastRequirement) return;
+    lastRequirement = now;
+    for (const name of supervisor.names()) {
+      const config = supervisor.config(name);
+      if (config?.type !== 'stdio') continue;
+      const state = supervisor.status(name)?.confinement?.state ?? sandbox.describe(name, config).state;
+      const conflicts = now === 'required' ? state === 'unconfined' : state === 'refused';
+      if (conflicts) void supervisor.restart(name).catch(() => undefined);
+    }
+  };
   const effectiveServers = () =>
     Object.fromEntries(Object.entries(policyController.servers(live.config.servers)).filter(([name]) => !live.restrictions.serverDisabled(name)));
   let applying: Promise<unknown> = Promise.resolve();
@@ -358,25 +434,29 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   });
   supervisor.on('state', (name, status) => {
     const error = status.lastError ? { error: status.lastError } : {};
-    logger.log(status.state === 'ready' ? 'info' : 'warn', 'server.state', { server: name, state: status.state, ...error });
+    // Starting, ready and stopped are the ordinary life of a server; only failing is worth a warning.
+    const failing = status.state === 'backing-off' || status.state === 'crash-looping';
+    logger.log(failing ? 'warn' : 'info', 'server.state', { server: name, state: status.state, ...error });
     const at = new Date().toISOString();
     const detail = { state: status.state, restarts: status.restarts };
     record({ type: 'server.state', at, server: name, reason: status.lastError, detail });
-    const failing = status.state === 'backing-off' || status.state === 'crash-looping';
     if (failing && status.lastError) record({ type: 'server.crashed', at, server: name, reason: status.lastError, detail });
     if (status.state === 'ready' && status.restarts > 0) record({ type: 'server.restarted', at, server: name, detail: { restarts: status.restarts } });
   });
   supervisor.on('resourceUpdated', (_name, uri) => sessions.resourceUpdated([uri]));
 
-  const serverExists = (name: string) => supervisor.names().includes(name);
+  /** A server's own view opens for a configured server, and, once the caller is known, only if they may see something of it. */
+  const serverExists = (name: string, principal?: Principal) =>
+    supervisor.names().includes(name) && (principal === undefined || gateway.serverVisible(principal, name));
   const socket = new SocketListener({
     path: paths.socketPath,
     maxMessageBytes: live.config.limits.maxMessageBytes,
     sessions,
     logger,
-    authenticate: (hello, context) => identity.fromHello(hello, context),
-    pairingDeadlineMs,
+    authenticate: (hello) => identity.fromHello(hello),
     serverExists,
+    pairingWhere: () => human.whereToAnswer(),
+    notice: (principal) => gateway.notice(principal),
   });
   // MCP authorization for HTTP clients: Gatehouse is their OAuth 2.1 authorization server, and consent is the same pairing.
   const oauth = new OAuthServer({
@@ -384,7 +464,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     pairing,
     logger,
     revoke: (name) => {
-      if (registry.revoke(name)) record({ type: 'client.revoked', at: new Date().toISOString(), client: name, reason: 'its authorization code was used twice' });
+      if (registry.revoke(name)) {
+        record({ type: 'client.revoked', at: new Date().toISOString(), client: name, reason: 'its authorization code was used twice' });
+      }
     },
   });
   const http = live.config.listen.http.enabled
@@ -405,6 +487,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       })
     : undefined;
 
+  /** The sign-in as `whoami` shows it, with the roles the bundle in force gives the user's groups. */
+  const identityStatus = (): IdentityStatus => {
+    const signIn = user.status();
+    const state = bundlePolicy.state;
+    if (state.kind !== 'enforcing') return signIn;
+    const whoami: Principal = { user: identity.currentUser, client: { id: 'whoami', name: 'whoami', verified: true, transport: 'in-process' } };
+    return { ...signIn, roles: state.evaluator.rolesOf(whoami) };
+  };
+
   const status = (): DaemonStatus => {
     const signInNotice =
       policy.mode === 'managed' && identity.currentUser.source === 'os'
@@ -419,11 +510,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       policy: { mode: policy.mode, ...(policy.version ? { version: policy.version } : {}), ...policyController.status(), ...signInNotice },
       configFile: paths.configFile,
       socketPath: paths.socketPath,
-      ...(http ? { httpUrl: http.url } : {}),
-      servers: supervisor.statuses(),
+      ...(http ? { httpUrl: http.url, mcpUrl: `${http.url}/mcp` } : {}),
+      servers: supervisor.statuses().map((server) => {
+        const config = supervisor.config(server.name);
+        return server.confinement || config?.type !== 'stdio' ? server : { ...server, confinement: sandbox.describe(server.name, config) };
+      }),
       clients: sessions.statuses(),
       audit: localAudit.status(),
-      identity: user.status(),
+      identity: identityStatus(),
+      keystore: keychain.status(),
       pendingQuestions: humanChannel.pending(),
       humanChannel: human.status(),
       approvals: approvals.status(),
@@ -442,7 +537,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     record,
     reload: () => live.reload(),
     forgetRevoked: (names) => oauth.forgetRevoked(names),
-    identityStatus: () => user.status(),
+    identityStatus,
     session,
     search: {
       configFile: paths.configFile,
@@ -492,12 +587,24 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         head: () => localAudit.status().records,
         file: audit.file,
         publicKey: () => audit.deviceKey?.publicKey,
-        signingNote: () => (audit.deviceKey ? undefined : 'the device key is not available, so signed checkpoints are checked against the key recorded in the log'),
+        signingNote: () =>
+          audit.deviceKey ? undefined : 'the device key is not available, so signed checkpoints are checked against the key recorded in the log',
       },
       policyStatus: () => status().policy,
       history: bundleHistory,
       ...(session && user.settings.kind === 'ok' ? { identity: { settings: user.settings.settings, session } } : {}),
       emit: (event) => late.hub?.emit(event),
+    },
+    clients: {
+      place: { platform: process.platform, home: env.HOME && env.HOME !== '' ? env.HOME : homedir(), env },
+      stateDir: paths.stateDir,
+      configFile: paths.configFile,
+      self: options.selfCommand ?? nodeSelfCommand(),
+    },
+    policyServers: () => {
+      const state = bundlePolicy.state;
+      const mode = state.kind === 'enforcing' ? 'managed' : state.kind === 'fail-closed' ? 'fail-closed' : 'unmanaged';
+      return { mode, servers: Object.keys(policyController.servers(live.config.servers)) };
     },
   });
   const control = new ControlServer(paths.controlSocketPath, handlers);
@@ -508,6 +615,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   human.desk.onChange(() => hub.changed());
 
   const opened: { close(): Promise<void> }[] = [];
+  let lastSeen: LastSeen | undefined;
   let watcher: ConfigWatcher | undefined;
   /** Everything the daemon opened, closed in the order that keeps every record: endpoints, servers, stores, the audit log last. */
   const closeAll = async (): Promise<void> => {
@@ -515,11 +623,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     session?.stop();
     // Waiting approval requests are refused (and audited) before the channel and the audit log close.
     await governance.stopAsking();
+    bridgePairings.close();
     await human.close();
     sessions.dispose();
     search.dispose();
     await Promise.allSettled(opened.map((o) => o.close()));
     await supervisor.dispose();
+    await sandbox.close();
+    sandboxEvents.flush();
     governance.close();
   };
   try {
@@ -546,6 +657,17 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       controlSocketPath: paths.controlSocketPath,
       ...(http ? { httpUrl: http.url } : {}),
     });
+    // A note in the state directory (found from HOME alone) for bridges started without this environment.
+    lastSeen = {
+      pid: process.pid,
+      version: VERSION,
+      startedAt: startedAt.toISOString(),
+      socketPath: paths.socketPath,
+      controlSocketPath: paths.controlSocketPath,
+      ...(http ? { httpUrl: `${http.url}/mcp` } : {}),
+      ...(env.DBUS_SESSION_BUS_ADDRESS ? { dbusAddress: env.DBUS_SESSION_BUS_ADDRESS } : {}),
+    };
+    writeLastSeen(paths, lastSeen);
     // The sign-in renews in the background: the endpoints answer meanwhile, and calls wait for it (refused with a clear reason).
     if (session) void session.start().catch((error) => logger.log('error', 'identity.start_failed', { error: errorMessage(error) }));
     // Servers start in parallel; the endpoints already answer while they come up.
@@ -586,6 +708,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         hub.close();
         await closeAll();
         removeRuntimeInfo(paths);
+        if (lastSeen) {
+          try {
+            writeLastSeen(paths, { ...lastSeen, stoppedAt: new Date().toISOString() });
+          } catch {
+            // The note is a courtesy for bridges; a read-only state directory must not stop the shutdown.
+          }
+        }
         lock.release();
         await localAudit.close();
         logger.log('info', 'daemon.stopped', {});
@@ -593,6 +722,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       return stopping;
     },
   };
+}
+
+/** The key store the daemon uses: the one given (tests), a plain store wrapped, or the user's own. */
+async function keyStoreFor(given: SecretStore | KeyStore | undefined, options: Parameters<typeof openKeyStore>[0]): Promise<KeyStore> {
+  if (given instanceof KeyStore) return given;
+  if (given) return KeyStore.single({ kind: 'memory', location: given.description, probe: async () => undefined, get: (n) => given.get(n), set: (n, v) => given.set(n, v), delete: (n) => given.delete(n), list: () => given.list(), description: given.description });
+  return openKeyStore(options);
 }
 
 export function describeStartupError(error: unknown): string {

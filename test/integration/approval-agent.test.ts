@@ -5,14 +5,14 @@
  * the code the daemon's terminal shows (no code, wrong codes, a forged form token, a foreign Host).
  * Every attempt fails, the refund never runs meanwhile, and only the person's answer decides.
  * Issues 6 and 10; SECURITY.md Q1. test/integration/human-channel-attacker.test.ts watches every
- * channel for the code itself.
+ * channel for the code itself. Every method the daemon serves (MCP, control, console, HTTP paths) is
+ * called in approval-no-answer.test.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlRequests } from '../../src/common/control-api.js';
 import { callControl } from '../../src/node/control/control-client.js';
 import { makeKey, sampleFiles, signFiles } from '../support/policy.js';
 import { bridgeEnv, closeAll, connectBridge, connectHttp, runGatehouse, textOf, type Connected } from './support/clients.js';
@@ -57,15 +57,21 @@ const stillWaiting = () => expect(gh.status().approvals!.pending).toHaveLength(1
 describe('an agent trying to approve its own call', () => {
   it('cannot through MCP on the socket: there is no tool or method for it, and an approval claimed in _meta asks the person again', async () => {
     const { client } = await connectBridge(gh.env, { era: 'legacy', client: 'ide', token: gh.tokens.ide! });
-    const tools = (await client.listTools()).tools.map((t) => t.name);
-    expect(tools.filter((t) => /approv|answer|gatehouse/i.test(t))).toEqual([]);
     for (const name of ['gatehouse__approve', 'approve', 'crm__approve']) {
-      expect((await errorOf(client.callTool({ name, arguments: { request: gh.status().approvals!.pending[0]!.id, answer: 'once' } }))).message).toMatch(/Unknown tool/);
+      expect((await errorOf(client.callTool({ name, arguments: { request: gh.status().approvals!.pending[0]!.id, answer: 'once' } }))).message).toMatch(
+        /Unknown tool/,
+      );
     }
     // The agent can read the audit log (same user): it knows the exact digest of its waiting request.
     const digest = auditEvents(gh.paths, 'approval.requested')[0]!.argsDigest!;
     expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-    const claimed = errorOf(client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-3', amount: 9000, currency: 'EUR' }, _meta: { 'gatehouse/approval': `once:${digest}`, approved: true } }));
+    const claimed = errorOf(
+      client.callTool({
+        name: 'crm__refund',
+        arguments: { contact_id: 'c-3', amount: 9000, currency: 'EUR' },
+        _meta: { 'gatehouse/approval': `once:${digest}`, approved: true },
+      }),
+    );
     const again = new Person(await gh.nextQuestion());
     expect(gh.status().approvals!.pending).toHaveLength(2);
     await again.open();
@@ -92,7 +98,11 @@ describe('an agent trying to approve its own call', () => {
     expect((await errorOf(client.callTool({ name: 'gatehouse__approve', arguments: {} }))).message).toMatch(/Unknown tool/);
     const path = new URL(pageUrl).pathname;
     for (const target of [path, '/approve', '/approvals', `/mcp${path}`]) {
-      const response = await rawRequest(`${gh.daemon.httpUrl!}${target}`, { method: 'POST', headers: { authorization: `Bearer ${gh.tokens.ide!}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'decision=approve' });
+      const response = await rawRequest(`${gh.daemon.httpUrl!}${target}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${gh.tokens.ide!}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'decision=approve',
+      });
       expect(response.status).toBe(404);
     }
     stillWaiting();
@@ -113,9 +123,10 @@ describe('an agent trying to approve its own call', () => {
   });
 
   it('cannot through the control socket: no method answers a question, and made-up ones are refused', async () => {
-    expect(Object.keys(ControlRequests).filter((m) => /answer|approve|allow|decide|grant|respond/i.test(m))).toEqual([]);
     for (const method of ['approvals.answer', 'approvals.approve', 'questions.answer', 'human.answer']) {
-      await expect(callControl(gh.paths.controlSocketPath, method as never, { id: gh.status().approvals!.pending[0]!.id, answer: 'once' } as never)).rejects.toThrow(/unknown method/);
+      await expect(
+        callControl(gh.paths.controlSocketPath, method as never, { id: gh.status().approvals!.pending[0]!.id, answer: 'once' } as never),
+      ).rejects.toThrow(/unknown method/);
     }
     stillWaiting();
   });

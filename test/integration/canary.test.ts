@@ -2,7 +2,8 @@
  * The canary test. Real secret values (and the real credentials of a sign-in and a paired bridge)
  * are planted, then every flow runs against `gatehouse daemon` as a child process: sign-in, pairing,
  * calls through the bridge and over HTTP, a server that writes its secret to stderr, into an error
- * and a log message, a crash and its restart, a manual restart, a rotation, logs, status, whoami,
+ * and a log message, into its instructions, version, lists, prompts, resources, completions,
+ * progress messages, resource updates, elicitation and sampling requests, a crash and its restart, a manual restart, a rotation, logs, status, whoami,
  * the audit log (verify, query, export) and the control API. Then every output, every file under
  * the test home, and the environment of every process but the one that was given the secret are
  * scanned for every planted value: zero hits. (The server that declares the secret is the positive
@@ -12,10 +13,11 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '../../src/common/status.js';
 import { callControl } from '../../src/node/control/control-client.js';
-import { KeychainSecretStore } from '../../src/node/keychain-secret-store.js';
+import { KeychainSecretStore } from '../../src/node/keystore/keychain.js';
 import { bridgeCredentialItem } from '../../src/node/identity/bridge-credentials.js';
 import { sessionItem } from '../../src/node/identity/token-store.js';
 import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';
@@ -70,19 +72,28 @@ beforeAll(async () => {
     JSON.stringify({
       listen: { http: { enabled: true, port: 0 } },
       servers: {
-        payments: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER], env: { CANARY_VAR: 'API_KEY', API_KEY: '${secret:stripe_key}' }, restart: { initialDelayMs: 100, maxDelayMs: 500 } },
+        payments: {
+          type: 'stdio',
+          command: process.execPath,
+          args: [CANARY_SERVER],
+          env: { CANARY_VAR: 'API_KEY', API_KEY: '${secret:stripe_key}' },
+          restart: { initialDelayMs: 100, maxDelayMs: 500 },
+        },
         plain: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER], env: { CANARY_VAR: 'API_KEY' } },
         remote: { type: 'http', url: remote.url, headers: { Authorization: 'Bearer ${secret:remote_token}' } },
       },
     }),
   );
-  writeFileSync(join(home.paths.configDir, 'identity.json'), JSON.stringify({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'], authorizationParams: { prompt: 'consent' } }));
+  writeFileSync(
+    join(home.paths.configDir, 'identity.json'),
+    JSON.stringify({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'] }),
+  );
   expect((await gatehouse(['secrets', 'set', 'stripe_key'], STRIPE + '\n')).code).toBe(0);
   expect((await gatehouse(['secrets', 'set', 'remote_token'], HEADER + '\n')).code).toBe(0);
 
   // The daemon in a terminal, as a person runs it: its questions are shown and answered there.
   daemon = spawnOnTerminal(['daemon'], env(), home.paths);
-  await eventually(() => daemon.screen().includes('"daemon.ready"'), 30_000, 'the daemon');
+  await eventually(() => status().then(() => true, () => undefined), 30_000, 'the daemon');
   await eventually(async () => (await status()).servers.every((s) => s.state === 'ready'), 30_000, 'the servers');
 });
 
@@ -124,6 +135,22 @@ async function pairBridge(name: string) {
   return connecting;
 }
 
+/** A 2025-era HTTP client that answers elicitation and sampling requests, keeping what it was asked. */
+async function connectAsking(token: string, asked: unknown[]): Promise<Client> {
+  const client = new Client({ name: 'canary-asker', version: '1.0.0' }, { capabilities: { elicitation: { form: {} }, sampling: {} } });
+  client.setRequestHandler('elicitation/create', async (request) => {
+    asked.push(request.params);
+    return { action: 'decline' } as never;
+  });
+  client.setRequestHandler('sampling/createMessage', async (request) => {
+    asked.push(request.params);
+    return { role: 'assistant', content: { type: 'text', text: 'no' }, model: 'canary-model' } as never;
+  });
+  const httpUrl = JSON.parse(readFileSync(join(home.paths.runtimeDir, 'daemon.json'), 'utf8')).httpUrl as string;
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${httpUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  return client;
+}
+
 function filesUnder(dir: string): { path: string; bytes: Buffer }[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
@@ -149,15 +176,48 @@ describe('canary: no secret value leaves the place it was put', () => {
     results.push(await c.callTool({ name: 'payments__leak_error', arguments: {} }).catch((e: Error) => e.message));
     results.push(await c.callTool({ name: 'payments__leak_log', arguments: {} }));
     results.push(await c.callTool({ name: 'remote__whoami', arguments: {} }));
-    const http = await connectHttp(JSON.parse(readFileSync(join(home.paths.runtimeDir, 'daemon.json'), 'utf8')).httpUrl as string, { era: 'modern', token: bridgeToken });
+    const http = await connectHttp(JSON.parse(readFileSync(join(home.paths.runtimeDir, 'daemon.json'), 'utf8')).httpUrl as string, {
+      era: 'modern',
+      token: bridgeToken,
+    });
     results.push(await http.client.callTool({ name: 'plain__has_secret', arguments: {} }));
     results.push(await http.client.listTools());
     await http.close();
 
+    // Every other channel a server speaks on (issue 12, finding 2): its lists (names, descriptions, schemas), a prompt, a
+    // resource, a completion, a progress message, a resource update, and the requests it sends the client mid-call.
+    const [tools, prompts, resources] = [await c.listTools(), await c.listPrompts(), await c.listResources()];
+    results.push(tools, prompts, resources);
+    expect(JSON.stringify(tools)).toContain('Lists the key [secret stripe_key redacted]');
+    results.push(await c.getPrompt({ name: 'payments__leak_prompt', arguments: { topic: 'x' } }));
+    for (const resource of resources.resources) results.push(await c.readResource({ uri: resource.uri }));
+    const completion = await c.complete({ ref: { type: 'ref/prompt', name: 'payments__leak_prompt' }, argument: { name: 'topic', value: '' } });
+    expect(completion.completion.values).toContain('[secret stripe_key redacted]');
+    results.push(completion);
+    const progress: unknown[] = [];
+    results.push(await c.callTool({ name: 'payments__leak_progress', arguments: {} }, { onprogress: (p) => void progress.push(p) }));
+    expect(JSON.stringify(progress)).toContain('halfway with [secret stripe_key redacted]');
+    results.push(progress, await c.callTool({ name: 'payments__leak_update', arguments: {} }));
+    const asked: unknown[] = [];
+    const asker = await connectAsking(bridgeToken, asked);
+    results.push(
+      await asker.callTool({ name: 'payments__leak_elicit', arguments: {} }),
+      await asker.callTool({ name: 'payments__leak_sampling', arguments: {} }),
+    );
+    await asker.close();
+    expect(asked).toHaveLength(2);
+    expect(JSON.stringify(asked)).toContain('Please confirm the key [secret stripe_key redacted]');
+    expect(JSON.stringify(asked)).toContain('You hold [secret stripe_key redacted]');
+    results.push(asked);
+
     // A crash (the server prints its secret as it dies) and the restart that follows.
     const crashedPid = (await server('payments')).pid;
     results.push(await c.callTool({ name: 'payments__crash', arguments: {} }).catch((e: Error) => e.message));
-    await eventually(async () => (await server('payments')).state === 'ready' && (await server('payments')).pid !== crashedPid, 20_000, 'payments to come back');
+    await eventually(
+      async () => (await server('payments')).state === 'ready' && (await server('payments')).pid !== crashedPid,
+      20_000,
+      'payments to come back',
+    );
     // A manual restart, and a rotation (which restarts it again).
     expect((await gatehouse(['servers', 'restart', 'payments'])).code).toBe(0);
     expect((await gatehouse(['secrets', 'set', 'stripe_key'], ROTATED + '\n')).code).toBe(0);
@@ -167,7 +227,19 @@ describe('canary: no secret value leaves the place it was put', () => {
     await bridge.close();
 
     // Everything a person or a script can read.
-    for (const args of [['status'], ['status', '--json'], ['whoami', '--json'], ['logs', 'payments', '--lines', '1000'], ['logs', 'plain'], ['clients', 'list', '--json'], ['secrets', 'list', '--json'], ['servers', 'list', '--json'], ['audit', 'verify'], ['audit', 'query', '--limit', '1000', '--json'], ['audit', 'export']]) {
+    for (const args of [
+      ['status'],
+      ['status', '--json'],
+      ['whoami', '--json'],
+      ['logs', 'payments', '--lines', '1000'],
+      ['logs', 'plain'],
+      ['clients', 'list', '--json'],
+      ['secrets', 'list', '--json'],
+      ['servers', 'list', '--json'],
+      ['audit', 'verify'],
+      ['audit', 'query', '--limit', '1000', '--json'],
+      ['audit', 'export'],
+    ]) {
       const run = await gatehouse(args);
       expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(0);
     }

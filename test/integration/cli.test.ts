@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '../../src/common/status.js';
 import { ClientRegistry } from '../../src/node/client-registry.js';
+import { callControl } from '../../src/node/control/control-client.js';
 import { BIN, makeHome, startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/misbehaving-server.mjs', import.meta.url));
@@ -192,6 +193,16 @@ describe('gatehouse without a running daemon', () => {
     expect(result.stdout).toBe('');
   });
 
+  it('`gatehouse clients setup CLIENT --view search` writes an entry whose bridge asks for the search view (issues 11 and 19)', async () => {
+    const env = { ...home.env, HOME: home.home };
+    const planned = await gatehouse(['clients', 'setup', 'cursor', '--view', 'search', '--dry-run'], env);
+    expect(planned.stderr).toBe('');
+    expect(planned.code).toBe(0);
+    expect(planned.stdout).toMatch(/"connect",[\s+]*"--client",[\s+]*"cursor",[\s+]*"--view",[\s+]*"search"/);
+    expectOneLineFailure(await gatehouse(['clients', 'setup', 'cursor', '--view', 'everything'], env), 'clients', /--view is search or aggregate/, 2);
+    expectOneLineFailure(await gatehouse(['clients', 'setup', 'cursor', '--view', 'search', '--server', 'tools'], env), 'clients', /--view and --server do not go together/, 2);
+  });
+
   it('an unknown command, subcommand or option exits 2 with a one-line reason', async () => {
     expectOneLineFailure(await gatehouse(['frobnicate'], home.env), undefined, /unknown command "frobnicate"; run `gatehouse --help`/, 2);
     expectOneLineFailure(await gatehouse(['servers', 'frob'], home.env), 'servers', /unknown servers subcommand "frob"/, 2);
@@ -237,6 +248,8 @@ describe('gatehouse with a running daemon', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^Gatehouse \S+ \(pid \d+\), user .+, policy: unmanaged$/m);
     expect(result.stdout).toContain(`socket: ${gh.socketPath}   http: ${gh.httpUrl}/mcp`);
+    // Where keys and credentials are kept is said (issue 11): the keychain, or the user-only file store.
+    expect(result.stdout).toMatch(/^keys: kept in (the OS keychain \(|the file store in .*\/keys \(no OS keychain answered\))/m);
     expect(result.stdout).toMatch(/^SERVERS\nNAME +STATE +RESTARTS +TOOLS +DETAIL\ntools +ready +0 +6 +misbehaving 1\.0\.0/m);
     expect(result.stdout).toContain('(none connected)');
   });
@@ -249,6 +262,11 @@ describe('gatehouse with a running daemon', () => {
     expect(status.httpUrl).toBe(gh.httpUrl);
     expect(status.httpUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(status.policy).toEqual({ mode: 'unmanaged' });
+    // The full MCP endpoint (issue 11): a client posting to it gets MCP, not a 404.
+    expect(status.mcpUrl).toBe(`${gh.httpUrl}/mcp`);
+    expect(['keychain', 'file']).toContain(status.keystore?.backend);
+    const posted = await fetch(status.mcpUrl!, { method: 'POST', headers: { authorization: `Bearer ${gh.token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '1' } } }) });
+    expect(posted.status).toBe(200);
     expect(status.pid).toBe(process.pid);
     expect(status.configFile).toBe(gh.paths.configFile);
     expect(status.servers).toEqual([expect.objectContaining({ name: 'tools', state: 'ready', restarts: 0, counts: expect.objectContaining({ tools: 6 }) })]);
@@ -266,7 +284,7 @@ describe('gatehouse with a running daemon', () => {
     const added = await gatehouse(['servers', 'add', 'extra', '--command', process.execPath, '--arg', FIXTURE, '--arg=--name', '--arg', 'extra-fixture', '--env', 'EXTRA_MODE=on'], gh.env);
     expect(added.stderr).toBe('');
     expect(added.code).toBe(0);
-    expect(added.stdout).toBe(`added "extra" to ${gh.paths.configFile}\napplied: started extra\n`);
+    expect(added.stdout).toMatch(new RegExp(`^added "extra" to ${gh.paths.configFile}\\napplied: started extra\\n"extra" started: extra-fixture 1\\.0\\.0, \\d+ tools\\n$`));
     const extra = (await liveStatus()).servers.find((s) => s.name === 'extra');
     expect(extra).toMatchObject({ state: 'ready', serverInfo: { name: 'extra-fixture', version: '1.0.0' } });
     const written = JSON.parse(readFileSync(gh.paths.configFile, 'utf8')) as { servers: Record<string, unknown> };
@@ -277,6 +295,33 @@ describe('gatehouse with a running daemon', () => {
     expect(removed.stdout).toBe(`removed "extra" from ${gh.paths.configFile}\napplied: stopped extra\n`);
     expect((await liveStatus()).servers.map((s) => s.name)).toEqual(['tools']);
     expectOneLineFailure(await gatehouse(['servers', 'remove', 'extra'], gh.env), 'servers', /no server named "extra" is configured/, 1);
+  });
+
+  it('`gatehouse servers add` says when the server it added does not start, and exits 1 (issue 11)', async () => {
+    const added = await gatehouse(['servers', 'add', 'broken', '--command', '/nonexistent/mcp-server'], gh.env);
+    expect(added.code).toBe(1);
+    expect(added.stdout).toContain('applied: started broken');
+    expect(added.stderr).toMatch(/^"broken" did not start: .*\/nonexistent\/mcp-server.*; its log: gatehouse logs broken/m);
+    expect((await gatehouse(['servers', 'remove', 'broken'], gh.env)).code).toBe(0);
+  });
+
+  it('`gatehouse clients list` shows when a client was last used, not only when it connected (issue 11)', async () => {
+    const registry = new ClientRegistry(join(gh.paths.stateDir, 'clients.json'));
+    const token = registry.add('all-day-agent');
+    const live = await openSession(gh, 'all-day-agent', token);
+    try {
+      // The session opened a while ago: make its last-seen old, as after a long day.
+      const stale = JSON.parse(readFileSync(join(gh.paths.stateDir, 'clients.json'), 'utf8')) as { clients: { name: string; lastSeen?: string }[] };
+      for (const c of stale.clients) if (c.name === 'all-day-agent') c.lastSeen = '2020-01-01T00:00:00.000Z';
+      writeFileSync(join(gh.paths.stateDir, 'clients.json'), JSON.stringify(stale));
+      await callControl(gh.paths.controlSocketPath, 'clients.reload', {});
+      expect((await live.call('tools__echo', { text: 'still here' })).result).toBeDefined();
+      const list = JSON.parse((await gatehouse(['clients', 'list', '--json'], gh.env)).stdout) as { name: string; lastSeen: string }[];
+      expect(Date.now() - Date.parse(list.find((c) => c.name === 'all-day-agent')!.lastSeen)).toBeLessThan(60_000);
+    } finally {
+      live.close();
+      registry.revoke('all-day-agent');
+    }
   });
 
   it('`gatehouse servers add` with invalid fields is refused and the file is left untouched', async () => {

@@ -59,7 +59,14 @@ beforeAll(async () => {
     home.paths.configFile,
     JSON.stringify({
       servers: {
-        memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(home.home, 'memory.json') } },
+        memory: {
+          type: 'stdio',
+          command: process.execPath,
+          args: [MEMORY()],
+          // In Gatehouse's data folder, the one folder of its own a server may be granted.
+          env: { MEMORY_FILE_PATH: join(home.paths.dataDir, 'memory', 'memory.json') },
+          sandbox: { write: [join(home.paths.dataDir, 'memory')] },
+        },
         // Needs a secret that is not set yet: it cannot start until the Secrets screen sets it.
         canary: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER], env: { API_KEY: '${secret:canary_key}' } },
       },
@@ -78,7 +85,8 @@ beforeAll(async () => {
   mkdirSync(managedDir);
   daemon = await startDaemon({
     paths: home.paths,
-    env: home.env,
+    // A throwaway HOME: the Clients screen's Set up buttons write IDE configs there.
+    env: { ...home.env, HOME: home.home },
     managedDir,
     logger: { log: (level, event, fields) => logs.push(JSON.stringify({ level, event, ...fields })) },
     human: { terminal: screen, notifier: { notify: () => false }, notice: { notify: () => undefined } },
@@ -209,17 +217,30 @@ describe('the console, headless, in Chromium', () => {
 
   it('Clients: revokes a client, which loses access at once, and gives each IDE its snippet', async () => {
     await go('Clients');
-    await page.getByRole('row', { name: /cursor/ }).getByText('read-only').waitFor();
+    const paired = page.getByRole('table', { name: 'Paired clients' });
+    await paired.getByRole('row', { name: /cursor/ }).getByText('read-only').waitFor();
     await page.getByRole('button', { name: 'Revoke cursor' }).click();
     await page.getByRole('dialog', { name: 'Revoke cursor?' }).getByRole('button', { name: 'Revoke the client' }).click();
     await page.getByRole('status').getByText('cursor revoked').waitFor();
-    await expect.poll(() => page.getByRole('row', { name: /cursor/ }).count()).toBe(0);
+    await expect.poll(() => paired.getByRole('row', { name: /cursor/ }).count()).toBe(0);
     await expect(connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens.cursor })).rejects.toThrow();
     // Snippets: the tabs work by keyboard.
     await page.getByRole('tab', { name: 'Claude Desktop' }).focus();
     await page.keyboard.press('End');
     await expect.poll(() => page.getByRole('tab', { name: 'VS Code' }).getAttribute('aria-selected')).toBe('true');
     expect(await page.getByLabel('VS Code configuration').textContent()).toContain('"type": "stdio"');
+    expect(await page.getByLabel('VS Code configuration').textContent()).toContain(JSON.stringify(process.execPath));
+    // Set up: the button writes Zed's own settings file and checks it: the bridge connects at once, and the person is asked to pair it.
+    const zed = page.getByRole('row', { name: /^Zed/ });
+    await zed.getByRole('button', { name: 'Set up' }).click();
+    await zed.getByRole('status').getByText(/Written\. Checked: it connected in \d+ ms; pair it when Gatehouse asks\./).waitFor();
+    const pairing = await screen.nextQuestion();
+    expect(pairing.title).toBe('Pair the client "zed"?');
+    // Not now: the person declines at the terminal.
+    screen.type('d');
+    await expect.poll(() => daemon.status().pendingQuestions).toBe(0);
+    const settings = readFileSync(join(home.home, '.config', 'zed', 'settings.json'), 'utf8');
+    expect(JSON.parse(settings).context_servers.gatehouse).toMatchObject({ command: process.execPath, args: [expect.stringMatching(/bin\/gatehouse\.js$/), 'connect', '--client', 'zed'] });
     await shot('07-clients.png');
   });
 

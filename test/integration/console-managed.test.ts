@@ -53,7 +53,7 @@ beforeAll(async () => {
   put('root.pub', root.publicPem);
   put('policy.json', JSON.stringify({ trust: ['root.pub'], required: true }));
   put('policy.bundle', await signFiles(sampleFiles(), { version: 1, keys: [root] }));
-  put('identity.json', JSON.stringify({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'], authorizationParams: { prompt: 'consent' } }));
+  put('identity.json', JSON.stringify({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'] }));
   writeFileSync(home.paths.configFile, JSON.stringify({ servers: {}, listen: { http: { enabled: true, port: 0 } } }), { mode: 0o600 });
   agentToken = new ClientRegistry(join(home.paths.stateDir, 'clients.json')).add('agent', { scope: { kind: 'all' }, via: 'http' });
   daemon = await startDaemon({
@@ -135,7 +135,9 @@ describe('the console under a managed policy with single sign-on', () => {
     roles.groups.sales = ['analyst'];
     const v2 = sampleFiles({
       files: {
-        'policies.cedar': `${policies}\n@id("support-search-anywhere")\npermit (principal in Role::"support", action == Action::"call_tool", resource == Tool::"crm__search_contacts");\n`,
+        'policies.cedar':
+          `${policies}\n@id("support-search-anywhere")\n` +
+          'permit (principal in Role::"support", action == Action::"call_tool", resource == Tool::"crm__search_contacts");\n',
         'roles.json': JSON.stringify(roles),
       },
     });

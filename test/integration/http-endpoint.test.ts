@@ -25,7 +25,7 @@ beforeAll(async () => {
   gh = await startGatehouse({
     servers: {
       everything: { type: 'stdio', command: process.execPath, args: [EVERYTHING(), 'stdio'] },
-      memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(data, 'memory.jsonl') } },
+      memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(data, 'memory.jsonl') }, sandbox: { write: [data] } },
     },
     config: { limits: { maxMessageBytes: MAX_MESSAGE_BYTES } },
     clients: ['ide', 'other-ide', 'session-keeper', 'revoked-legacy', 'revoked-modern', 'session-hoarder'],

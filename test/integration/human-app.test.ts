@@ -7,7 +7,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BridgeResult } from '../../src/common/console-api.js';
 import type { WaitingQuestion } from '../../src/common/questions.js';
@@ -39,7 +39,7 @@ beforeAll(async () => {
   writeFileSync(
     home.paths.configFile,
     JSON.stringify({
-      servers: { crm: { type: 'stdio', command: process.execPath, args: [CRM, '--log', callLog] } },
+      servers: { crm: { type: 'stdio', command: process.execPath, args: [CRM, '--log', callLog], sandbox: { write: [dirname(callLog)] } } },
       listen: { http: { enabled: false, port: 0 } },
       approvals: { ask: ['crm__refund'] },
     }),

@@ -9,7 +9,7 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '../../src/common/status.js';
 import { ClientRegistry } from '../../src/node/client-registry.js';
@@ -46,7 +46,7 @@ beforeAll(async () => {
   writeFileSync(
     home.paths.configFile,
     JSON.stringify({
-      servers: { crm: { type: 'stdio', command: process.execPath, args: [CRM, '--log', callLog] } },
+      servers: { crm: { type: 'stdio', command: process.execPath, args: [CRM, '--log', callLog], sandbox: { write: [dirname(callLog)] } } },
       listen: { http: { enabled: false, port: 0 } },
       humanPage: { port: pagePort },
       approvals: { ask: ['crm__refund'], timeoutSeconds: 30 },

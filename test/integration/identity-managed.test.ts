@@ -37,7 +37,7 @@ beforeAll(async () => {
   writeFileSync(join(managedDir, 'root.pub'), root.publicPem, { mode: 0o644 });
   writeFileSync(join(managedDir, 'policy.json'), JSON.stringify({ trust: ['root.pub'], required: true }), { mode: 0o644 });
   writeFileSync(join(managedDir, 'policy.bundle'), await signFiles(sampleFiles(), { version: 1, keys: [root] }), { mode: 0o644 });
-  const identity = { issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'], authorizationParams: { prompt: 'consent' } };
+  const identity = { issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'] };
   writeFileSync(join(managedDir, 'identity.json'), JSON.stringify(identity), { mode: 0o644 });
   // The user's own identity.json, naming a provider of their own: ignored on a managed device.
   writeFileSync(join(home.paths.configDir, 'identity.json'), JSON.stringify({ issuer: 'https://my-own-idp.example', clientId: 'mine' }));
@@ -46,7 +46,15 @@ beforeAll(async () => {
   tokens = { ide: registry.add('ide'), briefing: registry.add('briefing', { scope: { kind: 'listed', servers: [], tools: ['crm__search_contacts'] } }) };
   const logger: Logger = { log: () => undefined };
   // Tests cannot make root own the files; the mode checks still apply.
-  daemon = await startDaemon({ paths: home.paths, env: home.env, logger, secrets: keychain, managedDir, identity: { trustManagedOwner: true }, human: { terminal: null, notifier: { notify: () => false } } });
+  daemon = await startDaemon({
+    paths: home.paths,
+    env: home.env,
+    logger,
+    secrets: keychain,
+    managedDir,
+    identity: { trustManagedOwner: true },
+    human: { terminal: null, notifier: { notify: () => false } },
+  });
   await eventually(() => daemon.status().servers.some((s) => s.name === 'crm' && s.state === 'ready'), 20_000, 'the catalog CRM server');
 });
 afterAll(async () => {
@@ -70,7 +78,7 @@ describe('SSO under a managed policy', () => {
 
   it('maps the signed-in user\'s groups to roles through the bundle: an analyst sees the analysts\' tools', async () => {
     // What `gatehouse login` does: the browser flow, the refresh token into the keychain, then the daemon reloads.
-    const settings = IdentitySettingsSchema.parse({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'], authorizationParams: { prompt: 'consent' } });
+    const settings = IdentitySettingsSchema.parse({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'] });
     const client = await OidcClient.discover(settings);
     const result = await client.loginWithBrowser({ say: () => undefined, openBrowser: async (url) => (void signIn(url, 'ann'), true) });
     await new TokenStore(keychain, idp.issuer, CLIENT_ID).save({ refreshToken: result.refreshToken!, sub: 'ann', displayName: result.user!.displayName });

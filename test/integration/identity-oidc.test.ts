@@ -20,9 +20,9 @@ const settingsFor = (issuer: string, extra: Partial<IdentitySettings> = {}): Ide
   IdentitySettingsSchema.parse({
     issuer,
     clientId: CLIENT_ID,
+    // As docs/identity.md shows it: offline_access, and no prompt of its own. oidc-provider grants offline_access (a refresh
+    // token) only with explicit consent, which Gatehouse asks for (OpenID Connect Core §11).
     scopes: ['openid', 'offline_access', 'email', 'groups'],
-    // oidc-provider grants offline_access (a refresh token) only with explicit consent.
-    authorizationParams: { prompt: 'consent' },
     ...extra,
   });
 
@@ -71,6 +71,43 @@ describe('sign-in with a real provider', () => {
     expect(io.lines.join('\n')).toMatch(/code_challenge_method=S256/);
     // Tokens print as [redacted] wherever they end up.
     expect(JSON.stringify(tokens)).not.toContain(tokens.accessToken.unwrap());
+  });
+
+  // Issue 12, finding 9: the documented settings worked only with a prompt the docs do not show.
+  it('gets a refresh token with the documented settings from a provider that grants offline_access only with consent', async () => {
+    const settings = settingsFor(idp.issuer);
+    expect(settings.authorizationParams).toEqual({});
+    const io = browserSigningIn('alice');
+    const tokens = await (await OidcClient.discover(settings)).loginWithBrowser(io, { timeoutMs: 20_000 });
+    expect(tokens.refreshToken).toBeDefined();
+    expect(io.lines.join('\n')).toMatch(/[?&]prompt=consent(&|$)/m);
+    // A prompt the settings choose is used as it is.
+    const own = browserSigningIn('alice');
+    await (
+      await OidcClient.discover(settingsFor(idp.issuer, { authorizationParams: { prompt: 'login consent' } }))
+    ).loginWithBrowser(own, { timeoutMs: 20_000 });
+    expect(own.lines.join('\n')).toMatch(/[?&]prompt=login(\+|%20)consent/);
+  });
+
+  it('shows the truth in the browser tab: what this side kept, or why the sign-in failed here', async () => {
+    const client = await OidcClient.discover(settingsFor(idp.issuer));
+    const pages: Promise<{ body: string; status: number | undefined }>[] = [];
+    const browser: LoginIo = { say: () => undefined, openBrowser: async (url) => (pages.push(signIn(url, 'alice')), true) };
+    await client.loginWithBrowser(browser, { timeoutMs: 20_000, accept: async (t) => `Signed in to Gatehouse as ${t.user!.displayName}.` });
+    expect(await pages[0]).toMatchObject({ status: 200, body: 'Signed in to Gatehouse as alice@example.test. You can close this tab.\n' });
+    const failed = await failure(
+      client.loginWithBrowser(browser, {
+        timeoutMs: 20_000,
+        accept: async () => {
+          throw new GatehouseError('no_refresh_token', 'the identity provider returned no refresh token');
+        },
+      }),
+    );
+    expect(failed.code).toBe('no_refresh_token');
+    const page = await pages[1]!;
+    expect(page.status).toBe(400);
+    expect(page.body).toMatch(/^Sign-in failed: the identity provider returned no refresh token\. Nothing was kept/);
+    expect(page.body).not.toMatch(/Signed in/);
   });
 
   it('reads groups from the configured claim, and none when the claim is absent', async () => {

@@ -48,7 +48,7 @@ beforeAll(async () => {
   gh = await startIdentityHome({
     servers: { canary: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER] } },
     clients: { ide: {} },
-    identity: { issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'], authorizationParams: { prompt: 'consent' }, refreshMarginSeconds: 1 },
+    identity: { issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'], refreshMarginSeconds: 1 },
   });
   token = gh.tokens.ide!;
   await eventually(() => gh.daemon.status().servers[0]?.state === 'ready', 20_000, 'the canary server');
@@ -94,7 +94,9 @@ describe('the signed-in user in the chain', () => {
     expect(await call(client)).toBe('hello');
     await idp.revokeGrantsOf('alice');
     await eventually(() => identity().state === 'expired', 10_000, 'the session to expire');
-    expect(await call(client)).toMatch(/^refused: .*your sign-in has expired: the identity provider refused the stored sign-in .*; sign in again with `gatehouse login`/);
+    expect(await call(client)).toMatch(
+      /^refused: .*your sign-in has expired: the identity provider refused the stored sign-in .*; sign in again with `gatehouse login`/,
+    );
     expect(gh.notifications.join('\n')).toMatch(/Gatehouse: sign in again/);
     // The useless refresh token is gone from the keychain.
     expect(await gh.keychain.list()).not.toContain(sessionItem(idp.issuer, CLIENT_ID));
@@ -109,7 +111,12 @@ describe('the signed-in user in the chain', () => {
     await idp.pause();
     try {
       await eventually(() => identity().state === 'expired', 15_000, 'the access token to run out');
-      expect(await call(client)).toMatch(/^refused: .*your sign-in has expired: .*could not be renewed \(cannot reach the identity provider at http:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED.*; sign in again with `gatehouse login`/);
+      expect(await call(client)).toMatch(
+        new RegExp(
+          '^refused: .*your sign-in has expired: .*could not be renewed ' +
+            '\\(cannot reach the identity provider at http://127\\.0\\.0\\.1:\\d+: .*ECONNREFUSED.*; sign in again with `gatehouse login`',
+        ),
+      );
     } finally {
       await idp.resume();
     }

@@ -56,7 +56,7 @@ beforeAll(async () => {
     startGatehouse({
       servers: {
         everything: { type: 'stdio', command: process.execPath, args: [EVERYTHING(), 'stdio'] },
-        memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(data, 'memory.jsonl') } },
+        memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(data, 'memory.jsonl') }, sandbox: { write: [data] } },
       },
       clients: ['inspector'],
     }),

@@ -6,13 +6,13 @@
  * client's scope, in lists and calls. Also: declining, nobody answering, the page's defences, and
  * revocation cutting off a live session and a stolen credential.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClientRegistry } from '../../src/node/client-registry.js';
 import { callControl } from '../../src/node/control/control-client.js';
-import { KeychainSecretStore } from '../../src/node/keychain-secret-store.js';
+import { KeychainSecretStore } from '../../src/node/keystore/keychain.js';
 import { bridgeCredentialItem } from '../../src/node/identity/bridge-credentials.js';
 import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';
 import { PagePerson } from '../support/screen.js';
@@ -22,6 +22,8 @@ import { eventually } from './support/gatehouse.js';
 
 let keyring: TestKeyring;
 let gh: IdentityHome;
+/** Whether this run can act as another local user (root, with runuser). */
+const asAnotherUser = process.getuid?.() === 0 && spawnSync('runuser', ['--help']).status === 0;
 
 const env = (extra: Record<string, string> = {}) => bridgeEnv(gh.env, { ...keyring.env, ...extra });
 const opened: { close(): Promise<void> }[] = [];
@@ -52,6 +54,12 @@ afterEach(async () => {
   await Promise.allSettled(opened.splice(0).map((c) => c.close()));
 });
 
+/** A bridge connects at once while pairing waits; a refusal reaches it on its next request (issue 11). */
+async function refused(connecting: ReturnType<typeof bridge>, reason: RegExp): Promise<void> {
+  const { client } = await connecting;
+  await eventually(() => client.listTools().then(() => false, (e: Error) => reason.test(e.message)), 10_000, `the refusal ${reason}`);
+}
+
 const names = async (client: Awaited<ReturnType<typeof bridge>>['client']) => (await client.listTools()).tools.map((t) => t.name).sort();
 
 describe('pairing a bridge', () => {
@@ -67,7 +75,7 @@ describe('pairing a bridge', () => {
     expect(answered.page).toContain(question.clientCode!);
     const { client, stderr } = await connecting;
     expect(stderr()).toContain(`check that it shows the code ${question.clientCode}`);
-    expect(stderr()).toContain('paired as "morning-briefing"; the credential is kept in the keychain');
+    await eventually(() => stderr().includes('paired as "morning-briefing"; the credential is kept in the OS keychain (Secret Service'), 10_000, 'the bridge keeping its credential');
 
     // Read-only: the unannotated and writing tools are neither listed nor callable.
     expect(await names(client)).toEqual(['canary__read']);
@@ -93,15 +101,18 @@ describe('pairing a bridge', () => {
     const connecting = bridge('echo-agent');
     const question = await gh.nextQuestion(/"echo-agent"/);
     expect((await answer(question, { decision: 'approve', scope: 'listed', tool: 'canary__echo', expiry: '1' })).status).toBe(200);
-    const { client } = await connecting;
+    const { client, stderr } = await connecting;
+    await eventually(() => stderr().includes('paired as "echo-agent"'), 10_000, 'pairing to complete');
     expect(await names(client)).toEqual(['canary__echo']);
     expect(textOf(await client.callTool({ name: 'canary__echo', arguments: { message: 'hi' } }))).toBe('hi');
   });
 
-  it('refuses the bridge when the person declines, with the reason on its stderr', async () => {
+  it('refuses the bridge when the person declines, with the reason on its stderr and on the next request', async () => {
     const connecting = bridge('unwanted');
     await answer(await gh.nextQuestion(/"unwanted"/), { decision: 'decline' });
-    await expect(connecting).rejects.toThrow('Gatehouse refused the connection: the person at this computer declined to pair "unwanted"');
+    const { client, stderr } = await connecting;
+    await eventually(() => stderr().includes('gatehouse connect: the person at this computer declined to pair "unwanted"'), 10_000, 'the refusal on stderr');
+    await expect(client.listTools()).rejects.toThrow('the person at this computer declined to pair "unwanted"');
   });
 
   it('refuses a form that names a server or tool that was not offered', async () => {
@@ -113,13 +124,13 @@ describe('pairing a bridge', () => {
     expect(result.body).toContain('the answer names a server or tool that was not offered');
     // Still waiting: the person answers properly on the same page.
     expect((await person.decline()).status).toBe(200);
-    await expect(connecting).rejects.toThrow(/declined to pair "greedy"/);
+    await refused(connecting, /declined to pair "greedy"/);
   });
 
   it('refuses a client name that has a credential but comes without it, and an expired credential', async () => {
-    const run = await runGatehouse(['connect', '--client', 'morning-briefing'], bridgeEnv(gh.env), 15_000);
-    // Without the keyring the bridge finds no kept credential, and the daemon will not pair a paired name again.
-    expect(run.stderr).toMatch(/client "morning-briefing" has a credential/);
+    // Without the keyring (a bus that is not there) the bridge finds no kept credential, and the daemon will not pair a paired name again.
+    const run = await runGatehouse(['connect', '--client', 'morning-briefing'], bridgeEnv(gh.env, { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus' }), 15_000);
+    expect(run.stderr).toMatch(/client "morning-briefing" has a credential, but this bridge did not present it/);
     const expired = new ClientRegistry(join(gh.paths.stateDir, 'clients.json')).list().find((r) => r.name === 'expired-agent')!;
     expect(expired.expiresAt).toBeDefined();
     expect(gh.tokens['expired-agent']).toMatch(/^ghc_/);
@@ -136,12 +147,18 @@ describe('pairing a bridge', () => {
 
     const revoke = await runGatehouse(['clients', 'revoke', 'soon-revoked'], env());
     expect(revoke).toMatchObject({ code: 0, stdout: 'revoked "soon-revoked"\n' });
-    await expect(client.callTool({ name: 'canary__echo', arguments: { message: 'after' } })).rejects.toThrow('the credential of client "soon-revoked" was revoked');
+    await expect(client.callTool({ name: 'canary__echo', arguments: { message: 'after' } })).rejects.toThrow(
+      'the credential of client "soon-revoked" was revoked',
+    );
 
     const reuse = await runGatehouse(['connect', '--client', 'soon-revoked'], env({ GATEHOUSE_CLIENT_TOKEN: stolen }));
     expect(reuse.code).toBe(1);
     expect(reuse.stderr).toMatch(/Gatehouse refused the connection: wrong or revoked client credential/);
-    const elsewhere = await fetch(`${gh.daemon.httpUrl}/mcp`, { method: 'POST', headers: { authorization: `Bearer ${stolen}`, 'content-type': 'application/json' }, body: '{}' });
+    const elsewhere = await fetch(`${gh.daemon.httpUrl}/mcp`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stolen}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(elsewhere.status).toBe(401);
   });
 
@@ -185,7 +202,7 @@ describe('consent only in the human channel', () => {
     expect((await post({ form: 'A'.repeat(32), decision: 'approve', scope: 'all', expiry: '1' })).status).toBe(403);
     // Nothing was approved by any of that; the person types the code and declines.
     expect((await answer(question, { decision: 'decline' })).status).toBe(200);
-    await expect(connecting).rejects.toThrow(/declined/);
+    await refused(connecting, /declined/);
   });
 
   it('locks a question\'s page after five wrong codes, says so on the terminal, and the terminal still answers', async () => {
@@ -199,29 +216,34 @@ describe('consent only in the human channel', () => {
     expect((await answer(question, { decision: 'approve', scope: 'all', expiry: '1' })).status).toBe(403);
     expect(gh.screen.text).toMatch(new RegExp(`too many wrong codes were typed on the page of question \\[${question.number}\\]`));
     gh.screen.type(`${question.number} d`);
-    await expect(connecting).rejects.toThrow(/declined to pair "guessed-at"/);
+    await refused(connecting, /declined to pair "guessed-at"/);
   });
 
-  it.skipIf(process.getuid?.() !== 0)('refuses another local user who has the address and the code', async () => {
+  // Needs root and runuser to act as another local user; CI names it as skipped (not passed) elsewhere.
+  it.skipIf(!asAnotherUser)('refuses another local user who has the address and the code', async () => {
     const connecting = bridge('other-user-test');
     const question = await gh.nextQuestion(/"other-user-test"/);
     const script = `fetch(${JSON.stringify(question.url)}, { method: 'POST', body: 'code=${question.pageCode}', headers: { 'content-type': 'application/x-www-form-urlencoded' } }).then((r) => console.log(r.status))`;
     // Asynchronously: the daemon under test answers from this same process.
     const asNobody = await new Promise<string>((resolve, reject) => {
-      execFile('runuser', ['-u', 'nobody', '--', process.execPath, '-e', script], { timeout: 15_000 }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
+      execFile('runuser', ['-u', 'nobody', '--', process.execPath, '-e', script], { timeout: 15_000 }, (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      );
     });
     expect(asNobody.trim()).toBe('403');
     // Nothing was spent: the person can still answer.
     expect((await answer(question, { decision: 'decline' })).status).toBe(200);
-    await expect(connecting).rejects.toThrow(/declined/);
+    const { stderr } = await connecting;
+    await eventually(() => stderr().includes('declined'), 10_000, 'the refusal');
   });
 
   it('refuses when nobody answers before the deadline', async () => {
     const short = await startIdentityHome({ pairingDeadlineMs: 1500 });
     try {
-      const run = await runGatehouse(['connect', '--client', 'patient'], bridgeEnv(short.env, keyring.env), 20_000);
-      expect(run.code).toBe(1);
-      expect(run.stderr).toMatch(/Gatehouse refused the connection: nobody answered the pairing request for "patient" within 2 s/);
+      const { client, stderr } = await connectBridgeWith(bridgeEnv(short.env, keyring.env), 'patient');
+      opened.push({ close: () => client.close() });
+      await eventually(() => stderr().includes('nobody answered the pairing request for "patient" within 2 s'), 10_000, 'the expiry on stderr');
+      await expect(client.listTools()).rejects.toThrow(/nobody answered the pairing request for "patient" within 2 s/);
       // The question is gone from the page once it expired.
       const gone = await fetch(short.questions[0]!.url!, { redirect: 'manual' });
       expect(gone.status).toBe(404);

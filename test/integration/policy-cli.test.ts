@@ -3,7 +3,7 @@
  * checking it as a desktop would, decision cases for the admins' CI, explaining one decision,
  * key lists for rotation; each command's --help, one-line errors and exit codes.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,7 +37,18 @@ describe('gatehouse policy', () => {
   });
 
   it('sign turns the sample directory into one bundle file, and verify accepts it with the right key', async () => {
-    const signed = await gatehouse('sign', SAMPLE_DIR, '--key', join(dir, 'keys', 'root.key'), '--version', '4', '--expires', '7d', '--out', join(dir, 'v4.bundle'));
+    const signed = await gatehouse(
+      'sign',
+      SAMPLE_DIR,
+      '--key',
+      join(dir, 'keys', 'root.key'),
+      '--version',
+      '4',
+      '--expires',
+      '7d',
+      '--out',
+      join(dir, 'v4.bundle'),
+    );
     expect(signed.code).toBe(0);
     expect(signed.stdout).toMatch(/signed bundle v4 \(catalog\.json, policies\.cedar, quotas\.json, roles\.json, schema\.cedarschema\)/);
     const verified = await gatehouse('verify', join(dir, 'v4.bundle'), '--trust', join(dir, 'keys', 'root.pub'));
@@ -82,27 +93,84 @@ describe('gatehouse policy', () => {
   });
 
   it('test exits 1 and says which case failed and why', async () => {
-    writeFileSync(join(dir, 'wrong.json'), JSON.stringify([{ name: 'support deletes', user: 'sam', groups: ['crm-support'], client: 'cursor', tool: 'crm__delete_contact', args: { id: 'c-1' }, expect: 'allow' }]));
+    writeFileSync(
+      join(dir, 'wrong.json'),
+      JSON.stringify([
+        { name: 'support deletes', user: 'sam', groups: ['crm-support'], client: 'cursor', tool: 'crm__delete_contact', args: { id: 'c-1' }, expect: 'allow' },
+      ]),
+    );
     const result = await gatehouse('test', join(dir, 'v4.bundle'), '--cases', join(dir, 'wrong.json'));
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/^FAIL {2}support deletes: expected allow, got deny \(this tool is forbidden by policy only-admins-delete; policies: only-admins-delete\)$/m);
+    expect(result.stdout).toMatch(
+      /^FAIL {2}support deletes: expected allow, got deny \(this tool is forbidden by policy only-admins-delete; policies: only-admins-delete\)$/m,
+    );
   });
 
   it('explain names the decision, the policies and the arguments as Cedar sees them', async () => {
-    const result = await gatehouse('explain', join(dir, 'v4.bundle'), '--user', 'sam', '--groups', 'crm-support', '--client', 'cursor', '--tool', 'crm__refund', '--args', '{"contact_id":"c-1","amount":150,"currency":"EUR"}');
+    const result = await gatehouse(
+      'explain',
+      join(dir, 'v4.bundle'),
+      '--user',
+      'sam',
+      '--groups',
+      'crm-support',
+      '--client',
+      'cursor',
+      '--tool',
+      'crm__refund',
+      '--args',
+      '{"contact_id":"c-1","amount":150,"currency":"EUR"}',
+    );
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^decision: {2}approval/m);
     expect(result.stdout).toMatch(/^policies: {2}support-refund-large \(policies\.cedar, permit, @approval\("user"\)\)$/m);
     expect(result.stdout).toMatch(/^arguments: \{"amount":15000,"currency":"EUR"\} as context\.args$/m);
-    const json = await gatehouse('explain', join(dir, 'v4.bundle'), '--user', 'ann', '--groups', 'crm-analysts', '--client', 'cursor', '--tool', 'crm__delete_contact', '--json');
+    const json = await gatehouse(
+      'explain',
+      join(dir, 'v4.bundle'),
+      '--user',
+      'ann',
+      '--groups',
+      'crm-analysts',
+      '--client',
+      'cursor',
+      '--tool',
+      'crm__delete_contact',
+      '--json',
+    );
     expect(JSON.parse(json.stdout)).toMatchObject({ decision: 'deny', visible: false, policies: ['only-admins-delete'], roles: ['analyst'] });
   });
 
   it('keylist lets a root key vouch for a separate signing key (rotation without reinstalling)', async () => {
     expect((await gatehouse('keygen', '--out', join(dir, 'keys'), '--name', 'signer')).code).toBe(0);
-    const list = await gatehouse('keylist', '--root', join(dir, 'keys', 'root.key'), '--key', join(dir, 'keys', 'signer.pub'), '--version', '1', '--out', join(dir, 'keys.jws'));
+    const list = await gatehouse(
+      'keylist',
+      '--root',
+      join(dir, 'keys', 'root.key'),
+      '--key',
+      join(dir, 'keys', 'signer.pub'),
+      '--version',
+      '1',
+      '--out',
+      join(dir, 'keys.jws'),
+    );
     expect(list.code).toBe(0);
-    expect((await gatehouse('sign', SAMPLE_DIR, '--key', join(dir, 'keys', 'signer.key'), '--keylist', join(dir, 'keys.jws'), '--version', '5', '--out', join(dir, 'v5.bundle'))).code).toBe(0);
+    expect(
+      (
+        await gatehouse(
+          'sign',
+          SAMPLE_DIR,
+          '--key',
+          join(dir, 'keys', 'signer.key'),
+          '--keylist',
+          join(dir, 'keys.jws'),
+          '--version',
+          '5',
+          '--out',
+          join(dir, 'v5.bundle'),
+        )
+      ).code,
+    ).toBe(0);
     const verified = await gatehouse('verify', join(dir, 'v5.bundle'), '--trust', join(dir, 'keys', 'root.pub'));
     expect(verified.code).toBe(0);
     expect(verified.stdout).toMatch(/\(key list v1 from root /);
@@ -133,15 +201,21 @@ describe('gatehouse policy', () => {
 });
 
 describe('the sample bundle', () => {
-  it('pins the tool definitions the CRM fixture actually serves (gatehouse policy pin)', async () => {
-    const { cpSync, mkdirSync } = await import('node:fs');
-    const copy = join(dir, 'pin-check');
+  /** A copy of the sample bundle directory, with its catalog edited. */
+  function sampleCopy(name: string, edit: (catalog: { servers: { crm: { launch: unknown; tools: Record<string, { sha256: string }> } } }) => void): string {
+    const copy = join(dir, name);
     mkdirSync(copy);
     cpSync(SAMPLE_DIR, copy, { recursive: true });
-    const catalog = JSON.parse(readFileSync(join(copy, 'catalog.json'), 'utf8')) as { servers: { crm: { launch: unknown } } };
-    catalog.servers.crm.launch = { type: 'stdio', command: process.execPath, args: [join(SAMPLE_DIR, '../../test/fixtures/crm-server.mjs')] };
+    const catalog = JSON.parse(readFileSync(join(copy, 'catalog.json'), 'utf8')) as Parameters<typeof edit>[0];
+    edit(catalog);
     writeFileSync(join(copy, 'catalog.json'), JSON.stringify(catalog));
-    const result = await gatehouse('pin', copy);
+    return copy;
+  }
+
+  // Issue 12, finding 9: the sample's catalog started /opt/crm-mcp/crm-server.mjs, which nothing installs.
+  it('starts the CRM it ships with, and pins the tool definitions it actually serves (gatehouse policy pin, as it is)', async () => {
+    const result = await gatehouse('pin', SAMPLE_DIR);
+    expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout.trim().split('\n').map((l) => l.split(/\s+/).slice(0, 2).join(' '))).toEqual([
       'crm__delete_contact same',
@@ -149,5 +223,28 @@ describe('the sample bundle', () => {
       'crm__refund same',
       'crm__search_contacts same',
     ]);
+  });
+
+  it('exits 1 when a catalog server does not start, saying which and why', async () => {
+    const copy = sampleCopy('pin-missing', (catalog) => {
+      catalog.servers.crm.launch = { type: 'stdio', command: process.execPath, args: [join(dir, 'not-installed', 'crm-server.mjs')] };
+    });
+    const result = await gatehouse('pin', copy);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^gatehouse policy: server "crm" did not start: .*Cannot find module/m);
+    expect(result.stderr).toMatch(/1 of 1 catalog server\(s\) did not start \(crm\): nothing was checked for them\n$/);
+  });
+
+  it('exits 1 when a tool differs from its pin, and 0 once --write has recorded it', async () => {
+    const copy = sampleCopy('pin-drift', (catalog) => {
+      catalog.servers.crm.tools.refund!.sha256 = '0'.repeat(64);
+    });
+    const drifted = await gatehouse('pin', copy);
+    expect(drifted.code).toBe(1);
+    expect(drifted.stdout).toMatch(/^crm__refund\s+changed\s/m);
+    expect(drifted.stderr).toContain('1 tool(s) do not match the catalog');
+    expect((await gatehouse('pin', copy, '--write')).code).toBe(0);
+    expect((await gatehouse('pin', copy)).code).toBe(0);
   });
 });

@@ -34,8 +34,8 @@ beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'gh-search-'));
   servers = {
     everything: { type: 'stdio', command: process.execPath, args: [EVERYTHING(), 'stdio'] },
-    files: { type: 'stdio', command: process.execPath, args: [FILESYSTEM(), scratch] },
-    memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(scratch, 'memory.jsonl') } },
+    files: { type: 'stdio', command: process.execPath, args: [FILESYSTEM(), scratch], sandbox: { write: [scratch] } },
+    memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(scratch, 'memory.jsonl') }, sandbox: { write: [scratch] } },
     crm: { type: 'stdio', command: process.execPath, args: [CRM] },
     lab: { type: 'stdio', command: process.execPath, args: [LAB] },
   };

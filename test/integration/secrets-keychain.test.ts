@@ -5,10 +5,10 @@
  * server writes, and a change restarts exactly the servers that use it. Missing secrets and a
  * missing keychain fail closed with the fix in the message.
  */
-import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeychainSecretStore } from '../../src/node/keychain-secret-store.js';
+import { KeychainSecretStore } from '../../src/node/keystore/keychain.js';
 import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';
 import { CANARY_SERVER, startIdentityHome, type IdentityHome } from '../support/identity-home.js';
 import { startHeaderServer, type HeaderServer } from '../support/header-server.js';
@@ -124,7 +124,7 @@ describe('gatehouse secrets', () => {
   it('changing a secret restarts exactly the servers that use it', async () => {
     const before = Object.fromEntries(['payments', 'plain', 'remote', 'needy'].map((n) => [n, { pid: server(n).pid, restarts: server(n).restarts }]));
     const result = await set('stripe_key', ROTATED);
-    expect(result).toMatchObject({ code: 0, stdout: 'stored "stripe_key" in the keychain; used by payments\n' });
+    expect(result).toMatchObject({ code: 0, stdout: 'stored "stripe_key" in the OS keychain (Secret Service (GNOME Keyring or KWallet)); used by payments\n' });
     expect(result.stderr).toContain('restarted: payments');
     await eventually(() => server('payments').state === 'ready' && server('payments').pid !== before.payments!.pid, 15_000, 'payments to restart');
     expect(readFileSync(`/proc/${server('payments').pid}/environ`, 'utf8')).toContain(`API_KEY=${ROTATED}`);
@@ -138,31 +138,40 @@ describe('gatehouse secrets', () => {
     await eventually(() => server('needy').state !== 'ready', 15_000, 'needy to stop');
     const again = await runGatehouse(['secrets', 'delete', 'not_set_yet'], env());
     expect(again.code).toBe(1);
-    expect(again.stderr).toMatch(/no secret named "not_set_yet" is in the keychain/);
+    expect(again.stderr).toMatch(/no secret named "not_set_yet" is stored/);
   });
 });
 
 describe('without a keychain', () => {
-  it('`secrets set` and `login` fail with the fix, and nothing is written in plain text', async () => {
-    const noBus = bridgeEnv(gh.env, { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus' });
-    const result = await runGatehouse(['secrets', 'set', 'orphan'], noBus, 30_000, 'plain-text-canary-9931\n');
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^gatehouse secrets: the keychain \(Secret Service \(GNOME Keyring or KWallet\)\) could not write "secret\/orphan": .*dbus-run-session.*Gatehouse never falls back to storing keys in a file\./s);
-    const all = readdirSync(gh.home, { recursive: true, withFileTypes: true })
+  const noBus = () => bridgeEnv(gh.env, { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus' });
+  const plainFiles = () =>
+    readdirSync(gh.home, { recursive: true, withFileTypes: true })
       .filter((e) => e.isFile())
       .map((e) => readFileSync(join(e.parentPath, e.name)).toString('latin1'))
       .join('');
-    expect(all).not.toContain('plain-text-canary-9931');
 
-    // Signing in checks the keychain before anyone types a password.
-    writeFileSync(join(gh.paths.configDir, 'identity.json'), JSON.stringify({ issuer: 'https://idp.invalid', clientId: 'gatehouse' }));
+  it('`secrets set` refuses without the user\'s opt-in to the file store, with the fix, and writes the value nowhere', async () => {
+    const result = await runGatehouse(['secrets', 'set', 'orphan'], noBus(), 30_000, 'plain-text-canary-9931\n');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^gatehouse secrets: the keychain \(Secret Service \(GNOME Keyring or KWallet\)\) could not read: .*dbus-run-session.*/s);
+    expect(result.stderr).toContain('Your own secrets go to the file store only if you opt in: set "keystore": { "userSecretsInFile": true } in config.json.');
+    expect(plainFiles()).not.toContain('plain-text-canary-9931');
+  });
+
+  it('with the opt-in, keeps the secret in the user-only file store, and says so', async () => {
+    const config = JSON.parse(readFileSync(gh.paths.configFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(gh.paths.configFile, JSON.stringify({ ...config, keystore: { userSecretsInFile: true } }, null, 2));
     try {
-      const login = await runGatehouse(['login', '--no-browser'], noBus, 30_000);
-      expect(login.code).toBe(1);
-      expect(login.stderr).toMatch(/^gatehouse login: the keychain \(Secret Service \(GNOME Keyring or KWallet\)\) could not read: .*Gatehouse never falls back to storing keys in a file\./s);
-      expect(login.stderr).not.toContain('idp.invalid/');
+      const result = await runGatehouse(['secrets', 'set', 'filed'], noBus(), 30_000, 'file-canary-4412\n');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe(`stored "filed" in the file store in ${join(gh.paths.stateDir, 'keys')}; no server refers to it yet\n`);
+      const file = join(gh.paths.stateDir, 'keys', 'secret%2Ffiled.item');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const listed = await runGatehouse(['secrets', 'list', '--json'], noBus(), 30_000);
+      expect(JSON.parse(listed.stdout)).toContainEqual({ name: 'filed', stored: true, usedBy: [] });
     } finally {
-      rmSync(join(gh.paths.configDir, 'identity.json'));
+      writeFileSync(gh.paths.configFile, JSON.stringify(config, null, 2));
+      rmSync(join(gh.paths.stateDir, 'keys', 'secret%2Ffiled.item'), { force: true });
     }
   });
 });

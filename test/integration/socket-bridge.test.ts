@@ -44,8 +44,8 @@ beforeAll(async () => {
   gh = await startGatehouse({
     servers: {
       everything: { type: 'stdio', command: process.execPath, args: [EVERYTHING(), 'stdio'] },
-      memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(data, 'memory.jsonl') } },
-      files: { type: 'stdio', command: process.execPath, args: [FILESYSTEM(), data] },
+      memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(data, 'memory.jsonl') }, sandbox: { write: [data] } },
+      files: { type: 'stdio', command: process.execPath, args: [FILESYSTEM(), data], sandbox: { write: [data] } },
     },
     clients: ['ide', 'agent', 'revoked-legacy', 'revoked-modern'],
   });
@@ -151,7 +151,10 @@ describe.each(ERAS)('gatehouse connect, %s era', (era) => {
   });
 
   it('refuses a registered client name that comes without its token', async () => {
-    await expectRefused({ client: 'ide' }, 'client "ide" has a credential; pass it with --token-file or GATEHOUSE_CLIENT_TOKEN');
+    await expectRefused(
+      { client: 'ide' },
+      'client "ide" has a credential, but this bridge did not present it (the bridge that was paired keeps it in its key store). To pair it again: gatehouse clients revoke "ide", then connect again. A credential can also be given with --token-file or GATEHOUSE_CLIENT_TOKEN',
+    );
   });
 
   it('shows the paired client as verified in status; an unpaired name must be paired by a person first (issue 4)', async () => {

@@ -4,14 +4,14 @@
  * the same code `gatehouse policy sign` uses.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { signBundle, signKeyList } from '../../src/node/policy/bundle-file.js';
 import { readBundleDir } from '../../src/node/policy/content.js';
 import { generateSigningKey, publicKeyFromPem, signingKeyFromPem, type PublicKeyInfo, type SigningKey } from '../../src/node/policy/keys.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const SAMPLE_DIR = resolve(REPO_ROOT, 'resources/policy');
-export const CRM_FIXTURE = resolve(REPO_ROOT, 'test/fixtures/crm-server.mjs');
+export const CRM_FIXTURE = resolve(REPO_ROOT, 'resources/examples/crm-server.mjs');
 
 export interface TestKey {
   signing: SigningKey;
@@ -40,6 +40,8 @@ export interface SampleOptions {
 }
 
 export interface CatalogJson {
+  /** `required`: servers that cannot be confined do not start (docs/sandbox.md). */
+  sandbox?: string;
   servers: Record<string, { launch: Record<string, unknown>; tools: Record<string, Record<string, unknown>> }>;
 }
 
@@ -47,7 +49,11 @@ export interface CatalogJson {
 export function sampleFiles(options: SampleOptions = {}): Map<string, Buffer> {
   const files = readBundleDir(SAMPLE_DIR);
   const catalog = JSON.parse(files.get('catalog.json')!.toString('utf8')) as CatalogJson;
-  catalog.servers.crm!.launch = { type: 'stdio', command: process.execPath, args: [CRM_FIXTURE, ...(options.crmArgs ?? [])], restart: { mode: 'never' } };
+  const args = options.crmArgs ?? [];
+  const log = args.includes('--log') ? args[args.indexOf('--log') + 1] : undefined;
+  // The CRM is confined like any catalogue server: it may write only the folder of its call log.
+  const sandbox = log !== undefined ? { sandbox: { write: [dirname(log)] } } : {};
+  catalog.servers.crm!.launch = { type: 'stdio', command: process.execPath, args: [CRM_FIXTURE, ...args], restart: { mode: 'never' }, ...sandbox };
   options.catalog?.(catalog);
   files.set('catalog.json', Buffer.from(JSON.stringify(catalog, null, 2)));
   for (const [name, text] of Object.entries(options.files ?? {})) files.set(name, Buffer.from(text));
@@ -80,7 +86,12 @@ export async function keyListOf(root: TestKey, keys: TestKey[], version: number,
 }
 
 /** A bundle file's JSON, for tampering with. */
-export function bundleJson(bytes: Buffer): { format: string; manifest: { payload: string; signatures: { protected: string; signature: string }[] }; keyList?: string; files: Record<string, string> } {
+export function bundleJson(bytes: Buffer): {
+  format: string;
+  manifest: { payload: string; signatures: { protected: string; signature: string }[] };
+  keyList?: string;
+  files: Record<string, string>;
+} {
   return JSON.parse(bytes.toString('utf8')) as never;
 }
 

@@ -48,7 +48,8 @@ const call = (i: number, extra: Partial<AuditRecord> = {}): AuditRecord => ({
   ...extra,
 });
 
-const rows = (file: string) => new Database(file, { readonly: true }).prepare('SELECT seq, body FROM events ORDER BY seq').all() as { seq: number; body: string }[];
+const rows = (file: string) =>
+  new Database(file, { readonly: true }).prepare('SELECT seq, body FROM events ORDER BY seq').all() as { seq: number; body: string }[];
 
 describe('the SQLite audit store', () => {
   it('writes a burst of appends in one transaction at the end of the tick, chained in order', async () => {
@@ -113,7 +114,15 @@ describe('the SQLite audit store', () => {
       reached = true;
       return { kind: 'ok', result: {} };
     });
-    const governed = { id: 'c', kind: 'tool', server: 'memory', name: 'x', principal: { user: { id: 'u' }, client: { name: 'c', verified: false } }, context: {}, facts: {} } as unknown as GovernedCall;
+    const governed = {
+      id: 'c',
+      kind: 'tool',
+      server: 'memory',
+      name: 'x',
+      principal: { user: { id: 'u' }, client: { name: 'c', verified: false } },
+      context: {},
+      facts: {},
+    } as unknown as GovernedCall;
     await expect(handler(governed)).rejects.toThrow(/calls are refused/);
     expect(reached).toBe(false);
 
@@ -175,6 +184,28 @@ describe('the SQLite audit store', () => {
     expect(store.query({ afterSeq: 58 }).map((e) => e.event.seq)).toEqual([59, 60]);
     const window = store.query({ from: call(10).at, to: call(13).at });
     expect(window.map((e) => e.event.callId)).toEqual(['call-10', 'call-11', 'call-12']);
+  });
+
+  // Issue 12, finding 9: `audit query --tool crm__refund` and `--user sam@example.test` found nothing.
+  it('accepts the names people see: the aggregate\'s <server>__<tool>, an e-mail, a subject, an OS account name', async () => {
+    const file = newFile();
+    const store = open(file, { indexIntervalMs: 3_600_000 });
+    const sam = 'oidc:https://idp.example.test#u-4711';
+    store.append({ type: 'identity.signed_in', at: call(0).at, user: sam, detail: { displayName: 'sam@example.test', groups: ['crm-support'] } });
+    for (let i = 1; i <= 6; i++) store.append(call(i, { user: i % 2 ? sam : 'os:alice', server: 'crm', name: i % 3 ? 'refund' : 'search_contacts' }));
+    await store.durable();
+    for (const indexed of [false, true]) {
+      if (indexed) store.indexNow();
+      const callIds = (filter: Parameters<typeof store.query>[0]) => store.query({ type: 'call.outcome', ...filter }).map((e) => e.event.callId);
+      expect(callIds({ tool: 'crm__refund' })).toEqual(['call-1', 'call-2', 'call-4', 'call-5']);
+      expect(callIds({ tool: 'refund' })).toEqual(['call-1', 'call-2', 'call-4', 'call-5']);
+      expect(callIds({ tool: 'memory__refund' })).toEqual([]);
+      expect(callIds({ user: 'sam@example.test' })).toEqual(['call-1', 'call-3', 'call-5']);
+      expect(callIds({ user: 'u-4711' })).toEqual(['call-1', 'call-3', 'call-5']);
+      expect(callIds({ user: sam, tool: 'crm__refund' })).toEqual(['call-1', 'call-5']);
+      expect(callIds({ user: 'alice' })).toEqual(['call-2', 'call-4', 'call-6']);
+      expect(callIds({ user: 'nobody@example.test' })).toEqual([]);
+    }
   });
 
   it('finds events whether or not the background indexer has reached them yet', async () => {

@@ -275,9 +275,18 @@ describe('the default config', () => {
     if (!result.ok) return;
     const memory = result.config.servers['memory'] as StdioServerConfig;
     const files = result.config.servers['files'] as StdioServerConfig;
-    expect(memory).toMatchObject({ type: 'stdio', command: 'node', args: [memoryBin()], env: { MEMORY_FILE_PATH: `${dataDir}/memory.jsonl` } });
+    expect(memory).toMatchObject({ type: 'stdio', command: 'node', args: [memoryBin()], env: { MEMORY_FILE_PATH: `${dataDir}/memory/memory.jsonl` } });
     expect(files.command).toBe('node');
     expect(files.args).toEqual([resolveBundledBin('@modelcontextprotocol/server-filesystem'), `${dataDir}/demo`]);
+  });
+
+  it('gives each default server a sandbox that may write its own folder of the data directory and nothing else (issue 15)', async () => {
+    const result = await loadConfigFile(defaultConfig, { dataDir });
+    if (!result.ok) throw new Error(result.error);
+    const memory = result.config.servers['memory'] as StdioServerConfig;
+    const files = result.config.servers['files'] as StdioServerConfig;
+    expect(memory.sandbox).toMatchObject({ read: [], write: [`${dataDir}/memory`], network: 'none' });
+    expect(files.sandbox).toMatchObject({ read: [], write: [`${dataDir}/demo`], network: 'none' });
     expect(result.config.$schema).toBe('./config.schema.json');
   });
 });

@@ -92,7 +92,10 @@ describe('the connect snippets', () => {
   it('give each IDE the bridge command with the client name, quoted for where it goes', () => {
     expect(JSON.parse(snippetFor('claude-desktop', 'my "agent"'))).toEqual({ mcpServers: { gatehouse: { command: 'gatehouse', args: ['connect', '--client', 'my "agent"'] } } });
     expect(JSON.parse(snippetFor('vscode', 'vscode'))).toEqual({ servers: { gatehouse: { type: 'stdio', command: 'gatehouse', args: ['connect', '--client', 'vscode'] } } });
-    expect(snippetFor('claude-code', "it's $HOME")).toBe(`claude mcp add gatehouse -- gatehouse connect --client 'it'\\''s $HOME'`);
+    expect(snippetFor('claude-code', "it's $HOME")).toBe(`claude mcp add --scope user gatehouse -- gatehouse connect --client 'it'\\''s $HOME'`);
+    // With the command the daemon reports (an absolute path, so that it works under an IDE's minimal PATH).
+    expect(JSON.parse(snippetFor('cursor', 'cursor', ['/usr/bin/node', '/opt/gh/bin/gatehouse.js'])).mcpServers.gatehouse).toEqual({ command: '/usr/bin/node', args: ['/opt/gh/bin/gatehouse.js', 'connect', '--client', 'cursor'] });
+    expect(snippetFor('claude-code', 'cc', ['/Applications/Gatehouse App/gatehouse'])).toBe(`claude mcp add --scope user gatehouse -- '/Applications/Gatehouse App/gatehouse' connect --client cc`);
     expect(JSON.parse(snippetFor('cursor', 'cursor')).mcpServers.gatehouse.args).toEqual(['connect', '--client', 'cursor']);
   });
 });

@@ -37,7 +37,15 @@ function setup(overrides: Partial<GatewayDeps> = {}) {
   const audit: AuditRecord[] = [];
   const connection = new ScriptedConnection();
   const ready = new Map<string, UpstreamLists>([
-    ['memory', { tools: [{ name: 'read_graph' }, { name: 'delete_all' }], resources: [{ uri: 'mem://readme', name: 'readme' }], resourceTemplates: [], prompts: [{ name: 'summarize' }] }],
+    [
+      'memory',
+      {
+        tools: [{ name: 'read_graph' }, { name: 'delete_all' }],
+        resources: [{ uri: 'mem://readme', name: 'readme' }],
+        resourceTemplates: [],
+        prompts: [{ name: 'summarize' }],
+      },
+    ],
   ]);
   const deps: GatewayDeps = {
     directory: {
@@ -71,7 +79,14 @@ describe('the gateway', () => {
     const { gateway, audit } = setup();
     await gateway.callTool(principal, {}, 'memory__read_graph', { password: 'hunter2' }, undefined, ctx());
     expect(audit.map((r) => r.type)).toEqual(['call.attempt', 'call.outcome']);
-    expect(audit[0]).toMatchObject({ user: 'os:alice', client: 'cursor', clientVerified: true, server: 'memory', name: 'read_graph', argsShape: { password: 'string' } });
+    expect(audit[0]).toMatchObject({
+      user: 'os:alice',
+      client: 'cursor',
+      clientVerified: true,
+      server: 'memory',
+      name: 'read_graph',
+      argsShape: { password: 'string' },
+    });
     expect(audit[0]!.argsDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(JSON.stringify(audit)).not.toContain('hunter2');
     expect(audit[1]).toMatchObject({ decision: 'ok', policyMode: 'unmanaged', callId: audit[0]!.callId });
@@ -100,8 +115,51 @@ describe('the gateway', () => {
     expect({ ...hidden, reason: '' }).toEqual({ ...unknown, reason: '' });
   });
 
+  // Issue 12, finding 4: the refusal's record says what decided it; the caller still hears "unknown".
+  it('records a hidden tool\'s refusal with its server, the policy mode and version, and the policies that hid it', async () => {
+    const hiding: PolicyPort = {
+      mode: 'managed',
+      version: '7',
+      visible: (_p, _s, _k, name) => name !== 'delete_all',
+      decide: () => new UnmanagedPolicy().decide(),
+      explainHidden: () => ({ reason: 'forbidden by only-admins-delete', policyIds: ['only-admins-delete'] }),
+    };
+    const { gateway, audit } = setup({ policy: hiding });
+    const hidden = await gateway.callTool(principal, {}, 'memory__delete_all', {}, undefined, ctx());
+    expect(hidden).toEqual({ kind: 'denied', stage: 'policy', code: 'unknown_tool', reason: 'Unknown tool: memory__delete_all' });
+    expect(audit.at(-1)).toMatchObject({
+      type: 'call.outcome',
+      server: 'memory',
+      name: 'delete_all',
+      policyMode: 'managed',
+      policyVersion: '7',
+      policyIds: ['only-admins-delete'],
+      code: 'unknown_tool',
+      reason: 'hidden from this caller: forbidden by only-admins-delete (answered "Unknown tool: memory__delete_all")',
+    });
+    await gateway.callTool(principal, {}, 'memory__nope', {}, undefined, ctx());
+    expect(audit.at(-1)).toMatchObject({ server: '', name: 'memory__nope', reason: 'Unknown tool: memory__nope' });
+  });
+
+  it('lets a caller open a server\'s own view only when something of it is visible to them', () => {
+    const nothing: PolicyPort = { mode: 'managed', version: '1', visible: () => false, decide: () => new UnmanagedPolicy().decide() };
+    expect(setup({ policy: nothing }).gateway.serverVisible(principal, 'memory')).toBe(false);
+    expect(setup().gateway.serverVisible(principal, 'memory')).toBe(true);
+    // A server that lists nothing yet: the policy's word on the server as a whole.
+    const starting = setup({ policy: { ...nothing, serverVisible: (_p, server) => server === 'mail' } });
+    expect(starting.gateway.serverVisible(principal, 'mail')).toBe(true);
+    expect(starting.gateway.serverVisible(principal, 'calendar')).toBe(false);
+  });
+
   it('hides every item when deciding visibility throws (fail closed)', () => {
-    const broken: PolicyPort = { mode: 'managed', version: '1', visible: () => { throw new Error('bug'); }, decide: () => ({ allow: true, reason: '', policyIds: [] }) };
+    const broken: PolicyPort = {
+      mode: 'managed',
+      version: '1',
+      visible: () => {
+        throw new Error('bug');
+      },
+      decide: () => ({ allow: true, reason: '', policyIds: [] }),
+    };
     const { gateway } = setup({ policy: broken });
     expect(gateway.listTools(principal, {})).toEqual([]);
   });
@@ -125,7 +183,12 @@ describe('the gateway', () => {
   });
 
   it('refuses a call the policy denies, with the policy stage and reason, and records the deciding policies', async () => {
-    const policy: PolicyPort = { mode: 'managed', version: '3', visible: () => true, decide: () => ({ allow: false, reason: 'analysts may not delete', policyIds: ['p7'] }) };
+    const policy: PolicyPort = {
+      mode: 'managed',
+      version: '3',
+      visible: () => true,
+      decide: () => ({ allow: false, reason: 'analysts may not delete', policyIds: ['p7'] }),
+    };
     const { gateway, audit } = setup({ policy });
     const outcome = await gateway.callTool(principal, {}, 'memory__delete_all', {}, undefined, ctx());
     expect(outcome).toEqual({ kind: 'denied', stage: 'policy', code: 'policy_denied', reason: 'analysts may not delete' });
@@ -223,7 +286,9 @@ describe('the gateway', () => {
     const releases: (() => void)[] = [];
     connection.answer = () => new Promise((resolve) => releases.push(() => resolve({ content: [] })));
     await expect(gateway.routeServerRequest('memory', 'roots/list', undefined, new AbortController().signal)).rejects.toThrow(/no client call/);
-    const calls = [1, 2].map(() => gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, { signal: new AbortController().signal, sendRequest: async () => ({}) }));
+    const calls = [1, 2].map(() =>
+      gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, { signal: new AbortController().signal, sendRequest: async () => ({}) }),
+    );
     await Promise.resolve();
     await expect(gateway.routeServerRequest('memory', 'sampling/createMessage', {}, new AbortController().signal)).rejects.toThrow(/2 client calls/);
     releases.forEach((r) => r());
@@ -243,8 +308,87 @@ describe('the gateway', () => {
   it('completes a prompt argument through the server that owns the prompt, and nothing for an unknown prompt', async () => {
     const { gateway, connection } = setup();
     connection.answer = async () => ({ completion: { values: ['a'] } });
-    await expect(gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: '' } }, ctx())).resolves.toEqual({ completion: { values: ['a'] } });
-    expect(connection.calls[0]).toEqual({ method: 'completion/complete', params: { ref: { type: 'ref/prompt', name: 'summarize' }, argument: { name: 'topic', value: '' } } });
-    await expect(gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__nope' }, argument: { name: 'x', value: '' } }, ctx())).resolves.toEqual({ completion: { values: [], hasMore: false } });
+    await expect(
+      gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: '' } }, undefined, ctx()),
+    ).resolves.toEqual({
+      kind: 'ok',
+      result: { completion: { values: ['a'] } },
+    });
+    expect(connection.calls[0]).toEqual({
+      method: 'completion/complete',
+      params: { ref: { type: 'ref/prompt', name: 'summarize' }, argument: { name: 'topic', value: '' } },
+    });
+    await expect(
+      gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__nope' }, argument: { name: 'x', value: '' } }, undefined, ctx()),
+    ).resolves.toMatchObject({
+      kind: 'denied',
+      code: 'unknown_prompt',
+    });
+    expect(connection.calls).toHaveLength(1);
+  });
+
+  // Issue 12, finding 3: completions carry argument text upstream, so they pass the chain like calls.
+  it('audits a completion, attempt and outcome, with the digest of the text sent', async () => {
+    const { gateway, audit } = setup();
+    await gateway.complete(
+      principal,
+      {},
+      { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'sec' } },
+      undefined,
+      ctx(),
+    );
+    expect(audit.map((r) => [r.type, r.kind, r.server, r.name, r.detail])).toEqual([
+      ['call.attempt', 'prompt', 'memory', 'summarize', { operation: 'complete' }],
+      ['call.outcome', 'prompt', 'memory', 'summarize', { operation: 'complete' }],
+    ]);
+    expect(audit[0]!.argsDigest).toMatch(/^sha256:/);
+    expect(audit[1]).toMatchObject({ decision: 'ok', policyMode: 'unmanaged' });
+  });
+
+  it('refuses a completion from a revoked client or a signed-out user at the identity stage, and sends nothing upstream', async () => {
+    const refused: Admission = { ok: false, code: 'unauthenticated', reason: 'the credential of client "cursor" was revoked' };
+    const { gateway, connection, audit } = setup({ identity: { verify: () => refused } });
+    const outcome = await gateway.complete(
+      principal,
+      {},
+      { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'secret text' } },
+      undefined,
+      ctx(),
+    );
+    expect(outcome).toMatchObject({ kind: 'denied', stage: 'identity', code: 'unauthenticated' });
+    expect(connection.calls).toEqual([]);
+    expect(audit.at(-1)).toMatchObject({ type: 'call.outcome', decision: 'denied', stage: 'identity' });
+  });
+
+  it('limits completions per client session, saying when to retry', async () => {
+    const { gateway, connection } = setup();
+    connection.answer = async () => ({ completion: { values: [] } });
+    const complete = () =>
+      gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'x' } }, undefined, ctx());
+    const outcomes = [];
+    for (let i = 0; i < 45; i++) outcomes.push(await complete());
+    expect(outcomes.filter((o) => o.kind === 'ok')).toHaveLength(40);
+    expect(outcomes.at(-1)).toMatchObject({ kind: 'denied', stage: 'quota', code: 'rate_limited', data: { retryAfterMs: expect.any(Number) } });
+    expect(connection.calls).toHaveLength(40);
+    // Another session is not held back by this one.
+    const other: Principal = { ...principal, client: { ...principal.client } };
+    await expect(
+      gateway.complete(other, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'x' } }, undefined, ctx()),
+    ).resolves.toMatchObject({ kind: 'ok' });
+  });
+
+  it('decides a completion as the visibility of its item: no argument is judged, nothing is asked', async () => {
+    const seen: string[] = [];
+    const policy: PolicyPort = {
+      mode: 'managed',
+      version: '3',
+      visible: (_p, _s, kind, name) => (seen.push(`${kind}:${name}`), true),
+      decide: () => ({ allow: false, reason: 'decide must not be asked about a completion', policyIds: [] }),
+    };
+    const { gateway } = setup({ policy });
+    await expect(
+      gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'x' } }, undefined, ctx()),
+    ).resolves.toMatchObject({ kind: 'ok' });
+    expect(seen).toContain('prompt:summarize');
   });
 });

@@ -17,14 +17,24 @@ const inner: PolicyPort = {
   version: '7',
   visible: (_p, server, _kind, name) => !(server === 'crm' && name === 'delete_contact'),
   decide: (call): PolicyDecision =>
-    call.server === 'crm' && call.name === 'delete_contact' ? { allow: false, reason: 'the user may not delete', policyIds: ['p1'] } : { allow: true, reason: 'allowed by p2', policyIds: ['p2'] },
+    call.server === 'crm' && call.name === 'delete_contact'
+      ? { allow: false, reason: 'the user may not delete', policyIds: ['p1'] }
+      : { allow: true, reason: 'allowed by p2', policyIds: ['p2'] },
 };
 
 const principal = (scope?: ClientScope): Principal => ({
   user: { id: 'u', source: 'oidc', displayName: 'u', groups: ['sales'], roles: [] },
   client: { id: 'client:c:1', name: 'briefing', verified: true, transport: 'socket', ...(scope ? { scope } : {}) },
 });
-const call = (p: Principal, server: string, name: string, kind: GovernedCall['kind'] = 'tool'): GovernedCall => ({ id: '1', kind, server, name, principal: p, context: { signal: new AbortController().signal }, facts: {} });
+const call = (p: Principal, server: string, name: string, kind: GovernedCall['kind'] = 'tool'): GovernedCall => ({
+  id: '1',
+  kind,
+  server,
+  name,
+  principal: p,
+  context: { signal: new AbortController().signal },
+  facts: {},
+});
 
 describe('client scope', () => {
   const policy = new ScopedPolicy(inner, readOnly);
@@ -36,6 +46,18 @@ describe('client scope', () => {
     expect(policy.decide(call(p, 'crm', 'delete_contact'))).toMatchObject({ allow: false, reason: 'the user may not delete' });
   });
 
+  it('a client paired for listed items may open the view of a server only when something of it is listed, and the record says why not', () => {
+    const p = principal({ kind: 'listed', servers: ['memory'], tools: ['crm__search'] });
+    expect(policy.serverVisible(p, 'memory')).toBe(true);
+    expect(policy.serverVisible(p, 'crm')).toBe(true);
+    expect(policy.serverVisible(p, 'mail')).toBe(false);
+    expect(policy.serverVisible(principal({ kind: 'all' }), 'mail')).toBe(true);
+    expect(policy.explainHidden(p, 'mail', 'tool', 'send')).toEqual({
+      reason: 'refused for client "briefing": the client was not paired for this item',
+      policyIds: [],
+    });
+  });
+
   it('a read-only client sees and calls only read-only tools, and still every resource and prompt the user may', () => {
     const p = principal({ kind: 'read-only' });
     expect(policy.visible(p, 'crm', 'tool', 'search')).toBe(true);
@@ -44,7 +66,9 @@ describe('client scope', () => {
     expect(policy.visible(p, 'crm', 'prompt', 'summarise')).toBe(true);
     const refused = policy.decide(call(p, 'crm', 'update_contact'));
     expect(refused).toMatchObject({ allow: false, code: 'policy_denied' });
-    expect(refused.reason).toBe('crm__update_contact is refused for client "briefing": the client was paired read-only and this tool is not known to be read-only');
+    expect(refused.reason).toBe(
+      'crm__update_contact is refused for client "briefing": the client was paired read-only and this tool is not known to be read-only',
+    );
   });
 
   it('a listed client gets every item of a listed server and each listed tool or prompt, nothing else', () => {

@@ -19,7 +19,13 @@ beforeAll(async () => {
 });
 
 function check(bytes: Buffer, options: { roots?: PublicKeyInfo[]; state?: TrustState; now?: number } = {}) {
-  return verifyBundle(bytes, { roots: options.roots ?? [root.public], state: options.state ?? {}, now: options.now ?? Date.now(), cedar, dataDir: '/tmp/gh-data' });
+  return verifyBundle(bytes, {
+    roots: options.roots ?? [root.public],
+    state: options.state ?? {},
+    now: options.now ?? Date.now(),
+    cedar,
+    dataDir: '/tmp/gh-data',
+  });
 }
 
 function reencode(bytes: Buffer, edit: (doc: ReturnType<typeof bundleJson>) => void): Buffer {
@@ -43,14 +49,22 @@ describe('a signed bundle', () => {
     const bytes = reencode(await signFiles(sampleFiles(), { version: 1, keys: [root] }), (doc) => {
       doc.files['policies.cedar'] = Buffer.from('permit (principal, action, resource);').toString('base64');
     });
-    expect(await check(bytes)).toMatchObject({ ok: false, code: 'tampered_file', reason: expect.stringContaining('policies.cedar does not match its signed hash') });
+    expect(await check(bytes)).toMatchObject({
+      ok: false,
+      code: 'tampered_file',
+      reason: expect.stringContaining('policies.cedar does not match its signed hash'),
+    });
   });
 
   it('refuses an extra file that the manifest does not sign (extra_file)', async () => {
     const bytes = reencode(await signFiles(sampleFiles(), { version: 1, keys: [root] }), (doc) => {
       doc.files['zz-allow-all.cedar'] = Buffer.from('permit (principal, action, resource);').toString('base64');
     });
-    expect(await check(bytes)).toMatchObject({ ok: false, code: 'extra_file', reason: expect.stringContaining('zz-allow-all.cedar is in the bundle but not in the signed manifest') });
+    expect(await check(bytes)).toMatchObject({
+      ok: false,
+      code: 'extra_file',
+      reason: expect.stringContaining('zz-allow-all.cedar is in the bundle but not in the signed manifest'),
+    });
   });
 
   it('refuses a bundle with a signed file missing (missing_file)', async () => {
@@ -67,7 +81,11 @@ describe('a signed bundle', () => {
       manifest.version = 99;
       doc.manifest.payload = Buffer.from(JSON.stringify(manifest)).toString('base64url');
     });
-    expect(await check(bytes)).toMatchObject({ ok: false, code: 'bad_signature', reason: expect.stringContaining(`signature by key ${root.public.kid} does not verify`) });
+    expect(await check(bytes)).toMatchObject({
+      ok: false,
+      code: 'bad_signature',
+      reason: expect.stringContaining(`signature by key ${root.public.kid} does not verify`),
+    });
   });
 
   it('refuses a bundle signed by a key the desktop does not trust (untrusted_key)', async () => {
@@ -109,7 +127,9 @@ describe('a signed bundle', () => {
     const files = sampleFiles({ files: { 'policies.cedar': 'permit (principal, action, resource) when { resource.read_onyl };' } });
     const result = await check(await signFiles(files, { version: 1, keys: [root] }));
     expect(result).toMatchObject({ ok: false, code: 'invalid_cedar', reason: expect.stringContaining('read_onyl') });
-    const syntax = await check(await signFiles(sampleFiles({ files: { 'policies.cedar': 'permit (principal, action, resource) when {' } }), { version: 1, keys: [root] }));
+    const syntax = await check(
+      await signFiles(sampleFiles({ files: { 'policies.cedar': 'permit (principal, action, resource) when {' } }), { version: 1, keys: [root] }),
+    );
     expect(syntax).toMatchObject({ ok: false, code: 'invalid_cedar', reason: expect.stringMatching(/policies\.cedar: line 1:\d+/) });
   });
 
@@ -150,7 +170,10 @@ describe('key rotation through a signed key list', () => {
     const state: TrustState = { keyListVersion: 2 };
     expect(await check(await signFiles(sampleFiles(), { version: 2, keys: [newKey], keyList: listV2 }), { state })).toMatchObject({ ok: true });
     // The old key with the new list: not listed.
-    expect(await check(await signFiles(sampleFiles(), { version: 3, keys: [oldKey], keyList: listV2 }), { state })).toMatchObject({ ok: false, code: 'untrusted_key' });
+    expect(await check(await signFiles(sampleFiles(), { version: 3, keys: [oldKey], keyList: listV2 }), { state })).toMatchObject({
+      ok: false,
+      code: 'untrusted_key',
+    });
     // The old key with the old list that still named it: that list is older than the one accepted.
     const listV1 = await keyListOf(root, [oldKey], 1);
     expect(await check(await signFiles(sampleFiles(), { version: 3, keys: [oldKey], keyList: listV1 }), { state })).toMatchObject({
@@ -158,6 +181,31 @@ describe('key rotation through a signed key list', () => {
       code: 'rollback',
       reason: expect.stringContaining('key list is v1, older than v2'),
     });
+  });
+
+  it('refuses another key list with the version already accepted, as it refuses another bundle of the same version (rollback)', async () => {
+    const kept = await makeKey();
+    const added = await makeKey();
+    const list = await keyListOf(root, [kept], 3);
+    const accepted = await check(await signFiles(sampleFiles(), { version: 1, keys: [kept], keyList: list }));
+    expect(accepted).toMatchObject({ ok: true, keyList: { version: 3, digest: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+    const state: TrustState = { keyListVersion: 3, keyListDigest: (accepted as { keyList: { digest: string } }).keyList.digest };
+    // The very same list again (a later bundle carrying it): fine.
+    const same = await signFiles(sampleFiles(), { version: 2, keys: [kept], keyList: list });
+    expect(await check(same, { state })).toMatchObject({ ok: true });
+    // A different list under the same version (one more key): refused, whichever key signs the bundle.
+    const widened = await keyListOf(root, [kept, added], 3);
+    for (const signer of [added, kept]) {
+      expect(await check(await signFiles(sampleFiles(), { version: 2, keys: [signer], keyList: widened }), { state })).toMatchObject({
+        ok: false,
+        code: 'rollback',
+        reason: 'the key list v3 differs from the v3 this machine already accepted; a changed key list needs a higher version',
+      });
+    }
+    // The change under a higher version is how a key list changes.
+    expect(
+      await check(await signFiles(sampleFiles(), { version: 2, keys: [added], keyList: await keyListOf(root, [kept, added], 4) }), { state }),
+    ).toMatchObject({ ok: true });
   });
 
   it('refuses a key list signed by a key that is not a root (untrusted_key)', async () => {

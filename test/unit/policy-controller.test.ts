@@ -2,7 +2,7 @@
  * The policy controller on its own (temporary directories, no daemon): which managed settings it
  * trusts, what it remembers between runs, and what happens when the bundle in force expires.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { BundlePolicy } from '../../src/core/policy/bundle-policy.js';
 import { CedarEngine } from '../../src/node/policy/cedar.js';
 import { PolicyController } from '../../src/node/policy/controller.js';
 import { managedDirFor } from '../../src/node/policy/settings.js';
-import { makeKey, sampleFiles, signFiles, type TestKey } from '../support/policy.js';
+import { keyListOf, makeKey, sampleFiles, signFiles, type TestKey } from '../support/policy.js';
 
 let root: TestKey;
 const dirs: string[] = [];
@@ -69,6 +69,19 @@ describe('the policy controller', () => {
     const { policy, controller } = t.make();
     await controller.start();
     expect(policy.state).toMatchObject({ kind: 'fail-closed', reason: expect.stringContaining('writable by group or others') });
+    // The refusal gives the fix (issue 12, finding 9).
+    expect(policy.state).toMatchObject({ reason: expect.stringMatching(/could trust their own signing key; fix: sudo chmod go-w \S+\/policy\.json$/) });
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('refuses managed settings another user owns, and says how to give them to root', async () => {
+    const t = setup({ required: true }, await signFiles(sampleFiles(), { version: 1, keys: [root] }));
+    chownSync(join(t.managedDir, 'policy.json'), 4242, 4242);
+    const { policy, controller } = t.make();
+    await controller.start();
+    expect(policy.state).toMatchObject({
+      kind: 'fail-closed',
+      reason: expect.stringMatching(/policy\.json is owned by uid 4242, not root; .*; fix: sudo chown root \S+\/policy\.json$/),
+    });
   });
 
   it('remembers the accepted version across restarts, so an older bundle is refused later', async () => {
@@ -86,9 +99,30 @@ describe('the policy controller', () => {
     expect(t.audit.some((r) => r.type === 'policy.rejected' && r.code === 'rollback')).toBe(true);
   });
 
+  it('pins the accepted key list by digest across restarts: another list of the same version is refused later', async () => {
+    const signer = await makeKey();
+    const extra = await makeKey();
+    const t = setup({ required: true }, await signFiles(sampleFiles(), { version: 1, keys: [signer], keyList: await keyListOf(root, [signer], 7) }));
+    const first = t.make();
+    await first.controller.start();
+    expect(first.policy.version).toBe('1');
+    first.controller.stop();
+    writeFileSync(
+      join(t.managedDir, 'policy.bundle'),
+      await signFiles(sampleFiles(), { version: 2, keys: [extra], keyList: await keyListOf(root, [signer, extra], 7) }),
+    );
+    const second = t.make();
+    await second.controller.start();
+    expect(second.policy.version).toBe('1');
+    expect(second.controller.status().lastRejection).toMatchObject({ code: 'rollback', reason: expect.stringContaining('key list v7 differs') });
+  });
+
   it('fails closed when the bundle in force expires, even though a bundle is not required', async () => {
     const issuedAt = new Date();
-    const t = setup({ required: false }, await signFiles(sampleFiles(), { version: 1, keys: [root], issuedAt, expiresAt: new Date(issuedAt.getTime() + 1000) }));
+    const t = setup(
+      { required: false },
+      await signFiles(sampleFiles(), { version: 1, keys: [root], issuedAt, expiresAt: new Date(issuedAt.getTime() + 1000) }),
+    );
     const { policy, controller } = t.make();
     await controller.start();
     expect(policy.state.kind).toBe('enforcing');
@@ -103,7 +137,15 @@ describe('the policy controller', () => {
     const home = mkdtempSync(join(tmpdir(), 'gh-ctl-'));
     dirs.push(home);
     const policy = new BundlePolicy({ now: () => Date.now(), lists: () => undefined });
-    const controller = new PolicyController({ managedDir: join(home, 'nothing'), stateDir: home, dataDir: home, policy, logger: { log: () => undefined }, audit: { append: () => undefined }, onChange: () => undefined });
+    const controller = new PolicyController({
+      managedDir: join(home, 'nothing'),
+      stateDir: home,
+      dataDir: home,
+      policy,
+      logger: { log: () => undefined },
+      audit: { append: () => undefined },
+      onChange: () => undefined,
+    });
     controllers.push(controller);
     await controller.start();
     expect(policy.mode).toBe('unmanaged');

@@ -9,7 +9,7 @@
  * when unmanaged (the same answer as the read-only client scope).
  */
 import type { GovernedCall } from '../chain.js';
-import type { PolicyDecision, PolicyPort } from '../governance.js';
+import type { HiddenBecause, PolicyDecision, PolicyPort } from '../governance.js';
 import type { Principal } from '../principal.js';
 import { compilePatterns, matchesPatterns, type CompiledPatterns } from '../policy/narrowing.js';
 import type { ItemKind } from '../policy/model.js';
@@ -54,6 +54,19 @@ export class AskingPolicy implements PolicyPort {
 
   visible(principal: Principal, server: string, kind: ItemKind, name: string): boolean {
     return this.inner.visible(principal, server, kind, name);
+  }
+
+  /** Asking never hides: what hid an item, whether a server can be seen, and why nothing can, are the inner policy's answers. */
+  explainHidden(principal: Principal, server: string, kind: ItemKind, name: string): HiddenBecause {
+    return this.inner.explainHidden?.(principal, server, kind, name) ?? { reason: 'hidden by the policy in force', policyIds: [] };
+  }
+
+  serverVisible(principal: Principal, server: string): boolean {
+    return this.inner.serverVisible?.(principal, server) ?? true;
+  }
+
+  notice(principal: Principal): string | undefined {
+    return this.inner.notice?.(principal);
   }
 
   decide(call: GovernedCall): PolicyDecision {

@@ -13,7 +13,7 @@
  *   arguments) matches on shape alone.
  */
 import type { GovernedCall } from '../chain.js';
-import { canonicalJson, digest } from '../digest.js';
+import { canonicalJson, digest, memberMap } from '../digest.js';
 import type { ApprovalReason } from '../governance.js';
 
 export function requestDigest(call: GovernedCall): string {
@@ -47,7 +47,7 @@ export function valueAt(args: Record<string, unknown> | undefined, path: string)
 
 /** The values of `fields` in `args` (absent fields left out). */
 export function fieldValues(args: Record<string, unknown> | undefined, fields: readonly string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  const out = memberMap();
   for (const field of fields) {
     const value = valueAt(args, field);
     if (value !== undefined) out[field] = value;
@@ -55,12 +55,13 @@ export function fieldValues(args: Record<string, unknown> | undefined, fields: r
   return out;
 }
 
+/** Names and JSON types, recursively; every member counts, `"__proto__"` included (a plain object would drop it). */
 function typeShape(value: unknown, depth = 0): unknown {
   if (depth > 16) return '…';
   if (value === null) return 'null';
   if (Array.isArray(value)) return { array: [...new Set(value.map((v) => canonicalJson(typeShape(v, depth + 1))))].sort() };
   if (typeof value === 'object') {
-    const out: Record<string, unknown> = {};
+    const out = memberMap();
     for (const key of Object.keys(value as object)) out[key] = typeShape((value as Record<string, unknown>)[key], depth + 1);
     return out;
   }
@@ -86,7 +87,9 @@ export function reasonKey(reason: ApprovalReason): string {
 export function describeReason(reason: ApprovalReason): string {
   if (reason.kind === 'policy') return `needs approval (${reason.approvers.join(', ')}) under policy ${reason.policies.join(', ')}`;
   if (reason.kind === 'local') return `is one you asked to approve first in your Gatehouse config (${reason.rules.map(localRuleText).join('; ')})`;
-  return `needs approval under quota ${reason.quota}: call ${reason.used} of ${reason.limit} ${reason.window === 'day' ? 'today' : 'in this session'}, and each call after ${reason.approvalAfter} needs approval`;
+  const window = reason.window === 'day' ? 'today' : 'in this session';
+  const count = `call ${reason.used} of ${reason.limit} ${window}`;
+  return `needs approval under quota ${reason.quota}: ${count}, and each call after ${reason.approvalAfter} needs approval`;
 }
 
 /** A short label for status lines: "policy support-refund-large", "quota writes-per-day (41 of 50)". */

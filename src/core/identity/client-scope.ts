@@ -5,7 +5,7 @@
  * in force and can only take away, the same way local restrictions do.
  */
 import type { GovernedCall } from '../chain.js';
-import type { PolicyDecision, PolicyPort } from '../governance.js';
+import type { HiddenBecause, PolicyDecision, PolicyPort } from '../governance.js';
 import type { Principal } from '../principal.js';
 
 export type ClientScope =
@@ -29,7 +29,13 @@ export function describeScope(scope: ClientScope): string {
 export type ReadOnlyLookup = (server: string, tool: string) => boolean;
 
 /** Why the scope refuses this item, or undefined when it allows it. */
-export function outsideScope(scope: ClientScope | undefined, readOnly: ReadOnlyLookup, server: string, kind: 'tool' | 'prompt' | 'resource', name: string): string | undefined {
+export function outsideScope(
+  scope: ClientScope | undefined,
+  readOnly: ReadOnlyLookup,
+  server: string,
+  kind: 'tool' | 'prompt' | 'resource',
+  name: string,
+): string | undefined {
   if (scope === undefined || scope.kind === 'all') return undefined;
   if (scope.kind === 'read-only') {
     if (kind !== 'tool') return undefined;
@@ -60,9 +66,32 @@ export class ScopedPolicy implements PolicyPort {
     return this.inner.visible(principal, server, kind, name);
   }
 
+  explainHidden(principal: Principal, server: string, kind: 'tool' | 'prompt' | 'resource', name: string): HiddenBecause {
+    const why = outsideScope(principal.client.scope, this.readOnly, server, kind, name);
+    if (why) return { reason: `refused for client "${principal.client.name}": ${why}`, policyIds: [] };
+    return this.inner.explainHidden?.(principal, server, kind, name) ?? { reason: 'hidden by the policy in force', policyIds: [] };
+  }
+
+  serverVisible(principal: Principal, server: string): boolean {
+    const scope = principal.client.scope;
+    if (scope?.kind === 'listed' && !scope.servers.includes(server) && !scope.tools.some((t) => t.startsWith(`${server}__`))) return false;
+    return this.inner.serverVisible?.(principal, server) ?? true;
+  }
+
+  notice(principal: Principal): string | undefined {
+    return this.inner.notice?.(principal);
+  }
+
   decide(call: GovernedCall): PolicyDecision {
     const why = outsideScope(call.principal.client.scope, this.readOnly, call.server, call.kind, call.name);
-    if (why) return { allow: false, code: 'policy_denied', reason: `${call.server}__${call.name} is refused for client "${call.principal.client.name}": ${why}`, policyIds: [] };
+    if (why) {
+      return {
+        allow: false,
+        code: 'policy_denied',
+        reason: `${call.server}__${call.name} is refused for client "${call.principal.client.name}": ${why}`,
+        policyIds: [],
+      };
+    }
     return this.inner.decide(call);
   }
 }

@@ -17,7 +17,7 @@
  */
 import type { DenyCode } from '../../common/errors.js';
 import type { GovernedCall } from '../chain.js';
-import type { PolicyDecision, PolicyPort } from '../governance.js';
+import type { HiddenBecause, PolicyDecision, PolicyPort } from '../governance.js';
 import type { Logger, UpstreamLists } from '../ports.js';
 import type { Principal } from '../principal.js';
 import type { Assessment, BundleEvaluator, Verdict } from './evaluator.js';
@@ -61,6 +61,10 @@ const MAX_DECISION_ARGS_CHARS = 4096;
 
 export const SIGN_IN_REQUIRED =
   'the managed policy needs an identity from your organisation (sign-in); the OS user account carries no group claims, so nothing is permitted';
+
+/** What the OS user must do in managed mode: no identity provider is configured on this device. */
+export const NO_IDENTITY_PROVIDER =
+  `${SIGN_IN_REQUIRED}; ask your administrator to configure sign-in (identity.json in the managed location, docs/identity.md), ` + 'then run `gatehouse login`';
 
 export class BundlePolicy implements PolicyPort {
   private current: PolicyState = { kind: 'unmanaged' };
@@ -119,6 +123,43 @@ export class BundlePolicy implements PolicyPort {
     return this.assessment(evaluator, principal, kind, server, name).visible;
   }
 
+  explainHidden(principal: Principal, server: string, kind: ItemKind, name: string): HiddenBecause {
+    const blocked = this.blocked(principal);
+    if (blocked) return { reason: 'unmanaged' in blocked ? 'not hidden: no managed policy is in force' : blocked.reason, policyIds: [] };
+    const evaluator = (this.current as { evaluator: BundleEvaluator }).evaluator;
+    if (kind === 'tool') {
+      const pinned = evaluator.catalogTool(server, name);
+      if (!pinned) return { reason: evaluator.notInCatalog(kind, server, name) ?? `tool ${server}__${name} is not in the catalog`, policyIds: [] };
+      if (!this.matchesPin(server, name, pinned.sha256)) return { reason: `tool ${server}__${name} does not match its pinned definition`, policyIds: [] };
+    }
+    const assessment = this.assessment(evaluator, principal, kind, server, name);
+    return { reason: assessment.hiddenBecause ?? 'not hidden', policyIds: assessment.fixed && !assessment.fixed.allow ? assessment.fixed.policyIds : [] };
+  }
+
+  /** Why this principal is permitted nothing: the policy is failing closed or expired, nobody is signed in, or their groups map to no role. */
+  notice(principal: Principal): string | undefined {
+    const blocked = this.blocked(principal);
+    if (blocked) return 'unmanaged' in blocked ? undefined : principal.user.source === 'os' ? NO_IDENTITY_PROVIDER : blocked.reason;
+    const evaluator = (this.current as { evaluator: BundleEvaluator }).evaluator;
+    if (this.view(evaluator, principal).roles.length > 0) return undefined;
+    const groups = principal.user.groups.length > 0 ? `your groups (${principal.user.groups.join(', ')}) map` : 'you have no groups, which maps';
+    return (
+      `you are signed in as ${principal.user.displayName}, but ${groups} to no role in the managed policy (bundle v${evaluator.version}), ` +
+      'so it permits you nothing; ask your administrator for access (`gatehouse whoami` shows your groups and roles)'
+    );
+  }
+
+  /** While a server lists nothing yet: visible if some tool the catalog lists for it, or its resources or prompts, could be. */
+  serverVisible(principal: Principal, server: string): boolean {
+    const blocked = this.blocked(principal);
+    if (blocked) return 'unmanaged' in blocked;
+    const evaluator = (this.current as { evaluator: BundleEvaluator }).evaluator;
+    const entry = evaluator.bundle.content.catalog.servers.get(server);
+    if (!entry) return false;
+    for (const tool of entry.tools.keys()) if (this.assessment(evaluator, principal, 'tool', server, tool).visible) return true;
+    return (['resource', 'prompt'] as const).some((kind) => this.assessment(evaluator, principal, kind, server, '').visible);
+  }
+
   decide(call: GovernedCall): ManagedDecision {
     const blocked = this.blocked(call.principal);
     if (blocked) {
@@ -138,7 +179,12 @@ export class BundlePolicy implements PolicyPort {
     if (verdict.code === 'approval_required' && verdict.approval) {
       // Permitted on condition: the approval stage asks a person (and refuses if nobody answers yes).
       const approval = { policies: verdict.approval.policies, approvers: verdict.approvals ?? [], fields: verdict.approval.fields };
-      return { allow: true, reason: verdict.reason, policyIds: verdict.policyIds, obligations: { approval, ...(verdict.quotas ? { quotas: verdict.quotas } : {}) } };
+      return {
+        allow: true,
+        reason: verdict.reason,
+        policyIds: verdict.policyIds,
+        obligations: { approval, ...(verdict.quotas ? { quotas: verdict.quotas } : {}) },
+      };
     }
     if (verdict.allow && verdict.quotas) return { allow: true, reason: verdict.reason, policyIds: verdict.policyIds, obligations: { quotas: verdict.quotas } };
     return { allow: verdict.allow, ...(verdict.code && !verdict.allow ? { code: verdict.code } : {}), reason: verdict.reason, policyIds: verdict.policyIds };

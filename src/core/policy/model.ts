@@ -5,6 +5,7 @@
  * and reads answers.
  */
 import type { ServerConfig } from '../../common/config.js';
+import type { SandboxRequirement } from '../../common/sandbox.js';
 import type { QuotaSettings } from '../quotas/settings.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -56,6 +57,8 @@ export interface BundleContent {
   catalog: Catalog;
   /** Rate limits and write quotas (quotas.json). */
   quotas: QuotaSettings;
+  /** `required`: a catalogue server that cannot be confined on a desktop does not start there (catalog.json `sandbox`). */
+  sandbox?: SandboxRequirement;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
  * policy, because nothing here ever answers "yes" on its own.
  */
 import type { GovernedCall } from '../chain.js';
-import type { PolicyPort } from '../governance.js';
+import type { HiddenBecause, PolicyPort } from '../governance.js';
 import type { Principal } from '../principal.js';
 import type { ManagedDecision } from './bundle-policy.js';
 import type { ItemKind } from './model.js';
@@ -86,6 +86,22 @@ export class NarrowedPolicy implements PolicyPort {
   visible(principal: Principal, server: string, kind: ItemKind, name: string): boolean {
     if (this.restrictions().disabled(principal.client.name, server, kind, name)) return false;
     return this.inner.visible(principal, server, kind, name);
+  }
+
+  explainHidden(principal: Principal, server: string, kind: ItemKind, name: string): HiddenBecause {
+    const off = this.restrictions().disabled(principal.client.name, server, kind, name);
+    if (off) return { reason: `${server}__${name} is ${off}`, policyIds: [] };
+    return this.inner.explainHidden?.(principal, server, kind, name) ?? { reason: 'hidden by the policy in force', policyIds: [] };
+  }
+
+  serverVisible(principal: Principal, server: string): boolean {
+    // Resources follow their server, so a resource rule is the rule for the server as a whole.
+    if (this.restrictions().disabled(principal.client.name, server, 'resource', '')) return false;
+    return this.inner.serverVisible?.(principal, server) ?? true;
+  }
+
+  notice(principal: Principal): string | undefined {
+    return this.inner.notice?.(principal);
   }
 
   decide(call: GovernedCall): ManagedDecision {

@@ -2,7 +2,7 @@
  * Client sessions, as quotas and approvals count them. A session is one principal object: the
  * identity layer makes one per socket connection (one `gatehouse connect`), one per 2025-era HTTP
  * session (`Mcp-Session-Id`), and one per request for 2026-07-28 HTTP clients, which have no
- * sessions. A session ends when its connection does; nothing of it outlives the daemon.
+ * sessions. A session ends when its connection does (`end`); nothing of it outlives the daemon.
  */
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../principal.js';
@@ -31,7 +31,16 @@ export class SessionKeys {
     return id;
   }
 
-  /** A session still held by a connection (or not yet collected), with its client's name. */
+  /**
+   * The connection is gone: its session ends now, not when the garbage collector gets to it, so that
+   * status stops showing its counters and its "for this session" approvals lapse at once.
+   */
+  end(principal: Principal): void {
+    const id = this.ids.get(principal);
+    if (id !== undefined) this.known.delete(id);
+  }
+
+  /** A session still held by a connection (and not ended), with its client's name. */
   live(id: string): { client: string; since: number } | undefined {
     const known = this.known.get(id);
     if (!known) return undefined;

@@ -234,6 +234,7 @@ export class ManagedServer {
     const connection = this.connection();
     if (s && connection) {
       if (connection.pid !== undefined) status.pid = connection.pid;
+      if (connection.confinement !== undefined) status.confinement = connection.confinement;
       if (connection.protocolVersion !== undefined) status.protocolVersion = connection.protocolVersion;
       if (connection.serverInfo !== undefined) status.serverInfo = { ...connection.serverInfo };
       if (s.readySince !== undefined) status.readySince = new Date(s.readySince).toISOString();

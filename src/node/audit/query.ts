@@ -11,23 +11,60 @@ export interface QueriedEvent {
   hash: string;
 }
 
-function where(filter: AuditFilter, table: string): { sql: string; params: unknown[] } {
+/** A filter with the names people see (`sam@example.test`, `crm__refund`) resolved to what the records hold. */
+interface Resolved extends AuditFilter {
+  users?: string[];
+}
+
+function where(filter: Resolved, table: string): { sql: string; params: unknown[] } {
   const conditions: string[] = [];
   const params: unknown[] = [];
-  const add = (sql: string, value: unknown) => {
-    conditions.push(`${table}.${sql}`);
-    params.push(value);
+  const add = (sql: string, ...values: unknown[]) => {
+    conditions.push(sql.replaceAll('$.', `${table}.`));
+    params.push(...values);
   };
-  if (filter.from !== undefined) add('at >= ?', filter.from);
-  if (filter.to !== undefined) add('at < ?', filter.to);
-  if (filter.user !== undefined) add('user = ?', filter.user);
-  if (filter.client !== undefined) add('client = ?', filter.client);
-  if (filter.server !== undefined) add('server = ?', filter.server);
-  if (filter.tool !== undefined) add('name = ?', filter.tool);
-  if (filter.decision !== undefined) add('decision = ?', filter.decision);
-  if (filter.type !== undefined) add('type = ?', filter.type);
-  if (filter.afterSeq !== undefined) add('seq > ?', filter.afterSeq);
+  if (filter.from !== undefined) add('$.at >= ?', filter.from);
+  if (filter.to !== undefined) add('$.at < ?', filter.to);
+  if (filter.users !== undefined) add(`$.user IN (${filter.users.map(() => '?').join(', ')})`, ...filter.users);
+  if (filter.client !== undefined) add('$.client = ?', filter.client);
+  if (filter.server !== undefined) add('$.server = ?', filter.server);
+  if (filter.tool !== undefined) {
+    // The name as the server knows it, or as clients see it in the aggregate: `<server>__<name>` (server names hold no `_`).
+    const split = /^([a-z0-9-]{1,32})__(.+)$/.exec(filter.tool);
+    if (split) add('($.name = ? OR ($.server = ? AND $.name = ?))', filter.tool, split[1], split[2]);
+    else add('$.name = ?', filter.tool);
+  }
+  if (filter.decision !== undefined) add('$.decision = ?', filter.decision);
+  if (filter.type !== undefined) add('$.type = ?', filter.type);
+  if (filter.afterSeq !== undefined) add('$.seq > ?', filter.afterSeq);
   return { sql: conditions.join(' AND '), params };
+}
+
+/**
+ * The user ids a name stands for: the id as written; the OS account `os:<name>`; and every signed-in
+ * identity whose sign-in (`identity.signed_in`) recorded that display name (the e-mail people see in
+ * `whoami`), or whose subject it is (`oidc:<issuer>#<name>`). Sign-ins are few and indexed by type.
+ */
+function userIds(db: Db, name: string): string[] {
+  const ids = new Set([name]);
+  if (!name.includes(':')) ids.add(`os:${name}`);
+  const cutoff = '(SELECT COALESCE(MAX(seq), 0) FROM events_index)';
+  const rows = db
+    .prepare(
+      `SELECT e.user AS user, e.body AS body FROM events_index i JOIN events e ON e.seq = i.seq WHERE i.type = 'identity.signed_in'
+       UNION ALL SELECT user, body FROM events WHERE seq > ${cutoff} AND type = 'identity.signed_in'`,
+    )
+    .all() as { user: string | null; body: string }[];
+  for (const row of rows) {
+    if (!row.user) continue;
+    const detail = (JSON.parse(row.body) as { detail?: { displayName?: unknown } }).detail;
+    if (detail?.displayName === name || row.user.endsWith(`#${name}`)) ids.add(row.user);
+  }
+  return [...ids];
+}
+
+function resolve(db: Db, filter: AuditFilter): Resolved {
+  return filter.user === undefined ? filter : { ...filter, users: userIds(db, filter.user) };
 }
 
 /**
@@ -37,7 +74,7 @@ function where(filter: AuditFilter, table: string): { sql: string; params: unkno
  * `limit` rows of each through its index instead of sorting every match (507 ms over 1,000,000 events
  * before, for a user's newest 100).
  */
-function matching(filter: AuditFilter, order: 'ASC' | 'DESC', limit: number | undefined): { sql: string; params: unknown[] } {
+function matching(filter: Resolved, order: 'ASC' | 'DESC', limit: number | undefined): { sql: string; params: unknown[] } {
   const indexed = where(filter, 'i');
   const tail = where(filter, 'e');
   const cutoff = '(SELECT COALESCE(MAX(seq), 0) FROM events_index)';
@@ -57,7 +94,7 @@ export function queryEvents(db: Db, filter: AuditFilter): QueriedEvent[] {
   const limit = filter.limit ?? 100;
   const forward = filter.afterSeq !== undefined;
   const order = forward ? 'ASC' : 'DESC';
-  const { sql, params } = matching(filter, order, limit);
+  const { sql, params } = matching(resolve(db, filter), order, limit);
   const rows = db.prepare(`SELECT hash, body FROM (${sql}) ORDER BY seq ${order} LIMIT ?`).all(...params, limit) as { hash: string; body: string }[];
   if (!forward) rows.reverse();
   return rows.map((r) => ({ event: JSON.parse(r.body) as AuditEvent, hash: r.hash }));
@@ -65,7 +102,7 @@ export function queryEvents(db: Db, filter: AuditFilter): QueriedEvent[] {
 
 /** Every matching event, oldest first, without holding them all in memory. */
 export function* iterateEvents(db: Db, filter: AuditFilter): Generator<QueriedEvent> {
-  const { sql, params } = matching(filter, 'ASC', filter.limit);
+  const { sql, params } = matching(resolve(db, filter), 'ASC', filter.limit);
   const statement = db.prepare(`SELECT hash, body FROM (${sql}) ORDER BY seq ASC${filter.limit ? ' LIMIT ?' : ''}`);
   const args = filter.limit ? [...params, filter.limit] : params;
   for (const row of statement.iterate(...args) as Iterable<{ hash: string; body: string }>) {

@@ -52,7 +52,8 @@ CREATE INDEX IF NOT EXISTS events_index_user ON events_index(user, seq);
 CREATE INDEX IF NOT EXISTS events_index_client ON events_index(client, seq);
 CREATE INDEX IF NOT EXISTS events_index_server ON events_index(server, name, seq);
 CREATE INDEX IF NOT EXISTS events_index_decision ON events_index(decision, seq);
--- Each filter alone reads its matches newest first straight from an index, without sorting them.
+-- Each filter alone reads its matches newest first straight from an index, without sorting them;
+-- sign-ins are few, and \`--user\` with a name people see resolves it through them (query.ts).
 CREATE INDEX IF NOT EXISTS events_index_server_seq ON events_index(server, seq);
 CREATE INDEX IF NOT EXISTS events_index_name ON events_index(name, seq);
 CREATE INDEX IF NOT EXISTS events_index_type ON events_index(type, seq);
@@ -95,7 +96,9 @@ export function openForWriting(file: string, durability: Durability): Db {
     db.pragma(`synchronous = ${durability === 'power-loss' ? 'FULL' : 'NORMAL'}`);
     db.pragma('busy_timeout = 5000');
     const version = db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) throw new GatehouseError('audit_unavailable', `the audit database ${file} was written by a newer Gatehouse (schema ${version})`);
+    if (version > SCHEMA_VERSION) {
+      throw new GatehouseError('audit_unavailable', `the audit database ${file} was written by a newer Gatehouse (schema ${version})`);
+    }
     db.exec(SCHEMA);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
     const insertMeta = db.prepare('INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)');

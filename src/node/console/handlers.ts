@@ -18,7 +18,7 @@ import type { PolicyState } from '../../core/policy/bundle-policy.js';
 import type { ClientRegistry } from '../client-registry.js';
 import { editConfigFile } from '../config-file.js';
 import type { ControlHandlers } from '../control/control-server.js';
-import { OidcClient } from '../identity/oidc.js';
+import { OidcClient, noRefreshToken, type TokenSet } from '../identity/oidc.js';
 import type { UserSession } from '../identity/session.js';
 import type { IdentitySettings } from '../identity/settings.js';
 import { TokenStore } from '../identity/token-store.js';
@@ -83,7 +83,9 @@ export function consoleHandlers(deps: ConsoleHandlerDeps): Pick<ControlHandlers,
   const edit = async (mutate: (servers: Record<string, unknown>) => void): Promise<ReloadReport> => {
     const result = await editConfigFile(deps.configFile, (raw) => {
       const servers = (raw.servers ??= {}) as Record<string, unknown>;
-      if (typeof servers !== 'object' || servers === null || Array.isArray(servers)) throw new GatehouseError('config_invalid', '"servers" in the config file is not an object');
+      if (typeof servers !== 'object' || servers === null || Array.isArray(servers)) {
+        throw new GatehouseError('config_invalid', '"servers" in the config file is not an object');
+      }
       mutate(servers);
     });
     if (!result.ok) throw new GatehouseError('invalid', result.error);
@@ -97,12 +99,19 @@ export function consoleHandlers(deps: ConsoleHandlerDeps): Pick<ControlHandlers,
     'servers.tools': async ({ name }) => {
       requireRunning(name);
       const lists = deps.supervised.lists(name);
-      if (!lists) throw new GatehouseError('server_unavailable', `server "${name}" is not ready (${deps.supervised.status(name)?.state ?? 'stopped'}); its tools are listed once it is`);
+      if (!lists) {
+        throw new GatehouseError(
+          'server_unavailable',
+          `server "${name}" is not ready (${deps.supervised.status(name)?.state ?? 'stopped'}); its tools are listed once it is`,
+        );
+      }
       return lists.tools.map(summarizeTool);
     },
     'servers.add': async ({ name, config }) =>
       edit((servers) => {
-        if (Object.hasOwn(servers, name)) throw new GatehouseError('exists', `a server named "${name}" is already configured; edit it instead, or choose another name`);
+        if (Object.hasOwn(servers, name)) {
+          throw new GatehouseError('exists', `a server named "${name}" is already configured; edit it instead, or choose another name`);
+        }
         servers[name] = config;
       }),
     'servers.update': async ({ name, config }) =>
@@ -176,7 +185,12 @@ export function consoleHandlers(deps: ConsoleHandlerDeps): Pick<ControlHandlers,
 
     'identity.login': async () => {
       const identity = deps.identity;
-      if (!identity) throw new GatehouseError('no_identity_provider', 'no identity provider is configured, so calls are made as the OS user; an administrator names one in identity.json (see docs/identity.md)');
+      if (!identity) {
+        throw new GatehouseError(
+          'no_identity_provider',
+          'no identity provider is configured, so calls are made as the OS user; an administrator names one in identity.json (see docs/identity.md)',
+        );
+      }
       signIn?.abort();
       const controller = new AbortController();
       signIn = controller;
@@ -185,18 +199,25 @@ export function consoleHandlers(deps: ConsoleHandlerDeps): Pick<ControlHandlers,
       const client = await OidcClient.discover(identity.settings);
       let announce!: (url: string) => void;
       const url = new Promise<string>((resolve) => (announce = resolve));
-      const flow = client.loginWithBrowser({ openBrowser: async (u) => (announce(u), true), say: () => undefined }, { signal: controller.signal });
-      flow.then(
-        async (result) => {
-          if (!result.refreshToken) {
-            throw new GatehouseError('no_refresh_token', 'the identity provider returned no refresh token, so the sign-in could not be kept: add "offline_access" to the scopes in identity.json');
-          }
-          const user = result.user!;
-          await new TokenStore(deps.keychain, identity.settings.issuer, identity.settings.clientId).save({ refreshToken: result.refreshToken, sub: user.sub, displayName: user.displayName });
-          const status = await identity.session.reload();
-          deps.emit({ type: 'sign-in', state: status.state === 'active' ? 'signed-in' : 'failed', ...(status.state === 'active' ? {} : { message: status.notice ?? status.reason ?? status.state }) });
-        },
-      ).catch((error: unknown) => {
+      /** Keeps the sign-in while the browser tab waits, so that the tab says how it went. */
+      const accept = async (result: TokenSet): Promise<string> => {
+        if (!result.refreshToken) throw noRefreshToken(identity.settings);
+        const user = result.user!;
+        await new TokenStore(deps.keychain, identity.settings.issuer, identity.settings.clientId).save({
+          refreshToken: result.refreshToken,
+          sub: user.sub,
+          displayName: user.displayName,
+        });
+        const status = await identity.session.reload();
+        deps.emit({
+          type: 'sign-in',
+          state: status.state === 'active' ? 'signed-in' : 'failed',
+          ...(status.state === 'active' ? {} : { message: status.notice ?? status.reason ?? status.state }),
+        });
+        return `Signed in to Gatehouse as ${user.displayName}.`;
+      };
+      const flow = client.loginWithBrowser({ openBrowser: async (u) => (announce(u), true), say: () => undefined }, { signal: controller.signal, accept });
+      flow.catch((error: unknown) => {
         if (controller.signal.aborted && signIn !== controller) return;
         deps.logger.log('warn', 'identity.console_login_failed', { error: errorMessage(error) });
         deps.emit({ type: 'sign-in', state: 'failed', message: errorMessage(error) });

@@ -16,6 +16,9 @@ import type { PairingService } from '../identity/pairing.js';
 import type { UserSession } from '../identity/session.js';
 import { searchHandlers, type SearchHandlerDeps } from '../search/handlers.js';
 import { secretReferences } from '../secrets/resolver.js';
+import { detectClients } from '../clients/clients.js';
+import { setupClient, type ClientsContext } from '../clients/service.js';
+import { bridgeLaunch } from '../clients/launch.js';
 
 export interface ControlDeps {
   status(): DaemonStatus;
@@ -38,6 +41,10 @@ export interface ControlDeps {
   console: ConsoleHandlerDeps;
   /** Client views and tool-list costs (src/node/search/handlers.ts). */
   search: SearchHandlerDeps;
+  /** Where MCP clients keep their configs, and how this Gatehouse is run (the Clients screen's setup buttons). */
+  clients: ClientsContext;
+  /** The servers the policy in force runs (the catalog's in managed mode). */
+  policyServers(): { mode: 'managed' | 'unmanaged' | 'fail-closed'; servers: string[] };
 }
 
 export function controlHandlers(deps: ControlDeps): ControlHandlers {
@@ -104,6 +111,18 @@ export function controlHandlers(deps: ControlDeps): ControlHandlers {
     },
     'console.link': async () => deps.consoleLink(),
     'questions.list': async () => deps.questions(),
+    'policy.servers': async () => deps.policyServers(),
+    'clients.apps': async () =>
+      (await detectClients(deps.clients.place)).map((app) => {
+        const launch = bridgeLaunch(deps.clients.self, app.id, { env: deps.clients.place.env });
+        return { ...app, command: [launch.command, ...launch.args] };
+      }),
+    'clients.setup': async ({ client, dryRun }) => {
+      const result = await setupClient(deps.clients, client, { dryRun });
+      if (!dryRun) logger.log('info', 'clients.setup', { client, file: result.file, changed: result.changed, check: result.check?.ok });
+      const check = result.check ? (result.check.ok ? { ok: true as const, ms: result.check.ms, pairing: result.check.pairing } : { ok: false as const, reason: result.check.reason }) : undefined;
+      return { client, file: result.file, changed: result.changed, ...(result.diff ? { diff: result.diff } : {}), command: [result.launch.command, ...result.launch.args], ...(check ? { check } : {}) };
+    },
     // The console's own queries and actions.
     ...consoleHandlers(deps.console),
     ...searchHandlers(deps.search),

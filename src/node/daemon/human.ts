@@ -43,6 +43,8 @@ export interface HumanChannelParts {
   questions: QuestionsApi;
   /** The daemon's terminal, when it has one (the console's sign-in code is shown there too). */
   terminal: TerminalIo | undefined;
+  /** Where the person answers, in words for a client's message ("the Gatehouse window that asks"). */
+  whereToAnswer(): string;
   /** What waits, where it is answered, and the question page's origin (headless). */
   report(): QuestionsReport;
   /** Opens the question page's port (before the daemon serves). */
@@ -103,6 +105,13 @@ export function openHumanChannel(options: HumanOptions & { logger: Logger; notif
       desk.close();
       terminalSurface?.close();
       await page?.stop();
+    },
+    whereToAnswer: () => {
+      const at = surfaceNames();
+      if (at.includes('desktop app')) return 'the Gatehouse window that asks';
+      if (at.includes('terminal')) return 'the terminal where Gatehouse runs';
+      if (at.includes('question page')) return 'the question page whose address and code the terminal where Gatehouse runs shows';
+      return 'nowhere: no person can be asked (run `gatehouse daemon` in a terminal, or the desktop app)';
     },
     report: () => ({ questions: questions.list(), answerAt: surfaceNames(), ...(page?.listening ? { pageOrigin: page.origin } : {}) }),
     status: () => {

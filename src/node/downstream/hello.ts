@@ -20,17 +20,36 @@ export const HelloSchema = z
     view: ToolViewSchema.optional(),
     /** What the bridge says about the program that launched it, shown (as unverified) when it asks to pair. */
     about: z.string().max(300).optional(),
+    /**
+     * A random value the bridge keeps (in its key store) while it waits to be paired. A later bridge
+     * of the same client presenting it joins the waiting request, or picks up the credential the
+     * person approved after the first one went away (a one-shot client such as the Inspector CLI).
+     */
+    claim: z.string().min(16).max(100).optional(),
   })
   .strict()
   .refine((h) => !(h.server !== undefined && h.view === 'search'), { message: 'a single-server view cannot also be the search view; choose one', path: ['view'] });
 export type Hello = z.infer<typeof HelloSchema>;
 
 export type HelloReply =
-  /** `credential`: only right after the person paired this client; the bridge keeps it in the keychain and presents it from then on. */
-  | { gatehouse: 'welcome'; version: number; session: string; credential?: string }
-  | { gatehouse: 'refused'; version: number; reason: string }
-  /** Not an answer yet: the client has no credential and the person is being asked to pair it; `code` is shown on both sides. */
-  | { gatehouse: 'pairing'; version: number; code: string; deadline: string };
+  /**
+   * `credential`: only right after the person paired this client; the bridge keeps it in its key
+   * store and presents it from then on. `pairing`: the person is being asked to pair this client
+   * (`code` is shown on both sides); MCP starts at once in a pending state, and one of the in-band
+   * lines below follows on the same connection when the person has answered. `notice`: why this
+   * caller can do nothing yet (not signed in, no role), for the bridge's stderr.
+   */
+  | { gatehouse: 'welcome'; version: number; session: string; credential?: string; pairing?: { code: string; deadline: string; where?: string }; notice?: string }
+  | { gatehouse: 'refused'; version: number; reason: string };
+
+/**
+ * A line the daemon writes between MCP messages on a connection whose welcome said `pairing`: the
+ * person answered. The bridge takes it out of the stream (MCP lines never start with `{"gatehouse":`).
+ */
+export type PairingOutcomeLine = { gatehouse: 'paired'; version: number; credential: string } | { gatehouse: 'refused'; version: number; reason: string };
+
+/** The prefix every Gatehouse line on the socket starts with, and no MCP line does (JSON-RPC lines start with `{"jsonrpc"` or another key). */
+export const GATEHOUSE_LINE_PREFIX = '{"gatehouse":';
 
 export function parseHello(line: string): { ok: true; hello: Hello } | { ok: false; reason: string } {
   let value: unknown;

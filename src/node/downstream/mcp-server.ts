@@ -32,6 +32,19 @@ export interface DownstreamSession {
   logLevel?: McpLogLevel;
   /** The search view instead of the aggregate. */
   view?: SearchViewSession;
+  /**
+   * A bridge the person has not paired yet: it lists nothing and calls nothing, and is told where
+   * to answer; once refused, every request gets the reason. Absent once paired (and for everyone else).
+   */
+  pairing?: { state: 'pending'; client: string; code: string; deadline: string; where: string } | { state: 'refused'; reason: string };
+}
+
+/** What a pending session says: where the person answers, and the code to check. */
+export function pendingPairingText(pairing: { client: string; code: string; deadline: string; where: string }): string {
+  return (
+    `Gatehouse is waiting for you to pair "${pairing.client}": answer on ${pairing.where} and check that it shows the code ${pairing.code} ` +
+    `(until ${pairing.deadline}). Until then this client sees no tools; they appear as soon as you approve.`
+  );
 }
 
 /** True when a message at `level` should reach a client that asked for `minimum`. */
@@ -84,26 +97,48 @@ const SERVER_CAPABILITIES = {
 export function createDownstreamServer(gateway: Gateway, session: DownstreamSession, options: DownstreamServerOptions): Server {
   const search = session.view?.kind === 'search' ? options.search : undefined;
   if (session.view?.kind === 'search' && !search) throw new Error('a search-view session needs the tool search');
-  const instructions = options.instructions ?? (search ? SEARCH_VIEW_INSTRUCTIONS : undefined);
+  const pending = session.pairing?.state === 'pending' ? session.pairing : undefined;
+  const instructions = pending ? pendingPairingText(pending) : (options.instructions ?? (search ? SEARCH_VIEW_INSTRUCTIONS : undefined));
   const server = new Server(
     { name: session.scope.server ? `gatehouse/${session.scope.server}` : 'gatehouse', version: options.version },
     { capabilities: SERVER_CAPABILITIES, ...(instructions ? { instructions } : {}) },
   );
-  const { principal, scope } = session;
-  const on = server.setRequestHandler.bind(server) as unknown as (method: string, handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>) => void;
+  const { scope } = session;
+  // Read at each request: a pending session's principal is replaced once the person pairs the client.
+  const who = (): Principal => session.principal;
+  const base = server.setRequestHandler.bind(server) as unknown as (method: string, handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>) => void;
+  /** While pairing is pending, lists are empty and everything else is refused with where to answer; once refused, everything is. */
+  const on = (method: string, handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>, whilePending?: () => unknown): void =>
+    base(method, async (request, ctx) => {
+      const pairing = session.pairing;
+      if (pairing?.state === 'refused') throw new ProtocolError(RpcErrorCode.Unauthorized, pairing.reason);
+      if (pairing?.state === 'pending') {
+        if (whilePending) return whilePending();
+        throw new ProtocolError(RpcErrorCode.Unauthorized, pendingPairingText(pairing));
+      }
+      return handler(request, ctx);
+    });
+  if (pending) {
+    // A 2025-era client hears where to answer in its log too (it may not show the instructions).
+    server.oninitialized = () => {
+      if (session.pairing?.state === 'pending') void server.sendLoggingMessage({ level: 'warning', logger: 'gatehouse', data: pendingPairingText(session.pairing) }).catch(() => undefined);
+    };
+  }
 
   // The filter runs on every list; each item's JSON is kept between lists (wire-json.ts).
-  on('tools/list', async () => ({ tools: withKeptJson(search ? search.listTools(principal, session.view!.pinned) : gateway.listTools(principal, scope)) }));
-  on('prompts/list', async () => ({ prompts: gateway.listPrompts(principal, scope) }));
-  on('resources/list', async () => ({ resources: gateway.listResources(principal, scope) }));
-  on('resources/templates/list', async () => ({ resourceTemplates: gateway.listResourceTemplates(principal, scope) }));
+  on('tools/list', async () => ({ tools: withKeptJson(search ? search.listTools(who(), session.view!.pinned) : gateway.listTools(who(), scope)) }), () => ({ tools: [] }));
+  on('prompts/list', async () => ({ prompts: gateway.listPrompts(who(), scope) }), () => ({ prompts: [] }));
+  on('resources/list', async () => ({ resources: gateway.listResources(who(), scope) }), () => ({ resources: [] }));
+  on('resources/templates/list', async () => ({ resourceTemplates: gateway.listResourceTemplates(who(), scope) }), () => ({ resourceTemplates: [] }));
 
   on('logging/setLevel', async (request) => {
     const level = stringParam(request.params ?? {}, 'level');
-    if (!(MCP_LOG_LEVELS as readonly string[]).includes(level)) throw new ProtocolError(RpcErrorCode.InvalidParams, `params.level must be one of ${MCP_LOG_LEVELS.join(', ')}`);
+    if (!(MCP_LOG_LEVELS as readonly string[]).includes(level)) {
+      throw new ProtocolError(RpcErrorCode.InvalidParams, `params.level must be one of ${MCP_LOG_LEVELS.join(', ')}`);
+    }
     session.logLevel = level as McpLogLevel;
     return {};
-  });
+  }, () => ({}));
 
   on('tools/call', async (request, ctx) => {
     session.onCall?.();
@@ -113,7 +148,7 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     if (search && name === FIND_TOOLS) {
       const parsed = parseFindRequest(args);
       if (!parsed.ok) return toolError(parsed.problem);
-      const tools = search.find(principal, parsed.request);
+      const tools = search.find(who(), parsed.request);
       return { content: [{ type: 'text', text: JSON.stringify({ tools }) }], structuredContent: { tools } };
     }
     if (search && name === CALL_TOOL) {
@@ -124,7 +159,7 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
       args = parsed.arguments;
     }
     const context = callContext(ctx, session);
-    const outcome = await gateway.callTool(principal, scope, name, args, forwardedMeta(params), context);
+    const outcome = await gateway.callTool(who(), scope, name, args, forwardedMeta(params), context);
     await context.settled();
     return answer(outcome);
   });
@@ -132,7 +167,7 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     session.onCall?.();
     const params = request.params ?? {};
     const context = callContext(ctx, session);
-    const outcome = await gateway.getPrompt(principal, scope, stringParam(params, 'name'), objectParam(params, 'arguments'), forwardedMeta(params), context);
+    const outcome = await gateway.getPrompt(who(), scope, stringParam(params, 'name'), objectParam(params, 'arguments'), forwardedMeta(params), context);
     await context.settled();
     return answer(outcome);
   });
@@ -141,7 +176,7 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     const params = request.params ?? {};
     const uri = stringParam(params, 'uri');
     const context = callContext(ctx, session);
-    const outcome = await gateway.readResource(principal, scope, uri, forwardedMeta(params), context);
+    const outcome = await gateway.readResource(who(), scope, uri, forwardedMeta(params), context);
     await context.settled();
     if (outcome.kind === 'denied' && outcome.code === 'unknown_resource') {
       throw new ProtocolError(RpcErrorCode.InvalidParams, outcome.reason, { uri });
@@ -149,24 +184,27 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     return answer(outcome);
   });
   on('completion/complete', async (request, ctx) => {
+    session.onCall?.();
     const params = request.params ?? {};
-    try {
-      return await gateway.complete(principal, scope, params, callContext(ctx, session));
-    } catch (error) {
-      const code = (error as { code?: number }).code;
-      throw new ProtocolError(typeof code === 'number' ? code : RpcErrorCode.InternalError, (error as Error).message);
+    const context = callContext(ctx, session);
+    const outcome = await gateway.complete(who(), scope, params, forwardedMeta(params), context);
+    await context.settled();
+    // Nothing is completed for an item the caller cannot see, exactly as for one that does not exist.
+    if (outcome.kind === 'denied' && (outcome.code === 'unknown_prompt' || outcome.code === 'unknown_resource')) {
+      return { completion: { values: [], hasMore: false } };
     }
+    return answer(outcome);
   });
   on('resources/subscribe', async (request) => {
     const uri = stringParam(request.params ?? {}, 'uri');
-    if (!gateway.resourceServer(principal, scope, uri)) throw new ProtocolError(RpcErrorCode.InvalidParams, `Resource not found: ${uri}`, { uri });
+    if (!gateway.resourceServer(who(), scope, uri)) throw new ProtocolError(RpcErrorCode.InvalidParams, `Resource not found: ${uri}`, { uri });
     session.subscriptions?.add(uri);
     return {};
   });
   on('resources/unsubscribe', async (request) => {
     session.subscriptions?.delete(stringParam(request.params ?? {}, 'uri'));
     return {};
-  });
+  }, () => ({}));
   return server;
 }
 
@@ -184,7 +222,9 @@ function stringParam(params: Record<string, unknown>, key: string): string {
 function objectParam(params: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
   const value = params[key];
   if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ProtocolError(RpcErrorCode.InvalidParams, `params.${key} must be an object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ProtocolError(RpcErrorCode.InvalidParams, `params.${key} must be an object`);
+  }
   return value as Record<string, unknown>;
 }
 
@@ -226,11 +266,19 @@ function callContext(ctx: RequestCtx, session: DownstreamSession): CallContext &
   const token = ctx.mcpReq._meta?.progressToken;
   if (typeof token === 'string' || typeof token === 'number') {
     context.onProgress = (p) =>
-      notify('notifications/progress', { progressToken: token, progress: p.progress, ...(p.total !== undefined ? { total: p.total } : {}), ...(p.message !== undefined ? { message: p.message } : {}) });
+      notify('notifications/progress', {
+        progressToken: token,
+        progress: p.progress,
+        ...(p.total !== undefined ? { total: p.total } : {}),
+        ...(p.message !== undefined ? { message: p.message } : {}),
+      });
   }
   // A 2026-07-28 request names its own log level; a 2025-era session set one with logging/setLevel.
   const requested = ctx.mcpReq._meta?.[LOG_LEVEL_META_KEY];
-  const level = session.era === 'modern' && typeof requested === 'string' && (MCP_LOG_LEVELS as readonly string[]).includes(requested) ? (requested as McpLogLevel) : session.logLevel;
+  const level =
+    session.era === 'modern' && typeof requested === 'string' && (MCP_LOG_LEVELS as readonly string[]).includes(requested)
+      ? (requested as McpLogLevel)
+      : session.logLevel;
   if (level) context.logLevel = level;
   context.log = (message, server) => {
     if (!admitsLevel(level, message.level)) return;

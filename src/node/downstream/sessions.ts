@@ -33,7 +33,13 @@ export class SessionHost {
 
   constructor(
     private readonly gateway: Gateway,
-    private readonly options: { version: string; search?: ToolSearch; views?: ViewResolver },
+    private readonly options: {
+      version: string;
+      search?: ToolSearch;
+      views?: ViewResolver;
+      /** A session closed (its connection went away): what is counted per session ends with it. */
+      onClose?: (session: LiveSession) => void;
+    },
   ) {
     const unsubscribeChanges = gateway.onChange((kind, scope) => this.broadcast(kind, scope));
     const unsubscribeLogs = gateway.onLog((server, message) => this.broadcastLog(server, message));
@@ -63,16 +69,43 @@ export class SessionHost {
     return session;
   }
 
-  /** A fresh SDK server answering for this session. */
+  /** A fresh SDK server answering for this session; its instructions say why, when the caller can do nothing at all. */
   serverFor(session: LiveSession): Server {
-    const server = createDownstreamServer(this.gateway, session, { version: this.options.version, ...(this.options.search ? { search: this.options.search } : {}) });
+    const notice = this.gateway.notice(session.principal);
+    const instructions = notice === undefined ? {} : { instructions: `Gatehouse shows you no tools yet: ${notice}.` };
+    const search = this.options.search ? { search: this.options.search } : {};
+    const server = createDownstreamServer(this.gateway, session, { version: this.options.version, ...search, ...instructions });
     session.servers.add(server);
     server.onclose = () => session.servers.delete(server);
     return server;
   }
 
+  /**
+   * The person paired the client of a pending session: from now on it speaks as `principal`, and
+   * it is told that every list changed (and, on the 2025 era, a log line says so).
+   */
+  paired(session: LiveSession, principal: LiveSession['principal']): void {
+    session.principal = principal;
+    delete session.pairing;
+    for (const server of session.servers) {
+      void Promise.resolve(server.sendToolListChanged()).catch(() => undefined);
+      void Promise.resolve(server.sendPromptListChanged()).catch(() => undefined);
+      void Promise.resolve(server.sendResourceListChanged()).catch(() => undefined);
+      if (session.era === 'legacy') {
+        void server.sendLoggingMessage({ level: 'notice', logger: 'gatehouse', data: `Gatehouse: "${principal.client.name}" is paired; its tools are available now.` }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** The person declined, or nobody answered: every later request of the session gets this reason. */
+  pairingRefused(session: LiveSession, reason: string): void {
+    session.pairing = { state: 'refused', reason };
+    if (session.era !== 'legacy') return;
+    for (const server of session.servers) void server.sendLoggingMessage({ level: 'error', logger: 'gatehouse', data: `Gatehouse: ${reason}` }).catch(() => undefined);
+  }
+
   close(session: LiveSession): void {
-    this.sessions.delete(session.id);
+    if (this.sessions.delete(session.id)) this.options.onClose?.(session);
     for (const server of session.servers) void server.close().catch(() => undefined);
     session.servers.clear();
   }
@@ -87,6 +120,7 @@ export class SessionHost {
       name: s.principal.client.name,
       transport: s.transport,
       verified: s.principal.client.verified,
+      ...(s.pairing ? { pairing: s.pairing.state } : {}),
       ...(protocolVersionOf(s) ? { protocolVersion: protocolVersionOf(s) } : {}),
       ...(s.view ? { view: s.view.kind } : {}),
       connectedAt: s.connectedAt.toISOString(),

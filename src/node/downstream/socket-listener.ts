@@ -9,8 +9,9 @@ import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { RpcErrorCode, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
+import type { HelloResult } from '../local-identity.js';
 import { LineTransport } from '../line-transport.js';
-import { HELLO_VERSION, MAX_HELLO_BYTES, parseHello, type Hello, type HelloReply } from './hello.js';
+import { HELLO_VERSION, MAX_HELLO_BYTES, parseHello, type Hello, type HelloReply, type PairingOutcomeLine } from './hello.js';
 import type { SessionHost } from './sessions.js';
 
 export interface SocketListenerOptions {
@@ -19,16 +20,16 @@ export interface SocketListenerOptions {
   sessions: SessionHost;
   logger: Logger;
   /**
-   * Resolves a hello into a principal, or says why not. May wait for the person to pair the client
-   * (`onPairing` is told the pairing code; `signal` aborts when the bridge goes away).
+   * Resolves a hello into a principal, or says why not, or says that the person is being asked to
+   * pair the client (the connection is then served at once, in a pending state, until they answer).
    */
-  authenticate(
-    hello: Hello,
-    context: { signal: AbortSignal; onPairing: (code: string) => void },
-  ): Promise<{ ok: true; principal: Principal; credential?: string } | { ok: false; reason: string }> | { ok: true; principal: Principal; credential?: string } | { ok: false; reason: string };
-  /** How long a pairing may wait, for the line that tells the bridge (ms). */
-  pairingDeadlineMs?: number;
-  serverExists(name: string): boolean;
+  authenticate(hello: Hello): Promise<HelloResult> | HelloResult;
+  /** Whether `--server NAME` names a server; with the caller, whether they may see it (a hidden server answers as an unknown one). */
+  serverExists(name: string, principal?: Principal): boolean;
+  /** Why this caller can do nothing yet (not signed in, no role), told to the bridge with its welcome. */
+  notice?(principal: Principal): string | undefined;
+  /** Where the person answers a pairing question, for the pending session's instructions. */
+  pairingWhere?: () => string;
 }
 
 export class SocketListener {
@@ -103,12 +104,8 @@ export class SocketListener {
     if (!parsed.ok) return this.refuse(socket, parsed.reason);
     const hello = parsed.hello;
     if (hello.server !== undefined && !this.options.serverExists(hello.server)) {
-      return this.refuse(socket, `no server named "${hello.server}" is configured`);
+      return this.refuse(socket, unknownServer(hello.server));
     }
-    // A bridge that goes away while the person is asked withdraws its request.
-    const gone = new AbortController();
-    const onClose = (): void => gone.abort();
-    socket.once('close', onClose);
     // Keep what arrives meanwhile (a client may write MCP right behind its hello), within a bound.
     const collect = (chunk: Buffer): void => {
       rest = Buffer.concat([rest, chunk]);
@@ -116,24 +113,51 @@ export class SocketListener {
     };
     socket.on('data', collect);
     socket.resume();
-    const auth = await this.options.authenticate(hello, {
-      signal: gone.signal,
-      onPairing: (code) => {
-        const note: HelloReply = { gatehouse: 'pairing', version: HELLO_VERSION, code, deadline: new Date(Date.now() + (this.options.pairingDeadlineMs ?? 120_000)).toISOString() };
-        if (socket.writable) socket.write(JSON.stringify(note) + '\n');
-      },
-    });
-    socket.off('close', onClose);
+    const auth = await this.options.authenticate(hello);
     socket.off('data', collect);
     socket.pause();
     if (socket.destroyed) return;
-    if (!auth.ok) return this.refuse(socket, auth.reason);
+    if (auth.ok === false) return this.refuse(socket, auth.reason);
+    // A server the caller may not see answers as an unknown one. Not right after pairing: the person just chose this client's
+    // scope, and refusing now would leave its new credential with nobody.
+    if (hello.server !== undefined && auth.ok === true && auth.credential === undefined && !this.options.serverExists(hello.server, auth.principal)) {
+      return this.refuse(socket, unknownServer(hello.server));
+    }
 
     const { sessions } = this.options;
     const scope = hello.server !== undefined ? { server: hello.server } : {};
     // The era is known once the client's opening request arrives; the session records it then.
     const session = sessions.open(auth.principal, scope, 'socket', 'legacy', hello.view);
-    const welcome: HelloReply = { gatehouse: 'welcome', version: HELLO_VERSION, session: session.id, ...(auth.credential ? { credential: auth.credential } : {}) };
+    let welcome: HelloReply;
+    if (auth.ok === 'pending') {
+      // Answered at once, so that no client times out while a person decides; the session sees nothing until then.
+      const where = this.options.pairingWhere?.() ?? 'the Gatehouse pairing page';
+      session.pairing = { state: 'pending', client: hello.client, code: auth.code, deadline: new Date(auth.deadline).toISOString(), where };
+      welcome = { gatehouse: 'welcome', version: HELLO_VERSION, session: session.id, pairing: { code: auth.code, deadline: new Date(auth.deadline).toISOString(), where } };
+      const detach = auth.attach({
+        alive: () => !socket.destroyed && socket.writable,
+        deliver: (outcome) => {
+          if (socket.destroyed) return;
+          // A whole line between MCP messages: the transport writes each message as one line too.
+          const line: PairingOutcomeLine = outcome.ok
+            ? { gatehouse: 'paired', version: HELLO_VERSION, credential: outcome.credential }
+            : { gatehouse: 'refused', version: HELLO_VERSION, reason: outcome.reason };
+          socket.write(JSON.stringify(line) + '\n');
+          if (outcome.ok) sessions.paired(session, outcome.principal);
+          else sessions.pairingRefused(session, outcome.reason);
+        },
+      });
+      socket.once('close', detach);
+    } else {
+      const notice = this.options.notice?.(auth.principal);
+      welcome = {
+        gatehouse: 'welcome',
+        version: HELLO_VERSION,
+        session: session.id,
+        ...(auth.credential ? { credential: auth.credential } : {}),
+        ...(notice !== undefined ? { notice } : {}),
+      };
+    }
     socket.write(JSON.stringify(welcome) + '\n');
 
     const sendError = (id: string | number | null, code: number, message: string): void => {
@@ -143,8 +167,14 @@ export class SocketListener {
     const transport = new LineTransport(socket, socket, {
       maxMessageBytes: this.options.maxMessageBytes,
       prefix: rest,
-      onGarbage: (_line, problem) => sendError(null, problem === 'not JSON' ? RpcErrorCode.ParseError : RpcErrorCode.InvalidRequest, problem === 'not JSON' ? 'Parse error: the line is not JSON' : 'Invalid Request: not a JSON-RPC 2.0 message'),
-      onOversized: (bytes, id) => sendError(id ?? null, RpcErrorCode.RequestTooLarge, `message of ${bytes} bytes is over the ${this.options.maxMessageBytes}-byte limit`),
+      onGarbage: (_line, problem) =>
+        sendError(
+          null,
+          problem === 'not JSON' ? RpcErrorCode.ParseError : RpcErrorCode.InvalidRequest,
+          problem === 'not JSON' ? 'Parse error: the line is not JSON' : 'Invalid Request: not a JSON-RPC 2.0 message',
+        ),
+      onOversized: (bytes, id) =>
+        sendError(id ?? null, RpcErrorCode.RequestTooLarge, `message of ${bytes} bytes is over the ${this.options.maxMessageBytes}-byte limit`),
     });
     const handle = serveStdio(
       ({ era }) => {
@@ -172,6 +202,11 @@ export class SocketListener {
       }
     }
   }
+}
+
+/** The one refusal for a server that is not configured and for one the caller may not see. */
+function unknownServer(name: string): string {
+  return `no server named "${name}" is configured`;
 }
 
 /** Whether something accepts connections on `path` (a daemon already running there). */

@@ -44,7 +44,45 @@ export interface LoginIo {
   say(line: string): void;
 }
 
+export interface BrowserLoginOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /**
+   * Finishes the sign-in on this side (keeps the tokens, tells the daemon) while the browser tab
+   * waits, and says what to show there; a failure is shown in the tab too, so the page never says
+   * "signed in" when the sign-in did not stick.
+   */
+  accept?(tokens: TokenSet): Promise<string>;
+}
+
+/**
+ * The authorization request's extra parameters. OpenID Connect Core §11: a request for
+ * `offline_access` must carry `prompt=consent` (providers such as oidc-provider and Ping grant no
+ * refresh token otherwise), unless the settings choose their own `prompt`.
+ */
+export function authorizationParameters(settings: Pick<IdentitySettings, 'scopes' | 'authorizationParams'>): Record<string, string> {
+  const params = { ...settings.authorizationParams };
+  if (settings.scopes.includes('offline_access') && params.prompt === undefined) params.prompt = 'consent';
+  return params;
+}
+
+/** The sign-in yielded no refresh token: nothing could be kept, and the settings say why. */
+export function noRefreshToken(settings: Pick<IdentitySettings, 'scopes' | 'authorizationParams'>): GatehouseError {
+  const asked = settings.scopes.includes('offline_access');
+  const fix = asked
+    ? `the scopes include "offline_access" and Gatehouse asked with prompt=${authorizationParameters(settings).prompt}; ` +
+      'check that the provider allows refresh tokens for this client (Okta: the Refresh Token grant; Auth0: Allow Offline Access on the API)'
+    : 'add "offline_access" to the scopes in identity.json (Google instead: authorizationParams access_type=offline and prompt=consent)';
+  return new GatehouseError('no_refresh_token', `the identity provider returned no refresh token, so the sign-in could not be kept: ${fix}`);
+}
+
 const DEFAULT_ACCESS_TOKEN_SECONDS = 3600;
+
+/** The response the loopback server received, and how to answer the browser tab that is waiting for the outcome. */
+interface Delivered {
+  url: URL;
+  respond(status: number, text: string): void;
+}
 
 /** Which check failed, as a stable code, from an openid-client error. */
 export function describeOidcError(error: unknown, issuer: string): GatehouseError {
@@ -53,13 +91,25 @@ export function describeOidcError(error: unknown, issuer: string): GatehouseErro
   if (error instanceof oidc.ResponseBodyError) {
     const what = `${error.error}${error.error_description ? `: ${error.error_description}` : ''}`;
     if (error.error === 'invalid_grant') {
-      if (/pkce|code_verifier/i.test(error.error_description ?? '')) return new GatehouseError('oidc_pkce_failed', `the identity provider refused the authorization code: PKCE verification failed (${what})`, { cause: error });
-      return new GatehouseError('oidc_invalid_grant', `the identity provider refused the grant (${what}): the code or refresh token is invalid, expired or revoked`, { cause: error });
+      if (/pkce|code_verifier/i.test(error.error_description ?? '')) {
+        return new GatehouseError('oidc_pkce_failed', `the identity provider refused the authorization code: PKCE verification failed (${what})`, {
+          cause: error,
+        });
+      }
+      return new GatehouseError(
+        'oidc_invalid_grant',
+        `the identity provider refused the grant (${what}): the code or refresh token is invalid, expired or revoked`,
+        { cause: error },
+      );
     }
     return new GatehouseError('oidc_refused', `the identity provider refused the request (${what})`, { cause: error });
   }
   if (error instanceof oidc.AuthorizationResponseError) {
-    return new GatehouseError('oidc_denied', `the identity provider answered the sign-in with an error: ${error.error}${error.error_description ? `: ${error.error_description}` : ''}`, { cause: error });
+    return new GatehouseError(
+      'oidc_denied',
+      `the identity provider answered the sign-in with an error: ${error.error}${error.error_description ? `: ${error.error_description}` : ''}`,
+      { cause: error },
+    );
   }
   const code = (error as { code?: unknown }).code;
   // openid-client wraps oauth4webapi's error, whose own cause names the claim that failed.
@@ -72,16 +122,37 @@ export function describeOidcError(error: unknown, issuer: string): GatehouseErro
     if (typeof m === 'string') messages.push(m);
   }
   const detail = [...new Set(messages)].join(': ');
-  if (code === 'OAUTH_JWT_CLAIM_COMPARISON_FAILED' || code === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED' || code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' || /claim/.test(message)) {
+  if (
+    code === 'OAUTH_JWT_CLAIM_COMPARISON_FAILED' ||
+    code === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED' ||
+    code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' ||
+    /claim/.test(message)
+  ) {
     const message = detail;
-    if (claim === 'iss' || (claim === undefined && /"iss"|issuer/i.test(message))) return new GatehouseError('oidc_wrong_issuer', `the identity provider's answer names the wrong issuer (expected ${issuer}): ${message}`, { cause: error });
-    if (claim === 'aud' || claim === 'azp' || (claim === undefined && /"aud"|audience/.test(message))) return new GatehouseError('oidc_wrong_audience', `the ID token was issued for another client (audience check failed): ${message}`, { cause: error });
-    if (claim === 'nonce' || (claim === undefined && /nonce/.test(message))) return new GatehouseError('oidc_nonce_mismatch', `the ID token's nonce does not match this sign-in (a replayed or injected token): ${message}`, { cause: error });
-    if (claim === 'exp' || (claim === undefined && /"exp"|expir/.test(message))) return new GatehouseError('oidc_token_expired', `the ID token has expired (check the clock of this machine): ${message}`, { cause: error });
-    if (claim === 'iat' || claim === 'nbf') return new GatehouseError('oidc_token_time', `the ID token is not valid yet, or too old (check the clock of this machine): ${message}`, { cause: error });
+    if (claim === 'iss' || (claim === undefined && /"iss"|issuer/i.test(message))) {
+      return new GatehouseError('oidc_wrong_issuer', `the identity provider's answer names the wrong issuer (expected ${issuer}): ${message}`, {
+        cause: error,
+      });
+    }
+    if (claim === 'aud' || claim === 'azp' || (claim === undefined && /"aud"|audience/.test(message))) {
+      return new GatehouseError('oidc_wrong_audience', `the ID token was issued for another client (audience check failed): ${message}`, { cause: error });
+    }
+    if (claim === 'nonce' || (claim === undefined && /nonce/.test(message))) {
+      return new GatehouseError('oidc_nonce_mismatch', `the ID token's nonce does not match this sign-in (a replayed or injected token): ${message}`, {
+        cause: error,
+      });
+    }
+    if (claim === 'exp' || (claim === undefined && /"exp"|expir/.test(message))) {
+      return new GatehouseError('oidc_token_expired', `the ID token has expired (check the clock of this machine): ${message}`, { cause: error });
+    }
+    if (claim === 'iat' || claim === 'nbf') {
+      return new GatehouseError('oidc_token_time', `the ID token is not valid yet, or too old (check the clock of this machine): ${message}`, { cause: error });
+    }
     return new GatehouseError('oidc_invalid_token', `the ID token failed validation: ${message}`, { cause: error });
   }
-  if (code === 'OAUTH_INVALID_RESPONSE' && /state/.test(message)) return new GatehouseError('oidc_state_mismatch', `the sign-in response does not belong to this sign-in (state check failed): ${message}`, { cause: error });
+  if (code === 'OAUTH_INVALID_RESPONSE' && /state/.test(message)) {
+    return new GatehouseError('oidc_state_mismatch', `the sign-in response does not belong to this sign-in (state check failed): ${message}`, { cause: error });
+  }
   if (error instanceof TypeError || /fetch failed|ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EAI_AGAIN|aborted|timeout/i.test(message) || code === 'ECONNREFUSED') {
     const why = (error as { cause?: unknown }).cause ? errorMessage((error as { cause: unknown }).cause) : message;
     return new GatehouseError('idp_unreachable', `cannot reach the identity provider at ${issuer}: ${why}`, { cause: error });
@@ -127,7 +198,9 @@ export class OidcClient {
     } catch (error) {
       const described = describeOidcError(error, settings.issuer);
       if (described.code === 'oidc_failed' && /issuer/.test(errorMessage(error))) {
-        throw new GatehouseError('oidc_wrong_issuer', `the discovery document at ${settings.issuer} names another issuer: ${errorMessage(error)}`, { cause: error });
+        throw new GatehouseError('oidc_wrong_issuer', `the discovery document at ${settings.issuer} names another issuer: ${errorMessage(error)}`, {
+          cause: error,
+        });
       }
       throw described;
     }
@@ -170,22 +243,22 @@ export class OidcClient {
    * and a random port receives the redirect; it accepts exactly one response carrying this
    * sign-in's state, and refuses every other request.
    */
-  async loginWithBrowser(io: LoginIo, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<TokenSet> {
+  async loginWithBrowser(io: LoginIo, options: BrowserLoginOptions = {}): Promise<TokenSet> {
     const verifier = oidc.randomPKCECodeVerifier();
     const challenge = await oidc.calculatePKCECodeChallenge(verifier);
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
     const timeoutMs = options.timeoutMs ?? 5 * 60_000;
 
-    let settle!: { resolve: (url: URL) => void; reject: (error: Error) => void };
-    const callback = new Promise<URL>((resolve, reject) => (settle = { resolve, reject }));
+    let settle!: { resolve: (delivered: Delivered) => void; reject: (error: Error) => void };
+    const callback = new Promise<Delivered>((resolve, reject) => (settle = { resolve, reject }));
     let used = false;
     let port = 0;
     const server = createServer((req, res) => {
       const result = this.handleCallback(req, res, port, state, used);
       if (result.kind === 'ignore') return;
       used = true;
-      if (result.kind === 'ok') settle.resolve(result.url);
+      if (result.kind === 'ok') settle.resolve(result);
       else settle.reject(result.error);
     });
     await new Promise<void>((resolve, reject) => {
@@ -194,12 +267,23 @@ export class OidcClient {
     });
     port = (server.address() as AddressInfo).port;
     const redirectUri = `http://${this.settings.loopbackHost}:${port}/callback`;
-    const timer = setTimeout(() => settle.reject(new GatehouseError('login_timeout', `no sign-in response within ${Math.round(timeoutMs / 1000)} s; run \`gatehouse login\` again (or \`gatehouse login --device\` where no browser can open)`)), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        settle.reject(
+          new GatehouseError(
+            'login_timeout',
+            `no sign-in response within ${Math.round(timeoutMs / 1000)} s; ` +
+              'run `gatehouse login` again (or `gatehouse login --device` where no browser can open)',
+          ),
+        ),
+      timeoutMs,
+    );
     const onAbort = (): void => settle.reject(new GatehouseError('login_cancelled', 'sign-in cancelled'));
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    let delivered: Delivered | undefined;
     try {
       const url = oidc.buildAuthorizationUrl(this.config, {
-        ...this.settings.authorizationParams,
+        ...authorizationParameters(this.settings),
         redirect_uri: redirectUri,
         scope: this.settings.scopes.join(' '),
         code_challenge: challenge,
@@ -208,21 +292,35 @@ export class OidcClient {
         nonce,
       });
       const opened = await io.openBrowser(url.href);
-      io.say(opened ? `Your browser was opened to sign in. If it did not open, visit:\n  ${url.href}` : `Open this address in a browser on this machine to sign in:\n  ${url.href}`);
-      const current = await callback;
-      const response = await oidc.authorizationCodeGrant(this.config, current, {
+      io.say(
+        opened
+          ? `Your browser was opened to sign in. If it did not open, visit:\n  ${url.href}`
+          : `Open this address in a browser on this machine to sign in:\n  ${url.href}`,
+      );
+      delivered = await callback;
+      const response = await oidc.authorizationCodeGrant(this.config, delivered.url, {
         pkceCodeVerifier: verifier,
         expectedState: state,
         expectedNonce: nonce,
         idTokenExpected: true,
       });
-      return this.tokens(response);
+      const tokens = this.tokens(response);
+      // The tab waits until this side is done, and then tells the truth.
+      const message = options.accept ? await options.accept(tokens) : 'Signed in to Gatehouse.';
+      delivered.respond(200, `${message} You can close this tab.`);
+      return tokens;
     } catch (error) {
-      const described = describeOidcError(error, this.settings.issuer);
+      let described = describeOidcError(error, this.settings.issuer);
       if (described.code === 'oidc_invalid_grant') {
         // Providers do not say why a code was refused; at this step it is PKCE, a reused or expired code, or a redirect mismatch.
-        throw new GatehouseError('oidc_code_rejected', `the identity provider refused the authorization code (PKCE verification, a reused or expired code, or a redirect mismatch): ${described.message}`, { cause: error });
+        const why =
+          'the identity provider refused the authorization code (PKCE verification, a reused or expired code, or a redirect mismatch): ' + described.message;
+        described = new GatehouseError('oidc_code_rejected', why, { cause: error });
       }
+      delivered?.respond(
+        400,
+        `Sign-in failed: ${described.message}. Nothing was kept; run \`gatehouse login\` again once it is fixed. You can close this tab.`,
+      );
       throw described;
     } finally {
       clearTimeout(timer);
@@ -238,7 +336,7 @@ export class OidcClient {
     port: number,
     state: string,
     used: boolean,
-  ): { kind: 'ok'; url: URL } | { kind: 'error'; error: GatehouseError } | { kind: 'ignore' } {
+  ): ({ kind: 'ok' } & Delivered) | { kind: 'error'; error: GatehouseError } | { kind: 'ignore' } {
     const page = (status: number, text: string): void => {
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
       res.end(text + '\n');
@@ -256,25 +354,39 @@ export class OidcClient {
     const got = url.searchParams.get('state');
     if (got === null) {
       page(400, 'Sign-in failed: the response carries no state. Run `gatehouse login` again.');
-      return { kind: 'error', error: new GatehouseError('oidc_state_missing', 'the sign-in response carries no state parameter; it is not the answer to this sign-in, so it was refused') };
+      return {
+        kind: 'error',
+        error: new GatehouseError(
+          'oidc_state_missing',
+          'the sign-in response carries no state parameter; it is not the answer to this sign-in, so it was refused',
+        ),
+      };
     }
     const a = Buffer.from(got);
     const b = Buffer.from(state);
     if (a.length !== b.length || !timingSafeEqual(a, b)) {
       page(400, 'Sign-in failed: this response belongs to another sign-in. Run `gatehouse login` again.');
-      return { kind: 'error', error: new GatehouseError('oidc_state_mismatch', 'the sign-in response carries another sign-in\'s state (a replayed or forged response); it was refused') };
+      const forged = 'the sign-in response carries another sign-in\'s state (a replayed or forged response); it was refused';
+      return { kind: 'error', error: new GatehouseError('oidc_state_mismatch', forged) };
     }
-    const failure = url.searchParams.get('error');
-    page(failure ? 400 : 200, failure ? `Sign-in failed: ${failure}. You can close this tab.` : 'Signed in to Gatehouse. You can close this tab.');
-    return { kind: 'ok', url };
+    // Held open: the page is written once this side knows whether the sign-in stuck (loginWithBrowser).
+    return { kind: 'ok', url, respond: page };
   }
 
   /** The device flow: shows a code to enter on another device, then polls until the person has signed in. */
   async loginWithDevice(io: LoginIo, options: { signal?: AbortSignal } = {}): Promise<TokenSet> {
-    if (!this.supportsDeviceFlow) throw new GatehouseError('device_flow_unsupported', `the identity provider at ${this.settings.issuer} does not offer the device flow; sign in with a browser (gatehouse login)`);
+    if (!this.supportsDeviceFlow) {
+      throw new GatehouseError(
+        'device_flow_unsupported',
+        `the identity provider at ${this.settings.issuer} does not offer the device flow; sign in with a browser (gatehouse login)`,
+      );
+    }
     try {
-      const started = await oidc.initiateDeviceAuthorization(this.config, { ...this.settings.authorizationParams, scope: this.settings.scopes.join(' ') });
-      io.say(`To sign in, visit ${started.verification_uri} and enter the code ${started.user_code}` + (started.verification_uri_complete ? `\n  (or open ${started.verification_uri_complete})` : ''));
+      const started = await oidc.initiateDeviceAuthorization(this.config, { ...authorizationParameters(this.settings), scope: this.settings.scopes.join(' ') });
+      io.say(
+        `To sign in, visit ${started.verification_uri} and enter the code ${started.user_code}` +
+          (started.verification_uri_complete ? `\n  (or open ${started.verification_uri_complete})` : ''),
+      );
       const response = await oidc.pollDeviceAuthorizationGrant(this.config, started, undefined, options.signal ? { signal: options.signal } : {});
       const tokens = this.tokens(response);
       if (!tokens.user) throw new GatehouseError('oidc_no_id_token', 'the identity provider returned no ID token; add "openid" to the scopes');

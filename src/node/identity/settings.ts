@@ -11,6 +11,7 @@ import { lstatSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { formatPath } from '../../common/config.js';
+import { managedFileProblem } from '../policy/settings.js';
 
 export const IDENTITY_FILE = 'identity.json';
 
@@ -37,7 +38,10 @@ export const IdentitySettingsSchema = z
     loopbackHost: z.enum(['127.0.0.1', 'localhost']).default('127.0.0.1'),
     /** The redirect's port: 0 picks a free one for each sign-in; a fixed one only for IdPs that match ports exactly. */
     loopbackPort: z.number().int().min(0).max(65_535).default(0),
-    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope is printable ASCII without spaces, quotes or backslashes')).max(50).default(['openid', 'profile', 'email', 'offline_access']),
+    scopes: z
+      .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope is printable ASCII without spaces, quotes or backslashes'))
+      .max(50)
+      .default(['openid', 'profile', 'email', 'offline_access']),
     /** The ID token claim that holds the user's groups (a list of strings, or one string). */
     groupsClaim: z.string().min(1).max(200).default('groups'),
     /** The claims tried in order for the user's name in status and audit records. */
@@ -56,7 +60,9 @@ export const IdentitySettingsSchema = z
     if (!s.scopes.includes('openid')) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'the scopes must include "openid"' });
     const reserved = ['state', 'nonce', 'code_challenge', 'code_challenge_method', 'redirect_uri', 'client_id', 'response_type', 'scope'];
     for (const key of Object.keys(s.authorizationParams)) {
-      if (reserved.includes(key)) ctx.addIssue({ code: 'custom', path: ['authorizationParams', key], message: `"${key}" is set by Gatehouse and cannot be overridden` });
+      if (reserved.includes(key)) {
+        ctx.addIssue({ code: 'custom', path: ['authorizationParams', key], message: `"${key}" is set by Gatehouse and cannot be overridden` });
+      }
     }
   });
 export type IdentitySettings = z.infer<typeof IdentitySettingsSchema>;
@@ -77,12 +83,7 @@ export interface IdentitySettingsOptions {
 }
 
 function ownershipProblem(file: string, platform: NodeJS.Platform): string | undefined {
-  if (platform === 'win32') return undefined;
-  const info = lstatSync(file);
-  if (info.isSymbolicLink()) return `${file} is a symbolic link; managed settings must be plain files`;
-  if (info.uid !== 0) return `${file} is owned by uid ${info.uid}, not root; a user who can change it could name an identity provider of their own`;
-  if ((info.mode & 0o022) !== 0) return `${file} is writable by group or others (mode ${(info.mode & 0o777).toString(8)})`;
-  return undefined;
+  return managedFileProblem(file, platform, 'a user who can change it could name an identity provider of their own');
 }
 
 function exists(file: string): boolean {

@@ -56,6 +56,8 @@ export interface Rejection {
 
 export interface KeyList {
   version: number;
+  /** SHA-256 (hex) of the signed payload: two key lists of one version must be the same list. */
+  digest: string;
   issuedAt: string;
   expiresAt: string;
   keys: PublicKeyInfo[];
@@ -67,8 +69,9 @@ export interface TrustState {
   /** Highest bundle version accepted so far, and the digest of that bundle. */
   version?: number;
   digest?: string;
-  /** Highest key list version accepted so far. */
+  /** Highest key list version accepted so far, and the digest of that key list (pinned like the bundle's). */
   keyListVersion?: number;
+  keyListDigest?: string;
 }
 
 export type VerifyResult = { ok: true; bundle: CompiledBundle; keyList?: KeyList } | ({ ok: false } & Rejection);
@@ -188,7 +191,9 @@ export async function verifyBundle(bytes: Uint8Array, options: VerifyOptions): P
   ) {
     return reject('malformed', `the manifest is not a JWS with 1 to ${MAX_SIGNATURES} signatures`);
   }
-  if (!isObject(doc.files) || !Object.values(doc.files).every((v) => typeof v === 'string')) return reject('malformed', 'the bundle has no "files" object of base64 strings');
+  if (!isObject(doc.files) || !Object.values(doc.files).every((v) => typeof v === 'string')) {
+    return reject('malformed', 'the bundle has no "files" object of base64 strings');
+  }
   if (doc.keyList !== undefined && typeof doc.keyList !== 'string') return reject('malformed', '"keyList" must be a compact JWS string');
 
   // Which keys may sign: the roots, and the keys a root vouches for in the key list.
@@ -230,7 +235,8 @@ export async function verifyBundle(bytes: Uint8Array, options: VerifyOptions): P
     if (failedTrusted) return reject('bad_signature', failedTrusted);
     return reject(
       'untrusted_key',
-      `signed by key ${presented.join(', ')}, which is not trusted here (trusted: ${[...trusted.keys()].join(', ') || 'none'}); a signing key must be a root key of the managed settings or listed in a key list signed by one`,
+      `signed by key ${presented.join(', ')}, which is not trusted here (trusted: ${[...trusted.keys()].join(', ') || 'none'}); ` +
+        'a signing key must be a root key of the managed settings or listed in a key list signed by one',
     );
   }
 
@@ -246,7 +252,8 @@ export async function verifyBundle(bytes: Uint8Array, options: VerifyOptions): P
   const expiresAt = isoTime(manifest.expiresAt);
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) return reject('malformed', 'the manifest has no valid version');
   if (issuedAt === undefined || expiresAt === undefined || expiresAt <= issuedAt) return reject('malformed', 'the manifest has no valid issuedAt/expiresAt');
-  if (!isObject(manifest.files) || !Object.entries(manifest.files).every(([n, h]) => isBundleFileName(n) && typeof h === 'string' && /^[0-9a-f]{64}$/.test(h))) {
+  const fileEntry = ([n, h]: [string, unknown]) => isBundleFileName(n) && typeof h === 'string' && /^[0-9a-f]{64}$/.test(h);
+  if (!isObject(manifest.files) || !Object.entries(manifest.files).every(fileEntry)) {
     return reject('malformed', 'the manifest\'s file list is not valid');
   }
   if (issuedAt > options.now + ISSUED_AT_SKEW_MS) {
@@ -291,7 +298,11 @@ function checkFilesAndCompile(
   if (!content.ok) return reject('invalid_content', content.errors.join('; '));
   const compiled = compileBundle(
     content.content,
-    { manifest: { version: manifest.version as number, issuedAt: String(manifest.issuedAt), expiresAt: String(manifest.expiresAt), files: signedFiles }, digest, signedBy },
+    {
+      manifest: { version: manifest.version as number, issuedAt: String(manifest.issuedAt), expiresAt: String(manifest.expiresAt), files: signedFiles },
+      digest,
+      signedBy,
+    },
     options.cedar,
   );
   if (!compiled.ok) return reject('invalid_cedar', compiled.errors.slice(0, 10).join('; '));
@@ -327,10 +338,14 @@ async function verifyKeyList(jws: string, options: VerifyOptions): Promise<{ ok:
   const kid = typeof header.kid === 'string' ? header.kid : '(no kid)';
   const root = options.roots.find((k) => k.kid === kid);
   if (!root) return reject('untrusted_key', `the key list is signed by key ${kid}, which is not a root key of the managed settings`);
-  if (header.alg !== ALG || header.typ !== KEYLIST_TYP) return reject('bad_signature', `the key list's header has alg ${String(header.alg)} and typ ${String(header.typ)}, not ${ALG} and ${KEYLIST_TYP}`);
+  if (header.alg !== ALG || header.typ !== KEYLIST_TYP) {
+    return reject('bad_signature', `the key list's header has alg ${String(header.alg)} and typ ${String(header.typ)}, not ${ALG} and ${KEYLIST_TYP}`);
+  }
   let payload: Record<string, unknown>;
+  let digest: string;
   try {
     const verified = await compactVerify(jws, root.key, { algorithms: [ALG] });
+    digest = sha256(verified.payload);
     payload = JSON.parse(new TextDecoder().decode(verified.payload)) as Record<string, unknown>;
   } catch {
     return reject('bad_signature', `the key list's signature by root key ${kid} does not verify`);
@@ -356,6 +371,10 @@ async function verifyKeyList(jws: string, options: VerifyOptions): Promise<{ ok:
   if (options.state.keyListVersion !== undefined && version < options.state.keyListVersion) {
     return reject('rollback', `the key list is v${version}, older than v${options.state.keyListVersion}, which this machine already accepted`);
   }
+  // Like bundles: at the version already accepted, only the very same list (another one could add a key or keep a dropped one).
+  if (version === options.state.keyListVersion && options.state.keyListDigest !== undefined && digest !== options.state.keyListDigest) {
+    return reject('rollback', `the key list v${version} differs from the v${version} this machine already accepted; a changed key list needs a higher version`);
+  }
   const keys: PublicKeyInfo[] = [];
   for (const entry of payload.keys as unknown[]) {
     try {
@@ -366,7 +385,7 @@ async function verifyKeyList(jws: string, options: VerifyOptions): Promise<{ ok:
       return reject('malformed', `a key in the key list is not valid: ${(error as Error).message}`);
     }
   }
-  return { ok: true, keyList: { version, issuedAt: String(payload.issuedAt), expiresAt: String(payload.expiresAt), keys, signedBy: kid } };
+  return { ok: true, keyList: { version, digest, issuedAt: String(payload.issuedAt), expiresAt: String(payload.expiresAt), keys, signedBy: kid } };
 }
 
 /** The manifest and signer key ids of a bundle file, unverified (for messages and `gatehouse policy verify`). */

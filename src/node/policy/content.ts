@@ -14,9 +14,11 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ServerConfigSchema, formatPath, type ServerConfig } from '../../common/config.js';
 import { SERVER_NAME_PATTERN, SERVER_NAME_RULE, TOOL_NAME_PATTERN } from '../../common/names.js';
+import { SANDBOX_REQUIREMENTS } from '../../common/sandbox.js';
 import type { BundleContent, Catalog, CatalogServer, CatalogTool, RoleMapping } from '../../core/policy/model.js';
 import { parseRate, type Dimension, type QuotaSettings, type ToolSelector } from '../../core/quotas/settings.js';
 import { resolveBundledBin } from '../config-file.js';
+import { packageRoot } from '../version.js';
 
 export const SCHEMA_FILE = 'schema.cedarschema';
 export const CATALOG_FILE = 'catalog.json';
@@ -70,13 +72,17 @@ const ToolSchema = z
     destructive: z.boolean().default(false),
     tags: z.array(z.string().min(1).max(64)).max(64).default([]),
     /** Decimal places of fractional arguments: { "amount": 2 } passes 12.34 as 1234. */
-    scale: z.record(z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'an argument name, or a dotted path into a record'), z.number().int().min(0).max(15)).default({}),
+    scale: z
+      .record(z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'an argument name, or a dotted path into a record'), z.number().int().min(0).max(15))
+      .default({}),
     description: z.string().max(2000).optional(),
   })
   .strict();
 
 const CatalogSchema = z
   .object({
+    /** `required`: a server that cannot be confined on a desktop does not start there (docs/sandbox.md). */
+    sandbox: z.enum(SANDBOX_REQUIREMENTS).optional(),
     servers: z.record(
       z.string().regex(SERVER_NAME_PATTERN, SERVER_NAME_RULE),
       z
@@ -92,7 +98,9 @@ const CatalogSchema = z
 
 const RolesSchema = z
   .object({
-    groups: z.record(z.string().min(1).max(256), z.array(z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'a role name is 1-128 letters, digits, _ . : -')).max(64)).default({}),
+    groups: z
+      .record(z.string().min(1).max(256), z.array(z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'a role name is 1-128 letters, digits, _ . : -')).max(64))
+      .default({}),
   })
   .strict();
 
@@ -125,7 +133,10 @@ const QuotaSchema = z
     description: z.string().max(2000).optional(),
   })
   .strict()
-  .refine((q) => q.approvalAfter === undefined || q.approvalAfter < q.limit, { message: 'approvalAfter must be below limit (calls after approvalAfter need approval, calls after limit are refused)', path: ['approvalAfter'] });
+  .refine((q) => q.approvalAfter === undefined || q.approvalAfter < q.limit, {
+    message: 'approvalAfter must be below limit (calls after approvalAfter need approval, calls after limit are refused)',
+    path: ['approvalAfter'],
+  });
 
 const QuotasSchema = z
   .object({
@@ -162,6 +173,13 @@ function quotaSettings(parsed: z.output<typeof QuotasSchema>): QuotaSettings {
 export interface ParseOptions {
   /** What `${dataDir}` expands to in launch specs. */
   dataDir: string;
+  /** What `${examples}` expands to: the example servers shipped with Gatehouse (default: its resources/examples). */
+  examplesDir?: string;
+}
+
+/** Where the example servers shipped with Gatehouse are (the sample bundle's CRM). */
+export function examplesDir(): string {
+  return path.join(packageRoot(), 'resources', 'examples');
 }
 
 export type ContentResult = { ok: true; content: BundleContent } | { ok: false; errors: string[] };
@@ -204,26 +222,31 @@ export function parseBundleFiles(files: ReadonlyMap<string, Buffer>, options: Pa
   for (const [name, server] of Object.entries(catalog.servers)) {
     const launch = expandLaunch(server.launch, options, `${CATALOG_FILE}: servers.${name}.launch`, errors);
     const tools = new Map<string, CatalogTool>(
-      Object.entries(server.tools).map(([tool, t]) => [tool, { sha256: t.sha256, readOnly: t.readOnly, destructive: t.destructive, tags: t.tags, scale: t.scale }]),
+      Object.entries(server.tools).map(([tool, t]) => [
+        tool,
+        { sha256: t.sha256, readOnly: t.readOnly, destructive: t.destructive, tags: t.tags, scale: t.scale },
+      ]),
     );
     servers.set(name, { launch, tools });
   }
   if (errors.length > 0) return { ok: false, errors };
   const mapping: RoleMapping = { groups: new Map(Object.entries(roles.groups)) };
   const parsedCatalog: Catalog = { servers };
-  return { ok: true, content: { schemaText: schema.toString('utf8'), policyFiles, roles: mapping, catalog: parsedCatalog, quotas: quotaSettings(quotas) } };
+  const sandbox = catalog.sandbox !== undefined ? { sandbox: catalog.sandbox } : {};
+  return { ok: true, content: { schemaText: schema.toString('utf8'), policyFiles, roles: mapping, catalog: parsedCatalog, quotas: quotaSettings(quotas), ...sandbox } };
 }
 
 /**
- * `${dataDir}`, `${bundled:PACKAGE}` and `$$` in a launch spec's command, args and cwd, as in the
- * user's config; `${secret:NAME}` stays for the connector (which refuses it until the keychain
- * store exists).
+ * `${dataDir}`, `${bundled:PACKAGE}` and `$$` in a launch spec's command, args, cwd and sandbox
+ * paths, as in the user's config, and `${examples}` (the example servers shipped with Gatehouse);
+ * `${secret:NAME}` stays for the connector (which refuses it until the keychain store exists).
  */
 function expandLaunch(launch: ServerConfig, options: ParseOptions, where: string, errors: string[]): ServerConfig {
   const expand = (value: string): string =>
     value.replace(/\$\$|\$\{([^}]*)\}/g, (token, body: string | undefined) => {
       if (token === '$$') return '$';
       if (body === 'dataDir') return options.dataDir;
+      if (body === 'examples') return options.examplesDir ?? examplesDir();
       if (body?.startsWith('bundled:')) {
         try {
           return resolveBundledBin(body.slice('bundled:'.length));
@@ -233,11 +256,12 @@ function expandLaunch(launch: ServerConfig, options: ParseOptions, where: string
         }
       }
       if (body?.startsWith('secret:')) return token;
-      errors.push(`${where}: ${token}: unknown variable; the variables are \${dataDir}, \${bundled:PACKAGE} and \${secret:NAME}`);
+      errors.push(`${where}: ${token}: unknown variable; the variables are \${dataDir}, \${examples}, \${bundled:PACKAGE} and \${secret:NAME}`);
       return token;
     });
   if (launch.type === 'stdio') {
-    return { ...launch, command: expand(launch.command), args: launch.args.map(expand), ...(launch.cwd !== undefined ? { cwd: expand(launch.cwd) } : {}) };
+    const sandbox = launch.sandbox && launch.sandbox !== 'off' ? { sandbox: { ...launch.sandbox, read: launch.sandbox.read.map(expand), write: launch.sandbox.write.map(expand) } } : {};
+    return { ...launch, command: expand(launch.command), args: launch.args.map(expand), ...(launch.cwd !== undefined ? { cwd: expand(launch.cwd) } : {}), ...sandbox };
   }
   return { ...launch, url: expand(launch.url) };
 }

@@ -22,7 +22,7 @@ import type { AuditSink, Logger } from '../../core/ports.js';
 import type { BundlePolicy, PolicyState } from '../../core/policy/bundle-policy.js';
 import { BundleEvaluator } from '../../core/policy/evaluator.js';
 import type { CedarPort } from '../../core/policy/model.js';
-import { verifyBundle, type Rejection, type TrustState } from './bundle-file.js';
+import { verifyBundle, type KeyList, type Rejection, type TrustState } from './bundle-file.js';
 import { fetchBundle } from './https-source.js';
 import { readManagedSettings, SETTINGS_FILE, type ManagedSettings } from './settings.js';
 import type { PolicyStatus } from '../../common/status.js';
@@ -131,7 +131,13 @@ export class PolicyController {
     if (this.settings) detail.required = this.settings.required;
     if (state.kind === 'enforcing' && this.inForce) {
       const m = state.evaluator.bundle.manifest;
-      Object.assign(detail, { version: String(m.version), source: this.inForce.source, issuedAt: m.issuedAt, expiresAt: m.expiresAt, signedBy: state.evaluator.bundle.signedBy });
+      Object.assign(detail, {
+        version: String(m.version),
+        source: this.inForce.source,
+        issuedAt: m.issuedAt,
+        expiresAt: m.expiresAt,
+        signedBy: state.evaluator.bundle.signedBy,
+      });
     }
     if (this.settings?.url) detail.url = this.settings.url.href;
     if (this.lastFetch) detail.lastFetch = this.lastFetch;
@@ -178,14 +184,20 @@ export class PolicyController {
     const kept = this.inForce?.bytes ?? readIfPresent(this.lastGoodFile());
     if (kept) candidates.push({ source: this.inForce?.source ?? 'last good bundle (state directory)', bytes: kept });
 
-    let best: { candidate: Candidate; evaluator: BundleEvaluator; keyListVersion?: number } | undefined;
+    let best: { candidate: Candidate; evaluator: BundleEvaluator; keyList?: KeyList } | undefined;
     let firstProblem: Rejection | undefined;
     const seen = new Set<string>();
     for (const candidate of candidates) {
       const digest = digestOf(candidate.bytes);
       if (seen.has(digest)) continue;
       seen.add(digest);
-      const result = await verifyBundle(candidate.bytes, { roots: settings.roots, state: this.trust, now: this.now(), cedar: this.cedar, dataDir: this.options.dataDir });
+      const result = await verifyBundle(candidate.bytes, {
+        roots: settings.roots,
+        state: this.trust,
+        now: this.now(),
+        cedar: this.cedar,
+        dataDir: this.options.dataDir,
+      });
       if (!result.ok) {
         firstProblem ??= result;
         // The kept copy of an expired bundle is not news every time it is checked again.
@@ -193,7 +205,7 @@ export class PolicyController {
         continue;
       }
       if (!best || result.bundle.manifest.version > best.evaluator.version) {
-        best = { candidate, evaluator: new BundleEvaluator(result.bundle, this.cedar), ...(result.keyList ? { keyListVersion: result.keyList.version } : {}) };
+        best = { candidate, evaluator: new BundleEvaluator(result.bundle, this.cedar), ...(result.keyList ? { keyList: result.keyList } : {}) };
       }
     }
 
@@ -205,7 +217,7 @@ export class PolicyController {
         ...this.trust,
         version: bundle.manifest.version,
         digest: bundle.digest,
-        ...(best.keyListVersion !== undefined ? { keyListVersion: Math.max(best.keyListVersion, this.trust.keyListVersion ?? 0) } : {}),
+        ...keyListTrust(best.keyList, this.trust),
       };
       this.writeState();
       writeAtomic(this.lastGoodFile(), best.candidate.bytes);
@@ -216,14 +228,21 @@ export class PolicyController {
         signedBy: bundle.signedBy,
         expiresAt: bundle.manifest.expiresAt,
       });
-      this.audit({ type: 'policy.changed', reason: `bundle v${bundle.manifest.version} in force`, detail: { version: bundle.manifest.version, source: best.candidate.source, signedBy: bundle.signedBy, expiresAt: bundle.manifest.expiresAt } });
+      this.audit({
+        type: 'policy.changed',
+        reason: `bundle v${bundle.manifest.version} in force`,
+        detail: { version: bundle.manifest.version, source: best.candidate.source, signedBy: bundle.signedBy, expiresAt: bundle.manifest.expiresAt },
+      });
       this.put({ kind: 'enforcing', evaluator: best.evaluator }, bundle.manifest.expiresAt);
       return;
     }
 
     this.inForce = undefined;
-    const why = firstProblem ? `no valid policy bundle: ${firstProblem.reason}` : `no policy bundle found (looked for ${settings.bundleFile}${settings.url ? ` and ${settings.url.href}` : ''})`;
-    if (!settings.required && this.trust.version === undefined) this.put({ kind: 'unmanaged', reason: `${why}; the managed settings do not require a bundle, so Gatehouse runs unmanaged until one arrives` }, undefined);
+    const why = firstProblem
+      ? `no valid policy bundle: ${firstProblem.reason}`
+      : `no policy bundle found (looked for ${settings.bundleFile}${settings.url ? ` and ${settings.url.href}` : ''})`;
+    if (!settings.required && this.trust.version === undefined)
+      this.put({ kind: 'unmanaged', reason: `${why}; the managed settings do not require a bundle, so Gatehouse runs unmanaged until one arrives` }, undefined);
     else this.put({ kind: 'fail-closed', reason: why }, undefined);
   }
 
@@ -359,6 +378,7 @@ export class PolicyController {
       if (Number.isSafeInteger(raw.version)) out.version = raw.version!;
       if (typeof raw.digest === 'string') out.digest = raw.digest;
       if (Number.isSafeInteger(raw.keyListVersion)) out.keyListVersion = raw.keyListVersion!;
+      if (typeof raw.keyListDigest === 'string') out.keyListDigest = raw.keyListDigest;
       if (typeof raw.etag === 'string') out.etag = raw.etag;
       if (typeof raw.url === 'string') out.url = raw.url;
       return out;
@@ -375,6 +395,15 @@ export class PolicyController {
 async function defaultCedar(): Promise<CedarPort> {
   const { CedarEngine } = await import('./cedar.js');
   return new CedarEngine();
+}
+
+/**
+ * What to remember of the key list a newly accepted bundle carries: its version and digest when it
+ * is the newest seen (verification already refused an older one, or another at the same version).
+ */
+function keyListTrust(keyList: KeyList | undefined, trust: TrustState): Pick<TrustState, 'keyListVersion' | 'keyListDigest'> {
+  if (!keyList || (trust.keyListVersion !== undefined && keyList.version < trust.keyListVersion)) return {};
+  return { keyListVersion: keyList.version, keyListDigest: keyList.digest };
 }
 
 function readIfPresent(file: string): Buffer | undefined {

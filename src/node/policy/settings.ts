@@ -14,7 +14,9 @@
  *     "bundle": "policy.bundle",        a bundle file in this directory (default policy.bundle)
  *     "url": "https://...",             and/or a URL polled for bundles, with ETag
  *     "pollSeconds": 300,
- *     "ca": "corp-root.pem"             an extra CA for the URL (PEM file in this directory)
+ *     "ca": "corp-root.pem",            an extra CA for the URL (PEM file in this directory)
+ *     "keystore": { "fileStore": "forbidden" }
+ *                                       no credential or key is ever kept in a file (default "allowed")
  *   }
  *
  * On POSIX systems the directory, policy.json and every file it names must be owned by root and
@@ -43,6 +45,9 @@ const LocalFile = z
   .max(255)
   .refine((v) => !v.includes('/') && !v.includes('\\') && v !== '.' && v !== '..', 'a file name in the managed directory (no path)');
 
+/** Whether Gatehouse may keep credentials and keys in its user-only file store where no OS keychain answers. */
+const KeyStoreSettings = z.object({ fileStore: z.enum(['allowed', 'forbidden']).default('allowed') }).strict();
+
 const SettingsSchema = z
   .object({
     trust: z.array(LocalFile).min(1, 'name at least one root public key file').max(16),
@@ -55,6 +60,7 @@ const SettingsSchema = z
       .optional(),
     pollSeconds: z.number().int().min(1).max(86_400).default(300),
     ca: LocalFile.optional(),
+    keystore: KeyStoreSettings.optional(),
   })
   .strict();
 
@@ -76,14 +82,30 @@ export interface SettingsOptions {
   platform?: NodeJS.Platform;
 }
 
-/** Refuses a file a non-root user could have written. */
-function checkOwnership(file: string, platform: NodeJS.Platform): string | undefined {
+/**
+ * Why a file (or directory) of the managed location could have been written by someone other than
+ * root, with the command that fixes it; undefined when it could not. `risk` says what such a user
+ * could do. Not checked on Windows (ACLs).
+ */
+export function managedFileProblem(file: string, platform: NodeJS.Platform, risk: string): string | undefined {
   if (platform === 'win32') return undefined;
   const info = lstatSync(file);
-  if (info.isSymbolicLink()) return `${file} is a symbolic link; managed settings must be plain files`;
-  if (info.uid !== 0) return `${file} is owned by uid ${info.uid}, not root; a user who can change it could trust their own signing key`;
-  if ((info.mode & 0o022) !== 0) return `${file} is writable by group or others (mode ${(info.mode & 0o777).toString(8)}); a user who can change it could trust their own signing key`;
+  if (info.isSymbolicLink()) return `${file} is a symbolic link; managed settings must be plain files (replace the link with the file itself)`;
+  if (info.uid !== 0) return `${file} is owned by uid ${info.uid}, not root; ${risk}; fix: sudo chown root ${shellQuote(file)}`;
+  if ((info.mode & 0o022) !== 0) {
+    return `${file} is writable by group or others (mode ${(info.mode & 0o777).toString(8)}); ${risk}; fix: sudo chmod go-w ${shellQuote(file)}`;
+  }
   return undefined;
+}
+
+/** A path as it can be pasted into a shell. */
+function shellQuote(file: string): string {
+  return /^[\w./@+-]+$/.test(file) ? file : `'${file.replaceAll("'", "'\\''")}'`;
+}
+
+/** Refuses a file a non-root user could have written. */
+function checkOwnership(file: string, platform: NodeJS.Platform): string | undefined {
+  return managedFileProblem(file, platform, 'a user who can change it could trust their own signing key');
 }
 
 export async function readManagedSettings(dir: string, options: SettingsOptions = {}): Promise<SettingsResult> {
@@ -142,5 +164,35 @@ export async function readManagedSettings(dir: string, options: SettingsOptions 
     };
   } catch (error) {
     return { kind: 'invalid', error: `${file}: ${(error as Error).message}` };
+  }
+}
+
+/**
+ * The managed key store rule alone: read even when the rest of policy.json is unusable (no bundle
+ * set up yet), with the same ownership checks. A policy.json that exists but cannot be trusted or
+ * read forbids the file store (fail closed); no policy.json allows it.
+ */
+export function readKeyStorePolicy(dir: string, options: SettingsOptions = {}): { fileStore: 'allowed' | 'forbidden'; forbiddenBy?: string } {
+  const platform = options.platform ?? process.platform;
+  const file = path.join(dir, SETTINGS_FILE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { fileStore: 'allowed' };
+    return { fileStore: 'forbidden', forbiddenBy: `${file} cannot be read (${code ?? String(error)})` };
+  }
+  try {
+    for (const checked of [dir, file]) {
+      const problem = checkOwnership(checked, platform);
+      if (problem) return { fileStore: 'forbidden', forbiddenBy: problem };
+    }
+    const raw = JSON.parse(text) as { keystore?: unknown };
+    const parsed = KeyStoreSettings.optional().safeParse(raw?.keystore);
+    if (!parsed.success) return { fileStore: 'forbidden', forbiddenBy: `${file}: keystore: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
+    return parsed.data?.fileStore === 'forbidden' ? { fileStore: 'forbidden', forbiddenBy: file } : { fileStore: 'allowed' };
+  } catch (error) {
+    return { fileStore: 'forbidden', forbiddenBy: `${file}: ${(error as Error).message}` };
   }
 }

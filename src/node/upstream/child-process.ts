@@ -59,16 +59,25 @@ export interface LaunchedChild {
   stop(graceMs: number): Promise<void>;
 }
 
-export function launchChild(config: StdioServerConfig, onStderrLine: (line: string) => void): Promise<LaunchedChild> {
+/** What to run instead of the configured command: the sandbox's launcher, with the environment already complete. */
+export interface SpawnAs {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+}
+
+export function launchChild(config: StdioServerConfig, onStderrLine: (line: string) => void, spawnAs?: SpawnAs): Promise<LaunchedChild> {
   return new Promise((resolve, reject) => {
     let child: ChildProcessByStdio<Writable, Readable, Readable>;
     try {
-      child = spawn(config.command, config.args, {
-        cwd: config.cwd,
-        env: childEnvironment(config.env),
+      child = spawn(spawnAs?.command ?? config.command, spawnAs?.args ?? config.args, {
+        cwd: spawnAs ? spawnAs.cwd : config.cwd,
+        env: spawnAs?.env ?? childEnvironment(config.env),
         stdio: ['pipe', 'pipe', 'pipe'],
         windowsHide: true,
-        // Own process group on POSIX, so that stopping reaches grandchildren a wrapper script started.
+        // Own process group on POSIX, so that stopping reaches grandchildren a wrapper script started;
+        // and a new session, so no server (confined or not) has the daemon's terminal to inject input into.
         detached: process.platform !== 'win32',
       });
     } catch (error) {

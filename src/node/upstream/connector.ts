@@ -3,6 +3,8 @@
  * servers, both spoken to with the MCP SDK client, which negotiates the protocol era
  * (`server/discover` for 2026-07-28 servers, `initialize` for 2025-era ones).
  */
+import { basename } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Client, SdkError, SdkErrorCode, StreamableHTTPClientTransport, type Transport } from '@modelcontextprotocol/client';
 import type { HttpServerConfig, ServerConfig, StdioServerConfig } from '../../common/config.js';
 import { RpcErrorCode, errorMessage } from '../../common/errors.js';
@@ -19,7 +21,9 @@ import type {
 } from '../../core/ports.js';
 import type { Redacted } from '../../core/secrets.js';
 import { LineTransport } from '../line-transport.js';
-import { launchChild, type LaunchedChild } from './child-process.js';
+import type { ConfinementStatus } from '../../common/sandbox.js';
+import type { SandboxedLaunch, UpstreamSandbox } from '../sandbox/launcher.js';
+import { childEnvironment, launchChild, type LaunchedChild } from './child-process.js';
 import { eraResultSchema } from './result-schema.js';
 
 export interface ConnectorOptions {
@@ -31,6 +35,12 @@ export interface ConnectorOptions {
    * any reference is refused.
    */
   secrets?: UpstreamSecrets;
+  /**
+   * Confines stdio children (docs/sandbox.md): decides per server whether and how, and gives the
+   * command that starts it confined. Without it, children run unconfined, as the tests of the
+   * connector alone do.
+   */
+  sandbox?: UpstreamSandbox;
 }
 
 /** What the connector needs of the secret store (`src/node/secrets/resolver.ts`). */
@@ -77,7 +87,8 @@ export class NodeUpstreamConnector implements UpstreamConnector {
   }
 
   /** `probeTimeoutMs`: how long a `server/discover` probe may wait; a slow-starting server must not be mistaken for a dead one. */
-  private newClient(events: UpstreamEvents, probeTimeoutMs: number): Client {
+  /** `roots`: the server's configured roots, answered here instead of relaying `roots/list` to a client. */
+  private newClient(events: UpstreamEvents, probeTimeoutMs: number, roots?: readonly string[]): Client {
     const client = new Client(
       { name: 'gatehouse', version: this.options.version },
       {
@@ -86,6 +97,11 @@ export class NodeUpstreamConnector implements UpstreamConnector {
       },
     );
     for (const method of RELAYED_REQUESTS) {
+      if (method === 'roots/list' && roots !== undefined) {
+        const answer = { roots: roots.map((root) => ({ uri: pathToFileURL(root).href, name: basename(root) || root })) };
+        client.setRequestHandler(method, (async () => answer) as never);
+        continue;
+      }
       client.setRequestHandler(method, (async (request: { params?: Record<string, unknown> }, ctx: { mcpReq: { signal: AbortSignal } }) =>
         events.serverRequest(method, request.params, ctx.mcpReq.signal)) as never);
     }
@@ -116,12 +132,21 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     scrubText?: ResultScrubber,
   ): Promise<UpstreamConnection> {
     signal.throwIfAborted();
+    // The sandbox decides first: a server the policy may not start unconfined fails here, saying why.
+    const sandboxed: SandboxedLaunch | undefined = await this.options.sandbox?.prepare(name, config, childEnvironment(env));
+    for (const note of sandboxed?.notes ?? []) events.stderr(`[gatehouse] ${note}`);
     let child: LaunchedChild;
     try {
       // The resolved environment exists only in this call: the supervisor keeps the config with its references.
-      child = await launchChild({ ...config, env }, (line) => events.stderr(line));
+      const spawnAs = sandboxed ? { command: sandboxed.command, args: sandboxed.args, env: sandboxed.env, ...(sandboxed.cwd !== undefined ? { cwd: sandboxed.cwd } : {}) } : undefined;
+      child = await launchChild({ ...config, env }, (line) => events.stderr(line), spawnAs);
     } catch (error) {
+      await sandboxed?.release();
       throw new Error(`could not start "${config.command}": ${errorMessage(error)}`);
+    }
+    if (sandboxed) {
+      sandboxed.started(child.pid);
+      void child.exited.then(() => sandboxed.release()).catch((error: unknown) => events.stderr(`[gatehouse] sandbox: cleaning up failed: ${errorMessage(error)}`));
     }
     const transport = new LineTransport(child.stdout, child.stdin, {
       maxMessageBytes: this.options.maxMessageBytes,
@@ -136,7 +161,7 @@ export class NodeUpstreamConnector implements UpstreamConnector {
         }
       },
     });
-    const client = this.newClient(events, Math.min(config.startupTimeoutMs, PROBE_TIMEOUT_CAP_MS));
+    const client = this.newClient(events, Math.min(config.startupTimeoutMs, PROBE_TIMEOUT_CAP_MS), config.roots);
     const exited = child.exited.then(({ code, signal: sig }): UpstreamExit => {
       if (stoppedByUs) return { reason: 'stopped by Gatehouse', clean: true };
       if (sig) return { reason: `the server was killed by ${sig}`, clean: false };
@@ -157,11 +182,13 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     } finally {
       signal.removeEventListener('abort', abort);
     }
-    return new SdkUpstreamConnection(client, child.pid, exited, async () => {
+    const connection = new SdkUpstreamConnection(client, child.pid, exited, async () => {
       stoppedByUs = true;
       await client.close().catch(() => undefined);
       await child.stop(config.stopGraceMs);
     }, scrubError, scrubText);
+    if (sandboxed) connection.confinement = sandboxed.confinement;
+    return connection;
   }
 
   private async connectHttp(
@@ -197,7 +224,8 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     let settle!: (exit: UpstreamExit) => void;
     const exited = new Promise<UpstreamExit>((resolve) => (settle = resolve));
     let closedByUs = false;
-    client.onclose = () => settle(closedByUs ? { reason: 'stopped by Gatehouse', clean: true } : { reason: 'the remote server closed the connection', clean: false });
+    client.onclose = () =>
+      settle(closedByUs ? { reason: 'stopped by Gatehouse', clean: true } : { reason: 'the remote server closed the connection', clean: false });
     await raceExit(client.connect(transport as Transport, {}), exited, signal);
     await raceExit(listenForChanges(client, events, config.startupTimeoutMs), exited, signal);
     return new SdkUpstreamConnection(client, undefined, exited, async () => {
@@ -249,22 +277,34 @@ interface ResultScrubber {
   scrub(text: string): string;
 }
 
-/** Stderr lines and log messages, scrubbed of known secret values. */
+/** A JSON value with every known secret value replaced, as text inside it; the same value when nothing matched. */
+function scrubJson<T>(value: T, scrub: (text: string) => string): T {
+  if (value === undefined) return value;
+  const text = JSON.stringify(value);
+  const clean = scrub(text);
+  return clean === text ? value : (JSON.parse(clean) as T);
+}
+
+/**
+ * Everything a server says outside an answer, scrubbed of known secret values: stderr lines, log
+ * messages, the text of the requests it sends the client (elicitation, sampling), the URIs of its
+ * resource updates. Answers, lists, progress and the server's own description are scrubbed where
+ * the connection hands them out (`SdkUpstreamConnection`).
+ */
 function scrubbedEvents(events: UpstreamEvents, secrets: UpstreamSecrets): UpstreamEvents {
+  const scrub = (text: string): string => secrets.scrub(text);
   return {
     ...events,
-    stderr: (line) => events.stderr(secrets.scrub(line)),
+    stderr: (line) => events.stderr(scrub(line)),
     ...(events.log
       ? {
-          log: (message: LogMessage) => {
-            const data = typeof message.data === 'string' ? secrets.scrub(message.data) : JSON.parse(secrets.scrub(JSON.stringify(message.data ?? null))) as unknown;
-            events.log!({ ...message, data });
-          },
+          log: (message: LogMessage) =>
+            events.log!({ ...message, data: typeof message.data === 'string' ? scrub(message.data) : scrubJson(message.data ?? null, scrub) }),
         }
       : {}),
-    serverRequest: events.serverRequest.bind(events),
+    serverRequest: (method, params, signal) => events.serverRequest(method, scrubJson(params, scrub), signal),
     listChanged: events.listChanged.bind(events),
-    resourceUpdated: events.resourceUpdated.bind(events),
+    resourceUpdated: (uri) => events.resourceUpdated(scrub(uri)),
   };
 }
 
@@ -305,6 +345,8 @@ class SdkUpstreamConnection implements UpstreamConnection {
   readonly serverInfo: { name: string; version: string } | undefined;
   readonly capabilities: Record<string, unknown>;
   readonly instructions: string | undefined;
+  /** How the server was started: confined, unconfined (and why). */
+  confinement: ConfinementStatus | undefined;
 
   constructor(
     private readonly client: Client,
@@ -317,9 +359,18 @@ class SdkUpstreamConnection implements UpstreamConnection {
   ) {
     this.protocolVersion = client.getNegotiatedProtocolVersion();
     const info = client.getServerVersion();
-    this.serverInfo = info ? { name: info.name, version: info.version } : undefined;
+    // What the server says of itself reaches status, the console and every client: it is scrubbed like its answers.
+    this.serverInfo = info ? this.clean({ name: info.name, version: info.version }) : undefined;
     this.capabilities = (client.getServerCapabilities() ?? {}) as Record<string, unknown>;
-    this.instructions = client.getInstructions();
+    const instructions = client.getInstructions();
+    this.instructions = instructions === undefined ? undefined : this.clean(instructions);
+  }
+
+  /** A value with known secret values replaced (when any is known). */
+  private clean<T>(value: T): T {
+    const scrubber = this.scrubText;
+    if (!scrubber?.active()) return value;
+    return typeof value === 'string' ? (scrubber.scrub(value) as T) : scrubJson(value, (text) => scrubber.scrub(text));
   }
 
   async listAll(signal: AbortSignal): Promise<UpstreamLists> {
@@ -345,26 +396,26 @@ class SdkUpstreamConnection implements UpstreamConnection {
       caps.resources ? pages<McpItem & { uriTemplate: string; name: string }>('resources/templates/list', 'resourceTemplates').catch(() => []) : [],
       caps.prompts ? pages<McpItem & { name: string }>('prompts/list', 'prompts') : [],
     ]);
-    return { tools, resources, resourceTemplates, prompts };
+    // Names, descriptions and schemas reach every client, the console and the pairing page: scrubbed before anything keeps them.
+    return this.clean({ tools, resources, resourceTemplates, prompts });
   }
 
   async request(method: string, params: Record<string, unknown>, options: ForwardOptions): Promise<Record<string, unknown>> {
     try {
+      const onProgress = options.onProgress;
       const requestOptions = {
         signal: options.signal,
         timeout: options.timeoutMs,
         resetTimeoutOnProgress: true,
         maxTotalTimeout: options.timeoutMs * 4,
-        onprogress: options.onProgress,
+        // A progress message is text from the server too.
+        onprogress: onProgress ? (progress: Parameters<typeof onProgress>[0]) => onProgress(this.clean(progress)) : undefined,
       };
       const schema = eraResultSchema(this.client, method);
       const result = schema
         ? await this.client.request({ method, params } as never, schema, requestOptions as never)
         : await this.client.request({ method, params } as never, requestOptions as never);
-      if (!this.scrubText?.active()) return result as Record<string, unknown>;
-      const text = JSON.stringify(result);
-      const clean = this.scrubText.scrub(text);
-      return (clean === text ? result : JSON.parse(clean)) as Record<string, unknown>;
+      return this.clean(result as Record<string, unknown>);
     } catch (error) {
       throw this.scrubError(await this.explain(error, options.timeoutMs, options.signal));
     }

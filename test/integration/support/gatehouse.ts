@@ -23,6 +23,10 @@ export interface StartOptions {
   config?: Omit<ConfigInput, 'servers'>;
   /** Client names to register; the first one's token is `token`. */
   clients?: string[];
+  /** Added to the daemon's environment (`spawnGatehouse` only: the daemon's own process). */
+  env?: NodeJS.ProcessEnv;
+  /** A command the daemon runs under (`spawnGatehouse` only), such as bubblewrap to change what the daemon's machine looks like. */
+  wrap?: string[];
 }
 
 export interface RunningGatehouse {
@@ -67,7 +71,8 @@ export async function startGatehouse(options: StartOptions = {}): Promise<Runnin
   const logger: Logger = { log: (level, event, fields) => logs.push(JSON.stringify({ level, event, ...fields })) };
   let daemon: Daemon;
   try {
-    daemon = await startDaemon({ paths, logger, env });
+    // Nobody can be asked here (no terminal, no notifier), whatever is installed: pairing fails closed. Pairing itself: pairing-*.test.ts.
+    daemon = await startDaemon({ paths, logger, env, human: { terminal: null, notifier: { notify: () => false } } });
   } catch (error) {
     rmSync(home, { recursive: true, force: true });
     throw error;
@@ -92,10 +97,13 @@ export async function startGatehouse(options: StartOptions = {}): Promise<Runnin
 
 /** `gatehouse daemon` as a child process; resolves once it reports ready. */
 export async function spawnGatehouse(options: StartOptions = {}): Promise<RunningGatehouse & { child: ChildProcess; stderr: () => string }> {
-  const { home, paths, env } = makeHome();
+  const made = makeHome();
+  const { home, paths } = made;
+  const env = { ...made.env, ...(options.env ?? {}) };
   writeConfigFile(paths, options.servers, options.config);
   const tokens = registerClients(paths, options.clients ?? ['test-client']);
-  const child = spawn(process.execPath, [BIN, 'daemon'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [...(options.wrap ?? []), process.execPath, BIN, 'daemon'];
+  const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => (stderr += chunk));

@@ -66,7 +66,8 @@ export async function startManaged(options: ManagedOptions): Promise<ManagedGate
   const writeSettings = (settings: Record<string, unknown>) => writeReplacing(join(managedDir, 'policy.json'), JSON.stringify({ trust, ...settings }, null, 2));
   writeSettings(options.settings ?? {});
   if (options.bundle) writeReplacing(join(managedDir, 'policy.bundle'), options.bundle);
-  const writeConfig = (config: ConfigInput) => writeReplacing(paths.configFile, JSON.stringify({ listen: { http: { enabled: true, port: 0 } }, ...config }, null, 2), 0o600);
+  const writeConfig = (config: ConfigInput) =>
+    writeReplacing(paths.configFile, JSON.stringify({ listen: { http: { enabled: true, port: 0 } }, ...config }, null, 2), 0o600);
   writeConfig(options.config ?? {});
   const registry = new ClientRegistry(join(paths.stateDir, 'clients.json'));
   const tokens = Object.fromEntries((options.clients ?? ['ide']).map((name) => [name, registry.add(name)]));
@@ -80,6 +81,8 @@ export async function startManaged(options: ManagedOptions): Promise<ManagedGate
       env,
       secrets: new MemorySecretStore(),
       managedDir,
+      // Nobody can be asked here, whatever is installed on the machine (notify-send): approvals fail closed.
+      human: { terminal: null, notifier: { notify: () => false } },
       ...(options.identity ? { testIdentity: options.identity } : {}),
     });
   } catch (error) {

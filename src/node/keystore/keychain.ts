@@ -1,19 +1,22 @@
 /**
- * The OS keychain behind the `SecretStore` port: macOS Keychain, Windows Credential Manager, and on
+ * The OS keychain backend of the key store: macOS Keychain, Windows Credential Manager, and on
  * Linux the Secret Service (GNOME Keyring, KWallet) over D-Bus, through `@napi-rs/keyring`.
  *
  * On Linux every entry is pinned to the Secret Service: left to itself the library falls back
  * silently to the kernel keyring, which forgets everything at logout, so a device key would vanish.
  * When no keychain answers, every method rejects with `keychain_unavailable` and a message that says
- * how to fix it. Nothing is ever written anywhere else instead.
+ * how to fix it; this adapter never writes anywhere else. Whether the key store then uses its file
+ * backend is decided in `src/core/keystore/keystore.ts`.
  */
 import { AsyncEntry, findCredentialsAsync, type EntryOptions } from '@napi-rs/keyring';
-import { GatehouseError, errorMessage } from '../common/errors.js';
-import { Redacted, isSecretName, secretName, type SecretName, type SecretStore } from '../core/secrets.js';
+import { GatehouseError, errorMessage } from '../../common/errors.js';
+import type { KeyStoreBackend } from '../../core/keystore/keystore.js';
+import { Redacted, isSecretName, secretName, type SecretName } from '../../core/secrets.js';
 
 export const KEYCHAIN_SERVICE = 'gatehouse';
 
 const ENTRY_OPTIONS: EntryOptions = { linux: { store: 'secret-service' } };
+const PROBE_ACCOUNT = '__gatehouse_probe__';
 
 export interface KeychainOptions {
   /** The keychain "service" items are filed under (tests use their own). */
@@ -23,7 +26,8 @@ export interface KeychainOptions {
   platform?: NodeJS.Platform;
 }
 
-export class KeychainSecretStore implements SecretStore {
+export class KeychainSecretStore implements KeyStoreBackend {
+  readonly kind = 'keychain';
   readonly description: string;
   private readonly service: string;
   private readonly timeoutMs: number;
@@ -35,6 +39,15 @@ export class KeychainSecretStore implements SecretStore {
     this.platform = options.platform ?? process.platform;
     this.description =
       this.platform === 'darwin' ? 'macOS Keychain' : this.platform === 'win32' ? 'Windows Credential Manager' : 'Secret Service (GNOME Keyring or KWallet)';
+  }
+
+  get location(): string {
+    return this.description;
+  }
+
+  /** One read of a pinned probe item: an unreachable Secret Service is reported, not the kernel keyring's answer. */
+  async probe(): Promise<void> {
+    await this.call('read', undefined, (signal) => new AsyncEntry(this.service, PROBE_ACCOUNT, ENTRY_OPTIONS).getPassword(signal));
   }
 
   async get(name: SecretName): Promise<Redacted<string> | undefined> {
@@ -54,11 +67,11 @@ export class KeychainSecretStore implements SecretStore {
   async list(): Promise<SecretName[]> {
     // Reached only through a pinned entry first, so that an unreachable Secret Service is reported
     // rather than the kernel keyring's (empty) list.
-    await this.call('read', undefined, (signal) => new AsyncEntry(this.service, '__gatehouse_probe__', ENTRY_OPTIONS).getPassword(signal));
+    await this.probe();
     const found = await this.call('list', undefined, (signal) => findCredentialsAsync(this.service, undefined, signal));
     return found
       .map((c) => c.account)
-      .filter((account) => account !== '__gatehouse_probe__' && isSecretName(account))
+      .filter((account) => account !== PROBE_ACCOUNT && isSecretName(account))
       .sort() as SecretName[];
   }
 
@@ -72,7 +85,10 @@ export class KeychainSecretStore implements SecretStore {
     try {
       return await run(signal);
     } catch (error) {
-      throw new GatehouseError('keychain_unavailable', unavailableMessage(this.description, what, name, error, this.platform, signal.aborted ? this.timeoutMs : undefined), { cause: error });
+      const timedOut = signal.aborted;
+      const failure = new GatehouseError('keychain_unavailable', unavailableMessage(this.description, what, name, error, this.platform, timedOut ? this.timeoutMs : undefined), { cause: error });
+      // A keychain that exists but does not answer (a locked keyring on a password prompt) is not a missing one.
+      throw Object.assign(failure, { timedOut });
     }
   }
 }
@@ -84,7 +100,7 @@ export function unavailableMessage(description: string, what: string, name: stri
   let fix: string;
   if (platform === 'linux') {
     fix =
-      'Gatehouse keeps keys only in the Secret Service. Run it inside a desktop session with GNOME Keyring or KWallet unlocked; ' +
+      'On Linux the keychain is the Secret Service. Run inside a desktop session with GNOME Keyring or KWallet unlocked; ' +
       'headless, start one with `dbus-run-session -- sh -c \'printf "%s" "$PASSWORD" | gnome-keyring-daemon --unlock --components=secrets; gatehouse daemon\'` ' +
       '(Debian packages: gnome-keyring dbus). DBUS_SESSION_BUS_ADDRESS must point at that session.';
   } else if (platform === 'darwin') {
@@ -92,5 +108,5 @@ export function unavailableMessage(description: string, what: string, name: stri
   } else {
     fix = 'Make sure Windows Credential Manager is available to this user.';
   }
-  return `the keychain (${description}) could not ${what}${item}: ${why}. ${fix} Gatehouse never falls back to storing keys in a file.`;
+  return `the keychain (${description}) could not ${what}${item}: ${why}. ${fix}`;
 }

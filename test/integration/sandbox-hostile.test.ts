@@ -1,0 +1,275 @@
+/**
+ * Issue 15's proof: a hostile server, confined by `gatehouse daemon` with its profile, tries in one
+ * run to read an SSH key, another server's files, Gatehouse's audit database and config; to reach
+ * Gatehouse's MCP and control sockets, the real session bus (with a real Secret Service on it) and
+ * an SSH agent; to write outside its grants; to reach a loopback HTTP server its profile does not
+ * list and one it does; to look up a name; to fork past its process limit and allocate past its
+ * memory limit. Every forbidden attempt fails, every allowed one works, and the audit log shows
+ * what the sandbox and its proxy refused. Each socket and server is first shown to answer from
+ * outside, so a refusal inside means the sandbox, not a dead listener.
+ */
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createUnixServer, connect, type Server as UnixServer } from 'node:net';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServerStatus } from '../../src/common/status.js';
+import type { AuditEvent } from '../../src/core/audit/event.js';
+import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';
+import { auditEvents } from './support/approvals.js';
+import { closeAll, connectHttp, textOf } from './support/clients.js';
+import { eventually, spawnGatehouse, type RunningGatehouse } from './support/gatehouse.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/hostile-server.mjs', import.meta.url));
+/** Host paths outside every grant that an unconfined server could write (removed after the tests, whatever happens). */
+const OUTSIDE = [`/gatehouse-hostile-${process.pid}.txt`, `/usr/gatehouse-hostile-${process.pid}.txt`];
+/** Inside the sandbox: its private /tmp, which is not the host's. */
+const PRIVATE_TMP = `/tmp/gatehouse-hostile-${process.pid}-private.txt`;
+const KEY_CANARY = 'OPENSSH PRIVATE KEY canary 7f3a';
+const OTHER_CANARY = 'another server keeps this to itself';
+const GATEHOUSE_HELLO = JSON.stringify({ gatehouse: 'hello', version: 1, client: 'hostile' }) + '\n';
+const CONTROL_REQUEST = JSON.stringify({ id: 1, method: 'status', params: {} }) + '\n';
+const DBUS_AUTH = '\0AUTH\r\n';
+
+interface SocketReport {
+  path: string;
+  connected: boolean;
+  received: string;
+  ok: boolean;
+  code?: string | null;
+}
+interface Report {
+  uid: number;
+  reads: { path: string; ok: boolean; code?: string | null; head?: string }[];
+  writes: { path: string; ok: boolean; code?: string | null }[];
+  sockets: SocketReport[];
+  http: { url: string; ok: boolean; status?: number; body?: string; code?: string | null }[];
+  lookups: { name: string; ok: boolean; code?: string | null }[];
+  fork?: { requested: number; started: number; ok: boolean; failure: { code: string | null } | null };
+  allocate?: { mb: number; ok: boolean; code: number | null; signal: string | null; stdout: string; stderr: string };
+}
+
+/** What a listener answers from outside the sandbox, within a second: the positive control. */
+function answerFromOutside(path: string, send: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    let received = '';
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(received);
+    };
+    const timer = setTimeout(done, 1_000);
+    socket.on('connect', () => socket.write(send));
+    socket.on('data', (chunk) => {
+      received += chunk.toString('utf8');
+      if (received.length > 0) done();
+    });
+    socket.on('error', done);
+    socket.on('end', done);
+  });
+}
+
+function httpServer(body: string): Promise<{ server: HttpServer; port: number }> {
+  const server = createHttpServer((_req, res) => res.end(body));
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port })));
+}
+
+const describeLinux = process.platform === 'linux' && keyringAvailable() ? describe : describe.skip;
+
+describeLinux('a hostile server in its sandbox (issue 15)', () => {
+  let gh: RunningGatehouse;
+  let keyring: TestKeyring;
+  let scratch: string;
+  let fakeHome: string;
+  let agent: UnixServer;
+  let listed: { server: HttpServer; port: number };
+  let unlisted: { server: HttpServer; port: number };
+  let grants: { input: string; output: string; other: string };
+  let busPath: string;
+  let agentPath: string;
+  /** The fixture runs from a copy in the scratch directory, so its code directory is the scratch's, not the repository's. */
+  let hostile: string;
+
+  beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'gh-hostile-'));
+    fakeHome = join(scratch, 'home');
+    mkdirSync(join(fakeHome, '.ssh'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(fakeHome, '.ssh', 'id_ed25519'), `-----BEGIN ${KEY_CANARY}-----\n`, { mode: 0o600 });
+    grants = { input: join(scratch, 'input'), output: join(scratch, 'output'), other: join(scratch, 'other-server') };
+    for (const dir of Object.values(grants)) mkdirSync(dir);
+    writeFileSync(join(grants.input, 'input.txt'), 'given to the hostile server\n');
+    writeFileSync(join(grants.other, 'secret.txt'), OTHER_CANARY);
+    mkdirSync(join(scratch, 'code'));
+    hostile = join(scratch, 'code', 'hostile-server.mjs');
+    copyFileSync(FIXTURE, hostile);
+
+    keyring = await startKeyring();
+    busPath = keyring.env.DBUS_SESSION_BUS_ADDRESS.replace(/^unix:path=/, '');
+    agentPath = join(scratch, 'agent.sock');
+    agent = createUnixServer((socket) => socket.end('agent: here are your keys\n'));
+    await new Promise<void>((resolve) => agent.listen(agentPath, resolve));
+    listed = await httpServer('listed: allowed');
+    unlisted = await httpServer('unlisted: should be out of reach');
+
+    gh = await spawnGatehouse({
+      env: { HOME: fakeHome, DBUS_SESSION_BUS_ADDRESS: keyring.env.DBUS_SESSION_BUS_ADDRESS, SSH_AUTH_SOCK: agentPath },
+      servers: {
+        hostile: {
+          type: 'stdio',
+          command: process.execPath,
+          args: [hostile],
+          sandbox: {
+            read: [grants.input],
+            write: [grants.output],
+            network: { allow: [`127.0.0.1:${listed.port}`] },
+            limits: { processes: 64, memoryMb: 256 },
+          },
+        },
+        other: { type: 'stdio', command: process.execPath, args: [hostile], sandbox: { write: [grants.other] } },
+      },
+    });
+    await eventually(async () => (await gh.status()).servers.every((s) => s.state === 'ready'), 20_000, 'both servers to be ready');
+  }, 60_000);
+
+  afterAll(async () => {
+    await closeAll();
+    await gh?.stop();
+    await keyring?.stop();
+    agent?.close();
+    listed?.server.close();
+    unlisted?.server.close();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+    for (const path of [...OUTSIDE, PRIVATE_TMP]) rmSync(path, { force: true });
+  });
+
+  async function attack(plan: Record<string, unknown>): Promise<Report> {
+    const { client } = await connectHttp(gh.httpUrl, { era: 'legacy', token: gh.token });
+    const result = await client.callTool({ name: 'hostile__attack', arguments: plan }, { timeout: 60_000 } as never);
+    return JSON.parse(textOf(result)) as Report;
+  }
+
+  const denied = (kind: string): AuditEvent[] => auditEvents(gh.paths, 'sandbox.denied').filter((e) => e.server === 'hostile' && (e.detail as { kind?: string })?.kind === kind);
+
+  it('the listeners it will try answer from outside the sandbox (the positive control)', async () => {
+    expect(await answerFromOutside(gh.paths.socketPath, GATEHOUSE_HELLO)).not.toBe('');
+    expect(await answerFromOutside(gh.paths.controlSocketPath, CONTROL_REQUEST)).toContain('"result"');
+    expect(await answerFromOutside(busPath, DBUS_AUTH)).toMatch(/^REJECTED|^OK/);
+    expect(await answerFromOutside(agentPath, 'hello\n')).toContain('agent');
+    expect(await (await fetch(`http://127.0.0.1:${unlisted.port}/`)).text()).toContain('unlisted');
+  });
+
+  it('reads nothing but its grants: no SSH key, no other server\'s files, no audit database, no config', async () => {
+    const report = await attack({
+      reads: [join(fakeHome, '.ssh', 'id_ed25519'), join(grants.other, 'secret.txt'), join(gh.paths.stateDir, 'audit.db'), gh.paths.configFile, join(grants.input, 'input.txt')],
+    });
+    const [key, other, auditDb, config, input] = report.reads;
+    for (const attempt of [key, other, auditDb, config]) expect(attempt, attempt!.path).toMatchObject({ ok: false, code: 'ENOENT' });
+    expect(input).toMatchObject({ ok: true, head: 'given to the hostile server\n' });
+    expect(JSON.stringify(report)).not.toContain(KEY_CANARY);
+    expect(JSON.stringify(report)).not.toContain(OTHER_CANARY);
+  });
+
+  it('writes only where it may: its grant and its private /tmp; nothing reaches the host anywhere else', async () => {
+    const forbidden = [join(grants.other, 'pwned.txt'), join(fakeHome, 'pwned.txt'), join(scratch, 'code', 'pwned.txt'), ...OUTSIDE];
+    // Under /tmp but not granted: it lands in the private /tmp, which dies with the sandbox.
+    const underTmp = join(scratch, 'pwned.txt');
+    const report = await attack({ writes: [...forbidden, join(grants.output, 'allowed.txt'), PRIVATE_TMP, underTmp] });
+    const byPath = Object.fromEntries(report.writes.map((w) => [w.path, w]));
+    for (const path of forbidden) {
+      expect(byPath[path]?.ok, path).toBe(false);
+      expect(['EROFS', 'ENOENT', 'EACCES'], path).toContain(byPath[path]?.code);
+      expect(existsSync(path), `${path} on the host`).toBe(false);
+    }
+    expect(byPath[join(grants.output, 'allowed.txt')]).toMatchObject({ ok: true });
+    expect(existsSync(join(grants.output, 'allowed.txt'))).toBe(true);
+    expect(existsSync(underTmp), `${underTmp} on the host`).toBe(false);
+    expect(byPath[PRIVATE_TMP]).toMatchObject({ ok: true });
+    expect(existsSync(PRIVATE_TMP), "the private /tmp is not the host's").toBe(false);
+  });
+
+  it("reaches none of Gatehouse's sockets, the session bus or the SSH agent, and each attempt is audited", async () => {
+    const report = await attack({
+      sockets: [
+        { path: gh.paths.socketPath, send: GATEHOUSE_HELLO },
+        { path: gh.paths.controlSocketPath, send: CONTROL_REQUEST },
+        { path: busPath, send: DBUS_AUTH },
+        { path: agentPath, send: 'hello\n' },
+      ],
+    });
+    for (const attempt of report.sockets) {
+      expect(attempt.ok, attempt.path).toBe(false);
+      expect(attempt.received, attempt.path).toBe('');
+    }
+    const targets = denied('socket').map((e) => (e.detail as { target: string }).target);
+    expect(targets).toEqual(expect.arrayContaining([gh.paths.socketPath, gh.paths.controlSocketPath, busPath, agentPath]));
+    expect(denied('socket').find((e) => (e.detail as { target: string }).target === busPath)?.reason).toContain('the D-Bus session bus');
+  });
+
+  it('reaches the listed loopback server, not the unlisted one, and cannot resolve other names; the proxy audits all three', async () => {
+    const report = await attack({
+      http: [`http://127.0.0.1:${listed.port}/`, `http://127.0.0.1:${unlisted.port}/`],
+      lookups: ['exfil.example.com'],
+    });
+    const [allowed, refused] = report.http;
+    expect(allowed).toMatchObject({ ok: true, status: 200, body: 'listed: allowed' });
+    expect(refused!.ok).toBe(false);
+    expect(refused!.body).toBeUndefined();
+    expect(report.lookups[0]).toMatchObject({ ok: false, code: 'ENOTFOUND' });
+
+    const network = await eventually(() => {
+      const found = denied('network').find((e) => (e.detail as { target: string }).target === `127.0.0.1:${unlisted.port}`);
+      return found;
+    }, 5_000, 'the refused connection in the audit log');
+    expect(network.reason).toBe('not on the allow-list');
+    expect(denied('dns').map((e) => (e.detail as { target: string }).target)).toContain('exfil.example.com');
+    const egress = auditEvents(gh.paths, 'sandbox.egress').filter((e) => e.server === 'hostile');
+    expect(egress.map((e) => (e.detail as { destination: string }).destination)).toContain(`127.0.0.1:${listed.port}`);
+  });
+
+  it('forks within its process limit, not past it, and the refused forks are audited', async () => {
+    const status = (await gh.status()).servers.find((s) => s.name === 'hostile') as ServerStatus;
+    const limit = status.confinement!.limits!.processes;
+    expect(limit.max).toBe(64);
+    expect(limit.enforcedBy).not.toBe('none');
+    const report = await attack({ fork: 200 });
+    expect(report.fork!.started).toBeGreaterThanOrEqual(10);
+    expect(report.fork!.started).toBeLessThan(64);
+    expect(report.fork!.failure?.code).toBe('EAGAIN');
+    if (limit.enforcedBy === 'cgroup') {
+      const events = await eventually(() => (denied('processes').length > 0 ? denied('processes') : undefined), 8_000, 'the refused forks in the audit log');
+      expect((events[0]!.detail as { count: number }).count).toBeGreaterThan(0);
+    }
+  });
+
+  it('allocates within its memory limit, not past it, and a kill at the limit is audited', async () => {
+    const status = (await gh.status()).servers.find((s) => s.name === 'hostile') as ServerStatus;
+    const limit = status.confinement!.limits!.memoryMb;
+    expect(limit).toMatchObject({ max: 256 });
+    expect(limit.enforcedBy).not.toBe('none');
+    const small = await attack({ allocateMb: 32 });
+    expect(small.allocate).toMatchObject({ ok: true, stdout: 'allocated 32 MiB' });
+    const big = await attack({ allocateMb: 1024 });
+    expect(big.allocate!.ok).toBe(false);
+    expect(big.allocate!.stdout).toBe('');
+    if (limit.enforcedBy === 'cgroup') {
+      expect(big.allocate!.signal).toBe('SIGKILL');
+      await eventually(() => denied('memory').length > 0, 8_000, 'the kill at the memory limit in the audit log');
+    }
+  });
+
+  it('shows its confinement in status: bubblewrap, its grants, its allow-list, its limits and how each is held', async () => {
+    const status = (await gh.status()).servers.find((s) => s.name === 'hostile') as ServerStatus;
+    expect(status.confinement).toMatchObject({
+      state: 'confined',
+      mechanism: 'bubblewrap',
+      source: 'config',
+      write: [grants.output],
+      network: { mode: 'allow', allow: [`127.0.0.1:${listed.port}`] },
+    });
+    expect(status.confinement!.read).toContain(grants.input);
+    expect(status.confinement!.limits!.openFiles).toMatchObject({ max: 1024, enforcedBy: 'rlimit' });
+  });
+});
