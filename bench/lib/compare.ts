@@ -35,8 +35,9 @@ export function figures(r: RunResults): Figure[] {
   const add = (id: string, label: string, value: number | undefined, unit: string, better: Figure['better']) => {
     if (finite(value)) out.push({ id, label, value, unit, better });
   };
+  // Gatehouse's own figures: the direct client, the bare proxy and the peers are the references, not the subject.
   for (const t of r.targets) {
-    if (t.kind === 'baseline') continue;
+    if (t.kind !== 'gatehouse') continue;
     const base = r.targets.find((b) => b.id === `direct-${t.era}`)?.latency;
     if (t.latency && base) add(`latency.${t.id}.x-direct`, `${t.label}: p50 ÷ direct p50`, t.latency.p50 / base.p50, '×', 'lower');
     add(`latency.${t.id}.cpu`, `${t.label}: gateway CPU per sequential call`, t.latencyProxyCpuUs, 'µs', 'lower');
