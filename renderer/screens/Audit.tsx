@@ -140,7 +140,7 @@ export function Audit() {
   const [by, setBy] = useState<'tool' | 'client'>('tool');
   const [open, setOpen] = useState<AuditRow>();
   const [applied, setApplied] = useState(0);
-  const events = useQuery((c) => c.call('audit.query', { ...toParams(filters, Date.now()), limit: filters.limit }), [filters, applied], { live: true });
+  const events = useQuery((c) => c.call('audit.query', { ...toParams(filters, Date.now()), limit: filters.limit }), [filters, applied], { live: ['audit'] });
   const chartRange = filters.range === 'all' ? '30d' : filters.range;
   const timeline = useQuery(
     (c) => {
@@ -148,7 +148,7 @@ export function Audit() {
       return c.call('audit.timeline', { ...rest, from: from!, by, buckets: 48 });
     },
     [filters, by, applied],
-    { live: true },
+    { live: ['audit'] },
   );
   const set = <K extends keyof Filters>(key: K, value: Filters[K]) => setDraft((d) => ({ ...d, [key]: value }));
   const apply = (event: FormEvent) => {

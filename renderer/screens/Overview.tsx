@@ -83,7 +83,7 @@ function Waiting({ status }: { status: DaemonStatus }) {
       {approvals.length === 0 && questions === 0 ? <p className="muted">Nothing waits for an answer.</p> : null}
       {questions > 0 ? (
         <Notice tone="warn">
-          {plural(questions, 'pairing request')} {questions === 1 ? 'waits' : 'wait'} for your answer: open the link in the desktop notification or on the daemon's terminal.
+          {plural(questions, 'pairing request')} {questions === 1 ? 'waits' : 'wait'} for your answer: answer it in its window in the desktop app, or on the daemon's terminal.
         </Notice>
       ) : null}
       {approvals.length > 0 ? (
@@ -140,7 +140,7 @@ function AuditCard({ status }: { status: DaemonStatus }) {
 }
 
 function RecentCalls() {
-  const recent = useQuery((c) => c.call('audit.query', { type: 'call.outcome', limit: 8 }), [], { live: true });
+  const recent = useQuery((c) => c.call('audit.query', { type: 'call.outcome', limit: 8 }), [], { live: ['audit'] });
   return (
     <Section title="Recent calls">
       <ErrorNote error={recent.error} onRetry={recent.reload} />

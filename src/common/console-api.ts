@@ -50,9 +50,19 @@ export interface ConsoleError {
 // ---------------------------------------------------------------------------------------------
 // Events
 
+/**
+ * What a `changed` event names: the parts of the daemon's state a screen shows. A screen refetches
+ * when one of the topics it reads from changed, whoever changed it (the console, the CLI, a file,
+ * an IDE connecting, the daemon itself).
+ */
+export const CHANGE_TOPICS = ['servers', 'tools', 'clients', 'secrets', 'audit', 'policy', 'identity', 'questions'] as const;
+export type ChangeTopic = (typeof CHANGE_TOPICS)[number];
+
 export type ConsoleEvent =
   /** The daemon's status changed (servers, clients, identity, policy, audit head). */
   | { type: 'status'; status: DaemonStatus }
+  /** Something screens show changed: they refetch what they read of these topics. Pushed with the status that goes with it. */
+  | { type: 'changed'; topics: ChangeTopic[] }
   /** A line a server wrote to stderr (already scrubbed of known secret values). */
   | { type: 'log'; server: string; line: string }
   /** A sign-in started from the console: waiting for the person at the identity provider, done, or failed (and why). */

@@ -77,6 +77,8 @@ export class LocalIdentity implements IdentityPort {
       ...(context.onPairing ? { onCode: context.onPairing } : {}),
     });
     if (!paired.ok) return { ok: false, reason: paired.reason };
+    // The client is here now: a bridge that pairs and calls at once must not show "last seen: never".
+    this.registry.touch(paired.record.name);
     return { ok: true, principal: this.principal(paired.record, 'socket'), credential: paired.token };
   }
 
@@ -107,6 +109,14 @@ export class LocalIdentity implements IdentityPort {
       },
       client: { id: `unverified:${client}`, name: client, verified: false, transport: 'socket' },
     };
+  }
+
+  /** Whether a verified principal's credential is still paired (neither revoked nor replaced); unverified ones have none to lose. */
+  credentialCurrent(principal: Principal): boolean {
+    if (!principal.client.verified) return true;
+    const id = principal.client.id.slice(principal.client.id.lastIndexOf(':') + 1);
+    const record = this.registry.byCredential(id);
+    return record !== undefined && record.name === principal.client.name;
   }
 
   verify(principal: Principal): Admission {

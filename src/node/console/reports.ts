@@ -175,6 +175,21 @@ export function toolsReport(src: ReportSources): ToolsReport {
 // ---------------------------------------------------------------------------------------------
 // Clients and secrets
 
+/**
+ * When a client was last seen: the registry's record (written at most once a minute, at connection
+ * and authentication) or, newer, the last call or the opening of one of its live sessions.
+ */
+function lastSeenOf(recorded: string | undefined, live: ClientStatus[]): { lastSeen: string } | undefined {
+  let latest = recorded ? Date.parse(recorded) : Number.NaN;
+  for (const s of live) {
+    for (const at of [s.connectedAt, s.lastCallAt]) {
+      const t = at ? Date.parse(at) : Number.NaN;
+      if (!Number.isNaN(t) && !(t <= latest)) latest = t;
+    }
+  }
+  return Number.isNaN(latest) ? undefined : { lastSeen: new Date(latest).toISOString() };
+}
+
 export function clientsReport(src: ReportSources): ClientEntry[] {
   const sessions = src.sessions();
   const settings = src.config().clients;
@@ -190,7 +205,7 @@ export function clientsReport(src: ReportSources): ClientEntry[] {
         createdAt: r.createdAt,
         ...(r.expiresAt ? { expiresAt: r.expiresAt } : {}),
         expired: isExpired(r),
-        ...(r.lastSeen ? { lastSeen: r.lastSeen } : {}),
+        ...(lastSeenOf(r.lastSeen, sessions.filter((s) => s.verified && s.name === r.name)) ?? {}),
         ...(r.pairedBy ? { pairedBy: r.pairedBy } : {}),
         sessions: sessions.filter((s) => s.verified && s.name === r.name).length,
         view: settings[r.name]?.view ?? 'aggregate',

@@ -24,7 +24,11 @@ export interface LiveSession extends DownstreamSession {
   connectedAt: Date;
   calls: number;
   protocolVersion?: string;
+  /** When the session last made a call (tools, resources, prompts), if it has. */
+  lastCallAt?: Date;
   servers: Set<Server>;
+  /** Ends the connection that carries the session (the listener that opened it sets this): a socket closed, an HTTP session deleted. */
+  disconnect?: () => void;
 }
 
 export class SessionHost {
@@ -33,7 +37,13 @@ export class SessionHost {
 
   constructor(
     private readonly gateway: Gateway,
-    private readonly options: { version: string; search?: ToolSearch; views?: ViewResolver },
+    private readonly options: {
+      version: string;
+      search?: ToolSearch;
+      views?: ViewResolver;
+      /** A session opened or closed: what "connected now" shows changed (the console is told at once, not at its next tick). */
+      onChange?: () => void;
+    },
   ) {
     const unsubscribeChanges = gateway.onChange((kind, scope) => this.broadcast(kind, scope));
     const unsubscribeLogs = gateway.onLog((server, message) => this.broadcastLog(server, message));
@@ -58,8 +68,12 @@ export class SessionHost {
       subscriptions: new Set(),
       ...(view ? { view } : {}),
     };
-    session.onCall = () => void session.calls++;
+    session.onCall = () => {
+      session.calls++;
+      session.lastCallAt = new Date();
+    };
     this.sessions.set(session.id, session);
+    this.options.onChange?.();
     return session;
   }
 
@@ -72,9 +86,29 @@ export class SessionHost {
   }
 
   close(session: LiveSession): void {
-    this.sessions.delete(session.id);
+    const known = this.sessions.delete(session.id);
     for (const server of session.servers) void server.close().catch(() => undefined);
     session.servers.clear();
+    if (known) this.options.onChange?.();
+  }
+
+  /**
+   * Ends every session `which` picks, connection included (a revoked client's), and says how many.
+   * The identity stage would refuse their next call anyway; ending them now means nothing shows a
+   * revoked client as connected, and its open streams stop at once.
+   */
+  end(which: (session: LiveSession) => boolean): number {
+    let ended = 0;
+    for (const session of [...this.sessions.values()]) {
+      if (!which(session)) continue;
+      ended++;
+      try {
+        session.disconnect?.();
+      } finally {
+        this.close(session);
+      }
+    }
+    return ended;
   }
 
   get(id: string): LiveSession | undefined {
@@ -90,6 +124,7 @@ export class SessionHost {
       ...(protocolVersionOf(s) ? { protocolVersion: protocolVersionOf(s) } : {}),
       ...(s.view ? { view: s.view.kind } : {}),
       connectedAt: s.connectedAt.toISOString(),
+      ...(s.lastCallAt ? { lastCallAt: s.lastCallAt.toISOString() } : {}),
       calls: s.calls,
     }));
   }

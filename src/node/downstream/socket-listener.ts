@@ -133,6 +133,7 @@ export class SocketListener {
     const scope = hello.server !== undefined ? { server: hello.server } : {};
     // The era is known once the client's opening request arrives; the session records it then.
     const session = sessions.open(auth.principal, scope, 'socket', 'legacy', hello.view);
+    session.disconnect = () => socket.destroy();
     const welcome: HelloReply = { gatehouse: 'welcome', version: HELLO_VERSION, session: session.id, ...(auth.credential ? { credential: auth.credential } : {}) };
     socket.write(JSON.stringify(welcome) + '\n');
 
