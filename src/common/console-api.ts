@@ -173,10 +173,16 @@ export interface AuditQueryResult {
 export interface AuditTimeline {
   from: string;
   to: string;
+  /** The start that was asked for, when `fit` moved `from` up to the first call. */
+  requestedFrom?: string;
   bucketMs: number;
-  by: 'tool' | 'client';
-  /** The busiest keys, each with one count per bucket; the rest summed as `(other)`. */
-  series: { key: string; counts: number[]; total: number }[];
+  by: 'tool' | 'client' | 'server';
+  /**
+   * The busiest keys, each with one count per bucket; the rest summed as `(other)`. Per bucket too:
+   * the calls refused (`denied`: policy, quota, approval, identity) and the median latency of the
+   * calls that have one (null where none did).
+   */
+  series: { key: string; counts: number[]; refused: number[]; latencyMs: (number | null)[]; total: number }[];
   total: number;
   /** True when the window held more calls than were counted. */
   truncated: boolean;

@@ -19,6 +19,7 @@ import { keyringAvailable, startKeyring, type TestKeyring } from '../support/key
 import { MEMORY } from '../support/servers.js';
 import { artifact, ensureConsoleBuilt, launchChromium, openAppWindow, screenshotDisplay, startXvfb } from '../e2e/support.js';
 import { Screen } from '../support/screen.js';
+import { bridgeStandIn } from '../e2e/bridge-stand-in.js';
 import { closeAll, connectHttp, textOf } from './support/clients.js';
 import { REPO, eventually, makeHome } from './support/gatehouse.js';
 
@@ -303,29 +304,8 @@ describe('the console, headless, in Chromium', () => {
 });
 
 describe('the desktop app\'s pages, with a stand-in for its preload', () => {
-  /**
-   * Electron cannot run here, so its preload is stood in for: `window.gatehouse` as the preload
-   * builds it (main/bridge.ts), answering from the test. The pages are the real console's.
-   */
-  const bridgeScript = (question: unknown, inbox: unknown[] = []) => `
-    const answers = [];
-    const settings = { openAtLogin: false };
-    const reply = (result) => Promise.resolve({ ok: true, result });
-    window.__answers = answers;
-    window.__settings = settings;
-    window.gatehouse = new Proxy({
-      onEvent: () => () => {},
-      status: () => reply({ version: 't', pid: 1, startedAt: new Date().toISOString(), user: 'me', policy: { mode: 'unmanaged' }, configFile: '', socketPath: '', servers: [], clients: [], audit: { file: '', records: 0 }, pendingQuestions: 1 }),
-      'audit.query': () => reply({ events: [], head: 0, more: false }),
-      'questions.list': () => reply({ questions: ${JSON.stringify(inbox)}, answerAt: ['desktop app'] }),
-      human: {
-        question: () => reply(${JSON.stringify(question)}),
-        answer: (a) => (answers.push(a), reply({ recorded: true })),
-        inbox: () => reply(${JSON.stringify(inbox)}),
-        answerOne: (id, a) => (answers.push({ id, ...a }), reply({ recorded: true })),
-      },
-      app: { settings: () => reply({ ...settings }), setSettings: (s) => (Object.assign(settings, s), reply(s)) },
-    }, { get: (t, k) => (k in t ? t[k] : () => Promise.resolve({ ok: false, error: { code: 'x', message: 'not in this stand-in' } })) });`;
+  /** Electron cannot run here, so its preload is stood in for (test/e2e/bridge-stand-in.ts); the pages are the real console's. */
+  const bridgeScript = bridgeStandIn;
 
   it('the pairing popup: shows the code and the scope form, and sends the person\'s answer', async () => {
     const popup = await context.newPage();
