@@ -85,6 +85,8 @@ export function DataTable<T extends RowData>({ rows, columns, rowKey, label, onO
         size: c.size ?? 140,
         minSize: 48,
         sortFn: 'alphanumeric',
+        // Every column sorts ascending first, then descending, then not at all: the same for numbers and words.
+        sortDescFirst: false,
         filterFn: 'includesString',
       })),
     [columns],

@@ -18,14 +18,26 @@ const STATUS_TICK_MS = 2000;
 /** Changes closer together than this are pushed as one status. */
 const STATUS_THROTTLE_MS = 200;
 
-/** What each console method that changes something may have changed (the screens that show it refetch). */
-function topicsOf(method: string): readonly ChangeTopic[] {
-  if (method.startsWith('servers.') || method === 'config.reload') return ['servers', 'tools', 'clients', 'secrets'];
-  if (method.startsWith('clients.')) return ['clients', 'tools'];
-  if (method.startsWith('secrets.')) return ['secrets', 'servers'];
-  if (method.startsWith('identity.')) return ['identity', 'tools', 'policy'];
-  return CHANGE_TOPICS;
-}
+/**
+ * What each console method that changes something may have changed (the screens that show it
+ * refetch). Every other method only reads: answering it must announce nothing, or a screen that
+ * reads on every change would ask again for ever.
+ */
+const CHANGES: Partial<Record<string, readonly ChangeTopic[]>> = {
+  'servers.start': ['servers', 'tools'],
+  'servers.stop': ['servers', 'tools'],
+  'servers.restart': ['servers', 'tools'],
+  'servers.add': ['servers', 'tools', 'secrets'],
+  'servers.update': ['servers', 'tools', 'secrets'],
+  'servers.remove': ['servers', 'tools', 'secrets'],
+  'config.reload': ['servers', 'tools', 'clients', 'secrets'],
+  'clients.revoke': ['clients', 'tools'],
+  'clients.setView': ['clients', 'tools'],
+  'secrets.set': ['secrets', 'servers'],
+  'secrets.delete': ['secrets', 'servers'],
+  'identity.login': ['identity', 'tools', 'policy'],
+  'identity.logout': ['identity', 'tools', 'policy'],
+};
 
 export class ConsoleHub {
   private listeners = new Set<(event: ConsoleEvent) => void>();
@@ -49,8 +61,8 @@ export class ConsoleHub {
     try {
       const handler = this.handlers[method] as (p: unknown) => Promise<unknown>;
       const result = await handler(parsed.data);
-      const reads = method === 'status' || method === 'logs' || method.endsWith('.list') || method.startsWith('audit.') || method === 'policy.status' || method === 'servers.tools' || method === 'tools.cost';
-      if (!reads) this.changed(topicsOf(method));
+      const changes = CHANGES[method];
+      if (changes) this.changed(changes);
       return { ok: true, result };
     } catch (error) {
       return { ok: false, error: { code: error instanceof GatehouseError ? error.code : 'failed', message: errorMessage(error) } };
