@@ -222,6 +222,17 @@ describe('the tray', () => {
     expect(trayModel(status({ servers: [{ name: 'a', enabled: true, state: 'crash-looping' }] as DaemonStatus['servers'] })).state).toBe('error');
     expect(trayModel(status({ policy: { mode: 'managed', state: 'fail-closed' } })).tooltip).toContain('policy failing closed');
   });
+  it('says when an update waits, and offers to install it only once it is downloaded and verified (issue 17)', () => {
+    const ready = trayModel(status(), { kind: 'ready', version: '1.3.0' });
+    expect(ready.tooltip).toBe('Gatehouse — 2 of 2 servers ready · unmanaged · update 1.3.0 ready: restart to install');
+    expect(ready.menu.find((m) => m.id === 'install-update')).toEqual({ id: 'install-update', label: 'Restart to install Gatehouse 1.3.0', enabled: true });
+    const held = trayModel(status(), { kind: 'held', version: '1.3.0', reason: 'your organisation defers updates by 7 days', until: '2026-12-08T10:00:00.000Z' });
+    expect(held.tooltip).toContain('update 1.3.0 held: your organisation defers updates by 7 days until 2026-12-08');
+    expect(held.menu.some((m) => m.id === 'install-update')).toBe(false);
+    expect(trayModel(status(), { kind: 'downloading', version: '1.3.0' }).menu.some((m) => m.id === 'install-update')).toBe(false);
+    expect(trayModel(status(), { kind: 'refused', reason: 'latest-linux.yml is not signed by a key your organisation trusts for updates' }).tooltip).toContain('update refused');
+    expect(trayModel(status(), { kind: 'idle' }).tooltip).toBe('Gatehouse — 2 of 2 servers ready · unmanaged');
+  });
 });
 
 describe('the app:// protocol of the desktop app', () => {
