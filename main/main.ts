@@ -305,6 +305,8 @@ function main(): void {
     tray = new Tray(nativeImage.createFromPath(ICON));
     tray.on('click', () => showConsole());
     updateTray();
+    // On stdout for whoever started the app from a terminal (and for `npm run smoke:desktop`).
+    console.log('gatehouse: tray shown');
     const { startDaemon } = await import('../src/node/daemon.js');
     core = startDaemon({ human: { terminal: null, surfaces: [questions], notice } });
     core.then(

@@ -279,6 +279,9 @@ describe('npm start', () => {
     expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'linux', env: { DISPLAY: ':0' } })).toEqual({ kind: 'electron', binary: '/e/electron' });
     expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'darwin', env: {} })).toMatchObject({ kind: 'electron' });
     expect(chooseLaunch({ electronBinary: undefined, platform: 'linux', env: { DISPLAY: ':0' } })).toMatchObject({ kind: 'headless', reason: /Electron binary is not installed/ });
+    // The message is true (issue 17): npm ci never downloads the binary, and it names the one command that does.
+    const missing = chooseLaunch({ electronBinary: undefined, platform: 'darwin', env: {} });
+    expect(missing.kind === 'headless' && missing.reason).toMatch(/`npm ci` never downloads it.*run `npm run desktop:install`/);
     expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'linux', env: {} })).toMatchObject({ kind: 'headless', reason: /no display/ });
     expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'linux', env: { WAYLAND_DISPLAY: 'wayland-0', GATEHOUSE_HEADLESS: '1' } })).toMatchObject({ kind: 'headless' });
   });
