@@ -371,7 +371,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
 
   // A credential revoked by any path (the console, `gatehouse clients revoke`, a replayed OAuth code) ends its live sessions at once.
   registry.onChange(({ revoked }) => {
-    if (revoked.length > 0) sessions.end((session) => !identity.credentialCurrent(session.principal));
+    if (revoked.length > 0) sessions.end((session) => !identity.credentialCurrent(session.principal), (session) => `the credential of client "${session.principal.client.name}" was revoked`);
     late.hub?.changed(['clients', 'tools']);
   });
 

@@ -207,7 +207,7 @@ export class HttpListener {
       onsessioninitialized: (id) => {
         entry = { transport, session, tokenClient: principal.client.id, requestedView, lastUsed: Date.now() };
         const opened = entry;
-        session.disconnect = () => this.closeLegacy(id, opened, 'ended');
+        session.disconnect = (reason) => this.closeLegacy(id, opened, reason);
         this.evictBeyondLimit(principal.client.id);
         this.legacy.set(id, entry);
       },

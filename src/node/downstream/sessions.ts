@@ -27,8 +27,8 @@ export interface LiveSession extends DownstreamSession {
   /** When the session last made a call (tools, resources, prompts), if it has. */
   lastCallAt?: Date;
   servers: Set<Server>;
-  /** Ends the connection that carries the session (the listener that opened it sets this): a socket closed, an HTTP session deleted. */
-  disconnect?: () => void;
+  /** Ends the connection that carries the session, saying why where it can (the listener that opened it sets this): a socket closed, an HTTP session deleted. */
+  disconnect?: (reason: string) => void;
 }
 
 export class SessionHost {
@@ -97,13 +97,13 @@ export class SessionHost {
    * The identity stage would refuse their next call anyway; ending them now means nothing shows a
    * revoked client as connected, and its open streams stop at once.
    */
-  end(which: (session: LiveSession) => boolean): number {
+  end(which: (session: LiveSession) => boolean, reason: (session: LiveSession) => string): number {
     let ended = 0;
     for (const session of [...this.sessions.values()]) {
       if (!which(session)) continue;
       ended++;
       try {
-        session.disconnect?.();
+        session.disconnect?.(reason(session));
       } finally {
         this.close(session);
       }

@@ -133,7 +133,11 @@ export class SocketListener {
     const scope = hello.server !== undefined ? { server: hello.server } : {};
     // The era is known once the client's opening request arrives; the session records it then.
     const session = sessions.open(auth.principal, scope, 'socket', 'legacy', hello.view);
-    session.disconnect = () => socket.destroy();
+    // Ended by the daemon (its credential revoked): one last JSON-RPC error, tied to no request, says why; then the line closes.
+    session.disconnect = (reason) => {
+      if (socket.writable) socket.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: RpcErrorCode.Unauthorized, message: reason } }) + '\n');
+      else socket.destroy();
+    };
     const welcome: HelloReply = { gatehouse: 'welcome', version: HELLO_VERSION, session: session.id, ...(auth.credential ? { credential: auth.credential } : {}) };
     socket.write(JSON.stringify(welcome) + '\n');
 
