@@ -213,7 +213,7 @@ function Logs({ name }: { name: string }) {
 }
 
 function ServerTools({ name, ready }: { name: string; ready: boolean }) {
-  const tools = useQuery((c) => (ready ? c.call('servers.tools', { name }) : Promise.resolve(undefined)), [name, ready]);
+  const tools = useQuery((c) => (ready ? c.call('servers.tools', { name }) : Promise.resolve(undefined)), [name, ready], { live: ['tools'] });
   if (!ready) return <Empty>The tools are listed once the server is ready.</Empty>;
   if (tools.error) return <ErrorNote error={tools.error} onRetry={tools.reload} />;
   if (!tools.data) return <Spinner label="Loading tools" />;
@@ -352,7 +352,7 @@ function ServerDetail({ entry, onChanged }: { entry: ServerEntry; onChanged: () 
 }
 
 export function Servers({ selected }: { selected?: string | undefined }) {
-  const servers = useQuery((c) => c.call('servers.list'), [], { live: true });
+  const servers = useQuery((c) => c.call('servers.list'), [], { live: ['servers', 'secrets'] });
   const [adding, setAdding] = useState(false);
   const entry = servers.data?.servers.find((s) => s.name === selected);
   return (

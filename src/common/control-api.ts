@@ -80,8 +80,20 @@ export const ControlRequests = {
   'tools.list': z.object({}).strict(),
   /** The newest matching local audit events (or, with `afterSeq`, the next ones), oldest first. */
   'audit.query': z.object({ ...auditFilter, afterSeq: z.number().int().min(0).optional(), limit: z.number().int().min(1).max(10_000).default(500) }).strict(),
-  /** Calls over time, per tool or per client, in equal buckets between `from` and `to`. */
-  'audit.timeline': z.object({ ...auditFilter, from: isoTime, by: z.enum(['tool', 'client']), buckets: z.number().int().min(1).max(240).default(48) }).strict(),
+  /**
+   * Calls over time, per tool, client or server, in equal buckets between `from` and `to`, with the
+   * refusals and the median latency of each bucket. With `fit`, the range starts at the first call
+   * in it (at least the last 2 minutes), so a short burst is not squeezed into one bucket of a day.
+   */
+  'audit.timeline': z
+    .object({
+      ...auditFilter,
+      from: isoTime,
+      by: z.enum(['tool', 'client', 'server']),
+      buckets: z.number().int().min(1).max(240).default(48),
+      fit: z.boolean().default(false),
+    })
+    .strict(),
   /** Checks the whole local chain (hashes, links, signed checkpoints), as `gatehouse audit verify` does. */
   'audit.verify': z.object({}).strict(),
   /** The policy in force in detail: the bundle's policies, role mapping and catalog, what changed, and its history. */

@@ -40,6 +40,8 @@ export interface ClientStatus {
   /** `search` when the session has the search view (find_tools, call_tool); absent for the aggregate or one server. */
   view?: 'search';
   connectedAt: string;
+  /** When the session last made a call. */
+  lastCallAt?: string;
   calls: number;
 }
 

@@ -290,6 +290,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     // "For this session" approvals were given to the user who was asked.
     approvals.revokeSessionGrants();
     late.gateway?.refresh({ policyChanged: true });
+    late.hub?.changed(['identity', 'tools', 'policy']);
   }
 
   const serverLogs = new RotatingServerLogs(paths.logDir, live.config.limits.logFileBytes, live.config.limits.logFilesKept);
@@ -372,6 +373,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     search,
     // A session ends with its connection: its quota counters leave status, its "for this session" approvals lapse.
     onClose: (session) => sessionKeys.end(session.principal),
+    onChange: () => late.hub?.changed(['clients']),
     views: (client, requested) => {
       const view = requested ?? live.config.clients[client]?.view ?? 'aggregate';
       return view === 'search' ? { kind: 'search', pinned: [...(live.config.clients[client]?.pinned ?? [])] } : undefined;
@@ -393,7 +395,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       bundleHistory.observe(bundlePolicy.state);
       gateway.refresh({ policyChanged: true });
       if (serving) void applyServers().then(() => restartForSandboxRequirement());
-      late.hub?.changed();
+      late.hub?.changed(['policy', 'tools', 'servers', 'identity']);
     },
   });
   let serving = false;
@@ -428,7 +430,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     setImmediate(() => {
       refreshScheduled = false;
       gateway.refresh();
-      late.hub?.changed();
+      late.hub?.changed(['tools', 'servers', 'clients']);
     });
   });
   supervisor.on('state', (name, status) => {
@@ -443,6 +445,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     if (status.state === 'ready' && status.restarts > 0) record({ type: 'server.restarted', at, server: name, detail: { restarts: status.restarts } });
   });
   supervisor.on('resourceUpdated', (_name, uri) => sessions.resourceUpdated([uri]));
+
+  // A credential revoked by any path (the console, `gatehouse clients revoke`, a replayed OAuth code) ends its live sessions at once.
+  registry.onChange(({ revoked }) => {
+    if (revoked.length > 0) sessions.end((session) => !identity.credentialCurrent(session.principal), (session) => `the credential of client "${session.principal.client.name}" was revoked`);
+    late.hub?.changed(['clients', 'tools']);
+  });
 
   /** A server's own view opens for a configured server, and, once the caller is known, only if they may see something of it. */
   const serverExists = (name: string, principal?: Principal) =>
@@ -553,6 +561,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       };
     },
     questions: () => human.report(),
+    changed: (topics) => late.hub?.changed(topics),
     console: {
       config: () => live.config,
       rawServers: () => readRawServers(paths.configFile),
@@ -603,9 +612,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const control = new ControlServer(paths.controlSocketPath, handlers);
   const hub = new ConsoleHub(handlers, status);
   late.hub = hub;
-  supervisor.on('state', () => hub.changed());
-  audit.events.on('commit', () => hub.changed());
-  human.desk.onChange(() => hub.changed());
+  supervisor.on('state', () => hub.changed(['servers', 'tools', 'secrets']));
+  audit.events.on('commit', () => hub.changed(['audit']));
+  human.desk.onChange(() => hub.changed(['questions']));
 
   const opened: { close(): Promise<void> }[] = [];
   let lastSeen: LastSeen | undefined;
@@ -666,7 +675,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     // Servers start in parallel; the endpoints already answer while they come up.
     serving = true;
     const applied = applyServers();
-    watcher = watchConfigFile(paths.configFile, () => void live.reload());
+    // A hand-edited config changes servers, client views and tool lists: the screens that show them refetch.
+    watcher = watchConfigFile(paths.configFile, () => void live.reload().finally(() => late.hub?.changed(['servers', 'clients', 'tools', 'secrets'])));
     await applied;
   } catch (error) {
     await closeAll();

@@ -3,7 +3,7 @@
  * transports): each handler checks its input's meaning and calls the part that owns the work. The
  * composition root (src/node/daemon.ts) passes the live parts in; nothing here keeps state.
  */
-import type { QuestionsReport } from '../../common/console-api.js';
+import type { ChangeTopic, QuestionsReport } from '../../common/console-api.js';
 import type { ReloadReport } from '../../common/control-api.js';
 import { GatehouseError } from '../../common/errors.js';
 import type { DaemonStatus, IdentityStatus } from '../../common/status.js';
@@ -37,6 +37,8 @@ export interface ControlDeps {
   consoleLink(): { announced: true } | { announced: false; reason: string };
   /** What waits for the person (read-only). */
   questions(): QuestionsReport;
+  /** Tells the console's screens what a command changed behind their back (the CLI's notifications). */
+  changed?(topics: ChangeTopic[]): void;
   /** What the console's own methods need (src/node/console/handlers.ts). */
   console: ConsoleHandlerDeps;
   /** Client views and tool-list costs (src/node/search/handlers.ts). */
@@ -107,6 +109,7 @@ export function controlHandlers(deps: ControlDeps): ControlHandlers {
         restarted.push(server);
       }
       logger.log('info', 'secrets.changed', { names, restarted });
+      deps.changed?.(['secrets', 'servers']);
       return { restarted };
     },
     'console.link': async () => deps.consoleLink(),
