@@ -309,6 +309,8 @@ export interface ConsoleResults {
   'servers.add': ReloadReport;
   'servers.update': ReloadReport;
   'servers.remove': ReloadReport;
+  'servers.login': { url: string; expiresAt: string };
+  'servers.logout': { revoked: boolean; held: boolean };
   logs: string[];
   'config.reload': ReloadReport;
   'tools.list': ToolsReport;

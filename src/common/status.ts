@@ -33,6 +33,8 @@ export interface UpstreamAuthStatus {
   command: string;
   /** Why the last sign-in or renewal failed, for a person to read. */
   reason?: string;
+  /** How the latest sign-in in the browser ended (`gatehouse servers login` waits for it). */
+  lastSignIn?: { at: string; ok: boolean; reason?: string };
 }
 
 export interface ServerStatus {

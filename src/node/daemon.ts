@@ -64,6 +64,9 @@ import { removeRuntimeInfo, writeRuntimeInfo } from './daemon/runtime-info.js';
 import { writeLastSeen, type LastSeen } from './discovery.js';
 import { nodeSelfCommand, type SelfCommand } from './clients/launch.js';
 import { openUserIdentity } from './daemon/user-identity.js';
+import { UpstreamAuth, type EnterpriseSource } from './upstream-auth/service.js';
+import { SignInOffers } from './upstream-auth/offer.js';
+import { openBrowser } from './human/open-browser.js';
 
 export { runtimeInfoFile, type RuntimeInfo } from './daemon/runtime-info.js';
 
@@ -180,7 +183,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const notifier = options.human?.notifier ?? new DesktopNotifier(env);
   const managedDir = options.managedDir ?? managedDirFor(process.platform);
   // Parts built further down that earlier parts call back into.
-  const late: { gateway?: Gateway; hub?: ConsoleHub } = {};
+  const late: { gateway?: Gateway; hub?: ConsoleHub; upstreamAuth?: UpstreamAuth } = {};
 
   // The user: signed in with the organisation's IdP when identity.json names one, else the OS user.
   const user = openUserIdentity({
@@ -268,6 +271,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     // "For this session" approvals were given to the user who was asked.
     approvals.revokeSessionGrants();
     late.gateway?.refresh({ policyChanged: true });
+    // Remote servers' tokens belong to one user: another user's (or none) take their place.
+    late.upstreamAuth?.userChanged();
   }
 
   const serverLogs = new RotatingServerLogs(paths.logDir, live.config.limits.logFileBytes, live.config.limits.logFilesKept);
@@ -275,6 +280,31 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const bundleHistory = new BundleHistory();
   const scrubber = new SecretScrubber();
   const resolver = new SecretResolver(keychain, scrubber);
+  // Remote servers that need the user to sign in (OAuth): their tokens, per user, in the key store (docs/remote-servers.md).
+  const upstreamAuth: UpstreamAuth = new UpstreamAuth({
+    keychain,
+    logger,
+    record,
+    user: () => ({ id: identity.currentUser.id, signedIn: !session || session.currentUser() !== undefined }),
+    config: (server) => supervisor.config(server),
+    servers: () => supervisor.names(),
+    restart: (server) => supervisor.restart(server),
+    scrub: (name, value) => scrubber.add(name, value),
+    enterprise: () => enterpriseSource(user),
+    changed: () => late.hub?.changed(),
+  });
+  late.upstreamAuth = upstreamAuth;
+  const signInOffers = new SignInOffers({
+    channel: humanChannel,
+    signIn: (server) => upstreamAuth.signIn(server),
+    cancel: (server, reason) => upstreamAuth.cancelSignIn(server, reason),
+    address: (server) => {
+      const config = supervisor.config(server);
+      return config?.type === 'http' ? config.url : undefined;
+    },
+    openBrowser: (url) => openBrowser(url, env),
+    logger,
+  });
 
   // The supervisor needs the gateway to relay server requests, and the gateway needs the supervisor: bind late.
   let relayLog: (server: string, message: LogMessage) => void = () => undefined;
@@ -289,7 +319,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         scrubError: (error) => scrubber.scrubError(error),
         active: () => scrubber.size > 0,
       },
+      auth: upstreamAuth,
     }),
+    annotate: (name, status) => {
+      const auth = upstreamAuth.status(name);
+      return auth ? { ...status, auth } : status;
+    },
     clock: systemClock,
     logger,
     ringLines: live.config.limits.logRingLines,
@@ -312,7 +347,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         const server = supervisor.config(name);
         return connection && server ? { connection, timeoutMs: server.requestTimeoutMs } : undefined;
       },
+      signInNeeded: (name) => {
+        const status = supervisor.status(name);
+        return status?.state === 'needs-sign-in' ? (status.lastError ?? `server "${name}" needs you to sign in: run \`gatehouse servers login ${name}\``) : undefined;
+      },
     },
+    onSignInNeeded: (server, principal) => signInOffers.offer(server, principal.client.name),
     audit,
     clock: systemClock,
     logger,
@@ -458,6 +498,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     forgetRevoked: (names) => oauth.forgetRevoked(names),
     identityStatus: () => user.status(),
     session,
+    upstreamAuth,
     search: {
       configFile: paths.configFile,
       config: () => live.config,
@@ -541,6 +582,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     session?.stop();
     // Waiting approval requests are refused (and audited) before the channel and the audit log close.
     await governance.stopAsking();
+    signInOffers.close();
+    upstreamAuth.close();
     bridgePairings.close();
     await human.close();
     sessions.dispose();
@@ -638,6 +681,20 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       return stopping;
     },
   };
+}
+
+/**
+ * The organisation's sign-in, for exchanging it with remote servers that trust the IdP (ID-JAG):
+ * only from the managed identity.json, which names the servers allowed; a user's own file cannot.
+ */
+function enterpriseSource(user: ReturnType<typeof openUserIdentity>): EnterpriseSource | undefined {
+  const settings = user.settings;
+  const session = user.session;
+  if (settings.kind !== 'ok' || settings.source !== 'managed' || !session) return undefined;
+  const upstreams = settings.settings.enterpriseAuthorization?.upstreams ?? [];
+  if (upstreams.length === 0) return undefined;
+  const { issuer, clientId, clientSecret } = settings.settings;
+  return { idp: { issuer, clientId, ...(clientSecret ? { clientSecret } : {}) }, upstreams, idToken: () => session.idToken() };
 }
 
 /** The key store the daemon uses: the one given (tests), a plain store wrapped, or the user's own. */

@@ -93,7 +93,9 @@ describe('discovery documents', () => {
   });
 
   it('checks the iss of the authorization response against the server the sign-in went to (RFC 9207)', () => {
-    const server = (checkAuthorizationServer({ ...AS, authorization_response_iss_parameter_supported: true }, AS.issuer) as { value: never }).value;
+    const checked = checkAuthorizationServer({ ...AS, authorization_response_iss_parameter_supported: true }, AS.issuer);
+    if (!checked.ok) throw new Error(checked.reason);
+    const server = checked.value;
     expect(checkResponseIssuer(AS.issuer, server)).toEqual({ ok: true, value: true });
     expect(checkResponseIssuer('https://evil.example.com', server)).toMatchObject({ ok: false, reason: expect.stringMatching(/mix-up/) });
     expect(checkResponseIssuer(undefined, server)).toMatchObject({ ok: false });
@@ -140,8 +142,9 @@ describe('scopes', () => {
     expect(scopeToRequest({})).toBeUndefined();
   });
 
-  it('adds configured scopes, and offline_access when the authorization server lists it', () => {
+  it('adds configured scopes, and openid and offline_access when the authorization server lists them', () => {
     expect(scopeToRequest({ challenged: 'a', configured: ['x'], serverScopes: ['offline_access'] })).toBe('a x offline_access');
+    expect(scopeToRequest({ challenged: 'a', serverScopes: ['profile', 'offline_access', 'openid'] })).toBe('a openid offline_access');
     expect(scopeToRequest({ serverScopes: ['offline_access'] })).toBeUndefined();
   });
 
@@ -174,6 +177,7 @@ describe('renewal timing', () => {
 describe('stored tokens', () => {
   const tokens: UpstreamTokens = {
     server: 'notes',
+    url: 'https://mcp.example.com/mcp',
     resource: 'https://mcp.example.com/mcp',
     issuer: AS.issuer,
     clientId: 'c',
@@ -195,12 +199,13 @@ describe('stored tokens', () => {
   });
 
   it('reads back what it wrote, and refuses an item written for another server', () => {
-    const back = parseTokens(serializeTokens(tokens), { server: 'notes', resource: tokens.resource });
+    const back = parseTokens(serializeTokens(tokens), { server: 'notes', url: tokens.url });
     expect(back.accessToken.unwrap()).toBe('at-1');
     expect(back.refreshToken?.unwrap()).toBe('rt-1');
     expect({ ...back, accessToken: undefined, refreshToken: undefined }).toEqual({ ...tokens, accessToken: undefined, refreshToken: undefined });
-    expect(() => parseTokens(serializeTokens(tokens), { server: 'other', resource: tokens.resource })).toThrow(/sign in again with `gatehouse servers login other`/);
-    expect(() => parseTokens('{', { server: 'notes', resource: tokens.resource })).toThrow(/unreadable/);
+    expect(() => parseTokens(serializeTokens(tokens), { server: 'other', url: tokens.url })).toThrow(/sign in again with `gatehouse servers login other`/);
+    expect(() => parseTokens(serializeTokens(tokens), { server: 'notes', url: 'https://moved.example.com/mcp' })).toThrow(/unreadable/);
+    expect(() => parseTokens('{', { server: 'notes', url: tokens.url })).toThrow(/unreadable/);
   });
 
   it('prints as redacted wherever it is logged', () => {
@@ -208,7 +213,7 @@ describe('stored tokens', () => {
   });
 
   it('keeps only Bearer tokens from a token response, with the refresh token it had when none is sent', () => {
-    const context = { server: 'notes', resource: tokens.resource, issuer: AS.issuer, clientId: 'c', registration: 'dynamic' as const, via: 'browser' as const, requested: 'a b', previousRefresh: new Redacted('old'), now: 100 };
+    const context = { server: 'notes', url: tokens.url, resource: tokens.resource, issuer: AS.issuer, clientId: 'c', registration: 'dynamic' as const, via: 'browser' as const, requested: 'a b', previousRefresh: new Redacted('old'), now: 100 };
     const fresh = tokensFrom({ access_token: 'x', token_type: 'bearer', expires_in: 60 }, context, expiresAtFrom);
     expect(fresh).toMatchObject({ expiresAt: 60_100, scope: 'a b', obtainedAt: 100 });
     expect(fresh.refreshToken?.unwrap()).toBe('old');

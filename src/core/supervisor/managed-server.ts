@@ -45,6 +45,8 @@ export interface ManagedServerDeps {
   onServerRequest: ServerRequestHandler;
   /** MCP log messages the server sends; the gateway relays them to clients. */
   onServerLog?: (server: string, message: LogMessage) => void;
+  /** Adds what other parts know of a server to its status (a remote server's sign-in). */
+  annotate?: (server: string, status: ServerStatus) => ServerStatus;
 }
 
 /** What a server tells the set it belongs to. Calls are synchronous and must not throw. */
@@ -247,7 +249,7 @@ export class ManagedServer {
         };
       }
     }
-    return status;
+    return this.#deps.annotate ? this.#deps.annotate(this.name, status) : status;
   }
 
   // ---- the attempt ------------------------------------------------------------------------

@@ -34,14 +34,18 @@ export interface ScopeInput {
   configured?: readonly string[];
   /** What the current token was granted (kept on a step-up). */
   granted?: string;
-  /** `scopes_supported` of the authorization server: `offline_access` is asked for when it lists it, so that a refresh token is issued. */
+  /**
+   * `scopes_supported` of the authorization server: `offline_access` is asked for when it lists it,
+   * so that a refresh token is issued, and `openid` so that its answer says who the user is there
+   * (an ID token's subject, for status and the audit log; access tokens are opaque to clients).
+   */
   serverScopes?: readonly string[];
 }
 
 /** The `scope` of an authorization request, or undefined to ask for none. */
 export function scopeToRequest(input: ScopeInput): string | undefined {
   const base = input.challenged ?? (input.resourceScopes && input.resourceScopes.length > 0 ? input.resourceScopes.join(' ') : undefined);
-  const offline = input.serverScopes?.includes('offline_access') ? 'offline_access' : undefined;
+  const extras = ['openid', 'offline_access'].filter((s) => input.serverScopes?.includes(s));
   const wanted = scopeUnion(input.granted, base, input.configured);
-  return wanted === undefined ? undefined : scopeUnion(wanted, offline);
+  return wanted === undefined ? undefined : scopeUnion(wanted, extras);
 }

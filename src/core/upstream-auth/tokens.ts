@@ -1,7 +1,7 @@
 /**
  * A user's tokens for one remote server, as they are kept in the key store: one item per (user,
- * server, resource), so that another user of the same desktop, a renamed server or a server that
- * moved never reuses them. The values are `Redacted` from the moment they are read; the item is the
+ * server name, server address), so that another user of the same desktop, a renamed server or a
+ * server that moved never reuses them. The values are `Redacted` from the moment they are read; the item is the
  * only place they are written.
  */
 import { createHash } from 'node:crypto';
@@ -16,6 +16,8 @@ export type RegistrationKind = 'pre-registered' | 'metadata-document' | 'dynamic
 
 export interface UpstreamTokens {
   server: string;
+  /** The server's configured address (canonical form), part of the item's key. */
+  url: string;
   /** The resource indicator the tokens were issued for (RFC 8707). */
   resource: string;
   /** The authorization server that issued them. */
@@ -38,9 +40,9 @@ function hashed(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 32);
 }
 
-/** The key store item of a user's tokens for a server. */
-export function tokenItem(user: string, server: string, resource: string): SecretName {
-  return secretName(`${TOKEN_ITEM_PREFIX}${hashed(user, server, resource)}`);
+/** The key store item of a user's tokens for a server at an address. */
+export function tokenItem(user: string, server: string, url: string): SecretName {
+  return secretName(`${TOKEN_ITEM_PREFIX}${hashed(user, server, url)}`);
 }
 
 /** The key store item of Gatehouse's dynamic registration at an authorization server (shared by its users). */
@@ -52,6 +54,7 @@ export function serializeTokens(tokens: UpstreamTokens): string {
   return JSON.stringify({
     v: 1,
     server: tokens.server,
+    url: tokens.url,
     resource: tokens.resource,
     issuer: tokens.issuer,
     clientId: tokens.clientId,
@@ -67,7 +70,7 @@ export function serializeTokens(tokens: UpstreamTokens): string {
 }
 
 /** Reads a stored item; an unreadable one is an error that says what to do (sign in again), never a half-read token. */
-export function parseTokens(text: string, expected: { server: string; resource: string }): UpstreamTokens {
+export function parseTokens(text: string, expected: { server: string; url: string }): UpstreamTokens {
   let doc: Record<string, unknown>;
   try {
     doc = JSON.parse(text) as Record<string, unknown>;
@@ -77,18 +80,20 @@ export function parseTokens(text: string, expected: { server: string; resource: 
   const str = (k: string): string | undefined => (typeof doc[k] === 'string' && (doc[k] as string).length > 0 ? (doc[k] as string) : undefined);
   const num = (k: string): number | undefined => (typeof doc[k] === 'number' && Number.isFinite(doc[k]) ? (doc[k] as number) : undefined);
   const access = str('accessToken');
+  const resource = str('resource');
   const issuer = str('issuer');
   const clientId = str('clientId');
   const obtainedAt = num('obtainedAt');
   const expiresAt = num('expiresAt');
   const via = doc.via === 'enterprise' ? 'enterprise' : doc.via === 'browser' ? 'browser' : undefined;
   const registration = doc.registration === 'pre-registered' || doc.registration === 'metadata-document' || doc.registration === 'dynamic' ? doc.registration : undefined;
-  if (doc.v !== 1 || !access || !issuer || !clientId || obtainedAt === undefined || expiresAt === undefined || !via || !registration) throw unreadable(expected.server);
-  if (doc.server !== expected.server || doc.resource !== expected.resource) throw unreadable(expected.server);
+  if (doc.v !== 1 || !access || !resource || !issuer || !clientId || obtainedAt === undefined || expiresAt === undefined || !via || !registration) throw unreadable(expected.server);
+  if (doc.server !== expected.server || doc.url !== expected.url) throw unreadable(expected.server);
   const refresh = str('refreshToken');
   const tokens: UpstreamTokens = {
     server: expected.server,
-    resource: expected.resource,
+    url: expected.url,
+    resource,
     issuer,
     clientId,
     registration,
@@ -132,6 +137,7 @@ export function subjectFrom(response: { id_token?: unknown; access_token?: unkno
 /** What a token response must hold to be kept (RFC 6749, 5.1). */
 export interface TokenResponseContext {
   server: string;
+  url: string;
   resource: string;
   issuer: string;
   clientId: string;
@@ -155,6 +161,7 @@ export function tokensFrom(doc: unknown, context: TokenResponseContext, expiresA
   }
   const tokens: UpstreamTokens = {
     server: context.server,
+    url: context.url,
     resource: context.resource,
     issuer: context.issuer,
     clientId: context.clientId,
