@@ -149,6 +149,8 @@ export interface AuditRow {
   policyIds?: string[];
   /** What the approval stage decided, where one was asked. */
   approval?: { required: boolean; decision?: string; by?: string; scope?: string; at?: string };
+  /** Whose sign-in at a remote server the call used (its authorization server and subject). */
+  upstream?: { issuer: string; subject?: string };
   detail?: Record<string, unknown>;
 }
 

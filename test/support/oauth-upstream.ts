@@ -45,6 +45,11 @@ export interface AuthorizationServerOptions {
   clients?: ClientMetadata[];
   /** Turns on Client ID Metadata Documents; `fetch` serves the documents' https addresses from loopback. */
   clientIdMetadataDocuments?: { fetch: typeof fetch };
+  /**
+   * Accepts the JWT bearer grant (RFC 7523) with an identity assertion (ID-JAG) that `verify` checks
+   * for the authenticated client: the enterprise-managed authorization of the MCP spec.
+   */
+  jwtBearer?: { verify(assertion: string, clientId: string, issuer: string): Promise<{ sub: string; scope?: string; resource: string }> };
 }
 
 export async function startAuthorizationServer(options: AuthorizationServerOptions = {}): Promise<AuthorizationServer> {
@@ -99,6 +104,33 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     },
   };
   const provider = new Provider(issuer, configuration);
+  if (options.jwtBearer) {
+    const verify = options.jwtBearer.verify;
+    provider.registerGrantType(
+      'urn:ietf:params:oauth:grant-type:jwt-bearer',
+      async (ctx) => {
+        const params = ctx.oidc.params as { assertion?: string; scope?: string };
+        const client = ctx.oidc.client!;
+        let claims: { sub: string; scope?: string; resource: string };
+        try {
+          claims = await verify(String(params.assertion ?? ''), client.clientId, issuer);
+        } catch (error) {
+          throw new errors.InvalidGrant(`the assertion was refused: ${(error as Error).message}`);
+        }
+        if (claims.resource !== resource) throw new errors.InvalidTarget('the assertion is for another resource');
+        const scope = (params.scope ?? claims.scope ?? '').split(' ').filter((s) => (SCOPES as readonly string[]).includes(s)).join(' ');
+        const grant = new provider.Grant({ accountId: claims.sub, clientId: client.clientId });
+        grant.addResourceScope(resource, scope);
+        const grantId = await grant.save();
+        const token = new provider.AccessToken({ accountId: claims.sub, client, grantId, gty: 'jwt-bearer', scope });
+        token.resourceServer = new provider.ResourceServer(resource, { scope: SCOPES.join(' '), audience: resource, accessTokenTTL: accessTokenSeconds, accessTokenFormat: 'opaque' });
+        const value = await token.save();
+        grants.push('jwt-bearer');
+        ctx.body = { access_token: value, token_type: 'Bearer', expires_in: accessTokenSeconds, scope };
+      },
+      ['assertion', 'scope', 'resource'],
+    );
+  }
   provider.on('grant.success', (ctx) => {
     const type = String((ctx.oidc.params as { grant_type?: unknown } | undefined)?.grant_type ?? '');
     grants.push(type);

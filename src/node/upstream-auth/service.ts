@@ -596,21 +596,33 @@ export class UpstreamAuth {
   }
 
   /**
-   * The user calls are made as changed (another SSO sign-in, or signed out): tokens are per user, so
-   * every server that uses sign-in starts again with the new user's (or waits for their sign-in).
+   * The user calls are made as changed (another SSO sign-in, or signed out), or their organisation's
+   * identity became available for the exchange: tokens are per user, so every server that uses
+   * sign-in starts again with the new user's (or waits for their sign-in).
    */
   userChanged(): void {
     const user = this.deps.user();
-    const key = `${user.id}\n${user.signedIn}`;
+    const exchangeable = this.deps.enterprise?.()?.idToken() !== undefined;
+    const key = `${user.id}\n${user.signedIn}\n${exchangeable}`;
     if (this.lastUser === undefined || this.lastUser === key) {
       this.lastUser = key;
       return;
     }
+    const sameUser = this.lastUser.split('\n')[0] === user.id;
     this.lastUser = key;
-    for (const [server, s] of this.states) {
-      s.signIn?.flow.cancel('another user signed in to Gatehouse');
-      this.states.set(server, { ...(s.challenge ? { challenge: s.challenge } : {}), ...(s.asked ? { asked: true } : {}) });
-      if (usesOAuth(this.deps.config(server))) void this.deps.restart(server).catch(() => undefined);
+    for (const server of this.deps.servers()) {
+      const config = this.deps.config(server);
+      if (!usesOAuth(config)) continue;
+      const s = this.states.get(server);
+      // Only servers that showed they take a sign-in (asked for one, or hold tokens).
+      if (!s || (!s.asked && !s.tokens)) continue;
+      const waiting = !s.tokens;
+      if (!sameUser) {
+        s.signIn?.flow.cancel('another user signed in to Gatehouse');
+        this.states.set(server, { ...(s.challenge ? { challenge: s.challenge } : {}), ...(s.asked ? { asked: true } : {}) });
+      }
+      // Another user's tokens, or an exchange that may work now for a server waiting for sign-in: it starts again.
+      if (!sameUser || waiting) void this.deps.restart(server).catch(() => undefined);
     }
   }
 
