@@ -132,9 +132,18 @@ export const ListenSchema = z
       .object({
         enabled: z.boolean().default(true),
         port: z.number().int().min(0).max(65_535).default(0),
+        /**
+         * HTTP clients that name themselves with a Client ID Metadata Document: Gatehouse fetches it
+         * over HTTPS from public addresses only, unless private network addresses are allowed here
+         * (an intranet that publishes its clients' documents).
+         */
+        clientMetadata: z
+          .object({ allowPrivateAddresses: z.boolean().default(false) })
+          .strict()
+          .default({ allowPrivateAddresses: false }),
       })
       .strict()
-      .default({ enabled: true, port: 0 }),
+      .default({ enabled: true, port: 0, clientMetadata: { allowPrivateAddresses: false } }),
   })
   .strict();
 

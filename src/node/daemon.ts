@@ -38,6 +38,7 @@ import { ScopedPolicy } from '../core/identity/client-scope.js';
 import type { Principal } from '../core/principal.js';
 import { DesktopNotifier, type Notifier } from './human/notify.js';
 import { OAuthServer } from './identity/oauth-server.js';
+import type { ClientMetadataPolicy } from './identity/client-metadata.js';
 import { PairingService, PAIRING_DEADLINE_MS } from './identity/pairing.js';
 import { BridgePairings } from './identity/bridge-pairing.js';
 import { loadIdentitySettings } from './identity/settings.js';
@@ -113,6 +114,8 @@ export interface DaemonOptions {
   approvals?: { timeoutMs?: number };
   /** How this Gatehouse is run by absolute path, for the client entries the console writes (the packaged app passes its command). */
   selfCommand?: SelfCommand;
+  /** Tests only: how HTTP clients' metadata documents are fetched (plain HTTP on loopback, shorter limits). */
+  clientMetadata?: Partial<ClientMetadataPolicy>;
 }
 
 export interface Daemon {
@@ -442,6 +445,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     stateFile: join(paths.stateDir, 'oauth-clients.json'),
     pairing,
     logger,
+    clientMetadata: { allowPrivateAddresses: live.config.listen.http.clientMetadata.allowPrivateAddresses, ...(options.clientMetadata ?? {}) },
     revoke: (name) => {
       if (registry.revoke(name)) record({ type: 'client.revoked', at: new Date().toISOString(), client: name, reason: 'its authorization code was used twice' });
     },
