@@ -174,7 +174,7 @@ describe('loadConfigFile: schema', () => {
   it('fills in defaults for omitted fields', async () => {
     const result = await load({ servers: { a: stdio() } });
     expect(result.ok && result.config.servers['a']).toMatchObject({ args: [], env: {}, enabled: true, restart: { mode: 'on-failure' } });
-    expect(result.ok && result.config.listen.http).toEqual({ enabled: true, port: 0 });
+    expect(result.ok && result.config.listen.http).toEqual({ enabled: true, port: 0, clientMetadata: { allowPrivateAddresses: false } });
   });
 });
 

@@ -178,6 +178,11 @@ describe('the tray', () => {
     expect(trayModel(status({ servers: [{ name: 'a', enabled: true, state: 'crash-looping' }] as DaemonStatus['servers'] })).state).toBe('error');
     expect(trayModel(status({ policy: { mode: 'managed', state: 'fail-closed' } })).tooltip).toContain('policy failing closed');
   });
+
+  it('asks for attention, not alarm, when a remote server waits for the person to sign in', () => {
+    const waiting = trayModel(status({ servers: [{ name: 'a', enabled: true, state: 'ready' }, { name: 'notes', enabled: true, state: 'needs-sign-in' }] as DaemonStatus['servers'] }));
+    expect(waiting).toMatchObject({ state: 'attention', tooltip: 'Gatehouse — 1 of 2 servers ready · 1 server needs you to sign in · unmanaged' });
+  });
 });
 
 describe('the app:// protocol of the desktop app', () => {

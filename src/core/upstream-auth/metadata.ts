@@ -156,6 +156,6 @@ function stringList(value: unknown): string[] | undefined {
 }
 
 function clip(text: string, max = 120): string {
-  const clean = text.replace(/[\u0000-\u001f\u007f]/g, '?');
+  const clean = text.replace(/[^\x20-\x7e\u00a0-\uffff]/g, '?');
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }

@@ -126,7 +126,7 @@ export function subjectFrom(response: { id_token?: unknown; access_token?: unkno
     if (parts.length !== 3 || parts[1]!.length > 16_384) continue;
     try {
       const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { sub?: unknown };
-      if (typeof claims.sub === 'string' && claims.sub.length > 0 && claims.sub.length <= 256) return claims.sub.replace(/[\u0000-\u001f\u007f]/g, '?');
+      if (typeof claims.sub === 'string' && claims.sub.length > 0 && claims.sub.length <= 256) return claims.sub.replace(/[^\x20-\x7e\u00a0-\uffff]/g, '?');
     } catch {
       // Not a JWT: opaque tokens say nothing.
     }

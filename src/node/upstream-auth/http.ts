@@ -95,7 +95,7 @@ export function oauthError(doc: unknown, status: number, what: string): Gatehous
 
 /** A server-supplied text made safe to show: printable, one line, short. */
 export function clean(text: string, max = 200): string {
-  const one = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').trim();
+  const one = text.replace(/[^\x20-\x7e\u00a0-\uffff]/g, ' ').trim();
   return one.length > max ? `${one.slice(0, max)}…` : one;
 }
 
