@@ -161,6 +161,19 @@ describe('a remote server that needs sign-in', () => {
     expect(as.grants.filter((g) => g === 'refresh_token').length).toBeGreaterThan(refreshes);
   });
 
+  it('keeps the sign-in while the authorization server cannot be reached, and renews it once it answers again', async () => {
+    await as.pause();
+    try {
+      await new Promise((r) => setTimeout(r, 6500));
+      expect(await call('notes__read_notes')).toMatch(/^refused: .*could not be renewed just now.*tries again at the next call/);
+      expect((await notes()).state).toBe('ready');
+      expect((await notes()).auth?.state).toBe('signed-in');
+    } finally {
+      await as.resume();
+    }
+    expect(await call('notes__read_notes')).toBe('notes of alice: buy milk');
+  });
+
   it('keeps the sign-in across a restart of the daemon', async () => {
     await daemon.stop();
     startDaemon();

@@ -36,6 +36,9 @@ export interface AuthorizationServer {
   setAccessTokenSeconds(seconds: number): void;
   /** Revokes every grant of an account, as an administrator ending its sessions would. */
   revokeAccount(account: string): Promise<void>;
+  /** Stops answering (the server is down), keeping its state; `resume` answers again on the same port. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -175,7 +178,18 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
         }
       }
     },
+    async pause() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+    async resume() {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: '127.0.0.1', port }, () => resolve());
+      });
+    },
     async stop() {
+      if (!server.listening) return;
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

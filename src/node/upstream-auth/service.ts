@@ -84,6 +84,8 @@ interface ServerState {
   /** A scope a 403 asked for that the current token lacks. */
   required?: string;
   reason?: string;
+  /** The last renewal failed for a passing reason (the authorization server unreachable): the sign-in is kept. */
+  transient?: string;
   discovered?: Discovered;
   lastSignIn?: { at: string; ok: boolean; reason?: string };
 }
@@ -153,6 +155,10 @@ export class UpstreamAuth {
       // The server refused a token Gatehouse holds: renew it once; the SDK then retries the request.
       const renewed = await this.renew(server, config, held, { force: true });
       if (renewed && renewed.accessToken.unwrap() !== held.accessToken.unwrap()) return;
+      // An authorization server that cannot be reached now does not end the sign-in: this request fails, a later one renews.
+      if (!renewed && s.transient && s.tokens) {
+        throw new GatehouseError('upstream_auth_unavailable', `server "${server}" refused its token, and it could not be renewed just now (${s.transient}); Gatehouse tries again at the next call`);
+      }
       await this.forget(server, config, 'the server refused the stored sign-in (it was revoked or expired)');
     }
     if (await this.tryEnterprise(server, config)) return;
@@ -243,6 +249,7 @@ export class UpstreamAuth {
     const s = this.state(server);
     // Another caller renewed while this one waited.
     if (!options.force && s.tokens && s.tokens !== tokens && !renewalDue(s.tokens, this.now())) return s.tokens;
+    s.transient = undefined;
     if (tokens.via === 'enterprise') return this.tryEnterprise(server, config, { again: true });
     if (!tokens.refreshToken) return undefined;
     try {
@@ -259,6 +266,7 @@ export class UpstreamAuth {
       if (!renewed.subject && tokens.subject) renewed.subject = tokens.subject;
       await this.keep(server, renewed);
       s.reason = undefined;
+      s.transient = undefined;
       this.deps.logger.log('info', 'upstream_auth.renewed', { server, expiresAt: new Date(renewed.expiresAt).toISOString() });
       this.deps.changed?.();
       return renewed;
@@ -270,6 +278,7 @@ export class UpstreamAuth {
         await this.forget(server, config, `the authorization server refused to renew the sign-in (${code.replace(/^oauth_/, '')})`);
       } else {
         s.reason = `the sign-in could not be renewed: ${errorMessage(error)}`;
+        s.transient = errorMessage(error);
       }
       return undefined;
     }
