@@ -112,7 +112,10 @@ export async function startBrowserSignIn(input: BrowserSignInInput): Promise<Bro
           fetchFn: input.fetchFn,
         });
       } catch (error) {
-        throw new GatehouseError('upstream_auth_failed', `the authorization server of "${server}" refused the sign-in: ${clean(errorMessage(error))}`, { cause: error });
+        // The SDK's OAuthError carries the OAuth error code (invalid_grant, …) beside the server's description.
+        const code = (error as { code?: unknown }).code;
+        const what = typeof code === 'string' && /^[a-z_]{1,64}$/.test(code) ? `${code}: ` : '';
+        throw new GatehouseError('upstream_auth_failed', `the authorization server of "${server}" refused the sign-in (${what}${clean(errorMessage(error))})`, { cause: error });
       }
       return tokensFrom(
         response,
