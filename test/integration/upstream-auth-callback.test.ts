@@ -120,6 +120,12 @@ describe('the sign-in\'s loopback redirect', () => {
     expect(notes().state).toBe('needs-sign-in');
   });
 
+  it('answers a sign-in asked for a server that is not there, or a malformed name, with a clear error', async () => {
+    await expect(callControl(home.paths.controlSocketPath, 'servers.login', { name: 'nope' })).rejects.toThrow('no server named "nope" is configured');
+    await expect(callControl(home.paths.controlSocketPath, 'servers.login', { name: 'Bad_Name!' })).rejects.toThrow(/not a valid server name/);
+    await expect(callControl(home.paths.controlSocketPath, 'servers.logout', { name: 'nope' })).rejects.toThrow('no server named "nope" is configured');
+  });
+
   it('refuses a resource server\'s metadata over the size limit, before any sign-in starts', async () => {
     await expect(callControl(home.paths.controlSocketPath, 'servers.login', { name: 'greedy' })).rejects.toThrow(/over the 262144-byte limit|more than 262144 bytes/);
   });
