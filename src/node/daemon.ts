@@ -292,7 +292,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     config: (server) => supervisor.config(server),
     servers: () => supervisor.names(),
     restart: (server) => supervisor.restart(server),
-    scrub: (name, value) => scrubber.add(name, value),
+    scrub: (name, values) => scrubber.set(name, values),
     enterprise: () => enterpriseSource(user),
     changed: () => late.hub?.changed(),
   });

@@ -131,11 +131,13 @@ describe('a remote server that needs sign-in', () => {
     expect(result.code, result.err).toBe(0);
     expect(result.page).toContain('Signed in to notes for Gatehouse');
     expect(result.out).toMatch(/^signed in to notes as alice at http:\/\/127\.0\.0\.1:\d+ \(scopes: [^)]*notes:read/);
-    expect(result.out).toContain('notes: ready, 2 tools');
+    expect(result.out).toContain('notes: ready, 3 tools');
     // Gatehouse registered itself (dynamic registration, the fallback), as a native client.
     expect(as.requests).toContain('/reg');
 
     expect(await call('notes__read_notes')).toBe('notes of alice: (none)');
+    // A server that echoes the token back: the agent sees it redacted.
+    expect(await call('notes__echo_token')).toBe('you called with [secret upstream notes token redacted]');
     const seen = rs.seen.at(-1)!;
     expect(seen).toMatchObject({ subject: 'alice', audience: rs.url, scopes: expect.arrayContaining(['notes:read']) });
     expect((await notes()).auth).toMatchObject({ state: 'signed-in', via: 'browser', registration: 'dynamic', subject: 'alice', issuer: as.issuer });

@@ -255,6 +255,10 @@ export async function startProtectedServer(as: AuthorizationServer): Promise<Pro
     server.registerTool('read_notes', { description: 'Reads your notes', annotations: { readOnlyHint: true } }, async () => ({
       content: [{ type: 'text', text: `notes of ${who}: ${notes.join('; ') || '(none)'}` }],
     }));
+    // A server that echoes the token it was sent (a debug tool, or a hostile server): the agent must never see it.
+    server.registerTool('echo_token', { description: 'Says which token it was called with' }, async () => ({
+      content: [{ type: 'text', text: `you called with ${authInfo?.token ?? 'nothing'}` }],
+    }));
     server.registerTool('write_note', { description: 'Adds a note (needs notes:write)', inputSchema: { text: z.string() } }, async ({ text }) => {
       notes.push(text);
       return { content: [{ type: 'text', text: `noted for ${who}` }] };

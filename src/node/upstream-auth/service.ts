@@ -61,8 +61,8 @@ export interface UpstreamAuthDeps {
   servers(): string[];
   /** Starts a server afresh (after a sign-in, a sign-out, or another user). */
   restart(server: string): Promise<void>;
-  /** Known token values join the scrubber, so that nothing a server writes can echo them. */
-  scrub?(name: string, value: Redacted<string>): void;
+  /** Known token values join the scrubber (replacing the ones of that name), so that nothing a server writes or answers carries them. */
+  scrub?(name: string, values: readonly Redacted<string>[]): void;
   enterprise?(): EnterpriseSource | undefined;
   /** Something in `status` changed (the console refreshes). */
   changed?(): void;
@@ -86,6 +86,8 @@ interface ServerState {
   reason?: string;
   /** The last renewal failed for a passing reason (the authorization server unreachable): the sign-in is kept. */
   transient?: string;
+  /** Token values the scrubber knows for this server (the current ones first). */
+  scrubbed?: Redacted<string>[];
   discovered?: Discovered;
   lastSignIn?: { at: string; ok: boolean; reason?: string };
 }
@@ -213,9 +215,12 @@ export class UpstreamAuth {
     return tokens ?? undefined;
   }
 
+  /** The scrubber learns the server's current tokens, and keeps the previous ones (an access token outlives its renewal until it expires). */
   private learn(server: string, tokens: UpstreamTokens): void {
-    this.deps.scrub?.(`upstream:${server}`, tokens.accessToken);
-    if (tokens.refreshToken) this.deps.scrub?.(`upstream:${server}`, tokens.refreshToken);
+    const s = this.state(server);
+    const fresh = [tokens.accessToken, ...(tokens.refreshToken ? [tokens.refreshToken] : [])];
+    s.scrubbed = [...fresh, ...(s.scrubbed ?? []).filter((v) => !fresh.some((f) => f.unwrap() === v.unwrap()))].slice(0, 6);
+    this.deps.scrub?.(`upstream ${server} token`, s.scrubbed);
   }
 
   private async keep(server: string, tokens: UpstreamTokens): Promise<void> {
