@@ -38,7 +38,8 @@ login    signs in with your organisation's identity provider (set in identity.js
          --no-browser prints the address instead of opening it. The refresh token is kept in the OS
          keychain; the running daemon picks the sign-in up at once.
 logout   revokes the sign-in at the provider, forgets it, and opens the provider's sign-out page
-         where it has one.
+         where it has one. With the daemon running, your sign-ins to remote servers (gatehouse
+         servers login) are revoked and forgotten first.
 whoami   who calls are made as, your groups, and when the session is next renewed.`;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
