@@ -46,8 +46,6 @@ export interface AuthorizationServerOptions {
   accessTokenSeconds?: number;
   /** Extra pre-registered clients (for the registration-order test). */
   clients?: ClientMetadata[];
-  /** Turns on Client ID Metadata Documents; `fetch` serves the documents' https addresses from loopback. */
-  clientIdMetadataDocuments?: { fetch: typeof fetch };
   /**
    * Accepts the JWT bearer grant (RFC 7523) with an identity assertion (ID-JAG) that `verify` checks
    * for the authenticated client: the enterprise-managed authorization of the MCP spec.
@@ -92,9 +90,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
           return { scope: SCOPES.join(' '), audience: resource, accessTokenTTL: accessTokenSeconds, accessTokenFormat: 'opaque' };
         },
       },
-      ...(options.clientIdMetadataDocuments ? { clientIdMetadataDocument: { enabled: true, allowFetch: async () => true } } : {}),
     },
-    ...(options.clientIdMetadataDocuments ? { fetch: options.clientIdMetadataDocuments.fetch } : {}),
     pkce: { required: () => true },
     // Refresh tokens for every client allowed the grant (plain OAuth: no offline_access needed), outliving the browser session.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
