@@ -37,9 +37,11 @@ export function trayModel(status: DaemonStatus | undefined, update?: UpdateState
   const enabled = status.servers.filter((s) => s.enabled);
   const ready = enabled.filter((s) => s.state === 'ready').length;
   const broken = enabled.filter((s) => s.state === 'crash-looping' || s.state === 'backing-off').length;
+  const signIn = enabled.filter((s) => s.state === 'needs-sign-in').length;
   const failing = status.policy.state === 'fail-closed' || status.audit.healthy === false;
-  const state = failing || broken > 0 ? 'error' : waiting > 0 ? 'attention' : 'ok';
+  const state = failing || broken > 0 ? 'error' : waiting > 0 || signIn > 0 ? 'attention' : 'ok';
   const parts = [`${ready} of ${enabled.length} servers ready`];
+  if (signIn > 0) parts.push(`${signIn} server${signIn === 1 ? ' needs' : 's need'} you to sign in`);
   if (approvals > 0) parts.push(`${approvals} approval${approvals === 1 ? '' : 's'} waiting`);
   if (questions > 0) parts.push(`${questions} pairing request${questions === 1 ? '' : 's'} waiting`);
   if (status.policy.state === 'fail-closed') parts.push('policy failing closed');

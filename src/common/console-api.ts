@@ -159,6 +159,8 @@ export interface AuditRow {
   policyIds?: string[];
   /** What the approval stage decided, where one was asked. */
   approval?: { required: boolean; decision?: string; by?: string; scope?: string; at?: string };
+  /** Whose sign-in at a remote server the call used (its authorization server and subject). */
+  upstream?: { issuer: string; subject?: string };
   detail?: Record<string, unknown>;
 }
 
@@ -325,6 +327,8 @@ export interface ConsoleResults {
   'servers.add': ReloadReport;
   'servers.update': ReloadReport;
   'servers.remove': ReloadReport;
+  'servers.login': { url: string; expiresAt: string };
+  'servers.logout': { revoked: boolean; held: boolean };
   logs: string[];
   'config.reload': ReloadReport;
   'tools.list': ToolsReport;

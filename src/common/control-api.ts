@@ -127,6 +127,14 @@ export const ControlRequests = {
    * that only the daemon's terminal shows).
    */
   'questions.list': z.object({}).strict(),
+  /**
+   * Starts (or joins) the user's sign-in to a remote server that needs one (docs/remote-servers.md);
+   * resolves with the authorization server's address to open in a browser. The sign-in completes in
+   * the daemon (its loopback redirect), which then starts the server.
+   */
+  'servers.login': z.object({ name: serverName }).strict(),
+  /** Signs the user out of a remote server: revokes the tokens at its authorization server where it can, and forgets them. */
+  'servers.logout': z.object({ name: serverName }).strict(),
   /** Starts a sign-in with the identity provider in the system browser; resolves with the address to open once it is ready. */
   'identity.login': z.object({}).strict(),
   /** The servers the policy in force runs: in managed mode, the catalog's (what `clients import` may move behind Gatehouse). */

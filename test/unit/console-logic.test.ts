@@ -236,6 +236,11 @@ describe('the tray', () => {
     expect(trayModel(status(), { kind: 'refused', reason: 'latest-linux.yml is not signed by a key your organisation trusts for updates' }).tooltip).toContain('update refused');
     expect(trayModel(status(), { kind: 'idle' }).tooltip).toBe('Gatehouse — 2 of 2 servers ready · unmanaged');
   });
+
+  it('asks for attention, not alarm, when a remote server waits for the person to sign in', () => {
+    const waiting = trayModel(status({ servers: [{ name: 'a', enabled: true, state: 'ready' }, { name: 'notes', enabled: true, state: 'needs-sign-in' }] as DaemonStatus['servers'] }));
+    expect(waiting).toMatchObject({ state: 'attention', tooltip: 'Gatehouse — 1 of 2 servers ready · 1 server needs you to sign in · unmanaged' });
+  });
 });
 
 describe('the app:// protocol of the desktop app', () => {

@@ -261,6 +261,7 @@ export function auditRow(event: AuditEvent, hash: string): AuditRow {
   if (typeof event.latencyMs === 'number') row.latencyMs = event.latencyMs;
   if (Array.isArray(event.policyIds)) row.policyIds = event.policyIds;
   if (event.approval && typeof event.approval === 'object') row.approval = { ...event.approval };
+  if (event.upstream && typeof event.upstream === 'object' && typeof event.upstream.issuer === 'string') row.upstream = { ...event.upstream };
   if (event.detail && typeof event.detail === 'object') row.detail = event.detail;
   return row;
 }
