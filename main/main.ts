@@ -1,8 +1,8 @@
 /**
  * The Electron entry point: lifecycle, windows, tray, IPC. Thin on purpose: every decision that
  * can be made without Electron lives in a pure module beside this one (ipc.ts, bridge.ts,
- * app-protocol.ts, human-popup.ts, tray-model.ts, app-settings.ts, security.ts), unit-tested
- * under Node; this file only wires them to Electron's objects.
+ * app-protocol.ts, human-windows.ts, tray-model.ts, app-settings.ts, security.ts, deep-link.ts,
+ * updates.ts), tested under Node; this file only wires them to Electron's objects.
  *
  * The core is built by the same composition root as headless (`startDaemon` in
  * src/node/daemon.ts), so the desktop app and `gatehouse daemon` govern calls identically; the
@@ -38,14 +38,19 @@ import {
 import { noticeText } from '../src/core/human/notice.js';
 import type { DaemonStatus } from '../src/common/status.js';
 import type { Daemon } from '../src/node/daemon.js';
+import { managedDirFor } from '../src/node/policy/settings.js';
+import { autoUpdater } from 'electron-updater';
 import { APP_SCHEME, appUrl, resolveAppRequest } from './app-protocol.js';
 import { readAppSettings, writeAppSettings } from './app-settings.js';
+import { DEEP_LINK_SCHEME, deepLinkInArgv, followDeepLink } from './deep-link.js';
 import { AppSurface, humanIpcHandlers } from './human-windows.js';
 import { FORBIDDEN, consoleIpcHandlers, isTrustedSender } from './ipc.js';
 import { isWebLink, refuseNavigation, secureWebPreferences } from './security.js';
 import { trayModel } from './tray-model.js';
 import { cliInvocation, packagedSelfCommand } from './cli-mode.js';
 import { offerCommandLine, packagedPlace, runCommandLine } from './command-line.js';
+import { VerifiedFeedProvider } from './update-provider.js';
+import { UpdateGate, fetchFeed, readUpdateSettings, stateOf, type UpdateState } from './updates.js';
 import { keepYoungGenerationSmall } from '../src/node/heap.js';
 
 // The core runs in this process: its heap policy applies before the core's modules load (src/node/heap.ts).
@@ -183,9 +188,52 @@ function main(): void {
     void win.loadURL(appUrl(route));
   };
 
+  // Updates (updates.ts decides, electron-updater downloads what it verified): only in a packaged app, only with the organisation's updates.json.
+  let update: UpdateState = { kind: 'idle' };
+  const setUpdate = (next: UpdateState) => {
+    update = next;
+    updateTray();
+  };
+  const startUpdates = () => {
+    if (!app.isPackaged) return;
+    const found = readUpdateSettings(managedDirFor(process.platform));
+    if (found.kind === 'absent') return;
+    if (found.kind === 'invalid') return setUpdate({ kind: 'refused', reason: found.error });
+    const gate = new UpdateGate(found.settings, { current: app.getVersion(), platform: process.platform, arch: process.arch, feed: fetchFeed() });
+    autoUpdater.autoDownload = false;
+    autoUpdater.autoInstallOnAppQuit = false;
+    autoUpdater.setFeedURL({ provider: 'custom', updateProvider: VerifiedFeedProvider, gate } as never);
+    autoUpdater.on('error', (error: Error) => setUpdate({ kind: 'refused', reason: error.message }));
+    autoUpdater.on('update-downloaded', (event: { version: string; downloadedFile: string }) => {
+      // The installer must be the one the signed manifest names before the tray offers it.
+      void gate.verifyDownload(event.downloadedFile).then((ok) => setUpdate(ok ? { kind: 'ready', version: event.version } : { kind: 'refused', reason: 'the downloaded installer is not the one the signed feed names' }));
+    });
+    const check = async () => {
+      if (update.kind === 'ready' || update.kind === 'downloading') return;
+      const decision = await gate.check();
+      setUpdate(stateOf(decision));
+      if (decision.kind !== 'available') return;
+      await autoUpdater.checkForUpdates();
+      await autoUpdater.downloadUpdate();
+    };
+    const run = () => void check().catch((error: unknown) => setUpdate({ kind: 'refused', reason: error instanceof Error ? error.message : String(error) }));
+    run();
+    setInterval(run, found.settings.checkMs).unref();
+  };
+  /** "Restart to install": the core stops as at any quit (servers, audit log), then the installer runs and the app starts again. */
+  const installUpdate = () => {
+    if (update.kind !== 'ready' || phase !== 'running') return;
+    phase = 'stopping';
+    void stopCore(core).then(() => {
+      phase = 'stopped';
+      tray?.destroy();
+      autoUpdater.quitAndInstall(false, true);
+    });
+  };
+
   const updateTray = () => {
     if (!tray) return;
-    const model = trayModel(lastStatus);
+    const model = trayModel(lastStatus, update);
     tray.setToolTip(model.tooltip);
     app.setBadgeCount(model.waiting);
     if (process.platform === 'darwin') tray.setTitle(model.title);
@@ -194,7 +242,7 @@ function main(): void {
         model.menu.map((item) => ({
           label: item.label,
           enabled: item.enabled,
-          click: () => (item.id === 'quit' ? app.quit() : showConsole(item.id === 'open' ? 'overview' : item.id)),
+          click: () => (item.id === 'quit' ? app.quit() : item.id === 'install-update' ? installUpdate() : showConsole(item.id === 'open' ? 'overview' : item.id)),
         })),
       ),
     );
@@ -234,7 +282,26 @@ function main(): void {
     return { ok: true, result: parsed.data };
   });
 
-  app.on('second-instance', () => showConsole());
+  // gatehouse:// links point at a screen or a waiting question's window; they answer nothing (deep-link.ts).
+  app.setAsDefaultProtocolClient(DEEP_LINK_SCHEME);
+  const openLink = (url: string) =>
+    followDeepLink(url, {
+      showScreen: (route) => showConsole(route),
+      focusQuestion: (id) => questions.focus(id),
+      refused: (reason) => console.warn(`gatehouse: refused a gatehouse:// link: ${reason}`),
+    });
+  let coreReady = false;
+  const pendingLinks: string[] = [];
+  const linkArrived = (url: string) => (coreReady ? openLink(url) : void pendingLinks.push(url));
+  app.on('open-url', (event, url) => {
+    event.preventDefault();
+    linkArrived(url);
+  });
+  app.on('second-instance', (_event, argv) => {
+    const link = deepLinkInArgv(argv);
+    if (link) linkArrived(link);
+    else showConsole();
+  });
 
   void app.whenReady().then(async () => {
     if (phase !== 'running') return;
@@ -250,6 +317,8 @@ function main(): void {
     tray = new Tray(nativeImage.createFromPath(ICON));
     tray.on('click', () => showConsole());
     updateTray();
+    // On stdout for whoever started the app from a terminal (and for `npm run smoke:desktop`).
+    console.log('gatehouse: tray shown');
     const { startDaemon } = await import('../src/node/daemon.js');
     core = startDaemon({ human: { terminal: null, surfaces: [questions], notice }, selfCommand: packagedSelfCommand(packagedPlace()) });
     offerCommandLine(settingsFile());
@@ -258,7 +327,12 @@ function main(): void {
         wire(d);
         lastStatus = d.status();
         updateTray();
-        if (!process.argv.includes('--hidden')) showConsole();
+        coreReady = true;
+        const launchLink = deepLinkInArgv(process.argv);
+        if (launchLink) pendingLinks.push(launchLink);
+        if (pendingLinks.length > 0) for (const url of pendingLinks.splice(0)) openLink(url);
+        else if (!process.argv.includes('--hidden')) showConsole();
+        startUpdates();
       },
       (error: unknown) => {
         console.error('gatehouse: the core failed to start:', error);

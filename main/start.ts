@@ -17,7 +17,12 @@ export type Launch = { kind: 'electron'; binary: string } | { kind: 'headless'; 
 /** Where to run, from what this machine has. Pure. */
 export function chooseLaunch(input: { electronBinary: string | undefined; platform: NodeJS.Platform; env: NodeJS.ProcessEnv }): Launch {
   if (input.env.GATEHOUSE_HEADLESS === '1') return { kind: 'headless', reason: 'GATEHOUSE_HEADLESS=1 asks for it' };
-  if (!input.electronBinary) return { kind: 'headless', reason: 'the Electron binary is not installed (it is skipped where it cannot be downloaded; `npm run dist` on a machine with internet builds the desktop app)' };
+  if (!input.electronBinary) {
+    return {
+      kind: 'headless',
+      reason: 'the Electron binary is not installed (`npm ci` never downloads it: package.json keeps electron\'s install script from running, since the CI machines cannot reach GitHub); run `npm run desktop:install` once on a machine that can, then `npm start` opens the desktop app',
+    };
+  }
   if (input.platform === 'linux' && !input.env.DISPLAY && !input.env.WAYLAND_DISPLAY) return { kind: 'headless', reason: 'there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set)' };
   return { kind: 'electron', binary: input.electronBinary };
 }

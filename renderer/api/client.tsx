@@ -4,7 +4,7 @@
  */
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
 import type { ControlParams } from '../../src/common/control-api.js';
-import type { ConsoleEvent, ConsoleMethod, ConsoleResults } from '../../src/common/console-api.js';
+import { CHANGE_TOPICS, type ChangeTopic, type ConsoleEvent, type ConsoleMethod, type ConsoleResults } from '../../src/common/console-api.js';
 import type { DaemonStatus } from '../../src/common/status.js';
 import { CallError, type ConnectionState, type Transport } from './transport.js';
 
@@ -21,8 +21,8 @@ interface Live {
   status: DaemonStatus | undefined;
   connection: ConnectionState;
   connectionReason: string | undefined;
-  /** Bumps when something the daemon reports changed; screens refetch on it. */
-  revision: number;
+  /** Per topic, a count that bumps when the daemon says that topic changed; screens refetch on the topics they read. */
+  revisions: Readonly<Record<ChangeTopic, number>>;
   subscribe(listener: (event: ConsoleEvent) => void): () => void;
 }
 
@@ -33,8 +33,15 @@ export function LiveProvider({ transport, children }: { transport: Transport; ch
   const [status, setStatus] = useState<DaemonStatus>();
   const [connection, setConnection] = useState<ConnectionState>(transport.state);
   const [connectionReason, setReason] = useState<string>();
-  const [revision, setRevision] = useState(0);
+  const [revisions, setRevisions] = useState<Record<ChangeTopic, number>>(() => Object.fromEntries(CHANGE_TOPICS.map((t) => [t, 0])) as Record<ChangeTopic, number>);
   const last = useRef('');
+  const bump = useCallback((topics: readonly ChangeTopic[]) => {
+    setRevisions((r) => {
+      const next = { ...r };
+      for (const topic of topics) if (topic in next) next[topic]++;
+      return next;
+    });
+  }, []);
 
   useEffect(() => {
     let alive = true;
@@ -50,11 +57,16 @@ export function LiveProvider({ transport, children }: { transport: Transport; ch
         if (key === last.current) return;
         last.current = key;
         setStatus(event.status);
-        setRevision((r) => r + 1);
+      } else if (event.type === 'changed') {
+        bump(event.topics);
       } else if (event.type === 'connection') {
         setConnection(event.state === 'open' ? 'open' : transport.state);
         setReason(event.reason);
-        if (event.state === 'open') void refresh();
+        // Back after a gap: whatever changed meanwhile was not announced, so everything is read again.
+        if (event.state === 'open') {
+          void refresh();
+          bump(CHANGE_TOPICS);
+        }
       }
     });
     void refresh();
@@ -62,10 +74,10 @@ export function LiveProvider({ transport, children }: { transport: Transport; ch
       alive = false;
       unsubscribe();
     };
-  }, [client, transport]);
+  }, [client, transport, bump]);
 
   const subscribe = useCallback((listener: (event: ConsoleEvent) => void) => transport.subscribe(listener), [transport]);
-  return <LiveContext.Provider value={{ client, status, connection, connectionReason, revision, subscribe }}>{children}</LiveContext.Provider>;
+  return <LiveContext.Provider value={{ client, status, connection, connectionReason, revisions, subscribe }}>{children}</LiveContext.Provider>;
 }
 
 export function useLive(): Live {
@@ -81,17 +93,24 @@ export interface Query<T> {
   reload: () => void;
 }
 
+/** The sum of the revisions of `topics`: it changes whenever one of them changed. Pure. */
+export function topicRevision(revisions: Readonly<Record<ChangeTopic, number>>, topics: readonly ChangeTopic[] | boolean | undefined): number {
+  if (!topics) return 0;
+  const which = topics === true ? CHANGE_TOPICS : topics;
+  return which.reduce((sum, topic) => sum + (revisions[topic] ?? 0), 0);
+}
+
 /**
- * Runs `load` now, again when `deps` change, and (with `live`) again whenever the daemon reports a
- * change. The previous data stays on screen while a reload runs.
+ * Runs `load` now, again when `deps` change, and (with `live`) again whenever the daemon says one
+ * of those topics changed (`true`: any). The previous data stays on screen while a reload runs.
  */
-export function useQuery<T>(load: (client: GatehouseClient) => Promise<T>, deps: unknown[], options: { live?: boolean } = {}): Query<T> {
-  const { client, revision } = useLive();
+export function useQuery<T>(load: (client: GatehouseClient) => Promise<T>, deps: unknown[], options: { live?: boolean | readonly ChangeTopic[] } = {}): Query<T> {
+  const { client, revisions } = useLive();
   const [data, setData] = useState<T>();
   const [error, setError] = useState<CallError>();
   const [loading, setLoading] = useState(true);
   const [nonce, setNonce] = useState(0);
-  const liveKey = options.live ? revision : 0;
+  const liveKey = topicRevision(revisions, options.live);
   useEffect(() => {
     let current = true;
     setLoading(true);

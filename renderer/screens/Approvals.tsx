@@ -23,8 +23,8 @@ function answerLabel(e: AuditRow): string {
 
 export function Approvals() {
   const { status } = useLive();
-  const waiting = useQuery((c) => c.call('questions.list', {}) as Promise<QuestionsReport>, [], { live: true });
-  const history = useQuery((c) => c.call('audit.query', { type: 'approval.decided', limit: 200 }), [], { live: true });
+  const waiting = useQuery((c) => c.call('questions.list', {}) as Promise<QuestionsReport>, [], { live: ['questions'] });
+  const history = useQuery((c) => c.call('audit.query', { type: 'approval.decided', limit: 200 }), [], { live: ['audit'] });
   const approvals = status?.approvals;
   return (
     <>

@@ -3,12 +3,12 @@
  * verification on demand; calls over time per tool or per client; every matching event in a
  * virtualized table.
  */
-import { useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { AuditRow, AuditVerifyResult } from '../../src/common/console-api.js';
 import type { DaemonStatus } from '../../src/common/status.js';
 import { useLive, useQuery } from '../api/client.js';
 import { CallsChart } from '../components/Chart.js';
-import { VirtualTable, type Column } from '../components/VirtualTable.js';
+import { DataTable, type DataColumn } from '../components/DataTable.js';
 import { ActionButton, Badge, Empty, ErrorNote, KeyValues, Labeled, Notice, ScreenTitle, Section, Spinner, StateBadge } from '../components/ui.js';
 import { plural, relative, shortHash, timestamp } from '../lib/format.js';
 
@@ -55,14 +55,15 @@ function tone(decision: string | undefined) {
   return decision === 'ok' || decision === 'allowed' ? 'ok' : decision === 'denied' ? 'warn' : decision ? 'bad' : 'muted';
 }
 
-const COLUMNS: Column<AuditRow>[] = [
-  { id: 'seq', header: '#', width: '5em', cell: (r) => String(r.seq) },
-  { id: 'at', header: 'Time', width: '12.5em', cell: (r) => timestamp(r.at) },
-  { id: 'type', header: 'Event', width: '10em', cell: (r) => r.type },
-  { id: 'client', header: 'Client', width: '9em', cell: (r) => r.client ?? '' },
-  { id: 'tool', header: 'Tool', cell: (r) => toolOf(r) },
-  { id: 'decision', header: 'Outcome', width: '8em', cell: (r) => (r.decision ? <Badge tone={tone(r.decision)}>{r.decision}</Badge> : '') },
-  { id: 'why', header: 'Why', cell: (r) => <span className="clip">{r.code ?? r.reason ?? ''}</span> },
+const COLUMNS: DataColumn<AuditRow>[] = [
+  { id: 'seq', header: '#', size: 64, value: (r) => r.seq },
+  { id: 'at', header: 'Time', size: 160, value: (r) => r.at, cell: (r) => timestamp(r.at) },
+  { id: 'type', header: 'Event', size: 130, value: (r) => r.type },
+  { id: 'client', header: 'Client', size: 120, value: (r) => r.client ?? '' },
+  { id: 'tool', header: 'Tool', size: 200, value: (r) => toolOf(r) },
+  { id: 'decision', header: 'Outcome', size: 96, value: (r) => r.decision ?? '', cell: (r) => (r.decision ? <Badge tone={tone(r.decision)}>{r.decision}</Badge> : '') },
+  { id: 'latency', header: 'ms', size: 60, value: (r) => r.latencyMs ?? -1, cell: (r) => (r.latencyMs !== undefined ? String(r.latencyMs) : '') },
+  { id: 'why', header: 'Why', size: 180, value: (r) => r.code ?? r.reason ?? '' },
 ];
 
 function ChainPanel({ status }: { status: DaemonStatus }) {
@@ -133,6 +134,43 @@ function ChainPanel({ status }: { status: DaemonStatus }) {
   );
 }
 
+/** One event's details, beside the table (not below it, off screen). Escape or Close puts them away. */
+function EventDetails({ event: open, onClose }: { event: AuditRow; onClose: () => void }) {
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => heading.current?.focus(), [open.seq]);
+  return (
+    <aside className="details" aria-labelledby="event-details-title" onKeyDown={(e) => e.key === 'Escape' && onClose()}>
+      <div className="details-head">
+        <h3 id="event-details-title" tabIndex={-1} ref={heading}>
+          Event {open.seq}
+        </h3>
+        <button type="button" onClick={onClose}>
+          Close
+        </button>
+      </div>
+      <KeyValues
+        label={`Event ${open.seq}`}
+        items={[
+          ['Time', `${timestamp(open.at)} (${relative(open.at)})`],
+          ['Event', open.type],
+          ['User', open.user ?? '—'],
+          ['Client', open.client ?? '—'],
+          ['Tool', toolOf(open) || '—'],
+          ['Outcome', open.decision ?? '—'],
+          ['Stage and code', [open.stage, open.code].filter(Boolean).join(' · ') || '—'],
+          ['Reason', open.reason ?? '—'],
+          ['Approval', open.approval ? [open.approval.decision ?? (open.approval.required ? 'asked' : 'not needed'), open.approval.scope, open.approval.by ? `by ${open.approval.by}` : ''].filter(Boolean).join(', ') : '—'],
+          ['Latency', open.latencyMs !== undefined ? `${open.latencyMs} ms` : '—'],
+          ['Policy', open.policyMode ? `${open.policyMode}${open.policyVersion ? ` v${open.policyVersion}` : ''}${open.policyIds?.length ? ` (${open.policyIds.join(', ')})` : ''}` : '—'],
+          ['Hash', <code key="h" title={open.hash}>{shortHash(open.hash)}…</code>],
+          ['Call', open.callId ?? '—'],
+        ]}
+      />
+      {open.detail ? <pre className="code">{JSON.stringify(open.detail, null, 2)}</pre> : null}
+    </aside>
+  );
+}
+
 export function Audit() {
   const { status } = useLive();
   const [draft, setDraft] = useState<Filters>(DEFAULTS);
@@ -140,15 +178,16 @@ export function Audit() {
   const [by, setBy] = useState<'tool' | 'client'>('tool');
   const [open, setOpen] = useState<AuditRow>();
   const [applied, setApplied] = useState(0);
-  const events = useQuery((c) => c.call('audit.query', { ...toParams(filters, Date.now()), limit: filters.limit }), [filters, applied], { live: true });
+  const events = useQuery((c) => c.call('audit.query', { ...toParams(filters, Date.now()), limit: filters.limit }), [filters, applied], { live: ['audit'] });
   const chartRange = filters.range === 'all' ? '30d' : filters.range;
   const timeline = useQuery(
     (c) => {
       const { type: _type, from, ...rest } = toParams({ ...filters, range: chartRange }, Date.now());
-      return c.call('audit.timeline', { ...rest, from: from!, by, buckets: 48 });
+      // Fitted to the first call in the range: a burst an hour ago is drawn with its shape, not as one sliver of a day.
+      return c.call('audit.timeline', { ...rest, from: from!, by, buckets: 60, fit: true });
     },
     [filters, by, applied],
-    { live: true },
+    { live: ['audit'] },
   );
   const set = <K extends keyof Filters>(key: K, value: Filters[K]) => setDraft((d) => ({ ...d, [key]: value }));
   const apply = (event: FormEvent) => {
@@ -268,33 +307,13 @@ export function Audit() {
             <p className="muted" role="status">
               {plural(rows.length, 'event')}, newest first{events.data.more ? ` (the newest ${filters.limit.toLocaleString('en')}; narrow the filters to see older ones)` : ''}.
             </p>
-            <VirtualTable rows={rows} columns={COLUMNS} rowKey={(r) => String(r.seq)} label="Audit events" onOpen={setOpen} openLabel={(r) => `Event ${r.seq}: open its details`} selected={open ? String(open.seq) : undefined} />
+            <div className={open ? 'split' : 'split split-closed'}>
+              <DataTable rows={rows} columns={COLUMNS} rowKey={(r) => String(r.seq)} label="Audit events" onOpen={setOpen} rowLabel={(r) => `Event ${r.seq}, ${r.type}${r.decision ? `, ${r.decision}` : ''}`} selected={open ? String(open.seq) : undefined} />
+              {open ? <EventDetails event={open} onClose={() => setOpen(undefined)} /> : null}
+            </div>
           </>
         )}
       </Section>
-      {open ? (
-        <Section title={`Event ${open.seq}`} actions={<button type="button" onClick={() => setOpen(undefined)}>Close</button>}>
-          <KeyValues
-            label={`Event ${open.seq}`}
-            items={[
-              ['Time', `${timestamp(open.at)} (${relative(open.at)})`],
-              ['Event', open.type],
-              ['User', open.user ?? '—'],
-              ['Client', open.client ?? '—'],
-              ['Tool', toolOf(open) || '—'],
-              ['Outcome', open.decision ?? '—'],
-              ['Stage and code', [open.stage, open.code].filter(Boolean).join(' · ') || '—'],
-              ['Reason', open.reason ?? '—'],
-              ['Approval', open.approval ? [open.approval.decision ?? (open.approval.required ? 'asked' : 'not needed'), open.approval.scope, open.approval.by ? `by ${open.approval.by}` : ''].filter(Boolean).join(', ') : '—'],
-              ['Latency', open.latencyMs !== undefined ? `${open.latencyMs} ms` : '—'],
-              ['Policy', open.policyMode ? `${open.policyMode}${open.policyVersion ? ` v${open.policyVersion}` : ''}${open.policyIds?.length ? ` (${open.policyIds.join(', ')})` : ''}` : '—'],
-              ['Hash', <code key="h" title={open.hash}>{shortHash(open.hash)}…</code>],
-              ['Call', open.callId ?? '—'],
-            ]}
-          />
-          {open.detail ? <pre className="code">{JSON.stringify(open.detail, null, 2)}</pre> : null}
-        </Section>
-      ) : null}
     </>
   );
 }

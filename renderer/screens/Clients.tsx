@@ -166,9 +166,9 @@ function ViewChoice({ name, view, onChanged }: { name: string; view: 'aggregate'
 
 export function Clients() {
   const { client, status } = useLive();
-  const clients = useQuery((c) => c.call('clients.list'), [], { live: true });
-  // Not live: counting tokens is work, and the figures change only when the tools or a view do.
-  const costs = useQuery((c) => c.call('tools.cost'), []);
+  const clients = useQuery((c) => c.call('clients.list'), [], { live: ['clients'] });
+  // Counting tokens is work: only when the tools or a client's view change.
+  const costs = useQuery((c) => c.call('tools.cost'), [], { live: ['tools'] });
   const costOf = (name: string | undefined) => costs.data?.clients.find((c) => c.name === name);
   const everyone = costOf(undefined);
   const changed = () => {

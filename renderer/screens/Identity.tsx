@@ -12,8 +12,8 @@ type SignIn = { state: 'idle' } | { state: 'waiting'; url: string } | { state: '
 
 export function Identity() {
   const { client, status, subscribe } = useLive();
-  const identity = useQuery((c) => c.call('identity.status'), [], { live: true });
-  const tools = useQuery((c) => c.call('tools.list'), [], { live: true });
+  const identity = useQuery((c) => c.call('identity.status'), [], { live: ['identity'] });
+  const tools = useQuery((c) => c.call('tools.list'), [], { live: ['tools', 'identity'] });
   const [signIn, setSignIn] = useState<SignIn>({ state: 'idle' });
   const [error, setError] = useState<CallError>();
   useEffect(

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'react';
 import type { AppSettings } from '../../src/common/console-api.js';
 import type { DaemonStatus } from '../../src/common/status.js';
 import { useLive, useQuery } from '../api/client.js';
+import { ActivityCharts } from '../components/Chart.js';
 import { Badge, Empty, ErrorNote, KeyValues, Notice, ScreenTitle, Section, Spinner, StateBadge } from '../components/ui.js';
 import { plural, relative, timestamp } from '../lib/format.js';
 import { href } from '../lib/routes.js';
@@ -77,13 +78,14 @@ function PolicyCard({ status }: { status: DaemonStatus }) {
 
 function Waiting({ status }: { status: DaemonStatus }) {
   const approvals = status.approvals?.pending ?? [];
-  const questions = status.pendingQuestions ?? 0;
+  // Every question waits on the desk; the approvals are those about calls, the rest are pairing requests.
+  const questions = Math.max(0, (status.pendingQuestions ?? 0) - approvals.length);
   return (
     <Section title="Waiting for you">
       {approvals.length === 0 && questions === 0 ? <p className="muted">Nothing waits for an answer.</p> : null}
       {questions > 0 ? (
         <Notice tone="warn">
-          {plural(questions, 'pairing request')} {questions === 1 ? 'waits' : 'wait'} for your answer: open the link in the desktop notification or on the daemon's terminal.
+          {plural(questions, 'pairing request')} {questions === 1 ? 'waits' : 'wait'} for your answer: answer it in its window in the desktop app, or on the daemon's terminal.
         </Notice>
       ) : null}
       {approvals.length > 0 ? (
@@ -141,8 +143,19 @@ function AuditCard({ status }: { status: DaemonStatus }) {
   );
 }
 
+/** Calls, refusals and latency per server over the last day, fitted to where the calls are. */
+function Activity() {
+  const activity = useQuery((c) => c.call('audit.timeline', { from: new Date(Date.now() - 86_400_000).toISOString(), by: 'server', buckets: 60, fit: true }), [], { live: ['audit'] });
+  return (
+    <Section title="Activity per server">
+      <ErrorNote error={activity.error} onRetry={activity.reload} />
+      {activity.data ? <ActivityCharts timeline={activity.data} /> : <Spinner label="Counting calls" />}
+    </Section>
+  );
+}
+
 function RecentCalls() {
-  const recent = useQuery((c) => c.call('audit.query', { type: 'call.outcome', limit: 8 }), [], { live: true });
+  const recent = useQuery((c) => c.call('audit.query', { type: 'call.outcome', limit: 8 }), [], { live: ['audit'] });
   return (
     <Section title="Recent calls">
       <ErrorNote error={recent.error} onRetry={recent.reload} />
@@ -239,6 +252,7 @@ export function Overview() {
             <Quotas status={status} />
             <DesktopApp />
           </div>
+          <Activity />
           <RecentCalls />
         </>
       )}

@@ -44,7 +44,7 @@ function Changes({ changes }: { changes: PolicyChanges }) {
 }
 
 export function Policy() {
-  const report = useQuery((c) => c.call('policy.status'), [], { live: true });
+  const report = useQuery((c) => c.call('policy.status'), [], { live: ['policy', 'audit'] });
   const r = report.data;
   const s = r?.status;
   return (

@@ -72,7 +72,7 @@ function SecretForm({ name: fixedName, rotating, onDone }: { name?: string; rota
 
 export function Secrets() {
   const { client } = useLive();
-  const report = useQuery((c) => c.call('secrets.list'), [], { live: false });
+  const report = useQuery((c) => c.call('secrets.list'), [], { live: ['secrets'] });
   const [editing, setEditing] = useState<{ name?: string; rotating: boolean }>();
   const close = (saved: boolean) => {
     setEditing(undefined);

@@ -1,7 +1,7 @@
 /**
  * Servers: every server with its state and restarts; for one server its details, start/stop/
- * restart, its tools, its live log and its configuration (add, edit and remove, checked with the
- * config file's schema before anything is sent).
+ * restart, its sign-in (a remote server that needs one), its tools, its live log and its
+ * configuration (add, edit and remove, checked with the config file's schema before anything is sent).
  */
 import { useEffect, useRef, useState, type FormEvent, type Ref } from 'react';
 import type { ServerEntry } from '../../src/common/console-api.js';
@@ -213,7 +213,7 @@ function Logs({ name }: { name: string }) {
 }
 
 function ServerTools({ name, ready }: { name: string; ready: boolean }) {
-  const tools = useQuery((c) => (ready ? c.call('servers.tools', { name }) : Promise.resolve(undefined)), [name, ready]);
+  const tools = useQuery((c) => (ready ? c.call('servers.tools', { name }) : Promise.resolve(undefined)), [name, ready], { live: ['tools'] });
   if (!ready) return <Empty>The tools are listed once the server is ready.</Empty>;
   if (tools.error) return <ErrorNote error={tools.error} onRetry={tools.reload} />;
   if (!tools.data) return <Spinner label="Loading tools" />;
@@ -244,6 +244,87 @@ function ServerTools({ name, ready }: { name: string; ready: boolean }) {
         </tbody>
       </table>
     </div>
+  );
+}
+
+/**
+ * A remote server the user signs in to: who it knows them as, or a Sign in button. The sign-in runs
+ * in Gatehouse (which receives the browser's redirect and keeps the tokens); this only opens the
+ * authorization server's page, and the status updates by itself once the person has signed in.
+ */
+function SignIn({ entry, onChanged }: { entry: ServerEntry; onChanged: () => void }) {
+  const { client } = useLive();
+  const [url, setUrl] = useState<string>();
+  const [error, setError] = useState<CallError>();
+  const auth = entry.status?.auth;
+  if (!auth) return null;
+  const start = async () => {
+    setError(undefined);
+    try {
+      setUrl((await client.call('servers.login', { name: entry.name })).url);
+    } catch (e) {
+      setError(toCallError(e));
+    }
+  };
+  const signedIn = auth.state === 'signed-in';
+  return (
+    <Section
+      title="Sign-in"
+      actions={
+        signedIn ? (
+          <ConfirmButton
+            label="Sign out"
+            title={`Sign out of ${entry.name}?`}
+            question={<p>Gatehouse revokes your tokens at its authorization server where it can, and forgets them. Calls to {entry.name} are refused until you sign in again.</p>}
+            confirmLabel="Sign out"
+            busyLabel="Signing out…"
+            done={`Signed out of ${entry.name}`}
+            run={async () => {
+              await client.call('servers.logout', { name: entry.name });
+              setUrl(undefined);
+              onChanged();
+            }}
+          />
+        ) : (
+          <ActionButton className="primary" label={auth.state === 'signing-in' ? 'Show the sign-in page' : 'Sign in'} busyLabel="Contacting its authorization server…" run={start} />
+        )
+      }
+    >
+      {!signedIn ? (
+        <Notice tone="warn">
+          {entry.name} needs you to sign in before it answers. Your tokens stay in Gatehouse (in your key store), renewed as needed and sent to {entry.name} only: no agent ever sees them. From a terminal:{' '}
+          <code>{auth.command}</code>
+        </Notice>
+      ) : null}
+      {url && !signedIn ? (
+        <div role="status">
+          <Notice tone="info">
+            <p>
+              <Spinner /> Waiting for you to finish signing in.
+            </p>
+            <p>
+              <a href={url} target="_blank" rel="noopener noreferrer" className="button primary">
+                Open the sign-in page
+              </a>{' '}
+              <span className="muted">(in your browser; this page updates when you are done)</span>
+            </p>
+          </Notice>
+        </div>
+      ) : null}
+      {auth.reason && !signedIn ? <p className="muted">{auth.reason}</p> : null}
+      <ErrorNote error={error} context="Sign-in could not start" />
+      <KeyValues
+        label={`Sign-in to ${entry.name}`}
+        items={[
+          ['State', <StateBadge key="a" state={auth.state} />],
+          ['Signed in as', auth.subject ?? (signedIn ? <span className="muted">not said by the server</span> : '—')],
+          ['Authorization server', auth.issuer ?? '—'],
+          ['How', auth.via === 'enterprise' ? "your organisation's sign-in (no consent screen)" : auth.via === 'browser' ? 'you, in your browser' : '—'],
+          ['Permissions', auth.scopes?.length ? auth.scopes.map((scope) => <Badge key={scope} tone="info">{scope}</Badge>) : '—'],
+          ['Token valid until', auth.expiresAt ? `${timestamp(auth.expiresAt)} (${relative(auth.expiresAt)}; renewed before it expires)` : '—'],
+        ]}
+      />
+    </Section>
   );
 }
 
@@ -285,7 +366,8 @@ function ServerDetail({ entry, onChanged }: { entry: ServerEntry; onChanged: () 
       >
         {tab === 'status' ? (
           <>
-            {s?.lastError && s.state !== 'ready' ? <ErrorAdvice error={s.lastError} /> : null}
+            {s?.lastError && s.state !== 'ready' && s.state !== 'needs-sign-in' ? <ErrorAdvice error={s.lastError} /> : null}
+            <SignIn entry={entry} onChanged={onChanged} />
             <KeyValues
               label={`State of ${entry.name}`}
               items={[
@@ -352,7 +434,7 @@ function ServerDetail({ entry, onChanged }: { entry: ServerEntry; onChanged: () 
 }
 
 export function Servers({ selected }: { selected?: string | undefined }) {
-  const servers = useQuery((c) => c.call('servers.list'), [], { live: true });
+  const servers = useQuery((c) => c.call('servers.list'), [], { live: ['servers', 'secrets'] });
   const [adding, setAdding] = useState(false);
   const entry = servers.data?.servers.find((s) => s.name === selected);
   return (

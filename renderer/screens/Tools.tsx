@@ -54,7 +54,7 @@ function ToolDetail({ tool }: { tool: ToolEntry }) {
 }
 
 export function Tools() {
-  const report = useQuery((c) => c.call('tools.list'), [], { live: true });
+  const report = useQuery((c) => c.call('tools.list'), [], { live: ['tools', 'clients', 'policy'] });
   const [text, setText] = useState('');
   const [server, setServer] = useState('');
   const [onlyHidden, setOnlyHidden] = useState(false);

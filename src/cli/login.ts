@@ -4,19 +4,20 @@
  * keychain and nowhere else; the running daemon is then asked to load it, which resumes calls a
  * lapsed sign-in had blocked, without restarting anything.
  */
-import { spawn } from 'node:child_process';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import type { IdentityStatus } from '../common/status.js';
 import type { SecretStore } from '../core/secrets.js';
 import { callControl } from '../node/control/control-client.js';
 import { OidcClient, noRefreshToken, type TokenSet } from '../node/identity/oidc.js';
-import { findOnPath } from '../node/human/notify.js';
+import { openBrowser } from '../node/human/open-browser.js';
 import { loadIdentitySettings, type IdentitySettings } from '../node/identity/settings.js';
 import { TokenStore } from '../node/identity/token-store.js';
 import { openUserKeyStore } from './keystore.js';
 import type { GatehousePaths } from '../node/paths.js';
 import { managedDirFor } from '../node/policy/settings.js';
+
+export { openBrowser };
 
 export interface Io {
   out: (text: string) => void;
@@ -37,7 +38,8 @@ login    signs in with your organisation's identity provider (set in identity.js
          --no-browser prints the address instead of opening it. The refresh token is kept in the OS
          keychain; the running daemon picks the sign-in up at once.
 logout   revokes the sign-in at the provider, forgets it, and opens the provider's sign-out page
-         where it has one.
+         where it has one. With the daemon running, your sign-ins to remote servers (gatehouse
+         servers login) are revoked and forgotten first.
 whoami   who calls are made as, your groups, and when the session is next renewed.`;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -64,32 +66,6 @@ function settingsFor(paths: GatehousePaths): IdentitySettings {
   }
   if (loaded.kind === 'invalid') throw new GatehouseError('identity_settings_invalid', loaded.error);
   return loaded.settings;
-}
-
-/** Opens a URL with the platform's opener; false when none can run (no desktop session, no opener). */
-export async function openBrowser(url: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
-  let command: string | undefined;
-  let args: string[];
-  if (process.platform === 'darwin') {
-    command = '/usr/bin/open';
-    args = [url];
-  } else if (process.platform === 'win32') {
-    command = 'rundll32';
-    args = ['url.dll,FileProtocolHandler', url];
-  } else {
-    if (!env.DISPLAY && !env.WAYLAND_DISPLAY) return false;
-    command = findOnPath('xdg-open', env);
-    args = [url];
-  }
-  if (!command) return false;
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: 'ignore', detached: true, env });
-    child.once('error', () => resolve(false));
-    child.once('spawn', () => {
-      child.unref();
-      resolve(true);
-    });
-  });
 }
 
 async function tellDaemon(paths: GatehousePaths): Promise<IdentityStatus | undefined> {

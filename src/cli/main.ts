@@ -35,6 +35,7 @@ Commands:
                                    the stdio bridge an IDE launches (--view search: find_tools, call_tool)
   tools cost [--json]              what each client's tool list costs in model tokens, in each view
   servers list|add|remove|restart|start|stop
+  servers login|logout NAME        sign in to (or out of) a remote server that needs it
   logs SERVER [--lines N]          a server's recent stderr
   login [--device], logout, whoami sign in with your organisation's identity provider
   clients list|revoke|pair         paired clients (consent is given on the pairing page)
@@ -91,9 +92,17 @@ environment variable. Never on the command line.`,
   gatehouse servers add NAME --url URL [--header NAME:VALUE]... [--disabled]
   gatehouse servers remove NAME
   gatehouse servers restart|start|stop NAME
+  gatehouse servers login NAME [--no-browser]
+  gatehouse servers logout NAME
 
 add and remove edit the config file (checked before it is written); the daemon applies the change.
-Secrets go in as \${secret:NAME} references, never as values.`,
+Secrets go in as \${secret:NAME} references, never as values.
+
+login signs you in to a remote server that asks for it (OAuth; state "needs-sign-in"): your
+browser opens the server's sign-in page (--no-browser prints its address instead) and comes back
+to Gatehouse on 127.0.0.1. Gatehouse keeps the tokens in your key store, renews them, and sends
+them to that server only; no client ever sees them. logout revokes them at the server's
+authorization server where it can, and forgets them. See docs/remote-servers.md.`,
   logs: `Usage: gatehouse logs SERVER [--lines N]
 
 Prints the last N (default 200) lines the server wrote to stderr, with Gatehouse's own lifecycle
@@ -479,6 +488,16 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
       await tellDaemon(paths, io);
       return 0;
     }
+    case 'login':
+    case 'logout': {
+      const { values, positionals } = parse(rest, sub === 'login' ? { 'no-browser': { type: 'boolean' } } : {});
+      if (helpWanted('servers', values, io)) return 0;
+      const name = positionals[0];
+      if (!name || positionals.length > 1) throw new GatehouseError('usage', 'give exactly one server NAME');
+      if (!isServerName(name)) throw new GatehouseError('usage', `"${name}": ${SERVER_NAME_RULE}`);
+      const { serversLogin, serversLogout } = await import('./upstream-auth.js');
+      return sub === 'login' ? serversLogin(name, { browser: values['no-browser'] !== true }, io, paths) : serversLogout(name, io, paths);
+    }
     case 'restart':
     case 'start':
     case 'stop': {
@@ -520,6 +539,10 @@ async function reportStart(paths: GatehousePaths, name: string, io: Io): Promise
     if (server?.state === 'ready') {
       const info = server.serverInfo ? `${server.serverInfo.name} ${server.serverInfo.version}, ` : '';
       io.out(`"${name}" started: ${info}${server.counts.tools} tools\n`);
+      return true;
+    }
+    if (server?.state === 'needs-sign-in') {
+      io.out(`"${name}" is added and asks you to sign in: run gatehouse servers login ${name}\n`);
       return true;
     }
     if (server && (server.state === 'backing-off' || server.state === 'crash-looping' || (server.state === 'stopped' && server.lastError))) {

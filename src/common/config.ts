@@ -74,6 +74,37 @@ export const StdioServerSchema = z
   })
   .strict();
 
+/** An OAuth scope token (RFC 6749, 3.3): printable ASCII without spaces, quotes or backslashes. */
+const oauthScope = z.string().min(1).max(200).regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope is printable ASCII without spaces, quotes or backslashes');
+
+/**
+ * Signing in to a remote server that is an OAuth-protected resource (docs/remote-servers.md). Every
+ * field is optional: Gatehouse discovers the authorization server from the server's 401 and
+ * registers itself when it can. What is set here (or in the policy catalog's entry) comes first.
+ */
+export const UpstreamOAuthSchema = z
+  .object({
+    /** A client registered for Gatehouse at the server's authorization server by an administrator: used before anything else. */
+    clientId: z.string().min(1).max(500).optional(),
+    /** That client's secret, when the authorization server gave it one: only as a `\${secret:NAME}` reference, never a value. */
+    clientSecret: z
+      .string()
+      .regex(/^\$\{secret:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\}$/, 'clientSecret must be a ${secret:NAME} reference to a secret set with `gatehouse secrets set NAME`')
+      .optional(),
+    /** Where the organisation publishes Gatehouse's Client ID Metadata Document (https), for authorization servers that accept one. */
+    clientMetadataUrl: z
+      .string()
+      .url()
+      .regex(/^https:\/\/[^/?#]+\/[^?#]/, 'clientMetadataUrl must be an https:// address with a path')
+      .optional(),
+    /** Scopes to ask for besides those the server's challenge or metadata names. */
+    scopes: z.array(oauthScope).max(50).default([]),
+    /** The loopback redirect's port: 0 picks a free one per sign-in; a fixed one only where the registration demands it. */
+    redirectPort: z.number().int().min(0).max(65_535).default(0),
+  })
+  .strict();
+export type UpstreamOAuthConfig = z.infer<typeof UpstreamOAuthSchema>;
+
 export const HttpServerSchema = z
   .object({
     type: z.literal('http'),
@@ -82,6 +113,12 @@ export const HttpServerSchema = z
       .url()
       .refine((u) => /^https?:\/\//.test(u), 'the url must be http:// or https://'),
     headers: z.record(headerName, z.string().max(8192)).default({}),
+    /**
+     * Sign-in to the server (OAuth, per user): settings for it, or `false` to never offer it. Left out,
+     * Gatehouse offers sign-in when the server asks for it (a 401 with a Bearer challenge) and the
+     * headers carry no Authorization of their own.
+     */
+    oauth: z.union([z.literal(false), UpstreamOAuthSchema]).optional(),
     ...common,
   })
   .strict();
@@ -107,10 +144,19 @@ export const ListenSchema = z
         headersTimeoutMs: z.number().int().min(200).max(600_000).default(10_000),
         /** From the same start to the end of the request's body; a longer request gets 408 and its connection is closed. */
         requestTimeoutMs: z.number().int().min(200).max(3_600_000).default(30_000),
+        /**
+         * HTTP clients that name themselves with a Client ID Metadata Document: Gatehouse fetches it
+         * over HTTPS from public addresses only, unless private network addresses are allowed here
+         * (an intranet that publishes its clients' documents).
+         */
+        clientMetadata: z
+          .object({ allowPrivateAddresses: z.boolean().default(false) })
+          .strict()
+          .default({ allowPrivateAddresses: false }),
       })
       .strict()
       .refine((h) => h.requestTimeoutMs >= h.headersTimeoutMs, { message: 'requestTimeoutMs must be at least headersTimeoutMs', path: ['requestTimeoutMs'] })
-      .default({ enabled: true, port: 0, maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 }),
+      .default({ enabled: true, port: 0, maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, clientMetadata: { allowPrivateAddresses: false } }),
   })
   .strict();
 

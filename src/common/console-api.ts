@@ -50,9 +50,19 @@ export interface ConsoleError {
 // ---------------------------------------------------------------------------------------------
 // Events
 
+/**
+ * What a `changed` event names: the parts of the daemon's state a screen shows. A screen refetches
+ * when one of the topics it reads from changed, whoever changed it (the console, the CLI, a file,
+ * an IDE connecting, the daemon itself).
+ */
+export const CHANGE_TOPICS = ['servers', 'tools', 'clients', 'secrets', 'audit', 'policy', 'identity', 'questions'] as const;
+export type ChangeTopic = (typeof CHANGE_TOPICS)[number];
+
 export type ConsoleEvent =
   /** The daemon's status changed (servers, clients, identity, policy, audit head). */
   | { type: 'status'; status: DaemonStatus }
+  /** Something screens show changed: they refetch what they read of these topics. Pushed with the status that goes with it. */
+  | { type: 'changed'; topics: ChangeTopic[] }
   /** A line a server wrote to stderr (already scrubbed of known secret values). */
   | { type: 'log'; server: string; line: string }
   /** A sign-in started from the console: waiting for the person at the identity provider, done, or failed (and why). */
@@ -149,6 +159,8 @@ export interface AuditRow {
   policyIds?: string[];
   /** What the approval stage decided, where one was asked. */
   approval?: { required: boolean; decision?: string; by?: string; scope?: string; at?: string };
+  /** Whose sign-in at a remote server the call used (its authorization server and subject). */
+  upstream?: { issuer: string; subject?: string };
   detail?: Record<string, unknown>;
 }
 
@@ -163,10 +175,16 @@ export interface AuditQueryResult {
 export interface AuditTimeline {
   from: string;
   to: string;
+  /** The start that was asked for, when `fit` moved `from` up to the first call. */
+  requestedFrom?: string;
   bucketMs: number;
-  by: 'tool' | 'client';
-  /** The busiest keys, each with one count per bucket; the rest summed as `(other)`. */
-  series: { key: string; counts: number[]; total: number }[];
+  by: 'tool' | 'client' | 'server';
+  /**
+   * The busiest keys, each with one count per bucket; the rest summed as `(other)`. Per bucket too:
+   * the calls refused (`denied`: policy, quota, approval, identity) and the median latency of the
+   * calls that have one (null where none did).
+   */
+  series: { key: string; counts: number[]; refused: number[]; latencyMs: (number | null)[]; total: number }[];
   total: number;
   /** True when the window held more calls than were counted. */
   truncated: boolean;
@@ -309,6 +327,8 @@ export interface ConsoleResults {
   'servers.add': ReloadReport;
   'servers.update': ReloadReport;
   'servers.remove': ReloadReport;
+  'servers.login': { url: string; expiresAt: string };
+  'servers.logout': { revoked: boolean; held: boolean };
   logs: string[];
   'config.reload': ReloadReport;
   'tools.list': ToolsReport;

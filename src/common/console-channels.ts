@@ -20,6 +20,8 @@ export const CONSOLE_METHODS = [
   'servers.add',
   'servers.update',
   'servers.remove',
+  'servers.login',
+  'servers.logout',
   'logs',
   'config.reload',
   'tools.list',

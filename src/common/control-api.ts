@@ -80,8 +80,20 @@ export const ControlRequests = {
   'tools.list': z.object({}).strict(),
   /** The newest matching local audit events (or, with `afterSeq`, the next ones), oldest first. */
   'audit.query': z.object({ ...auditFilter, afterSeq: z.number().int().min(0).optional(), limit: z.number().int().min(1).max(10_000).default(500) }).strict(),
-  /** Calls over time, per tool or per client, in equal buckets between `from` and `to`. */
-  'audit.timeline': z.object({ ...auditFilter, from: isoTime, by: z.enum(['tool', 'client']), buckets: z.number().int().min(1).max(240).default(48) }).strict(),
+  /**
+   * Calls over time, per tool, client or server, in equal buckets between `from` and `to`, with the
+   * refusals and the median latency of each bucket. With `fit`, the range starts at the first call
+   * in it (at least the last 2 minutes), so a short burst is not squeezed into one bucket of a day.
+   */
+  'audit.timeline': z
+    .object({
+      ...auditFilter,
+      from: isoTime,
+      by: z.enum(['tool', 'client', 'server']),
+      buckets: z.number().int().min(1).max(240).default(48),
+      fit: z.boolean().default(false),
+    })
+    .strict(),
   /** Checks the whole local chain (hashes, links, signed checkpoints), as `gatehouse audit verify` does. */
   'audit.verify': z.object({}).strict(),
   /** The policy in force in detail: the bundle's policies, role mapping and catalog, what changed, and its history. */
@@ -115,6 +127,14 @@ export const ControlRequests = {
    * that only the daemon's terminal shows).
    */
   'questions.list': z.object({}).strict(),
+  /**
+   * Starts (or joins) the user's sign-in to a remote server that needs one (docs/remote-servers.md);
+   * resolves with the authorization server's address to open in a browser. The sign-in completes in
+   * the daemon (its loopback redirect), which then starts the server.
+   */
+  'servers.login': z.object({ name: serverName }).strict(),
+  /** Signs the user out of a remote server: revokes the tokens at its authorization server where it can, and forgets them. */
+  'servers.logout': z.object({ name: serverName }).strict(),
   /** Starts a sign-in with the identity provider in the system browser; resolves with the address to open once it is ready. */
   'identity.login': z.object({}).strict(),
   /** The servers the policy in force runs: in managed mode, the catalog's (what `clients import` may move behind Gatehouse). */

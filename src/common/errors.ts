@@ -15,6 +15,7 @@ export const DENY_CODES = [
   'rate_limited',
   'quota_exceeded',
   'secret_missing',
+  'sign_in_required', // a remote server needs the user to sign in (or to grant more scopes): `gatehouse servers login NAME`
 ] as const;
 export type DenyCode = (typeof DENY_CODES)[number];
 
@@ -50,4 +51,12 @@ export class GatehouseError extends Error {
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/**
+ * A remote server needs the user to sign in (or to grant more scopes). Recognised by its code, not
+ * its class: errors are copied on the way (scrubbed of secrets) and keep only their code.
+ */
+export function isSignInRequired(error: unknown): error is Error & { code: 'sign_in_required' } {
+  return error instanceof Error && (error as { code?: unknown }).code === 'sign_in_required';
 }

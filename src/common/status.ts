@@ -5,8 +5,39 @@
 
 import type { ConfinementStatus } from './sandbox.js';
 
-export const SERVER_STATES = ['stopped', 'starting', 'ready', 'backing-off', 'crash-looping'] as const;
+/**
+ * `needs-sign-in`: a remote server that wants the user to sign in (OAuth) before it answers; it waits
+ * for `gatehouse servers login NAME` (or the console's Sign in) instead of retrying.
+ */
+export const SERVER_STATES = ['stopped', 'starting', 'ready', 'backing-off', 'crash-looping', 'needs-sign-in'] as const;
 export type ServerState = (typeof SERVER_STATES)[number];
+
+/**
+ * The user's sign-in to a remote server (docs/remote-servers.md): whether Gatehouse holds a token
+ * for them, who the server knows them as, and until when. Never the token itself.
+ */
+export interface UpstreamAuthStatus {
+  /** `signed-in`: a token is held; `signing-in`: a sign-in waits for the person; `needs-sign-in`: none is held (or it was revoked). */
+  state: 'signed-in' | 'signing-in' | 'needs-sign-in';
+  /** How the token was obtained: the person in a browser, or the organisation's sign-in exchanged for it (ID-JAG). */
+  via?: 'browser' | 'enterprise';
+  /** The authorization server that issued it. */
+  issuer?: string;
+  /** Who the authorization server says the user is there, when it said. */
+  subject?: string;
+  /** The scopes granted. */
+  scopes?: string[];
+  /** When the access token expires (it is renewed before then where a refresh token allows). */
+  expiresAt?: string;
+  /** How the client is known to the authorization server: pre-registered, a Client ID Metadata Document, or registered dynamically. */
+  registration?: 'pre-registered' | 'metadata-document' | 'dynamic';
+  /** What to run to sign in: `gatehouse servers login NAME`. */
+  command: string;
+  /** Why the last sign-in or renewal failed, for a person to read. */
+  reason?: string;
+  /** How the latest sign-in in the browser ended (`gatehouse servers login` waits for it). */
+  lastSignIn?: { at: string; ok: boolean; reason?: string };
+}
 
 export interface ServerStatus {
   name: string;
@@ -27,6 +58,8 @@ export interface ServerStatus {
   readySince?: string;
   /** How a stdio server is confined (docs/sandbox.md): while it runs, as started; otherwise as it would be started. */
   confinement?: ConfinementStatus;
+  /** A remote server the user signs in to: the state of that sign-in. */
+  auth?: UpstreamAuthStatus;
 }
 
 export interface ClientStatus {
@@ -40,6 +73,8 @@ export interface ClientStatus {
   /** `search` when the session has the search view (find_tools, call_tool); absent for the aggregate or one server. */
   view?: 'search';
   connectedAt: string;
+  /** When the session last made a call. */
+  lastCallAt?: string;
   calls: number;
 }
 

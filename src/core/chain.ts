@@ -63,6 +63,8 @@ export interface CallFacts {
   quota?: AuditRecord['quota'];
   /** What the approval stage decided, for the outcome record. */
   approval?: AuditRecord['approval'];
+  /** Whose sign-in at a remote server the call used, for the outcome record. */
+  upstream?: AuditRecord['upstream'];
 }
 
 export type Outcome =

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { errorMessage } from '../common/errors.js';
+import { splitName } from '../common/names.js';
 import { buildView, routeResource, type CatalogView, type Route } from './catalog.js';
 import { chain, denied, type CallContext, type CallKind, type GovernedCall, type Handler, type Outcome } from './chain.js';
 import type { ApprovalPort, HiddenBecause, IdentityPort, PolicyPort, QuotaPort } from './governance.js';
@@ -32,6 +33,8 @@ export interface ServerDirectory {
   readyLists(): ReadonlyMap<string, UpstreamLists>;
   /** The live connection of a ready server, with its request timeout. */
   connection(server: string): { connection: UpstreamConnection; timeoutMs: number } | undefined;
+  /** Why a configured remote server lists nothing: it waits for the user to sign in (the reason names the command). */
+  signInNeeded?(server: string): string | undefined;
 }
 
 export interface GatewayDeps {
@@ -43,6 +46,8 @@ export interface GatewayDeps {
   policy: PolicyPort;
   quota: QuotaPort;
   approval: ApprovalPort;
+  /** A call was refused because its server needs the user to sign in: the human channel may offer the sign-in. */
+  onSignInNeeded?(server: string, principal: Principal): void;
 }
 
 /** Which items a session sees: every server's (the aggregate) or one server's under its own names. */
@@ -189,6 +194,10 @@ export class Gateway {
   ): Promise<Outcome> {
     const view = this.view(scope);
     const route = view.toolRoutes.get(name);
+    if (!route) {
+      const waiting = this.waitingForSignIn(principal, scope, name, 'tool');
+      if (waiting) return this.refuseUntilSignIn('tool', principal, waiting, args, meta, context);
+    }
     return this.run('tool', principal, this.resolved(principal, route, 'tool'), name, args, meta, context, 'unknown_tool', `Unknown tool: ${name}`);
   }
 
@@ -202,7 +211,59 @@ export class Gateway {
   ): Promise<Outcome> {
     const view = this.view(scope);
     const route = view.promptRoutes.get(name);
+    if (!route) {
+      const waiting = this.waitingForSignIn(principal, scope, name, 'prompt');
+      if (waiting) return this.refuseUntilSignIn('prompt', principal, waiting, args, meta, context);
+    }
     return this.run('prompt', principal, this.resolved(principal, route, 'prompt'), name, args, meta, context, 'unknown_prompt', `Unknown prompt: ${name}`);
+  }
+
+  /**
+   * A name no view lists, whose server part names a remote server waiting for the user to sign in,
+   * and which the policy would let this principal see: the caller is told to sign in rather than
+   * that the item is unknown. Anything the policy hides still gets the unknown answer.
+   */
+  private waitingForSignIn(principal: Principal, scope: Scope, exposed: string, kind: 'tool' | 'prompt'): (Route & { reason: string }) | undefined {
+    const parts = scope.server !== undefined ? { server: scope.server, item: exposed } : splitName(exposed);
+    if (!parts) return undefined;
+    const reason = this.deps.directory.signInNeeded?.(parts.server);
+    if (reason === undefined) return undefined;
+    try {
+      if (!this.deps.policy.visible(principal, parts.server, kind, parts.item, { unlisted: true })) return undefined;
+    } catch (error) {
+      this.deps.logger.log('error', 'policy.visible_failed', { server: parts.server, error: errorMessage(error) });
+      return undefined;
+    }
+    return { server: parts.server, name: parts.item, reason };
+  }
+
+  /** Audited like any call; a principal that may not call at all is refused by the identity stage first. */
+  private refuseUntilSignIn(
+    kind: CallKind,
+    principal: Principal,
+    waiting: Route & { reason: string },
+    args: Record<string, unknown> | undefined,
+    meta: Record<string, unknown> | undefined,
+    context: CallContext,
+  ): Promise<Outcome> {
+    const call: GovernedCall = { id: randomUUID(), kind, server: waiting.server, name: waiting.name, principal, context, facts: {} };
+    if (args !== undefined) call.arguments = args;
+    if (meta !== undefined) call.meta = meta;
+    return chain(
+      auditStage(this.deps.audit, this.deps.clock),
+      identityStage(this.deps.identity),
+    )(async () => {
+      this.signInNeeded(waiting.server, principal);
+      return denied('upstream', 'sign_in_required', waiting.reason);
+    })(call);
+  }
+
+  private signInNeeded(server: string, principal: Principal): void {
+    try {
+      this.deps.onSignInNeeded?.(server, principal);
+    } catch (error) {
+      this.deps.logger.log('error', 'gateway.listener_failed', { error: errorMessage(error) });
+    }
   }
 
   readResource(principal: Principal, scope: Scope, uri: string, meta: Record<string, unknown> | undefined, context: CallContext): Promise<Outcome> {
@@ -267,7 +328,9 @@ export class Gateway {
     if (!set) this.inFlight.set(route.server, (set = new Set()));
     set.add(entry);
     try {
-      return await this.handle(call);
+      const outcome = await this.handle(call);
+      if (outcome.kind === 'denied' && outcome.code === 'sign_in_required') this.signInNeeded(route.server, principal);
+      return outcome;
     } finally {
       set.delete(entry);
     }

@@ -53,6 +53,15 @@ export interface HiddenBecause {
   policyIds: string[];
 }
 
+/**
+ * `unlisted`: the item is named by a caller while its server lists nothing yet (a remote server
+ * waiting for the user to sign in), so only what its name and the policy say can be checked, not its
+ * live definition (a pin). Used to tell such a caller to sign in rather than that the tool is unknown.
+ */
+export interface VisibleOptions {
+  unlisted?: boolean;
+}
+
 export interface PolicyPort {
   readonly mode: 'unmanaged' | 'managed';
   readonly version: string | undefined;
@@ -61,7 +70,7 @@ export interface PolicyPort {
    * name. `name` is the server's own name for the item (or its URI or URI template), never the
    * aggregate's `<server>__<name>`.
    */
-  visible(principal: Principal, server: string, kind: 'tool' | 'prompt' | 'resource', name: string): boolean;
+  visible(principal: Principal, server: string, kind: 'tool' | 'prompt' | 'resource', name: string, options?: VisibleOptions): boolean;
   /** The decision for one call, with its arguments. */
   decide(call: GovernedCall): PolicyDecision;
   /** Why `visible` says no. Absent where a port cannot tell (the record then says only that the item was hidden). */

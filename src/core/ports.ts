@@ -84,6 +84,14 @@ export interface UpstreamExit {
   reason: string;
   /** True when the server ended cleanly (exit code 0, or closed by Gatehouse). */
   clean: boolean;
+  /** The remote server refused the user's sign-in (revoked, expired beyond renewal): wait for a new sign-in rather than retrying. */
+  signIn?: boolean;
+}
+
+/** Who a remote server knows the user as, for the audit log: the authorization server and the subject it named. Never a token. */
+export interface UpstreamIdentity {
+  issuer: string;
+  subject?: string;
 }
 
 /** A live MCP connection to one configured server. */
@@ -103,6 +111,8 @@ export interface UpstreamConnection {
   ping(timeoutMs: number): Promise<void>;
   /** Graceful close (for a child: close stdin, SIGTERM, SIGKILL after the grace period). */
   close(): Promise<void>;
+  /** For a remote server the user signed in to: whose sign-in the requests carry now. */
+  upstreamIdentity?(): UpstreamIdentity | undefined;
   /** Settles once, when the connection has ended for any reason. */
   readonly exited: Promise<UpstreamExit>;
 }
@@ -155,6 +165,8 @@ export const AUDIT_EVENT_TYPES = [
   'policy.rejected',
   'identity.signed_in',
   'identity.signed_out',
+  'upstream.signed_in',
+  'upstream.signed_out',
   'tool.drift',
   'approval.requested',
   'approval.decided',
@@ -201,5 +213,7 @@ export interface AuditRecord {
   approval?: { required: boolean; decision?: 'approved' | 'denied' | 'timeout' | 'withdrawn'; by?: string; scope?: 'once' | 'session'; at?: string };
   /** Quota and rate-limit facts (which bucket, what is left). */
   quota?: { bucket?: string; remaining?: number; limit?: number };
+  /** The user's identity at a remote server the call went to (its authorization server and subject), never the token. */
+  upstream?: UpstreamIdentity;
   detail?: Record<string, unknown>;
 }

@@ -2,7 +2,7 @@
  * The governance stages, one factory each. `core/gateway.ts` wires them in order; each stage's
  * comment there says why it stands where it stands.
  */
-import { errorMessage } from '../common/errors.js';
+import { errorMessage, isSignInRequired } from '../common/errors.js';
 import { denied, type GovernedCall, type Interceptor, type Outcome } from './chain.js';
 import { digest, shapeOf } from './digest.js';
 import type { ApprovalPort, IdentityPort, PolicyDecision, PolicyPort, QuotaPort } from './governance.js';
@@ -55,6 +55,7 @@ export function auditStage(audit: AuditSink, clock: Clock): Interceptor {
       resultShape: outcome.kind === 'ok' ? shapeOf(outcome.result) : undefined,
       quota: call.facts.quota,
       approval: call.facts.approval,
+      upstream: call.facts.upstream,
     });
     // The outcome is committed before the caller hears it: every answered call is on record.
     await audit.durable?.();
@@ -153,10 +154,15 @@ export function upstreamHandler(connectionOf: (server: string) => { connection: 
     if (call.context.logLevel) params._meta = { ...(params._meta as Record<string, unknown> | undefined), [LOG_LEVEL_META_KEY]: call.context.logLevel };
     const options: ForwardOptions = { signal: call.context.signal, timeoutMs: target.timeoutMs };
     if (call.context.onProgress) options.onProgress = call.context.onProgress;
+    // Whose sign-in the request carries goes on record; the token itself never enters call state.
+    const identity = target.connection.upstreamIdentity?.();
+    if (identity) call.facts.upstream = identity;
     try {
       const result = await target.connection.request(completing ? 'completion/complete' : METHOD[call.kind], params, options);
       return { kind: 'ok', result };
     } catch (error) {
+      // The server wants the user to sign in (again, or with more scopes): a denial naming the command, not a failure.
+      if (isSignInRequired(error)) return denied('upstream', 'sign_in_required', error.message);
       const rpcCode = upstreamErrorCode(error);
       return { kind: 'failed', stage: 'upstream', error: upstreamErrorMessage(error), ...(rpcCode !== undefined ? { rpcCode } : {}) };
     }

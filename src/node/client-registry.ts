@@ -59,6 +59,7 @@ export function hashToken(token: string): string {
 export class ClientRegistry {
   private records: ClientRecord[] = [];
   private byHash = new Map<string, ClientRecord>();
+  private readonly changeListeners = new Set<(change: { revoked: string[]; paired: string[] }) => void>();
 
   constructor(private readonly file: string) {
     this.reload();
@@ -88,8 +89,20 @@ export class ClientRegistry {
   }
 
   private set(records: ClientRecord[]): void {
+    const before = this.byHash;
     this.records = records;
     this.byHash = new Map(records.map((r) => [r.tokenHash, r]));
+    // Whoever changed the file (the console, `gatehouse clients revoke`, a pairing), listeners hear which credentials went and came.
+    const revoked = [...before.values()].filter((r) => !this.byHash.has(r.tokenHash)).map((r) => r.name);
+    const paired = records.filter((r) => !before.has(r.tokenHash)).map((r) => r.name);
+    if (revoked.length === 0 && paired.length === 0) return;
+    for (const listener of [...this.changeListeners]) listener({ revoked, paired });
+  }
+
+  /** Hears every credential revoked or added, by any path (this process, or the file changed and reloaded); returns the unsubscribe. */
+  onChange(listener: (change: { revoked: string[]; paired: string[] }) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   private save(): void {
@@ -162,6 +175,7 @@ export class ClientRegistry {
     return this.records.find((r) => credentialId(r) === id);
   }
 
+  /** Records that the client was seen now (at most once a minute: an HTTP client authenticates on every request). */
   touch(name: string): void {
     const record = this.records.find((r) => r.name === name);
     if (!record) return;

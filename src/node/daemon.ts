@@ -38,6 +38,7 @@ import { ScopedPolicy } from '../core/identity/client-scope.js';
 import type { Principal } from '../core/principal.js';
 import { DesktopNotifier, type Notifier } from './human/notify.js';
 import { OAuthServer } from './identity/oauth-server.js';
+import type { ClientMetadataPolicy } from './identity/client-metadata.js';
 import { PairingService, PAIRING_DEADLINE_MS } from './identity/pairing.js';
 import { BridgePairings } from './identity/bridge-pairing.js';
 import { loadIdentitySettings } from './identity/settings.js';
@@ -68,6 +69,9 @@ import { removeRuntimeInfo, writeRuntimeInfo } from './daemon/runtime-info.js';
 import { writeLastSeen, type LastSeen } from './discovery.js';
 import { nodeSelfCommand, type SelfCommand } from './clients/launch.js';
 import { openUserIdentity } from './daemon/user-identity.js';
+import { UpstreamAuth, type EnterpriseSource } from './upstream-auth/service.js';
+import { SignInOffers } from './upstream-auth/offer.js';
+import { openBrowser } from './human/open-browser.js';
 
 export { runtimeInfoFile, type RuntimeInfo } from './daemon/runtime-info.js';
 
@@ -114,6 +118,8 @@ export interface DaemonOptions {
   approvals?: { timeoutMs?: number };
   /** How this Gatehouse is run by absolute path, for the client entries the console writes (the packaged app passes its command). */
   selfCommand?: SelfCommand;
+  /** Tests only: how HTTP clients' metadata documents are fetched (plain HTTP on loopback, shorter limits). */
+  clientMetadata?: Partial<ClientMetadataPolicy>;
 }
 
 export interface Daemon {
@@ -184,7 +190,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const notifier = options.human?.notifier ?? new DesktopNotifier(env);
   const managedDir = options.managedDir ?? managedDirFor(process.platform);
   // Parts built further down that earlier parts call back into.
-  const late: { gateway?: Gateway; hub?: ConsoleHub } = {};
+  const late: { gateway?: Gateway; hub?: ConsoleHub; upstreamAuth?: UpstreamAuth } = {};
 
   // The user: signed in with the organisation's IdP when identity.json names one, else the OS user.
   const user = openUserIdentity({
@@ -291,6 +297,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     // "For this session" approvals were given to the user who was asked.
     approvals.revokeSessionGrants();
     late.gateway?.refresh({ policyChanged: true });
+    late.hub?.changed(['identity', 'tools', 'policy']);
+    // Remote servers' tokens belong to one user: another user's (or none) take their place.
+    late.upstreamAuth?.userChanged();
   }
 
   const serverLogs = new RotatingServerLogs(paths.logDir, live.config.limits.logFileBytes, live.config.limits.logFilesKept);
@@ -298,6 +307,31 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const bundleHistory = new BundleHistory();
   const scrubber = new SecretScrubber();
   const resolver = new SecretResolver(keychain, scrubber);
+  // Remote servers that need the user to sign in (OAuth): their tokens, per user, in the key store (docs/remote-servers.md).
+  const upstreamAuth: UpstreamAuth = new UpstreamAuth({
+    keychain,
+    logger,
+    record,
+    user: () => ({ id: identity.currentUser.id, signedIn: !session || session.currentUser() !== undefined }),
+    config: (server) => supervisor.config(server),
+    servers: () => supervisor.names(),
+    restart: (server) => supervisor.restart(server),
+    scrub: (name, values) => scrubber.set(name, values),
+    enterprise: () => enterpriseSource(user),
+    changed: () => late.hub?.changed(['servers', 'tools']),
+  });
+  late.upstreamAuth = upstreamAuth;
+  const signInOffers = new SignInOffers({
+    channel: humanChannel,
+    signIn: (server) => upstreamAuth.signIn(server),
+    cancel: (server, reason) => upstreamAuth.cancelSignIn(server, reason),
+    address: (server) => {
+      const config = supervisor.config(server);
+      return config?.type === 'http' ? config.url : undefined;
+    },
+    openBrowser: (url) => openBrowser(url, env),
+    logger,
+  });
 
   // Every stdio server is confined with its profile where this machine can (docs/sandbox.md); a
   // bundle that requires confinement keeps the others from starting.
@@ -331,7 +365,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         active: () => scrubber.size > 0,
       },
       sandbox,
+      auth: upstreamAuth,
     }),
+    annotate: (name, status) => {
+      const auth = upstreamAuth.status(name);
+      return auth ? { ...status, auth } : status;
+    },
     clock: systemClock,
     logger,
     ringLines: live.config.limits.logRingLines,
@@ -354,7 +393,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         const server = supervisor.config(name);
         return connection && server ? { connection, timeoutMs: server.requestTimeoutMs } : undefined;
       },
+      signInNeeded: (name) => {
+        const status = supervisor.status(name);
+        return status?.state === 'needs-sign-in' ? (status.lastError ?? `server "${name}" needs you to sign in: run \`gatehouse servers login ${name}\``) : undefined;
+      },
     },
+    onSignInNeeded: (server, principal) => signInOffers.offer(server, principal.client.name),
     audit,
     clock: systemClock,
     logger,
@@ -373,6 +417,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     search,
     // A session ends with its connection: its quota counters leave status, its "for this session" approvals lapse.
     onClose: (session) => sessionKeys.end(session.principal),
+    onChange: () => late.hub?.changed(['clients']),
     views: (client, requested) => {
       const view = requested ?? live.config.clients[client]?.view ?? 'aggregate';
       return view === 'search' ? { kind: 'search', pinned: [...(live.config.clients[client]?.pinned ?? [])] } : undefined;
@@ -394,7 +439,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       bundleHistory.observe(bundlePolicy.state);
       gateway.refresh({ policyChanged: true });
       if (serving) void applyServers().then(() => restartForSandboxRequirement());
-      late.hub?.changed();
+      late.hub?.changed(['policy', 'tools', 'servers', 'identity']);
     },
   });
   let serving = false;
@@ -429,7 +474,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     setImmediate(() => {
       refreshScheduled = false;
       gateway.refresh();
-      late.hub?.changed();
+      late.hub?.changed(['tools', 'servers', 'clients']);
     });
   });
   supervisor.on('state', (name, status) => {
@@ -444,6 +489,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     if (status.state === 'ready' && status.restarts > 0) record({ type: 'server.restarted', at, server: name, detail: { restarts: status.restarts } });
   });
   supervisor.on('resourceUpdated', (_name, uri) => sessions.resourceUpdated([uri]));
+
+  // A credential revoked by any path (the console, `gatehouse clients revoke`, a replayed OAuth code) ends its live sessions at once.
+  registry.onChange(({ revoked }) => {
+    if (revoked.length > 0) sessions.end((session) => !identity.credentialCurrent(session.principal), (session) => `the credential of client "${session.principal.client.name}" was revoked`);
+    late.hub?.changed(['clients', 'tools']);
+  });
 
   /** A server's own view opens for a configured server, and, once the caller is known, only if they may see something of it. */
   const serverExists = (name: string, principal?: Principal) =>
@@ -463,6 +514,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     stateFile: join(paths.stateDir, 'oauth-clients.json'),
     pairing,
     logger,
+    clientMetadata: { allowPrivateAddresses: live.config.listen.http.clientMetadata.allowPrivateAddresses, ...(options.clientMetadata ?? {}) },
     revoke: (name) => {
       if (registry.revoke(name)) {
         record({ type: 'client.revoked', at: new Date().toISOString(), client: name, reason: 'its authorization code was used twice' });
@@ -539,6 +591,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     forgetRevoked: (names) => oauth.forgetRevoked(names),
     identityStatus,
     session,
+    upstreamAuth,
     search: {
       configFile: paths.configFile,
       config: () => live.config,
@@ -560,6 +613,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       };
     },
     questions: () => human.report(),
+    changed: (topics) => late.hub?.changed(topics),
     console: {
       config: () => live.config,
       rawServers: () => readRawServers(paths.configFile),
@@ -610,9 +664,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const control = new ControlServer(paths.controlSocketPath, handlers);
   const hub = new ConsoleHub(handlers, status);
   late.hub = hub;
-  supervisor.on('state', () => hub.changed());
-  audit.events.on('commit', () => hub.changed());
-  human.desk.onChange(() => hub.changed());
+  supervisor.on('state', () => hub.changed(['servers', 'tools', 'secrets']));
+  audit.events.on('commit', () => hub.changed(['audit']));
+  human.desk.onChange(() => hub.changed(['questions']));
 
   const opened: { close(): Promise<void> }[] = [];
   let lastSeen: LastSeen | undefined;
@@ -623,6 +677,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     session?.stop();
     // Waiting approval requests are refused (and audited) before the channel and the audit log close.
     await governance.stopAsking();
+    signInOffers.close();
+    upstreamAuth.close();
     bridgePairings.close();
     await human.close();
     sessions.dispose();
@@ -673,7 +729,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     // Servers start in parallel; the endpoints already answer while they come up.
     serving = true;
     const applied = applyServers();
-    watcher = watchConfigFile(paths.configFile, () => void live.reload());
+    // A hand-edited config changes servers, client views and tool lists: the screens that show them refetch.
+    watcher = watchConfigFile(paths.configFile, () => void live.reload().finally(() => late.hub?.changed(['servers', 'clients', 'tools', 'secrets'])));
     await applied;
   } catch (error) {
     await closeAll();
@@ -722,6 +779,20 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       return stopping;
     },
   };
+}
+
+/**
+ * The organisation's sign-in, for exchanging it with remote servers that trust the IdP (ID-JAG):
+ * only from the managed identity.json, which names the servers allowed; a user's own file cannot.
+ */
+function enterpriseSource(user: ReturnType<typeof openUserIdentity>): EnterpriseSource | undefined {
+  const settings = user.settings;
+  const session = user.session;
+  if (settings.kind !== 'ok' || settings.source !== 'managed' || !session) return undefined;
+  const upstreams = settings.settings.enterpriseAuthorization?.upstreams ?? [];
+  if (upstreams.length === 0) return undefined;
+  const { issuer, clientId, clientSecret } = settings.settings;
+  return { idp: { issuer, clientId, ...(clientSecret ? { clientSecret } : {}) }, upstreams, idToken: () => session.idToken() };
 }
 
 /** The key store the daemon uses: the one given (tests), a plain store wrapped, or the user's own. */

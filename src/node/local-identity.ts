@@ -121,7 +121,12 @@ export class LocalIdentity implements IdentityPort {
       attach: (waiter) =>
         start.attach({
           alive: () => waiter.alive(),
-          deliver: (outcome) => waiter.deliver(outcome.ok ? { ok: true, principal: this.principal(outcome.record, 'socket'), credential: outcome.token } : outcome),
+          deliver: (outcome) => {
+            if (!outcome.ok) return waiter.deliver(outcome);
+            // The client is here now: a bridge that pairs and calls at once must not show "last seen: never".
+            this.registry.touch(outcome.record.name);
+            waiter.deliver({ ok: true, principal: this.principal(outcome.record, 'socket'), credential: outcome.token });
+          },
         }),
     };
   }
@@ -160,6 +165,14 @@ export class LocalIdentity implements IdentityPort {
       },
       client: { id: `pending:${client}`, name: client, verified: false, transport: 'socket', scope: { kind: 'listed', servers: [], tools: [] } },
     };
+  }
+
+  /** Whether a verified principal's credential is still paired (neither revoked nor replaced); unverified ones have none to lose. */
+  credentialCurrent(principal: Principal): boolean {
+    if (!principal.client.verified) return true;
+    const id = principal.client.id.slice(principal.client.id.lastIndexOf(':') + 1);
+    const record = this.registry.byCredential(id);
+    return record !== undefined && record.name === principal.client.name;
   }
 
   verify(principal: Principal): Admission {

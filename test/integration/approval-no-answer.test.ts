@@ -315,6 +315,9 @@ const CONTROL_CASES: Record<ControlMethod, Record<string, unknown>> = {
   'clients.apps': {},
   // A dry run writes nothing; the check launches nothing.
   'clients.setup': { client: 'cursor', dryRun: true },
+  // The CRM is a local server: there is nothing to sign in to, and nothing is asked.
+  'servers.login': { name: 'crm' },
+  'servers.logout': { name: 'crm' },
 };
 
 describe('every control method, called while a refund waits for the person', () => {

@@ -84,8 +84,9 @@ async function openSession(gh: RunningGatehouse, client: string, token: string):
     const mine = ++id;
     socket.write(JSON.stringify({ jsonrpc: '2.0', id: mine, method, params }) + '\n');
     for (;;) {
-      const message = JSON.parse(await next()) as { id?: number; result?: unknown; error?: { code: number; message: string } };
-      if (message.id === mine) return message;
+      const message = JSON.parse(await next()) as { id?: number | null; result?: unknown; error?: { code: number; message: string } };
+      // An error tied to no request ends the session (the daemon closes the line after it).
+      if (message.id === mine || (message.id === null && message.error)) return message;
     }
   };
   socket.write(JSON.stringify({ gatehouse: 'hello', version: 1, client, token }) + '\n');
@@ -405,7 +406,7 @@ describe('gatehouse with a running daemon', () => {
 
       const revoked = await gatehouse(['clients', 'revoke', 'morning-agent'], gh.env);
       expect(revoked).toMatchObject({ code: 0, stdout: 'revoked "morning-agent"\n' });
-      // The live session loses access at once; a new one is refused.
+      // The live session loses access at once: the daemon says why and closes it; a new one is refused.
       const cut = await live.call('tools__echo', { text: 'after revoke' });
       expect(cut.result).toBeUndefined();
       expect(cut.error?.message).toBe('the credential of client "morning-agent" was revoked');

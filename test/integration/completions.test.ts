@@ -61,19 +61,19 @@ describe('completions of visible items', () => {
 });
 
 describe('completions from someone who may not act', () => {
-  it('refuses a revoked client at the identity stage, live session included, and audits the refusal', async () => {
+  it('sends nothing upstream for a revoked client: its live session ends at once, and its credential is refused after', async () => {
     const { client } = await connectBridge(gh.env, { era: 'legacy', client: 'doomed', token: gh.tokens.doomed! });
     await client.complete({ ref: { type: 'ref/prompt', name: 'everything__completable-prompt' }, ...DEPARTMENT });
+    const before = completions().length;
     new ClientRegistry(join(gh.paths.stateDir, 'clients.json')).revoke('doomed');
     await callControl(gh.paths.controlSocketPath, 'clients.reload', {});
     const refused = await errorOf(
-      client.complete({
-        ref: { type: 'ref/prompt', name: 'everything__completable-prompt' },
-        argument: { name: 'department', value: 'typed after revocation' },
-      }),
+      client.complete({ ref: { type: 'ref/prompt', name: 'everything__completable-prompt' }, argument: { name: 'department', value: 'typed after revocation' } }, { timeout: 10_000 }),
     );
-    expect(refused.message).toMatch(/the credential of client "doomed" was revoked/);
-    expect(completions().at(-1)).toMatchObject({ client: 'doomed', decision: 'denied', stage: 'identity', code: 'unauthenticated' });
+    expect(refused.message).not.toBe('no error');
+    // Nothing reached the chain, let alone the server: the session was gone before the request.
+    expect(completions().slice(before).filter((e) => e.decision !== 'denied')).toEqual([]);
+    await expect(connectBridge(gh.env, { era: 'legacy', client: 'doomed', token: gh.tokens.doomed! })).rejects.toThrow(/wrong or revoked client credential/);
   });
 });
 

@@ -19,6 +19,7 @@ import { keyringAvailable, startKeyring, type TestKeyring } from '../support/key
 import { MEMORY } from '../support/servers.js';
 import { artifact, ensureConsoleBuilt, launchChromium, openAppWindow, screenshotDisplay, startXvfb } from '../e2e/support.js';
 import { Screen } from '../support/screen.js';
+import { bridgeStandIn } from '../e2e/bridge-stand-in.js';
 import { closeAll, connectHttp, textOf } from './support/clients.js';
 import { REPO, eventually, makeHome } from './support/gatehouse.js';
 
@@ -275,11 +276,131 @@ describe('the console, headless, in Chromium', () => {
     await page.getByRole('img', { name: /calls? from .* per tool/ }).waitFor();
     await page.getByRole('radio', { name: 'per client' }).check();
     await page.getByRole('img', { name: /per client, .*; busiest: cursor \(2\)/ }).waitFor();
-    await events.getByRole('button', { name: /^Event \d+: open its details/ }).first().click();
-    await page.getByText('Stage and code').waitFor();
+    await events.locator('tbody tr[data-index="0"]').click();
+    await page.getByRole('complementary', { name: /^Event \d+$/ }).getByText('Stage and code').waitFor();
     await page.getByRole('button', { name: 'Verify the whole chain' }).click();
     await page.getByText(/^Intact: \d+ events/).waitFor({ timeout: 30_000 });
     await shot('08-audit.png');
+  });
+
+  it('Audit: shows a burst of 200 calls as a visible rise at the default range (issue 17)', async () => {
+    const claude = await connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens['claude-desktop'] });
+    // claude-desktop got the search view above: its calls go through call_tool, audited as the real tool.
+    for (let i = 0; i < 200; i++) await claude.client.callTool({ name: 'call_tool', arguments: { name: 'memory__read_graph', arguments: {} } });
+    await closeAll();
+    // A fresh Audit screen: the default filters, as a person opening it finds them.
+    await page.goto(new URL('/#/overview', origin()).href);
+    await go('Audit');
+    expect(await page.getByLabel('Time', { exact: true }).inputValue()).toBe('24h');
+    const canvas = page.locator('[data-chart="calls"] canvas').first();
+    await canvas.waitFor();
+    await page.getByRole('img', { name: /busiest: memory__read_graph \(2\d\d\)/ }).waitFor();
+    // Read the drawn pixels: per column of the plot, how high the bars reach (in the series' colours).
+    const heights = (await page.evaluate(`(() => {
+      const canvas = document.querySelector('[data-chart="calls"] canvas');
+      const over = document.querySelector('[data-chart="calls"] .u-over').getBoundingClientRect();
+      const box = canvas.getBoundingClientRect();
+      const scale = canvas.width / box.width;
+      const colours = [...document.querySelectorAll('.legend .swatch')].map((s) => getComputedStyle(s).backgroundColor.match(/\\d+/g).slice(0, 3).map(Number));
+      const ctx = canvas.getContext('2d');
+      const x0 = Math.round((over.left - box.left) * scale), y0 = Math.round((over.top - box.top) * scale);
+      const w = Math.round(over.width * scale), h = Math.round(over.height * scale);
+      const data = ctx.getImageData(x0, y0, w, h).data;
+      const isBar = (i) => colours.some((c) => Math.abs(data[i] - c[0]) < 12 && Math.abs(data[i + 1] - c[1]) < 12 && Math.abs(data[i + 2] - c[2]) < 12);
+      const out = [];
+      for (let x = 0; x < w; x++) {
+        let top = h;
+        for (let y = 0; y < h; y++) if (isBar((y * w + x) * 4)) { top = y; break; }
+        out.push((h - top) / h);
+      }
+      return out;
+    })()`)) as number[];
+    const tallest = Math.max(...heights);
+    // The burst reaches most of the plot's height, under the top (nothing cut off)...
+    expect(tallest).toBeGreaterThan(0.6);
+    expect(tallest).toBeLessThan(1);
+    // ... and rises out of a calm stretch: it is a rise, not the whole chart filled.
+    expect(heights.filter((h) => h === 0).length).toBeGreaterThan(heights.length * 0.3);
+    expect(heights.filter((h) => h > 0.05).length).toBeGreaterThan(3);
+    await shot('08b-audit-burst.png');
+  });
+
+  it('Audit: sorts, resizes and filters the events, moves through them by keyboard and opens one beside the table (issue 17)', async () => {
+    await page.goto(new URL('/#/overview', origin()).href);
+    await go('Audit');
+    const events = page.getByRole('region', { name: 'Audit events (scrollable)' });
+    const firstSeq = async () => Number(await events.locator('tbody tr[data-index="0"] td').first().textContent());
+    const newest = await firstSeq();
+    const seqHeader = events.getByRole('columnheader', { name: '#' });
+    await seqHeader.getByRole('button').click();
+    await expect.poll(() => seqHeader.getAttribute('aria-sort')).toBe('ascending');
+    expect(await firstSeq()).toBeLessThan(newest);
+    await seqHeader.getByRole('button').click();
+    await expect.poll(() => seqHeader.getAttribute('aria-sort')).toBe('descending');
+    expect(await firstSeq()).toBe(newest);
+    // Resize the Tool column by dragging its edge, then by keyboard.
+    const toolHeader = events.getByRole('columnheader', { name: 'Tool' });
+    const before = (await toolHeader.boundingBox())!.width;
+    const edge = (await toolHeader.getByRole('separator').boundingBox())!;
+    await page.mouse.move(edge.x + edge.width / 2, edge.y + edge.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(edge.x + edge.width / 2 + 90, edge.y + edge.height / 2, { steps: 6 });
+    await page.mouse.up();
+    await expect.poll(async () => (await toolHeader.boundingBox())!.width).toBeGreaterThan(before + 70);
+    const dragged = (await toolHeader.boundingBox())!.width;
+    await toolHeader.getByRole('separator').focus();
+    await page.keyboard.press('ArrowLeft');
+    await expect.poll(async () => Math.round((await toolHeader.boundingBox())!.width)).toBe(Math.round(dragged - 16));
+    // Keyboard: the first row, two down, Enter: that event opens beside the table.
+    await events.locator('tbody tr[data-index="0"]').focus();
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    const third = Number(await events.locator('tbody tr[data-index="2"] td').first().textContent());
+    expect(await page.evaluate('document.activeElement?.dataset.index')).toBe('2');
+    await page.keyboard.press('Enter');
+    const details = page.getByRole('complementary', { name: `Event ${third}` });
+    await details.waitFor();
+    const table = (await events.boundingBox())!;
+    const side = (await details.boundingBox())!;
+    expect(side.x).toBeGreaterThan(table.x + table.width - 1);
+    expect(side.y).toBeLessThan(table.y + table.height);
+    await page.keyboard.press('Escape');
+    await expect.poll(() => details.count()).toBe(0);
+    // The quick filter narrows the rows drawn to those that mention it.
+    const all = Number(await events.locator('table').getAttribute('aria-rowcount'));
+    await page.getByLabel('Filter these rows').fill('denied');
+    await expect.poll(async () => Number(await events.locator('table').getAttribute('aria-rowcount'))).toBeLessThan(all);
+    const kept = await events.locator('tbody tr[data-index]').allTextContents();
+    expect(kept.length).toBeGreaterThan(0);
+    for (const row of kept) expect(row).toContain('denied');
+    await page.getByLabel('Filter these rows').fill('');
+    await shot('08c-audit-table.png');
+  });
+
+  it('Clients and Overview: a revoked client with a live session vanishes from "connected now" within a second, and stays gone after a reload (issue 17)', async () => {
+    const token = new ClientRegistry(join(home.paths.stateDir, 'clients.json')).add('zed', { scope: { kind: 'all' }, via: 'http' });
+    await daemon.console.call('clients.list', {});
+    const zed = await connectHttp(daemon.httpUrl!, { era: 'legacy', token, shared: true });
+    for (let i = 0; i < 3; i++) await zed.client.callTool({ name: 'memory__read_graph', arguments: {} });
+    await go('Clients');
+    const connected = page.getByRole('region', { name: 'Connected now' });
+    await connected.getByRole('row', { name: /zed/ }).waitFor();
+    // Seen now, not "never": it has a live session that made three calls.
+    await expect.poll(async () => (await page.getByRole('table', { name: 'Paired clients' }).getByRole('row', { name: /zed/ }).textContent()) ?? '').toMatch(/just now|s ago/);
+    await page.getByRole('button', { name: 'Revoke zed' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Revoke zed?' }).getByRole('button', { name: 'Revoke the client' });
+    const started = Date.now();
+    await confirm.click();
+    await connected.getByRole('row', { name: /zed/ }).waitFor({ state: 'detached', timeout: 1000 });
+    expect(Date.now() - started).toBeLessThan(1000);
+    await go('Overview');
+    await page.getByRole('region', { name: 'Connected clients' }).waitFor();
+    expect(await page.getByRole('region', { name: 'Connected clients' }).getByText('zed').count()).toBe(0);
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+    await page.getByRole('region', { name: 'Connected clients' }).waitFor();
+    expect(await page.getByRole('region', { name: 'Connected clients' }).getByText('zed').count()).toBe(0);
+    await zed.close().catch(() => undefined);
   });
 
   it('Identity, Policy and Approvals: the OS user in unmanaged mode, its history, nothing waiting', async () => {
@@ -324,29 +445,8 @@ describe('the console, headless, in Chromium', () => {
 });
 
 describe('the desktop app\'s pages, with a stand-in for its preload', () => {
-  /**
-   * Electron cannot run here, so its preload is stood in for: `window.gatehouse` as the preload
-   * builds it (main/bridge.ts), answering from the test. The pages are the real console's.
-   */
-  const bridgeScript = (question: unknown, inbox: unknown[] = []) => `
-    const answers = [];
-    const settings = { openAtLogin: false };
-    const reply = (result) => Promise.resolve({ ok: true, result });
-    window.__answers = answers;
-    window.__settings = settings;
-    window.gatehouse = new Proxy({
-      onEvent: () => () => {},
-      status: () => reply({ version: 't', pid: 1, startedAt: new Date().toISOString(), user: 'me', policy: { mode: 'unmanaged' }, configFile: '', socketPath: '', servers: [], clients: [], audit: { file: '', records: 0 }, pendingQuestions: 1 }),
-      'audit.query': () => reply({ events: [], head: 0, more: false }),
-      'questions.list': () => reply({ questions: ${JSON.stringify(inbox)}, answerAt: ['desktop app'] }),
-      human: {
-        question: () => reply(${JSON.stringify(question)}),
-        answer: (a) => (answers.push(a), reply({ recorded: true })),
-        inbox: () => reply(${JSON.stringify(inbox)}),
-        answerOne: (id, a) => (answers.push({ id, ...a }), reply({ recorded: true })),
-      },
-      app: { settings: () => reply({ ...settings }), setSettings: (s) => (Object.assign(settings, s), reply(s)) },
-    }, { get: (t, k) => (k in t ? t[k] : () => Promise.resolve({ ok: false, error: { code: 'x', message: 'not in this stand-in' } })) });`;
+  /** Electron cannot run here, so its preload is stood in for (test/e2e/bridge-stand-in.ts); the pages are the real console's. */
+  const bridgeScript = bridgeStandIn;
 
   it('the pairing popup: shows the code and the scope form, and sends the person\'s answer', async () => {
     const popup = await context.newPage();

@@ -147,9 +147,8 @@ describe('pairing a bridge', () => {
 
     const revoke = await runGatehouse(['clients', 'revoke', 'soon-revoked'], env());
     expect(revoke).toMatchObject({ code: 0, stdout: 'revoked "soon-revoked"\n' });
-    await expect(client.callTool({ name: 'canary__echo', arguments: { message: 'after' } })).rejects.toThrow(
-      'the credential of client "soon-revoked" was revoked',
-    );
+    // Revocation ends the live session at once (issue 17): the daemon closes its line, so the next call fails.
+    await expect(client.callTool({ name: 'canary__echo', arguments: { message: 'after' } })).rejects.toThrow();
 
     const reuse = await runGatehouse(['connect', '--client', 'soon-revoked'], env({ GATEHOUSE_CLIENT_TOKEN: stolen }));
     expect(reuse.code).toBe(1);

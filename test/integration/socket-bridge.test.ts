@@ -189,7 +189,9 @@ describe.each(ERAS)('gatehouse connect, %s era', (era) => {
     new ClientRegistry(join(gh.paths.stateDir, 'clients.json')).revoke(name);
     await callControl(gh.paths.controlSocketPath, 'clients.reload', {});
 
-    await expect(client.callTool({ name: 'everything__echo', arguments: { message: 'after' } })).rejects.toThrow(`the credential of client "${name}" was revoked`);
+    // Revocation ends the live session at once (issue 17): it leaves status, the daemon closes its line, and the next call fails.
+    await eventually(async () => bridgeClients(await gh.status(), name).length === 0, 5000, 'the revoked session to end');
+    await expect(client.callTool({ name: 'everything__echo', arguments: { message: 'after' } }, { timeout: 10_000 })).rejects.toThrow();
     await expectRefused({ client: name, token: gh.tokens[name]! }, 'wrong or revoked client credential');
   });
 });

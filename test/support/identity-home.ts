@@ -10,7 +10,7 @@ import type { ConfigInput } from '../../src/common/config.js';
 import { MemorySecretStore, type SecretStore } from '../../src/core/secrets.js';
 import type { Logger } from '../../src/core/ports.js';
 import { ClientRegistry } from '../../src/node/client-registry.js';
-import { startDaemon, type Daemon } from '../../src/node/daemon.js';
+import { startDaemon, type Daemon, type DaemonOptions } from '../../src/node/daemon.js';
 import type { GatehousePaths } from '../../src/node/paths.js';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
@@ -45,6 +45,8 @@ export interface IdentityHomeOptions {
   pairingDeadlineMs?: number;
   /** Clients paired before the daemon starts, with their grants. */
   clients?: Record<string, Parameters<ClientRegistry['add']>[1]>;
+  /** More daemon options (tests of one part's own settings). */
+  daemon?: Partial<DaemonOptions>;
 }
 
 export async function startIdentityHome(options: IdentityHomeOptions = {}): Promise<IdentityHome> {
@@ -72,6 +74,7 @@ export async function startIdentityHome(options: IdentityHomeOptions = {}): Prom
       ...(options.pairingDeadlineMs ? { pairingDeadlineMs: options.pairingDeadlineMs } : {}),
     },
     identity: { retry: { initialMs: 200, maxMs: 1000 } },
+    ...(options.daemon ?? {}),
   });
   let seen = 0;
   return {

@@ -30,6 +30,10 @@ export interface ProviderOptions {
   accessTokenSeconds?: number;
   /** Port to listen on (0: any). */
   port?: number;
+  /** Signing keys (private JWKs), for a test that signs tokens of its own as this provider (an ID-JAG). */
+  jwks?: { keys: Record<string, unknown>[] };
+  /** More grant types the desktop client may use (a custom grant the test registers, such as token exchange). */
+  clientGrantTypes?: string[];
 }
 
 export async function startProvider(options: ProviderOptions = {}): Promise<TestProvider> {
@@ -46,7 +50,7 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Test
         application_type: 'native',
         token_endpoint_auth_method: 'none',
         redirect_uris: ['http://127.0.0.1/callback'],
-        grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+        grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code', ...(options.clientGrantTypes ?? [])],
         response_types: ['code'],
       },
       {
@@ -79,6 +83,7 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Test
       DeviceCode: 600,
     },
     rotateRefreshToken: true,
+    ...(options.jwks ? { jwks: options.jwks as never } : {}),
     cookies: { keys: ['test-cookie-key-not-secret'] },
     async findAccount(_ctx, id) {
       return {

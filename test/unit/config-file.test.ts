@@ -158,6 +158,17 @@ describe('loadConfigFile: schema', () => {
     expect(error).toBe(`${file}: servers.memory.env.A-B: an environment variable name is letters, digits and underscores`);
   });
 
+  it('takes an http server\'s sign-in settings, with a client secret only as a reference and a metadata document only over https', async () => {
+    const http = (oauth: unknown) => ({ servers: { notes: { type: 'http', url: 'https://mcp.example.com/mcp', oauth } } });
+    const ok = await load(http({ clientId: 'gatehouse', clientSecret: '${secret:notes_secret}', scopes: ['notes:read'] }));
+    expect(ok.ok && ok.config.servers['notes']).toMatchObject({ oauth: { clientId: 'gatehouse', clientSecret: '${secret:notes_secret}', scopes: ['notes:read'], redirectPort: 0 } });
+    expect(await loadError(http({ clientSecret: 'literal-secret' }))).toBe(`${file}: servers.notes.oauth.clientSecret: clientSecret must be a \${secret:NAME} reference to a secret set with \`gatehouse secrets set NAME\``);
+    expect(await loadError(http({ clientMetadataUrl: 'http://corp.example.com/gatehouse.json' }))).toBe(`${file}: servers.notes.oauth.clientMetadataUrl: clientMetadataUrl must be an https:// address with a path`);
+    expect(await loadError(http({ scopes: ['has space'] }))).toMatch(/servers\.notes\.oauth\.scopes\[0\]: a scope is printable ASCII/);
+    const off = await load(http(false));
+    expect(off.ok && off.config.servers['notes']).toMatchObject({ oauth: false });
+  });
+
   it('refuses an unknown server type', async () => {
     const error = await loadError({ servers: { memory: { type: 'sse', url: 'http://x' } } });
     expect(error).toMatch(new RegExp(`^${escape(file)}: servers\\.memory\\.type: .*'stdio' \\| 'http'`));
@@ -174,7 +185,9 @@ describe('loadConfigFile: schema', () => {
   it('fills in defaults for omitted fields', async () => {
     const result = await load({ servers: { a: stdio() } });
     expect(result.ok && result.config.servers['a']).toMatchObject({ args: [], env: {}, enabled: true, restart: { mode: 'on-failure' } });
-    expect(result.ok && result.config.listen.http).toEqual({ enabled: true, port: 0, maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 });
+    expect(result.ok && result.config.listen.http).toEqual({
+      enabled: true, port: 0, maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, clientMetadata: { allowPrivateAddresses: false },
+    });
   });
 });
 

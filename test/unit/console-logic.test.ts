@@ -6,27 +6,37 @@ import { describe, expect, it, vi } from 'vitest';
 import { contentSecurityPolicy } from '../../src/common/csp.js';
 import type { DaemonStatus } from '../../src/common/status.js';
 import { diffBundles, policyStatements } from '../../src/node/console/policy-report.js';
-import { OTHER_SERIES, timeline } from '../../src/node/console/reports.js';
+import { FIT_MIN_SPAN_MS, OTHER_SERIES, fittedStart, timeline } from '../../src/node/console/reports.js';
 import { terminalAnnouncer } from '../../src/node/console/announce.js';
-import { niceTicks, linePath, totals } from '../../renderer/lib/chart.js';
+import { bucketStarts, niceTicks, scaleTop, stacked, totals } from '../../renderer/lib/chart.js';
 import { duration, relative } from '../../renderer/lib/format.js';
 import { parseRoute, href } from '../../renderer/lib/routes.js';
 import { EMPTY_FORM, configFromForm, formFromConfig, validateForm } from '../../renderer/lib/server-form.js';
 import { snippetFor } from '../../renderer/lib/snippets.js';
-import { visibleRange } from '../../renderer/lib/virtual.js';
+import { nextRowIndex, resizedWidth } from '../../renderer/lib/table.js';
 import { resolveAppRequest, appUrl } from '../../main/app-protocol.js';
 import { chooseLaunch } from '../../main/start.js';
 import { isWebLink, refuseNavigation } from '../../main/security.js';
 import type { WebContents } from 'electron';
 import { trayModel } from '../../main/tray-model.js';
 
-describe('the virtualized table', () => {
-  it('draws the rows in view plus the overscan, and nothing past either end', () => {
-    expect(visibleRange(0, 340, 34, 10_000, 8)).toEqual({ start: 0, end: 19 });
-    expect(visibleRange(34 * 5000, 340, 34, 10_000, 8)).toEqual({ start: 4992, end: 5019 });
-    expect(visibleRange(34 * 9999, 340, 34, 10_000, 8)).toEqual({ start: 9991, end: 10_000 });
-    expect(visibleRange(0, 340, 34, 0)).toEqual({ start: 0, end: 0 });
-    expect(visibleRange(-50, 340, 34, 3)).toEqual({ start: 0, end: 3 });
+describe('the table\'s keyboard', () => {
+  it('moves the active row by arrow, page, Home and End, and never past either end', () => {
+    expect(nextRowIndex('ArrowDown', 0, 10, 4)).toBe(1);
+    expect(nextRowIndex('ArrowDown', 9, 10, 4)).toBe(9);
+    expect(nextRowIndex('ArrowUp', 0, 10, 4)).toBe(0);
+    expect(nextRowIndex('PageDown', 8, 10, 4)).toBe(9);
+    expect(nextRowIndex('PageUp', 5, 10, 4)).toBe(1);
+    expect(nextRowIndex('Home', 5, 10, 4)).toBe(0);
+    expect(nextRowIndex('End', 5, 10, 4)).toBe(9);
+    expect(nextRowIndex('a', 5, 10, 4)).toBeUndefined();
+    expect(nextRowIndex('ArrowDown', 0, 0, 4)).toBeUndefined();
+  });
+  it('resizes a column by arrow keys on its edge, never below the minimum', () => {
+    expect(resizedWidth('ArrowRight', 100, 48)).toBe(116);
+    expect(resizedWidth('ArrowLeft', 60, 48)).toBe(48);
+    expect(resizedWidth('ArrowRight', 100, 48, true)).toBe(164);
+    expect(resizedWidth('Enter', 100, 48)).toBeUndefined();
   });
 });
 
@@ -37,9 +47,18 @@ describe('the calls chart', () => {
     expect(niceTicks(0)).toEqual([0, 1]);
     expect(niceTicks(1)).toEqual([0, 1]);
   });
-  it('sums stacked series per bucket and draws a line within its box', () => {
+  it('sums stacked series per bucket, tallest first, so each bar overlays the one it sits on', () => {
     expect(totals([{ counts: [1, 2] }, { counts: [3, 0] }], 2)).toEqual([4, 2]);
-    expect(linePath([0, 10], 100, 50, 10)).toBe('M0.0,50.0 L100.0,0.0');
+    expect(stacked([[1, 2], [3, 0], [0, 5]])).toEqual([[4, 7], [4, 2], [1, 2]]);
+  });
+  it('keeps the tallest bar and the top label inside the plot: the scale ends above the largest value', () => {
+    expect(scaleTop(200)).toBeGreaterThan(200);
+    expect(scaleTop(7)).toBe(8);
+    expect(scaleTop(8)).toBe(10);
+    expect(scaleTop(0)).toBe(1);
+  });
+  it('places each bucket at its start, in seconds', () => {
+    expect(bucketStarts('2026-11-26T09:00:00.000Z', 60_000, 3)).toEqual([1795683600, 1795683660, 1795683720]);
   });
 });
 
@@ -54,13 +73,41 @@ describe('timeline (calls over time)', () => {
     ];
     const result = timeline(events, { from: at(0), to: at(60), buckets: 6, by: 'tool', max: 1000 });
     expect(result.bucketMs).toBe(600_000);
-    expect(result.series[0]).toEqual({ key: 'memory__read_graph', counts: [5, 0, 0, 0, 0, 0], total: 5 });
+    expect(result.series[0]).toEqual({ key: 'memory__read_graph', counts: [5, 0, 0, 0, 0, 0], refused: [0, 0, 0, 0, 0, 0], latencyMs: [null, null, null, null, null, null], total: 5 });
     expect(result.series).toHaveLength(9);
     expect(result.series.at(-1)!.key).toBe(OTHER_SERIES);
     expect(result.total).toBe(15);
     expect(result.truncated).toBe(false);
     const byClient = timeline(events, { from: at(0), to: at(60), buckets: 2, by: 'client', max: 3 });
     expect(byClient).toMatchObject({ total: 3, truncated: true, series: [{ key: 'cursor', counts: [3, 0] }] });
+  });
+  it('counts refusals and the median latency per server and bucket (the Overview\'s activity)', () => {
+    const events = [
+      { at: at(1), server: 'crm', name: 'refund', decision: 'ok', latencyMs: 4 },
+      { at: at(2), server: 'crm', name: 'refund', decision: 'ok', latencyMs: 10 },
+      { at: at(3), server: 'crm', name: 'refund', decision: 'denied' },
+      { at: at(4), server: 'crm', name: 'search', decision: 'ok', latencyMs: 6 },
+      { at: at(40), server: 'memory', name: 'read_graph', decision: 'ok', latencyMs: 1.5 },
+    ] as const;
+    const result = timeline(events, { from: at(0), to: at(60), buckets: 2, by: 'server', max: 100 });
+    expect(result.series).toEqual([
+      { key: 'crm', counts: [4, 0], refused: [1, 0], latencyMs: [6, null], total: 4 },
+      { key: 'memory', counts: [0, 1], refused: [0, 0], latencyMs: [null, 1.5], total: 1 },
+    ]);
+  });
+  it('fits a range to its first call, so a burst keeps its shape, but never narrower than 2 minutes', () => {
+    const day = Date.parse(at(0));
+    const end = day + 86_400_000;
+    // A burst an hour before the end: the chart starts at its minute, not a day earlier.
+    expect(fittedStart(day, end, end - 3_600_000 + 42_000)).toBe(end - 3_600_000);
+    // A burst a moment ago: 2 minutes are kept.
+    expect(fittedStart(day, end, end - 5000)).toBe(end - FIT_MIN_SPAN_MS);
+    // No call, or a call at the very start: the range as asked.
+    expect(fittedStart(day, end, undefined)).toBe(day);
+    expect(fittedStart(day, end, day)).toBe(day);
+    const fitted = timeline([{ at: at(30) }], { from: at(20), to: at(60), requestedFrom: at(0), buckets: 4, by: 'tool', max: 10 });
+    expect(fitted.requestedFrom).toBe(at(0));
+    expect(fitted.from).toBe(at(20));
   });
 });
 
@@ -178,6 +225,22 @@ describe('the tray', () => {
     expect(trayModel(status({ servers: [{ name: 'a', enabled: true, state: 'crash-looping' }] as DaemonStatus['servers'] })).state).toBe('error');
     expect(trayModel(status({ policy: { mode: 'managed', state: 'fail-closed' } })).tooltip).toContain('policy failing closed');
   });
+  it('says when an update waits, and offers to install it only once it is downloaded and verified (issue 17)', () => {
+    const ready = trayModel(status(), { kind: 'ready', version: '1.3.0' });
+    expect(ready.tooltip).toBe('Gatehouse — 2 of 2 servers ready · unmanaged · update 1.3.0 ready: restart to install');
+    expect(ready.menu.find((m) => m.id === 'install-update')).toEqual({ id: 'install-update', label: 'Restart to install Gatehouse 1.3.0', enabled: true });
+    const held = trayModel(status(), { kind: 'held', version: '1.3.0', reason: 'your organisation defers updates by 7 days', until: '2026-12-08T10:00:00.000Z' });
+    expect(held.tooltip).toContain('update 1.3.0 held: your organisation defers updates by 7 days until 2026-12-08');
+    expect(held.menu.some((m) => m.id === 'install-update')).toBe(false);
+    expect(trayModel(status(), { kind: 'downloading', version: '1.3.0' }).menu.some((m) => m.id === 'install-update')).toBe(false);
+    expect(trayModel(status(), { kind: 'refused', reason: 'latest-linux.yml is not signed by a key your organisation trusts for updates' }).tooltip).toContain('update refused');
+    expect(trayModel(status(), { kind: 'idle' }).tooltip).toBe('Gatehouse — 2 of 2 servers ready · unmanaged');
+  });
+
+  it('asks for attention, not alarm, when a remote server waits for the person to sign in', () => {
+    const waiting = trayModel(status({ servers: [{ name: 'a', enabled: true, state: 'ready' }, { name: 'notes', enabled: true, state: 'needs-sign-in' }] as DaemonStatus['servers'] }));
+    expect(waiting).toMatchObject({ state: 'attention', tooltip: 'Gatehouse — 1 of 2 servers ready · 1 server needs you to sign in · unmanaged' });
+  });
 });
 
 describe('the app:// protocol of the desktop app', () => {
@@ -224,6 +287,9 @@ describe('npm start', () => {
     expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'linux', env: { DISPLAY: ':0' } })).toEqual({ kind: 'electron', binary: '/e/electron' });
     expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'darwin', env: {} })).toMatchObject({ kind: 'electron' });
     expect(chooseLaunch({ electronBinary: undefined, platform: 'linux', env: { DISPLAY: ':0' } })).toMatchObject({ kind: 'headless', reason: /Electron binary is not installed/ });
+    // The message is true (issue 17): npm ci never downloads the binary, and it names the one command that does.
+    const missing = chooseLaunch({ electronBinary: undefined, platform: 'darwin', env: {} });
+    expect(missing.kind === 'headless' && missing.reason).toMatch(/`npm ci` never downloads it.*run `npm run desktop:install`/);
     expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'linux', env: {} })).toMatchObject({ kind: 'headless', reason: /no display/ });
     expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'linux', env: { WAYLAND_DISPLAY: 'wayland-0', GATEHOUSE_HEADLESS: '1' } })).toMatchObject({ kind: 'headless' });
   });

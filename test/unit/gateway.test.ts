@@ -31,9 +31,10 @@ class ScriptedConnection implements UpstreamConnection {
   }
   async ping(): Promise<void> {}
   async close(): Promise<void> {}
+  upstreamIdentity?: () => { issuer: string; subject?: string } | undefined;
 }
 
-function setup(overrides: Partial<GatewayDeps> = {}) {
+function setup(overrides: Partial<GatewayDeps> = {}, signInNeeded?: (server: string) => string | undefined) {
   const audit: AuditRecord[] = [];
   const connection = new ScriptedConnection();
   const ready = new Map<string, UpstreamLists>([
@@ -51,6 +52,7 @@ function setup(overrides: Partial<GatewayDeps> = {}) {
     directory: {
       readyLists: () => ready,
       connection: (server) => (ready.has(server) ? { connection, timeoutMs: 1000 } : undefined),
+      ...(signInNeeded ? { signInNeeded } : {}),
     },
     audit: { append: (record) => void audit.push(record) },
     clock: new FakeClock(),
@@ -390,5 +392,54 @@ describe('the gateway', () => {
       gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'x' } }, undefined, ctx()),
     ).resolves.toMatchObject({ kind: 'ok' });
     expect(seen).toContain('prompt:summarize');
+  });
+});
+
+describe('a remote server waiting for the user to sign in', () => {
+  const waiting = (server: string) => (server === 'notes' ? 'server "notes" needs you to sign in: run `gatehouse servers login notes`' : undefined);
+
+  it('tells a caller of one of its tools to sign in, naming the command, and audits the call', async () => {
+    const offered: string[] = [];
+    const { gateway, audit, connection } = setup({ onSignInNeeded: (server, p) => offered.push(`${server} for ${p.client.name}`) }, waiting);
+    const outcome = await gateway.callTool(principal, {}, 'notes__read_notes', {}, undefined, ctx());
+    expect(outcome).toEqual({ kind: 'denied', stage: 'upstream', code: 'sign_in_required', reason: 'server "notes" needs you to sign in: run `gatehouse servers login notes`' });
+    expect(connection.calls).toEqual([]);
+    expect(audit.map((r) => [r.type, r.server, r.name, r.code])).toEqual([
+      ['call.attempt', 'notes', 'read_notes', undefined],
+      ['call.outcome', 'notes', 'read_notes', 'sign_in_required'],
+    ]);
+    // The human channel may offer the sign-in to the person.
+    expect(offered).toEqual(['notes for cursor']);
+  });
+
+  it('answers the same in the server\'s own view, and for prompts', async () => {
+    const { gateway } = setup({}, waiting);
+    expect(await gateway.callTool(principal, { server: 'notes' }, 'read_notes', {}, undefined, ctx())).toMatchObject({ code: 'sign_in_required' });
+    expect(await gateway.getPrompt(principal, {}, 'notes__summary', {}, undefined, ctx())).toMatchObject({ code: 'sign_in_required' });
+  });
+
+  it('gives a tool the policy hides the unknown-tool answer, waiting server or not', async () => {
+    const hiding: PolicyPort = { mode: 'managed', version: '1', visible: (_p, server, _k, name, options) => !(server === 'notes' && name === 'secret_tool' && options?.unlisted), decide: () => new UnmanagedPolicy().decide() };
+    const { gateway } = setup({ policy: hiding }, waiting);
+    expect(await gateway.callTool(principal, {}, 'notes__secret_tool', {}, undefined, ctx())).toMatchObject({ code: 'unknown_tool' });
+    expect(await gateway.callTool(principal, {}, 'notes__read_notes', {}, undefined, ctx())).toMatchObject({ code: 'sign_in_required' });
+  });
+
+  it('lets the identity stage refuse first a caller who may not call at all', async () => {
+    const { gateway } = setup({ identity: { verify: () => ({ ok: false, code: 'unauthenticated', reason: 'not paired' }) } }, waiting);
+    expect(await gateway.callTool(principal, {}, 'notes__read_notes', {}, undefined, ctx())).toMatchObject({ stage: 'identity', code: 'unauthenticated' });
+  });
+
+  it('turns a sign-in refused during a call into the same denial, and records whose sign-in the call carried', async () => {
+    const offered: string[] = [];
+    const { gateway, audit, connection } = setup({ onSignInNeeded: (server) => offered.push(server) });
+    connection.upstreamIdentity = () => ({ issuer: 'https://auth.example.com', subject: 'alice' });
+    connection.answer = async () => {
+      throw Object.assign(new Error('server "memory" needs you to sign in: run `gatehouse servers login memory`'), { code: 'sign_in_required' });
+    };
+    const outcome = await gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx());
+    expect(outcome).toMatchObject({ kind: 'denied', stage: 'upstream', code: 'sign_in_required' });
+    expect(offered).toEqual(['memory']);
+    expect(audit[1]).toMatchObject({ upstream: { issuer: 'https://auth.example.com', subject: 'alice' } });
   });
 });

@@ -292,6 +292,19 @@ describe('the managed policy port', () => {
     });
   });
 
+  it('judges a tool named while its server lists nothing (waiting for a sign-in) by the catalog and the policy alone, never more', () => {
+    const tools = crmTools();
+    const policy = new BundlePolicy({ now: () => Date.now(), lists: () => undefined });
+    policy.install({ kind: 'enforcing', evaluator: new BundleEvaluator(pinnedBundle(tools), cedar) });
+    const analyst = principal(ANALYST);
+    // Without its live definition, no tool is listed or callable.
+    expect(policy.visible(analyst, 'crm', 'tool', 'search_contacts')).toBe(false);
+    // Asked about by name, a catalog tool the policy lets this user see is known; others, and tools outside the catalog, are not.
+    expect(policy.visible(analyst, 'crm', 'tool', 'search_contacts', { unlisted: true })).toBe(true);
+    expect(policy.visible(analyst, 'crm', 'tool', 'refund', { unlisted: true })).toBe(false);
+    expect(policy.visible(analyst, 'crm', 'tool', 'not_in_catalog', { unlisted: true })).toBe(false);
+  });
+
   it('permits nothing to the OS user in managed mode: sign-in is required', () => {
     const tools = crmTools();
     const policy = setup({ tools, resources: [], resourceTemplates: [], prompts: [] });

@@ -74,6 +74,16 @@ describe('SecretScrubber', () => {
     expect([scrubbed.message, scrubbed.code]).toEqual(['bad key [secret short redacted]', -32602]);
   });
 
+  it('replaces the values known under one name without growing, and leaves other names alone', () => {
+    const scrubber = new SecretScrubber();
+    scrubber.add('stripe_key', new Redacted('sk_live_1'));
+    scrubber.set('upstream notes token', [new Redacted('at-1'), new Redacted('rt-1')]);
+    const size = scrubber.size;
+    scrubber.set('upstream notes token', [new Redacted('at-2'), new Redacted('rt-2')]);
+    expect(scrubber.size).toBe(size);
+    expect(scrubber.scrub('at-1 at-2 rt-2 sk_live_1')).toBe('at-1 [secret upstream notes token redacted] [secret upstream notes token redacted] [secret stripe_key redacted]');
+  });
+
   it('never prints the values it holds', () => {
     expect(inspect(scrubber)).toBe('SecretScrubber(6 forms)');
     expect(JSON.stringify({ scrubber })).toBe('{"scrubber":"[redacted]"}');

@@ -483,6 +483,39 @@ describe('restarts and backoff', () => {
   });
 });
 
+describe('remote servers that need sign-in', () => {
+  it('waits in needs-sign-in, naming the command, without scheduling a retry', async () => {
+    const h = harness();
+    h.connector.plan('notes', { kind: 'sign-in' });
+    await h.supervisor.apply({ notes: server() });
+    expect(h.supervisor.status('notes')).toMatchObject({ state: 'needs-sign-in', lastError: 'server "notes" needs you to sign in: run `gatehouse servers login notes`' });
+    expect(h.supervisor.status('notes')?.nextAttemptAt).toBeUndefined();
+    await h.clock.advance(60_000);
+    expect(h.connector.attemptsFor('notes')).toHaveLength(1);
+    expect(h.logs.map((l) => l.event)).toContain('server.needs_sign_in');
+  });
+
+  it('starts again at once when asked (a sign-in completed), with no backoff carried over', async () => {
+    const h = harness();
+    h.connector.plan('notes', { kind: 'sign-in' });
+    await h.supervisor.apply({ notes: server() });
+    await h.supervisor.restart('notes');
+    expect(state(h, 'notes')).toBe('ready');
+  });
+
+  it('parks a ready server whose sign-in the remote side refused, instead of restarting it in a loop', async () => {
+    const h = harness();
+    await h.supervisor.apply({ notes: server() });
+    h.connector.always('notes', { kind: 'sign-in' });
+    h.connector.last('notes').signInLost();
+    await flush();
+    expect(h.supervisor.status('notes')).toMatchObject({ state: 'needs-sign-in', restarts: 0 });
+    await h.clock.advance(60_000);
+    expect(h.connector.attemptsFor('notes')).toHaveLength(1);
+    expect(h.stateSeq('notes')).toEqual(['starting', 'ready', 'needs-sign-in']);
+  });
+});
+
 describe('restart modes', () => {
   it('leaves a server stopped after a crash when its mode is never, recording why', async () => {
     const h = harness();

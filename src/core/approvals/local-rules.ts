@@ -9,7 +9,7 @@
  * when unmanaged (the same answer as the read-only client scope).
  */
 import type { GovernedCall } from '../chain.js';
-import type { HiddenBecause, PolicyDecision, PolicyPort } from '../governance.js';
+import type { HiddenBecause, PolicyDecision, PolicyPort, VisibleOptions } from '../governance.js';
 import type { Principal } from '../principal.js';
 import { compilePatterns, matchesPatterns, type CompiledPatterns } from '../policy/narrowing.js';
 import type { ItemKind } from '../policy/model.js';
@@ -52,8 +52,8 @@ export class AskingPolicy implements PolicyPort {
     return this.inner.version;
   }
 
-  visible(principal: Principal, server: string, kind: ItemKind, name: string): boolean {
-    return this.inner.visible(principal, server, kind, name);
+  visible(principal: Principal, server: string, kind: ItemKind, name: string, options?: VisibleOptions): boolean {
+    return this.inner.visible(principal, server, kind, name, options);
   }
 
   /** Asking never hides: what hid an item, whether a server can be seen, and why nothing can, are the inner policy's answers. */

@@ -5,7 +5,7 @@
  * in force and can only take away, the same way local restrictions do.
  */
 import type { GovernedCall } from '../chain.js';
-import type { HiddenBecause, PolicyDecision, PolicyPort } from '../governance.js';
+import type { HiddenBecause, PolicyDecision, PolicyPort, VisibleOptions } from '../governance.js';
 import type { Principal } from '../principal.js';
 
 export type ClientScope =
@@ -61,9 +61,9 @@ export class ScopedPolicy implements PolicyPort {
     return this.inner.version;
   }
 
-  visible(principal: Principal, server: string, kind: 'tool' | 'prompt' | 'resource', name: string): boolean {
+  visible(principal: Principal, server: string, kind: 'tool' | 'prompt' | 'resource', name: string, options?: VisibleOptions): boolean {
     if (outsideScope(principal.client.scope, this.readOnly, server, kind, name)) return false;
-    return this.inner.visible(principal, server, kind, name);
+    return this.inner.visible(principal, server, kind, name, options);
   }
 
   explainHidden(principal: Principal, server: string, kind: 'tool' | 'prompt' | 'resource', name: string): HiddenBecause {

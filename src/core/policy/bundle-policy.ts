@@ -17,7 +17,7 @@
  */
 import type { DenyCode } from '../../common/errors.js';
 import type { GovernedCall } from '../chain.js';
-import type { HiddenBecause, PolicyDecision, PolicyPort } from '../governance.js';
+import type { HiddenBecause, PolicyDecision, PolicyPort, VisibleOptions } from '../governance.js';
 import type { Logger, UpstreamLists } from '../ports.js';
 import type { Principal } from '../principal.js';
 import type { Assessment, BundleEvaluator, Verdict } from './evaluator.js';
@@ -112,13 +112,14 @@ export class BundlePolicy implements PolicyPort {
     return undefined;
   }
 
-  visible(principal: Principal, server: string, kind: ItemKind, name: string): boolean {
+  visible(principal: Principal, server: string, kind: ItemKind, name: string, options?: VisibleOptions): boolean {
     const blocked = this.blocked(principal);
     if (blocked) return 'unmanaged' in blocked;
     const evaluator = (this.current as { evaluator: BundleEvaluator }).evaluator;
     if (kind === 'tool') {
       const pinned = evaluator.catalogTool(server, name);
-      if (!pinned || !this.matchesPin(server, name, pinned.sha256)) return false;
+      // An unlisted tool (its server waits for a sign-in) has no live definition to check yet; the call is refused regardless.
+      if (!pinned || (!options?.unlisted && !this.matchesPin(server, name, pinned.sha256))) return false;
     }
     return this.assessment(evaluator, principal, kind, server, name).visible;
   }

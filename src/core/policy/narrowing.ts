@@ -6,7 +6,7 @@
  * policy, because nothing here ever answers "yes" on its own.
  */
 import type { GovernedCall } from '../chain.js';
-import type { HiddenBecause, PolicyPort } from '../governance.js';
+import type { HiddenBecause, PolicyPort, VisibleOptions } from '../governance.js';
 import type { Principal } from '../principal.js';
 import type { ManagedDecision } from './bundle-policy.js';
 import type { ItemKind } from './model.js';
@@ -83,9 +83,9 @@ export class NarrowedPolicy implements PolicyPort {
     return this.inner.version;
   }
 
-  visible(principal: Principal, server: string, kind: ItemKind, name: string): boolean {
+  visible(principal: Principal, server: string, kind: ItemKind, name: string, options?: VisibleOptions): boolean {
     if (this.restrictions().disabled(principal.client.name, server, kind, name)) return false;
-    return this.inner.visible(principal, server, kind, name);
+    return this.inner.visible(principal, server, kind, name, options);
   }
 
   explainHidden(principal: Principal, server: string, kind: ItemKind, name: string): HiddenBecause {

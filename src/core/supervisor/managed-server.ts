@@ -1,6 +1,7 @@
 /**
  * One configured server and its life: stopped → starting → ready, and on a failed start, a crash
- * or a failed health check, backing-off (or crash-looping) → starting again.
+ * or a failed health check, backing-off (or crash-looping) → starting again. A remote server that
+ * wants the user to sign in waits in needs-sign-in until a sign-in starts it again.
  *
  * Every connection attempt is a `Session`. Whatever arrives late (a connect that resolves after a
  * stop, an exit after a restart, a ping answer after a crash) is matched against the session it
@@ -8,7 +9,7 @@
  * races (stop during start, crash during stop, config change while backing off) safe.
  */
 import type { RestartPolicy, ServerConfig } from '../../common/config.js';
-import { errorMessage, GatehouseError } from '../../common/errors.js';
+import { errorMessage, GatehouseError, isSignInRequired } from '../../common/errors.js';
 import type { ServerState, ServerStatus } from '../../common/status.js';
 import type {
   Clock,
@@ -44,6 +45,8 @@ export interface ManagedServerDeps {
   onServerRequest: ServerRequestHandler;
   /** MCP log messages the server sends; the gateway relays them to clients. */
   onServerLog?: (server: string, message: LogMessage) => void;
+  /** Adds what other parts know of a server to its status (a remote server's sign-in). */
+  annotate?: (server: string, status: ServerStatus) => ServerStatus;
 }
 
 /** What a server tells the set it belongs to. Calls are synchronous and must not throw. */
@@ -247,7 +250,7 @@ export class ManagedServer {
         };
       }
     }
-    return status;
+    return this.#deps.annotate ? this.#deps.annotate(this.name, status) : status;
   }
 
   // ---- the attempt ------------------------------------------------------------------------
@@ -280,6 +283,7 @@ export class ManagedServer {
       // Whatever the connector hands back after we gave up is closed at once.
       connecting.then((late) => this.#track(this.#closeQuietly(late)), noop);
       if (!this.#isCurrent(session)) return;
+      if (!session.timedOut && isSignInRequired(error)) return this.#park(session, error.message);
       this.#fail(session, session.timedOut ? `did not start within ${timeoutMs} ms` : `failed to start: ${errorMessage(error)}`, false);
       return;
     }
@@ -299,6 +303,7 @@ export class ManagedServer {
       lists = await raceSignal(invoke(() => connection.listAll(signal)), signal);
     } catch (error) {
       if (!this.#isCurrent(session)) return;
+      if (!session.timedOut && isSignInRequired(error)) return this.#park(session, error.message);
       this.#fail(
         session,
         session.timedOut
@@ -347,6 +352,7 @@ export class ManagedServer {
 
   #onExit(session: Session, exit: UpstreamExit): void {
     if (!this.#isCurrent(session)) return;
+    if (exit.signIn) return this.#park(session, exit.reason);
     if (session.readySince === undefined) {
       this.#fail(session, `failed to start: exited during startup: ${exit.reason}`, false);
     } else {
@@ -388,6 +394,19 @@ export class ManagedServer {
         : `restarting in ${delay} ms`,
     );
     if (this.#crashLooping) this.#deps.logger.log('error', 'server.crash_looping', { server: this.name, reason, delayMs: delay });
+  }
+
+  /**
+   * The remote server wants the user to sign in (none held, or the one held was revoked): waiting
+   * for that is not a failure, so nothing is retried and no backoff grows. A sign-in restarts it.
+   */
+  #park(session: Session, reason: string): void {
+    this.#endSession(session);
+    this.#lastError = reason;
+    this.#note(reason);
+    this.#deps.logger.log('info', 'server.needs_sign_in', { server: this.name });
+    this.#resetBackoff();
+    this.#setState('needs-sign-in');
   }
 
   /** Ends a session for good: timers cleared, work in flight aborted, connection closed. */

@@ -27,6 +27,8 @@ export interface SupervisorOptions {
   onServerRequest: ServerRequestHandler;
   /** MCP log messages servers send; the gateway relays them to clients. */
   onServerLog?: (server: string, message: LogMessage) => void;
+  /** Adds what other parts know of a server to its status (a remote server's sign-in). */
+  annotate?: (server: string, status: ServerStatus) => ServerStatus;
 }
 
 export interface SupervisorEvents {
@@ -62,6 +64,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       onServerRequest: options.onServerRequest,
       ...(options.onServerLog ? { onServerLog: options.onServerLog } : {}),
       ...(options.logSink ? { logSink: options.logSink } : {}),
+      ...(options.annotate ? { annotate: options.annotate } : {}),
     };
   }
 

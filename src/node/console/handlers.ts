@@ -25,7 +25,7 @@ import { TokenStore } from '../identity/token-store.js';
 import type { QueriedEvent } from '../audit/query.js';
 import { userSecretItem } from '../secrets/resolver.js';
 import { policyReport, type BundleHistory } from './policy-report.js';
-import { auditRow, clientsReport, secretUsers, secretsReport, serversReport, summarizeTool, timeline, toolsReport, type ReportSources } from './reports.js';
+import { auditRow, clientsReport, fittedStart, secretUsers, secretsReport, serversReport, summarizeTool, timeline, toolsReport, type ReportSources } from './reports.js';
 import { verifyAudit } from './verify.js';
 
 export type ConsoleMethods =
@@ -134,9 +134,12 @@ export function consoleHandlers(deps: ConsoleHandlerDeps): Pick<ControlHandlers,
       const page = more ? (afterSeq !== undefined ? found.slice(0, limit) : found.slice(1)) : found;
       return { events: page.map((e) => auditRow(e.event, e.hash)), head: deps.audit.head(), more };
     },
-    'audit.timeline': async ({ by, buckets, from, to, ...filter }): Promise<AuditTimeline> => {
+    'audit.timeline': async ({ by, buckets, from: asked, to, fit, ...filter }): Promise<AuditTimeline> => {
       const end = to ?? new Date().toISOString();
-      if (Date.parse(from) >= Date.parse(end)) throw new GatehouseError('invalid_params', '"from" must be before "to"');
+      if (Date.parse(asked) >= Date.parse(end)) throw new GatehouseError('invalid_params', '"from" must be before "to"');
+      // Fitted: from the first call in the range (oldest first with afterSeq), so a burst keeps its shape.
+      const first = fit ? deps.audit.query({ ...filter, from: asked, to: end, type: 'call.outcome', afterSeq: 0, limit: 1 })[0] : undefined;
+      const from = new Date(fittedStart(Date.parse(asked), Date.parse(end), first ? Date.parse(first.event.at) : undefined)).toISOString();
       const events = function* (): Generator<AuditEvent> {
         let after = 0;
         let counted = 0;
@@ -148,7 +151,7 @@ export function consoleHandlers(deps: ConsoleHandlerDeps): Pick<ControlHandlers,
           after = page[page.length - 1]!.event.seq;
         }
       };
-      return timeline(events(), { from, to: end, buckets, by, max: TIMELINE_MAX_EVENTS });
+      return timeline(events(), { from, to: end, buckets, by, max: TIMELINE_MAX_EVENTS, requestedFrom: asked });
     },
     'audit.verify': async () => verifyAudit(deps.audit.file, deps.audit.publicKey(), deps.audit.signingNote()),
 

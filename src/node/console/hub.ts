@@ -6,7 +6,7 @@
  * changes, server log lines, sign-in progress) fan out to every subscriber.
  */
 import { ControlRequests } from '../../common/control-api.js';
-import { isConsoleMethod, type ConsoleError, type ConsoleEvent } from '../../common/console-api.js';
+import { CHANGE_TOPICS, isConsoleMethod, type ChangeTopic, type ConsoleError, type ConsoleEvent } from '../../common/console-api.js';
 import { GatehouseError, errorMessage } from '../../common/errors.js';
 import type { DaemonStatus } from '../../common/status.js';
 import type { ControlHandlers } from '../control/control-server.js';
@@ -18,9 +18,31 @@ const STATUS_TICK_MS = 2000;
 /** Changes closer together than this are pushed as one status. */
 const STATUS_THROTTLE_MS = 200;
 
+/**
+ * What each console method that changes something may have changed (the screens that show it
+ * refetch). Every other method only reads: answering it must announce nothing, or a screen that
+ * reads on every change would ask again for ever.
+ */
+const CHANGES: Partial<Record<string, readonly ChangeTopic[]>> = {
+  'servers.start': ['servers', 'tools'],
+  'servers.stop': ['servers', 'tools'],
+  'servers.restart': ['servers', 'tools'],
+  'servers.add': ['servers', 'tools', 'secrets'],
+  'servers.update': ['servers', 'tools', 'secrets'],
+  'servers.remove': ['servers', 'tools', 'secrets'],
+  'config.reload': ['servers', 'tools', 'clients', 'secrets'],
+  'clients.revoke': ['clients', 'tools'],
+  'clients.setView': ['clients', 'tools'],
+  'secrets.set': ['secrets', 'servers'],
+  'secrets.delete': ['secrets', 'servers'],
+  'identity.login': ['identity', 'tools', 'policy'],
+  'identity.logout': ['identity', 'tools', 'policy'],
+};
+
 export class ConsoleHub {
   private listeners = new Set<(event: ConsoleEvent) => void>();
   private pending: ReturnType<typeof setTimeout> | undefined;
+  private readonly topics = new Set<ChangeTopic>();
   private ticker: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -39,7 +61,8 @@ export class ConsoleHub {
     try {
       const handler = this.handlers[method] as (p: unknown) => Promise<unknown>;
       const result = await handler(parsed.data);
-      if (method !== 'status' && method !== 'logs' && !method.endsWith('.list') && !method.startsWith('audit.') && method !== 'policy.status' && method !== 'servers.tools') this.changed();
+      const changes = CHANGES[method];
+      if (changes) this.changed(changes);
       return { ok: true, result };
     } catch (error) {
       return { ok: false, error: { code: error instanceof GatehouseError ? error.code : 'failed', message: errorMessage(error) } };
@@ -65,12 +88,20 @@ export class ConsoleHub {
     return this.listeners.size;
   }
 
-  /** Something the status shows changed: push it soon (several changes in a burst push once). */
-  changed(): void {
-    if (this.listeners.size === 0 || this.pending) return;
+  /**
+   * Something changed (by default: anything a screen shows): push the status and which topics
+   * changed, soon; several changes in a burst push once, with every topic they named.
+   */
+  changed(topics: readonly ChangeTopic[] = CHANGE_TOPICS): void {
+    if (this.listeners.size === 0) return;
+    for (const topic of topics) this.topics.add(topic);
+    if (this.pending) return;
     this.pending = setTimeout(() => {
       this.pending = undefined;
+      const changed = [...this.topics];
+      this.topics.clear();
       this.pushStatus();
+      if (changed.length > 0) this.emit({ type: 'changed', topics: changed });
     }, STATUS_THROTTLE_MS);
     this.pending.unref();
   }
@@ -95,6 +126,7 @@ export class ConsoleHub {
     if (this.ticker) clearInterval(this.ticker);
     this.pending = undefined;
     this.ticker = undefined;
+    this.topics.clear();
     this.listeners.clear();
   }
 

@@ -175,6 +175,21 @@ export function toolsReport(src: ReportSources): ToolsReport {
 // ---------------------------------------------------------------------------------------------
 // Clients and secrets
 
+/**
+ * When a client was last seen: the registry's record (written at most once a minute, at connection
+ * and authentication) or, newer, the last call or the opening of one of its live sessions.
+ */
+function lastSeenOf(recorded: string | undefined, live: ClientStatus[]): { lastSeen: string } | undefined {
+  let latest = recorded ? Date.parse(recorded) : Number.NaN;
+  for (const s of live) {
+    for (const at of [s.connectedAt, s.lastCallAt]) {
+      const t = at ? Date.parse(at) : Number.NaN;
+      if (!Number.isNaN(t) && !(t <= latest)) latest = t;
+    }
+  }
+  return Number.isNaN(latest) ? undefined : { lastSeen: new Date(latest).toISOString() };
+}
+
 export function clientsReport(src: ReportSources): ClientEntry[] {
   const sessions = src.sessions();
   const settings = src.config().clients;
@@ -190,7 +205,7 @@ export function clientsReport(src: ReportSources): ClientEntry[] {
         createdAt: r.createdAt,
         ...(r.expiresAt ? { expiresAt: r.expiresAt } : {}),
         expired: isExpired(r),
-        ...(r.lastSeen ? { lastSeen: r.lastSeen } : {}),
+        ...(lastSeenOf(r.lastSeen, sessions.filter((s) => s.verified && s.name === r.name)) ?? {}),
         ...(r.pairedBy ? { pairedBy: r.pairedBy } : {}),
         sessions: sessions.filter((s) => s.verified && s.name === r.name).length,
         view: settings[r.name]?.view ?? 'aggregate',
@@ -246,6 +261,7 @@ export function auditRow(event: AuditEvent, hash: string): AuditRow {
   if (typeof event.latencyMs === 'number') row.latencyMs = event.latencyMs;
   if (Array.isArray(event.policyIds)) row.policyIds = event.policyIds;
   if (event.approval && typeof event.approval === 'object') row.approval = { ...event.approval };
+  if (event.upstream && typeof event.upstream === 'object' && typeof event.upstream.issuer === 'string') row.upstream = { ...event.upstream };
   if (event.detail && typeof event.detail === 'object') row.detail = event.detail;
   return row;
 }
@@ -254,16 +270,45 @@ export function auditRow(event: AuditEvent, hash: string): AuditRow {
 const MAX_SERIES = 8;
 export const OTHER_SERIES = '(other)';
 
+type TimelineEvent = Pick<AuditEvent, 'at' | 'server' | 'name' | 'client' | 'decision' | 'latencyMs'>;
+
+/** The shortest range `fit` narrows to, so that a single call still has some time around it. */
+export const FIT_MIN_SPAN_MS = 2 * 60_000;
+
 /**
- * Calls per bucket and per key (the tool's aggregate name, or the client), from `call.outcome`
- * events in [from, to). `events` yields them in any order; at most `max` are counted.
+ * Where a fitted range starts: at the first call (floored to the minute), unless that leaves less
+ * than `FIT_MIN_SPAN_MS` before `to`, and never before `from`. Pure.
  */
-export function timeline(events: Iterable<Pick<AuditEvent, 'at' | 'server' | 'name' | 'client'>>, options: { from: string; to: string; buckets: number; by: 'tool' | 'client'; max: number }): AuditTimeline {
+export function fittedStart(from: number, to: number, firstCall: number | undefined): number {
+  if (firstCall === undefined || !(firstCall > from)) return from;
+  const floored = Math.floor(firstCall / 60_000) * 60_000;
+  return Math.max(from, Math.min(floored, to - FIT_MIN_SPAN_MS));
+}
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : Math.round(((sorted[mid - 1]! + sorted[mid]!) / 2) * 100) / 100;
+}
+
+function keyOf(event: TimelineEvent, by: AuditTimeline['by']): string {
+  if (by === 'client') return event.client ?? '(unknown)';
+  if (by === 'server') return event.server ?? '(unknown)';
+  return event.server && event.name ? joinName(event.server, event.name) : (event.name ?? '(unknown)');
+}
+
+/**
+ * Calls per bucket and per key (the tool's aggregate name, the client or the server), from
+ * `call.outcome` events in [from, to), with the refusals and the median latency of each bucket.
+ * `events` yields them in any order; at most `max` are counted.
+ */
+export function timeline(events: Iterable<TimelineEvent>, options: { from: string; to: string; buckets: number; by: AuditTimeline['by']; max: number; requestedFrom?: string }): AuditTimeline {
   const start = Date.parse(options.from);
   const end = Date.parse(options.to);
   const buckets = Math.max(1, options.buckets);
   const bucketMs = Math.max(1, Math.ceil((end - start) / buckets));
-  const perKey = new Map<string, number[]>();
+  const perKey = new Map<string, { counts: number[]; refused: number[]; latencies: number[][] }>();
   let total = 0;
   let truncated = false;
   for (const event of events) {
@@ -273,19 +318,34 @@ export function timeline(events: Iterable<Pick<AuditEvent, 'at' | 'server' | 'na
     }
     const at = Date.parse(event.at);
     if (!(at >= start && at < end)) continue;
-    const key = options.by === 'tool' ? (event.server && event.name ? joinName(event.server, event.name) : (event.name ?? '(unknown)')) : (event.client ?? '(unknown)');
-    let counts = perKey.get(key);
-    if (!counts) perKey.set(key, (counts = new Array<number>(buckets).fill(0)));
-    counts[Math.min(buckets - 1, Math.floor((at - start) / bucketMs))]! += 1;
+    const key = keyOf(event, options.by);
+    let entry = perKey.get(key);
+    if (!entry) {
+      entry = { counts: new Array<number>(buckets).fill(0), refused: new Array<number>(buckets).fill(0), latencies: Array.from({ length: buckets }, () => []) };
+      perKey.set(key, entry);
+    }
+    const i = Math.min(buckets - 1, Math.floor((at - start) / bucketMs));
+    entry.counts[i]! += 1;
+    if (event.decision === 'denied') entry.refused[i]! += 1;
+    if (typeof event.latencyMs === 'number' && Number.isFinite(event.latencyMs)) entry.latencies[i]!.push(event.latencyMs);
     total++;
   }
-  const ranked = [...perKey].map(([key, counts]) => ({ key, counts, total: counts.reduce((a, b) => a + b, 0) })).sort((a, b) => b.total - a.total || a.key.localeCompare(b.key));
-  const series = ranked.slice(0, MAX_SERIES);
+  const ranked = [...perKey]
+    .map(([key, e]) => ({ key, counts: e.counts, refused: e.refused, latencies: e.latencies, total: e.counts.reduce((a, b) => a + b, 0) }))
+    .sort((a, b) => b.total - a.total || a.key.localeCompare(b.key));
+  const shape = (r: (typeof ranked)[number]) => ({ key: r.key, counts: r.counts, refused: r.refused, latencyMs: r.latencies.map(median), total: r.total });
+  const series = ranked.slice(0, MAX_SERIES).map(shape);
   const rest = ranked.slice(MAX_SERIES);
   if (rest.length > 0) {
-    const counts = new Array<number>(buckets).fill(0);
-    for (const r of rest) r.counts.forEach((c, i) => (counts[i]! += c));
-    series.push({ key: OTHER_SERIES, counts, total: rest.reduce((a, r) => a + r.total, 0) });
+    const merged = { key: OTHER_SERIES, counts: new Array<number>(buckets).fill(0), refused: new Array<number>(buckets).fill(0), latencies: Array.from({ length: buckets }, (): number[] => []), total: 0 };
+    for (const r of rest) {
+      r.counts.forEach((c, i) => (merged.counts[i]! += c));
+      r.refused.forEach((c, i) => (merged.refused[i]! += c));
+      r.latencies.forEach((l, i) => merged.latencies[i]!.push(...l));
+      merged.total += r.total;
+    }
+    series.push(shape(merged));
   }
-  return { from: new Date(start).toISOString(), to: new Date(end).toISOString(), bucketMs, by: options.by, series, total, truncated };
+  const requested = options.requestedFrom !== undefined && Date.parse(options.requestedFrom) !== start ? { requestedFrom: new Date(Date.parse(options.requestedFrom)).toISOString() } : {};
+  return { from: new Date(start).toISOString(), to: new Date(end).toISOString(), ...requested, bucketMs, by: options.by, series, total, truncated };
 }

@@ -3,7 +3,7 @@
  * transports): each handler checks its input's meaning and calls the part that owns the work. The
  * composition root (src/node/daemon.ts) passes the live parts in; nothing here keeps state.
  */
-import type { QuestionsReport } from '../../common/console-api.js';
+import type { ChangeTopic, QuestionsReport } from '../../common/console-api.js';
 import type { ReloadReport } from '../../common/control-api.js';
 import { GatehouseError } from '../../common/errors.js';
 import type { DaemonStatus, IdentityStatus } from '../../common/status.js';
@@ -14,6 +14,7 @@ import { consoleHandlers, type ConsoleHandlerDeps } from '../console/handlers.js
 import type { ControlHandlers } from '../control/control-server.js';
 import type { PairingService } from '../identity/pairing.js';
 import type { UserSession } from '../identity/session.js';
+import type { UpstreamAuth } from '../upstream-auth/service.js';
 import { searchHandlers, type SearchHandlerDeps } from '../search/handlers.js';
 import { secretReferences } from '../secrets/resolver.js';
 import { detectClients } from '../clients/clients.js';
@@ -33,10 +34,14 @@ export interface ControlDeps {
   forgetRevoked(names: Set<string>): void;
   identityStatus(): IdentityStatus;
   session: UserSession | undefined;
+  /** The user's sign-ins to remote servers (docs/remote-servers.md). */
+  upstreamAuth: UpstreamAuth;
   /** Shows the person a new console sign-in code; a reason when the console is not served or no terminal can show it. */
   consoleLink(): { announced: true } | { announced: false; reason: string };
   /** What waits for the person (read-only). */
   questions(): QuestionsReport;
+  /** Tells the console's screens what a command changed behind their back (the CLI's notifications). */
+  changed?(topics: ChangeTopic[]): void;
   /** What the console's own methods need (src/node/console/handlers.ts). */
   console: ConsoleHandlerDeps;
   /** Client views and tool-list costs (src/node/search/handlers.ts). */
@@ -93,7 +98,17 @@ export function controlHandlers(deps: ControlDeps): ControlHandlers {
     'identity.reload': async () => (deps.session ? deps.session.reload() : deps.identityStatus()),
     'identity.logout': async () => {
       if (!deps.session) throw new GatehouseError('no_identity_provider', 'no identity provider is configured; calls are made as the OS user');
+      // The user's remote sign-ins go first, while they are still the user the tokens belong to.
+      await deps.upstreamAuth.signOutAll('signed out of Gatehouse').catch((error: unknown) => logger.log('warn', 'upstream_auth.sign_out_failed', { error: String(error) }));
       return deps.session.logout();
+    },
+    'servers.login': async ({ name }) => {
+      requireServer(name);
+      return deps.upstreamAuth.signIn(name);
+    },
+    'servers.logout': async ({ name }) => {
+      requireServer(name);
+      return deps.upstreamAuth.signOut(name, 'signed out by the user');
     },
     'secrets.changed': async ({ names }) => {
       // Only the servers whose config refers to one of these secrets restart; the others keep running.
@@ -107,6 +122,7 @@ export function controlHandlers(deps: ControlDeps): ControlHandlers {
         restarted.push(server);
       }
       logger.log('info', 'secrets.changed', { names, restarted });
+      deps.changed?.(['secrets', 'servers']);
       return { restarted };
     },
     'console.link': async () => deps.consoleLink(),

@@ -284,6 +284,8 @@ export class HttpListener {
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         entry = { transport, session, tokenClient: principal.client.id, requestedView, lastUsed: Date.now() };
+        const opened = entry;
+        session.disconnect = (reason) => this.closeLegacy(id, opened, reason);
         this.evictBeyondLimit(principal.client.id);
         this.legacy.set(id, entry);
       },

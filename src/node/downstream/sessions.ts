@@ -24,7 +24,11 @@ export interface LiveSession extends DownstreamSession {
   connectedAt: Date;
   calls: number;
   protocolVersion?: string;
+  /** When the session last made a call (tools, resources, prompts), if it has. */
+  lastCallAt?: Date;
   servers: Set<Server>;
+  /** Ends the connection that carries the session, saying why where it can (the listener that opened it sets this): a socket closed, an HTTP session deleted. */
+  disconnect?: (reason: string) => void;
 }
 
 export class SessionHost {
@@ -39,6 +43,8 @@ export class SessionHost {
       views?: ViewResolver;
       /** A session closed (its connection went away): what is counted per session ends with it. */
       onClose?: (session: LiveSession) => void;
+      /** A session opened or closed: what "connected now" shows changed (the console is told at once, not at its next tick). */
+      onChange?: () => void;
     },
   ) {
     const unsubscribeChanges = gateway.onChange((kind, scope) => this.broadcast(kind, scope));
@@ -64,8 +70,12 @@ export class SessionHost {
       subscriptions: new Set(),
       ...(view ? { view } : {}),
     };
-    session.onCall = () => void session.calls++;
+    session.onCall = () => {
+      session.calls++;
+      session.lastCallAt = new Date();
+    };
     this.sessions.set(session.id, session);
+    this.options.onChange?.();
     return session;
   }
 
@@ -105,9 +115,30 @@ export class SessionHost {
   }
 
   close(session: LiveSession): void {
-    if (this.sessions.delete(session.id)) this.options.onClose?.(session);
+    const known = this.sessions.delete(session.id);
+    if (known) this.options.onClose?.(session);
     for (const server of session.servers) void server.close().catch(() => undefined);
     session.servers.clear();
+    if (known) this.options.onChange?.();
+  }
+
+  /**
+   * Ends every session `which` picks, connection included (a revoked client's), and says how many.
+   * The identity stage would refuse their next call anyway; ending them now means nothing shows a
+   * revoked client as connected, and its open streams stop at once.
+   */
+  end(which: (session: LiveSession) => boolean, reason: (session: LiveSession) => string): number {
+    let ended = 0;
+    for (const session of [...this.sessions.values()]) {
+      if (!which(session)) continue;
+      ended++;
+      try {
+        session.disconnect?.(reason(session));
+      } finally {
+        this.close(session);
+      }
+    }
+    return ended;
   }
 
   get(id: string): LiveSession | undefined {
@@ -124,6 +155,7 @@ export class SessionHost {
       ...(protocolVersionOf(s) ? { protocolVersion: protocolVersionOf(s) } : {}),
       ...(s.view ? { view: s.view.kind } : {}),
       connectedAt: s.connectedAt.toISOString(),
+      ...(s.lastCallAt ? { lastCallAt: s.lastCallAt.toISOString() } : {}),
       calls: s.calls,
     }));
   }

@@ -128,6 +128,11 @@ export class SocketListener {
     const scope = hello.server !== undefined ? { server: hello.server } : {};
     // The era is known once the client's opening request arrives; the session records it then.
     const session = sessions.open(auth.principal, scope, 'socket', 'legacy', hello.view);
+    // Ended by the daemon (its credential revoked): one last JSON-RPC error, tied to no request, says why; then the line closes.
+    session.disconnect = (reason) => {
+      if (socket.writable) socket.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: RpcErrorCode.Unauthorized, message: reason } }) + '\n');
+      else socket.destroy();
+    };
     let welcome: HelloReply;
     if (auth.ok === 'pending') {
       // Answered at once, so that no client times out while a person decides; the session sees nothing until then.

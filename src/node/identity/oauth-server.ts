@@ -1,6 +1,8 @@
 /**
  * Gatehouse as the OAuth 2.1 authorization server of HTTP clients that speak MCP authorization:
- * protected resource metadata (RFC 9728) points them here; they register (RFC 7591), send the
+ * protected resource metadata (RFC 9728) points them here; they name themselves with a Client ID
+ * Metadata Document's address (fetched under guards: client-metadata.ts) or, older clients,
+ * register (RFC 7591); they send the
  * person's browser to the authorization endpoint with PKCE (S256 only), and redeem the code for a
  * token. Consent is the same pairing as for bridges: the authorization page only waits while the
  * person answers on the human channel's page, which this server cannot reach. The token is the
@@ -16,6 +18,8 @@ import { CLIENT_NAME_PATTERN } from '../../common/names.js';
 import type { Logger } from '../../core/ports.js';
 import type { PairingResult, PairingService } from './pairing.js';
 import { readBodyLimited } from '../http-body.js';
+import { errorMessage } from '../../common/errors.js';
+import { ClientMetadataCache, DEFAULT_METADATA_POLICY, fetchClientMetadata, type ClientMetadataPolicy } from './client-metadata.js';
 
 const MAX_REGISTRATIONS = 200;
 const CODE_TTL_MS = 60_000;
@@ -55,6 +59,8 @@ export interface OAuthServerOptions {
   logger: Logger;
   /** Revokes a client whose authorization code was replayed (the code leaked). */
   revoke?: (clientName: string) => void;
+  /** How client ID metadata documents are fetched (src/node/identity/client-metadata.ts); the defaults fetch public HTTPS only. */
+  clientMetadata?: Partial<ClientMetadataPolicy>;
 }
 
 function escapeHtml(text: string): string {
@@ -93,19 +99,23 @@ function s256(verifier: string): string {
   return createHash('sha256').update(verifier, 'ascii').digest('base64url');
 }
 
-/** A Gatehouse client name from what the client calls itself. */
+/** A Gatehouse client name from what the client calls itself, with a short tag of its id (a metadata document's address is hashed). */
 function clientNameFrom(requested: unknown, clientId: string): string {
+  const tag = /^https?:/.test(clientId) ? createHash('sha256').update(clientId).digest('base64url').replace(/[^A-Za-z0-9]/g, '').slice(0, 6) : clientId.slice(0, 6);
   const base = (typeof requested === 'string' ? requested : 'oauth-client').replace(/[^A-Za-z0-9 ._-]/g, '').trim().slice(0, 48) || 'oauth-client';
-  const name = `${base} ${clientId.slice(0, 6)}`;
-  return CLIENT_NAME_PATTERN.test(name) ? name : `oauth-client ${clientId.slice(0, 6)}`;
+  const name = `${base} ${tag}`;
+  return CLIENT_NAME_PATTERN.test(name) ? name : `oauth-client ${tag}`;
 }
 
 export class OAuthServer {
   private registrations: Registration[] = [];
   private pending = new Map<string, Pending>();
   private codes = new Map<string, IssuedCode>();
+  private readonly documents = new ClientMetadataCache();
+  private readonly metadataPolicy: ClientMetadataPolicy;
 
   constructor(private readonly options: OAuthServerOptions) {
+    this.metadataPolicy = { ...DEFAULT_METADATA_POLICY, ...(options.clientMetadata ?? {}) };
     try {
       const parsed = z.object({ clients: z.array(Registration) }).safeParse(JSON.parse(readFileSync(options.stateFile, 'utf8')));
       if (parsed.success) this.registrations = parsed.data.clients;
@@ -146,6 +156,8 @@ export class OAuthServer {
         token_endpoint_auth_methods_supported: ['none'],
         scopes_supported: ['mcp'],
         authorization_response_iss_parameter_supported: true,
+        // The current spec's order: a Client ID Metadata Document first; dynamic registration is kept for older clients.
+        client_id_metadata_document_supported: true,
       });
     }
     const prm = /^\/\.well-known\/oauth-protected-resource(\/mcp(?:\/[a-z0-9-]+)?)?\/?$/.exec(path);
@@ -160,7 +172,7 @@ export class OAuthServer {
       });
     }
     if (path === '/oauth/register') return this.register(req, res);
-    if (path === '/oauth/authorize') return this.authorize(req, res, url, origin);
+    if (path === '/oauth/authorize') return await this.authorize(req, res, url, origin);
     const wait = /^\/oauth\/authorize\/wait\/([A-Za-z0-9_-]{22})$/.exec(path);
     if (wait) return this.waitPage(res, wait[1]!, origin);
     if (path === '/oauth/token') return this.token(req, res);
@@ -219,11 +231,33 @@ export class OAuthServer {
     });
   }
 
-  private authorize(req: IncomingMessage, res: ServerResponse, url: URL, origin: string): true {
+  /**
+   * The client of an authorization request: one registered dynamically, or one named by the address
+   * of its Client ID Metadata Document, fetched under the guards of client-metadata.ts.
+   */
+  private async clientOf(clientId: string): Promise<{ registration: Registration; document: boolean } | { error: string }> {
+    const registered = this.registrations.find((r) => r.clientId === clientId);
+    if (registered) return { registration: registered, document: false };
+    if (!/^https?:\/\//i.test(clientId)) return { error: 'This client is not registered with Gatehouse.' };
+    let doc = this.documents.get(clientId);
+    if (!doc) {
+      try {
+        doc = await fetchClientMetadata(clientId, this.metadataPolicy, acceptableRedirect);
+      } catch (error) {
+        this.options.logger.log('warn', 'oauth.client_metadata_refused', { error: errorMessage(error) });
+        return { error: errorMessage(error) };
+      }
+      this.documents.set(doc);
+    }
+    return { registration: { clientId, name: clientNameFrom(doc.clientName, clientId), redirectUris: doc.redirectUris, createdAt: new Date().toISOString() }, document: true };
+  }
+
+  private async authorize(req: IncomingMessage, res: ServerResponse, url: URL, origin: string): Promise<true> {
     if (req.method !== 'GET') return this.page(res, 405, 'Method not allowed', '');
     const q = url.searchParams;
-    const registration = this.registrations.find((r) => r.clientId === q.get('client_id'));
-    if (!registration) return this.page(res, 400, 'Unknown client', '<p>This client is not registered with Gatehouse.</p>');
+    const client = await this.clientOf(q.get('client_id') ?? '');
+    if ('error' in client) return this.page(res, 400, 'Unknown client', `<p>${escapeHtml(client.error)}</p>`);
+    const registration = client.registration;
     const redirectUri = q.get('redirect_uri') ?? (registration.redirectUris.length === 1 ? registration.redirectUris[0]! : '');
     // Never redirect anywhere before the redirect address is known to be the client's own.
     if (!registration.redirectUris.some((r) => redirectMatches(r, redirectUri))) return this.page(res, 400, 'Wrong redirect address', '<p>The redirect address is not one this client registered.</p>');
@@ -248,8 +282,11 @@ export class OAuthServer {
     const rid = randomBytes(16).toString('base64url');
     const pending: Pending = { registration, redirectUri, state, challenge, result: undefined, createdAt: Date.now() };
     this.pending.set(rid, pending);
+    const about = client.document
+      ? `an HTTP client whose metadata document is at ${registration.clientId}, which will receive its credential at ${redirectUri}`
+      : `an HTTP client that will receive its credential at ${redirectUri}`;
     void this.options.pairing
-      .pair({ client: registration.name, via: 'oauth', about: `an HTTP client that will receive its credential at ${redirectUri}` })
+      .pair({ client: registration.name, via: 'oauth', about })
       .then((result) => (pending.result = result))
       .catch((error: unknown) => (pending.result = { ok: false, code: 'pairing_refused', reason: String(error) }));
     return this.waitPage(res, rid, origin);

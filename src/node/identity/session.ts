@@ -41,6 +41,8 @@ export class UserSession {
   private state: SessionState = 'starting';
   private user: SignedInUser | undefined;
   private access: { token: Redacted<string>; expiresAt: number } | undefined;
+  /** The latest ID token (memory only), for exchanging the user's identity with servers that trust the IdP (ID-JAG). */
+  private id: Redacted<string> | undefined;
   private reason: string | undefined;
   private lastRefreshAt: number | undefined;
   private client: OidcClient | undefined;
@@ -79,6 +81,11 @@ export class UserSession {
   currentUser(): Principal['user'] | undefined {
     if (!this.user) return undefined;
     return { id: this.user.id, source: 'oidc', displayName: this.user.displayName, groups: [...this.user.groups], roles: [] };
+  }
+
+  /** The user's current ID token while the session is active, for the enterprise exchange (docs/remote-servers.md); never stored. */
+  idToken(): Redacted<string> | undefined {
+    return this.state === 'active' ? this.id : undefined;
   }
 
   /** For the identity stage: may a call be made as this user now? */
@@ -131,6 +138,7 @@ export class UserSession {
     }
     await this.tokens.clear();
     this.access = undefined;
+    this.id = undefined;
     this.user = undefined;
     this.reason = undefined;
     this.setState('signed-out');
@@ -168,6 +176,7 @@ export class UserSession {
     // Until a fresh ID token arrives, the user is named as stored but holds no groups.
     if (!this.user || this.user.sub !== stored.sub) this.user = { id: `oidc:${stored.issuer}#${stored.sub}`, sub: stored.sub, issuer: stored.issuer, displayName: stored.displayName, groups: [] };
     this.access = undefined;
+    this.id = undefined;
     this.setState('starting');
     await this.renew(generation, stored.refreshToken, stored.sub);
   }
@@ -191,6 +200,7 @@ export class UserSession {
     const before = JSON.stringify(this.user);
     if (tokens.user) this.user = tokens.user;
     this.access = { token: tokens.accessToken, expiresAt: tokens.expiresAt };
+    if (tokens.idToken) this.id = tokens.idToken;
     this.lastRefreshAt = this.now();
     this.reason = tokens.user ? undefined : 'the identity provider sent no ID token when renewing; your groups are those of your last sign-in';
     this.retryMs = this.deps.retry?.initialMs ?? 2000;

@@ -54,6 +54,28 @@ export const IdentitySettingsSchema = z
     refreshMarginSeconds: z.number().int().min(1).max(3600).default(60),
     /** Open the provider's end-session page at `gatehouse logout` when it offers one. */
     rpInitiatedLogout: z.boolean().default(true),
+    /**
+     * Enterprise-managed authorization (ID-JAG, docs/remote-servers.md): the remote servers whose
+     * authorization servers trust this IdP, so that the user's sign-in is exchanged for their tokens
+     * with no consent screen. Honoured only in the managed identity.json.
+     */
+    enterpriseAuthorization: z
+      .object({
+        upstreams: z
+          .array(
+            z
+              .object({
+                /** The server's resource identifier as its protected resource metadata names it (or a prefix of it), https. */
+                resource: z.string().url().regex(/^https:\/\/|^http:\/\/(127\.0\.0\.1|localhost)[:/]/, 'the resource must be https:// (http:// only on 127.0.0.1, for tests)'),
+                /** Gatehouse's client id at that server's authorization server. */
+                clientId: z.string().min(1).max(500),
+              })
+              .strict(),
+          )
+          .max(200),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((s, ctx) => {

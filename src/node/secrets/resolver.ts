@@ -51,6 +51,16 @@ export class SecretScrubber {
     if (changed) this.#pattern = undefined;
   }
 
+  /**
+   * Replaces every value known under `name` with these (an upstream sign-in's current tokens: a
+   * renewal retires old ones, so that the scrubber does not grow with every renewal).
+   */
+  set(name: string, values: readonly Redacted<string>[]): void {
+    for (const [form, owner] of this.#values) if (owner === name) this.#values.delete(form);
+    this.#pattern = undefined;
+    for (const value of values) this.add(name, value);
+  }
+
   get size(): number {
     return this.#values.size;
   }

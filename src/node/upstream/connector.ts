@@ -5,9 +5,9 @@
  */
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Client, SdkError, SdkErrorCode, StreamableHTTPClientTransport, type Transport } from '@modelcontextprotocol/client';
+import { Client, InsufficientScopeError, SdkError, SdkErrorCode, StreamableHTTPClientTransport, UnauthorizedError, type Transport } from '@modelcontextprotocol/client';
 import type { HttpServerConfig, ServerConfig, StdioServerConfig } from '../../common/config.js';
-import { RpcErrorCode, errorMessage } from '../../common/errors.js';
+import { RpcErrorCode, errorMessage, isSignInRequired } from '../../common/errors.js';
 import type {
   ForwardOptions,
   ListKind,
@@ -17,12 +17,14 @@ import type {
   UpstreamConnector,
   UpstreamEvents,
   UpstreamExit,
+  UpstreamIdentity,
   UpstreamLists,
 } from '../../core/ports.js';
 import type { Redacted } from '../../core/secrets.js';
 import { LineTransport } from '../line-transport.js';
 import type { ConfinementStatus } from '../../common/sandbox.js';
 import type { SandboxedLaunch, UpstreamSandbox } from '../sandbox/launcher.js';
+import type { UpstreamAuthProvider } from '../upstream-auth/service.js';
 import { childEnvironment, launchChild, type LaunchedChild } from './child-process.js';
 import { eraResultSchema } from './result-schema.js';
 
@@ -41,6 +43,8 @@ export interface ConnectorOptions {
    * connector alone do.
    */
   sandbox?: UpstreamSandbox;
+  /** The user's sign-in to remote servers that are OAuth-protected resources (src/node/upstream-auth/). */
+  auth?: { provider(server: string, config: ServerConfig): UpstreamAuthProvider | undefined };
 }
 
 /** What the connector needs of the secret store (`src/node/secrets/resolver.ts`). */
@@ -192,7 +196,7 @@ export class NodeUpstreamConnector implements UpstreamConnector {
   }
 
   private async connectHttp(
-    _name: string,
+    name: string,
     config: HttpServerConfig,
     events: UpstreamEvents,
     signal: AbortSignal,
@@ -206,8 +210,17 @@ export class NodeUpstreamConnector implements UpstreamConnector {
       if (typeof v === 'string') plain[k] = v;
       else secret.push([k, v]);
     }
+    // The user's token, for a server that is an OAuth-protected resource: read per request, renewed when due, never stored here.
+    const auth = this.options.auth?.provider(name, config);
     const transport = new StreamableHTTPClientTransport(new URL(config.url), {
       requestInit: { headers: plain },
+      ...(auth
+        ? {
+            authProvider: { token: () => auth.token(), onUnauthorized: (ctx: { response: Response }) => auth.onUnauthorized(ctx.response) },
+            // Step-up needs the person (a new consent in the browser): the call is refused with the command that grants it.
+            onInsufficientScope: 'throw' as const,
+          }
+        : {}),
       // Secret header values are unwrapped per request, at the last moment, and never stored in the transport.
       ...(secret.length > 0
         ? {
@@ -226,13 +239,34 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     let closedByUs = false;
     client.onclose = () =>
       settle(closedByUs ? { reason: 'stopped by Gatehouse', clean: true } : { reason: 'the remote server closed the connection', clean: false });
-    await raceExit(client.connect(transport as Transport, {}), exited, signal);
-    await raceExit(listenForChanges(client, events, config.startupTimeoutMs), exited, signal);
-    return new SdkUpstreamConnection(client, undefined, exited, async () => {
+    const authErrors = auth ? signInErrors(auth) : undefined;
+    try {
+      await raceExit(client.connect(transport as Transport, {}), exited, signal);
+      await raceExit(listenForChanges(client, events, config.startupTimeoutMs), exited, signal);
+    } catch (error) {
+      closedByUs = true;
+      await client.close().catch(() => undefined);
+      throw authErrors ? await authErrors(error) : error;
+    }
+    const connection = new SdkUpstreamConnection(client, undefined, exited, async () => {
       closedByUs = true;
       await client.close().catch(() => undefined);
       settle({ reason: 'stopped by Gatehouse', clean: true });
     }, scrubError, scrubText);
+    if (auth && authErrors) {
+      connection.auth = {
+        errors: authErrors,
+        identity: () => auth.identity(),
+        // The server no longer honours the user's sign-in: this connection ends, and the server waits for a new sign-in.
+        lost: (reason) => {
+          // Settled before closing: the close would otherwise report an ordinary stop first.
+          settle({ reason, clean: false, signIn: true });
+          closedByUs = true;
+          void client.close().catch(() => undefined);
+        },
+      };
+    }
+    return connection;
   }
 }
 
@@ -271,6 +305,22 @@ async function listenForChanges(client: Client, events: UpstreamEvents, timeoutM
 }
 
 const identity = (error: unknown): unknown => error;
+
+/**
+ * The SDK's authorization failures as Gatehouse tells them: a 403 asking for more scope, and a
+ * second 401 after a renewal (the server refuses even a fresh token), both become `sign_in_required`
+ * errors naming the command; an error the auth provider threw already is one.
+ */
+function signInErrors(auth: UpstreamAuthProvider): (error: unknown) => Promise<unknown> {
+  return async (error) => {
+    if (InsufficientScopeError.isInstance(error)) {
+      return auth.insufficientScope({ ...(error.requiredScope ? { scope: error.requiredScope } : {}), ...(error.errorDescription ? { description: error.errorDescription } : {}) });
+    }
+    if (error instanceof SdkError && error.code === SdkErrorCode.ClientHttpAuthentication) return auth.refused();
+    if (UnauthorizedError.isInstance(error)) return auth.refused();
+    return error;
+  };
+}
 
 interface ResultScrubber {
   active(): boolean;
@@ -341,6 +391,8 @@ async function raceExit<T>(work: Promise<T>, exited: Promise<UpstreamExit>, sign
 }
 
 class SdkUpstreamConnection implements UpstreamConnection {
+  /** For a server the user signed in to: how its authorization failures are told, and who it knows the user as. */
+  auth: { errors(error: unknown): Promise<unknown>; identity(): UpstreamIdentity | undefined; lost(reason: string): void } | undefined;
   readonly protocolVersion: string | undefined;
   readonly serverInfo: { name: string; version: string } | undefined;
   readonly capabilities: Record<string, unknown>;
@@ -417,8 +469,15 @@ class SdkUpstreamConnection implements UpstreamConnection {
         : await this.client.request({ method, params } as never, requestOptions as never);
       return this.clean(result as Record<string, unknown>);
     } catch (error) {
-      throw this.scrubError(await this.explain(error, options.timeoutMs, options.signal));
+      const told = this.auth ? await this.auth.errors(error) : error;
+      // A refused sign-in ends the connection; a step-up (more scope) leaves it serving the tools it may.
+      if (this.auth && isSignInRequired(told) && !InsufficientScopeError.isInstance(error)) this.auth.lost(told.message);
+      throw this.scrubError(await this.explain(told, options.timeoutMs, options.signal));
     }
+  }
+
+  upstreamIdentity(): UpstreamIdentity | undefined {
+    return this.auth?.identity();
   }
 
   /** The SDK's own failures ("Request timed out", "Connection closed") told in terms of this server. */
@@ -437,9 +496,15 @@ class SdkUpstreamConnection implements UpstreamConnection {
   }
 
   async ping(timeoutMs: number): Promise<void> {
-    // The 2026-07-28 revision has no ping; `server/discover` is its cheapest round trip.
-    if (this.client.getProtocolEra() === 'modern') await this.client.discover({ timeout: timeoutMs });
-    else await this.client.ping({ timeout: timeoutMs });
+    try {
+      // The 2026-07-28 revision has no ping; `server/discover` is its cheapest round trip.
+      if (this.client.getProtocolEra() === 'modern') await this.client.discover({ timeout: timeoutMs });
+      else await this.client.ping({ timeout: timeoutMs });
+    } catch (error) {
+      const told = this.auth ? await this.auth.errors(error) : error;
+      if (this.auth && isSignInRequired(told)) this.auth.lost(told.message);
+      throw told;
+    }
   }
 
   close(): Promise<void> {

@@ -5,6 +5,7 @@
  * exit cleanly, made to fail or ignore pings, and made to hold their list fetches.
  */
 import type { ServerConfig } from '../../../src/common/config.js';
+import { GatehouseError } from '../../../src/common/errors.js';
 import type {
   ListKind,
   UpstreamConnection,
@@ -20,6 +21,8 @@ export type ConnectPlan =
   | { kind: 'ok'; delayMs?: number; ignoreAbort?: boolean; setup?: (connection: FakeConnection) => void }
   | { kind: 'reject'; message?: string; delayMs?: number }
   | { kind: 'throw'; message?: string }
+  /** Rejects as a remote server does when the user must sign in first (`sign_in_required`). */
+  | { kind: 'sign-in'; message?: string }
   /** Never answers; rejects when the signal aborts unless `ignoreAbort`. */
   | { kind: 'hang'; ignoreAbort?: boolean };
 
@@ -148,6 +151,11 @@ export class FakeConnection implements UpstreamConnection {
     this.#end({ reason, clean: false });
   }
 
+  /** The remote server refused the user's sign-in (revoked): the connection ends waiting for a new one. */
+  signInLost(reason = 'server "x" needs you to sign in: run `gatehouse servers login x`'): void {
+    this.#end({ reason, clean: false, signIn: true });
+  }
+
   /** The server ends by itself, cleanly. */
   exitCleanly(reason = 'exited with code 0'): void {
     this.#end({ reason, clean: true });
@@ -222,6 +230,8 @@ export class FakeConnector implements UpstreamConnector {
     switch (plan.kind) {
       case 'throw':
         throw new Error(plan.message ?? 'spawn failed');
+      case 'sign-in':
+        return Promise.reject(new GatehouseError('sign_in_required', plan.message ?? `server "${name}" needs you to sign in: run \`gatehouse servers login ${name}\``));
       case 'hang':
         return new Promise<UpstreamConnection>((_resolve, reject) => {
           if (!plan.ignoreAbort) signal.addEventListener('abort', () => reject(new Error('connect aborted')), { once: true });
