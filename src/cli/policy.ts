@@ -479,6 +479,10 @@ async function pin(args: string[], io: Io): Promise<number> {
   let drift = 0;
   const { readLiveTools } = await import('../node/policy/pin.js');
   for (const [name, server] of servers) {
+    if (!server.launch) {
+      io.out(`${name}: an entry people install; pin its tools from what the fleet sees (gatehouse policy catalog promote)\n`);
+      continue;
+    }
     const live = await readLiveTools(name, server.launch);
     const rawTools = (raw.servers![name]!.tools ??= {});
     for (const tool of live) {
