@@ -35,6 +35,9 @@ Commands:
                                    the stdio bridge an IDE launches (--view search: find_tools, call_tool)
   tools cost [--json]              what each client's tool list costs in model tokens, in each view
   servers list|add|remove|restart|start|stop
+  servers install NAME [--as ALIAS], servers pin NAME
+                                   install a catalogue entry verified; pin an npx server
+  catalog list|show                the signed catalogue of approved servers
   logs SERVER [--lines N]          a server's recent stderr
   login [--device], logout, whoami sign in with your organisation's identity provider
   clients list|revoke|pair         paired clients (consent is given on the pairing page)
@@ -91,6 +94,8 @@ environment variable. Never on the command line.`,
   gatehouse servers add NAME --url URL [--header NAME:VALUE]... [--disabled]
   gatehouse servers remove NAME
   gatehouse servers restart|start|stop NAME
+  gatehouse servers install NAME [--as ALIAS]    a signed catalogue entry, verified (docs/catalog.md)
+  gatehouse servers pin NAME                     resolve an \`npx -y PACKAGE\` server once, install and pin it
 
 add and remove edit the config file (checked before it is written); the daemon applies the change.
 Secrets go in as \${secret:NAME} references, never as values.`,
@@ -128,6 +133,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await servers(rest, io, paths);
       case 'logs':
         return await logs(rest, io, paths);
+      case 'catalog': {
+        const { catalogCommand } = await import('./catalog.js');
+        return await catalogCommand(rest, io, paths);
+      }
       case 'tools': {
         const { toolsCommand } = await import('./tools.js');
         return await toolsCommand(rest, io, paths);
@@ -478,6 +487,11 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
       io.out(`removed "${name}" from ${paths.configFile}\n`);
       await tellDaemon(paths, io);
       return 0;
+    }
+    case 'install':
+    case 'pin': {
+      const { installCommand } = await import('./catalog.js');
+      return await installCommand(sub, rest, io, paths);
     }
     case 'restart':
     case 'start':
