@@ -29,6 +29,8 @@ export interface BundlePolicyDeps {
   /** The cached lists of a ready server (for checking tools against their pinned hashes). */
   lists(server: string): UpstreamLists | undefined;
   logger?: Logger;
+  /** The catalogue entry a server was installed from, when it runs under another name (`servers install --as`). */
+  catalogName?(server: string): string | undefined;
 }
 
 /** A managed decision carries a reason code beyond `policy_denied`. */
@@ -101,12 +103,13 @@ export class BundlePolicy implements PolicyPort {
     const blocked = this.blocked(principal);
     if (blocked) return 'unmanaged' in blocked;
     const evaluator = (this.current as { evaluator: BundleEvaluator }).evaluator;
+    const entry = this.entryOf(server);
     if (kind === 'tool') {
-      const pinned = evaluator.catalogTool(server, name);
+      const pinned = evaluator.catalogTool(entry, name);
       // An unlisted tool (its server waits for a sign-in) has no live definition to check yet; the call is refused regardless.
       if (!pinned || (!options?.unlisted && !this.matchesPin(server, name, pinned.sha256))) return false;
     }
-    return this.assessment(evaluator, principal, kind, server, name).visible;
+    return this.assessment(evaluator, principal, kind, entry, name).visible;
   }
 
   explainHidden(principal: Principal, server: string, kind: ItemKind, name: string): HiddenBecause {
@@ -153,15 +156,16 @@ export class BundlePolicy implements PolicyPort {
       return { allow: false, code: blocked.code, reason: blocked.reason, policyIds: [] };
     }
     const evaluator = (this.current as { evaluator: BundleEvaluator }).evaluator;
+    const entry = this.entryOf(call.server);
     if (call.kind === 'tool') {
-      const pinned = evaluator.catalogTool(call.server, call.name);
+      const pinned = evaluator.catalogTool(entry, call.name);
       if (!pinned || !this.matchesPin(call.server, call.name, pinned.sha256)) {
         return { allow: false, code: 'policy_denied', reason: `tool ${call.server}__${call.name} does not match its pinned definition`, policyIds: [] };
       }
     }
-    const assessment = this.assessment(evaluator, call.principal, call.kind, call.server, call.name);
+    const assessment = this.assessment(evaluator, call.principal, call.kind, entry, call.name);
     const roles = this.view(evaluator, call.principal).roles;
-    const verdict: Verdict = evaluator.decide(call.principal, roles, call.kind, call.server, call.name, call.arguments, assessment);
+    const verdict: Verdict = evaluator.decide(call.principal, roles, call.kind, entry, call.name, call.arguments, assessment);
     if (verdict.code === 'approval_required' && verdict.approval) {
       // Permitted on condition: the approval stage asks a person (and refuses if nobody answers yes).
       const approval = { policies: verdict.approval.policies, approvers: verdict.approvals ?? [], fields: verdict.approval.fields };
@@ -174,6 +178,11 @@ export class BundlePolicy implements PolicyPort {
     }
     if (verdict.allow && verdict.quotas) return { allow: true, reason: verdict.reason, policyIds: verdict.policyIds, obligations: { quotas: verdict.quotas } };
     return { allow: verdict.allow, ...(verdict.code && !verdict.allow ? { code: verdict.code } : {}), reason: verdict.reason, policyIds: verdict.policyIds };
+  }
+
+  /** The catalogue's name for a server: policies and pins name the entry, whatever the person installed it as. */
+  private entryOf(server: string): string {
+    return this.deps.catalogName?.(server) ?? server;
   }
 
   private assessment(evaluator: BundleEvaluator, principal: Principal, kind: ItemKind, server: string, name: string): Assessment {
