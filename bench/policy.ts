@@ -79,7 +79,7 @@ function bundleContent(lists: Map<string, UpstreamLists>): BundleContent {
     schemaText,
     policyFiles: [{ name: 'policies.cedar', text: policies }],
     roles: { groups: new Map([['analysts', ['analyst']], ['support', ['support']], ['admins', ['admin']]]) },
-    catalog: { servers },
+    catalog: { servers, catalogOnly: true },
     quotas: { rateLimits: [], quotas: [] },
   };
 }

@@ -16,6 +16,7 @@ import { Overview } from './screens/Overview.js';
 import { Policy } from './screens/Policy.js';
 import { Question } from './screens/Question.js';
 import { Secrets } from './screens/Secrets.js';
+import { Catalog } from './screens/Catalog.js';
 import { Servers } from './screens/Servers.js';
 import { Tools } from './screens/Tools.js';
 
@@ -33,6 +34,8 @@ function screenFor(screen: ScreenId, rest: string[]): ReactNode {
       return <Audit />;
     case 'secrets':
       return <Secrets />;
+    case 'catalog':
+      return <Catalog />;
     case 'identity':
       return <Identity />;
     case 'policy':

@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildView } from '../../src/core/catalog.js';
+import { buildView } from '../../src/core/aggregate.js';
 import type { ToolItem, UpstreamLists } from '../../src/core/ports.js';
 import { saving, toolListCost, type ToolListCost } from '../../src/core/search/cost.js';
 import { ToolIndex } from '../../src/core/search/tool-index.js';

@@ -9,6 +9,7 @@ export const SCREENS = [
   { id: 'approvals', title: 'Approvals' },
   { id: 'servers', title: 'Servers' },
   { id: 'tools', title: 'Tools' },
+  { id: 'catalog', title: 'Catalog' },
   { id: 'audit', title: 'Audit' },
   { id: 'secrets', title: 'Secrets' },
   { id: 'identity', title: 'Identity' },

@@ -18,6 +18,10 @@ export const HUB_HELP = `Usage:
   gatehouse hub token                      a new random token and the SHA-256 to configure
   gatehouse hub publish FILE --url HUB     publish a signed policy bundle (admin token:
                                            GATEHOUSE_HUB_ADMIN_TOKEN or --token-file FILE)
+  gatehouse hub baselines --url HUB [--server NAME]
+                                           tool definitions per server and version across the
+                                           fleet; where devices disagree first (admin token)
+  gatehouse hub shadow --url HUB           servers devices' clients run outside Gatehouse
 
 Runs the central audit store over PostgreSQL (stateless: run several behind a load balancer).
 --database   postgres://user@host:5432/db, without a password (use PGPASSWORD or ~/.pgpass);
@@ -46,6 +50,10 @@ export async function hubCommand(args: string[], io: CliIo, logger: Logger): Pro
     return 0;
   }
   if (args[0] === 'publish') return publish(args.slice(1), io);
+  if (args[0] === 'baselines' || args[0] === 'shadow') {
+    const { hubCatalogCommand } = await import('./catalog.js');
+    return hubCatalogCommand(args[0], args.slice(1), io);
+  }
   let values;
   try {
     ({ values } = parseArgs({

@@ -36,6 +36,9 @@ Commands:
   tools cost [--json]              what each client's tool list costs in model tokens, in each view
   servers list|add|remove|restart|start|stop
   servers login|logout NAME        sign in to (or out of) a remote server that needs it
+  servers install NAME [--as ALIAS], servers pin NAME
+                                   install a catalogue entry verified; pin an npx server
+  catalog list|show                the signed catalogue of approved servers
   logs SERVER [--lines N]          a server's recent stderr
   login [--device], logout, whoami sign in with your organisation's identity provider
   clients list|revoke|pair         paired clients (consent is given on the pairing page)
@@ -94,6 +97,8 @@ environment variable. Never on the command line.`,
   gatehouse servers restart|start|stop NAME
   gatehouse servers login NAME [--no-browser]
   gatehouse servers logout NAME
+  gatehouse servers install NAME [--as ALIAS]    a signed catalogue entry, verified (docs/catalog.md)
+  gatehouse servers pin NAME                     resolve an \`npx -y PACKAGE\` server once, install and pin it
 
 add and remove edit the config file (checked before it is written); the daemon applies the change.
 Secrets go in as \${secret:NAME} references, never as values.
@@ -137,6 +142,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await servers(rest, io, paths);
       case 'logs':
         return await logs(rest, io, paths);
+      case 'catalog': {
+        const { catalogCommand } = await import('./catalog.js');
+        return await catalogCommand(rest, io, paths);
+      }
       case 'tools': {
         const { toolsCommand } = await import('./tools.js');
         return await toolsCommand(rest, io, paths);
@@ -497,6 +506,11 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
       if (!isServerName(name)) throw new GatehouseError('usage', `"${name}": ${SERVER_NAME_RULE}`);
       const { serversLogin, serversLogout } = await import('./upstream-auth.js');
       return sub === 'login' ? serversLogin(name, { browser: values['no-browser'] !== true }, io, paths) : serversLogout(name, io, paths);
+    }
+    case 'install':
+    case 'pin': {
+      const { installCommand } = await import('./catalog.js');
+      return await installCommand(sub, rest, io, paths);
     }
     case 'restart':
     case 'start':

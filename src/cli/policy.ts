@@ -37,7 +37,8 @@ Commands (each has --help):
   test FILE|DIR --cases CASES              run request/expected-decision cases against a bundle
   explain FILE|DIR --user U --groups G,H --client C --tool SERVER__TOOL [--args JSON]
                                            the decision and the policies behind it
-  pin DIR [--server NAME] [--write]        start the catalog's servers and compare their tools with the pins`;
+  pin DIR [--server NAME] [--write]        start the catalog's servers and compare their tools with the pins
+  catalog import|lint|promote              catalogue entries people install (docs/catalog.md)`;
 
 const HELP: Record<string, string> = {
   keygen: `Usage: gatehouse policy keygen --out DIR [--name NAME]
@@ -148,6 +149,10 @@ export async function policyCommand(args: string[], io: Io): Promise<number> {
       return explain(rest, io);
     case 'pin':
       return pin(rest, io);
+    case 'catalog': {
+      const { policyCatalogCommand } = await import('./catalog.js');
+      return policyCatalogCommand(rest, io);
+    }
     default:
       throw new GatehouseError('usage', `unknown policy subcommand "${sub}"; run \`gatehouse policy --help\``);
   }
@@ -518,6 +523,10 @@ async function pin(args: string[], io: Io): Promise<number> {
   const failed: string[] = [];
   const { readLiveTools } = await import('../node/policy/pin.js');
   for (const [name, server] of servers) {
+    if (!server.launch) {
+      io.out(`${name}: an entry people install; pin its tools from what the fleet sees (gatehouse policy catalog promote)\n`);
+      continue;
+    }
     let live: Awaited<ReturnType<typeof readLiveTools>>;
     try {
       live = await readLiveTools(name, server.launch);

@@ -246,6 +246,36 @@ export const KeyStoreConfigSchema = z
   })
   .strict();
 
+/**
+ * A server installed from a verified package (docs/catalog.md): from the signed catalogue
+ * (`catalog` names the entry), or an `npx -y PACKAGE` server resolved once and pinned here (`npm`).
+ * Gatehouse fetches it with the package manager into its own directory, checks its integrity, and
+ * runs it from there; nothing is fetched at start.
+ */
+export const InstalledServerSchema = z
+  .object({
+    catalog: z.string().regex(SERVER_NAME_PATTERN, SERVER_NAME_RULE).optional(),
+    npm: z
+      .object({
+        package: z.string().regex(/^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/, 'an npm package name'),
+        version: z.string().regex(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/, 'an exact version (1.2.3)'),
+        integrity: z.string().regex(/^sha512-[A-Za-z0-9+/]{86}==$/, 'npm\'s integrity of the tarball: sha512-<base64>'),
+        bin: z.string().min(1).max(214).optional(),
+      })
+      .strict()
+      .optional(),
+    /** Arguments after the program (a local pin's; a catalogue entry's come from the entry). */
+    args: z.array(z.string().max(32_768)).max(256).default([]),
+    /** Added to the entry's environment (`${secret:NAME}` as in any server). */
+    env: z.record(envName, z.string().max(32_768)).default({}),
+    /** A local pin's sandbox profile (a catalogue entry's comes from the signed entry). */
+    sandbox: SandboxSettingSchema.optional(),
+    ...common,
+  })
+  .strict()
+  .refine((s) => (s.catalog === undefined) !== (s.npm === undefined), { message: 'an installed server names either a catalogue entry (catalog) or an npm package (npm)' });
+export type InstalledServerConfig = z.infer<typeof InstalledServerSchema>;
+
 export const ConfigSchema = z
   .object({
     $schema: z.string().optional(),
@@ -258,8 +288,15 @@ export const ConfigSchema = z
     approvals: ApprovalsSchema.default(ApprovalsSchema.parse({})),
     clients: z.record(z.string().regex(CLIENT_NAME_PATTERN, 'a client name is 1-64 letters, digits, spaces, dots, underscores and hyphens'), ClientSettingsSchema).default({}),
     keystore: KeyStoreConfigSchema.default(KeyStoreConfigSchema.parse({})),
+    /** Servers installed from verified packages, keyed by server name (a name not also in `servers`). */
+    installed: z.record(z.string().regex(SERVER_NAME_PATTERN, SERVER_NAME_RULE), InstalledServerSchema).default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    for (const name of Object.keys(config.installed)) {
+      if (Object.hasOwn(config.servers, name)) ctx.addIssue({ code: 'custom', path: ['installed', name], message: `"${name}" is also in servers; a name belongs to one server` });
+    }
+  });
 export type GatehouseConfig = z.infer<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import type { WaitingQuestion } from './questions.js';
+import type { CatalogEntryInfo, CatalogListing, InstallResult, ShadowServer } from './catalog.js';
 export type { QuestionAnswer, WaitingQuestion } from './questions.js';
 import type { CLIENT_APP_IDS, ReloadReport } from './control-api.js';
 import type { DaemonStatus, IdentityStatus, PolicyStatus, ServerStatus } from './status.js';
@@ -349,6 +350,10 @@ export interface ConsoleResults {
   'identity.login': { url: string };
   'identity.logout': { revoked: boolean };
   'questions.list': QuestionsReport;
+  'catalog.list': CatalogListing;
+  'catalog.show': CatalogEntryInfo;
+  'servers.install': InstallResult;
+  'catalog.shadows': ShadowServer[];
 }
 
 /** What waits for the person, and where it is answered (never how: no code, no key). */

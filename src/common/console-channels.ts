@@ -42,6 +42,10 @@ export const CONSOLE_METHODS = [
   'identity.login',
   'identity.logout',
   'questions.list',
+  'catalog.list',
+  'catalog.show',
+  'servers.install',
+  'catalog.shadows',
 ] as const satisfies readonly ControlMethod[];
 export type ConsoleMethod = (typeof CONSOLE_METHODS)[number];
 

@@ -143,6 +143,22 @@ export const ControlRequests = {
   'clients.apps': z.object({}).strict(),
   /** Writes Gatehouse's entry into a client's own config (with a backup), then checks it by launching it as the client would. */
   'clients.setup': z.object({ client: z.enum(CLIENT_APP_IDS), dryRun: z.boolean().default(false) }).strict(),
+
+  // --- The signed catalogue (docs/catalog.md). Results are typed in catalog.ts. -------------------
+  /** The entries of the catalogue in force that match a search (every entry without one). */
+  'catalog.list': z.object({ query: z.string().max(200).default('') }).strict(),
+  /** One entry: description, publisher, package, the tools it will offer, the secrets it needs. */
+  'catalog.show': z.object({ name: serverName }).strict(),
+  /**
+   * Installs a catalogue entry as a server (named `as`, default the entry's name): fetches its
+   * package with the package manager, checks it against the signed integrity, and runs it from
+   * Gatehouse's own directory. A mismatch refuses the install and says why.
+   */
+  'servers.install': z.object({ name: serverName, as: serverName.optional() }).strict(),
+  /** Resolves a server that runs `npx PACKAGE` once, installs it verified, and pins it in the config. */
+  'servers.pin': z.object({ name: serverName }).strict(),
+  /** Reads the clients' configs again and lists the MCP servers they run outside Gatehouse. */
+  'catalog.shadows': z.object({}).strict(),
 } as const;
 export type ControlMethod = keyof typeof ControlRequests;
 export type ControlParams<M extends ControlMethod> = z.input<(typeof ControlRequests)[M]>;

@@ -4,6 +4,7 @@
  */
 
 import type { ConfinementStatus } from './sandbox.js';
+import type { InstallStatus, QuarantinedTool, ShadowServer } from './catalog.js';
 
 /**
  * `needs-sign-in`: a remote server that wants the user to sign in (OAuth) before it answers; it waits
@@ -106,6 +107,12 @@ export interface DaemonStatus {
   approvals?: ApprovalsStatus;
   /** Rate limits and write quotas of the policy bundle in force, with what the current user has used. */
   quotas?: QuotasStatus;
+  /** Servers installed from verified packages (docs/catalog.md): their version, and why one does not run. */
+  installs?: InstallStatus[];
+  /** Tools hidden because their definition differs from the catalogue's pin, until a bundle pins it. */
+  quarantined?: QuarantinedTool[];
+  /** MCP servers the person's clients run themselves, outside Gatehouse. */
+  shadowServers?: ShadowServer[];
   /** The daemon process's memory, in MB: what a load left behind shows here. */
   memory?: MemoryStatus;
 }

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { errorMessage } from '../common/errors.js';
 import { splitName } from '../common/names.js';
-import { buildView, routeResource, type CatalogView, type Route } from './catalog.js';
+import { buildView, routeResource, type AggregateView, type Route } from './aggregate.js';
 import { chain, denied, type CallContext, type CallKind, type GovernedCall, type Handler, type Outcome } from './chain.js';
 import type { ApprovalPort, HiddenBecause, IdentityPort, PolicyPort, QuotaPort } from './governance.js';
 import type {
@@ -67,10 +67,10 @@ interface InFlight {
 type Resolved = { route: Route; hidden: boolean } | undefined;
 
 export class Gateway {
-  private aggregate: CatalogView;
+  private aggregate: AggregateView;
   /** The aggregate's tools by exposed name, for the search view's checks. */
   private aggregateTools = new Map<string, ToolItem>();
-  private singles = new Map<string, CatalogView>();
+  private singles = new Map<string, AggregateView>();
   private listeners = new Set<ChangeListener>();
   private logListeners = new Set<LogListener>();
   private inFlight = new Map<string, Set<InFlight>>();
@@ -118,7 +118,7 @@ export class Gateway {
     }
   }
 
-  private notifyChanges(before: CatalogView, after: CatalogView, scope: Scope, force = false): void {
+  private notifyChanges(before: AggregateView, after: AggregateView, scope: Scope, force = false): void {
     for (const kind of ['tools', 'prompts', 'resources'] as const) {
       if (force || before.fingerprints[kind] !== after.fingerprints[kind]) {
         for (const listener of this.listeners) {
@@ -137,7 +137,7 @@ export class Gateway {
     return () => this.listeners.delete(listener);
   }
 
-  private view(scope: Scope): CatalogView {
+  private view(scope: Scope): AggregateView {
     if (scope.server === undefined) return this.aggregate;
     return this.singles.get(scope.server) ?? buildView(new Map(), scope.server);
   }

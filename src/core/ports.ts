@@ -178,6 +178,11 @@ export const AUDIT_EVENT_TYPES = [
   'sandbox.egress',
   'sandbox.refused',
   'sandbox.unconfined',
+  'catalog.installed',
+  'catalog.refused',
+  'catalog.upgraded',
+  'catalog.tools_seen',
+  'catalog.shadow_server',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

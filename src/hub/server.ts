@@ -17,6 +17,7 @@ import { deviceRequestPayload, enrolmentPayload, isDeviceId, publicKeyFromRaw, v
 import { FILTER_KEYS, parseAuditFilter } from '../core/audit/filter.js';
 import { MAX_BATCH_BYTES, ProtocolError, parseBatch, parseDeviceAuthorization, type HubErrorBody } from '../core/audit/protocol.js';
 import type { Logger } from '../core/ports.js';
+import { baselines } from '../core/catalog/baselines.js';
 import { postLogs, toExportRequest, type SiemConfig } from './otlp.js';
 import { HubStore, type DeviceRow } from './store.js';
 
@@ -160,6 +161,12 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
         return sendJson(res, 200, { events: await store.query(filter) });
       }
       if (method === 'GET' && path === '/v1/admin/devices') return sendJson(res, 200, { devices: await store.devices() });
+      if (method === 'GET' && path === '/v1/admin/baselines') {
+        const server = url.searchParams.get('server') ?? undefined;
+        if (server !== undefined && !/^[a-z0-9-]{1,32}$/.test(server)) throw new ProtocolError(400, 'bad_filter', 'server must be a server name');
+        return sendJson(res, 200, { baselines: baselines(await store.toolDefinitions(server)) });
+      }
+      if (method === 'GET' && path === '/v1/admin/shadow-servers') return sendJson(res, 200, { shadowServers: await store.shadowServers() });
       if (method === 'GET' && path === '/v1/admin/flags') {
         return sendJson(res, 200, { flags: await store.flags(url.searchParams.get('device') ?? undefined, url.searchParams.get('open') === 'true') });
       }

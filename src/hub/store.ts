@@ -11,6 +11,7 @@ import { GENESIS_HASH, keyIdOf, openSealedEvent, publicKeyFromRaw, short, verify
 import type { AuditFilter } from '../core/audit/filter.js';
 import { ProtocolError, type BatchRequest, type BatchResponse, type DeviceState, type FlagKind, type IntegrityFlag } from '../core/audit/protocol.js';
 import { HUB_SCHEMA, HUB_SCHEMA_VERSION, partitionFor } from './schema.js';
+import type { BaselineRow } from '../core/catalog/baselines.js';
 
 const MIN_EVENT_TIME = Date.UTC(2000, 0, 1);
 const FUTURE_SLACK_MS = 31 * 86_400_000;
@@ -386,6 +387,55 @@ export class HubStore {
     const { rows } = await this.pool.query(`SELECT device, seq, hash, body FROM events ${where} ORDER BY ${order} LIMIT $${params.length}`, params);
     const out = rows.map((r) => ({ device: r.device as string, seq: Number(r.seq), hash: r.hash as string, event: JSON.parse(r.body) as AuditEvent }));
     return forward ? out : out.reverse();
+  }
+
+  // --- The catalogue across the fleet (docs/catalog.md) ----------------------------------------
+
+  /**
+   * How many devices saw each tool definition, per server and version, from the devices'
+   * `catalog.tools_seen` events (each device counts once per definition, however often it reported).
+   */
+  async toolDefinitions(server?: string): Promise<BaselineRow[]> {
+    const params: unknown[] = [];
+    let where = "type = 'catalog.tools_seen'";
+    if (server !== undefined) {
+      params.push(server);
+      where += ` AND server = $1`;
+    }
+    const { rows } = await this.pool.query(
+      `SELECT server, version, tool, sha256, count(DISTINCT device)::int AS devices, max(at) AS last_seen
+         FROM (SELECT device, at, server, body::jsonb->'detail'->>'version' AS version, t.key AS tool, t.value AS sha256
+                 FROM events, jsonb_each_text(body::jsonb->'detail'->'tools') AS t
+                WHERE ${where}) seen
+        GROUP BY server, version, tool, sha256
+        ORDER BY server, version, tool, devices DESC`,
+      params,
+    );
+    return rows.map((r) => ({ server: r.server as string, version: (r.version as string | null) ?? 'unknown', tool: r.tool as string, sha256: r.sha256 as string, devices: Number(r.devices), lastSeen: new Date(r.last_seen as string).toISOString() }));
+  }
+
+  /** Servers devices' clients run outside Gatehouse: the newest report of each (device, client, name). */
+  async shadowServers(): Promise<{ device: string; host: string; at: string; client: string; name: string; type: string; target: string; envKeys: string[]; inCatalog?: string }[]> {
+    const { rows } = await this.pool.query(
+      `SELECT DISTINCT ON (e.device, e.client, e.server) e.device, d.host, e.at, e.client, e.server, e.body
+         FROM events e JOIN devices d ON d.id = e.device
+        WHERE e.type = 'catalog.shadow_server'
+        ORDER BY e.device, e.client, e.server, e.at DESC`,
+    );
+    return rows.map((r) => {
+      const detail = ((JSON.parse(r.body as string) as AuditEvent).detail ?? {}) as { type?: string; target?: string; envKeys?: string[]; inCatalog?: string };
+      return {
+        device: r.device as string,
+        host: r.host as string,
+        at: new Date(r.at as string).toISOString(),
+        client: (r.client as string | null) ?? '',
+        name: (r.server as string | null) ?? '',
+        type: detail.type ?? '',
+        target: detail.target ?? '',
+        envKeys: detail.envKeys ?? [],
+        ...(detail.inCatalog ? { inCatalog: detail.inCatalog } : {}),
+      };
+    });
   }
 
   // --- SIEM outbox ---------------------------------------------------------------------------

@@ -42,7 +42,7 @@ import type { ClientMetadataPolicy } from './identity/client-metadata.js';
 import { PairingService, PAIRING_DEADLINE_MS } from './identity/pairing.js';
 import { BridgePairings } from './identity/bridge-pairing.js';
 import { loadIdentitySettings } from './identity/settings.js';
-import { SecretResolver, SecretScrubber } from './secrets/resolver.js';
+import { SecretResolver, SecretScrubber, USER_SECRET_PREFIX } from './secrets/resolver.js';
 import { PolicyController } from './policy/controller.js';
 import { managedDirFor } from './policy/settings.js';
 import { StaticIdentity, type TestIdentity } from './policy/static-identity.js';
@@ -72,6 +72,7 @@ import { openUserIdentity } from './daemon/user-identity.js';
 import { UpstreamAuth, type EnterpriseSource } from './upstream-auth/service.js';
 import { SignInOffers } from './upstream-auth/offer.js';
 import { openBrowser } from './human/open-browser.js';
+import { openCatalog } from './daemon/catalog.js';
 
 export { runtimeInfoFile, type RuntimeInfo } from './daemon/runtime-info.js';
 
@@ -229,11 +230,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // The policy in force: a verified managed bundle (or fail-closed, or unmanaged), put there by the
   // policy controller below, inside the user's own restrictions, which can only take away; and
   // inside the scope the person gave each paired client (effective rights = user's ∩ client's).
-  const bundlePolicy = new BundlePolicy({ now: () => Date.now(), lists: (server) => supervisor.lists(server), logger });
+  const bundlePolicy = new BundlePolicy({ now: () => Date.now(), lists: (server) => supervisor.lists(server), logger, catalogName: (server) => catalog.service.catalogNameOf(server) });
   const readOnly = (server: string, tool: string): boolean => {
     const state = bundlePolicy.state;
     // Managed: the signed catalog says what is read-only. Unmanaged: the server's own annotation (the user trusts their servers).
-    if (state.kind === 'enforcing') return state.evaluator.catalogTool(server, tool)?.readOnly === true;
+    if (state.kind === 'enforcing') return state.evaluator.catalogTool(catalog.service.catalogNameOf(server) ?? server, tool)?.readOnly === true;
     if (state.kind === 'fail-closed') return false;
     const found = supervisor.lists(server)?.tools.find((t) => t.name === tool) as { annotations?: { readOnlyHint?: unknown } } | undefined;
     return found?.annotations?.readOnlyHint === true;
@@ -243,7 +244,34 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     logger,
     record,
     restrictionsChanged: () => late.gateway?.refresh({ policyChanged: true }),
-    applyServers: () => applyServers(),
+    // Installed servers first: an install verified (or an upgrade ready) changes what runs.
+    applyServers: async () => {
+      await catalog.service.sync();
+      return applyServers();
+    },
+  });
+  const place = { platform: process.platform, home: env.HOME && env.HOME !== '' ? env.HOME : homedir(), env };
+  // The signed catalogue: verified installs, upgrades, fleet baselines and shadow servers (docs/catalog.md).
+  const catalog = openCatalog({
+    dataDir: paths.dataDir,
+    configFile: paths.configFile,
+    env,
+    place,
+    logger,
+    record: (entry) => record(entry),
+    policy: () => bundlePolicy.state,
+    config: () => live.config,
+    storedSecrets: async () => (await keychain.list()).map(String).filter((n) => n.startsWith(USER_SECRET_PREFIX)).map((n) => n.slice(USER_SECRET_PREFIX.length)),
+    reload: () => live.reload(),
+    changed: () => {
+      if (serving) void applyServers();
+      late.hub?.changed();
+    },
+    running: () =>
+      supervisor.names().flatMap((name) => {
+        const lists = supervisor.lists(name);
+        return lists ? [{ name, lists, status: supervisor.status(name) }] : [];
+      }),
   });
   // The user's own approval rules sit inside the client's scope: they add a question to what is allowed, never more.
   const narrowed = new NarrowedPolicy(bundlePolicy, () => live.restrictions);
@@ -438,7 +466,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       approvals.revokeSessionGrants();
       bundleHistory.observe(bundlePolicy.state);
       gateway.refresh({ policyChanged: true });
-      if (serving) void applyServers().then(() => restartForSandboxRequirement());
+      if (serving) void catalog.service.sync().then(() => applyServers()).then(() => restartForSandboxRequirement());
       late.hub?.changed(['policy', 'tools', 'servers', 'identity']);
     },
   });
@@ -458,7 +486,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     }
   };
   const effectiveServers = () =>
-    Object.fromEntries(Object.entries(policyController.servers(live.config.servers)).filter(([name]) => !live.restrictions.serverDisabled(name)));
+    Object.fromEntries(
+      Object.entries({ ...catalog.service.servers(), ...policyController.servers(live.config.servers) }).filter(([name]) => !live.restrictions.serverDisabled(name)),
+    );
   let applying: Promise<unknown> = Promise.resolve();
   const applyServers = (): Promise<ApplyResult> => {
     const next = applying.then(() => supervisor.apply(effectiveServers()));
@@ -474,6 +504,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     setImmediate(() => {
       refreshScheduled = false;
       gateway.refresh();
+      catalog.observeLists();
       late.hub?.changed(['tools', 'servers', 'clients']);
     });
   });
@@ -576,6 +607,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       approvals: approvals.status(),
       ...(quotaStatus ? { quotas: quotaStatus } : {}),
       memory: { ...memoryFigures(), ...(http ? { httpConnections: http.connectionStats() } : {}) },
+      installs: catalog.service.status(),
+      quarantined: catalog.quarantined(),
+      shadowServers: catalog.service.shadowServers(),
     };
   };
 
@@ -649,8 +683,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       ...(session && user.settings.kind === 'ok' ? { identity: { settings: user.settings.settings, session } } : {}),
       emit: (event) => late.hub?.emit(event),
     },
+    catalog: catalog.service,
     clients: {
-      place: { platform: process.platform, home: env.HOME && env.HOME !== '' ? env.HOME : homedir(), env },
+      place,
       stateDir: paths.stateDir,
       configFile: paths.configFile,
       self: options.selfCommand ?? nodeSelfCommand(),
@@ -674,6 +709,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   /** Everything the daemon opened, closed in the order that keeps every record: endpoints, servers, stores, the audit log last. */
   const closeAll = async (): Promise<void> => {
     policyController.stop();
+    catalog.close();
     session?.stop();
     // Waiting approval requests are refused (and audited) before the channel and the audit log close.
     await governance.stopAsking();
@@ -728,7 +764,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     if (session) void session.start().catch((error) => logger.log('error', 'identity.start_failed', { error: errorMessage(error) }));
     // Servers start in parallel; the endpoints already answer while they come up.
     serving = true;
-    const applied = applyServers();
+    catalog.start();
+    const applied = catalog.service.sync().then(() => applyServers());
     // A hand-edited config changes servers, client views and tool lists: the screens that show them refetch.
     watcher = watchConfigFile(paths.configFile, () => void live.reload().finally(() => late.hub?.changed(['servers', 'clients', 'tools', 'secrets'])));
     await applied;

@@ -318,6 +318,12 @@ const CONTROL_CASES: Record<ControlMethod, Record<string, unknown>> = {
   // The CRM is a local server: there is nothing to sign in to, and nothing is asked.
   'servers.login': { name: 'crm' },
   'servers.logout': { name: 'crm' },
+  // The sample bundle's catalogue has launch specs only: nothing to install, so nothing is fetched.
+  'catalog.list': {},
+  'catalog.show': { name: 'crm' },
+  'servers.install': { name: 'crm', as: 'crm-copy' },
+  'servers.pin': { name: 'crm' },
+  'catalog.shadows': {},
 };
 
 describe('every control method, called while a refund waits for the person', () => {

@@ -5,7 +5,7 @@
  * timing, so it is asserted here; `npm run bench` reports it with recall@1 and the misses.
  */
 import { describe, expect, it } from 'vitest';
-import { buildView } from '../../src/core/catalog.js';
+import { buildView } from '../../src/core/aggregate.js';
 import { ToolIndex } from '../../src/core/search/tool-index.js';
 import { asLists, generatedCatalogue, labelledQueries, realServerTools, recallAt } from '../support/search-data.js';
 

@@ -36,6 +36,8 @@ export interface BundlePolicyDeps {
   /** The cached lists of a ready server (for checking tools against their pinned hashes). */
   lists(server: string): UpstreamLists | undefined;
   logger?: Logger;
+  /** The catalogue entry a server was installed from, when it runs under another name (`servers install --as`). */
+  catalogName?(server: string): string | undefined;
 }
 
 /** A managed decision carries a reason code beyond `policy_denied`. */
@@ -116,12 +118,13 @@ export class BundlePolicy implements PolicyPort {
     const blocked = this.blocked(principal);
     if (blocked) return 'unmanaged' in blocked;
     const evaluator = (this.current as { evaluator: BundleEvaluator }).evaluator;
+    const entry = this.entryOf(server);
     if (kind === 'tool') {
-      const pinned = evaluator.catalogTool(server, name);
+      const pinned = evaluator.catalogTool(entry, name);
       // An unlisted tool (its server waits for a sign-in) has no live definition to check yet; the call is refused regardless.
       if (!pinned || (!options?.unlisted && !this.matchesPin(server, name, pinned.sha256))) return false;
     }
-    return this.assessment(evaluator, principal, kind, server, name).visible;
+    return this.assessment(evaluator, principal, kind, entry, name).visible;
   }
 
   explainHidden(principal: Principal, server: string, kind: ItemKind, name: string): HiddenBecause {
@@ -168,15 +171,16 @@ export class BundlePolicy implements PolicyPort {
       return { allow: false, code: blocked.code, reason: blocked.reason, policyIds: [] };
     }
     const evaluator = (this.current as { evaluator: BundleEvaluator }).evaluator;
+    const entry = this.entryOf(call.server);
     if (call.kind === 'tool') {
-      const pinned = evaluator.catalogTool(call.server, call.name);
+      const pinned = evaluator.catalogTool(entry, call.name);
       if (!pinned || !this.matchesPin(call.server, call.name, pinned.sha256)) {
         return { allow: false, code: 'policy_denied', reason: `tool ${call.server}__${call.name} does not match its pinned definition`, policyIds: [] };
       }
     }
-    const assessment = this.assessment(evaluator, call.principal, call.kind, call.server, call.name);
+    const assessment = this.assessment(evaluator, call.principal, call.kind, entry, call.name);
     const view = this.view(evaluator, call.principal);
-    const verdict: Verdict = assessment.fixed ?? this.decideWithArguments(evaluator, view, call, assessment);
+    const verdict: Verdict = assessment.fixed ?? this.decideWithArguments(evaluator, view, call, entry, assessment);
     if (verdict.code === 'approval_required' && verdict.approval) {
       // Permitted on condition: the approval stage asks a person (and refuses if nobody answers yes).
       const approval = { policies: verdict.approval.policies, approvers: verdict.approvals ?? [], fields: verdict.approval.fields };
@@ -191,10 +195,13 @@ export class BundlePolicy implements PolicyPort {
     return { allow: verdict.allow, ...(verdict.code && !verdict.allow ? { code: verdict.code } : {}), reason: verdict.reason, policyIds: verdict.policyIds };
   }
 
-  /** One Cedar evaluation with the call's arguments, or the verdict it gave before for the same principal, item and arguments. */
-  private decideWithArguments(evaluator: BundleEvaluator, view: PrincipalView, call: GovernedCall, assessment: Assessment): Verdict {
+  /**
+   * One Cedar evaluation with the call's arguments, or the verdict it gave before for the same principal, item and arguments.
+   * `entry` is the catalogue's name for the server: the policy decides on it, so the verdict is kept under it.
+   */
+  private decideWithArguments(evaluator: BundleEvaluator, view: PrincipalView, call: GovernedCall, entry: string, assessment: Assessment): Verdict {
     const args = call.arguments === undefined ? '' : JSON.stringify(call.arguments);
-    const key = args.length <= MAX_DECISION_ARGS_CHARS ? `${view.key}\u0000${call.kind}\u0000${call.server}\u0000${call.name}\u0000${args}` : undefined;
+    const key = args.length <= MAX_DECISION_ARGS_CHARS ? `${view.key}\u0000${call.kind}\u0000${entry}\u0000${call.name}\u0000${args}` : undefined;
     const cached = key === undefined ? undefined : this.decisions.get(key);
     if (cached) {
       // Most recently used last.
@@ -202,12 +209,17 @@ export class BundlePolicy implements PolicyPort {
       this.decisions.set(key!, cached);
       return cached;
     }
-    const verdict = evaluator.decide(call.principal, view.roles, call.kind, call.server, call.name, call.arguments, assessment);
+    const verdict = evaluator.decide(call.principal, view.roles, call.kind, entry, call.name, call.arguments, assessment);
     if (key !== undefined) {
       if (this.decisions.size >= MAX_DECISIONS) this.decisions.delete(this.decisions.keys().next().value!);
       this.decisions.set(key, verdict);
     }
     return verdict;
+  }
+
+  /** The catalogue's name for a server: policies and pins name the entry, whatever the person installed it as. */
+  private entryOf(server: string): string {
+    return this.deps.catalogName?.(server) ?? server;
   }
 
   private assessment(evaluator: BundleEvaluator, principal: Principal, kind: ItemKind, server: string, name: string): Assessment {

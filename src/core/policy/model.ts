@@ -7,6 +7,7 @@
 import type { ServerConfig } from '../../common/config.js';
 import type { SandboxRequirement } from '../../common/sandbox.js';
 import type { QuotaSettings } from '../quotas/settings.js';
+import type { CatalogEntry } from '../catalog/entry.js';
 
 // ---------------------------------------------------------------------------------------------
 // The bundle's content
@@ -26,13 +27,17 @@ export interface CatalogTool {
 }
 
 export interface CatalogServer {
-  /** How Gatehouse starts the server in managed mode; the user's config does not override it. */
-  launch: ServerConfig;
+  /** How Gatehouse starts the server on every desktop in managed mode; the user's config does not override it. */
+  launch?: ServerConfig;
+  /** An entry people install (`gatehouse servers install`): a `server.json` with its verified package. */
+  entry?: CatalogEntry;
   tools: ReadonlyMap<string, CatalogTool>;
 }
 
 export interface Catalog {
   servers: ReadonlyMap<string, CatalogServer>;
+  /** Only catalogue servers run (the default); `false` lets the user's own servers run beside them. */
+  catalogOnly: boolean;
 }
 
 /** IdP group claim → Gatehouse roles (Cedar `Role` entities). */

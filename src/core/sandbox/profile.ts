@@ -103,7 +103,8 @@ export function planSandbox(input: PlanInput): { ok: true; plan: SandboxPlan } |
   }
   for (const root of input.codeRoots) {
     const path = normalize(root);
-    const inside = input.protectedPaths.find((p) => isWithin(path, normalize(p.path)));
+    // Code Gatehouse installed itself (verified catalogue packages) lives in the data directory, an exception like a grant's.
+    const inside = protectedContaining(path, input.protectedPaths, input.exceptions ?? []);
     if (inside) return { ok: false, reason: `the server's code at ${path} is inside ${inside.what} (${inside.path}), which no server may see` };
     grants.push({ path, write: false, field: 'code' });
   }
@@ -156,10 +157,15 @@ function refuseGrant(path: string, protectedPaths: readonly NamedPath[], excepti
   if (path === '/') return 'the whole file system cannot be granted; grant the directories the server needs';
   const managed = MANAGED.find((m) => isWithin(path, m));
   if (managed) return `${managed} is provided by the sandbox itself and cannot be granted`;
-  const excepted = (p: NamedPath): boolean => exceptions.some((e) => isWithin(path, normalize(e)) && isWithin(normalize(e), normalize(p.path)) && normalize(e) !== normalize(p.path));
-  const inside = protectedPaths.find((p) => isWithin(path, normalize(p.path)) && !excepted(p));
+  const inside = protectedContaining(path, protectedPaths, exceptions);
   if (inside) return `it is inside ${inside.what} (${inside.path}), which no server may see`;
   return undefined;
+}
+
+/** The protected path a path lies in, unless it lies in one of that path's exceptions (the data directory inside the configuration directory). */
+function protectedContaining(path: string, protectedPaths: readonly NamedPath[], exceptions: readonly string[]): NamedPath | undefined {
+  const excepted = (p: NamedPath): boolean => exceptions.some((e) => isWithin(path, normalize(e)) && isWithin(normalize(e), normalize(p.path)) && normalize(e) !== normalize(p.path));
+  return protectedPaths.find((p) => isWithin(path, normalize(p.path)) && !excepted(p));
 }
 
 function planNetwork(profile: SandboxProfile): { ok: true; network: PlannedNetwork } | { ok: false; reason: string } {

@@ -63,7 +63,7 @@ export async function serversReport(src: ReportSources): Promise<ServersReport> 
   for (const name of names) {
     const isRunning = running.has(name);
     const catalog = state.kind === 'enforcing' ? state.evaluator.bundle.content.catalog.servers.get(name) : undefined;
-    const source: ServerEntry['source'] = isRunning && catalog ? 'catalog' : 'config';
+    const source: ServerEntry['source'] = isRunning && catalog?.launch ? 'catalog' : 'config';
     const live = src.supervised.config(name);
     const config = source === 'config' ? (raw[name] ?? (configured[name] as unknown as Record<string, unknown>)) : (catalog!.launch as unknown as Record<string, unknown>);
     const forRefs = live ?? configured[name];

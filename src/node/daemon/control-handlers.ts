@@ -20,6 +20,7 @@ import { secretReferences } from '../secrets/resolver.js';
 import { detectClients } from '../clients/clients.js';
 import { setupClient, type ClientsContext } from '../clients/service.js';
 import { bridgeLaunch } from '../clients/launch.js';
+import type { CatalogService } from '../catalog/service.js';
 
 export interface ControlDeps {
   status(): DaemonStatus;
@@ -50,6 +51,8 @@ export interface ControlDeps {
   clients: ClientsContext;
   /** The servers the policy in force runs (the catalog's in managed mode). */
   policyServers(): { mode: 'managed' | 'unmanaged' | 'fail-closed'; servers: string[] };
+  /** The signed catalogue and the servers installed from it (src/node/catalog/service.ts). */
+  catalog: CatalogService;
 }
 
 export function controlHandlers(deps: ControlDeps): ControlHandlers {
@@ -139,6 +142,15 @@ export function controlHandlers(deps: ControlDeps): ControlHandlers {
       const check = result.check ? (result.check.ok ? { ok: true as const, ms: result.check.ms, pairing: result.check.pairing } : { ok: false as const, reason: result.check.reason }) : undefined;
       return { client, file: result.file, changed: result.changed, ...(result.diff ? { diff: result.diff } : {}), command: [result.launch.command, ...result.launch.args], ...(check ? { check } : {}) };
     },
+    'catalog.list': ({ query }) => deps.catalog.listing(query),
+    'catalog.show': ({ name }) => deps.catalog.show(name),
+    'servers.install': async ({ name, as }) => {
+      const result = await deps.catalog.install(name, as);
+      logger.log('info', 'servers.install', { entry: name, server: result.server, version: result.version });
+      return result;
+    },
+    'servers.pin': ({ name }) => deps.catalog.pin(name),
+    'catalog.shadows': () => deps.catalog.scanShadows(),
     // The console's own queries and actions.
     ...consoleHandlers(deps.console),
     ...searchHandlers(deps.search),

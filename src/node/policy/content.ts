@@ -15,6 +15,8 @@ import { z } from 'zod';
 import { ServerConfigSchema, formatPath, type ServerConfig } from '../../common/config.js';
 import { SERVER_NAME_PATTERN, SERVER_NAME_RULE, TOOL_NAME_PATTERN } from '../../common/names.js';
 import { SANDBOX_REQUIREMENTS } from '../../common/sandbox.js';
+import { CATALOG_META_KEY, CatalogExtensionSchema, ServerJsonSchema } from '../../common/catalog.js';
+import type { CatalogEntry } from '../../core/catalog/entry.js';
 import type { BundleContent, Catalog, CatalogServer, CatalogTool, RoleMapping } from '../../core/policy/model.js';
 import { parseRate, type Dimension, type QuotaSettings, type ToolSelector } from '../../core/quotas/settings.js';
 import { resolveBundledBin } from '../config-file.js';
@@ -83,15 +85,21 @@ const CatalogSchema = z
   .object({
     /** `required`: a server that cannot be confined on a desktop does not start there (docs/sandbox.md). */
     sandbox: z.enum(SANDBOX_REQUIREMENTS).optional(),
+    /** `false`: the user's own servers run beside the catalogue's (docs/catalog.md). Default `true`. */
+    catalogOnly: z.boolean().default(true),
     servers: z.record(
       z.string().regex(SERVER_NAME_PATTERN, SERVER_NAME_RULE),
       z
         .object({
-          launch: ServerConfigSchema,
+          /** Started on every desktop. */
+          launch: ServerConfigSchema.optional(),
+          /** Installed by people who want it: an MCP Registry server.json, with Gatehouse's fields under _meta["com.gatehouse/catalog"]. */
+          server: ServerJsonSchema.optional(),
           tools: z.record(z.string().regex(TOOL_NAME_PATTERN, 'a tool name is 1-128 letters, digits, _ . -'), ToolSchema).default({}),
           description: z.string().max(2000).optional(),
         })
-        .strict(),
+        .strict()
+        .refine((s) => (s.launch === undefined) !== (s.server === undefined), { message: 'a catalogue server has either launch (started everywhere) or server (a server.json people install)' }),
     ),
   })
   .strict();
@@ -220,20 +228,34 @@ export function parseBundleFiles(files: ReadonlyMap<string, Buffer>, options: Pa
 
   const servers = new Map<string, CatalogServer>();
   for (const [name, server] of Object.entries(catalog.servers)) {
-    const launch = expandLaunch(server.launch, options, `${CATALOG_FILE}: servers.${name}.launch`, errors);
     const tools = new Map<string, CatalogTool>(
       Object.entries(server.tools).map(([tool, t]) => [
         tool,
         { sha256: t.sha256, readOnly: t.readOnly, destructive: t.destructive, tags: t.tags, scale: t.scale },
       ]),
     );
-    servers.set(name, { launch, tools });
+    if (server.launch) servers.set(name, { launch: expandLaunch(server.launch, options, `${CATALOG_FILE}: servers.${name}.launch`, errors), tools });
+    else {
+      const entry = catalogEntry(name, server.server!, errors);
+      if (entry) servers.set(name, { entry, tools });
+    }
   }
   if (errors.length > 0) return { ok: false, errors };
   const mapping: RoleMapping = { groups: new Map(Object.entries(roles.groups)) };
-  const parsedCatalog: Catalog = { servers };
+  const parsedCatalog: Catalog = { servers, catalogOnly: catalog.catalogOnly };
   const sandbox = catalog.sandbox !== undefined ? { sandbox: catalog.sandbox } : {};
   return { ok: true, content: { schemaText: schema.toString('utf8'), policyFiles, roles: mapping, catalog: parsedCatalog, quotas: quotaSettings(quotas), ...sandbox } };
+}
+
+/** A catalogue entry's Gatehouse fields, checked like the rest of catalog.json (`${dataDir}` expands when it is installed). */
+function catalogEntry(name: string, server: z.output<typeof ServerJsonSchema>, errors: string[]): CatalogEntry | undefined {
+  const where = `${CATALOG_FILE}: servers.${name}.server._meta["${CATALOG_META_KEY}"]`;
+  const parsed = CatalogExtensionSchema.safeParse(server._meta?.[CATALOG_META_KEY] ?? {});
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues.slice(0, 10)) errors.push(`${where}.${formatPath(issue.path)}: ${issue.message.replace(/^Invalid input: /, '')}`);
+    return undefined;
+  }
+  return { name, server, ext: parsed.data };
 }
 
 /**

@@ -118,7 +118,12 @@ export class PolicyController {
     const state = this.options.policy.state;
     if (state.kind === 'unmanaged') return userServers;
     if (state.kind === 'fail-closed') return {};
-    return Object.fromEntries([...state.evaluator.bundle.content.catalog.servers].map(([name, s]) => [name, s.launch]));
+    const catalog = state.evaluator.bundle.content.catalog;
+    const launched: Record<string, ServerConfig> = {};
+    for (const [name, s] of catalog.servers) if (s.launch) launched[name] = s.launch;
+    // `catalogOnly: false`: the user's own servers run too, under names the catalogue does not use.
+    if (!catalog.catalogOnly) for (const [name, s] of Object.entries(userServers)) if (!catalog.servers.has(name)) launched[name] = s;
+    return launched;
   }
 
   /** Empty when there are no managed settings (plain unmanaged mode). */

@@ -18,7 +18,7 @@ export interface Route {
   name: string;
 }
 
-export interface CatalogView {
+export interface AggregateView {
   tools: ToolItem[];
   prompts: PromptItem[];
   resources: ResourceItem[];
@@ -38,8 +38,8 @@ export interface CatalogView {
 const REWRITTEN_SCHEME = 'gatehouse://';
 
 /** Builds one view. `single` names the server of a single-server view; otherwise the aggregate. */
-export function buildView(servers: ReadonlyMap<string, UpstreamLists>, single?: string): CatalogView {
-  const view: CatalogView = {
+export function buildView(servers: ReadonlyMap<string, UpstreamLists>, single?: string): AggregateView {
+  const view: AggregateView = {
     tools: [],
     prompts: [],
     resources: [],
@@ -102,7 +102,7 @@ export function buildView(servers: ReadonlyMap<string, UpstreamLists>, single?: 
 }
 
 /** Finds the server behind a resource URI a client wants to read or subscribe to. */
-export function routeResource(view: CatalogView, uri: string): Route | undefined {
+export function routeResource(view: AggregateView, uri: string): Route | undefined {
   const listed = view.resourceRoutes.get(uri);
   if (listed) return listed;
   if (uri.startsWith(REWRITTEN_SCHEME)) {

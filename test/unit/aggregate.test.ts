@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildView, routeResource, rewrittenUri, templateMatcher } from '../../src/core/catalog.js';
+import { buildView, routeResource, rewrittenUri, templateMatcher } from '../../src/core/aggregate.js';
 import type { UpstreamLists } from '../../src/core/ports.js';
 
 function lists(partial: Partial<UpstreamLists>): UpstreamLists {
