@@ -44,7 +44,8 @@ export interface HttpListenerOptions {
   logger: Logger;
   /** The principal behind a bearer token, or undefined for an unknown or revoked token. */
   authenticate(token: string): Principal | undefined;
-  serverExists(name: string): boolean;
+  /** Whether `name` is a configured server this caller may see something of (a hidden one answers as an unknown one). */
+  serverExists(name: string, principal: Principal): boolean;
   onListChanged(listener: (kind: ListKind, scope: Scope) => void): () => void;
   /** MCP authorization: the OAuth paths (metadata, registration, authorize, token), after the Host and Origin checks. */
   oauth?: {
@@ -211,7 +212,7 @@ export class HttpListener {
       return refuse(req, res, 401, RpcErrorCode.Unauthorized, bearer ? 'Unauthorized: unknown or revoked client token' : 'Unauthorized: a client bearer token is required');
     }
     // Only a client with a credential learns which servers are configured.
-    if (serverName !== undefined && (serverName === null || !SERVER_NAME_PATTERN.test(serverName) || !this.options.serverExists(serverName))) {
+    if (serverName !== undefined && (serverName === null || !SERVER_NAME_PATTERN.test(serverName) || !this.options.serverExists(serverName, principal))) {
       return refuse(req, res, 404, RpcErrorCode.InvalidRequest, `Not found: no server named "${serverName ?? match[1]}" is configured`);
     }
     const viewParam = url.searchParams.get('view');
