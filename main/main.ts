@@ -51,6 +51,10 @@ import { cliInvocation, packagedSelfCommand } from './cli-mode.js';
 import { offerCommandLine, packagedPlace, runCommandLine } from './command-line.js';
 import { VerifiedFeedProvider } from './update-provider.js';
 import { UpdateGate, fetchFeed, readUpdateSettings, stateOf, type UpdateState } from './updates.js';
+import { keepYoungGenerationSmall } from '../src/node/heap.js';
+
+// The core runs in this process: its heap policy applies before the core's modules load (src/node/heap.ts).
+keepYoungGenerationSmall();
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 /** dist/main/ → the package root. */

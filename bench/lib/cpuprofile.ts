@@ -131,3 +131,53 @@ export function summarizeProfile(file: string): ProfileSummary {
     functions,
   };
 }
+
+/** Where a profiled daemon's busy time goes, by the part of the call path that spent it. */
+export const COST_CENTRES = [
+  'audit (seal, digests, SQLite commit, index pass)',
+  'governance chain (identity, policy, quota, approval, routing)',
+  'downstream MCP (SDK server, request dispatch)',
+  'upstream MCP (SDK client, request/response matching)',
+  'schema validation (zod)',
+  'transport: sockets, pipes, HTTP, JSON framing',
+  'garbage collection',
+  'start-up (module loading, compilation)',
+  'other',
+] as const;
+export type CostCentre = (typeof COST_CENTRES)[number];
+
+function centreOf(f: FunctionCost): CostCentre | undefined {
+  if (f.name === '(idle)' || f.name === '(root)') return undefined;
+  if (f.name === '(garbage collector)') return 'garbage collection';
+  const where = f.where;
+  if (f.area === 'zod') return 'schema validation (zod)';
+  if (/compileSourceTextModule|compileForInternalLoader|wrapSafe|parseSource|internalModule|defaultLoad|getPackageScopeConfig|realpathSync|ModuleWrap/.test(f.name) || /modules\/esm|modules\/cjs/.test(where)) {
+    return 'start-up (module loading, compilation)';
+  }
+  if (f.area === 'better-sqlite3' || /gatehouse: (node\/audit|core\/audit|core\/digest)/.test(f.area) || f.name === 'Hash' || /crypto\/hash/.test(where)) return 'audit (seal, digests, SQLite commit, index pass)';
+  if (/gatehouse: core\/(stages|gateway|chain|policy|governance|identity|quotas|approvals|catalog)|gatehouse: node\/(local-identity|client-registry|quotas|approvals)/.test(f.area)) {
+    return 'governance chain (identity, policy, quota, approval, routing)';
+  }
+  if (f.area === '@modelcontextprotocol/server' || /gatehouse: node\/downstream/.test(f.area) && /mcp-server|sessions/.test(where)) return 'downstream MCP (SDK server, request dispatch)';
+  if (f.area === '@modelcontextprotocol/client' || /gatehouse: node\/upstream/.test(f.area)) return 'upstream MCP (SDK client, request/response matching)';
+  if (
+    /gatehouse: node\/(line-transport|downstream)/.test(f.area) ||
+    /^node: (net|stream|_http|http|buffer|events|string_decoder)/.test(f.area) ||
+    /stream_base_commons|streams\/|_http_|deps\/undici|internal\/(webstreams|url|abort_controller|event_target|worker\/js_transferable)/.test(where) ||
+    /^(writeUtf8String|writev|writeBuffer|utf8Slice|utf8Write|parse|stringify|JSONParse|JSONStringify|read|onStreamRead)$/.test(f.name)
+  ) {
+    return 'transport: sockets, pipes, HTTP, JSON framing';
+  }
+  return 'other';
+}
+
+/** Self time per cost centre, in ms, with each centre's share of the busy time. */
+export function costCentres(summary: ProfileSummary): { centre: CostCentre; ms: number; share: number }[] {
+  const totals = new Map<CostCentre, number>();
+  for (const f of summary.functions) {
+    const c = centreOf(f);
+    if (c) totals.set(c, (totals.get(c) ?? 0) + f.selfMs);
+  }
+  const busy = [...totals.values()].reduce((a, b) => a + b, 0) || 1;
+  return COST_CENTRES.map((centre) => ({ centre, ms: totals.get(centre) ?? 0, share: (totals.get(centre) ?? 0) / busy }));
+}

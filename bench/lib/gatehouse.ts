@@ -51,8 +51,17 @@ export interface GatehouseHome {
   env: NodeJS.ProcessEnv;
   token: string;
   tokenFile: string;
+  /**
+   * More paired clients (`bench-01` …), for loads of many sessions: one client may hold only 16
+   * 2025-era HTTP sessions (LEGACY_SESSIONS_PER_CLIENT), as an IDE would, so 256 sessions are spread
+   * over several clients as 256 IDEs would be.
+   */
+  clients: { name: string; token: string }[];
   remove(): void;
 }
+
+/** Paired clients beyond the first; 64 × 16 HTTP sessions covers the largest curve point (256 sessions) four times over. */
+const EXTRA_CLIENTS = 64;
 
 export function makeHome(servers: ServersInput): GatehouseHome {
   const home = mkdtempSync(join(tmpdir(), 'gh-bench-'));
@@ -65,10 +74,15 @@ export function makeHome(servers: ServersInput): GatehouseHome {
   mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const config: ConfigInput = { servers, listen: { http: { enabled: true, port: 0 } } };
   writeFileSync(paths.configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
-  const token = new ClientRegistry(join(paths.stateDir, 'clients.json')).add(CLIENT_NAME);
+  const registry = new ClientRegistry(join(paths.stateDir, 'clients.json'));
+  const token = registry.add(CLIENT_NAME);
+  const clients = Array.from({ length: EXTRA_CLIENTS }, (_, i) => {
+    const name = `${CLIENT_NAME}-${String(i + 1).padStart(2, '0')}`;
+    return { name, token: registry.add(name) };
+  });
   const tokenFile = join(home, 'client-token');
   writeFileSync(tokenFile, token, { mode: 0o600 });
-  return { home, paths, env, token, tokenFile, remove: () => rmSync(home, { recursive: true, force: true }) };
+  return { home, paths, env, token, tokenFile, clients, remove: () => rmSync(home, { recursive: true, force: true }) };
 }
 
 export interface RunningDaemon {

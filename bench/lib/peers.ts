@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE, REPO } from './gatehouse.js';
+import { tmpdir as osTmpdir } from 'node:os';
 import { FatalError, freePort, startProcess, stopProcess, waitFor, waitForHttp, type Tracked } from './proc.js';
 
 export type PeerName = 'supergateway' | 'mcp-proxy' | 'mcp-hub';
@@ -138,4 +139,48 @@ function done(pkg: PeerPackage, proc: Tracked, url: string, transport: RunningPe
 
 function quote(arg: string): string {
   return /^[A-Za-z0-9_./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface RunningBareProxy {
+  pid: number;
+  socketPath: string;
+  url: string;
+  readyMs: number;
+  stop(): Promise<void>;
+}
+
+export const BARE_PROXY = join(REPO, 'bench', 'fixtures', 'bare-proxy.mjs');
+
+/** The bare one-hop SDK proxy (bench/fixtures/bare-proxy.mjs) around the fixture. */
+export async function startBareProxy(): Promise<RunningBareProxy> {
+  const dir = mkdtempSync(join(osTmpdir(), 'gh-bench-bare-'));
+  const socketPath = join(dir, 'bare.sock');
+  const port = await freePort();
+  const t0 = performance.now();
+  const proc = startProcess('bare proxy', process.execPath, [BARE_PROXY, '--socket', socketPath, '--port', String(port), '--', process.execPath, FIXTURE], { cwd: REPO });
+  try {
+    const line = await waitFor(
+      'the bare proxy to listen',
+      async () => {
+        if (proc.child.exitCode !== null) throw new FatalError(`the bare proxy exited early:\n${proc.output().slice(-2000)}`);
+        return proc.output().split('\n').find((l) => l.startsWith('{"socket"'));
+      },
+      20_000,
+    );
+    const info = JSON.parse(line) as { socket: string; url: string };
+    return {
+      pid: proc.pid,
+      socketPath: info.socket,
+      url: info.url,
+      readyMs: performance.now() - t0,
+      stop: async () => {
+        await stopProcess(proc);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await stopProcess(proc);
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
 }

@@ -1,27 +1,39 @@
-/** Renders a run as markdown: the figures side by side, and the BRIEF's targets beside them. */
+/** Renders a run as markdown: the targets and their verdicts first, then every figure side by side. */
 import type { RunResults, TargetResult } from './results.js';
-import { int, median, ms, ratio, table } from './stats.js';
+import { int, ms, ratio, table } from './stats.js';
+import { verdicts } from './verdicts.js';
+import { COST_CENTRES, costCentres } from './cpuprofile.js';
 import { renderSearch } from '../scenarios/search.js';
 
 const find = (r: RunResults, id: string): TargetResult | undefined => r.targets.find((t) => t.id === id);
 
-/** The baseline a target's latency is compared with: the direct stdio client of the same era. */
-function latencyBaseline(r: RunResults, t: TargetResult): TargetResult | undefined {
-  return find(r, `direct-${t.era}`);
+/** The bare proxy's figure on the same endpoint (the floor), when there is one. */
+function floorOf(r: RunResults, t: TargetResult): TargetResult | undefined {
+  if (t.kind === 'baseline' || t.kind === 'floor' || t.era !== 'legacy') return undefined;
+  return find(r, t.endpoint === 'http' ? 'bare-http' : 'bare-socket');
 }
 
-function gatehouseHttp(r: RunResults, t: TargetResult): TargetResult | undefined {
-  return find(r, `gatehouse-http-${t.era}`);
+export function renderVerdicts(r: RunResults): string {
+  return table(
+    ['target (issue 13)', 'goal', 'measured in this run', 'computed from', 'verdict'],
+    verdicts(r).map((v) => [v.target, v.goal, v.measured, v.from, v.met === 'met' ? '**met**' : v.met === 'NOT met' ? '**NOT met**' : v.met]),
+  );
+}
+
+export function renderPhases(r: RunResults): string {
+  return table(
+    ['phase', 'seconds', 'load average at start → end', 'all CPUs busy', ''],
+    r.phases.map((p) => [p.phase, p.seconds.toFixed(0), `${p.loadStart.toFixed(2)} → ${p.loadEnd.toFixed(2)}`, p.busy !== undefined ? `${(p.busy * 100).toFixed(0)} %` : 'n/a', p.failed ? `failed: ${p.failed.slice(0, 100)}` : '']),
+  );
 }
 
 export function renderLatencyTable(r: RunResults): string {
-  const socket = find(r, 'gatehouse-socket-legacy');
   const rows = r.targets
     .filter((t) => t.latency || t.latencyError)
     .map((t) => {
-      if (!t.latency) return [t.label, t.era, `failed: ${t.latencyError ?? ''}`.slice(0, 120), '', '', '', '', '', '', ''];
-      const base = latencyBaseline(r, t)?.latency;
-      const gh = gatehouseHttp(r, t)?.latency;
+      if (!t.latency) return [t.label, t.era, `failed: ${t.latencyError ?? ''}`.slice(0, 120), '', '', '', '', '', ''];
+      const base = find(r, `direct-${t.era}`)?.latency;
+      const floor = floorOf(r, t)?.latency;
       return [
         t.label,
         t.era,
@@ -30,142 +42,106 @@ export function renderLatencyTable(r: RunResults): string {
         t.kind === 'baseline' ? '—' : ms(base ? t.latency.p50 - base.p50 : undefined),
         t.kind === 'baseline' ? '—' : ms(base ? t.latency.p99 - base.p99 : undefined),
         ratio(t.latency.p50, base?.p50),
-        ratio(t.latency.p50, socket?.latency?.p50),
-        ratio(t.latency.p50, gh?.p50),
+        floor ? ratio(t.latency.p50 - (base?.p50 ?? 0), floor.p50 - (base?.p50 ?? 0)) : '—',
         t.kind === 'baseline' || t.latencyProxyCpuUs === undefined ? '—' : int(t.latencyProxyCpuUs),
       ];
     });
-  return table(['path', 'era', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms', 'p50 × baseline', 'p50 × GH socket', 'p50 × GH HTTP (same era)', 'gateway CPU µs / call'], rows);
+  return table(['path', 'era', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms', 'p50 × direct', 'added p50 × bare proxy (same endpoint)', 'gateway CPU µs / call'], rows);
 }
 
 export function renderThroughputTable(r: RunResults): string {
-  const socket = find(r, 'gatehouse-socket-legacy')?.throughput;
   const rows = r.targets
     .filter((t) => t.throughput || t.throughputError)
     .map((t) => {
       const x = t.throughput;
-      if (!x) return [t.label, `failed: ${t.throughputError ?? ''}`.slice(0, 120), '', '', '', '', '', '', ''];
-      const gh = gatehouseHttp(r, t)?.throughput;
+      if (!x) return [t.label, `failed: ${t.throughputError ?? ''}`.slice(0, 120), '', '', '', '', '', ''];
       const base = find(r, `direct-1proc-${t.era}`)?.throughput;
+      const floor = floorOf(r, t)?.throughput;
       return [
         t.label,
         int(x.callsPerSecond),
         ratio(x.callsPerSecond, base?.callsPerSecond),
-        ratio(x.callsPerSecond, socket?.callsPerSecond),
-        ratio(x.callsPerSecond, gh?.callsPerSecond),
+        floor ? ratio(x.callsPerSecond, floor.callsPerSecond) : '—',
         t.kind === 'baseline' ? '—' : x.proxyCpuPerKCall.toFixed(0),
         x.upstreamCpuPerKCall.toFixed(0),
         x.clientCpuPerKCall.toFixed(0),
         String(x.errors),
       ];
     });
+  return table(['path', 'calls/s', '× direct', '× bare proxy (same endpoint)', 'gateway CPU µs / call', 'fixture CPU µs / call', 'client CPU µs / call', 'errors'], rows);
+}
+
+export function renderCurves(r: RunResults): string {
+  const curves = r.curves ?? [];
+  if (!curves.length) return '';
+  const counts = [...new Set(curves.flatMap((c) => c.points.map((p) => p.clients)))].sort((a, b) => a - b);
+  const cell = (c: (typeof curves)[number], n: number, f: (x: NonNullable<(typeof c.points)[number]['result']>) => string) => {
+    const p = c.points.find((q) => q.clients === n);
+    if (!p) return '';
+    if (!p.result) return `failed: ${(p.error ?? '').slice(0, 60)}`;
+    return f(p.result);
+  };
+  const parts = [
+    '**Calls/s** (errors in brackets when any)',
+    '',
+    table(['path', ...counts.map((n) => `${n} clients`)], curves.map((c) => [c.label, ...counts.map((n) => cell(c, n, (x) => `${int(x.callsPerSecond)}${x.errors ? ` (${x.errors} errors)` : ''}`))])),
+    '',
+    '**Round trip per call under that load, p50 / p99 ms**',
+    '',
+    table(['path', ...counts.map((n) => `${n} clients`)], curves.map((c) => [c.label, ...counts.map((n) => cell(c, n, (x) => `${ms(x.latency?.p50)} / ${ms(x.latency?.p99)}`))])),
+    '',
+    '**Gateway CPU µs per call**',
+    '',
+    table(['path', ...counts.map((n) => `${n} clients`)], curves.map((c) => [c.label, ...counts.map((n) => cell(c, n, (x) => int(x.proxyCpuPerKCall)))])),
+  ];
+  return parts.join('\n');
+}
+
+export function renderServers(r: RunResults): string {
+  const s = r.servers ?? [];
+  if (!s.length) return '';
   return table(
-    ['path', 'calls/s', '× baseline', '× GH socket', '× GH HTTP (same era)', 'gateway CPU ms / 1k calls', 'fixture CPU ms / 1k calls', 'client CPU ms / 1k calls', 'errors'],
-    rows,
+    ['servers', 'floor: fixtures direct, in parallel (ms)', 'startDaemon → all ready (ms)', '`gatehouse daemon` spawn → all ready (ms)', 'restarts on the way', 'daemon RSS idle (MB)', 'p50 / p99 ms, 1 client, calls over every server', `calls/s, ${r.settings.clients} clients`, 'gateway CPU µs / call'],
+    s.map((p) =>
+      p.error
+        ? [String(p.servers), `failed: ${p.error.slice(0, 120)}`, '', '', '', '', '', '', '']
+        : [
+            String(p.servers),
+            int(p.floorMs),
+            p.inProcessMs.map((v) => int(v)).join(', '),
+            int(p.spawnedMs),
+            `${p.restarts ?? 0}${p.restartErrors?.length ? ` (${p.restartErrors.join('; ').slice(0, 120)})` : ''}`,
+            p.idleRssMb?.toFixed(1) ?? 'n/a',
+            p.latency ? `${ms(p.latency.p50)} / ${ms(p.latency.p99)}` : 'n/a',
+            int(p.throughput?.callsPerSecond),
+            int(p.throughput?.proxyCpuPerKCall),
+          ],
+    ),
   );
+}
+
+export function renderMemory(r: RunResults): string {
+  const m = r.memory;
+  if (!m) return '';
+  if (m.error) return `Failed: ${m.error}`;
+  return [
+    table(
+      ['moment', 'daemon RSS (MB)'],
+      [
+        [`idle, ${m.idleMs / 1000} s after start-up`, m.idleRssMb?.toFixed(1) ?? 'n/a'],
+        [`peak during ${m.loadMs / 1000} s of ${m.clients.socket} socket + ${m.clients.httpLegacy} HTTP 2025 + ${m.clients.httpModern} HTTP 2026-07-28 clients (${int(m.calls)} calls, ${m.errors} errors)`, m.peakRssMb?.toFixed(1) ?? 'n/a'],
+        [`idle, ${m.idleMs / 1000} s after every client closed (${m.sessionsLeft ?? '?'} sessions left)`, m.afterLoadRssMb?.toFixed(1) ?? 'n/a'],
+      ],
+    ),
+    '',
+    `Servers: ${m.servers.join(', ')} (the default configuration). After the load the daemon reported a young generation of ${m.youngGenerationMb ?? 'n/a'} MB and ${m.heapUsedMb ?? 'n/a'} MB of heap in use.${m.firstError ? ` First error: ${m.firstError}` : ''}`,
+  ].join('\n');
 }
 
 export function renderHosts(r: RunResults): string {
   return table(
     ['process', 'version', 'spawn → serving (ms)', 'RSS at rest (MB)', 'RSS after the load, idle (MB)', 'notes'],
-    r.hosts.map((h) => [
-      h.name,
-      h.version ?? '',
-      h.error ? `failed: ${h.error.slice(0, 160)}` : ms(h.readyMs),
-      h.rssAtRestMb?.toFixed(1) ?? 'n/a',
-      h.rssAfterLoadMb?.toFixed(1) ?? 'n/a',
-      (h.notes ?? []).join('; '),
-    ]),
-  );
-}
-
-interface Verdict {
-  figure: string;
-  target: string;
-  measured: string;
-  met: 'met' | 'NOT met' | 'not measured';
-}
-
-export function verdicts(r: RunResults): Verdict[] {
-  const out: Verdict[] = [];
-  const base = find(r, 'direct-legacy')?.latency;
-  const socket = find(r, 'gatehouse-socket-legacy');
-  const connect = find(r, 'gatehouse-connect');
-  if (base && socket?.latency) {
-    const added50 = socket.latency.p50 - base.p50;
-    const added99 = socket.latency.p99 - base.p99;
-    out.push({ figure: 'Added latency, governed `tools/call` over the socket, p50', target: '< 0.3 ms', measured: `${ms(added50)} ms (socket; via \`gatehouse connect\`: ${ms(connect?.latency ? connect.latency.p50 - base.p50 : undefined)} ms)`, met: added50 < 0.3 ? 'met' : 'NOT met' });
-    out.push({ figure: 'Added latency, p99', target: '< 2 ms', measured: `${ms(added99)} ms (via \`gatehouse connect\`: ${ms(connect?.latency ? connect.latency.p99 - base.p99 : undefined)} ms)`, met: added99 < 2 ? 'met' : 'NOT met' });
-  } else out.push({ figure: 'Added latency over the socket', target: 'p50 < 0.3 ms, p99 < 2 ms', measured: 'n/a', met: 'not measured' });
-  const tput = socket?.throughput;
-  if (tput) {
-    const ceiling = 1e6 / tput.proxyCpuPerKCall;
-    out.push({
-      figure: 'Throughput, 16 concurrent clients on the socket, durable audit',
-      target: '≥ 5,000 calls/s on 2 cores',
-      measured: `${int(tput.callsPerSecond)} calls/s end to end (client, daemon and fixture share the 2 cores); daemon CPU ${ms(tput.proxyCpuPerKCall / 1000)} ms/call → at most ~${int(ceiling)} calls/s if the daemon had a core to itself`,
-      met: tput.callsPerSecond >= 5000 ? 'met' : 'NOT met',
-    });
-  } else out.push({ figure: 'Throughput', target: '≥ 5,000 calls/s', measured: 'n/a', met: 'not measured' });
-  const cat = r.catalog;
-  if (cat) {
-    const e2e = cat.e2e?.raw.p50;
-    out.push({
-      figure: `\`tools/list\`, ${cat.servers} servers × ${cat.toolsPerServer} tools, filtered per principal`,
-      target: '< 10 ms',
-      measured: `${ms(e2e)} ms end to end on the socket, unmanaged policy (p50; p99 ${ms(cat.e2e?.raw.p99)}); in-process Gateway.listTools ${ms(cat.inProcess.listTools.p50)} ms, + JSON ${ms(cat.inProcess.listAndSerialize.p50)} ms${
-        r.policy
-          ? `; with a managed Cedar bundle, in process: warm ${(['analyst', 'support', 'admin'] as const).map((k) => ms(r.policy!.listTools[k].warm.p50)).join(' / ')} ms, first list after install ${(['analyst', 'support', 'admin'] as const).map((k) => ms(r.policy!.listTools[k].coldMs)).join(' / ')} ms (analyst / support / admin)`
-          : ''
-      }`,
-      met: e2e !== undefined ? (e2e < 10 ? 'met' : 'NOT met') : 'not measured',
-    });
-  }
-  const ready = r.ready;
-  if (ready && ready.inProcessMs.length) {
-    const m = median(ready.inProcessMs);
-    out.push({
-      figure: `Core ready to serve, ${ready.servers} servers configured`,
-      target: '< 1 s',
-      measured: `${int(m)} ms from the startDaemon call (median of ${ready.inProcessMs.length}; floor: the same ${ready.servers} fixtures started directly in ${int(median(ready.directMs))} ms); \`gatehouse daemon\` spawn → all ready ${int(ready.spawnedMs)} ms`,
-      met: m < 1000 ? 'met' : 'NOT met',
-    });
-  }
-  const ab = r.auditBench;
-  const appendRuns = r.audit?.runs ?? [];
-  if (ab || appendRuns.length) {
-    const issue = ab?.append.find((a) => a.durability === 'process-crash');
-    const mine = appendRuns.find((a) => a.durability === 'process-crash' && a.burst > 1);
-    const value = issue?.eventsPerSecond ?? mine?.recordsPerSecond ?? 0;
-    const parts = [
-      ...(ab ? ab.append.map((a) => `${int(a.eventsPerSecond)}/s ${a.durability} (bursts of 64, bench/audit.ts)`) : []),
-      ...appendRuns.map((a) => `${int(a.recordsPerSecond)}/s ${a.durability}, bursts of ${a.burst}`),
-    ];
-    out.push({ figure: 'Audit append with hash chain (SQLite, each burst awaited to durable)', target: '≥ 20,000 events/s', measured: parts.join('; '), met: value >= 20000 ? 'met' : 'NOT met' });
-  }
-  if (ab && !('skipped' in ab.hubIngest)) {
-    const h = ab.hubIngest;
-    out.push({ figure: 'Hub ingest', target: '≥ 10,000 events/s', measured: `${int(h.eventsPerSecond)} events/s (${h.devices} devices × ${int(h.events / h.devices)} events, signed batches of ${h.batchSize}, throwaway PostgreSQL)`, met: h.eventsPerSecond >= 10000 ? 'met' : 'NOT met' });
-  } else {
-    out.push({ figure: 'Hub ingest', target: '≥ 10,000 events/s', measured: ab && 'skipped' in ab.hubIngest ? `skipped: ${ab.hubIngest.skipped}` : 'not run (phase audit)', met: 'not measured' });
-  }
-  const gh = r.hosts.find((h) => h.name === 'gatehouse daemon');
-  if (gh?.rssAtRestMb !== undefined || ready?.idleRssMb !== undefined) {
-    const worst = Math.max(gh?.rssAtRestMb ?? 0, gh?.rssAfterLoadMb ?? 0, ready?.idleRssMb ?? 0);
-    out.push({
-      figure: 'Core idle memory (resident)',
-      target: '< 120 MB',
-      measured: `${gh?.rssAtRestMb?.toFixed(1) ?? 'n/a'} MB at rest with 1 server, ${gh?.rssAfterLoadMb?.toFixed(1) ?? 'n/a'} MB idle after the load, ${ready?.idleRssMb?.toFixed(1) ?? 'n/a'} MB with 10 servers`,
-      met: worst < 120 ? 'met' : 'NOT met',
-    });
-  }
-  return out;
-}
-
-export function renderVerdicts(r: RunResults): string {
-  return table(
-    ['figure (BRIEF §11)', 'target', 'measured', 'verdict'],
-    verdicts(r).map((v) => [v.figure, v.target, v.measured, v.met === 'met' ? '**met**' : v.met === 'NOT met' ? '**NOT met**' : v.met]),
+    r.hosts.map((h) => [h.name, h.version ?? '', h.error ? `failed: ${h.error.slice(0, 160)}` : ms(h.readyMs), h.rssAtRestMb?.toFixed(1) ?? 'n/a', h.rssAfterLoadMb?.toFixed(1) ?? 'n/a', (h.notes ?? []).join('; ')]),
   );
 }
 
@@ -175,7 +151,7 @@ export function renderCatalog(r: RunResults): string {
   const rows: string[][] = [];
   if (c.e2e) {
     rows.push(['daemon, raw JSON-RPC on the socket (request → whole answer received)', ms(c.e2e.raw.p50), ms(c.e2e.raw.p99), `${c.e2e.tools} tools, ${(c.e2e.responseBytes / 1024).toFixed(0)} KiB`]);
-    rows.push(['daemon, SDK client `listTools()` on the socket (adds client-side parse + validation)', ms(c.e2e.sdk.p50), ms(c.e2e.sdk.p99), '']);
+    rows.push(['daemon, SDK v2 client `listTools()` on the socket (adds client-side parse + validation)', ms(c.e2e.sdk.p50), ms(c.e2e.sdk.p99), '']);
   } else rows.push(['daemon end to end', 'failed', '', c.e2eError ?? '']);
   if (c.mcpHub) rows.push([`mcp-hub ${c.mcpHub.version}, same SDK client \`listTools()\` over its SSE endpoint`, ms(c.mcpHub.sdk.p50), ms(c.mcpHub.sdk.p99), `${c.mcpHub.tools} tools`]);
   else if (c.mcpHubError) rows.push(['mcp-hub', 'failed', '', c.mcpHubError.slice(0, 200)]);
@@ -189,6 +165,56 @@ export function renderCatalog(r: RunResults): string {
     if (c.mcpHub) text += ` mcp-hub with the same servers was serving ${int(c.mcpHub.readyMs)} ms after spawn and held ${c.mcpHub.rssMb?.toFixed(1) ?? 'n/a'} MB.`;
   }
   return text;
+}
+
+export function renderAuditScale(r: RunResults): string {
+  const points = r.auditScale ?? [];
+  if (!points.length) return '';
+  const names = [...new Set(points.flatMap((p) => p.queries.map((q) => q.name)))];
+  const parts = [
+    table(
+      ['events in the log', 'how the log was made', ...names.map((n) => n), 'worst'],
+      points.map((p) => [
+        int(p.events),
+        p.error ? `failed: ${p.error.slice(0, 100)}` : p.cached ? 'cached from an earlier run' : `${(p.generateMs / 1000).toFixed(1)} s (index ${(p.indexMs / 1000).toFixed(1)} s)`,
+        ...names.map((n) => ms(p.queries.find((q) => q.name === n)?.ms)),
+        ms(p.worstMs),
+      ]),
+    ),
+    '',
+    'First page = newest 100 matches (or the next 100 after a sequence number), ms, median of the timed runs.',
+    '',
+    table(['events in the log', ...[...new Set(points.flatMap((p) => p.append.map((a) => a.burst)))].map((b) => `append, bursts of ${b} (events/s)`)], points.map((p) => [int(p.events), ...p.append.map((a) => int(a.eventsPerSecond))])),
+  ];
+  return parts.join('\n');
+}
+
+/**
+ * Where each microsecond of daemon CPU goes, per profiled path: each cost centre's share of the
+ * profile's busy time (start-up left out), applied to the CPU per call measured without the profiler
+ * in the latency (sequential) or throughput (concurrent) phase of the same run.
+ */
+export function renderCostCentres(r: RunResults): string {
+  const profiles = r.profiles ?? [];
+  if (!profiles.length) return '';
+  const columns = profiles.map((p) => {
+    const t = find(r, p.target);
+    const measured = p.mode === 'sequential' ? t?.latencyProxyCpuUs : t?.throughput?.proxyCpuPerKCall;
+    const perCall = measured ?? p.daemonCpuUs;
+    const centres = costCentres(p.summary).filter((c) => !c.centre.startsWith('start-up'));
+    const running = centres.reduce((a, c) => a + c.ms, 0) || 1;
+    return { p, perCall, measured: measured !== undefined, shares: new Map(centres.map((c) => [c.centre, c.ms / running])) };
+  });
+  const header = ['daemon CPU per call', ...columns.map((c) => `${c.p.target.replace('gatehouse-', '')}, ${c.p.mode === 'sequential' ? '1 client' : `${r.settings.clients} clients`}`)];
+  const rows = COST_CENTRES.filter((c) => !c.startsWith('start-up')).map((centre) => [
+    centre,
+    ...columns.map((c) => {
+      const share = c.shares.get(centre) ?? 0;
+      return `${int(share * c.perCall)} µs (${(share * 100).toFixed(0)} %)`;
+    }),
+  ]);
+  rows.push(['**total**', ...columns.map((c) => `**${int(c.perCall)} µs**${c.measured ? '' : ' (under the profiler)'}`)]);
+  return table(header, rows);
 }
 
 export function renderProfiles(r: RunResults, top = 20): string {
@@ -217,15 +243,19 @@ export function renderReport(r: RunResults): string {
   const m = r.machine;
   const s = r.settings;
   const lines = [
-    `## Run of ${r.startedAt}${s.quick ? ' (--quick)' : ''}`,
+    `## Run of ${r.startedAt}${r.options.length ? ` (\`${r.options.join(' ')}\`)` : ''}${r.revision ? `, tree ${r.revision}` : ''}`,
     '',
-    `Machine: ${m.nproc} × ${m.cpuModel}, ${m.memoryGb.toFixed(1)} GB RAM, Node ${m.node}, ${m.os}; load average at start ${m.loadAverage.map((l) => l.toFixed(2)).join(' ')}, at the end ${m.loadAverageEnd?.map((l) => l.toFixed(2)).join(' ') ?? 'n/a'}${(m.loadAverage[0] ?? 0) > m.nproc ? ' (**the machine was busy with other work when the run started: treat absolute figures with care; ratios within the run hold better**)' : ''}. Run took ${r.durationS?.toFixed(0) ?? '?'} s.`,
+    `Machine: ${m.nproc} × ${m.cpuModel}, ${m.memoryGb.toFixed(1)} GB RAM, Node ${m.node}, ${m.os}; load average at start ${m.loadAverage.map((l) => l.toFixed(2)).join(' ')}, at the end ${m.loadAverageEnd?.map((l) => l.toFixed(2)).join(' ') ?? 'n/a'}. The run took ${r.durationS?.toFixed(0) ?? '?'} s.`,
     '',
     `Latency: ${s.latencyCalls} sequential \`tools/call echo\` per path after ${s.warmupCalls} warm-up calls, in ${s.rounds} interleaved rounds. Throughput: ${s.clients} concurrent clients in closed loops, ${s.passes} pass(es) of ${(s.throughputMs / 1000).toFixed(1)} s per path.`,
     '',
-    '### BRIEF §11 targets',
+    '### Targets',
     '',
     renderVerdicts(r),
+    '',
+    '### How busy the machine was, phase by phase',
+    '',
+    renderPhases(r),
     '',
     '### `tools/call` latency (sequential, one client)',
     '',
@@ -234,11 +264,11 @@ export function renderReport(r: RunResults): string {
     `### Throughput (${s.clients} concurrent clients)`,
     '',
     renderThroughputTable(r),
-    '',
-    '### Processes: start-up and resident memory',
-    '',
-    renderHosts(r),
   ];
+  if (r.curves?.length) lines.push('', `### Against the number of clients (${s.curveClients.join(' / ')})`, '', renderCurves(r));
+  if (r.servers?.length) lines.push('', `### Against the number of servers (${s.serverCounts.join(' / ')})`, '', renderServers(r));
+  if (r.memory) lines.push('', '### Daemon memory with the default servers', '', renderMemory(r));
+  if (r.hosts.length) lines.push('', '### Processes of the latency and throughput phases: start-up and resident memory', '', renderHosts(r));
   if (r.inProcess) {
     const ip = r.inProcess;
     lines.push(
@@ -252,19 +282,14 @@ export function renderReport(r: RunResults): string {
           ['governance chain alone (`Gateway.callTool`, SQLite audit awaited twice, upstream answers at once)', ip.chainUs.toFixed(1)],
           ['the same chain with an audit sink that keeps nothing', ip.chainNoAuditUs.toFixed(1)],
           ['SDK client ⇄ downstream server → gateway → upstream SDK client ⇄ fixture server', ip.gatewayUs.toFixed(1)],
-          ['Gatehouse overhead in process (third − first)', (ip.gatewayUs - ip.directUs).toFixed(1)],
+          ['Gatehouse overhead in process (fourth − first)', (ip.gatewayUs - ip.directUs).toFixed(1)],
         ],
       ),
     );
   }
   if (r.catalog) lines.push('', `### \`tools/list\`, ${r.catalog.servers} servers × ${r.catalog.toolsPerServer} tools`, '', renderCatalog(r));
   if (r.search) lines.push(...renderSearch(r.search, table));
-  if (r.ready) {
-    const rd = r.ready;
-    lines.push('', `### Ready time, ${rd.servers} servers`, '');
-    lines.push(`Floor (${rd.servers} fixtures spawned in parallel by SDK clients, connected, tools listed): ${rd.directMs.map((v) => `${int(v)} ms`).join(', ') || 'n/a'}.`, '');
-    lines.push(`startDaemon → all ready: ${rd.inProcessMs.map((v) => `${int(v)} ms`).join(', ') || 'n/a'}${rd.inProcessError ? ` (error: ${rd.inProcessError})` : ''}. \`gatehouse daemon\` spawn → all ready: ${int(rd.spawnedMs)} ms; RSS after ${rd.idleMs} ms idle: ${rd.idleRssMb?.toFixed(1) ?? 'n/a'} MB${rd.spawnedError ? ` (error: ${rd.spawnedError})` : ''}.`);
-  }
+  if (r.auditScale?.length) lines.push('', `### The audit log against its size (${r.auditScale.map((p) => int(p.events)).join(' / ')} events)`, '', renderAuditScale(r));
   if (r.sandbox) {
     const sb = r.sandbox;
     const label: Record<string, string> = {
@@ -285,8 +310,32 @@ export function renderReport(r: RunResults): string {
     lines.push('', 'Start-up: `servers.start` of a stopped server until ready (spawn, sandbox set-up, handshake, lists), interleaved. Calls: `tools/call echo` over the daemon socket, interleaved rounds.');
   }
   if (r.audit?.runs.length) {
-    lines.push('', '### Audit append (SqliteAuditStore, hash chain, `append` then `await durable()`)', '');
+    lines.push('', '### Audit append in both durabilities (SqliteAuditStore, hash chain, `append` then `await durable()`)', '');
     lines.push(table(['durability', 'events per burst', 'events', 'events/s'], r.audit.runs.map((a) => [a.durability, String(a.burst), int(a.records), int(a.recordsPerSecond)])));
+  }
+  if (r.auditBench) {
+    const a = r.auditBench;
+    lines.push('', table(['durability (bench/audit.ts)', 'events', 'events/s (bursts of 64)'], a.append.map((x) => [x.durability, int(x.events), int(x.eventsPerSecond)])));
+    const h = a.hubIngest;
+    lines.push('', 'skipped' in h ? `Hub ingest skipped: ${h.skipped}` : `Hub ingest: ${int(h.eventsPerSecond)} events/s (${h.devices} devices posting signed batches of ${h.batchSize} at once, ${int(h.events)} events, throwaway PostgreSQL with fsync on).`);
+  }
+  if (r.policy) {
+    const p = r.policy;
+    lines.push('', `### Managed policy (bench/policy.ts): ${p.policies} Cedar policies over ${p.servers} × ${p.toolsPerServer} tools, in process`, '');
+    lines.push(
+      table(
+        ['measurement', 'p50', 'p99'],
+        [
+          ['decide, unmanaged (µs)', p.decideUs.unmanaged.p50.toFixed(2), p.decideUs.unmanaged.p99.toFixed(2)],
+          ['decide, cached per principal (µs)', p.decideUs.cached.p50.toFixed(2), p.decideUs.cached.p99.toFixed(2)],
+          ['decide, with arguments: one Cedar evaluation (µs)', p.decideUs.withArguments.p50.toFixed(1), p.decideUs.withArguments.p99.toFixed(1)],
+          ...(p.decideUs.withArgumentsRepeated ? [['decide, with arguments the policy has seen before (µs)', p.decideUs.withArgumentsRepeated.p50.toFixed(2), p.decideUs.withArgumentsRepeated.p99.toFixed(2)]] : []),
+          ...(['analyst', 'support', 'admin'] as const).map((k) => [`tools/list as ${k} (${p.listTools[k].visible} visible), warm (ms); first after install ${ms(p.listTools[k].coldMs)} ms`, ms(p.listTools[k].warm.p50), ms(p.listTools[k].warm.p99)]),
+          ['tools/list, unmanaged (ms)', ms(p.unmanagedListTools.p50), ms(p.unmanagedListTools.p99)],
+        ],
+      ),
+    );
+    lines.push('', `Bundle compile: ${ms(p.compileMs)} ms.`);
   }
   if (r.quota) {
     const q = r.quota;
@@ -303,33 +352,10 @@ export function renderReport(r: RunResults): string {
       ),
     );
   }
-  if (r.policy) {
-    const p = r.policy;
-    lines.push('', `### Managed policy (bench/policy.ts): ${p.policies} Cedar policies over ${p.servers} × ${p.toolsPerServer} tools, in process`, '');
-    lines.push(
-      table(
-        ['measurement', 'p50', 'p99'],
-        [
-          ['decide, unmanaged (µs)', p.decideUs.unmanaged.p50.toFixed(2), p.decideUs.unmanaged.p99.toFixed(2)],
-          ['decide, cached per principal (µs)', p.decideUs.cached.p50.toFixed(2), p.decideUs.cached.p99.toFixed(2)],
-          ['decide, with arguments: one Cedar evaluation (µs)', p.decideUs.withArguments.p50.toFixed(1), p.decideUs.withArguments.p99.toFixed(1)],
-          ...(['analyst', 'support', 'admin'] as const).map((k) => [`tools/list as ${k} (${p.listTools[k].visible} visible), warm (ms); first after install ${ms(p.listTools[k].coldMs)} ms`, ms(p.listTools[k].warm.p50), ms(p.listTools[k].warm.p99)]),
-          ['tools/list, unmanaged (ms)', ms(p.unmanagedListTools.p50), ms(p.unmanagedListTools.p99)],
-        ],
-      ),
-    );
-    lines.push('', `Bundle compile: ${ms(p.compileMs)} ms.`);
+  if (r.profiles?.length) {
+    lines.push('', '### Where the daemon\'s CPU per call goes', '', 'Each cost centre\'s share of the profiled busy time (start-up left out) applied to the CPU per call measured without the profiler in this run.', '', renderCostCentres(r));
+    lines.push('', '### Daemon CPU profiles', '', renderProfiles(r));
   }
-  if (r.auditBench) {
-    const a = r.auditBench;
-    lines.push('', '### Audit issue figures (bench/audit.ts)', '');
-    lines.push(table(['durability', 'events', 'events/s (bursts of 64)'], a.append.map((x) => [x.durability, int(x.events), int(x.eventsPerSecond)])));
-    lines.push('', `Queries over ${int(a.query.events)} local events (newest 100; target < ${a.targets.queryMs} ms):`, '');
-    lines.push(table(['query', 'ms', 'rows'], a.query.queries.map((q) => [q.name, ms(q.ms), String(q.rows)])));
-    const h = a.hubIngest;
-    lines.push('', 'skipped' in h ? `Hub ingest skipped: ${h.skipped}` : `Hub ingest: ${int(h.eventsPerSecond)} events/s (${h.devices} devices posting signed batches of ${h.batchSize} at once, ${int(h.events)} events).`);
-  }
-  if (r.profiles?.length) lines.push('', '### Daemon CPU profile', '', renderProfiles(r));
   if (r.notes.length) lines.push('', '### Notes', '', ...r.notes.map((n) => `- ${n}`));
   return lines.join('\n') + '\n';
 }

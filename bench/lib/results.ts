@@ -3,25 +3,21 @@ import type { AuditBenchResult } from '../audit.js';
 import type { QuotaStageBenchResult } from '../approvals.js';
 import type { PolicyBenchResult } from '../policy.js';
 import type { AuditResult } from '../scenarios/audit.js';
+import type { AuditScalePoint } from '../scenarios/auditscale.js';
 import type { CatalogResult } from '../scenarios/catalog.js';
+import type { Curve } from '../scenarios/curves.js';
 import type { SearchBenchResult } from '../scenarios/search.js';
 import type { InProcessResult } from '../scenarios/inprocess.js';
+import type { MemoryResult } from '../scenarios/memory.js';
 import type { ProfileRun } from '../scenarios/profile.js';
-import type { ReadyResult } from '../scenarios/ready.js';
 import type { SandboxBenchResult } from '../scenarios/sandbox.js';
+import type { ServersPoint } from '../scenarios/servers.js';
 import type { ThroughputResult } from './load.js';
+import type { Machine, PhaseLoad } from './machine.js';
 import type { Summary } from './stats.js';
+import type { Target } from './targets.js';
 
-export interface Machine {
-  nproc: number;
-  cpuModel: string;
-  memoryGb: number;
-  node: string;
-  os: string;
-  loadAverage: number[];
-  /** Load average when the run ended: other work on a shared machine shows here. */
-  loadAverageEnd?: number[];
-}
+export type { Machine, PhaseLoad };
 
 export interface Settings {
   quick: boolean;
@@ -33,12 +29,16 @@ export interface Settings {
   passes: number;
   catalogServers: number;
   catalogTools: number;
+  curveClients: number[];
+  serverCounts: number[];
+  auditSizes: number[];
 }
 
 export interface TargetResult {
   id: string;
   label: string;
-  kind: 'baseline' | 'gatehouse' | 'peer';
+  kind: Target['kind'];
+  endpoint: Target['endpoint'];
   path: string;
   era: 'legacy' | 'modern';
   latency?: Summary;
@@ -65,18 +65,26 @@ export interface HostResult {
 export interface RunResults {
   startedAt: string;
   durationS?: number;
+  /** The exact command line's options. */
+  options: string[];
+  /** `git describe` of the tree that ran, when known. */
+  revision?: string;
   machine: Machine;
   settings: Settings;
+  phases: PhaseLoad[];
   hosts: HostResult[];
   targets: TargetResult[];
+  curves?: Curve[];
+  servers?: ServersPoint[];
+  memory?: MemoryResult;
   inProcess?: InProcessResult;
   catalog?: CatalogResult;
   /** Tool search (issue 19). */
   search?: SearchBenchResult;
-  ready?: ReadyResult;
   audit?: AuditResult;
-  /** The audit issue's own figures (bench/audit.ts). */
+  /** The audit issue's own figures (bench/audit.ts): append in both durabilities, hub ingest. */
   auditBench?: AuditBenchResult;
+  auditScale?: AuditScalePoint[];
   /** The policy issue's own figures (bench/policy.ts). */
   policy?: PolicyBenchResult;
   quota?: QuotaStageBenchResult;

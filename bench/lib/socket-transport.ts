@@ -35,6 +35,16 @@ export async function openSocketTransport(socketPath: string, client: string, to
   return new LineTransport(socket, socket, { maxMessageBytes: 64 * 1024 * 1024, prefix: rest }) as Transport;
 }
 
+/** A plain NDJSON connection on a unix socket, with no hello (the bare proxy's socket). */
+export async function openLineTransport(socketPath: string): Promise<Transport> {
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    const s = createConnection(socketPath);
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+  return new LineTransport(socket, socket, { maxMessageBytes: 64 * 1024 * 1024 }) as Transport;
+}
+
 /**
  * A bare JSON-RPC line client on the socket, for measuring what the daemon costs without an SDK
  * client's own parsing and validation on the receiving end (used for the large tools/list).

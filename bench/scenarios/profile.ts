@@ -65,7 +65,7 @@ export async function profileScenario(options: {
           daemonCpuUs = (((cpuMs(daemon.pid) ?? 0) - cpu0) / options.sequentialCalls) * 1000;
           callsServed = WARMUP + options.sequentialCalls;
         } else {
-          load = await closedLoop(target, sessions, 500, options.durationMs);
+          load = await closedLoop(target, sessions, { warmupMs: 500, durationMs: options.durationMs });
           callsPerSecond = load.callsPerSecond;
           daemonCpuUs = load.proxyCpuPerKCall;
           callsServed = WARMUP + load.totalCalls;

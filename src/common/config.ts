@@ -136,6 +136,15 @@ export const ListenSchema = z
         enabled: z.boolean().default(true),
         port: z.number().int().min(0).max(65_535).default(0),
         /**
+         * Connections open at once. Past it, the oldest connection that has not yet sent a whole request (a slow or
+         * silent one) is closed to make room, else the oldest idle one; when every connection is serving a request, the new one is.
+         */
+        maxConnections: z.number().int().min(8).max(65_536).default(1024),
+        /** From a connection's first byte (or the end of its previous request) to the end of the request's headers. */
+        headersTimeoutMs: z.number().int().min(200).max(600_000).default(10_000),
+        /** From the same start to the end of the request's body; a longer request gets 408 and its connection is closed. */
+        requestTimeoutMs: z.number().int().min(200).max(3_600_000).default(30_000),
+        /**
          * HTTP clients that name themselves with a Client ID Metadata Document: Gatehouse fetches it
          * over HTTPS from public addresses only, unless private network addresses are allowed here
          * (an intranet that publishes its clients' documents).
@@ -146,7 +155,8 @@ export const ListenSchema = z
           .default({ allowPrivateAddresses: false }),
       })
       .strict()
-      .default({ enabled: true, port: 0, clientMetadata: { allowPrivateAddresses: false } }),
+      .refine((h) => h.requestTimeoutMs >= h.headersTimeoutMs, { message: 'requestTimeoutMs must be at least headersTimeoutMs', path: ['requestTimeoutMs'] })
+      .default({ enabled: true, port: 0, maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, clientMetadata: { allowPrivateAddresses: false } }),
   })
   .strict();
 

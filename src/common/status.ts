@@ -113,6 +113,17 @@ export interface DaemonStatus {
   quarantined?: QuarantinedTool[];
   /** MCP servers the person's clients run themselves, outside Gatehouse. */
   shadowServers?: ShadowServer[];
+  /** The daemon process's memory, in MB: what a load left behind shows here. */
+  memory?: MemoryStatus;
+}
+
+export interface MemoryStatus {
+  rssMb: number;
+  heapUsedMb: number;
+  /** V8's nursery of short-lived objects (both halves); kept at its starting size by the CLI and the desktop app (src/node/heap.ts). */
+  youngGenerationMb: number;
+  /** HTTP connections open now, and how many were closed to stay under `listen.http.maxConnections`. */
+  httpConnections?: { open: number; evicted: number };
 }
 
 export interface HumanChannelStatus {

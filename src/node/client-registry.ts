@@ -4,7 +4,7 @@
  * the token itself is handed once to the client that was paired. Pairing itself (consent in the
  * human channel) is `src/node/identity/pairing.ts`; nothing in the CLI issues a credential.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { GatehouseError } from '../common/errors.js';
@@ -53,7 +53,7 @@ export function isExpired(record: ClientRecord, now = Date.now()): boolean {
 }
 
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 export class ClientRegistry {

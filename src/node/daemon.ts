@@ -46,6 +46,7 @@ import { SecretResolver, SecretScrubber, USER_SECRET_PREFIX } from './secrets/re
 import { PolicyController } from './policy/controller.js';
 import { managedDirFor } from './policy/settings.js';
 import { StaticIdentity, type TestIdentity } from './policy/static-identity.js';
+import { memoryFigures } from './heap.js';
 import { jsonLogger } from './logger.js';
 import { defaultPaths, ensureUserOnlyDir, type GatehousePaths } from './paths.js';
 import { RotatingServerLogs } from './server-logs.js';
@@ -555,6 +556,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     ? new HttpListener({
         oauth,
         port: live.config.listen.http.port,
+        limits: {
+          maxConnections: live.config.listen.http.maxConnections,
+          headersTimeoutMs: live.config.listen.http.headersTimeoutMs,
+          requestTimeoutMs: live.config.listen.http.requestTimeoutMs,
+        },
         maxMessageBytes: live.config.limits.maxMessageBytes,
         sessions,
         logger,
@@ -600,6 +606,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       humanChannel: human.status(),
       approvals: approvals.status(),
       ...(quotaStatus ? { quotas: quotaStatus } : {}),
+      memory: { ...memoryFigures(), ...(http ? { httpConnections: http.connectionStats() } : {}) },
       installs: catalog.service.status(),
       quarantined: catalog.quarantined(),
       shadowServers: catalog.service.shadowServers(),

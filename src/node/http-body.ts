@@ -6,32 +6,51 @@
  */
 import type { IncomingMessage } from 'node:http';
 
-/** The body, or undefined when it is over `limit` bytes. */
-export function readBodyLimited(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
+export type BodyRead = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'aborted' };
+
+/**
+ * The body, or why there is none: over `limit` bytes, or the connection closed before the body ended
+ * (the client went away, or the server's request deadline closed it). Never rejects.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<BodyRead> {
+  return new Promise((resolve) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
       req.resume();
-      resolve(undefined);
+      resolve({ ok: false, reason: 'too_large' });
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
+    let settled = false;
+    const settle = (result: BodyRead): void => {
+      if (settled) return;
+      settled = true;
+      chunks.length = 0;
+      resolve(result);
+    };
     req.on('data', (chunk: Buffer) => {
-      if (over) return;
+      if (settled) return;
       size += chunk.length;
-      if (size > limit) {
-        over = true;
-        chunks.length = 0;
-        resolve(undefined);
-        return;
-      }
+      if (size > limit) return settle({ ok: false, reason: 'too_large' });
       chunks.push(chunk);
     });
     req.on('end', () => {
-      if (!over) resolve(Buffer.concat(chunks));
+      if (!settled) {
+        settled = true;
+        resolve({ ok: true, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
+      }
     });
-    req.on('error', reject);
+    // 'close' without 'end': the body never finished.
+    req.on('close', () => settle({ ok: false, reason: 'aborted' }));
+    req.on('error', () => settle({ ok: false, reason: 'aborted' }));
   });
+}
+
+/** The body, or undefined when it is over `limit` bytes; rejects when the connection closes before the body ends. */
+export async function readBodyLimited(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const read = await readBody(req, limit);
+  if (read.ok) return read.body;
+  if (read.reason === 'too_large') return undefined;
+  throw new Error('the connection closed before the request body was complete');
 }

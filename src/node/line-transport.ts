@@ -5,6 +5,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/client';
+import { serializeMessage } from './downstream/wire-json.js';
 
 export interface LineTransportOptions {
   /** Largest accepted line, in bytes. A longer one is discarded and reported, and the stream stays usable. */
@@ -138,7 +139,7 @@ export class LineTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed) throw new Error('connection closed');
-    const line = JSON.stringify(message) + '\n';
+    const line = serializeMessage(message) + '\n';
     // Messages written in the same tick leave in one write: under load that is one syscall, not one per message.
     if (!this.corked) {
       this.corked = true;

@@ -346,6 +346,20 @@ describe('faults in stdio servers', () => {
     expect((await serverStatus('big')).restarts).toBe(0);
   });
 
+  it('a result that is not a tools/call result is refused with the validation error, audited as failed, and the server keeps serving', async () => {
+    const gh = await start({ bad: misbehaving(['--malformed-tool']) });
+    const c = await client();
+    const response = await c.call('bad__malformed', {});
+    expect(response.result, 'a malformed result must not reach the client').toBeUndefined();
+    expect(response.error!.message).toMatch(/^Invalid result for tools\/call: /);
+    expect(await c.text('bad__echo', { text: 'still fine' })).toBe('still fine');
+    const outcome = await eventually(async () => {
+      const found = (await callControl(gh.paths.controlSocketPath, 'audit.query', { tool: 'malformed', type: 'call.outcome' })) as { events: { decision?: string; reason?: string }[] };
+      return found.events[0];
+    });
+    expect(outcome).toMatchObject({ decision: 'failed', reason: expect.stringMatching(/^Invalid result for tools\/call/) });
+  });
+
   it('a server that exits cleanly is left stopped under restart mode on-failure, and restarted under mode always', async () => {
     await start({
       polite: misbehaving(['--exit-after', '300'], { restart: { ...FAST_RESTART, mode: 'on-failure' } }),

@@ -69,10 +69,7 @@ describe('a server the caller may not see', () => {
     expect((await ide.client.listTools()).tools.map((t) => t.name).sort()).toEqual(['get_contact', 'refund', 'search_contacts']);
   });
 
-  // The HTTP listener asks `serverExists(name)` without the caller; it must pass the principal it just authenticated for the
-  // daemon's check to apply (a one-line change in src/node/downstream/http-listener.ts, which the performance issue is rewriting).
-  // Until then this expectation fails, and `it.fails` says so; when the listener passes the principal, flip it to `it`.
-  it.fails('answers /mcp/<server> with the 404 an unknown server gets (needs the HTTP listener to pass the caller)', async () => {
+  it('answers /mcp/<server> with the 404 an unknown server gets', async () => {
     const post = (server: string) =>
       rawRequest(`${gh.daemon.httpUrl!}/mcp/${server}`, {
         headers: { ...mcpHeaders('legacy'), authorization: `Bearer ${gh.tokens.briefing!}` },

@@ -221,8 +221,29 @@ describe('the SQLite audit store', () => {
     // Half indexed, half in the tail: one answer, in order, no duplicates.
     expect(store.query({ decision: 'denied', server: 'files' }).map((e) => e.event.callId)).toEqual(['call-15', 'call-30', 'call-45', 'call-60']);
     expect(store.query({ afterSeq: 28, limit: 4 }).map((e) => e.event.seq)).toEqual([29, 30, 31, 32]);
+    // Each part is limited on its own before the merge: a page that spans both still has the newest matches.
+    expect(store.query({ decision: 'denied', server: 'files', limit: 3 }).map((e) => e.event.callId)).toEqual(['call-30', 'call-45', 'call-60']);
+    expect(store.query({ decision: 'denied', server: 'files', afterSeq: 20, limit: 2 }).map((e) => e.event.callId)).toEqual(['call-30', 'call-45']);
     store.indexNow();
     expect(store.query({ decision: 'denied', server: 'files' }).map((e) => e.event.callId)).toEqual(['call-15', 'call-30', 'call-45', 'call-60']);
+  });
+
+  it('gives the query planner statistics for its indexes from recent events, so that a selective filter drives the query (issue 13)', async () => {
+    const file = newFile();
+    const store = open(file);
+    for (let i = 1; i <= 60; i++) store.append(call(i));
+    await store.durable();
+    store.indexNow();
+    store.optimizeNow();
+    const stats = new Map((store.database.prepare("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'events_index'").all() as { idx: string | null; stat: string }[]).map((r) => [r.idx, r.stat]));
+    // 60 events: two users (30 events each), two decisions, two servers.
+    expect(stats.get('events_index_user')).toBe('60 30 1');
+    expect(stats.get('events_index_decision')).toBe('60 30 1');
+    expect(stats.get('events_index_server')).toBe('60 30 30 1');
+    expect(stats.get(null)).toBe('60');
+    const plan = (store.database.prepare("EXPLAIN QUERY PLAN SELECT seq FROM events_index WHERE user = 'os:alice' AND decision = 'denied' ORDER BY seq DESC LIMIT 5").all() as { detail: string }[]).map((r) => r.detail).join(' ');
+    expect(plan).toMatch(/USING (COVERING )?INDEX events_index_(user|decision)/);
+    store.close();
   });
 
   it('prunes only what the hub acknowledged, up to a checkpoint, and the rest still verifies from the anchor', async () => {

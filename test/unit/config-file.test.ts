@@ -185,7 +185,9 @@ describe('loadConfigFile: schema', () => {
   it('fills in defaults for omitted fields', async () => {
     const result = await load({ servers: { a: stdio() } });
     expect(result.ok && result.config.servers['a']).toMatchObject({ args: [], env: {}, enabled: true, restart: { mode: 'on-failure' } });
-    expect(result.ok && result.config.listen.http).toEqual({ enabled: true, port: 0, clientMetadata: { allowPrivateAddresses: false } });
+    expect(result.ok && result.config.listen.http).toEqual({
+      enabled: true, port: 0, maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, clientMetadata: { allowPrivateAddresses: false },
+    });
   });
 });
 

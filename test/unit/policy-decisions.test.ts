@@ -382,6 +382,41 @@ describe('the managed policy port', () => {
     policy.visible(analyst, 'crm', 'tool', 'search_contacts');
     expect(assess).toHaveBeenCalledTimes(2);
   });
+
+  it('evaluates a call whose decision reads its arguments once per principal, item and arguments, until the bundle or the user changes (issue 13)', () => {
+    const tools = crmTools();
+    const policy = setup({ tools, resources: [], resourceTemplates: [], prompts: [] });
+    const evaluator = new BundleEvaluator(pinnedBundle(tools), cedar);
+    const evaluations = vi.spyOn(cedar, 'authorize');
+    policy.install({ kind: 'enforcing', evaluator });
+    evaluations.mockClear();
+    const support = principal(SUPPORT);
+    const small = { contact_id: 'c-1', amount: 50, currency: 'EUR' };
+    const large = { contact_id: 'c-1', amount: 500, currency: 'EUR' };
+    const first = policy.decide(call(support, 'refund', small));
+    expect(first).toMatchObject({ allow: true, policyIds: ['support-refund'] });
+    const afterFirst = evaluations.mock.calls.length;
+    expect(afterFirst).toBeGreaterThan(0);
+    // The same arguments again, from another session of the same user and client: no evaluation.
+    expect(policy.decide(call({ ...support }, 'refund', { ...small }))).toEqual(first);
+    expect(evaluations.mock.calls.length).toBe(afterFirst);
+    // Other arguments are evaluated, and get their own answer.
+    expect(policy.decide(call(support, 'refund', large))).toMatchObject({ allow: true, obligations: { approval: { policies: ['support-refund-large'] } } });
+    expect(evaluations.mock.calls.length).toBeGreaterThan(afterFirst);
+    // Members a policy never reads still make other arguments: `__proto__` as the wire carries it is one of them.
+    const beforeHidden = evaluations.mock.calls.length;
+    policy.decide(call(support, 'refund', JSON.parse('{"contact_id":"c-1","amount":50,"currency":"EUR","__proto__":{"amount":500}}') as Record<string, unknown>));
+    expect(evaluations.mock.calls.length).toBeGreaterThan(beforeHidden);
+    // Another user, and a new bundle, start afresh.
+    const count = evaluations.mock.calls.length;
+    policy.decide(call(principal(['crm-support', 'other']), 'refund', small));
+    expect(evaluations.mock.calls.length).toBeGreaterThan(count);
+    policy.install({ kind: 'enforcing', evaluator });
+    const reinstalled = evaluations.mock.calls.length;
+    policy.decide(call(support, 'refund', small));
+    expect(evaluations.mock.calls.length).toBeGreaterThan(reinstalled);
+    evaluations.mockRestore();
+  });
 });
 
 describe('local restrictions', () => {

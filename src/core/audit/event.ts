@@ -15,7 +15,7 @@
  *   `{ v: 1, purpose: 'gatehouse.audit.checkpoint', device, seq, hash, at, keyId }`, where `hash`
  *   is event `seq`'s hash: it vouches for every event up to `seq`, through the chain.
  */
-import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, hash, sign, verify, type KeyObject } from 'node:crypto';
 import { canonicalJson } from '../digest.js';
 import type { AuditRecord } from '../ports.js';
 
@@ -39,8 +39,9 @@ export interface SealedEvent {
   body: string;
 }
 
+/** One-shot hashing: every event is hashed once, and the streaming `createHash` costs more than the hash of a short body. */
 export function sha256Hex(text: string | Uint8Array): string {
-  return createHash('sha256').update(text).digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 export function isHash(value: unknown): value is string {

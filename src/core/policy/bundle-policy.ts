@@ -7,6 +7,13 @@
  * item and kept until the bundle changes: a warm `tools/list` is a map lookup per tool. The cache
  * key is everything a decision may read of the principal (user id, roles, client name, whether
  * the client is verified, its transport).
+ *
+ * Calls whose decision depends on their arguments (one Cedar evaluation each, ~0.15 ms) are cached
+ * too, by principal, item and the arguments themselves, until the bundle or the user changes: a
+ * Cedar decision is a function of exactly those (the request holds no clock), so an agent that
+ * repeats a call is not evaluated again. The key is the whole argument value as JSON (own members
+ * only, `__proto__` included, lone surrogates escaped), not only the paths the policies name: those
+ * are a best-effort reading (est.ts), and a key that missed one would answer for other arguments.
  */
 import type { DenyCode } from '../../common/errors.js';
 import type { GovernedCall } from '../chain.js';
@@ -39,6 +46,8 @@ export interface ManagedDecision extends PolicyDecision {
 }
 
 interface PrincipalView {
+  /** The principal's cache key (see `view`). */
+  key: string;
   roles: string[];
   items: Record<ItemKind, Map<string, Map<string, Assessment>>>;
   /** Answers shared by tools the policies cannot tell apart (BundleEvaluator.shareKey). */
@@ -48,6 +57,9 @@ interface PrincipalView {
 
 const MAX_VIEWS = 256;
 const MAX_ITEMS_PER_VIEW = 50_000;
+/** Argument-dependent decisions kept, and the longest argument JSON that is cached (large arguments are evaluated each time). */
+const MAX_DECISIONS = 4096;
+const MAX_DECISION_ARGS_CHARS = 4096;
 
 export const SIGN_IN_REQUIRED =
   'the managed policy needs an identity from your organisation (sign-in); the OS user account carries no group claims, so nothing is permitted';
@@ -61,6 +73,8 @@ export class BundlePolicy implements PolicyPort {
   private expiresAtMs = Infinity;
   private generation = 0;
   private views = new Map<string, PrincipalView>();
+  /** Argument-dependent verdicts, least recently used first. */
+  private decisions = new Map<string, Verdict>();
   private keys = new WeakMap<Principal, { generation: number; key: string }>();
   private pins = new WeakMap<UpstreamLists, Map<string, string>>();
   private reportedDrift = new Set<string>();
@@ -85,6 +99,7 @@ export class BundlePolicy implements PolicyPort {
     this.expiresAtMs = state.kind === 'enforcing' ? Date.parse(state.evaluator.bundle.manifest.expiresAt) : Infinity;
     this.generation++;
     this.views.clear();
+    this.decisions.clear();
   }
 
   /** Why nothing (or everything) is allowed right now, or undefined while a bundle is enforced normally. */
@@ -164,8 +179,8 @@ export class BundlePolicy implements PolicyPort {
       }
     }
     const assessment = this.assessment(evaluator, call.principal, call.kind, entry, call.name);
-    const roles = this.view(evaluator, call.principal).roles;
-    const verdict: Verdict = evaluator.decide(call.principal, roles, call.kind, entry, call.name, call.arguments, assessment);
+    const view = this.view(evaluator, call.principal);
+    const verdict: Verdict = assessment.fixed ?? this.decideWithArguments(evaluator, view, call, entry, assessment);
     if (verdict.code === 'approval_required' && verdict.approval) {
       // Permitted on condition: the approval stage asks a person (and refuses if nobody answers yes).
       const approval = { policies: verdict.approval.policies, approvers: verdict.approvals ?? [], fields: verdict.approval.fields };
@@ -178,6 +193,28 @@ export class BundlePolicy implements PolicyPort {
     }
     if (verdict.allow && verdict.quotas) return { allow: true, reason: verdict.reason, policyIds: verdict.policyIds, obligations: { quotas: verdict.quotas } };
     return { allow: verdict.allow, ...(verdict.code && !verdict.allow ? { code: verdict.code } : {}), reason: verdict.reason, policyIds: verdict.policyIds };
+  }
+
+  /**
+   * One Cedar evaluation with the call's arguments, or the verdict it gave before for the same principal, item and arguments.
+   * `entry` is the catalogue's name for the server: the policy decides on it, so the verdict is kept under it.
+   */
+  private decideWithArguments(evaluator: BundleEvaluator, view: PrincipalView, call: GovernedCall, entry: string, assessment: Assessment): Verdict {
+    const args = call.arguments === undefined ? '' : JSON.stringify(call.arguments);
+    const key = args.length <= MAX_DECISION_ARGS_CHARS ? `${view.key}\u0000${call.kind}\u0000${entry}\u0000${call.name}\u0000${args}` : undefined;
+    const cached = key === undefined ? undefined : this.decisions.get(key);
+    if (cached) {
+      // Most recently used last.
+      this.decisions.delete(key!);
+      this.decisions.set(key!, cached);
+      return cached;
+    }
+    const verdict = evaluator.decide(call.principal, view.roles, call.kind, entry, call.name, call.arguments, assessment);
+    if (key !== undefined) {
+      if (this.decisions.size >= MAX_DECISIONS) this.decisions.delete(this.decisions.keys().next().value!);
+      this.decisions.set(key, verdict);
+    }
+    return verdict;
   }
 
   /** The catalogue's name for a server: policies and pins name the entry, whatever the person installed it as. */
@@ -217,13 +254,13 @@ export class BundlePolicy implements PolicyPort {
       this.keys.set(principal, cached);
       if (!this.views.has(cached.key)) {
         if (this.views.size >= MAX_VIEWS) this.views.clear();
-        this.views.set(cached.key, { roles, items: { tool: new Map(), prompt: new Map(), resource: new Map() }, shared: new Map(), size: 0 });
+        this.views.set(cached.key, { key: cached.key, roles, items: { tool: new Map(), prompt: new Map(), resource: new Map() }, shared: new Map(), size: 0 });
       }
     }
     let view = this.views.get(cached.key);
     if (!view) {
       // Evicted since: build it again.
-      view = { roles: evaluator.rolesOf(principal), items: { tool: new Map(), prompt: new Map(), resource: new Map() }, shared: new Map(), size: 0 };
+      view = { key: cached.key, roles: evaluator.rolesOf(principal), items: { tool: new Map(), prompt: new Map(), resource: new Map() }, shared: new Map(), size: 0 };
       this.views.set(cached.key, view);
     }
     return view;

@@ -18,7 +18,7 @@ import type { DeviceKey } from '../../core/audit/device-key.js';
 import { GENESIS_HASH, sealEvent, signCheckpoint, type AuditEvent, type Checkpoint, type SealedEvent } from '../../core/audit/event.js';
 import type { AuditFilter } from '../../core/audit/filter.js';
 import type { AuditRecord, AuditSink, Logger } from '../../core/ports.js';
-import { indexPending, openForWriting, readMeta, type Db, type Durability } from './schema.js';
+import { indexPending, openForWriting, optimizeQueries, readMeta, type Db, type Durability } from './schema.js';
 import { queryEvents, type QueriedEvent } from './query.js';
 
 export interface SqliteAuditStoreOptions {
@@ -91,6 +91,7 @@ export class SqliteAuditStore implements AuditSink {
   private checkpointTimer: NodeJS.Timeout | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
   private indexTimer: NodeJS.Timeout | undefined;
+  private optimizeTimer: NodeJS.Timeout | undefined;
   private unsynced = false;
   private key: DeviceKey | undefined;
   private signingError: string | undefined;
@@ -147,6 +148,13 @@ export class SqliteAuditStore implements AuditSink {
     // Query indexes are kept off the append path: a background pass copies new events into them.
     this.indexTimer = setInterval(() => this.indexNow(), options.indexIntervalMs ?? 1000);
     this.indexTimer.unref();
+    // Planner statistics: soon after opening (a log that grew while the daemon was away), then hourly.
+    this.optimizeTimer = setTimeout(() => {
+      this.optimizeNow();
+      this.optimizeTimer = setInterval(() => this.optimizeNow(), 3_600_000);
+      this.optimizeTimer.unref();
+    }, 10_000);
+    this.optimizeTimer.unref();
     if ((options.durability ?? 'process-crash') === 'process-crash') {
       this.syncTimer = setInterval(() => this.syncToDisk(), options.syncIntervalMs ?? 1000);
       this.syncTimer.unref();
@@ -162,6 +170,16 @@ export class SqliteAuditStore implements AuditSink {
       }
     } catch (error) {
       this.logger?.log('warn', 'audit.index_failed', { error: errorMessage(error) });
+    }
+  }
+
+  /** Refreshes the query planner's statistics (derived data: a failure is logged, never fatal). */
+  optimizeNow(): void {
+    if (this.closed || this.failure) return;
+    try {
+      optimizeQueries(this.db);
+    } catch (error) {
+      this.logger?.log('warn', 'audit.optimize_failed', { error: errorMessage(error) });
     }
   }
 
@@ -456,11 +474,13 @@ export class SqliteAuditStore implements AuditSink {
     this.flush();
     if (!this.failure) this.checkpointNow();
     this.indexNow();
+    this.optimizeNow();
     this.closed = true;
     if (this.retryTimer) clearInterval(this.retryTimer);
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     if (this.syncTimer) clearInterval(this.syncTimer);
     if (this.indexTimer) clearInterval(this.indexTimer);
+    if (this.optimizeTimer) clearTimeout(this.optimizeTimer);
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w.reject(new GatehouseError('audit_unavailable', 'the audit log was closed before these events could be written'));

@@ -7,33 +7,45 @@
  * this), a client bearer token (401; only then is an unknown server name a 404, so that server
  * names cannot be probed without one), and a body under the size limit (413). Then 2025-era traffic
  * is served by a sessionful transport per client session, and 2026-07-28 traffic statelessly.
+ *
+ * Any local process can open connections here, so connections are bounded too: a cap on how many are
+ * open (past it the oldest one that has not sent a whole request yet makes room), a deadline for a
+ * request's headers and one for its body (Node's own, checked every second), and every refusal closes
+ * its connection, so that a client refused before its body was read cannot keep trickling it.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import {
-  createMcpHandler,
-  isLegacyRequest,
-  WebStandardStreamableHTTPServerTransport,
-  type McpHttpHandler,
-} from '@modelcontextprotocol/server';
+import type { AddressInfo, Socket } from 'node:net';
+import { classifyInboundRequest, createMcpHandler, type AuthInfo, type McpHttpHandler } from '@modelcontextprotocol/server';
 import { RpcErrorCode, errorMessage } from '../../common/errors.js';
 import { SERVER_NAME_PATTERN } from '../../common/names.js';
 import { ToolViewSchema, type ToolView } from '../../common/config.js';
 import type { Scope } from '../../core/gateway.js';
 import type { ListKind, Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
+import { HttpSessionTransport } from './http-session.js';
 import type { LiveSession, SessionHost } from './sessions.js';
-import { readBodyLimited } from '../http-body.js';
+import { readBody } from '../http-body.js';
+
+/** Bounds on connections (`listen.http` in the config, docs/configuration.md). */
+export interface HttpConnectionLimits {
+  maxConnections: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpConnectionLimits = { maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 };
 
 export interface HttpListenerOptions {
   port: number;
   maxMessageBytes: number;
+  limits?: HttpConnectionLimits;
   sessions: SessionHost;
   logger: Logger;
   /** The principal behind a bearer token, or undefined for an unknown or revoked token. */
   authenticate(token: string): Principal | undefined;
-  serverExists(name: string): boolean;
+  /** Whether `name` is a configured server this caller may see something of (a hidden one answers as an unknown one). */
+  serverExists(name: string, principal: Principal): boolean;
   onListChanged(listener: (kind: ListKind, scope: Scope) => void): () => void;
   /** MCP authorization: the OAuth paths (metadata, registration, authorize, token), after the Host and Origin checks. */
   oauth?: {
@@ -43,7 +55,7 @@ export interface HttpListenerOptions {
 }
 
 interface LegacySession {
-  transport: WebStandardStreamableHTTPServerTransport;
+  transport: HttpSessionTransport;
   session: LiveSession;
   tokenClient: string;
   /** The view the client asked for when it opened the session (`?view=`), if any. */
@@ -56,9 +68,21 @@ export const LEGACY_SESSION_IDLE_MS = 30 * 60_000;
 /** Sessions one client may hold; opening one more closes its least recently used. */
 export const LEGACY_SESSIONS_PER_CLIENT = 16;
 
+/** What the listener knows of one connection, for the connection cap. */
+interface Connection {
+  /** Requests being served on it now (a 2025-era GET stream stays in progress while it is open). */
+  active: number;
+  /** Whether it ever delivered a whole request's headers: a connection that never did is the first to make room. */
+  served: boolean;
+}
+
 export class HttpListener {
   private server: HttpServer | undefined;
   private port = 0;
+  private hosts = new Set<string>();
+  private connections = new Map<Socket, Connection>();
+  /** Connections closed to stay under the cap, for status and tests. */
+  private evicted = 0;
   private legacy = new Map<string, LegacySession>();
   private modern = new Map<string, McpHttpHandler>();
   private unsubscribe: (() => void) | undefined;
@@ -71,17 +95,30 @@ export class HttpListener {
   }
 
   async listen(): Promise<void> {
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((error) => {
-        this.options.logger.log('error', 'http.unhandled', { error: errorMessage(error) });
-        if (!res.headersSent) jsonError(res, 500, null, RpcErrorCode.InternalError, 'internal error');
-        else res.destroy();
-      });
-    });
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 0; // SSE streams stay open; idle sockets are closed by keepAliveTimeout.
-    server.keepAliveTimeout = 5_000;
+    const limits = this.options.limits ?? DEFAULT_HTTP_LIMITS;
+    const server = createServer(
+      {
+        // Node checks the header and request deadlines this often; a second is precise enough for deadlines of seconds.
+        connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(limits.headersTimeoutMs / 4))),
+        headersTimeout: limits.headersTimeoutMs,
+        // Receiving the request (headers and body) only: a response may stream for as long as it needs (SSE).
+        requestTimeout: limits.requestTimeoutMs,
+        keepAliveTimeout: 5_000,
+        maxHeaderSize: 16 * 1024,
+      },
+      (req, res) => {
+        this.track(req, res);
+        this.handle(req, res).catch((error) => {
+          // A client that went away mid-request is not an error of Gatehouse's.
+          const gone = req.socket.destroyed || res.destroyed;
+          this.options.logger.log(gone ? 'debug' : 'error', gone ? 'http.client_gone' : 'http.unhandled', { error: errorMessage(error) });
+          if (!res.headersSent && !gone) jsonError(res, 500, null, RpcErrorCode.InternalError, 'internal error');
+          else res.destroy();
+        });
+      },
+    );
     server.maxHeadersCount = 100;
+    server.on('connection', (socket: Socket) => this.admit(socket, limits.maxConnections));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: '127.0.0.1', port: this.options.port }, () => {
@@ -90,6 +127,7 @@ export class HttpListener {
       });
     });
     this.port = (server.address() as AddressInfo).port;
+    this.hosts = new Set([`127.0.0.1:${this.port}`, `localhost:${this.port}`]);
     this.server = server;
     this.sweeper = setInterval(() => this.sweep(Date.now() - LEGACY_SESSION_IDLE_MS), 60_000);
     this.sweeper.unref();
@@ -104,29 +142,65 @@ export class HttpListener {
     });
   }
 
-  private allowedHosts(): Set<string> {
-    return new Set([`127.0.0.1:${this.port}`, `localhost:${this.port}`]);
+  /**
+   * A new connection over the cap makes room by closing, oldest first, a connection that has never
+   * delivered a whole request (a silent or slow one: what a slowloris holds), else one that is idle
+   * between requests (its client reconnects when it needs to); when every connection is serving a
+   * request, the new one is closed. A request in progress, a GET stream included, is never cut.
+   */
+  private admit(socket: Socket, cap: number): void {
+    this.connections.set(socket, { active: 0, served: false });
+    socket.once('close', () => this.connections.delete(socket));
+    if (this.connections.size <= cap) return;
+    let victim: Socket = socket;
+    let idle: Socket | undefined;
+    for (const [other, state] of this.connections) {
+      if (other === socket || state.active > 0) continue;
+      if (!state.served) {
+        victim = other;
+        idle = undefined;
+        break;
+      }
+      idle ??= other;
+    }
+    if (idle) victim = idle;
+    this.evicted++;
+    this.connections.delete(victim);
+    victim.destroy();
+    if (this.evicted === 1 || this.evicted % 1000 === 0) this.options.logger.log('warn', 'http.connection_limit', { maxConnections: cap, closed: this.evicted });
+  }
+
+  /** Marks a connection as serving a request until the response is done or the connection closes. */
+  private track(req: IncomingMessage, res: ServerResponse): void {
+    const state = this.connections.get(req.socket);
+    if (!state) return;
+    state.served = true;
+    state.active++;
+    res.once('close', () => state.active--);
+  }
+
+  /** Connections open now, and how many were closed to stay under the cap. */
+  connectionStats(): { open: number; evicted: number } {
+    return { open: this.connections.size, evicted: this.evicted };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // 1. Host: a DNS-rebinding page reaches 127.0.0.1 under a foreign host name.
-    if (!this.allowedHosts().has((req.headers.host ?? '').toLowerCase())) {
-      return jsonError(res, 403, null, RpcErrorCode.InvalidRequest, 'Forbidden: Host must be 127.0.0.1 or localhost on this port');
+    if (!this.hosts.has((req.headers.host ?? '').toLowerCase())) {
+      return refuse(req, res, 403, RpcErrorCode.InvalidRequest, 'Forbidden: Host must be 127.0.0.1 or localhost on this port');
     }
     // 2. Origin: browsers send it on cross-origin requests; no web page may call Gatehouse.
     const origin = req.headers.origin;
     if (origin !== undefined && !this.allowedOrigin(origin)) {
-      return jsonError(res, 403, null, RpcErrorCode.InvalidRequest, 'Forbidden: Origin not allowed');
+      return refuse(req, res, 403, RpcErrorCode.InvalidRequest, 'Forbidden: Origin not allowed');
     }
     const url = new URL(req.url ?? '/', this.url);
     if (this.options.oauth && (await this.options.oauth.handle(req, res, url, this.url))) return;
     const match = /^\/mcp(?:\/([^/]+))?\/?$/.exec(url.pathname);
-    if (!match) return jsonError(res, 404, null, RpcErrorCode.InvalidRequest, 'Not found: MCP is served at /mcp and /mcp/<server>');
-    const serverName = match[1] === undefined ? undefined : decodeURIComponent(match[1]);
-    if (serverName !== undefined && !SERVER_NAME_PATTERN.test(serverName)) {
-      return jsonError(res, 404, null, RpcErrorCode.InvalidRequest, `Not found: no server named "${serverName}" is configured`);
-    }
-    // 3. Credential.
+    if (!match) return refuse(req, res, 404, RpcErrorCode.InvalidRequest, 'Not found: MCP is served at /mcp and /mcp/<server>');
+    // Decoded without throwing: a malformed escape (`/mcp/%E0`) names no server, like any other non-name.
+    const serverName = match[1] === undefined ? undefined : safeDecode(match[1]);
+    // 3. Credential, before anything that depends on which servers exist.
     const auth = req.headers.authorization ?? '';
     const bearer = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
     const principal = bearer ? this.options.authenticate(bearer) : undefined;
@@ -135,41 +209,34 @@ export class HttpListener {
         'WWW-Authenticate',
         this.options.oauth ? `Bearer realm="gatehouse", resource_metadata="${this.options.oauth.resourceMetadataUrl(this.url, url.pathname)}"` : 'Bearer realm="gatehouse"',
       );
-      return jsonError(res, 401, null, RpcErrorCode.Unauthorized, bearer ? 'Unauthorized: unknown or revoked client token' : 'Unauthorized: a client bearer token is required');
+      return refuse(req, res, 401, RpcErrorCode.Unauthorized, bearer ? 'Unauthorized: unknown or revoked client token' : 'Unauthorized: a client bearer token is required');
     }
     // Only a client with a credential learns which servers are configured.
-    if (serverName !== undefined && !this.options.serverExists(serverName)) {
-      return jsonError(res, 404, null, RpcErrorCode.InvalidRequest, `Not found: no server named "${serverName}" is configured`);
+    if (serverName !== undefined && (serverName === null || !SERVER_NAME_PATTERN.test(serverName) || !this.options.serverExists(serverName, principal))) {
+      return refuse(req, res, 404, RpcErrorCode.InvalidRequest, `Not found: no server named "${serverName ?? match[1]}" is configured`);
     }
     const viewParam = url.searchParams.get('view');
     const viewChoice = viewParam === null ? { success: true as const, data: undefined } : ToolViewSchema.safeParse(viewParam);
-    if (!viewChoice.success) return jsonError(res, 400, null, RpcErrorCode.InvalidRequest, 'Bad request: view must be "search" or "aggregate"');
+    if (!viewChoice.success) return refuse(req, res, 400, RpcErrorCode.InvalidRequest, 'Bad request: view must be "search" or "aggregate"');
     const requestedView = viewChoice.data;
     if (serverName !== undefined && requestedView === 'search') {
-      return jsonError(res, 400, null, RpcErrorCode.InvalidRequest, 'Bad request: a single-server view cannot also be the search view; use /mcp?view=search');
+      return refuse(req, res, 400, RpcErrorCode.InvalidRequest, 'Bad request: a single-server view cannot also be the search view; use /mcp?view=search');
     }
     // 4. Body size, before anything parses it.
     let body: Buffer | undefined;
     if (req.method === 'POST') {
-      const read = await readBodyLimited(req, this.options.maxMessageBytes);
-      if (read === undefined) return jsonError(res, 413, null, RpcErrorCode.RequestTooLarge, `Payload too large: the limit is ${this.options.maxMessageBytes} bytes`);
-      body = read;
+      const read = await readBody(req, this.options.maxMessageBytes);
+      if (!read.ok) {
+        // A client that went away, or whose body outlived the request deadline (Node answers that with 408): nothing to answer.
+        if (read.reason === 'aborted') return;
+        return refuse(req, res, 413, RpcErrorCode.RequestTooLarge, `Payload too large: the limit is ${this.options.maxMessageBytes} bytes`);
+      }
+      body = read.body;
     } else if (req.method !== 'GET' && req.method !== 'DELETE') {
       res.setHeader('Allow', 'GET, POST, DELETE');
-      return jsonError(res, 405, null, RpcErrorCode.InvalidRequest, 'Method not allowed');
+      return refuse(req, res, 405, RpcErrorCode.InvalidRequest, 'Method not allowed');
     }
-    const scope: Scope = serverName !== undefined ? { server: serverName } : {};
-    const abort = new AbortController();
-    // Only a client that goes away before its answer is written cancels; a normal close does not.
-    res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
-    const request = new Request(url, {
-      method: req.method,
-      headers: toHeaders(req),
-      ...(body !== undefined ? { body: new Uint8Array(body) } : {}),
-      signal: abort.signal,
-    });
+    const scope: Scope = serverName ? { server: serverName } : {};
     let parsed: unknown;
     if (body !== undefined) {
       try {
@@ -178,31 +245,43 @@ export class HttpListener {
         return jsonError(res, 400, null, RpcErrorCode.ParseError, 'Parse error: the body is not JSON');
       }
     }
-    const response = (await isLegacyRequest(request, parsed, { maxRequestBodySize: this.options.maxMessageBytes }))
-      ? await this.serveLegacy(request, parsed, principal, scope, requestedView)
-      : await this.serveModern(request, parsed, principal, scope, requestedView);
-    await writeResponse(res, response);
+    // 5. The era, from the method, the headers and the body, as the SDK's entry decides it.
+    if (isLegacy(req, parsed)) return this.serveLegacy(req, res, parsed, principal, scope, requestedView);
+    const abort = new AbortController();
+    // Only a client that goes away before its answer is written cancels (a `subscriptions/listen` stream ends then).
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const request = new Request(url, {
+      method: req.method,
+      headers: toHeaders(req),
+      ...(body !== undefined ? { body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) } : {}),
+      signal: abort.signal,
+    });
+    await writeResponse(res, await this.serveModern(request, parsed, principal, scope, requestedView));
   }
 
   private allowedOrigin(origin: string): boolean {
     return origin === `http://127.0.0.1:${this.port}` || origin === `http://localhost:${this.port}`;
   }
 
-  private async serveLegacy(request: Request, parsed: unknown, principal: Principal, scope: Scope, requestedView: ToolView | undefined): Promise<Response> {
-    const sessionId = request.headers.get('mcp-session-id');
-    if (sessionId) {
+  /** 2025-era traffic: one session per client `initialize`, served on Node's objects by its own transport. */
+  private async serveLegacy(req: IncomingMessage, res: ServerResponse, parsed: unknown, principal: Principal, scope: Scope, requestedView: ToolView | undefined): Promise<void> {
+    const authInfo: AuthInfo = { token: 'verified', clientId: principal.client.id, scopes: [], extra: { principal } };
+    const sessionId = req.headers['mcp-session-id'];
+    if (typeof sessionId === 'string') {
       const existing = this.legacy.get(sessionId);
       // A session belongs to the client that opened it, on the view it opened.
       const sameView = existing !== undefined && scopeKey(existing.session.scope) === scopeKey(scope) && existing.requestedView === requestedView;
       if (!existing || existing.tokenClient !== principal.client.id || !sameView) {
-        return jsonResponse(404, { jsonrpc: '2.0', id: null, error: { code: RpcErrorCode.InvalidRequest, message: 'Session not found' } });
+        return jsonError(res, 404, null, RpcErrorCode.InvalidRequest, 'Session not found');
       }
       existing.lastUsed = Date.now();
-      return existing.transport.handleRequest(request, parsed !== undefined ? { parsedBody: parsed } : undefined);
+      return existing.transport.handle(req, res, parsed, authInfo);
     }
     const session = this.options.sessions.open(principal, scope, 'http', 'legacy', requestedView);
     let entry: LegacySession | undefined;
-    const transport = new WebStandardStreamableHTTPServerTransport({
+    const transport: HttpSessionTransport = new HttpSessionTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         entry = { transport, session, tokenClient: principal.client.id, requestedView, lastUsed: Date.now() };
@@ -215,21 +294,20 @@ export class HttpListener {
         this.legacy.delete(id);
         this.options.sessions.close(session);
       },
-      maxRequestBodySize: this.options.maxMessageBytes,
     });
+    transport.onerror = (error) => this.options.logger.log('debug', 'http.mcp_error', { error: errorMessage(error) });
     transport.onclose = () => {
       if (transport.sessionId) this.legacy.delete(transport.sessionId);
       this.options.sessions.close(session);
     };
     const server = this.options.sessions.serverFor(session);
     await server.connect(transport);
-    const response = await transport.handleRequest(request, parsed !== undefined ? { parsedBody: parsed } : undefined);
+    await transport.handle(req, res, parsed, authInfo);
     if (!entry) {
       // Not an initialize: nothing to keep.
       this.options.sessions.close(session);
       void transport.close().catch(() => undefined);
     }
-    return response;
   }
 
   private serveModern(request: Request, parsed: unknown, principal: Principal, scope: Scope, requestedView: ToolView | undefined): Promise<Response> {
@@ -302,6 +380,22 @@ function scopeKey(scope: Scope): string {
   return scope.server ?? '';
 }
 
+/**
+ * Whether a request is 2025-era traffic: any GET or DELETE, and a POST the SDK's own classifier calls
+ * legacy (`initialize`, envelope-less requests, notifications, responses, batches). The same decision
+ * as the SDK's `isLegacyRequest`, made on Node's headers without building a WHATWG request.
+ */
+function isLegacy(req: IncomingMessage, parsed: unknown): boolean {
+  if (req.method !== 'POST' || parsed === undefined) return true;
+  const first = (name: string) => {
+    const value = req.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const headers = { protocolVersionHeader: first('mcp-protocol-version'), mcpMethodHeader: first('mcp-method'), mcpNameHeader: first('mcp-name') };
+  const defined = Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined)) as Partial<typeof headers>;
+  return classifyInboundRequest({ httpMethod: 'POST', ...defined, body: parsed }).kind === 'legacy';
+}
+
 function toHeaders(req: IncomingMessage): Headers {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
@@ -313,35 +407,82 @@ function toHeaders(req: IncomingMessage): Headers {
 }
 
 
-function jsonResponse(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
-}
-
 function jsonError(res: ServerResponse, status: number, id: string | number | null, code: number, message: string): void {
   res.statusCode = status;
   res.setHeader('content-type', 'application/json');
   res.end(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }));
 }
 
-async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
+/**
+ * A refusal before the request was served: answered, then the connection is closed, so that a client
+ * refused before its body was read (no token, too large) cannot keep the connection by trickling it.
+ */
+function refuse(req: IncomingMessage, res: ServerResponse, status: number, code: number, message: string): void {
+  res.setHeader('connection', 'close');
+  jsonError(res, status, null, code, message);
+  if (!req.complete) res.once('finish', () => req.socket.destroySoon());
+}
+
+/** `decodeURIComponent`, or null for a malformed escape. */
+function safeDecode(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Copies a WHATWG response onto the Node one. Writes made in the same tick leave in one packet (the
+ * headers, an SSE event and the end of a short answer: one syscall instead of three); a stream that
+ * stays open (a GET) gets its headers at once. Settles when the body is done or the client goes away,
+ * whichever comes first: a client that stops reading and then disconnects while a write waits for
+ * 'drain' must not leave this waiting forever.
+ */
+export async function writeResponse(res: ServerResponse, response: Response, options: { flushHeaders?: boolean } = {}): Promise<void> {
   res.statusCode = response.status;
   response.headers.forEach((value, name) => res.setHeader(name, value));
   if (!response.body) {
     res.end();
     return;
   }
-  res.flushHeaders();
+  if (options.flushHeaders) res.flushHeaders();
   const reader = response.body.getReader();
-  res.once('close', () => void reader.cancel().catch(() => undefined));
+  let gone = res.destroyed;
+  let wake: (() => void) | undefined;
+  const onClose = (): void => {
+    gone = true;
+    wake?.();
+    void reader.cancel().catch(() => undefined);
+  };
+  res.once('close', onClose);
+  let corked = false;
   try {
-    for (;;) {
+    while (!gone) {
       const { done, value } = await reader.read();
-      if (done) break;
-      if (!res.write(value)) await new Promise<void>((resolve) => res.once('drain', resolve));
+      if (done || gone) break;
+      if (!corked) {
+        corked = true;
+        res.cork();
+        process.nextTick(() => {
+          corked = false;
+          res.uncork();
+        });
+      }
+      if (!res.write(value) && !gone) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          res.once('drain', resolve);
+        });
+        res.off('drain', wake!);
+        wake = undefined;
+      }
     }
   } catch {
-    // The client went away mid-stream.
+    // The stream failed or was cancelled because the client went away.
   } finally {
+    res.off('close', onClose);
+    if (gone) void reader.cancel().catch(() => undefined);
     res.end();
   }
 }

@@ -9,6 +9,7 @@ import type { CallContext, Outcome } from '../../core/chain.js';
 import type { Gateway, Scope } from '../../core/gateway.js';
 import { LOG_LEVEL_META_KEY, MCP_LOG_LEVELS, type McpLogLevel } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
+import { withKeptJson } from './wire-json.js';
 import { CALL_TOOL, FIND_TOOLS, parseCallRequest, parseFindRequest, type ToolSearch } from '../../core/search/view.js';
 
 /** The search view's choices for one session (docs/search.md); absent: the aggregate, or one server. */
@@ -124,7 +125,8 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     };
   }
 
-  on('tools/list', async () => ({ tools: search ? search.listTools(who(), session.view!.pinned) : gateway.listTools(who(), scope) }), () => ({ tools: [] }));
+  // The filter runs on every list; each item's JSON is kept between lists (wire-json.ts).
+  on('tools/list', async () => ({ tools: withKeptJson(search ? search.listTools(who(), session.view!.pinned) : gateway.listTools(who(), scope)) }), () => ({ tools: [] }));
   on('prompts/list', async () => ({ prompts: gateway.listPrompts(who(), scope) }), () => ({ prompts: [] }));
   on('resources/list', async () => ({ resources: gateway.listResources(who(), scope) }), () => ({ resources: [] }));
   on('resources/templates/list', async () => ({ resourceTemplates: gateway.listResourceTemplates(who(), scope) }), () => ({ resourceTemplates: [] }));

@@ -26,6 +26,7 @@ import type { ConfinementStatus } from '../../common/sandbox.js';
 import type { SandboxedLaunch, UpstreamSandbox } from '../sandbox/launcher.js';
 import type { UpstreamAuthProvider } from '../upstream-auth/service.js';
 import { childEnvironment, launchChild, type LaunchedChild } from './child-process.js';
+import { eraResultSchema } from './result-schema.js';
 
 export interface ConnectorOptions {
   version: string;
@@ -454,14 +455,18 @@ class SdkUpstreamConnection implements UpstreamConnection {
   async request(method: string, params: Record<string, unknown>, options: ForwardOptions): Promise<Record<string, unknown>> {
     try {
       const onProgress = options.onProgress;
-      const result = await this.client.request({ method, params } as never, {
+      const requestOptions = {
         signal: options.signal,
         timeout: options.timeoutMs,
         resetTimeoutOnProgress: true,
         maxTotalTimeout: options.timeoutMs * 4,
         // A progress message is text from the server too.
         onprogress: onProgress ? (progress: Parameters<typeof onProgress>[0]) => onProgress(this.clean(progress)) : undefined,
-      } as never);
+      };
+      const schema = eraResultSchema(this.client, method);
+      const result = schema
+        ? await this.client.request({ method, params } as never, schema, requestOptions as never)
+        : await this.client.request({ method, params } as never, requestOptions as never);
       return this.clean(result as Record<string, unknown>);
     } catch (error) {
       const told = this.auth ? await this.auth.errors(error) : error;
