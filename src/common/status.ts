@@ -278,13 +278,17 @@ export interface PolicyStatus {
   notice?: string;
 }
 
-/** Where the key store keeps items (src/core/keystore/keystore.ts `KeyStoreStatus`). */
+/** Where the key store keeps items (src/core/keystore/keystore.ts). */
 export interface KeyStoreStatusReport {
+  /** Where Gatehouse's own items go now. */
   backend: 'keychain' | 'file' | 'none' | 'memory';
+  /** "the OS keychain (Secret Service …)", "the file store in /…/keys (no OS keychain: …)". */
   description: string;
   location: string;
+  /** Why not the keychain, when it is not. */
   reason?: string;
   fileStore: 'allowed' | 'forbidden';
   userSecretsInFile: boolean;
+  /** Where the user's secrets go now (they may differ: the file store needs an opt-in). */
   userSecrets: 'keychain' | 'file' | 'none' | 'memory';
 }

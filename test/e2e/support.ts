@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { REPO } from '../integration/support/gatehouse.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -125,4 +125,15 @@ export async function openAppWindow(display: string, url: string): Promise<{ pag
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Signs in to the console as the person does: opens the login link the daemon announced on its terminal,
+ * types the code shown beside it, and waits for the Overview.
+ */
+export async function signInToConsole(page: Page, login: { url: string; code: string }): Promise<void> {
+  await page.goto(login.url);
+  await page.getByLabel('Code').fill(login.code);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
 }

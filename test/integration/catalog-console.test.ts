@@ -14,7 +14,7 @@ import { toolDefinitionHash } from '../../src/core/policy/tool-hash.js';
 import { startDaemon, type Daemon } from '../../src/node/daemon.js';
 import { makeKey, sampleFiles, signFiles } from '../support/policy.js';
 import { startRegistry, type TestRegistry } from '../support/npm-registry.js';
-import { artifact, ensureConsoleBuilt, launchChromium } from '../e2e/support.js';
+import { artifact, ensureConsoleBuilt, launchChromium, signInToConsole } from '../e2e/support.js';
 import { eventually, makeHome } from './support/gatehouse.js';
 
 const SECRET = 'wx-canary-51d0c7e2a9b8';
@@ -83,10 +83,7 @@ beforeAll(async () => {
   browser = await launchChromium();
   page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   page.on('pageerror', (error) => pageErrors.push(error.message));
-  await page.goto(logins[0]!.url);
-  await page.getByLabel('Code').fill(logins[0]!.code);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  await signInToConsole(page, logins[0]!);
 }, 120_000);
 
 afterAll(async () => {

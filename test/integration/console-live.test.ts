@@ -14,7 +14,8 @@ import type { WaitingQuestion } from '../../src/common/questions.js';
 import { MemorySecretStore } from '../../src/core/secrets.js';
 import { ClientRegistry } from '../../src/node/client-registry.js';
 import { startDaemon, type Daemon } from '../../src/node/daemon.js';
-import { AppSurface, humanIpcHandlers, type QuestionWindows } from '../../main/human-windows.js';
+import { AppSurface, humanIpcHandlers } from '../../main/human-windows.js';
+import { recordingWindows } from '../support/question-windows.js';
 import { APP_ORIGIN } from '../../main/ipc.js';
 import { bridgeEnv, closeAll, connectBridge, connectHttp, textOf } from './support/clients.js';
 import { BIN, REPO, eventually, makeHome } from './support/gatehouse.js';
@@ -25,7 +26,7 @@ const CHANNELS = { question: 'q', answer: 'a', inbox: 'i', inboxAnswer: 'ia' };
 let home: ReturnType<typeof makeHome>;
 let daemon: Daemon;
 let tokens: Record<string, string>;
-const windows: { id: number; title: string }[] = [];
+const { port, opened: windows } = recordingWindows();
 let answer: (windowId: number, payload: unknown) => unknown;
 let question: (windowId: number) => WaitingQuestion;
 const events: { at: number; event: ConsoleEvent }[] = [];
@@ -46,14 +47,6 @@ beforeAll(async () => {
   );
   const registry = new ClientRegistry(join(home.paths.stateDir, 'clients.json'));
   tokens = { web: registry.add('web', { scope: { kind: 'all' }, via: 'http' }), cli: registry.add('cli-agent', { scope: { kind: 'all' }, via: 'http' }) };
-  let next = 100;
-  const port: QuestionWindows = {
-    open(title) {
-      const id = next++;
-      windows.push({ id, title });
-      return { webContentsId: id, close: () => undefined, focus: () => undefined };
-    },
-  };
   const surface = new AppSurface(port);
   const handlers = humanIpcHandlers(surface, () => false, CHANNELS);
   const event = (id: number) => ({ sender: { id }, senderFrame: { url: `${APP_ORIGIN}/index.html#/question`, parent: null } });

@@ -15,7 +15,7 @@ import { startDaemon, type Daemon } from '../../src/node/daemon.js';
 import { Screen } from '../support/screen.js';
 import { CLIENT_ID, startProvider, type TestProvider } from '../support/oidc-provider.js';
 import { SAMPLE_DIR, makeKey, sampleFiles, signFiles, type TestKey } from '../support/policy.js';
-import { artifact, ensureConsoleBuilt, launchChromium } from '../e2e/support.js';
+import { artifact, ensureConsoleBuilt, launchChromium, signInToConsole } from '../e2e/support.js';
 import { closeAll, connectHttp, textOf } from './support/clients.js';
 import { eventually, makeHome } from './support/gatehouse.js';
 
@@ -70,10 +70,7 @@ beforeAll(async () => {
   browser = await launchChromium();
   page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   page.on('pageerror', (error) => pageErrors.push(error.message));
-  await page.goto(logins[0]!.url);
-  await page.getByLabel('Code').fill(logins[0]!.code);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  await signInToConsole(page, logins[0]!);
 }, 120_000);
 
 afterAll(async () => {

@@ -14,7 +14,8 @@ import type { WaitingQuestion } from '../../src/common/questions.js';
 import { MemorySecretStore } from '../../src/core/secrets.js';
 import { startDaemon, type Daemon } from '../../src/node/daemon.js';
 import { ClientRegistry } from '../../src/node/client-registry.js';
-import { AppSurface, humanIpcHandlers, type QuestionWindows } from '../../main/human-windows.js';
+import { AppSurface, humanIpcHandlers } from '../../main/human-windows.js';
+import { recordingWindows } from '../support/question-windows.js';
 import { APP_ORIGIN, type IpcEventLike } from '../../main/ipc.js';
 import { auditEvents, errorOf, executed } from './support/approvals.js';
 import { closeAll, connectBridge, textOf } from './support/clients.js';
@@ -29,7 +30,7 @@ let scratch: string;
 let callLog: string;
 let daemon: Daemon;
 let token: string;
-const windows: { id: number; title: string; closed: boolean; onClosed: () => void }[] = [];
+const { port, opened: windows } = recordingWindows();
 let call: (channel: string, sender: number, payload?: unknown) => BridgeResult;
 
 beforeAll(async () => {
@@ -46,22 +47,6 @@ beforeAll(async () => {
     { mode: 0o600 },
   );
   token = new ClientRegistry(join(home.paths.stateDir, 'clients.json')).add('ide', { scope: { kind: 'all' }, via: 'socket' });
-  let next = 100;
-  const port: QuestionWindows = {
-    open(title, onClosed) {
-      const w = { id: next++, title, closed: false, onClosed };
-      windows.push(w);
-      return {
-        webContentsId: w.id,
-        close: () => {
-          if (w.closed) return;
-          w.closed = true;
-          onClosed();
-        },
-        focus: () => undefined,
-      };
-    },
-  };
   const surface = new AppSurface(port);
   const handlers = humanIpcHandlers(surface, (id) => id === CONSOLE_WINDOW, CHANNELS);
   call = (channel, sender, payload) => {

@@ -11,7 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientRegistry } from '../../src/node/client-registry.js';
 import { startDaemon, type Daemon } from '../../src/node/daemon.js';
-import { ensureConsoleBuilt, launchChromium } from '../e2e/support.js';
+import { ensureConsoleBuilt, launchChromium, signInToConsole } from '../e2e/support.js';
 import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';
 import { Screen } from '../support/screen.js';
 import { MEMORY } from '../support/servers.js';
@@ -93,10 +93,7 @@ async function signIn(page: Page): Promise<void> {
     await callControl(home.paths.controlSocketPath, 'console.link', {});
     return logins.shift()!;
   })());
-  await page.goto(login.url);
-  await page.getByLabel('Code').fill(login.code);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  await signInToConsole(page, login);
 }
 
 async function settle(page: Page, screenId: string): Promise<void> {

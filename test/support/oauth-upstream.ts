@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import Provider, { errors, type ClientMetadata, type Configuration } from 'oidc-provider';
 import { McpServer, OAuthError, OAuthErrorCode, bearerAuthChallengeResponse, createMcpHandler, requireBearerAuth, type AuthInfo } from '@modelcontextprotocol/server';
 import * as z from 'zod/v4';
+import { pausable } from './pausable.js';
 
 export const RS_CLIENT = { id: 'notes-resource-server', secret: 'resource-server-secret-not-a-canary' };
 export const SCOPES = ['notes:read', 'notes:write'] as const;
@@ -174,21 +175,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
         }
       }
     },
-    async pause() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-    async resume() {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: '127.0.0.1', port }, () => resolve());
-      });
-    },
-    async stop() {
-      if (!server.listening) return;
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    ...pausable(server, port),
   };
 }
 

@@ -8,6 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
+import { pausable } from './pausable.js';
 
 export const CLIENT_ID = 'gatehouse-desktop';
 
@@ -112,21 +113,7 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Test
     port,
     provider,
     groups,
-    async pause() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-    async resume() {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: '127.0.0.1', port }, () => resolve());
-      });
-    },
-    async stop() {
-      if (!server.listening) return;
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    ...pausable(server, port),
     async revokeGrantsOf(account) {
       for (const grantId of grants.get(account) ?? []) {
         await provider.Grant.adapter.destroy(grantId);

@@ -9,6 +9,7 @@ import type { HumanQuestion } from '../../src/core/human/channel.js';
 import { checkAnswer } from '../../src/core/human/answers.js';
 import { HumanDesk } from '../../src/core/human/desk.js';
 import { AppSurface, humanIpcHandlers, type QuestionWindows } from '../../main/human-windows.js';
+import { recordingWindows } from '../support/question-windows.js';
 import { APP_ORIGIN, type IpcEventLike } from '../../main/ipc.js';
 
 const PAIRING: HumanQuestion = {
@@ -30,26 +31,7 @@ const APPROVAL: HumanQuestion = {
 const CHANNELS = { question: 'q', answer: 'a', inbox: 'i', inboxAnswer: 'ia' };
 const CONSOLE = 1;
 
-function windows() {
-  let next = 100;
-  const opened: { id: number; title: string; closed: boolean; focused: number; onClosed: () => void }[] = [];
-  const port: QuestionWindows = {
-    open(title, onClosed) {
-      const w = { id: next++, title, closed: false, focused: 0, onClosed };
-      opened.push(w);
-      return {
-        webContentsId: w.id,
-        close: () => {
-          if (w.closed) return;
-          w.closed = true;
-          onClosed();
-        },
-        focus: () => void w.focused++,
-      };
-    },
-  };
-  return { port, opened };
-}
+const windows = () => recordingWindows();
 
 function setup(port: QuestionWindows) {
   const surface = new AppSurface(port);

@@ -8,7 +8,7 @@ import type { ShadowServer } from '../../common/catalog.js';
 import type { CatalogEntry } from './entry.js';
 import { parseNpx } from './npx.js';
 
-/** A server as a client has it (src/node/clients `ConfiguredServer`, without what is not needed here). */
+/** A server as a client has it, without secret values (src/node/clients extends it as `ConfiguredServer`). */
 export interface ClientServer {
   client: string;
   file: string;
@@ -16,9 +16,11 @@ export interface ClientServer {
   type: 'stdio' | 'http';
   command?: string;
   args?: string[];
+  /** Names only. */
   envKeys: string[];
   url?: string;
   disabled: boolean;
+  /** The entry runs the Gatehouse bridge. */
   gatehouse: boolean;
 }
 

@@ -19,6 +19,7 @@
  *   prompt) is not "unreachable": nothing falls back to a file then, and the error says why.
  */
 import { GatehouseError } from '../../common/errors.js';
+import type { KeyStoreStatusReport } from '../../common/status.js';
 import type { Redacted, SecretName, SecretStore } from '../secrets.js';
 
 export type KeyStoreBackendKind = 'keychain' | 'file' | 'memory';
@@ -75,19 +76,8 @@ export function chooseBackend(keychain: KeychainState, policy: KeyStorePolicy, c
 }
 
 /** What `gatehouse status`, the console and every storing command say about where items go. */
-export interface KeyStoreStatus {
-  /** Where Gatehouse's own items go now. */
-  backend: 'keychain' | 'file' | 'none' | 'memory';
-  /** "the OS keychain (Secret Service …)", "the file store in /…/keys (no OS keychain: …)". */
-  description: string;
-  location: string;
-  /** Why not the keychain, when it is not. */
-  reason?: string;
-  fileStore: 'allowed' | 'forbidden';
-  userSecretsInFile: boolean;
-  /** Where the user's secrets go now (they may differ: the file store needs an opt-in). */
-  userSecrets: 'keychain' | 'file' | 'none' | 'memory';
-}
+/** Where the key store keeps items: the status contract's shape (src/common/status.ts), which says what each field means. */
+export type KeyStoreStatus = KeyStoreStatusReport;
 
 /**
  * The key store as the rest of Gatehouse uses it: a `SecretStore` that routes each item to the

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { GatehouseError } from '../../common/errors.js';
+import type { ClientServer } from '../../core/catalog/shadow.js';
 import { SERVER_NAME_PATTERN } from '../../common/names.js';
 import { editConfigFile } from '../config-file.js';
 import { USER_SECRET_NAME } from '../secrets/resolver.js';
@@ -82,22 +83,11 @@ export async function detectClients(place: Place): Promise<InstalledClient[]> {
   return out;
 }
 
-/** A server as a client has it, without secret values: for listings and the shadow-server check. */
-export interface ConfiguredServer {
+/** A server as a client has it, without secret values: for listings and the shadow-server check (src/core/catalog/shadow.ts). */
+export interface ConfiguredServer extends ClientServer {
   client: ClientId;
-  file: string;
-  name: string;
-  type: 'stdio' | 'http';
-  command?: string;
-  args?: string[];
-  /** Names only. */
-  envKeys: string[];
-  url?: string;
   /** Names only. */
   headerNames: string[];
-  disabled: boolean;
-  /** The entry runs the Gatehouse bridge. */
-  gatehouse: boolean;
 }
 
 /**
