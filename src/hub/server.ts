@@ -18,7 +18,7 @@ import { FILTER_KEYS, parseAuditFilter } from '../core/audit/filter.js';
 import { MAX_BATCH_BYTES, ProtocolError, parseBatch, parseDeviceAuthorization, type HubErrorBody } from '../core/audit/protocol.js';
 import type { Logger } from '../core/ports.js';
 import { baselines } from '../core/catalog/baselines.js';
-import { postLogs, toExportRequest, type SiemConfig } from './otlp.js';
+import { SiemForwarder, type SiemConfig } from './otlp.js';
 import { HubStore, type DeviceRow } from './store.js';
 
 export interface HubConfig {
@@ -209,13 +209,13 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
   let forwarding = true;
   let forwardTimer: NodeJS.Timeout | undefined;
   let forwardFailures = 0;
+  const siem = config.siem && !config.readOnly ? new SiemForwarder(config.siem) : undefined;
   const forwardOnce = async (): Promise<void> => {
-    if (!forwarding || !config.siem) return;
-    const siem = config.siem;
+    if (!forwarding || !siem) return;
     let sent = 0;
     try {
       do {
-        sent = await store.forward(500, (rows, hosts) => postLogs(siem, toExportRequest(rows, hosts, Date.now())));
+        sent = await store.forward(500, (rows, hosts) => siem.send(rows, hosts));
       } while (sent === 500 && forwarding);
       forwardFailures = 0;
     } catch (error) {
@@ -228,7 +228,7 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
     }
   };
   let forwardLoop: Promise<void> | undefined;
-  if (config.siem && !config.readOnly) forwardLoop = forwardOnce();
+  if (siem) forwardLoop = forwardOnce();
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -249,6 +249,7 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
       forwarding = false;
       if (forwardTimer) clearTimeout(forwardTimer);
       await forwardLoop;
+      await siem?.shutdown().catch(() => undefined);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await store.close();
