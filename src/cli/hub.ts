@@ -28,15 +28,17 @@ Runs the central audit store over PostgreSQL (stateless: run several behind a lo
              or set GATEHOUSE_HUB_DATABASE_URL, which may include one.
 --listen     default 127.0.0.1:8443 (put TLS in front: a load balancer or a reverse proxy).
 --read-only  serve admin queries only, from a read replica (no schema changes, no ingest).
---config     JSON: {"adminTokenSha256": ["…"], "enrolmentSecretSha256": ["…"],
+--config     JSON: {"adminTokenSha256": ["…"], "enrolmentSecretSha256": ["…"], "metricsTokenSha256": ["…"],
              "siem": {"endpoint": "https://collector:4318/v1/logs", "headers": {"…": "…"}}}
-Environment: GATEHOUSE_HUB_ADMIN_TOKEN_SHA256, GATEHOUSE_HUB_ENROLMENT_SECRET_SHA256 (comma
-separated), GATEHOUSE_HUB_SIEM_ENDPOINT add to the config file. Only hashes are configured:
+Environment: GATEHOUSE_HUB_ADMIN_TOKEN_SHA256, GATEHOUSE_HUB_ENROLMENT_SECRET_SHA256,
+GATEHOUSE_HUB_METRICS_TOKEN_SHA256 (comma separated), GATEHOUSE_HUB_SIEM_ENDPOINT add to the
+config file. GET /metrics (Prometheus) takes a metrics token or an admin token. Only hashes are configured:
 make a token with \`gatehouse hub token\`, give the token to the admin or the devices, and put
 its SHA-256 in the config.`;
 
 interface HubFileConfig {
   adminTokenSha256?: string[];
+  metricsTokenSha256?: string[];
   enrolmentSecretSha256?: string[];
   siem?: { endpoint: string; headers?: Record<string, string>; timeoutMs?: number };
   forwardIntervalMs?: number;
@@ -116,6 +118,7 @@ export function resolveHubConfig(flags: { database?: string | undefined; listen?
     port: Number(m[2]),
     adminTokenHashes: hashes('adminTokenSha256', file.adminTokenSha256, env.GATEHOUSE_HUB_ADMIN_TOKEN_SHA256),
     enrolmentSecretHashes: hashes('enrolmentSecretSha256', file.enrolmentSecretSha256, env.GATEHOUSE_HUB_ENROLMENT_SECRET_SHA256),
+    metricsTokenHashes: hashes('metricsTokenSha256', file.metricsTokenSha256, env.GATEHOUSE_HUB_METRICS_TOKEN_SHA256),
     ...(siemEndpoint ? { siem: { endpoint: siemEndpoint, ...(file.siem?.headers ? { headers: file.siem.headers } : {}), ...(file.siem?.timeoutMs ? { timeoutMs: file.siem.timeoutMs } : {}) } } : {}),
     ...(file.forwardIntervalMs ? { forwardIntervalMs: file.forwardIntervalMs } : {}),
   };

@@ -7,7 +7,9 @@
  *   within ±5 minutes of the hub's clock;
  * - enrolment needs an enrolment secret, admin requests an admin token (`Authorization: Bearer`);
  *   the hub holds only their SHA-256 hashes (from its config file or environment) and compares
- *   hashes in constant time.
+ *   hashes in constant time;
+ * - `/metrics` needs a metrics token (scrape-only, so the scraper's credential cannot read or
+ *   change anything else) or an admin token; with neither configured it is refused.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -18,6 +20,7 @@ import { FILTER_KEYS, parseAuditFilter } from '../core/audit/filter.js';
 import { MAX_BATCH_BYTES, ProtocolError, parseBatch, parseDeviceAuthorization, type HubErrorBody } from '../core/audit/protocol.js';
 import type { Logger } from '../core/ports.js';
 import { baselines } from '../core/catalog/baselines.js';
+import { HubMetrics, routeOf } from './metrics.js';
 import { SiemForwarder, type SiemConfig } from './otlp.js';
 import { HubStore, type DeviceRow } from './store.js';
 
@@ -29,6 +32,8 @@ export interface HubConfig {
   adminTokenHashes: string[];
   /** SHA-256 (hex) of each enrolment secret. */
   enrolmentSecretHashes: string[];
+  /** SHA-256 (hex) of each metrics token: it can scrape `/metrics` and nothing else. */
+  metricsTokenHashes?: string[];
   siem?: SiemConfig;
   /** How far a device's request time may be from the hub's (default 5 minutes). */
   clockSkewMs?: number;
@@ -42,6 +47,7 @@ export interface HubConfig {
 export interface RunningHub {
   url: string;
   store: HubStore;
+  metrics: HubMetrics;
   close(): Promise<void>;
 }
 
@@ -59,8 +65,10 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
     throw new GatehouseError('hub_database', `cannot prepare the hub database: ${errorMessage(error)}`, { cause: error });
   }
   const skew = config.clockSkewMs ?? 300_000;
+  const metrics = new HubMetrics({ store, pools: { primary: store.pool } });
 
   const server: Server = createServer((req, res) => {
+    res.once('finish', () => metrics.request(routeOf((req.url ?? '/').split('?')[0]!), res.statusCode));
     handle(req, res).catch((error: unknown) => {
       if (error instanceof ProtocolError) return sendError(res, error.status, error.code, error.message, error.seq);
       logger.log('error', 'hub.request_failed', { method: req.method, path: req.url?.split('?')[0], error: errorMessage(error) });
@@ -77,6 +85,15 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
     let m: RegExpExecArray | null;
 
     if (method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true, readOnly: config.readOnly === true });
+    if (path === '/metrics') {
+      if (method !== 'GET') throw new ProtocolError(405, 'method_not_allowed', '/metrics answers GET only');
+      if (!bearerMatches(req, [...(config.metricsTokenHashes ?? []), ...config.adminTokenHashes])) {
+        throw new ProtocolError(401, 'unauthorized', '/metrics needs a metrics token or an admin token (Authorization: Bearer)');
+      }
+      const { contentType, body } = await metrics.exposition();
+      res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+      return void res.end(body);
+    }
     if (config.readOnly && !(method === 'GET' && path.startsWith('/v1/admin/'))) {
       throw new ProtocolError(503, 'read_only', 'this hub instance serves admin queries only (--read-only); send devices to the primary instances');
     }
@@ -110,10 +127,18 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
     }
 
     if ((m = /^\/v1\/devices\/([^/]+)\/events$/.exec(path)) && method === 'POST') {
+      const started = performance.now();
       const raw = await readBody(req, MAX_BATCH_BYTES);
       const device = await authenticateDevice(req, m[1]!, path + url.search, raw);
       const batch = parseBatch(parseJson(raw), device.id);
-      const result = await store.ingest(batch, device.publicKey);
+      let result;
+      try {
+        result = await store.ingest(batch, device.publicKey);
+      } catch (error) {
+        metrics.batch('failed', (performance.now() - started) / 1000);
+        throw error;
+      }
+      metrics.batch(result.refused ? 'refused' : 'stored', (performance.now() - started) / 1000, { stored: result.accepted, duplicates: result.duplicates });
       if (result.flags.length > 0) logger.log('warn', 'hub.integrity_flags', { device: device.id, flags: result.flags });
       if (result.refused) {
         const body: HubErrorBody & { acked: number; flags: unknown } = {
@@ -216,10 +241,12 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
     try {
       do {
         sent = await store.forward(500, (rows, hosts) => siem.send(rows, hosts));
+        metrics.forwarded(sent);
       } while (sent === 500 && forwarding);
       forwardFailures = 0;
     } catch (error) {
       forwardFailures++;
+      metrics.forwardFailed();
       logger.log('warn', 'hub.siem_failed', { error: errorMessage(error), failures: forwardFailures });
     }
     if (forwarding) {
@@ -245,6 +272,7 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
   return {
     url,
     store,
+    metrics,
     close: async () => {
       forwarding = false;
       if (forwardTimer) clearTimeout(forwardTimer);

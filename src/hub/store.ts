@@ -41,6 +41,12 @@ export interface StoredFlag {
   resolvedAt: string | null;
 }
 
+export interface MetricsSnapshot {
+  devices: { id: string; status: DeviceRow['status']; unacked: number; syncAgeSeconds: number | null }[];
+  openFlags: { device: string; kind: FlagKind; count: number }[];
+  outbox: { events: number; oldestSeconds: number | null };
+}
+
 export interface IngestResult extends BatchResponse {
   /** The first forged or malformed record, which stopped the batch there. */
   refused?: { code: string; seq: number; message: string };
@@ -436,6 +442,26 @@ export class HubStore {
         ...(detail.inCatalog ? { inCatalog: detail.inCatalog } : {}),
       };
     });
+  }
+
+  // --- Gauges for /metrics (src/hub/metrics.ts) -----------------------------------------------
+
+  /** What the scraper reads at each scrape: one query per table, none per device. */
+  async metricsSnapshot(): Promise<MetricsSnapshot> {
+    // One after the other: a scrape holds at most one of the pool's connections.
+    const devices = await this.pool.query(`SELECT id, status, acked_seq, highest_seq, extract(epoch FROM now() - last_seen_at) AS age FROM devices ORDER BY id`);
+    const flags = await this.pool.query(`SELECT device, kind, count(*)::int AS n FROM flags WHERE resolved_at IS NULL GROUP BY device, kind ORDER BY device, kind`);
+    const outbox = await this.pool.query(`SELECT count(*)::int AS n, extract(epoch FROM now() - min(enqueued_at)) AS oldest FROM siem_outbox`);
+    return {
+      devices: devices.rows.map((r) => ({
+        id: r.id as string,
+        status: r.status as DeviceRow['status'],
+        unacked: Number(r.highest_seq) - Number(r.acked_seq),
+        syncAgeSeconds: r.age === null ? null : Math.max(0, Number(r.age)),
+      })),
+      openFlags: flags.rows.map((r) => ({ device: r.device as string, kind: r.kind as FlagKind, count: r.n as number })),
+      outbox: { events: outbox.rows[0].n as number, oldestSeconds: outbox.rows[0].oldest === null ? null : Math.max(0, Number(outbox.rows[0].oldest)) },
+    };
   }
 
   // --- SIEM outbox ---------------------------------------------------------------------------
