@@ -12,7 +12,10 @@
  *   change anything else) or an admin token; with neither configured it is refused.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import { deviceRequestPayload, enrolmentPayload, isDeviceId, publicKeyFromRaw, verifySignature } from '../core/audit/event.js';
@@ -42,6 +45,10 @@ export interface HubConfig {
   maxBundleBytes?: number;
   /** Serve admin queries only (for an instance pointed at a read replica): no schema changes, no ingest, no SIEM. */
   readOnly?: boolean;
+  /** A second connection (a read replica, or a read-only role) for the admin queries; ingest stays on `databaseUrl`. */
+  readDatabaseUrl?: string;
+  /** Serve HTTPS with this certificate chain and key (PEM files), instead of HTTP for a TLS proxy in front. */
+  tls?: { certFile: string; keyFile: string };
 }
 
 export interface RunningHub {
@@ -56,25 +63,28 @@ const MAX_SMALL_BODY = 64 * 1024;
 export async function startHub(config: HubConfig, logger: Logger): Promise<RunningHub> {
   if (config.adminTokenHashes.length === 0) logger.log('warn', 'hub.no_admin_token', { note: 'no admin token is configured: admin queries are refused' });
   if (config.enrolmentSecretHashes.length === 0) logger.log('warn', 'hub.no_enrolment_secret', { note: 'no enrolment secret is configured: devices cannot enrol' });
-  const store = new HubStore({ connectionString: config.databaseUrl, siem: config.siem !== undefined && !config.readOnly });
+  const tls = config.tls ? loadTls(config.tls) : undefined;
+  const store = new HubStore({ connectionString: config.databaseUrl, readConnectionString: config.readDatabaseUrl, siem: config.siem !== undefined && !config.readOnly });
   try {
     if (config.readOnly) await store.pool.query('SELECT 1 FROM devices LIMIT 1');
     else await store.migrate();
+    if (store.readPool !== store.pool) await store.readPool.query('SELECT 1 FROM events LIMIT 1');
   } catch (error) {
     await store.close().catch(() => undefined);
     throw new GatehouseError('hub_database', `cannot prepare the hub database: ${errorMessage(error)}`, { cause: error });
   }
   const skew = config.clockSkewMs ?? 300_000;
-  const metrics = new HubMetrics({ store, pools: { primary: store.pool } });
+  const metrics = new HubMetrics({ store, pools: store.readPool === store.pool ? { primary: store.pool } : { primary: store.pool, read: store.readPool } });
 
-  const server: Server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     res.once('finish', () => metrics.request(routeOf((req.url ?? '/').split('?')[0]!), res.statusCode));
     handle(req, res).catch((error: unknown) => {
       if (error instanceof ProtocolError) return sendError(res, error.status, error.code, error.message, error.seq);
       logger.log('error', 'hub.request_failed', { method: req.method, path: req.url?.split('?')[0], error: errorMessage(error) });
       sendError(res, 503, 'hub_unavailable', 'the hub could not complete the request; try again');
     });
-  });
+  };
+  const server: Server = tls ? createTlsServer({ ...tls, minVersion: 'TLSv1.2' }, listener) : createServer(listener);
   server.requestTimeout = 60_000;
   server.headersTimeout = 20_000;
 
@@ -266,7 +276,7 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const url = `${tls ? 'https' : 'http'}://${host}:${address.port}`;
   logger.log('info', 'hub.ready', { url, siem: config.siem?.endpoint });
 
   return {
@@ -283,6 +293,24 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
       await store.close();
     },
   };
+}
+
+/** The certificate and key, read and checked at start: a bad pair stops the hub with a clear error, never a TLS failure per client. */
+function loadTls(files: { certFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
+  let cert: Buffer;
+  let key: Buffer;
+  try {
+    cert = readFileSync(files.certFile);
+    key = readFileSync(files.keyFile);
+  } catch (error) {
+    throw new GatehouseError('hub_tls', `cannot read the TLS certificate or key: ${errorMessage(error)}`, { cause: error });
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    throw new GatehouseError('hub_tls', `${files.certFile} and ${files.keyFile} are not a PEM certificate chain and its private key: ${errorMessage(error)}`, { cause: error });
+  }
+  return { cert, key };
 }
 
 export function sha256Hex(text: string): string {

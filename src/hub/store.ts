@@ -54,13 +54,17 @@ export interface IngestResult extends BatchResponse {
 
 export class HubStore {
   readonly pool: pg.Pool;
+  /** The pool admin queries read from: a replica's when one is configured, else the primary's. */
+  readonly readPool: pg.Pool;
   private readonly partitions = new Set<string>();
   private readonly siemEnabled: boolean;
 
-  constructor(options: { connectionString: string; siem: boolean; max?: number }) {
+  constructor(options: { connectionString: string; readConnectionString?: string | undefined; siem: boolean; max?: number }) {
     this.pool = new pg.Pool({ connectionString: options.connectionString, max: options.max ?? 10 });
     // An idle client that loses its server must not crash the hub; the next query reconnects.
     this.pool.on('error', () => undefined);
+    this.readPool = options.readConnectionString ? new pg.Pool({ connectionString: options.readConnectionString, max: options.max ?? 10 }) : this.pool;
+    this.readPool.on('error', () => undefined);
     this.siemEnabled = options.siem;
   }
 
@@ -83,6 +87,7 @@ export class HubStore {
 
   async close(): Promise<void> {
     await this.pool.end();
+    if (this.readPool !== this.pool) await this.readPool.end();
   }
 
   private async ensurePartition(client: pg.PoolClient, at: Date): Promise<void> {
@@ -116,7 +121,7 @@ export class HubStore {
   }
 
   async devices(): Promise<DeviceRow[]> {
-    const { rows } = await this.pool.query('SELECT * FROM devices ORDER BY id');
+    const { rows } = await this.readPool.query('SELECT * FROM devices ORDER BY id');
     return rows.map(toDevice);
   }
 
@@ -126,7 +131,7 @@ export class HubStore {
   }
 
   async flags(device?: string, openOnly = false): Promise<StoredFlag[]> {
-    const { rows } = await this.pool.query(
+    const { rows } = await this.readPool.query(
       `SELECT device, kind, seq, message, first_seen, last_seen, count, resolved_at FROM flags
        WHERE ($1::text IS NULL OR device = $1) AND (NOT $2 OR resolved_at IS NULL) ORDER BY device, seq, kind`,
       [device ?? null, openOnly],
@@ -390,7 +395,7 @@ export class HubStore {
     params.push(filter.limit ?? 100);
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const order = forward ? 'seq ASC' : 'at DESC, device, seq DESC';
-    const { rows } = await this.pool.query(`SELECT device, seq, hash, body FROM events ${where} ORDER BY ${order} LIMIT $${params.length}`, params);
+    const { rows } = await this.readPool.query(`SELECT device, seq, hash, body FROM events ${where} ORDER BY ${order} LIMIT $${params.length}`, params);
     const out = rows.map((r) => ({ device: r.device as string, seq: Number(r.seq), hash: r.hash as string, event: JSON.parse(r.body) as AuditEvent }));
     return forward ? out : out.reverse();
   }
@@ -408,7 +413,7 @@ export class HubStore {
       params.push(server);
       where += ` AND server = $1`;
     }
-    const { rows } = await this.pool.query(
+    const { rows } = await this.readPool.query(
       `SELECT server, version, tool, sha256, count(DISTINCT device)::int AS devices, max(at) AS last_seen
          FROM (SELECT device, at, server, body::jsonb->'detail'->>'version' AS version, t.key AS tool, t.value AS sha256
                  FROM events, jsonb_each_text(body::jsonb->'detail'->'tools') AS t
@@ -422,7 +427,7 @@ export class HubStore {
 
   /** Servers devices' clients run outside Gatehouse: the newest report of each (device, client, name). */
   async shadowServers(): Promise<{ device: string; host: string; at: string; client: string; name: string; type: string; target: string; envKeys: string[]; inCatalog?: string }[]> {
-    const { rows } = await this.pool.query(
+    const { rows } = await this.readPool.query(
       `SELECT DISTINCT ON (e.device, e.client, e.server) e.device, d.host, e.at, e.client, e.server, e.body
          FROM events e JOIN devices d ON d.id = e.device
         WHERE e.type = 'catalog.shadow_server'

@@ -37,7 +37,7 @@ export function callRecord(i: number, at = Date.now() - 60_000 + i): AuditRecord
   } as AuditRecord;
 }
 
-export async function testDevice(hubUrl: string, n = 0, events: (i: number) => AuditRecord = (i) => callRecord(i)): Promise<TestDevice> {
+export async function testDevice(hubUrl: string, n = 0, events: (i: number) => AuditRecord = (i) => callRecord(i), fetchImpl?: typeof fetch): Promise<TestDevice> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-hub-dev-'));
   const store = new SqliteAuditStore({ file: join(dir, 'audit.db'), checkpointEvery: 1_000_000 });
   const key = await loadDeviceKey(new MemorySecretStore(), store.device, { create: true });
@@ -48,7 +48,7 @@ export async function testDevice(hubUrl: string, n = 0, events: (i: number) => A
   return {
     store,
     key,
-    client: new HubClient({ url: hubUrl, key }),
+    client: new HubClient({ url: hubUrl, key, ...(fetchImpl ? { fetch: fetchImpl } : {}) }),
     batch: (after, limit) => ({ device: store.device, ...store.readBatch(after, limit) }),
     close() {
       store.close();
