@@ -11,11 +11,12 @@
  */
 import type pg from 'pg';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FLAG_KINDS } from '../common/fleet.js';
 import type { FlagKind } from '../core/audit/protocol.js';
 import type { HubStore } from './store.js';
 
-/** Every kind of integrity flag, so each series exists (at 0) before the first flag of its kind. */
-const FLAG_KINDS = ['gap', 'fork', 'broken_link', 'bad_hash', 'bad_signature', 'malformed', 'checkpoint_mismatch'] as const satisfies readonly FlagKind[];
+// Every kind of integrity flag has a series (at 0) before the first flag of its kind: the list must be the protocol's.
+FLAG_KINDS satisfies readonly FlagKind[];
 
 /** The routes requests are counted under: a fixed set, whatever paths clients send. */
 export type HubRoute = 'healthz' | 'metrics' | 'enrol' | 'device' | 'events' | 'bundle' | 'admin' | 'fleet' | 'other';
@@ -92,7 +93,7 @@ export class HubMetrics {
     });
     new Gauge({
       name: 'gatehouse_hub_device_unacked_events',
-      help: 'Events each active device has sent beyond its acknowledged point: held after a gap, waiting for the missing ones.',
+      help: 'Sequence numbers between each active device\'s ack and the highest event the hub holds from it: events missing in a gap and those held after it.',
       labelNames: ['device'],
       registers,
       async collect() {

@@ -12,12 +12,16 @@
  *   change anything else) or an admin token; with neither configured it is refused.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { GatehouseError, errorMessage } from '../common/errors.js';
+import { contentSecurityPolicy } from '../common/csp.js';
+import { MAX_TIMELINE_BUCKETS } from '../common/fleet.js';
 import { deviceRequestPayload, enrolmentPayload, isDeviceId, publicKeyFromRaw, verifySignature } from '../core/audit/event.js';
 import { FILTER_KEYS, parseAuditFilter } from '../core/audit/filter.js';
 import { MAX_BATCH_BYTES, ProtocolError, parseBatch, parseDeviceAuthorization, type HubErrorBody } from '../core/audit/protocol.js';
@@ -49,6 +53,8 @@ export interface HubConfig {
   readDatabaseUrl?: string;
   /** Serve HTTPS with this certificate chain and key (PEM files), instead of HTTP for a TLS proxy in front. */
   tls?: { certFile: string; keyFile: string };
+  /** The built fleet view (`dist/fleet`); found next to the hub's code when not given. */
+  fleetDir?: string;
 }
 
 export interface RunningHub {
@@ -95,6 +101,14 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
     let m: RegExpExecArray | null;
 
     if (method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true, readOnly: config.readOnly === true });
+    if (path === '/fleet' || path.startsWith('/fleet/')) {
+      if (method !== 'GET' && method !== 'HEAD') throw new ProtocolError(405, 'method_not_allowed', 'the fleet view answers GET only');
+      if (path === '/fleet') {
+        res.writeHead(308, { location: '/fleet/' });
+        return void res.end();
+      }
+      return serveFleetFile(res, path.slice('/fleet/'.length), method === 'HEAD');
+    }
     if (path === '/metrics') {
       if (method !== 'GET') throw new ProtocolError(405, 'method_not_allowed', '/metrics answers GET only');
       if (!bearerMatches(req, [...(config.metricsTokenHashes ?? []), ...config.adminTokenHashes])) {
@@ -196,6 +210,26 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
         return sendJson(res, 200, { events: await store.query(filter) });
       }
       if (method === 'GET' && path === '/v1/admin/devices') return sendJson(res, 200, { devices: await store.devices() });
+      if (method === 'GET' && path === '/v1/admin/fleet') {
+        onlyParams(url, []);
+        return sendJson(res, 200, { devices: await store.fleet(), at: new Date().toISOString() });
+      }
+      if (method === 'GET' && path === '/v1/admin/timeline') {
+        onlyParams(url, ['from', 'to', 'buckets']);
+        const now = Date.now();
+        let range;
+        try {
+          range = parseAuditFilter({ from: url.searchParams.get('from') ?? '24h', to: url.searchParams.get('to') ?? undefined }, now);
+        } catch (error) {
+          throw new ProtocolError(400, 'bad_filter', errorMessage(error).replace(/--/g, ''));
+        }
+        const buckets = Number(url.searchParams.get('buckets') ?? 48);
+        if (!Number.isInteger(buckets) || buckets < 1 || buckets > MAX_TIMELINE_BUCKETS) throw new ProtocolError(400, 'bad_filter', `buckets takes a whole number from 1 to ${MAX_TIMELINE_BUCKETS}`);
+        const to = range.to ? new Date(range.to) : new Date(now);
+        const from = new Date(range.from!);
+        if (from >= to) throw new ProtocolError(400, 'bad_filter', 'from must be before to');
+        return sendJson(res, 200, await store.timeline(from, to, buckets));
+      }
       if (method === 'GET' && path === '/v1/admin/baselines') {
         const server = url.searchParams.get('server') ?? undefined;
         if (server !== undefined && !/^[a-z0-9-]{1,32}$/.test(server)) throw new ProtocolError(400, 'bad_filter', 'server must be a server name');
@@ -234,6 +268,32 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
       throw new ProtocolError(401, 'bad_signature', `the request's signature does not verify with device ${auth.device}'s enrolled key`);
     }
     return device;
+  }
+
+  const fleetDir = config.fleetDir ?? findFleetDir();
+
+  /** The fleet view's files: its page and its hashed assets, nothing else; the data comes from the admin API. */
+  function serveFleetFile(res: ServerResponse, name: string, headOnly: boolean): void {
+    const file = name === '' || name === 'index.html' ? 'index.html' : /^assets\/[A-Za-z0-9._-]+$/.test(name) && !name.includes('..') ? name : undefined;
+    if (!file) throw new ProtocolError(404, 'not_found', `the fleet view has no file ${name}`);
+    if (!fleetDir) throw new ProtocolError(404, 'fleet_not_built', 'the fleet view is not built (npm run build)');
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(join(fleetDir, file));
+    } catch {
+      throw new ProtocolError(404, 'not_found', `the fleet view has no file ${name}`);
+    }
+    res.writeHead(200, {
+      'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
+      'content-length': bytes.length,
+      // The page itself may change with the hub; its assets have content hashes in their names.
+      'cache-control': file === 'index.html' ? 'no-store' : 'public, max-age=31536000, immutable',
+      'content-security-policy': contentSecurityPolicy(),
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'cross-origin-opener-policy': 'same-origin',
+    });
+    res.end(headOnly ? undefined : bytes);
   }
 
   function requireAdmin(req: IncomingMessage): void {
@@ -327,6 +387,28 @@ function bearerMatches(req: IncomingMessage, hashes: string[]): boolean {
     if (expected.length === presented.length && timingSafeEqual(expected, presented)) ok = true;
   }
   return ok;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.woff2': 'font/woff2',
+};
+
+/** dist/fleet, from the compiled hub (dist/src/hub) or from its sources (src/hub, in tests). */
+function findFleetDir(): string | undefined {
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  return [join(here, '..', '..', 'fleet'), join(here, '..', '..', 'dist', 'fleet')].find((dir) => existsSync(join(dir, 'index.html')));
+}
+
+/** Refuses query parameters a route does not take, so a typo is an error, not a silently ignored filter. */
+function onlyParams(url: URL, allowed: string[]): void {
+  for (const key of url.searchParams.keys()) {
+    if (!allowed.includes(key)) throw new ProtocolError(400, 'unknown_filter', `unknown parameter "${key}"${allowed.length ? `; this route takes ${allowed.join(', ')}` : ''}`);
+  }
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {

@@ -12,6 +12,7 @@ import type { AuditFilter } from '../core/audit/filter.js';
 import { ProtocolError, type BatchRequest, type BatchResponse, type DeviceState, type FlagKind, type IntegrityFlag } from '../core/audit/protocol.js';
 import { HUB_SCHEMA, HUB_SCHEMA_VERSION, partitionFor } from './schema.js';
 import type { BaselineRow } from '../core/catalog/baselines.js';
+import type { FleetDevice, FleetTimeline } from '../common/fleet.js';
 
 const MIN_EVENT_TIME = Date.UTC(2000, 0, 1);
 const FUTURE_SLACK_MS = 31 * 86_400_000;
@@ -447,6 +448,70 @@ export class HubStore {
         ...(detail.inCatalog ? { inCatalog: detail.inCatalog } : {}),
       };
     });
+  }
+
+  // --- The fleet view (src/common/fleet.ts) ------------------------------------------------------
+
+  /**
+   * Every device with what the fleet view shows: its newest user and policy version (each from the
+   * newest event that carries one, found through the (device, seq) key, newest first), its ack and
+   * its open flags. Read from the read pool.
+   */
+  async fleet(): Promise<FleetDevice[]> {
+    const { rows } = await this.readPool.query(
+      `SELECT d.*,
+              (SELECT e.user_id FROM events e WHERE e.device = d.id AND e.user_id IS NOT NULL ORDER BY e.seq DESC LIMIT 1) AS last_user,
+              p.body::jsonb->>'policyVersion' AS policy_version,
+              p.body::jsonb->>'policyMode' AS policy_mode,
+              (SELECT coalesce(jsonb_object_agg(kind, n), '{}'::jsonb)
+                 FROM (SELECT kind, count(*)::int AS n FROM flags f WHERE f.device = d.id AND f.resolved_at IS NULL GROUP BY kind) k) AS open_flags
+         FROM devices d
+         LEFT JOIN LATERAL (SELECT e.body FROM events e WHERE e.device = d.id AND e.body LIKE '%"policyVersion"%' ORDER BY e.seq DESC LIMIT 1) p ON true
+        ORDER BY d.id`,
+    );
+    return rows.map((r) => {
+      const d = toDevice(r);
+      return {
+        id: d.id,
+        host: d.host,
+        status: d.status,
+        enrolledAt: d.enrolledAt,
+        lastSeenAt: d.lastSeenAt,
+        acked: d.acked,
+        highest: d.highest,
+        user: (r.last_user as string | null) ?? null,
+        policyVersion: (r.policy_version as string | null) ?? null,
+        policyMode: (r.policy_mode as string | null) ?? null,
+        openFlags: r.open_flags as FleetDevice['openFlags'],
+      };
+    });
+  }
+
+  /** Refusals and approvals across the fleet in `buckets` equal buckets of [from, to). */
+  async timeline(from: Date, to: Date, buckets: number): Promise<FleetTimeline> {
+    const bucketMs = Math.max(1, Math.ceil((to.getTime() - from.getTime()) / buckets));
+    const { rows } = await this.readPool.query(
+      `SELECT floor(extract(epoch FROM at - $1::timestamptz) * 1000 / $3)::int AS bucket,
+              count(*) FILTER (WHERE decision = 'denied' AND type NOT LIKE 'approval.%')::int AS refused,
+              count(*) FILTER (WHERE type = 'approval.requested')::int AS asked,
+              count(*) FILTER (WHERE type = 'approval.decided' AND decision = 'allowed')::int AS approved,
+              count(*) FILTER (WHERE type = 'approval.decided' AND decision <> 'allowed')::int AS declined
+         FROM events
+        WHERE at >= $1 AND at < $2 AND (decision = 'denied' OR type IN ('approval.requested', 'approval.decided'))
+        GROUP BY 1`,
+      [from.toISOString(), to.toISOString(), bucketMs],
+    );
+    const zeros = () => new Array<number>(buckets).fill(0);
+    const out: FleetTimeline = { from: from.toISOString(), to: to.toISOString(), bucketMs, refused: zeros(), approvalsAsked: zeros(), approved: zeros(), declined: zeros() };
+    for (const r of rows) {
+      const i = Number(r.bucket);
+      if (i < 0 || i >= buckets) continue;
+      out.refused[i] = r.refused;
+      out.approvalsAsked[i] = r.asked;
+      out.approved[i] = r.approved;
+      out.declined[i] = r.declined;
+    }
+    return out;
   }
 
   // --- Gauges for /metrics (src/hub/metrics.ts) -----------------------------------------------
