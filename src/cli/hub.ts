@@ -15,6 +15,7 @@ import type { CliIo } from './audit.js';
 
 export const HUB_HELP = `Usage:
   gatehouse hub [--database URL] [--listen HOST:PORT] [--config FILE] [--read-only]
+                [--read-database URL] [--tls-cert FILE --tls-key FILE]
   gatehouse hub token                      a new random token and the SHA-256 to configure
   gatehouse hub publish FILE --url HUB     publish a signed policy bundle (admin token:
                                            GATEHOUSE_HUB_ADMIN_TOKEN or --token-file FILE)
@@ -26,17 +27,25 @@ export const HUB_HELP = `Usage:
 Runs the central audit store over PostgreSQL (stateless: run several behind a load balancer).
 --database   postgres://user@host:5432/db, without a password (use PGPASSWORD or ~/.pgpass);
              or set GATEHOUSE_HUB_DATABASE_URL, which may include one.
---listen     default 127.0.0.1:8443 (put TLS in front: a load balancer or a reverse proxy).
+--listen     default 127.0.0.1:8443.
+--tls-cert, --tls-key
+             serve HTTPS with this PEM certificate chain and key (or terminate TLS in front:
+             a load balancer or a reverse proxy). Restart to load a renewed certificate.
 --read-only  serve admin queries only, from a read replica (no schema changes, no ingest).
---config     JSON: {"adminTokenSha256": ["…"], "enrolmentSecretSha256": ["…"],
+--read-database
+             a second connection for admin queries (a replica or a read-only role), without a
+             password; or GATEHOUSE_HUB_READ_DATABASE_URL. Ingest stays on --database.
+--config     JSON: {"adminTokenSha256": ["…"], "enrolmentSecretSha256": ["…"], "metricsTokenSha256": ["…"],
              "siem": {"endpoint": "https://collector:4318/v1/logs", "headers": {"…": "…"}}}
-Environment: GATEHOUSE_HUB_ADMIN_TOKEN_SHA256, GATEHOUSE_HUB_ENROLMENT_SECRET_SHA256 (comma
-separated), GATEHOUSE_HUB_SIEM_ENDPOINT add to the config file. Only hashes are configured:
+Environment: GATEHOUSE_HUB_ADMIN_TOKEN_SHA256, GATEHOUSE_HUB_ENROLMENT_SECRET_SHA256,
+GATEHOUSE_HUB_METRICS_TOKEN_SHA256 (comma separated), GATEHOUSE_HUB_SIEM_ENDPOINT add to the
+config file. GET /metrics (Prometheus) takes a metrics token or an admin token. Only hashes are configured:
 make a token with \`gatehouse hub token\`, give the token to the admin or the devices, and put
 its SHA-256 in the config.`;
 
 interface HubFileConfig {
   adminTokenSha256?: string[];
+  metricsTokenSha256?: string[];
   enrolmentSecretSha256?: string[];
   siem?: { endpoint: string; headers?: Record<string, string>; timeoutMs?: number };
   forwardIntervalMs?: number;
@@ -58,7 +67,16 @@ export async function hubCommand(args: string[], io: CliIo, logger: Logger): Pro
   try {
     ({ values } = parseArgs({
       args,
-      options: { database: { type: 'string' }, listen: { type: 'string' }, config: { type: 'string' }, 'read-only': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        database: { type: 'string' },
+        'read-database': { type: 'string' },
+        listen: { type: 'string' },
+        config: { type: 'string' },
+        'read-only': { type: 'boolean' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -69,7 +87,13 @@ export async function hubCommand(args: string[], io: CliIo, logger: Logger): Pro
     io.out(HUB_HELP + '\n');
     return 0;
   }
-  const config = { ...resolveHubConfig({ database: values.database, listen: values.listen, config: values.config }, io.env), readOnly: values['read-only'] === true };
+  const config = {
+    ...resolveHubConfig(
+      { database: values.database, readDatabase: values['read-database'], listen: values.listen, config: values.config, tlsCert: values['tls-cert'], tlsKey: values['tls-key'] },
+      io.env,
+    ),
+    readOnly: values['read-only'] === true,
+  };
   const hub = await startHub(config, logger);
   io.err(`Gatehouse hub listening on ${hub.url}\n`);
   await untilStopSignal();
@@ -77,19 +101,34 @@ export async function hubCommand(args: string[], io: CliIo, logger: Logger): Pro
   return 0;
 }
 
-export function resolveHubConfig(flags: { database?: string | undefined; listen?: string | undefined; config?: string | undefined }, env: NodeJS.ProcessEnv): HubConfig {
-  let databaseUrl = flags.database;
-  if (databaseUrl !== undefined) {
-    let parsed: URL;
-    try {
-      parsed = new URL(databaseUrl);
-    } catch {
-      throw new GatehouseError('usage', '--database takes a postgres:// URL');
-    }
-    if (!/^postgres(ql)?:$/.test(parsed.protocol)) throw new GatehouseError('usage', '--database takes a postgres:// URL');
-    if (parsed.password) throw new GatehouseError('usage', '--database must not contain a password (other users can read command lines): use PGPASSWORD, ~/.pgpass or GATEHOUSE_HUB_DATABASE_URL');
-  } else databaseUrl = env.GATEHOUSE_HUB_DATABASE_URL;
+export interface HubFlags {
+  database?: string | undefined;
+  readDatabase?: string | undefined;
+  listen?: string | undefined;
+  config?: string | undefined;
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+}
+
+/** A database URL from the command line: postgres://, and never with a password (other users can read command lines). */
+function databaseFlag(flag: string, value: string, envName: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new GatehouseError('usage', `${flag} takes a postgres:// URL`);
+  }
+  if (!/^postgres(ql)?:$/.test(parsed.protocol)) throw new GatehouseError('usage', `${flag} takes a postgres:// URL`);
+  if (parsed.password) throw new GatehouseError('usage', `${flag} must not contain a password (other users can read command lines): use PGPASSWORD, ~/.pgpass or ${envName}`);
+  return value;
+}
+
+export function resolveHubConfig(flags: HubFlags, env: NodeJS.ProcessEnv): HubConfig {
+  const databaseUrl = flags.database !== undefined ? databaseFlag('--database', flags.database, 'GATEHOUSE_HUB_DATABASE_URL') : env.GATEHOUSE_HUB_DATABASE_URL;
   if (!databaseUrl) throw new GatehouseError('usage', 'give --database URL (or set GATEHOUSE_HUB_DATABASE_URL)');
+  const readDatabaseUrl =
+    flags.readDatabase !== undefined ? databaseFlag('--read-database', flags.readDatabase, 'GATEHOUSE_HUB_READ_DATABASE_URL') : env.GATEHOUSE_HUB_READ_DATABASE_URL || undefined;
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new GatehouseError('usage', '--tls-cert and --tls-key go together');
 
   const listen = flags.listen ?? '127.0.0.1:8443';
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(listen);
@@ -116,8 +155,11 @@ export function resolveHubConfig(flags: { database?: string | undefined; listen?
     port: Number(m[2]),
     adminTokenHashes: hashes('adminTokenSha256', file.adminTokenSha256, env.GATEHOUSE_HUB_ADMIN_TOKEN_SHA256),
     enrolmentSecretHashes: hashes('enrolmentSecretSha256', file.enrolmentSecretSha256, env.GATEHOUSE_HUB_ENROLMENT_SECRET_SHA256),
+    metricsTokenHashes: hashes('metricsTokenSha256', file.metricsTokenSha256, env.GATEHOUSE_HUB_METRICS_TOKEN_SHA256),
     ...(siemEndpoint ? { siem: { endpoint: siemEndpoint, ...(file.siem?.headers ? { headers: file.siem.headers } : {}), ...(file.siem?.timeoutMs ? { timeoutMs: file.siem.timeoutMs } : {}) } } : {}),
     ...(file.forwardIntervalMs ? { forwardIntervalMs: file.forwardIntervalMs } : {}),
+    ...(readDatabaseUrl ? { readDatabaseUrl } : {}),
+    ...(flags.tlsCert && flags.tlsKey ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
   };
 }
 

@@ -12,6 +12,7 @@ import type { AuditFilter } from '../core/audit/filter.js';
 import { ProtocolError, type BatchRequest, type BatchResponse, type DeviceState, type FlagKind, type IntegrityFlag } from '../core/audit/protocol.js';
 import { HUB_SCHEMA, HUB_SCHEMA_VERSION, partitionFor } from './schema.js';
 import type { BaselineRow } from '../core/catalog/baselines.js';
+import type { FleetDevice, FleetTimeline } from '../common/fleet.js';
 
 const MIN_EVENT_TIME = Date.UTC(2000, 0, 1);
 const FUTURE_SLACK_MS = 31 * 86_400_000;
@@ -41,6 +42,12 @@ export interface StoredFlag {
   resolvedAt: string | null;
 }
 
+export interface MetricsSnapshot {
+  devices: { id: string; status: DeviceRow['status']; unacked: number; syncAgeSeconds: number | null }[];
+  openFlags: { device: string; kind: FlagKind; count: number }[];
+  outbox: { events: number; oldestSeconds: number | null };
+}
+
 export interface IngestResult extends BatchResponse {
   /** The first forged or malformed record, which stopped the batch there. */
   refused?: { code: string; seq: number; message: string };
@@ -48,13 +55,17 @@ export interface IngestResult extends BatchResponse {
 
 export class HubStore {
   readonly pool: pg.Pool;
+  /** The pool admin queries read from: a replica's when one is configured, else the primary's. */
+  readonly readPool: pg.Pool;
   private readonly partitions = new Set<string>();
   private readonly siemEnabled: boolean;
 
-  constructor(options: { connectionString: string; siem: boolean; max?: number }) {
+  constructor(options: { connectionString: string; readConnectionString?: string | undefined; siem: boolean; max?: number }) {
     this.pool = new pg.Pool({ connectionString: options.connectionString, max: options.max ?? 10 });
     // An idle client that loses its server must not crash the hub; the next query reconnects.
     this.pool.on('error', () => undefined);
+    this.readPool = options.readConnectionString ? new pg.Pool({ connectionString: options.readConnectionString, max: options.max ?? 10 }) : this.pool;
+    this.readPool.on('error', () => undefined);
     this.siemEnabled = options.siem;
   }
 
@@ -77,6 +88,7 @@ export class HubStore {
 
   async close(): Promise<void> {
     await this.pool.end();
+    if (this.readPool !== this.pool) await this.readPool.end();
   }
 
   private async ensurePartition(client: pg.PoolClient, at: Date): Promise<void> {
@@ -110,7 +122,7 @@ export class HubStore {
   }
 
   async devices(): Promise<DeviceRow[]> {
-    const { rows } = await this.pool.query('SELECT * FROM devices ORDER BY id');
+    const { rows } = await this.readPool.query('SELECT * FROM devices ORDER BY id');
     return rows.map(toDevice);
   }
 
@@ -120,7 +132,7 @@ export class HubStore {
   }
 
   async flags(device?: string, openOnly = false): Promise<StoredFlag[]> {
-    const { rows } = await this.pool.query(
+    const { rows } = await this.readPool.query(
       `SELECT device, kind, seq, message, first_seen, last_seen, count, resolved_at FROM flags
        WHERE ($1::text IS NULL OR device = $1) AND (NOT $2 OR resolved_at IS NULL) ORDER BY device, seq, kind`,
       [device ?? null, openOnly],
@@ -384,7 +396,7 @@ export class HubStore {
     params.push(filter.limit ?? 100);
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const order = forward ? 'seq ASC' : 'at DESC, device, seq DESC';
-    const { rows } = await this.pool.query(`SELECT device, seq, hash, body FROM events ${where} ORDER BY ${order} LIMIT $${params.length}`, params);
+    const { rows } = await this.readPool.query(`SELECT device, seq, hash, body FROM events ${where} ORDER BY ${order} LIMIT $${params.length}`, params);
     const out = rows.map((r) => ({ device: r.device as string, seq: Number(r.seq), hash: r.hash as string, event: JSON.parse(r.body) as AuditEvent }));
     return forward ? out : out.reverse();
   }
@@ -402,7 +414,7 @@ export class HubStore {
       params.push(server);
       where += ` AND server = $1`;
     }
-    const { rows } = await this.pool.query(
+    const { rows } = await this.readPool.query(
       `SELECT server, version, tool, sha256, count(DISTINCT device)::int AS devices, max(at) AS last_seen
          FROM (SELECT device, at, server, body::jsonb->'detail'->>'version' AS version, t.key AS tool, t.value AS sha256
                  FROM events, jsonb_each_text(body::jsonb->'detail'->'tools') AS t
@@ -416,7 +428,7 @@ export class HubStore {
 
   /** Servers devices' clients run outside Gatehouse: the newest report of each (device, client, name). */
   async shadowServers(): Promise<{ device: string; host: string; at: string; client: string; name: string; type: string; target: string; envKeys: string[]; inCatalog?: string }[]> {
-    const { rows } = await this.pool.query(
+    const { rows } = await this.readPool.query(
       `SELECT DISTINCT ON (e.device, e.client, e.server) e.device, d.host, e.at, e.client, e.server, e.body
          FROM events e JOIN devices d ON d.id = e.device
         WHERE e.type = 'catalog.shadow_server'
@@ -436,6 +448,90 @@ export class HubStore {
         ...(detail.inCatalog ? { inCatalog: detail.inCatalog } : {}),
       };
     });
+  }
+
+  // --- The fleet view (src/common/fleet.ts) ------------------------------------------------------
+
+  /**
+   * Every device with what the fleet view shows: its newest user and policy version (each from the
+   * newest event that carries one, found through the (device, seq) key, newest first), its ack and
+   * its open flags. Read from the read pool.
+   */
+  async fleet(): Promise<FleetDevice[]> {
+    const { rows } = await this.readPool.query(
+      `SELECT d.*,
+              (SELECT e.user_id FROM events e WHERE e.device = d.id AND e.user_id IS NOT NULL ORDER BY e.seq DESC LIMIT 1) AS last_user,
+              p.body::jsonb->>'policyVersion' AS policy_version,
+              p.body::jsonb->>'policyMode' AS policy_mode,
+              (SELECT coalesce(jsonb_object_agg(kind, n), '{}'::jsonb)
+                 FROM (SELECT kind, count(*)::int AS n FROM flags f WHERE f.device = d.id AND f.resolved_at IS NULL GROUP BY kind) k) AS open_flags
+         FROM devices d
+         LEFT JOIN LATERAL (SELECT e.body FROM events e WHERE e.device = d.id AND e.body LIKE '%"policyVersion"%' ORDER BY e.seq DESC LIMIT 1) p ON true
+        ORDER BY d.id`,
+    );
+    return rows.map((r) => {
+      const d = toDevice(r);
+      return {
+        id: d.id,
+        host: d.host,
+        status: d.status,
+        enrolledAt: d.enrolledAt,
+        lastSeenAt: d.lastSeenAt,
+        acked: d.acked,
+        highest: d.highest,
+        user: (r.last_user as string | null) ?? null,
+        policyVersion: (r.policy_version as string | null) ?? null,
+        policyMode: (r.policy_mode as string | null) ?? null,
+        openFlags: r.open_flags as FleetDevice['openFlags'],
+      };
+    });
+  }
+
+  /** Refusals and approvals across the fleet in `buckets` equal buckets of [from, to). */
+  async timeline(from: Date, to: Date, buckets: number): Promise<FleetTimeline> {
+    const bucketMs = Math.max(1, Math.ceil((to.getTime() - from.getTime()) / buckets));
+    const { rows } = await this.readPool.query(
+      `SELECT floor(extract(epoch FROM at - $1::timestamptz) * 1000 / $3)::int AS bucket,
+              count(*) FILTER (WHERE decision = 'denied' AND type NOT LIKE 'approval.%')::int AS refused,
+              count(*) FILTER (WHERE type = 'approval.requested')::int AS asked,
+              count(*) FILTER (WHERE type = 'approval.decided' AND decision = 'allowed')::int AS approved,
+              count(*) FILTER (WHERE type = 'approval.decided' AND decision <> 'allowed')::int AS declined
+         FROM events
+        WHERE at >= $1 AND at < $2 AND (decision = 'denied' OR type IN ('approval.requested', 'approval.decided'))
+        GROUP BY 1`,
+      [from.toISOString(), to.toISOString(), bucketMs],
+    );
+    const zeros = () => new Array<number>(buckets).fill(0);
+    const out: FleetTimeline = { from: from.toISOString(), to: to.toISOString(), bucketMs, refused: zeros(), approvalsAsked: zeros(), approved: zeros(), declined: zeros() };
+    for (const r of rows) {
+      const i = Number(r.bucket);
+      if (i < 0 || i >= buckets) continue;
+      out.refused[i] = r.refused;
+      out.approvalsAsked[i] = r.asked;
+      out.approved[i] = r.approved;
+      out.declined[i] = r.declined;
+    }
+    return out;
+  }
+
+  // --- Gauges for /metrics (src/hub/metrics.ts) -----------------------------------------------
+
+  /** What the scraper reads at each scrape: one query per table, none per device. */
+  async metricsSnapshot(): Promise<MetricsSnapshot> {
+    // One after the other: a scrape holds at most one of the pool's connections.
+    const devices = await this.pool.query(`SELECT id, status, acked_seq, highest_seq, extract(epoch FROM now() - last_seen_at) AS age FROM devices ORDER BY id`);
+    const flags = await this.pool.query(`SELECT device, kind, count(*)::int AS n FROM flags WHERE resolved_at IS NULL GROUP BY device, kind ORDER BY device, kind`);
+    const outbox = await this.pool.query(`SELECT count(*)::int AS n, extract(epoch FROM now() - min(enqueued_at)) AS oldest FROM siem_outbox`);
+    return {
+      devices: devices.rows.map((r) => ({
+        id: r.id as string,
+        status: r.status as DeviceRow['status'],
+        unacked: Number(r.highest_seq) - Number(r.acked_seq),
+        syncAgeSeconds: r.age === null ? null : Math.max(0, Number(r.age)),
+      })),
+      openFlags: flags.rows.map((r) => ({ device: r.device as string, kind: r.kind as FlagKind, count: r.n as number })),
+      outbox: { events: outbox.rows[0].n as number, oldestSeconds: outbox.rows[0].oldest === null ? null : Math.max(0, Number(outbox.rows[0].oldest)) },
+    };
   }
 
   // --- SIEM outbox ---------------------------------------------------------------------------

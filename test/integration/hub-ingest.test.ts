@@ -4,7 +4,7 @@
  * bundles with ETags, SIEM forwarding over OTLP/HTTP, two instances over one database, and the
  * device's sync sender when the hub is down or slow.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { sha256Hex as tokenHash, startHub, type RunningHub } from '../../src/hub
 import { HubClient, HubError } from '../../src/node/audit/hub-client.js';
 import { SqliteAuditStore } from '../../src/node/audit/sqlite-store.js';
 import { AuditSyncSender } from '../../src/node/audit/sync.js';
+import { attributesOf, startOtlpReceiver, type OtlpReceiver } from '../support/otlp-receiver.js';
 import { freePort, startPostgres, type TestPostgres } from '../support/postgres.js';
 
 const ADMIN = 'admin-token-for-tests';
@@ -29,28 +30,9 @@ const quiet: Logger = { log: () => undefined };
 let postgres: TestPostgres;
 let databaseUrl: string;
 let hub: RunningHub;
-let otlp: { server: Server; url: string; records: Record<string, unknown>[] };
+let otlp: OtlpReceiver;
 const dirs: string[] = [];
 const stores: SqliteAuditStore[] = [];
-
-async function startOtlpReceiver() {
-  const records: Record<string, unknown>[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      if (req.url !== '/v1/logs' || req.headers['content-type'] !== 'application/json') {
-        res.writeHead(400).end();
-        return;
-      }
-      const parsed = JSON.parse(body) as { resourceLogs: { resource: unknown; scopeLogs: { logRecords: Record<string, unknown>[] }[] }[] };
-      for (const rl of parsed.resourceLogs) for (const sl of rl.scopeLogs) for (const r of sl.logRecords) records.push({ ...r, resource: rl.resource });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, records };
-}
 
 async function hubOn(port = 0, siem = true): Promise<RunningHub> {
   return startHub(
@@ -77,7 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of stores) s.close();
   await hub?.close();
-  otlp?.server.close();
+  await otlp?.close();
   await postgres?.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -284,22 +266,48 @@ describe('policy bundles', () => {
 });
 
 describe('SIEM forwarding', () => {
+  const fromDevice = (device: string) => otlp.logRecords().filter((r) => r.resource['gatehouse.device.id'] === device);
+  const uid = (r: Record<string, unknown>) => attributesOf(r.attributes)['log.record.uid'];
+
   it('sends every event once as an OTLP log record carrying its own event id', async () => {
     const d = await device(25);
     await d.client.enrol(ENROL);
     await d.client.sendBatch(batch(d.store, 0, 25));
     await d.client.sendBatch(batch(d.store, 0, 25));
-    const mine = () => otlp.records.filter((r) => (r.attributes as { key: string; value: { stringValue?: string } }[]).some((a) => a.key === 'gatehouse.device.id' && a.value.stringValue === d.store.device));
-    const deadline = Date.now() + 10_000;
-    while (mine().length < 25 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const records = mine();
+    await waitUntil(() => fromDevice(d.store.device).length >= 25);
+    await new Promise((r) => setTimeout(r, 300));
+    const records = fromDevice(d.store.device);
     expect(records).toHaveLength(25);
-    const uid = (r: Record<string, unknown>) => (r.attributes as { key: string; value: { stringValue?: string } }[]).find((a) => a.key === 'log.record.uid')!.value.stringValue;
     const ids = new Set(records.map(uid));
     expect(ids.size).toBe(25);
     const local = d.store.readBatch(0, 25).events.map((e) => JSON.parse(e.body).id);
     expect([...ids].sort()).toEqual([...local].sort());
-    expect(records[0]).toMatchObject({ eventName: 'gatehouse.call.outcome', severityText: expect.any(String), timeUnixNano: expect.stringMatching(/^\d+$/) });
+    expect(records[0]).toMatchObject({ eventName: 'gatehouse.call.outcome', severityText: expect.any(String), timeUnixNano: expect.anything() });
+    expect(otlp.requests.every((r) => r.signal === 'logs' && r.encoding === 'json')).toBe(true);
+    expect(records[0]!.scope).toMatchObject({ name: 'gatehouse.audit', version: '1' });
+  });
+
+  it('keeps events in the outbox while the SIEM refuses them, and re-sends them once it takes them', async () => {
+    otlp.failNext(1_000_000, 500);
+    try {
+      const d = await device(5);
+      await d.client.enrol(ENROL);
+      await d.client.sendBatch(batch(d.store, 0, 5));
+      const refusedBefore = otlp.refused;
+      await waitUntil(() => otlp.refused >= refusedBefore + 2);
+      const waiting = async () => (await hub.store.pool.query('SELECT count(*)::int AS n FROM siem_outbox WHERE device = $1', [d.store.device])).rows[0].n as number;
+      expect(await waiting()).toBe(5);
+      expect(fromDevice(d.store.device)).toHaveLength(0);
+      otlp.failNext(0);
+      await waitUntil(() => fromDevice(d.store.device).length >= 5);
+      const local = d.store.readBatch(0, 5).events.map((e) => JSON.parse(e.body).id);
+      expect([...new Set(fromDevice(d.store.device).map(uid))].sort()).toEqual([...local].sort());
+      const deadline = Date.now() + 10_000;
+      while ((await waiting()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await waiting()).toBe(0);
+    } finally {
+      otlp.failNext(0);
+    }
   });
 });
 
