@@ -146,6 +146,60 @@ describe('a bridge waiting to be paired, 2026-07-28 era (SDK v2 client)', () => 
   });
 });
 
+/** The SDK v2 client of the 2026-07-28 era, pinned to it, as a newer IDE embeds it. */
+async function v2(client: string, home = gh) {
+  const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, 'connect', '--client', client], env: minimalEnv(home), stderr: 'pipe' });
+  let stderr = '';
+  transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const mcp = new Client({ name: 'modern', version: '1.0.0' }, { capabilities: {}, versionNegotiation: { mode: { pin: MODERN_VERSION } } });
+  await mcp.connect(transport, { timeout: 15_000 });
+  opened.push(mcp);
+  return { mcp, stderr: () => stderr };
+}
+
+/** What a request is answered with, as the client sees it: the error's class, code and message. */
+async function refusal(request: Promise<unknown>): Promise<{ type: string; code: unknown; message: string }> {
+  const error = await request.then(
+    () => undefined,
+    (e: unknown) => e as Error & { code?: unknown },
+  );
+  if (!error) throw new Error('the request was answered, not refused');
+  return { type: error.constructor.name, code: error.code, message: error.message };
+}
+
+/** Gatehouse's "unauthorized" JSON-RPC code (src/common/errors.ts), the one every pairing refusal carries, with the reason as its message. */
+const UNAUTHORIZED = -32001;
+const REFUSED = { type: 'ProtocolError', code: UNAUTHORIZED, message: 'the person at this computer declined to pair "modern-declined"' };
+const EXPIRED = { type: 'ProtocolError', code: UNAUTHORIZED, message: 'nobody answered the pairing request for "modern-late" within 2 s' };
+
+describe('a refused or expired pairing, 2026-07-28 era (SDK v2 client)', () => {
+  it('answers every request after a refusal with an unauthorized error saying the person declined', async () => {
+    const connecting = v2('modern-declined');
+    const question = await gh.nextQuestion(/"modern-declined"/);
+    const { mcp, stderr } = await connecting;
+    expect(mcp.getNegotiatedProtocolVersion()).toBe(MODERN_VERSION);
+    expect((await mcp.listTools()).tools).toEqual([]);
+    await answer(question, { decision: 'decline' });
+    await eventually(() => stderr().includes('declined to pair "modern-declined"'), 5000, 'the refusal on stderr');
+    expect(await refusal(mcp.listTools())).toEqual(REFUSED);
+    expect(await refusal(mcp.callTool({ name: 'canary__read', arguments: {} }))).toEqual(REFUSED);
+    expect(new ClientRegistry(join(gh.paths.stateDir, 'clients.json')).list().some((r) => r.name === 'modern-declined')).toBe(false);
+  });
+
+  it('answers every request after an expiry with an unauthorized error saying nobody answered in time', async () => {
+    const short = await startIdentityHome({ pairingDeadlineMs: 1500 });
+    try {
+      const { mcp, stderr } = await v2('modern-late', short);
+      expect((await mcp.listTools()).tools).toEqual([]);
+      await eventually(() => stderr().includes('nobody answered the pairing request for "modern-late"'), 10_000, 'the expiry on stderr');
+      expect(await refusal(mcp.callTool({ name: 'x', arguments: {} }))).toEqual(EXPIRED);
+      expect(await refusal(mcp.listTools())).toEqual(EXPIRED);
+    } finally {
+      await short.stop();
+    }
+  });
+});
+
 describe('a one-shot client (the bridge is gone when the person answers)', () => {
   it('leaves the question open, and the next launch of the same client picks up the approval without a new question', async () => {
     const first = await v1('one-shot');

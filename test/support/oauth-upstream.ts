@@ -31,6 +31,8 @@ export interface AuthorizationServer {
   requests: string[];
   /** Every access and refresh token the token endpoint issued (for the canary scan). */
   issued: string[];
+  /** Every Client ID Metadata Document address the server fetched, in order. */
+  fetched: string[];
   /** Sets the resource the server issues tokens for (the MCP server's, once it listens). */
   setResource(resource: string): void;
   /** Sets the lifetime of access tokens issued from now on. */
@@ -48,6 +50,12 @@ export interface AuthorizationServerOptions {
   /** Extra pre-registered clients (for the registration-order test). */
   clients?: ClientMetadata[];
   /**
+   * Accepts Client ID Metadata Documents (oidc-provider's own support, draft-02), and says so in its
+   * metadata. The organisation's web server that publishes them is this map (https address →
+   * document): the provider fetches through it, and any other address fails as an unreachable one.
+   */
+  clientIdMetadataDocuments?: Record<string, Record<string, unknown>>;
+  /**
    * Accepts the JWT bearer grant (RFC 7523) with an identity assertion (ID-JAG) that `verify` checks
    * for the authenticated client: the enterprise-managed authorization of the MCP spec.
    */
@@ -64,6 +72,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
   const grants: string[] = [];
   const requests: string[] = [];
   const byAccount = new Map<string, Set<string>>();
+  const fetched: string[] = [];
   const configuration: Configuration = {
     clients: [
       {
@@ -82,6 +91,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       registration: { enabled: true },
       revocation: { enabled: true },
       introspection: { enabled: true },
+      ...(options.clientIdMetadataDocuments ? { clientIdMetadataDocument: { enabled: true, ack: 'draft-02' } } : {}),
       resourceIndicators: {
         enabled: true,
         defaultResource: async (_ctx, _client, oneOf) => oneOf ?? resource,
@@ -99,6 +109,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     rotateRefreshToken: true,
     ttl: { AccessToken: options.accessTokenSeconds ?? 3600, RefreshToken: 86_400, Grant: 86_400, Session: 86_400, Interaction: 600, AuthorizationCode: 60 },
     cookies: { keys: ['test-cookie-key-not-secret'] },
+    ...(options.clientIdMetadataDocuments ? { fetch: publishedBy(options.clientIdMetadataDocuments, fetched) } : {}),
     async findAccount(_ctx, id) {
       return { accountId: id, claims: async () => ({ sub: id }) };
     },
@@ -165,6 +176,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     grants,
     requests,
     issued,
+    fetched,
     setResource: (r) => (resource = r),
     setAccessTokenSeconds: (seconds) => (accessTokenSeconds = seconds),
     async revokeAccount(account) {
@@ -176,6 +188,17 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       }
     },
     ...pausable(server, port),
+  };
+}
+
+/** The organisation's web server, as the authorization server's `fetch` sees it: the published documents, and nothing else. */
+function publishedBy(documents: Record<string, Record<string, unknown>>, fetched: string[]): (input: string | URL | Request) => Promise<Response> {
+  return async (input) => {
+    const address = input instanceof Request ? input.url : String(input);
+    fetched.push(address);
+    const document = documents[address];
+    if (!document) throw new TypeError(`fetch failed: nothing is published at ${address}`);
+    return new Response(JSON.stringify(document), { status: 200, headers: { 'content-type': 'application/json', 'cache-control': 'max-age=60' } });
   };
 }
 
