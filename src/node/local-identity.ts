@@ -14,6 +14,7 @@ import type { Principal } from '../core/principal.js';
 import { credentialId, isExpired, type ClientRecord, type ClientRegistry } from './client-registry.js';
 import type { Hello } from './downstream/hello.js';
 import type { BridgePairings } from './identity/bridge-pairing.js';
+import type { PairingFailure } from './identity/pairing.js';
 
 /** What the identity needs of a sign-in session (`UserSession`). */
 export interface SessionPort {
@@ -44,7 +45,7 @@ const NOBODY: Principal['user'] = Object.freeze({
 }) as Principal['user'];
 
 /** What a pending connection is told when the person has answered. */
-export type PairedOutcome = { ok: true; principal: Principal; credential: string } | { ok: false; reason: string };
+export type PairedOutcome = { ok: true; principal: Principal; credential: string } | { ok: false; code: PairingFailure['code']; reason: string };
 
 export type HelloResult =
   | { ok: true; principal: Principal; credential?: string }

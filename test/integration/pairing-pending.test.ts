@@ -75,6 +75,7 @@ describe('a bridge waiting to be paired, 2025 era (SDK v1 client)', () => {
     expect((await mcp.listResources()).resources).toEqual([]);
     await eventually(() => seen.logs.some((l) => l.includes(question.clientCode!)), 5000, 'the log line with the code');
     await expect(mcp.callTool({ name: 'canary__read', arguments: {} })).rejects.toThrow(/waiting for you to pair "ide-one"/);
+    expect((await refusal(mcp.callTool({ name: 'canary__read', arguments: {} }))).data).toEqual({ reason: 'pairing_pending' });
     expect(stderr()).toContain(`check that it shows the code ${question.clientCode}`);
     expect(gh.daemon.status().clients.find((c) => c.name === 'ide-one')).toMatchObject({ pairing: 'pending', verified: false });
 
@@ -111,6 +112,7 @@ describe('a bridge waiting to be paired, 2025 era (SDK v1 client)', () => {
     await answer(question, { decision: 'decline' });
     await eventually(() => stderr().includes('declined to pair "ide-declined"'), 5000, 'the refusal on stderr');
     await expect(mcp.listTools()).rejects.toThrow(/the person at this computer declined to pair "ide-declined"/);
+    expect((await refusal(mcp.listTools())).data).toEqual({ reason: 'pairing_declined' });
     expect(new ClientRegistry(join(gh.paths.stateDir, 'clients.json')).list().some((r) => r.name === 'ide-declined')).toBe(false);
   });
 
@@ -121,6 +123,7 @@ describe('a bridge waiting to be paired, 2025 era (SDK v1 client)', () => {
       expect(await toolNames(mcp)).toEqual([]);
       await eventually(() => stderr().includes('nobody answered the pairing request for "ide-late"'), 10_000, 'the expiry on stderr');
       await expect(mcp.callTool({ name: 'x', arguments: {} })).rejects.toThrow(/nobody answered the pairing request for "ide-late" within 2 s/);
+      expect((await refusal(mcp.listTools())).data).toEqual({ reason: 'pairing_expired' });
     } finally {
       await short.stop();
     }
@@ -158,19 +161,32 @@ async function v2(client: string, home = gh) {
 }
 
 /** What a request is answered with, as the client sees it: the error's class, code and message. */
-async function refusal(request: Promise<unknown>): Promise<{ type: string; code: unknown; message: string }> {
+async function refusal(request: Promise<unknown>): Promise<{ type: string; code: unknown; message: string; data: unknown }> {
   const error = await request.then(
     () => undefined,
-    (e: unknown) => e as Error & { code?: unknown },
+    (e: unknown) => e as Error & { code?: unknown; data?: unknown },
   );
   if (!error) throw new Error('the request was answered, not refused');
-  return { type: error.constructor.name, code: error.code, message: error.message };
+  return { type: error.constructor.name, code: error.code, message: error.message, data: error.data };
 }
 
-/** Gatehouse's "unauthorized" JSON-RPC code (src/common/errors.ts), the one every pairing refusal carries, with the reason as its message. */
+/**
+ * Gatehouse's "unauthorized" JSON-RPC code (src/common/errors.ts), the one every pairing refusal carries, with the reason as its
+ * message and the stable code in `data.reason`, so that a client can tell a refusal from an expiry without reading the words.
+ */
 const UNAUTHORIZED = -32001;
-const REFUSED = { type: 'ProtocolError', code: UNAUTHORIZED, message: 'the person at this computer declined to pair "modern-declined"' };
-const EXPIRED = { type: 'ProtocolError', code: UNAUTHORIZED, message: 'nobody answered the pairing request for "modern-late" within 2 s' };
+const REFUSED = {
+  type: 'ProtocolError',
+  code: UNAUTHORIZED,
+  message: 'the person at this computer declined to pair "modern-declined"',
+  data: { reason: 'pairing_declined' },
+};
+const EXPIRED = {
+  type: 'ProtocolError',
+  code: UNAUTHORIZED,
+  message: 'nobody answered the pairing request for "modern-late" within 2 s',
+  data: { reason: 'pairing_expired' },
+};
 
 describe('a refused or expired pairing, 2026-07-28 era (SDK v2 client)', () => {
   it('answers every request after a refusal with an unauthorized error saying the person declined', async () => {

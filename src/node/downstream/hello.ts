@@ -46,7 +46,10 @@ export type HelloReply =
  * A line the daemon writes between MCP messages on a connection whose welcome said `pairing`: the
  * person answered. The bridge takes it out of the stream (MCP lines never start with `{"gatehouse":`).
  */
-export type PairingOutcomeLine = { gatehouse: 'paired'; version: number; credential: string } | { gatehouse: 'refused'; version: number; reason: string };
+export type PairingOutcomeLine =
+  | { gatehouse: 'paired'; version: number; credential: string }
+  /** `code`: the refusal's stable code (`pairing_declined`, `pairing_expired`, …); `reason`: the words for people. */
+  | { gatehouse: 'refused'; version: number; code?: string; reason: string };
 
 /** The prefix every Gatehouse line on the socket starts with, and no MCP line does (JSON-RPC lines start with `{"jsonrpc"` or another key). */
 export const GATEHOUSE_LINE_PREFIX = '{"gatehouse":';

@@ -36,7 +36,7 @@ export interface DownstreamSession {
    * A bridge the person has not paired yet: it lists nothing and calls nothing, and is told where
    * to answer; once refused, every request gets the reason. Absent once paired (and for everyone else).
    */
-  pairing?: { state: 'pending'; client: string; code: string; deadline: string; where: string } | { state: 'refused'; reason: string };
+  pairing?: { state: 'pending'; client: string; code: string; deadline: string; where: string } | { state: 'refused'; code: string; reason: string };
 }
 
 /** What a pending session says: where the person answers, and the code to check. */
@@ -111,10 +111,11 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
   const on = (method: string, handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>, whilePending?: () => unknown): void =>
     base(method, async (request, ctx) => {
       const pairing = session.pairing;
-      if (pairing?.state === 'refused') throw new ProtocolError(RpcErrorCode.Unauthorized, pairing.reason);
+      // `data.reason` is the stable code (as for every denial), the message the words for people.
+      if (pairing?.state === 'refused') throw new ProtocolError(RpcErrorCode.Unauthorized, pairing.reason, { reason: pairing.code });
       if (pairing?.state === 'pending') {
         if (whilePending) return whilePending();
-        throw new ProtocolError(RpcErrorCode.Unauthorized, pendingPairingText(pairing));
+        throw new ProtocolError(RpcErrorCode.Unauthorized, pendingPairingText(pairing), { reason: 'pairing_pending' });
       }
       return handler(request, ctx);
     });

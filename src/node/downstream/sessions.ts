@@ -108,8 +108,8 @@ export class SessionHost {
   }
 
   /** The person declined, or nobody answered: every later request of the session gets this reason. */
-  pairingRefused(session: LiveSession, reason: string): void {
-    session.pairing = { state: 'refused', reason };
+  pairingRefused(session: LiveSession, code: string, reason: string): void {
+    session.pairing = { state: 'refused', code, reason };
     if (session.era !== 'legacy') return;
     for (const server of session.servers) void server.sendLoggingMessage({ level: 'error', logger: 'gatehouse', data: `Gatehouse: ${reason}` }).catch(() => undefined);
   }

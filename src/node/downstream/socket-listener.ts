@@ -146,10 +146,10 @@ export class SocketListener {
           // A whole line between MCP messages: the transport writes each message as one line too.
           const line: PairingOutcomeLine = outcome.ok
             ? { gatehouse: 'paired', version: HELLO_VERSION, credential: outcome.credential }
-            : { gatehouse: 'refused', version: HELLO_VERSION, reason: outcome.reason };
+            : { gatehouse: 'refused', version: HELLO_VERSION, code: outcome.code, reason: outcome.reason };
           socket.write(JSON.stringify(line) + '\n');
           if (outcome.ok) sessions.paired(session, outcome.principal);
-          else sessions.pairingRefused(session, outcome.reason);
+          else sessions.pairingRefused(session, outcome.code, outcome.reason);
         },
       });
       socket.once('close', detach);

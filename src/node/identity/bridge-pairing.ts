@@ -19,12 +19,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../../core/ports.js';
 import type { ClientRecord } from '../client-registry.js';
-import type { PairingApproval, PairingService } from './pairing.js';
+import type { PairingApproval, PairingFailure, PairingService } from './pairing.js';
 
 /** How long an approval waits for the bridge that asked (or its next launch) to pick it up. */
 export const CLAIM_WINDOW_MS = 10 * 60_000;
 
-export type BridgeOutcome = { ok: true; token: string; record: ClientRecord } | { ok: false; reason: string };
+/** A refusal carries the pairing's stable code (`pairing_declined`, `pairing_expired`, …) beside the words for people. */
+export type BridgeOutcome = { ok: true; token: string; record: ClientRecord } | { ok: false; code: PairingFailure['code']; reason: string };
 
 /** A connection waiting for the answer: told once, when the person has answered (or the question ended). */
 export interface Waiter {
@@ -36,7 +37,7 @@ export interface Waiter {
 export type BridgeStart =
   /** A claimed approval: the credential, at once. */
   | { kind: 'issued'; token: string; record: ClientRecord }
-  | { kind: 'refused'; reason: string }
+  | { kind: 'refused'; code: PairingFailure['code']; reason: string }
   /** The person is being asked; `attach` hears the answer (and returns a detach function). */
   | { kind: 'pending'; code: string; deadline: number; attach(waiter: Waiter): () => void };
 
@@ -78,15 +79,15 @@ export class BridgePairings {
     const approved = this.approved.get(client);
     if (approved) {
       if (!sameClaim(approved.claimHash, claimHash)) {
-        return { kind: 'refused', reason: `the pairing of "${client}" was approved and waits for the bridge that asked for it; start that client again` };
+        return { kind: 'refused', code: 'pairing_refused', reason: `the pairing of "${client}" was approved and waits for the bridge that asked for it; start that client again` };
       }
       this.dropApproved(client);
       const issued = this.pairing.issue(approved.approval);
-      return issued.ok ? { kind: 'issued', token: issued.token, record: issued.record } : { kind: 'refused', reason: issued.reason };
+      return issued.ok ? { kind: 'issued', token: issued.token, record: issued.record } : { kind: 'refused', code: issued.code, reason: issued.reason };
     }
     const waiting = this.asking.get(client);
     if (waiting) {
-      if (!sameClaim(waiting.claimHash, claimHash)) return { kind: 'refused', reason: `a pairing request for "${client}" is already waiting for an answer` };
+      if (!sameClaim(waiting.claimHash, claimHash)) return { kind: 'refused', code: 'pairing_refused', reason: `a pairing request for "${client}" is already waiting for an answer` };
       return { kind: 'pending', code: waiting.code, deadline: waiting.deadline, attach: (w) => this.attach(waiting, w) };
     }
     return this.ask(client, claimHash, request.about);
@@ -104,15 +105,15 @@ export class BridgePairings {
     // The question reached the person (the bridge can say so), or it ended at once (nobody can be asked, a bad name).
     const first = await Promise.race([reached, answer.then((result) => ({ result }))]);
     if ('result' in first) {
-      if (!first.result.ok) return { kind: 'refused', reason: first.result.reason };
+      if (!first.result.ok) return { kind: 'refused', code: first.result.code, reason: first.result.reason };
       const issued = this.pairing.issue(first.result);
-      return issued.ok ? { kind: 'issued', token: issued.token, record: issued.record } : { kind: 'refused', reason: issued.reason };
+      return issued.ok ? { kind: 'issued', token: issued.token, record: issued.record } : { kind: 'refused', code: issued.code, reason: issued.reason };
     }
     const entry: Asking = { claimHash, code: first.code, deadline: first.deadline, waiters: new Set() };
     this.asking.set(client, entry);
     void answer.then(
       (result) => this.settle(client, entry, result),
-      (error: unknown) => this.settle(client, entry, { ok: false, reason: `pairing failed: ${(error as Error).message}` }),
+      (error: unknown) => this.settle(client, entry, { ok: false, code: 'pairing_unavailable', reason: `pairing failed: ${(error as Error).message}` }),
     );
     return { kind: 'pending', code: entry.code, deadline: entry.deadline, attach: (w) => this.attach(entry, w) };
   }
@@ -122,16 +123,16 @@ export class BridgePairings {
     return () => entry.waiters.delete(waiter);
   }
 
-  private settle(client: string, entry: Asking, result: PairingApproval | { ok: false; reason: string }): void {
+  private settle(client: string, entry: Asking, result: PairingApproval | PairingFailure): void {
     this.asking.delete(client);
     const waiters = [...entry.waiters].filter((w) => w.alive());
     if (!result.ok) {
-      for (const waiter of waiters) waiter.deliver({ ok: false, reason: result.reason });
+      for (const waiter of waiters) waiter.deliver({ ok: false, code: result.code, reason: result.reason });
       return;
     }
     if (waiters.length > 0) {
       const issued = this.pairing.issue(result);
-      const outcome: BridgeOutcome = issued.ok ? { ok: true, token: issued.token, record: issued.record } : { ok: false, reason: issued.reason };
+      const outcome: BridgeOutcome = issued.ok ? { ok: true, token: issued.token, record: issued.record } : { ok: false, code: issued.code, reason: issued.reason };
       // Every bridge of this client that waits gets the same credential (they keep it under the same item).
       for (const waiter of waiters) waiter.deliver(outcome);
       return;
