@@ -97,6 +97,7 @@ environment variable. Never on the command line.`,
   gatehouse servers restart|start|stop NAME
   gatehouse servers login NAME [--no-browser]
   gatehouse servers logout NAME
+  gatehouse servers client-document URL         the Client ID Metadata Document to publish at URL (docs/remote-servers.md)
   gatehouse servers install NAME [--as ALIAS]    a signed catalogue entry, verified (docs/catalog.md)
   gatehouse servers pin NAME                     resolve an \`npx -y PACKAGE\` server once, install and pin it
 
@@ -506,6 +507,13 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
       if (!isServerName(name)) throw new GatehouseError('usage', `"${name}": ${SERVER_NAME_RULE}`);
       const { serversLogin, serversLogout } = await import('./upstream-auth.js');
       return sub === 'login' ? serversLogin(name, { browser: values['no-browser'] !== true }, io, paths) : serversLogout(name, io, paths);
+    }
+    case 'client-document': {
+      const { values, positionals } = parse(rest, {});
+      if (helpWanted('servers', values, io)) return 0;
+      if (positionals.length !== 1) throw new GatehouseError('usage', 'give exactly one URL: the https address where the document will be published');
+      const { clientDocumentCommand } = await import('./upstream-auth.js');
+      return clientDocumentCommand(positionals[0]!, io);
     }
     case 'install':
     case 'pin': {

@@ -6,6 +6,7 @@
  * and waits until the person has signed in and the server has started.
  */
 import { GatehouseError } from '../common/errors.js';
+import { clientMetadataDocument } from '../core/upstream-auth/registration.js';
 import type { DaemonStatus, ServerStatus } from '../common/status.js';
 import { callControl } from '../node/control/control-client.js';
 import { openBrowser } from '../node/human/open-browser.js';
@@ -66,5 +67,25 @@ export async function serversLogout(name: string, io: UpstreamAuthIo, paths: Gat
   const result = (await callControl(paths.controlSocketPath, 'servers.logout', { name }, 60_000)) as { revoked: boolean; held: boolean };
   if (!result.held) io.out(`you were not signed in to ${name}\n`);
   else io.out(`signed out of ${name}${result.revoked ? ' (its authorization server revoked the tokens)' : ' (its authorization server offers no revocation; the tokens are forgotten here)'}\n`);
+  return 0;
+}
+
+/**
+ * `gatehouse servers client-document URL`: the Client ID Metadata Document an organisation publishes
+ * at URL for its desktops, to set as `oauth.clientMetadataUrl` (docs/remote-servers.md). The address
+ * is the client's id, so it must be an https URL with a path, and no fragment or credentials.
+ */
+export function clientDocumentCommand(url: string, io: Pick<UpstreamAuthIo, 'out'>): number {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new GatehouseError('usage', `"${url.slice(0, 200)}" is not a URL; give the https address where the document will be published`);
+  }
+  if (parsed.protocol !== 'https:') throw new GatehouseError('usage', 'a client metadata document is published at an https address');
+  if (parsed.pathname === '/' || parsed.pathname === '') throw new GatehouseError('usage', 'the address needs a path (e.g. https://it.example.com/gatehouse/client.json)');
+  if (parsed.hash || parsed.username || parsed.password) throw new GatehouseError('usage', 'the address may carry no fragment and no user name or password');
+  if (url.length > 2048) throw new GatehouseError('usage', 'the address is longer than 2,048 characters');
+  io.out(JSON.stringify(clientMetadataDocument(url), null, 2) + '\n');
   return 0;
 }

@@ -172,6 +172,33 @@ describe('gatehouse without a running daemon', () => {
     expectOneLineFailure(await gatehouse(args, home.env), command, /Gatehouse is not running \(start it with `gatehouse daemon`\)/, 1);
   });
 
+  it('`gatehouse servers client-document URL` prints the document an organisation publishes at URL, named by it', async () => {
+    const url = 'https://it.example.com/gatehouse/client.json';
+    const result = await gatehouse(['servers', 'client-document', url], home.env);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(result.stdout)).toEqual({
+      client_id: url,
+      client_name: 'Gatehouse',
+      application_type: 'native',
+      redirect_uris: ['http://127.0.0.1/callback'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    });
+  });
+
+  it.each([
+    [['http://it.example.com/client.json'], /published at an https address/],
+    [['https://it.example.com/'], /needs a path/],
+    [['https://user:pw@it.example.com/c.json'], /no user name or password/],
+    [['https://it.example.com/c.json#x'], /no fragment/],
+    [['not a url'], /is not a URL/],
+    [[], /give exactly one URL/],
+    [['https://a.example/c.json', 'https://b.example/c.json'], /give exactly one URL/],
+  ])('`gatehouse servers client-document %j` refuses with the rule it broke', async (args, reason) => {
+    expectOneLineFailure(await gatehouse(['servers', 'client-document', ...args], home.env), 'servers', reason, 2);
+  });
+
   it('`gatehouse servers list` shows the configuration, marked not running', async () => {
     const result = await gatehouse(['servers', 'list', '--json'], home.env);
     expect(result.code).toBe(0);
