@@ -38,6 +38,8 @@ export default defineConfig({
           maxWorkers: 2,
           testTimeout: 60_000,
           hookTimeout: 60_000,
+          // expect.poll waits for what a real daemon and browser do: seconds on a busy two-core machine, not vitest's default 1 s.
+          expect: { poll: { timeout: 15_000 } },
         },
       },
     ],
