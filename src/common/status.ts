@@ -113,6 +113,8 @@ export interface DaemonStatus {
   quarantined?: QuarantinedTool[];
   /** MCP servers the person's clients run themselves, outside Gatehouse. */
   shadowServers?: ShadowServer[];
+  /** Traces and metrics to an OpenTelemetry collector (docs/telemetry.md). */
+  telemetry?: TelemetryStatus;
   /** The daemon process's memory, in MB: what a load left behind shows here. */
   memory?: MemoryStatus;
 }
@@ -287,4 +289,15 @@ export interface KeyStoreStatusReport {
   fileStore: 'allowed' | 'forbidden';
   userSecretsInFile: boolean;
   userSecrets: 'keychain' | 'file' | 'none' | 'memory';
+}
+
+/** Whether telemetry is sent, where, and why not. Header names only: never a value. */
+export interface TelemetryStatus {
+  enabled: boolean;
+  /** Why nothing is sent (not configured, turned off by the managed settings, a missing secret). */
+  reason?: string;
+  endpoint?: string;
+  source?: 'config' | 'managed';
+  sampling?: number;
+  headers?: string[];
 }
