@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig, TelemetrySchema } from '../../src/common/config.js';
-import { Redacted, type SecretName, type SecretStore } from '../../src/core/secrets.js';
+import { MemorySecretStore } from '../../src/core/secrets.js';
 import { loadConfigFile } from '../../src/node/config-file.js';
 import { readTelemetryPolicy } from '../../src/node/policy/settings.js';
-import { SecretScrubber } from '../../src/node/secrets/resolver.js';
+import { SecretScrubber, userSecretItem } from '../../src/node/secrets/resolver.js';
 import { chooseTelemetry, resolveTelemetryHeaders } from '../../src/node/telemetry/open.js';
 
 const dirs: string[] = [];
@@ -115,31 +115,22 @@ describe('choosing telemetry', () => {
   });
 });
 
-class MemoryStore implements SecretStore {
-  constructor(private readonly values: Record<string, string>) {}
-  async get(name: SecretName) {
-    const value = this.values[name];
-    return value === undefined ? undefined : new Redacted(value);
-  }
-  async set(): Promise<void> {}
-  async delete(): Promise<boolean> {
-    return false;
-  }
-  async list(): Promise<SecretName[]> {
-    return [];
-  }
+async function store(values: Record<string, string>): Promise<MemorySecretStore> {
+  const secrets = new MemorySecretStore();
+  for (const [name, value] of Object.entries(values)) await secrets.set(userSecretItem(name), value);
+  return secrets;
 }
 
 describe('telemetry headers', () => {
   it('resolves ${secret:NAME} from the key store and teaches the scrubber the value', async () => {
     const scrubber = new SecretScrubber();
-    const headers = await resolveTelemetryHeaders({ authorization: 'Bearer ${secret:otel_key}', 'x-team': 'crm' }, new MemoryStore({ 'secret/otel_key': 'k-123' }), scrubber);
+    const headers = await resolveTelemetryHeaders({ authorization: 'Bearer ${secret:otel_key}', 'x-team': 'crm' }, await store({ otel_key: 'k-123' }), scrubber);
     expect(headers).toEqual({ authorization: 'Bearer k-123', 'x-team': 'crm' });
     expect(scrubber.scrub('sent Bearer k-123')).toBe('sent Bearer [secret otel_key redacted]');
   });
 
   it('fails with the secret name and the command that adds it when the secret is missing', async () => {
-    await expect(resolveTelemetryHeaders({ authorization: '${secret:otel_key}' }, new MemoryStore({}), new SecretScrubber())).rejects.toThrow(
+    await expect(resolveTelemetryHeaders({ authorization: '${secret:otel_key}' }, await store({}), new SecretScrubber())).rejects.toThrow(
       /telemetry\.headers\.authorization needs the secret "otel_key".*gatehouse secrets set otel_key/,
     );
   });

@@ -262,7 +262,7 @@ class SdkStageTrace implements StageTrace {
  * records (what the log says happened, hidden and unknown items included); server states, quota use
  * and audit sync lag are read from the daemon's status when the metrics are collected.
  */
-class CallMetrics {
+export class CallMetrics {
   private readonly calls;
   private readonly refusals;
   private readonly duration;
