@@ -3,7 +3,7 @@
  * (node/telemetry/sdk.ts), spans kept in the SDK's in-memory exporter: what one governed call
  * looks like as a trace, and how its W3C trace context travels from the caller to the server.
  */
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Gateway, type GatewayDeps } from '../../src/core/gateway.js';
 import { ADMIT, NoApprovals, NoQuotas, UnmanagedPolicy, type PolicyPort } from '../../src/core/governance.js';
@@ -44,9 +44,10 @@ afterEach(async () => {
   await Promise.all(providers.splice(0).map((p) => p.shutdown()));
 });
 
-function setup(options: { traced?: boolean; policy?: PolicyPort } = {}) {
+function setup(options: { traced?: boolean; policy?: PolicyPort; sampling?: number } = {}) {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const sampler = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampling ?? 1) });
+  const provider = new BasicTracerProvider({ sampler, spanProcessors: [new SimpleSpanProcessor(exporter)] });
   providers.push(provider);
   const audit: AuditRecord[] = [];
   const connection = new RecordingConnection();
@@ -157,6 +158,19 @@ describe('tracing a governed call', () => {
     const spans = exporter.getFinishedSpans();
     expect(children(spans)).toEqual(['gatehouse.audit', 'gatehouse.audit (after)']);
     expect(callSpan(spans).attributes).toMatchObject({ 'gatehouse.deny.code': 'unknown_tool', 'gatehouse.decision': 'denied' });
+  });
+
+  it('records nothing for a call the sampler leaves out, and still passes its trace id on to the server, marked not sampled', async () => {
+    const { gateway, exporter, connection } = setup({ sampling: 0 });
+    await gateway.callTool(principal, {}, 'memory__read_graph', {}, { traceparent: `00-${TRACE_ID}-${PARENT_ID}-00` }, ctx());
+    expect(exporter.getFinishedSpans()).toEqual([]);
+    expect((connection.calls[0]!.params._meta as Record<string, string>).traceparent).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-00$`));
+  });
+
+  it('follows the caller sampled flag over its own ratio', async () => {
+    const { gateway, exporter } = setup({ sampling: 0 });
+    await gateway.callTool(principal, {}, 'memory__read_graph', {}, { traceparent: `00-${TRACE_ID}-${PARENT_ID}-01` }, ctx());
+    expect(callSpan(exporter.getFinishedSpans()).spanContext().traceId).toBe(TRACE_ID);
   });
 
   it('without a tracer, passes the caller _meta to the server exactly as sent', async () => {

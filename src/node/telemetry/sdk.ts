@@ -213,6 +213,7 @@ class SdkCallTracer implements CallTracer {
 
 class SdkCallTrace implements CallTrace {
   private readonly context: Context;
+  private unrecorded: StageTrace | undefined;
 
   constructor(
     private readonly tracer: Tracer,
@@ -224,6 +225,9 @@ class SdkCallTrace implements CallTrace {
   }
 
   startStage(stage: TracedStage, phase?: 'before' | 'after'): StageTrace {
+    // A call the sampler left out records nothing: its stages get no spans, and the server gets the
+    // call's own context (the trace id, marked not sampled), so the trace still joins up downstream.
+    if (!this.span.isRecording()) return (this.unrecorded ??= new SdkStageTrace(this.span, false));
     const upstream = stage === 'upstream';
     const attributes: Attributes = { 'gatehouse.stage': stage };
     if (phase === 'after') attributes['gatehouse.stage.phase'] = 'after';
@@ -243,7 +247,11 @@ class SdkCallTrace implements CallTrace {
 }
 
 class SdkStageTrace implements StageTrace {
-  constructor(private readonly span: Span) {}
+  /** `owned`: this stage's own span, ended here; otherwise the call's, only lent for its context. */
+  constructor(
+    private readonly span: Span,
+    private readonly owned = true,
+  ) {}
 
   traceContext(): TraceContext | undefined {
     const carrier: Record<string, string> = {};
@@ -252,10 +260,14 @@ class SdkStageTrace implements StageTrace {
   }
 
   end(outcome?: Outcome): void {
+    if (!this.owned) return;
     if (outcome) outcomeAttributes(this.span, outcome);
     this.span.end();
   }
 }
+
+/** Past this many series of calls, further ones are counted under one overflow series (as the SDK's own cardinality limit does). */
+export const CALL_SERIES_LIMIT = 2000;
 
 /**
  * The daemon's metrics. Calls, refusals, latency, approvals and restarts are counted from the audit
@@ -263,8 +275,10 @@ class SdkStageTrace implements StageTrace {
  * and audit sync lag are read from the daemon's status when the metrics are collected.
  */
 export class CallMetrics {
-  private readonly calls;
-  private readonly refusals;
+  /** Calls and refusals tallied here and reported when collected: a Map increment per call instead of the SDK's per-add attribute hashing. */
+  private readonly calls = new Map<string, { attributes: Attributes; value: number }>();
+  private readonly refusals = new Map<string, { attributes: Attributes; value: number }>();
+  private readonly durationAttributes = new Map<string, Attributes>();
   private readonly duration;
   private readonly approvalsAsked;
   private readonly approvalsAnswered;
@@ -273,8 +287,12 @@ export class CallMetrics {
 
   constructor(provider: MeterProvider, observe: TelemetryObservations, version: string) {
     const meter = provider.getMeter('gatehouse', version);
-    this.calls = meter.createCounter('gatehouse.calls', { description: 'Governed calls, by server, item, client and decision', unit: '{call}' });
-    this.refusals = meter.createCounter('gatehouse.calls.refused', { description: 'Calls refused, by server, item, client, stage and deny code', unit: '{call}' });
+    const tallies = (name: string, description: string, tally: Map<string, { attributes: Attributes; value: number }>) =>
+      meter.createObservableCounter(name, { description, unit: '{call}' }).addCallback((result) => {
+        for (const { attributes, value } of tally.values()) result.observe(value, attributes);
+      });
+    tallies('gatehouse.calls', 'Governed calls, by server, item, client and decision', this.calls);
+    tallies('gatehouse.calls.refused', 'Calls refused, by server, item, client, stage and deny code', this.refusals);
     this.duration = meter.createHistogram('mcp.server.operation.duration', { description: 'How long a governed call took, per server', unit: 's' });
     this.approvalsAsked = meter.createCounter('gatehouse.approvals.asked', { description: 'Questions put to the person', unit: '{request}' });
     this.approvalsAnswered = meter.createCounter('gatehouse.approvals.answered', { description: 'Questions the person answered, by answer', unit: '{request}' });
@@ -326,21 +344,46 @@ export class CallMetrics {
   }
 
   private callEnded(record: AuditRecord): void {
-    const attributes = itemAttributes(record);
-    attributes['gatehouse.client'] = record.client ?? '';
-    attributes['gatehouse.decision'] = record.decision ?? 'failed';
-    if (record.decision === 'denied') {
-      attributes['gatehouse.deny.code'] = record.code ?? '';
-      attributes['gatehouse.deny.stage'] = record.stage ?? '';
-      this.refusals.add(1, attributes);
-    }
-    this.calls.add(1, attributes);
+    const method = record.kind ? METHOD[record.kind] : 'unknown';
+    const decision = record.decision ?? 'failed';
+    const denied = decision === 'denied';
+    // Resources are counted per server only (see itemAttributes).
+    const item = record.kind === 'resource' ? '' : (record.name ?? '');
+    const key = `${method}\u0000${record.server ?? ''}\u0000${item}\u0000${record.client ?? ''}\u0000${decision}\u0000${denied ? `${record.code ?? ''}\u0000${record.stage ?? ''}` : ''}`;
+    const attributes = (): Attributes => {
+      const a = itemAttributes(record);
+      a['gatehouse.client'] = record.client ?? '';
+      a['gatehouse.decision'] = decision;
+      if (denied) {
+        a['gatehouse.deny.code'] = record.code ?? '';
+        a['gatehouse.deny.stage'] = record.stage ?? '';
+      }
+      return a;
+    };
+    tally(this.calls, key, attributes);
+    if (denied) tally(this.refusals, key, attributes);
     if (record.latencyMs !== undefined) {
-      const duration: Attributes = { 'mcp.method.name': attributes['mcp.method.name'], 'gatehouse.server': attributes['gatehouse.server'] };
-      if (record.decision !== 'ok') duration['error.type'] = record.code ?? record.decision ?? 'failed';
+      const error = decision === 'ok' ? '' : (record.code ?? decision);
+      const durationKey = `${method}\u0000${record.server ?? ''}\u0000${error}`;
+      let duration = this.durationAttributes.get(durationKey);
+      if (!duration) {
+        duration = { 'mcp.method.name': method, 'gatehouse.server': record.server ?? '', ...(error !== '' ? { 'error.type': error } : {}) };
+        if (this.durationAttributes.size < CALL_SERIES_LIMIT) this.durationAttributes.set(durationKey, duration);
+      }
       this.duration.record(record.latencyMs / 1000, duration);
     }
   }
+}
+
+const OVERFLOW = '\u0000overflow';
+function tally(map: Map<string, { attributes: Attributes; value: number }>, key: string, attributes: () => Attributes): void {
+  let series = map.get(key);
+  if (!series) {
+    if (map.size >= CALL_SERIES_LIMIT) key = OVERFLOW;
+    series = map.get(key);
+    if (!series) map.set(key, (series = { attributes: key === OVERFLOW ? { 'otel.metric.overflow': true } : attributes(), value: 0 }));
+  }
+  series.value++;
 }
 
 /**
