@@ -14,6 +14,9 @@ import type { TelemetryPolicy } from '../policy/settings.js';
 import { USER_SECRET_NAME, USER_SECRET_RULE, userSecretItem, type SecretScrubber } from '../secrets/resolver.js';
 import type { TelemetryObservations } from './sdk.js';
 
+/** How long stopping the daemon waits for the last export. */
+const SHUTDOWN_GRACE_MS = 2000;
+
 export type TelemetryChoice = { on: false; reason: string } | { on: true; config: TelemetryConfig; source: 'config' | 'managed' };
 
 /** The managed rule over the user's config. Pure, so that every combination has a unit test. */
@@ -97,7 +100,13 @@ export async function openTelemetry(options: OpenTelemetryOptions): Promise<Tele
       }
     },
     status: () => ({ enabled: true, ...where }),
-    shutdown: () => sdk.shutdown(),
+    // What is queued goes out, but a collector that does not answer does not hold the daemon's stop for long.
+    shutdown: async () => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)));
+      await Promise.race([sdk.shutdown(), grace]);
+      clearTimeout(timer);
+    },
   };
 }
 
