@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig, TelemetrySchema } from '../../src/common/config.js';
 import { MemorySecretStore } from '../../src/core/secrets.js';
 import { loadConfigFile } from '../../src/node/config-file.js';
+import { LiveConfig } from '../../src/node/daemon/live-config.js';
 import { readTelemetryPolicy } from '../../src/node/policy/settings.js';
 import { SecretScrubber, userSecretItem } from '../../src/node/secrets/resolver.js';
 import { chooseTelemetry, resolveTelemetryHeaders } from '../../src/node/telemetry/open.js';
@@ -67,6 +68,24 @@ describe('the telemetry config field', () => {
     const refused = await loadConfigFile(file, { dataDir: dir });
     expect(refused.ok).toBe(false);
     expect(!refused.ok && refused.error).toContain('telemetry.endpoint');
+  });
+});
+
+describe('changing telemetry while Gatehouse runs', () => {
+  it('says that the change takes effect at the next start', async () => {
+    const before = parseConfig({});
+    const after = parseConfig({ telemetry: { endpoint: 'http://127.0.0.1:4318' } });
+    if (!before.ok || !after.ok) throw new Error('test configs must parse');
+    const logged: { event: string; fields?: Record<string, unknown> }[] = [];
+    const live = new LiveConfig(before.config, {
+      load: async () => ({ ok: true, config: after.config }),
+      logger: { log: (_level, event, fields) => void logged.push({ event, ...(fields ? { fields } : {}) }) },
+      record: () => undefined,
+      restrictionsChanged: () => undefined,
+      applyServers: async () => ({ added: [], removed: [], restarted: [], unchanged: [] }),
+    });
+    await live.reload();
+    expect(logged.find((l) => l.event === 'config.restart_needed')?.fields?.fields).toEqual(['telemetry']);
   });
 });
 
