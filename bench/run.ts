@@ -34,8 +34,9 @@ import { profileScenario } from './scenarios/profile.js';
 import { SANDBOX_VARIANTS, sandboxScenario } from './scenarios/sandbox.js';
 import { searchScenario } from './scenarios/search.js';
 import { serversScenario } from './scenarios/servers.js';
+import { telemetryScenario } from './scenarios/telemetry.js';
 
-const PHASES = ['latency', 'throughput', 'curves', 'servers', 'memory', 'inprocess', 'catalog', 'search', 'policy', 'quota', 'sandbox', 'audit', 'auditscale', 'profile'] as const;
+const PHASES = ['latency', 'throughput', 'curves', 'servers', 'memory', 'inprocess', 'telemetry', 'catalog', 'search', 'policy', 'quota', 'sandbox', 'audit', 'auditscale', 'profile'] as const;
 type Phase = (typeof PHASES)[number];
 const PEERS: PeerName[] = ['supergateway', 'mcp-proxy', 'mcp-hub'];
 const DEFAULT_BASELINE = join(REPO, 'bench', 'baseline.json');
@@ -245,6 +246,12 @@ async function main(): Promise<number> {
     log('in-process cost of a governed call ...');
     results.inProcess = await inProcessScenario(quick ? 3_000 : 8_000);
     log(`  direct ${results.inProcess.directUs.toFixed(1)} µs, chain alone ${results.inProcess.chainUs.toFixed(1)} µs (${results.inProcess.chainNoAuditUs.toFixed(1)} µs without audit), through the gateway ${results.inProcess.gatewayUs.toFixed(1)} µs per call`);
+  });
+  if (phases.has('telemetry')) await guarded('telemetry', async () => {
+    log('telemetry: per-call cost of the chain with tracing and metrics off, on, and on but unsampled ...');
+    results.telemetry = await telemetryScenario({ calls: quick ? 3_000 : 10_000, rounds: quick ? 3 : 7, log });
+    const [off, on] = results.telemetry.variants;
+    log(`  off ${off!.noAuditUs.toFixed(1)} µs, on ${on!.noAuditUs.toFixed(1)} µs per call without audit (×${(on!.noAuditUs / off!.noAuditUs).toFixed(2)}); with SQLite audit ${off!.sqliteAuditUs.toFixed(1)} → ${on!.sqliteAuditUs.toFixed(1)} µs`);
   });
   if (phases.has('catalog')) await guarded('catalog', async () => {
     log(`tools/list over ${settings.catalogServers} servers × ${settings.catalogTools} tools ...`);

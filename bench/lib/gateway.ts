@@ -3,8 +3,10 @@ import { Gateway } from '../../src/core/gateway.js';
 import { ADMIT, NoApprovals, NoQuotas, UnmanagedPolicy } from '../../src/core/governance.js';
 import { systemClock, type AuditSink, type UpstreamConnection, type UpstreamLists } from '../../src/core/ports.js';
 import type { Principal } from '../../src/core/principal.js';
+import type { CallTracer } from '../../src/core/telemetry/ports.js';
 
-export function benchGateway(lists: ReadonlyMap<string, UpstreamLists>, connection: UpstreamConnection | undefined, audit: AuditSink): Gateway {
+/** With `tracer`, the chain is traced as the daemon's is when telemetry is on. */
+export function benchGateway(lists: ReadonlyMap<string, UpstreamLists>, connection: UpstreamConnection | undefined, audit: AuditSink, tracer?: CallTracer): Gateway {
   return new Gateway({
     directory: { readyLists: () => lists, connection: () => (connection ? { connection, timeoutMs: 60_000 } : undefined) },
     audit,
@@ -14,6 +16,7 @@ export function benchGateway(lists: ReadonlyMap<string, UpstreamLists>, connecti
     policy: new UnmanagedPolicy(),
     quota: new NoQuotas(),
     approval: new NoApprovals(),
+    ...(tracer ? { tracer } : {}),
   });
 }
 

@@ -287,6 +287,22 @@ export function renderReport(r: RunResults): string {
       ),
     );
   }
+  if (r.telemetry) {
+    const t = r.telemetry;
+    const off = t.variants.find((v) => v.name === 'off')!;
+    const label = { off: 'off (no `telemetry` config: plain chain, no SDK)', on: 'on, every call sampled, exported over OTLP/HTTP', unsampled: 'on, `sampling: 0` (metrics only)' };
+    lines.push(
+      '',
+      `### Telemetry off against on (issue 16), in process: median of ${t.rounds} alternating rounds`,
+      '',
+      table(
+        ['telemetry', 'chain, audit keeps nothing: µs / call', '× off', 'chain with SQLite audit: µs / call', '× off'],
+        t.variants.map((v) => [label[v.name], v.noAuditUs.toFixed(1), (v.noAuditUs / off.noAuditUs).toFixed(2), v.sqliteAuditUs.toFixed(1), (v.sqliteAuditUs / off.sqliteAuditUs).toFixed(2)]),
+      ),
+      '',
+      `${int(t.spansReceived)} spans reached the receiver during the phase.`,
+    );
+  }
   if (r.catalog) lines.push('', `### \`tools/list\`, ${r.catalog.servers} servers × ${r.catalog.toolsPerServer} tools`, '', renderCatalog(r));
   if (r.search) lines.push(...renderSearch(r.search, table));
   if (r.auditScale?.length) lines.push('', `### The audit log against its size (${r.auditScale.map((p) => int(p.events)).join(' / ')} events)`, '', renderAuditScale(r));

@@ -8,6 +8,7 @@ import type { CatalogResult } from '../scenarios/catalog.js';
 import type { Curve } from '../scenarios/curves.js';
 import type { SearchBenchResult } from '../scenarios/search.js';
 import type { InProcessResult } from '../scenarios/inprocess.js';
+import type { TelemetryBenchResult } from '../scenarios/telemetry.js';
 import type { MemoryResult } from '../scenarios/memory.js';
 import type { ProfileRun } from '../scenarios/profile.js';
 import type { SandboxBenchResult } from '../scenarios/sandbox.js';
@@ -78,6 +79,8 @@ export interface RunResults {
   servers?: ServersPoint[];
   memory?: MemoryResult;
   inProcess?: InProcessResult;
+  /** Telemetry off against on (issue 16). */
+  telemetry?: TelemetryBenchResult;
   catalog?: CatalogResult;
   /** Tool search (issue 19). */
   search?: SearchBenchResult;

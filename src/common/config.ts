@@ -276,6 +276,31 @@ export const InstalledServerSchema = z
   .refine((s) => (s.catalog === undefined) !== (s.npm === undefined), { message: 'an installed server names either a catalogue entry (catalog) or an npm package (npm)' });
 export type InstalledServerConfig = z.infer<typeof InstalledServerSchema>;
 
+/**
+ * OpenTelemetry traces and metrics of the daemon's calls (docs/telemetry.md). Off unless this is
+ * set; a managed `telemetry` in the managed settings overrides it either way.
+ */
+export const TelemetrySchema = z
+  .object({
+    /** The collector's OTLP/HTTP base address: traces go to `<endpoint>/v1/traces`, metrics to `<endpoint>/v1/metrics`. */
+    endpoint: z
+      .string()
+      .max(2048)
+      .url()
+      .refine((u) => /^https?:\/\//.test(u), 'the endpoint must be http:// or https://')
+      .refine((u) => !/^https?:\/\/[^/?#]*@/.test(u) && !/[?#]/.test(u), 'the endpoint carries no credentials, query or fragment; put a key in headers as ${secret:NAME}'),
+    /** Sent with every export (an API key as `${secret:NAME}`, resolved from the keychain, never written here as a value). */
+    headers: z.record(headerName, z.string().max(8192)).default({}),
+    /** The fraction of new traces kept (a caller's own sampled flag is followed); metrics always count every call. */
+    sampling: z.number().min(0).max(1).default(1),
+    /** `service.name` of everything sent. */
+    serviceName: z.string().min(1).max(200).default('gatehouse'),
+    /** How often metrics are sent. */
+    metricsIntervalMs: z.number().int().min(200).max(3_600_000).default(60_000),
+  })
+  .strict();
+export type TelemetryConfig = z.infer<typeof TelemetrySchema>;
+
 export const ConfigSchema = z
   .object({
     $schema: z.string().optional(),
@@ -290,6 +315,8 @@ export const ConfigSchema = z
     keystore: KeyStoreConfigSchema.default(KeyStoreConfigSchema.parse({})),
     /** Servers installed from verified packages, keyed by server name (a name not also in `servers`). */
     installed: z.record(z.string().regex(SERVER_NAME_PATTERN, SERVER_NAME_RULE), InstalledServerSchema).default({}),
+    /** Traces and metrics to an OpenTelemetry collector; absent: nothing is sent and the SDK is not loaded. */
+    telemetry: TelemetrySchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -113,6 +113,8 @@ export interface DaemonStatus {
   quarantined?: QuarantinedTool[];
   /** MCP servers the person's clients run themselves, outside Gatehouse. */
   shadowServers?: ShadowServer[];
+  /** Traces and metrics to an OpenTelemetry collector (docs/telemetry.md). */
+  telemetry?: TelemetryStatus;
   /** The daemon process's memory, in MB: what a load left behind shows here. */
   memory?: MemoryStatus;
 }
@@ -291,4 +293,15 @@ export interface KeyStoreStatusReport {
   userSecretsInFile: boolean;
   /** Where the user's secrets go now (they may differ: the file store needs an opt-in). */
   userSecrets: 'keychain' | 'file' | 'none' | 'memory';
+}
+
+/** Whether telemetry is sent, where, and why not. Header names only: never a value. */
+export interface TelemetryStatus {
+  enabled: boolean;
+  /** Why nothing is sent (not configured, turned off by the managed settings, a missing secret). */
+  reason?: string;
+  endpoint?: string;
+  source?: 'config' | 'managed';
+  sampling?: number;
+  headers?: string[];
 }

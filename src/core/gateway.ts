@@ -26,6 +26,8 @@ import type {
 import type { Principal } from './principal.js';
 import { withCompletionLimit } from './quotas/completions.js';
 import { approvalStage, auditStage, identityStage, policyStage, quotaStage, upstreamHandler } from './stages.js';
+import type { CallTracer } from './telemetry/ports.js';
+import { tracedChain, type TracedInterceptor } from './telemetry/traced-chain.js';
 
 /** What the gateway needs to know about servers; the supervisor provides it. */
 export interface ServerDirectory {
@@ -48,6 +50,8 @@ export interface GatewayDeps {
   approval: ApprovalPort;
   /** A call was refused because its server needs the user to sign in: the human channel may offer the sign-in. */
   onSignInNeeded?(server: string, principal: Principal): void;
+  /** Traces every governed call when telemetry is on (docs/telemetry.md); absent, nothing is traced. */
+  tracer?: CallTracer;
 }
 
 /** Which items a session sees: every server's (the aggregate) or one server's under its own names. */
@@ -78,18 +82,21 @@ export class Gateway {
 
   constructor(private readonly deps: GatewayDeps) {
     this.aggregate = buildView(new Map());
-    this.handle = chain(
+    const stages: TracedInterceptor[] = [
       // Outermost, so that every attempt is recorded, whatever a later stage decides or throws.
-      auditStage(deps.audit, deps.clock),
+      { stage: 'audit', interceptor: auditStage(deps.audit, deps.clock) },
       // Who is asking comes before anything that depends on who is asking.
-      identityStage(deps.identity),
+      { stage: 'identity', interceptor: identityStage(deps.identity) },
       // Policy before quota: a call that policy refuses spends nothing.
-      policyStage(deps.policy),
+      { stage: 'policy', interceptor: policyStage(deps.policy) },
       // Quota before approval: never ask a person about a call that would be refused anyway. Completions are limited here too.
-      quotaStage(withCompletionLimit(deps.quota, deps.clock)),
-      approvalStage(deps.approval),
+      { stage: 'quota', interceptor: quotaStage(withCompletionLimit(deps.quota, deps.clock)) },
+      { stage: 'approval', interceptor: approvalStage(deps.approval) },
       // Secrets are injected where connections are made (spawn env, upstream headers), never into call state.
-    )(upstreamHandler((server) => deps.directory.connection(server)));
+    ];
+    const last = upstreamHandler((server) => deps.directory.connection(server));
+    // Traced only when telemetry is on: otherwise the plain chain, and a call allocates nothing for tracing.
+    this.handle = deps.tracer ? tracedChain(deps.tracer, ...stages)(last) : chain(...stages.map((s) => s.interceptor))(last);
     this.refresh();
   }
 
@@ -249,13 +256,21 @@ export class Gateway {
     const call: GovernedCall = { id: randomUUID(), kind, server: waiting.server, name: waiting.name, principal, context, facts: {} };
     if (args !== undefined) call.arguments = args;
     if (meta !== undefined) call.meta = meta;
-    return chain(
-      auditStage(this.deps.audit, this.deps.clock),
-      identityStage(this.deps.identity),
-    )(async () => {
-      this.signInNeeded(waiting.server, principal);
-      return denied('upstream', 'sign_in_required', waiting.reason);
-    })(call);
+    return this.refusing(
+      [
+        { stage: 'audit', interceptor: auditStage(this.deps.audit, this.deps.clock) },
+        { stage: 'identity', interceptor: identityStage(this.deps.identity) },
+      ],
+      async () => {
+        this.signInNeeded(waiting.server, principal);
+        return denied('upstream', 'sign_in_required', waiting.reason);
+      },
+    )(call);
+  }
+
+  /** A short chain for a call refused before it reaches the governed one (traced like it when telemetry is on). */
+  private refusing(stages: TracedInterceptor[], refuse: Handler): Handler {
+    return this.deps.tracer ? tracedChain(this.deps.tracer, ...stages)(refuse, false) : chain(...stages.map((s) => s.interceptor))(refuse);
   }
 
   private signInNeeded(server: string, principal: Principal): void {
@@ -318,7 +333,7 @@ export class Gateway {
       // A caller who can do nothing at all is told why, whatever the name: that says nothing about the item.
       const notice = this.notice(principal);
       if (notice !== undefined) unknownReason = `${unknownReason} (${notice})`;
-      const recorded = await chain(auditStage(this.deps.audit, this.deps.clock))(async (c) =>
+      const recorded = await this.refusing([{ stage: 'audit', interceptor: auditStage(this.deps.audit, this.deps.clock) }], async (c) =>
         route ? this.hiddenOutcome(c, unknownCode, unknownReason) : denied('policy', unknownCode, unknownReason),
       )(call);
       return recorded.kind === 'denied' && recorded.code === unknownCode ? denied('policy', unknownCode, unknownReason) : recorded;

@@ -573,6 +573,18 @@ function validateRaw(
     }
   }
 
+  // Telemetry headers may carry secrets (an API key) as servers' headers do; the endpoint, like a URL, may not.
+  const telemetry = expanded['telemetry'];
+  if (isPlainObject(telemetry)) {
+    if (typeof telemetry['endpoint'] === 'string') telemetry['endpoint'] = expandString(telemetry['endpoint'], ['telemetry', 'endpoint'], false, ctx, problems);
+    const headers = telemetry['headers'];
+    if (isPlainObject(headers)) {
+      for (const [k, item] of Object.entries(headers)) {
+        if (typeof item === 'string') headers[k] = expandString(item, ['telemetry', 'headers', k], true, ctx, problems);
+      }
+    }
+  }
+
   const parsed = parseConfig(expanded);
   if (!parsed.ok) return { ok: false, problems: [...problems, ...parsed.problems] };
   if (problems.length > 0) return { ok: false, problems };

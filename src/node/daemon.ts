@@ -18,7 +18,7 @@ import { SessionKeys } from '../core/quotas/session.js';
 import { BundlePolicy, SIGN_IN_REQUIRED } from '../core/policy/bundle-policy.js';
 import { NarrowedPolicy } from '../core/policy/narrowing.js';
 import { AskingPolicy } from '../core/approvals/local-rules.js';
-import { systemClock, type LogMessage, type Logger, type UpstreamLists } from '../core/ports.js';
+import { systemClock, type AuditSink, type LogMessage, type Logger, type UpstreamLists } from '../core/ports.js';
 import { Supervisor, type ApplyResult, type ServerRequestHandler } from '../core/supervisor/supervisor.js';
 import type { Durability } from './audit/schema.js';
 import { openLocalAudit } from './audit/local.js';
@@ -44,7 +44,8 @@ import { BridgePairings } from './identity/bridge-pairing.js';
 import { loadIdentitySettings } from './identity/settings.js';
 import { SecretResolver, SecretScrubber, USER_SECRET_PREFIX } from './secrets/resolver.js';
 import { PolicyController } from './policy/controller.js';
-import { managedDirFor } from './policy/settings.js';
+import { managedDirFor, readTelemetryPolicy } from './policy/settings.js';
+import { chooseTelemetry, openTelemetry } from './telemetry/open.js';
 import { StaticIdentity, type TestIdentity } from './policy/static-identity.js';
 import { memoryFigures } from './heap.js';
 import { jsonLogger } from './logger.js';
@@ -169,6 +170,24 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     userSecretsInFile: first.config.keystore.userSecretsInFile,
   });
   logger.log('info', 'keystore.opened', { ...keychain.status() });
+  const managedDir = options.managedDir ?? managedDirFor(process.platform);
+  // Secret values known to this daemon, scrubbed from whatever servers write (and from telemetry's own log lines).
+  const scrubber = new SecretScrubber();
+  // Traces and metrics (docs/telemetry.md): the managed settings over the user's config; off unless one of them asks.
+  // What the metrics read is bound once the parts exist; until then they report nothing.
+  const observed: { status?: () => DaemonStatus } = {};
+  const telemetry = await openTelemetry({
+    choice: chooseTelemetry(first.config.telemetry, readTelemetryPolicy(managedDir)),
+    secrets: keychain,
+    scrubber,
+    version: VERSION,
+    logger,
+    observe: {
+      servers: () => observed.status?.().servers.map((server) => ({ name: server.name, state: server.state })) ?? [],
+      quotas: () => observed.status?.().quotas,
+      auditSync: () => observed.status?.().audit.sync,
+    },
+  });
   // The audit log first: everything after it records what it does.
   const localAudit = openLocalAudit({ stateDir: paths.stateDir, secrets: keychain, logger, ...(options.audit ?? {}) });
   const audit = localAudit.store;
@@ -179,7 +198,21 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     } catch (error) {
       logger.log('error', 'audit.event_lost', { type: entry.type, error: errorMessage(error) });
     }
+    telemetry.observeAudit(entry);
   };
+  /** The calls' audit sink: with telemetry on, each record also feeds the metrics (after the log has it, or failed to). */
+  const callAudit: AuditSink = telemetry.status().enabled
+    ? {
+        append: (entry) => {
+          try {
+            audit.append(entry);
+          } finally {
+            telemetry.observeAudit(entry);
+          }
+        },
+        durable: () => audit.durable(),
+      }
+    : audit;
   // Calls the previous daemon had in flight when it died: their attempts get the outcome they never had.
   const interrupted = audit.unfinishedCalls();
   for (const attempt of interrupted) record(interruptedOutcome(attempt, startedAt.toISOString()));
@@ -189,7 +222,6 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   record({ type: 'audit.started', at: startedAt.toISOString(), detail: { version: VERSION, pid: process.pid, ...integrity, ...recovered } });
   const registry = new ClientRegistry(join(paths.stateDir, 'clients.json'));
   const notifier = options.human?.notifier ?? new DesktopNotifier(env);
-  const managedDir = options.managedDir ?? managedDirFor(process.platform);
   // Parts built further down that earlier parts call back into.
   const late: { gateway?: Gateway; hub?: ConsoleHub; upstreamAuth?: UpstreamAuth } = {};
 
@@ -333,7 +365,6 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const serverLogs = new RotatingServerLogs(paths.logDir, live.config.limits.logFileBytes, live.config.limits.logFilesKept);
   // What changed between the bundles in force, for the console's Policy screen.
   const bundleHistory = new BundleHistory();
-  const scrubber = new SecretScrubber();
   const resolver = new SecretResolver(keychain, scrubber);
   // Remote servers that need the user to sign in (OAuth): their tokens, per user, in the key store (docs/remote-servers.md).
   const upstreamAuth: UpstreamAuth = new UpstreamAuth({
@@ -427,7 +458,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       },
     },
     onSignInNeeded: (server, principal) => signInOffers.offer(server, principal.client.name),
-    audit,
+    audit: callAudit,
+    ...(telemetry.tracer ? { tracer: telemetry.tracer } : {}),
     clock: systemClock,
     logger,
     identity,
@@ -610,8 +642,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       installs: catalog.service.status(),
       quarantined: catalog.quarantined(),
       shadowServers: catalog.service.shadowServers(),
+      telemetry: telemetry.status(),
     };
   };
+  observed.status = status;
 
   let consoleServer: ConsoleServer | undefined;
   const handlers = controlHandlers({
@@ -724,6 +758,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     await sandbox.close();
     sandboxEvents.flush();
     governance.close();
+    // What is still queued goes out (bounded by the export timeout) before the daemon ends.
+    await telemetry.shutdown();
   };
   try {
     await human.start();

@@ -6,9 +6,10 @@
  * 64-bit integers as strings), so a test reads both encodings the same way.
  *
  * `failNext(n, status)` makes the next n requests fail (as a collector that is down or
- * overloaded would) without recording them: the sender must retry.
+ * overloaded would) without recording them: the sender must retry. `stall(true)` holds every
+ * request open without an answer, as a hung collector would.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 
 export type OtlpSignal = 'logs' | 'traces' | 'metrics';
@@ -26,8 +27,33 @@ export interface OtlpKeyValue {
   value: Record<string, unknown>;
 }
 
-/** A log record, span or metric, with the attributes of the resource it came under. */
+/** A log record or metric, with the attributes of the resource it came under. */
 export type Received<T = Record<string, unknown>> = T & { resource: Record<string, AttributeValue>; scope: Record<string, unknown> | undefined };
+
+/** A span as OTLP JSON has it, with its attributes as a plain object and its resource's attributes beside it. */
+export interface ReceivedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind?: number;
+  attributes: Record<string, AttributeValue>;
+  status?: { code?: number; message?: string };
+  resource: Record<string, AttributeValue>;
+  scope: Record<string, unknown> | undefined;
+}
+
+/** One data point of one metric. */
+export interface ReceivedPoint {
+  metric: string;
+  unit?: string;
+  attributes: Record<string, AttributeValue>;
+  /** Sums and gauges: the value; histograms: the count (see `sum`, `bucketCounts`). */
+  value: number;
+  sum?: number;
+  bucketCounts?: number[];
+  resource: Record<string, AttributeValue>;
+}
 
 export interface OtlpReceiver {
   url: string;
@@ -35,9 +61,14 @@ export interface OtlpReceiver {
   /** How many requests were refused on purpose (see `failNext`). */
   refused: number;
   logRecords(): Received[];
-  spans(): Received[];
+  spans(): ReceivedSpan[];
   metrics(): Received[];
+  /** Every data point of every metric, flattened. */
+  points(): ReceivedPoint[];
   failNext(count: number, status?: number): void;
+  stall(on: boolean): void;
+  /** Requests held open by `stall` now. */
+  held(): number;
   close(): Promise<void>;
 }
 
@@ -96,6 +127,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const requests: ReceivedRequest[] = [];
   let failures: { left: number; status: number } = { left: 0, status: 503 };
   let refused = 0;
+  let stalled = false;
+  const held = new Set<ServerResponse>();
 
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -109,6 +142,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
       if (req.method !== 'POST' || !signal) return void res.writeHead(404).end();
       if (size > MAX_BODY) return void res.writeHead(413).end();
+      if (stalled) return void held.add(res);
       if (failures.left > 0) {
         failures.left--;
         refused++;
@@ -158,14 +192,42 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       return refused;
     },
     logRecords: () => flatten('logs', 'resourceLogs', 'scopeLogs', 'logRecords'),
-    spans: () => flatten('traces', 'resourceSpans', 'scopeSpans', 'spans'),
+    spans: () =>
+      flatten('traces', 'resourceSpans', 'scopeSpans', 'spans').map((span) => ({ ...(span as unknown as ReceivedSpan), attributes: attributesOf(span.attributes) })),
     metrics: () => flatten('metrics', 'resourceMetrics', 'scopeMetrics', 'metrics'),
+    points: () => flatten('metrics', 'resourceMetrics', 'scopeMetrics', 'metrics').flatMap((metric) => pointsOf(metric, metric.resource)),
     failNext(count: number, status = 503) {
       failures = { left: count, status };
     },
+    stall(on: boolean) {
+      stalled = on;
+      if (on) return;
+      for (const res of held) res.writeHead(503, { 'content-type': 'text/plain' }).end('was stalled');
+      held.clear();
+    },
+    held: () => held.size,
     close: async () => {
+      for (const res of held) res.destroy();
+      held.clear();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+type DataPoint = { attributes?: unknown; asInt?: string | number; asDouble?: number; count?: string | number; sum?: number; bucketCounts?: (string | number)[] };
+
+function pointsOf(metric: Record<string, unknown>, resource: Record<string, AttributeValue>): ReceivedPoint[] {
+  const name = metric.name as string;
+  const unit = metric.unit as string | undefined;
+  const data = (metric.sum ?? metric.gauge ?? metric.histogram) as { dataPoints?: DataPoint[] } | undefined;
+  return (data?.dataPoints ?? []).map((p) => ({
+    metric: name,
+    ...(unit !== undefined ? { unit } : {}),
+    attributes: attributesOf(p.attributes),
+    value: metric.histogram ? Number(p.count ?? 0) : Number(p.asInt ?? p.asDouble ?? 0),
+    ...(p.sum !== undefined ? { sum: Number(p.sum) } : {}),
+    ...(p.bucketCounts ? { bucketCounts: p.bucketCounts.map(Number) } : {}),
+    resource,
+  }));
 }

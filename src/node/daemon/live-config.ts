@@ -13,7 +13,7 @@ import type { ApplyResult } from '../../core/supervisor/supervisor.js';
 import type { LoadResult } from '../config-file.js';
 
 /** Settings read once at start; a reload that changes them logs that a restart is needed. */
-const RESTART_FIELDS = ['listen', 'limits', 'humanPage'] as const;
+const RESTART_FIELDS = ['listen', 'limits', 'humanPage', 'telemetry'] as const;
 
 export interface LiveConfigHooks {
   load(): Promise<LoadResult>;

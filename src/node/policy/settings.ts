@@ -17,6 +17,9 @@
  *     "ca": "corp-root.pem",            an extra CA for the URL (PEM file in this directory)
  *     "keystore": { "fileStore": "forbidden" }
  *                                       no credential or key is ever kept in a file (default "allowed")
+ *     "telemetry": { "mode": "on", "endpoint": "https://otel.example.com", "headers": {...} }
+ *                                       traces and metrics to the organisation's collector, whatever the
+ *                                       user's config says; { "mode": "off" } forbids them (docs/telemetry.md)
  *   }
  *
  * On POSIX systems the directory, policy.json and every file it names must be owned by root and
@@ -26,7 +29,7 @@
 import { lstatSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { formatPath } from '../../common/config.js';
+import { formatPath, TelemetrySchema, type TelemetryConfig } from '../../common/config.js';
 import { publicKeyFromPem, type PublicKeyInfo } from './keys.js';
 
 export const SETTINGS_FILE = 'policy.json';
@@ -61,6 +64,8 @@ const SettingsSchema = z
     pollSeconds: z.number().int().min(1).max(86_400).default(300),
     ca: LocalFile.optional(),
     keystore: KeyStoreSettings.optional(),
+    /** Checked on its own by readTelemetryPolicy, so that it applies even before a bundle is set up. */
+    telemetry: z.unknown().optional(),
   })
   .strict();
 
@@ -194,5 +199,50 @@ export function readKeyStorePolicy(dir: string, options: SettingsOptions = {}): 
     return parsed.data?.fileStore === 'forbidden' ? { fileStore: 'forbidden', forbiddenBy: file } : { fileStore: 'allowed' };
   } catch (error) {
     return { fileStore: 'forbidden', forbiddenBy: `${file}: ${(error as Error).message}` };
+  }
+}
+
+/** The managed telemetry rule: forced on with the organisation's collector, forced off, or left to the user's config. */
+const ManagedTelemetry = z.discriminatedUnion('mode', [z.object({ mode: z.literal('off') }).strict(), TelemetrySchema.extend({ mode: z.literal('on') }).strict()]);
+
+export type TelemetryPolicy =
+  | { kind: 'unmanaged' }
+  | { kind: 'off'; by: string }
+  | { kind: 'on'; config: TelemetryConfig; by: string };
+
+/**
+ * The managed telemetry rule alone, read like the key store rule (even without a bundle), with the
+ * same ownership checks. A policy.json that exists but cannot be trusted or read turns telemetry
+ * off: a user who could write it could otherwise send the device's call metadata to their own
+ * collector. No policy.json, or one without `telemetry`, leaves it to the user's config.
+ */
+export function readTelemetryPolicy(dir: string, options: SettingsOptions = {}): TelemetryPolicy {
+  const platform = options.platform ?? process.platform;
+  const file = path.join(dir, SETTINGS_FILE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'unmanaged' };
+    return { kind: 'off', by: `${file} cannot be read (${code ?? String(error)})` };
+  }
+  try {
+    for (const checked of [dir, file]) {
+      const problem = managedFileProblem(checked, platform, 'a user who can change it could send telemetry to their own collector');
+      if (problem) return { kind: 'off', by: problem };
+    }
+    const raw = JSON.parse(text) as { telemetry?: unknown } | null;
+    if (raw?.telemetry === undefined) return { kind: 'unmanaged' };
+    const parsed = ManagedTelemetry.safeParse(raw.telemetry);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return { kind: 'off', by: `${file}: telemetry.${formatPath(issue.path)}: ${issue.message.replace(/^Invalid input: /, '')}` };
+    }
+    if (parsed.data.mode === 'off') return { kind: 'off', by: file };
+    const { mode: _mode, ...config } = parsed.data;
+    return { kind: 'on', config, by: file };
+  } catch (error) {
+    return { kind: 'off', by: `${file}: ${(error as Error).message}` };
   }
 }
