@@ -224,8 +224,12 @@ describeLinux('a hostile server in its sandbox (issue 15)', () => {
       return found;
     }, 5_000, 'the refused connection in the audit log');
     expect(network.reason).toBe('not on the allow-list');
-    expect(denied('dns').map((e) => (e.detail as { target: string }).target)).toContain('exfil.example.com');
-    const egress = auditEvents(gh.paths, 'sandbox.egress').filter((e) => e.server === 'hostile');
+    // Each denial is recorded as the proxy sees it, not in the order the attack made them.
+    await eventually(() => denied('dns').some((e) => (e.detail as { target: string }).target === 'exfil.example.com'), 5_000, 'the refused lookup in the audit log');
+    const egress = await eventually(() => {
+      const events = auditEvents(gh.paths, 'sandbox.egress').filter((e) => e.server === 'hostile');
+      return events.some((e) => (e.detail as { destination: string }).destination === `127.0.0.1:${listed.port}`) ? events : undefined;
+    }, 5_000, 'the allowed connection in the audit log');
     expect(egress.map((e) => (e.detail as { destination: string }).destination)).toContain(`127.0.0.1:${listed.port}`);
   });
 

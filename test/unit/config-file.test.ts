@@ -406,13 +406,17 @@ describe.concurrent('watchConfigFile', () => {
     await settle(150);
     expect(calls()).toBe(count);
   };
-  async function watched(run: (file: string, calls: () => number, watchDir: string) => Promise<void>, retryMs?: number) {
+  async function watched(
+    run: (file: string, calls: () => number, watchDir: string) => Promise<void>,
+    retryMs?: number,
+    timing: { debounceMs?: number; maxWaitMs?: number } = {},
+  ) {
     const watchDir = await mkdtemp(path.join(tmpdir(), 'gh-watch-'));
     const target = path.join(watchDir, 'conf', 'config.json');
     await mkdir(path.dirname(target));
     await writeFile(target, '{}');
     let count = 0;
-    const watcher = watchConfigFile(target, () => count++, retryMs === undefined ? {} : { retryMs });
+    const watcher = watchConfigFile(target, () => count++, { ...timing, ...(retryMs === undefined ? {} : { retryMs }) });
     try {
       await settle(30);
       await run(target, () => count, watchDir);
@@ -423,13 +427,18 @@ describe.concurrent('watchConfigFile', () => {
   }
 
   it('calls back once for a burst of writes', async () => {
-    await watched(async (target, calls) => {
-      for (let i = 0; i < 5; i++) {
-        await writeFile(target, JSON.stringify({ servers: {}, n: i }));
-        await settle(10);
-      }
-      await expectCalls(calls, 1);
-    });
+    // A quiet time well above the gaps between the writes, so that a busy machine's slow timers do not split the burst.
+    await watched(
+      async (target, calls) => {
+        for (let i = 0; i < 5; i++) {
+          await writeFile(target, JSON.stringify({ servers: {}, n: i }));
+          await settle(10);
+        }
+        await expectCalls(calls, 1);
+      },
+      undefined,
+      { debounceMs: 600, maxWaitMs: 5000 },
+    );
   });
 
   it('ignores other files in the same directory', async () => {
