@@ -6,7 +6,8 @@
  * shown with its reason. Secret values only go in (to the keychain), as on the Secrets screen.
  */
 import { useState, type FormEvent } from 'react';
-import type { CatalogEntryInfo } from '../../src/common/catalog.js';
+import type { CatalogEntryInfo, ShadowServer } from '../../src/common/catalog.js';
+import type { CLIENT_APP_IDS } from '../../src/common/control-api.js';
 import { useLive, useQuery, toCallError } from '../api/client.js';
 import type { CallError } from '../api/transport.js';
 import { Badge, Dialog, Empty, ErrorNote, Field, Notice, ScreenTitle, Section, Spinner, useToast } from '../components/ui.js';
@@ -105,6 +106,52 @@ function EntryCard({ entry, onInstall }: { entry: CatalogEntryInfo; onInstall: (
   );
 }
 
+/** One client's servers outside Gatehouse, with the button that imports them (the `clients.import` control method). */
+function ShadowClient({ client, servers, onImported }: { client: string; servers: ShadowServer[]; onImported: () => void }) {
+  const { client: api } = useLive();
+  const toast = useToast();
+  const [failure, setFailure] = useState<CallError>();
+  const [busy, setBusy] = useState(false);
+  const importClient = async () => {
+    setBusy(true);
+    setFailure(undefined);
+    try {
+      const result = await api.call('clients.import', { client: client as (typeof CLIENT_APP_IDS)[number] });
+      const left = result.leftAlone.map((l) => `${l.entry} (${l.reason})`).join('; ');
+      toast(result.moved.length > 0 ? 'ok' : 'warn', `${client}: ${result.moved.length ? `moved ${result.moved.map((m) => m.server).join(', ')} behind Gatehouse` : 'nothing moved'}${left ? `; left: ${left}` : ''}`);
+      onImported();
+    } catch (error) {
+      setFailure(toCallError(error));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section aria-label={`Servers ${client} runs itself`}>
+      <h3>{client}</h3>
+      <ul>
+        {servers.map((s) => (
+          <li key={s.name}>
+            <strong>{s.name}</strong>: <code>{s.target}</code>
+            {s.envKeys.length ? <span className="muted small"> · environment: {s.envKeys.join(', ')}</span> : null}
+            {s.inCatalog ? <> (approved in the catalogue as {s.inCatalog})</> : null}
+          </li>
+        ))}
+      </ul>
+      <ErrorNote error={failure} context="Not imported" />
+      <button type="button" onClick={() => void importClient()} disabled={busy} aria-busy={busy} aria-label={`Import ${client}'s servers into Gatehouse`}>
+        {busy ? (
+          <>
+            <Spinner /> Importing…
+          </>
+        ) : (
+          `Import into Gatehouse`
+        )}
+      </button>
+    </section>
+  );
+}
+
 export function Catalog() {
   const [query, setQuery] = useState('');
   const listing = useQuery((c) => c.call('catalog.list', { query }), [query], { live: false });
@@ -144,15 +191,13 @@ export function Catalog() {
           <Empty>None: every MCP server your clients use goes through Gatehouse.</Empty>
         ) : (
           <>
-            <p className="muted">Nothing governs, audits or confines these. Move them behind Gatehouse with <code>gatehouse clients import CLIENT</code>.</p>
-            <ul>
-              {shadows.data.map((s) => (
-                <li key={`${s.client}/${s.name}`}>
-                  <strong>{s.name}</strong> in {s.client}: <code>{s.target}</code>
-                  {s.inCatalog ? <> (approved in the catalogue as {s.inCatalog})</> : null}
-                </li>
-              ))}
-            </ul>
+            <p className="muted">
+              Nothing governs, audits or confines these. Importing a client moves its servers behind Gatehouse (credentials into your keychain) and points the client at
+              Gatehouse, as <code>gatehouse clients import CLIENT</code> does; <code>--undo</code> puts it back.
+            </p>
+            {[...new Set(shadows.data.map((s) => s.client))].map((client) => (
+              <ShadowClient key={client} client={client} servers={shadows.data!.filter((s) => s.client === client)} onImported={shadows.reload} />
+            ))}
           </>
         )}
       </Section>

@@ -4,9 +4,9 @@
  * (editing a bundle directory before it is signed) and `gatehouse hub baselines|shadow` (what the
  * fleet reports).
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CATALOG_META_KEY, ServerJsonSchema, type CatalogEntryInfo, type CatalogListing, type InstallResult } from '../common/catalog.js';
+import { CATALOG_META_KEY, CatalogExtensionSchema, ServerJsonSchema, type CatalogEntryInfo, type CatalogListing, type InstallResult } from '../common/catalog.js';
 import { formatPath } from '../common/config.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import { isServerName, SERVER_NAME_RULE } from '../common/names.js';
@@ -14,6 +14,7 @@ import { baselines as foldBaselines, promotion, type Baseline } from '../core/ca
 import { lintEntry } from '../core/catalog/lint.js';
 import { callControl } from '../node/control/control-client.js';
 import { NpmInstaller } from '../node/catalog/npm.js';
+import { MAX_FILE_BYTES } from '../node/policy/content.js';
 import type { GatehousePaths } from '../node/paths.js';
 import { parseOptions } from './args.js';
 
@@ -117,14 +118,61 @@ interface CatalogFile {
   [key: string]: unknown;
 }
 
+/** A server.json is a few kilobytes; anything near this is not one. */
+const MAX_SERVER_JSON_BYTES = 1024 * 1024;
+
+/**
+ * Reads a JSON file an admin was handed: bounded in size, and refused if any object in it has a
+ * `"__proto__"` member (a plain object built from it would turn that member into its prototype,
+ * so what is written could differ from what was read).
+ */
+function readJsonFile(file: string, maxBytes: number): unknown {
+  let text: Buffer;
+  try {
+    if (statSync(file).size > maxBytes) throw new GatehouseError('invalid', `${file}: larger than ${maxBytes} bytes`);
+    text = readFileSync(file);
+  } catch (error) {
+    if (error instanceof GatehouseError) throw error;
+    throw new GatehouseError('invalid', `${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? errorMessage(error)})`);
+  }
+  if (text.byteLength > maxBytes) throw new GatehouseError('invalid', `${file}: larger than ${maxBytes} bytes`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text.toString('utf8'));
+  } catch (error) {
+    throw new GatehouseError('invalid', `${file}: not JSON (${errorMessage(error)})`);
+  }
+  const proto = protoMemberPath(value, []);
+  if (proto !== undefined) throw new GatehouseError('invalid', `${file}: ${formatPath(proto)} is a "__proto__" member, which no server.json or catalogue has`);
+  return value;
+}
+
+/** The path of the first `"__proto__"` member in a parsed JSON value, if any. */
+function protoMemberPath(value: unknown, at: PropertyKey[]): PropertyKey[] | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = protoMemberPath(value[i], [...at, i]);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  for (const key of Object.keys(value)) {
+    if (key === '__proto__') return [...at, key];
+    const found = protoMemberPath((value as Record<string, unknown>)[key], [...at, key]);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 function readCatalogFile(dir: string): { file: string; raw: CatalogFile } {
   const file = join(dir, 'catalog.json');
-  try {
-    return { file, raw: JSON.parse(readFileSync(file, 'utf8')) as CatalogFile };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { file, raw: { servers: {} } };
-    throw new GatehouseError('invalid', `${file}: ${errorMessage(error)}`);
-  }
+  if (!existsSync(file)) return { file, raw: { servers: {} } };
+  const raw = readJsonFile(file, MAX_FILE_BYTES);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new GatehouseError('invalid', `${file}: not a catalogue (a JSON object with "servers")`);
+  const servers = (raw as CatalogFile).servers;
+  if (servers !== undefined && (servers === null || typeof servers !== 'object' || Array.isArray(servers))) throw new GatehouseError('invalid', `${file}: "servers" is not an object`);
+  return { file, raw: raw as CatalogFile };
 }
 
 function writeCatalogFile(file: string, raw: CatalogFile): void {
@@ -145,19 +193,18 @@ export async function policyCatalogCommand(args: string[], io: Io): Promise<numb
     if (values.help) return void io.out(POLICY_CATALOG_HELP + '\n'), 0;
     const source = positionals[0];
     if (!source || positionals.length > 1 || !values.dir) throw new GatehouseError('usage', 'give one SERVER_JSON file and --dir DIR (the bundle directory)');
-    let text: unknown;
-    try {
-      text = JSON.parse(readFileSync(source, 'utf8'));
-    } catch (error) {
-      throw new GatehouseError('invalid', `${source}: ${errorMessage(error)}`);
-    }
-    const parsed = ServerJsonSchema.safeParse(text);
+    const parsed = ServerJsonSchema.safeParse(readJsonFile(source, MAX_SERVER_JSON_BYTES));
     if (!parsed.success) throw new GatehouseError('invalid', `${source}: ${formatPath(parsed.error.issues[0]!.path)}: ${parsed.error.issues[0]!.message}`);
     const server = parsed.data;
     const name = values.name ?? server.name.split('/').pop()!.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 32);
     if (!isServerName(name)) throw new GatehouseError('usage', `"${name}": ${SERVER_NAME_RULE}; give one with --name`);
+    // Read the bundle's catalogue before asking the registry: a catalogue that cannot take the entry is refused first.
+    const { file, raw } = readCatalogFile(values.dir);
+    if (raw.servers?.[name] && !raw.servers[name].server) throw new GatehouseError('exists', `"${name}" is already a server the bundle starts itself (launch) in ${file}; give the entry another name with --name`);
     const npm = server.packages.find((p) => p.registryType === 'npm');
-    const ext: Record<string, unknown> = { ...((server._meta?.[CATALOG_META_KEY] as Record<string, unknown> | undefined) ?? {}) };
+    const given = server._meta?.[CATALOG_META_KEY];
+    if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) throw new GatehouseError('invalid', `${source}: _meta["${CATALOG_META_KEY}"] must be an object`);
+    const ext: Record<string, unknown> = { ...((given as Record<string, unknown> | undefined) ?? {}) };
     const integrity: Record<string, string> = { ...((ext['integrity'] as Record<string, string> | undefined) ?? {}) };
     if (npm) {
       const registry = values.registry ?? npm.registryBaseUrl;
@@ -180,8 +227,10 @@ export async function policyCatalogCommand(args: string[], io: Io): Promise<numb
       } else if (v.default !== undefined) env[v.name] = v.default;
     }
     Object.assign(ext, { secrets, env });
+    // What is written must be what a bundle accepts: the extension is checked as signing and loading would.
+    const checked = CatalogExtensionSchema.safeParse(ext);
+    if (!checked.success) throw new GatehouseError('invalid', `${source}: _meta["${CATALOG_META_KEY}"].${formatPath(checked.error.issues[0]!.path)}: ${checked.error.issues[0]!.message}`);
     server._meta = { ...(server._meta ?? {}), [CATALOG_META_KEY]: ext };
-    const { file, raw } = readCatalogFile(values.dir);
     const servers = (raw.servers ??= {});
     servers[name] = { server: server as unknown as Record<string, unknown>, tools: servers[name]?.tools ?? {} };
     writeCatalogFile(file, raw);

@@ -302,6 +302,18 @@ export interface ClientSetupResult {
   check?: { ok: true; ms: number; pairing: boolean } | { ok: false; reason: string };
 }
 
+/** What `clients.import` did (never a secret's value). */
+export interface ClientImportResult {
+  client: string;
+  /** The client's config file, now pointing at Gatehouse. */
+  file: string;
+  moved: { entry: string; server: string; note?: string }[];
+  /** Names of the secrets its credentials were kept as. */
+  secrets: string[];
+  leftAlone: { entry: string; reason: string }[];
+  check?: { ok: true; ms: number; pairing: boolean } | { ok: false; reason: string };
+}
+
 export interface SecretEntry {
   name: string;
   stored: boolean;
@@ -343,6 +355,7 @@ export interface ConsoleResults {
   'tools.cost': ToolCostReport;
   'clients.apps': ClientApp[];
   'clients.setup': ClientSetupResult;
+  'clients.import': ClientImportResult;
   'secrets.list': SecretsReport;
   'secrets.set': { restarted: string[] };
   'secrets.delete': { deleted: boolean; restarted: string[] };

@@ -35,6 +35,7 @@ export const CONSOLE_METHODS = [
   'tools.cost',
   'clients.apps',
   'clients.setup',
+  'clients.import',
   'secrets.list',
   'secrets.set',
   'secrets.delete',

@@ -143,6 +143,13 @@ export const ControlRequests = {
   'clients.apps': z.object({}).strict(),
   /** Writes Gatehouse's entry into a client's own config (with a backup), then checks it by launching it as the client would. */
   'clients.setup': z.object({ client: z.enum(CLIENT_APP_IDS), dryRun: z.boolean().default(false) }).strict(),
+  /**
+   * Moves the servers a client runs itself behind Gatehouse, as `gatehouse clients import CLIENT` does:
+   * credentials to the key store, the servers into Gatehouse's config, the client's entries replaced by
+   * Gatehouse's (with a backup for `--undo`), then checked by launching it. In managed mode only the
+   * catalog's servers move.
+   */
+  'clients.import': z.object({ client: z.enum(CLIENT_APP_IDS) }).strict(),
 
   // --- The signed catalogue (docs/catalog.md). Results are typed in catalog.ts. -------------------
   /** The entries of the catalogue in force that match a search (every entry without one). */

@@ -315,6 +315,8 @@ const CONTROL_CASES: Record<ControlMethod, Record<string, unknown>> = {
   'clients.apps': {},
   // A dry run writes nothing; the check launches nothing.
   'clients.setup': { client: 'cursor', dryRun: true },
+  // The test's home has no Zed config with servers: nothing to move.
+  'clients.import': { client: 'zed' },
   // The CRM is a local server: there is nothing to sign in to, and nothing is asked.
   'servers.login': { name: 'crm' },
   'servers.logout': { name: 'crm' },

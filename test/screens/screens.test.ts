@@ -5,16 +5,20 @@
  * a read-only client, a question waiting). The desktop app's question window and inbox are shown
  * through the same stand-in for its preload as test/integration/console-e2e.test.ts.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CATALOG_META_KEY } from '../../src/common/catalog.js';
 import { ClientRegistry } from '../../src/node/client-registry.js';
+import { callControl } from '../../src/node/control/control-client.js';
 import { startDaemon, type Daemon } from '../../src/node/daemon.js';
 import { ensureConsoleBuilt, launchChromium, signInToConsole } from '../e2e/support.js';
 import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';
 import { Screen } from '../support/screen.js';
 import { MEMORY } from '../support/servers.js';
+import { makeKey, sampleFiles, signFiles } from '../support/policy.js';
 import { closeAll, connectHttp } from '../integration/support/clients.js';
 import { REPO, eventually, makeHome } from '../integration/support/gatehouse.js';
 import { bridgeStandIn } from '../e2e/bridge-stand-in.js';
@@ -89,7 +93,6 @@ const SCREENS = ['overview', 'approvals', 'servers', 'tools', 'audit', 'secrets'
 async function signIn(page: Page): Promise<void> {
   await daemon.console.call('status', {});
   const login = logins.shift() ?? (await (async () => {
-    const { callControl } = await import('../../src/node/control/control-client.js');
     await callControl(home.paths.controlSocketPath, 'console.link', {});
     return logins.shift()!;
   })());
@@ -145,6 +148,91 @@ describe('the screenshots in docs/screens', () => {
       expect(statSync(file).size).toBeGreaterThan(10_000);
       await context.close();
     }, 180_000);
+  }
+});
+
+/**
+ * The Catalog screen needs a signed catalogue, so it is shot against a second daemon under a managed
+ * policy (keys made here, the sample bundle plus two catalogue entries) whose person's Cursor runs
+ * a server of its own: the approved servers above, the shadow server below.
+ */
+describe('the Catalog screen in docs/screens', () => {
+  let managed: Daemon;
+  let managedHome: ReturnType<typeof makeHome>;
+  const managedLogins: { url: string; code: string }[] = [];
+
+  beforeAll(async () => {
+    const root = await makeKey();
+    const integrity = (seed: string) => `sha512-${createHash('sha512').update(seed).digest('base64')}`;
+    const entry = (name: string, title: string, description: string, pkg: string, version: string, extra: Record<string, unknown>, tools: Record<string, { readOnly: boolean }>) => ({
+      server: {
+        name: `com.acme/${name}`,
+        title,
+        description,
+        version,
+        packages: [{ registryType: 'npm', registryBaseUrl: 'https://npm.acme.example', identifier: pkg, version, transport: { type: 'stdio' } }],
+        _meta: { [CATALOG_META_KEY]: { publisher: 'Acme IT', integrity: { npm: integrity(pkg) }, ...extra } },
+      },
+      tools: Object.fromEntries(Object.entries(tools).map(([tool, t]) => [tool, { sha256: createHash('sha256').update(tool).digest('hex'), ...t }])),
+    });
+    const bundle = await signFiles(
+      sampleFiles({
+        catalog: (c) => {
+          const servers = c.servers as Record<string, unknown>;
+          servers['weather'] = entry('weather', 'Weather', 'Forecasts and warnings for any city', '@acme/weather-mcp', '1.4.2', {
+            secrets: [{ name: 'weather_key', description: 'Your key for the weather service' }],
+            env: { WEATHER_API_KEY: '${secret:weather_key}' },
+          }, { forecast: { readOnly: true }, warnings: { readOnly: true } });
+          servers['tickets'] = entry('tickets', 'Tickets', 'Read and update support tickets', '@acme/tickets-mcp', '2.0.1', {}, { search_tickets: { readOnly: true }, update_ticket: { readOnly: false } });
+        },
+      }),
+      { version: 7, keys: [root] },
+    );
+    managedHome = makeHome('gh-screens-catalog-');
+    const managedDir = join(managedHome.home, 'managed');
+    mkdirSync(managedDir);
+    writeFileSync(join(managedDir, 'root.pub'), root.publicPem);
+    writeFileSync(join(managedDir, 'policy.json'), JSON.stringify({ trust: ['root.pub'], required: true }));
+    writeFileSync(join(managedDir, 'policy.bundle'), bundle);
+    mkdirSync(join(managedHome.home, '.cursor'));
+    writeFileSync(
+      join(managedHome.home, '.cursor', 'mcp.json'),
+      JSON.stringify({ mcpServers: { notes: { command: 'npx', args: ['-y', '@someone/notes-mcp', '--token', 'nt-0c1d2e3f4a5b6c7d8e9f'], env: { NOTES_DIR: '/home/ann/notes' } } } }),
+    );
+    writeFileSync(managedHome.paths.configFile, JSON.stringify({ servers: {}, listen: { http: { enabled: false, port: 0 } } }), { mode: 0o600 });
+    managed = await startDaemon({
+      paths: managedHome.paths,
+      env: { ...managedHome.env, HOME: managedHome.home },
+      managedDir,
+      logger: { log: () => undefined },
+      testIdentity: { user: 'ann', groups: ['crm-analysts'] },
+      human: { terminal: null, notifier: { notify: () => false } },
+      ui: { announce: (url, code) => (managedLogins.push({ url, code }), true) },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await managed?.stop();
+    if (managedHome) rmSync(managedHome.home, { recursive: true, force: true });
+  });
+
+  for (const theme of ['light', 'dark'] as const) {
+    it(`the Catalog screen, ${theme}, at 1440×900`, async () => {
+      const context = await browser.newContext({ viewport: VIEWPORT, reducedMotion: 'reduce', colorScheme: theme });
+      const page = await context.newPage();
+      await page.addInitScript(`window.localStorage.setItem('gatehouse.theme', '${theme}')`);
+      if (managedLogins.length === 0) await callControl(managedHome.paths.controlSocketPath, 'console.link', {});
+      await signInToConsole(page, managedLogins.shift()!);
+      await page.goto(new URL('/#/catalog', new URL(page.url()).origin).href);
+      await page.getByRole('article', { name: 'Weather' }).waitFor();
+      await page.getByRole('region', { name: 'Servers cursor runs itself' }).waitFor();
+      await page.waitForTimeout(400);
+      const file = join(OUT, `catalog-${theme}.png`);
+      await page.screenshot({ path: file });
+      keep(file);
+      expect(await page.content()).not.toContain('nt-0c1d2e3f4a5b6c7d8e9f');
+      await context.close();
+    }, 60_000);
   }
 });
 

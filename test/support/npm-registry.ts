@@ -37,6 +37,11 @@ export interface TestRegistry {
   publish(options: PublishOptions): string;
   /** Replaces a published version's bytes (and its packument's integrity): same version, other bytes. */
   tamper(options: PublishOptions): string;
+  /**
+   * Serves other bytes for a published version while its packument still names the old integrity,
+   * as a mirror or a proxy in the path would: the client's own integrity check can tell.
+   */
+  serveOther(options: PublishOptions): void;
   /** Requests for tarballs so far, by file name. */
   downloads: string[];
   close(): Promise<void>;
@@ -78,6 +83,11 @@ export async function startRegistry(): Promise<TestRegistry> {
     versions.set(o.version, p);
     return p.integrity;
   };
+  const serveOther = (o: PublishOptions): void => {
+    const old = packages.get(o.name)?.get(o.version);
+    if (!old) throw new Error(`${o.name}@${o.version} is not published`);
+    packages.get(o.name)!.set(o.version, { ...pack(o), integrity: old.integrity, shasum: old.shasum });
+  };
   const tarballName = (name: string, version: string) => `${name.split('/').pop()}-${version}.tgz`;
 
   const server: Server = createServer((req, res) => {
@@ -114,6 +124,7 @@ export async function startRegistry(): Promise<TestRegistry> {
     url,
     publish: put,
     tamper: put,
+    serveOther,
     downloads,
     close: async () => {
       server.closeAllConnections();

@@ -18,7 +18,8 @@ import type { UpstreamAuth } from '../upstream-auth/service.js';
 import { searchHandlers, type SearchHandlerDeps } from '../search/handlers.js';
 import { secretReferences } from '../secrets/resolver.js';
 import { detectClients } from '../clients/clients.js';
-import { setupClient, type ClientsContext } from '../clients/service.js';
+import { importClient, setupClient, type ClientsContext } from '../clients/service.js';
+import { readRawServers } from '../console/handlers.js';
 import { bridgeLaunch } from '../clients/launch.js';
 import type { CatalogService } from '../catalog/service.js';
 
@@ -141,6 +142,26 @@ export function controlHandlers(deps: ControlDeps): ControlHandlers {
       if (!dryRun) logger.log('info', 'clients.setup', { client, file: result.file, changed: result.changed, check: result.check?.ok });
       const check = result.check ? (result.check.ok ? { ok: true as const, ms: result.check.ms, pairing: result.check.pairing } : { ok: false as const, reason: result.check.reason }) : undefined;
       return { client, file: result.file, changed: result.changed, ...(result.diff ? { diff: result.diff } : {}), command: [result.launch.command, ...result.launch.args], ...(check ? { check } : {}) };
+    },
+    'clients.import': async ({ client }) => {
+      // Gatehouse's config must be readable before anything is added to it; its servers are compared as written.
+      const existing = await readRawServers(deps.clients.configFile);
+      if (existing === undefined) throw new GatehouseError('config_invalid', `${deps.clients.configFile} is not valid JSON; fix it before importing`);
+      const policy = deps.policyServers();
+      const result = await importClient(deps.clients, client, {
+        secrets: 'store',
+        existing,
+        keys: async () => deps.console.keychain,
+        ...(policy.mode === 'unmanaged' ? {} : { managed: { servers: policy.servers } }),
+      });
+      const { plan } = result;
+      logger.log('info', 'clients.import', { client, moved: plan.moved.map((m) => m.server), secrets: plan.secrets.map((s) => s.name), leftAlone: plan.leftAlone.length });
+      if (plan.secrets.length > 0 || Object.keys(plan.add).length > 0) await deps.reload();
+      await deps.catalog.scanShadows();
+      deps.changed?.(['servers', 'secrets']);
+      const check = result.check ? (result.check.ok ? { ok: true as const, ms: result.check.ms, pairing: result.check.pairing } : { ok: false as const, reason: result.check.reason }) : undefined;
+      const file = result.changes[1]?.file ?? '';
+      return { client, file, moved: plan.moved, secrets: plan.secrets.map((s) => s.name), leftAlone: plan.leftAlone, ...(check ? { check } : {}) };
     },
     'catalog.list': ({ query }) => deps.catalog.listing(query),
     'catalog.show': ({ name }) => deps.catalog.show(name),

@@ -28,6 +28,8 @@ export interface ManagedOptions {
   clients?: string[];
   /** Extra files for the managed directory (a CA certificate). */
   extraFiles?: Record<string, string>;
+  /** Added to the daemon's environment (npm's registry, as a person's npm settings name it). */
+  env?: Record<string, string>;
 }
 
 export interface ManagedGatehouse {
@@ -54,7 +56,9 @@ function writeReplacing(file: string, data: string | Buffer, mode = 0o644): void
 }
 
 export async function startManaged(options: ManagedOptions): Promise<ManagedGatehouse> {
-  const { home, paths, env } = makeHome('gh-policy-');
+  const made = makeHome('gh-policy-');
+  const { home, paths } = made;
+  const env = { ...made.env, ...(options.env ?? {}) };
   const managedDir = join(home, 'managed');
   mkdirSync(managedDir, { mode: 0o755 });
   const trust = options.roots.map((root, i) => {
