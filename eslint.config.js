@@ -125,10 +125,11 @@ export default defineConfig(
     files: ['src/core/**/*.{ts,tsx,mts,cts}'],
     rules: {
       'no-restricted-imports': restrictImports(
-        forbid.nodePrefixed(
-          'src/core may use only node:crypto, node:events and node:util of Node; anything else is an adapter in src/node behind a port.',
-          ['crypto', 'events', 'util'],
-        ),
+        forbid.nodePrefixed('src/core may use only node:crypto, node:events and node:util of Node; anything else is an adapter in src/node behind a port.', [
+          'crypto',
+          'events',
+          'util',
+        ]),
         forbid.bareBuiltins('Write Node modules with the node: prefix (and src/core may use only node:crypto, node:events, node:util).'),
         forbid.electron,
         forbid.react,

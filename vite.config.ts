@@ -24,9 +24,7 @@ function noRemoteResources(): Plugin {
       handler(html, context) {
         const match = REMOTE_REFERENCE.exec(html);
         if (match) {
-          throw new Error(
-            `${context.filename} loads from another origin (${match[0]}…): bundle it instead; the CSP allows only the app's own files.`,
-          );
+          throw new Error(`${context.filename} loads from another origin (${match[0]}…): bundle it instead; the CSP allows only the app's own files.`);
         }
         return html;
       },

@@ -43,7 +43,9 @@ export interface QuotaStageBenchResult {
 
 /** The sample bundle's shape, with limits no benchmark reaches. */
 const SETTINGS: QuotaSettings = {
-  rateLimits: [{ id: 'calls-per-tool', per: ['user', 'client', 'tool'], calls: 1_000_000_000, intervalMs: 60_000, burst: 1_000_000_000, tools: { kind: 'all' } }],
+  rateLimits: [
+    { id: 'calls-per-tool', per: ['user', 'client', 'tool'], calls: 1_000_000_000, intervalMs: 60_000, burst: 1_000_000_000, tools: { kind: 'all' } },
+  ],
   quotas: [
     { id: 'writes-per-day', window: 'day', per: ['user'], limit: 1_000_000_000, approvalAfter: 999_999_999, tools: { kind: 'writes' } },
     { id: 'writes-per-session', window: 'session', per: ['user'], limit: 1_000_000_000, tools: { kind: 'writes' } },
@@ -58,7 +60,16 @@ const PRINCIPAL: Principal = {
 };
 
 function call(name: string): GovernedCall {
-  return { id: 'bench', kind: 'tool', server: 'crm', name, arguments: { contact_id: 'c-1', amount: 12, currency: 'EUR' }, principal: PRINCIPAL, context: { signal: new AbortController().signal }, facts: {} };
+  return {
+    id: 'bench',
+    kind: 'tool',
+    server: 'crm',
+    name,
+    arguments: { contact_id: 'c-1', amount: 12, currency: 'EUR' },
+    principal: PRINCIPAL,
+    context: { signal: new AbortController().signal },
+    facts: {},
+  };
 }
 
 const answer: Handler = async () => ({ kind: 'ok', result: { content: [] } });
@@ -112,9 +123,15 @@ export async function quotaStageBench(options: { calls?: number; log?: (line: st
       memory: await time(governor(new MemoryQuotaStore(), SETTINGS), broker(), 'refund', calls),
     };
     const added = (s: Summary) => s.p50 - perCallUs.baseline.p50;
-    const result = { calls, perCallUs, addedP50Us: { unmatched: added(perCallUs.unmatched), sqlite: added(perCallUs.sqlite), memory: added(perCallUs.memory) } };
+    const result = {
+      calls,
+      perCallUs,
+      addedP50Us: { unmatched: added(perCallUs.unmatched), sqlite: added(perCallUs.sqlite), memory: added(perCallUs.memory) },
+    };
     for (const [name, s] of Object.entries(perCallUs)) log(`  quota+approval stages, ${name}: p50 ${s.p50.toFixed(1)} µs, p99 ${s.p99.toFixed(1)} µs per call`);
-    log(`  added at p50: ${result.addedP50Us.unmatched.toFixed(1)} µs unmatched, ${result.addedP50Us.sqlite.toFixed(1)} µs with 3 counters in SQLite, ${result.addedP50Us.memory.toFixed(1)} µs in memory`);
+    log(
+      `  added at p50: ${result.addedP50Us.unmatched.toFixed(1)} µs unmatched, ${result.addedP50Us.sqlite.toFixed(1)} µs with 3 counters in SQLite, ${result.addedP50Us.memory.toFixed(1)} µs in memory`,
+    );
     return result;
   } finally {
     sqlite.close();

@@ -57,7 +57,14 @@ function record(i: number): AuditRecord {
     name: `tool${i % 30}`,
     argsShape: { path: 'string', limit: 'number' },
     argsDigest: 'sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
-    ...(outcome ? { decision: i % 97 === 1 ? 'denied' : 'ok', latencyMs: 3, policyMode: 'unmanaged', resultDigest: 'sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae' } : {}),
+    ...(outcome
+      ? {
+          decision: i % 97 === 1 ? 'denied' : 'ok',
+          latencyMs: 3,
+          policyMode: 'unmanaged',
+          resultDigest: 'sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae',
+        }
+      : {}),
   } as AuditRecord;
 }
 
@@ -120,7 +127,10 @@ async function hubIngest(devices: number, perDevice: number, databaseUrl: string
     databaseUrl = cluster.url;
   }
   const secret = 'bench-enrolment-secret';
-  const hub = await startHub({ databaseUrl, host: '127.0.0.1', port: 0, adminTokenHashes: [], enrolmentSecretHashes: [sha256Hex(secret)] }, { log: () => undefined });
+  const hub = await startHub(
+    { databaseUrl, host: '127.0.0.1', port: 0, adminTokenHashes: [], enrolmentSecretHashes: [sha256Hex(secret)] },
+    { log: () => undefined },
+  );
   const dirs: string[] = [];
   const stores: SqliteAuditStore[] = [];
   try {
@@ -165,15 +175,26 @@ async function throwawayPostgres(): Promise<{ url: string; stop(): Promise<void>
   const dir = mkdtempSync(join(tmpdir(), 'gh-bench-pg-'));
   let user: { uid: number; gid: number } | undefined;
   if (process.getuid?.() === 0) {
-    user = { uid: Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout), gid: Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout) };
+    user = {
+      uid: Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout),
+      gid: Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout),
+    };
     chownSync(dir, user.uid, user.gid);
   }
   const data = join(dir, 'data');
-  const init = spawnSync(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], { ...(user ?? {}), cwd: dir, encoding: 'utf8' });
+  const init = spawnSync(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], {
+    ...(user ?? {}),
+    cwd: dir,
+    encoding: 'utf8',
+  });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
   const port = await freePort();
   // Durable settings, as a production hub would run (fsync on).
-  const child: ChildProcess = spawn(join(bin, 'postgres'), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'], { ...(user ?? {}), cwd: dir, stdio: 'ignore' });
+  const child: ChildProcess = spawn(join(bin, 'postgres'), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'], {
+    ...(user ?? {}),
+    cwd: dir,
+    stdio: 'ignore',
+  });
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   const deadline = Date.now() + 30_000;
   for (;;) {

@@ -59,7 +59,13 @@ function bundleContent(lists: Map<string, UpstreamLists>): BundleContent {
   for (const [name, l] of lists) {
     const entries = new Map<string, CatalogTool>();
     l.tools.forEach((tool, i) => {
-      entries.set(tool.name, { sha256: toolDefinitionHash(tool), readOnly: i % 2 === 0, destructive: i % 10 === 9, tags: i % 7 === 0 ? ['money'] : [], scale: { amount: 2 } });
+      entries.set(tool.name, {
+        sha256: toolDefinitionHash(tool),
+        readOnly: i % 2 === 0,
+        destructive: i % 10 === 9,
+        tags: i % 7 === 0 ? ['money'] : [],
+        scale: { amount: 2 },
+      });
     });
     servers.set(name, { launch: { type: 'stdio', command: 'node', args: [], env: {}, stopGraceMs: 1000, enabled: true } as never, tools: entries });
   }
@@ -78,14 +84,23 @@ function bundleContent(lists: Map<string, UpstreamLists>): BundleContent {
   return {
     schemaText,
     policyFiles: [{ name: 'policies.cedar', text: policies }],
-    roles: { groups: new Map([['analysts', ['analyst']], ['support', ['support']], ['admins', ['admin']]]) },
+    roles: {
+      groups: new Map([
+        ['analysts', ['analyst']],
+        ['support', ['support']],
+        ['admins', ['admin']],
+      ]),
+    },
     catalog: { servers, catalogOnly: true },
     quotas: { rateLimits: [], quotas: [] },
   };
 }
 
 function principal(group: string, client = 'bench'): Principal {
-  return { user: { id: `${group}@example.com`, source: 'oidc', displayName: group, groups: [group], roles: [] }, client: { id: `client:${client}`, name: client, verified: true, transport: 'socket' } };
+  return {
+    user: { id: `${group}@example.com`, source: 'oidc', displayName: group, groups: [group], roles: [] },
+    client: { id: `client:${client}`, name: client, verified: true, transport: 'socket' },
+  };
 }
 
 function time(fn: () => unknown, n: number, warmup = Math.min(50, n)): number[] {
@@ -109,7 +124,15 @@ export async function policyScenario(options: { reps?: number; log?: (line: stri
 
   const cedar = new CedarEngine();
   const t0 = performance.now();
-  const compiled = compileBundle(bundleContent(lists), { manifest: { version: 1, issuedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 86_400_000).toISOString(), files: {} }, digest: 'bench', signedBy: [] }, cedar);
+  const compiled = compileBundle(
+    bundleContent(lists),
+    {
+      manifest: { version: 1, issuedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 86_400_000).toISOString(), files: {} },
+      digest: 'bench',
+      signedBy: [],
+    },
+    cedar,
+  );
   const compileMs = performance.now() - t0;
   if (!compiled.ok) throw new Error(`the benchmark bundle does not compile: ${compiled.errors.join('; ')}`);
   const bundle: CompiledBundle = compiled.bundle;
@@ -146,7 +169,9 @@ export async function policyScenario(options: { reps?: number; log?: (line: stri
     const coldMs = performance.now() - c0;
     const warm = summarize(time(() => gateway.listTools(who, {}), reps, 5));
     listTools[role] = { visible, coldMs, warm };
-    log(`  tools/list ${SERVERS}×${TOOLS} as ${role}: ${visible} visible, cold ${coldMs.toFixed(1)} ms, warm p50 ${warm.p50.toFixed(3)} ms p99 ${warm.p99.toFixed(3)} ms`);
+    log(
+      `  tools/list ${SERVERS}×${TOOLS} as ${role}: ${visible} visible, cold ${coldMs.toFixed(1)} ms, warm p50 ${warm.p50.toFixed(3)} ms p99 ${warm.p99.toFixed(3)} ms`,
+    );
   }
   const unmanagedListTools = summarize(time(() => unmanagedGateway.listTools(baselinePrincipal, {}), reps, 5));
   log(`  tools/list unmanaged (baseline): p50 ${unmanagedListTools.p50.toFixed(3)} ms`);
@@ -171,7 +196,9 @@ export async function policyScenario(options: { reps?: number; log?: (line: stri
   const decideUs = {
     unmanaged: usSummary(time(() => unmanaged.decide(), n)),
     cached: usSummary(time(() => policy.decide(analystCall), n)),
-    withArguments: usSummary(time(() => policy.decide(call(support, 'srv01', 'tool_7', { amount: 10 + (fresh++ % 1_000_000) / 100, note: 'x' })), Math.max(200, Math.floor(n / 4)))),
+    withArguments: usSummary(
+      time(() => policy.decide(call(support, 'srv01', 'tool_7', { amount: 10 + (fresh++ % 1_000_000) / 100, note: 'x' })), Math.max(200, Math.floor(n / 4))),
+    ),
     withArgumentsRepeated: usSummary(time(() => policy.decide(supportMoney), n)),
   };
   log(

@@ -36,7 +36,23 @@ import { searchScenario } from './scenarios/search.js';
 import { serversScenario } from './scenarios/servers.js';
 import { telemetryScenario } from './scenarios/telemetry.js';
 
-const PHASES = ['latency', 'throughput', 'curves', 'servers', 'memory', 'inprocess', 'telemetry', 'catalog', 'search', 'policy', 'quota', 'sandbox', 'audit', 'auditscale', 'profile'] as const;
+const PHASES = [
+  'latency',
+  'throughput',
+  'curves',
+  'servers',
+  'memory',
+  'inprocess',
+  'telemetry',
+  'catalog',
+  'search',
+  'policy',
+  'quota',
+  'sandbox',
+  'audit',
+  'auditscale',
+  'profile',
+] as const;
 type Phase = (typeof PHASES)[number];
 const PEERS: PeerName[] = ['supergateway', 'mcp-proxy', 'mcp-hub'];
 const DEFAULT_BASELINE = join(REPO, 'bench', 'baseline.json');
@@ -92,7 +108,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const baselineFile = values.baseline ?? DEFAULT_BASELINE;
-  if (values['compare-only']) return compareStep(JSON.parse(readFileSync(values['compare-only'], 'utf8')) as RunResults, baselineFile, values.out ?? join(REPO, 'dist', 'bench'));
+  if (values['compare-only'])
+    return compareStep(JSON.parse(readFileSync(values['compare-only'], 'utf8')) as RunResults, baselineFile, values.out ?? join(REPO, 'dist', 'bench'));
 
   const quick = values.quick ?? false;
   const phases = new Set<Phase>(values.only ? (values.only.split(',').map((p) => p.trim()) as Phase[]) : PHASES.filter((p) => p !== 'profile'));
@@ -104,8 +121,34 @@ async function main(): Promise<number> {
   const peersDir = values.peers ?? process.env.GATEHOUSE_BENCH_PEERS;
 
   const settings: Settings = quick
-    ? { quick, latencyCalls: 600, warmupCalls: 150, rounds: 2, clients: 16, throughputMs: 1500, passes: 1, catalogServers: 50, catalogTools: 100, curveClients: [1, 16, 64, 256], serverCounts: [1, 10, 50], auditSizes: [10_000, 1_000_000] }
-    : { quick, latencyCalls: 2000, warmupCalls: 300, rounds: 4, clients: 16, throughputMs: 2500, passes: 2, catalogServers: 50, catalogTools: 100, curveClients: [1, 16, 64, 256], serverCounts: [1, 10, 50], auditSizes: [10_000, 1_000_000] };
+    ? {
+        quick,
+        latencyCalls: 600,
+        warmupCalls: 150,
+        rounds: 2,
+        clients: 16,
+        throughputMs: 1500,
+        passes: 1,
+        catalogServers: 50,
+        catalogTools: 100,
+        curveClients: [1, 16, 64, 256],
+        serverCounts: [1, 10, 50],
+        auditSizes: [10_000, 1_000_000],
+      }
+    : {
+        quick,
+        latencyCalls: 2000,
+        warmupCalls: 300,
+        rounds: 4,
+        clients: 16,
+        throughputMs: 2500,
+        passes: 2,
+        catalogServers: 50,
+        catalogTools: 100,
+        curveClients: [1, 16, 64, 256],
+        serverCounts: [1, 10, 50],
+        auditSizes: [10_000, 1_000_000],
+      };
   if (values['audit-10m']) settings.auditSizes.push(10_000_000);
   const results: RunResults = {
     startedAt: new Date().toISOString(),
@@ -195,8 +238,22 @@ async function main(): Promise<number> {
           byId.set(t.id, r);
           results.targets.push(r);
         }
-        if (phases.has('latency')) await guarded('latency', () => latencyPhase(targets.filter((t) => t.latency !== false), byId, settings));
-        if (phases.has('throughput')) await guarded('throughput', () => throughputPhase(targets.filter((t) => t.throughput !== false), byId, settings));
+        if (phases.has('latency'))
+          await guarded('latency', () =>
+            latencyPhase(
+              targets.filter((t) => t.latency !== false),
+              byId,
+              settings,
+            ),
+          );
+        if (phases.has('throughput'))
+          await guarded('throughput', () =>
+            throughputPhase(
+              targets.filter((t) => t.throughput !== false),
+              byId,
+              settings,
+            ),
+          );
         await sleep(quick ? 1000 : 2000);
         for (const h of hostPids) h.result.rssAfterLoadMb = rssMb(h.pid);
         const d = daemon as RunningDaemon;
@@ -213,103 +270,141 @@ async function main(): Promise<number> {
     }
   }
 
-  if (phases.has('curves')) await guarded('curves', async () => {
-    log(`cost curves against ${settings.curveClients.join(' / ')} clients ...`);
-    const daemon = await spawnDaemon({ servers: fixtureServers(1) });
-    const bare = await startBareProxy().catch(async (error: unknown) => {
-      await daemon.stop();
-      throw error;
+  if (phases.has('curves'))
+    await guarded('curves', async () => {
+      log(`cost curves against ${settings.curveClients.join(' / ')} clients ...`);
+      const daemon = await spawnDaemon({ servers: fixtureServers(1) });
+      const bare = await startBareProxy().catch(async (error: unknown) => {
+        await daemon.stop();
+        throw error;
+      });
+      try {
+        const pick = (ids: string[], all: Target[]) => ids.map((id) => all.find((t) => t.id === id)!);
+        results.curves = await curvesScenario({
+          targets: [
+            ...pick(['bare-socket', 'bare-http'], bareTargets(bare)),
+            ...pick(['gatehouse-socket-legacy', 'gatehouse-http-legacy', 'gatehouse-http-modern'], gatehouseTargets(daemon)),
+          ],
+          counts: settings.curveClients,
+          warmupMs: 300,
+          durationMs: quick ? 1000 : 2000,
+          log,
+        });
+      } finally {
+        await bare.stop();
+        await daemon.stop();
+      }
     });
-    try {
-      const pick = (ids: string[], all: Target[]) => ids.map((id) => all.find((t) => t.id === id)!);
-      results.curves = await curvesScenario({
-        targets: [...pick(['bare-socket', 'bare-http'], bareTargets(bare)), ...pick(['gatehouse-socket-legacy', 'gatehouse-http-legacy', 'gatehouse-http-modern'], gatehouseTargets(daemon))],
-        counts: settings.curveClients,
-        warmupMs: 300,
+  if (phases.has('servers'))
+    await guarded('servers', async () => {
+      log(`cost curves against ${settings.serverCounts.join(' / ')} servers ...`);
+      results.servers = await serversScenario({
+        counts: settings.serverCounts,
+        reps: quick ? 1 : 2,
+        calls: quick ? 300 : 1000,
+        clients: settings.clients,
         durationMs: quick ? 1000 : 2000,
+        idleMs: quick ? 1000 : 2000,
         log,
       });
-    } finally {
-      await bare.stop();
-      await daemon.stop();
-    }
-  });
-  if (phases.has('servers')) await guarded('servers', async () => {
-    log(`cost curves against ${settings.serverCounts.join(' / ')} servers ...`);
-    results.servers = await serversScenario({ counts: settings.serverCounts, reps: quick ? 1 : 2, calls: quick ? 300 : 1000, clients: settings.clients, durationMs: quick ? 1000 : 2000, idleMs: quick ? 1000 : 2000, log });
-  });
-  if (phases.has('memory')) await guarded('memory', async () => {
-    log('daemon memory with the default servers: idle, under load, idle after ...');
-    results.memory = await memoryScenario({ idleMs: quick ? 3000 : 5000, loadMs: quick ? 4000 : 10_000, clients: 16, log });
-  });
-  if (phases.has('inprocess')) await guarded('inprocess', async () => {
-    log('in-process cost of a governed call ...');
-    results.inProcess = await inProcessScenario(quick ? 3_000 : 8_000);
-    log(`  direct ${results.inProcess.directUs.toFixed(1)} µs, chain alone ${results.inProcess.chainUs.toFixed(1)} µs (${results.inProcess.chainNoAuditUs.toFixed(1)} µs without audit), through the gateway ${results.inProcess.gatewayUs.toFixed(1)} µs per call`);
-  });
-  if (phases.has('telemetry')) await guarded('telemetry', async () => {
-    log('telemetry: per-call cost of the chain with tracing and metrics off, on, and on but unsampled ...');
-    results.telemetry = await telemetryScenario({ calls: quick ? 3_000 : 10_000, rounds: quick ? 3 : 7, log });
-    const [off, on] = results.telemetry.variants;
-    log(`  off ${off!.noAuditUs.toFixed(1)} µs, on ${on!.noAuditUs.toFixed(1)} µs per call without audit (×${(on!.noAuditUs / off!.noAuditUs).toFixed(2)}); with SQLite audit ${off!.sqliteAuditUs.toFixed(1)} → ${on!.sqliteAuditUs.toFixed(1)} µs`);
-  });
-  if (phases.has('catalog')) await guarded('catalog', async () => {
-    log(`tools/list over ${settings.catalogServers} servers × ${settings.catalogTools} tools ...`);
-    const hub = values['no-peers'] ? undefined : findPeer('mcp-hub', peersDir);
-    results.catalog = await catalogScenario({
-      servers: settings.catalogServers,
-      toolsPerServer: settings.catalogTools,
-      reps: quick ? 15 : 50,
-      mcpHub: hub && !('missing' in hub) ? hub : undefined,
-      log,
     });
-  });
-  if (phases.has('search')) await guarded('search', async () => {
-    log('tool search: recall on the labelled queries, tokens per view, find_tools over 5,000 tools ...');
-    results.search = await searchScenario({ reps: quick ? 3 : 10, log });
-  });
-  if (phases.has('policy')) await guarded('policy', async () => {
-    log('managed policy (Cedar) in process: decisions and filtered tools/list ...');
-    results.policy = await policyScenario({ reps: quick ? 50 : 200, log });
-  });
-  if (phases.has('quota')) await guarded('quota', async () => {
-    log('quota and approval stages in process: added cost per call ...');
-    results.quota = await quotaStageBench({ calls: quick ? 5_000 : 20_000, log });
-  });
-  if (phases.has('sandbox')) await guarded('sandbox', async () => {
-    log('a confined server against an unconfined one: start-up, per-call latency, memory ...');
-    results.sandbox = await sandboxScenario({ restarts: quick ? 5 : 15, calls: quick ? 600 : 2000, rounds: quick ? 2 : 4, log });
-    const r = results.sandbox;
-    log(`  ${SANDBOX_VARIANTS.map((v) => `${v}: start ${r.startupMs[v].p50.toFixed(0)} ms, call p50 ${r.callMs[v].p50.toFixed(3)} ms`).join('; ')}`);
-  });
-  if (phases.has('audit')) await guarded('audit', async () => {
-    log('audit append rate, both durabilities; hub ingest into a throwaway PostgreSQL ...');
-    results.audit = await auditScenario(quick ? 20_000 : 100_000, 16, quick ? 2_000 : 5_000);
-    for (const a of results.audit.runs) log(`  ${a.durability}, bursts of ${a.burst}: ${a.recordsPerSecond.toFixed(0)} records/s`);
-    results.auditBench = await auditBench(quick ? { appendEvents: 20_000, queryEvents: 0, hubDevices: 2, hubEventsPerDevice: 5_000 } : { appendEvents: 100_000, queryEvents: 0 });
-    const hub = results.auditBench.hubIngest;
-    log(`  hub ingest: ${'skipped' in hub ? `skipped (${hub.skipped})` : `${hub.eventsPerSecond} events/s`}`);
-  });
-  if (phases.has('auditscale')) await guarded('auditscale', async () => {
-    log(`audit log at ${settings.auditSizes.map((n) => n.toLocaleString('en-US')).join(' / ')} events: first pages and append ...`);
-    results.auditScale = await auditScaleScenario({ sizes: settings.auditSizes, cacheDir, fresh: values['fresh-audit'] ?? false, reps: quick ? 3 : 5, appendEvents: quick ? 30_000 : 100_000, appendMs: quick ? 1500 : 3000, log });
-  });
-  if (phases.has('profile')) await guarded('profile', async () => {
-    log('profiling the daemon under load ...');
-    results.profiles = await profileScenario({
-      outDir: join(outDir, 'profiles'),
-      runs: [
-        { target: 'gatehouse-socket-legacy', mode: 'sequential' },
-        { target: 'gatehouse-http-legacy', mode: 'sequential' },
-        { target: 'gatehouse-socket-legacy', mode: 'concurrent' },
-        { target: 'gatehouse-http-legacy', mode: 'concurrent' },
-      ],
-      clients: settings.clients,
-      durationMs: quick ? 2000 : 5000,
-      sequentialCalls: quick ? 1500 : 4000,
-      log,
+  if (phases.has('memory'))
+    await guarded('memory', async () => {
+      log('daemon memory with the default servers: idle, under load, idle after ...');
+      results.memory = await memoryScenario({ idleMs: quick ? 3000 : 5000, loadMs: quick ? 4000 : 10_000, clients: 16, log });
     });
-  });
+  if (phases.has('inprocess'))
+    await guarded('inprocess', async () => {
+      log('in-process cost of a governed call ...');
+      results.inProcess = await inProcessScenario(quick ? 3_000 : 8_000);
+      log(
+        `  direct ${results.inProcess.directUs.toFixed(1)} µs, chain alone ${results.inProcess.chainUs.toFixed(1)} µs (${results.inProcess.chainNoAuditUs.toFixed(1)} µs without audit), through the gateway ${results.inProcess.gatewayUs.toFixed(1)} µs per call`,
+      );
+    });
+  if (phases.has('telemetry'))
+    await guarded('telemetry', async () => {
+      log('telemetry: per-call cost of the chain with tracing and metrics off, on, and on but unsampled ...');
+      results.telemetry = await telemetryScenario({ calls: quick ? 3_000 : 10_000, rounds: quick ? 3 : 7, log });
+      const [off, on] = results.telemetry.variants;
+      log(
+        `  off ${off!.noAuditUs.toFixed(1)} µs, on ${on!.noAuditUs.toFixed(1)} µs per call without audit (×${(on!.noAuditUs / off!.noAuditUs).toFixed(2)}); with SQLite audit ${off!.sqliteAuditUs.toFixed(1)} → ${on!.sqliteAuditUs.toFixed(1)} µs`,
+      );
+    });
+  if (phases.has('catalog'))
+    await guarded('catalog', async () => {
+      log(`tools/list over ${settings.catalogServers} servers × ${settings.catalogTools} tools ...`);
+      const hub = values['no-peers'] ? undefined : findPeer('mcp-hub', peersDir);
+      results.catalog = await catalogScenario({
+        servers: settings.catalogServers,
+        toolsPerServer: settings.catalogTools,
+        reps: quick ? 15 : 50,
+        mcpHub: hub && !('missing' in hub) ? hub : undefined,
+        log,
+      });
+    });
+  if (phases.has('search'))
+    await guarded('search', async () => {
+      log('tool search: recall on the labelled queries, tokens per view, find_tools over 5,000 tools ...');
+      results.search = await searchScenario({ reps: quick ? 3 : 10, log });
+    });
+  if (phases.has('policy'))
+    await guarded('policy', async () => {
+      log('managed policy (Cedar) in process: decisions and filtered tools/list ...');
+      results.policy = await policyScenario({ reps: quick ? 50 : 200, log });
+    });
+  if (phases.has('quota'))
+    await guarded('quota', async () => {
+      log('quota and approval stages in process: added cost per call ...');
+      results.quota = await quotaStageBench({ calls: quick ? 5_000 : 20_000, log });
+    });
+  if (phases.has('sandbox'))
+    await guarded('sandbox', async () => {
+      log('a confined server against an unconfined one: start-up, per-call latency, memory ...');
+      results.sandbox = await sandboxScenario({ restarts: quick ? 5 : 15, calls: quick ? 600 : 2000, rounds: quick ? 2 : 4, log });
+      const r = results.sandbox;
+      log(`  ${SANDBOX_VARIANTS.map((v) => `${v}: start ${r.startupMs[v].p50.toFixed(0)} ms, call p50 ${r.callMs[v].p50.toFixed(3)} ms`).join('; ')}`);
+    });
+  if (phases.has('audit'))
+    await guarded('audit', async () => {
+      log('audit append rate, both durabilities; hub ingest into a throwaway PostgreSQL ...');
+      results.audit = await auditScenario(quick ? 20_000 : 100_000, 16, quick ? 2_000 : 5_000);
+      for (const a of results.audit.runs) log(`  ${a.durability}, bursts of ${a.burst}: ${a.recordsPerSecond.toFixed(0)} records/s`);
+      results.auditBench = await auditBench(
+        quick ? { appendEvents: 20_000, queryEvents: 0, hubDevices: 2, hubEventsPerDevice: 5_000 } : { appendEvents: 100_000, queryEvents: 0 },
+      );
+      const hub = results.auditBench.hubIngest;
+      log(`  hub ingest: ${'skipped' in hub ? `skipped (${hub.skipped})` : `${hub.eventsPerSecond} events/s`}`);
+    });
+  if (phases.has('auditscale'))
+    await guarded('auditscale', async () => {
+      log(`audit log at ${settings.auditSizes.map((n) => n.toLocaleString('en-US')).join(' / ')} events: first pages and append ...`);
+      results.auditScale = await auditScaleScenario({
+        sizes: settings.auditSizes,
+        cacheDir,
+        fresh: values['fresh-audit'] ?? false,
+        reps: quick ? 3 : 5,
+        appendEvents: quick ? 30_000 : 100_000,
+        appendMs: quick ? 1500 : 3000,
+        log,
+      });
+    });
+  if (phases.has('profile'))
+    await guarded('profile', async () => {
+      log('profiling the daemon under load ...');
+      results.profiles = await profileScenario({
+        outDir: join(outDir, 'profiles'),
+        runs: [
+          { target: 'gatehouse-socket-legacy', mode: 'sequential' },
+          { target: 'gatehouse-http-legacy', mode: 'sequential' },
+          { target: 'gatehouse-socket-legacy', mode: 'concurrent' },
+          { target: 'gatehouse-http-legacy', mode: 'concurrent' },
+        ],
+        clients: settings.clients,
+        durationMs: quick ? 2000 : 5000,
+        sequentialCalls: quick ? 1500 : 4000,
+        log,
+      });
+    });
 
   results.notes.push(
     'Every path calls the same fixture (bench/fixtures/echo-server.mjs, SDK v2 low-level Server via serveStdio). 2025-era paths are driven by the SDK v1 client (@modelcontextprotocol/sdk, what IDEs run), baseline included; 2026-07-28 paths by the SDK v2 client. Added latency is measured against the direct stdio client of the same era.',
@@ -317,7 +412,7 @@ async function main(): Promise<number> {
     'Gatehouse speaks to the fixture in the 2026-07-28 era (its connector negotiates `auto`); the bare proxy and the peers speak 2025 upstream.',
     'supergateway runs with --stateful (its stateless mode spawns a fixture per request) and --logLevel none; with 16 clients it runs 16 fixture children, every other gateway one. mcp-hub serves the legacy SSE transport at /mcp.',
     'The load generator (all clients), the gateway and the fixture share the machine: calls/s is an end-to-end figure; "gateway CPU ms / 1k calls" (from /proc, utime+stime, 10 ms resolution) is the gateway process\'s own cost (for `gatehouse connect`, the daemon plus the 16 bridges).',
-    'Each Gatehouse daemon runs in a throwaway GATEHOUSE_HOME with a registered client token, and with no reachable Secret Service (DBUS_SESSION_BUS_ADDRESS points nowhere), so that it never writes a device key into the user\'s keychain; audit checkpoint signing then waits, and calls are audited as usual (durable audit on, `process-crash`).',
+    "Each Gatehouse daemon runs in a throwaway GATEHOUSE_HOME with a registered client token, and with no reachable Secret Service (DBUS_SESSION_BUS_ADDRESS points nowhere), so that it never writes a device key into the user's keychain; audit checkpoint signing then waits, and calls are audited as usual (durable audit on, `process-crash`).",
   );
   results.durationS = (performance.now() - t0) / 1000;
   results.machine.loadAverageEnd = loadavg();
@@ -343,7 +438,11 @@ function compareStep(current: RunResults, baselineFile: string, outDir: string):
   writeFileSync(join(outDir, 'compare.md'), text);
   process.stdout.write('\n' + text);
   const regressed = comparison.filter((c) => c.verdict === 'regressed');
-  log(regressed.length ? `${regressed.length} figure(s) regressed by more than 20 %: ${regressed.map((r) => r.id).join(', ')}` : `no figure regressed by more than 20 % (${comparison.length} compared)`);
+  log(
+    regressed.length
+      ? `${regressed.length} figure(s) regressed by more than 20 %: ${regressed.map((r) => r.id).join(', ')}`
+      : `no figure regressed by more than 20 % (${comparison.length} compared)`,
+  );
   return regressed.length ? 1 : 0;
 }
 
@@ -392,7 +491,8 @@ async function latencyPhase(targets: Target[], byId: Map<string, TargetResult>, 
 function combine(passes: ThroughputResult[]): ThroughputResult {
   const calls = passes.reduce((a, p) => a + p.calls, 0);
   const seconds = passes.reduce((a, p) => a + p.seconds, 0);
-  const weighted = (key: 'proxyCpuPerKCall' | 'upstreamCpuPerKCall' | 'clientCpuPerKCall') => (calls ? passes.reduce((a, p) => a + p[key] * p.calls, 0) / calls : Number.NaN);
+  const weighted = (key: 'proxyCpuPerKCall' | 'upstreamCpuPerKCall' | 'clientCpuPerKCall') =>
+    calls ? passes.reduce((a, p) => a + p[key] * p.calls, 0) / calls : Number.NaN;
   const firstError = passes.find((p) => p.firstError)?.firstError;
   return {
     clients: passes[0]?.clients ?? 0,
@@ -421,7 +521,9 @@ async function throughputPhase(targets: Target[], byId: Map<string, TargetResult
         sessions = await openSessions(target, settings.clients, target.endpoint === 'bridge' ? 4 : 16);
         const r = await closedLoop(target, sessions, { warmupMs: 500, durationMs: settings.throughputMs });
         passes.set(target.id, [...(passes.get(target.id) ?? []), r]);
-        log(`  ${target.id.padEnd(28)} ${r.callsPerSecond.toFixed(0).padStart(6)} calls/s  gateway CPU ${r.proxyCpuPerKCall.toFixed(0)} ms/1k  errors ${r.errors}`);
+        log(
+          `  ${target.id.padEnd(28)} ${r.callsPerSecond.toFixed(0).padStart(6)} calls/s  gateway CPU ${r.proxyCpuPerKCall.toFixed(0)} ms/1k  errors ${r.errors}`,
+        );
         if (r.firstError && r.errors) log(`    first error: ${r.firstError.slice(0, 300)}`);
       } catch (error) {
         result.throughputError = String(error);
@@ -438,13 +540,10 @@ async function throughputPhase(targets: Target[], byId: Map<string, TargetResult
   }
 }
 
-const hardStop = setTimeout(
-  () => {
-    log('the benchmark ran over its 40-minute limit; stopping');
-    void stopAll().finally(() => process.exit(2));
-  },
-  40 * 60_000,
-);
+const hardStop = setTimeout(() => {
+  log('the benchmark ran over its 40-minute limit; stopping');
+  void stopAll().finally(() => process.exit(2));
+}, 40 * 60_000);
 hardStop.unref();
 
 main()

@@ -51,5 +51,13 @@ export function buildBridge(ipc: IpcRendererLike): ConsoleBridge {
 
 /** Every channel the bridge can send on (for tests and for main's registration check). */
 export function declaredChannels(): string[] {
-  return [...CONSOLE_METHODS.map(ipcChannel), IPC_HUMAN_QUESTION, IPC_HUMAN_ANSWER, IPC_HUMAN_INBOX, IPC_HUMAN_INBOX_ANSWER, IPC_APP_SETTINGS, IPC_APP_SET_SETTINGS];
+  return [
+    ...CONSOLE_METHODS.map(ipcChannel),
+    IPC_HUMAN_QUESTION,
+    IPC_HUMAN_ANSWER,
+    IPC_HUMAN_INBOX,
+    IPC_HUMAN_INBOX_ANSWER,
+    IPC_APP_SETTINGS,
+    IPC_APP_SET_SETTINGS,
+  ];
 }

@@ -77,7 +77,10 @@ function shellQuote(word: string): string {
  * The AppImage's first-run offer: ask once to put `gatehouse` in ~/.local/bin, unless the person
  * declined before, or a wrapper for this image is already there.
  */
-export function appImageOffer(place: PackagedPlace, state: { declined: boolean; existing?: string }): { offer: false } | { offer: true; file: string; script: string } {
+export function appImageOffer(
+  place: PackagedPlace,
+  state: { declined: boolean; existing?: string },
+): { offer: false } | { offer: true; file: string; script: string } {
   const image = place.env.APPIMAGE;
   if (place.platform !== 'linux' || !image || state.declined) return { offer: false };
   const file = wrapperPath(place)!;

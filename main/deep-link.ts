@@ -29,10 +29,13 @@ export function parseDeepLink(input: string): DeepLinkResult {
   if (typeof input !== 'string' || input.length > MAX_LENGTH) return refuse('not a gatehouse:// link of at most 200 characters');
   if (!input.startsWith(`${DEEP_LINK_SCHEME}://`)) return refuse('not a gatehouse:// link');
   if (/[?#%@\s\\]/.test(input)) return refuse('a gatehouse:// link has no query, fragment, escapes or credentials');
-  const [host, ...segments] = input.slice(DEEP_LINK_SCHEME.length + 3).replace(/\/$/, '').split('/');
+  const [host, ...segments] = input
+    .slice(DEEP_LINK_SCHEME.length + 3)
+    .replace(/\/$/, '')
+    .split('/');
   if (host === 'open') {
     const [screen, detail, ...rest] = segments;
-    if (rest.length > 0 || screen === undefined || !SCREENS.has(screen)) return refuse('gatehouse://open/ names one of the console\'s screens');
+    if (rest.length > 0 || screen === undefined || !SCREENS.has(screen)) return refuse("gatehouse://open/ names one of the console's screens");
     if (detail === undefined) return { ok: true, link: { kind: 'screen', route: screen } };
     if (screen === 'servers' && SERVER_NAME.test(detail)) return { ok: true, link: { kind: 'screen', route: `servers/${detail}` } };
     return refuse('only gatehouse://open/servers/<server> names something within a screen');

@@ -22,7 +22,7 @@ export interface IpcEventLike {
 }
 
 /** What a handler may answer with, when the message is refused before it reaches the daemon. */
-export const FORBIDDEN: BridgeResult = { ok: false, error: { code: 'forbidden', message: 'this window may not use Gatehouse\'s IPC channels' } };
+export const FORBIDDEN: BridgeResult = { ok: false, error: { code: 'forbidden', message: "this window may not use Gatehouse's IPC channels" } };
 
 /**
  * True when the message comes from the top frame of a known window whose page is the app's own.
@@ -48,7 +48,11 @@ export interface HubLike {
 export type IpcHandler = (event: IpcEventLike, payload: unknown) => Promise<BridgeResult>;
 
 /** One handler per console method, keyed by its channel; main registers exactly these with `ipcMain.handle`. */
-export function consoleIpcHandlers(hub: HubLike, knownWindow: (webContentsId: number) => boolean, onRefused?: (channel: string, event: IpcEventLike) => void): Map<string, IpcHandler> {
+export function consoleIpcHandlers(
+  hub: HubLike,
+  knownWindow: (webContentsId: number) => boolean,
+  onRefused?: (channel: string, event: IpcEventLike) => void,
+): Map<string, IpcHandler> {
   const handlers = new Map<string, IpcHandler>();
   for (const method of CONSOLE_METHODS) {
     const channel = ipcChannel(method);

@@ -66,7 +66,9 @@ const ICON = join(ROOT, 'resources', 'icons', 'tray.png');
 const STOP_TIMEOUT_MS = 10_000;
 
 // Before `ready`: the app's own scheme is a secure, standard origin (so 'self' in the CSP and the IPC sender check mean it).
-protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: false, corsEnabled: false, stream: false } }]);
+protocol.registerSchemesAsPrivileged([
+  { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: false, corsEnabled: false, stream: false } },
+]);
 
 /** Resolves when `stop` settles or the timeout passes, whichever is first; never rejects. */
 async function stopCore(running: Promise<Daemon> | undefined): Promise<boolean> {
@@ -75,13 +77,15 @@ async function stopCore(running: Promise<Daemon> | undefined): Promise<boolean> 
   const timeout = new Promise<false>((resolve) => {
     timer = setTimeout(() => resolve(false), STOP_TIMEOUT_MS);
   });
-  const stopped = running.then((daemon) => daemon.stop()).then(
-    () => true,
-    (error: unknown) => {
-      console.error('gatehouse: the core did not stop cleanly:', error);
-      return false;
-    },
-  );
+  const stopped = running
+    .then((daemon) => daemon.stop())
+    .then(
+      () => true,
+      (error: unknown) => {
+        console.error('gatehouse: the core did not stop cleanly:', error);
+        return false;
+      },
+    );
   try {
     return await Promise.race([stopped, timeout]);
   } finally {
@@ -206,7 +210,13 @@ function main(): void {
     autoUpdater.on('error', (error: Error) => setUpdate({ kind: 'refused', reason: error.message }));
     autoUpdater.on('update-downloaded', (event: { version: string; downloadedFile: string }) => {
       // The installer must be the one the signed manifest names before the tray offers it.
-      void gate.verifyDownload(event.downloadedFile).then((ok) => setUpdate(ok ? { kind: 'ready', version: event.version } : { kind: 'refused', reason: 'the downloaded installer is not the one the signed feed names' }));
+      void gate
+        .verifyDownload(event.downloadedFile)
+        .then((ok) =>
+          setUpdate(
+            ok ? { kind: 'ready', version: event.version } : { kind: 'refused', reason: 'the downloaded installer is not the one the signed feed names' },
+          ),
+        );
     });
     const check = async () => {
       if (update.kind === 'ready' || update.kind === 'downloading') return;
@@ -242,7 +252,8 @@ function main(): void {
         model.menu.map((item) => ({
           label: item.label,
           enabled: item.enabled,
-          click: () => (item.id === 'quit' ? app.quit() : item.id === 'install-update' ? installUpdate() : showConsole(item.id === 'open' ? 'overview' : item.id)),
+          click: () =>
+            item.id === 'quit' ? app.quit() : item.id === 'install-update' ? installUpdate() : showConsole(item.id === 'open' ? 'overview' : item.id),
         })),
       ),
     );
@@ -251,7 +262,9 @@ function main(): void {
   // IPC: one handler per declared channel; each checks the sender frame, then the hub parses the payload.
   const knownConsole = (id: number) => consoles.has(id);
   const wire = (d: Daemon) => {
-    const handlers = consoleIpcHandlers(d.console, knownConsole, (channel, event) => console.warn(`gatehouse: refused ${channel} from web contents ${event.sender.id}`));
+    const handlers = consoleIpcHandlers(d.console, knownConsole, (channel, event) =>
+      console.warn(`gatehouse: refused ${channel} from web contents ${event.sender.id}`),
+    );
     for (const [channel, handler] of handlers) ipcMain.handle(channel, (event: IpcMainInvokeEvent, payload: unknown) => handler(event, payload));
     d.console.subscribe((event) => {
       if (event.type === 'status') {
@@ -271,7 +284,9 @@ function main(): void {
     inboxAnswer: IPC_HUMAN_INBOX_ANSWER,
   });
   for (const [channel, handler] of human) ipcMain.handle(channel, (event: IpcMainInvokeEvent, payload: unknown): BridgeResult => handler(event, payload));
-  ipcMain.handle(IPC_APP_SETTINGS, (event: IpcMainInvokeEvent): BridgeResult => (isTrustedSender(event, knownConsole) ? { ok: true, result: readAppSettings(settingsFile()) } : FORBIDDEN));
+  ipcMain.handle(IPC_APP_SETTINGS, (event: IpcMainInvokeEvent): BridgeResult =>
+    isTrustedSender(event, knownConsole) ? { ok: true, result: readAppSettings(settingsFile()) } : FORBIDDEN,
+  );
   ipcMain.handle(IPC_APP_SET_SETTINGS, (event: IpcMainInvokeEvent, payload: unknown): BridgeResult => {
     if (!isTrustedSender(event, knownConsole)) return FORBIDDEN;
     const parsed = AppSettingsSchema.safeParse(payload);

@@ -20,10 +20,12 @@ export function chooseLaunch(input: { electronBinary: string | undefined; platfo
   if (!input.electronBinary) {
     return {
       kind: 'headless',
-      reason: 'the Electron binary is not installed (`npm ci` never downloads it: package.json keeps electron\'s install script from running, since the CI machines cannot reach GitHub); run `npm run desktop:install` once on a machine that can, then `npm start` opens the desktop app',
+      reason:
+        "the Electron binary is not installed (`npm ci` never downloads it: package.json keeps electron's install script from running, since the CI machines cannot reach GitHub); run `npm run desktop:install` once on a machine that can, then `npm start` opens the desktop app",
     };
   }
-  if (input.platform === 'linux' && !input.env.DISPLAY && !input.env.WAYLAND_DISPLAY) return { kind: 'headless', reason: 'there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set)' };
+  if (input.platform === 'linux' && !input.env.DISPLAY && !input.env.WAYLAND_DISPLAY)
+    return { kind: 'headless', reason: 'there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set)' };
   return { kind: 'electron', binary: input.electronBinary };
 }
 

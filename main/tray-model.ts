@@ -28,7 +28,16 @@ function updateLine(update: UpdateState | undefined): string | undefined {
 
 export function trayModel(status: DaemonStatus | undefined, update?: UpdateState): TrayModel {
   if (!status) {
-    return { state: 'starting', tooltip: 'Gatehouse is starting…', waiting: 0, title: '', menu: [{ id: 'open', label: 'Open Gatehouse', enabled: true }, { id: 'quit', label: 'Quit Gatehouse', enabled: true }] };
+    return {
+      state: 'starting',
+      tooltip: 'Gatehouse is starting…',
+      waiting: 0,
+      title: '',
+      menu: [
+        { id: 'open', label: 'Open Gatehouse', enabled: true },
+        { id: 'quit', label: 'Quit Gatehouse', enabled: true },
+      ],
+    };
   }
   // Every question waits on the desk (pendingQuestions); approvals are the ones about calls.
   const approvals = status.approvals?.pending.length ?? 0;

@@ -117,7 +117,10 @@ export function readUpdateSettings(dir: string, platform: NodeJS.Platform = proc
   }
   const s = parsed.data;
   const url = new URL(s.url.endsWith('/') ? s.url : `${s.url}/`);
-  return { kind: 'ok', settings: { url, keys, channel: s.channel, ...(s.pin ? { pin: s.pin } : {}), deferDays: s.deferDays, checkMs: s.checkHours * 3_600_000 } };
+  return {
+    kind: 'ok',
+    settings: { url, keys, channel: s.channel, ...(s.pin ? { pin: s.pin } : {}), deferDays: s.deferDays, checkMs: s.checkHours * 3_600_000 },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -162,7 +165,9 @@ export function channelFile(channel: string, platform: NodeJS.Platform, arch: st
   return `${channel}.yml`;
 }
 
-const FeedFile = z.object({ url: z.string().min(1).max(1000), sha512: z.string().min(80).max(100), size: z.number().int().positive().optional() }).passthrough();
+const FeedFile = z
+  .object({ url: z.string().min(1).max(1000), sha512: z.string().min(80).max(100), size: z.number().int().positive().optional() })
+  .passthrough();
 const FeedSchema = z
   .object({
     version: z.string().regex(VERSION, 'a semantic version'),
@@ -227,7 +232,12 @@ export function decide(info: FeedInfo, settings: Pick<UpdateSettings, 'pin' | 'd
   const released = Date.parse(info.releaseDate);
   const until = released + settings.deferDays * 86_400_000;
   if (settings.deferDays > 0 && now < until) {
-    return { kind: 'held', version: info.version, reason: `your organisation defers updates by ${settings.deferDays} day${settings.deferDays === 1 ? '' : 's'}`, until: new Date(until).toISOString() };
+    return {
+      kind: 'held',
+      version: info.version,
+      reason: `your organisation defers updates by ${settings.deferDays} day${settings.deferDays === 1 ? '' : 's'}`,
+      until: new Date(until).toISOString(),
+    };
   }
   return { kind: 'available', version: info.version, info, channelUrl };
 }
@@ -256,9 +266,11 @@ export class UpdateGate {
     } catch (error) {
       return { kind: 'refused', code: 'unreachable', reason: `the update feed ${url.origin} did not answer: ${(error as Error).message}` };
     }
-    if (manifest.status === 413 || signature.status === 413) return { kind: 'refused', code: 'too_large', reason: `the update feed sent more than ${MAX_FEED_BYTES} bytes` };
+    if (manifest.status === 413 || signature.status === 413)
+      return { kind: 'refused', code: 'too_large', reason: `the update feed sent more than ${MAX_FEED_BYTES} bytes` };
     if (manifest.status !== 200) return { kind: 'refused', code: 'unreachable', reason: `the update feed answered ${manifest.status} for ${url.pathname}` };
-    if (signature.status !== 200) return { kind: 'refused', code: 'unsigned', reason: `the update feed has no signature for ${url.pathname} (${signature.status})` };
+    if (signature.status !== 200)
+      return { kind: 'refused', code: 'unsigned', reason: `the update feed has no signature for ${url.pathname} (${signature.status})` };
     if (!signedByTrustedKey(manifest.body, signature.body.toString('utf8'), this.settings.keys)) {
       return { kind: 'refused', code: 'bad_signature', reason: `${url.pathname} is not signed by a key your organisation trusts for updates` };
     }

@@ -60,13 +60,15 @@ function ConnectionBanner() {
   if (connection === 'signed-out') {
     return (
       <div className="banner banner-bad" role="alert">
-        <strong>Not signed in to the console.</strong> {connectionReason ?? ''} Run <code>gatehouse console</code> in a terminal and open the link the daemon prints.
+        <strong>Not signed in to the console.</strong> {connectionReason ?? ''} Run <code>gatehouse console</code> in a terminal and open the link the daemon
+        prints.
       </div>
     );
   }
   return (
     <div className="banner banner-warn" role="alert">
-      <Spinner /> <strong>Connection to Gatehouse lost.</strong> Reconnecting by itself… If the daemon stopped, start it again with <code>gatehouse daemon --ui</code>.
+      <Spinner /> <strong>Connection to Gatehouse lost.</strong> Reconnecting by itself… If the daemon stopped, start it again with{' '}
+      <code>gatehouse daemon --ui</code>.
     </div>
   );
 }
@@ -113,7 +115,9 @@ export function App() {
       <header className="topbar">
         <span className="brand">Gatehouse</span>
         <span className="muted topbar-detail">
-          {status ? `${status.user} · ${status.policy.mode === 'managed' ? `managed policy${status.policy.version ? ` v${status.policy.version}` : ''}` : 'unmanaged'}` : ''}
+          {status
+            ? `${status.user} · ${status.policy.mode === 'managed' ? `managed policy${status.policy.version ? ` v${status.policy.version}` : ''}` : 'unmanaged'}`
+            : ''}
         </span>
         <button type="button" className="theme-toggle" onClick={toggle} aria-pressed={theme === 'dark'}>
           Dark theme
@@ -127,7 +131,11 @@ export function App() {
               <li key={s.id}>
                 <a href={href(s.id)} aria-current={route.screen === s.id ? 'page' : undefined}>
                   {s.title}
-                  {s.id === 'approvals' && pending > 0 ? <span className="count" aria-label={`${pending} pending`}>{pending}</span> : null}
+                  {s.id === 'approvals' && pending > 0 ? (
+                    <span className="count" aria-label={`${pending} pending`}>
+                      {pending}
+                    </span>
+                  ) : null}
                 </a>
               </li>
             ))}

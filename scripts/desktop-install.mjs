@@ -16,7 +16,12 @@ const electronDir = dirname(require.resolve('electron/package.json'));
 const env = { ...process.env };
 // The variable that skipped the download during `npm ci` must not skip it now.
 delete env.ELECTRON_SKIP_BINARY_DOWNLOAD;
-const run = spawnSync(process.execPath, [join(electronDir, 'install.js')], { env, stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8', timeout: 10 * 60_000 });
+const run = spawnSync(process.execPath, [join(electronDir, 'install.js')], {
+  env,
+  stdio: ['ignore', 'inherit', 'pipe'],
+  encoding: 'utf8',
+  timeout: 10 * 60_000,
+});
 const pathFile = join(electronDir, 'path.txt');
 if (run.status === 0 && existsSync(pathFile)) {
   process.stdout.write(`desktop:install: the Electron binary is installed (${join(electronDir, 'dist')}); \`npm start\` now opens the desktop app.\n`);

@@ -68,7 +68,14 @@ try {
   await questionWindow.getByRole('button', { name: 'Approve' }).click();
   step('the pairing question was answered in its window');
 
-  bridge.stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'smoke', version: '1' } } }) + '\n');
+  bridge.stdin.write(
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'smoke', version: '1' } },
+    }) + '\n',
+  );
   const answered = await new Promise((resolve) => {
     let text = '';
     const timer = setTimeout(() => resolve(false), 30_000);

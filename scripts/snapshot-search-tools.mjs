@@ -30,9 +30,17 @@ const servers = {
 const out = {};
 try {
   for (const [name, spec] of Object.entries(servers)) {
-    const transport = new StdioClientTransport({ command: process.execPath, args: spec.args, env: { PATH: process.env.PATH, ...(spec.env ?? {}) }, stderr: 'ignore' });
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: spec.args,
+      env: { PATH: process.env.PATH, ...(spec.env ?? {}) },
+      stderr: 'ignore',
+    });
     // The capabilities Gatehouse's connector declares (server-everything lists more tools to a client that has them).
-    const client = new Client({ name: 'gatehouse-snapshot', version: '1.0.0' }, { capabilities: { elicitation: {}, sampling: {}, roots: { listChanged: false } } });
+    const client = new Client(
+      { name: 'gatehouse-snapshot', version: '1.0.0' },
+      { capabilities: { elicitation: {}, sampling: {}, roots: { listChanged: false } } },
+    );
     await client.connect(transport);
     const { tools } = await client.listTools();
     out[name] = tools;
@@ -42,4 +50,8 @@ try {
   rmSync(scratch, { recursive: true, force: true });
 }
 writeFileSync(join(root, 'test/fixtures/search/servers.json'), JSON.stringify(out, null, 1) + '\n');
-console.log(Object.entries(out).map(([k, v]) => `${k}: ${v.length} tools`).join(', '));
+console.log(
+  Object.entries(out)
+    .map(([k, v]) => `${k}: ${v.length} tools`)
+    .join(', '),
+);

@@ -49,7 +49,12 @@ export function syntheticRecord(i: number): AuditRecord {
     ...base,
     policyMode: 'unmanaged',
     decision: denied ? 'denied' : 'ok',
-    ...(denied ? { stage: 'policy', code: 'policy_denied', reason: 'not permitted' } : { resultDigest: 'sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae', resultShape: { content: [{ text: 'string', type: 'string' }] } }),
+    ...(denied
+      ? { stage: 'policy', code: 'policy_denied', reason: 'not permitted' }
+      : {
+          resultDigest: 'sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae',
+          resultShape: { content: [{ text: 'string', type: 'string' }] },
+        }),
     latencyMs: 3,
   };
 }
@@ -105,10 +110,15 @@ export function auditLog(dir: string, events: number, options: { fresh?: boolean
   const db = openForWriting(partial, 'process-crash');
   const device = readMeta(db).get('device')!;
   db.pragma('synchronous = OFF');
-  const insert = db.prepare('INSERT INTO events (seq, id, at, type, call_id, user, client, server, name, decision, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  const insert = db.prepare(
+    'INSERT INTO events (seq, id, at, type, call_id, user, client, server, name, decision, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
   const setMeta = db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
   // Indexes are built once at the end (a sort), not row by row: the store's pass then finds them current.
-  const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events_index' AND sql IS NOT NULL").all() as { name: string; sql: string }[];
+  const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events_index' AND sql IS NOT NULL").all() as {
+    name: string;
+    sql: string;
+  }[];
   for (const index of indexes) db.exec(`DROP INDEX ${index.name}`);
   let prev = GENESIS_HASH;
   const batch = 50_000;
@@ -125,12 +135,28 @@ export function auditLog(dir: string, events: number, options: { fresh?: boolean
           if (reference.body !== sealed.body) throw new Error(`the generator's canonical form differs from sealEvent's at event ${i + 1}`);
         }
         prev = sealed.hash;
-        insert.run(link.seq, link.id, r.at, r.type, r.callId ?? null, r.user ?? null, r.client ?? null, r.server ?? null, r.name ?? null, r.decision ?? null, sealed.hash, sealed.body);
+        insert.run(
+          link.seq,
+          link.id,
+          r.at,
+          r.type,
+          r.callId ?? null,
+          r.user ?? null,
+          r.client ?? null,
+          r.server ?? null,
+          r.name ?? null,
+          r.decision ?? null,
+          sealed.hash,
+          sealed.body,
+        );
       }
       setMeta.run('head_seq', String(end));
       setMeta.run('head_hash', prev);
     })();
-    if (options.log && end % 1_000_000 === 0) options.log(`  audit log: ${end.toLocaleString('en-US')} of ${events.toLocaleString('en-US')} events sealed (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    if (options.log && end % 1_000_000 === 0)
+      options.log(
+        `  audit log: ${end.toLocaleString('en-US')} of ${events.toLocaleString('en-US')} events sealed (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+      );
   }
   const i0 = performance.now();
   while (indexPending(db, 1_000_000) > 0) {

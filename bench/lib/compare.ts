@@ -42,7 +42,8 @@ export function figures(r: RunResults): Figure[] {
     if (t.latency && base) add(`latency.${t.id}.x-direct`, `${t.label}: p50 ÷ direct p50`, t.latency.p50 / base.p50, '×', 'lower');
     add(`latency.${t.id}.cpu`, `${t.label}: gateway CPU per sequential call`, t.latencyProxyCpuUs, 'µs', 'lower');
     const direct = r.targets.find((b) => b.id === `direct-1proc-${t.era}`)?.throughput;
-    if (t.throughput && direct) add(`throughput.${t.id}.x-direct`, `${t.label}: calls/s ÷ direct calls/s`, t.throughput.callsPerSecond / direct.callsPerSecond, '×', 'higher');
+    if (t.throughput && direct)
+      add(`throughput.${t.id}.x-direct`, `${t.label}: calls/s ÷ direct calls/s`, t.throughput.callsPerSecond / direct.callsPerSecond, '×', 'higher');
     add(`throughput.${t.id}.cpu`, `${t.label}: gateway CPU per call, ${t.throughput?.clients ?? ''} clients`, t.throughput?.proxyCpuPerKCall, 'µs', 'lower');
   }
   for (const c of r.curves ?? []) {
@@ -50,7 +51,14 @@ export function figures(r: RunResults): Figure[] {
     const floor = r.curves?.find((f) => f.target === `bare-${c.endpoint}`);
     for (const p of c.points) {
       const f = floor?.points.find((q) => q.clients === p.clients)?.result;
-      if (p.result && f) add(`curve.${c.target}.${p.clients}.x-bare`, `${c.label}, ${p.clients} clients: calls/s ÷ bare proxy`, p.result.callsPerSecond / f.callsPerSecond, '×', 'higher');
+      if (p.result && f)
+        add(
+          `curve.${c.target}.${p.clients}.x-bare`,
+          `${c.label}, ${p.clients} clients: calls/s ÷ bare proxy`,
+          p.result.callsPerSecond / f.callsPerSecond,
+          '×',
+          'higher',
+        );
     }
   }
   const ip = r.inProcess;
@@ -60,14 +68,22 @@ export function figures(r: RunResults): Figure[] {
   }
   add('catalog.raw-p50', '`tools/list` of the 5,000-tool aggregate, socket, p50', r.catalog?.e2e?.raw.p50, 'ms', 'lower');
   for (const s of r.servers ?? []) {
-    if (s.spawnedMs !== undefined && s.floorMs) add(`servers.${s.servers}.ready.x-floor`, `${s.servers} servers ready after spawn ÷ floor`, s.spawnedMs / s.floorMs, '×', 'lower');
+    if (s.spawnedMs !== undefined && s.floorMs)
+      add(`servers.${s.servers}.ready.x-floor`, `${s.servers} servers ready after spawn ÷ floor`, s.spawnedMs / s.floorMs, '×', 'lower');
     add(`servers.${s.servers}.rss`, `daemon RSS idle with ${s.servers} servers`, s.idleRssMb, 'MB', 'lower');
   }
   add('memory.idle', 'daemon RSS idle, default servers', r.memory?.idleRssMb, 'MB', 'lower');
   add('memory.after-load', 'daemon RSS after the load window, default servers', r.memory?.afterLoadRssMb, 'MB', 'lower');
   for (const a of r.auditScale ?? []) {
     add(`audit.${a.events}.worst-query`, `audit query first page, worst kind, ${a.events.toLocaleString('en-US')} events`, a.worstMs, 'ms', 'lower');
-    for (const x of a.append) add(`audit.${a.events}.append.${x.burst}`, `audit append, bursts of ${x.burst}, ${a.events.toLocaleString('en-US')} events`, x.eventsPerSecond, '/s', 'higher');
+    for (const x of a.append)
+      add(
+        `audit.${a.events}.append.${x.burst}`,
+        `audit append, bursts of ${x.burst}, ${a.events.toLocaleString('en-US')} events`,
+        x.eventsPerSecond,
+        '/s',
+        'higher',
+      );
   }
   return out;
 }
@@ -79,7 +95,15 @@ export function compareRuns(baseline: RunResults, current: RunResults, tolerance
     const c = now.get(b.id);
     if (!c) continue;
     const worse = b.better === 'lower' ? c.value / b.value - 1 : b.value / c.value - 1;
-    out.push({ id: b.id, label: b.label, unit: b.unit, baseline: b.value, current: c.value, worse, verdict: worse > tolerance ? 'regressed' : worse < -tolerance ? 'improved' : 'same' });
+    out.push({
+      id: b.id,
+      label: b.label,
+      unit: b.unit,
+      baseline: b.value,
+      current: c.value,
+      worse,
+      verdict: worse > tolerance ? 'regressed' : worse < -tolerance ? 'improved' : 'same',
+    });
   }
   return out;
 }
@@ -94,7 +118,13 @@ export function renderComparison(rows: Compared[], baselineFile: string): string
     '',
     table(
       ['figure', 'baseline', 'this run', 'change (+ is worse)', 'verdict'],
-      rows.map((r) => [r.label, `${fmt(r.baseline)} ${r.unit}`, `${fmt(r.current)} ${r.unit}`, `${r.worse >= 0 ? '+' : ''}${(r.worse * 100).toFixed(0)} %`, r.verdict === 'regressed' ? '**regressed**' : r.verdict]),
+      rows.map((r) => [
+        r.label,
+        `${fmt(r.baseline)} ${r.unit}`,
+        `${fmt(r.current)} ${r.unit}`,
+        `${r.worse >= 0 ? '+' : ''}${(r.worse * 100).toFixed(0)} %`,
+        r.verdict === 'regressed' ? '**regressed**' : r.verdict,
+      ]),
     ),
     '',
   ].join('\n');

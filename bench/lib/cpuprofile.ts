@@ -47,7 +47,13 @@ export function areaOf(url: string, functionName: string): string {
     return rest[0]?.startsWith('@') ? `${rest[0]}/${rest[1]}` : (rest[0] ?? url);
   }
   const dist = url.indexOf('/dist/');
-  if (dist >= 0) return `gatehouse: ${url.slice(dist + '/dist/'.length).replace(/^src\//, '').split('/').slice(0, 2).join('/')}`;
+  if (dist >= 0)
+    return `gatehouse: ${url
+      .slice(dist + '/dist/'.length)
+      .replace(/^src\//, '')
+      .split('/')
+      .slice(0, 2)
+      .join('/')}`;
   return url;
 }
 
@@ -151,14 +157,25 @@ function centreOf(f: FunctionCost): CostCentre | undefined {
   if (f.name === '(garbage collector)') return 'garbage collection';
   const where = f.where;
   if (f.area === 'zod') return 'schema validation (zod)';
-  if (/compileSourceTextModule|compileForInternalLoader|wrapSafe|parseSource|internalModule|defaultLoad|getPackageScopeConfig|realpathSync|ModuleWrap/.test(f.name) || /modules\/esm|modules\/cjs/.test(where)) {
+  if (
+    /compileSourceTextModule|compileForInternalLoader|wrapSafe|parseSource|internalModule|defaultLoad|getPackageScopeConfig|realpathSync|ModuleWrap/.test(
+      f.name,
+    ) ||
+    /modules\/esm|modules\/cjs/.test(where)
+  ) {
     return 'start-up (module loading, compilation)';
   }
-  if (f.area === 'better-sqlite3' || /gatehouse: (node\/audit|core\/audit|core\/digest)/.test(f.area) || f.name === 'Hash' || /crypto\/hash/.test(where)) return 'audit (seal, digests, SQLite commit, index pass)';
-  if (/gatehouse: core\/(stages|gateway|chain|policy|governance|identity|quotas|approvals|catalog)|gatehouse: node\/(local-identity|client-registry|quotas|approvals)/.test(f.area)) {
+  if (f.area === 'better-sqlite3' || /gatehouse: (node\/audit|core\/audit|core\/digest)/.test(f.area) || f.name === 'Hash' || /crypto\/hash/.test(where))
+    return 'audit (seal, digests, SQLite commit, index pass)';
+  if (
+    /gatehouse: core\/(stages|gateway|chain|policy|governance|identity|quotas|approvals|catalog)|gatehouse: node\/(local-identity|client-registry|quotas|approvals)/.test(
+      f.area,
+    )
+  ) {
     return 'governance chain (identity, policy, quota, approval, routing)';
   }
-  if (f.area === '@modelcontextprotocol/server' || /gatehouse: node\/downstream/.test(f.area) && /mcp-server|sessions/.test(where)) return 'downstream MCP (SDK server, request dispatch)';
+  if (f.area === '@modelcontextprotocol/server' || (/gatehouse: node\/downstream/.test(f.area) && /mcp-server|sessions/.test(where)))
+    return 'downstream MCP (SDK server, request dispatch)';
   if (f.area === '@modelcontextprotocol/client' || /gatehouse: node\/upstream/.test(f.area)) return 'upstream MCP (SDK client, request/response matching)';
   if (
     /gatehouse: node\/(line-transport|downstream)/.test(f.area) ||

@@ -6,7 +6,12 @@ import type { Principal } from '../../src/core/principal.js';
 import type { CallTracer } from '../../src/core/telemetry/ports.js';
 
 /** With `tracer`, the chain is traced as the daemon's is when telemetry is on. */
-export function benchGateway(lists: ReadonlyMap<string, UpstreamLists>, connection: UpstreamConnection | undefined, audit: AuditSink, tracer?: CallTracer): Gateway {
+export function benchGateway(
+  lists: ReadonlyMap<string, UpstreamLists>,
+  connection: UpstreamConnection | undefined,
+  audit: AuditSink,
+  tracer?: CallTracer,
+): Gateway {
   return new Gateway({
     directory: { readyLists: () => lists, connection: () => (connection ? { connection, timeoutMs: 60_000 } : undefined) },
     audit,

@@ -31,12 +31,16 @@ export function findPeer(name: PeerName, peersDir: string | undefined): PeerPack
     if (!existsSync(manifestPath)) continue;
     const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { version: string; bin?: string | Record<string, string> };
     const major = Number(manifest.version.split('.')[0]);
-    if (major !== PEER_MAJOR[name]) return { name, missing: `${name}@${manifest.version} is installed in ${root}, but the benchmark expects ${PEER_MAJOR[name]}.x` };
+    if (major !== PEER_MAJOR[name])
+      return { name, missing: `${name}@${manifest.version} is installed in ${root}, but the benchmark expects ${PEER_MAJOR[name]}.x` };
     const binRel = typeof manifest.bin === 'string' ? manifest.bin : manifest.bin?.[name];
     if (!binRel) return { name, missing: `${name}@${manifest.version} declares no "${name}" bin` };
     return { name, version: manifest.version, bin: join(dir, binRel) };
   }
-  return { name, missing: `not installed (looked in ${roots.map((r) => join(r, 'node_modules')).join(', ')}); add ${name}@${PEER_MAJOR[name]} to devDependencies or pass --peers DIR` };
+  return {
+    name,
+    missing: `not installed (looked in ${roots.map((r) => join(r, 'node_modules')).join(', ')}); add ${name}@${PEER_MAJOR[name]} to devDependencies or pass --peers DIR`,
+  };
 }
 
 export interface RunningPeer {
@@ -79,7 +83,18 @@ export async function startPeer(pkg: PeerPackage, options: { servers?: number; t
   }
   if (pkg.name === 'mcp-proxy') {
     // One fixture child shared by every session; the stream endpoint serves both eras (--modern is its default).
-    const proc = startProcess('mcp-proxy', process.execPath, [pkg.bin, '--port', String(port), '--host', '127.0.0.1', '--server', 'stream', '--', process.execPath, FIXTURE]);
+    const proc = startProcess('mcp-proxy', process.execPath, [
+      pkg.bin,
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--server',
+      'stream',
+      '--',
+      process.execPath,
+      FIXTURE,
+    ]);
     await waitForHttp(`${base}/mcp`, 20_000, proc);
     return done(pkg, proc, `${base}/mcp`, 'streamable-http', true, t0);
   }
@@ -101,7 +116,10 @@ export async function startPeer(pkg: PeerPackage, options: { servers?: number; t
   const tools = options.toolsPerServer ?? 1;
   const mcpServers: Record<string, { command: string; args: string[] }> = {};
   for (let i = 1; i <= count; i++) {
-    mcpServers[count === 1 ? 'fixture' : `fixture${String(i).padStart(2, '0')}`] = { command: process.execPath, args: tools > 1 ? [FIXTURE, '--tools', String(tools)] : [FIXTURE] };
+    mcpServers[count === 1 ? 'fixture' : `fixture${String(i).padStart(2, '0')}`] = {
+      command: process.execPath,
+      args: tools > 1 ? [FIXTURE, '--tools', String(tools)] : [FIXTURE],
+    };
   }
   writeFileSync(configFile, JSON.stringify({ mcpServers }, null, 2));
   const env = { ...process.env, HOME: home, XDG_DATA_HOME: join(home, 'data'), XDG_STATE_HOME: join(home, 'state'), XDG_CONFIG_HOME: join(home, 'config') };
@@ -157,13 +175,18 @@ export async function startBareProxy(): Promise<RunningBareProxy> {
   const socketPath = join(dir, 'bare.sock');
   const port = await freePort();
   const t0 = performance.now();
-  const proc = startProcess('bare proxy', process.execPath, [BARE_PROXY, '--socket', socketPath, '--port', String(port), '--', process.execPath, FIXTURE], { cwd: REPO });
+  const proc = startProcess('bare proxy', process.execPath, [BARE_PROXY, '--socket', socketPath, '--port', String(port), '--', process.execPath, FIXTURE], {
+    cwd: REPO,
+  });
   try {
     const line = await waitFor(
       'the bare proxy to listen',
       async () => {
         if (proc.child.exitCode !== null) throw new FatalError(`the bare proxy exited early:\n${proc.output().slice(-2000)}`);
-        return proc.output().split('\n').find((l) => l.startsWith('{"socket"'));
+        return proc
+          .output()
+          .split('\n')
+          .find((l) => l.startsWith('{"socket"'));
       },
       20_000,
     );

@@ -23,7 +23,13 @@ export function renderVerdicts(r: RunResults): string {
 export function renderPhases(r: RunResults): string {
   return table(
     ['phase', 'seconds', 'load average at start → end', 'all CPUs busy', ''],
-    r.phases.map((p) => [p.phase, p.seconds.toFixed(0), `${p.loadStart.toFixed(2)} → ${p.loadEnd.toFixed(2)}`, p.busy !== undefined ? `${(p.busy * 100).toFixed(0)} %` : 'n/a', p.failed ? `failed: ${p.failed.slice(0, 100)}` : '']),
+    r.phases.map((p) => [
+      p.phase,
+      p.seconds.toFixed(0),
+      `${p.loadStart.toFixed(2)} → ${p.loadEnd.toFixed(2)}`,
+      p.busy !== undefined ? `${(p.busy * 100).toFixed(0)} %` : 'n/a',
+      p.failed ? `failed: ${p.failed.slice(0, 100)}` : '',
+    ]),
   );
 }
 
@@ -46,7 +52,10 @@ export function renderLatencyTable(r: RunResults): string {
         t.kind === 'baseline' || t.latencyProxyCpuUs === undefined ? '—' : int(t.latencyProxyCpuUs),
       ];
     });
-  return table(['path', 'era', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms', 'p50 × direct', 'added p50 × bare proxy (same endpoint)', 'gateway CPU µs / call'], rows);
+  return table(
+    ['path', 'era', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms', 'p50 × direct', 'added p50 × bare proxy (same endpoint)', 'gateway CPU µs / call'],
+    rows,
+  );
 }
 
 export function renderThroughputTable(r: RunResults): string {
@@ -68,7 +77,10 @@ export function renderThroughputTable(r: RunResults): string {
         String(x.errors),
       ];
     });
-  return table(['path', 'calls/s', '× direct', '× bare proxy (same endpoint)', 'gateway CPU µs / call', 'fixture CPU µs / call', 'client CPU µs / call', 'errors'], rows);
+  return table(
+    ['path', 'calls/s', '× direct', '× bare proxy (same endpoint)', 'gateway CPU µs / call', 'fixture CPU µs / call', 'client CPU µs / call', 'errors'],
+    rows,
+  );
 }
 
 export function renderCurves(r: RunResults): string {
@@ -84,15 +96,24 @@ export function renderCurves(r: RunResults): string {
   const parts = [
     '**Calls/s** (errors in brackets when any)',
     '',
-    table(['path', ...counts.map((n) => `${n} clients`)], curves.map((c) => [c.label, ...counts.map((n) => cell(c, n, (x) => `${int(x.callsPerSecond)}${x.errors ? ` (${x.errors} errors)` : ''}`))])),
+    table(
+      ['path', ...counts.map((n) => `${n} clients`)],
+      curves.map((c) => [c.label, ...counts.map((n) => cell(c, n, (x) => `${int(x.callsPerSecond)}${x.errors ? ` (${x.errors} errors)` : ''}`))]),
+    ),
     '',
     '**Round trip per call under that load, p50 / p99 ms**',
     '',
-    table(['path', ...counts.map((n) => `${n} clients`)], curves.map((c) => [c.label, ...counts.map((n) => cell(c, n, (x) => `${ms(x.latency?.p50)} / ${ms(x.latency?.p99)}`))])),
+    table(
+      ['path', ...counts.map((n) => `${n} clients`)],
+      curves.map((c) => [c.label, ...counts.map((n) => cell(c, n, (x) => `${ms(x.latency?.p50)} / ${ms(x.latency?.p99)}`))]),
+    ),
     '',
     '**Gateway CPU µs per call**',
     '',
-    table(['path', ...counts.map((n) => `${n} clients`)], curves.map((c) => [c.label, ...counts.map((n) => cell(c, n, (x) => int(x.proxyCpuPerKCall)))])),
+    table(
+      ['path', ...counts.map((n) => `${n} clients`)],
+      curves.map((c) => [c.label, ...counts.map((n) => cell(c, n, (x) => int(x.proxyCpuPerKCall)))]),
+    ),
   ];
   return parts.join('\n');
 }
@@ -101,7 +122,17 @@ export function renderServers(r: RunResults): string {
   const s = r.servers ?? [];
   if (!s.length) return '';
   return table(
-    ['servers', 'floor: fixtures direct, in parallel (ms)', 'startDaemon → all ready (ms)', '`gatehouse daemon` spawn → all ready (ms)', 'restarts on the way', 'daemon RSS idle (MB)', 'p50 / p99 ms, 1 client, calls over every server', `calls/s, ${r.settings.clients} clients`, 'gateway CPU µs / call'],
+    [
+      'servers',
+      'floor: fixtures direct, in parallel (ms)',
+      'startDaemon → all ready (ms)',
+      '`gatehouse daemon` spawn → all ready (ms)',
+      'restarts on the way',
+      'daemon RSS idle (MB)',
+      'p50 / p99 ms, 1 client, calls over every server',
+      `calls/s, ${r.settings.clients} clients`,
+      'gateway CPU µs / call',
+    ],
     s.map((p) =>
       p.error
         ? [String(p.servers), `failed: ${p.error.slice(0, 120)}`, '', '', '', '', '', '', '']
@@ -129,7 +160,10 @@ export function renderMemory(r: RunResults): string {
       ['moment', 'daemon RSS (MB)'],
       [
         [`idle, ${m.idleMs / 1000} s after start-up`, m.idleRssMb?.toFixed(1) ?? 'n/a'],
-        [`peak during ${m.loadMs / 1000} s of ${m.clients.socket} socket + ${m.clients.httpLegacy} HTTP 2025 + ${m.clients.httpModern} HTTP 2026-07-28 clients (${int(m.calls)} calls, ${m.errors} errors)`, m.peakRssMb?.toFixed(1) ?? 'n/a'],
+        [
+          `peak during ${m.loadMs / 1000} s of ${m.clients.socket} socket + ${m.clients.httpLegacy} HTTP 2025 + ${m.clients.httpModern} HTTP 2026-07-28 clients (${int(m.calls)} calls, ${m.errors} errors)`,
+          m.peakRssMb?.toFixed(1) ?? 'n/a',
+        ],
         [`idle, ${m.idleMs / 1000} s after every client closed (${m.sessionsLeft ?? '?'} sessions left)`, m.afterLoadRssMb?.toFixed(1) ?? 'n/a'],
       ],
     ),
@@ -141,7 +175,14 @@ export function renderMemory(r: RunResults): string {
 export function renderHosts(r: RunResults): string {
   return table(
     ['process', 'version', 'spawn → serving (ms)', 'RSS at rest (MB)', 'RSS after the load, idle (MB)', 'notes'],
-    r.hosts.map((h) => [h.name, h.version ?? '', h.error ? `failed: ${h.error.slice(0, 160)}` : ms(h.readyMs), h.rssAtRestMb?.toFixed(1) ?? 'n/a', h.rssAfterLoadMb?.toFixed(1) ?? 'n/a', (h.notes ?? []).join('; ')]),
+    r.hosts.map((h) => [
+      h.name,
+      h.version ?? '',
+      h.error ? `failed: ${h.error.slice(0, 160)}` : ms(h.readyMs),
+      h.rssAtRestMb?.toFixed(1) ?? 'n/a',
+      h.rssAfterLoadMb?.toFixed(1) ?? 'n/a',
+      (h.notes ?? []).join('; '),
+    ]),
   );
 }
 
@@ -150,19 +191,36 @@ export function renderCatalog(r: RunResults): string {
   if (!c) return '';
   const rows: string[][] = [];
   if (c.e2e) {
-    rows.push(['daemon, raw JSON-RPC on the socket (request → whole answer received)', ms(c.e2e.raw.p50), ms(c.e2e.raw.p99), `${c.e2e.tools} tools, ${(c.e2e.responseBytes / 1024).toFixed(0)} KiB`]);
+    rows.push([
+      'daemon, raw JSON-RPC on the socket (request → whole answer received)',
+      ms(c.e2e.raw.p50),
+      ms(c.e2e.raw.p99),
+      `${c.e2e.tools} tools, ${(c.e2e.responseBytes / 1024).toFixed(0)} KiB`,
+    ]);
     rows.push(['daemon, SDK v2 client `listTools()` on the socket (adds client-side parse + validation)', ms(c.e2e.sdk.p50), ms(c.e2e.sdk.p99), '']);
   } else rows.push(['daemon end to end', 'failed', '', c.e2eError ?? '']);
-  if (c.mcpHub) rows.push([`mcp-hub ${c.mcpHub.version}, same SDK client \`listTools()\` over its SSE endpoint`, ms(c.mcpHub.sdk.p50), ms(c.mcpHub.sdk.p99), `${c.mcpHub.tools} tools`]);
+  if (c.mcpHub)
+    rows.push([
+      `mcp-hub ${c.mcpHub.version}, same SDK client \`listTools()\` over its SSE endpoint`,
+      ms(c.mcpHub.sdk.p50),
+      ms(c.mcpHub.sdk.p99),
+      `${c.mcpHub.tools} tools`,
+    ]);
   else if (c.mcpHubError) rows.push(['mcp-hub', 'failed', '', c.mcpHubError.slice(0, 200)]);
-  rows.push(['in-process `Gateway.listTools` (filter per principal)', ms(c.inProcess.listTools.p50), ms(c.inProcess.listTools.p99), `${c.inProcess.tools} tools`]);
+  rows.push([
+    'in-process `Gateway.listTools` (filter per principal)',
+    ms(c.inProcess.listTools.p50),
+    ms(c.inProcess.listTools.p99),
+    `${c.inProcess.tools} tools`,
+  ]);
   rows.push(['in-process listTools + `JSON.stringify`', ms(c.inProcess.listAndSerialize.p50), ms(c.inProcess.listAndSerialize.p99), '']);
   rows.push(['in-process `Gateway.refresh` (rebuild the aggregate view)', ms(c.inProcess.refresh.p50), ms(c.inProcess.refresh.p99), '']);
   let text = table(['measurement', 'p50 ms', 'p99 ms', 'size'], rows);
   if (c.e2e) {
     text += `\n\nThat daemon (${c.servers} servers) was ready ${int(c.e2e.readyMs)} ms after spawn and held ${c.e2e.rssMb?.toFixed(1) ?? 'n/a'} MB resident.`;
     if (c.e2e.startRestarts > 0) text += ` It restarted servers ${c.e2e.startRestarts} time(s) on the way (${c.e2e.startErrors.join('; ')}).`;
-    if (c.mcpHub) text += ` mcp-hub with the same servers was serving ${int(c.mcpHub.readyMs)} ms after spawn and held ${c.mcpHub.rssMb?.toFixed(1) ?? 'n/a'} MB.`;
+    if (c.mcpHub)
+      text += ` mcp-hub with the same servers was serving ${int(c.mcpHub.readyMs)} ms after spawn and held ${c.mcpHub.rssMb?.toFixed(1) ?? 'n/a'} MB.`;
   }
   return text;
 }
@@ -176,7 +234,11 @@ export function renderAuditScale(r: RunResults): string {
       ['events in the log', 'how the log was made', ...names.map((n) => n), 'worst'],
       points.map((p) => [
         int(p.events),
-        p.error ? `failed: ${p.error.slice(0, 100)}` : p.cached ? 'cached from an earlier run' : `${(p.generateMs / 1000).toFixed(1)} s (index ${(p.indexMs / 1000).toFixed(1)} s)`,
+        p.error
+          ? `failed: ${p.error.slice(0, 100)}`
+          : p.cached
+            ? 'cached from an earlier run'
+            : `${(p.generateMs / 1000).toFixed(1)} s (index ${(p.indexMs / 1000).toFixed(1)} s)`,
         ...names.map((n) => ms(p.queries.find((q) => q.name === n)?.ms)),
         ms(p.worstMs),
       ]),
@@ -184,7 +246,10 @@ export function renderAuditScale(r: RunResults): string {
     '',
     'First page = newest 100 matches (or the next 100 after a sequence number), ms, median of the timed runs.',
     '',
-    table(['events in the log', ...[...new Set(points.flatMap((p) => p.append.map((a) => a.burst)))].map((b) => `append, bursts of ${b} (events/s)`)], points.map((p) => [int(p.events), ...p.append.map((a) => int(a.eventsPerSecond))])),
+    table(
+      ['events in the log', ...[...new Set(points.flatMap((p) => p.append.map((a) => a.burst)))].map((b) => `append, bursts of ${b} (events/s)`)],
+      points.map((p) => [int(p.events), ...p.append.map((a) => int(a.eventsPerSecond))]),
+    ),
   ];
   return parts.join('\n');
 }
@@ -205,7 +270,10 @@ export function renderCostCentres(r: RunResults): string {
     const running = centres.reduce((a, c) => a + c.ms, 0) || 1;
     return { p, perCall, measured: measured !== undefined, shares: new Map(centres.map((c) => [c.centre, c.ms / running])) };
   });
-  const header = ['daemon CPU per call', ...columns.map((c) => `${c.p.target.replace('gatehouse-', '')}, ${c.p.mode === 'sequential' ? '1 client' : `${r.settings.clients} clients`}`)];
+  const header = [
+    'daemon CPU per call',
+    ...columns.map((c) => `${c.p.target.replace('gatehouse-', '')}, ${c.p.mode === 'sequential' ? '1 client' : `${r.settings.clients} clients`}`),
+  ];
   const rows = COST_CENTRES.filter((c) => !c.startsWith('start-up')).map((centre) => [
     centre,
     ...columns.map((c) => {
@@ -223,18 +291,38 @@ export function renderProfiles(r: RunResults, top = 20): string {
   for (const p of r.profiles) {
     const s = p.summary;
     const perCall = (msValue: number) => ((msValue / Math.max(1, p.callsServed)) * 1000).toFixed(1);
-    parts.push(`#### ${p.target}, ${p.mode === 'sequential' ? 'one client, sequential calls' : 'closed loops'}: ${int(p.callsPerSecond)} calls/s and ${int(p.daemonCpuUs)} µs of daemon CPU per call under the profiler`);
+    parts.push(
+      `#### ${p.target}, ${p.mode === 'sequential' ? 'one client, sequential calls' : 'closed loops'}: ${int(p.callsPerSecond)} calls/s and ${int(p.daemonCpuUs)} µs of daemon CPU per call under the profiler`,
+    );
     parts.push(
       `Profile \`${p.file}\`: ${int(s.totalMs)} ms wall, ${int(s.busyMs)} ms busy (GC ${int(s.gcMs)} ms, "(program)" ${int(s.programMs)} ms), over the daemon's whole life (start-up included); µs / call divides by all ${int(p.callsServed)} calls it served.`,
     );
-    parts.push(table(['area', 'self ms', '% of busy'], s.byArea.slice(0, 12).map((a) => [a.area, int(a.selfMs), `${((a.selfMs / s.busyMs) * 100).toFixed(1)}%`])));
-    const fns = s.functions.filter((f) => !f.name.startsWith('(')).sort((a, b) => b.selfMs - a.selfMs).slice(0, top);
-    parts.push(table(['function (self time)', 'where', 'self ms', '% busy', 'µs / call'], fns.map((f) => [f.name, f.where, int(f.selfMs), `${((f.selfMs / s.busyMs) * 100).toFixed(1)}%`, perCall(f.selfMs)])));
+    parts.push(
+      table(
+        ['area', 'self ms', '% of busy'],
+        s.byArea.slice(0, 12).map((a) => [a.area, int(a.selfMs), `${((a.selfMs / s.busyMs) * 100).toFixed(1)}%`]),
+      ),
+    );
+    const fns = s.functions
+      .filter((f) => !f.name.startsWith('('))
+      .sort((a, b) => b.selfMs - a.selfMs)
+      .slice(0, top);
+    parts.push(
+      table(
+        ['function (self time)', 'where', 'self ms', '% busy', 'µs / call'],
+        fns.map((f) => [f.name, f.where, int(f.selfMs), `${((f.selfMs / s.busyMs) * 100).toFixed(1)}%`, perCall(f.selfMs)]),
+      ),
+    );
     const ours = s.functions
       .filter((f) => f.area.startsWith('gatehouse:'))
       .sort((a, b) => b.inclusiveMs - a.inclusiveMs)
       .slice(0, top);
-    parts.push(table(['Gatehouse function (inclusive time)', 'where', 'incl. ms', '% busy', 'µs / call'], ours.map((f) => [f.name, f.where, int(f.inclusiveMs), `${((f.inclusiveMs / s.busyMs) * 100).toFixed(1)}%`, perCall(f.inclusiveMs)])));
+    parts.push(
+      table(
+        ['Gatehouse function (inclusive time)', 'where', 'incl. ms', '% busy', 'µs / call'],
+        ours.map((f) => [f.name, f.where, int(f.inclusiveMs), `${((f.inclusiveMs / s.busyMs) * 100).toFixed(1)}%`, perCall(f.inclusiveMs)]),
+      ),
+    );
   }
   return parts.join('\n\n');
 }
@@ -290,14 +378,24 @@ export function renderReport(r: RunResults): string {
   if (r.telemetry) {
     const t = r.telemetry;
     const off = t.variants.find((v) => v.name === 'off')!;
-    const label = { off: 'off (no `telemetry` config: plain chain, no SDK)', on: 'on, every call sampled, exported over OTLP/HTTP', unsampled: 'on, `sampling: 0` (metrics only)' };
+    const label = {
+      off: 'off (no `telemetry` config: plain chain, no SDK)',
+      on: 'on, every call sampled, exported over OTLP/HTTP',
+      unsampled: 'on, `sampling: 0` (metrics only)',
+    };
     lines.push(
       '',
       `### Telemetry off against on (issue 16), in process: median of ${t.rounds} alternating rounds`,
       '',
       table(
         ['telemetry', 'chain, audit keeps nothing: µs / call', '× off', 'chain with SQLite audit: µs / call', '× off'],
-        t.variants.map((v) => [label[v.name], v.noAuditUs.toFixed(1), (v.noAuditUs / off.noAuditUs).toFixed(2), v.sqliteAuditUs.toFixed(1), (v.sqliteAuditUs / off.sqliteAuditUs).toFixed(2)]),
+        t.variants.map((v) => [
+          label[v.name],
+          v.noAuditUs.toFixed(1),
+          (v.noAuditUs / off.noAuditUs).toFixed(2),
+          v.sqliteAuditUs.toFixed(1),
+          (v.sqliteAuditUs / off.sqliteAuditUs).toFixed(2),
+        ]),
       ),
       '',
       `${int(t.spansReceived)} spans reached the receiver during the phase.`,
@@ -305,7 +403,8 @@ export function renderReport(r: RunResults): string {
   }
   if (r.catalog) lines.push('', `### \`tools/list\`, ${r.catalog.servers} servers × ${r.catalog.toolsPerServer} tools`, '', renderCatalog(r));
   if (r.search) lines.push(...renderSearch(r.search, table));
-  if (r.auditScale?.length) lines.push('', `### The audit log against its size (${r.auditScale.map((p) => int(p.events)).join(' / ')} events)`, '', renderAuditScale(r));
+  if (r.auditScale?.length)
+    lines.push('', `### The audit log against its size (${r.auditScale.map((p) => int(p.events)).join(' / ')} events)`, '', renderAuditScale(r));
   if (r.sandbox) {
     const sb = r.sandbox;
     const label: Record<string, string> = {
@@ -319,21 +418,47 @@ export function renderReport(r: RunResults): string {
         ['server', 'start-up p50', 'start-up p90', 'call p50', 'call p99', 'process tree RSS'],
         Object.keys(sb.startupMs).map((v) => {
           const k = v as keyof typeof sb.startupMs;
-          return [label[v] ?? v, `${int(sb.startupMs[k].p50)} ms`, `${int(sb.startupMs[k].p90)} ms`, ms(sb.callMs[k].p50), ms(sb.callMs[k].p99), sb.treeRssMb[k] !== undefined ? `${sb.treeRssMb[k]!.toFixed(1)} MB` : 'n/a'];
+          return [
+            label[v] ?? v,
+            `${int(sb.startupMs[k].p50)} ms`,
+            `${int(sb.startupMs[k].p90)} ms`,
+            ms(sb.callMs[k].p50),
+            ms(sb.callMs[k].p99),
+            sb.treeRssMb[k] !== undefined ? `${sb.treeRssMb[k]!.toFixed(1)} MB` : 'n/a',
+          ];
         }),
       ),
     );
-    lines.push('', 'Start-up: `servers.start` of a stopped server until ready (spawn, sandbox set-up, handshake, lists), interleaved. Calls: `tools/call echo` over the daemon socket, interleaved rounds.');
+    lines.push(
+      '',
+      'Start-up: `servers.start` of a stopped server until ready (spawn, sandbox set-up, handshake, lists), interleaved. Calls: `tools/call echo` over the daemon socket, interleaved rounds.',
+    );
   }
   if (r.audit?.runs.length) {
     lines.push('', '### Audit append in both durabilities (SqliteAuditStore, hash chain, `append` then `await durable()`)', '');
-    lines.push(table(['durability', 'events per burst', 'events', 'events/s'], r.audit.runs.map((a) => [a.durability, String(a.burst), int(a.records), int(a.recordsPerSecond)])));
+    lines.push(
+      table(
+        ['durability', 'events per burst', 'events', 'events/s'],
+        r.audit.runs.map((a) => [a.durability, String(a.burst), int(a.records), int(a.recordsPerSecond)]),
+      ),
+    );
   }
   if (r.auditBench) {
     const a = r.auditBench;
-    lines.push('', table(['durability (bench/audit.ts)', 'events', 'events/s (bursts of 64)'], a.append.map((x) => [x.durability, int(x.events), int(x.eventsPerSecond)])));
+    lines.push(
+      '',
+      table(
+        ['durability (bench/audit.ts)', 'events', 'events/s (bursts of 64)'],
+        a.append.map((x) => [x.durability, int(x.events), int(x.eventsPerSecond)]),
+      ),
+    );
     const h = a.hubIngest;
-    lines.push('', 'skipped' in h ? `Hub ingest skipped: ${h.skipped}` : `Hub ingest: ${int(h.eventsPerSecond)} events/s (${h.devices} devices posting signed batches of ${h.batchSize} at once, ${int(h.events)} events, throwaway PostgreSQL with fsync on).`);
+    lines.push(
+      '',
+      'skipped' in h
+        ? `Hub ingest skipped: ${h.skipped}`
+        : `Hub ingest: ${int(h.eventsPerSecond)} events/s (${h.devices} devices posting signed batches of ${h.batchSize} at once, ${int(h.events)} events, throwaway PostgreSQL with fsync on).`,
+    );
   }
   if (r.policy) {
     const p = r.policy;
@@ -345,8 +470,20 @@ export function renderReport(r: RunResults): string {
           ['decide, unmanaged (µs)', p.decideUs.unmanaged.p50.toFixed(2), p.decideUs.unmanaged.p99.toFixed(2)],
           ['decide, cached per principal (µs)', p.decideUs.cached.p50.toFixed(2), p.decideUs.cached.p99.toFixed(2)],
           ['decide, with arguments: one Cedar evaluation (µs)', p.decideUs.withArguments.p50.toFixed(1), p.decideUs.withArguments.p99.toFixed(1)],
-          ...(p.decideUs.withArgumentsRepeated ? [['decide, with arguments the policy has seen before (µs)', p.decideUs.withArgumentsRepeated.p50.toFixed(2), p.decideUs.withArgumentsRepeated.p99.toFixed(2)]] : []),
-          ...(['analyst', 'support', 'admin'] as const).map((k) => [`tools/list as ${k} (${p.listTools[k].visible} visible), warm (ms); first after install ${ms(p.listTools[k].coldMs)} ms`, ms(p.listTools[k].warm.p50), ms(p.listTools[k].warm.p99)]),
+          ...(p.decideUs.withArgumentsRepeated
+            ? [
+                [
+                  'decide, with arguments the policy has seen before (µs)',
+                  p.decideUs.withArgumentsRepeated.p50.toFixed(2),
+                  p.decideUs.withArgumentsRepeated.p99.toFixed(2),
+                ],
+              ]
+            : []),
+          ...(['analyst', 'support', 'admin'] as const).map((k) => [
+            `tools/list as ${k} (${p.listTools[k].visible} visible), warm (ms); first after install ${ms(p.listTools[k].coldMs)} ms`,
+            ms(p.listTools[k].warm.p50),
+            ms(p.listTools[k].warm.p99),
+          ]),
           ['tools/list, unmanaged (ms)', ms(p.unmanagedListTools.p50), ms(p.unmanagedListTools.p99)],
         ],
       ),
@@ -360,7 +497,12 @@ export function renderReport(r: RunResults): string {
       table(
         ['stage setup', 'p50 µs', 'p99 µs', 'added p50 µs'],
         (['baseline', 'unmatched', 'memory', 'sqlite'] as const).map((k) => [
-          { baseline: 'neither stage', unmatched: 'a call no rule counts', memory: '1 rate limit + 2 quotas, in memory', sqlite: '1 rate limit + 2 quotas, SQLite' }[k],
+          {
+            baseline: 'neither stage',
+            unmatched: 'a call no rule counts',
+            memory: '1 rate limit + 2 quotas, in memory',
+            sqlite: '1 rate limit + 2 quotas, SQLite',
+          }[k],
           q.perCallUs[k].p50.toFixed(1),
           q.perCallUs[k].p99.toFixed(1),
           k === 'baseline' ? '—' : q.addedP50Us[k].toFixed(1),
@@ -369,7 +511,14 @@ export function renderReport(r: RunResults): string {
     );
   }
   if (r.profiles?.length) {
-    lines.push('', '### Where the daemon\'s CPU per call goes', '', 'Each cost centre\'s share of the profiled busy time (start-up left out) applied to the CPU per call measured without the profiler in this run.', '', renderCostCentres(r));
+    lines.push(
+      '',
+      "### Where the daemon's CPU per call goes",
+      '',
+      "Each cost centre's share of the profiled busy time (start-up left out) applied to the CPU per call measured without the profiler in this run.",
+      '',
+      renderCostCentres(r),
+    );
     lines.push('', '### Daemon CPU profiles', '', renderProfiles(r));
   }
   if (r.notes.length) lines.push('', '### Notes', '', ...r.notes.map((n) => `- ${n}`));

@@ -74,7 +74,9 @@ export function verdicts(r: RunResults): Verdict[] {
       id: `throughput-${id}`,
       target: `Throughput with ${r.settings.clients} clients ${label}`,
       goal: `≥ ${int(goal)} calls/s and ≥ 3× the best peer`,
-      measured: t ? `${int(t.callsPerSecond)} calls/s, ${x !== undefined ? `${x.toFixed(2)}× ${peer!.label} (${int(peer!.throughput!.callsPerSecond)})` : 'no peer measured'}` : 'n/a',
+      measured: t
+        ? `${int(t.callsPerSecond)} calls/s, ${x !== undefined ? `${x.toFixed(2)}× ${peer!.label} (${int(peer!.throughput!.callsPerSecond)})` : 'no peer measured'}`
+        : 'n/a',
       from: `calls/s of ${id}; the best peer of this run`,
       met: judge(t ? t.callsPerSecond >= goal && (x === undefined ? false : x >= 3) : undefined),
     });
@@ -104,7 +106,10 @@ export function verdicts(r: RunResults): Verdict[] {
     id: 'tools-list-5000',
     target: `\`tools/list\` of ${cat ? int(cat.servers * cat.toolsPerServer) : '5,000'} tools filtered per principal`,
     goal: '≤ 5 ms',
-    measured: list !== undefined ? `${ms(list)} ms p50 on the socket (p99 ${ms(cat!.e2e!.raw.p99)})${r.policy ? `; Cedar bundle in process, warm: ${(['analyst', 'support', 'admin'] as const).map((k) => ms(r.policy!.listTools[k].warm.p50)).join(' / ')} ms` : ''}` : 'n/a',
+    measured:
+      list !== undefined
+        ? `${ms(list)} ms p50 on the socket (p99 ${ms(cat!.e2e!.raw.p99)})${r.policy ? `; Cedar bundle in process, warm: ${(['analyst', 'support', 'admin'] as const).map((k) => ms(r.policy!.listTools[k].warm.p50)).join(' / ')} ms` : ''}`
+        : 'n/a',
     from: 'request written → whole answer read, raw JSON-RPC on the daemon socket',
     met: judge(list !== undefined ? list <= 5 : undefined),
   });
@@ -129,7 +134,9 @@ export function verdicts(r: RunResults): Verdict[] {
     id: 'audit-append',
     target: 'Audit append in bursts (hash chain, each burst awaited to durable)',
     goal: '≥ 50,000 events/s',
-    measured: bursts.length ? scale.map((p) => `${int(p.events)}: ${p.append.map((a) => `${int(a.eventsPerSecond)}/s (×${a.burst})`).join(', ')}`).join('; ') : 'n/a',
+    measured: bursts.length
+      ? scale.map((p) => `${int(p.events)}: ${p.append.map((a) => `${int(a.eventsPerSecond)}/s (×${a.burst})`).join(', ')}`).join('; ')
+      : 'n/a',
     from: 'SqliteAuditStore.append then await durable(), bursts of 16 and 64, process-crash durability; best burst size at each log size',
     met: judge(bestAppend ? scale.every((p) => p.error || Math.max(...p.append.map((a) => a.eventsPerSecond)) >= 50_000) : undefined),
   });
@@ -138,7 +145,10 @@ export function verdicts(r: RunResults): Verdict[] {
     id: 'servers-50-ready',
     target: '50 servers ready',
     goal: '≤ 1.5 s',
-    measured: fifty?.spawnedMs !== undefined ? `${int(fifty.spawnedMs)} ms from \`gatehouse daemon\` spawn (startDaemon in process: ${fifty.inProcessMs.map((v) => int(v)).join(', ')} ms; floor ${int(fifty.floorMs)} ms)` : 'n/a',
+    measured:
+      fifty?.spawnedMs !== undefined
+        ? `${int(fifty.spawnedMs)} ms from \`gatehouse daemon\` spawn (startDaemon in process: ${fifty.inProcessMs.map((v) => int(v)).join(', ')} ms; floor ${int(fifty.floorMs)} ms)`
+        : 'n/a',
     from: 'spawn → every server ready in `gatehouse status`; floor = the same 50 fixtures spawned and connected directly in parallel',
     met: judge(fifty?.spawnedMs !== undefined ? fifty.spawnedMs <= 1500 : undefined),
   });
@@ -149,11 +159,16 @@ export function verdicts(r: RunResults): Verdict[] {
     target: '256 concurrent clients without errors, p99 reported',
     goal: '0 errors',
     measured: at256.length
-      ? at256.map((x) => (x.p?.result ? `${x.c.target.replace('gatehouse-', '')}: ${x.p.result.errors} errors, p99 ${ms(x.p.result.latency?.p99)} ms` : `${x.c.target.replace('gatehouse-', '')}: ${x.p?.error ?? 'not run'}`)).join('; ')
+      ? at256
+          .map((x) =>
+            x.p?.result
+              ? `${x.c.target.replace('gatehouse-', '')}: ${x.p.result.errors} errors, p99 ${ms(x.p.result.latency?.p99)} ms`
+              : `${x.c.target.replace('gatehouse-', '')}: ${x.p?.error ?? 'not run'}`,
+          )
+          .join('; ')
       : 'n/a',
     from: 'the 256-client point of each Gatehouse curve',
     met: judge(at256.length ? all256 && at256.every((x) => x.p!.result!.errors === 0) : undefined),
   });
   return out;
 }
-

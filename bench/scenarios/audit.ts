@@ -64,5 +64,7 @@ async function run(durability: Durability, records: number, burst: number, maxMs
 }
 
 export async function auditScenario(records: number, burst: number, maxMs: number): Promise<AuditResult> {
-  return { runs: [await run('process-crash', records, burst, maxMs), await run('power-loss', records, burst, maxMs), await run('process-crash', records, 1, maxMs)] };
+  return {
+    runs: [await run('process-crash', records, burst, maxMs), await run('power-loss', records, burst, maxMs), await run('process-crash', records, 1, maxMs)],
+  };
 }

@@ -79,7 +79,13 @@ function timeQueries(file: string, n: number, reps: number): AuditQueryFigure[] 
   }
 }
 
-async function appendRate(file: string, base: number, burst: number, maxEvents: number, maxMs: number): Promise<{ burst: number; events: number; eventsPerSecond: number }> {
+async function appendRate(
+  file: string,
+  base: number,
+  burst: number,
+  maxEvents: number,
+  maxMs: number,
+): Promise<{ burst: number; events: number; eventsPerSecond: number }> {
   const store = new SqliteAuditStore({ file });
   try {
     let i = 0;
@@ -101,7 +107,15 @@ async function appendRate(file: string, base: number, burst: number, maxEvents: 
   }
 }
 
-export async function auditScaleScenario(options: { sizes: number[]; cacheDir: string; fresh: boolean; reps: number; appendEvents: number; appendMs: number; log: (line: string) => void }): Promise<AuditScalePoint[]> {
+export async function auditScaleScenario(options: {
+  sizes: number[];
+  cacheDir: string;
+  fresh: boolean;
+  reps: number;
+  appendEvents: number;
+  appendMs: number;
+  log: (line: string) => void;
+}): Promise<AuditScalePoint[]> {
   const out: AuditScalePoint[] = [];
   for (const events of options.sizes) {
     const point: AuditScalePoint = { events, generateMs: 0, indexMs: 0, cached: false, queries: [], worstMs: Number.NaN, append: [] };
@@ -109,7 +123,9 @@ export async function auditScaleScenario(options: { sizes: number[]; cacheDir: s
     try {
       const log = auditLog(options.cacheDir, events, { fresh: options.fresh, log: options.log });
       Object.assign(point, { generateMs: log.generateMs, indexMs: log.indexMs, cached: log.cached });
-      options.log(`  ${events.toLocaleString('en-US')} events: ${log.cached ? 'log from the cache' : `made in ${(log.generateMs / 1000).toFixed(1)} s (index ${(log.indexMs / 1000).toFixed(1)} s)`}`);
+      options.log(
+        `  ${events.toLocaleString('en-US')} events: ${log.cached ? 'log from the cache' : `made in ${(log.generateMs / 1000).toFixed(1)} s (index ${(log.indexMs / 1000).toFixed(1)} s)`}`,
+      );
       point.queries = timeQueries(log.file, events, options.reps);
       point.worstMs = Math.max(...point.queries.map((q) => q.ms));
       const worst = point.queries.reduce((a, b) => (b.ms > a.ms ? b : a));

@@ -119,7 +119,16 @@ export async function catalogScenario(options: {
       sdkSamples.push(performance.now() - t0);
     }
     await client.close();
-    result.e2e = { readyMs: daemon.readyMs, startRestarts: daemon.startRestarts, startErrors: daemon.startErrors.slice(0, 5), rssMb: daemon.rssMb(), tools, responseBytes: bytes, raw: summarize(rawSamples), sdk: summarize(sdkSamples) };
+    result.e2e = {
+      readyMs: daemon.readyMs,
+      startRestarts: daemon.startRestarts,
+      startErrors: daemon.startErrors.slice(0, 5),
+      rssMb: daemon.rssMb(),
+      tools,
+      responseBytes: bytes,
+      raw: summarize(rawSamples),
+      sdk: summarize(sdkSamples),
+    };
   } catch (error) {
     result.e2eError = String(error);
   } finally {

@@ -22,7 +22,13 @@ export interface Curve {
   points: CurvePoint[];
 }
 
-export async function curvesScenario(options: { targets: Target[]; counts: number[]; warmupMs: number; durationMs: number; log: (line: string) => void }): Promise<Curve[]> {
+export async function curvesScenario(options: {
+  targets: Target[];
+  counts: number[];
+  warmupMs: number;
+  durationMs: number;
+  log: (line: string) => void;
+}): Promise<Curve[]> {
   const curves: Curve[] = [];
   for (const target of options.targets) {
     const curve: Curve = { target: target.id, label: target.label, endpoint: target.endpoint, points: [] };
@@ -39,7 +45,9 @@ export async function curvesScenario(options: { targets: Target[]; counts: numbe
         await Promise.all(sessions.map((s) => sequential(s, 2)));
         point.result = await closedLoop(target, sessions, { warmupMs: options.warmupMs, durationMs: options.durationMs, latency: true });
         const r = point.result;
-        options.log(`  ${target.id.padEnd(26)} ${String(clients).padStart(3)} clients: ${r.callsPerSecond.toFixed(0).padStart(6)} calls/s, p50 ${r.latency?.p50.toFixed(2)} ms, p99 ${r.latency?.p99.toFixed(2)} ms, errors ${r.errors}`);
+        options.log(
+          `  ${target.id.padEnd(26)} ${String(clients).padStart(3)} clients: ${r.callsPerSecond.toFixed(0).padStart(6)} calls/s, p50 ${r.latency?.p50.toFixed(2)} ms, p99 ${r.latency?.p99.toFixed(2)} ms, errors ${r.errors}`,
+        );
       } catch (error) {
         point.error = String(error).slice(0, 500);
         options.log(`  ${target.id} with ${clients} clients: ${point.error}`);

@@ -98,7 +98,9 @@ export async function memoryScenario(options: { idleMs: number; loadMs: number; 
     result.sessionsLeft = status.clients.length;
     result.youngGenerationMb = status.memory?.youngGenerationMb;
     result.heapUsedMb = status.memory?.heapUsedMb;
-    options.log(`  peak ${result.peakRssMb?.toFixed(1)} MB during ${result.calls} calls (${result.errors} errors); ${result.afterLoadRssMb?.toFixed(1)} MB idle after, ${result.sessionsLeft} sessions left`);
+    options.log(
+      `  peak ${result.peakRssMb?.toFixed(1)} MB during ${result.calls} calls (${result.errors} errors); ${result.afterLoadRssMb?.toFixed(1)} MB idle after, ${result.sessionsLeft} sessions left`,
+    );
   } catch (error) {
     result.error = String(error).slice(0, 500);
   } finally {

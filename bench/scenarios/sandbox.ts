@@ -41,7 +41,9 @@ export async function sandboxScenario(options: { restarts: number; calls: number
   });
   try {
     const status = await daemon.status();
-    const confinement = Object.fromEntries(SANDBOX_VARIANTS.map((v) => [v, status.servers.find((s) => s.name === v)?.confinement])) as SandboxBenchResult['confinement'];
+    const confinement = Object.fromEntries(
+      SANDBOX_VARIANTS.map((v) => [v, status.servers.find((s) => s.name === v)?.confinement]),
+    ) as SandboxBenchResult['confinement'];
     for (const v of SANDBOX_VARIANTS) log(`  ${v}: ${confinement[v]?.state ?? '?'}${confinement[v]?.mechanism ? ` (${confinement[v]!.mechanism})` : ''}`);
     const treeRssMb = Object.fromEntries(
       SANDBOX_VARIANTS.map((v) => {
@@ -82,7 +84,8 @@ export async function sandboxScenario(options: { restarts: number; calls: number
       await client.close();
     }
     log(`  call p50: ${SANDBOX_VARIANTS.map((v) => `${v} ${summarize(calls[v]).p50.toFixed(3)} ms`).join(', ')}`);
-    const by = <T>(f: (v: SandboxVariant) => T): Record<SandboxVariant, T> => Object.fromEntries(SANDBOX_VARIANTS.map((v) => [v, f(v)])) as Record<SandboxVariant, T>;
+    const by = <T>(f: (v: SandboxVariant) => T): Record<SandboxVariant, T> =>
+      Object.fromEntries(SANDBOX_VARIANTS.map((v) => [v, f(v)])) as Record<SandboxVariant, T>;
     return { startupMs: by((v) => summarize(startup[v])), callMs: by((v) => summarize(calls[v])), treeRssMb, confinement };
   } finally {
     await daemon.stop();

@@ -93,7 +93,10 @@ export async function searchScenario(options: { reps: number; log: (line: string
   };
   const defaultConfig = await costOf({ memory: real.memory!, files: real.files! });
   const catalogueCost = await costOf(catalogue);
-  for (const [name, c] of [['default configuration', defaultConfig], ['5,000-tool catalogue', catalogueCost]] as const) {
+  for (const [name, c] of [
+    ['default configuration', defaultConfig],
+    ['5,000-tool catalogue', catalogueCost],
+  ] as const) {
     options.log(`  ${name}: ${c.aggregate.tokens} tokens aggregate, ${c.search.tokens} search view (${(c.saving * 100).toFixed(2)} % fewer)`);
   }
 
@@ -149,8 +152,18 @@ export function renderSearch(s: SearchBenchResult, table: (header: string[], row
     table(
       ['tool list', 'aggregate: tools / tokens', 'search view: tools / tokens', 'fewer tokens'],
       [
-        ['default configuration (memory, files)', `${s.tokens.defaultConfig.aggregate.tools} / ${int(s.tokens.defaultConfig.aggregate.tokens)}`, `${s.tokens.defaultConfig.search.tools} / ${int(s.tokens.defaultConfig.search.tokens)}`, pct(s.tokens.defaultConfig.saving)],
-        ['50 × 100 catalogue', `${s.tokens.catalogue.aggregate.tools} / ${int(s.tokens.catalogue.aggregate.tokens)}`, `${s.tokens.catalogue.search.tools} / ${int(s.tokens.catalogue.search.tokens)}`, pct(s.tokens.catalogue.saving)],
+        [
+          'default configuration (memory, files)',
+          `${s.tokens.defaultConfig.aggregate.tools} / ${int(s.tokens.defaultConfig.aggregate.tokens)}`,
+          `${s.tokens.defaultConfig.search.tools} / ${int(s.tokens.defaultConfig.search.tokens)}`,
+          pct(s.tokens.defaultConfig.saving),
+        ],
+        [
+          '50 × 100 catalogue',
+          `${s.tokens.catalogue.aggregate.tools} / ${int(s.tokens.catalogue.aggregate.tokens)}`,
+          `${s.tokens.catalogue.search.tools} / ${int(s.tokens.catalogue.search.tokens)}`,
+          pct(s.tokens.catalogue.saving),
+        ],
       ],
     ),
     '',

@@ -52,7 +52,15 @@ async function floor(count: number): Promise<number> {
   }
 }
 
-export async function serversScenario(options: { counts: number[]; reps: number; calls: number; clients: number; durationMs: number; idleMs: number; log: (line: string) => void }): Promise<ServersPoint[]> {
+export async function serversScenario(options: {
+  counts: number[];
+  reps: number;
+  calls: number;
+  clients: number;
+  durationMs: number;
+  idleMs: number;
+  log: (line: string) => void;
+}): Promise<ServersPoint[]> {
   const out: ServersPoint[] = [];
   for (const servers of options.counts) {
     const point: ServersPoint = { servers, inProcessMs: [] };
@@ -69,7 +77,8 @@ export async function serversScenario(options: { counts: number[]; reps: number;
           const elapsed = performance.now() - t0;
           const states = daemon.status().servers.map((s) => s.state);
           await daemon.stop();
-          if (states.length !== servers || states.some((s) => s !== 'ready')) throw new Error(`not all servers were ready when startDaemon resolved: ${states.join(', ')}`);
+          if (states.length !== servers || states.some((s) => s !== 'ready'))
+            throw new Error(`not all servers were ready when startDaemon resolved: ${states.join(', ')}`);
           point.inProcessMs.push(elapsed);
         } finally {
           home.remove();

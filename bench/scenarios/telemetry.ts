@@ -60,7 +60,12 @@ async function sink(): Promise<{ url: string; spans: () => number; close: () => 
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (req.url === '/v1/traces') spans += (Buffer.concat(chunks).toString('utf8').match(/"spanId"/g) ?? []).length;
+      if (req.url === '/v1/traces')
+        spans += (
+          Buffer.concat(chunks)
+            .toString('utf8')
+            .match(/"spanId"/g) ?? []
+        ).length;
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
@@ -91,7 +96,13 @@ export async function telemetryScenario(options: { calls: number; rounds: number
   const audit = new SqliteAuditStore({ file: join(dir, 'audit.db') });
   const observe = { servers: () => [], quotas: () => undefined, auditSync: () => undefined };
   const sdks: Record<'on' | 'unsampled', SdkTelemetry> = {
-    on: startSdk({ config: TelemetrySchema.parse({ endpoint: receiver.url, metricsIntervalMs: 1000 }), headers: {}, version: 'bench', logger: { log: () => undefined }, observe }),
+    on: startSdk({
+      config: TelemetrySchema.parse({ endpoint: receiver.url, metricsIntervalMs: 1000 }),
+      headers: {},
+      version: 'bench',
+      logger: { log: () => undefined },
+      observe,
+    }),
     unsampled: startSdk({
       config: TelemetrySchema.parse({ endpoint: receiver.url, sampling: 0, metricsIntervalMs: 1000 }),
       headers: {},

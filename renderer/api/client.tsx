@@ -33,7 +33,9 @@ export function LiveProvider({ transport, children }: { transport: Transport; ch
   const [status, setStatus] = useState<DaemonStatus>();
   const [connection, setConnection] = useState<ConnectionState>(transport.state);
   const [connectionReason, setReason] = useState<string>();
-  const [revisions, setRevisions] = useState<Record<ChangeTopic, number>>(() => Object.fromEntries(CHANGE_TOPICS.map((t) => [t, 0])) as Record<ChangeTopic, number>);
+  const [revisions, setRevisions] = useState<Record<ChangeTopic, number>>(
+    () => Object.fromEntries(CHANGE_TOPICS.map((t) => [t, 0])) as Record<ChangeTopic, number>,
+  );
   const last = useRef('');
   const bump = useCallback((topics: readonly ChangeTopic[]) => {
     setRevisions((r) => {
@@ -104,7 +106,11 @@ export function topicRevision(revisions: Readonly<Record<ChangeTopic, number>>, 
  * Runs `load` now, again when `deps` change, and (with `live`) again whenever the daemon says one
  * of those topics changed (`true`: any). The previous data stays on screen while a reload runs.
  */
-export function useQuery<T>(load: (client: GatehouseClient) => Promise<T>, deps: unknown[], options: { live?: boolean | readonly ChangeTopic[] } = {}): Query<T> {
+export function useQuery<T>(
+  load: (client: GatehouseClient) => Promise<T>,
+  deps: unknown[],
+  options: { live?: boolean | readonly ChangeTopic[] } = {},
+): Query<T> {
   const { client, revisions } = useLive();
   const [data, setData] = useState<T>();
   const [error, setError] = useState<CallError>();

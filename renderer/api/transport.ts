@@ -79,7 +79,8 @@ export class WebSocketTransport implements Transport {
   }
 
   call(method: ConsoleMethod, params?: unknown): Promise<unknown> {
-    if (this.state === 'signed-out') return Promise.reject(new CallError('signed_out', 'the console session ended: open a new login link (run `gatehouse console` for one)'));
+    if (this.state === 'signed-out')
+      return Promise.reject(new CallError('signed_out', 'the console session ended: open a new login link (run `gatehouse console` for one)'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, method, params: params ?? {} });
@@ -158,7 +159,12 @@ export class WebSocketTransport implements Transport {
       for (const [id, p] of this.pending) {
         if (this.queue.includes(id)) continue;
         this.pending.delete(id);
-        p.reject(new CallError('disconnected', 'the connection to Gatehouse was lost before it answered; the console reconnects by itself — try again once it is back'));
+        p.reject(
+          new CallError(
+            'disconnected',
+            'the connection to Gatehouse was lost before it answered; the console reconnects by itself — try again once it is back',
+          ),
+        );
       }
       if (close.code === 4401) return this.endSession(close.reason || 'the console session ended');
       this.setState('closed', 'the connection to Gatehouse was lost; reconnecting');
@@ -167,7 +173,8 @@ export class WebSocketTransport implements Transport {
       // A daemon that restarted has forgotten this session: the page itself then answers 401.
       void fetch(new URL('/', this.url.replace(/^ws/, 'http')), { method: 'HEAD', cache: 'no-store' })
         .then((res) => {
-          if (res.status === 401) this.endSession('Gatehouse restarted, so this console session ended: open a new login link (run `gatehouse console` for one)');
+          if (res.status === 401)
+            this.endSession('Gatehouse restarted, so this console session ended: open a new login link (run `gatehouse console` for one)');
           else setTimeout(() => this.connect(), delay);
         })
         .catch(() => setTimeout(() => this.connect(), delay));

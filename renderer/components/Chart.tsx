@@ -15,7 +15,15 @@ function rangeText(timeline: AuditTimeline): string {
   return `from ${timestamp(timeline.from)} to ${timestamp(timeline.to)}${fitted}`;
 }
 
-function NumbersTable({ timeline, caption, cell }: { timeline: AuditTimeline; caption: string; cell: (series: AuditTimeline['series'][number], i: number) => string }) {
+function NumbersTable({
+  timeline,
+  caption,
+  cell,
+}: {
+  timeline: AuditTimeline;
+  caption: string;
+  cell: (series: AuditTimeline['series'][number], i: number) => string;
+}) {
   const buckets = timeline.series[0]?.counts.length ?? 0;
   const start = Date.parse(timeline.from);
   return (
@@ -65,12 +73,18 @@ export function CallsChart({ timeline }: { timeline: AuditTimeline }) {
   const buckets = timeline.series[0]?.counts.length ?? 0;
   const x = useMemo(() => bucketStarts(timeline.from, timeline.bucketMs, buckets), [timeline.from, timeline.bucketMs, buckets]);
   const series = useMemo<TimeSeries[]>(() => timeline.series.map((s, i) => ({ name: s.key, values: s.counts, color: i })), [timeline.series]);
-  const busiest = timeline.series.length ? `; busiest: ${timeline.series.slice(0, 3).map((s) => `${s.key} (${s.total})`).join(', ')}` : '';
+  const busiest = timeline.series.length
+    ? `; busiest: ${timeline.series
+        .slice(0, 3)
+        .map((s) => `${s.key} (${s.total})`)
+        .join(', ')}`
+    : '';
   const label = `${plural(timeline.total, 'call')} ${rangeText(timeline)}, per ${timeline.by}, in ${duration(timeline.bucketMs)} buckets${busiest}`;
   return (
     <figure className="chart" aria-labelledby={captionId}>
       <figcaption id={captionId}>
-        Calls over time per {timeline.by} ({duration(timeline.bucketMs)} per bar{timeline.requestedFrom ? `, from the first call at ${timestamp(timeline.from)}` : ''}; drag across the chart to zoom in, double-click to zoom out)
+        Calls over time per {timeline.by} ({duration(timeline.bucketMs)} per bar
+        {timeline.requestedFrom ? `, from the first call at ${timestamp(timeline.from)}` : ''}; drag across the chart to zoom in, double-click to zoom out)
         {timeline.truncated ? ' — only the first calls of this range are counted' : ''}
       </figcaption>
       {timeline.total === 0 ? (
@@ -129,7 +143,9 @@ export function ActivityCharts({ timeline }: { timeline: AuditTimeline }) {
         <NumbersTable
           timeline={timeline}
           caption="Calls, refusals and median latency per server and time"
-          cell={(s, i) => `${s.counts[i] ?? 0} calls, ${s.refused[i] ?? 0} refused${s.latencyMs[i] !== null && s.latencyMs[i] !== undefined ? `, ${s.latencyMs[i]} ms` : ''}`}
+          cell={(s, i) =>
+            `${s.counts[i] ?? 0} calls, ${s.refused[i] ?? 0} refused${s.latencyMs[i] !== null && s.latencyMs[i] !== undefined ? `, ${s.latencyMs[i]} ms` : ''}`
+          }
         />
       ) : null}
     </div>

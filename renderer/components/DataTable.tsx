@@ -67,7 +67,18 @@ export interface DataTableProps<T extends RowData> {
   initialSort?: SortingState;
 }
 
-export function DataTable<T extends RowData>({ rows, columns, rowKey, label, onOpen, rowLabel, selected, rowHeight = 34, height = 460, initialSort = [] }: DataTableProps<T>) {
+export function DataTable<T extends RowData>({
+  rows,
+  columns,
+  rowKey,
+  label,
+  onOpen,
+  rowLabel,
+  selected,
+  rowHeight = 34,
+  height = 460,
+  initialSort = [],
+}: DataTableProps<T>) {
   const filterId = useId();
   const [sorting, setSorting] = useState<SortingState>(initialSort);
   const [globalFilter, setGlobalFilter] = useState('');
@@ -146,7 +157,9 @@ export function DataTable<T extends RowData>({ rows, columns, rowKey, label, onO
         <label htmlFor={filterId}>Filter these rows</label>
         <input id={filterId} type="search" value={globalFilter} onChange={(e) => setGlobalFilter(e.target.value)} autoComplete="off" spellCheck={false} />
         <span className="muted small" role="status">
-          {visible.length === rows.length ? `${rows.length.toLocaleString('en')} rows` : `${visible.length.toLocaleString('en')} of ${rows.length.toLocaleString('en')} rows`}
+          {visible.length === rows.length
+            ? `${rows.length.toLocaleString('en')} rows`
+            : `${visible.length.toLocaleString('en')} of ${rows.length.toLocaleString('en')} rows`}
         </span>
       </div>
       <div className="vtable" ref={scroller} style={{ maxHeight: height }} role="region" aria-label={`${label} (scrollable)`}>
@@ -159,7 +172,12 @@ export function DataTable<T extends RowData>({ rows, columns, rowKey, label, onO
                   const sorted = header.column.getIsSorted();
                   const title = String(header.column.columnDef.header ?? header.id);
                   return (
-                    <th key={header.id} scope="col" style={{ width: header.getSize() }} aria-sort={sorted === 'asc' ? 'ascending' : sorted === 'desc' ? 'descending' : 'none'}>
+                    <th
+                      key={header.id}
+                      scope="col"
+                      style={{ width: header.getSize() }}
+                      aria-sort={sorted === 'asc' ? 'ascending' : sorted === 'desc' ? 'descending' : 'none'}
+                    >
                       <button type="button" className="sort" onClick={header.column.getToggleSortingHandler()} title={`Sort by ${title}`}>
                         {title}
                         <span aria-hidden="true" className="sort-mark">

@@ -66,13 +66,21 @@ function buildOptions(props: TimeChartProps, width: number): uPlot.Options {
     },
     axes: [
       { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } },
-      { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, size: 56, values: (_u, values) => values.map((v) => `${Number.isInteger(v) ? v : v.toFixed(1)}${unit}`) },
+      {
+        stroke: axis,
+        grid: { stroke: grid, width: 1 },
+        ticks: { stroke: grid, width: 1 },
+        size: 56,
+        values: (_u, values) => values.map((v) => `${Number.isInteger(v) ? v : v.toFixed(1)}${unit}`),
+      },
     ],
     series: [
       {},
       ...ordered.map((s) => {
         const color = resolveColor(`var(--s${s.color % 9})`);
-        return counts ? { label: s.name, stroke: color, fill: color, width: 0, paths: bars, points: { show: false } } : { label: s.name, stroke: color, width: 2, spanGaps: false, points: { show: true, size: 4 } };
+        return counts
+          ? { label: s.name, stroke: color, fill: color, width: 0, paths: bars, points: { show: false } }
+          : { label: s.name, stroke: color, width: 2, spanGaps: false, points: { show: true, size: 4 } };
       }),
     ],
   };

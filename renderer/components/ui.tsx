@@ -207,7 +207,19 @@ export function ActionButton({
 // --- Dialogs -----------------------------------------------------------------------------------
 
 /** A modal dialog (the native <dialog>: focus stays inside, Escape closes it, focus returns after). */
-export function Dialog({ open, title, onClose, children, describedBy }: { open: boolean; title: string; onClose: () => void; children: ReactNode; describedBy?: string }) {
+export function Dialog({
+  open,
+  title,
+  onClose,
+  children,
+  describedBy,
+}: {
+  open: boolean;
+  title: string;
+  onClose: () => void;
+  children: ReactNode;
+  describedBy?: string;
+}) {
   const ref = useRef<HTMLDialogElement>(null);
   const id = useId();
   useEffect(() => {
@@ -282,7 +294,19 @@ export function ConfirmButton({
 // --- Tabs --------------------------------------------------------------------------------------
 
 /** ARIA tabs: arrow keys move between tabs, Home and End jump, the panel follows. */
-export function Tabs({ tabs, selected, onSelect, label, children }: { tabs: { id: string; label: string }[]; selected: string; onSelect: (id: string) => void; label: string; children: ReactNode }) {
+export function Tabs({
+  tabs,
+  selected,
+  onSelect,
+  label,
+  children,
+}: {
+  tabs: { id: string; label: string }[];
+  selected: string;
+  onSelect: (id: string) => void;
+  label: string;
+  children: ReactNode;
+}) {
   const base = useId();
   const refs = useRef(new Map<string, HTMLButtonElement>());
   const keyDown = (event: KeyboardEvent<HTMLButtonElement>) => {
@@ -358,9 +382,18 @@ export function Labeled({ label, children }: { label: string; children: (id: str
   );
 }
 
-
 /** A labelled field with its hint and its error, tied to the control for screen readers. */
-export function Field({ label, hint, error, children }: { label: string; hint?: ReactNode; error?: string; children: (props: { id: string; 'aria-describedby'?: string; 'aria-invalid'?: boolean }) => ReactNode }) {
+export function Field({
+  label,
+  hint,
+  error,
+  children,
+}: {
+  label: string;
+  hint?: ReactNode;
+  error?: string;
+  children: (props: { id: string; 'aria-describedby'?: string; 'aria-invalid'?: boolean }) => ReactNode;
+}) {
   const id = useId();
   const hintId = hint ? `${id}-hint` : undefined;
   const errorId = error ? `${id}-error` : undefined;

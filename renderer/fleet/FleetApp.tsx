@@ -141,10 +141,35 @@ function Devices(props: ViewProps) {
       { id: 'device', header: 'Device', value: (d) => d.id, cell: (d) => <code>{d.id}</code>, size: 250 },
       { id: 'host', header: 'Host', value: (d) => d.host, size: 120 },
       { id: 'user', header: 'User', value: (d) => d.user ?? '', cell: (d) => d.user ?? <span className="muted">none yet</span>, size: 120 },
-      { id: 'sync', header: 'Last sync', value: (d) => d.lastSeenAt ?? '', cell: (d) => (d.lastSeenAt ? <time dateTime={d.lastSeenAt} title={timestamp(d.lastSeenAt)}>{relative(d.lastSeenAt)}</time> : 'never'), size: 120 },
-      { id: 'lag', header: 'Lag', value: (d) => (d.lastSeenAt ? Date.parse(data?.at ?? '') - Date.parse(d.lastSeenAt) : Number.MAX_SAFE_INTEGER), cell: (d) => lagText(d, data?.at ?? new Date().toISOString()), size: 200 },
+      {
+        id: 'sync',
+        header: 'Last sync',
+        value: (d) => d.lastSeenAt ?? '',
+        cell: (d) =>
+          d.lastSeenAt ? (
+            <time dateTime={d.lastSeenAt} title={timestamp(d.lastSeenAt)}>
+              {relative(d.lastSeenAt)}
+            </time>
+          ) : (
+            'never'
+          ),
+        size: 120,
+      },
+      {
+        id: 'lag',
+        header: 'Lag',
+        value: (d) => (d.lastSeenAt ? Date.parse(data?.at ?? '') - Date.parse(d.lastSeenAt) : Number.MAX_SAFE_INTEGER),
+        cell: (d) => lagText(d, data?.at ?? new Date().toISOString()),
+        size: 200,
+      },
       { id: 'acked', header: 'Acknowledged', value: (d) => d.acked, size: 110 },
-      { id: 'policy', header: 'Policy', value: (d) => d.policyVersion ?? '', cell: (d) => d.policyVersion ?? <span className="muted">{d.policyMode ?? 'unknown'}</span>, size: 110 },
+      {
+        id: 'policy',
+        header: 'Policy',
+        value: (d) => d.policyVersion ?? '',
+        cell: (d) => d.policyVersion ?? <span className="muted">{d.policyMode ?? 'unknown'}</span>,
+        size: 110,
+      },
       {
         id: 'chain',
         header: 'Chain',
@@ -155,7 +180,13 @@ function Devices(props: ViewProps) {
         },
         size: 150,
       },
-      { id: 'status', header: 'Status', value: (d) => d.status, cell: (d) => <Badge tone={d.status === 'active' ? 'ok' : 'muted'}>{d.status}</Badge>, size: 90 },
+      {
+        id: 'status',
+        header: 'Status',
+        value: (d) => d.status,
+        cell: (d) => <Badge tone={d.status === 'active' ? 'ok' : 'muted'}>{d.status}</Badge>,
+        size: 90,
+      },
     ],
     [data?.at],
   );
@@ -163,11 +194,31 @@ function Devices(props: ViewProps) {
   if (!data) return <Spinner label="Loading devices" />;
   const flagged = data.devices.filter((d) => chainStatus(d).tone !== 'ok');
   return (
-    <Section title={`Devices (${data.devices.length})`} actions={<button type="button" onClick={reload} disabled={loading}>Refresh</button>}>
+    <Section
+      title={`Devices (${data.devices.length})`}
+      actions={
+        <button type="button" onClick={reload} disabled={loading}>
+          Refresh
+        </button>
+      }
+    >
       <p role="status">
-        {data.devices.length === 0 ? 'No device has enrolled yet.' : flagged.length === 0 ? 'Every chain is intact.' : `${plural(flagged.length, 'device')} with a gap, a fork or another flag.`}
+        {data.devices.length === 0
+          ? 'No device has enrolled yet.'
+          : flagged.length === 0
+            ? 'Every chain is intact.'
+            : `${plural(flagged.length, 'device')} with a gap, a fork or another flag.`}
       </p>
-      {data.devices.length > 0 ? <DataTable rows={data.devices} columns={columns} rowKey={(d) => d.id} label="Devices" height={Math.min(460, 60 + data.devices.length * 34)} initialSort={[{ id: 'device', desc: false }]} /> : null}
+      {data.devices.length > 0 ? (
+        <DataTable
+          rows={data.devices}
+          columns={columns}
+          rowKey={(d) => d.id}
+          label="Devices"
+          height={Math.min(460, 60 + data.devices.length * 34)}
+          initialSort={[{ id: 'device', desc: false }]}
+        />
+      ) : null}
     </Section>
   );
 }
@@ -197,7 +248,13 @@ function Activity(props: ViewProps) {
         </select>
       }
     >
-      {error ? <ErrorNote error={error} onRetry={reload} context="Timeline" /> : data ? <TimelineChart timeline={data} /> : <Spinner label="Loading the timeline" />}
+      {error ? (
+        <ErrorNote error={error} onRetry={reload} context="Timeline" />
+      ) : data ? (
+        <TimelineChart timeline={data} />
+      ) : (
+        <Spinner label="Loading the timeline" />
+      )}
     </Section>
   );
 }
@@ -273,7 +330,7 @@ function TimelineChart({ timeline }: { timeline: FleetTimeline }) {
 const FILTER_HINTS: Record<(typeof FLEET_EVENT_FILTERS)[number], string> = {
   from: 'ISO time or a duration back from now (24h, 7d)',
   to: 'ISO time or a duration back from now',
-  user: 'os:alice, or the identity provider\'s subject',
+  user: "os:alice, or the identity provider's subject",
   client: 'cursor, claude-code, …',
   server: 'server name',
   tool: 'tool, prompt or resource name',
@@ -301,7 +358,8 @@ function EventSearch(props: ViewProps) {
         id: 'decision',
         header: 'Decision',
         value: (r) => r.event.decision ?? '',
-        cell: (r) => (r.event.decision ? <Badge tone={r.event.decision === 'denied' || r.event.decision === 'failed' ? 'bad' : 'ok'}>{r.event.decision}</Badge> : null),
+        cell: (r) =>
+          r.event.decision ? <Badge tone={r.event.decision === 'denied' || r.event.decision === 'failed' ? 'bad' : 'ok'}>{r.event.decision}</Badge> : null,
         size: 90,
       },
       { id: 'code', header: 'Why', value: (r) => r.event.code ?? r.event.reason ?? '', size: 140 },
@@ -311,7 +369,13 @@ function EventSearch(props: ViewProps) {
   );
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    setQuery(Object.fromEntries(Object.entries(draft).filter(([, v]) => v.trim() !== '').map(([k, v]) => [k, v.trim()])));
+    setQuery(
+      Object.fromEntries(
+        Object.entries(draft)
+          .filter(([, v]) => v.trim() !== '')
+          .map(([k, v]) => [k, v.trim()]),
+      ),
+    );
   };
   return (
     <Section title="Event search">
@@ -329,7 +393,15 @@ function EventSearch(props: ViewProps) {
       {data ? (
         <>
           <p role="status">{plural(data.events.length, 'event')} found.</p>
-          {data.events.length > 0 ? <DataTable rows={data.events} columns={columns} rowKey={(r) => `${r.device}:${r.seq}`} label="Events" height={Math.min(460, 60 + data.events.length * 34)} /> : null}
+          {data.events.length > 0 ? (
+            <DataTable
+              rows={data.events}
+              columns={columns}
+              rowKey={(r) => `${r.device}:${r.seq}`}
+              label="Events"
+              height={Math.min(460, 60 + data.events.length * 34)}
+            />
+          ) : null}
         </>
       ) : !error ? (
         <Spinner label="Searching" />
@@ -350,7 +422,13 @@ function Catalogue(props: ViewProps) {
       { id: 'name', header: 'Server', value: (s) => s.name, size: 120 },
       { id: 'target', header: 'Runs', value: (s) => s.target, cell: (s) => <code>{s.target}</code>, size: 260 },
       { id: 'env', header: 'Environment names', value: (s) => s.envKeys.join(', '), size: 160 },
-      { id: 'catalog', header: 'In the catalogue', value: (s) => s.inCatalog ?? '', cell: (s) => (s.inCatalog ? <Badge tone="info">{s.inCatalog}</Badge> : <Badge tone="warn">no</Badge>), size: 120 },
+      {
+        id: 'catalog',
+        header: 'In the catalogue',
+        value: (s) => s.inCatalog ?? '',
+        cell: (s) => (s.inCatalog ? <Badge tone="info">{s.inCatalog}</Badge> : <Badge tone="warn">no</Badge>),
+        size: 120,
+      },
       { id: 'at', header: 'Reported', value: (s) => s.at, cell: (s) => relative(s.at), size: 110 },
     ],
     [],
@@ -367,7 +445,13 @@ function Catalogue(props: ViewProps) {
         cell: (b) => (b.disagree ? <Badge tone="bad">{`${b.hashes.length} different`}</Badge> : <Badge tone="ok">one</Badge>),
         size: 120,
       },
-      { id: 'hashes', header: 'Seen by', value: (b) => b.hashes.map((h) => `${shortHash(h.sha256)} ${h.devices}`).join(', '), cell: (b) => b.hashes.map((h) => `${shortHash(h.sha256)}: ${plural(h.devices, 'device')}`).join('; '), size: 280 },
+      {
+        id: 'hashes',
+        header: 'Seen by',
+        value: (b) => b.hashes.map((h) => `${shortHash(h.sha256)} ${h.devices}`).join(', '),
+        cell: (b) => b.hashes.map((h) => `${shortHash(h.sha256)}: ${plural(h.devices, 'device')}`).join('; '),
+        size: 280,
+      },
     ],
     [],
   );
@@ -375,11 +459,39 @@ function Catalogue(props: ViewProps) {
     <>
       <Section title="Shadow servers">
         <p className="muted">Servers the devices' clients run outside Gatehouse (environment variable names only, never values).</p>
-        {shadow.error ? <ErrorNote error={shadow.error} onRetry={shadow.reload} /> : !shadow.data ? <Spinner label="Loading shadow servers" /> : shadow.data.shadowServers.length === 0 ? <Empty>No device reported a shadow server.</Empty> : <DataTable rows={shadow.data.shadowServers} columns={shadowColumns} rowKey={(s) => `${s.device}:${s.client}:${s.name}`} label="Shadow servers" height={Math.min(400, 60 + shadow.data.shadowServers.length * 34)} />}
+        {shadow.error ? (
+          <ErrorNote error={shadow.error} onRetry={shadow.reload} />
+        ) : !shadow.data ? (
+          <Spinner label="Loading shadow servers" />
+        ) : shadow.data.shadowServers.length === 0 ? (
+          <Empty>No device reported a shadow server.</Empty>
+        ) : (
+          <DataTable
+            rows={shadow.data.shadowServers}
+            columns={shadowColumns}
+            rowKey={(s) => `${s.device}:${s.client}:${s.name}`}
+            label="Shadow servers"
+            height={Math.min(400, 60 + shadow.data.shadowServers.length * 34)}
+          />
+        )}
       </Section>
       <Section title="Tool baselines">
         <p className="muted">Tool definitions per server and version across the fleet; where devices disagree comes first.</p>
-        {baselines.error ? <ErrorNote error={baselines.error} onRetry={baselines.reload} /> : !baselines.data ? <Spinner label="Loading baselines" /> : baselines.data.baselines.length === 0 ? <Empty>No device reported tool definitions yet.</Empty> : <DataTable rows={[...baselines.data.baselines].sort((a, b) => Number(b.disagree) - Number(a.disagree))} columns={baselineColumns} rowKey={(b) => `${b.server}:${b.version}:${b.tool}`} label="Tool baselines" height={Math.min(400, 60 + baselines.data.baselines.length * 34)} />}
+        {baselines.error ? (
+          <ErrorNote error={baselines.error} onRetry={baselines.reload} />
+        ) : !baselines.data ? (
+          <Spinner label="Loading baselines" />
+        ) : baselines.data.baselines.length === 0 ? (
+          <Empty>No device reported tool definitions yet.</Empty>
+        ) : (
+          <DataTable
+            rows={[...baselines.data.baselines].sort((a, b) => Number(b.disagree) - Number(a.disagree))}
+            columns={baselineColumns}
+            rowKey={(b) => `${b.server}:${b.version}:${b.tool}`}
+            label="Tool baselines"
+            height={Math.min(400, 60 + baselines.data.baselines.length * 34)}
+          />
+        )}
       </Section>
     </>
   );

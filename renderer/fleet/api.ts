@@ -34,6 +34,10 @@ export async function adminGet<S extends z.ZodType>(token: string, path: string,
   const body = (await response.json().catch(() => undefined)) as { error?: { message?: string } } | undefined;
   if (!response.ok) throw new FleetError(response.status, body?.error?.message ?? `the hub answered ${response.status}`);
   const parsed = schema.safeParse(body);
-  if (!parsed.success) throw new FleetError(502, `the hub's answer to ${path} is not what this page expects (${parsed.error.issues[0]?.message ?? 'invalid'}): is the hub another version?`);
+  if (!parsed.success)
+    throw new FleetError(
+      502,
+      `the hub's answer to ${path} is not what this page expects (${parsed.error.issues[0]?.message ?? 'invalid'}): is the hub another version?`,
+    );
   return parsed.data;
 }

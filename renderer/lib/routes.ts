@@ -25,13 +25,17 @@ export interface Route {
 }
 
 export function parseRoute(hash: string): Route {
-  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map((p) => {
-    try {
-      return decodeURIComponent(p);
-    } catch {
-      return p;
-    }
-  });
+  const parts = hash
+    .replace(/^#\/?/, '')
+    .split('/')
+    .filter(Boolean)
+    .map((p) => {
+      try {
+        return decodeURIComponent(p);
+      } catch {
+        return p;
+      }
+    });
   const screen = parts[0] ?? 'overview';
   const known = screen === 'question' || SCREENS.some((s) => s.id === screen);
   return { screen: known ? (screen as ScreenId) : 'overview', rest: known ? parts.slice(1) : [] };

@@ -23,7 +23,18 @@ export interface ServerForm {
 
 export type FormErrors = Partial<Record<keyof ServerForm, string>>;
 
-export const EMPTY_FORM: ServerForm = { name: '', type: 'stdio', command: '', args: '', cwd: '', env: '', url: '', headers: '', enabled: true, description: '' };
+export const EMPTY_FORM: ServerForm = {
+  name: '',
+  type: 'stdio',
+  command: '',
+  args: '',
+  cwd: '',
+  env: '',
+  url: '',
+  headers: '',
+  enabled: true,
+  description: '',
+};
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const record = (v: unknown): Record<string, string> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, string>) : {});
@@ -99,7 +110,11 @@ const FIELD_OF: Record<string, keyof ServerForm> = {
 };
 
 /** Checks a form: the name, the lines, then the config schema; errors by field, in words a person reads. */
-export function validateForm(form: ServerForm, base: Record<string, unknown> = {}, options: { checkName: boolean } = { checkName: true }): { config?: Record<string, unknown>; errors: FormErrors } {
+export function validateForm(
+  form: ServerForm,
+  base: Record<string, unknown> = {},
+  options: { checkName: boolean } = { checkName: true },
+): { config?: Record<string, unknown>; errors: FormErrors } {
   const { config, errors } = configFromForm(form, base);
   if (options.checkName && !SERVER_NAME_PATTERN.test(form.name)) errors.name = SERVER_NAME_RULE;
   const checked = ServerConfigSchema.safeParse(config);
@@ -112,6 +127,6 @@ export function validateForm(form: ServerForm, base: Record<string, unknown> = {
     }
   }
   if (form.type === 'stdio' && form.command.trim() === '') errors.command = 'give the program to run (for example node or npx)';
-  if (form.type === 'http' && form.url.trim() === '') errors.url = 'give the server\'s address (https://…)';
+  if (form.type === 'http' && form.url.trim() === '') errors.url = "give the server's address (https://…)";
   return Object.keys(errors).length > 0 ? { errors } : { config, errors };
 }

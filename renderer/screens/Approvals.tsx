@@ -48,7 +48,8 @@ export function Approvals() {
             {[...history.data.events].reverse().map((e) => (
               <li key={e.seq}>
                 <time dateTime={e.at}>{timestamp(e.at)}</time> <Badge tone={e.decision === 'allowed' ? 'ok' : 'warn'}>{answerLabel(e)}</Badge>{' '}
-                <code>{e.server && e.name ? `${e.server}__${e.name}` : e.name || ''}</code> {e.client ? `for ${e.client}` : ''} {e.reason ? <span className="muted">— {e.reason}</span> : null}
+                <code>{e.server && e.name ? `${e.server}__${e.name}` : e.name || ''}</code> {e.client ? `for ${e.client}` : ''}{' '}
+                {e.reason ? <span className="muted">— {e.reason}</span> : null}
               </li>
             ))}
           </ul>
@@ -71,7 +72,7 @@ function Waiting({ report, sessionGrants, timeoutSeconds }: { report: QuestionsR
       <p className="muted">
         {inApp
           ? 'Answer here, or in the window each question opens.'
-          : 'Answer in the terminal where Gatehouse runs (type the letter it shows), or on the question\'s page with the code the terminal shows beside it. This console cannot answer.'}
+          : "Answer in the terminal where Gatehouse runs (type the letter it shows), or on the question's page with the code the terminal shows beside it. This console cannot answer."}
         {deadline}
         {grants}
       </p>

@@ -21,7 +21,24 @@ const RANGES: { id: string; label: string; ms?: number }[] = [
   { id: 'all', label: 'all time' },
 ];
 const DECISIONS = ['allowed', 'denied', 'failed', 'ok', 'error', 'interrupted'];
-const TYPES = ['call.outcome', 'call.attempt', 'server.state', 'server.crashed', 'server.restarted', 'client.paired', 'client.revoked', 'config.applied', 'config.rejected', 'policy.changed', 'policy.rejected', 'identity.signed_in', 'identity.signed_out', 'approval.requested', 'approval.decided', 'audit.started'];
+const TYPES = [
+  'call.outcome',
+  'call.attempt',
+  'server.state',
+  'server.crashed',
+  'server.restarted',
+  'client.paired',
+  'client.revoked',
+  'config.applied',
+  'config.rejected',
+  'policy.changed',
+  'policy.rejected',
+  'identity.signed_in',
+  'identity.signed_out',
+  'approval.requested',
+  'approval.decided',
+  'audit.started',
+];
 
 interface Filters {
   range: string;
@@ -61,7 +78,13 @@ const COLUMNS: DataColumn<AuditRow>[] = [
   { id: 'type', header: 'Event', size: 130, value: (r) => r.type },
   { id: 'client', header: 'Client', size: 120, value: (r) => r.client ?? '' },
   { id: 'tool', header: 'Tool', size: 200, value: (r) => toolOf(r) },
-  { id: 'decision', header: 'Outcome', size: 96, value: (r) => r.decision ?? '', cell: (r) => (r.decision ? <Badge tone={tone(r.decision)}>{r.decision}</Badge> : '') },
+  {
+    id: 'decision',
+    header: 'Outcome',
+    size: 96,
+    value: (r) => r.decision ?? '',
+    cell: (r) => (r.decision ? <Badge tone={tone(r.decision)}>{r.decision}</Badge> : ''),
+  },
   { id: 'latency', header: 'ms', size: 60, value: (r) => r.latencyMs ?? -1, cell: (r) => (r.latencyMs !== undefined ? String(r.latencyMs) : '') },
   { id: 'why', header: 'Why', size: 180, value: (r) => r.code ?? r.reason ?? '' },
 ];
@@ -73,20 +96,38 @@ function ChainPanel({ status }: { status: DaemonStatus }) {
   return (
     <Section
       title="Chain and sync"
-      actions={<ActionButton label="Verify the whole chain" busyLabel="Verifying every event…" run={async () => setResult(await client.call('audit.verify'))} />}
+      actions={
+        <ActionButton label="Verify the whole chain" busyLabel="Verifying every event…" run={async () => setResult(await client.call('audit.verify'))} />
+      }
     >
       <KeyValues
         label="Chain and sync state"
         items={[
           ['Records', `${a.records.toLocaleString('en')} (${(a.committed ?? a.records).toLocaleString('en')} committed)`],
-          ['Writable', a.healthy === false ? <Badge tone="bad">no since {timestamp(a.unavailableSince)}: {a.error}. Calls are refused until the log can be written (free disk space).</Badge> : <Badge tone="ok">yes</Badge>],
+          [
+            'Writable',
+            a.healthy === false ? (
+              <Badge tone="bad">
+                no since {timestamp(a.unavailableSince)}: {a.error}. Calls are refused until the log can be written (free disk space).
+              </Badge>
+            ) : (
+              <Badge tone="ok">yes</Badge>
+            ),
+          ],
           ['Device', a.device ?? '—'],
-          ['Signed checkpoints', a.signing?.state === 'ok' ? `by key ${a.signing.keyId ?? ''}${a.lastCheckpoint ? `, last at event ${a.lastCheckpoint.seq} (${relative(a.lastCheckpoint.at)})` : ''}` : `${a.signing?.state ?? 'unknown'}${a.signing?.error ? `: ${a.signing.error}` : ''}`],
+          [
+            'Signed checkpoints',
+            a.signing?.state === 'ok'
+              ? `by key ${a.signing.keyId ?? ''}${a.lastCheckpoint ? `, last at event ${a.lastCheckpoint.seq} (${relative(a.lastCheckpoint.at)})` : ''}`
+              : `${a.signing?.state ?? 'unknown'}${a.signing?.error ? `: ${a.signing.error}` : ''}`,
+          ],
           [
             'Hub',
             a.sync ? (
               <span key="sync">
-                <StateBadge state={a.sync.state === 'idle' ? 'ready' : a.sync.state === 'refused' ? 'crash-looping' : 'starting'} label={a.sync.state} /> {a.sync.hub}: {a.sync.lagRecords === 0 ? 'in sync' : `${plural(a.sync.lagRecords, 'event')} not yet acknowledged (oldest ${a.sync.lagSeconds} s)`}
+                <StateBadge state={a.sync.state === 'idle' ? 'ready' : a.sync.state === 'refused' ? 'crash-looping' : 'starting'} label={a.sync.state} />{' '}
+                {a.sync.hub}:{' '}
+                {a.sync.lagRecords === 0 ? 'in sync' : `${plural(a.sync.lagRecords, 'event')} not yet acknowledged (oldest ${a.sync.lagSeconds} s)`}
                 {a.sync.lastError ? ` — ${a.sync.lastError}` : ''}
               </span>
             ) : (
@@ -97,16 +138,15 @@ function ChainPanel({ status }: { status: DaemonStatus }) {
         ]}
       />
       {a.sync?.flags?.length ? (
-        <Notice tone="bad">
-          The hub flagged: {a.sync.flags.map((f) => `${f.kind} at event ${f.seq}: ${f.message}`).join('; ')}
-        </Notice>
+        <Notice tone="bad">The hub flagged: {a.sync.flags.map((f) => `${f.kind} at event ${f.seq}: ${f.message}`).join('; ')}</Notice>
       ) : null}
       {result ? (
         <div role="status">
           {result.ok ? (
             <Notice tone="ok">
               Intact: {plural(result.events, 'event')}
-              {result.events ? ` (${result.firstSeq}–${result.lastSeq})` : ''} checked, {result.checkpoints.verified} of {plural(result.checkpoints.total, 'signed checkpoint')} verified, in {result.elapsedMs} ms.
+              {result.events ? ` (${result.firstSeq}–${result.lastSeq})` : ''} checked, {result.checkpoints.verified} of{' '}
+              {plural(result.checkpoints.total, 'signed checkpoint')} verified, in {result.elapsedMs} ms.
             </Notice>
           ) : (
             <Notice tone="bad">
@@ -159,10 +199,31 @@ function EventDetails({ event: open, onClose }: { event: AuditRow; onClose: () =
           ['Outcome', open.decision ?? '—'],
           ['Stage and code', [open.stage, open.code].filter(Boolean).join(' · ') || '—'],
           ['Reason', open.reason ?? '—'],
-          ['Approval', open.approval ? [open.approval.decision ?? (open.approval.required ? 'asked' : 'not needed'), open.approval.scope, open.approval.by ? `by ${open.approval.by}` : ''].filter(Boolean).join(', ') : '—'],
+          [
+            'Approval',
+            open.approval
+              ? [
+                  open.approval.decision ?? (open.approval.required ? 'asked' : 'not needed'),
+                  open.approval.scope,
+                  open.approval.by ? `by ${open.approval.by}` : '',
+                ]
+                  .filter(Boolean)
+                  .join(', ')
+              : '—',
+          ],
           ['Latency', open.latencyMs !== undefined ? `${open.latencyMs} ms` : '—'],
-          ['Policy', open.policyMode ? `${open.policyMode}${open.policyVersion ? ` v${open.policyVersion}` : ''}${open.policyIds?.length ? ` (${open.policyIds.join(', ')})` : ''}` : '—'],
-          ['Hash', <code key="h" title={open.hash}>{shortHash(open.hash)}…</code>],
+          [
+            'Policy',
+            open.policyMode
+              ? `${open.policyMode}${open.policyVersion ? ` v${open.policyVersion}` : ''}${open.policyIds?.length ? ` (${open.policyIds.join(', ')})` : ''}`
+              : '—',
+          ],
+          [
+            'Hash',
+            <code key="h" title={open.hash}>
+              {shortHash(open.hash)}…
+            </code>,
+          ],
           ['Call', open.callId ?? '—'],
         ]}
       />
@@ -214,7 +275,9 @@ export function Audit() {
               </select>
             )}
           </Labeled>
-          <Labeled label="Client">{(id) => <input id={id} value={draft.client} onChange={(e) => set('client', e.target.value)} list="audit-clients" autoComplete="off" />}</Labeled>
+          <Labeled label="Client">
+            {(id) => <input id={id} value={draft.client} onChange={(e) => set('client', e.target.value)} list="audit-clients" autoComplete="off" />}
+          </Labeled>
           <datalist id="audit-clients">
             {[...new Set(status?.clients.map((c) => c.name) ?? [])].map((c) => (
               <option key={c} value={c} />
@@ -230,7 +293,9 @@ export function Audit() {
               </select>
             )}
           </Labeled>
-          <Labeled label="Tool">{(id) => <input id={id} value={draft.tool} onChange={(e) => set('tool', e.target.value)} placeholder="name on its server" autoComplete="off" />}</Labeled>
+          <Labeled label="Tool">
+            {(id) => <input id={id} value={draft.tool} onChange={(e) => set('tool', e.target.value)} placeholder="name on its server" autoComplete="off" />}
+          </Labeled>
           <Labeled label="Outcome">
             {(id) => (
               <select id={id} value={draft.decision} onChange={(e) => set('decision', e.target.value)}>
@@ -305,10 +370,19 @@ export function Audit() {
         ) : (
           <>
             <p className="muted" role="status">
-              {plural(rows.length, 'event')}, newest first{events.data.more ? ` (the newest ${filters.limit.toLocaleString('en')}; narrow the filters to see older ones)` : ''}.
+              {plural(rows.length, 'event')}, newest first
+              {events.data.more ? ` (the newest ${filters.limit.toLocaleString('en')}; narrow the filters to see older ones)` : ''}.
             </p>
             <div className={open ? 'split' : 'split split-closed'}>
-              <DataTable rows={rows} columns={COLUMNS} rowKey={(r) => String(r.seq)} label="Audit events" onOpen={setOpen} rowLabel={(r) => `Event ${r.seq}, ${r.type}${r.decision ? `, ${r.decision}` : ''}`} selected={open ? String(open.seq) : undefined} />
+              <DataTable
+                rows={rows}
+                columns={COLUMNS}
+                rowKey={(r) => String(r.seq)}
+                label="Audit events"
+                onOpen={setOpen}
+                rowLabel={(r) => `Event ${r.seq}, ${r.type}${r.decision ? `, ${r.decision}` : ''}`}
+                selected={open ? String(open.seq) : undefined}
+              />
               {open ? <EventDetails event={open} onClose={() => setOpen(undefined)} /> : null}
             </div>
           </>

@@ -44,12 +44,26 @@ function InstallForm({ entry, onDone }: { entry: CatalogEntryInfo; onDone: (inst
   return (
     <form className="form" onSubmit={(e) => void submit(e)} noValidate>
       <p>
-        Gatehouse fetches <code>{entry.source.kind === 'package' ? `${entry.source.identifier}@${entry.source.version}` : entry.name}</code>, checks its bytes against the catalogue&apos;s signed
-        integrity, and runs it from its own folder.
+        Gatehouse fetches <code>{entry.source.kind === 'package' ? `${entry.source.identifier}@${entry.source.version}` : entry.name}</code>, checks its bytes
+        against the catalogue&apos;s signed integrity, and runs it from its own folder.
       </p>
       {missing.map((s) => (
-        <Field key={s.name} label={`Secret ${s.name}`} hint={s.description || 'Stored in your OS keychain only; never shown or sent back.'} error={errors[s.name]}>
-          {(p) => <input {...p} type="password" value={values[s.name] ?? ''} onChange={(e) => setValues({ ...values, [s.name]: e.target.value })} autoComplete="new-password" spellCheck={false} />}
+        <Field
+          key={s.name}
+          label={`Secret ${s.name}`}
+          hint={s.description || 'Stored in your OS keychain only; never shown or sent back.'}
+          error={errors[s.name]}
+        >
+          {(p) => (
+            <input
+              {...p}
+              type="password"
+              value={values[s.name] ?? ''}
+              onChange={(e) => setValues({ ...values, [s.name]: e.target.value })}
+              autoComplete="new-password"
+              spellCheck={false}
+            />
+          )}
         </Field>
       ))}
       <ErrorNote error={failure} context="Not installed" />
@@ -79,11 +93,20 @@ function EntryCard({ entry, onInstall }: { entry: CatalogEntryInfo; onInstall: (
       </h3>
       <p className="muted small">
         {entry.publisher ? <>by {entry.publisher} · </> : null}
-        {entry.source.kind === 'package' ? `${entry.source.registryType} ${entry.source.identifier}@${entry.source.version}` : entry.source.kind === 'remote' ? entry.source.url : 'started by your organisation'}
+        {entry.source.kind === 'package'
+          ? `${entry.source.registryType} ${entry.source.identifier}@${entry.source.version}`
+          : entry.source.kind === 'remote'
+            ? entry.source.url
+            : 'started by your organisation'}
       </p>
       <p>{entry.description}</p>
       <p className="small">
-        Tools: {entry.tools.length ? entry.tools.map((t) => `${t.name}${t.readOnly ? ' (read-only)' : ''}`).join(', ') : <span className="muted">none pinned yet</span>}
+        Tools:{' '}
+        {entry.tools.length ? (
+          entry.tools.map((t) => `${t.name}${t.readOnly ? ' (read-only)' : ''}`).join(', ')
+        ) : (
+          <span className="muted">none pinned yet</span>
+        )}
       </p>
       {entry.secrets.length ? <p className="small">Needs: {entry.secrets.map((s) => `${s.name}${s.stored ? ' (stored)' : ''}`).join(', ')}</p> : null}
       {entry.installedAs.length ? (
@@ -118,7 +141,10 @@ function ShadowClient({ client, servers, onImported }: { client: string; servers
     try {
       const result = await api.call('clients.import', { client: client as (typeof CLIENT_APP_IDS)[number] });
       const left = result.leftAlone.map((l) => `${l.entry} (${l.reason})`).join('; ');
-      toast(result.moved.length > 0 ? 'ok' : 'warn', `${client}: ${result.moved.length ? `moved ${result.moved.map((m) => m.server).join(', ')} behind Gatehouse` : 'nothing moved'}${left ? `; left: ${left}` : ''}`);
+      toast(
+        result.moved.length > 0 ? 'ok' : 'warn',
+        `${client}: ${result.moved.length ? `moved ${result.moved.map((m) => m.server).join(', ')} behind Gatehouse` : 'nothing moved'}${left ? `; left: ${left}` : ''}`,
+      );
       onImported();
     } catch (error) {
       setFailure(toCallError(error));
@@ -192,8 +218,8 @@ export function Catalog() {
         ) : (
           <>
             <p className="muted">
-              Nothing governs, audits or confines these. Importing a client moves its servers behind Gatehouse (credentials into your keychain) and points the client at
-              Gatehouse, as <code>gatehouse clients import CLIENT</code> does; <code>--undo</code> puts it back.
+              Nothing governs, audits or confines these. Importing a client moves its servers behind Gatehouse (credentials into your keychain) and points the
+              client at Gatehouse, as <code>gatehouse clients import CLIENT</code> does; <code>--undo</code> puts it back.
             </p>
             {[...new Set(shadows.data.map((s) => s.client))].map((client) => (
               <ShadowClient key={client} client={client} servers={shadows.data!.filter((s) => s.client === client)} onImported={shadows.reload} />

@@ -25,9 +25,9 @@ function SetUp() {
   return (
     <Section title="Set up an IDE or agent">
       <p>
-        Gatehouse writes its entry into the IDE's own configuration file (keeping everything else in it, with a backup), naming the bridge by its full path so it works
-        whatever the IDE's PATH, then starts it the way the IDE will to check it. The first time the IDE connects, Gatehouse asks you to pair it. To undo:{' '}
-        <code>gatehouse clients setup NAME --undo</code>.
+        Gatehouse writes its entry into the IDE's own configuration file (keeping everything else in it, with a backup), naming the bridge by its full path so
+        it works whatever the IDE's PATH, then starts it the way the IDE will to check it. The first time the IDE connects, Gatehouse asks you to pair it. To
+        undo: <code>gatehouse clients setup NAME --undo</code>.
       </p>
       <ErrorNote error={apps.error} onRetry={apps.reload} />
       {!apps.data ? (
@@ -61,7 +61,11 @@ function SetUp() {
                       {result ? (
                         <div className="small" role="status">
                           {result.changed ? 'Written.' : 'Already set up.'}{' '}
-                          {result.check ? (result.check.ok ? `Checked: it connected in ${result.check.ms} ms${result.check.pairing ? '; pair it when Gatehouse asks' : ''}.` : `The check failed: ${result.check.reason}`) : null}
+                          {result.check
+                            ? result.check.ok
+                              ? `Checked: it connected in ${result.check.ms} ms${result.check.pairing ? '; pair it when Gatehouse asks' : ''}.`
+                              : `The check failed: ${result.check.reason}`
+                            : null}
                         </div>
                       ) : null}
                     </td>
@@ -100,7 +104,9 @@ function Snippets({ self }: { self: string[] }) {
     <Section title="Or copy the entry by hand" headingLevel={3}>
       <Tabs label="IDE" selected={which} onSelect={setWhich} tabs={SNIPPETS.map((s) => ({ id: s.id, label: s.label }))}>
         <Field label="Client name" hint="How it appears in audit records and here.">
-          {(p) => <input {...p} value={name} placeholder={snippet.defaultClient} onChange={(e) => setName(e.target.value)} autoComplete="off" spellCheck={false} />}
+          {(p) => (
+            <input {...p} value={name} placeholder={snippet.defaultClient} onChange={(e) => setName(e.target.value)} autoComplete="off" spellCheck={false} />
+          )}
         </Field>
         <p>{snippet.where}</p>
         <pre className="code" aria-label={`${snippet.label} configuration`}>
@@ -188,7 +194,8 @@ export function Clients() {
           {everyone ? (
             <>
               {' '}
-              With all of your tools: {everyone.aggregate.tokens.toLocaleString('en-US')} tokens for every tool, {everyone.search.tokens.toLocaleString('en-US')} in the search view.
+              With all of your tools: {everyone.aggregate.tokens.toLocaleString('en-US')} tokens for every tool,{' '}
+              {everyone.search.tokens.toLocaleString('en-US')} in the search view.
             </>
           ) : null}
         </p>
@@ -226,7 +233,15 @@ export function Clients() {
                       {relative(c.createdAt)}
                       {c.pairedBy ? <div className="muted small">by {c.pairedBy}</div> : null}
                     </td>
-                    <td>{c.expired ? <Badge tone="bad">expired {relative(c.expiresAt)}</Badge> : c.expiresAt ? <span title={timestamp(c.expiresAt)}>{relative(c.expiresAt)}</span> : 'never'}</td>
+                    <td>
+                      {c.expired ? (
+                        <Badge tone="bad">expired {relative(c.expiresAt)}</Badge>
+                      ) : c.expiresAt ? (
+                        <span title={timestamp(c.expiresAt)}>{relative(c.expiresAt)}</span>
+                      ) : (
+                        'never'
+                      )}
+                    </td>
                     <td>{c.lastSeen ? <span title={timestamp(c.lastSeen)}>{relative(c.lastSeen)}</span> : <span className="muted">never</span>}</td>
                     <td>
                       <ViewChoice name={c.name} view={c.view} onChanged={changed} />

@@ -45,7 +45,8 @@ export function Identity() {
       ) : id.mode === 'os' ? (
         <Section title="No identity provider">
           <Notice>
-            No identity provider is configured, so calls are made as the OS user <strong>{status?.user}</strong>. This is unmanaged mode, and every audit record says so. An administrator configures single sign-on with <code>identity.json</code> (docs/identity.md).
+            No identity provider is configured, so calls are made as the OS user <strong>{status?.user}</strong>. This is unmanaged mode, and every audit record
+            says so. An administrator configures single sign-on with <code>identity.json</code> (docs/identity.md).
           </Notice>
         </Section>
       ) : (
@@ -79,8 +80,14 @@ export function Identity() {
                 ['User', id.user ?? <span className="muted">not signed in</span>],
                 ['State', <StateBadge key="s" state={id.state} />],
                 ['User id', id.userId ? <code key="u">{id.userId}</code> : '—'],
-                ['Identity provider', id.issuer ? `${id.issuer}${id.settingsSource ? ` (set by ${id.settingsSource === 'managed' ? 'your organisation' : 'you'})` : ''}` : '—'],
-                ['Session valid until', id.accessTokenExpiresAt ? `${timestamp(id.accessTokenExpiresAt)} (${relative(id.accessTokenExpiresAt)}; renewed before it expires)` : '—'],
+                [
+                  'Identity provider',
+                  id.issuer ? `${id.issuer}${id.settingsSource ? ` (set by ${id.settingsSource === 'managed' ? 'your organisation' : 'you'})` : ''}` : '—',
+                ],
+                [
+                  'Session valid until',
+                  id.accessTokenExpiresAt ? `${timestamp(id.accessTokenExpiresAt)} (${relative(id.accessTokenExpiresAt)}; renewed before it expires)` : '—',
+                ],
                 ['Last renewed', id.lastRefreshAt ? `${timestamp(id.lastRefreshAt)} (${relative(id.lastRefreshAt)})` : '—'],
               ]}
             />
@@ -108,9 +115,7 @@ export function Identity() {
           ) : null}
           {signIn.state === 'failed' ? (
             <div role="alert">
-              <Notice tone="bad">
-                The sign-in failed: {signIn.message}. Try again; if it keeps failing, tell your administrator what it says.
-              </Notice>
+              <Notice tone="bad">The sign-in failed: {signIn.message}. Try again; if it keeps failing, tell your administrator what it says.</Notice>
             </div>
           ) : null}
           <ErrorNote error={error} context="Sign-in could not start" />
@@ -118,11 +123,24 @@ export function Identity() {
             <KeyValues
               label="Claims and roles"
               items={[
-                ['Groups (from the identity provider)', id.groups?.length ? id.groups.map((g) => <Badge key={g} tone="info">{g}</Badge>) : <span className="muted">none</span>],
+                [
+                  'Groups (from the identity provider)',
+                  id.groups?.length ? (
+                    id.groups.map((g) => (
+                      <Badge key={g} tone="info">
+                        {g}
+                      </Badge>
+                    ))
+                  ) : (
+                    <span className="muted">none</span>
+                  ),
+                ],
                 [
                   'Roles (from the policy bundle)',
                   roles === undefined ? (
-                    <span key="r" className="muted">no managed policy: roles do not apply</span>
+                    <span key="r" className="muted">
+                      no managed policy: roles do not apply
+                    </span>
                   ) : roles.length ? (
                     roles.map((r) => (
                       <Badge key={r} tone="ok">
@@ -130,7 +148,9 @@ export function Identity() {
                       </Badge>
                     ))
                   ) : (
-                    <span key="r" className="muted">none (your groups map to no role)</span>
+                    <span key="r" className="muted">
+                      none (your groups map to no role)
+                    </span>
                   ),
                 ],
               ]}

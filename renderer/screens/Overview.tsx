@@ -85,7 +85,8 @@ function Waiting({ status }: { status: DaemonStatus }) {
       {approvals.length === 0 && questions === 0 ? <p className="muted">Nothing waits for an answer.</p> : null}
       {questions > 0 ? (
         <Notice tone="warn">
-          {plural(questions, 'pairing request')} {questions === 1 ? 'waits' : 'wait'} for your answer: answer it in its window in the desktop app, or on the daemon's terminal.
+          {plural(questions, 'pairing request')} {questions === 1 ? 'waits' : 'wait'} for your answer: answer it in its window in the desktop app, or on the
+          daemon's terminal.
         </Notice>
       ) : null}
       {approvals.length > 0 ? (
@@ -130,8 +131,16 @@ function AuditCard({ status }: { status: DaemonStatus }) {
         label="Audit log state"
         items={[
           ['Writable', a.healthy === false ? <Badge tone="bad">no — calls are refused: {a.error}</Badge> : <Badge tone="ok">yes</Badge>],
-          ['Signing', <StateBadge key="s" state={a.signing?.state === 'ok' ? 'ready' : (a.signing?.state ?? 'stopped')} label={a.signing?.state ?? 'unknown'} />],
-          ['Hub sync', sync ? `${sync.lagRecords === 0 ? 'in sync' : `${plural(sync.lagRecords, 'event')} behind`} (${sync.state})` : (a.hubError ?? 'not enrolled with a hub')],
+          [
+            'Signing',
+            <StateBadge key="s" state={a.signing?.state === 'ok' ? 'ready' : (a.signing?.state ?? 'stopped')} label={a.signing?.state ?? 'unknown'} />,
+          ],
+          [
+            'Hub sync',
+            sync
+              ? `${sync.lagRecords === 0 ? 'in sync' : `${plural(sync.lagRecords, 'event')} behind`} (${sync.state})`
+              : (a.hubError ?? 'not enrolled with a hub'),
+          ],
           // Where the device key, the sign-in and bridges' credentials are kept: the keychain, or the user-only file store.
           ['Keys kept in', status.keystore ? <span title={status.keystore.reason}>{status.keystore.description}</span> : '—'],
         ]}
@@ -145,7 +154,11 @@ function AuditCard({ status }: { status: DaemonStatus }) {
 
 /** Calls, refusals and latency per server over the last day, fitted to where the calls are. */
 function Activity() {
-  const activity = useQuery((c) => c.call('audit.timeline', { from: new Date(Date.now() - 86_400_000).toISOString(), by: 'server', buckets: 60, fit: true }), [], { live: ['audit'] });
+  const activity = useQuery(
+    (c) => c.call('audit.timeline', { from: new Date(Date.now() - 86_400_000).toISOString(), by: 'server', buckets: 60, fit: true }),
+    [],
+    { live: ['audit'] },
+  );
   return (
     <Section title="Activity per server">
       <ErrorNote error={activity.error} onRetry={activity.reload} />
@@ -209,7 +222,13 @@ function DesktopApp() {
   return (
     <Section title="This desktop app">
       <div className="field field-check">
-        <input id="open-at-login" type="checkbox" checked={openAtLogin ?? false} disabled={openAtLogin === undefined} onChange={(e) => void change(e.target.checked)} />
+        <input
+          id="open-at-login"
+          type="checkbox"
+          checked={openAtLogin ?? false}
+          disabled={openAtLogin === undefined}
+          onChange={(e) => void change(e.target.checked)}
+        />
         <label htmlFor="open-at-login">Start Gatehouse when I log in</label>
       </div>
       {error ? <Notice tone="bad">{error}</Notice> : null}
@@ -236,7 +255,11 @@ export function Overview() {
                 <ul className="plain">
                   {status.clients.map((c) => (
                     <li key={c.id}>
-                      {c.name} <span className="muted">({c.transport}, {plural(c.calls, 'call')})</span> {c.verified ? null : <Badge tone="warn">unverified</Badge>}
+                      {c.name}{' '}
+                      <span className="muted">
+                        ({c.transport}, {plural(c.calls, 'call')})
+                      </span>{' '}
+                      {c.verified ? null : <Badge tone="warn">unverified</Badge>}
                     </li>
                   ))}
                 </ul>

@@ -58,7 +58,8 @@ export function Policy() {
           <Section title="In force">
             {s.mode === 'unmanaged' ? (
               <Notice>
-                Unmanaged: no policy bundle is in force{s.reason ? ` (${s.reason})` : ''}. The OS user may call every configured server, and every audit record says <code>unmanaged</code>.
+                Unmanaged: no policy bundle is in force{s.reason ? ` (${s.reason})` : ''}. The OS user may call every configured server, and every audit record
+                says <code>unmanaged</code>.
               </Notice>
             ) : null}
             {s.state === 'fail-closed' ? (
@@ -76,7 +77,12 @@ export function Policy() {
                 ['Issued', s.issuedAt ? timestamp(s.issuedAt) : '—'],
                 ['Expires', s.expiresAt ? `${timestamp(s.expiresAt)} (${relative(s.expiresAt)})` : '—'],
                 ['From', s.source ?? '—'],
-                ['Fetched from', s.url ? `${s.url}${s.lastFetch ? ` — last ${s.lastFetch.ok ? 'fetched' : `failed (${s.lastFetch.error})`} ${relative(s.lastFetch.at)}` : ''}` : '—'],
+                [
+                  'Fetched from',
+                  s.url
+                    ? `${s.url}${s.lastFetch ? ` — last ${s.lastFetch.ok ? 'fetched' : `failed (${s.lastFetch.error})`} ${relative(s.lastFetch.at)}` : ''}`
+                    : '—',
+                ],
                 ['Required by the managed settings', s.required === undefined ? '—' : s.required ? 'yes' : 'no'],
                 ['Digest', r.bundle ? <code key="d">{shortHash(r.bundle.digest)}</code> : '—'],
               ]}
@@ -130,7 +136,11 @@ export function Policy() {
                   )}
                 </Section>
                 <Section title="Approved servers">
-                  {r.bundle.catalog.length === 0 ? <Empty>The catalog approves no server.</Empty> : <KeyValues label="Catalog" items={r.bundle.catalog.map((c) => [c.server, `${c.tools} pinned tools`])} />}
+                  {r.bundle.catalog.length === 0 ? (
+                    <Empty>The catalog approves no server.</Empty>
+                  ) : (
+                    <KeyValues label="Catalog" items={r.bundle.catalog.map((c) => [c.server, `${c.tools} pinned tools`])} />
+                  )}
                 </Section>
               </div>
             </>
@@ -142,7 +152,8 @@ export function Policy() {
               <ul className="plain timeline">
                 {r.history.map((h, i) => (
                   <li key={`${h.at}-${i}`}>
-                    <time dateTime={h.at}>{timestamp(h.at)}</time> <Badge tone={h.type === 'policy.rejected' ? 'bad' : 'info'}>{h.type === 'policy.rejected' ? 'refused' : 'changed'}</Badge> {h.reason}
+                    <time dateTime={h.at}>{timestamp(h.at)}</time>{' '}
+                    <Badge tone={h.type === 'policy.rejected' ? 'bad' : 'info'}>{h.type === 'policy.rejected' ? 'refused' : 'changed'}</Badge> {h.reason}
                     {h.code ? <span className="muted"> ({h.code})</span> : null}
                   </li>
                 ))}

@@ -23,7 +23,8 @@ export function Question() {
       setQuestion(answer.result as WaitingQuestion);
     });
   }, [bridge]);
-  if (!bridge) return <Notice>This page is the desktop app's question window. Headless, questions are answered in the daemon's terminal or on its question page.</Notice>;
+  if (!bridge)
+    return <Notice>This page is the desktop app's question window. Headless, questions are answered in the daemon's terminal or on its question page.</Notice>;
   if (error) return <Notice tone="bad">{error}</Notice>;
   if (!question) return <Spinner label="Loading the question" />;
   if (sent) return <Notice tone="ok">Your answer was recorded. This window closes by itself.</Notice>;
@@ -31,7 +32,15 @@ export function Question() {
 }
 
 /** Every fact of a question, the code to compare, and the answers it offers. */
-export function QuestionForm({ question, send: deliver, onSent }: { question: WaitingQuestion; send: (answer: QuestionAnswer) => Promise<BridgeResult>; onSent: () => void }) {
+export function QuestionForm({
+  question,
+  send: deliver,
+  onSent,
+}: {
+  question: WaitingQuestion;
+  send: (answer: QuestionAnswer) => Promise<BridgeResult>;
+  onSent: () => void;
+}) {
   const [error, setError] = useState<string>();
   const [scope, setScope] = useState<'all' | 'read-only' | 'listed'>('read-only');
   const [servers, setServers] = useState<string[]>([]);
@@ -49,7 +58,15 @@ export function QuestionForm({ question, send: deliver, onSent }: { question: Wa
     event.preventDefault();
     if (question.scope) {
       if (scope === 'listed' && servers.length === 0 && tools.length === 0) return setError('Tick at least one server or tool, or choose another scope.');
-      void send({ decision: 'approve', scope: { kind: scope, servers: scope === 'listed' ? servers : [], tools: scope === 'listed' ? tools : [], expiryDays: expiry ?? question.scope.expiryDays[0]! } });
+      void send({
+        decision: 'approve',
+        scope: {
+          kind: scope,
+          servers: scope === 'listed' ? servers : [],
+          tools: scope === 'listed' ? tools : [],
+          expiryDays: expiry ?? question.scope.expiryDays[0]!,
+        },
+      });
     } else void send({ decision: 'approve', ...(choice ? { choice } : {}) });
   };
   const toggle = (list: string[], set: (v: string[]) => void, value: string) => set(list.includes(value) ? list.filter((v) => v !== value) : [...list, value]);
@@ -85,13 +102,25 @@ export function QuestionForm({ question, send: deliver, onSent }: { question: Wa
               {question.scope.servers.map((s) => (
                 <li key={s.name}>
                   <label className="choice">
-                    <input type="checkbox" checked={servers.includes(s.name)} disabled={scope !== 'listed'} onChange={() => toggle(servers, setServers, s.name)} /> all of <strong>{s.name}</strong>
+                    <input
+                      type="checkbox"
+                      checked={servers.includes(s.name)}
+                      disabled={scope !== 'listed'}
+                      onChange={() => toggle(servers, setServers, s.name)}
+                    />{' '}
+                    all of <strong>{s.name}</strong>
                   </label>
                   <ul className="plain indent">
                     {s.tools.map((t) => (
                       <li key={t}>
                         <label className="choice">
-                          <input type="checkbox" checked={tools.includes(`${s.name}__${t}`)} disabled={scope !== 'listed'} onChange={() => toggle(tools, setTools, `${s.name}__${t}`)} /> {t}
+                          <input
+                            type="checkbox"
+                            checked={tools.includes(`${s.name}__${t}`)}
+                            disabled={scope !== 'listed'}
+                            onChange={() => toggle(tools, setTools, `${s.name}__${t}`)}
+                          />{' '}
+                          {t}
                         </label>
                       </li>
                     ))}

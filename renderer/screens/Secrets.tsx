@@ -42,12 +42,34 @@ function SecretForm({ name: fixedName, rotating, onDone }: { name?: string; rota
   return (
     <form className="form" onSubmit={(e) => void submit(e)} noValidate>
       {fixedName ? null : (
-        <Field label="Name" hint={<>Servers refer to it as <code>{'${secret:NAME}'}</code>.</>} error={errors.name}>
+        <Field
+          label="Name"
+          hint={
+            <>
+              Servers refer to it as <code>{'${secret:NAME}'}</code>.
+            </>
+          }
+          error={errors.name}
+        >
           {(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" spellCheck={false} autoFocus />}
         </Field>
       )}
-      <Field label={rotating ? `New value of ${name}` : 'Value'} hint="Stored in your OS keychain only; it is never shown, logged or sent back to this screen." error={errors.value}>
-        {(p) => <input {...p} type="password" value={value} onChange={(e) => setValue(e.target.value)} autoComplete="new-password" spellCheck={false} autoFocus={Boolean(fixedName)} />}
+      <Field
+        label={rotating ? `New value of ${name}` : 'Value'}
+        hint="Stored in your OS keychain only; it is never shown, logged or sent back to this screen."
+        error={errors.value}
+      >
+        {(p) => (
+          <input
+            {...p}
+            type="password"
+            value={value}
+            onChange={(e) => setValue(e.target.value)}
+            autoComplete="new-password"
+            spellCheck={false}
+            autoFocus={Boolean(fixedName)}
+          />
+        )}
       </Field>
       <ErrorNote error={failure} context="Not stored" />
       <div className="dialog-actions">
@@ -137,7 +159,11 @@ export function Secrets() {
                       {!s.stored && s.usedBy.length > 0 ? <div className="muted small">{s.usedBy.join(', ')} cannot start until you set it.</div> : null}
                     </td>
                     <td className="row-actions">
-                      <button type="button" onClick={() => setEditing({ name: s.name, rotating: s.stored })} aria-label={`${s.stored ? 'Rotate' : 'Set'} ${s.name}`}>
+                      <button
+                        type="button"
+                        onClick={() => setEditing({ name: s.name, rotating: s.stored })}
+                        aria-label={`${s.stored ? 'Rotate' : 'Set'} ${s.name}`}
+                      >
                         {s.stored ? 'Rotate' : 'Set'}
                       </button>
                       {s.stored ? (
@@ -163,7 +189,11 @@ export function Secrets() {
           </div>
         )}
       </Section>
-      <Dialog open={editing !== undefined} title={editing?.name ? `${editing.rotating ? 'Rotate' : 'Set'} ${editing.name}` : 'Add a secret'} onClose={() => setEditing(undefined)}>
+      <Dialog
+        open={editing !== undefined}
+        title={editing?.name ? `${editing.rotating ? 'Rotate' : 'Set'} ${editing.name}` : 'Add a secret'}
+        onClose={() => setEditing(undefined)}
+      >
         {editing ? <SecretForm {...(editing.name ? { name: editing.name } : {})} rotating={editing.rotating} onDone={close} /> : null}
       </Dialog>
     </>

@@ -7,7 +7,22 @@ import { useEffect, useRef, useState, type FormEvent, type Ref } from 'react';
 import type { ServerEntry } from '../../src/common/console-api.js';
 import { useLive, useQuery, toCallError } from '../api/client.js';
 import type { CallError } from '../api/transport.js';
-import { ActionButton, Badge, ConfirmButton, Empty, ErrorNote, Field, KeyValues, Notice, ScreenTitle, Section, Spinner, StateBadge, Tabs, useToast } from '../components/ui.js';
+import {
+  ActionButton,
+  Badge,
+  ConfirmButton,
+  Empty,
+  ErrorNote,
+  Field,
+  KeyValues,
+  Notice,
+  ScreenTitle,
+  Section,
+  Spinner,
+  StateBadge,
+  Tabs,
+  useToast,
+} from '../components/ui.js';
 import { plural, relative, timestamp } from '../lib/format.js';
 import { href } from '../lib/routes.js';
 import { EMPTY_FORM, formFromConfig, validateForm, type FormErrors, type ServerForm } from '../lib/server-form.js';
@@ -64,7 +79,10 @@ function ServerForm({ mode, entry, onDone }: { mode: 'add' | 'edit'; entry?: Ser
     }
     setBusy(true);
     try {
-      const report = mode === 'add' ? await client.call('servers.add', { name: form.name, config: checked.config }) : await client.call('servers.update', { name: form.name, config: checked.config });
+      const report =
+        mode === 'add'
+          ? await client.call('servers.add', { name: form.name, config: checked.config })
+          : await client.call('servers.update', { name: form.name, config: checked.config });
       toast('ok', `${form.name}: saved to the config file${report.added.length ? '; starting' : report.restarted.length ? '; restarting' : ''}`);
       onDone(form.name);
     } catch (error) {
@@ -82,12 +100,19 @@ function ServerForm({ mode, entry, onDone }: { mode: 'add' | 'edit'; entry?: Ser
     <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-label={mode === 'add' ? 'Add a server' : `Edit ${form.name}`}>
       {mode === 'add' ? (
         <Field label="Name" hint="Lower-case letters, digits and hyphens; tools appear as name__tool." error={errors.name}>
-          {(p) => <input {...p} ref={first as Ref<HTMLInputElement>} value={form.name} onChange={(e) => set('name', e.target.value)} autoComplete="off" required />}
+          {(p) => (
+            <input {...p} ref={first as Ref<HTMLInputElement>} value={form.name} onChange={(e) => set('name', e.target.value)} autoComplete="off" required />
+          )}
         </Field>
       ) : null}
       <Field label="Kind" error={errors.type}>
         {(p) => (
-          <select {...p} ref={mode === 'edit' ? (first as Ref<HTMLSelectElement>) : undefined} value={form.type} onChange={(e) => set('type', e.target.value as ServerForm['type'])}>
+          <select
+            {...p}
+            ref={mode === 'edit' ? (first as Ref<HTMLSelectElement>) : undefined}
+            value={form.type}
+            onChange={(e) => set('type', e.target.value as ServerForm['type'])}
+          >
             <option value="stdio">Local program (stdio)</option>
             <option value="http">Remote server (Streamable HTTP)</option>
           </select>
@@ -108,7 +133,8 @@ function ServerForm({ mode, entry, onDone }: { mode: 'add' | 'edit'; entry?: Ser
             label="Environment"
             hint={
               <>
-                One <code>NAME=value</code> per line. For a key or token, write <code>{'${secret:NAME}'}</code> and set NAME on the Secrets screen: it is never stored here.
+                One <code>NAME=value</code> per line. For a key or token, write <code>{'${secret:NAME}'}</code> and set NAME on the Secrets screen: it is never
+                stored here.
               </>
             }
             error={errors.env}
@@ -143,7 +169,12 @@ function ServerForm({ mode, entry, onDone }: { mode: 'add' | 'edit'; entry?: Ser
       </div>
       {Object.keys(errors).length > 0 ? (
         <p className="field-error" role="alert">
-          {plural(Object.keys(errors).length, 'field needs', 'fields need')} correcting: {(Object.keys(FIELD_LABELS) as (keyof ServerForm)[]).filter((k) => errors[k]).map((k) => FIELD_LABELS[k]).join(', ')}.
+          {plural(Object.keys(errors).length, 'field needs', 'fields need')} correcting:{' '}
+          {(Object.keys(FIELD_LABELS) as (keyof ServerForm)[])
+            .filter((k) => errors[k])
+            .map((k) => FIELD_LABELS[k])
+            .join(', ')}
+          .
         </p>
       ) : null}
       <ErrorNote error={failure} context="Not saved" />
@@ -237,7 +268,8 @@ function ServerTools({ name, ready }: { name: string; ready: boolean }) {
               </td>
               <td>{t.description ?? <span className="muted">—</span>}</td>
               <td>
-                {t.annotations.readOnlyHint === true ? <Badge tone="ok">read-only</Badge> : null} {t.annotations.destructiveHint === true ? <Badge tone="bad">destructive</Badge> : null}
+                {t.annotations.readOnlyHint === true ? <Badge tone="ok">read-only</Badge> : null}{' '}
+                {t.annotations.destructiveHint === true ? <Badge tone="bad">destructive</Badge> : null}
               </td>
             </tr>
           ))}
@@ -275,7 +307,12 @@ function SignIn({ entry, onChanged }: { entry: ServerEntry; onChanged: () => voi
           <ConfirmButton
             label="Sign out"
             title={`Sign out of ${entry.name}?`}
-            question={<p>Gatehouse revokes your tokens at its authorization server where it can, and forgets them. Calls to {entry.name} are refused until you sign in again.</p>}
+            question={
+              <p>
+                Gatehouse revokes your tokens at its authorization server where it can, and forgets them. Calls to {entry.name} are refused until you sign in
+                again.
+              </p>
+            }
             confirmLabel="Sign out"
             busyLabel="Signing out…"
             done={`Signed out of ${entry.name}`}
@@ -286,14 +323,19 @@ function SignIn({ entry, onChanged }: { entry: ServerEntry; onChanged: () => voi
             }}
           />
         ) : (
-          <ActionButton className="primary" label={auth.state === 'signing-in' ? 'Show the sign-in page' : 'Sign in'} busyLabel="Contacting its authorization server…" run={start} />
+          <ActionButton
+            className="primary"
+            label={auth.state === 'signing-in' ? 'Show the sign-in page' : 'Sign in'}
+            busyLabel="Contacting its authorization server…"
+            run={start}
+          />
         )
       }
     >
       {!signedIn ? (
         <Notice tone="warn">
-          {entry.name} needs you to sign in before it answers. Your tokens stay in Gatehouse (in your key store), renewed as needed and sent to {entry.name} only: no agent ever sees them. From a terminal:{' '}
-          <code>{auth.command}</code>
+          {entry.name} needs you to sign in before it answers. Your tokens stay in Gatehouse (in your key store), renewed as needed and sent to {entry.name}{' '}
+          only: no agent ever sees them. From a terminal: <code>{auth.command}</code>
         </Notice>
       ) : null}
       {url && !signedIn ? (
@@ -320,7 +362,16 @@ function SignIn({ entry, onChanged }: { entry: ServerEntry; onChanged: () => voi
           ['Signed in as', auth.subject ?? (signedIn ? <span className="muted">not said by the server</span> : '—')],
           ['Authorization server', auth.issuer ?? '—'],
           ['How', auth.via === 'enterprise' ? "your organisation's sign-in (no consent screen)" : auth.via === 'browser' ? 'you, in your browser' : '—'],
-          ['Permissions', auth.scopes?.length ? auth.scopes.map((scope) => <Badge key={scope} tone="info">{scope}</Badge>) : '—'],
+          [
+            'Permissions',
+            auth.scopes?.length
+              ? auth.scopes.map((scope) => (
+                  <Badge key={scope} tone="info">
+                    {scope}
+                  </Badge>
+                ))
+              : '—',
+          ],
           ['Token valid until', auth.expiresAt ? `${timestamp(auth.expiresAt)} (${relative(auth.expiresAt)}; renewed before it expires)` : '—'],
         ]}
       />
@@ -344,7 +395,12 @@ function ServerDetail({ entry, onChanged }: { entry: ServerEntry; onChanged: () 
       <div className="actions">
         {entry.running ? (
           <>
-            <ActionButton label="Restart" busyLabel="Restarting…" run={act('servers.restart')} done={(r) => `${entry.name}: ${(r as { state: string }).state}`} />
+            <ActionButton
+              label="Restart"
+              busyLabel="Restarting…"
+              run={act('servers.restart')}
+              done={(r) => `${entry.name}: ${(r as { state: string }).state}`}
+            />
             {s?.state === 'stopped' ? (
               <ActionButton label="Start" busyLabel="Starting…" run={act('servers.start')} done={(r) => `${entry.name}: ${(r as { state: string }).state}`} />
             ) : (
@@ -486,11 +542,19 @@ export function Servers({ selected }: { selected?: string | undefined }) {
                         {s.name}
                       </a>
                     </th>
-                    <td>{s.status ? <StateBadge state={s.status.state} /> : <Badge tone="muted">{s.config.enabled === false ? 'disabled' : 'not running'}</Badge>}</td>
+                    <td>
+                      {s.status ? <StateBadge state={s.status.state} /> : <Badge tone="muted">{s.config.enabled === false ? 'disabled' : 'not running'}</Badge>}
+                    </td>
                     <td>{s.status?.restarts ?? '—'}</td>
                     <td>{s.status?.counts.tools ?? '—'}</td>
                     <td>{s.source === 'catalog' ? 'policy catalog' : 'your config'}</td>
-                    <td className="muted clip">{s.status?.state === 'ready' ? (s.status.serverInfo ? `${s.status.serverInfo.name} ${s.status.serverInfo.version}` : '') : (s.status?.lastError ?? '')}</td>
+                    <td className="muted clip">
+                      {s.status?.state === 'ready'
+                        ? s.status.serverInfo
+                          ? `${s.status.serverInfo.name} ${s.status.serverInfo.version}`
+                          : ''
+                        : (s.status?.lastError ?? '')}
+                    </td>
                   </tr>
                 ))}
               </tbody>

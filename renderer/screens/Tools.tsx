@@ -18,8 +18,8 @@ function Hints({ tool }: { tool: ToolEntry }) {
   const destructive = tool.catalog ? tool.catalog.destructive : a.destructiveHint === true;
   return (
     <>
-      {readOnly ? <Badge tone="ok">read-only</Badge> : null} {destructive ? <Badge tone="bad">destructive</Badge> : null} {a.idempotentHint === true ? <Badge tone="info">idempotent</Badge> : null}{' '}
-      {a.openWorldHint === true ? <Badge tone="info">open world</Badge> : null}
+      {readOnly ? <Badge tone="ok">read-only</Badge> : null} {destructive ? <Badge tone="bad">destructive</Badge> : null}{' '}
+      {a.idempotentHint === true ? <Badge tone="info">idempotent</Badge> : null} {a.openWorldHint === true ? <Badge tone="info">open world</Badge> : null}
       {tool.catalog?.tags.map((t) => (
         <Badge key={t} tone="muted">
           {t}
@@ -46,7 +46,8 @@ function ToolDetail({ tool }: { tool: ToolEntry }) {
       />
       {tool.pin.state === 'changed' ? (
         <Notice tone="bad">
-          This tool's definition changed since the policy bundle pinned it ({shortHash(tool.pin.pinned)} → {shortHash(tool.hash)}). It is hidden and refused until an administrator pins the new definition (<code>gatehouse policy pin</code>) and publishes a new bundle.
+          This tool's definition changed since the policy bundle pinned it ({shortHash(tool.pin.pinned)} → {shortHash(tool.hash)}). It is hidden and refused
+          until an administrator pins the new definition (<code>gatehouse policy pin</code>) and publishes a new bundle.
         </Notice>
       ) : null}
     </Section>
@@ -61,7 +62,12 @@ export function Tools() {
   const [open, setOpen] = useState<string>();
   const tools = report.data?.tools ?? [];
   const servers = useMemo(() => [...new Set(tools.map((t) => t.server))], [tools]);
-  const shown = tools.filter((t) => (!server || t.server === server) && (!onlyHidden || !t.visibleToYou) && (!text || `${t.exposedAs} ${t.description ?? ''}`.toLowerCase().includes(text.toLowerCase())));
+  const shown = tools.filter(
+    (t) =>
+      (!server || t.server === server) &&
+      (!onlyHidden || !t.visibleToYou) &&
+      (!text || `${t.exposedAs} ${t.description ?? ''}`.toLowerCase().includes(text.toLowerCase())),
+  );
   const managed = report.data?.mode === 'managed';
   const detail = tools.find((t) => t.exposedAs === open);
   return (
@@ -72,7 +78,13 @@ export function Tools() {
       {report.data ? (
         <p>
           You are <strong>{report.data.you}</strong>
-          {managed ? <> with the roles {report.data.yourRoles.length ? report.data.yourRoles.join(', ') : 'none'} (policy v{report.data.version})</> : null}.
+          {managed ? (
+            <>
+              {' '}
+              with the roles {report.data.yourRoles.length ? report.data.yourRoles.join(', ') : 'none'} (policy v{report.data.version})
+            </>
+          ) : null}
+          .
         </p>
       ) : null}
       <div className="toolbar" role="search" aria-label="Filter the tools">
@@ -121,18 +133,43 @@ export function Tools() {
                 return (
                   <tr key={t.exposedAs} className={open === t.exposedAs ? 'selected' : undefined}>
                     <th scope="row">
-                      <button type="button" className="link" aria-expanded={open === t.exposedAs} onClick={() => setOpen(open === t.exposedAs ? undefined : t.exposedAs)}>
+                      <button
+                        type="button"
+                        className="link"
+                        aria-expanded={open === t.exposedAs}
+                        onClick={() => setOpen(open === t.exposedAs ? undefined : t.exposedAs)}
+                      >
                         <code>{t.exposedAs}</code>
                       </button>
                     </th>
-                    <td>{t.visibleToYou ? <Badge tone="ok">may call</Badge> : <Badge tone="warn" title={t.hiddenBecause}>hidden</Badge>}{!t.visibleToYou && t.hiddenBecause ? <div className="muted small">{t.hiddenBecause}</div> : null}</td>
+                    <td>
+                      {t.visibleToYou ? (
+                        <Badge tone="ok">may call</Badge>
+                      ) : (
+                        <Badge tone="warn" title={t.hiddenBecause}>
+                          hidden
+                        </Badge>
+                      )}
+                      {!t.visibleToYou && t.hiddenBecause ? <div className="muted small">{t.hiddenBecause}</div> : null}
+                    </td>
                     {managed ? (
                       <td>
-                        {(t.roles ?? []).filter((r) => r.visible).map((r) => r.role).join(', ') || <span className="muted">none</span>}
+                        {(t.roles ?? [])
+                          .filter((r) => r.visible)
+                          .map((r) => r.role)
+                          .join(', ') || <span className="muted">none</span>}
                         {(t.roles ?? []).some((r) => r.approval) ? <div className="muted small">needs approval for some</div> : null}
                       </td>
                     ) : null}
-                    <td>{t.clients.length === 0 ? <span className="muted">no paired client</span> : clients.length ? clients.join(', ') : <span className="muted">none</span>}</td>
+                    <td>
+                      {t.clients.length === 0 ? (
+                        <span className="muted">no paired client</span>
+                      ) : clients.length ? (
+                        clients.join(', ')
+                      ) : (
+                        <span className="muted">none</span>
+                      )}
+                    </td>
                     <td>
                       <Badge tone={pinTone}>{pinLabel}</Badge>
                     </td>

@@ -12,7 +12,12 @@ export function parseOptions<O extends Options>(args: string[], options: O): Par
     return parseArgs({ args, options: { ...options, ...HELP_OPTION } as O & typeof HELP_OPTION, allowPositionals: true as const, strict: true as const });
   } catch (error) {
     // Node's messages for some mistakes (an option value starting with a dash) span several lines.
-    throw new GatehouseError('usage', errorMessage(error).replace(/\. To specify.*$/s, '').replace(/\s*\n\s*/g, ' '));
+    throw new GatehouseError(
+      'usage',
+      errorMessage(error)
+        .replace(/\. To specify.*$/s, '')
+        .replace(/\s*\n\s*/g, ' '),
+    );
   }
 }
 

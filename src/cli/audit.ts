@@ -117,7 +117,14 @@ export async function auditCommand(args: string[], io: CliIo, paths: GatehousePa
       const db = openForReading(file);
       try {
         const events = queryEvents(db, filter);
-        if (values.json) io.out(JSON.stringify(events.map((e) => ({ ...e.event, hash: e.hash })), null, 2) + '\n');
+        if (values.json)
+          io.out(
+            JSON.stringify(
+              events.map((e) => ({ ...e.event, hash: e.hash })),
+              null,
+              2,
+            ) + '\n',
+          );
         else if (events.length === 0) io.out('no matching events\n');
         else io.out(formatTable(events.map((e) => e.event)) + '\n');
       } finally {

@@ -6,7 +6,14 @@
  */
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CATALOG_META_KEY, CatalogExtensionSchema, ServerJsonSchema, type CatalogEntryInfo, type CatalogListing, type InstallResult } from '../common/catalog.js';
+import {
+  CATALOG_META_KEY,
+  CatalogExtensionSchema,
+  ServerJsonSchema,
+  type CatalogEntryInfo,
+  type CatalogListing,
+  type InstallResult,
+} from '../common/catalog.js';
 import { formatPath } from '../common/config.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
 import { isServerName, SERVER_NAME_RULE } from '../common/names.js';
@@ -60,20 +67,23 @@ export async function catalogCommand(args: string[], io: Io, paths: GatehousePat
   }
   if (sub === 'list') {
     const listing = (await callControl(paths.controlSocketPath, 'catalog.list', { query: values.search ?? '' })) as CatalogListing;
-    if (values.json) return void io.out(JSON.stringify(listing, null, 2) + '\n'), 0;
+    if (values.json) return (void io.out(JSON.stringify(listing, null, 2) + '\n'), 0);
     if (listing.mode !== 'managed') {
       io.out(`no signed catalogue is in force (${listing.mode}); an admin publishes one in the policy bundle\n`);
       return 0;
     }
     io.out(`catalogue of policy v${listing.version}${listing.catalogOnly ? '' : ' (your own servers may run too)'}\n`);
-    for (const e of listing.entries) io.out(`${e.name.padEnd(20)} ${describeSource(e).padEnd(36)} ${e.installedAs.length ? `installed as ${e.installedAs.join(', ')}` : e.installable ? '' : `(${e.notInstallable})`}\n  ${e.title}${e.publisher ? `, by ${e.publisher}` : ''}: ${e.description}\n`);
+    for (const e of listing.entries)
+      io.out(
+        `${e.name.padEnd(20)} ${describeSource(e).padEnd(36)} ${e.installedAs.length ? `installed as ${e.installedAs.join(', ')}` : e.installable ? '' : `(${e.notInstallable})`}\n  ${e.title}${e.publisher ? `, by ${e.publisher}` : ''}: ${e.description}\n`,
+      );
     return 0;
   }
   if (sub === 'show') {
     const name = positionals[0];
     if (!name || positionals.length > 1) throw new GatehouseError('usage', 'give exactly one entry NAME');
     const e = (await callControl(paths.controlSocketPath, 'catalog.show', { name })) as CatalogEntryInfo;
-    if (values.json) return void io.out(JSON.stringify(e, null, 2) + '\n'), 0;
+    if (values.json) return (void io.out(JSON.stringify(e, null, 2) + '\n'), 0);
     io.out(
       [
         `${e.title} (${e.name}, ${e.registryName})${e.publisher ? ` by ${e.publisher}` : ''}`,
@@ -90,7 +100,11 @@ export async function catalogCommand(args: string[], io: Io, paths: GatehousePat
 }
 
 function describeSource(e: CatalogEntryInfo): string {
-  return e.source.kind === 'package' ? `${e.source.registryType} ${e.source.identifier}@${e.source.version}` : e.source.kind === 'remote' ? e.source.url : 'started by the policy';
+  return e.source.kind === 'package'
+    ? `${e.source.registryType} ${e.source.identifier}@${e.source.version}`
+    : e.source.kind === 'remote'
+      ? e.source.url
+      : 'started by the policy';
 }
 
 /** `gatehouse servers install|pin`: the daemon installs (it owns the directory), this says what happened. */
@@ -104,8 +118,15 @@ export async function installCommand(sub: 'install' | 'pin', args: string[], io:
   if (!name || positionals.length > 1) throw new GatehouseError('usage', 'give exactly one NAME');
   for (const n of [name, values.as]) if (n !== undefined && !isServerName(n)) throw new GatehouseError('usage', `"${n}": ${SERVER_NAME_RULE}`);
   if (sub === 'pin' && values.as) throw new GatehouseError('usage', '--as goes with install');
-  const result = (await callControl(paths.controlSocketPath, sub === 'install' ? 'servers.install' : 'servers.pin', sub === 'install' ? { name, ...(values.as ? { as: values.as } : {}) } : { name }, 600_000)) as InstallResult;
-  io.out(`${sub === 'install' ? 'installed' : 'pinned'} ${result.server}: ${result.package}@${result.version}, verified (${result.integrity.slice(0, 20)}…), in ${result.dir}\n`);
+  const result = (await callControl(
+    paths.controlSocketPath,
+    sub === 'install' ? 'servers.install' : 'servers.pin',
+    sub === 'install' ? { name, ...(values.as ? { as: values.as } : {}) } : { name },
+    600_000,
+  )) as InstallResult;
+  io.out(
+    `${sub === 'install' ? 'installed' : 'pinned'} ${result.server}: ${result.package}@${result.version}, verified (${result.integrity.slice(0, 20)}…), in ${result.dir}\n`,
+  );
   for (const secret of result.missingSecrets) io.out(`it needs the secret "${secret}": gatehouse secrets set ${secret}\n`);
   return 0;
 }
@@ -169,9 +190,11 @@ function readCatalogFile(dir: string): { file: string; raw: CatalogFile } {
   const file = join(dir, 'catalog.json');
   if (!existsSync(file)) return { file, raw: { servers: {} } };
   const raw = readJsonFile(file, MAX_FILE_BYTES);
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new GatehouseError('invalid', `${file}: not a catalogue (a JSON object with "servers")`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new GatehouseError('invalid', `${file}: not a catalogue (a JSON object with "servers")`);
   const servers = (raw as CatalogFile).servers;
-  if (servers !== undefined && (servers === null || typeof servers !== 'object' || Array.isArray(servers))) throw new GatehouseError('invalid', `${file}: "servers" is not an object`);
+  if (servers !== undefined && (servers === null || typeof servers !== 'object' || Array.isArray(servers)))
+    throw new GatehouseError('invalid', `${file}: "servers" is not an object`);
   return { file, raw: raw as CatalogFile };
 }
 
@@ -190,20 +213,30 @@ export async function policyCatalogCommand(args: string[], io: Io): Promise<numb
   const installer = new NpmInstaller({ root: join(io.env.TMPDIR ?? '/tmp', 'gatehouse-catalog-npm'), env: io.env });
   if (sub === 'import') {
     const { values, positionals } = parseOptions(rest, { dir: { type: 'string' }, name: { type: 'string' }, registry: { type: 'string' } });
-    if (values.help) return void io.out(POLICY_CATALOG_HELP + '\n'), 0;
+    if (values.help) return (void io.out(POLICY_CATALOG_HELP + '\n'), 0);
     const source = positionals[0];
     if (!source || positionals.length > 1 || !values.dir) throw new GatehouseError('usage', 'give one SERVER_JSON file and --dir DIR (the bundle directory)');
     const parsed = ServerJsonSchema.safeParse(readJsonFile(source, MAX_SERVER_JSON_BYTES));
     if (!parsed.success) throw new GatehouseError('invalid', `${source}: ${formatPath(parsed.error.issues[0]!.path)}: ${parsed.error.issues[0]!.message}`);
     const server = parsed.data;
-    const name = values.name ?? server.name.split('/').pop()!.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 32);
+    const name =
+      values.name ??
+      server.name
+        .split('/')
+        .pop()!
+        .toLowerCase()
+        .replace(/[^a-z0-9-]+/g, '-')
+        .replace(/^-+|-+$/g, '')
+        .slice(0, 32);
     if (!isServerName(name)) throw new GatehouseError('usage', `"${name}": ${SERVER_NAME_RULE}; give one with --name`);
     // Read the bundle's catalogue before asking the registry: a catalogue that cannot take the entry is refused first.
     const { file, raw } = readCatalogFile(values.dir);
-    if (raw.servers?.[name] && !raw.servers[name].server) throw new GatehouseError('exists', `"${name}" is already a server the bundle starts itself (launch) in ${file}; give the entry another name with --name`);
+    if (raw.servers?.[name] && !raw.servers[name].server)
+      throw new GatehouseError('exists', `"${name}" is already a server the bundle starts itself (launch) in ${file}; give the entry another name with --name`);
     const npm = server.packages.find((p) => p.registryType === 'npm');
     const given = server._meta?.[CATALOG_META_KEY];
-    if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) throw new GatehouseError('invalid', `${source}: _meta["${CATALOG_META_KEY}"] must be an object`);
+    if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given)))
+      throw new GatehouseError('invalid', `${source}: _meta["${CATALOG_META_KEY}"] must be an object`);
     const ext: Record<string, unknown> = { ...((given as Record<string, unknown> | undefined) ?? {}) };
     const integrity: Record<string, string> = { ...((ext['integrity'] as Record<string, string> | undefined) ?? {}) };
     if (npm) {
@@ -229,7 +262,11 @@ export async function policyCatalogCommand(args: string[], io: Io): Promise<numb
     Object.assign(ext, { secrets, env });
     // What is written must be what a bundle accepts: the extension is checked as signing and loading would.
     const checked = CatalogExtensionSchema.safeParse(ext);
-    if (!checked.success) throw new GatehouseError('invalid', `${source}: _meta["${CATALOG_META_KEY}"].${formatPath(checked.error.issues[0]!.path)}: ${checked.error.issues[0]!.message}`);
+    if (!checked.success)
+      throw new GatehouseError(
+        'invalid',
+        `${source}: _meta["${CATALOG_META_KEY}"].${formatPath(checked.error.issues[0]!.path)}: ${checked.error.issues[0]!.message}`,
+      );
     server._meta = { ...(server._meta ?? {}), [CATALOG_META_KEY]: ext };
     const servers = (raw.servers ??= {});
     servers[name] = { server: server as unknown as Record<string, unknown>, tools: servers[name]?.tools ?? {} };
@@ -239,7 +276,7 @@ export async function policyCatalogCommand(args: string[], io: Io): Promise<numb
   }
   if (sub === 'lint') {
     const { values, positionals } = parseOptions(rest, { offline: { type: 'boolean' } });
-    if (values.help) return void io.out(POLICY_CATALOG_HELP + '\n'), 0;
+    if (values.help) return (void io.out(POLICY_CATALOG_HELP + '\n'), 0);
     const dir = positionals[0];
     if (!dir || positionals.length > 1) throw new GatehouseError('usage', 'give the bundle directory DIR');
     const { parseBundleFiles, readBundleDir } = await import('../node/policy/content.js');
@@ -256,8 +293,18 @@ export async function policyCatalogCommand(args: string[], io: Io): Promise<numb
       if (!values.offline && npm?.version && signed) {
         try {
           const live = await installer.resolve(npm.identifier, npm.version, npm.registryBaseUrl);
-          if (live.version !== npm.version) findings.push({ entry: server.entry.name, level: 'error', message: `${npm.identifier}@${npm.version} does not resolve at its registry (got ${live.version})` });
-          else if (live.integrity !== signed) findings.push({ entry: server.entry.name, level: 'error', message: `${npm.identifier}@${npm.version}: the registry serves ${live.integrity.slice(0, 20)}…, not the signed ${signed.slice(0, 20)}…` });
+          if (live.version !== npm.version)
+            findings.push({
+              entry: server.entry.name,
+              level: 'error',
+              message: `${npm.identifier}@${npm.version} does not resolve at its registry (got ${live.version})`,
+            });
+          else if (live.integrity !== signed)
+            findings.push({
+              entry: server.entry.name,
+              level: 'error',
+              message: `${npm.identifier}@${npm.version}: the registry serves ${live.integrity.slice(0, 20)}…, not the signed ${signed.slice(0, 20)}…`,
+            });
         } catch (error) {
           findings.push({ entry: server.entry.name, level: 'error', message: `${npm.identifier}@${npm.version} cannot be resolved: ${errorMessage(error)}` });
         }
@@ -271,10 +318,17 @@ export async function policyCatalogCommand(args: string[], io: Io): Promise<numb
     return errors > 0 ? 1 : 0;
   }
   if (sub === 'promote') {
-    const { values, positionals } = parseOptions(rest, { hub: { type: 'string' }, server: { type: 'string' }, version: { type: 'string' }, tool: { type: 'string', multiple: true }, 'token-file': { type: 'string' } });
-    if (values.help) return void io.out(POLICY_CATALOG_HELP + '\n'), 0;
+    const { values, positionals } = parseOptions(rest, {
+      hub: { type: 'string' },
+      server: { type: 'string' },
+      version: { type: 'string' },
+      tool: { type: 'string', multiple: true },
+      'token-file': { type: 'string' },
+    });
+    if (values.help) return (void io.out(POLICY_CATALOG_HELP + '\n'), 0);
     const dir = positionals[0];
-    if (!dir || positionals.length > 1 || !values.hub || !values.server || !values.version) throw new GatehouseError('usage', 'give DIR, --hub URL, --server NAME and --version VERSION');
+    if (!dir || positionals.length > 1 || !values.hub || !values.server || !values.version)
+      throw new GatehouseError('usage', 'give DIR, --hub URL, --server NAME and --version VERSION');
     const chosen = new Map<string, string>();
     for (const t of values.tool ?? []) {
       const m = /^([A-Za-z0-9_.-]{1,128})=([0-9a-f]{64})$/.exec(t);
@@ -316,27 +370,36 @@ async function adminGet(hub: string, token: string, path: string): Promise<unkno
 
 async function fetchBaselines(hub: string, token: string, server?: string): Promise<Baseline[]> {
   const body = (await adminGet(hub, token, `/v1/admin/baselines${server ? `?server=${encodeURIComponent(server)}` : ''}`)) as { baselines: Baseline[] };
-  return foldBaselines(body.baselines.flatMap((b) => b.hashes.map((h) => ({ server: b.server, version: b.version, tool: b.tool, sha256: h.sha256, devices: h.devices, lastSeen: h.lastSeen }))));
+  return foldBaselines(
+    body.baselines.flatMap((b) =>
+      b.hashes.map((h) => ({ server: b.server, version: b.version, tool: b.tool, sha256: h.sha256, devices: h.devices, lastSeen: h.lastSeen })),
+    ),
+  );
 }
 
 /** `gatehouse hub baselines|shadow --url HUB`: where the fleet's devices disagree, and what their clients run outside Gatehouse. */
 export async function hubCatalogCommand(sub: 'baselines' | 'shadow', args: string[], io: Io): Promise<number> {
   const { values } = parseOptions(args, { url: { type: 'string' }, server: { type: 'string' }, json: { type: 'boolean' }, 'token-file': { type: 'string' } });
-  if (values.help) return void io.out('Usage: gatehouse hub baselines|shadow --url HUB [--server NAME] [--json] [--token-file FILE]\n'), 0;
+  if (values.help) return (void io.out('Usage: gatehouse hub baselines|shadow --url HUB [--server NAME] [--json] [--token-file FILE]\n'), 0);
   if (!values.url) throw new GatehouseError('usage', 'give the hub with --url URL');
   const token = adminToken(values['token-file'], io.env);
   if (sub === 'shadow') {
-    const body = (await adminGet(values.url, token, '/v1/admin/shadow-servers')) as { shadowServers: { host: string; device: string; client: string; name: string; target: string; at: string; inCatalog?: string }[] };
-    if (values.json) return void io.out(JSON.stringify(body.shadowServers, null, 2) + '\n'), 0;
-    for (const s of body.shadowServers) io.out(`${s.host || s.device}  ${s.client}  ${s.name}  ${s.target}${s.inCatalog ? `  (in the catalogue as ${s.inCatalog})` : ''}  ${s.at}\n`);
+    const body = (await adminGet(values.url, token, '/v1/admin/shadow-servers')) as {
+      shadowServers: { host: string; device: string; client: string; name: string; target: string; at: string; inCatalog?: string }[];
+    };
+    if (values.json) return (void io.out(JSON.stringify(body.shadowServers, null, 2) + '\n'), 0);
+    for (const s of body.shadowServers)
+      io.out(`${s.host || s.device}  ${s.client}  ${s.name}  ${s.target}${s.inCatalog ? `  (in the catalogue as ${s.inCatalog})` : ''}  ${s.at}\n`);
     if (body.shadowServers.length === 0) io.out('no device reports a server outside Gatehouse\n');
     return 0;
   }
   const all = await fetchBaselines(values.url, token, values.server);
-  if (values.json) return void io.out(JSON.stringify(all, null, 2) + '\n'), 0;
+  if (values.json) return (void io.out(JSON.stringify(all, null, 2) + '\n'), 0);
   const disagreeing = all.filter((b) => b.disagree);
   for (const b of disagreeing) {
-    io.out(`WARNING ${b.server}@${b.version} ${b.tool}: devices see ${b.hashes.length} definitions: ${b.hashes.map((h) => `${h.sha256.slice(0, 12)}… (${h.devices})`).join(', ')}\n`);
+    io.out(
+      `WARNING ${b.server}@${b.version} ${b.tool}: devices see ${b.hashes.length} definitions: ${b.hashes.map((h) => `${h.sha256.slice(0, 12)}… (${h.devices})`).join(', ')}\n`,
+    );
   }
   for (const b of all.filter((x) => !x.disagree)) io.out(`${b.server}@${b.version} ${b.tool}: ${b.hashes[0]!.sha256} (${b.hashes[0]!.devices} devices)\n`);
   if (all.length === 0) io.out('no device has reported tool definitions yet\n');

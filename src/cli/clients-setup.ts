@@ -63,7 +63,9 @@ function clientArg(positionals: string[], required: boolean): ClientId | undefin
 function describeCheck(check: LaunchCheck | undefined, client: ClientId): string {
   if (!check) return '';
   if (!check.ok) return `the entry was written, but launching it failed: ${check.reason}\n`;
-  const pairing = check.pairing ? `; "${client}" is not paired yet: approve it on the Gatehouse pairing page (the desktop notification or the daemon's terminal links to it)` : '';
+  const pairing = check.pairing
+    ? `; "${client}" is not paired yet: approve it on the Gatehouse pairing page (the desktop notification or the daemon's terminal links to it)`
+    : '';
   return `checked: the entry started the bridge and completed the MCP handshake in ${check.ms} ms${pairing}\n`;
 }
 
@@ -91,7 +93,8 @@ export async function setupCommand(sub: 'setup' | 'import', args: string[], io: 
     else {
       const rows = found.map((c) => [c.id, c.installed ? 'yes' : 'no', c.configured ? 'yes' : 'no', c.problem ? `${c.file} (${c.problem})` : c.file]);
       const widths = [0, 1, 2].map((i) => Math.max(...[['CLIENT', 'INSTALLED', 'SET UP'][i]!, ...rows.map((r) => r[i]!)].map((s) => s.length)));
-      for (const row of [['CLIENT', 'INSTALLED', 'SET UP', 'CONFIG FILE'], ...rows]) io.out(row.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c)).join('  ') + '\n');
+      for (const row of [['CLIENT', 'INSTALLED', 'SET UP', 'CONFIG FILE'], ...rows])
+        io.out(row.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c)).join('  ') + '\n');
     }
     return 0;
   }
@@ -104,22 +107,39 @@ export async function setupCommand(sub: 'setup' | 'import', args: string[], io: 
     const undone = await undoClient(ctx, id, sub, keys);
     for (const file of undone.restored) io.out(`restored ${file}\n`);
     for (const item of undone.secrets) io.out(`deleted the secret ${item.replace(/^secret\//, '')}\n`);
-    if (sub === 'import') await tellDaemon(paths, undone.secrets.map((s) => s.replace(/^secret\//, '')));
+    if (sub === 'import')
+      await tellDaemon(
+        paths,
+        undone.secrets.map((s) => s.replace(/^secret\//, '')),
+      );
     return 0;
   }
 
   if (sub === 'setup') {
     if (values.secrets !== undefined) throw new GatehouseError('usage', '--secrets goes with import');
-    if (values.view !== undefined && values.view !== 'search' && values.view !== 'aggregate') throw new GatehouseError('usage', '--view is search or aggregate');
-    if (values.view !== undefined && values.server !== undefined) throw new GatehouseError('usage', '--view and --server do not go together (the search view spans every server)');
-    const extra = [...(values.server !== undefined ? ['--server', String(values.server)] : []), ...(values.view !== undefined ? ['--view', String(values.view)] : [])];
+    if (values.view !== undefined && values.view !== 'search' && values.view !== 'aggregate')
+      throw new GatehouseError('usage', '--view is search or aggregate');
+    if (values.view !== undefined && values.server !== undefined)
+      throw new GatehouseError('usage', '--view and --server do not go together (the search view spans every server)');
+    const extra = [
+      ...(values.server !== undefined ? ['--server', String(values.server)] : []),
+      ...(values.view !== undefined ? ['--view', String(values.view)] : []),
+    ];
     const extraArgs = extra.length > 0 ? extra : undefined;
-    const result = await setupClient(ctx, id, { ...(values['dry-run'] ? { dryRun: true } : {}), check: !values['no-check'], ...(extraArgs ? { extraArgs } : {}) });
+    const result = await setupClient(ctx, id, {
+      ...(values['dry-run'] ? { dryRun: true } : {}),
+      check: !values['no-check'],
+      ...(extraArgs ? { extraArgs } : {}),
+    });
     if (values['dry-run']) {
       io.out(result.changed ? `${result.diff}\n` : `${result.file} already has the Gatehouse entry; nothing would change\n`);
       return 0;
     }
-    io.out(result.changed ? `${title}: wrote the Gatehouse entry to ${result.file} (the previous file is kept for --undo)\n` : `${title}: ${result.file} already has the Gatehouse entry; nothing changed\n`);
+    io.out(
+      result.changed
+        ? `${title}: wrote the Gatehouse entry to ${result.file} (the previous file is kept for --undo)\n`
+        : `${title}: ${result.file} already has the Gatehouse entry; nothing changed\n`,
+    );
     io.out(`it runs: ${[result.launch.command, ...result.launch.args].join(' ')}\n`);
     io.out(describeCheck(result.check, id));
     return result.check && !result.check.ok ? 1 : 0;
@@ -151,7 +171,11 @@ export async function setupCommand(sub: 'setup' | 'import', args: string[], io: 
     else io.out('nothing would change\n');
     return 0;
   }
-  if (plan.secrets.length > 0 || Object.keys(plan.add).length > 0) await tellDaemon(paths, plan.secrets.map((s) => s.name));
+  if (plan.secrets.length > 0 || Object.keys(plan.add).length > 0)
+    await tellDaemon(
+      paths,
+      plan.secrets.map((s) => s.name),
+    );
   io.out(describeCheck(result.check, id));
   return result.check && !result.check.ok ? 1 : 0;
 }
@@ -178,7 +202,10 @@ async function managedServers(paths: GatehousePaths): Promise<{ servers: string[
     const answer = (await callControl(paths.controlSocketPath, 'policy.servers', {}, 10_000)) as { mode: string; servers: string[] };
     return answer.mode === 'unmanaged' ? undefined : { servers: answer.servers };
   } catch (error) {
-    throw new GatehouseError('daemon_not_running', `this device has a managed policy, and only the running daemon can tell which servers it allows: start Gatehouse, then import again (${(error as Error).message})`);
+    throw new GatehouseError(
+      'daemon_not_running',
+      `this device has a managed policy, and only the running daemon can tell which servers it allows: start Gatehouse, then import again (${(error as Error).message})`,
+    );
   }
 }
 

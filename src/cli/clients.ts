@@ -37,7 +37,12 @@ async function notify(paths: GatehousePaths): Promise<void> {
 
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  return [header, ...rows].map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 export async function clientsCommand(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
@@ -94,9 +99,15 @@ export async function clientsCommand(args: string[], io: Io, paths: GatehousePat
     case 'pair': {
       const name = one();
       io.err(`Asked to pair "${name}": answer on the Gatehouse pairing page (see the desktop notification or the daemon's terminal).\n`);
-      const result = (await callControl(paths.controlSocketPath, 'clients.pair', { name }, PAIRING_DEADLINE_MS + 30_000)) as { token: string; scope: ClientScope; expiresAt?: string };
+      const result = (await callControl(paths.controlSocketPath, 'clients.pair', { name }, PAIRING_DEADLINE_MS + 30_000)) as {
+        token: string;
+        scope: ClientScope;
+        expiresAt?: string;
+      };
       io.out(`${result.token}\n`);
-      io.err(`Paired "${name}" (${describeScope(result.scope)}${result.expiresAt ? `, until ${result.expiresAt}` : ''}). The token above is shown once; Gatehouse keeps only its hash.\n`);
+      io.err(
+        `Paired "${name}" (${describeScope(result.scope)}${result.expiresAt ? `, until ${result.expiresAt}` : ''}). The token above is shown once; Gatehouse keeps only its hash.\n`,
+      );
       return 0;
     }
     case 'add':

@@ -110,7 +110,9 @@ async function bridge(options: BridgeOptions): Promise<number> {
 /** Keeps the credential pairing gave, and says where (or why it could not). */
 async function keep(credential: string, keeper: CredentialKeeper | undefined, client: string, say: (line: string) => void): Promise<void> {
   if (!keeper) {
-    say(`gatehouse connect: paired as "${client}", but this bridge has nowhere to keep the credential; the next session must be paired again after \`gatehouse clients revoke "${client}"\``);
+    say(
+      `gatehouse connect: paired as "${client}", but this bridge has nowhere to keep the credential; the next session must be paired again after \`gatehouse clients revoke "${client}"\``,
+    );
     return;
   }
   try {
@@ -118,7 +120,9 @@ async function keep(credential: string, keeper: CredentialKeeper | undefined, cl
     await keeper.forgetClaim();
     say(`gatehouse connect: paired as "${client}"; the credential is kept in ${keeper.where}`);
   } catch (error) {
-    say(`gatehouse connect: paired as "${client}", but the credential could not be kept in ${keeper.where} (${errorMessage(error)}); this session works, and the next one must be paired again after \`gatehouse clients revoke "${client}"\``);
+    say(
+      `gatehouse connect: paired as "${client}", but the credential could not be kept in ${keeper.where} (${errorMessage(error)}); this session works, and the next one must be paired again after \`gatehouse clients revoke "${client}"\``,
+    );
   }
 }
 
@@ -164,7 +168,12 @@ function relay(socket: Socket, stdout: Writable, first: Buffer, pending: boolean
 }
 
 /** Says hello and reads the one-line answer. */
-async function greet(socket: Socket, options: BridgeOptions, token: string | undefined, claim: string | undefined): Promise<{ reply: HelloReply; rest: Buffer }> {
+async function greet(
+  socket: Socket,
+  options: BridgeOptions,
+  token: string | undefined,
+  claim: string | undefined,
+): Promise<{ reply: HelloReply; rest: Buffer }> {
   const hello: Hello = { gatehouse: 'hello', version: HELLO_VERSION, client: options.client };
   if (token !== undefined) hello.token = token;
   if (claim !== undefined) hello.claim = claim;

@@ -55,7 +55,7 @@ export async function hubCommand(args: string[], io: CliIo, logger: Logger): Pro
   if (args[0] === 'token') {
     const token = randomBytes(32).toString('base64url');
     io.out(`token:  ${token}\nsha256: ${sha256Hex(token)}\n`);
-    io.err('Keep the token secret; put only the sha256 line in the hub\'s config.\n');
+    io.err("Keep the token secret; put only the sha256 line in the hub's config.\n");
     return 0;
   }
   if (args[0] === 'publish') return publish(args.slice(1), io);
@@ -89,7 +89,14 @@ export async function hubCommand(args: string[], io: CliIo, logger: Logger): Pro
   }
   const config = {
     ...resolveHubConfig(
-      { database: values.database, readDatabase: values['read-database'], listen: values.listen, config: values.config, tlsCert: values['tls-cert'], tlsKey: values['tls-key'] },
+      {
+        database: values.database,
+        readDatabase: values['read-database'],
+        listen: values.listen,
+        config: values.config,
+        tlsCert: values['tls-cert'],
+        tlsKey: values['tls-key'],
+      },
       io.env,
     ),
     readOnly: values['read-only'] === true,
@@ -119,7 +126,8 @@ function databaseFlag(flag: string, value: string, envName: string): string {
     throw new GatehouseError('usage', `${flag} takes a postgres:// URL`);
   }
   if (!/^postgres(ql)?:$/.test(parsed.protocol)) throw new GatehouseError('usage', `${flag} takes a postgres:// URL`);
-  if (parsed.password) throw new GatehouseError('usage', `${flag} must not contain a password (other users can read command lines): use PGPASSWORD, ~/.pgpass or ${envName}`);
+  if (parsed.password)
+    throw new GatehouseError('usage', `${flag} must not contain a password (other users can read command lines): use PGPASSWORD, ~/.pgpass or ${envName}`);
   return value;
 }
 
@@ -127,7 +135,9 @@ export function resolveHubConfig(flags: HubFlags, env: NodeJS.ProcessEnv): HubCo
   const databaseUrl = flags.database !== undefined ? databaseFlag('--database', flags.database, 'GATEHOUSE_HUB_DATABASE_URL') : env.GATEHOUSE_HUB_DATABASE_URL;
   if (!databaseUrl) throw new GatehouseError('usage', 'give --database URL (or set GATEHOUSE_HUB_DATABASE_URL)');
   const readDatabaseUrl =
-    flags.readDatabase !== undefined ? databaseFlag('--read-database', flags.readDatabase, 'GATEHOUSE_HUB_READ_DATABASE_URL') : env.GATEHOUSE_HUB_READ_DATABASE_URL || undefined;
+    flags.readDatabase !== undefined
+      ? databaseFlag('--read-database', flags.readDatabase, 'GATEHOUSE_HUB_READ_DATABASE_URL')
+      : env.GATEHOUSE_HUB_READ_DATABASE_URL || undefined;
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new GatehouseError('usage', '--tls-cert and --tls-key go together');
 
   const listen = flags.listen ?? '127.0.0.1:8443';
@@ -143,12 +153,23 @@ export function resolveHubConfig(flags: HubFlags, env: NodeJS.ProcessEnv): HubCo
     }
   }
   const hashes = (name: string, fromFile: string[] | undefined, fromEnv: string | undefined): string[] => {
-    const all = [...(fromFile ?? []), ...(fromEnv ? fromEnv.split(',').map((h) => h.trim()).filter(Boolean) : [])];
-    for (const h of all) if (!/^[0-9a-f]{64}$/.test(h)) throw new GatehouseError('config_invalid', `${name}: "${h.slice(0, 12)}…" is not a SHA-256 hex digest (make one with \`gatehouse hub token\`)`);
+    const all = [
+      ...(fromFile ?? []),
+      ...(fromEnv
+        ? fromEnv
+            .split(',')
+            .map((h) => h.trim())
+            .filter(Boolean)
+        : []),
+    ];
+    for (const h of all)
+      if (!/^[0-9a-f]{64}$/.test(h))
+        throw new GatehouseError('config_invalid', `${name}: "${h.slice(0, 12)}…" is not a SHA-256 hex digest (make one with \`gatehouse hub token\`)`);
     return all;
   };
   const siemEndpoint = env.GATEHOUSE_HUB_SIEM_ENDPOINT ?? file.siem?.endpoint;
-  if (siemEndpoint !== undefined && !/^https?:\/\//.test(siemEndpoint)) throw new GatehouseError('config_invalid', 'siem.endpoint must be an http:// or https:// URL');
+  if (siemEndpoint !== undefined && !/^https?:\/\//.test(siemEndpoint))
+    throw new GatehouseError('config_invalid', 'siem.endpoint must be an http:// or https:// URL');
   return {
     databaseUrl,
     host: m[1]!.replace(/^\[|\]$/g, ''),
@@ -156,7 +177,15 @@ export function resolveHubConfig(flags: HubFlags, env: NodeJS.ProcessEnv): HubCo
     adminTokenHashes: hashes('adminTokenSha256', file.adminTokenSha256, env.GATEHOUSE_HUB_ADMIN_TOKEN_SHA256),
     enrolmentSecretHashes: hashes('enrolmentSecretSha256', file.enrolmentSecretSha256, env.GATEHOUSE_HUB_ENROLMENT_SECRET_SHA256),
     metricsTokenHashes: hashes('metricsTokenSha256', file.metricsTokenSha256, env.GATEHOUSE_HUB_METRICS_TOKEN_SHA256),
-    ...(siemEndpoint ? { siem: { endpoint: siemEndpoint, ...(file.siem?.headers ? { headers: file.siem.headers } : {}), ...(file.siem?.timeoutMs ? { timeoutMs: file.siem.timeoutMs } : {}) } } : {}),
+    ...(siemEndpoint
+      ? {
+          siem: {
+            endpoint: siemEndpoint,
+            ...(file.siem?.headers ? { headers: file.siem.headers } : {}),
+            ...(file.siem?.timeoutMs ? { timeoutMs: file.siem.timeoutMs } : {}),
+          },
+        }
+      : {}),
     ...(file.forwardIntervalMs ? { forwardIntervalMs: file.forwardIntervalMs } : {}),
     ...(readDatabaseUrl ? { readDatabaseUrl } : {}),
     ...(flags.tlsCert && flags.tlsKey ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
@@ -166,7 +195,12 @@ export function resolveHubConfig(flags: HubFlags, env: NodeJS.ProcessEnv): HubCo
 async function publish(args: string[], io: CliIo): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { url: { type: 'string' }, 'token-file': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args,
+      options: { url: { type: 'string' }, 'token-file': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (error) {
     throw new GatehouseError('usage', errorMessage(error).replace(/\. To specify.*$/s, ''));
   }

@@ -52,7 +52,12 @@ export function parseOptions(
   try {
     return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true as const, strict: true as const });
   } catch (error) {
-    throw new GatehouseError('usage', errorMessage(error).replace(/\. To specify.*$/s, '').replace(/\s*\n\s*/g, ' '));
+    throw new GatehouseError(
+      'usage',
+      errorMessage(error)
+        .replace(/\. To specify.*$/s, '')
+        .replace(/\s*\n\s*/g, ' '),
+    );
   }
 }
 

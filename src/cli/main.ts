@@ -176,7 +176,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
       }
       case 'hub': {
         const { hubCommand } = await import('./hub.js');
-        return await hubCommand(rest, io, jsonLogger((line) => io.err(line)));
+        return await hubCommand(
+          rest,
+          io,
+          jsonLogger((line) => io.err(line)),
+        );
       }
       default:
         io.err(`gatehouse: unknown command "${command}"; run \`gatehouse --help\`\n`);
@@ -210,16 +214,26 @@ function helpWanted(command: string, values: { help?: boolean | undefined }, io:
 }
 
 async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<number> {
-  const { values } = parse(args, { config: { type: 'string' }, 'log-level': { type: 'string' }, 'log-format': { type: 'string' }, ui: { type: 'boolean' }, 'ui-port': { type: 'string' } });
+  const { values } = parse(args, {
+    config: { type: 'string' },
+    'log-level': { type: 'string' },
+    'log-format': { type: 'string' },
+    ui: { type: 'boolean' },
+    'ui-port': { type: 'string' },
+  });
   if (helpWanted('daemon', values, io)) return 0;
   const uiPort = values['ui-port'] === undefined ? undefined : Number(values['ui-port']);
-  if (uiPort !== undefined && (!values.ui || !Number.isInteger(uiPort) || uiPort < 0 || uiPort > 65_535)) throw new GatehouseError('usage', '--ui-port takes a port number (0-65535) and goes with --ui');
+  if (uiPort !== undefined && (!values.ui || !Number.isInteger(uiPort) || uiPort < 0 || uiPort > 65_535))
+    throw new GatehouseError('usage', '--ui-port takes a port number (0-65535) and goes with --ui');
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw new GatehouseError('usage', `--log-level must be debug, info, warn or error`);
   const format = values['log-format'] ?? defaultLogFormat(process.stderr.isTTY === true);
   if (!isLogFormat(format)) throw new GatehouseError('usage', '--log-format must be pretty or json');
   // The log goes straight to stderr's descriptor, synchronously: the lines a person must see are written there too, in order.
-  const logger = format === 'json' && !process.stderr.isTTY ? jsonLogger((line) => io.err(line), level) : pinoLogger({ format, level, colorize: process.stderr.isTTY === true });
+  const logger =
+    format === 'json' && !process.stderr.isTTY
+      ? jsonLogger((line) => io.err(line), level)
+      : pinoLogger({ format, level, colorize: process.stderr.isTTY === true });
   // Loaded only here: the bridge and the other commands start faster without the whole core.
   const { startDaemon } = await import('../node/daemon.js');
   // The person's terminal: questions are shown and answered there, and the console's sign-in code shown.
@@ -246,7 +260,7 @@ async function consoleLink(args: string[], io: Io, paths: GatehousePaths): Promi
   if (helpWanted('console', values, io)) return 0;
   const result = (await callControl(paths.controlSocketPath, 'console.link', {})) as { announced: boolean; reason?: string };
   if (!result.announced) throw new GatehouseError('no_console', result.reason ?? 'the console is not served');
-  io.out('A new sign-in code for the console is on the daemon\'s terminal.\n');
+  io.out("A new sign-in code for the console is on the daemon's terminal.\n");
   return 0;
 }
 
@@ -280,7 +294,9 @@ async function status(args: string[], io: Io, paths: GatehousePaths): Promise<nu
         )),
     '',
     ...auditLines(s),
-    ...(s.keystore ? [`keys: kept in ${s.keystore.description}${s.keystore.backend === 'none' && s.keystore.reason ? `: ${s.keystore.reason.split('. ')[0]}` : ''}`] : []),
+    ...(s.keystore
+      ? [`keys: kept in ${s.keystore.description}${s.keystore.backend === 'none' && s.keystore.reason ? `: ${s.keystore.reason.split('. ')[0]}` : ''}`]
+      : []),
     ...(s.identity ? ['', ...(await import('./login.js')).describeIdentity(s.identity)] : []),
     ...humanChannelLines(s),
     ...governanceLines(s),
@@ -293,7 +309,9 @@ async function status(args: string[], io: Io, paths: GatehousePaths): Promise<nu
 function answerWhere(s: DaemonStatus): string {
   const at = s.humanChannel?.surfaces ?? [];
   if (at.length === 0) return 'nowhere: no person can be asked, so they are refused';
-  const places = at.map((p) => (p === 'desktop app' ? 'in the Gatehouse window' : p === 'terminal' ? 'in the daemon\'s terminal' : 'on the question page (with the code the terminal shows)'));
+  const places = at.map((p) =>
+    p === 'desktop app' ? 'in the Gatehouse window' : p === 'terminal' ? "in the daemon's terminal" : 'on the question page (with the code the terminal shows)',
+  );
   return places.join(', or ');
 }
 
@@ -346,7 +364,9 @@ function governanceLines(s: DaemonStatus): string[] {
 
 function auditLines(s: DaemonStatus): string[] {
   const a = s.audit;
-  const lines = [`audit: ${a.records} records in ${a.file}${a.healthy === false ? `, NOT WRITABLE since ${a.unavailableSince}: ${a.error} (calls are refused)` : ''}`];
+  const lines = [
+    `audit: ${a.records} records in ${a.file}${a.healthy === false ? `, NOT WRITABLE since ${a.unavailableSince}: ${a.error} (calls are refused)` : ''}`,
+  ];
   if (a.signing && a.signing.state !== 'ok') lines.push(`audit signing: ${a.signing.state}${a.signing.error ? ` (${a.signing.error.split('. ')[0]})` : ''}`);
   if (a.sync) {
     const lag = a.sync.lagRecords === 0 ? 'in sync' : `${a.sync.lagRecords} events behind (oldest ${a.sync.lagSeconds} s old)`;
@@ -357,7 +377,8 @@ function auditLines(s: DaemonStatus): string[] {
 }
 
 function serverDetail(v: ServerStatus): string {
-  if (v.state === 'ready') return `${v.serverInfo ? `${v.serverInfo.name} ${v.serverInfo.version}` : ''}${v.protocolVersion ? ` (MCP ${v.protocolVersion})` : ''}`.trim();
+  if (v.state === 'ready')
+    return `${v.serverInfo ? `${v.serverInfo.name} ${v.serverInfo.version}` : ''}${v.protocolVersion ? ` (MCP ${v.protocolVersion})` : ''}`.trim();
   const next = v.nextAttemptAt ? ` (retry at ${v.nextAttemptAt})` : '';
   return (v.lastError ?? '') + next;
 }
@@ -373,7 +394,8 @@ async function connect(args: string[], io: Io, paths: GatehousePaths): Promise<n
   if (helpWanted('connect', values, io)) return 0;
   const view = values.view === undefined ? undefined : ToolViewSchema.safeParse(values.view);
   if (view && !view.success) throw new GatehouseError('usage', '--view: "search" or "aggregate"');
-  if (view?.data === 'search' && values.server !== undefined) throw new GatehouseError('usage', '--server and --view search are two different views; choose one');
+  if (view?.data === 'search' && values.server !== undefined)
+    throw new GatehouseError('usage', '--server and --view search are two different views; choose one');
   let token = io.env.GATEHOUSE_CLIENT_TOKEN;
   if (values['token-file']) token = readFileSync(values['token-file'], 'utf8').trim();
   if (values.server !== undefined && !isServerName(values.server)) throw new GatehouseError('usage', `--server: ${SERVER_NAME_RULE}`);
@@ -437,7 +459,13 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
         };
       });
       if (values.json) io.out(JSON.stringify(rows, null, 2) + '\n');
-      else io.out(table(['NAME', 'TYPE', 'STATE', 'COMMAND / URL'], rows.map((r) => [r.name, r.type, r.state, r.target])).join('\n') + '\n');
+      else
+        io.out(
+          table(
+            ['NAME', 'TYPE', 'STATE', 'COMMAND / URL'],
+            rows.map((r) => [r.name, r.type, r.state, r.target]),
+          ).join('\n') + '\n',
+        );
       return 0;
     }
     case 'add': {
@@ -454,7 +482,8 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
       const name = positionals[0];
       if (!name || positionals.length > 1) throw new GatehouseError('usage', 'give exactly one server NAME');
       if (!isServerName(name)) throw new GatehouseError('usage', `"${name}": ${SERVER_NAME_RULE}`);
-      if ((values.command === undefined) === (values.url === undefined)) throw new GatehouseError('usage', 'give either --command (stdio) or --url (Streamable HTTP)');
+      if ((values.command === undefined) === (values.url === undefined))
+        throw new GatehouseError('usage', 'give either --command (stdio) or --url (Streamable HTTP)');
       const raw: Record<string, unknown> =
         values.command !== undefined
           ? {
@@ -539,7 +568,13 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
 /** Applies a config edit now if the daemon runs (it would also see the file change); true when the daemon applied it. */
 async function tellDaemon(paths: GatehousePaths, io: Io): Promise<boolean> {
   try {
-    const report = (await callControl(paths.controlSocketPath, 'config.reload', {})) as { ok: boolean; error?: string; added: string[]; removed: string[]; restarted: string[] };
+    const report = (await callControl(paths.controlSocketPath, 'config.reload', {})) as {
+      ok: boolean;
+      error?: string;
+      added: string[];
+      removed: string[];
+      restarted: string[];
+    };
     if (!report.ok) io.err(`the daemon refused the configuration: ${report.error}\n`);
     else io.out(`applied: ${describeReport(report)}\n`);
     return report.ok;
@@ -568,7 +603,9 @@ async function reportStart(paths: GatehousePaths, name: string, io: Io): Promise
       return true;
     }
     if (server && (server.state === 'backing-off' || server.state === 'crash-looping' || (server.state === 'stopped' && server.lastError))) {
-      io.err(`"${name}" did not start: ${server.lastError ?? server.state}; its log: gatehouse logs ${name} (the server stays configured; fix it, or gatehouse servers remove ${name})\n`);
+      io.err(
+        `"${name}" did not start: ${server.lastError ?? server.state}; its log: gatehouse logs ${name} (the server stays configured; fix it, or gatehouse servers remove ${name})\n`,
+      );
       return false;
     }
     if (!server && Date.now() > deadline - 55_000) {
@@ -614,4 +651,3 @@ async function logs(args: string[], io: Io, paths: GatehousePaths): Promise<numb
   if (result.length > 0) io.out(result.join('\n') + '\n');
   return 0;
 }
-

@@ -454,7 +454,10 @@ async function explain(args: string[], io: Io): Promise<number> {
     }
     if (typeof callArgs !== 'object' || callArgs === null || Array.isArray(callArgs)) throw new GatehouseError('usage', '--args takes a JSON object');
   }
-  const groups = (values.groups ?? '').split(',').map((g) => g.trim()).filter(Boolean);
+  const groups = (values.groups ?? '')
+    .split(',')
+    .map((g) => g.trim())
+    .filter(Boolean);
   const { bundle, evaluator, label } = await loadForDecisions(target, io);
   const request: Request = { user, groups, client, verified: !values.unverified, kind, ...item, ...(callArgs ? { args: callArgs } : {}) };
   const d = decideRequest(evaluator, request);

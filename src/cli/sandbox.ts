@@ -13,8 +13,15 @@ function describe(c: ConfinementStatus): string[] {
   if (c.state === 'refused') return [`REFUSED${required}`, '-', '-', c.reason ?? ''];
   if (c.state === 'unconfined') return [`UNCONFINED${required}`, 'host', 'anything you can', c.reason ?? ''];
   const network = c.network?.mode === 'allow' ? `allow ${(c.network.allow ?? []).join(', ')}` : (c.network?.mode ?? 'none');
-  const limits = c.limits ? [`processes ${limit(c.limits.processes)}`, `memory ${limit(c.limits.memoryMb, ' MiB')}`, `files ${limit(c.limits.openFiles)}`].join(', ') : c.reason ?? '';
-  return [`${c.mechanism ?? 'confined'}${c.source ? ` (${c.source} profile)` : ''}${required}`, network, c.write && c.write.length > 0 ? c.write.join(', ') : 'nothing', limits];
+  const limits = c.limits
+    ? [`processes ${limit(c.limits.processes)}`, `memory ${limit(c.limits.memoryMb, ' MiB')}`, `files ${limit(c.limits.openFiles)}`].join(', ')
+    : (c.reason ?? '');
+  return [
+    `${c.mechanism ?? 'confined'}${c.source ? ` (${c.source} profile)` : ''}${required}`,
+    network,
+    c.write && c.write.length > 0 ? c.write.join(', ') : 'nothing',
+    limits,
+  ];
 }
 
 function limit(l: LimitStatus, unit = ''): string {

@@ -32,7 +32,9 @@ export async function readSecretValue(io: SecretsIo, name: string): Promise<stri
   if (!input.isTTY || !input.setRawMode) {
     const chunks: Buffer[] = [];
     for await (const chunk of input) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
-    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    return Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
   }
   io.err(`Value for ${name} (not shown): `);
   input.setRawMode(true);
@@ -99,7 +101,8 @@ export async function secretsCommand(args: string[], io: SecretsIo, paths: Gateh
   const keychain = store ?? (await openUserKeyStore(paths));
   const one = (): string => {
     const name = positionals[0];
-    if (!name || positionals.length > 1) throw new GatehouseError('usage', `give exactly one secret NAME (the value is read from stdin, never from the command line)`);
+    if (!name || positionals.length > 1)
+      throw new GatehouseError('usage', `give exactly one secret NAME (the value is read from stdin, never from the command line)`);
     if (!USER_SECRET_NAME.test(name)) throw new GatehouseError('usage', `"${name}": ${USER_SECRET_RULE}`);
     return name;
   };

@@ -51,6 +51,11 @@ export function formatCost(report: ToolCostReport): string[] {
     c.aggregate.tokens > 0 ? `${Math.round((1 - c.search.tokens / c.aggregate.tokens) * 1000) / 10} %` : '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const lines = [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  const lines = [header, ...rows].map((r) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
   return [...lines, '', `Tokens of the tools/list result as JSON, counted with ${report.encoding}.`];
 }

@@ -22,7 +22,12 @@ async function serverStatus(paths: GatehousePaths, name: string): Promise<Server
   return ((await callControl(paths.controlSocketPath, 'status', {}, 5000)) as DaemonStatus).servers.find((s) => s.name === name);
 }
 
-export async function serversLogin(name: string, options: { browser: boolean; timeoutMs?: number }, io: UpstreamAuthIo, paths: GatehousePaths): Promise<number> {
+export async function serversLogin(
+  name: string,
+  options: { browser: boolean; timeoutMs?: number },
+  io: UpstreamAuthIo,
+  paths: GatehousePaths,
+): Promise<number> {
   const before = (await serverStatus(paths, name))?.auth?.lastSignIn?.at;
   const { url, expiresAt } = (await callControl(paths.controlSocketPath, 'servers.login', { name }, 60_000)) as { url: string; expiresAt: string };
   const opened = options.browser && (await openBrowser(url, io.env));
@@ -39,7 +44,8 @@ export async function serversLogin(name: string, options: { browser: boolean; ti
       if (!last.ok) throw new GatehouseError('sign_in_failed', `the sign-in to ${name} failed: ${last.reason ?? 'no reason given'}`);
       return reportSignedIn(name, paths, io);
     }
-    if (Date.now() > deadline) throw new GatehouseError('sign_in_timeout', `the sign-in to ${name} was not completed in time; run \`gatehouse servers login ${name}\` again`);
+    if (Date.now() > deadline)
+      throw new GatehouseError('sign_in_timeout', `the sign-in to ${name} was not completed in time; run \`gatehouse servers login ${name}\` again`);
     await new Promise((r) => setTimeout(r, 300));
   }
 }
@@ -66,7 +72,10 @@ async function reportSignedIn(name: string, paths: GatehousePaths, io: UpstreamA
 export async function serversLogout(name: string, io: UpstreamAuthIo, paths: GatehousePaths): Promise<number> {
   const result = (await callControl(paths.controlSocketPath, 'servers.logout', { name }, 60_000)) as { revoked: boolean; held: boolean };
   if (!result.held) io.out(`you were not signed in to ${name}\n`);
-  else io.out(`signed out of ${name}${result.revoked ? ' (its authorization server revoked the tokens)' : ' (its authorization server offers no revocation; the tokens are forgotten here)'}\n`);
+  else
+    io.out(
+      `signed out of ${name}${result.revoked ? ' (its authorization server revoked the tokens)' : ' (its authorization server offers no revocation; the tokens are forgotten here)'}\n`,
+    );
   return 0;
 }
 
@@ -83,7 +92,8 @@ export function clientDocumentCommand(url: string, io: Pick<UpstreamAuthIo, 'out
     throw new GatehouseError('usage', `"${url.slice(0, 200)}" is not a URL; give the https address where the document will be published`);
   }
   if (parsed.protocol !== 'https:') throw new GatehouseError('usage', 'a client metadata document is published at an https address');
-  if (parsed.pathname === '/' || parsed.pathname === '') throw new GatehouseError('usage', 'the address needs a path (e.g. https://it.example.com/gatehouse/client.json)');
+  if (parsed.pathname === '/' || parsed.pathname === '')
+    throw new GatehouseError('usage', 'the address needs a path (e.g. https://it.example.com/gatehouse/client.json)');
   if (parsed.hash || parsed.username || parsed.password) throw new GatehouseError('usage', 'the address may carry no fragment and no user name or password');
   if (url.length > 2048) throw new GatehouseError('usage', 'the address is longer than 2,048 characters');
   io.out(JSON.stringify(clientMetadataDocument(url), null, 2) + '\n');

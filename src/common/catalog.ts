@@ -45,7 +45,10 @@ const PackageSchema = z
     registryBaseUrl: z.string().url().max(2048).optional(),
     identifier: z.string().min(1).max(512),
     version: z.string().max(128).optional(),
-    transport: z.object({ type: z.string().max(32), url: z.string().max(2048).optional() }).loose().optional(),
+    transport: z
+      .object({ type: z.string().max(32), url: z.string().max(2048).optional() })
+      .loose()
+      .optional(),
     runtimeHint: z.string().max(64).optional(),
     runtimeArguments: z.array(InputSchema).max(64).optional(),
     packageArguments: z.array(InputSchema).max(64).optional(),
@@ -73,7 +76,7 @@ export const CatalogExtensionSchema = z
      */
     integrity: z
       .object({
-        npm: z.string().regex(NPM_INTEGRITY, 'an npm integrity is sha512-<base64> (the tarball\'s dist.integrity)').optional(),
+        npm: z.string().regex(NPM_INTEGRITY, "an npm integrity is sha512-<base64> (the tarball's dist.integrity)").optional(),
         pypi: z.string().regex(SHA256_DIGEST, 'a PyPI file hash is sha256:<64 hex digits>').optional(),
         oci: z.string().regex(SHA256_DIGEST, 'an OCI image digest is sha256:<64 hex digits>').optional(),
       })
@@ -82,7 +85,10 @@ export const CatalogExtensionSchema = z
     /** The program of an npm package to run, when it has several `bin` entries. */
     bin: z.string().min(1).max(214).optional(),
     /** Secrets the server needs: the person is asked for each at install; they reach the server only through `env`. */
-    secrets: z.array(z.object({ name: secretName, description: z.string().max(2000).default('') }).strict()).max(32).default([]),
+    secrets: z
+      .array(z.object({ name: secretName, description: z.string().max(2000).default('') }).strict())
+      .max(32)
+      .default([]),
     /** Arguments after the program (`${dataDir}` expands; secrets are never arguments). */
     args: z.array(z.string().max(4096)).max(64).default([]),
     /** Environment of the server: literal values, `${dataDir}`, or `${secret:NAME}` of a declared secret. */
@@ -102,7 +108,10 @@ export const ServerJsonSchema = z
     description: z.string().max(2000).default(''),
     version: z.string().max(128).optional(),
     websiteUrl: z.string().max(2048).optional(),
-    repository: z.object({ url: z.string().max(2048).optional(), source: z.string().max(64).optional() }).loose().optional(),
+    repository: z
+      .object({ url: z.string().max(2048).optional(), source: z.string().max(64).optional() })
+      .loose()
+      .optional(),
     packages: z.array(PackageSchema).max(16).default([]),
     remotes: z.array(RemoteSchema).max(16).default([]),
     _meta: z.record(z.string(), z.unknown()).optional(),
@@ -124,7 +133,8 @@ export interface CatalogEntryInfo {
   registryName: string;
   version?: string;
   /** How it runs: an npm, PyPI or OCI package at an exact version, a remote URL, or a fixed launch spec. */
-  source: { kind: 'package'; registryType: string; identifier: string; version: string; integrity?: string } | { kind: 'remote'; url: string } | { kind: 'launch' };
+  source:
+    { kind: 'package'; registryType: string; identifier: string; version: string; integrity?: string } | { kind: 'remote'; url: string } | { kind: 'launch' };
   /** The tools it will offer, as the catalogue pins them. */
   tools: { name: string; readOnly: boolean; destructive: boolean }[];
   secrets: { name: string; description: string; stored: boolean }[];

@@ -63,7 +63,13 @@ export const StdioServerSchema = z
      * may work in. Without them the request goes to the client whose call is in flight, if any.
      */
     roots: z
-      .array(z.string().min(1).max(4096).refine((p) => p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p), 'a root is an absolute path'))
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(4096)
+          .refine((p) => p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p), 'a root is an absolute path'),
+      )
       .max(64)
       .optional(),
     /** Grace between SIGTERM and SIGKILL when stopping. */
@@ -75,7 +81,11 @@ export const StdioServerSchema = z
   .strict();
 
 /** An OAuth scope token (RFC 6749, 3.3): printable ASCII without spaces, quotes or backslashes. */
-const oauthScope = z.string().min(1).max(200).regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope is printable ASCII without spaces, quotes or backslashes');
+const oauthScope = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope is printable ASCII without spaces, quotes or backslashes');
 
 /**
  * Signing in to a remote server that is an OAuth-protected resource (docs/remote-servers.md). Every
@@ -89,7 +99,10 @@ export const UpstreamOAuthSchema = z
     /** That client's secret, when the authorization server gave it one: only as a `\${secret:NAME}` reference, never a value. */
     clientSecret: z
       .string()
-      .regex(/^\$\{secret:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\}$/, 'clientSecret must be a ${secret:NAME} reference to a secret set with `gatehouse secrets set NAME`')
+      .regex(
+        /^\$\{secret:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\}$/,
+        'clientSecret must be a ${secret:NAME} reference to a secret set with `gatehouse secrets set NAME`',
+      )
       .optional(),
     /** Where the organisation publishes Gatehouse's Client ID Metadata Document (https), for authorization servers that accept one. */
     clientMetadataUrl: z
@@ -156,18 +169,35 @@ export const ListenSchema = z
       })
       .strict()
       .refine((h) => h.requestTimeoutMs >= h.headersTimeoutMs, { message: 'requestTimeoutMs must be at least headersTimeoutMs', path: ['requestTimeoutMs'] })
-      .default({ enabled: true, port: 0, maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, clientMetadata: { allowPrivateAddresses: false } }),
+      .default({
+        enabled: true,
+        port: 0,
+        maxConnections: 1024,
+        headersTimeoutMs: 10_000,
+        requestTimeoutMs: 30_000,
+        clientMetadata: { allowPrivateAddresses: false },
+      }),
   })
   .strict();
 
 export const LimitsSchema = z
   .object({
     /** Largest JSON-RPC message accepted from a client or a server, in bytes. */
-    maxMessageBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    maxMessageBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
     /** Lines of each server's stderr kept in memory. */
     logRingLines: z.number().int().min(10).max(100_000).default(1000),
     /** Size at which a server's log file is rotated, and how many rotated files are kept. */
-    logFileBytes: z.number().int().min(4096).max(1024 * 1024 * 1024).default(5 * 1024 * 1024),
+    logFileBytes: z
+      .number()
+      .int()
+      .min(4096)
+      .max(1024 * 1024 * 1024)
+      .default(5 * 1024 * 1024),
     logFilesKept: z.number().int().min(1).max(50).default(3),
   })
   .strict();
@@ -186,9 +216,7 @@ const restrictPattern = z
 export const RestrictSchema = z
   .object({
     disable: z.array(restrictPattern).max(1000).default([]),
-    clients: z
-      .record(z.string().min(1).max(64), z.object({ disable: z.array(restrictPattern).max(1000).default([]) }).strict())
-      .default({}),
+    clients: z.record(z.string().min(1).max(64), z.object({ disable: z.array(restrictPattern).max(1000).default([]) }).strict()).default({}),
   })
   .strict();
 export type RestrictConfig = z.infer<typeof RestrictSchema>;
@@ -227,7 +255,12 @@ export const ClientSettingsSchema = z
     view: ToolViewSchema.default('aggregate'),
     /** In the search view, tools listed beside find_tools and call_tool, as the aggregate names them (`memory__read_graph`). */
     pinned: z
-      .array(z.string().regex(/^[a-z0-9-]+__[A-Za-z0-9_.-]+$/, 'a pinned tool is named as the aggregate names it: <server>__<tool>').max(160))
+      .array(
+        z
+          .string()
+          .regex(/^[a-z0-9-]+__[A-Za-z0-9_.-]+$/, 'a pinned tool is named as the aggregate names it: <server>__<tool>')
+          .max(160),
+      )
       .max(50)
       .default([]),
   })
@@ -259,7 +292,7 @@ export const InstalledServerSchema = z
       .object({
         package: z.string().regex(/^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/, 'an npm package name'),
         version: z.string().regex(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/, 'an exact version (1.2.3)'),
-        integrity: z.string().regex(/^sha512-[A-Za-z0-9+/]{86}==$/, 'npm\'s integrity of the tarball: sha512-<base64>'),
+        integrity: z.string().regex(/^sha512-[A-Za-z0-9+/]{86}==$/, "npm's integrity of the tarball: sha512-<base64>"),
         bin: z.string().min(1).max(214).optional(),
       })
       .strict()
@@ -273,7 +306,9 @@ export const InstalledServerSchema = z
     ...common,
   })
   .strict()
-  .refine((s) => (s.catalog === undefined) !== (s.npm === undefined), { message: 'an installed server names either a catalogue entry (catalog) or an npm package (npm)' });
+  .refine((s) => (s.catalog === undefined) !== (s.npm === undefined), {
+    message: 'an installed server names either a catalogue entry (catalog) or an npm package (npm)',
+  });
 export type InstalledServerConfig = z.infer<typeof InstalledServerSchema>;
 
 /**
@@ -288,7 +323,10 @@ export const TelemetrySchema = z
       .max(2048)
       .url()
       .refine((u) => /^https?:\/\//.test(u), 'the endpoint must be http:// or https://')
-      .refine((u) => !/^https?:\/\/[^/?#]*@/.test(u) && !/[?#]/.test(u), 'the endpoint carries no credentials, query or fragment; put a key in headers as ${secret:NAME}'),
+      .refine(
+        (u) => !/^https?:\/\/[^/?#]*@/.test(u) && !/[?#]/.test(u),
+        'the endpoint carries no credentials, query or fragment; put a key in headers as ${secret:NAME}',
+      ),
     /** Sent with every export (an API key as `${secret:NAME}`, resolved from the keychain, never written here as a value). */
     headers: z.record(headerName, z.string().max(8192)).default({}),
     /** The fraction of new traces kept (a caller's own sampled flag is followed); metrics always count every call. */
@@ -311,7 +349,9 @@ export const ConfigSchema = z
     restrict: RestrictSchema.default(RestrictSchema.parse({})),
     humanPage: HumanPageSchema.default(HumanPageSchema.parse({})),
     approvals: ApprovalsSchema.default(ApprovalsSchema.parse({})),
-    clients: z.record(z.string().regex(CLIENT_NAME_PATTERN, 'a client name is 1-64 letters, digits, spaces, dots, underscores and hyphens'), ClientSettingsSchema).default({}),
+    clients: z
+      .record(z.string().regex(CLIENT_NAME_PATTERN, 'a client name is 1-64 letters, digits, spaces, dots, underscores and hyphens'), ClientSettingsSchema)
+      .default({}),
     keystore: KeyStoreConfigSchema.default(KeyStoreConfigSchema.parse({})),
     /** Servers installed from verified packages, keyed by server name (a name not also in `servers`). */
     installed: z.record(z.string().regex(SERVER_NAME_PATTERN, SERVER_NAME_RULE), InstalledServerSchema).default({}),
@@ -321,7 +361,8 @@ export const ConfigSchema = z
   .strict()
   .superRefine((config, ctx) => {
     for (const name of Object.keys(config.installed)) {
-      if (Object.hasOwn(config.servers, name)) ctx.addIssue({ code: 'custom', path: ['installed', name], message: `"${name}" is also in servers; a name belongs to one server` });
+      if (Object.hasOwn(config.servers, name))
+        ctx.addIssue({ code: 'custom', path: ['installed', name], message: `"${name}" is also in servers; a name belongs to one server` });
     }
   });
 export type GatehouseConfig = z.infer<typeof ConfigSchema>;

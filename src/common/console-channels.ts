@@ -73,4 +73,3 @@ export const IPC_HUMAN_INBOX_ANSWER = `${IPC_PREFIX}human.inboxAnswer`;
 /** The desktop app's own settings (start at login). */
 export const IPC_APP_SETTINGS = `${IPC_PREFIX}app.settings`;
 export const IPC_APP_SET_SETTINGS = `${IPC_PREFIX}app.setSettings`;
-

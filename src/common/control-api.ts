@@ -27,7 +27,12 @@ const serverConfigInput = z.record(z.string(), z.unknown()).superRefine((value, 
 });
 
 /** Secret names as `${secret:NAME}` refers to them (kept equal to src/node/secrets/resolver.ts). */
-const secretName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'a secret name is 1-128 letters, digits, underscores, dots and hyphens, starting with a letter, digit or underscore');
+const secretName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/,
+    'a secret name is 1-128 letters, digits, underscores, dots and hyphens, starting with a letter, digit or underscore',
+  );
 
 const isoTime = z.iso.datetime({ offset: true });
 /** The audit filters of `gatehouse audit query`, as the console sends them (times already resolved to ISO). */
@@ -107,14 +112,20 @@ export const ControlRequests = {
    * view, and its pinned tools); it applies to the client's next connection. docs/search.md.
    */
   'clients.setView': z
-    .object({ name: z.string().regex(CLIENT_NAME_PATTERN, 'not a valid client name'), view: ToolViewSchema, pinned: ClientSettingsSchema.shape.pinned.optional() })
+    .object({
+      name: z.string().regex(CLIENT_NAME_PATTERN, 'not a valid client name'),
+      view: ToolViewSchema,
+      pinned: ClientSettingsSchema.shape.pinned.optional(),
+    })
     .strict(),
   /** What each client's tool list costs in model tokens, in the aggregate and in the search view (`gatehouse tools cost`). */
   'tools.cost': z.object({}).strict(),
   /** Secret names only: which are stored in the keychain, which servers use each. Values are never returned. */
   'secrets.list': z.object({}).strict(),
   /** Stores (or rotates) a secret in the keychain and restarts the servers that use it. The value only goes in. */
-  'secrets.set': z.object({ name: secretName, value: z.string().min(1, 'the value is empty').max(16_384, 'a secret value is at most 16384 characters') }).strict(),
+  'secrets.set': z
+    .object({ name: secretName, value: z.string().min(1, 'the value is empty').max(16_384, 'a secret value is at most 16384 characters') })
+    .strict(),
   'secrets.delete': z.object({ name: secretName }).strict(),
   /**
    * Shows a new sign-in code for the console of `gatehouse daemon --ui` on the daemon's terminal

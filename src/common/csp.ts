@@ -66,4 +66,3 @@ function checkedLoopbackOrigin(origin: string): string {
   }
   return url.origin;
 }
-

@@ -79,7 +79,17 @@ export type FleetEvent = z.infer<typeof FleetEventSchema>;
 
 export const FleetShadowServersSchema = z.object({
   shadowServers: z.array(
-    z.object({ device: z.string(), host: z.string(), at: iso, client: z.string(), name: z.string(), type: z.string(), target: z.string(), envKeys: z.array(z.string()), inCatalog: z.string().optional() }),
+    z.object({
+      device: z.string(),
+      host: z.string(),
+      at: iso,
+      client: z.string(),
+      name: z.string(),
+      type: z.string(),
+      target: z.string(),
+      envKeys: z.array(z.string()),
+      inCatalog: z.string().optional(),
+    }),
   ),
 });
 export type FleetShadowServer = z.infer<typeof FleetShadowServersSchema>['shadowServers'][number];

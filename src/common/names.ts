@@ -7,8 +7,7 @@
  */
 
 export const SERVER_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
-export const SERVER_NAME_RULE =
-  'a server name is 1-32 characters of lower-case letters, digits and hyphens, and starts and ends with a letter or digit';
+export const SERVER_NAME_RULE = 'a server name is 1-32 characters of lower-case letters, digits and hyphens, and starts and ends with a letter or digit';
 
 /** The separator between the server part and the item part of an aggregated name. */
 export const NAME_SEPARATOR = '__';

@@ -56,10 +56,13 @@ export function formatDestination(d: Pick<Destination, 'host' | 'port'>): string
   return d.host.includes(':') ? `[${d.host}]:${d.port}` : `${d.host}:${d.port}`;
 }
 
-const destination = z.string().max(300).superRefine((text, ctx) => {
-  const parsed = parseDestination(text);
-  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
-});
+const destination = z
+  .string()
+  .max(300)
+  .superRefine((text, ctx) => {
+    const parsed = parseDestination(text);
+    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
+  });
 
 /**
  * An absolute path, or one under the user's home (`~/notes`). In a config file `${dataDir}` and
@@ -86,10 +89,9 @@ const sandboxPath = z
  * network, unconfined. `{ allow: [...] }`: only these destinations, each through Gatehouse's
  * egress proxy, which checks and audits every connection.
  */
-export const SandboxNetworkSchema = z.union(
-  [z.literal('none'), z.literal('host'), z.object({ allow: z.array(destination).min(1).max(64) }).strict()],
-  { error: 'network is "none", "host", or { "allow": ["host:port", ...] }' },
-);
+export const SandboxNetworkSchema = z.union([z.literal('none'), z.literal('host'), z.object({ allow: z.array(destination).min(1).max(64) }).strict()], {
+  error: 'network is "none", "host", or { "allow": ["host:port", ...] }',
+});
 export type SandboxNetwork = z.infer<typeof SandboxNetworkSchema>;
 
 export const SandboxLimitsSchema = z
@@ -106,7 +108,9 @@ export type SandboxLimits = z.infer<typeof SandboxLimitsSchema>;
 
 export const SandboxProfileSchema = z
   .object({
-    version: z.literal(SANDBOX_PROFILE_VERSION, { error: `version must be ${SANDBOX_PROFILE_VERSION}, the profile format this Gatehouse reads` }).default(SANDBOX_PROFILE_VERSION),
+    version: z
+      .literal(SANDBOX_PROFILE_VERSION, { error: `version must be ${SANDBOX_PROFILE_VERSION}, the profile format this Gatehouse reads` })
+      .default(SANDBOX_PROFILE_VERSION),
     /** Paths the server may read (and run code from). Its own package directory is added without being listed. */
     read: z.array(sandboxPath).max(256).default([]),
     /** Paths the server may read and write. A missing directory is created (mode 0700) before the start. */

@@ -13,10 +13,7 @@ export interface ServerDiff {
   unchanged: string[];
 }
 
-export function diffServers(
-  previous: Readonly<Record<string, ServerConfig>>,
-  next: Readonly<Record<string, ServerConfig>>,
-): ServerDiff {
+export function diffServers(previous: Readonly<Record<string, ServerConfig>>, next: Readonly<Record<string, ServerConfig>>): ServerDiff {
   const diff: ServerDiff = { added: [], removed: [], changed: [], unchanged: [] };
   for (const name of Object.keys(previous)) {
     if (!Object.hasOwn(next, name)) diff.removed.push(name);

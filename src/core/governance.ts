@@ -130,7 +130,7 @@ export class NoQuotas implements QuotaPort {
 export class NoApprovals implements ApprovalPort {
   async review(call: GovernedCall): Promise<Admission> {
     if (call.facts.approvalNeeded?.length) {
-      return { ok: false, code: 'approval_required', reason: 'this call needs a person\'s approval, and no approval channel is available' };
+      return { ok: false, code: 'approval_required', reason: "this call needs a person's approval, and no approval channel is available" };
     }
     return ADMIT;
   }

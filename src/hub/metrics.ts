@@ -56,9 +56,18 @@ export class HubMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.requests = new Counter({ name: 'gatehouse_hub_http_requests_total', help: 'HTTP requests by route and status code.', labelNames: ['route', 'status'], registers });
+    this.requests = new Counter({
+      name: 'gatehouse_hub_http_requests_total',
+      help: 'HTTP requests by route and status code.',
+      labelNames: ['route', 'status'],
+      registers,
+    });
     this.siemSent = new Counter({ name: 'gatehouse_hub_siem_forwarded_total', help: 'Events the SIEM receiver accepted from this instance.', registers });
-    this.siemFailures = new Counter({ name: 'gatehouse_hub_siem_failures_total', help: 'Forwarding rounds the SIEM receiver refused or did not answer (the events stay in the outbox).', registers });
+    this.siemFailures = new Counter({
+      name: 'gatehouse_hub_siem_failures_total',
+      help: 'Forwarding rounds the SIEM receiver refused or did not answer (the events stay in the outbox).',
+      registers,
+    });
     for (const result of ['stored', 'duplicate']) this.events.inc({ result }, 0);
 
     // The pools as they were when the scrape arrived, before its own queries took a connection.
@@ -93,7 +102,7 @@ export class HubMetrics {
     });
     new Gauge({
       name: 'gatehouse_hub_device_unacked_events',
-      help: 'Sequence numbers between each active device\'s ack and the highest event the hub holds from it: events missing in a gap and those held after it.',
+      help: "Sequence numbers between each active device's ack and the highest event the hub holds from it: events missing in a gap and those held after it.",
       labelNames: ['device'],
       registers,
       async collect() {
@@ -118,7 +127,11 @@ export class HubMetrics {
       registers,
       async collect() {
         const { openFlags } = await read();
-        for (const kind of FLAG_KINDS) this.set({ kind }, openFlags.filter((f) => f.kind === kind).reduce((n, f) => n + f.count, 0));
+        for (const kind of FLAG_KINDS)
+          this.set(
+            { kind },
+            openFlags.filter((f) => f.kind === kind).reduce((n, f) => n + f.count, 0),
+          );
       },
     });
     new Gauge({

@@ -68,9 +68,14 @@ const MAX_SMALL_BODY = 64 * 1024;
 
 export async function startHub(config: HubConfig, logger: Logger): Promise<RunningHub> {
   if (config.adminTokenHashes.length === 0) logger.log('warn', 'hub.no_admin_token', { note: 'no admin token is configured: admin queries are refused' });
-  if (config.enrolmentSecretHashes.length === 0) logger.log('warn', 'hub.no_enrolment_secret', { note: 'no enrolment secret is configured: devices cannot enrol' });
+  if (config.enrolmentSecretHashes.length === 0)
+    logger.log('warn', 'hub.no_enrolment_secret', { note: 'no enrolment secret is configured: devices cannot enrol' });
   const tls = config.tls ? loadTls(config.tls) : undefined;
-  const store = new HubStore({ connectionString: config.databaseUrl, readConnectionString: config.readDatabaseUrl, siem: config.siem !== undefined && !config.readOnly });
+  const store = new HubStore({
+    connectionString: config.databaseUrl,
+    readConnectionString: config.readDatabaseUrl,
+    siem: config.siem !== undefined && !config.readOnly,
+  });
   try {
     if (config.readOnly) await store.pool.query('SELECT 1 FROM devices LIMIT 1');
     else await store.migrate();
@@ -123,7 +128,8 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
     }
 
     if (method === 'POST' && path === '/v1/enrol') {
-      if (!bearerMatches(req, config.enrolmentSecretHashes)) throw new ProtocolError(401, 'unauthorized', 'enrolment needs a valid enrolment secret (Authorization: Bearer)');
+      if (!bearerMatches(req, config.enrolmentSecretHashes))
+        throw new ProtocolError(401, 'unauthorized', 'enrolment needs a valid enrolment secret (Authorization: Bearer)');
       const body = parseJson(await readBody(req, MAX_SMALL_BODY));
       const { device, publicKey, at, host, proof } = body as Record<string, unknown>;
       if (!isDeviceId(device)) throw new ProtocolError(400, 'malformed_enrolment', 'device is not a device id');
@@ -136,7 +142,7 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
       } catch (error) {
         throw new ProtocolError(400, 'malformed_enrolment', errorMessage(error));
       }
-      if (Math.abs(Date.now() - Date.parse(at)) > skew) throw new ProtocolError(401, 'stale_request', 'the enrolment is dated too far from the hub\'s clock');
+      if (Math.abs(Date.now() - Date.parse(at)) > skew) throw new ProtocolError(401, 'stale_request', "the enrolment is dated too far from the hub's clock");
       if (!verifySignature(key, enrolmentPayload({ device: device as string, publicKey, at, host }), proof)) {
         throw new ProtocolError(401, 'bad_proof', 'the enrolment is not signed by the key it enrols');
       }
@@ -186,7 +192,12 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
         res.writeHead(304, { etag: bundle.etag });
         return void res.end();
       }
-      res.writeHead(200, { 'content-type': bundle.contentType, etag: bundle.etag, 'content-length': bundle.bytes.length, 'last-modified': new Date(bundle.publishedAt).toUTCString() });
+      res.writeHead(200, {
+        'content-type': bundle.contentType,
+        etag: bundle.etag,
+        'content-length': bundle.bytes.length,
+        'last-modified': new Date(bundle.publishedAt).toUTCString(),
+      });
       return void res.end(bundle.bytes);
     }
 
@@ -199,7 +210,8 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
           if (value !== null) input[key] = value;
         }
         for (const key of url.searchParams.keys()) {
-          if (!(FILTER_KEYS as readonly string[]).includes(key)) throw new ProtocolError(400, 'unknown_filter', `unknown filter "${key}"; filters are ${FILTER_KEYS.join(', ')}`);
+          if (!(FILTER_KEYS as readonly string[]).includes(key))
+            throw new ProtocolError(400, 'unknown_filter', `unknown filter "${key}"; filters are ${FILTER_KEYS.join(', ')}`);
         }
         let filter;
         try {
@@ -224,7 +236,8 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
           throw new ProtocolError(400, 'bad_filter', errorMessage(error).replace(/--/g, ''));
         }
         const buckets = Number(url.searchParams.get('buckets') ?? 48);
-        if (!Number.isInteger(buckets) || buckets < 1 || buckets > MAX_TIMELINE_BUCKETS) throw new ProtocolError(400, 'bad_filter', `buckets takes a whole number from 1 to ${MAX_TIMELINE_BUCKETS}`);
+        if (!Number.isInteger(buckets) || buckets < 1 || buckets > MAX_TIMELINE_BUCKETS)
+          throw new ProtocolError(400, 'bad_filter', `buckets takes a whole number from 1 to ${MAX_TIMELINE_BUCKETS}`);
         const to = range.to ? new Date(range.to) : new Date(now);
         const from = new Date(range.from!);
         if (from >= to) throw new ProtocolError(400, 'bad_filter', 'from must be before to');
@@ -258,8 +271,10 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
   async function authenticateDevice(req: IncomingMessage, pathDevice: string, pathAndQuery: string, body: string | Buffer): Promise<DeviceRow> {
     const auth = parseDeviceAuthorization(req.headers.authorization);
     if (!auth) throw new ProtocolError(401, 'unauthorized', 'device requests need an Authorization: Gatehouse-Device header');
-    if (auth.device !== decodeURIComponent(pathDevice)) throw new ProtocolError(403, 'wrong_device', 'the request is signed by another device than the one it names');
-    if (Math.abs(Date.now() - auth.ts) > skew) throw new ProtocolError(401, 'stale_request', `the request is dated ${new Date(auth.ts).toISOString()}, more than ${skew / 1000} s from the hub's clock`);
+    if (auth.device !== decodeURIComponent(pathDevice))
+      throw new ProtocolError(403, 'wrong_device', 'the request is signed by another device than the one it names');
+    if (Math.abs(Date.now() - auth.ts) > skew)
+      throw new ProtocolError(401, 'stale_request', `the request is dated ${new Date(auth.ts).toISOString()}, more than ${skew / 1000} s from the hub's clock`);
     const device = await store.device(auth.device);
     if (!device) throw new ProtocolError(404, 'unknown_device', `device ${auth.device} is not enrolled with this hub; enrol it with \`gatehouse audit enrol\``);
     if (device.status === 'revoked') throw new ProtocolError(403, 'device_revoked', `device ${auth.device} was revoked by an admin`);
@@ -297,7 +312,8 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
   }
 
   function requireAdmin(req: IncomingMessage): void {
-    if (!bearerMatches(req, config.adminTokenHashes)) throw new ProtocolError(401, 'unauthorized', 'admin requests need a valid admin token (Authorization: Bearer)');
+    if (!bearerMatches(req, config.adminTokenHashes))
+      throw new ProtocolError(401, 'unauthorized', 'admin requests need a valid admin token (Authorization: Bearer)');
   }
 
   // The SIEM forwarder: one loop per instance; the outbox's row locks share the work.
@@ -320,7 +336,8 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Runni
       logger.log('warn', 'hub.siem_failed', { error: errorMessage(error), failures: forwardFailures });
     }
     if (forwarding) {
-      const delay = forwardFailures === 0 ? (config.forwardIntervalMs ?? 1000) : Math.min(60_000, (config.forwardIntervalMs ?? 1000) * 2 ** Math.min(forwardFailures, 6));
+      const delay =
+        forwardFailures === 0 ? (config.forwardIntervalMs ?? 1000) : Math.min(60_000, (config.forwardIntervalMs ?? 1000) * 2 ** Math.min(forwardFailures, 6));
       forwardTimer = setTimeout(() => void forwardOnce(), delay);
     }
   };
@@ -368,7 +385,9 @@ function loadTls(files: { certFile: string; keyFile: string }): { cert: Buffer; 
   try {
     createSecureContext({ cert, key });
   } catch (error) {
-    throw new GatehouseError('hub_tls', `${files.certFile} and ${files.keyFile} are not a PEM certificate chain and its private key: ${errorMessage(error)}`, { cause: error });
+    throw new GatehouseError('hub_tls', `${files.certFile} and ${files.keyFile} are not a PEM certificate chain and its private key: ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
   return { cert, key };
 }
@@ -407,7 +426,8 @@ function findFleetDir(): string | undefined {
 /** Refuses query parameters a route does not take, so a typo is an error, not a silently ignored filter. */
 function onlyParams(url: URL, allowed: string[]): void {
   for (const key of url.searchParams.keys()) {
-    if (!allowed.includes(key)) throw new ProtocolError(400, 'unknown_filter', `unknown parameter "${key}"${allowed.length ? `; this route takes ${allowed.join(', ')}` : ''}`);
+    if (!allowed.includes(key))
+      throw new ProtocolError(400, 'unknown_filter', `unknown parameter "${key}"${allowed.length ? `; this route takes ${allowed.join(', ')}` : ''}`);
   }
 }
 

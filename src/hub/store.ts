@@ -110,14 +110,21 @@ export class HubStore {
     );
     const row = (await this.device(device))!;
     if (inserted.rowCount === 0 && row.publicKey !== publicKey) {
-      throw new ProtocolError(409, 'device_key_conflict', `device ${device} is already enrolled with another key (${row.keyId}); an admin must revoke it before it can enrol again`);
+      throw new ProtocolError(
+        409,
+        'device_key_conflict',
+        `device ${device} is already enrolled with another key (${row.keyId}); an admin must revoke it before it can enrol again`,
+      );
     }
     if (row.status === 'revoked') throw new ProtocolError(403, 'device_revoked', `device ${device} was revoked`);
     return { created: (inserted.rowCount ?? 0) > 0, row };
   }
 
   async device(id: string): Promise<DeviceRow | undefined> {
-    const { rows } = await this.pool.query('SELECT d.*, (SELECT coalesce(max(seq), 0) FROM checkpoints c WHERE c.device = d.id) AS checkpoint_seq FROM devices d WHERE id = $1', [id]);
+    const { rows } = await this.pool.query(
+      'SELECT d.*, (SELECT coalesce(max(seq), 0) FROM checkpoints c WHERE c.device = d.id) AS checkpoint_seq FROM devices d WHERE id = $1',
+      [id],
+    );
     return rows[0] ? toDevice(rows[0]) : undefined;
   }
 
@@ -176,12 +183,21 @@ export class HubStore {
     for (const sealed of batch.events) {
       const result = openSealedEvent(sealed, { device: batch.device });
       if (!result.ok) {
-        refuse(result.problem.code === 'hash_mismatch' ? 'bad_hash' : 'malformed', sealed.seq, `event ${sealed.seq}: ${result.problem.message}`, sealed.body.slice(0, 4096));
+        refuse(
+          result.problem.code === 'hash_mismatch' ? 'bad_hash' : 'malformed',
+          sealed.seq,
+          `event ${sealed.seq}: ${result.problem.message}`,
+          sealed.body.slice(0, 4096),
+        );
         break;
       }
       const t = Date.parse(result.event.at);
       if (t < MIN_EVENT_TIME || t > now + FUTURE_SLACK_MS) {
-        refuse('malformed', sealed.seq, `event ${sealed.seq} is dated ${result.event.at}, outside what the hub accepts (2000 to a month ahead of its clock): check the device's clock`);
+        refuse(
+          'malformed',
+          sealed.seq,
+          `event ${sealed.seq} is dated ${result.event.at}, outside what the hub accepts (2000 to a month ahead of its clock): check the device's clock`,
+        );
         break;
       }
       opened.push({ sealed, event: result.event });
@@ -191,7 +207,12 @@ export class HubStore {
     const checkpoints = [];
     for (const c of batch.checkpoints) {
       if (!verifyCheckpoint(key, c)) {
-        refuse('bad_signature', c.seq, `checkpoint at event ${c.seq}: the signature does not verify with device ${batch.device}'s enrolled key (forged)`, JSON.stringify(c));
+        refuse(
+          'bad_signature',
+          c.seq,
+          `checkpoint at event ${c.seq}: the signature does not verify with device ${batch.device}'s enrolled key (forged)`,
+          JSON.stringify(c),
+        );
         continue;
       }
       checkpoints.push(c);
@@ -234,12 +255,22 @@ export class HubStore {
             duplicates++;
             continue;
           }
-          refuse('fork', seq, `event ${seq} differs from the one the hub already holds (${short(existing.hash)} there, ${short(o.sealed.hash)} now): the device's log was rewritten or truncated`, o.sealed.body.slice(0, 4096));
+          refuse(
+            'fork',
+            seq,
+            `event ${seq} differs from the one the hub already holds (${short(existing.hash)} there, ${short(o.sealed.hash)} now): the device's log was rewritten or truncated`,
+            o.sealed.body.slice(0, 4096),
+          );
           break;
         }
         const before = hashBefore(seq - 1);
         if (before !== undefined && before !== o.event.prev) {
-          refuse('broken_link', seq, `event ${seq} names predecessor ${short(o.event.prev)} but event ${seq - 1} hashes to ${short(before)}: an event was replaced, removed or reordered`, o.sealed.body.slice(0, 4096));
+          refuse(
+            'broken_link',
+            seq,
+            `event ${seq} names predecessor ${short(o.event.prev)} but event ${seq - 1} hashes to ${short(before)}: an event was replaced, removed or reordered`,
+            o.sealed.body.slice(0, 4096),
+          );
           break;
         }
         held.set(seq, { hash: o.sealed.hash, prev: o.event.prev });
@@ -249,7 +280,11 @@ export class HubStore {
       for (const o of fresh) {
         const next = held.get(o.sealed.seq + 1);
         if (next && !fresh.some((f) => f.sealed.seq === o.sealed.seq + 1) && next.prev !== o.sealed.hash) {
-          flags.push({ kind: 'broken_link', seq: o.sealed.seq + 1, message: `event ${o.sealed.seq + 1}, held earlier, does not link to event ${o.sealed.seq} that arrived now` });
+          flags.push({
+            kind: 'broken_link',
+            seq: o.sealed.seq + 1,
+            message: `event ${o.sealed.seq + 1}, held earlier, does not link to event ${o.sealed.seq} that arrived now`,
+          });
         }
       }
 
@@ -289,12 +324,20 @@ export class HubStore {
 
       // 5. Checkpoints against the chain.
       if (checkpoints.length > 0) {
-        const { rows } = await client.query('SELECT seq, hash FROM chain WHERE device = $1 AND seq = ANY($2::bigint[])', [batch.device, checkpoints.map((c) => c.seq)]);
+        const { rows } = await client.query('SELECT seq, hash FROM chain WHERE device = $1 AND seq = ANY($2::bigint[])', [
+          batch.device,
+          checkpoints.map((c) => c.seq),
+        ]);
         const at = new Map(rows.map((r) => [Number(r.seq), r.hash as string]));
         const good = checkpoints.filter((c) => {
           const h = at.get(c.seq);
           if (h !== undefined && h !== c.hash) {
-            refuse('checkpoint_mismatch', c.seq, `the device signed ${short(c.hash)} for event ${c.seq} but the hub holds ${short(h)}: the log was rewritten`, JSON.stringify(c));
+            refuse(
+              'checkpoint_mismatch',
+              c.seq,
+              `the device signed ${short(c.hash)} for event ${c.seq} but the hub holds ${short(h)}: the log was rewritten`,
+              JSON.stringify(c),
+            );
             return false;
           }
           return true;
@@ -315,11 +358,13 @@ export class HubStore {
         const inBatch = fresh.length > 0 && fresh[0]!.sealed.seq === acked + 1;
         const rows = inBatch
           ? fresh.map((f) => ({ seq: f.sealed.seq, hash: f.sealed.hash, prev: f.event.prev }))
-          : (await client.query('SELECT seq, hash, prev FROM chain WHERE device = $1 AND seq > $2 ORDER BY seq LIMIT 100000', [batch.device, acked])).rows.map((r) => ({
-              seq: Number(r.seq),
-              hash: r.hash as string,
-              prev: r.prev as string,
-            }));
+          : (await client.query('SELECT seq, hash, prev FROM chain WHERE device = $1 AND seq > $2 ORDER BY seq LIMIT 100000', [batch.device, acked])).rows.map(
+              (r) => ({
+                seq: Number(r.seq),
+                hash: r.hash as string,
+                prev: r.prev as string,
+              }),
+            );
         for (const r of rows) {
           if (r.seq !== acked + 1) break;
           if (r.prev !== ackedHash) {
@@ -345,8 +390,16 @@ export class HubStore {
           }
         }
       }
-      await client.query('UPDATE devices SET acked_seq = $2, acked_hash = $3, highest_seq = $4, last_seen_at = now() WHERE id = $1', [batch.device, acked, ackedHash, highest]);
-      await client.query(`UPDATE flags SET resolved_at = now() WHERE device = $1 AND kind = 'gap' AND resolved_at IS NULL AND seq <= $2`, [batch.device, acked]);
+      await client.query('UPDATE devices SET acked_seq = $2, acked_hash = $3, highest_seq = $4, last_seen_at = now() WHERE id = $1', [
+        batch.device,
+        acked,
+        ackedHash,
+        highest,
+      ]);
+      await client.query(`UPDATE flags SET resolved_at = now() WHERE device = $1 AND kind = 'gap' AND resolved_at IS NULL AND seq <= $2`, [
+        batch.device,
+        acked,
+      ]);
       for (const f of flags) {
         await client.query(
           `INSERT INTO flags (device, kind, seq, message, evidence) VALUES ($1, $2, $3, $4, $5)
@@ -423,11 +476,20 @@ export class HubStore {
         ORDER BY server, version, tool, devices DESC`,
       params,
     );
-    return rows.map((r) => ({ server: r.server as string, version: (r.version as string | null) ?? 'unknown', tool: r.tool as string, sha256: r.sha256 as string, devices: Number(r.devices), lastSeen: new Date(r.last_seen as string).toISOString() }));
+    return rows.map((r) => ({
+      server: r.server as string,
+      version: (r.version as string | null) ?? 'unknown',
+      tool: r.tool as string,
+      sha256: r.sha256 as string,
+      devices: Number(r.devices),
+      lastSeen: new Date(r.last_seen as string).toISOString(),
+    }));
   }
 
   /** Servers devices' clients run outside Gatehouse: the newest report of each (device, client, name). */
-  async shadowServers(): Promise<{ device: string; host: string; at: string; client: string; name: string; type: string; target: string; envKeys: string[]; inCatalog?: string }[]> {
+  async shadowServers(): Promise<
+    { device: string; host: string; at: string; client: string; name: string; type: string; target: string; envKeys: string[]; inCatalog?: string }[]
+  > {
     const { rows } = await this.readPool.query(
       `SELECT DISTINCT ON (e.device, e.client, e.server) e.device, d.host, e.at, e.client, e.server, e.body
          FROM events e JOIN devices d ON d.id = e.device
@@ -502,7 +564,15 @@ export class HubStore {
       [from.toISOString(), to.toISOString(), bucketMs],
     );
     const zeros = () => new Array<number>(buckets).fill(0);
-    const out: FleetTimeline = { from: from.toISOString(), to: to.toISOString(), bucketMs, refused: zeros(), approvalsAsked: zeros(), approved: zeros(), declined: zeros() };
+    const out: FleetTimeline = {
+      from: from.toISOString(),
+      to: to.toISOString(),
+      bucketMs,
+      refused: zeros(),
+      approvalsAsked: zeros(),
+      approved: zeros(),
+      declined: zeros(),
+    };
     for (const r of rows) {
       const i = Number(r.bucket);
       if (i < 0 || i >= buckets) continue;
@@ -519,8 +589,12 @@ export class HubStore {
   /** What the scraper reads at each scrape: one query per table, none per device. */
   async metricsSnapshot(): Promise<MetricsSnapshot> {
     // One after the other: a scrape holds at most one of the pool's connections.
-    const devices = await this.pool.query(`SELECT id, status, acked_seq, highest_seq, extract(epoch FROM now() - last_seen_at) AS age FROM devices ORDER BY id`);
-    const flags = await this.pool.query(`SELECT device, kind, count(*)::int AS n FROM flags WHERE resolved_at IS NULL GROUP BY device, kind ORDER BY device, kind`);
+    const devices = await this.pool.query(
+      `SELECT id, status, acked_seq, highest_seq, extract(epoch FROM now() - last_seen_at) AS age FROM devices ORDER BY id`,
+    );
+    const flags = await this.pool.query(
+      `SELECT device, kind, count(*)::int AS n FROM flags WHERE resolved_at IS NULL GROUP BY device, kind ORDER BY device, kind`,
+    );
     const outbox = await this.pool.query(`SELECT count(*)::int AS n, extract(epoch FROM now() - min(enqueued_at)) AS oldest FROM siem_outbox`);
     return {
       devices: devices.rows.map((r) => ({
@@ -541,7 +615,10 @@ export class HubStore {
    * are locked with SKIP LOCKED, so several hub instances forward without sending an event twice
    * (a crash between sending and committing can repeat it: the SIEM deduplicates on the event id).
    */
-  async forward(limit: number, send: (rows: { device: string; seq: number; hash: string; body: string }[], hosts: Map<string, string>) => Promise<void>): Promise<number> {
+  async forward(
+    limit: number,
+    send: (rows: { device: string; seq: number; hash: string; body: string }[], hosts: Map<string, string>) => Promise<void>,
+  ): Promise<number> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');

@@ -504,10 +504,7 @@ const VARIABLES_HELP = 'the variables are ${bundled:PACKAGE}, ${dataDir}, ${conf
  * Expands the variables in every string field that takes them, then validates with the schema.
  * Fields of the wrong type are left for the schema to report.
  */
-function validateRaw(
-  raw: unknown,
-  context: ExpandContext,
-): { ok: true; config: GatehouseConfig } | { ok: false; problems: ConfigProblem[] } {
+function validateRaw(raw: unknown, context: ExpandContext): { ok: true; config: GatehouseConfig } | { ok: false; problems: ConfigProblem[] } {
   if (!isPlainObject(raw)) {
     return { ok: false, problems: [{ path: '(root)', message: `the top level must be a JSON object, found ${jsonKind(raw)}` }] };
   }
@@ -596,13 +593,7 @@ function validateRaw(
  * as written where `secretsAllowed` (env values, headers) and refused elsewhere: a secret in a
  * command line shows in every process list, and a URL ends up in logs.
  */
-function expandString(
-  value: string,
-  fieldPath: (string | number)[],
-  secretsAllowed: boolean,
-  ctx: ExpandContext,
-  problems: ConfigProblem[],
-): string {
+function expandString(value: string, fieldPath: (string | number)[], secretsAllowed: boolean, ctx: ExpandContext, problems: ConfigProblem[]): string {
   if (!value.includes('$')) return value;
   const where = formatPath(fieldPath);
   const problemsBefore = problems.length;

@@ -262,7 +262,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // The policy in force: a verified managed bundle (or fail-closed, or unmanaged), put there by the
   // policy controller below, inside the user's own restrictions, which can only take away; and
   // inside the scope the person gave each paired client (effective rights = user's ∩ client's).
-  const bundlePolicy = new BundlePolicy({ now: () => Date.now(), lists: (server) => supervisor.lists(server), logger, catalogName: (server) => catalog.service.catalogNameOf(server) });
+  const bundlePolicy = new BundlePolicy({
+    now: () => Date.now(),
+    lists: (server) => supervisor.lists(server),
+    logger,
+    catalogName: (server) => catalog.service.catalogNameOf(server),
+  });
   const readOnly = (server: string, tool: string): boolean => {
     const state = bundlePolicy.state;
     // Managed: the signed catalog says what is read-only. Unmanaged: the server's own annotation (the user trusts their servers).
@@ -293,7 +298,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     record: (entry) => record(entry),
     policy: () => bundlePolicy.state,
     config: () => live.config,
-    storedSecrets: async () => (await keychain.list()).map(String).filter((n) => n.startsWith(USER_SECRET_PREFIX)).map((n) => n.slice(USER_SECRET_PREFIX.length)),
+    storedSecrets: async () =>
+      (await keychain.list())
+        .map(String)
+        .filter((n) => n.startsWith(USER_SECRET_PREFIX))
+        .map((n) => n.slice(USER_SECRET_PREFIX.length)),
     reload: () => live.reload(),
     changed: () => {
       if (serving) void applyServers();
@@ -454,7 +463,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       },
       signInNeeded: (name) => {
         const status = supervisor.status(name);
-        return status?.state === 'needs-sign-in' ? (status.lastError ?? `server "${name}" needs you to sign in: run \`gatehouse servers login ${name}\``) : undefined;
+        return status?.state === 'needs-sign-in'
+          ? (status.lastError ?? `server "${name}" needs you to sign in: run \`gatehouse servers login ${name}\``)
+          : undefined;
       },
     },
     onSignInNeeded: (server, principal) => signInOffers.offer(server, principal.client.name),
@@ -498,7 +509,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       approvals.revokeSessionGrants();
       bundleHistory.observe(bundlePolicy.state);
       gateway.refresh({ policyChanged: true });
-      if (serving) void catalog.service.sync().then(() => applyServers()).then(() => restartForSandboxRequirement());
+      if (serving)
+        void catalog.service
+          .sync()
+          .then(() => applyServers())
+          .then(() => restartForSandboxRequirement());
       late.hub?.changed(['policy', 'tools', 'servers', 'identity']);
     },
   });
@@ -519,7 +534,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   };
   const effectiveServers = () =>
     Object.fromEntries(
-      Object.entries({ ...catalog.service.servers(), ...policyController.servers(live.config.servers) }).filter(([name]) => !live.restrictions.serverDisabled(name)),
+      Object.entries({ ...catalog.service.servers(), ...policyController.servers(live.config.servers) }).filter(
+        ([name]) => !live.restrictions.serverDisabled(name),
+      ),
     );
   let applying: Promise<unknown> = Promise.resolve();
   const applyServers = (): Promise<ApplyResult> => {
@@ -555,7 +572,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
 
   // A credential revoked by any path (the console, `gatehouse clients revoke`, a replayed OAuth code) ends its live sessions at once.
   registry.onChange(({ revoked }) => {
-    if (revoked.length > 0) sessions.end((session) => !identity.credentialCurrent(session.principal), (session) => `the credential of client "${session.principal.client.name}" was revoked`);
+    if (revoked.length > 0)
+      sessions.end(
+        (session) => !identity.credentialCurrent(session.principal),
+        (session) => `the credential of client "${session.principal.client.name}" was revoked`,
+      );
     late.hub?.changed(['clients', 'tools']);
   });
 
@@ -871,7 +892,17 @@ function enterpriseSource(user: ReturnType<typeof openUserIdentity>): Enterprise
 /** The key store the daemon uses: the one given (tests), a plain store wrapped, or the user's own. */
 async function keyStoreFor(given: SecretStore | KeyStore | undefined, options: Parameters<typeof openKeyStore>[0]): Promise<KeyStore> {
   if (given instanceof KeyStore) return given;
-  if (given) return KeyStore.single({ kind: 'memory', location: given.description, probe: async () => undefined, get: (n) => given.get(n), set: (n, v) => given.set(n, v), delete: (n) => given.delete(n), list: () => given.list(), description: given.description });
+  if (given)
+    return KeyStore.single({
+      kind: 'memory',
+      location: given.description,
+      probe: async () => undefined,
+      get: (n) => given.get(n),
+      set: (n, v) => given.set(n, v),
+      delete: (n) => given.delete(n),
+      list: () => given.list(),
+      description: given.description,
+    });
   return openKeyStore(options);
 }
 

@@ -144,6 +144,10 @@ export function sessionBusFor(input: DiscoveryInput, lastSeen: LastSeen | undefi
     return info !== undefined && info.isSocket && (input.uid === undefined || info.uid === input.uid);
   };
   if (lastSeen?.dbusAddress && owned(lastSeen.dbusAddress)) return lastSeen.dbusAddress;
-  const runtimeBus = input.env['XDG_RUNTIME_DIR'] ? `unix:path=${input.env['XDG_RUNTIME_DIR']}/bus` : input.uid !== undefined ? `unix:path=/run/user/${input.uid}/bus` : undefined;
+  const runtimeBus = input.env['XDG_RUNTIME_DIR']
+    ? `unix:path=${input.env['XDG_RUNTIME_DIR']}/bus`
+    : input.uid !== undefined
+      ? `unix:path=/run/user/${input.uid}/bus`
+      : undefined;
   return runtimeBus && owned(runtimeBus) ? runtimeBus : undefined;
 }

@@ -84,7 +84,9 @@ export class LineTransport implements Transport {
         this.discardedBytes += part.length;
       } else if (this.buffered + part.length > this.options.maxMessageBytes) {
         this.discarding = true;
-        this.discardHead = Buffer.concat([...this.chunks, part]).subarray(0, 256).toString('utf8');
+        this.discardHead = Buffer.concat([...this.chunks, part])
+          .subarray(0, 256)
+          .toString('utf8');
         this.discardedBytes = this.buffered + part.length;
         this.chunks = [];
         this.buffered = 0;

@@ -51,7 +51,13 @@ export type HelloResult =
   | { ok: true; principal: Principal; credential?: string }
   | { ok: false; reason: string }
   /** The person is being asked: serve `principal` (it sees nothing) meanwhile, and hear the answer through `attach`. */
-  | { ok: 'pending'; principal: Principal; code: string; deadline: number; attach(waiter: { alive(): boolean; deliver(outcome: PairedOutcome): void }): () => void };
+  | {
+      ok: 'pending';
+      principal: Principal;
+      code: string;
+      deadline: number;
+      attach(waiter: { alive(): boolean; deliver(outcome: PairedOutcome): void }): () => void;
+    };
 
 export class LocalIdentity implements IdentityPort {
   readonly user: Principal['user'];
@@ -62,7 +68,7 @@ export class LocalIdentity implements IdentityPort {
   ) {
     // Also at run time: a caller that bypasses the types must not get a fail-open identity.
     if (typeof options?.bridges?.start !== 'function') {
-      throw new TypeError('LocalIdentity needs the bridges\' pairing: a client without a credential must be paired by the person');
+      throw new TypeError("LocalIdentity needs the bridges' pairing: a client without a credential must be paired by the person");
     }
     const name = userInfo().username;
     this.user = { id: `os:${name}`, source: 'os', displayName: name, groups: [], roles: [] };

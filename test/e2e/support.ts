@@ -42,7 +42,11 @@ export function ensureConsoleBuilt(): string {
     return out;
   }
   try {
-    const built = spawnSync(process.execPath, [join(REPO, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'error'], { cwd: REPO, encoding: 'utf8', timeout: 120_000 });
+    const built = spawnSync(process.execPath, [join(REPO, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'error'], {
+      cwd: REPO,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     if (built.status !== 0) throw new Error(`building the console failed:\n${built.stdout}\n${built.stderr}`);
   } finally {
     rmSync(lock, { recursive: true, force: true });
@@ -74,7 +78,9 @@ export function artifact(name: string): string {
 export async function startXvfb(): Promise<{ display: string; stop(): Promise<void> }> {
   if (spawnSync('sh', ['-c', 'command -v Xvfb']).status !== 0) throw new Error('Xvfb is missing: apt-get install xvfb (.ci/run installs it)');
   // -displayfd: Xvfb picks a free display and writes its number on that descriptor once it listens.
-  const child: ChildProcess = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x860x24', '-nolisten', 'tcp'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x860x24', '-nolisten', 'tcp'], {
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+  });
   let number = '';
   (child.stdio[3] as NodeJS.ReadableStream).on('data', (c: Buffer) => (number += c.toString()));
   const deadline = Date.now() + 15_000;
@@ -112,7 +118,15 @@ export async function openAppWindow(display: string, url: string): Promise<{ pag
     executablePath: CHROMIUM,
     headless: false,
     viewport: null,
-    args: [...CHROMIUM_ARGS, ...(root ? ['--no-sandbox'] : []), `--app=${url}`, '--test-type', '--window-position=0,0', '--window-size=1280,860', '--force-device-scale-factor=1'],
+    args: [
+      ...CHROMIUM_ARGS,
+      ...(root ? ['--no-sandbox'] : []),
+      `--app=${url}`,
+      '--test-type',
+      '--window-position=0,0',
+      '--window-size=1280,860',
+      '--force-device-scale-factor=1',
+    ],
     env: { ...process.env, DISPLAY: display },
   });
   const deadline = Date.now() + 15_000;

@@ -61,7 +61,10 @@ async function labStats(connected: Connected, server: string): Promise<{ started
 async function startWaiting(connected: Connected, server: string, signal?: AbortSignal): Promise<{ done: Promise<unknown> }> {
   let running!: () => void;
   const started = new Promise<void>((resolve) => (running = resolve));
-  const done = connected.client.callTool({ name: `${server}__wait`, arguments: {} }, { onprogress: () => running(), ...(signal ? { signal } : {}), timeout: 30_000 });
+  const done = connected.client.callTool(
+    { name: `${server}__wait`, arguments: {} },
+    { onprogress: () => running(), ...(signal ? { signal } : {}), timeout: 30_000 },
+  );
   done.catch(() => undefined);
   await Promise.race([started, done]);
   return { done };
@@ -117,7 +120,9 @@ describe.each(ERAS)('the aggregate, %s era', (era) => {
 
   it('lists prompts under <server>__<prompt> names and gets them with their arguments', async () => {
     const prompts = (await client.listPrompts()).prompts.map((p) => p.name);
-    expect(prompts).toEqual(expect.arrayContaining(['everything__simple-prompt', 'everything__args-prompt', 'everything__completable-prompt', 'everything__resource-prompt']));
+    expect(prompts).toEqual(
+      expect.arrayContaining(['everything__simple-prompt', 'everything__args-prompt', 'everything__completable-prompt', 'everything__resource-prompt']),
+    );
     const simple = await client.getPrompt({ name: 'everything__simple-prompt' });
     expect(simple.messages.length).toBeGreaterThan(0);
     const withArgs = await client.getPrompt({ name: 'everything__args-prompt', arguments: { city: 'Lisbon', state: 'Estremadura' } });
@@ -126,7 +131,10 @@ describe.each(ERAS)('the aggregate, %s era', (era) => {
   });
 
   it('completes prompt arguments and template variables through the aggregate', async () => {
-    const departments = await client.complete({ ref: { type: 'ref/prompt', name: 'everything__completable-prompt' }, argument: { name: 'department', value: 'S' } });
+    const departments = await client.complete({
+      ref: { type: 'ref/prompt', name: 'everything__completable-prompt' },
+      argument: { name: 'department', value: 'S' },
+    });
     expect(departments.completion.values.sort()).toEqual(['Sales', 'Support']);
     // The context (arguments already chosen) reaches the server too.
     const names = await client.complete({
@@ -135,7 +143,10 @@ describe.each(ERAS)('the aggregate, %s era', (era) => {
       context: { arguments: { department: 'Sales' } },
     });
     expect(names.completion.values).toEqual(['David', 'Eve', 'Frank']);
-    const ids = await client.complete({ ref: { type: 'ref/resource', uri: 'demo://resource/dynamic/text/{resourceId}' }, argument: { name: 'resourceId', value: '42' } });
+    const ids = await client.complete({
+      ref: { type: 'ref/resource', uri: 'demo://resource/dynamic/text/{resourceId}' },
+      argument: { name: 'resourceId', value: '42' },
+    });
     expect(ids.completion.values).toEqual(['42']);
     // Nothing is completed for a prompt that is not there.
     const none = await client.complete({ ref: { type: 'ref/prompt', name: 'completable-prompt' }, argument: { name: 'department', value: 'S' } });
@@ -204,7 +215,7 @@ describe.each(ERAS)('the aggregate, %s era', (era) => {
     expect(error?.message).toBe('the lab refuses to read this (code -32602)');
   });
 
-  it('passes server-everything\'s own error through without nested prefixes', async () => {
+  it("passes server-everything's own error through without nested prefixes", async () => {
     const error = await client.readResource({ uri: 'demo://resource/dynamic/text/not-a-number' }).then(
       () => undefined,
       (e: unknown) => e as Error & { code?: number },
@@ -290,7 +301,9 @@ describe.each(['bridge', 'http'] as const)('elicitation over the %s', (via) => {
 
   it.each(LABS)('relays a 2025-era client its question from %s (speaking %s upstream), and the result carries the answer', async (server) => {
     const { a, b, asked } = await twoUsers();
-    expect(textOf(await a.client.callTool({ name: `${server}__ask`, arguments: { question: 'which colour?' } }))).toBe('action=accept answer=A says which colour?');
+    expect(textOf(await a.client.callTool({ name: `${server}__ask`, arguments: { question: 'which colour?' } }))).toBe(
+      'action=accept answer=A says which colour?',
+    );
     expect(textOf(await b.client.callTool({ name: `${server}__ask`, arguments: { question: 'which size?' } }))).toBe('action=accept answer=B says which size?');
     // Each question went to the session whose call caused it, and only there.
     expect(asked).toEqual(['A', 'B']);
@@ -302,7 +315,9 @@ describe.each(['bridge', 'http'] as const)('elicitation over the %s', (via) => {
     const { done } = await startWaiting(b, server, abort.signal);
     try {
       const text = await outcomeText(a.client.callTool({ name: `${server}__ask`, arguments: { question: 'which one?' } }));
-      expect(text).toContain(`Gatehouse cannot relay elicitation/create: 2 client calls to "${server}" are in progress and the request does not say which one it belongs to`);
+      expect(text).toContain(
+        `Gatehouse cannot relay elicitation/create: 2 client calls to "${server}" are in progress and the request does not say which one it belongs to`,
+      );
       expect(asked).toEqual([]);
     } finally {
       const before = await labStats(a, server);

@@ -154,7 +154,7 @@ describe('an agent trying to approve its own call', () => {
     expect(refunded()).toEqual([]);
   });
 
-  it('cannot use the form of a page it did not open with the code, and the person\'s answer decides', async () => {
+  it("cannot use the form of a page it did not open with the code, and the person's answer decides", async () => {
     expect(await person.open()).toBe(200);
     const forged = await fetch(pageUrl, {
       method: 'POST',

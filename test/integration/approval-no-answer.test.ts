@@ -92,9 +92,18 @@ const answerish = (): Record<string, unknown> => ({
 /** The invariant: the same request still waits, nobody approved anything, and the CRM refunded nothing. */
 function stillWaiting(after: string): void {
   const pending = gh.status().approvals!.pending;
-  expect(pending.map((p) => p.id), after).toContain(requestId);
-  expect(auditEvents(gh.paths, 'approval.decided').filter((e) => e.approval?.decision === 'approved'), after).toEqual([]);
-  expect(executed(callLog).filter((c) => c.tool === 'refund'), after).toEqual([]);
+  expect(
+    pending.map((p) => p.id),
+    after,
+  ).toContain(requestId);
+  expect(
+    auditEvents(gh.paths, 'approval.decided').filter((e) => e.approval?.decision === 'approved'),
+    after,
+  ).toEqual([]);
+  expect(
+    executed(callLog).filter((c) => c.tool === 'refund'),
+    after,
+  ).toEqual([]);
 }
 
 /** The request methods of the protocol, from the SDK's own schema of client requests. */
@@ -336,7 +345,7 @@ describe('every control method, called while a refund waits for the person', () 
     }
   });
 
-  it('refuses an answer smuggled into any method\'s parameters, and no method answers with valid ones', { timeout: 60_000 }, async () => {
+  it("refuses an answer smuggled into any method's parameters, and no method answers with valid ones", { timeout: 60_000 }, async () => {
     for (const [method, params] of Object.entries(CONTROL_CASES) as [ControlMethod, Record<string, unknown>][]) {
       await expect(callControl(gh.paths.controlSocketPath, method, { ...params, ...answerish() } as never), method).rejects.toMatchObject({
         code: 'invalid_params',
@@ -348,7 +357,7 @@ describe('every control method, called while a refund waits for the person', () 
     }
   });
 
-  it('the console API: every console method through the console\'s entry, and nothing else', async () => {
+  it("the console API: every console method through the console's entry, and nothing else", async () => {
     expect((await gh.daemon.console.call('clients.pair', { name: 'x' })).ok).toBe(false);
     for (const method of CONSOLE_METHODS) {
       expect((await gh.daemon.console.call(method, { ...CONTROL_CASES[method], ...answerish() })).ok, method).toBe(false);

@@ -55,7 +55,9 @@ describe('the support refund', () => {
     const call = refund(client, 'c-2', 250);
     const person = new Person(await gh.nextQuestion());
     expect(person.shown.title).toBe('Allow ide to call crm__refund?');
-    expect(gh.status().approvals!.pending).toEqual([expect.objectContaining({ client: 'ide', server: 'crm', name: 'refund', reasons: ['policy support-refund-large'] })]);
+    expect(gh.status().approvals!.pending).toEqual([
+      expect.objectContaining({ client: 'ide', server: 'crm', name: 'refund', reasons: ['policy support-refund-large'] }),
+    ]);
     expect(await person.open()).toBe(200);
     const facts = person.facts();
     expect(facts['Client']).toBe('ide (paired, over socket)');
@@ -142,34 +144,37 @@ describe('the support refund', () => {
     expect(refundsOf('c-1').filter((c) => c.args.amount === 500)).toEqual([]);
   });
 
-  it.each(['legacy', 'modern'] as const)('withdraws the request when its HTTP client (%s era) disconnects while it waits; the page then has nothing to answer', async (era) => {
-    const endpoint = `${gh.daemon.httpUrl!}/mcp`;
-    const auth = { authorization: `Bearer ${gh.tokens.ide!}` };
-    const session: Record<string, string> = {};
-    if (era === 'legacy') {
-      const opened = await rawRequest(endpoint, { headers: { ...mcpHeaders(era), ...auth }, body: openingRequest(era) });
-      session['mcp-session-id'] = String(opened.headers['mcp-session-id']);
-      const initialized = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' });
-      await rawRequest(endpoint, { headers: { ...mcpHeaders(era), ...auth, ...session, 'mcp-protocol-version': '2025-11-25' }, body: initialized });
-      session['mcp-protocol-version'] = '2025-11-25';
-    }
-    const url = new URL(endpoint);
-    const headers = { ...mcpHeaders(era, 'tools/call'), 'mcp-name': 'crm__refund', ...auth, ...session };
-    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers, agent: false });
-    let answered = '';
-    req.on('response', (res) => res.on('data', (chunk: Buffer) => (answered += chunk.toString())));
-    req.on('error', () => undefined);
-    req.end(rpcRequest(era, 'tools/call', { name: 'crm__refund', arguments: { contact_id: 'c-2', amount: 550, currency: 'EUR' } }));
-    const withdrawn = () => auditEvents(gh.paths, 'approval.decided').filter((e) => (e.detail as { refusal?: string }).refusal === 'withdrawn').length;
-    const before = withdrawn();
-    const person = new Person(await gh.nextQuestion(10_000).catch((error: Error) => Promise.reject(new Error(`${error.message}\nHTTP: ${answered}`))));
-    // The client goes away (its process died, its laptop lid closed) without cancelling.
-    req.destroy();
-    await gh.until((s) => s.approvals!.pending.length === 0, 'the request to be withdrawn', 5_000);
-    expect(await person.open()).toBe(404);
-    expect(withdrawn()).toBe(before + 1);
-    expect(refundsOf('c-2').filter((c) => c.args.amount === 550)).toEqual([]);
-  });
+  it.each(['legacy', 'modern'] as const)(
+    'withdraws the request when its HTTP client (%s era) disconnects while it waits; the page then has nothing to answer',
+    async (era) => {
+      const endpoint = `${gh.daemon.httpUrl!}/mcp`;
+      const auth = { authorization: `Bearer ${gh.tokens.ide!}` };
+      const session: Record<string, string> = {};
+      if (era === 'legacy') {
+        const opened = await rawRequest(endpoint, { headers: { ...mcpHeaders(era), ...auth }, body: openingRequest(era) });
+        session['mcp-session-id'] = String(opened.headers['mcp-session-id']);
+        const initialized = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' });
+        await rawRequest(endpoint, { headers: { ...mcpHeaders(era), ...auth, ...session, 'mcp-protocol-version': '2025-11-25' }, body: initialized });
+        session['mcp-protocol-version'] = '2025-11-25';
+      }
+      const url = new URL(endpoint);
+      const headers = { ...mcpHeaders(era, 'tools/call'), 'mcp-name': 'crm__refund', ...auth, ...session };
+      const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers, agent: false });
+      let answered = '';
+      req.on('response', (res) => res.on('data', (chunk: Buffer) => (answered += chunk.toString())));
+      req.on('error', () => undefined);
+      req.end(rpcRequest(era, 'tools/call', { name: 'crm__refund', arguments: { contact_id: 'c-2', amount: 550, currency: 'EUR' } }));
+      const withdrawn = () => auditEvents(gh.paths, 'approval.decided').filter((e) => (e.detail as { refusal?: string }).refusal === 'withdrawn').length;
+      const before = withdrawn();
+      const person = new Person(await gh.nextQuestion(10_000).catch((error: Error) => Promise.reject(new Error(`${error.message}\nHTTP: ${answered}`))));
+      // The client goes away (its process died, its laptop lid closed) without cancelling.
+      req.destroy();
+      await gh.until((s) => s.approvals!.pending.length === 0, 'the request to be withdrawn', 5_000);
+      expect(await person.open()).toBe(404);
+      expect(withdrawn()).toBe(before + 1);
+      expect(refundsOf('c-2').filter((c) => c.args.amount === 550)).toEqual([]);
+    },
+  );
 
   it('loses nothing when the tab closes: the code opens the question again, and only the newest form counts', async () => {
     const { client } = await connect();
@@ -226,10 +231,19 @@ describe('the support refund', () => {
     const decided = auditEvents(gh.paths, 'approval.decided');
     expect(requested.length).toBeGreaterThanOrEqual(9);
     expect(decided).toHaveLength(requested.length);
-    expect(requested[0]).toMatchObject({ user: 'sam@example.com', client: 'ide', server: 'crm', name: 'refund', argsValues: { amount: 250, currency: 'EUR' }, approval: { required: true } });
+    expect(requested[0]).toMatchObject({
+      user: 'sam@example.com',
+      client: 'ide',
+      server: 'crm',
+      name: 'refund',
+      argsValues: { amount: 250, currency: 'EUR' },
+      approval: { required: true },
+    });
     expect(requested[0]!.argsDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
     const kinds = decided.map((e) => `${e.decision}/${e.approval?.decision}/${e.approval?.scope ?? '-'}`);
-    expect(kinds).toEqual(expect.arrayContaining(['allowed/approved/once', 'allowed/approved/session', 'denied/denied/-', 'denied/timeout/-', 'denied/withdrawn/-']));
+    expect(kinds).toEqual(
+      expect.arrayContaining(['allowed/approved/once', 'allowed/approved/session', 'denied/denied/-', 'denied/timeout/-', 'denied/withdrawn/-']),
+    );
     const outcomes = auditEvents(gh.paths, 'call.outcome').filter((e) => e.approval);
     expect(outcomes.some((e) => e.decision === 'ok' && e.approval?.scope === 'session')).toBe(true);
   });
@@ -244,8 +258,12 @@ describe('the support refund', () => {
     expect(error.data!.retryAfterMs).toBeGreaterThan(0);
     expect(error.data!.retryAfterMs).toBeLessThanOrEqual(1000);
     expect(Date.parse(error.data!.retryAt as string)).toBeGreaterThan(Date.now() - 1000);
-    expect(error.message).toMatch(/^.*rate limit "calls-per-tool" reached: 60 calls per minute \(bursts of 20\) per user, client and tool; retry after 0\.\d s$/);
-    expect(gh.status().quotas!.rateLimits[0]!.limited).toEqual([expect.objectContaining({ scope: 'user sam@example.com, client ide, tool crm__search_contacts' })]);
+    expect(error.message).toMatch(
+      /^.*rate limit "calls-per-tool" reached: 60 calls per minute \(bursts of 20\) per user, client and tool; retry after 0\.\d s$/,
+    );
+    expect(gh.status().quotas!.rateLimits[0]!.limited).toEqual([
+      expect.objectContaining({ scope: 'user sam@example.com, client ide, tool crm__search_contacts' }),
+    ]);
   });
 
   it('shows what is left of each quota in status', () => {
@@ -253,7 +271,9 @@ describe('the support refund', () => {
     expect(quotas.version).toBe('1');
     const day = quotas.quotas.find((q) => q.id === 'writes-per-day')!;
     const refunds = executed(callLog).filter((c) => c.tool === 'refund').length;
-    expect(day.usage).toEqual([expect.objectContaining({ scope: 'user sam@example.com', used: refunds, remaining: 50 - refunds, beforeApproval: 40 - refunds })]);
+    expect(day.usage).toEqual([
+      expect.objectContaining({ scope: 'user sam@example.com', used: refunds, remaining: 50 - refunds, beforeApproval: 40 - refunds }),
+    ]);
     expect(quotas.quotas.find((q) => q.id === 'large-refunds-per-day')!.usage[0]!.used).toBe(refunds - 1);
   });
 });

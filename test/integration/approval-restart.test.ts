@@ -48,7 +48,13 @@ describe('when Gatehouse stops while a call waits for approval', () => {
       // The client hears the refusal, or loses the connection first; either way the call did not run.
       expect((await call).message).not.toBe('no error');
       const decided = auditEvents(gh.paths, 'approval.decided').filter((e) => (e.detail as { request: string }).request === request);
-      expect(decided).toEqual([expect.objectContaining({ decision: 'denied', approval: expect.objectContaining({ decision: 'denied' }), detail: expect.objectContaining({ refusal: 'stopping' }) })]);
+      expect(decided).toEqual([
+        expect.objectContaining({
+          decision: 'denied',
+          approval: expect.objectContaining({ decision: 'denied' }),
+          detail: expect.objectContaining({ refusal: 'stopping' }),
+        }),
+      ]);
       await gh.resume();
       expect(gh.status().approvals!.pending).toEqual([]);
       // Nothing was left in the journal: the next start refused nothing more.
@@ -92,7 +98,9 @@ process.stdout.write(JSON.stringify({ ready: true }) + '\\n');
 setInterval(() => {}, 1 << 30);
 `,
     );
-    child = spawn(process.execPath, [script, JSON.stringify({ paths: home.paths, home: home.home, managedDir: home.managedDir, identity: SAM })], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [script, JSON.stringify({ paths: home.paths, home: home.home, managedDir: home.managedDir, identity: SAM })], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
@@ -100,20 +108,33 @@ setInterval(() => {}, 1 << 30);
     const exited = new Promise<void>((resolve) => child!.once('exit', () => resolve()));
     await eventually(() => out.includes('"ready":true') || (child!.exitCode !== null && Promise.reject(new Error(err))), 30_000, 'the child daemon to start');
     const controlStatus = () => callControl(home.paths.controlSocketPath, 'status', {}) as Promise<DaemonStatus>;
-    const crm = await eventually(async () => (await controlStatus()).servers.find((s) => s.name === 'crm' && s.state === 'ready'), 20_000, 'the CRM to be ready');
+    const crm = await eventually(
+      async () => (await controlStatus()).servers.find((s) => s.name === 'crm' && s.state === 'ready'),
+      20_000,
+      'the CRM to be ready',
+    );
     orphans = crm.pid ? [crm.pid] : [];
 
     const { client } = await connectBridge(home.env, { era: 'legacy', client: 'ide', token: home.tokens.ide! });
     const call = errorOf(client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-2', amount: 260, currency: 'EUR' } }));
-    const screen = () => out.split('\n').filter((l) => l.includes('"screen"')).map((l) => (JSON.parse(l) as { screen: string }).screen).join('');
-    const url = await eventually(() => /open (http:\/\/127\.0\.0\.1:\d+\/q\/[\w-]+) and type the code/.exec(screen())?.[1], 10_000, 'the question on the terminal');
+    const screen = () =>
+      out
+        .split('\n')
+        .filter((l) => l.includes('"screen"'))
+        .map((l) => (JSON.parse(l) as { screen: string }).screen)
+        .join('');
+    const url = await eventually(
+      () => /open (http:\/\/127\.0\.0\.1:\d+\/q\/[\w-]+) and type the code/.exec(screen())?.[1],
+      10_000,
+      'the question on the terminal',
+    );
     const request = (await controlStatus()).approvals!.pending[0]!.id;
 
     child.kill('SIGKILL');
     await exited;
     expect((await call).message).not.toBe('no error');
     // The CRM child of the killed daemon ends with its stdin; make sure before going on.
-    await eventually(() => orphans.every((pid) => !alive(pid)), 10_000, 'the killed daemon\'s CRM server to exit');
+    await eventually(() => orphans.every((pid) => !alive(pid)), 10_000, "the killed daemon's CRM server to exit");
 
     const gh = await startApprovalGatehouse({ roots: [root], bundle, identity: SAM, home });
     try {
@@ -124,7 +145,9 @@ setInterval(() => {}, 1 << 30);
           decision: 'denied',
           client: 'ide',
           name: 'refund',
-          reason: expect.stringMatching(/^Gatehouse stopped while this request waited for approval \(asked .*\); it was never approved, and the call did not run$/),
+          reason: expect.stringMatching(
+            /^Gatehouse stopped while this request waited for approval \(asked .*\); it was never approved, and the call did not run$/,
+          ),
         }),
       ]);
       expect(gh.logs.some((l) => l.includes('"approval.recovered"'))).toBe(true);

@@ -80,7 +80,10 @@ describe('gatehouse audit export', () => {
     const out = join(home, 'export.jsonl');
     const result = await runGatehouse(['audit', 'export', '--out', out], env);
     expect(result.code).toBe(0);
-    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.length).toBeGreaterThan(12);
     let prev = '0'.repeat(64);
     for (const line of lines) {
@@ -161,7 +164,9 @@ describe('gatehouse hub', () => {
     const url = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 20_000;
     for (;;) {
-      const ok = await fetch(`${url}/healthz`).then((r) => r.ok).catch(() => false);
+      const ok = await fetch(`${url}/healthz`)
+        .then((r) => r.ok)
+        .catch(() => false);
       if (ok) break;
       if (Date.now() > deadline || hub.exitCode !== null) throw new Error(`the hub did not start:\n${stderr}`);
       await new Promise((r) => setTimeout(r, 100));

@@ -118,7 +118,7 @@ describe('a full disk under the audit log', () => {
     );
     db.close();
     expect(recovered).toHaveLength(1);
-    const detail = (JSON.parse(recovered[0]!.body) as { reason: string; detail: { refusedAppends: number } });
+    const detail = JSON.parse(recovered[0]!.body) as { reason: string; detail: { refusedAppends: number } };
     expect(detail.reason).toBe('database or disk is full');
     // The outage refused at least the appends of the refused calls.
     expect(detail.detail.refusedAppends).toBeGreaterThan(0);

@@ -37,8 +37,7 @@ let hubPort: number;
 let hub: RunningHub | undefined;
 const cleanup: string[] = [];
 
-const startTheHub = () =>
-  startHub({ databaseUrl, host: '127.0.0.1', port: hubPort, adminTokenHashes: [], enrolmentSecretHashes: [sha256Hex(ENROL)] }, quiet);
+const startTheHub = () => startHub({ databaseUrl, host: '127.0.0.1', port: hubPort, adminTokenHashes: [], enrolmentSecretHashes: [sha256Hex(ENROL)] }, quiet);
 
 beforeAll(async () => {
   if (!keyringAvailable()) throw new Error('this test needs gnome-keyring and dbus (apt-get install gnome-keyring dbus)');
@@ -186,7 +185,9 @@ describe('1,000 calls through four SIGKILLs and a hub outage', () => {
         }
         const i = next++;
         try {
-          const result = (await connected.client.callTool({ name: 'echo__echo', arguments: { text: `call-${i}` } }, { timeout: 10_000 })) as { content?: { text?: string }[] };
+          const result = (await connected.client.callTool({ name: 'echo__echo', arguments: { text: `call-${i}` } }, { timeout: 10_000 })) as {
+            content?: { text?: string }[];
+          };
           if (result.content?.[0]?.text === `call-${i}`) answered.add(i);
         } catch {
           connected = undefined; // the daemon went away mid-call: this call has no response
@@ -219,7 +220,9 @@ describe('1,000 calls through four SIGKILLs and a hub outage', () => {
 
     // Locally: every answered call has its attempt and its outcome; the chain verifies.
     const db = new Database(auditDatabaseFile(paths.stateDir), { readonly: true });
-    const local = (db.prepare('SELECT seq, body FROM events ORDER BY seq').all() as { seq: number; body: string }[]).map((r) => JSON.parse(r.body) as Record<string, string>);
+    const local = (db.prepare('SELECT seq, body FROM events ORDER BY seq').all() as { seq: number; body: string }[]).map(
+      (r) => JSON.parse(r.body) as Record<string, string>,
+    );
     db.close();
     expect(local.map((e) => Number(e.seq))).toEqual(local.map((_, i) => i + 1));
     const verify = { out: '', code: 0 };

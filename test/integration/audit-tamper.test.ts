@@ -108,7 +108,8 @@ async function enrol(device: Device): Promise<string> {
 /** Opens the database as an attacker: the append-only triggers are dropped first. */
 function tamper(file: string, sql: string[]): void {
   const db = new Database(file);
-  for (const trigger of ['events_no_update', 'events_no_delete', 'checkpoints_no_update', 'checkpoints_no_delete']) db.exec(`DROP TRIGGER IF EXISTS ${trigger}`);
+  for (const trigger of ['events_no_update', 'events_no_delete', 'checkpoints_no_update', 'checkpoints_no_delete'])
+    db.exec(`DROP TRIGGER IF EXISTS ${trigger}`);
   for (const statement of sql) db.exec(statement);
   db.close();
 }
@@ -179,7 +180,11 @@ describe('tampering before the events reach the hub', () => {
     const device = newDevice();
     await run(device, 4);
     const k = outcomeSeqs(device.db)[1]!;
-    tamper(device.db, [`UPDATE events SET seq = -1 WHERE seq = ${k}`, `UPDATE events SET seq = ${k} WHERE seq = ${k + 1}`, `UPDATE events SET seq = ${k + 1} WHERE seq = -1`]);
+    tamper(device.db, [
+      `UPDATE events SET seq = -1 WHERE seq = ${k}`,
+      `UPDATE events SET seq = ${k} WHERE seq = ${k + 1}`,
+      `UPDATE events SET seq = ${k + 1} WHERE seq = -1`,
+    ]);
     const result = await cli(device, 'audit', 'verify');
     expect(result.code).toBe(1);
     expect(result.out).toContain(`reordered at event ${k}: position ${k} holds event ${k + 1}`);

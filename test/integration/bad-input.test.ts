@@ -134,7 +134,10 @@ class LineSocket {
 }
 
 /** Sends a hello line (or any first line) and returns the daemon's one-line answer, with the connection's fate. */
-async function greet(gh: RunningGatehouse, firstLine: string | Buffer): Promise<{ reply: { gatehouse: string; reason?: string; session?: string }; closed: boolean }> {
+async function greet(
+  gh: RunningGatehouse,
+  firstLine: string | Buffer,
+): Promise<{ reply: { gatehouse: string; reason?: string; session?: string }; closed: boolean }> {
   const s = await LineSocket.connect(gh.socketPath);
   s.socket.write(firstLine);
   if (typeof firstLine === 'string') s.socket.write('\n');
@@ -162,7 +165,11 @@ function keepAliveAgent(): Agent {
   return new Agent({ keepAlive: true, maxSockets: 1 });
 }
 
-function post(gh: RunningGatehouse, body: string | Buffer, options: { agent?: Agent; session?: string; token?: string; signal?: AbortSignal } = {}): Promise<HttpReply> {
+function post(
+  gh: RunningGatehouse,
+  body: string | Buffer,
+  options: { agent?: Agent; session?: string; token?: string; signal?: AbortSignal } = {},
+): Promise<HttpReply> {
   const url = new URL('/mcp', gh.httpUrl);
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -176,7 +183,15 @@ function post(gh: RunningGatehouse, body: string | Buffer, options: { agent?: Ag
   }
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers, agent: options.agent ?? false, ...(options.signal ? { signal: options.signal } : {}) },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers,
+        agent: options.agent ?? false,
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -208,7 +223,12 @@ async function httpSession(gh: RunningGatehouse, agent?: Agent, token?: string):
   const common = { ...(agent ? { agent } : {}), ...(token ? { token } : {}) };
   const init = await post(
     gh,
-    JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bad-input-http', version: '1.0.0' } } }),
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bad-input-http', version: '1.0.0' } },
+    }),
     common,
   );
   expect(init.status).toBe(200);
@@ -242,7 +262,11 @@ let trickleSocket: Socket | undefined;
 let trickleTimer: NodeJS.Timeout | undefined;
 
 beforeAll(async () => {
-  gh = await startGatehouse({ servers: { srv }, config: { limits: { maxMessageBytes: MAX_MESSAGE_BYTES } }, clients: ['test-client', 'other-client', ...BULK_CLIENTS] });
+  gh = await startGatehouse({
+    servers: { srv },
+    config: { limits: { maxMessageBytes: MAX_MESSAGE_BYTES } },
+    clients: ['test-client', 'other-client', ...BULK_CLIENTS],
+  });
   const s = await LineSocket.connect(gh.socketPath);
   silentSocket = s.socket;
   const openedAt = Date.now();
@@ -302,7 +326,12 @@ describe('bad input on the local socket', () => {
 
   it('a line over limits.maxMessageBytes is refused with an error naming the limit, and the connection stays usable', async () => {
     const s = await LineSocket.session(gh);
-    const big = JSON.stringify({ jsonrpc: '2.0', id: 'big-one', method: 'tools/call', params: { name: 'srv__echo', arguments: { text: 'x'.repeat(MAX_MESSAGE_BYTES * 2) } } });
+    const big = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 'big-one',
+      method: 'tools/call',
+      params: { name: 'srv__echo', arguments: { text: 'x'.repeat(MAX_MESSAGE_BYTES * 2) } },
+    });
     s.write(big);
     const refused = await s.next((m) => m.id === 'big-one');
     expect(refused.error?.code).toBe(-32004);
@@ -336,7 +365,11 @@ describe('bad input on the local socket', () => {
 
   it('a request sent with the hello in one write, before initialize, is answered, and so is a second initialize', async () => {
     const s = await LineSocket.connect(gh.socketPath);
-    s.write(hello({ token: gh.token }) + '\n' + JSON.stringify({ jsonrpc: '2.0', id: 'early', method: 'tools/call', params: { name: 'srv__echo', arguments: { text: 'too early' } } }));
+    s.write(
+      hello({ token: gh.token }) +
+        '\n' +
+        JSON.stringify({ jsonrpc: '2.0', id: 'early', method: 'tools/call', params: { name: 'srv__echo', arguments: { text: 'too early' } } }),
+    );
     expect(JSON.parse(await s.nextLine())).toMatchObject({ gatehouse: 'welcome' });
     const early = await s.next((m) => m.id === 'early');
     expect(early.error ?? early.result, 'every request gets an answer').toBeDefined();
@@ -414,7 +447,11 @@ describe('bad input on the local socket', () => {
     await eventually(async () => (await upstreamLogs()).some((l) => l.startsWith('hanging on request')), 5_000, 'the call to reach the server');
     leaver.destroy();
 
-    await eventually(async () => (await upstreamLogs()).filter((l) => l.startsWith('cancelled request')).length > before, 5_000, 'the upstream call to be cancelled');
+    await eventually(
+      async () => (await upstreamLogs()).filter((l) => l.startsWith('cancelled request')).length > before,
+      5_000,
+      'the upstream call to be cancelled',
+    );
     expect(await bystander.echo('unbothered')).toBe('unbothered');
     await eventually(async () => (await gh.status()).clients.every((c) => c.name !== 'test-client'), 5_000, 'the session to be gone');
     const s = (await gh.status()).servers.find((v) => v.name === 'srv')!;
@@ -453,7 +490,12 @@ describe('bad input on Streamable HTTP', () => {
     const agent = keepAliveAgent();
     try {
       const session = await httpSession(gh, agent);
-      const big = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'srv__echo', arguments: { text: 'x'.repeat(MAX_MESSAGE_BYTES * 2) } } });
+      const big = JSON.stringify({
+        jsonrpc: '2.0',
+        id: 2,
+        method: 'tools/call',
+        params: { name: 'srv__echo', arguments: { text: 'x'.repeat(MAX_MESSAGE_BYTES * 2) } },
+      });
       const refused = await post(gh, big, { agent, session });
       expect(refused.status).toBe(413);
       expect(rpc(refused).error?.code).toBe(-32004);
@@ -490,7 +532,10 @@ describe('bad input on Streamable HTTP', () => {
     const hanging = async () => (await upstreamLogs()).filter((l) => l.startsWith('hanging on request')).length;
     const [cancelledBefore, hangingBefore] = [await cancelled(), await hanging()];
     const abort = new AbortController();
-    const call = post(gh, JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'srv__hang', arguments: {} } }), { session, signal: abort.signal });
+    const call = post(gh, JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'srv__hang', arguments: {} } }), {
+      session,
+      signal: abort.signal,
+    });
     call.catch(() => undefined);
     await eventually(async () => (await hanging()) > hangingBefore, 5_000, 'the call to reach the server');
     abort.abort();
@@ -498,14 +543,18 @@ describe('bad input on Streamable HTTP', () => {
     await httpEcho(gh, await httpSession(gh), 'unbothered');
     await httpEcho(gh, session, 'the same session still works');
 
-    const cancel = await post(gh, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 5, reason: 'the user gave up' } }), { session });
+    const cancel = await post(gh, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 5, reason: 'the user gave up' } }), {
+      session,
+    });
     expect(cancel.status).toBe(202);
     await eventually(async () => (await cancelled()) > cancelledBefore, 5_000, 'the upstream call to be cancelled');
   });
 
   it('many HTTP clients at once are all served', async () => {
     // Five clients with six sessions each: a client may hold only so many 2025-era sessions.
-    const sessions = await Promise.all(BULK_CLIENTS.flatMap((client) => Array.from({ length: 6 }, async () => ({ client, session: await httpSession(gh, undefined, gh.tokens[client]) }))));
+    const sessions = await Promise.all(
+      BULK_CLIENTS.flatMap((client) => Array.from({ length: 6 }, async () => ({ client, session: await httpSession(gh, undefined, gh.tokens[client]) }))),
+    );
     expect(sessions).toHaveLength(30);
     await Promise.all(sessions.map(({ client, session }, i) => httpEcho(gh, session, `http client ${i}`, undefined, gh.tokens[client])));
   });

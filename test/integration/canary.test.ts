@@ -93,7 +93,15 @@ beforeAll(async () => {
 
   // The daemon in a terminal, as a person runs it: its questions are shown and answered there.
   daemon = spawnOnTerminal(['daemon'], env(), home.paths);
-  await eventually(() => status().then(() => true, () => undefined), 30_000, 'the daemon');
+  await eventually(
+    () =>
+      status().then(
+        () => true,
+        () => undefined,
+      ),
+    30_000,
+    'the daemon',
+  );
   await eventually(async () => (await status()).servers.every((s) => s.state === 'ready'), 30_000, 'the servers');
 });
 
@@ -127,7 +135,11 @@ async function login(): Promise<void> {
 /** Pairs a bridge: the person reads the question on the daemon's terminal and answers there ("all my tools"). */
 async function pairBridge(name: string) {
   const connecting = connectBridgeWith(env(), name);
-  const number = await eventually(() => new RegExp(`Gatehouse asks \\[(\\d+)\\]: Pair the client "${name}"`).exec(daemon.screen())?.[1], 15_000, 'the pairing question');
+  const number = await eventually(
+    () => new RegExp(`Gatehouse asks \\[(\\d+)\\]: Pair the client "${name}"`).exec(daemon.screen())?.[1],
+    15_000,
+    'the pairing question',
+  );
   // The notification said what is asked and where to answer, and nothing that answers it.
   await eventually(() => notifications().includes(`Pair the client "${name}"`), 5_000, 'the notification');
   expect(notifications()).not.toMatch(/http:\/\/|[0-9A-Z]{4}-[0-9A-Z]{4}/);
@@ -254,11 +266,14 @@ describe('canary: no secret value leaves the place it was put', () => {
 
     // The scan.
     const canaries = { STRIPE, ROTATED, HEADER, refreshToken, bridgeToken };
-    const environs = [(await server('plain')).pid!, daemon.pid()!].map((pid) => ({ path: `/proc/${pid}/environ`, bytes: readFileSync(`/proc/${pid}/environ`) }));
+    const environs = [(await server('plain')).pid!, daemon.pid()!].map((pid) => ({
+      path: `/proc/${pid}/environ`,
+      bytes: readFileSync(`/proc/${pid}/environ`),
+    }));
     const sources = [
       ...filesUnder(home.home),
       ...environs,
-      { path: 'the daemon\'s terminal', bytes: Buffer.from(daemon.screen()) },
+      { path: "the daemon's terminal", bytes: Buffer.from(daemon.screen()) },
       { path: 'command and MCP outputs', bytes: Buffer.from(outputs.join('\n')) },
     ];
     expect(sources.length).toBeGreaterThan(8);

@@ -65,7 +65,8 @@ function writeSource(name: string, content: string | Buffer): string {
 }
 
 const catalogText = () => readFileSync(join(dir, 'catalog.json'), 'utf8');
-const importFile = (file: string, ...more: string[]) => runGatehouse(['policy', 'catalog', 'import', file, '--dir', dir, '--registry', registry.url, ...more], env, 60_000);
+const importFile = (file: string, ...more: string[]) =>
+  runGatehouse(['policy', 'catalog', 'import', file, '--dir', dir, '--registry', registry.url, ...more], env, 60_000);
 
 describe('gatehouse policy catalog import (issue 14)', () => {
   it('adds a server.json as an entry with the exact version and integrity the registry serves, its secrets declared, and keeps the other entries', async () => {
@@ -77,7 +78,10 @@ describe('gatehouse policy catalog import (issue 14)', () => {
     for (const name of Object.keys(before.servers)) expect(after.servers[name]).toEqual(before.servers[name]);
     const entry = after.servers['weather']!;
     expect(entry.tools).toEqual({});
-    expect(entry.server).toMatchObject({ name: 'com.acme/weather', packages: [{ identifier: '@acme/weather-mcp', version: '1.0.0', registryBaseUrl: registry.url }] });
+    expect(entry.server).toMatchObject({
+      name: 'com.acme/weather',
+      packages: [{ identifier: '@acme/weather-mcp', version: '1.0.0', registryBaseUrl: registry.url }],
+    });
     expect(entry.server._meta[CATALOG_META_KEY]).toEqual({
       integrity: { npm: integrity['1.0.0'] },
       secrets: [{ name: 'weather_weather_api_key', description: 'Your key for the weather service' }],
@@ -89,7 +93,9 @@ describe('gatehouse policy catalog import (issue 14)', () => {
     const pkg = { registryType: 'npm', identifier: '@acme/weather-mcp', transport: { type: 'stdio' } };
     const run = await importFile(writeSource('latest.json', JSON.stringify(weatherJson({ packages: [pkg] }))), '--name', 'forecasts');
     expect(run.code, run.stderr).toBe(0);
-    const entry = (JSON.parse(catalogText()) as { servers: Record<string, { server: { packages: { version: string }[]; _meta: Record<string, { integrity: unknown }> } }> }).servers['forecasts']!;
+    const entry = (
+      JSON.parse(catalogText()) as { servers: Record<string, { server: { packages: { version: string }[]; _meta: Record<string, { integrity: unknown }> } }> }
+    ).servers['forecasts']!;
     expect(entry.server.packages[0]!.version).toBe('1.1.0');
     expect(entry.server._meta[CATALOG_META_KEY]!.integrity).toEqual({ npm: integrity['1.1.0'] });
   });
@@ -109,8 +115,16 @@ describe('gatehouse policy catalog import (issue 14)', () => {
     ['JSON that is not a server.json', JSON.stringify({ name: 'com.acme/weather', packages: { npm: '@acme/weather-mcp' } }), /packages: .*array/i],
     ['a server.json whose name is missing', JSON.stringify({ packages: [] }), /name: /],
     ['a "__proto__" member', JSON.stringify(weatherJson()).replace('"title"', '"__proto__": {"isAdmin": true}, "title"'), /"__proto__"/],
-    ['a "__proto__" member inside the extension', JSON.stringify(weatherJson({ _meta: { [CATALOG_META_KEY]: JSON.parse('{"__proto__": {"env": {"NODE_OPTIONS": "--require /tmp/x.js"}}}') } })), /"__proto__"/],
-    ['an extension that is not Gatehouse\'s', JSON.stringify(weatherJson({ _meta: { [CATALOG_META_KEY]: { env: { NODE_OPTIONS: 42 } } } })), /env\.NODE_OPTIONS/],
+    [
+      'a "__proto__" member inside the extension',
+      JSON.stringify(weatherJson({ _meta: { [CATALOG_META_KEY]: JSON.parse('{"__proto__": {"env": {"NODE_OPTIONS": "--require /tmp/x.js"}}}') } })),
+      /"__proto__"/,
+    ],
+    [
+      "an extension that is not Gatehouse's",
+      JSON.stringify(weatherJson({ _meta: { [CATALOG_META_KEY]: { env: { NODE_OPTIONS: 42 } } } })),
+      /env\.NODE_OPTIONS/,
+    ],
   ];
   for (const [what, content, message] of hostile) {
     it(`refuses ${what} with a clear error and leaves catalog.json as it was`, async () => {

@@ -43,11 +43,22 @@ beforeAll(async () => {
         [CATALOG_META_KEY]: {
           publisher: 'Acme IT',
           integrity: { npm: sri },
-          ...(secrets ? { secrets: [{ name: 'weather_key', description: 'Your key for the weather service' }], env: { WEATHER_API_KEY: '${secret:weather_key}' } } : {}),
+          ...(secrets
+            ? { secrets: [{ name: 'weather_key', description: 'Your key for the weather service' }], env: { WEATHER_API_KEY: '${secret:weather_key}' } }
+            : {}),
         },
       },
     },
-    tools: { forecast: { sha256: toolDefinitionHash({ name: 'forecast', description: 'The weather forecast for a city.', inputSchema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }), readOnly: true } },
+    tools: {
+      forecast: {
+        sha256: toolDefinitionHash({
+          name: 'forecast',
+          description: 'The weather forecast for a city.',
+          inputSchema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+        }),
+        readOnly: true,
+      },
+    },
   });
   const root = await makeKey();
   const bundle = await signFiles(
@@ -94,7 +105,7 @@ afterAll(async () => {
 });
 
 describe('the Catalog screen (issue 14)', () => {
-  it('searches the signed catalogue and shows each entry\'s publisher, package, tools and secrets', async () => {
+  it("searches the signed catalogue and shows each entry's publisher, package, tools and secrets", async () => {
     await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Catalog', exact: true }).click();
     await page.getByRole('heading', { level: 1, name: 'Catalog' }).waitFor();
     await page.getByRole('article', { name: 'Tampered' }).waitFor();
@@ -120,7 +131,11 @@ describe('the Catalog screen (issue 14)', () => {
     await dialog.getByRole('button', { name: 'Install' }).click();
     await page.getByRole('status').getByText('Weather installed: @acme/weather-mcp@1.0.0, verified').waitFor({ timeout: 60_000 });
     await page.getByRole('article', { name: 'Weather' }).getByText('installed', { exact: true }).waitFor();
-    const s = await eventually(() => (daemon.status().servers.find((v) => v.name === 'weather')?.state === 'ready' ? daemon.status() : undefined), 30_000, 'weather to be ready');
+    const s = await eventually(
+      () => (daemon.status().servers.find((v) => v.name === 'weather')?.state === 'ready' ? daemon.status() : undefined),
+      30_000,
+      'weather to be ready',
+    );
     expect(s.installs).toEqual([expect.objectContaining({ server: 'weather', state: 'ready', version: '1.0.0' })]);
     expect(await page.content()).not.toContain(SECRET);
   });

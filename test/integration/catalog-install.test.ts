@@ -77,10 +77,21 @@ describe('installing from the signed catalogue (issue 14)', () => {
     await gh?.stop();
   });
 
-  it('installs a correct package from the registry and runs it from Gatehouse\'s directory; its tool answers', async () => {
-    gh = await startManaged({ roots: [root], bundle: await bundle(1, { version: '1.0.0', sri: integrity['1.0.0']! }), identity: ANALYST, settings: { required: true } });
+  it("installs a correct package from the registry and runs it from Gatehouse's directory; its tool answers", async () => {
+    gh = await startManaged({
+      roots: [root],
+      bundle: await bundle(1, { version: '1.0.0', sri: integrity['1.0.0']! }),
+      identity: ANALYST,
+      settings: { required: true },
+    });
     const listed = await gh.daemon.console.call('catalog.list', { query: 'weather' });
-    expect(listed).toMatchObject({ ok: true, result: { mode: 'managed', entries: [{ name: 'weather', title: 'Weather', publisher: 'Acme IT', installable: true, tools: [{ name: 'forecast', readOnly: true }] }] } });
+    expect(listed).toMatchObject({
+      ok: true,
+      result: {
+        mode: 'managed',
+        entries: [{ name: 'weather', title: 'Weather', publisher: 'Acme IT', installable: true, tools: [{ name: 'forecast', readOnly: true }] }],
+      },
+    });
 
     const installed = await gh.daemon.console.call('servers.install', { name: 'weather' });
     expect(installed).toMatchObject({ ok: true, result: { server: 'weather', package: '@acme/weather-mcp', version: '1.0.0', integrity: integrity['1.0.0'] } });
@@ -96,7 +107,12 @@ describe('installing from the signed catalogue (issue 14)', () => {
   });
 
   it('refuses a tampered tarball (same version, other bytes) with the reason, and starts nothing', async () => {
-    gh = await startManaged({ roots: [root], bundle: await bundle(1, { version: '1.0.0', sri: integrity['1.0.0']! }), identity: ANALYST, settings: { required: true } });
+    gh = await startManaged({
+      roots: [root],
+      bundle: await bundle(1, { version: '1.0.0', sri: integrity['1.0.0']! }),
+      identity: ANALYST,
+      settings: { required: true },
+    });
     const answer = await gh.daemon.console.call('servers.install', { name: 'tampered' });
     expect(answer.ok).toBe(false);
     expect((answer as { error: { code: string; message: string } }).error).toMatchObject({
@@ -104,18 +120,30 @@ describe('installing from the signed catalogue (issue 14)', () => {
       message: expect.stringMatching(/^refused tampered-mcp@2\.0\.0: the registry served other bytes than the catalogue approved/),
     });
     expect(gh.status().servers.map((v) => v.name)).not.toContain('tampered');
-    expect(await eventually(() => auditEvents(gh.paths, 'catalog.refused')[0], 5000, 'the refusal in the audit log')).toMatchObject({ server: 'tampered', reason: expect.stringContaining('other bytes than the catalogue approved') });
+    expect(await eventually(() => auditEvents(gh.paths, 'catalog.refused')[0], 5000, 'the refusal in the audit log')).toMatchObject({
+      server: 'tampered',
+      reason: expect.stringContaining('other bytes than the catalogue approved'),
+    });
   });
 
   it('upgrades only to a verified version, and quarantines a tool whose definition changed until a bundle pins it', async () => {
-    gh = await startManaged({ roots: [root], bundle: await bundle(1, { version: '1.0.0', sri: integrity['1.0.0']! }), identity: ANALYST, settings: { required: true } });
+    gh = await startManaged({
+      roots: [root],
+      bundle: await bundle(1, { version: '1.0.0', sri: integrity['1.0.0']! }),
+      identity: ANALYST,
+      settings: { required: true },
+    });
     await gh.daemon.console.call('servers.install', { name: 'weather' });
     await gh.until((s) => weatherOf(s)?.state === 'ready', 'the weather server to be ready', 30_000);
 
     // v2 names 1.1.0 with the integrity of other bytes: the new version is refused and 1.0.0 keeps running.
     gh.writeBundle(await bundle(2, { version: '1.1.0', sri: integrity['1.2.0']! }));
     const refused = await gh.until((s) => installOf(s)?.upgrade?.state === 'refused', 'the upgrade to be refused', 30_000);
-    expect(installOf(refused)).toMatchObject({ state: 'ready', version: '1.0.0', upgrade: { version: '1.1.0', reason: expect.stringMatching(/other bytes than the catalogue approved.*1\.0\.0 keeps running$/) } });
+    expect(installOf(refused)).toMatchObject({
+      state: 'ready',
+      version: '1.0.0',
+      upgrade: { version: '1.1.0', reason: expect.stringMatching(/other bytes than the catalogue approved.*1\.0\.0 keeps running$/) },
+    });
     expect(weatherOf(refused)).toMatchObject({ state: 'ready', serverInfo: { version: '1.0.0' } });
 
     // v3 names 1.1.0 as published: installed beside 1.0.0, then the server switches.
@@ -129,10 +157,22 @@ describe('installing from the signed catalogue (issue 14)', () => {
     gh.writeBundle(await bundle(4, { version: '1.2.0', sri: integrity['1.2.0']! }));
     const quarantined = await gh.until((s) => (s.quarantined ?? []).length > 0, 'the changed tool to be quarantined', 30_000);
     expect(quarantined.quarantined).toEqual([
-      { server: 'weather', tool: 'forecast', expected: toolDefinitionHash(forecast(SUNNY)), actual: toolDefinitionHash(forecast(CHANGED)), since: expect.any(String) },
+      {
+        server: 'weather',
+        tool: 'forecast',
+        expected: toolDefinitionHash(forecast(SUNNY)),
+        actual: toolDefinitionHash(forecast(CHANGED)),
+        since: expect.any(String),
+      },
     ]);
     const { client } = await connectBridge(gh.env, { era: 'legacy', client: 'ide', token: gh.tokens.ide! });
     expect((await client.listTools()).tools.map((t) => t.name)).not.toContain('weather__forecast');
-    expect(auditEvents(gh.paths, 'tool.drift')).toEqual([expect.objectContaining({ server: 'weather', name: 'forecast', detail: { expected: toolDefinitionHash(forecast(SUNNY)), actual: toolDefinitionHash(forecast(CHANGED)) } })]);
+    expect(auditEvents(gh.paths, 'tool.drift')).toEqual([
+      expect.objectContaining({
+        server: 'weather',
+        name: 'forecast',
+        detail: { expected: toolDefinitionHash(forecast(SUNNY)), actual: toolDefinitionHash(forecast(CHANGED)) },
+      }),
+    ]);
   });
 });

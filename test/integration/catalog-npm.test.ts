@@ -25,7 +25,12 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const initialize = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+const initialize = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+});
 
 describe('installing an npm package the catalogue approved (issue 14)', () => {
   it('installs the approved bytes into its own directory, and the program runs from there', async () => {
@@ -42,7 +47,9 @@ describe('installing an npm package the catalogue approved (issue 14)', () => {
     const approved = registry.publish({ name: 'tampered-mcp', version: '2.0.0' });
     registry.tamper({ name: 'tampered-mcp', version: '2.0.0', marker: 'evil' });
     const attempt = installer.install({ identifier: 'tampered-mcp', version: '2.0.0', integrity: approved, registry: registry.url });
-    await expect(attempt).rejects.toThrow(/^refused tampered-mcp@2\.0\.0: the registry served other bytes than the catalogue approved \(expected sha512-.{13}…, got sha512-.{13}…\); nothing was installed$/);
+    await expect(attempt).rejects.toThrow(
+      /^refused tampered-mcp@2\.0\.0: the registry served other bytes than the catalogue approved \(expected sha512-.{13}…, got sha512-.{13}…\); nothing was installed$/,
+    );
     expect(existsSync(installer.dirOf('tampered-mcp', '2.0.0'))).toBe(false);
     expect(readdirSync(root).filter((n) => n.startsWith('.install-'))).toEqual([]);
   });
@@ -51,7 +58,9 @@ describe('installing an npm package the catalogue approved (issue 14)', () => {
     const integrity = registry.publish({ name: 'edited-mcp', version: '1.0.0' });
     const { dir, program } = await installer.install({ identifier: 'edited-mcp', version: '1.0.0', integrity, registry: registry.url });
     appendFileSync(program, '\n// an agent was here\n');
-    await expect(installer.verify(dir, { identifier: 'edited-mcp', version: '1.0.0', integrity })).rejects.toThrow(/installed files of edited-mcp@1\.0\.0 changed after they were verified/);
+    await expect(installer.verify(dir, { identifier: 'edited-mcp', version: '1.0.0', integrity })).rejects.toThrow(
+      /installed files of edited-mcp@1\.0\.0 changed after they were verified/,
+    );
   });
 
   it('resolves a spec to the exact version and integrity the registry names today', async () => {

@@ -31,7 +31,11 @@ afterAll(async () => {
 const bundle = (version: number, catalogOnly?: boolean) =>
   signFiles(sampleFiles({ catalog: (c) => void (catalogOnly !== undefined && Object.assign(c, { catalogOnly })) }), { version, keys: [root] });
 
-const running = (s: DaemonStatus) => s.servers.map((v) => v.name).filter((n) => OWN.includes(n)).sort();
+const running = (s: DaemonStatus) =>
+  s.servers
+    .map((v) => v.name)
+    .filter((n) => OWN.includes(n))
+    .sort();
 
 describe('catalogOnly in managed mode (issue 14)', () => {
   let gh: ManagedGatehouse;
@@ -53,7 +57,11 @@ describe('catalogOnly in managed mode (issue 14)', () => {
       },
     });
     // The pin is installed and verified, but neither it nor the person's own server runs.
-    const first = await gh.until((s) => s.installs?.find((i) => i.server === 'pinned')?.state === 'ready' && s.servers.some((v) => v.name === 'crm' && v.state === 'ready'), 'the pin verified and the catalogue running', 60_000);
+    const first = await gh.until(
+      (s) => s.installs?.find((i) => i.server === 'pinned')?.state === 'ready' && s.servers.some((v) => v.name === 'crm' && v.state === 'ready'),
+      'the pin verified and the catalogue running',
+      60_000,
+    );
     expect(running(first)).toEqual([]);
     expect(await gh.daemon.console.call('catalog.list', {})).toMatchObject({ ok: true, result: { mode: 'managed', catalogOnly: true } });
 

@@ -43,7 +43,11 @@ function desktop(servers: Record<string, string>): Desktop {
   // npm retries a corrupted download twice, 10 s and 60 s later; the person's npm settings pass through to Gatehouse's npm.
   const env = { PATH: process.env.PATH!, HOME: home, USER: 'tester', GATEHOUSE_HOME: home, npm_config_registry: registry.url, npm_config_fetch_retries: '0' };
   // npx cannot fetch inside the default sandbox (no network): a short start-up timeout keeps the daemon's first start quick.
-  const config = { servers: Object.fromEntries(Object.entries(servers).map(([name, pkg]) => [name, { type: 'stdio', command: 'npx', args: ['-y', pkg], startupTimeoutMs: 3000 }])) };
+  const config = {
+    servers: Object.fromEntries(
+      Object.entries(servers).map(([name, pkg]) => [name, { type: 'stdio', command: 'npx', args: ['-y', pkg], startupTimeoutMs: 3000 }]),
+    ),
+  };
   writeFileSync(paths.configFile, JSON.stringify({ ...config, listen: { http: { enabled: false, port: 0 } } }, null, 2), { mode: 0o600 });
   const token = new ClientRegistry(join(paths.stateDir, 'clients.json')).add('ide');
   return { home, paths, env, token };
@@ -66,7 +70,8 @@ async function daemonIn(d: Desktop): Promise<{ status(): Promise<DaemonStatus>; 
   };
 }
 
-const configOf = (d: Desktop) => JSON.parse(readFileSync(d.paths.configFile, 'utf8')) as { servers: Record<string, unknown>; installed?: Record<string, unknown> };
+const configOf = (d: Desktop) =>
+  JSON.parse(readFileSync(d.paths.configFile, 'utf8')) as { servers: Record<string, unknown>; installed?: Record<string, unknown> };
 
 describe('pinning an `npx -y` server (issue 14)', () => {
   const homes: string[] = [];
@@ -77,7 +82,7 @@ describe('pinning an `npx -y` server (issue 14)', () => {
     for (const h of homes.splice(0)) rmSync(h, { recursive: true, force: true });
   });
 
-  it('resolves the package once, installs and verifies it, replaces the npx line with a pin, and runs it from Gatehouse\'s directory', async () => {
+  it("resolves the package once, installs and verifies it, replaces the npx line with a pin, and runs it from Gatehouse's directory", async () => {
     const d = desktop({ weather: '@acme/weather-mcp@1.0.0' });
     homes.push(d.home);
     const gh = await daemonIn(d);
@@ -88,12 +93,20 @@ describe('pinning an `npx -y` server (issue 14)', () => {
 
     const config = configOf(d);
     expect(config.servers).toEqual({});
-    expect(config.installed).toEqual({ weather: { npm: { package: '@acme/weather-mcp', version: '1.0.0', integrity: integrity['weather-1.0.0'] }, args: [], startupTimeoutMs: 3000 } });
-    const s = await eventually(async () => {
-      const now = await gh.status();
-      return now.servers.find((v) => v.name === 'weather')?.state === 'ready' ? now : undefined;
-    }, 30_000, 'the pinned server to be ready');
-    expect(s.installs).toEqual([expect.objectContaining({ server: 'weather', package: '@acme/weather-mcp', version: '1.0.0', state: 'ready', dir: expect.stringContaining(d.home) })]);
+    expect(config.installed).toEqual({
+      weather: { npm: { package: '@acme/weather-mcp', version: '1.0.0', integrity: integrity['weather-1.0.0'] }, args: [], startupTimeoutMs: 3000 },
+    });
+    const s = await eventually(
+      async () => {
+        const now = await gh.status();
+        return now.servers.find((v) => v.name === 'weather')?.state === 'ready' ? now : undefined;
+      },
+      30_000,
+      'the pinned server to be ready',
+    );
+    expect(s.installs).toEqual([
+      expect.objectContaining({ server: 'weather', package: '@acme/weather-mcp', version: '1.0.0', state: 'ready', dir: expect.stringContaining(d.home) }),
+    ]);
 
     const { client } = await connectBridge(d.env, { era: 'legacy', client: 'ide', token: d.token });
     const result = await client.callTool({ name: 'weather__forecast', arguments: { city: 'Oslo' } });
@@ -124,10 +137,14 @@ describe('pinning an `npx -y` server (issue 14)', () => {
     registry.tamper({ name: 'pinned-mcp', version: '1.0.0', marker: 'republished by an attacker' });
     gh = await daemonIn(d);
     daemons.push(gh);
-    const s = await eventually(async () => {
-      const now = await gh.status();
-      return now.installs?.find((i) => i.server === 'pinned')?.state === 'refused' ? now : undefined;
-    }, 60_000, 'the reinstall to be refused');
+    const s = await eventually(
+      async () => {
+        const now = await gh.status();
+        return now.installs?.find((i) => i.server === 'pinned')?.state === 'refused' ? now : undefined;
+      },
+      60_000,
+      'the reinstall to be refused',
+    );
     expect(s.installs![0]!.reason).toMatch(/^refused pinned-mcp@1\.0\.0: the registry served other bytes than the catalogue approved/);
     expect(s.servers.map((v) => v.name)).not.toContain('pinned');
   });

@@ -30,7 +30,10 @@ beforeAll(async () => {
   ensureConsoleBuilt();
   home = makeHome('gh-shadow-console-');
   mkdirSync(join(home.home, '.cursor'));
-  writeFileSync(cursorFile(), JSON.stringify({ mcpServers: { 'crm-local': { command: process.execPath, args: [CRM_FIXTURE], env: { CRM_API_KEY: CANARY } } } }, null, 2));
+  writeFileSync(
+    cursorFile(),
+    JSON.stringify({ mcpServers: { 'crm-local': { command: process.execPath, args: [CRM_FIXTURE], env: { CRM_API_KEY: CANARY } } } }, null, 2),
+  );
   writeFileSync(home.paths.configFile, JSON.stringify({ servers: {}, listen: { http: { enabled: false, port: 0 } } }), { mode: 0o600 });
   daemon = await startDaemon({
     paths: home.paths,

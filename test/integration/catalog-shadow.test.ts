@@ -30,7 +30,16 @@ let work: string;
 
 beforeAll(async () => {
   postgres = await startPostgres();
-  hub = await startHub({ databaseUrl: await postgres.createDatabase('hub_catalog'), host: '127.0.0.1', port: 0, adminTokenHashes: [tokenHash(ADMIN)], enrolmentSecretHashes: [tokenHash(ENROL)] }, quiet);
+  hub = await startHub(
+    {
+      databaseUrl: await postgres.createDatabase('hub_catalog'),
+      host: '127.0.0.1',
+      port: 0,
+      adminTokenHashes: [tokenHash(ADMIN)],
+      enrolmentSecretHashes: [tokenHash(ENROL)],
+    },
+    quiet,
+  );
   const made = makeHome('gh-shadow-');
   home = made.home;
   work = mkdtempSync(join(tmpdir(), 'gh-shadow-work-'));
@@ -41,7 +50,13 @@ beforeAll(async () => {
     JSON.stringify({ mcpServers: { weather: { command: 'npx', args: ['-y', '@acme/weather-mcp', '--api-key', CANARY], env: { WEATHER_API_KEY: CANARY } } } }),
   );
   env = { PATH: process.env.PATH!, HOME: home, USER: 'tester', GATEHOUSE_HOME: home };
-  const memory = { type: 'stdio', command: 'node', args: ['${bundled:@modelcontextprotocol/server-memory}'], env: { MEMORY_FILE_PATH: '${dataDir}/memory/memory.jsonl' }, sandbox: { write: ['${dataDir}/memory'] } };
+  const memory = {
+    type: 'stdio',
+    command: 'node',
+    args: ['${bundled:@modelcontextprotocol/server-memory}'],
+    env: { MEMORY_FILE_PATH: '${dataDir}/memory/memory.jsonl' },
+    sandbox: { write: ['${dataDir}/memory'] },
+  };
   writeFileSync(made.paths.configFile, JSON.stringify({ servers: { memory }, listen: { http: { enabled: false, port: 0 } } }), { mode: 0o600 });
   writeFileSync(join(work, 'enrol'), ENROL);
   const enrolled = await runGatehouse(['audit', 'enrol', '--hub', hub.url, '--token-file', join(work, 'enrol')], env, 30_000);
@@ -70,7 +85,14 @@ describe('shadow servers (issue 14)', () => {
   it('lists a server Cursor runs outside Gatehouse in status, naming the client, with no secret value', async () => {
     const s = await eventually(() => (daemon.status().shadowServers?.length ? daemon.status() : undefined), 10_000, 'the shadow server in status');
     expect(s.shadowServers).toEqual([
-      { client: 'cursor', file: join(home, '.cursor', 'mcp.json'), name: 'weather', type: 'stdio', target: 'npx -y @acme/weather-mcp --api-key …', envKeys: ['WEATHER_API_KEY'] },
+      {
+        client: 'cursor',
+        file: join(home, '.cursor', 'mcp.json'),
+        name: 'weather',
+        type: 'stdio',
+        target: 'npx -y @acme/weather-mcp --api-key …',
+        envKeys: ['WEATHER_API_KEY'],
+      },
     ]);
     expect(JSON.stringify(s)).not.toContain(CANARY);
     const cli = await runGatehouse(['status', '--json'], env);
@@ -78,11 +100,23 @@ describe('shadow servers (issue 14)', () => {
   });
 
   it('reports it to the hub over the signed device protocol, where an admin sees it without the secret', async () => {
-    const body = await eventually(async () => {
-      const b = await admin('/v1/admin/shadow-servers');
-      return (b.shadowServers as unknown[]).length > 0 ? b : undefined;
-    }, 20_000, 'the shadow server at the hub');
-    expect(body.shadowServers).toEqual([expect.objectContaining({ client: 'cursor', name: 'weather', type: 'stdio', target: 'npx -y @acme/weather-mcp --api-key …', envKeys: ['WEATHER_API_KEY'] })]);
+    const body = await eventually(
+      async () => {
+        const b = await admin('/v1/admin/shadow-servers');
+        return (b.shadowServers as unknown[]).length > 0 ? b : undefined;
+      },
+      20_000,
+      'the shadow server at the hub',
+    );
+    expect(body.shadowServers).toEqual([
+      expect.objectContaining({
+        client: 'cursor',
+        name: 'weather',
+        type: 'stdio',
+        target: 'npx -y @acme/weather-mcp --api-key …',
+        envKeys: ['WEATHER_API_KEY'],
+      }),
+    ]);
     expect(JSON.stringify(await admin('/v1/admin/events?type=catalog.shadow_server'))).not.toContain(CANARY);
     writeFileSync(join(work, 'admin'), ADMIN);
     const cli = await runGatehouse(['hub', 'shadow', '--url', hub.url, '--token-file', join(work, 'admin')], env);
@@ -92,18 +126,34 @@ describe('shadow servers (issue 14)', () => {
 
 describe('fleet baselines (issue 14)', () => {
   it('sends the hash of each tool definition per server and version to the hub, and an admin promotes them into pins', async () => {
-    const version = await eventually(() => daemon.status().servers.find((v) => v.name === 'memory' && v.state === 'ready')?.serverInfo?.version, 20_000, 'memory to be ready');
-    const body = await eventually(async () => {
-      const b = await admin('/v1/admin/baselines?server=memory');
-      return (b.baselines as unknown[]).length > 0 ? b : undefined;
-    }, 20_000, 'the baselines at the hub');
-    const readGraph = (body.baselines as { server: string; version: string; tool: string; hashes: { sha256: string; devices: number }[]; disagree: boolean }[]).find((b) => b.tool === 'read_graph')!;
+    const version = await eventually(
+      () => daemon.status().servers.find((v) => v.name === 'memory' && v.state === 'ready')?.serverInfo?.version,
+      20_000,
+      'memory to be ready',
+    );
+    const body = await eventually(
+      async () => {
+        const b = await admin('/v1/admin/baselines?server=memory');
+        return (b.baselines as unknown[]).length > 0 ? b : undefined;
+      },
+      20_000,
+      'the baselines at the hub',
+    );
+    const readGraph = (
+      body.baselines as { server: string; version: string; tool: string; hashes: { sha256: string; devices: number }[]; disagree: boolean }[]
+    ).find((b) => b.tool === 'read_graph')!;
     expect(readGraph).toMatchObject({ server: 'memory', version, disagree: false, hashes: [{ sha256: expect.stringMatching(/^[0-9a-f]{64}$/), devices: 1 }] });
 
     const dir = join(work, 'bundle');
     mkdirSync(dir);
-    writeFileSync(join(dir, 'catalog.json'), JSON.stringify({ servers: { memory: { launch: { type: 'stdio', command: 'node', args: ['/opt/memory.js'] }, tools: {} } } }));
-    const cli = await runGatehouse(['policy', 'catalog', 'promote', dir, '--hub', hub.url, '--server', 'memory', '--version', version, '--token-file', join(work, 'admin')], env);
+    writeFileSync(
+      join(dir, 'catalog.json'),
+      JSON.stringify({ servers: { memory: { launch: { type: 'stdio', command: 'node', args: ['/opt/memory.js'] }, tools: {} } } }),
+    );
+    const cli = await runGatehouse(
+      ['policy', 'catalog', 'promote', dir, '--hub', hub.url, '--server', 'memory', '--version', version, '--token-file', join(work, 'admin')],
+      env,
+    );
     expect(cli.code, cli.stderr).toBe(0);
     const pins = JSON.parse(readFileSync(join(dir, 'catalog.json'), 'utf8')).servers.memory.tools;
     expect(pins.read_graph).toEqual({ sha256: readGraph.hashes[0]!.sha256, readOnly: false, destructive: true, tags: [] });

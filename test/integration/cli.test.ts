@@ -46,7 +46,14 @@ function expectOneLineFailure(result: CliResult, command: string | undefined, re
 }
 
 function fixtureServer(extra: Record<string, unknown> = {}) {
-  return { type: 'stdio' as const, command: process.execPath, args: [FIXTURE], stopGraceMs: 1000, health: { intervalMs: 600_000, timeoutMs: 5_000, failuresBeforeRestart: 2 }, ...extra };
+  return {
+    type: 'stdio' as const,
+    command: process.execPath,
+    args: [FIXTURE],
+    stopGraceMs: 1000,
+    health: { intervalMs: 600_000, timeoutMs: 5_000, failuresBeforeRestart: 2 },
+    ...extra,
+  };
 }
 
 interface Session {
@@ -91,7 +98,8 @@ async function openSession(gh: RunningGatehouse, client: string, token: string):
   };
   socket.write(JSON.stringify({ gatehouse: 'hello', version: 1, client, token }) + '\n');
   const hello = JSON.parse(await next()) as Session['hello'];
-  if (hello.gatehouse === 'welcome') await request('initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: client, version: '1' } });
+  if (hello.gatehouse === 'welcome')
+    await request('initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: client, version: '1' } });
   return {
     hello,
     call: (tool, args = {}) => request('tools/call', { name: tool, arguments: args }),
@@ -168,9 +176,12 @@ describe('gatehouse without a running daemon', () => {
     [['servers', 'start', 'tools'], 'servers'],
     [['servers', 'stop', 'tools'], 'servers'],
   ];
-  it.each(needDaemon.map(([args, command]) => [args.join(' '), args, command] as const))('`gatehouse %s` says the daemon is not running', async (_, args, command) => {
-    expectOneLineFailure(await gatehouse(args, home.env), command, /Gatehouse is not running \(start it with `gatehouse daemon`\)/, 1);
-  });
+  it.each(needDaemon.map(([args, command]) => [args.join(' '), args, command] as const))(
+    '`gatehouse %s` says the daemon is not running',
+    async (_, args, command) => {
+      expectOneLineFailure(await gatehouse(args, home.env), command, /Gatehouse is not running \(start it with `gatehouse daemon`\)/, 1);
+    },
+  );
 
   it('`gatehouse servers client-document URL` prints the document an organisation publishes at URL, named by it', async () => {
     const url = 'https://it.example.com/gatehouse/client.json';
@@ -202,7 +213,9 @@ describe('gatehouse without a running daemon', () => {
   it('`gatehouse servers list` shows the configuration, marked not running', async () => {
     const result = await gatehouse(['servers', 'list', '--json'], home.env);
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toEqual([{ name: 'tools', type: 'stdio', enabled: true, state: 'not running', target: `${process.execPath} ${FIXTURE}` }]);
+    expect(JSON.parse(result.stdout)).toEqual([
+      { name: 'tools', type: 'stdio', enabled: true, state: 'not running', target: `${process.execPath} ${FIXTURE}` },
+    ]);
   });
 
   it('`gatehouse servers add` edits the file and says the change applies when the daemon starts', async () => {
@@ -228,7 +241,12 @@ describe('gatehouse without a running daemon', () => {
     expect(planned.code).toBe(0);
     expect(planned.stdout).toMatch(/"connect",[\s+]*"--client",[\s+]*"cursor",[\s+]*"--view",[\s+]*"search"/);
     expectOneLineFailure(await gatehouse(['clients', 'setup', 'cursor', '--view', 'everything'], env), 'clients', /--view is search or aggregate/, 2);
-    expectOneLineFailure(await gatehouse(['clients', 'setup', 'cursor', '--view', 'search', '--server', 'tools'], env), 'clients', /--view and --server do not go together/, 2);
+    expectOneLineFailure(
+      await gatehouse(['clients', 'setup', 'cursor', '--view', 'search', '--server', 'tools'], env),
+      'clients',
+      /--view and --server do not go together/,
+      2,
+    );
   });
 
   it('an unknown command, subcommand or option exits 2 with a one-line reason', async () => {
@@ -243,15 +261,27 @@ describe('gatehouse without a running daemon', () => {
   it('`gatehouse daemon` with an invalid config file refuses to start, naming the file, the field and the problem', async () => {
     const bad = makeHome('gh-cli-bad-');
     try {
-      writeFileSync(bad.paths.configFile, JSON.stringify({ servers: { broken: { type: 'stdio', command: process.execPath, stopGraceMs: -5 } } }), { mode: 0o600 });
-      expectOneLineFailure(await gatehouse(['daemon'], bad.env), 'daemon', new RegExp(`^gatehouse daemon: ${bad.paths.configFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: servers\\.broken\\.stopGraceMs: `), 1);
+      writeFileSync(bad.paths.configFile, JSON.stringify({ servers: { broken: { type: 'stdio', command: process.execPath, stopGraceMs: -5 } } }), {
+        mode: 0o600,
+      });
+      expectOneLineFailure(
+        await gatehouse(['daemon'], bad.env),
+        'daemon',
+        new RegExp(`^gatehouse daemon: ${bad.paths.configFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: servers\\.broken\\.stopGraceMs: `),
+        1,
+      );
     } finally {
       rmSync(bad.home, { recursive: true, force: true });
     }
   });
 
   it('a bad GATEHOUSE_HOME is a one-line error, not a stack trace', async () => {
-    expectOneLineFailure(await gatehouse(['status'], { ...process.env, GATEHOUSE_HOME: 'relative/home' }), 'status', /GATEHOUSE_HOME must be an absolute path/, 1);
+    expectOneLineFailure(
+      await gatehouse(['status'], { ...process.env, GATEHOUSE_HOME: 'relative/home' }),
+      'status',
+      /GATEHOUSE_HOME must be an absolute path/,
+      1,
+    );
   });
 });
 
@@ -293,7 +323,16 @@ describe('gatehouse with a running daemon', () => {
     // The full MCP endpoint (issue 11): a client posting to it gets MCP, not a 404.
     expect(status.mcpUrl).toBe(`${gh.httpUrl}/mcp`);
     expect(['keychain', 'file']).toContain(status.keystore?.backend);
-    const posted = await fetch(status.mcpUrl!, { method: 'POST', headers: { authorization: `Bearer ${gh.token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '1' } } }) });
+    const posted = await fetch(status.mcpUrl!, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${gh.token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '1' } },
+      }),
+    });
     expect(posted.status).toBe(200);
     expect(status.pid).toBe(process.pid);
     expect(status.configFile).toBe(gh.paths.configFile);
@@ -309,14 +348,24 @@ describe('gatehouse with a running daemon', () => {
   });
 
   it('`gatehouse servers add` and `remove` apply to the running daemon', async () => {
-    const added = await gatehouse(['servers', 'add', 'extra', '--command', process.execPath, '--arg', FIXTURE, '--arg=--name', '--arg', 'extra-fixture', '--env', 'EXTRA_MODE=on'], gh.env);
+    const added = await gatehouse(
+      ['servers', 'add', 'extra', '--command', process.execPath, '--arg', FIXTURE, '--arg=--name', '--arg', 'extra-fixture', '--env', 'EXTRA_MODE=on'],
+      gh.env,
+    );
     expect(added.stderr).toBe('');
     expect(added.code).toBe(0);
-    expect(added.stdout).toMatch(new RegExp(`^added "extra" to ${gh.paths.configFile}\\napplied: started extra\\n"extra" started: extra-fixture 1\\.0\\.0, \\d+ tools\\n$`));
+    expect(added.stdout).toMatch(
+      new RegExp(`^added "extra" to ${gh.paths.configFile}\\napplied: started extra\\n"extra" started: extra-fixture 1\\.0\\.0, \\d+ tools\\n$`),
+    );
     const extra = (await liveStatus()).servers.find((s) => s.name === 'extra');
     expect(extra).toMatchObject({ state: 'ready', serverInfo: { name: 'extra-fixture', version: '1.0.0' } });
     const written = JSON.parse(readFileSync(gh.paths.configFile, 'utf8')) as { servers: Record<string, unknown> };
-    expect(written.servers['extra']).toEqual({ type: 'stdio', command: process.execPath, args: [FIXTURE, '--name', 'extra-fixture'], env: { EXTRA_MODE: 'on' } });
+    expect(written.servers['extra']).toEqual({
+      type: 'stdio',
+      command: process.execPath,
+      args: [FIXTURE, '--name', 'extra-fixture'],
+      env: { EXTRA_MODE: 'on' },
+    });
 
     const removed = await gatehouse(['servers', 'remove', 'extra'], gh.env);
     expect(removed.code).toBe(0);
@@ -363,7 +412,11 @@ describe('gatehouse with a running daemon', () => {
       [['servers', 'add', 'badenv', '--command', 'x', '--env', '1BAD=x'], /env\.1BAD: an environment variable name is letters, digits and underscores/, 1],
       [['servers', 'add', 'noeq', '--command', 'x', '--env', 'NOVALUE'], /--env takes KEY=VALUE, got "NOVALUE"/, 2],
       [['servers', 'add', 'badheader', '--url', 'http://127.0.0.1:1/mcp', '--header', 'Bad Header:x'], /headers\.Bad Header: not a valid HTTP header name/, 1],
-      [['servers', 'add', 'leaky', '--command', 'x', '--arg', '${secret:api_token}'], /the edit was not saved: .*servers\.leaky\.args\[0\]: \$\{secret:api_token\}: secrets may be used only in env values and http headers/, 1],
+      [
+        ['servers', 'add', 'leaky', '--command', 'x', '--arg', '${secret:api_token}'],
+        /the edit was not saved: .*servers\.leaky\.args\[0\]: \$\{secret:api_token\}: secrets may be used only in env values and http headers/,
+        1,
+      ],
       [['servers', 'add', 'tools', '--command', 'x'], /a server named "tools" is already configured; remove it first/, 1],
       [['servers', 'add', 'typo', '--command', 'x', '--argz', 'y'], /Unknown option '--argz'/, 2],
     ];
@@ -405,7 +458,7 @@ describe('gatehouse with a running daemon', () => {
     expectOneLineFailure(await gatehouse(['logs', 'ghost'], gh.env), 'logs', /no server named "ghost" is configured/, 1);
   });
 
-  it('`gatehouse clients list|revoke`: only the token\'s hash is stored, and revoking cuts live sessions off', async () => {
+  it("`gatehouse clients list|revoke`: only the token's hash is stored, and revoking cuts live sessions off", async () => {
     // A client paired earlier (pairing itself is tested in pairing-socket.test.ts).
     const token = new ClientRegistry(join(gh.paths.stateDir, 'clients.json')).add('morning-agent');
 
@@ -443,7 +496,9 @@ describe('gatehouse with a running daemon', () => {
     } finally {
       live.close();
     }
-    expect((JSON.parse((await gatehouse(['clients', 'list', '--json'], gh.env)).stdout) as { name: string }[]).map((c) => c.name)).not.toContain('morning-agent');
+    expect((JSON.parse((await gatehouse(['clients', 'list', '--json'], gh.env)).stdout) as { name: string }[]).map((c) => c.name)).not.toContain(
+      'morning-agent',
+    );
     expectOneLineFailure(await gatehouse(['clients', 'revoke', 'morning-agent'], gh.env), 'clients', /no client named "morning-agent" is paired/, 1);
   });
 });

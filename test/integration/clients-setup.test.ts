@@ -80,7 +80,13 @@ interface Home {
 
 /** A daemon in a throwaway HOME, its socket under XDG_RUNTIME_DIR, the person at its terminal (a Screen). */
 async function startHome(dir: string, bus?: string): Promise<Home> {
-  const env: Record<string, string> = { HOME: dir, PATH, USER: 'gatehouse-test', XDG_RUNTIME_DIR: join(dir, 'xdg-run'), ...(bus ? { DBUS_SESSION_BUS_ADDRESS: bus } : {}) };
+  const env: Record<string, string> = {
+    HOME: dir,
+    PATH,
+    USER: 'gatehouse-test',
+    XDG_RUNTIME_DIR: join(dir, 'xdg-run'),
+    ...(bus ? { DBUS_SESSION_BUS_ADDRESS: bus } : {}),
+  };
   mkdirSync(env.XDG_RUNTIME_DIR!, { recursive: true, mode: 0o700 });
   const paths = resolvePaths({ platform: process.platform, env, homedir: dir, uid: process.getuid?.() });
   mkdirSync(paths.configDir, { recursive: true, mode: 0o700 });
@@ -111,13 +117,25 @@ async function startHome(dir: string, bus?: string): Promise<Home> {
 
 function writeConfig(paths: GatehousePaths): void {
   // The user's own secrets may live in the file store here (no keychain in the file-store run).
-  writeFileSync(paths.configFile, JSON.stringify({ servers: { canary: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER] } }, listen: { http: { enabled: false } }, keystore: { userSecretsInFile: true } }, null, 2));
+  writeFileSync(
+    paths.configFile,
+    JSON.stringify(
+      {
+        servers: { canary: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER] } },
+        listen: { http: { enabled: false } },
+        keystore: { userSecretsInFile: true },
+      },
+      null,
+      2,
+    ),
+  );
 }
 
 /** What an IDE launched from a desktop gets: HOME, PATH and USER only. */
 const minimal = (home: string) => ({ HOME: home, PATH, USER: 'gatehouse-test' });
 
-const gatehouse = (home: string, args: string[], extra: Record<string, string> = {}) => runCommand(process.execPath, [BIN, ...args], { ...minimal(home), ...extra }, 60_000);
+const gatehouse = (home: string, args: string[], extra: Record<string, string> = {}) =>
+  runCommand(process.execPath, [BIN, ...args], { ...minimal(home), ...extra }, 60_000);
 
 /** The entry setup wrote, read back with the client's own format. */
 function writtenEntry(id: ClientId, home: string): { command: string; args: string[]; env?: Record<string, string> } {
@@ -146,7 +164,12 @@ async function launch(id: ClientId, home: string) {
 /** The clients service as the command line would build it for this home (no GATEHOUSE_HOME, the HOME alone). */
 function context(home: string): ClientsContext {
   const paths = resolvePaths({ platform: process.platform, env: { HOME: home }, homedir: home, uid: process.getuid?.() });
-  return { place: { platform: process.platform, home, env: minimal(home) }, stateDir: paths.stateDir, configFile: paths.configFile, self: { command: process.execPath, args: [BIN] } };
+  return {
+    place: { platform: process.platform, home, env: minimal(home) },
+    stateDir: paths.stateDir,
+    configFile: paths.configFile,
+    self: { command: process.execPath, args: [BIN] },
+  };
 }
 
 const names = async (mcp: ClientV1) => (await mcp.listTools()).tools.map((t) => t.name).sort();
@@ -188,62 +211,73 @@ describe.each([
     if (Object.keys(timings).length) console.log(`initialize while pending (ms), ${useKeychain ? 'keychain' : 'file store'}:`, JSON.stringify(timings));
   });
 
-  it.each(CLIENT_IDS)('%s: setup writes the entry by absolute path and keeps the rest; the entry connects at once while pairing waits, and lists the tools once paired', async (id) => {
-    const file = CLIENTS[id].configFile({ platform: process.platform, home: dir, env: minimal(dir) });
-    // The check (launching the entry as the client would) runs once per client, with the file store; the keychain run skips it.
-    const setup = await gatehouse(dir, ['clients', 'setup', id, ...(useKeychain ? ['--no-check'] : [])]);
-    expect(setup.code, setup.stderr + setup.stdout).toBe(0);
-    expect(setup.stdout).toContain(`wrote the Gatehouse entry to ${file}`);
-    if (!useKeychain) expect(setup.stdout).toMatch(/checked: the entry started the bridge and completed the MCP handshake in \d+ ms; ".*" is not paired yet/);
-    let question = home.questions.find((q) => q.title.includes(`"${id}"`));
+  it.each(CLIENT_IDS)(
+    '%s: setup writes the entry by absolute path and keeps the rest; the entry connects at once while pairing waits, and lists the tools once paired',
+    async (id) => {
+      const file = CLIENTS[id].configFile({ platform: process.platform, home: dir, env: minimal(dir) });
+      // The check (launching the entry as the client would) runs once per client, with the file store; the keychain run skips it.
+      const setup = await gatehouse(dir, ['clients', 'setup', id, ...(useKeychain ? ['--no-check'] : [])]);
+      expect(setup.code, setup.stderr + setup.stdout).toBe(0);
+      expect(setup.stdout).toContain(`wrote the Gatehouse entry to ${file}`);
+      if (!useKeychain) expect(setup.stdout).toMatch(/checked: the entry started the bridge and completed the MCP handshake in \d+ ms; ".*" is not paired yet/);
+      let question = home.questions.find((q) => q.title.includes(`"${id}"`));
 
-    // The file: the entry by absolute path, the person's server and comments kept.
-    const entry = writtenEntry(id, dir);
-    expect(entry.command).toBe(process.execPath);
-    expect(entry.args).toEqual([BIN, 'connect', '--client', id]);
-    const text = readFileSync(file, 'utf8');
-    expect(text).toContain(TOKEN);
-    if (id === 'codex') expect(text).toContain('# Codex settings, kept by hand');
-    else if (!['claude-desktop', 'claude-code'].includes(id)) expect(text).toContain('// my theme');
+      // The file: the entry by absolute path, the person's server and comments kept.
+      const entry = writtenEntry(id, dir);
+      expect(entry.command).toBe(process.execPath);
+      expect(entry.args).toEqual([BIN, 'connect', '--client', id]);
+      const text = readFileSync(file, 'utf8');
+      expect(text).toContain(TOKEN);
+      if (id === 'codex') expect(text).toContain('# Codex settings, kept by hand');
+      else if (!['claude-desktop', 'claude-code'].includes(id)) expect(text).toContain('// my theme');
 
-    // Running setup again changes nothing.
-    const again = await setupClient(context(dir), id, { dryRun: true });
-    expect(again.changed).toBe(false);
+      // Running setup again changes nothing.
+      const again = await setupClient(context(dir), id, { dryRun: true });
+      expect(again.changed).toBe(false);
 
-    // The written entry, launched as the IDE will: initialize completes while the question waits.
-    const ide = await launch(id, dir);
-    timings[id] = ide.ms;
-    question ??= await eventually(() => home.questions.find((q) => q.title.includes(`"${id}"`)), 10_000, 'the pairing question');
-    expect(home.daemon.status().pendingQuestions).toBeGreaterThanOrEqual(1);
-    expect(await names(ide.mcp)).toEqual([]);
-    expect(ide.mcp.getInstructions()).toContain(`check that it shows the code ${question!.clientCode}`);
-    // The person answers later, on the page: the client has been served the pending state meanwhile.
-    expect((await answer(question!, { decision: 'approve', scope: 'all', expiry: '30' })).status).toBe(200);
-    await eventually(() => ide.changes() >= 1, 10_000, 'tools/list_changed');
-    expect(await names(ide.mcp)).toContain('canary__read');
-    await eventually(() => ide.stderr().includes(`the credential is kept in ${useKeychain ? 'the OS keychain' : 'the file store'}`), 5000, 'the credential kept');
-    await ide.mcp.close();
-  });
+      // The written entry, launched as the IDE will: initialize completes while the question waits.
+      const ide = await launch(id, dir);
+      timings[id] = ide.ms;
+      question ??= await eventually(() => home.questions.find((q) => q.title.includes(`"${id}"`)), 10_000, 'the pairing question');
+      expect(home.daemon.status().pendingQuestions).toBeGreaterThanOrEqual(1);
+      expect(await names(ide.mcp)).toEqual([]);
+      expect(ide.mcp.getInstructions()).toContain(`check that it shows the code ${question!.clientCode}`);
+      // The person answers later, on the page: the client has been served the pending state meanwhile.
+      expect((await answer(question!, { decision: 'approve', scope: 'all', expiry: '30' })).status).toBe(200);
+      await eventually(() => ide.changes() >= 1, 10_000, 'tools/list_changed');
+      expect(await names(ide.mcp)).toContain('canary__read');
+      await eventually(
+        () => ide.stderr().includes(`the credential is kept in ${useKeychain ? 'the OS keychain' : 'the file store'}`),
+        5000,
+        'the credential kept',
+      );
+      await ide.mcp.close();
+    },
+  );
 
   // Import and undo touch only files and the user's secrets: run once, with the file store (the keychain's secrets have their own tests).
 
-  if (!useKeychain) it.each(CLIENT_IDS)('%s: import moves its server behind Gatehouse, with the credential in the key store', async (id) => {
-    const file = CLIENTS[id].configFile({ platform: process.platform, home: dir, env: minimal(dir) });
-    const run = await gatehouse(dir, ['clients', 'import', id, '--no-check']);
-    expect(run.code, run.stderr + run.stdout).toBe(0);
-    expect(run.stdout).toMatch(/^docs: moved behind Gatehouse as "docs"/m);
-    // The first client's import stores the credential and says where; the others find the same server already in Gatehouse.
-    if (id === CLIENT_IDS[0]) expect(run.stdout).toContain(`docs: DOCS_TOKEN: is kept as the secret docs_DOCS_TOKEN in the file store in ${join(dir, '.local', 'state', 'gatehouse', 'keys')}`);
-    else expect(run.stdout).toContain('docs: moved behind Gatehouse as "docs" (already in Gatehouse)');
-    const text = readFileSync(file, 'utf8');
-    expect(text).not.toContain(TOKEN);
-    expect(writtenEntry(id, dir).command).toBe(process.execPath);
-    if (id === 'codex') expect(text).toContain('model = "o3" # the model');
-    else if (!['claude-desktop', 'claude-code'].includes(id)) expect(text).toContain('// my theme');
-    const config = JSON.parse(readFileSync(home.paths.configFile, 'utf8')) as { servers: Record<string, { env?: Record<string, string> }> };
-    expect(config.servers.docs?.env).toEqual({ DOCS_TOKEN: '${secret:docs_DOCS_TOKEN}' });
-    expect(readFileSync(home.paths.configFile, 'utf8')).not.toContain(TOKEN);
-  });
+  if (!useKeychain)
+    it.each(CLIENT_IDS)('%s: import moves its server behind Gatehouse, with the credential in the key store', async (id) => {
+      const file = CLIENTS[id].configFile({ platform: process.platform, home: dir, env: minimal(dir) });
+      const run = await gatehouse(dir, ['clients', 'import', id, '--no-check']);
+      expect(run.code, run.stderr + run.stdout).toBe(0);
+      expect(run.stdout).toMatch(/^docs: moved behind Gatehouse as "docs"/m);
+      // The first client's import stores the credential and says where; the others find the same server already in Gatehouse.
+      if (id === CLIENT_IDS[0])
+        expect(run.stdout).toContain(
+          `docs: DOCS_TOKEN: is kept as the secret docs_DOCS_TOKEN in the file store in ${join(dir, '.local', 'state', 'gatehouse', 'keys')}`,
+        );
+      else expect(run.stdout).toContain('docs: moved behind Gatehouse as "docs" (already in Gatehouse)');
+      const text = readFileSync(file, 'utf8');
+      expect(text).not.toContain(TOKEN);
+      expect(writtenEntry(id, dir).command).toBe(process.execPath);
+      if (id === 'codex') expect(text).toContain('model = "o3" # the model');
+      else if (!['claude-desktop', 'claude-code'].includes(id)) expect(text).toContain('// my theme');
+      const config = JSON.parse(readFileSync(home.paths.configFile, 'utf8')) as { servers: Record<string, { env?: Record<string, string> }> };
+      expect(config.servers.docs?.env).toEqual({ DOCS_TOKEN: '${secret:docs_DOCS_TOKEN}' });
+      expect(readFileSync(home.paths.configFile, 'utf8')).not.toContain(TOKEN);
+    });
 
   it('after a restart, every client connects with its kept credential: no new pairing is asked', async () => {
     await home.stop();
@@ -259,28 +293,30 @@ describe.each([
     expect(home.questions).toEqual([]);
   });
 
-  if (!useKeychain) it.each(CLIENT_IDS)('%s: --undo of import, then of setup, restores the client\'s file byte for byte', async (id) => {
-    const file = CLIENTS[id].configFile({ platform: process.platform, home: dir, env: minimal(dir) });
-    if (id === 'cursor') {
-      const setupFirst = await gatehouse(dir, ['clients', 'setup', id, '--undo']);
-      expect(setupFirst.code).toBe(1);
-      expect(setupFirst.stderr).toContain('was an import: undo it first with `gatehouse clients import');
-    }
-    if (id === 'cursor' || id === 'codex') {
-      // Through the command line for one JSON and one TOML client; the others through the same service in this process.
-      const undoImport = await gatehouse(dir, ['clients', 'import', id, '--undo']);
-      expect(undoImport.code, undoImport.stderr).toBe(0);
-      const undoSetup = await gatehouse(dir, ['clients', 'setup', id, '--undo']);
-      expect(undoSetup.code, undoSetup.stderr).toBe(0);
-    } else {
-      await undoClient(context(dir), id, 'import', async () => new FileKeyStore(fileKeyStoreDir(join(dir, '.local', 'state', 'gatehouse'))));
-      await undoClient(context(dir), id, 'setup');
-    }
-    expect(readFileSync(file, 'utf8')).toBe(originals.get(id));
-  });
+  if (!useKeychain)
+    it.each(CLIENT_IDS)("%s: --undo of import, then of setup, restores the client's file byte for byte", async (id) => {
+      const file = CLIENTS[id].configFile({ platform: process.platform, home: dir, env: minimal(dir) });
+      if (id === 'cursor') {
+        const setupFirst = await gatehouse(dir, ['clients', 'setup', id, '--undo']);
+        expect(setupFirst.code).toBe(1);
+        expect(setupFirst.stderr).toContain('was an import: undo it first with `gatehouse clients import');
+      }
+      if (id === 'cursor' || id === 'codex') {
+        // Through the command line for one JSON and one TOML client; the others through the same service in this process.
+        const undoImport = await gatehouse(dir, ['clients', 'import', id, '--undo']);
+        expect(undoImport.code, undoImport.stderr).toBe(0);
+        const undoSetup = await gatehouse(dir, ['clients', 'setup', id, '--undo']);
+        expect(undoSetup.code, undoSetup.stderr).toBe(0);
+      } else {
+        await undoClient(context(dir), id, 'import', async () => new FileKeyStore(fileKeyStoreDir(join(dir, '.local', 'state', 'gatehouse'))));
+        await undoClient(context(dir), id, 'setup');
+      }
+      expect(readFileSync(file, 'utf8')).toBe(originals.get(id));
+    });
 
-  if (!useKeychain) it('leaves Gatehouse\'s own config as it was once every import is undone', () => {
-    const config = JSON.parse(readFileSync(home.paths.configFile, 'utf8')) as { servers: Record<string, unknown> };
-    expect(Object.keys(config.servers)).toEqual(['canary']);
-  });
+  if (!useKeychain)
+    it("leaves Gatehouse's own config as it was once every import is undone", () => {
+      const config = JSON.parse(readFileSync(home.paths.configFile, 'utf8')) as { servers: Record<string, unknown> };
+      expect(Object.keys(config.servers)).toEqual(['canary']);
+    });
 });

@@ -68,11 +68,18 @@ describe('completions from someone who may not act', () => {
     new ClientRegistry(join(gh.paths.stateDir, 'clients.json')).revoke('doomed');
     await callControl(gh.paths.controlSocketPath, 'clients.reload', {});
     const refused = await errorOf(
-      client.complete({ ref: { type: 'ref/prompt', name: 'everything__completable-prompt' }, argument: { name: 'department', value: 'typed after revocation' } }, { timeout: 10_000 }),
+      client.complete(
+        { ref: { type: 'ref/prompt', name: 'everything__completable-prompt' }, argument: { name: 'department', value: 'typed after revocation' } },
+        { timeout: 10_000 },
+      ),
     );
     expect(refused.message).not.toBe('no error');
     // Nothing reached the chain, let alone the server: the session was gone before the request.
-    expect(completions().slice(before).filter((e) => e.decision !== 'denied')).toEqual([]);
+    expect(
+      completions()
+        .slice(before)
+        .filter((e) => e.decision !== 'denied'),
+    ).toEqual([]);
     await expect(connectBridge(gh.env, { era: 'legacy', client: 'doomed', token: gh.tokens.doomed! })).rejects.toThrow(/wrong or revoked client credential/);
   });
 });

@@ -147,18 +147,21 @@ describe(`MCP conformance suite ${CONFORMANCE_VERSION} through Gatehouse (/mcp/c
   let directRun: ConformanceResults;
   let gatehouse: RunningGatehouse | undefined;
 
-  beforeAll(async () => {
-    directRun = await directResults();
-    gatehouse = await startGatehouse({ servers: { conf: { type: 'stdio', command: process.execPath, args: [FIXTURE] } } });
-    const running = gatehouse;
-    await eventually(async () => (await running.status()).servers.find((s) => s.name === 'conf')?.state === 'ready', 30_000, 'the conf server to be ready');
-    // The suite cannot send headers itself; runConformance adds the bearer token through a loopback forwarder.
-    viaGatehouse = await runConformance(`${running.httpUrl}/mcp/conf`, {
-      suite: 'all',
-      headers: { Authorization: `Bearer ${running.token}` },
-      timeoutMs: SUITE_TIMEOUT_MS,
-    });
-  }, 2 * SUITE_TIMEOUT_MS + 60_000);
+  beforeAll(
+    async () => {
+      directRun = await directResults();
+      gatehouse = await startGatehouse({ servers: { conf: { type: 'stdio', command: process.execPath, args: [FIXTURE] } } });
+      const running = gatehouse;
+      await eventually(async () => (await running.status()).servers.find((s) => s.name === 'conf')?.state === 'ready', 30_000, 'the conf server to be ready');
+      // The suite cannot send headers itself; runConformance adds the bearer token through a loopback forwarder.
+      viaGatehouse = await runConformance(`${running.httpUrl}/mcp/conf`, {
+        suite: 'all',
+        headers: { Authorization: `Bearer ${running.token}` },
+        timeoutMs: SUITE_TIMEOUT_MS,
+      });
+    },
+    2 * SUITE_TIMEOUT_MS + 60_000,
+  );
 
   afterAll(async () => {
     await gatehouse?.stop();

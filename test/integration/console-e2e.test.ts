@@ -97,10 +97,14 @@ beforeAll(async () => {
 
   // Real calls, so that the audit log has real records: allowed ones, and refusals of a read-only client.
   const claude = await connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens['claude-desktop'] });
-  await claude.client.callTool({ name: 'memory__create_entities', arguments: { entities: [{ name: 'Gatehouse', entityType: 'project', observations: ['governs MCP calls'] }] } });
+  await claude.client.callTool({
+    name: 'memory__create_entities',
+    arguments: { entities: [{ name: 'Gatehouse', entityType: 'project', observations: ['governs MCP calls'] }] },
+  });
   for (let i = 0; i < 3; i++) expect(textOf(await claude.client.callTool({ name: 'memory__read_graph', arguments: {} }))).toContain('Gatehouse');
   const cursor = await connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens.cursor });
-  for (let i = 0; i < 2; i++) await expect(cursor.client.callTool({ name: 'memory__create_entities', arguments: { entities: [] } })).rejects.toThrow(/Unknown tool/);
+  for (let i = 0; i < 2; i++)
+    await expect(cursor.client.callTool({ name: 'memory__create_entities', arguments: { entities: [] } })).rejects.toThrow(/Unknown tool/);
   await closeAll();
 
   browser = await launchChromium();
@@ -121,7 +125,7 @@ afterAll(async () => {
 });
 
 describe('the console, headless, in Chromium', () => {
-  it('signs in with the code from the daemon\'s terminal and shows the Overview', async () => {
+  it("signs in with the code from the daemon's terminal and shows the Overview", async () => {
     expect(logins).toHaveLength(1);
     await page.goto(logins[0]!.url);
     await page.getByLabel('Code').fill(logins[0]!.code);
@@ -203,7 +207,10 @@ describe('the console, headless, in Chromium', () => {
     const dialog = page.getByRole('dialog', { name: 'Set canary_key' });
     await dialog.getByLabel('Value').fill(SECRET_VALUE);
     await dialog.getByRole('button', { name: 'Store' }).click();
-    await page.getByRole('status').getByText(/canary_key stored in the keychain; restarted canary/).waitFor({ timeout: 30_000 });
+    await page
+      .getByRole('status')
+      .getByText(/canary_key stored in the keychain; restarted canary/)
+      .waitFor({ timeout: 30_000 });
     await row.getByText('stored', { exact: true }).waitFor();
     await eventually(() => daemon.status().servers.find((s) => s.name === 'canary')?.state === 'ready', 30_000, 'the canary server');
     await shot('06-secrets.png');
@@ -219,7 +226,10 @@ describe('the console, headless, in Chromium', () => {
   it('Clients: revokes a client, which loses access at once, and gives each IDE its snippet', async () => {
     await go('Clients');
     const paired = page.getByRole('table', { name: 'Paired clients' });
-    await paired.getByRole('row', { name: /cursor/ }).getByText('read-only').waitFor();
+    await paired
+      .getByRole('row', { name: /cursor/ })
+      .getByText('read-only')
+      .waitFor();
     await page.getByRole('button', { name: 'Revoke cursor' }).click();
     await page.getByRole('dialog', { name: 'Revoke cursor?' }).getByRole('button', { name: 'Revoke the client' }).click();
     await page.getByRole('status').getByText('cursor revoked').waitFor();
@@ -234,24 +244,31 @@ describe('the console, headless, in Chromium', () => {
     // Set up: the button writes Zed's own settings file and checks it: the bridge connects at once, and the person is asked to pair it.
     const zed = page.getByRole('row', { name: /^Zed/ });
     await zed.getByRole('button', { name: 'Set up' }).click();
-    await zed.getByRole('status').getByText(/Written\. Checked: it connected in \d+ ms; pair it when Gatehouse asks\./).waitFor();
+    await zed
+      .getByRole('status')
+      .getByText(/Written\. Checked: it connected in \d+ ms; pair it when Gatehouse asks\./)
+      .waitFor();
     const pairing = await screen.nextQuestion();
     expect(pairing.title).toBe('Pair the client "zed"?');
     // Not now: the person declines at the terminal.
     screen.type('d');
     await expect.poll(() => daemon.status().pendingQuestions).toBe(0);
     const settings = readFileSync(join(home.home, '.config', 'zed', 'settings.json'), 'utf8');
-    expect(JSON.parse(settings).context_servers.gatehouse).toMatchObject({ command: process.execPath, args: [expect.stringMatching(/bin\/gatehouse\.js$/), 'connect', '--client', 'zed'] });
+    expect(JSON.parse(settings).context_servers.gatehouse).toMatchObject({
+      command: process.execPath,
+      args: [expect.stringMatching(/bin\/gatehouse\.js$/), 'connect', '--client', 'zed'],
+    });
     await shot('07-clients.png');
   });
 
-  it('Clients: shows what each client\'s tool list costs in each view, and gives a client the search view (issue 19)', async () => {
+  it("Clients: shows what each client's tool list costs in each view, and gives a client the search view (issue 19)", async () => {
     await go('Clients');
     const row = page.getByRole('row', { name: /claude-desktop/ });
     await expect.poll(async () => (await row.locator('strong').textContent()) ?? '').toMatch(/^every tool: [\d,]+ tokens \(\d+ tools\)$/);
     await row.getByLabel('View for claude-desktop').selectOption('search');
     await page.getByRole('status').getByText('claude-desktop gets the search view from its next connection').waitFor();
-    const written = () => (JSON.parse(readFileSync(home.paths.configFile, 'utf8')) as { clients?: Record<string, { view?: string }> }).clients?.['claude-desktop']?.view;
+    const written = () =>
+      (JSON.parse(readFileSync(home.paths.configFile, 'utf8')) as { clients?: Record<string, { view?: string }> }).clients?.['claude-desktop']?.view;
     expect(written()).toBe('search');
     await expect.poll(async () => (await row.locator('strong').textContent()) ?? '').toMatch(/^search: \d+ tokens \(2 tools\)$/);
     const claude = await connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens['claude-desktop'] });
@@ -277,7 +294,10 @@ describe('the console, headless, in Chromium', () => {
     await page.getByRole('radio', { name: 'per client' }).check();
     await page.getByRole('img', { name: /per client, .*; busiest: cursor \(2\)/ }).waitFor();
     await events.locator('tbody tr[data-index="0"]').click();
-    await page.getByRole('complementary', { name: /^Event \d+$/ }).getByText('Stage and code').waitFor();
+    await page
+      .getByRole('complementary', { name: /^Event \d+$/ })
+      .getByText('Stage and code')
+      .waitFor();
     await page.getByRole('button', { name: 'Verify the whole chain' }).click();
     await page.getByText(/^Intact: \d+ events/).waitFor({ timeout: 30_000 });
     await shot('08-audit.png');
@@ -386,7 +406,9 @@ describe('the console, headless, in Chromium', () => {
     const connected = page.getByRole('region', { name: 'Connected now' });
     await connected.getByRole('row', { name: /zed/ }).waitFor();
     // Seen now, not "never": it has a live session that made three calls.
-    await expect.poll(async () => (await page.getByRole('table', { name: 'Paired clients' }).getByRole('row', { name: /zed/ }).textContent()) ?? '').toMatch(/just now|s ago/);
+    await expect
+      .poll(async () => (await page.getByRole('table', { name: 'Paired clients' }).getByRole('row', { name: /zed/ }).textContent()) ?? '')
+      .toMatch(/just now|s ago/);
     await page.getByRole('button', { name: 'Revoke zed' }).click();
     const confirm = page.getByRole('dialog', { name: 'Revoke zed?' }).getByRole('button', { name: 'Revoke the client' });
     await confirm.click();
@@ -414,7 +436,7 @@ describe('the console, headless, in Chromium', () => {
     await shot('11-approvals.png');
   });
 
-  it('works by keyboard: a skip link first, section links, focus on the new screen\'s heading', async () => {
+  it("works by keyboard: a skip link first, section links, focus on the new screen's heading", async () => {
     await page.goto(new URL('/#/overview', origin()).href);
     await page.reload();
     await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
@@ -443,18 +465,21 @@ describe('the console, headless, in Chromium', () => {
   });
 });
 
-describe('the desktop app\'s pages, with a stand-in for its preload', () => {
+describe("the desktop app's pages, with a stand-in for its preload", () => {
   /** Electron cannot run here, so its preload is stood in for (test/e2e/bridge-stand-in.ts); the pages are the real console's. */
   const bridgeScript = bridgeStandIn;
 
-  it('the pairing popup: shows the code and the scope form, and sends the person\'s answer', async () => {
+  it("the pairing popup: shows the code and the scope form, and sends the person's answer", async () => {
     const popup = await context.newPage();
     const question = {
       id: 'q-pairing-0000001',
       askedAt: new Date().toISOString(),
       kind: 'pairing',
       title: 'Pair the client "cursor"?',
-      facts: [{ label: 'Client', value: 'cursor' }, { label: 'Connects through', value: 'gatehouse connect (the local socket)' }],
+      facts: [
+        { label: 'Client', value: 'cursor' },
+        { label: 'Connects through', value: 'gatehouse connect (the local socket)' },
+      ],
       code: 'QX7-42K',
       scope: { servers: [{ name: 'memory', tools: ['read_graph', 'create_entities'] }], expiryDays: [30, 7, 1] },
       deadline: new Date(Date.now() + 120_000).toISOString(),
@@ -469,11 +494,13 @@ describe('the desktop app\'s pages, with a stand-in for its preload', () => {
     await popup.screenshot({ path: artifact('14-popup-pairing.png'), fullPage: true });
     await popup.getByRole('button', { name: 'Approve' }).click();
     await popup.getByText('Your answer was recorded.').waitFor();
-    expect(await popup.evaluate('window.__answers')).toEqual([{ decision: 'approve', scope: { kind: 'listed', servers: [], tools: ['memory__read_graph'], expiryDays: 7 } }]);
+    expect(await popup.evaluate('window.__answers')).toEqual([
+      { decision: 'approve', scope: { kind: 'listed', servers: [], tools: ['memory__read_graph'], expiryDays: 7 } },
+    ]);
     await popup.close();
   });
 
-  it('the desktop app\'s inbox: each waiting question with every fact, answered from the console window', async () => {
+  it("the desktop app's inbox: each waiting question with every fact, answered from the console window", async () => {
     const app = await context.newPage();
     const waiting = {
       id: 'q-approval-000001',
@@ -525,7 +552,7 @@ describe('the desktop app\'s pages, with a stand-in for its preload', () => {
     await claude.close();
   });
 
-  it('the desktop app\'s start-at-login setting, off until the person turns it on', async () => {
+  it("the desktop app's start-at-login setting, off until the person turns it on", async () => {
     const app = await context.newPage();
     await app.addInitScript(bridgeScript({}));
     await app.goto(new URL('/#/overview', origin()).href);

@@ -72,7 +72,11 @@ afterAll(async () => {
 
 /** Waits for a `changed` event naming `topic` that arrived after `since`; resolves with how long after `since` it came. */
 async function changedAfter(since: number, topic: ChangeTopic): Promise<number> {
-  const found = await eventually(() => events.find((e) => e.at >= since && e.event.type === 'changed' && e.event.topics.includes(topic)), 5000, `a change of ${topic}`);
+  const found = await eventually(
+    () => events.find((e) => e.at >= since && e.event.type === 'changed' && e.event.topics.includes(topic)),
+    5000,
+    `a change of ${topic}`,
+  );
   return found.at - since;
 }
 
@@ -81,7 +85,10 @@ describe('what the console shows of clients is true, at once', () => {
     const connecting = connectBridge(home.env, { era: 'legacy', client: 'notes-agent' });
     const win = await eventually(() => windows.find((w) => w.title === 'Pair the client "notes-agent"?'), 15_000, 'the pairing window');
     const shown = question(win.id);
-    expect(answer(win.id, { decision: 'approve', scope: { kind: 'all', servers: [], tools: [], expiryDays: shown.scope!.expiryDays[0]! } })).toEqual({ ok: true, result: { recorded: true } });
+    expect(answer(win.id, { decision: 'approve', scope: { kind: 'all', servers: [], tools: [], expiryDays: shown.scope!.expiryDays[0]! } })).toEqual({
+      ok: true,
+      result: { recorded: true },
+    });
     const { client } = await connecting;
     const before = Date.now();
     for (let i = 0; i < 3; i++) expect(textOf(await client.callTool({ name: 'crm__search_contacts', arguments: { query: 'a' } }))).toContain('Ada');
@@ -94,7 +101,7 @@ describe('what the console shows of clients is true, at once', () => {
     expect(Date.parse(session.lastCallAt!)).toBeGreaterThanOrEqual(before);
   });
 
-  it('ends a revoked client\'s live sessions, socket and HTTP alike, the moment the console revokes it', async () => {
+  it("ends a revoked client's live sessions, socket and HTTP alike, the moment the console revokes it", async () => {
     const web = await connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens.web });
     await web.client.listTools();
     expect(connected()).toEqual(expect.arrayContaining(['notes-agent', 'web']));
@@ -115,7 +122,11 @@ describe('what the console shows of clients is true, at once', () => {
     await agent.client.listTools();
     expect(connected()).toContain('cli-agent');
     // Asynchronously: the daemon runs in this process and must answer the command's notification.
-    const run = await promisify(execFile)(process.execPath, [BIN, 'clients', 'revoke', 'cli-agent'], { env: bridgeEnv(home.env), encoding: 'utf8', timeout: 30_000 });
+    const run = await promisify(execFile)(process.execPath, [BIN, 'clients', 'revoke', 'cli-agent'], {
+      env: bridgeEnv(home.env),
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(run.stdout).toBe('revoked "cli-agent"\n');
     await eventually(() => !connected().includes('cli-agent'), 2000, 'the session ended');
   });

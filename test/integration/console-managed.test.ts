@@ -66,7 +66,7 @@ beforeAll(async () => {
     identity: { retry: { initialMs: 200, maxMs: 1000 }, trustManagedOwner: true },
     ui: { announce: (url, code) => (logins.push({ url, code }), true) },
   });
-  await eventually(() => daemon.status().servers.find((s) => s.name === 'crm')?.state === 'ready', 30_000, 'the catalog\'s CRM server');
+  await eventually(() => daemon.status().servers.find((s) => s.name === 'crm')?.state === 'ready', 30_000, "the catalog's CRM server");
   browser = await launchChromium();
   page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   page.on('pageerror', (error) => pageErrors.push(error.message));
@@ -106,7 +106,7 @@ describe('the console under a managed policy with single sign-on', () => {
     await shot('21-identity-signed-in.png');
   });
 
-  it('Tools: each tool\'s pin and which roles may use it, and why a tool is hidden from you', async () => {
+  it("Tools: each tool's pin and which roles may use it, and why a tool is hidden from you", async () => {
     await go('Tools');
     await page.getByText(/with the roles support \(policy v1\)/).waitFor();
     const refund = page.getByRole('row', { name: /crm__refund/ });
@@ -125,7 +125,10 @@ describe('the console under a managed policy with single sign-on', () => {
     const inForce = page.getByRole('region', { name: 'In force' });
     await inForce.getByText('v1', { exact: true }).waitFor();
     await inForce.getByText(root.public.kid).waitFor();
-    await page.getByRole('row', { name: /support-refund-large/ }).getByText('approval by user, quota large-refunds-per-day').waitFor();
+    await page
+      .getByRole('row', { name: /support-refund-large/ })
+      .getByText('approval by user, quota large-refunds-per-day')
+      .waitFor();
     // The admins publish v2: one more policy, one more group mapped.
     const policies = readFileSync(join(SAMPLE_DIR, 'policies.cedar'), 'utf8');
     const roles = JSON.parse(readFileSync(join(SAMPLE_DIR, 'roles.json'), 'utf8')) as { groups: Record<string, string[]> };
@@ -149,7 +152,7 @@ describe('the console under a managed policy with single sign-on', () => {
     await shot('23-policy-changed.png');
   });
 
-  it('Approvals: a call waiting for the person, answered on the human channel\'s page, then in the history', async () => {
+  it("Approvals: a call waiting for the person, answered on the human channel's page, then in the history", async () => {
     const agent = await connectHttp(daemon.httpUrl!, { era: 'legacy', token: agentToken });
     // 9,000 EUR: above what support may refund alone, so the policy asks the user (support-refund-large).
     const waiting = agent.client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-3', amount: 9000, currency: 'EUR' } }, { timeout: 60_000 });
@@ -182,7 +185,10 @@ describe('the console under a managed policy with single sign-on', () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('dialog', { name: 'Sign out?' }).getByRole('button', { name: 'Sign out' }).click();
     await page.getByText('signed-out', { exact: true }).waitFor({ timeout: 20_000 });
-    await page.getByText(/you are not signed in/).first().waitFor();
+    await page
+      .getByText(/you are not signed in/)
+      .first()
+      .waitFor();
     expect(daemon.status().identity?.state).toBe('signed-out');
     await shot('26-identity-signed-out.png');
     expect(pageErrors).toEqual([]);

@@ -97,7 +97,7 @@ function closed(ws: WebSocket): Promise<number> {
 }
 
 describe('signing in to the console', () => {
-  it('sends a visitor without a session to the sign-in form, which asks for the code on the daemon\'s terminal', async () => {
+  it("sends a visitor without a session to the sign-in form, which asks for the code on the daemon's terminal", async () => {
     const res = await request(server.origin, '/');
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe('/login');
@@ -281,7 +281,7 @@ describe('gatehouse daemon --ui', () => {
     asked.stdout!.on('data', (c: Buffer) => (said += c.toString()));
     const exit = await new Promise((resolve) => asked.once('exit', resolve));
     expect(exit).toBe(0);
-    expect(said).toContain('on the daemon\'s terminal');
+    expect(said).toContain("on the daemon's terminal");
     expect(said).not.toMatch(/[0-9A-Z]{4}-[0-9A-Z]{4}/);
     const second = await eventually(() => SHOWN.exec(output.slice(before))?.[2], 10_000, 'a second code');
     expect(second).not.toBe(code);

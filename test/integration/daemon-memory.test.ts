@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 describe('the daemon started by `gatehouse daemon`', () => {
-  it('keeps its young generation at 8 MB, not V8\'s 32, through start-up and a burst of calls, and reports its memory', async () => {
+  it("keeps its young generation at 8 MB, not V8's 32, through start-up and a burst of calls, and reports its memory", async () => {
     const { client } = await connectHttp(gh.httpUrl, { era: 'legacy', token: gh.tokens.ide });
     await Promise.all(
       Array.from({ length: 8 }, async (_, worker) => {

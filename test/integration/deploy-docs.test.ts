@@ -61,7 +61,9 @@ describe('docs/deploy.md', () => {
   });
 
   it('gives an Ansible playbook that parses, installs the package and places every managed file root-owned', () => {
-    const [playbook] = load(blocks('yaml')[0]!) as [{ hosts: string; become: boolean; vars: { gatehouse_files: string[] }; tasks: Record<string, Record<string, unknown>>[] }];
+    const [playbook] = load(blocks('yaml')[0]!) as [
+      { hosts: string; become: boolean; vars: { gatehouse_files: string[] }; tasks: Record<string, Record<string, unknown>>[] },
+    ];
     expect(playbook.hosts).toBe('desktops');
     expect(playbook.become).toBe(true);
     const modules = playbook.tasks.map((t) => Object.keys(t).find((k) => k.startsWith('ansible.builtin.')));
@@ -71,8 +73,12 @@ describe('docs/deploy.md', () => {
     expect(playbook.vars.gatehouse_files).toEqual(['policy.json', 'root-2026.pub', 'policy.bundle', 'identity.json', 'updates.json', 'updates-2026.pub']);
   });
 
-  it('gives a configuration profile that parses as a property list, for the app\'s bundle id', () => {
-    const python = spawnSync('python3', ['-c', 'import plistlib,sys,json; p=plistlib.loads(sys.stdin.buffer.read()); print(json.dumps([c["PayloadType"] for c in p["PayloadContent"]]))'], { input: blocks('xml')[0]!, encoding: 'utf8' });
+  it("gives a configuration profile that parses as a property list, for the app's bundle id", () => {
+    const python = spawnSync(
+      'python3',
+      ['-c', 'import plistlib,sys,json; p=plistlib.loads(sys.stdin.buffer.read()); print(json.dumps([c["PayloadType"] for c in p["PayloadContent"]]))'],
+      { input: blocks('xml')[0]!, encoding: 'utf8' },
+    );
     expect(python.status, python.stderr).toBe(0);
     expect(JSON.parse(python.stdout)).toEqual(['com.apple.notificationsettings', 'com.apple.servicemanagement']);
     const builder = readFileSync(join(REPO, 'electron-builder.yml'), 'utf8');

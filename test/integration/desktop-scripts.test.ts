@@ -13,7 +13,11 @@ import { describe, expect, it } from 'vitest';
 import { REPO } from './support/gatehouse.js';
 
 const run = (script: string, env: NodeJS.ProcessEnv = {}) =>
-  promisify(execFile)(process.execPath, [join(REPO, 'scripts', script)], { cwd: REPO, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, timeout: 120_000 }).then(
+  promisify(execFile)(process.execPath, [join(REPO, 'scripts', script)], {
+    cwd: REPO,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    timeout: 120_000,
+  }).then(
     (r) => ({ code: 0, ...r }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   );
@@ -36,7 +40,7 @@ describe('the desktop app from a checkout', () => {
     );
   });
 
-  it('desktop:install runs electron\'s own download, even with the variable that skipped it during npm ci, and says why it failed', async () => {
+  it("desktop:install runs electron's own download, even with the variable that skipped it during npm ci, and says why it failed", async () => {
     // A mirror on loopback that has nothing: the download fails at once, as it does here against GitHub.
     const asked: string[] = [];
     const mirror = createServer((req, res) => {
@@ -46,7 +50,11 @@ describe('the desktop app from a checkout', () => {
     await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve));
     try {
       const port = (mirror.address() as AddressInfo).port;
-      const result = await run('desktop-install.mjs', { ELECTRON_SKIP_BINARY_DOWNLOAD: '1', ELECTRON_MIRROR: `http://127.0.0.1:${port}/`, electron_config_cache: join(REPO, 'dist', '.electron-cache-test') });
+      const result = await run('desktop-install.mjs', {
+        ELECTRON_SKIP_BINARY_DOWNLOAD: '1',
+        ELECTRON_MIRROR: `http://127.0.0.1:${port}/`,
+        electron_config_cache: join(REPO, 'dist', '.electron-cache-test'),
+      });
       expect(result.code).toBe(1);
       expect(result.stderr).toContain('desktop:install: could not download the Electron binary');
       expect(result.stderr).toContain('run this on a machine that can reach them');

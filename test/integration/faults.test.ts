@@ -228,10 +228,14 @@ describe('faults in stdio servers', () => {
     expect(response.error!.message).toBe('the server went away during the request: the server exited with code 3');
     expect(elapsed, 'the caller must not wait for the request timeout').toBeLessThan(5_000);
 
-    await eventually(async () => {
-      const s = await serverStatus('flaky');
-      return s.state === 'ready' && s.restarts === 1 && s.pid !== pidBefore;
-    }, 15_000, 'flaky to restart');
+    await eventually(
+      async () => {
+        const s = await serverStatus('flaky');
+        return s.state === 'ready' && s.restarts === 1 && s.pid !== pidBefore;
+      },
+      15_000,
+      'flaky to restart',
+    );
     expect((await serverStatus('flaky')).lastError).toMatch(/exited: the server exited with code 3/);
     const pidAfter = (await serverStatus('flaky')).pid;
     expect(pidAfter).not.toBe(pidBefore);
@@ -276,10 +280,14 @@ describe('faults in stdio servers', () => {
     const logs = await logsOf('deaf');
     expect(logs.some((l) => l.includes('ignoring a ping'))).toBe(true);
     expect(logs.some((l) => l.includes(`stopped answering pings (${health.failuresBeforeRestart} failed in a row`))).toBe(true);
-    await eventually(async () => {
-      const s = await serverStatus('deaf');
-      return s.state === 'ready' && s.pid !== first.pid;
-    }, 10_000, 'deaf to be ready again as a new process');
+    await eventually(
+      async () => {
+        const s = await serverStatus('deaf');
+        return s.state === 'ready' && s.pid !== first.pid;
+      },
+      10_000,
+      'deaf to be ready again as a new process',
+    );
   });
 
   it('a server flooding stderr is kept in a bounded ring buffer (gatehouse logs) and bounded rotating log files', async () => {
@@ -354,7 +362,9 @@ describe('faults in stdio servers', () => {
     expect(response.error!.message).toMatch(/^Invalid result for tools\/call: /);
     expect(await c.text('bad__echo', { text: 'still fine' })).toBe('still fine');
     const outcome = await eventually(async () => {
-      const found = (await callControl(gh.paths.controlSocketPath, 'audit.query', { tool: 'malformed', type: 'call.outcome' })) as { events: { decision?: string; reason?: string }[] };
+      const found = (await callControl(gh.paths.controlSocketPath, 'audit.query', { tool: 'malformed', type: 'call.outcome' })) as {
+        events: { decision?: string; reason?: string }[];
+      };
       return found.events[0];
     });
     expect(outcome).toMatchObject({ decision: 'failed', reason: expect.stringMatching(/^Invalid result for tools\/call/) });
@@ -410,10 +420,14 @@ describe('faults in remote (Streamable HTTP) servers', () => {
     await exited;
 
     // Noticed through the health check, then retried with growing delays.
-    await eventually(async () => {
-      const delays = [...(await logsOf('remote')).join('\n').matchAll(/restarting in (\d+) ms/g)].map((m) => Number(m[1]));
-      return delays.length >= 3 && delays[2]! > delays[0]!;
-    }, 15_000, 'several growing retry delays');
+    await eventually(
+      async () => {
+        const delays = [...(await logsOf('remote')).join('\n').matchAll(/restarting in (\d+) ms/g)].map((m) => Number(m[1]));
+        return delays.length >= 3 && delays[2]! > delays[0]!;
+      },
+      15_000,
+      'several growing retry delays',
+    );
     expect((await serverStatus('remote')).lastError).toMatch(/fetch failed|ECONNREFUSED/);
     const down = await serverStatus('remote');
     expect(down.state).not.toBe('ready');

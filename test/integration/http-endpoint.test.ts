@@ -36,7 +36,17 @@ beforeAll(async () => {
     ['memory', 'ready'],
   ]);
   // What the memory server itself offers, to compare with what Gatehouse shows.
-  memoryTools = ['add_observations', 'create_entities', 'create_relations', 'delete_entities', 'delete_observations', 'delete_relations', 'open_nodes', 'read_graph', 'search_nodes'];
+  memoryTools = [
+    'add_observations',
+    'create_entities',
+    'create_relations',
+    'delete_entities',
+    'delete_observations',
+    'delete_relations',
+    'open_nodes',
+    'read_graph',
+    'search_nodes',
+  ];
 });
 afterAll(async () => {
   await closeAll();
@@ -62,7 +72,10 @@ describe.each(ERAS)('Streamable HTTP, %s era', (era) => {
     const { client } = await connectHttp(gh.httpUrl, { era, token: gh.tokens.ide });
     expect(textOf(await client.callTool({ name: 'everything__echo', arguments: { message: `over http (${era})` } }))).toBe(`Echo: over http (${era})`);
     const entity = `http-${era}`;
-    await client.callTool({ name: 'memory__create_entities', arguments: { entities: [{ name: entity, entityType: 'test', observations: ['made over HTTP'] }] } });
+    await client.callTool({
+      name: 'memory__create_entities',
+      arguments: { entities: [{ name: entity, entityType: 'test', observations: ['made over HTTP'] }] },
+    });
     const graph = JSON.parse(textOf(await client.callTool({ name: 'memory__read_graph', arguments: {} }))) as { entities: { name: string }[] };
     expect(graph.entities.map((e) => e.name)).toContain(entity);
   });
@@ -103,23 +116,35 @@ describe.each(ERAS)('Streamable HTTP, %s era', (era) => {
 
   it('answers 403 to a foreign Origin, even with a valid token', async () => {
     for (const origin of ['https://evil.example', 'http://127.0.0.1:1', 'null']) {
-      const res = await rawRequest(`${gh.httpUrl}/mcp`, { headers: { ...mcpHeaders(era, 'server/discover'), ...auth(gh.tokens.ide!), origin }, body: openingRequest(era) });
+      const res = await rawRequest(`${gh.httpUrl}/mcp`, {
+        headers: { ...mcpHeaders(era, 'server/discover'), ...auth(gh.tokens.ide!), origin },
+        body: openingRequest(era),
+      });
       expect(res.status, origin).toBe(403);
       expect(rpcOf(res).error?.message).toMatch(/Origin not allowed/);
     }
     // Its own loopback origin is not foreign.
-    const own = await rawRequest(`${gh.httpUrl}/mcp`, { headers: { ...mcpHeaders(era, 'server/discover'), ...auth(gh.tokens.ide!), origin: gh.httpUrl }, body: openingRequest(era) });
+    const own = await rawRequest(`${gh.httpUrl}/mcp`, {
+      headers: { ...mcpHeaders(era, 'server/discover'), ...auth(gh.tokens.ide!), origin: gh.httpUrl },
+      body: openingRequest(era),
+    });
     expect(own.status).toBe(200);
   });
 
   it('answers 403 to a foreign Host (DNS rebinding), even with a valid token', async () => {
     const port = new URL(gh.httpUrl).port;
     for (const host of [`evil.example:${port}`, `127.0.0.1.nip.io:${port}`, `127.0.0.1:${Number(port) + 1}`]) {
-      const res = await rawRequest(`${gh.httpUrl}/mcp`, { headers: { ...mcpHeaders(era, 'server/discover'), ...auth(gh.tokens.ide!), host }, body: openingRequest(era) });
+      const res = await rawRequest(`${gh.httpUrl}/mcp`, {
+        headers: { ...mcpHeaders(era, 'server/discover'), ...auth(gh.tokens.ide!), host },
+        body: openingRequest(era),
+      });
       expect(res.status, host).toBe(403);
       expect(rpcOf(res).error?.message).toMatch(/Host must be 127\.0\.0\.1 or localhost/);
     }
-    const localhost = await rawRequest(`${gh.httpUrl}/mcp`, { headers: { ...mcpHeaders(era, 'server/discover'), ...auth(gh.tokens.ide!), host: `localhost:${port}` }, body: openingRequest(era) });
+    const localhost = await rawRequest(`${gh.httpUrl}/mcp`, {
+      headers: { ...mcpHeaders(era, 'server/discover'), ...auth(gh.tokens.ide!), host: `localhost:${port}` },
+      body: openingRequest(era),
+    });
     expect(localhost.status).toBe(200);
   });
 
@@ -138,7 +163,10 @@ describe.each(ERAS)('Streamable HTTP, %s era', (era) => {
 
   it('answers 404 outside /mcp and /mcp/<server>, and for a server that is not configured', async () => {
     for (const path of ['/', '/mcpx', '/api/mcp', '/mcp/memory/extra', '/mcp/no-such-server', '/mcp/NOT_A_NAME']) {
-      const res = await rawRequest(`${gh.httpUrl}${path}`, { headers: { ...mcpHeaders(era, 'server/discover'), ...auth(gh.tokens.ide!) }, body: openingRequest(era) });
+      const res = await rawRequest(`${gh.httpUrl}${path}`, {
+        headers: { ...mcpHeaders(era, 'server/discover'), ...auth(gh.tokens.ide!) },
+        body: openingRequest(era),
+      });
       expect(res.status, path).toBe(404);
     }
   });
@@ -151,7 +179,10 @@ describe.each(ERAS)('Streamable HTTP, %s era', (era) => {
     expect(revoke.stderr).toBe('');
     expect(revoke).toMatchObject({ code: 0, stdout: `revoked "${name}"\n` });
     await expect(client.callTool({ name: 'everything__echo', arguments: { message: 'after' } })).rejects.toThrow(/401|Unauthorized/i);
-    const raw = await rawRequest(`${gh.httpUrl}/mcp`, { headers: { ...mcpHeaders(era, 'server/discover'), ...auth(gh.tokens[name]!) }, body: openingRequest(era) });
+    const raw = await rawRequest(`${gh.httpUrl}/mcp`, {
+      headers: { ...mcpHeaders(era, 'server/discover'), ...auth(gh.tokens[name]!) },
+      body: openingRequest(era),
+    });
     expect(raw.status).toBe(401);
   });
 });
@@ -202,7 +233,10 @@ describe('Streamable HTTP, 2025-era sessions', () => {
   it('keeps at most LEGACY_SESSIONS_PER_CLIENT sessions per client, closing the least recently used first', async () => {
     const opened: string[] = [];
     for (let i = 0; i <= LEGACY_SESSIONS_PER_CLIENT; i++) {
-      const res = await rawRequest(`${gh.httpUrl}/mcp`, { headers: { ...mcpHeaders('legacy'), ...auth(gh.tokens['session-hoarder']!) }, body: openingRequest('legacy') });
+      const res = await rawRequest(`${gh.httpUrl}/mcp`, {
+        headers: { ...mcpHeaders('legacy'), ...auth(gh.tokens['session-hoarder']!) },
+        body: openingRequest('legacy'),
+      });
       expect(res.status).toBe(200);
       opened.push(res.headers['mcp-session-id'] as string);
     }

@@ -62,7 +62,10 @@ describe('a server name that is not valid percent-encoding', () => {
     const errorsBefore = errorLines().length;
     const anonymous = await rawRequest(`${gh.httpUrl}/mcp/%E0`, { headers: mcpHeaders('legacy'), body: openingRequest('legacy') });
     expect(anonymous.status).toBe(401);
-    const withToken = await rawRequest(`${gh.httpUrl}/mcp/%E0`, { headers: { ...mcpHeaders('legacy'), authorization: `Bearer ${gh.tokens.ide}` }, body: openingRequest('legacy') });
+    const withToken = await rawRequest(`${gh.httpUrl}/mcp/%E0`, {
+      headers: { ...mcpHeaders('legacy'), authorization: `Bearer ${gh.tokens.ide}` },
+      body: openingRequest('legacy'),
+    });
     expect(withToken.status).toBe(404);
     expect(JSON.parse(withToken.body).error.message).toMatch(/no server named "%E0" is configured/);
     expect(errorLines().slice(errorsBefore)).toEqual([]);
@@ -184,12 +187,16 @@ describe('a response whose client stops reading and then disconnects', () => {
     // Read nothing: the server's socket buffer fills and its writer waits for 'drain'.
     socket.pause();
     let last = -1;
-    await eventually(async () => {
-      await new Promise((r) => setTimeout(r, 200));
-      const stalled = pulls > 1 && pulls === last;
-      last = pulls;
-      return stalled;
-    }, 20_000, 'the writer to stall on a full socket');
+    await eventually(
+      async () => {
+        await new Promise((r) => setTimeout(r, 200));
+        const stalled = pulls > 1 && pulls === last;
+        last = pulls;
+        return stalled;
+      },
+      20_000,
+      'the writer to stall on a full socket',
+    );
     socket.destroy();
     await settled;
     expect(cancelled).toBe(true);

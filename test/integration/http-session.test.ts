@@ -32,9 +32,12 @@ async function openSession(): Promise<string> {
 function holdGetStream(id: string): Promise<{ status: number; close: () => void }> {
   const url = new URL(`${gh.httpUrl}/mcp`);
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, path: '/mcp', method: 'GET', headers: { ...onSession(id), accept: 'text/event-stream' }, agent: false }, (res) => {
-      resolve({ status: res.statusCode ?? 0, close: () => req.destroy() });
-    });
+    const req = request(
+      { host: url.hostname, port: url.port, path: '/mcp', method: 'GET', headers: { ...onSession(id), accept: 'text/event-stream' }, agent: false },
+      (res) => {
+        resolve({ status: res.statusCode ?? 0, close: () => req.destroy() });
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -46,7 +49,10 @@ describe('a 2025-era HTTP session', () => {
   });
 
   it('answers a request as an SSE stream carrying the session id', async () => {
-    const res = await rawRequest(`${gh.httpUrl}/mcp`, { headers: onSession(sessionId), body: rpcRequest('legacy', 'tools/call', { name: 'everything__echo', arguments: { message: 'hi' } }, 5) });
+    const res = await rawRequest(`${gh.httpUrl}/mcp`, {
+      headers: onSession(sessionId),
+      body: rpcRequest('legacy', 'tools/call', { name: 'everything__echo', arguments: { message: 'hi' } }, 5),
+    });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('text/event-stream');
     expect(res.headers['mcp-session-id']).toBe(sessionId);
@@ -63,7 +69,10 @@ describe('a 2025-era HTTP session', () => {
   });
 
   it('accepts a notification with 202 and no body', async () => {
-    const res = await rawRequest(`${gh.httpUrl}/mcp`, { headers: onSession(sessionId), body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+    const res = await rawRequest(`${gh.httpUrl}/mcp`, {
+      headers: onSession(sessionId),
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    });
     expect(res).toMatchObject({ status: 202, body: '' });
   });
 
@@ -82,7 +91,12 @@ describe('a 2025-era HTTP session', () => {
     const id = await openSession();
     const call = rawRequest(`${gh.httpUrl}/mcp`, {
       headers: onSession(id),
-      body: rpcRequest('legacy', 'tools/call', { name: 'everything__trigger-long-running-operation', arguments: { duration: 5, steps: 5 }, _meta: { progressToken: 1 } }, 9),
+      body: rpcRequest(
+        'legacy',
+        'tools/call',
+        { name: 'everything__trigger-long-running-operation', arguments: { duration: 5, steps: 5 }, _meta: { progressToken: 1 } },
+        9,
+      ),
     });
     // The call is under way (a 5-second operation) when the session goes.
     await new Promise((resolve) => setTimeout(resolve, 1000));

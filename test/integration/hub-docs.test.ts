@@ -117,11 +117,24 @@ async function sql<T = Record<string, unknown>>(database: string, text: string, 
 
 describe('docs/hub.md', () => {
   it('names every block it runs, in order, and has nothing else to paste but the unit and the scrape config', () => {
-    expect([...steps.keys()]).toEqual(['database', 'tokens', 'certificate', 'run', 'check', 'user', 'prometheus', 'scrape', 'enrol', 'backup', 'restore', 'retention']);
+    expect([...steps.keys()]).toEqual([
+      'database',
+      'tokens',
+      'certificate',
+      'run',
+      'check',
+      'user',
+      'prometheus',
+      'scrape',
+      'enrol',
+      'backup',
+      'restore',
+      'retention',
+    ]);
     expect(fenced.filter((b) => !/^# step: /.test(b.body)).map((b) => b.lang)).toEqual(['ini']);
   });
 
-  it('gives a systemd unit that systemd-analyze verifies and rates OK, hardened, running the page\'s own command', () => {
+  it("gives a systemd unit that systemd-analyze verifies and rates OK, hardened, running the page's own command", () => {
     const unit = fenced.find((b) => b.lang === 'ini')!.body;
     const dir = join(work, 'unit');
     mkdirSync(dir, { recursive: true });
@@ -140,7 +153,9 @@ describe('docs/hub.md', () => {
     expect(keys('ProtectSystem')).toEqual(['strict']);
     expect(keys('CapabilityBoundingSet')).toEqual(['']);
     // The flags of the unit are the flags of the command the test runs below.
-    const unitFlags = keys('ExecStart')[0]!.split(' ').filter((w) => w.startsWith('--'));
+    const unitFlags = keys('ExecStart')[0]!
+      .split(' ')
+      .filter((w) => w.startsWith('--'));
     const runFlags = step('run').match(/--[a-z-]+/g);
     expect(unitFlags).toEqual(runFlags);
   });
@@ -159,7 +174,10 @@ describe('docs/hub.md', () => {
     expect(statSync(join(etc, 'hub.key')).mode & 0o077).toBe(0);
     sh('user');
     expect(readFileSync(join(work, 'root', 'etc', 'passwd'), 'utf8')).toMatch(/^gatehouse-hub:x:\d+:\d+::\/nonexistent:\/usr\/sbin\/nologin$/m);
-    const roles = await sql<{ rolname: string; rolsuper: boolean }>('postgres', `SELECT rolname, rolsuper FROM pg_roles WHERE rolname LIKE 'gatehouse_%' ORDER BY 1`);
+    const roles = await sql<{ rolname: string; rolsuper: boolean }>(
+      'postgres',
+      `SELECT rolname, rolsuper FROM pg_roles WHERE rolname LIKE 'gatehouse_%' ORDER BY 1`,
+    );
     expect(roles).toEqual([
       { rolname: 'gatehouse_hub', rolsuper: false },
       { rolname: 'gatehouse_reader', rolsuper: false },
@@ -198,7 +216,10 @@ describe('docs/hub.md', () => {
     const out = sh('check', { HUB_URL: hubs[0]!.url });
     const devicesListed = JSON.parse(out.slice(out.indexOf('{"devices"'))) as { devices: { id: string }[] };
     expect(devicesListed.devices.map((d) => d.id)).toEqual(expect.arrayContaining(devices.map((d) => d.store.device)));
-    const readers = await sql<{ n: number }>('postgres', `SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'gatehouse_reader' AND datname = 'gatehouse_hub'`);
+    const readers = await sql<{ n: number }>(
+      'postgres',
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'gatehouse_reader' AND datname = 'gatehouse_hub'`,
+    );
     expect(readers[0]!.n).toBeGreaterThanOrEqual(1);
     // Take the reader's grant away and the admin query fails: it went through that role, not the primary's.
     await sql('gatehouse_hub', 'REVOKE SELECT ON devices FROM gatehouse_reader');
@@ -209,14 +230,20 @@ describe('docs/hub.md', () => {
     } finally {
       await sql('gatehouse_hub', 'GRANT SELECT ON devices TO gatehouse_reader');
     }
-    const write = spawnSync('psql', ['-v', 'ON_ERROR_STOP=1', '-U', 'gatehouse_reader', '-d', 'gatehouse_hub', '-c', 'DELETE FROM events'], { env, encoding: 'utf8' });
+    const write = spawnSync('psql', ['-v', 'ON_ERROR_STOP=1', '-U', 'gatehouse_reader', '-d', 'gatehouse_hub', '-c', 'DELETE FROM events'], {
+      env,
+      encoding: 'utf8',
+    });
     expect(write.status).not.toBe(0);
     expect(write.stderr).toMatch(/read-only transaction/);
   });
 
   it('gives a Prometheus scrape config with the metrics token, and a scrape that shows the fleet and both pools', () => {
     const [config] = [load(step('prometheus')) as { scrape_configs: { scheme: string; authorization: { type: string; credentials_file: string } }[] }];
-    expect(config.scrape_configs[0]).toMatchObject({ scheme: 'https', authorization: { type: 'Bearer', credentials_file: expect.stringMatching(/metrics\.token$/) } });
+    expect(config.scrape_configs[0]).toMatchObject({
+      scheme: 'https',
+      authorization: { type: 'Bearer', credentials_file: expect.stringMatching(/metrics\.token$/) },
+    });
     const out = sh('scrape', { HUB_URL: hubs[1]!.url });
     expect(out).toMatch(/^gatehouse_hub_devices\{status="active"\} 3$/m);
     expect(out).toMatch(/^gatehouse_hub_db_pool_connections\{pool="read",state="total"\} [1-9]/m);
@@ -224,7 +251,7 @@ describe('docs/hub.md', () => {
     for (const d of devices) expect(out).toContain(`gatehouse_hub_device_unacked_events{device="${d.store.device}"} 0`);
   });
 
-  it('enrols a device with the page\'s command, trusting the hub\'s certificate', async () => {
+  it("enrols a device with the page's command, trusting the hub's certificate", async () => {
     const home = join(work, 'device-home');
     mkdirSync(home);
     const result = spawnSync('sh', ['-e', '-c', step('enrol')], {
@@ -250,7 +277,12 @@ describe('docs/hub.md', () => {
     expect(readdirSync(work).filter((f) => /^gatehouse_hub-\d{4}-\d{2}-\d{2}\.dump$/.test(f))).toHaveLength(1);
     sh('restore');
     const counts = async (db: string) =>
-      (await sql(db, 'SELECT (SELECT count(*)::int FROM events) AS events, (SELECT count(*)::int FROM chain) AS chain, (SELECT string_agg(id || acked_seq, \',\' ORDER BY id) FROM devices) AS acks'))[0];
+      (
+        await sql(
+          db,
+          "SELECT (SELECT count(*)::int FROM events) AS events, (SELECT count(*)::int FROM chain) AS chain, (SELECT string_agg(id || acked_seq, ',' ORDER BY id) FROM devices) AS acks",
+        )
+      )[0];
     const original = await counts('gatehouse_hub');
     expect(original!.events).toBeGreaterThanOrEqual(603);
     expect(await counts('gatehouse_hub_restored')).toEqual(original);
@@ -278,7 +310,12 @@ describe('docs/hub.md', () => {
   });
 
   it('refuses to start on a certificate without its key, a mismatched pair, or a password on the command line', () => {
-    const run = (args: string[]) => spawnSync(process.execPath, [BIN, 'hub', ...args], { env: { ...env, GATEHOUSE_HUB_DATABASE_URL: `postgres://gatehouse_hub@${env.DB}/gatehouse_hub` }, encoding: 'utf8', timeout: 30_000 });
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [BIN, 'hub', ...args], {
+        env: { ...env, GATEHOUSE_HUB_DATABASE_URL: `postgres://gatehouse_hub@${env.DB}/gatehouse_hub` },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
     const noKey = run(['--listen', '127.0.0.1:0', '--tls-cert', join(etc, 'hub.crt')]);
     expect(noKey.status).not.toBe(0);
     expect(noKey.stderr).toMatch(/--tls-cert and --tls-key go together/);

@@ -39,19 +39,54 @@ const minutesAgo = (m: number, i = 0) => Date.now() - m * 60_000 + i;
 /** Alice's day: calls under policy v7 (every fourth refused), two approvals (one approved, one declined), a shadow server, tool definitions. */
 function aliceEvent(i: number): AuditRecord {
   const base = { user: 'os:alice', client: 'cursor', server: 'crm', kind: 'tool' as const, policyMode: 'managed' as const, policyVersion: 'v7' };
-  if (i === 13) return { ...base, type: 'approval.requested', at: new Date(minutesAgo(30, i)).toISOString(), name: 'delete_account', approval: { required: true } };
-  if (i === 14) return { ...base, type: 'approval.decided', at: new Date(minutesAgo(30, i)).toISOString(), name: 'delete_account', decision: 'allowed', approval: { required: true, decision: 'approved' } };
+  if (i === 13)
+    return { ...base, type: 'approval.requested', at: new Date(minutesAgo(30, i)).toISOString(), name: 'delete_account', approval: { required: true } };
+  if (i === 14)
+    return {
+      ...base,
+      type: 'approval.decided',
+      at: new Date(minutesAgo(30, i)).toISOString(),
+      name: 'delete_account',
+      decision: 'allowed',
+      approval: { required: true, decision: 'approved' },
+    };
   if (i === 15) return { ...base, type: 'approval.requested', at: new Date(minutesAgo(20, i)).toISOString(), name: 'export_all', approval: { required: true } };
-  if (i === 16) return { ...base, type: 'approval.decided', at: new Date(minutesAgo(20, i)).toISOString(), name: 'export_all', decision: 'denied', approval: { required: true, decision: 'denied' } };
+  if (i === 16)
+    return {
+      ...base,
+      type: 'approval.decided',
+      at: new Date(minutesAgo(20, i)).toISOString(),
+      name: 'export_all',
+      decision: 'denied',
+      approval: { required: true, decision: 'denied' },
+    };
   if (i === 17) {
-    return { type: 'catalog.shadow_server', at: new Date().toISOString(), server: 'weather', client: 'cursor', detail: { type: 'stdio', target: 'npx -y @acme/weather-mcp', envKeys: ['WEATHER_API_KEY'] } };
+    return {
+      type: 'catalog.shadow_server',
+      at: new Date().toISOString(),
+      server: 'weather',
+      client: 'cursor',
+      detail: { type: 'stdio', target: 'npx -y @acme/weather-mcp', envKeys: ['WEATHER_API_KEY'] },
+    };
   }
-  if (i === 18) return { type: 'catalog.tools_seen', at: new Date().toISOString(), server: 'crm', detail: { version: '2.1.0', tools: { lookup: 'a'.repeat(64), delete_account: 'b'.repeat(64) } } };
+  if (i === 18)
+    return {
+      type: 'catalog.tools_seen',
+      at: new Date().toISOString(),
+      server: 'crm',
+      detail: { version: '2.1.0', tools: { lookup: 'a'.repeat(64), delete_account: 'b'.repeat(64) } },
+    };
   return { ...callRecord(i, minutesAgo(60 - i, i)), ...base, name: i % 4 ? 'lookup' : 'delete_account' };
 }
 
 function bobEvent(i: number): AuditRecord {
-  if (i === 1) return { type: 'catalog.tools_seen', at: new Date().toISOString(), server: 'crm', detail: { version: '2.1.0', tools: { lookup: 'c'.repeat(64), delete_account: 'b'.repeat(64) } } };
+  if (i === 1)
+    return {
+      type: 'catalog.tools_seen',
+      at: new Date().toISOString(),
+      server: 'crm',
+      detail: { version: '2.1.0', tools: { lookup: 'c'.repeat(64), delete_account: 'b'.repeat(64) } },
+    };
   return { ...callRecord(i, minutesAgo(45, i)), user: 'os:bob', policyMode: 'managed', policyVersion: 'v6' };
 }
 
@@ -74,7 +109,14 @@ beforeAll(async () => {
   if (!existsSync(join(REPO, 'dist', 'fleet', 'index.html'))) throw new Error('the fleet view is not built: npm run build');
   postgres = await startPostgres();
   hub = await startHub(
-    { databaseUrl: await postgres.createDatabase('hub_fleet'), host: '127.0.0.1', port: 0, adminTokenHashes: [tokenHash(ADMIN)], enrolmentSecretHashes: [tokenHash(ENROL)], fleetDir: join(REPO, 'dist', 'fleet') },
+    {
+      databaseUrl: await postgres.createDatabase('hub_fleet'),
+      host: '127.0.0.1',
+      port: 0,
+      adminTokenHashes: [tokenHash(ADMIN)],
+      enrolmentSecretHashes: [tokenHash(ENROL)],
+      fleetDir: join(REPO, 'dist', 'fleet'),
+    },
     quiet,
   );
   alice = await syncedDevice(20, aliceEvent);
@@ -165,7 +207,8 @@ describe('the fleet view', () => {
     const summary = page.getByTestId('timeline-summary');
     await summary.waitFor({ timeout: 15_000 });
     // Alice: calls 4, 8, 12 and 20 refused (16 is her declined approval); bob: 4 and 8 (later ones are held, not lost); carol: 4.
-    const refused = (await hub.store.pool.query(`SELECT count(*)::int AS n FROM events WHERE decision = 'denied' AND type NOT LIKE 'approval.%'`)).rows[0].n as number;
+    const refused = (await hub.store.pool.query(`SELECT count(*)::int AS n FROM events WHERE decision = 'denied' AND type NOT LIKE 'approval.%'`)).rows[0]
+      .n as number;
     expect(await summary.textContent()).toMatch(new RegExp(`^${refused} refused, 2 approvals asked, 1 approved, 1 declined or expired from `));
     expect(await page.locator('canvas').count()).toBeGreaterThan(0);
     await page.getByRole('button', { name: 'Show the numbers as a table' }).click();
@@ -174,13 +217,15 @@ describe('the fleet view', () => {
     await page.close();
   });
 
-  it('searches events with the admin API\'s filters, and says what is wrong with a bad one', async () => {
+  it("searches events with the admin API's filters, and says what is wrong with a bad one", async () => {
     const { page, problems } = await openFleet();
     await page.getByRole('tab', { name: 'Event search' }).click();
     await page.getByLabel('user', { exact: true }).fill('os:alice');
     await page.getByLabel('decision', { exact: true }).fill('denied');
     await page.getByRole('button', { name: 'Search' }).click();
-    const api = (await (await fetch(`${hub.url}/v1/admin/events?from=24h&user=os:alice&decision=denied`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { events: unknown[] };
+    const api = (await (
+      await fetch(`${hub.url}/v1/admin/events?from=24h&user=os:alice&decision=denied`, { headers: { authorization: `Bearer ${ADMIN}` } })
+    ).json()) as { events: unknown[] };
     expect(api.events.length).toBeGreaterThan(0);
     await expect.poll(() => page.getByText(/events? found\./).textContent(), { timeout: 10_000 }).toBe(`${api.events.length} events found.`);
     expect(await page.getByRole('row').filter({ hasText: 'os:bob' }).count()).toBe(0);

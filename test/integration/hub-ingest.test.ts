@@ -101,7 +101,10 @@ async function admin(path: string, token = ADMIN): Promise<Response> {
 async function signedPost(key: DeviceKey, path: string, body: string, ts = Date.now()): Promise<Response> {
   return fetch(`${hub.url}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: formatDeviceAuthorization(key.device, ts, key.sign(deviceRequestPayload('POST', path, ts, body))) },
+    headers: {
+      'content-type': 'application/json',
+      authorization: formatDeviceAuthorization(key.device, ts, key.sign(deviceRequestPayload('POST', path, ts, body))),
+    },
     body,
   });
 }
@@ -169,12 +172,15 @@ describe('ingest', () => {
     event.prev = 'f'.repeat(64);
     const body = canonicalJson(event);
     b.events[0] = { seq: 6, body, hash: sha256Hex(body) };
-    await expect(d.client.sendBatch(b)).rejects.toMatchObject({ status: 422, message: expect.stringMatching(/event 6 names predecessor ffffffffffff but event 5 hashes to/) });
+    await expect(d.client.sendBatch(b)).rejects.toMatchObject({
+      status: 422,
+      message: expect.stringMatching(/event 6 names predecessor ffffffffffff but event 5 hashes to/),
+    });
     const flags = await hub.store.flags(d.store.device);
     expect(flags.map((f) => [f.kind, f.seq])).toContainEqual(['broken_link', 6]);
   });
 
-  it('refuses a checkpoint whose signature is not the device\'s', async () => {
+  it("refuses a checkpoint whose signature is not the device's", async () => {
     const d = await device(5);
     await d.client.enrol(ENROL);
     const other = await loadDeviceKey(new MemorySecretStore(), d.store.device, { create: true });
@@ -182,7 +188,10 @@ describe('ingest', () => {
     const forged = { device: d.store.device, seq: 5, hash: b.events[4]!.hash, at: new Date().toISOString(), keyId: d.key.keyId };
     const { signCheckpoint } = await import('../../src/core/audit/event.js');
     b.checkpoints = [signCheckpoint(other.sign, forged)];
-    await expect(d.client.sendBatch(b)).rejects.toMatchObject({ status: 422, message: expect.stringMatching(/checkpoint at event 5: the signature does not verify/) });
+    await expect(d.client.sendBatch(b)).rejects.toMatchObject({
+      status: 422,
+      message: expect.stringMatching(/checkpoint at event 5: the signature does not verify/),
+    });
     expect((await hub.store.flags(d.store.device)).map((f) => f.kind)).toContain('bad_signature');
   });
 
@@ -196,13 +205,20 @@ describe('ingest', () => {
     const body = canonicalJson(event);
     b.events = [{ seq: 3, body, hash: sha256Hex(body) }];
     b.checkpoints = [];
-    await expect(d.client.sendBatch(b)).rejects.toMatchObject({ status: 422, message: expect.stringMatching(/event 3 differs from the one the hub already holds/) });
+    await expect(d.client.sendBatch(b)).rejects.toMatchObject({
+      status: 422,
+      message: expect.stringMatching(/event 3 differs from the one the hub already holds/),
+    });
     expect((await hub.store.flags(d.store.device)).map((f) => f.kind)).toContain('fork');
   });
 
   it('answers bad requests with precise errors: unknown device, no or bad signature, stale time, malformed and oversized bodies', async () => {
     const stranger = await device(2);
-    await expect(stranger.client.sendBatch(batch(stranger.store, 0, 2))).rejects.toMatchObject({ status: 404, code: 'unknown_device', message: expect.stringMatching(/not enrolled/) });
+    await expect(stranger.client.sendBatch(batch(stranger.store, 0, 2))).rejects.toMatchObject({
+      status: 404,
+      code: 'unknown_device',
+      message: expect.stringMatching(/not enrolled/),
+    });
 
     const d = await device(2);
     await d.client.enrol(ENROL);
@@ -233,7 +249,18 @@ describe('admin queries', () => {
     expect((await admin('/v1/admin/events', 'not-the-token')).status).toBe(401);
     const res = await admin(`/v1/admin/events?device=${d.store.device}&user=os:bob&decision=denied&tool=delete_entities`);
     const { events } = (await res.json()) as { events: { seq: number; event: AuditRecord }[] };
-    expect(events.map((e) => e.event.callId)).toEqual(['call-4', 'call-8', 'call-12', 'call-16', 'call-20', 'call-24', 'call-28', 'call-32', 'call-36', 'call-40']);
+    expect(events.map((e) => e.event.callId)).toEqual([
+      'call-4',
+      'call-8',
+      'call-12',
+      'call-16',
+      'call-20',
+      'call-24',
+      'call-28',
+      'call-32',
+      'call-36',
+      'call-40',
+    ]);
     const paged = (await (await admin(`/v1/admin/events?device=${d.store.device}&after=35&limit=3`)).json()) as { events: { seq: number }[] };
     expect(paged.events.map((e) => e.seq)).toEqual([36, 37, 38]);
     const bad = await admin('/v1/admin/events?colour=red');
@@ -252,7 +279,11 @@ describe('admin queries', () => {
 describe('policy bundles', () => {
   it('are published by an admin and served to enrolled devices with an ETag', async () => {
     const bytes = Buffer.from('{"signed":"bundle","version":7}');
-    const put = await fetch(`${hub.url}/v1/admin/bundle`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/jose' }, body: bytes });
+    const put = await fetch(`${hub.url}/v1/admin/bundle`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/jose' },
+      body: bytes,
+    });
     expect(put.status).toBe(201);
     const { etag } = (await put.json()) as { etag: string };
     const d = await device();
@@ -295,7 +326,8 @@ describe('SIEM forwarding', () => {
       await d.client.sendBatch(batch(d.store, 0, 5));
       const refusedBefore = otlp.refused;
       await waitUntil(() => otlp.refused >= refusedBefore + 2);
-      const waiting = async () => (await hub.store.pool.query('SELECT count(*)::int AS n FROM siem_outbox WHERE device = $1', [d.store.device])).rows[0].n as number;
+      const waiting = async () =>
+        (await hub.store.pool.query('SELECT count(*)::int AS n FROM siem_outbox WHERE device = $1', [d.store.device])).rows[0].n as number;
       expect(await waiting()).toBe(5);
       expect(fromDevice(d.store.device)).toHaveLength(0);
       otlp.failNext(0);
@@ -312,7 +344,7 @@ describe('SIEM forwarding', () => {
 });
 
 describe('several hub instances over one database', () => {
-  it('take the same device\'s batches concurrently without duplicating or losing any', async () => {
+  it("take the same device's batches concurrently without duplicating or losing any", async () => {
     const second = await hubOn(0, false);
     try {
       const d = await device(300);
@@ -369,7 +401,9 @@ describe('the sync sender', () => {
         await waitUntil(() => sender.status().acked === 151, 15_000);
         expect(sender.status()).toMatchObject({ lagRecords: 0, lagSeconds: 0 });
         expect(d.store.hubAcked()).toBe(151);
-        const { rows } = await hub.store.pool.query('SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids FROM events WHERE device = $1', [d.store.device]);
+        const { rows } = await hub.store.pool.query('SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids FROM events WHERE device = $1', [
+          d.store.device,
+        ]);
         expect(rows[0]).toEqual({ n: 151, ids: 151 });
         // A checkpoint signed after its events were sent (on a timer, at shutdown) follows them.
         d.store.checkpointNow();

@@ -65,7 +65,7 @@ async function scrape(token = SCRAPER): Promise<Map<string, Family>> {
   return parsePrometheusText(await res.text());
 }
 
-describe('the hub\'s /metrics', () => {
+describe("the hub's /metrics", () => {
   it('counts the events a real ingest stored and the duplicates of a replay, and times each batch', async () => {
     const before = await scrape();
     const stored0 = sampleValue(before, 'gatehouse_hub_events_ingested_total', { result: 'stored' })!;
@@ -87,7 +87,7 @@ describe('the hub\'s /metrics', () => {
     expect(sampleValue(after, 'gatehouse_hub_http_requests_total', { route: 'events', status: '200' })).toBeGreaterThanOrEqual(3);
   });
 
-  it('reports each device\'s lag, and flags a gap and a fork per device and across the fleet', async () => {
+  it("reports each device's lag, and flags a gap and a fork per device and across the fleet", async () => {
     const steady = await device(10);
     await steady.client.sendBatch(steady.batch(0, 11));
 
@@ -169,9 +169,13 @@ describe('the hub\'s /metrics', () => {
   });
 
   it('is refused to everyone on a hub with no metrics or admin token configured', async () => {
-    const closed = await startHub({ databaseUrl: await postgres.createDatabase('hub_metrics_closed'), host: '127.0.0.1', port: 0, adminTokenHashes: [], enrolmentSecretHashes: [] }, quiet);
+    const closed = await startHub(
+      { databaseUrl: await postgres.createDatabase('hub_metrics_closed'), host: '127.0.0.1', port: 0, adminTokenHashes: [], enrolmentSecretHashes: [] },
+      quiet,
+    );
     try {
-      for (const headers of [{}, { authorization: 'Bearer ' }, { authorization: `Bearer ${SCRAPER}` }] as Record<string, string>[]) expect((await fetch(`${closed.url}/metrics`, { headers })).status).toBe(401);
+      for (const headers of [{}, { authorization: 'Bearer ' }, { authorization: `Bearer ${SCRAPER}` }] as Record<string, string>[])
+        expect((await fetch(`${closed.url}/metrics`, { headers })).status).toBe(401);
     } finally {
       await closed.close();
     }

@@ -72,7 +72,7 @@ afterAll(async () => {
 });
 
 describe('the desktop app answering the human channel', () => {
-  it('opens a window for the refund the person\'s rule holds, shows it every fact, and runs the call once the window approves', async () => {
+  it("opens a window for the refund the person's rule holds, shows it every fact, and runs the call once the window approves", async () => {
     const { client } = await connectBridge(home.env, { era: 'legacy', client: 'ide', token });
     const refund = client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-2', amount: 260, currency: 'EUR' } }, { timeout: 60_000 });
     const win = await eventually(() => windows.find((w) => w.title === 'Allow ide to call crm__refund?' && !w.closed), 15_000, 'the question window');
@@ -97,10 +97,14 @@ describe('the desktop app answering the human channel', () => {
   it('takes the answer from the console window\'s inbox too, and treats a closed window as "no"', async () => {
     const { client } = await connectBridge(home.env, { era: 'modern', client: 'ide', token });
     const first = errorOf(client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-3', amount: 11, currency: 'EUR' } }, { timeout: 60_000 }));
-    const inbox = await eventually(() => {
-      const reply = call(CHANNELS.inbox, CONSOLE_WINDOW) as unknown as { ok: true; result: WaitingQuestion[] };
-      return reply.result.length === 1 ? reply.result : undefined;
-    }, 15_000, 'the question in the inbox');
+    const inbox = await eventually(
+      () => {
+        const reply = call(CHANNELS.inbox, CONSOLE_WINDOW) as unknown as { ok: true; result: WaitingQuestion[] };
+        return reply.result.length === 1 ? reply.result : undefined;
+      },
+      15_000,
+      'the question in the inbox',
+    );
     expect(call(CHANNELS.inboxAnswer, CONSOLE_WINDOW, { id: inbox[0]!.id, answer: { decision: 'decline' } })).toMatchObject({ ok: true });
     expect((await first).message).toContain('the person at this computer declined');
 

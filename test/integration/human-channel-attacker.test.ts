@@ -130,17 +130,34 @@ beforeAll(async () => {
   writeFileSync(join(scratch, 'exec.log'), '', { mode: 0o644 });
 
   // A private session bus, a display, and a real notification server on both.
-  bus = spawn('dbus-daemon', ['--session', '--nofork', '--print-address=1', `--address=unix:path=${join(scratch, 'bus')}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  bus = spawn('dbus-daemon', ['--session', '--nofork', '--print-address=1', `--address=unix:path=${join(scratch, 'bus')}`], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   let printed = '';
   bus.stdout!.setEncoding('utf8').on('data', (c: string) => (printed += c));
   busAddress = await eventually(() => /^(unix:\S+)\n/.exec(printed)?.[1], 10_000, 'the session bus');
   x = await startXvfb();
   const desktop = { HOME: home.home, PATH: `${shims}:${process.env.PATH!}`, DISPLAY: x.display, DBUS_SESSION_BUS_ADDRESS: busAddress };
   dunst = spawn('dunst', [], { env: desktop, stdio: 'ignore' });
-  await eventually(() => {
-    const owner = spawnSync('dbus-send', ['--bus=' + busAddress, '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', 'string:org.freedesktop.Notifications'], { encoding: 'utf8' });
-    return owner.stdout.includes('boolean true') || undefined;
-  }, 15_000, 'dunst on the bus');
+  await eventually(
+    () => {
+      const owner = spawnSync(
+        'dbus-send',
+        [
+          '--bus=' + busAddress,
+          '--print-reply',
+          '--dest=org.freedesktop.DBus',
+          '/org/freedesktop/DBus',
+          'org.freedesktop.DBus.NameHasOwner',
+          'string:org.freedesktop.Notifications',
+        ],
+        { encoding: 'utf8' },
+      );
+      return owner.stdout.includes('boolean true') || undefined;
+    },
+    15_000,
+    'dunst on the bus',
+  );
   monitor = spawn('dbus-monitor', ['--address', busAddress], { stdio: ['ignore', 'pipe', 'pipe'] });
   monitor.stdout!.setEncoding('utf8').on('data', (c: string) => (monitored += c));
   await eventually(() => monitored.includes('NameAcquired') || monitored.length > 0 || undefined, 10_000, 'dbus-monitor');
@@ -181,16 +198,27 @@ beforeAll(async () => {
   seen.push({ where: 'gatehouse console', text: asked.stdout + asked.stderr });
   expect(asked.code).toBe(0);
 
-  await eventually(() => /Pair the client "intruder"/.test(daemon.screen()) && /Allow ide to call crm__refund/.test(daemon.screen()), 20_000, 'both questions on the terminal');
+  await eventually(
+    () => /Pair the client "intruder"/.test(daemon.screen()) && /Allow ide to call crm__refund/.test(daemon.screen()),
+    20_000,
+    'both questions on the terminal',
+  );
   await eventually(() => (daemon.screen().match(/sign-in code [0-9A-Z]{4}-[0-9A-Z]{4}/g) ?? []).length >= 2, 10_000, 'the second console code');
   // Let notify-send run and the notification server show both.
   await eventually(() => (monitored.match(/member=Notify\b/g) ?? []).length >= 2 || undefined, 10_000, 'two notifications on the bus');
 
   // What the agent can ask of every channel it can reach, while the questions wait.
   for (const method of ['status', 'questions.list', 'identity.status', 'policy.status', 'clients.list', 'audit.query'] as const) {
-    seen.push({ where: `control ${method}`, text: JSON.stringify(await callControl(home.paths.controlSocketPath, method, (method === 'audit.query' ? { limit: 1000 } : {}) as never)) });
+    seen.push({
+      where: `control ${method}`,
+      text: JSON.stringify(await callControl(home.paths.controlSocketPath, method, (method === 'audit.query' ? { limit: 1000 } : {}) as never)),
+    });
   }
-  for (const args of [['status', '--json'], ['clients', 'list', '--json'], ['audit', 'query', '--limit', '1000']]) {
+  for (const args of [
+    ['status', '--json'],
+    ['clients', 'list', '--json'],
+    ['audit', 'query', '--limit', '1000'],
+  ]) {
     const run = await runGatehouse(args, env);
     seen.push({ where: `gatehouse ${args.join(' ')}`, text: run.stdout + run.stderr });
   }
@@ -198,8 +226,8 @@ beforeAll(async () => {
 
   rootWatch = await rootW.stop();
   nobodyWatch = await nobodyW?.stop();
-  seen.push(...rootWatch.cmdlines.map((text) => ({ where: 'a process\'s command line', text })));
-  seen.push(...rootWatch.environs.map((text) => ({ where: 'a process\'s environment', text })));
+  seen.push(...rootWatch.cmdlines.map((text) => ({ where: "a process's command line", text })));
+  seen.push(...rootWatch.environs.map((text) => ({ where: "a process's environment", text })));
   seen.push({ where: 'the session bus (dbus-monitor)', text: monitored });
   seen.push({ where: 'the arguments of notify-send, xdg-open and the browsers', text: readFileSync(join(scratch, 'exec.log'), 'utf8') });
   for (const file of filesUnder(home.home)) seen.push({ where: file.path, text: file.bytes.toString('latin1') });
@@ -238,8 +266,8 @@ function hits(texts: { where: string; text: string }[]): string[] {
   return found;
 }
 
-describe.skipIf(!HAVE_PARTS)('a same-user agent hunting for the human channel\'s secrets', () => {
-  it('sees the questions\' codes nowhere but on the person\'s terminal', () => {
+describe.skipIf(!HAVE_PARTS)("a same-user agent hunting for the human channel's secrets", () => {
+  it("sees the questions' codes nowhere but on the person's terminal", () => {
     // Two page codes (refund, pairing) and two console codes (at start, and the one the agent asked for).
     expect(secrets).toHaveLength(4);
     expect(ports).toHaveLength(2);
@@ -248,7 +276,7 @@ describe.skipIf(!HAVE_PARTS)('a same-user agent hunting for the human channel\'s
     expect(hits(seen)).toEqual([]);
   });
 
-  it('was watching where it mattered: notify-send\'s arguments, the Notify calls on the bus, the daemon\'s command line and environment', () => {
+  it("was watching where it mattered: notify-send's arguments, the Notify calls on the bus, the daemon's command line and environment", () => {
     const exec = readFileSync(join(scratch, 'exec.log'), 'utf8');
     expect(exec).toMatch(/^notify-send .*Gatehouse: Allow ide to call crm__refund\?/m);
     expect(exec).toMatch(/^notify-send .*Gatehouse: Pair the client "intruder"\?/m);
@@ -275,7 +303,10 @@ describe.skipIf(!HAVE_PARTS)('a same-user agent hunting for the human channel\'s
   it('cannot answer through anything it can reach, and the deadline refuses the refund', async () => {
     const pending = () => status().then((s) => s.pendingQuestions);
     expect(await pending()).toBe(2);
-    const report = (await callControl(home.paths.controlSocketPath, 'questions.list', {})) as { questions: { id: string; title: string }[]; pageOrigin: string };
+    const report = (await callControl(home.paths.controlSocketPath, 'questions.list', {})) as {
+      questions: { id: string; title: string }[];
+      pageOrigin: string;
+    };
     const refundQuestion = report.questions.find((q) => q.title.includes('crm__refund'))!;
     // MCP on the socket and over HTTP: no tool, no method.
     for (const name of ['gatehouse__approve', 'approve', 'questions__answer']) {
@@ -286,13 +317,19 @@ describe.skipIf(!HAVE_PARTS)('a same-user agent hunting for the human channel\'s
     // Every control method, with the question's id: none answers it.
     for (const method of Object.keys(ControlRequests)) {
       if (['servers.stop', 'servers.restart', 'servers.remove', 'clients.revoke', 'identity.logout', 'secrets.delete'].includes(method)) continue;
-      await callControl(home.paths.controlSocketPath, method as never, { id: refundQuestion.id, answer: { decision: 'approve' } } as never).catch(() => undefined);
+      await callControl(home.paths.controlSocketPath, method as never, { id: refundQuestion.id, answer: { decision: 'approve' } } as never).catch(
+        () => undefined,
+      );
     }
     // The CLI has no command for it.
     expect((await runGatehouse(['approve', refundQuestion.id], env)).code).toBe(2);
     // The console without a sign-in: the WebSocket is refused, guessed codes are refused.
     const consoleOrigin = /open (http:\/\/127\.0\.0\.1:\d+)\/login/.exec(daemon.screen())![1]!;
-    const guessed = await fetch(`${consoleOrigin}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: consoleOrigin }, body: 'code=0000-0000' });
+    const guessed = await fetch(`${consoleOrigin}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: consoleOrigin },
+      body: 'code=0000-0000',
+    });
     expect(guessed.status).toBe(403);
     // The question page without its code: a code form, and wrong codes refused.
     const page = `${report.pageOrigin}/q/${refundQuestion.id}`;

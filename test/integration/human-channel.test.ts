@@ -67,12 +67,16 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-describe('the person at the daemon\'s terminal', () => {
+describe("the person at the daemon's terminal", () => {
   it('sees the agent\'s refund with every fact, types "o", and only then does it run', async () => {
     const { client } = await connectBridge(home.env, { era: 'legacy', client: 'ide', token });
     const before = daemon.screen().length;
     const call = refund(client, 260);
-    const block = await eventually(() => /Gatehouse asks \[(\d+)\]: Allow ide to call crm__refund\?[\s\S]*?─{72}/.exec(daemon.screen().slice(before))?.[0], 15_000, 'the question');
+    const block = await eventually(
+      () => /Gatehouse asks \[(\d+)\]: Allow ide to call crm__refund\?[\s\S]*?─{72}/.exec(daemon.screen().slice(before))?.[0],
+      15_000,
+      'the question',
+    );
     expect(block).toContain('Why you are asked: This call is one you asked to approve first in your Gatehouse config (approvals.ask: crm__refund)');
     expect(block).toContain('"amount": 260');
     expect(block).toContain('o = Allow once: this call only');

@@ -34,7 +34,9 @@ let browser: Browser;
 function palette(): Record<string, { light: string; dark: string }> {
   const css = readFileSync(join(REPO, 'resources', 'theme.css'), 'utf8');
   const rgb = (hex: string) => `rgb(${[1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(', ')})`;
-  return Object.fromEntries([...css.matchAll(/--([\w-]+):\s*light-dark\((#[0-9a-f]{6}),\s*(#[0-9a-f]{6})\)/g)].map((m) => [m[1]!, { light: rgb(m[2]!), dark: rgb(m[3]!) }]));
+  return Object.fromEntries(
+    [...css.matchAll(/--([\w-]+):\s*light-dark\((#[0-9a-f]{6}),\s*(#[0-9a-f]{6})\)/g)].map((m) => [m[1]!, { light: rgb(m[2]!), dark: rgb(m[3]!) }]),
+  );
 }
 
 /** Everything that went wrong in a page: script errors, console errors (where Chromium reports CSP violations), failed loads. */
@@ -75,7 +77,11 @@ async function askForRefund(amount: number): Promise<{ call: Promise<{ text: str
     (result) => ({ text: textOf(result) }),
     (error: unknown) => ({ error: (error as Error).message }),
   );
-  const shown = await eventually(() => /open (http:\/\/127\.0\.0\.1:\d+\/q\/[\w-]{16}) and type the code ([0-9A-Z]{4}-[0-9A-Z]{4})/.exec(daemon.screen().slice(before)), 15_000, 'the question on the terminal');
+  const shown = await eventually(
+    () => /open (http:\/\/127\.0\.0\.1:\d+\/q\/[\w-]{16}) and type the code ([0-9A-Z]{4}-[0-9A-Z]{4})/.exec(daemon.screen().slice(before)),
+    15_000,
+    'the question on the terminal',
+  );
   return { call, url: shown[1]!, code: shown[2]! };
 }
 
@@ -146,7 +152,7 @@ describe('the question page in Chromium', () => {
     }
   });
 
-  it('wears the console\'s palette, light or dark as the system is, and shows the time left as a bar that empties', async () => {
+  it("wears the console's palette, light or dark as the system is, and shows the time left as a bar that empties", async () => {
     const theme = palette();
     expect(Object.keys(theme)).toEqual(expect.arrayContaining(['bg', 'panel', 'text', 'accent']));
     const { call, url, code } = await askForRefund(75);

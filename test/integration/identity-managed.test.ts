@@ -71,12 +71,12 @@ const tools = async (token: string) => {
 };
 
 describe('SSO under a managed policy', () => {
-  it('uses the organisation\'s provider from the managed location, and refuses calls until the user signs in', async () => {
+  it("uses the organisation's provider from the managed location, and refuses calls until the user signs in", async () => {
     expect(daemon.status().identity).toMatchObject({ mode: 'oidc', state: 'signed-out', issuer: idp.issuer, settingsSource: 'managed' });
     expect(await tools(tokens.ide!)).toEqual([]);
   });
 
-  it('maps the signed-in user\'s groups to roles through the bundle: an analyst sees the analysts\' tools', async () => {
+  it("maps the signed-in user's groups to roles through the bundle: an analyst sees the analysts' tools", async () => {
     // What `gatehouse login` does: the browser flow, the refresh token into the keychain, then the daemon reloads.
     const settings = IdentitySettingsSchema.parse({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'] });
     const client = await OidcClient.discover(settings);
@@ -87,7 +87,7 @@ describe('SSO under a managed policy', () => {
     expect(await tools(tokens.ide!)).toEqual(['crm__get_contact', 'crm__search_contacts']);
   });
 
-  it('a client paired for one tool gets the intersection of its scope and the user\'s rights', async () => {
+  it("a client paired for one tool gets the intersection of its scope and the user's rights", async () => {
     expect(await tools(tokens.briefing!)).toEqual(['crm__search_contacts']);
   });
 });

@@ -172,7 +172,7 @@ describe('sign-in failures fail closed with a precise error', () => {
     expect(error.message).toMatch(/^cannot reach the identity provider at http:\/\/127\.0\.0\.1:9/);
   });
 
-  it('refuses a response without state, with another sign-in\'s state, and a replayed one', async () => {
+  it("refuses a response without state, with another sign-in's state, and a replayed one", async () => {
     const client = await OidcClient.discover(settingsFor(idp.issuer));
     const deliver = (transform: (callback: URL) => URL[]) => ({
       say: () => undefined,
@@ -212,7 +212,7 @@ describe('sign-in failures fail closed with a precise error', () => {
     if (second) expect(second.status).toBe(400);
   });
 
-  it('refuses a code redeemed with another sign-in\'s PKCE verifier (an intercepted code)', async () => {
+  it("refuses a code redeemed with another sign-in's PKCE verifier (an intercepted code)", async () => {
     const client = await OidcClient.discover(settingsFor(idp.issuer));
     // Sign-in A gets as far as a code, which an attacker intercepts instead of A's loopback server.
     let stolen = '';
@@ -266,7 +266,7 @@ describe('sign-in failures fail closed with a precise error', () => {
     expect((await lie(() => ({ aud: 'another-app' }))).code).toBe('oidc_wrong_audience');
   });
 
-  it('refuses an ID token whose nonce is not this sign-in\'s', async () => {
+  it("refuses an ID token whose nonce is not this sign-in's", async () => {
     expect((await lie(() => ({ nonce: 'replayed-from-elsewhere' }))).code).toBe('oidc_nonce_mismatch');
   });
 
@@ -279,7 +279,7 @@ describe('sign-in failures fail closed with a precise error', () => {
     expect((await lie(() => ({ iss: 'https://evil.example' }))).code).toBe('oidc_wrong_issuer');
   });
 
-  it('accepts the lying provider\'s honest token, so the refusals above are the checks at work', async () => {
+  it("accepts the lying provider's honest token, so the refusals above are the checks at work", async () => {
     liar.idTokenClaims = () => ({});
     const client = await OidcClient.discover(settingsFor(liar.issuer));
     const tokens = await client.loginWithBrowser({ say: () => undefined, openBrowser: async (url) => (void fetch(url).catch(() => undefined), true) });

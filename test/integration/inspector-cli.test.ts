@@ -56,7 +56,13 @@ beforeAll(async () => {
     startGatehouse({
       servers: {
         everything: { type: 'stdio', command: process.execPath, args: [EVERYTHING(), 'stdio'] },
-        memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(data, 'memory.jsonl') }, sandbox: { write: [data] } },
+        memory: {
+          type: 'stdio',
+          command: process.execPath,
+          args: [MEMORY()],
+          env: { MEMORY_FILE_PATH: join(data, 'memory.jsonl') },
+          sandbox: { write: [data] },
+        },
       },
       clients: ['inspector'],
     }),
@@ -78,7 +84,20 @@ interface InspectorRun {
 
 /** `mcp-inspector --cli --format json <inspector args> -- node bin/gatehouse.js connect <bridge args>`. */
 async function inspect(inspectorArgs: string[], bridgeArgs: string[] = ['--client', 'inspector', '--token-file', tokenFile]): Promise<InspectorRun> {
-  const args = [launcher, '--cli', '--format', 'json', '-e', `GATEHOUSE_HOME=${gh.home}`, ...inspectorArgs, '--', process.execPath, BIN, 'connect', ...bridgeArgs];
+  const args = [
+    launcher,
+    '--cli',
+    '--format',
+    'json',
+    '-e',
+    `GATEHOUSE_HOME=${gh.home}`,
+    ...inspectorArgs,
+    '--',
+    process.execPath,
+    BIN,
+    'connect',
+    ...bridgeArgs,
+  ];
   // The Inspector keeps state under ~/.mcp-inspector; give it the test's throwaway home.
   const run = await exec(node, args, { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: gh.home }, 30_000);
   const line = (run.code === 0 ? run.stdout : run.stdout || run.stderr.split('\n').find((l) => l.startsWith('{"error"')) || '{}').trim();
@@ -95,7 +114,7 @@ const toolNames = (run: InspectorRun) => ((run.json.result?.tools ?? []) as { na
 const text = (run: InspectorRun) => ((run.json.result?.content ?? []) as { type: string; text?: string }[]).map((c) => c.text ?? '').join('');
 
 describe.each([
-  ['2025-era (the Inspector\'s default)', 'legacy', []],
+  ["2025-era (the Inspector's default)", 'legacy', []],
   ['2026-07-28', 'modern', ['--protocol-era', 'modern']],
 ] as const)('the MCP Inspector CLI through gatehouse connect, %s', (_title, era, eraArgs) => {
   it('lists the tools of every server under <server>__<tool> names', async () => {
@@ -125,7 +144,7 @@ describe.each([
 });
 
 describe('the MCP Inspector CLI, refused', () => {
-  it('fails, with the bridge\'s reason on its stderr, when the client comes without its token', async () => {
+  it("fails, with the bridge's reason on its stderr, when the client comes without its token", async () => {
     const run = await inspect(['--method', 'tools/list'], ['--client', 'inspector']);
     expect(run.code).not.toBe(0);
     expect(run.json.error?.message).toBeDefined();

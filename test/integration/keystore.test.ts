@@ -190,12 +190,16 @@ describe('the key store in a process without a Secret Service', () => {
     return JSON.parse(result.stdout) as Record<string, unknown> & { status: Record<string, unknown> };
   };
 
-  it('keeps Gatehouse\'s own items in the file store and says so, but not the user\'s secrets without their opt-in', () => {
+  it("keeps Gatehouse's own items in the file store and says so, but not the user's secrets without their opt-in", () => {
     const state = join(scratch, randomUUID());
-    const out = run(state, join(scratch, 'no-managed'), `
+    const out = run(
+      state,
+      join(scratch, 'no-managed'),
+      `
       await store.set('client-credential/abc', 'ghc_value');
       out.got = (await store.get('client-credential/abc')).unwrap();
-      try { await store.set('secret/stripe_key', 'sk'); out.secret = 'stored'; } catch (e) { out.secret = e.message; }`);
+      try { await store.set('secret/stripe_key', 'sk'); out.secret = 'stored'; } catch (e) { out.secret = e.message; }`,
+    );
     expect(out.status).toMatchObject({ backend: 'file', fileStore: 'allowed', userSecrets: 'none', location: join(state, 'keys') });
     expect(out.status.description).toBe(`the file store in ${join(state, 'keys')} (no OS keychain answered)`);
     expect(out.got).toBe('ghc_value');

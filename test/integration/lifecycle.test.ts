@@ -94,7 +94,12 @@ async function callOnce(gh: RunningGatehouse, tool: string, args: Record<string,
     const send = (message: object) => socket.write(JSON.stringify(message) + '\n');
     socket.write(JSON.stringify({ gatehouse: 'hello', version: 1, client: 'test-client', token: gh.token }) + '\n');
     expect(JSON.parse(await next())).toMatchObject({ gatehouse: 'welcome' });
-    send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'lifecycle', version: '1' } } });
+    send({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'lifecycle', version: '1' } },
+    });
     await next();
     send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: tool, arguments: args } });
@@ -155,8 +160,13 @@ describe('stopping', () => {
 
     const second = await runCli(['daemon'], gh.env);
     expect(second.code).toBe(1);
-    const reason = second.stderr.trimEnd().split('\n').filter((l) => !l.startsWith('{'));
-    expect(reason).toEqual([`gatehouse daemon: another Gatehouse daemon (pid ${gh.child.pid}) is already running for this home (${join(gh.paths.runtimeDir, 'daemon.lock')})`]);
+    const reason = second.stderr
+      .trimEnd()
+      .split('\n')
+      .filter((l) => !l.startsWith('{'));
+    expect(reason).toEqual([
+      `gatehouse daemon: another Gatehouse daemon (pid ${gh.child.pid}) is already running for this home (${join(gh.paths.runtimeDir, 'daemon.lock')})`,
+    ]);
 
     // The first daemon's sockets, runtime file and servers are untouched.
     expect(readFileSync(runtimeInfoFile(gh.paths), 'utf8')).toBe(info);
@@ -174,10 +184,19 @@ describe('configuration changes', () => {
 
     gh.writeConfig({ keep: fixture(), change: fixture(['--name', 'changed']), fresh: fixture() });
     // The daemon watches its config file; nobody has to ask it to reload.
-    await eventually(async () => {
-      const s = (await gh.status()).servers;
-      return !statusOf(s, 'drop') && statusOf(s, 'fresh')?.state === 'ready' && statusOf(s, 'change')?.state === 'ready' && statusOf(s, 'change')?.pid !== before['change'];
-    }, 15_000, 'the new configuration to be applied');
+    await eventually(
+      async () => {
+        const s = (await gh.status()).servers;
+        return (
+          !statusOf(s, 'drop') &&
+          statusOf(s, 'fresh')?.state === 'ready' &&
+          statusOf(s, 'change')?.state === 'ready' &&
+          statusOf(s, 'change')?.pid !== before['change']
+        );
+      },
+      15_000,
+      'the new configuration to be applied',
+    );
 
     const after = await readyPids(gh, ['keep', 'change', 'fresh']);
     expect(after['keep']).toBe(before['keep']);
@@ -185,7 +204,9 @@ describe('configuration changes', () => {
     expect(isAlive(before['change']!)).toBe(false);
     expect((await gh.status()).servers.map((s) => s.name).sort()).toEqual(['change', 'fresh', 'keep']);
     await eventually(() => !isAlive(before['drop']!), 5_000, 'the removed server to exit');
-    const applied = gh.logs.map((l) => JSON.parse(l) as { event: string; added?: string[]; removed?: string[]; restarted?: string[]; unchanged?: string[] }).find((e) => e.event === 'config.applied');
+    const applied = gh.logs
+      .map((l) => JSON.parse(l) as { event: string; added?: string[]; removed?: string[]; restarted?: string[]; unchanged?: string[] })
+      .find((e) => e.event === 'config.applied');
     expect(applied).toMatchObject({ added: ['fresh'], removed: ['drop'], restarted: ['change'], unchanged: ['keep'] });
     expect((await gh.status()).servers.find((s) => s.name === 'change')?.serverInfo?.name).toBe('changed');
     expect(await callOnce(gh, 'fresh__echo', { text: 'new' })).toBe('new');
@@ -202,7 +223,11 @@ describe('configuration changes', () => {
     expect(report.ok).toBe(false);
     expect(report.error).toBe(`${file}: servers.keep.requestTimeoutMs: expected number, received string`);
     // ... and through the file watcher, which logs it.
-    await eventually(() => gh.logs.some((l) => l.includes('"config.rejected"') && l.includes('servers.keep.requestTimeoutMs')), 5_000, 'the watcher to reject the file');
+    await eventually(
+      () => gh.logs.some((l) => l.includes('"config.rejected"') && l.includes('servers.keep.requestTimeoutMs')),
+      5_000,
+      'the watcher to reject the file',
+    );
 
     // A syntax problem is located by line and column.
     writeFileSync(file, '{\n  "servers": {\n    "keep": { "type": "stdio", }\n  }\n}\n');

@@ -79,10 +79,10 @@ describe('an employee who has not signed in yet', () => {
     if (setup) rmSync(setup.home.home, { recursive: true, force: true });
   });
 
-  it('is told in the bridge\'s stderr, the initialize instructions and every unknown answer that sign-in is needed, and how', async () => {
+  it("is told in the bridge's stderr, the initialize instructions and every unknown answer that sign-in is needed, and how", async () => {
     const signInNeeded = `you are not signed in to ${idp.issuer}; sign in again with \`gatehouse login\``;
     const bridge = await connectBridge(setup.home.env, { era: 'legacy', client: 'ide', token: setup.tokens.ide! });
-    await eventually(() => bridge.stderr().includes(signInNeeded), 5000, 'the notice on the bridge\'s stderr');
+    await eventually(() => bridge.stderr().includes(signInNeeded), 5000, "the notice on the bridge's stderr");
     expect(bridge.stderr()).toContain(`gatehouse connect: ${signInNeeded}`);
     expect(bridge.client.getInstructions()).toContain(signInNeeded);
     expect((await bridge.client.listTools()).tools).toEqual([]);
@@ -142,7 +142,7 @@ describe('an employee whose groups map to no role', () => {
       const notice =
         'your groups (marketing) map to no role in the managed policy (bundle v3), so it permits you nothing; ' +
         'ask your administrator for access (`gatehouse whoami` shows your groups and roles)';
-      await eventually(() => bridge.stderr().includes(notice), 5000, 'the notice on the bridge\'s stderr');
+      await eventually(() => bridge.stderr().includes(notice), 5000, "the notice on the bridge's stderr");
       expect(bridge.client.getInstructions()).toContain(notice);
       expect((await errorOf(bridge.client.callTool({ name: 'crm__refund', arguments: {} }))).message).toContain(
         `Unknown tool: crm__refund (you are signed in as eve@example.com (test identity), but ${notice})`,
@@ -186,7 +186,7 @@ describe('a support employee', () => {
     expect(person.asked[0]!.scope!.servers).toEqual([{ name: 'crm', tools: ['search_contacts', 'get_contact', 'refund'] }]);
   });
 
-  it('sees a session\'s quota in status while its client is connected, and no longer once it has gone', async () => {
+  it("sees a session's quota in status while its client is connected, and no longer once it has gone", async () => {
     const bridge = await connectBridge(setup.home.env, { era: 'legacy', client: 'ide', token: setup.tokens.ide! });
     expect(textOf(await bridge.client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-1', amount: 5, currency: 'EUR' } }))).toContain(
       'refunded 5.00 EUR',

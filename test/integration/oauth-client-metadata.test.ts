@@ -64,28 +64,52 @@ const pkce = () => {
 
 function authorizeUrl(clientId: string, challenge: string, redirect = REDIRECT): string {
   const url = new URL(`${base}/oauth/authorize`);
-  for (const [k, v] of Object.entries({ response_type: 'code', client_id: clientId, redirect_uri: redirect, code_challenge: challenge, code_challenge_method: 'S256', state: 'st-9', resource: `${base}/mcp` })) url.searchParams.set(k, v);
+  for (const [k, v] of Object.entries({
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: redirect,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state: 'st-9',
+    resource: `${base}/mcp`,
+  }))
+    url.searchParams.set(k, v);
   return url.href;
 }
 
-describe('Client ID Metadata Documents at Gatehouse\'s authorization server', () => {
+describe("Client ID Metadata Documents at Gatehouse's authorization server", () => {
   it('says it accepts them, keeps dynamic registration for older clients, and sends iss', async () => {
     const as = (await (await fetch(`${base}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
-    expect(as).toMatchObject({ client_id_metadata_document_supported: true, authorization_response_iss_parameter_supported: true, registration_endpoint: `${base}/oauth/register` });
+    expect(as).toMatchObject({
+      client_id_metadata_document_supported: true,
+      authorization_response_iss_parameter_supported: true,
+      registration_endpoint: `${base}/oauth/register`,
+    });
   });
 
   it('authorizes a client named by its document: the person pairs it, the code comes back with iss, and the token works', async () => {
     const clientId = `${docsOrigin}/clients/ide.json`;
-    routes.set('/clients/ide.json', json({ client_id: clientId, client_name: 'Metadata IDE', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'] }));
+    routes.set(
+      '/clients/ide.json',
+      json({
+        client_id: clientId,
+        client_name: 'Metadata IDE',
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code'],
+      }),
+    );
     const { verifier, challenge } = pkce();
     const browser = new TestBrowser();
-    const waiting = browser.follow(authorizeUrl(clientId, challenge), (u) => u.startsWith(REDIRECT)).then(async function poll(page): Promise<URL> {
-      if (page.url.startsWith(REDIRECT)) return new URL(page.url);
-      expect(page.body).toContain('Waiting for your approval');
-      await new Promise((r) => setTimeout(r, 200));
-      const next = /url=([^"]+)"/.exec(page.body)?.[1];
-      return poll(await browser.follow(new URL(next!.replace(/&amp;/g, '&'), base).href, (u) => u.startsWith(REDIRECT)));
-    });
+    const waiting = browser
+      .follow(authorizeUrl(clientId, challenge), (u) => u.startsWith(REDIRECT))
+      .then(async function poll(page): Promise<URL> {
+        if (page.url.startsWith(REDIRECT)) return new URL(page.url);
+        expect(page.body).toContain('Waiting for your approval');
+        await new Promise((r) => setTimeout(r, 200));
+        const next = /url=([^"]+)"/.exec(page.body)?.[1];
+        return poll(await browser.follow(new URL(next!.replace(/&amp;/g, '&'), base).href, (u) => u.startsWith(REDIRECT)));
+      });
     const question = await gh.nextQuestion(/Pair the client "Metadata IDE/);
     // The person sees where the client's description comes from.
     expect(question.text).toContain(`metadata document is at ${clientId}`);
@@ -96,7 +120,13 @@ describe('Client ID Metadata Documents at Gatehouse\'s authorization server', ()
     const res = await fetch(`${base}/oauth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code: back.searchParams.get('code')!, code_verifier: verifier, client_id: clientId, redirect_uri: REDIRECT }),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: back.searchParams.get('code')!,
+        code_verifier: verifier,
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+      }),
     });
     expect(res.status).toBe(200);
     const token = ((await res.json()) as { access_token: string }).access_token;
@@ -132,7 +162,7 @@ describe('the guarded fetch of a client metadata document', () => {
   const policy = (over: Partial<ClientMetadataPolicy> = {}): ClientMetadataPolicy => ({ ...DEFAULT_METADATA_POLICY, timeoutMs: 800, ...over });
   const fetchDoc = (url: string, over: Partial<ClientMetadataPolicy> = {}) => fetchClientMetadata(url, policy(over), acceptableRedirect);
 
-  it('fetches only https addresses: plain http is refused outside the tests\' loopback allowance', async () => {
+  it("fetches only https addresses: plain http is refused outside the tests' loopback allowance", async () => {
     await expect(fetchDoc('http://clients.example.com/ide.json')).rejects.toThrow(/only https:\/\/ addresses are fetched/);
     await expect(fetchDoc(`${docsOrigin}/clients/ide.json`)).rejects.toThrow(/only https:\/\/ addresses are fetched/);
     await expect(fetchDoc('https://clients.example.com/')).rejects.toThrow(/has no path/);
@@ -140,7 +170,14 @@ describe('the guarded fetch of a client metadata document', () => {
   });
 
   it('refuses private, loopback and link-local addresses, as literals and as what a name resolves to', async () => {
-    for (const url of ['https://10.1.2.3/c.json', 'https://192.168.0.9/c.json', 'https://169.254.169.254/latest/meta-data', 'https://[::1]/c.json', 'https://[fd00::1]/c.json', 'https://[::ffff:127.0.0.1]/c.json']) {
+    for (const url of [
+      'https://10.1.2.3/c.json',
+      'https://192.168.0.9/c.json',
+      'https://169.254.169.254/latest/meta-data',
+      'https://[::1]/c.json',
+      'https://[fd00::1]/c.json',
+      'https://[::ffff:127.0.0.1]/c.json',
+    ]) {
       await expect(fetchDoc(url), url).rejects.toThrow(/private or special-purpose address/);
     }
     // A public-looking name that resolves inward (DNS rebinding, an /etc/hosts entry): refused after resolution, before connecting.
@@ -151,7 +188,9 @@ describe('the guarded fetch of a client metadata document', () => {
     routes.set('/hop/private', (res) => res.writeHead(302, { location: 'https://10.0.0.5/c.json' }).end());
     routes.set('/hop/http', (res) => res.writeHead(302, { location: 'http://clients.example.com/c.json' }).end());
     await expect(fetchDoc(`${docsOrigin}/hop/private`, { allowLoopbackHttp: true })).rejects.toThrow(/10\.0\.0\.5 is a private or special-purpose address/);
-    await expect(fetchDoc(`${docsOrigin}/hop/http`, { allowLoopbackHttp: true })).rejects.toThrow(/redirects to http:\/\/clients\.example\.com\/c\.json, where only https/);
+    await expect(fetchDoc(`${docsOrigin}/hop/http`, { allowLoopbackHttp: true })).rejects.toThrow(
+      /redirects to http:\/\/clients\.example\.com\/c\.json, where only https/,
+    );
   });
 
   it('follows a few redirects that stay allowed, and no more', async () => {
@@ -179,7 +218,10 @@ describe('the guarded fetch of a client metadata document', () => {
     // Nothing Gatehouse trusts serves https://10.255.255.1 here: allowed, the fetch is tried and fails on the network or on
     // TLS within the limit, instead of being refused before any connection.
     const started = Date.now();
-    const error = await fetchDoc('https://10.255.255.1/c.json', { allowPrivateAddresses: true, timeoutMs: 500 }).then(() => undefined, (e: Error) => e);
+    const error = await fetchDoc('https://10.255.255.1/c.json', { allowPrivateAddresses: true, timeoutMs: 500 }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(error?.message).toMatch(/^the client metadata document at https:\/\/10\.255\.255\.1\/c\.json was not fetched: /);
     expect(error?.message).not.toMatch(/private or special-purpose/);
     expect(Date.now() - started).toBeLessThan(3000);

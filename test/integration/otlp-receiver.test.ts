@@ -22,7 +22,8 @@ afterAll(async () => {
   await receiver?.close();
 });
 
-const post = (path: string, type: string, body: Uint8Array | string) => fetch(`${receiver.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body });
+const post = (path: string, type: string, body: Uint8Array | string) =>
+  fetch(`${receiver.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body });
 
 describe('the test OTLP receiver', () => {
   it('decodes JSON logs from the official logs exporter', async () => {
@@ -49,7 +50,12 @@ describe('the test OTLP receiver', () => {
     await exporter.shutdown();
     expect(result.code).toBe(0);
     const [record] = receiver.logRecords();
-    expect(record).toMatchObject({ severityText: 'WARN', body: { stringValue: 'hello' }, eventName: 'test.event', resource: { 'service.name': 'receiver-test' } });
+    expect(record).toMatchObject({
+      severityText: 'WARN',
+      body: { stringValue: 'hello' },
+      eventName: 'test.event',
+      resource: { 'service.name': 'receiver-test' },
+    });
     expect(attributesOf(record!.attributes)).toEqual({ n: 3, s: 'x' });
   });
 
@@ -62,7 +68,12 @@ describe('the test OTLP receiver', () => {
     const response = await post('/v1/traces', 'application/x-protobuf', ProtobufTraceSerializer.serializeRequest([finished!])!);
     expect(response.status).toBe(200);
     const [got] = receiver.spans();
-    expect(got).toMatchObject({ name: 'governed call', traceId: finished!.spanContext().traceId, spanId: finished!.spanContext().spanId, resource: { 'service.name': 'receiver-test' } });
+    expect(got).toMatchObject({
+      name: 'governed call',
+      traceId: finished!.spanContext().traceId,
+      spanId: finished!.spanContext().spanId,
+      resource: { 'service.name': 'receiver-test' },
+    });
     expect(got!.attributes).toEqual({ 'gatehouse.server': 'memory' });
     expect(receiver.requests.at(-1)!.encoding).toBe('protobuf');
     await provider.shutdown();

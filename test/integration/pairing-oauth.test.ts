@@ -33,27 +33,43 @@ const pkce = () => {
 };
 
 async function register(name = 'Claude Desktop', redirect = REDIRECT): Promise<string> {
-  const res = await fetch(`${base}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_name: name, redirect_uris: [redirect], token_endpoint_auth_method: 'none' }) });
+  const res = await fetch(`${base}/oauth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_name: name, redirect_uris: [redirect], token_endpoint_auth_method: 'none' }),
+  });
   expect(res.status).toBe(201);
   return ((await res.json()) as { client_id: string }).client_id;
 }
 
 function authorizeUrl(clientId: string, challenge: string, extra: Record<string, string> = {}): string {
   const url = new URL(`${base}/oauth/authorize`);
-  for (const [k, v] of Object.entries({ response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256', state: 'st-123', resource: `${base}/mcp`, ...extra })) url.searchParams.set(k, v);
+  for (const [k, v] of Object.entries({
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state: 'st-123',
+    resource: `${base}/mcp`,
+    ...extra,
+  }))
+    url.searchParams.set(k, v);
   return url.href;
 }
 
 /** The browser waits on the authorization page while the person answers; returns where it is finally sent. */
 async function authorize(url: string, decide: (fields: Record<string, string>) => Record<string, string>): Promise<URL> {
   const browser = new TestBrowser();
-  const waiting = browser.follow(url, (u) => u.startsWith(REDIRECT)).then(async function poll(page): Promise<URL> {
-    if (page.url.startsWith(REDIRECT)) return new URL(page.url);
-    expect(page.body).toContain('Waiting for your approval');
-    await new Promise((r) => setTimeout(r, 200));
-    const next = /url=([^"]+)"/.exec(page.body)?.[1];
-    return poll(await browser.follow(new URL(next!.replace(/&amp;/g, '&'), base).href, (u) => u.startsWith(REDIRECT)));
-  });
+  const waiting = browser
+    .follow(url, (u) => u.startsWith(REDIRECT))
+    .then(async function poll(page): Promise<URL> {
+      if (page.url.startsWith(REDIRECT)) return new URL(page.url);
+      expect(page.body).toContain('Waiting for your approval');
+      await new Promise((r) => setTimeout(r, 200));
+      const next = /url=([^"]+)"/.exec(page.body)?.[1];
+      return poll(await browser.follow(new URL(next!.replace(/&amp;/g, '&'), base).href, (u) => u.startsWith(REDIRECT)));
+    });
   const question = await gh.nextQuestion(/Pair the client/);
   await answer(question, decide({}));
   return waiting;
@@ -77,7 +93,12 @@ describe('MCP authorization', () => {
     const prm = (await (await fetch(`${base}/.well-known/oauth-protected-resource/mcp`)).json()) as Record<string, unknown>;
     expect(prm).toMatchObject({ resource: `${base}/mcp`, authorization_servers: [base] });
     const as = (await (await fetch(`${base}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
-    expect(as).toMatchObject({ issuer: base, code_challenge_methods_supported: ['S256'], token_endpoint_auth_methods_supported: ['none'], registration_endpoint: `${base}/oauth/register` });
+    expect(as).toMatchObject({
+      issuer: base,
+      code_challenge_methods_supported: ['S256'],
+      token_endpoint_auth_methods_supported: ['none'],
+      registration_endpoint: `${base}/oauth/register`,
+    });
   });
 
   it('registers, is paired by the person with the scope they choose, and calls with the token it redeemed', async () => {
@@ -103,7 +124,10 @@ describe('MCP authorization', () => {
     const { verifier, challenge } = pkce();
     const back = await authorize(authorizeUrl(clientId, challenge), () => ({ decision: 'approve', scope: 'all', expiry: '1' }));
     const code = back.searchParams.get('code')!;
-    expect(await redeem(clientId, code, pkce().verifier)).toMatchObject({ status: 400, body: { error: 'invalid_grant', error_description: 'PKCE verification failed' } });
+    expect(await redeem(clientId, code, pkce().verifier)).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_grant', error_description: 'PKCE verification failed' },
+    });
     // The code was spent by that attempt; presenting it again is a replay, and whatever it issued is revoked.
     const replay = await redeem(clientId, code, verifier);
     expect(replay).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
@@ -129,12 +153,20 @@ describe('MCP authorization', () => {
     expect(new URL(plain.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
     const unknown = await fetch(authorizeUrl('no-such-client', pkce().challenge), { redirect: 'manual' });
     expect(unknown.status).toBe(400);
-    const badRegistration = await fetch(`${base}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['http://evil.example/cb'] }) });
+    const badRegistration = await fetch(`${base}/oauth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ redirect_uris: ['http://evil.example/cb'] }),
+    });
     expect(badRegistration.status).toBe(400);
   });
 
   it('refuses the token endpoint to a web page (foreign Origin), like every other path on this port', async () => {
-    const res = await fetch(`${base}/oauth/token`, { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=authorization_code' });
+    const res = await fetch(`${base}/oauth/token`, {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=authorization_code',
+    });
     expect(res.status).toBe(403);
   });
 });

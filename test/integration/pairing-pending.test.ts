@@ -132,7 +132,12 @@ describe('a bridge waiting to be paired, 2025 era (SDK v1 client)', () => {
 
 describe('a bridge waiting to be paired, 2026-07-28 era (SDK v2 client)', () => {
   it('answers at once with no tools, and announces the tools on its listen stream once paired', async () => {
-    const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, 'connect', '--client', 'modern-ide'], env: minimalEnv(gh), stderr: 'pipe' });
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [BIN, 'connect', '--client', 'modern-ide'],
+      env: minimalEnv(gh),
+      stderr: 'pipe',
+    });
     const client = new Client({ name: 'modern', version: '1.0.0' }, { capabilities: {}, versionNegotiation: { mode: { pin: MODERN_VERSION } } });
     let changes = 0;
     client.setNotificationHandler('notifications/tools/list_changed', () => void changes++);

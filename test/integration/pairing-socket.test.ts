@@ -57,7 +57,15 @@ afterEach(async () => {
 /** A bridge connects at once while pairing waits; a refusal reaches it on its next request (issue 11). */
 async function refused(connecting: ReturnType<typeof bridge>, reason: RegExp): Promise<void> {
   const { client } = await connecting;
-  await eventually(() => client.listTools().then(() => false, (e: Error) => reason.test(e.message)), 10_000, `the refusal ${reason}`);
+  await eventually(
+    () =>
+      client.listTools().then(
+        () => false,
+        (e: Error) => reason.test(e.message),
+      ),
+    10_000,
+    `the refusal ${reason}`,
+  );
 }
 
 const names = async (client: Awaited<ReturnType<typeof bridge>>['client']) => (await client.listTools()).tools.map((t) => t.name).sort();
@@ -75,7 +83,11 @@ describe('pairing a bridge', () => {
     expect(answered.page).toContain(question.clientCode!);
     const { client, stderr } = await connecting;
     expect(stderr()).toContain(`check that it shows the code ${question.clientCode}`);
-    await eventually(() => stderr().includes('paired as "morning-briefing"; the credential is kept in the OS keychain (Secret Service'), 10_000, 'the bridge keeping its credential');
+    await eventually(
+      () => stderr().includes('paired as "morning-briefing"; the credential is kept in the OS keychain (Secret Service'),
+      10_000,
+      'the bridge keeping its credential',
+    );
 
     // Read-only: the unannotated and writing tools are neither listed nor callable.
     expect(await names(client)).toEqual(['canary__read']);
@@ -129,7 +141,11 @@ describe('pairing a bridge', () => {
 
   it('refuses a client name that has a credential but comes without it, and an expired credential', async () => {
     // Without the keyring (a bus that is not there) the bridge finds no kept credential, and the daemon will not pair a paired name again.
-    const run = await runGatehouse(['connect', '--client', 'morning-briefing'], bridgeEnv(gh.env, { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus' }), 15_000);
+    const run = await runGatehouse(
+      ['connect', '--client', 'morning-briefing'],
+      bridgeEnv(gh.env, { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus' }),
+      15_000,
+    );
     expect(run.stderr).toMatch(/client "morning-briefing" has a credential, but this bridge did not present it/);
     const expired = new ClientRegistry(join(gh.paths.stateDir, 'clients.json')).list().find((r) => r.name === 'expired-agent')!;
     expect(expired.expiresAt).toBeDefined();
@@ -191,7 +207,11 @@ describe('consent only in the human channel', () => {
     expect(bareText).not.toContain('page-test');
     // A DNS-rebinding page reaches 127.0.0.1 under its own host name.
     const rebinding = await new Promise<number>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: Number(url.port), path: url.pathname, headers: { host: `evil.example:${url.port}` } }, (res) => resolve(res.statusCode ?? 0)).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port: Number(url.port), path: url.pathname, headers: { host: `evil.example:${url.port}` } }, (res) =>
+          resolve(res.statusCode ?? 0),
+        )
+        .on('error', reject);
     });
     expect(rebinding).toBe(403);
     const post = (fields: Record<string, string>, origin = url.origin) =>
@@ -204,7 +224,7 @@ describe('consent only in the human channel', () => {
     await refused(connecting, /declined/);
   });
 
-  it('locks a question\'s page after five wrong codes, says so on the terminal, and the terminal still answers', async () => {
+  it("locks a question's page after five wrong codes, says so on the terminal, and the terminal still answers", async () => {
     const connecting = bridge('guessed-at');
     const question = await gh.nextQuestion(/"guessed-at"/);
     for (let i = 0; i < 5; i++) {

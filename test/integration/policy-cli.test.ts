@@ -217,12 +217,12 @@ describe('the sample bundle', () => {
     const result = await gatehouse('pin', SAMPLE_DIR);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(result.stdout.trim().split('\n').map((l) => l.split(/\s+/).slice(0, 2).join(' '))).toEqual([
-      'crm__delete_contact same',
-      'crm__get_contact same',
-      'crm__refund same',
-      'crm__search_contacts same',
-    ]);
+    expect(
+      result.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s+/).slice(0, 2).join(' ')),
+    ).toEqual(['crm__delete_contact same', 'crm__get_contact same', 'crm__refund same', 'crm__search_contacts same']);
   });
 
   it('exits 1 when a catalog server does not start, saying which and why', async () => {

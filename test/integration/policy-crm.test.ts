@@ -28,7 +28,11 @@ afterEach(closeAll);
 
 function executed(): { tool: string; args: Record<string, unknown> }[] {
   try {
-    return readFileSync(callLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as never);
+    return readFileSync(callLog, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as never);
   } catch {
     return [];
   }
@@ -45,7 +49,8 @@ async function errorOf(promise: Promise<unknown>): Promise<{ message: string; da
 
 function asRole(user: string, groups: string[]) {
   let gh: ManagedGatehouse;
-  const connect = (server?: string): Promise<Connected> => connectBridge(gh.env, { era: 'legacy', client: 'ide', token: gh.tokens.ide!, ...(server ? { server } : {}) });
+  const connect = (server?: string): Promise<Connected> =>
+    connectBridge(gh.env, { era: 'legacy', client: 'ide', token: gh.tokens.ide!, ...(server ? { server } : {}) });
   beforeAll(async () => {
     gh = await startManaged({ roots: [root], bundle, identity: { user, groups }, settings: { required: true } });
     await gh.until((s) => s.servers.some((v) => v.name === 'crm' && v.state === 'ready'), 'the CRM server from the catalog to be ready', 20_000);
@@ -63,7 +68,11 @@ describe('an analyst', () => {
     const { client } = await connect();
     expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['crm__get_contact', 'crm__search_contacts']);
     expect(gh().status().policy).toMatchObject({ mode: 'managed', version: '1', state: 'enforcing', required: true });
-    expect(gh().status().servers.map((s) => s.name)).toEqual(['crm']);
+    expect(
+      gh()
+        .status()
+        .servers.map((s) => s.name),
+    ).toEqual(['crm']);
   });
 
   it('calls a read-only tool', async () => {
@@ -106,8 +115,12 @@ describe('a support agent', () => {
 
   it('refunds up to 100 EUR (amount in cents for the policy)', async () => {
     const { client } = await connect();
-    expect(textOf(await client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-1', amount: 99.5, currency: 'EUR' } }))).toBe('refunded 99.50 EUR to Ada Lovelace');
-    expect(textOf(await client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-2', amount: 100, currency: 'EUR' } }))).toBe('refunded 100.00 EUR to Grace Hopper');
+    expect(textOf(await client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-1', amount: 99.5, currency: 'EUR' } }))).toBe(
+      'refunded 99.50 EUR to Ada Lovelace',
+    );
+    expect(textOf(await client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-2', amount: 100, currency: 'EUR' } }))).toBe(
+      'refunded 100.00 EUR to Grace Hopper',
+    );
   });
 
   it('is refused with approval_required above 100 EUR when no person can be asked, and the refund never runs (approvals: approval-refund.test.ts)', async () => {
@@ -143,6 +156,8 @@ describe('an admin', () => {
     const { client } = await connect();
     expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(CRM_TOOLS);
     expect(textOf(await client.callTool({ name: 'crm__delete_contact', arguments: { id: 'c-3' } }))).toBe('deleted c-3');
-    expect(textOf(await client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-1', amount: 500, currency: 'EUR' } }))).toBe('refunded 500.00 EUR to Ada Lovelace');
+    expect(textOf(await client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-1', amount: 500, currency: 'EUR' } }))).toBe(
+      'refunded 500.00 EUR to Ada Lovelace',
+    );
   });
 });

@@ -67,24 +67,65 @@ describe('a bundle in the managed location', () => {
     await gh.until((s) => s.policy.version === '2', 'bundle v2 in force');
     await eventually(() => changes() >= 1, 10_000, 'tools/list_changed');
     expect(await toolNames(connected)).toEqual(['crm__get_contact', 'crm__refund', 'crm__search_contacts']);
-    expect(textOf(await connected.client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-1', amount: 9.99, currency: 'EUR' } }))).toMatch(/refunded 9.99 EUR/);
+    expect(textOf(await connected.client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-1', amount: 9.99, currency: 'EUR' } }))).toMatch(
+      /refunded 9.99 EUR/,
+    );
   });
 
   const refusals: [string, string, () => Promise<Buffer>][] = [
-    ['a file changed after signing', 'tampered_file', async () => reencode(await signFiles(sampleFiles(), { version: 3, keys: [root] }), (d) => void (d.files['roles.json'] = Buffer.from('{"groups":{"crm-analysts":["admin"]}}').toString('base64')))],
-    ['an extra unsigned file', 'extra_file', async () => reencode(await signFiles(sampleFiles(), { version: 3, keys: [root] }), (d) => void (d.files['all.cedar'] = Buffer.from('permit (principal, action, resource);').toString('base64')))],
-    ['a bad signature', 'bad_signature', async () => reencode(await signFiles(sampleFiles(), { version: 3, keys: [root] }), (d) => void (d.manifest.signatures[0]!.signature = Buffer.alloc(64, 7).toString('base64url')))],
+    [
+      'a file changed after signing',
+      'tampered_file',
+      async () =>
+        reencode(
+          await signFiles(sampleFiles(), { version: 3, keys: [root] }),
+          (d) => void (d.files['roles.json'] = Buffer.from('{"groups":{"crm-analysts":["admin"]}}').toString('base64')),
+        ),
+    ],
+    [
+      'an extra unsigned file',
+      'extra_file',
+      async () =>
+        reencode(
+          await signFiles(sampleFiles(), { version: 3, keys: [root] }),
+          (d) => void (d.files['all.cedar'] = Buffer.from('permit (principal, action, resource);').toString('base64')),
+        ),
+    ],
+    [
+      'a bad signature',
+      'bad_signature',
+      async () =>
+        reencode(
+          await signFiles(sampleFiles(), { version: 3, keys: [root] }),
+          (d) => void (d.manifest.signatures[0]!.signature = Buffer.alloc(64, 7).toString('base64url')),
+        ),
+    ],
     ['an untrusted key', 'untrusted_key', () => signFiles(sampleFiles(), { version: 3, keys: [stranger] })],
     ['a lower version', 'rollback', async () => v1],
-    ['an expired bundle', 'expired', () => signFiles(sampleFiles(), { version: 3, keys: [root], issuedAt: new Date(Date.now() - 7 * 86_400_000), expiresAt: new Date(Date.now() - 86_400_000) })],
-    ['invalid Cedar', 'invalid_cedar', () => signFiles(sampleFiles({ files: { 'policies.cedar': 'permit (principal, action, resource) when { resource.nope };' } }), { version: 3, keys: [root] })],
+    [
+      'an expired bundle',
+      'expired',
+      () =>
+        signFiles(sampleFiles(), { version: 3, keys: [root], issuedAt: new Date(Date.now() - 7 * 86_400_000), expiresAt: new Date(Date.now() - 86_400_000) }),
+    ],
+    [
+      'invalid Cedar',
+      'invalid_cedar',
+      () =>
+        signFiles(sampleFiles({ files: { 'policies.cedar': 'permit (principal, action, resource) when { resource.nope };' } }), { version: 3, keys: [root] }),
+    ],
   ];
 
   it.each(refusals)('refuses %s (%s), says why, and keeps the last good bundle in force', async (_what, code, make) => {
     await gh.until((s) => s.policy.version === '2', 'bundle v2 in force');
     gh.writeBundle(await make());
     const status = await gh.until((s) => s.policy.lastRejection?.code === code && s.policy.lastRejection.at !== undefined, `a ${code} rejection`);
-    expect(status.policy).toMatchObject({ mode: 'managed', state: 'enforcing', version: '2', lastRejection: { code, source: join(gh.managedDir, 'policy.bundle') } });
+    expect(status.policy).toMatchObject({
+      mode: 'managed',
+      state: 'enforcing',
+      version: '2',
+      lastRejection: { code, source: join(gh.managedDir, 'policy.bundle') },
+    });
     expect(gh.logs.some((l) => l.includes('"policy.rejected"') && l.includes(`"code":"${code}"`))).toBe(true);
     const connected = await connectBridge(gh.env, { era: 'legacy', client: 'ide', token: gh.tokens.ide! });
     expect(await toolNames(connected)).toEqual(['crm__get_contact', 'crm__refund', 'crm__search_contacts']);
@@ -100,7 +141,14 @@ describe('a bundle in the managed location', () => {
     // Same home, same managed directory: a new daemon process would find the last good copy in its state directory.
     const { startDaemon } = await import('../../src/node/daemon.js');
     const { MemorySecretStore } = await import('../../src/core/secrets.js');
-    const again = await startDaemon({ paths: gh.paths, env: gh.env, secrets: new MemorySecretStore(), managedDir: gh.managedDir, testIdentity: { user: 'ann', groups: ['crm-analysts'] }, logger: { log: () => undefined } });
+    const again = await startDaemon({
+      paths: gh.paths,
+      env: gh.env,
+      secrets: new MemorySecretStore(),
+      managedDir: gh.managedDir,
+      testIdentity: { user: 'ann', groups: ['crm-analysts'] },
+      logger: { log: () => undefined },
+    });
     try {
       expect(again.status().policy).toMatchObject({ state: 'enforcing', version: '2', lastRejection: { code: 'untrusted_key' } });
     } finally {
@@ -114,7 +162,11 @@ describe('failing closed', () => {
     const tampered = reencode(v1, (d) => void (d.files['policies.cedar'] = Buffer.from('permit (principal, action, resource);').toString('base64')));
     const gh = await startManaged({ roots: [root], bundle: tampered, identity: { user: 'ada', groups: ['it-admins'] }, settings: { required: true } });
     try {
-      expect(gh.status().policy).toMatchObject({ mode: 'managed', state: 'fail-closed', reason: expect.stringContaining('policies.cedar does not match its signed hash') });
+      expect(gh.status().policy).toMatchObject({
+        mode: 'managed',
+        state: 'fail-closed',
+        reason: expect.stringContaining('policies.cedar does not match its signed hash'),
+      });
       expect(gh.status().servers).toEqual([]);
       const { connected, changes } = await watch(gh);
       expect(await toolNames(connected)).toEqual([]);
@@ -166,7 +218,23 @@ describe('a bundle from an HTTPS URL', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gh-https-'));
     const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-    run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=Gatehouse test CA');
+    run(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=Gatehouse test CA',
+    );
     run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
     writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
     run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'san.ext');
@@ -209,7 +277,11 @@ describe('a bundle from an HTTPS URL', () => {
   });
 
   it('refuses a plain-http URL in the managed settings, and fails closed', async () => {
-    const gh = await startManaged({ roots: [root], identity: { user: 'ann', groups: ['crm-analysts'] }, settings: { required: true, url: 'http://127.0.0.1:9/policy.bundle' } });
+    const gh = await startManaged({
+      roots: [root],
+      identity: { user: 'ann', groups: ['crm-analysts'] },
+      settings: { required: true, url: 'http://127.0.0.1:9/policy.bundle' },
+    });
     try {
       expect(gh.status().policy).toMatchObject({ state: 'fail-closed', reason: expect.stringContaining('must be https://') });
     } finally {
@@ -226,7 +298,9 @@ describe('pinned tool definitions', () => {
       const connected = await connectBridge(gh.env, { era: 'legacy', client: 'ide', token: gh.tokens.ide! });
       await eventually(async () => (await toolNames(connected)).length > 0, 20_000, 'the CRM tools');
       expect(await toolNames(connected)).toEqual(['crm__get_contact', 'crm__search_contacts']);
-      await expect(connected.client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-1', amount: 1, currency: 'EUR' } })).rejects.toThrow(/Unknown tool/);
+      await expect(connected.client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-1', amount: 1, currency: 'EUR' } })).rejects.toThrow(
+        /Unknown tool/,
+      );
       expect(gh.logs.some((l) => l.includes('"policy.tool_definition_changed"') && l.includes('"tool":"refund"'))).toBe(true);
     } finally {
       await gh.stop();

@@ -54,7 +54,9 @@ describe('a cap of 10 refunds a day and 2 searches an hour', () => {
     const { client } = await connect();
     const outcomes = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => refund(client, 'c-1', 1 + (i % 50))));
     expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(10);
-    const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => (o.reason as { data?: { reason?: string; quota?: string } }).data);
+    const refused = outcomes
+      .filter((o): o is PromiseRejectedResult => o.status === 'rejected')
+      .map((o) => (o.reason as { data?: { reason?: string; quota?: string } }).data);
     expect(refused).toHaveLength(90);
     expect(refused.filter((d) => d?.reason !== 'quota_exceeded' || d.quota !== 'refunds-per-day')).toEqual([]);
     expect(executed(callLog).filter((c) => c.tool === 'refund')).toHaveLength(10);
@@ -111,7 +113,9 @@ describe('a session quota that needs approval after 2 refunds and stops at 3', (
     const declined = errorOf(refund(client, 'c-1', 3));
     const first = new Person(await gh.nextQuestion());
     await first.open();
-    expect(first.facts()['Why you are asked']).toBe('This call needs approval under quota session-writes: call 3 of 3 in this session, and each call after 2 needs approval');
+    expect(first.facts()['Why you are asked']).toBe(
+      'This call needs approval under quota session-writes: call 3 of 3 in this session, and each call after 2 needs approval',
+    );
     await first.decline();
     expect((await declined).data).toMatchObject({ reason: 'approval_required', approval: 'declined' });
 
@@ -134,7 +138,9 @@ describe('a session quota that needs approval after 2 refunds and stops at 3', (
     const { client } = await connect();
     expect(textOf(await refund(client, 'c-2', 5))).toBe('refunded 5.00 EUR to Grace Hopper');
     expect(gh.status().quotas!.quotas.find((q) => q.id === 'session-writes')!.usage).toEqual(
-      expect.arrayContaining([expect.objectContaining({ used: 1, remaining: 2, beforeApproval: 1, scope: expect.stringMatching(/^session of client ide since /) })]),
+      expect.arrayContaining([
+        expect.objectContaining({ used: 1, remaining: 2, beforeApproval: 1, scope: expect.stringMatching(/^session of client ide since /) }),
+      ]),
     );
   });
 });

@@ -37,7 +37,10 @@ beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), 'gh-readme-'));
   const paths = resolvePaths({ platform: process.platform, env: { HOME: home }, homedir: home, uid: process.getuid?.() });
   mkdirSync(paths.configDir, { recursive: true, mode: 0o700 });
-  writeFileSync(paths.configFile, JSON.stringify({ servers: { canary: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER] } }, listen: { http: { enabled: false } } }));
+  writeFileSync(
+    paths.configFile,
+    JSON.stringify({ servers: { canary: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER] } }, listen: { http: { enabled: false } } }),
+  );
   mkdirSync(join(home, 'no-managed-settings'));
   daemon = await startDaemon({
     paths,
@@ -69,7 +72,7 @@ afterAll(async () => {
 
 const run = () => runCommand('sh', ['-c', readmeCommand()], env, 240_000);
 
-describe('the README\'s client command', () => {
+describe("the README's client command", () => {
   it('works on a fresh home: at once with no tools while the person is asked, then with the tools once they approved', async () => {
     const first = await run();
     expect(first.code, first.stderr).toBe(0);

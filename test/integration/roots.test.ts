@@ -23,7 +23,13 @@ beforeAll(async () => {
   gh = await startGatehouse({
     servers: {
       // The configured roots are granted by themselves (docs/sandbox.md); the folder named in the arguments needs its grant.
-      rooted: { type: 'stdio', command: process.execPath, args: [FILESYSTEM(), join(data, 'argument')], roots: [join(data, 'served')], sandbox: { read: [join(data, 'argument')] } },
+      rooted: {
+        type: 'stdio',
+        command: process.execPath,
+        args: [FILESYSTEM(), join(data, 'argument')],
+        roots: [join(data, 'served')],
+        sandbox: { read: [join(data, 'argument')] },
+      },
       unrooted: { type: 'stdio', command: process.execPath, args: [FILESYSTEM(), join(data, 'argument')], sandbox: { read: [join(data, 'argument')] } },
     },
     clients: ['ide'],

@@ -86,7 +86,11 @@ describe.runIf(process.platform === 'linux' && NETWORK_ADDRESS !== undefined)('a
     expect(report.lookups[0]!.address).toMatch(/^127\.77\./);
     expect(report.lookups[1]).toMatchObject({ ok: false, code: 'ENOTFOUND' });
 
-    await eventually(() => auditEvents(gh.paths, 'sandbox.egress').some((e) => (e.detail as { destination: string }).destination === `api.partner.test:${port}`), 5_000, 'the egress record');
+    await eventually(
+      () => auditEvents(gh.paths, 'sandbox.egress').some((e) => (e.detail as { destination: string }).destination === `api.partner.test:${port}`),
+      5_000,
+      'the egress record',
+    );
     const denied = auditEvents(gh.paths, 'sandbox.denied').filter((e) => e.server === 'hostile');
     expect(denied.find((e) => (e.detail as { target: string }).target === `sneaky.partner.test:${port}`)?.reason).toBe(
       'resolves to 127.0.0.1; only a listed loopback address may reach this machine',
@@ -122,7 +126,11 @@ describe('the egress proxy (issue 15)', () => {
       // Names resolve through this table: one "remote" name that is really this machine's echo server, one that resolves to loopback.
       lookup: async (host) => {
         const remote = NETWORK_ADDRESS ?? '192.0.2.1';
-        if (host === 'fallback.partner.test') return [{ address: NETWORK_ADDRESS6 ?? '', family: 6 }, { address: remote, family: 4 }];
+        if (host === 'fallback.partner.test')
+          return [
+            { address: NETWORK_ADDRESS6 ?? '', family: 6 },
+            { address: remote, family: 4 },
+          ];
         return [{ address: host === 'echo.partner.test' ? remote : '127.0.0.1', family: 4 }];
       },
     });
@@ -164,7 +172,9 @@ describe('the egress proxy (issue 15)', () => {
   it('relays a listed loopback destination and records the egress', async () => {
     const answer = await exchange(join(scratch, 'e.sock'), JSON.stringify({ host: '127.0.0.1', port: echoPort }) + '\n', 'ping through the proxy');
     expect(answer).toBe('{"ok":true}\nping through the proxy');
-    expect(records).toContainEqual(expect.objectContaining({ type: 'sandbox.egress', server: 'notes', detail: { destination: `127.0.0.1:${echoPort}`, count: 1 } }));
+    expect(records).toContainEqual(
+      expect.objectContaining({ type: 'sandbox.egress', server: 'notes', detail: { destination: `127.0.0.1:${echoPort}`, count: 1 } }),
+    );
   });
 
   it.runIf(NETWORK_ADDRESS !== undefined)('relays a listed name to the address it resolves to on the host', async () => {
@@ -181,7 +191,14 @@ describe('the egress proxy (issue 15)', () => {
   it('refuses an unlisted destination with its reason, and records the attempt', async () => {
     const answer = await exchange(join(scratch, 'e.sock'), JSON.stringify({ host: '127.0.0.1', port: 22 }) + '\n');
     expect(answer).toBe(`{"ok":false,"reason":"127.0.0.1:22 is not on this server's allow-list"}\n`);
-    expect(records).toContainEqual(expect.objectContaining({ type: 'sandbox.denied', server: 'notes', reason: 'not on the allow-list', detail: { kind: 'network', target: '127.0.0.1:22', count: 1 } }));
+    expect(records).toContainEqual(
+      expect.objectContaining({
+        type: 'sandbox.denied',
+        server: 'notes',
+        reason: 'not on the allow-list',
+        detail: { kind: 'network', target: '127.0.0.1:22', count: 1 },
+      }),
+    );
   });
 
   it('refuses a listed name that resolves to loopback', async () => {
@@ -201,15 +218,23 @@ describe('the egress proxy (issue 15)', () => {
 
   it('answers HTTP CONNECT for a listed destination, 403 for another, 405 for anything but CONNECT', async () => {
     const port = { port: proxy.connectPort! };
-    expect(await exchange(port, `CONNECT 127.0.0.1:${echoPort} HTTP/1.1\r\nHost: x\r\n\r\n`, 'tunnelled')).toBe('HTTP/1.1 200 Connection Established\r\n\r\ntunnelled');
-    expect(await exchange(port, 'CONNECT evil.example.com:443 HTTP/1.1\r\n\r\n')).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n[\s\S]*evil\.example\.com:443 is not on this server's allow-list\n$/);
+    expect(await exchange(port, `CONNECT 127.0.0.1:${echoPort} HTTP/1.1\r\nHost: x\r\n\r\n`, 'tunnelled')).toBe(
+      'HTTP/1.1 200 Connection Established\r\n\r\ntunnelled',
+    );
+    expect(await exchange(port, 'CONNECT evil.example.com:443 HTTP/1.1\r\n\r\n')).toMatch(
+      /^HTTP\/1\.1 403 Forbidden\r\n[\s\S]*evil\.example\.com:443 is not on this server's allow-list\n$/,
+    );
     expect(await exchange(port, 'GET http://127.0.0.1/ HTTP/1.1\r\n\r\n')).toMatch(/^HTTP\/1\.1 405 /);
   });
 
   it('records a connection to a decoy and closes it without a byte', async () => {
     expect(await exchange(join(scratch, 'd0.sock'), '\0AUTH\r\n')).toBe('');
     expect(records).toContainEqual(
-      expect.objectContaining({ type: 'sandbox.denied', reason: 'tried to connect to the D-Bus session bus, which no server may reach', detail: { kind: 'socket', target: '/run/user/1000/bus', count: 1 } }),
+      expect.objectContaining({
+        type: 'sandbox.denied',
+        reason: 'tried to connect to the D-Bus session bus, which no server may reach',
+        detail: { kind: 'socket', target: '/run/user/1000/bus', count: 1 },
+      }),
     );
   });
 });

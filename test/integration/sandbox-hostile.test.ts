@@ -151,7 +151,8 @@ describeLinux('a hostile server in its sandbox (issue 15)', () => {
     return JSON.parse(textOf(result)) as Report;
   }
 
-  const denied = (kind: string): AuditEvent[] => auditEvents(gh.paths, 'sandbox.denied').filter((e) => e.server === 'hostile' && (e.detail as { kind?: string })?.kind === kind);
+  const denied = (kind: string): AuditEvent[] =>
+    auditEvents(gh.paths, 'sandbox.denied').filter((e) => e.server === 'hostile' && (e.detail as { kind?: string })?.kind === kind);
 
   it('the listeners it will try answer from outside the sandbox (the positive control)', async () => {
     expect(await answerFromOutside(gh.paths.socketPath, GATEHOUSE_HELLO)).not.toBe('');
@@ -161,9 +162,15 @@ describeLinux('a hostile server in its sandbox (issue 15)', () => {
     expect(await (await fetch(`http://127.0.0.1:${unlisted.port}/`)).text()).toContain('unlisted');
   });
 
-  it('reads nothing but its grants: no SSH key, no other server\'s files, no audit database, no config', async () => {
+  it("reads nothing but its grants: no SSH key, no other server's files, no audit database, no config", async () => {
     const report = await attack({
-      reads: [join(fakeHome, '.ssh', 'id_ed25519'), join(grants.other, 'secret.txt'), join(gh.paths.stateDir, 'audit.db'), gh.paths.configFile, join(grants.input, 'input.txt')],
+      reads: [
+        join(fakeHome, '.ssh', 'id_ed25519'),
+        join(grants.other, 'secret.txt'),
+        join(gh.paths.stateDir, 'audit.db'),
+        gh.paths.configFile,
+        join(grants.input, 'input.txt'),
+      ],
     });
     const [key, other, auditDb, config, input] = report.reads;
     for (const attempt of [key, other, auditDb, config]) expect(attempt, attempt!.path).toMatchObject({ ok: false, code: 'ENOENT' });
@@ -219,17 +226,29 @@ describeLinux('a hostile server in its sandbox (issue 15)', () => {
     expect(refused!.body).toBeUndefined();
     expect(report.lookups[0]).toMatchObject({ ok: false, code: 'ENOTFOUND' });
 
-    const network = await eventually(() => {
-      const found = denied('network').find((e) => (e.detail as { target: string }).target === `127.0.0.1:${unlisted.port}`);
-      return found;
-    }, 5_000, 'the refused connection in the audit log');
+    const network = await eventually(
+      () => {
+        const found = denied('network').find((e) => (e.detail as { target: string }).target === `127.0.0.1:${unlisted.port}`);
+        return found;
+      },
+      5_000,
+      'the refused connection in the audit log',
+    );
     expect(network.reason).toBe('not on the allow-list');
     // Each denial is recorded as the proxy sees it, not in the order the attack made them.
-    await eventually(() => denied('dns').some((e) => (e.detail as { target: string }).target === 'exfil.example.com'), 5_000, 'the refused lookup in the audit log');
-    const egress = await eventually(() => {
-      const events = auditEvents(gh.paths, 'sandbox.egress').filter((e) => e.server === 'hostile');
-      return events.some((e) => (e.detail as { destination: string }).destination === `127.0.0.1:${listed.port}`) ? events : undefined;
-    }, 5_000, 'the allowed connection in the audit log');
+    await eventually(
+      () => denied('dns').some((e) => (e.detail as { target: string }).target === 'exfil.example.com'),
+      5_000,
+      'the refused lookup in the audit log',
+    );
+    const egress = await eventually(
+      () => {
+        const events = auditEvents(gh.paths, 'sandbox.egress').filter((e) => e.server === 'hostile');
+        return events.some((e) => (e.detail as { destination: string }).destination === `127.0.0.1:${listed.port}`) ? events : undefined;
+      },
+      5_000,
+      'the allowed connection in the audit log',
+    );
     expect(egress.map((e) => (e.detail as { destination: string }).destination)).toContain(`127.0.0.1:${listed.port}`);
   });
 

@@ -38,9 +38,27 @@ describe.runIf(process.platform === 'linux')('the default servers and server-eve
 
   it('starts all three under bubblewrap, each with the grants of its profile and no network', async () => {
     const { dataDir } = gh.paths;
-    expect((await status('memory')).confinement).toMatchObject({ state: 'confined', mechanism: 'bubblewrap', source: 'config', write: [join(dataDir, 'memory')], network: { mode: 'none' } });
-    expect((await status('files')).confinement).toMatchObject({ state: 'confined', mechanism: 'bubblewrap', source: 'config', write: [join(dataDir, 'demo')], network: { mode: 'none' } });
-    expect((await status('everything')).confinement).toMatchObject({ state: 'confined', mechanism: 'bubblewrap', source: 'default', write: [], network: { mode: 'none' } });
+    expect((await status('memory')).confinement).toMatchObject({
+      state: 'confined',
+      mechanism: 'bubblewrap',
+      source: 'config',
+      write: [join(dataDir, 'memory')],
+      network: { mode: 'none' },
+    });
+    expect((await status('files')).confinement).toMatchObject({
+      state: 'confined',
+      mechanism: 'bubblewrap',
+      source: 'config',
+      write: [join(dataDir, 'demo')],
+      network: { mode: 'none' },
+    });
+    expect((await status('everything')).confinement).toMatchObject({
+      state: 'confined',
+      mechanism: 'bubblewrap',
+      source: 'default',
+      write: [],
+      network: { mode: 'none' },
+    });
   });
 
   it('memory keeps its graph in its own folder of the data directory', async () => {

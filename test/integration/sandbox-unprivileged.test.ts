@@ -32,9 +32,17 @@ class Confined {
   #id = 0;
 
   constructor(host: LinuxHost, dir: string, limited: boolean) {
-    const planned = planSandbox({ profile: SandboxProfileSchema.parse({ limits: { processes: 32 } }), codeRoots: [dir], protectedPaths: [], sensitivePaths: [] });
+    const planned = planSandbox({
+      profile: SandboxProfileSchema.parse({ limits: { processes: 32 } }),
+      codeRoots: [dir],
+      protectedPaths: [],
+      sensitivePaths: [],
+    });
     if (!planned.ok) throw new Error(planned.reason);
-    const inner = innerCommand({ openFiles: 256, ...(limited ? { processes: planned.plan.limits.processes } : {}) }, { prlimit: host.prlimit }, [process.execPath, join(dir, 'hostile-server.mjs')]);
+    const inner = innerCommand({ openFiles: 256, ...(limited ? { processes: planned.plan.limits.processes } : {}) }, { prlimit: host.prlimit }, [
+      process.execPath,
+      join(dir, 'hostile-server.mjs'),
+    ]);
     const args = bwrapArgs(planned.plan, { system: host.system, etc: host.etc, files: [], decoys: [], hidden: [], disableUserns: host.disableUserns }, inner);
     const argv = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', host.bwrap, ...args] : [host.bwrap, ...args];
     this.#child = spawn(argv[0]!, argv.slice(1), { env: { PATH: '/usr/bin:/bin' }, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -67,7 +75,7 @@ class Confined {
   }
 }
 
-describe.runIf(runnable)('the process limit of an ordinary user\'s sandbox (issue 15)', () => {
+describe.runIf(runnable)("the process limit of an ordinary user's sandbox (issue 15)", () => {
   let host: LinuxHost;
   let dir: string;
   beforeAll(async () => {
@@ -79,7 +87,7 @@ describe.runIf(runnable)('the process limit of an ordinary user\'s sandbox (issu
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('stops forks at the RLIMIT_NPROC set inside the sandbox, counting only the sandbox\'s own tasks', async () => {
+  it("stops forks at the RLIMIT_NPROC set inside the sandbox, counting only the sandbox's own tasks", async () => {
     if (host.problem) throw new Error(host.problem);
     const confined = new Confined(host, dir, true);
     try {

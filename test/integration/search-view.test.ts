@@ -35,7 +35,13 @@ beforeAll(async () => {
   servers = {
     everything: { type: 'stdio', command: process.execPath, args: [EVERYTHING(), 'stdio'] },
     files: { type: 'stdio', command: process.execPath, args: [FILESYSTEM(), scratch], sandbox: { write: [scratch] } },
-    memory: { type: 'stdio', command: process.execPath, args: [MEMORY()], env: { MEMORY_FILE_PATH: join(scratch, 'memory.jsonl') }, sandbox: { write: [scratch] } },
+    memory: {
+      type: 'stdio',
+      command: process.execPath,
+      args: [MEMORY()],
+      env: { MEMORY_FILE_PATH: join(scratch, 'memory.jsonl') },
+      sandbox: { write: [scratch] },
+    },
     crm: { type: 'stdio', command: process.execPath, args: [CRM] },
     lab: { type: 'stdio', command: process.execPath, args: [LAB] },
   };
@@ -50,7 +56,8 @@ afterAll(async () => {
 });
 afterEach(closeAll);
 
-const bridge = (client: 'ide' | 'agent', view?: string) => connectBridge(gh.env, { era: 'legacy', client, token: gh.tokens[client]!, ...(view ? { view } : {}) });
+const bridge = (client: 'ide' | 'agent', view?: string) =>
+  connectBridge(gh.env, { era: 'legacy', client, token: gh.tokens[client]!, ...(view ? { view } : {}) });
 const names = async (c: Connected) => (await c.client.listTools()).tools.map((t) => t.name);
 
 interface Found {
@@ -102,7 +109,11 @@ describe('the search view over the bridge', () => {
       const viaSearch = await errorOf(search.client.callTool({ name: 'call_tool', arguments: { name, arguments: { id: 'c-1' } } }));
       const viaDirect = await errorOf(direct.client.callTool({ name, arguments: { id: 'c-1' } }));
       expect(viaSearch.message).toBe(`Unknown tool: ${name}`);
-      expect({ code: viaSearch.code, message: viaSearch.message, data: viaSearch.data }).toEqual({ code: viaDirect.code, message: viaDirect.message, data: viaDirect.data });
+      expect({ code: viaSearch.code, message: viaSearch.message, data: viaSearch.data }).toEqual({
+        code: viaDirect.code,
+        message: viaDirect.message,
+        data: viaDirect.data,
+      });
     }
   });
 
@@ -114,7 +125,14 @@ describe('the search view over the bridge', () => {
     for (const type of ['call.attempt', 'call.outcome']) {
       const records = auditEvents(gh.paths, type).filter((e) => e.server === 'everything' && e.name === 'echo');
       expect(records).toHaveLength(2);
-      const shape = (e: (typeof records)[number]) => ({ server: e.server, kind: e.kind, name: e.name, client: e.client, decision: e.decision, argsShape: e.argsShape });
+      const shape = (e: (typeof records)[number]) => ({
+        server: e.server,
+        kind: e.kind,
+        name: e.name,
+        client: e.client,
+        decision: e.decision,
+        argsShape: e.argsShape,
+      });
       expect(shape(records[0]!)).toEqual(shape(records[1]!));
       expect(shape(records[0]!)).toMatchObject({ server: 'everything', kind: 'tool', name: 'echo', client: 'ide' });
     }
@@ -141,17 +159,25 @@ describe('the search view over the bridge', () => {
     expect((await find(c, { query: 'echo' }))[0]!.name).toBe('everything__echo');
   });
 
-  it('takes the view from the client\'s setting, lists its pinned tools that exist, and lets --view aggregate override it', async () => {
+  it("takes the view from the client's setting, lists its pinned tools that exist, and lets --view aggregate override it", async () => {
     expect(await names(await bridge('agent'))).toEqual(['find_tools', 'call_tool', 'memory__read_graph']);
     const pinned = await bridge('agent');
     expect(JSON.parse(textOf(await pinned.client.callTool({ name: 'memory__read_graph', arguments: {} })))).toEqual({ entities: [], relations: [] });
     expect((await names(await bridge('agent', 'aggregate'))).length).toBeGreaterThan(40);
     const status = await gh.status();
-    expect(status.clients.filter((s) => s.name === 'agent').map((s) => s.view ?? 'aggregate').sort()).toEqual(['aggregate', 'search', 'search']);
+    expect(
+      status.clients
+        .filter((s) => s.name === 'agent')
+        .map((s) => s.view ?? 'aggregate')
+        .sort(),
+    ).toEqual(['aggregate', 'search', 'search']);
   });
 
   it('refuses --view search together with --server, and a view it does not know', async () => {
-    const both = await runGatehouse(['connect', '--client', 'ide', '--server', 'memory', '--view', 'search'], bridgeEnv(gh.env, { GATEHOUSE_CLIENT_TOKEN: gh.tokens.ide! }));
+    const both = await runGatehouse(
+      ['connect', '--client', 'ide', '--server', 'memory', '--view', 'search'],
+      bridgeEnv(gh.env, { GATEHOUSE_CLIENT_TOKEN: gh.tokens.ide! }),
+    );
     expect(both.code).not.toBe(0);
     expect(both.stderr).toContain('--server and --view search are two different views; choose one');
     const unknown = await runGatehouse(['connect', '--client', 'ide', '--view', 'everything'], bridgeEnv(gh.env, { GATEHOUSE_CLIENT_TOKEN: gh.tokens.ide! }));
@@ -187,7 +213,11 @@ describe('keeping the index current', () => {
     await c.client.callTool({ name: 'call_tool', arguments: { name: 'lab__add_tool', arguments: { name: 'zebra_counter' } } });
     await eventually(async () => (await find(c, { query: 'zebra counter' }))[0]?.name === 'lab__zebra_counter', 10_000, 'the added tool to be found');
     await c.client.callTool({ name: 'call_tool', arguments: { name: 'lab__remove_tool', arguments: { name: 'zebra_counter' } } });
-    await eventually(async () => !(await find(c, { query: 'zebra counter', limit: 50 })).some((t) => t.name === 'lab__zebra_counter'), 10_000, 'the removed tool to be gone');
+    await eventually(
+      async () => !(await find(c, { query: 'zebra counter', limit: 50 })).some((t) => t.name === 'lab__zebra_counter'),
+      10_000,
+      'the removed tool to be gone',
+    );
   });
 
   it('stops finding a tool once the user switches it off, in sessions already open', async () => {
@@ -195,14 +225,18 @@ describe('keeping the index current', () => {
     expect((await find(c, { query: 'refund a customer' }))[0]!.name).toBe('crm__refund');
     gh.writeConfig(servers, config(['crm__refund']));
     expect((await callControl(gh.paths.controlSocketPath, 'config.reload', {})) as { ok: boolean }).toMatchObject({ ok: true });
-    await eventually(async () => !(await find(c, { query: 'refund a customer', limit: 50 })).some((t) => t.name === 'crm__refund'), 10_000, 'crm__refund to be hidden');
+    await eventually(
+      async () => !(await find(c, { query: 'refund a customer', limit: 50 })).some((t) => t.name === 'crm__refund'),
+      10_000,
+      'crm__refund to be hidden',
+    );
     gh.writeConfig(servers, config());
     await callControl(gh.paths.controlSocketPath, 'config.reload', {});
   });
 });
 
 describe('numbers people can see', () => {
-  it('prints what each client\'s tool list costs in tokens in each view', async () => {
+  it("prints what each client's tool list costs in tokens in each view", async () => {
     const run = await runGatehouse(['tools', 'cost'], bridgeEnv(gh.env));
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^CLIENT\s+VIEW\s+AGGREGATE\s+SEARCH VIEW\s+SAVED/);

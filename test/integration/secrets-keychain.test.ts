@@ -33,15 +33,25 @@ beforeAll(async () => {
   keyring = await startKeyring();
   remote = await startHeaderServer(HEADER);
   // Planted before the daemon starts, through the command, as a user would.
-  expect((await runGatehouse(['secrets', 'set', 'stripe_key'], bridgeEnv({ GATEHOUSE_HOME: '/nonexistent-before' }, keyring.env), 30_000, STRIPE + '\n')).code).toBe(0);
-  expect((await runGatehouse(['secrets', 'set', 'remote_token'], bridgeEnv({ GATEHOUSE_HOME: '/nonexistent-before' }, keyring.env), 30_000, HEADER)).code).toBe(0);
+  expect(
+    (await runGatehouse(['secrets', 'set', 'stripe_key'], bridgeEnv({ GATEHOUSE_HOME: '/nonexistent-before' }, keyring.env), 30_000, STRIPE + '\n')).code,
+  ).toBe(0);
+  expect((await runGatehouse(['secrets', 'set', 'remote_token'], bridgeEnv({ GATEHOUSE_HOME: '/nonexistent-before' }, keyring.env), 30_000, HEADER)).code).toBe(
+    0,
+  );
   gh = await startIdentityHome({
     keychain: new KeychainSecretStore(),
     clients: { ide: {} },
     servers: {
       payments: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER], env: { CANARY_VAR: 'API_KEY', API_KEY: '${secret:stripe_key}' } },
       plain: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER], env: { CANARY_VAR: 'API_KEY' } },
-      needy: { type: 'stdio', command: process.execPath, args: [CANARY_SERVER], env: { TOKEN: 'Bearer ${secret:not_set_yet}' }, restart: { initialDelayMs: 200, maxDelayMs: 500 } },
+      needy: {
+        type: 'stdio',
+        command: process.execPath,
+        args: [CANARY_SERVER],
+        env: { TOKEN: 'Bearer ${secret:not_set_yet}' },
+        restart: { initialDelayMs: 200, maxDelayMs: 500 },
+      },
       remote: { type: 'http', url: remote.url, headers: { Authorization: 'Bearer ${secret:remote_token}' } },
     },
   });
@@ -108,14 +118,18 @@ describe('gatehouse secrets', () => {
     expect(logs).toContain('my key is [secret stripe_key redacted]');
     expect(logs).toContain('"key":"[secret stripe_key redacted]"');
     expect(logs).not.toContain(STRIPE);
-    const files = readdirSync(gh.paths.logDir).map((f) => readFileSync(join(gh.paths.logDir, f), 'utf8')).join('\n');
+    const files = readdirSync(gh.paths.logDir)
+      .map((f) => readFileSync(join(gh.paths.logDir, f), 'utf8'))
+      .join('\n');
     expect(files).toContain('[secret stripe_key redacted]');
     expect(files).not.toContain(STRIPE);
   });
 
   it('a server whose secret is missing does not start, says which and how to fix it, and starts once it is set', async () => {
     await eventually(() => /needs the secret "not_set_yet"/.test(server('needy').lastError ?? ''), 10_000, 'the needy server to fail');
-    expect(server('needy').lastError).toMatch(/server "needy" needs the secret "not_set_yet", which is not in the keychain; add it with `gatehouse secrets set not_set_yet`/);
+    expect(server('needy').lastError).toMatch(
+      /server "needy" needs the secret "not_set_yet", which is not in the keychain; add it with `gatehouse secrets set not_set_yet`/,
+    );
     const result = await set('not_set_yet', 'late-value-123');
     expect(result.code).toBe(0);
     await eventually(() => server('needy').state === 'ready', 15_000, 'the needy server to start');
@@ -150,7 +164,7 @@ describe('without a keychain', () => {
       .map((e) => readFileSync(join(e.parentPath, e.name)).toString('latin1'))
       .join('');
 
-  it('`secrets set` refuses without the user\'s opt-in to the file store, with the fix, and writes the value nowhere', async () => {
+  it("`secrets set` refuses without the user's opt-in to the file store, with the fix, and writes the value nowhere", async () => {
     const result = await runGatehouse(['secrets', 'set', 'orphan'], noBus(), 30_000, 'plain-text-canary-9931\n');
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^gatehouse secrets: the keychain \(Secret Service \(GNOME Keyring or KWallet\)\) could not read: .*dbus-run-session.*/s);

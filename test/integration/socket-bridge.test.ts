@@ -17,7 +17,17 @@ import { eventually, startGatehouse, type RunningGatehouse } from './support/gat
 import { bridgeEnv, closeAll, connectBridge, ERAS, runGatehouse, textOf, type BridgeOptions } from './support/clients.js';
 
 /** What each server itself calls its tools (server-everything's list depends on the client's capabilities, so it is only sampled). */
-const MEMORY_TOOLS = ['add_observations', 'create_entities', 'create_relations', 'delete_entities', 'delete_observations', 'delete_relations', 'open_nodes', 'read_graph', 'search_nodes'];
+const MEMORY_TOOLS = [
+  'add_observations',
+  'create_entities',
+  'create_relations',
+  'delete_entities',
+  'delete_observations',
+  'delete_relations',
+  'open_nodes',
+  'read_graph',
+  'search_nodes',
+];
 const FILES_TOOLS = [
   'create_directory',
   'directory_tree',
@@ -49,11 +59,7 @@ beforeAll(async () => {
     },
     clients: ['ide', 'agent', 'revoked-legacy', 'revoked-modern'],
   });
-  expect(
-    (await gh.status()).servers
-      .map((s) => [s.name, s.state])
-      .sort(),
-  ).toEqual([
+  expect((await gh.status()).servers.map((s) => [s.name, s.state]).sort()).toEqual([
     ['everything', 'ready'],
     ['files', 'ready'],
     ['memory', 'ready'],
@@ -94,11 +100,18 @@ describe.each(ERAS)('gatehouse connect, %s era', (era) => {
     expect(textOf(await client.callTool({ name: 'everything__get-sum', arguments: { a: 2, b: 40 } }))).toMatch(/\b42\b/);
 
     const entity = `bridge-${era}`;
-    await client.callTool({ name: 'memory__create_entities', arguments: { entities: [{ name: entity, entityType: 'test', observations: ['made through the bridge'] }] } });
-    const found = JSON.parse(textOf(await client.callTool({ name: 'memory__open_nodes', arguments: { names: [entity] } }))) as { entities: { name: string; observations: string[] }[] };
+    await client.callTool({
+      name: 'memory__create_entities',
+      arguments: { entities: [{ name: entity, entityType: 'test', observations: ['made through the bridge'] }] },
+    });
+    const found = JSON.parse(textOf(await client.callTool({ name: 'memory__open_nodes', arguments: { names: [entity] } }))) as {
+      entities: { name: string; observations: string[] }[];
+    };
     expect(found.entities).toEqual([expect.objectContaining({ name: entity, observations: ['made through the bridge'] })]);
 
-    expect(textOf(await client.callTool({ name: 'files__read_text_file', arguments: { path: join(data, 'hello.txt') } }))).toBe('hello from the filesystem server\n');
+    expect(textOf(await client.callTool({ name: 'files__read_text_file', arguments: { path: join(data, 'hello.txt') } }))).toBe(
+      'hello from the filesystem server\n',
+    );
     const written = join(data, `written-${era}.txt`);
     const write = await client.callTool({ name: 'files__write_file', arguments: { path: written, content: `written through Gatehouse (${era})` } });
     expect(write.isError).not.toBe(true);
@@ -161,10 +174,15 @@ describe.each(ERAS)('gatehouse connect, %s era', (era) => {
     const verified = await connectBridge(gh.env, { era, client: 'agent', token: gh.tokens.agent });
     await verified.client.callTool({ name: 'everything__echo', arguments: { message: 'counted' } });
     // No person can be asked here (no terminal, no desktop notifier): pairing fails closed. Pairing itself: pairing-socket.test.ts.
-    await expectRefused({ client: `scratch-${era}` }, `pairing "scratch-${era}" needs a person to answer, and none can be asked: no way to reach a person: open the Gatehouse desktop app, or run \`gatehouse daemon\` in a terminal (questions are answered there, or on the question page with the code the terminal shows)`);
+    await expectRefused(
+      { client: `scratch-${era}` },
+      `pairing "scratch-${era}" needs a person to answer, and none can be asked: no way to reach a person: open the Gatehouse desktop app, or run \`gatehouse daemon\` in a terminal (questions are answered there, or on the question page with the code the terminal shows)`,
+    );
 
     const status = await gh.status();
-    expect(bridgeClients(status, 'agent')).toEqual([expect.objectContaining({ verified: true, calls: 1, protocolVersion: era === 'modern' ? '2026-07-28' : '2025-11-25' })]);
+    expect(bridgeClients(status, 'agent')).toEqual([
+      expect.objectContaining({ verified: true, calls: 1, protocolVersion: era === 'modern' ? '2026-07-28' : '2025-11-25' }),
+    ]);
     expect(bridgeClients(status, `scratch-${era}`)).toEqual([]);
 
     // The same through the command line, as a user or a script reads it.
@@ -213,7 +231,12 @@ describe('gatehouse connect, before MCP starts', () => {
   });
 
   it("answers the IDE's first request with the refusal reason, so that the IDE can show it", async () => {
-    const initialize = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'ide', version: '1' } } });
+    const initialize = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'ide', version: '1' } },
+    });
     const run = await runGatehouse(['connect', '--client', 'ide'], bridgeEnv(gh.env, { GATEHOUSE_CLIENT_TOKEN: 'ghc_wrong' }), 15_000, initialize + '\n');
     expect(run.code).toBe(1);
     const answer = JSON.parse(run.stdout) as { id: number; error: { code: number; message: string } };

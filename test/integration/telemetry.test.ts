@@ -46,7 +46,9 @@ beforeAll(async () => {
   receiver = await startOtlpReceiver();
   scratch = mkdtempSync(join(tmpdir(), 'gh-telemetry-'));
   daemon = await spawnGatehouse({
-    servers: { trace: { type: 'stdio', command: process.execPath, args: [TRACE_SERVER], env: { TRACE_LOG: join(scratch, 'seen.jsonl') }, sandbox: { write: [scratch] } } },
+    servers: {
+      trace: { type: 'stdio', command: process.execPath, args: [TRACE_SERVER], env: { TRACE_LOG: join(scratch, 'seen.jsonl') }, sandbox: { write: [scratch] } },
+    },
     config: {
       telemetry: { endpoint: receiver.url, headers: { authorization: 'Bearer ${secret:otel_key}' }, metricsIntervalMs: 300 },
       restrict: { disable: ['trace__erase_everything'] },
@@ -75,12 +77,22 @@ describe('telemetry from the daemon', () => {
     expect(textOf(result)).toBe('argument-value-7f3a');
     const call = await eventually(() => callSpans(receiver.spans(), 'echo').find((s) => s.traceId === TRACE_ID), 10_000, 'the call span');
     expect(call.parentSpanId).toBe(AGENT_SPAN);
-    expect(call.attributes).toMatchObject({ 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'echo', 'gatehouse.server': 'trace', 'gatehouse.client': 'test-client', 'gatehouse.decision': 'ok' });
+    expect(call.attributes).toMatchObject({
+      'mcp.method.name': 'tools/call',
+      'gen_ai.tool.name': 'echo',
+      'gatehouse.server': 'trace',
+      'gatehouse.client': 'test-client',
+      'gatehouse.decision': 'ok',
+    });
     expect(call.resource['service.name']).toBe('gatehouse');
-    const stages = await eventually(() => {
-      const found = receiver.spans().filter((s) => s.traceId === TRACE_ID && s.parentSpanId === call.spanId);
-      return found.length >= 7 ? found : undefined;
-    }, 10_000, 'the stage spans');
+    const stages = await eventually(
+      () => {
+        const found = receiver.spans().filter((s) => s.traceId === TRACE_ID && s.parentSpanId === call.spanId);
+        return found.length >= 7 ? found : undefined;
+      },
+      10_000,
+      'the stage spans',
+    );
     expect(stages.map((s) => s.name).sort()).toEqual(
       ['gatehouse.audit', 'gatehouse.audit', 'gatehouse.identity', 'gatehouse.policy', 'gatehouse.quota', 'gatehouse.approval', 'gatehouse.upstream'].sort(),
     );
@@ -104,12 +116,29 @@ describe('telemetry from the daemon', () => {
   });
 
   it('exports metrics with the calls, refusals and latency counted, and the server state', async () => {
-    const points = await eventually(() => {
-      const all = receiver.points();
-      return sum(all, 'gatehouse.calls.refused', { 'gatehouse.deny.code': 'unknown_tool' }) >= 1 ? all : undefined;
-    }, 10_000, 'metrics with the refusal');
-    expect(sum(points, 'gatehouse.calls', { 'gen_ai.tool.name': 'echo', 'gatehouse.decision': 'ok', 'gatehouse.client': 'test-client', 'gatehouse.server': 'trace' })).toBe(1);
-    expect(sum(points, 'gatehouse.calls.refused', { 'gen_ai.tool.name': 'erase_everything', 'gatehouse.deny.code': 'unknown_tool', 'gatehouse.deny.stage': 'policy' })).toBe(1);
+    const points = await eventually(
+      () => {
+        const all = receiver.points();
+        return sum(all, 'gatehouse.calls.refused', { 'gatehouse.deny.code': 'unknown_tool' }) >= 1 ? all : undefined;
+      },
+      10_000,
+      'metrics with the refusal',
+    );
+    expect(
+      sum(points, 'gatehouse.calls', {
+        'gen_ai.tool.name': 'echo',
+        'gatehouse.decision': 'ok',
+        'gatehouse.client': 'test-client',
+        'gatehouse.server': 'trace',
+      }),
+    ).toBe(1);
+    expect(
+      sum(points, 'gatehouse.calls.refused', {
+        'gen_ai.tool.name': 'erase_everything',
+        'gatehouse.deny.code': 'unknown_tool',
+        'gatehouse.deny.stage': 'policy',
+      }),
+    ).toBe(1);
     expect(sum(points, 'gatehouse.calls', { 'gen_ai.tool.name': 'erase_everything', 'gatehouse.decision': 'denied' })).toBe(1);
     expect(sum(points, 'mcp.server.operation.duration', { 'gatehouse.server': 'trace', 'mcp.method.name': 'tools/call' })).toBeGreaterThanOrEqual(1);
     expect(sum(points, 'gatehouse.server.state', { 'gatehouse.server': 'trace', 'gatehouse.server.state': 'ready' })).toBe(1);
@@ -158,7 +187,15 @@ describe('a daemon without telemetry', () => {
     // A collector of its own, named where an SDK would look for one by itself (the standard variable).
     const quiet = await startOtlpReceiver();
     const off = await spawnGatehouse({
-      servers: { trace: { type: 'stdio', command: process.execPath, args: [TRACE_SERVER], env: { TRACE_LOG: join(scratch, 'off-seen.jsonl') }, sandbox: { write: [scratch] } } },
+      servers: {
+        trace: {
+          type: 'stdio',
+          command: process.execPath,
+          args: [TRACE_SERVER],
+          env: { TRACE_LOG: join(scratch, 'off-seen.jsonl') },
+          sandbox: { write: [scratch] },
+        },
+      },
       env: { ...keyring.env, NODE_OPTIONS: `--import ${WATCH}`, MODULE_LOG: log, OTEL_EXPORTER_OTLP_ENDPOINT: quiet.url },
     });
     try {

@@ -30,7 +30,17 @@ const installer = Buffer.from('a .deb standing for Gatehouse 1.3.0: real bytes, 
 const sha512 = (data: Buffer) => createHash('sha512').update(data).digest('base64');
 
 function manifest(version: string, releaseDate: string, digest = sha512(installer)): string {
-  return [`version: ${version}`, 'files:', `  - url: gatehouse_${version}_amd64.deb`, `    sha512: ${digest}`, `    size: ${installer.length}`, `path: gatehouse_${version}_amd64.deb`, `sha512: ${digest}`, `releaseDate: '${releaseDate}'`, ''].join('\n');
+  return [
+    `version: ${version}`,
+    'files:',
+    `  - url: gatehouse_${version}_amd64.deb`,
+    `    sha512: ${digest}`,
+    `    size: ${installer.length}`,
+    `path: gatehouse_${version}_amd64.deb`,
+    `sha512: ${digest}`,
+    `releaseDate: '${releaseDate}'`,
+    '',
+  ].join('\n');
 }
 
 /** Publishes a channel file and its signature on the feed, as the release job does. */
@@ -112,7 +122,12 @@ describe('the update gate against a feed on loopback', () => {
     const released = Date.now() - 2 * DAY;
     publish('deferred', manifest('1.3.0', new Date(released).toISOString()));
     const held = await gate('deferred', { deferDays: 7 }).check();
-    expect(held).toEqual({ kind: 'held', version: '1.3.0', reason: 'your organisation defers updates by 7 days', until: new Date(released + 7 * DAY).toISOString() });
+    expect(held).toEqual({
+      kind: 'held',
+      version: '1.3.0',
+      reason: 'your organisation defers updates by 7 days',
+      until: new Date(released + 7 * DAY).toISOString(),
+    });
     expect(await gate('deferred', { deferDays: 7 }, '1.2.0', released + 7 * DAY + 1000).check()).toMatchObject({ kind: 'available', version: '1.3.0' });
     expect(await gate('deferred', { deferDays: 1 }).check()).toMatchObject({ kind: 'available' });
   });
@@ -171,13 +186,28 @@ class NodeHttpExecutor extends HttpExecutor<ClientRequest> {
       const requestOptions = { headers: options.headers || undefined };
       configureRequestUrl(url, requestOptions);
       configureRequestOptions(requestOptions);
-      this.doDownload(requestOptions, { destination, options, onCancel, callback: (error) => (error ? reject(error) : resolve(destination)), responseHandler: null }, 0);
+      this.doDownload(
+        requestOptions,
+        { destination, options, onCancel, callback: (error) => (error ? reject(error) : resolve(destination)), responseHandler: null },
+        0,
+      );
     });
   }
 }
 
 function debUpdater(cache: string): DebUpdater {
-  const app = { version: '1.2.0', name: 'Gatehouse', isPackaged: true, appUpdateConfigPath: join(cache, 'app-update.yml'), userDataPath: cache, baseCachePath: cache, whenReady: async () => undefined, relaunch: () => undefined, quit: () => undefined, onQuit: () => undefined };
+  const app = {
+    version: '1.2.0',
+    name: 'Gatehouse',
+    isPackaged: true,
+    appUpdateConfigPath: join(cache, 'app-update.yml'),
+    userDataPath: cache,
+    baseCachePath: cache,
+    whenReady: async () => undefined,
+    relaunch: () => undefined,
+    quit: () => undefined,
+    onQuit: () => undefined,
+  };
   // What electron-builder writes into the packaged app (electron-builder.yml's publish): where the updater keeps its downloads.
   writeFileSync(app.appUpdateConfigPath, 'provider: generic\nurl: https://updates.invalid/gatehouse\nupdaterCacheDirName: gatehouse-updater\n');
   const updater = new DebUpdater(null, app);

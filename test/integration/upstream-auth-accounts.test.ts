@@ -25,7 +25,15 @@ import { clientMetadataDocument, LOOPBACK_REDIRECT } from '../../src/core/upstre
 import { callControl } from '../../src/node/control/control-client.js';
 import { KeychainSecretStore } from '../../src/node/keystore/keychain.js';
 import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';
-import { RS_CLIENT, signInWithBrowser, startAuthorizationServer, startProtectedServer, type AuthorizationServer, type AuthorizationServerOptions, type ProtectedServer } from '../support/oauth-upstream.js';
+import {
+  RS_CLIENT,
+  signInWithBrowser,
+  startAuthorizationServer,
+  startProtectedServer,
+  type AuthorizationServer,
+  type AuthorizationServerOptions,
+  type ProtectedServer,
+} from '../support/oauth-upstream.js';
 import { CLIENT_ID, signIn, startProvider, type TestProvider } from '../support/oidc-provider.js';
 import { launchChromium } from '../e2e/support.js';
 import { bridgeEnv, runGatehouse } from './support/clients.js';
@@ -62,7 +70,11 @@ const server = async (name: string): Promise<ServerStatus> => (await status()).s
 const upstreamItems = async () => (await new KeychainSecretStore().list()).filter((n) => n.startsWith('upstream-oauth/'));
 
 /** Runs a command whose sign-in address (printed on stderr with `--no-browser`) the person opens. */
-async function signingIn(args: string[], address: RegExp, person: (url: string) => Promise<unknown>): Promise<{ code: number | null; out: string; err: string }> {
+async function signingIn(
+  args: string[],
+  address: RegExp,
+  person: (url: string) => Promise<unknown>,
+): Promise<{ code: number | null; out: string; err: string }> {
   const child = spawn(process.execPath, [BIN, ...args, '--no-browser'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -106,11 +118,23 @@ beforeAll(async () => {
     tickets: { type: 'http', url: remotes.tickets!.rs.url, oauth: { clientMetadataUrl: METADATA_URL } },
   };
   writeFileSync(home.paths.configFile, JSON.stringify({ listen: { http: { enabled: true, port: 0 } }, servers: config }), { mode: 0o600 });
-  writeFileSync(join(home.paths.configDir, 'identity.json'), JSON.stringify({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'] }), { mode: 0o600 });
+  writeFileSync(
+    join(home.paths.configDir, 'identity.json'),
+    JSON.stringify({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email', 'groups'] }),
+    { mode: 0o600 },
+  );
   browser = await launchChromium();
   person = await browser.newContext();
   daemon = spawnOnTerminal(['daemon'], env(), home.paths);
-  await eventually(() => status().then(() => true, () => undefined), 30_000, 'the daemon');
+  await eventually(
+    () =>
+      status().then(
+        () => true,
+        () => undefined,
+      ),
+    30_000,
+    'the daemon',
+  );
 });
 
 afterAll(async () => {
@@ -146,7 +170,7 @@ describe('signing in to remote servers, in the registration order of the spec', 
     expect(rs.seen.at(-1)).toMatchObject({ clientId: 'gatehouse-wiki', subject: 'alice', audience: rs.url });
   });
 
-  it('names itself with the organisation\'s Client ID Metadata Document where the authorization server accepts one, instead of registering', async () => {
+  it("names itself with the organisation's Client ID Metadata Document where the authorization server accepts one, instead of registering", async () => {
     const { as, rs } = remotes.tickets!;
     const run = await serversLogin('tickets');
     expect(run.code, run.err).toBe(0);
@@ -184,7 +208,10 @@ describe('signing out of Gatehouse', () => {
 
     for (const [name, { as }] of Object.entries(remotes)) {
       // Revoked at the server's own authorization server: the refresh token, then the access token; every token it issued is dead.
-      expect(as.requests.filter((p) => p === '/token/revocation'), name).toHaveLength(2);
+      expect(
+        as.requests.filter((p) => p === '/token/revocation'),
+        name,
+      ).toHaveLength(2);
       expect(as.issued.length, name).toBeGreaterThan(1);
       for (const token of as.issued) expect(await introspect(as, token), `a token of ${name}`).toBe(false);
     }
@@ -204,7 +231,10 @@ describe('signing out of Gatehouse', () => {
 async function introspect(as: AuthorizationServer, token: string): Promise<boolean> {
   const res = await fetch(`${as.issuer}/token/introspection`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${RS_CLIENT.id}:${RS_CLIENT.secret}`).toString('base64')}` },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${RS_CLIENT.id}:${RS_CLIENT.secret}`).toString('base64')}`,
+    },
     body: new URLSearchParams({ token }),
   });
   return ((await res.json()) as { active?: boolean }).active === true;

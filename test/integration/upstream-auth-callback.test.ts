@@ -43,10 +43,24 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => hostile.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
   hostileUrl = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}/mcp`;
   home = makeHome('gh-upstream-callback-');
-  writeFileSync(home.paths.configFile, JSON.stringify({ listen: { http: { enabled: true, port: 0 } }, servers: { notes: { type: 'http', url: rs.url }, greedy: { type: 'http', url: hostileUrl } } }), { mode: 0o600 });
+  writeFileSync(
+    home.paths.configFile,
+    JSON.stringify({
+      listen: { http: { enabled: true, port: 0 } },
+      servers: { notes: { type: 'http', url: rs.url }, greedy: { type: 'http', url: hostileUrl } },
+    }),
+    { mode: 0o600 },
+  );
   const managedDir = join(home.home, 'no-managed-settings');
   mkdirSync(managedDir);
-  daemon = await startDaemon({ paths: home.paths, env: home.env, managedDir, secrets: keychain, logger: { log: () => undefined }, human: { terminal: null, notifier: { notify: () => false } } });
+  daemon = await startDaemon({
+    paths: home.paths,
+    env: home.env,
+    managedDir,
+    secrets: keychain,
+    logger: { log: () => undefined },
+    human: { terminal: null, notifier: { notify: () => false } },
+  });
   await eventually(() => daemon.status().servers.every((s) => s.state === 'needs-sign-in'), 20_000, 'both servers to ask for sign-in');
 });
 
@@ -69,7 +83,7 @@ async function codeFor(authorizationUrl: string): Promise<URL> {
   return new URL(page.url);
 }
 
-describe('the sign-in\'s loopback redirect', () => {
+describe("the sign-in's loopback redirect", () => {
   it('carries the PKCE challenge and the resource, never the verifier', async () => {
     const url = await login();
     expect(url.searchParams.get('code_challenge_method')).toBe('S256');
@@ -101,7 +115,7 @@ describe('the sign-in\'s loopback redirect', () => {
     expect((await keychain.list()).filter((n) => n.startsWith('upstream-oauth/'))).toEqual([]);
   });
 
-  it('gets nothing for a code issued to someone else\'s PKCE challenge, delivered with this sign-in\'s state', async () => {
+  it("gets nothing for a code issued to someone else's PKCE challenge, delivered with this sign-in's state", async () => {
     const ours = await login();
     // An attacker's own authorization request for Gatehouse's client, with a challenge of its own.
     const theirs = new URL(ours);
@@ -126,7 +140,9 @@ describe('the sign-in\'s loopback redirect', () => {
     await expect(callControl(home.paths.controlSocketPath, 'servers.logout', { name: 'nope' })).rejects.toThrow('no server named "nope" is configured');
   });
 
-  it('refuses a resource server\'s metadata over the size limit, before any sign-in starts', async () => {
-    await expect(callControl(home.paths.controlSocketPath, 'servers.login', { name: 'greedy' })).rejects.toThrow(/over the 262144-byte limit|more than 262144 bytes/);
+  it("refuses a resource server's metadata over the size limit, before any sign-in starts", async () => {
+    await expect(callControl(home.paths.controlSocketPath, 'servers.login', { name: 'greedy' })).rejects.toThrow(
+      /over the 262144-byte limit|more than 262144 bytes/,
+    );
   });
 });

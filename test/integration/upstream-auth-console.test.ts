@@ -11,7 +11,13 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemorySecretStore } from '../../src/core/secrets.js';
 import { startDaemon, type Daemon } from '../../src/node/daemon.js';
-import { signInWithBrowser, startAuthorizationServer, startProtectedServer, type AuthorizationServer, type ProtectedServer } from '../support/oauth-upstream.js';
+import {
+  signInWithBrowser,
+  startAuthorizationServer,
+  startProtectedServer,
+  type AuthorizationServer,
+  type ProtectedServer,
+} from '../support/oauth-upstream.js';
 import { ensureConsoleBuilt, launchChromium } from '../e2e/support.js';
 import { eventually, makeHome } from './support/gatehouse.js';
 
@@ -30,7 +36,9 @@ beforeAll(async () => {
   as = await startAuthorizationServer();
   rs = await startProtectedServer(as);
   home = makeHome('gh-upstream-console-');
-  writeFileSync(home.paths.configFile, JSON.stringify({ listen: { http: { enabled: true, port: 0 } }, servers: { notes: { type: 'http', url: rs.url } } }), { mode: 0o600 });
+  writeFileSync(home.paths.configFile, JSON.stringify({ listen: { http: { enabled: true, port: 0 } }, servers: { notes: { type: 'http', url: rs.url } } }), {
+    mode: 0o600,
+  });
   const managedDir = join(home.home, 'no-managed-settings');
   mkdirSync(managedDir);
   daemon = await startDaemon({

@@ -18,7 +18,13 @@ import { ClientRegistry } from '../../src/node/client-registry.js';
 import { callControl } from '../../src/node/control/control-client.js';
 import { KeychainSecretStore } from '../../src/node/keystore/keychain.js';
 import { keyringAvailable, startKeyring, type TestKeyring } from '../support/keyring.js';
-import { signInWithBrowser, startAuthorizationServer, startProtectedServer, type AuthorizationServer, type ProtectedServer } from '../support/oauth-upstream.js';
+import {
+  signInWithBrowser,
+  startAuthorizationServer,
+  startProtectedServer,
+  type AuthorizationServer,
+  type ProtectedServer,
+} from '../support/oauth-upstream.js';
 import { launchChromium } from '../e2e/support.js';
 import { bridgeEnv, connectHttp, runGatehouse, textOf, type Connected } from './support/clients.js';
 import { BIN, eventually, makeHome, spawnOnTerminal, type TerminalDaemon } from './support/gatehouse.js';
@@ -90,12 +96,22 @@ beforeAll(async () => {
   rs = await startProtectedServer(as);
   home = makeHome('gh-upstream-');
   const { writeFileSync } = await import('node:fs');
-  writeFileSync(home.paths.configFile, JSON.stringify({ listen: { http: { enabled: true, port: 0 } }, servers: { notes: { type: 'http', url: rs.url } } }), { mode: 0o600 });
+  writeFileSync(home.paths.configFile, JSON.stringify({ listen: { http: { enabled: true, port: 0 } }, servers: { notes: { type: 'http', url: rs.url } } }), {
+    mode: 0o600,
+  });
   token = new ClientRegistry(join(home.paths.stateDir, 'clients.json')).add('agent');
   browser = await launchChromium();
   person = await browser.newContext();
   startDaemon();
-  await eventually(() => status().then(() => true, () => undefined), 30_000, 'the daemon');
+  await eventually(
+    () =>
+      status().then(
+        () => true,
+        () => undefined,
+      ),
+    30_000,
+    'the daemon',
+  );
 });
 
 afterAll(async () => {
@@ -119,14 +135,14 @@ describe('a remote server that needs sign-in', () => {
     expect(server.nextAttemptAt).toBeUndefined();
   });
 
-  it('answers a call before sign-in with an error naming the command, and offers the sign-in on the person\'s terminal', async () => {
+  it("answers a call before sign-in with an error naming the command, and offers the sign-in on the person's terminal", async () => {
     expect(await call('notes__read_notes')).toMatch(/^refused: .*server "notes" needs you to sign in.*run `gatehouse servers login notes`/);
     // The human channel shows the question, with the sign-in page for a person whose browser cannot be opened.
     await eventually(() => daemon.screen().includes('Sign in to "notes"?'), 10_000, 'the sign-in question on the terminal');
     expect(daemon.screen()).toMatch(/Sign-in page: http:\/\/127\.0\.0\.1:\d+\/auth\?/);
   });
 
-  it('signs the person in through the browser; then calls carry their token, issued for the server\'s own audience', async () => {
+  it("signs the person in through the browser; then calls carry their token, issued for the server's own audience", async () => {
     const result = await login();
     expect(result.code, result.err).toBe(0);
     expect(result.page).toContain('Signed in to notes for Gatehouse');
@@ -144,7 +160,9 @@ describe('a remote server that needs sign-in', () => {
   });
 
   it('steps up on 403 insufficient_scope: the call names the command, and a new consent adds the scope to those granted', async () => {
-    expect(await call('notes__write_note', { text: 'buy milk' })).toMatch(/^refused: .*server "notes" needs more permission for this \(scope: notes:read notes:write\).*`gatehouse servers login notes`/);
+    expect(await call('notes__write_note', { text: 'buy milk' })).toMatch(
+      /^refused: .*server "notes" needs more permission for this \(scope: notes:read notes:write\).*`gatehouse servers login notes`/,
+    );
     // The server stays ready: read_notes still works meanwhile.
     expect(await call('notes__read_notes')).toBe('notes of alice: (none)');
     const result = await login();
@@ -190,7 +208,9 @@ describe('a remote server that needs sign-in', () => {
     expect(outcomes.filter((o) => o.decision === 'ok').every((o) => o.upstream?.issuer === as.issuer && o.upstream.subject === 'alice')).toBe(true);
     expect(outcomes.some((o) => o.code === 'sign_in_required')).toBe(true);
     const events = await gatehouse(['audit', 'query', '--type', 'upstream.signed_in', '--json']);
-    expect(JSON.parse(events.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ server: 'notes', upstream: { issuer: as.issuer, subject: 'alice' } })]));
+    expect(JSON.parse(events.stdout)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ server: 'notes', upstream: { issuer: as.issuer, subject: 'alice' } })]),
+    );
   });
 
   it('signs out: the tokens are revoked at the authorization server, forgotten, and the server waits for a sign-in again', async () => {
@@ -200,7 +220,11 @@ describe('a remote server that needs sign-in', () => {
     expect(out.stdout).toBe('signed out of notes (its authorization server revoked the tokens)\n');
     expect(as.requests).toContain('/token/revocation');
     // The token the server last saw is dead at the authorization server too.
-    const res = await fetch(rs.url, { method: 'POST', headers: { authorization: `Bearer ${held}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{}' });
+    const res = await fetch(rs.url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${held}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: '{}',
+    });
     expect(res.status).toBe(401);
     await eventually(async () => (await notes()).state === 'needs-sign-in', 15_000, 'notes to wait for a sign-in');
     expect((await new KeychainSecretStore().list()).filter((n) => n.startsWith('upstream-oauth/'))).toEqual([]);
@@ -221,11 +245,19 @@ describe('a remote server that needs sign-in', () => {
   });
 
   it('canary: no token reaches a log, the audit log, status, the console, a client, a file, a command line or an environment', async () => {
-    for (const args of [['status'], ['status', '--json'], ['servers', 'list', '--json'], ['logs', 'notes', '--lines', '1000'], ['audit', 'query', '--limit', '5000', '--json'], ['audit', 'export']]) {
+    for (const args of [
+      ['status'],
+      ['status', '--json'],
+      ['servers', 'list', '--json'],
+      ['logs', 'notes', '--lines', '1000'],
+      ['audit', 'query', '--limit', '5000', '--json'],
+      ['audit', 'export'],
+    ]) {
       const run = await gatehouse(args);
       expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(0);
     }
-    for (const method of ['status', 'servers.list', 'questions.list'] as const) outputs.push(JSON.stringify(await callControl(home.paths.controlSocketPath, method, {})));
+    for (const method of ['status', 'servers.list', 'questions.list'] as const)
+      outputs.push(JSON.stringify(await callControl(home.paths.controlSocketPath, method, {})));
 
     const tokens = [...new Set(as.issued)];
     // The positive control: tokens were issued, and the resource server received them.
@@ -245,7 +277,12 @@ describe('a remote server that needs sign-in', () => {
         }
       }
     }
-    const sources = [...files, ...proc, { path: 'the daemon\'s terminal', bytes: Buffer.from(daemon.screen()) }, { path: 'command, console and MCP outputs', bytes: Buffer.from(outputs.join('\n')) }];
+    const sources = [
+      ...files,
+      ...proc,
+      { path: "the daemon's terminal", bytes: Buffer.from(daemon.screen()) },
+      { path: 'command, console and MCP outputs', bytes: Buffer.from(outputs.join('\n')) },
+    ];
     const hits = tokens.flatMap((t, i) => sources.filter((s) => s.bytes.includes(Buffer.from(t))).map((s) => `token ${i} in ${s.path}`));
     expect(hits).toEqual([]);
   });

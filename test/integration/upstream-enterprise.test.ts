@@ -107,7 +107,15 @@ async function desktop(where: 'managed' | 'user'): Promise<Desktop> {
   const token = new ClientRegistry(join(home.paths.stateDir, 'clients.json')).add('agent');
   const keychain = new MemorySecretStore();
   const logger: Logger = { log: (level, event, fields) => process.env.GH_DEBUG && console.error(level, event, JSON.stringify(fields)) };
-  const daemon = await startDaemon({ paths: home.paths, env: home.env, logger, secrets: keychain, managedDir, identity: { trustManagedOwner: true }, human: { terminal: null, notifier: { notify: () => false } } });
+  const daemon = await startDaemon({
+    paths: home.paths,
+    env: home.env,
+    logger,
+    secrets: keychain,
+    managedDir,
+    identity: { trustManagedOwner: true },
+    human: { terminal: null, notifier: { notify: () => false } },
+  });
   return {
     daemon,
     home,
@@ -122,7 +130,12 @@ async function desktop(where: 'managed' | 'user'): Promise<Desktop> {
 
 /** What `gatehouse login` does: the organisation's sign-in in the browser, kept in the key store, then the daemon reloads it. */
 async function ssoSignIn(d: Desktop): Promise<void> {
-  const settings = IdentitySettingsSchema.parse({ issuer: idp.issuer, clientId: CLIENT_ID, scopes: ['openid', 'offline_access', 'email'], authorizationParams: { prompt: 'consent' } });
+  const settings = IdentitySettingsSchema.parse({
+    issuer: idp.issuer,
+    clientId: CLIENT_ID,
+    scopes: ['openid', 'offline_access', 'email'],
+    authorizationParams: { prompt: 'consent' },
+  });
   const client = await OidcClient.discover(settings);
   const result = await client.loginWithBrowser({ say: () => undefined, openBrowser: async (url) => (void signIn(url, 'alice'), true) });
   await new TokenStore(d.keychain, idp.issuer, CLIENT_ID).save({ refreshToken: result.refreshToken!, sub: 'alice', displayName: result.user!.displayName });
@@ -132,7 +145,7 @@ async function ssoSignIn(d: Desktop): Promise<void> {
 const notes = (d: Desktop) => d.daemon.status().servers.find((s) => s.name === 'notes')!;
 
 describe('enterprise-managed authorization (ID-JAG)', () => {
-  it('exchanges the organisation\'s sign-in for the server\'s token, with no sign-in page for the server', async () => {
+  it("exchanges the organisation's sign-in for the server's token, with no sign-in page for the server", async () => {
     const d = await desktop('managed');
     try {
       // Before the SSO sign-in there is no identity to exchange: the server waits.
@@ -147,7 +160,9 @@ describe('enterprise-managed authorization (ID-JAG)', () => {
       expect(textOf(await client.callTool({ name: 'notes__read_notes', arguments: {} }))).toBe('notes of alice: (none)');
       expect(rs.seen.at(-1)).toMatchObject({ subject: 'alice', audience: rs.url, clientId: AS_CLIENT });
       const audit = (await callControl(d.home.paths.controlSocketPath, 'audit.query', { type: 'upstream.signed_in' })) as { events: Record<string, unknown>[] };
-      expect(audit.events).toEqual([expect.objectContaining({ server: 'notes', upstream: { issuer: as.issuer, subject: 'alice' }, detail: expect.objectContaining({ via: 'enterprise' }) })]);
+      expect(audit.events).toEqual([
+        expect.objectContaining({ server: 'notes', upstream: { issuer: as.issuer, subject: 'alice' }, detail: expect.objectContaining({ via: 'enterprise' }) }),
+      ]);
     } finally {
       await d.stop();
     }
@@ -170,7 +185,7 @@ describe('enterprise-managed authorization (ID-JAG)', () => {
     }
   });
 
-  it('ignores the same settings in the user\'s own identity.json: only the organisation decides which servers trust its sign-in', async () => {
+  it("ignores the same settings in the user's own identity.json: only the organisation decides which servers trust its sign-in", async () => {
     const d = await desktop('user');
     try {
       const before = exchanges;

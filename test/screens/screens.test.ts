@@ -70,12 +70,18 @@ beforeAll(async () => {
   await daemon.console.call('secrets.set', { name: 'crm_token', value: 'crm-demo-token' });
   await eventually(() => daemon.status().servers.find((s) => s.name === 'crm')?.state === 'ready', 30_000, 'the CRM');
   const claude = await connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens.claude, shared: true });
-  await claude.client.callTool({ name: 'memory__create_entities', arguments: { entities: [{ name: 'Gatehouse', entityType: 'project', observations: ['governs MCP calls'] }] } });
-  for (let i = 0; i < 200; i++) await claude.client.callTool({ name: i % 4 === 0 ? 'crm__search_contacts' : 'memory__read_graph', arguments: i % 4 === 0 ? { query: 'a' } : {} });
+  await claude.client.callTool({
+    name: 'memory__create_entities',
+    arguments: { entities: [{ name: 'Gatehouse', entityType: 'project', observations: ['governs MCP calls'] }] },
+  });
+  for (let i = 0; i < 200; i++)
+    await claude.client.callTool({ name: i % 4 === 0 ? 'crm__search_contacts' : 'memory__read_graph', arguments: i % 4 === 0 ? { query: 'a' } : {} });
   const cursor = await connectHttp(daemon.httpUrl!, { era: 'legacy', token: tokens.cursor, shared: true });
   for (let i = 0; i < 12; i++) await cursor.client.callTool({ name: 'memory__create_entities', arguments: { entities: [] } }).catch(() => undefined);
   // A question that waits: a refund the person asked to be asked about.
-  void claude.client.callTool({ name: 'crm__refund', arguments: { contact_id: 'c-1', amount: 120, currency: 'EUR' } }, { timeout: 600_000 }).catch(() => undefined);
+  void claude.client
+    .callTool({ name: 'crm__refund', arguments: { contact_id: 'c-1', amount: 120, currency: 'EUR' } }, { timeout: 600_000 })
+    .catch(() => undefined);
   await screen.nextQuestion();
   browser = await launchChromium();
 }, 180_000);
@@ -92,10 +98,12 @@ const SCREENS = ['overview', 'approvals', 'servers', 'tools', 'audit', 'secrets'
 
 async function signIn(page: Page): Promise<void> {
   await daemon.console.call('status', {});
-  const login = logins.shift() ?? (await (async () => {
-    await callControl(home.paths.controlSocketPath, 'console.link', {});
-    return logins.shift()!;
-  })());
+  const login =
+    logins.shift() ??
+    (await (async () => {
+      await callControl(home.paths.controlSocketPath, 'console.link', {});
+      return logins.shift()!;
+    })());
   await signInToConsole(page, login);
 }
 
@@ -110,8 +118,16 @@ async function settle(page: Page, screenId: string): Promise<void> {
   }
   if (screenId === 'servers') await page.getByRole('link', { name: 'crm', exact: true }).click();
   if (screenId === 'tools') await page.getByRole('row', { name: /crm__refund/ }).waitFor();
-  if (screenId === 'clients') await page.getByRole('row', { name: /cursor/ }).first().waitFor();
-  if (screenId === 'approvals') await page.getByText(/Allow claude-desktop to call crm__refund/).first().waitFor();
+  if (screenId === 'clients')
+    await page
+      .getByRole('row', { name: /cursor/ })
+      .first()
+      .waitFor();
+  if (screenId === 'approvals')
+    await page
+      .getByText(/Allow claude-desktop to call crm__refund/)
+      .first()
+      .waitFor();
   await page.waitForTimeout(400);
 }
 
@@ -164,7 +180,15 @@ describe('the Catalog screen in docs/screens', () => {
   beforeAll(async () => {
     const root = await makeKey();
     const integrity = (seed: string) => `sha512-${createHash('sha512').update(seed).digest('base64')}`;
-    const entry = (name: string, title: string, description: string, pkg: string, version: string, extra: Record<string, unknown>, tools: Record<string, { readOnly: boolean }>) => ({
+    const entry = (
+      name: string,
+      title: string,
+      description: string,
+      pkg: string,
+      version: string,
+      extra: Record<string, unknown>,
+      tools: Record<string, { readOnly: boolean }>,
+    ) => ({
       server: {
         name: `com.acme/${name}`,
         title,
@@ -179,11 +203,27 @@ describe('the Catalog screen in docs/screens', () => {
       sampleFiles({
         catalog: (c) => {
           const servers = c.servers as Record<string, unknown>;
-          servers['weather'] = entry('weather', 'Weather', 'Forecasts and warnings for any city', '@acme/weather-mcp', '1.4.2', {
-            secrets: [{ name: 'weather_key', description: 'Your key for the weather service' }],
-            env: { WEATHER_API_KEY: '${secret:weather_key}' },
-          }, { forecast: { readOnly: true }, warnings: { readOnly: true } });
-          servers['tickets'] = entry('tickets', 'Tickets', 'Read and update support tickets', '@acme/tickets-mcp', '2.0.1', {}, { search_tickets: { readOnly: true }, update_ticket: { readOnly: false } });
+          servers['weather'] = entry(
+            'weather',
+            'Weather',
+            'Forecasts and warnings for any city',
+            '@acme/weather-mcp',
+            '1.4.2',
+            {
+              secrets: [{ name: 'weather_key', description: 'Your key for the weather service' }],
+              env: { WEATHER_API_KEY: '${secret:weather_key}' },
+            },
+            { forecast: { readOnly: true }, warnings: { readOnly: true } },
+          );
+          servers['tickets'] = entry(
+            'tickets',
+            'Tickets',
+            'Read and update support tickets',
+            '@acme/tickets-mcp',
+            '2.0.1',
+            {},
+            { search_tickets: { readOnly: true }, update_ticket: { readOnly: false } },
+          );
         },
       }),
       { version: 7, keys: [root] },
@@ -197,7 +237,11 @@ describe('the Catalog screen in docs/screens', () => {
     mkdirSync(join(managedHome.home, '.cursor'));
     writeFileSync(
       join(managedHome.home, '.cursor', 'mcp.json'),
-      JSON.stringify({ mcpServers: { notes: { command: 'npx', args: ['-y', '@someone/notes-mcp', '--token', 'nt-0c1d2e3f4a5b6c7d8e9f'], env: { NOTES_DIR: '/home/ann/notes' } } } }),
+      JSON.stringify({
+        mcpServers: {
+          notes: { command: 'npx', args: ['-y', '@someone/notes-mcp', '--token', 'nt-0c1d2e3f4a5b6c7d8e9f'], env: { NOTES_DIR: '/home/ann/notes' } },
+        },
+      }),
     );
     writeFileSync(managedHome.paths.configFile, JSON.stringify({ servers: {}, listen: { http: { enabled: false, port: 0 } } }), { mode: 0o600 });
     managed = await startDaemon({
@@ -246,6 +290,12 @@ const PAIRING = {
     { label: 'Connects through', value: 'gatehouse connect (the local socket)' },
   ],
   code: 'QX7-42K',
-  scope: { servers: [{ name: 'memory', tools: ['read_graph', 'create_entities'] }, { name: 'crm', tools: ['search_contacts', 'refund'] }], expiryDays: [30, 7, 1] },
+  scope: {
+    servers: [
+      { name: 'memory', tools: ['read_graph', 'create_entities'] },
+      { name: 'crm', tools: ['search_contacts', 'refund'] },
+    ],
+    expiryDays: [30, 7, 1],
+  },
   deadline: new Date(Date.now() + 120_000).toISOString(),
 };

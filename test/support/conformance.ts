@@ -169,9 +169,7 @@ export async function runConformance(url: string, opts: ConformanceOptions = {})
         scenario,
         status: statusOf(checks),
         checks,
-        problems: checks
-          .filter((c) => c.status === 'FAILURE' || c.status === 'WARNING')
-          .map((c) => `${c.status} ${c.id}: ${c.errorMessage ?? c.description}`),
+        problems: checks.filter((c) => c.status === 'FAILURE' || c.status === 'WARNING').map((c) => `${c.status} ${c.id}: ${c.errorMessage ?? c.description}`),
       });
     }
     // Scenarios whose checks exist but that the console output did not name (should not happen; never drop one).
@@ -279,14 +277,11 @@ export async function startHeaderForwarder(target: URL, headers: Record<string, 
     if (out.host === ownHost) out.host = target.host;
     if (out.origin === `http://${ownHost}`) out.origin = target.origin;
     for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
-    const upstream = httpRequest(
-      { hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers: out, agent },
-      (upstreamRes) => {
-        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, upstreamRes.headers);
-        res.flushHeaders();
-        upstreamRes.pipe(res);
-      },
-    );
+    const upstream = httpRequest({ hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers: out, agent }, (upstreamRes) => {
+      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, upstreamRes.headers);
+      res.flushHeaders();
+      upstreamRes.pipe(res);
+    });
     upstream.on('error', (error) => {
       if (!res.headersSent) {
         res.writeHead(502, { 'content-type': 'text/plain' });

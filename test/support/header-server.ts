@@ -42,7 +42,11 @@ export async function startHeaderServer(expected: string): Promise<HeaderServer>
       };
       switch (msg.method) {
         case 'initialize':
-          return reply({ protocolVersion: (msg.params?.protocolVersion as string) ?? '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'header-server', version: '1.0.0' } });
+          return reply({
+            protocolVersion: (msg.params?.protocolVersion as string) ?? '2025-11-25',
+            capabilities: { tools: {} },
+            serverInfo: { name: 'header-server', version: '1.0.0' },
+          });
         case 'tools/list':
           return reply({ tools: [{ name: 'whoami', description: 'Says the server saw a valid key', inputSchema: { type: 'object' } }] });
         case 'tools/call':

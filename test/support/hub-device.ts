@@ -37,7 +37,12 @@ export function callRecord(i: number, at = Date.now() - 60_000 + i): AuditRecord
   } as AuditRecord;
 }
 
-export async function testDevice(hubUrl: string, n = 0, events: (i: number) => AuditRecord = (i) => callRecord(i), fetchImpl?: typeof fetch): Promise<TestDevice> {
+export async function testDevice(
+  hubUrl: string,
+  n = 0,
+  events: (i: number) => AuditRecord = (i) => callRecord(i),
+  fetchImpl?: typeof fetch,
+): Promise<TestDevice> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-hub-dev-'));
   const store = new SqliteAuditStore({ file: join(dir, 'audit.db'), checkpointEvery: 1_000_000 });
   const key = await loadDeviceKey(new MemorySecretStore(), store.device, { create: true });

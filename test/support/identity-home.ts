@@ -111,7 +111,10 @@ export async function startIdentityHome(options: IdentityHomeOptions = {}): Prom
 }
 
 /** An MCP client over `gatehouse connect` with exactly this environment (the keyring's bus address, a token). */
-export async function connectBridgeWith(env: Record<string, string>, client: string): Promise<{ client: Client; stderr: () => string; close: () => Promise<void> }> {
+export async function connectBridgeWith(
+  env: Record<string, string>,
+  client: string,
+): Promise<{ client: Client; stderr: () => string; close: () => Promise<void> }> {
   const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, 'connect', '--client', client], env, stderr: 'pipe' });
   let stderr = '';
   transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
@@ -137,6 +140,10 @@ export async function answer(question: ShownQuestion, fields: Record<string, str
   const token = /name="form" value="([^"]+)"/.exec(person.page)?.[1] ?? '';
   const form = new URLSearchParams({ form: token });
   for (const [k, v] of Object.entries(fields)) for (const one of Array.isArray(v) ? v : [v]) form.append(k, one);
-  const res = await fetch(person.pageUrl, { method: 'POST', body: form, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: person.origin } });
+  const res = await fetch(person.pageUrl, {
+    method: 'POST',
+    body: form,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: person.origin },
+  });
   return { status: res.status, body: await res.text(), page: person.page };
 }

@@ -41,7 +41,9 @@ export async function startKeyring(): Promise<TestKeyring> {
   mkdirSync(data, { recursive: true });
   mkdirSync(runtime, { recursive: true, mode: 0o700 });
   const address = `unix:path=${join(dir, 'bus')}`;
-  const bus = spawn('dbus-daemon', ['--session', '--nofork', '--nopidfile', `--address=${address}`, '--print-address=1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const bus = spawn('dbus-daemon', ['--session', '--nofork', '--nopidfile', `--address=${address}`, '--print-address=1'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let busOut = '';
   bus.stdout!.on('data', (c: Buffer) => (busOut += c.toString()));
   bus.stderr!.on('data', () => undefined);
@@ -52,10 +54,21 @@ export async function startKeyring(): Promise<TestKeyring> {
   keyring.stderr!.on('data', () => undefined);
   keyring.stdin!.end('test-keyring-password');
   const owned = () =>
-    spawnSync('dbus-send', ['--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', 'string:org.freedesktop.secrets'], {
-      env,
-      encoding: 'utf8',
-    }).stdout.includes('boolean true');
+    spawnSync(
+      'dbus-send',
+      [
+        '--session',
+        '--print-reply',
+        '--dest=org.freedesktop.DBus',
+        '/org/freedesktop/DBus',
+        'org.freedesktop.DBus.NameHasOwner',
+        'string:org.freedesktop.secrets',
+      ],
+      {
+        env,
+        encoding: 'utf8',
+      },
+    ).stdout.includes('boolean true');
   try {
     await waitFor(() => keyring.exitCode !== null || owned(), 'gnome-keyring-daemon to own org.freedesktop.secrets');
     if (keyring.exitCode !== null) throw new Error('gnome-keyring-daemon exited at start');

@@ -43,7 +43,9 @@ export async function startLyingIdp(clientId: string): Promise<LyingIdp> {
     if (url.pathname === '/auth') {
       // Remembers the nonce for the code it will hand out.
       nonces.set('the-code', url.searchParams.get('nonce') ?? '');
-      res.writeHead(302, { location: `${url.searchParams.get('redirect_uri')}?code=the-code&state=${encodeURIComponent(url.searchParams.get('state') ?? '')}` });
+      res.writeHead(302, {
+        location: `${url.searchParams.get('redirect_uri')}?code=the-code&state=${encodeURIComponent(url.searchParams.get('state') ?? '')}`,
+      });
       return res.end();
     }
     if (url.pathname === '/token') {
@@ -53,7 +55,16 @@ export async function startLyingIdp(clientId: string): Promise<LyingIdp> {
         const form = new URLSearchParams(body);
         const nonce = nonces.get(form.get('code') ?? '');
         const now = Math.floor(Date.now() / 1000);
-        const claims = { iss: issuer, aud: clientId, sub: 'mallory', iat: now, exp: now + 300, ...(nonce ? { nonce } : {}), groups: ['admins'], ...idp.idTokenClaims(nonce) };
+        const claims = {
+          iss: issuer,
+          aud: clientId,
+          sub: 'mallory',
+          iat: now,
+          exp: now + 300,
+          ...(nonce ? { nonce } : {}),
+          groups: ['admins'],
+          ...idp.idTokenClaims(nonce),
+        };
         const idToken = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(privateKey);
         json({ access_token: 'lying-access-token', token_type: 'Bearer', expires_in: 300, refresh_token: 'lying-refresh', id_token: idToken });
       });

@@ -66,7 +66,11 @@ export async function startRegistry(): Promise<TestRegistry> {
     };
     writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest, null, 2));
     copyFileSync(FIXTURE, join(dir, 'server.js'));
-    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: work, npm_config_cache: join(work, 'cache') } });
+    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: work, npm_config_cache: join(work, 'cache') },
+    });
     const file = (JSON.parse(out) as { filename: string }[])[0]!.filename;
     const bytes = readFileSync(join(dir, file));
     return {
@@ -112,7 +116,10 @@ export async function startRegistry(): Promise<TestRegistry> {
       name,
       'dist-tags': { latest: all[all.length - 1] },
       versions: Object.fromEntries(
-        [...versions].map(([v, p]) => [v, { ...p.manifest, dist: { tarball: `${url}/${name}/-/${tarballName(name, v)}`, integrity: p.integrity, shasum: p.shasum } }]),
+        [...versions].map(([v, p]) => [
+          v,
+          { ...p.manifest, dist: { tarball: `${url}/${name}/-/${tarballName(name, v)}`, integrity: p.integrity, shasum: p.shasum } },
+        ]),
       ),
     };
     res.writeHead(200, { 'content-type': 'application/json' });

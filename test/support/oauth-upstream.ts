@@ -15,7 +15,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { errors, type ClientMetadata, type Configuration } from 'oidc-provider';
-import { McpServer, OAuthError, OAuthErrorCode, bearerAuthChallengeResponse, createMcpHandler, requireBearerAuth, type AuthInfo } from '@modelcontextprotocol/server';
+import {
+  McpServer,
+  OAuthError,
+  OAuthErrorCode,
+  bearerAuthChallengeResponse,
+  createMcpHandler,
+  requireBearerAuth,
+  type AuthInfo,
+} from '@modelcontextprotocol/server';
 import * as z from 'zod/v4';
 import { pausable } from './pausable.js';
 
@@ -129,12 +137,20 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
           throw new errors.InvalidGrant(`the assertion was refused: ${(error as Error).message}`);
         }
         if (claims.resource !== resource) throw new errors.InvalidTarget('the assertion is for another resource');
-        const scope = (params.scope ?? claims.scope ?? '').split(' ').filter((s) => (SCOPES as readonly string[]).includes(s)).join(' ');
+        const scope = (params.scope ?? claims.scope ?? '')
+          .split(' ')
+          .filter((s) => (SCOPES as readonly string[]).includes(s))
+          .join(' ');
         const grant = new provider.Grant({ accountId: claims.sub, clientId: client.clientId });
         grant.addResourceScope(resource, scope);
         const grantId = await grant.save();
         const token = new provider.AccessToken({ accountId: claims.sub, client, grantId, gty: 'jwt-bearer', scope });
-        token.resourceServer = new provider.ResourceServer(resource, { scope: SCOPES.join(' '), audience: resource, accessTokenTTL: accessTokenSeconds, accessTokenFormat: 'opaque' });
+        token.resourceServer = new provider.ResourceServer(resource, {
+          scope: SCOPES.join(' '),
+          audience: resource,
+          accessTokenTTL: accessTokenSeconds,
+          accessTokenFormat: 'opaque',
+        });
         const value = await token.save();
         grants.push('jwt-bearer');
         ctx.body = { access_token: value, token_type: 'Bearer', expires_in: accessTokenSeconds, scope };
@@ -237,7 +253,10 @@ export async function startProtectedServer(as: AuthorizationServer): Promise<Pro
     async verifyAccessToken(token: string): Promise<AuthInfo> {
       const res = await fetch(`${as.issuer}/token/introspection`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${RS_CLIENT.id}:${RS_CLIENT.secret}`).toString('base64')}` },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${RS_CLIENT.id}:${RS_CLIENT.secret}`).toString('base64')}`,
+        },
         body: new URLSearchParams({ token }),
       });
       const info = (await res.json()) as { active?: boolean; sub?: string; aud?: string | string[]; client_id?: string; scope?: string; exp?: number };
@@ -277,7 +296,15 @@ export async function startProtectedServer(as: AuthorizationServer): Promise<Pro
     const path = new URL(req.url ?? '/', origin).pathname;
     if (path === '/.well-known/oauth-protected-resource/mcp' || path === '/.well-known/oauth-protected-resource') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ resource: url, authorization_servers: [as.issuer], scopes_supported: ['notes:read'], bearer_methods_supported: ['header'], resource_name: 'Notes' }));
+      res.end(
+        JSON.stringify({
+          resource: url,
+          authorization_servers: [as.issuer],
+          scopes_supported: ['notes:read'],
+          bearer_methods_supported: ['header'],
+          resource_name: 'Notes',
+        }),
+      );
       return;
     }
     if (path !== '/mcp') {
@@ -299,7 +326,13 @@ export async function startProtectedServer(as: AuthorizationServer): Promise<Pro
       refused.push(auth.status);
       response = auth;
     } else {
-      seen.push({ token: auth.token, subject: auth.extra?.sub as string | undefined, audience: auth.resource?.href, clientId: auth.clientId, scopes: auth.scopes });
+      seen.push({
+        token: auth.token,
+        subject: auth.extra?.sub as string | undefined,
+        audience: auth.resource?.href,
+        clientId: auth.clientId,
+        scopes: auth.scopes,
+      });
       const call = body ? (JSON.parse(body.toString('utf8')) as { method?: string; params?: { name?: string } }) : undefined;
       if (call?.method === 'tools/call' && call.params?.name === 'write_note' && !auth.scopes.includes('notes:write')) {
         refused.push(403);

@@ -164,8 +164,15 @@ export class TestBrowser {
   }
 
   /** Submits the page's first POST form with its hidden fields plus `fields`, then follows redirects. */
-  async submit(pageUrl: string, body: string, fields: Record<string, string>, stop?: (url: string) => boolean): Promise<{ url: string; res: Response | undefined; body: string }> {
-    const form = /<form[^>]*action="([^"]*)"[^>]*method="post"[^>]*>([\s\S]*?)<\/form>/i.exec(body) ?? /<form[^>]*method="post"[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/i.exec(body);
+  async submit(
+    pageUrl: string,
+    body: string,
+    fields: Record<string, string>,
+    stop?: (url: string) => boolean,
+  ): Promise<{ url: string; res: Response | undefined; body: string }> {
+    const form =
+      /<form[^>]*action="([^"]*)"[^>]*method="post"[^>]*>([\s\S]*?)<\/form>/i.exec(body) ??
+      /<form[^>]*method="post"[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/i.exec(body);
     if (!form) throw new Error(`no form on ${pageUrl}:\n${body.slice(0, 2000)}`);
     const data = new URLSearchParams();
     for (const input of form[2]!.matchAll(/<input[^>]*type="hidden"[^>]*>/gi)) {
@@ -187,11 +194,15 @@ export class TestBrowser {
  * client: the login page, then the consent page. Stops before fetching a URL for which `stop`
  * says so (the final redirect, to capture the code), else fetches it (delivers it to Gatehouse).
  */
-export async function signIn(authorizationUrl: string, account = 'alice', stop?: (url: string) => boolean): Promise<{ url: string; body: string; status: number | undefined }> {
+export async function signIn(
+  authorizationUrl: string,
+  account = 'alice',
+  stop?: (url: string) => boolean,
+): Promise<{ url: string; body: string; status: number | undefined }> {
   const browser = new TestBrowser();
   let page = await browser.follow(authorizationUrl, stop);
   for (let step = 0; step < 4 && page.res && /\/interaction\//.test(page.url); step++) {
-    const fields: Record<string, string> = /name="login"/.test(page.body) ? { login: account, password: "any" } : {};
+    const fields: Record<string, string> = /name="login"/.test(page.body) ? { login: account, password: 'any' } : {};
     page = await browser.submit(page.url, page.body, fields, stop);
   }
   return { url: page.url, body: page.body, status: page.res?.status };
@@ -205,7 +216,7 @@ export async function confirmDevice(verificationUri: string, userCode: string, a
   // The confirmation page's form is named op.deviceConfirmForm; its submit carries confirm=yes.
   page = await browser.submit(page.url, page.body, { confirm: 'yes' });
   for (let step = 0; step < 4 && page.res && /\/interaction\//.test(page.url); step++) {
-    const fields: Record<string, string> = /name="login"/.test(page.body) ? { login: account, password: "any" } : {};
+    const fields: Record<string, string> = /name="login"/.test(page.body) ? { login: account, password: 'any' } : {};
     page = await browser.submit(page.url, page.body, fields);
   }
   return page.body;

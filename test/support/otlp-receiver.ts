@@ -193,7 +193,10 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     },
     logRecords: () => flatten('logs', 'resourceLogs', 'scopeLogs', 'logRecords'),
     spans: () =>
-      flatten('traces', 'resourceSpans', 'scopeSpans', 'spans').map((span) => ({ ...(span as unknown as ReceivedSpan), attributes: attributesOf(span.attributes) })),
+      flatten('traces', 'resourceSpans', 'scopeSpans', 'spans').map((span) => ({
+        ...(span as unknown as ReceivedSpan),
+        attributes: attributesOf(span.attributes),
+      })),
     metrics: () => flatten('metrics', 'resourceMetrics', 'scopeMetrics', 'metrics'),
     points: () => flatten('metrics', 'resourceMetrics', 'scopeMetrics', 'metrics').flatMap((metric) => pointsOf(metric, metric.resource)),
     failNext(count: number, status = 503) {
@@ -215,7 +218,14 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   };
 }
 
-type DataPoint = { attributes?: unknown; asInt?: string | number; asDouble?: number; count?: string | number; sum?: number; bucketCounts?: (string | number)[] };
+type DataPoint = {
+  attributes?: unknown;
+  asInt?: string | number;
+  asDouble?: number;
+  count?: string | number;
+  sum?: number;
+  bucketCounts?: (string | number)[];
+};
 
 function pointsOf(metric: Record<string, unknown>, resource: Record<string, AttributeValue>): ReceivedPoint[] {
   const name = metric.name as string;

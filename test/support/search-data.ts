@@ -40,7 +40,11 @@ export function asLists(servers: Record<string, ToolItem[]>): Map<string, Upstre
 }
 
 /** Recall@k and the misses: the share of queries whose labelled tool is among the first k results. */
-export function recallAt(k: number, queries: LabelledQuery[], find: (query: string, limit: number) => string[]): { recall: number; misses: { query: string; tool: string; got: string[] }[] } {
+export function recallAt(
+  k: number,
+  queries: LabelledQuery[],
+  find: (query: string, limit: number) => string[],
+): { recall: number; misses: { query: string; tool: string; got: string[] }[] } {
   const misses: { query: string; tool: string; got: string[] }[] = [];
   for (const q of queries) {
     const got = find(q.query, k);

@@ -20,7 +20,12 @@ describe('the aggregate catalog', () => {
   });
 
   it('keeps two servers tools of the same name apart', () => {
-    const view = buildView(new Map([['a', lists({ tools: [{ name: 'search' }] })], ['b', lists({ tools: [{ name: 'search' }] })]]));
+    const view = buildView(
+      new Map([
+        ['a', lists({ tools: [{ name: 'search' }] })],
+        ['b', lists({ tools: [{ name: 'search' }] })],
+      ]),
+    );
     expect(view.toolRoutes.get('a__search')?.server).toBe('a');
     expect(view.toolRoutes.get('b__search')?.server).toBe('b');
   });
@@ -37,7 +42,13 @@ describe('the aggregate catalog', () => {
   });
 
   it('shows a single server under its own names', () => {
-    const view = buildView(new Map([['memory', lists({ tools: [{ name: 'read_graph' }], prompts: [{ name: 'p' }] })], ['files', lists({ tools: [{ name: 'read_file' }] })]]), 'memory');
+    const view = buildView(
+      new Map([
+        ['memory', lists({ tools: [{ name: 'read_graph' }], prompts: [{ name: 'p' }] })],
+        ['files', lists({ tools: [{ name: 'read_file' }] })],
+      ]),
+      'memory',
+    );
     expect(view.tools.map((t) => t.name)).toEqual(['read_graph']);
     expect(view.prompts.map((p) => p.name)).toEqual(['p']);
     expect(view.toolRoutes.get('read_graph')).toEqual({ server: 'memory', name: 'read_graph' });

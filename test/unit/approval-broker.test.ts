@@ -68,11 +68,22 @@ class ScriptedChannel implements HumanChannel {
 const REFUND_POLICY: ApprovalReason = { kind: 'policy', policies: ['support-refund-large'], approvers: ['user'], fields: ['amount', 'currency'] };
 
 function principal(client = 'ide'): Principal {
-  return { user: { id: 'sam@example.com', source: 'oidc', displayName: 'Sam', groups: ['crm-support'], roles: [] }, client: { id: `client:${client}:k1`, name: client, verified: true, transport: 'socket' } };
+  return {
+    user: { id: 'sam@example.com', source: 'oidc', displayName: 'Sam', groups: ['crm-support'], roles: [] },
+    client: { id: `client:${client}:k1`, name: client, verified: true, transport: 'socket' },
+  };
 }
 
 let callNo = 0;
-function refund(options: { args?: Record<string, unknown>; who?: Principal; reasons?: ApprovalReason[]; name?: string; onProgress?: GovernedCall['context']['onProgress'] } = {}) {
+function refund(
+  options: {
+    args?: Record<string, unknown>;
+    who?: Principal;
+    reasons?: ApprovalReason[];
+    name?: string;
+    onProgress?: GovernedCall['context']['onProgress'];
+  } = {},
+) {
   const controller = new AbortController();
   const call: GovernedCall = {
     id: `call-${++callNo}`,
@@ -152,7 +163,10 @@ describe('what the person is asked', () => {
     const digest = requestDigest(c.call);
     expect(asked!.question.choices).toEqual([
       { id: `once:${digest}`, label: 'Allow once: this call only' },
-      { id: `session:${digest}`, label: 'Allow for this session of ide: later calls to refund, with the same amount, currency and arguments of the same shape, until it disconnects' },
+      {
+        id: `session:${digest}`,
+        label: 'Allow for this session of ide: later calls to refund, with the same amount, currency and arguments of the same shape, until it disconnects',
+      },
     ]);
     expect(JSON.stringify(asked!.question)).not.toMatch(/always/i);
   });
@@ -207,7 +221,16 @@ describe('the answers', () => {
       ['approval.requested', undefined],
       ['approval.decided', 'allowed'],
     ]);
-    expect(audit[0]).toMatchObject({ callId: c.call.id, user: 'sam@example.com', client: 'ide', server: 'crm', name: 'refund', argsDigest: requestDigest(c.call), argsValues: { amount: 250, currency: 'EUR' }, approval: { required: true } });
+    expect(audit[0]).toMatchObject({
+      callId: c.call.id,
+      user: 'sam@example.com',
+      client: 'ide',
+      server: 'crm',
+      name: 'refund',
+      argsDigest: requestDigest(c.call),
+      argsValues: { amount: 250, currency: 'EUR' },
+      approval: { required: true },
+    });
     expect(audit[1]).toMatchObject({ approval: { decision: 'approved', scope: 'once' } });
     const again = await review(refund());
     expect(channel.asked).toHaveLength(2);
@@ -220,8 +243,18 @@ describe('the answers', () => {
     const c = refund();
     const { result, asked } = await review(c);
     asked!.answer({ kind: 'declined' });
-    expect(await result).toMatchObject({ ok: false, code: 'approval_required', reason: 'crm__refund needs approval (user) under policy support-refund-large; the person at this computer declined', data: { approval: 'declined' } });
-    expect(audit[1]).toMatchObject({ type: 'approval.decided', decision: 'denied', approval: { decision: 'denied', by: 'user' }, detail: { refusal: 'declined' } });
+    expect(await result).toMatchObject({
+      ok: false,
+      code: 'approval_required',
+      reason: 'crm__refund needs approval (user) under policy support-refund-large; the person at this computer declined',
+      data: { approval: 'declined' },
+    });
+    expect(audit[1]).toMatchObject({
+      type: 'approval.decided',
+      decision: 'denied',
+      approval: { decision: 'denied', by: 'user' },
+      detail: { refusal: 'declined' },
+    });
   });
 
   it('no answer before the deadline is a denial', async () => {
@@ -233,7 +266,12 @@ describe('the answers', () => {
     await flush();
     expect(settled).toBe(false);
     await clock.advance(1);
-    expect(await result).toMatchObject({ ok: false, code: 'approval_required', data: { approval: 'timeout' }, reason: expect.stringContaining('nobody answered within 60 s') });
+    expect(await result).toMatchObject({
+      ok: false,
+      code: 'approval_required',
+      data: { approval: 'timeout' },
+      reason: expect.stringContaining('nobody answered within 60 s'),
+    });
     expect(audit[1]).toMatchObject({ approval: { decision: 'timeout' } });
   });
 
@@ -280,10 +318,18 @@ describe('the answers', () => {
     const { review } = setup();
     const { result, asked } = await review(refund());
     asked!.answer({ kind: 'unavailable', reason: 'no terminal and no notifications' });
-    expect(await result).toMatchObject({ ok: false, data: { approval: 'unavailable' }, reason: expect.stringContaining('no person can be asked: no terminal and no notifications') });
+    expect(await result).toMatchObject({
+      ok: false,
+      data: { approval: 'unavailable' },
+      reason: expect.stringContaining('no person can be asked: no terminal and no notifications'),
+    });
     const broken = setup({ channel: { ask: () => Promise.reject(new Error('window crashed')), pending: () => 0 } });
     const { call } = refund();
-    expect(await broken.broker.review(call, call.context.signal)).toMatchObject({ ok: false, data: { approval: 'unavailable' }, reason: expect.stringContaining('window crashed') });
+    expect(await broken.broker.review(call, call.context.signal)).toMatchObject({
+      ok: false,
+      data: { approval: 'unavailable' },
+      reason: expect.stringContaining('window crashed'),
+    });
   });
 
   it('tells a caller that asked for progress that its call waits, and until when, until it is answered', async () => {
@@ -395,7 +441,11 @@ describe('waiting requests', () => {
     await review(refund({ who }));
     const third = await review(refund({ who }));
     expect(third.asked).toBeUndefined();
-    expect(await third.result).toMatchObject({ ok: false, data: { approval: 'busy' }, reason: expect.stringContaining('2 calls of this session already wait') });
+    expect(await third.result).toMatchObject({
+      ok: false,
+      data: { approval: 'busy' },
+      reason: expect.stringContaining('2 calls of this session already wait'),
+    });
     await review(refund({ who: principal('other') }));
     const fourth = await review(refund({ who: principal('third') }));
     expect(await fourth.result).toMatchObject({ ok: false, data: { approval: 'busy' } });
@@ -416,7 +466,13 @@ describe('waiting requests', () => {
   });
 
   it('refuses the call, and asks nobody, when the request cannot be journalled', async () => {
-    const failing: PendingJournal = { add: () => { throw new Error('disk full'); }, remove: () => undefined, leftovers: () => [] };
+    const failing: PendingJournal = {
+      add: () => {
+        throw new Error('disk full');
+      },
+      remove: () => undefined,
+      leftovers: () => [],
+    };
     const { broker, channel } = setup({ journal: failing });
     const { call } = refund();
     await expect(broker.review(call, call.context.signal)).rejects.toThrow('disk full');
@@ -484,6 +540,18 @@ describe('the SQLite journal', () => {
   });
 
   function leftover(): PendingRecord {
-    return { id: 'req-1', callId: 'c', digest: 'sha256:' + 'b'.repeat(64), user: 'u', client: 'ide', server: 'crm', kind: 'tool', name: 'refund', reasons: ['r'], askedAt: 1, deadline: 2 };
+    return {
+      id: 'req-1',
+      callId: 'c',
+      digest: 'sha256:' + 'b'.repeat(64),
+      user: 'u',
+      client: 'ide',
+      server: 'crm',
+      kind: 'tool',
+      name: 'refund',
+      reasons: ['r'],
+      askedAt: 1,
+      deadline: 2,
+    };
   }
 });

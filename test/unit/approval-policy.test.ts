@@ -27,7 +27,11 @@ import { parseBundleFiles } from '../../src/node/policy/content.js';
 import { readSample, sampleFiles, type SampleOptions } from '../support/policy.js';
 
 const cedar = new CedarEngine();
-const TOOLS: ToolItem[] = ['search_contacts', 'get_contact', 'refund', 'delete_contact'].map((name) => ({ name, description: `the ${name} tool`, inputSchema: { type: 'object' } }));
+const TOOLS: ToolItem[] = ['search_contacts', 'get_contact', 'refund', 'delete_contact'].map((name) => ({
+  name,
+  description: `the ${name} tool`,
+  inputSchema: { type: 'object' },
+}));
 
 function parse(options: SampleOptions = {}) {
   return parseBundleFiles(sampleFiles(options), { dataDir: '/tmp/gh-data' });
@@ -42,7 +46,15 @@ function compile(options: SampleOptions = {}): CompiledBundle {
     },
   });
   if (!content.ok) throw new Error(content.errors.join('; '));
-  const compiled = compileBundle(content.content, { manifest: { version: 3, issuedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 86_400_000).toISOString(), files: {} }, digest: 'd', signedBy: ['k'] }, cedar);
+  const compiled = compileBundle(
+    content.content,
+    {
+      manifest: { version: 3, issuedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 86_400_000).toISOString(), files: {} },
+      digest: 'd',
+      signedBy: ['k'],
+    },
+    cedar,
+  );
   if (!compiled.ok) throw new Error(compiled.errors.join('; '));
   return compiled.bundle;
 }
@@ -54,13 +66,26 @@ function compileErrors(files: Record<string, string>): string[] {
   return compiled.ok ? [] : compiled.errors;
 }
 
-const SAM: Principal = { user: { id: 'sam@example.com', source: 'oidc', displayName: 'Sam', groups: ['crm-support'], roles: [] }, client: { id: 'client:ide:k', name: 'ide', verified: true, transport: 'socket' } };
+const SAM: Principal = {
+  user: { id: 'sam@example.com', source: 'oidc', displayName: 'Sam', groups: ['crm-support'], roles: [] },
+  client: { id: 'client:ide:k', name: 'ide', verified: true, transport: 'socket' },
+};
 
 describe('obligations on the decision', () => {
   const bundle = compile();
   const policy = new BundlePolicy({ now: () => Date.now(), lists: () => ({ tools: TOOLS, resources: [], resourceTemplates: [], prompts: [] }) });
   policy.install({ kind: 'enforcing', evaluator: new BundleEvaluator(bundle, cedar) });
-  const decide = (args: Record<string, unknown>) => policy.decide({ id: 'c', kind: 'tool', server: 'crm', name: 'refund', arguments: args, principal: SAM, context: { signal: new AbortController().signal }, facts: {} });
+  const decide = (args: Record<string, unknown>) =>
+    policy.decide({
+      id: 'c',
+      kind: 'tool',
+      server: 'crm',
+      name: 'refund',
+      arguments: args,
+      principal: SAM,
+      context: { signal: new AbortController().signal },
+      facts: {},
+    });
 
   it('allows a refund above 100 EUR on condition of approval, naming the permit, the approver and the arguments it reads, and the quota it counts against', () => {
     expect(decide({ contact_id: 'c-1', amount: 250, currency: 'EUR' })).toEqual({
@@ -72,11 +97,17 @@ describe('obligations on the decision', () => {
   });
 
   it('allows a refund up to 100 EUR with no obligation', () => {
-    expect(decide({ contact_id: 'c-1', amount: 50, currency: 'EUR' })).toEqual({ allow: true, reason: 'allowed by policy support-refund', policyIds: ['support-refund'] });
+    expect(decide({ contact_id: 'c-1', amount: 50, currency: 'EUR' })).toEqual({
+      allow: true,
+      reason: 'allowed by policy support-refund',
+      policyIds: ['support-refund'],
+    });
   });
 
   it('reads the argument paths a policy names, nested ones included, from the policy text', () => {
-    const parsed = cedar.parsePolicies('permit (principal, action, resource) when { context.args has price && context.args.price.net > 5 && context.args.currency == "EUR" && context.client.verified };');
+    const parsed = cedar.parsePolicies(
+      'permit (principal, action, resource) when { context.args has price && context.args.price.net > 5 && context.args.currency == "EUR" && context.client.verified };',
+    );
     expect(parsed.ok && argumentPaths(parsed.value[0]!)).toEqual(['currency', 'price.net']);
   });
 });
@@ -107,8 +138,12 @@ describe('quotas.json', () => {
     const bad = (quotas: unknown) => compileErrors({ 'quotas.json': JSON.stringify(quotas) });
     expect(bad({ rateLimits: { r: { rate: 'fast' } } })).toEqual(['quotas.json: rateLimits.r.rate: a rate such as "30/min" (calls per s, min, h or day)']);
     expect(bad({ quotas: { q: { window: 'week', limit: 5 } } })[0]).toMatch(/^quotas\.json: quotas\.q\.window: /);
-    expect(bad({ quotas: { q: { window: 'day', limit: 5, approvalAfter: 5 } } })).toEqual(['quotas.json: quotas.q.approvalAfter: approvalAfter must be below limit (calls after approvalAfter need approval, calls after limit are refused)']);
-    expect(bad({ quotas: { q: { window: 'day', limit: 5, tools: ['refund'] } } })).toEqual(['quotas.json: quotas.q.tools[0]: a tool as clients see it, <server>__<tool>, with * as a wildcard']);
+    expect(bad({ quotas: { q: { window: 'day', limit: 5, approvalAfter: 5 } } })).toEqual([
+      'quotas.json: quotas.q.approvalAfter: approvalAfter must be below limit (calls after approvalAfter need approval, calls after limit are refused)',
+    ]);
+    expect(bad({ quotas: { q: { window: 'day', limit: 5, tools: ['refund'] } } })).toEqual([
+      'quotas.json: quotas.q.tools[0]: a tool as clients see it, <server>__<tool>, with * as a wildcard',
+    ]);
     expect(bad({ quotas: { q: { window: 'day', limit: 5, typo: 1 } } })[0]).toMatch(/^quotas\.json: quotas\.q: .*typo/);
     expect(bad({ limits: {} })[0]).toMatch(/^quotas\.json: .*limits/);
   });
@@ -125,7 +160,11 @@ describe('the support refund through the core chain', () => {
     const policy = new BundlePolicy({ now: () => Date.now(), lists: () => lists });
     const evaluator = new BundleEvaluator(compile(), cedar);
     policy.install({ kind: 'enforcing', evaluator });
-    const clock = { now: () => Date.now(), setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout) };
+    const clock = {
+      now: () => Date.now(),
+      setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms),
+      clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
+    };
     const sessions = new SessionKeys();
     const audit: AuditRecord[] = [];
     const asked: HumanQuestion[] = [];
@@ -174,7 +213,8 @@ describe('the support refund through the core chain', () => {
       quota: governor,
       approval: broker,
     });
-    const refund = (amount: number): Promise<Outcome> => gateway.callTool(SAM, {}, 'crm__refund', { contact_id: 'c-1', amount, currency: 'EUR' }, undefined, { signal: new AbortController().signal });
+    const refund = (amount: number): Promise<Outcome> =>
+      gateway.callTool(SAM, {}, 'crm__refund', { contact_id: 'c-1', amount, currency: 'EUR' }, undefined, { signal: new AbortController().signal });
     const largeRefundsUsed = () => governor.status(SAM.user)!.quotas.find((q) => q.id === 'large-refunds-per-day')!.usage[0]?.used ?? 0;
     return { refund, asked, forwarded, audit, largeRefundsUsed };
   }
@@ -193,7 +233,11 @@ describe('the support refund through the core chain', () => {
     expect(asked[0]!.facts.find((f) => f.label === 'What the policy looked at')!.value).toBe('amount = 250, currency = "EUR"');
     expect(forwarded).toEqual([{ name: 'refund', arguments: { contact_id: 'c-1', amount: 250, currency: 'EUR' } }]);
     expect(largeRefundsUsed()).toBe(1);
-    expect(audit.find((r) => r.type === 'call.outcome')).toMatchObject({ decision: 'ok', policyIds: ['support-refund-large'], approval: { required: true, decision: 'approved', scope: 'once' } });
+    expect(audit.find((r) => r.type === 'call.outcome')).toMatchObject({
+      decision: 'ok',
+      policyIds: ['support-refund-large'],
+      approval: { required: true, decision: 'approved', scope: 'once' },
+    });
   });
 
   it('refuses 250 EUR when the person declines: the refund never runs and spends no quota', async () => {

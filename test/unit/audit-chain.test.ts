@@ -31,7 +31,14 @@ function chain(n: number): SealedEvent[] {
   let prev = GENESIS_HASH;
   for (let seq = 1; seq <= n; seq++) {
     const sealed = sealEvent(
-      { type: 'call.outcome', at: new Date(Date.UTC(2026, 10, 26, 9, 0, seq)).toISOString(), user: 'os:alice', server: 'memory', name: 'read_graph', decision: 'ok' },
+      {
+        type: 'call.outcome',
+        at: new Date(Date.UTC(2026, 10, 26, 9, 0, seq)).toISOString(),
+        user: 'os:alice',
+        server: 'memory',
+        name: 'read_graph',
+        decision: 'ok',
+      },
       { seq, id: `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`, device: DEVICE, prev },
     );
     out.push({ seq: sealed.seq, hash: sealed.hash, body: sealed.body });
@@ -57,7 +64,10 @@ describe('an audit event', () => {
   });
 
   it('leaves undefined fields out of the body, so a record hashes the same however it was built', () => {
-    const a = sealEvent({ type: 'config.applied', at: '2026-11-26T00:00:00.000Z', user: undefined }, { seq: 1, id: 'x'.repeat(36), device: DEVICE, prev: GENESIS_HASH });
+    const a = sealEvent(
+      { type: 'config.applied', at: '2026-11-26T00:00:00.000Z', user: undefined },
+      { seq: 1, id: 'x'.repeat(36), device: DEVICE, prev: GENESIS_HASH },
+    );
     const b = sealEvent({ at: '2026-11-26T00:00:00.000Z', type: 'config.applied' }, { seq: 1, id: 'x'.repeat(36), device: DEVICE, prev: GENESIS_HASH });
     expect(a.hash).toBe(b.hash);
     expect(a.body).not.toContain('user');
@@ -131,7 +141,7 @@ describe('verifying a chain', () => {
     expect(problems[0]!.message).toMatch(/position 3 holds event 4/);
   });
 
-  it('finds a truncated tail from the last checkpoint and from the writer\'s recorded head', () => {
+  it("finds a truncated tail from the last checkpoint and from the writer's recorded head", () => {
     const events = chain(10);
     const cut = rows(events).slice(0, 7);
     expect(verify(cut, [checkpointAt(events, 10)]).problems).toEqual([expect.objectContaining({ seq: 8, code: 'truncated' })]);

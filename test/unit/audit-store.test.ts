@@ -187,7 +187,7 @@ describe('the SQLite audit store', () => {
   });
 
   // Issue 12, finding 9: `audit query --tool crm__refund` and `--user sam@example.test` found nothing.
-  it('accepts the names people see: the aggregate\'s <server>__<tool>, an e-mail, a subject, an OS account name', async () => {
+  it("accepts the names people see: the aggregate's <server>__<tool>, an e-mail, a subject, an OS account name", async () => {
     const file = newFile();
     const store = open(file, { indexIntervalMs: 3_600_000 });
     const sam = 'oidc:https://idp.example.test#u-4711';
@@ -235,13 +235,24 @@ describe('the SQLite audit store', () => {
     await store.durable();
     store.indexNow();
     store.optimizeNow();
-    const stats = new Map((store.database.prepare("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'events_index'").all() as { idx: string | null; stat: string }[]).map((r) => [r.idx, r.stat]));
+    const stats = new Map(
+      (store.database.prepare("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'events_index'").all() as { idx: string | null; stat: string }[]).map((r) => [
+        r.idx,
+        r.stat,
+      ]),
+    );
     // 60 events: two users (30 events each), two decisions, two servers.
     expect(stats.get('events_index_user')).toBe('60 30 1');
     expect(stats.get('events_index_decision')).toBe('60 30 1');
     expect(stats.get('events_index_server')).toBe('60 30 30 1');
     expect(stats.get(null)).toBe('60');
-    const plan = (store.database.prepare("EXPLAIN QUERY PLAN SELECT seq FROM events_index WHERE user = 'os:alice' AND decision = 'denied' ORDER BY seq DESC LIMIT 5").all() as { detail: string }[]).map((r) => r.detail).join(' ');
+    const plan = (
+      store.database
+        .prepare("EXPLAIN QUERY PLAN SELECT seq FROM events_index WHERE user = 'os:alice' AND decision = 'denied' ORDER BY seq DESC LIMIT 5")
+        .all() as { detail: string }[]
+    )
+      .map((r) => r.detail)
+      .join(' ');
     expect(plan).toMatch(/USING (COVERING )?INDEX events_index_(user|decision)/);
     store.close();
   });

@@ -18,16 +18,47 @@ function entry(pkg: Record<string, unknown>, ext: Record<string, unknown> = {}):
 
 describe('catalogue entries', () => {
   it('installs an npm package only at an exact version with its signed integrity', () => {
-    expect(installSource(entry({ registryType: 'npm', identifier: 'w', version: '1.2.3' }, { integrity: { npm: SRI } }))).toEqual({ ok: true, registryType: 'npm', identifier: 'w', version: '1.2.3', integrity: SRI });
-    expect(installSource(entry({ registryType: 'npm', identifier: 'w', version: '^1.2.3' }, { integrity: { npm: SRI } }))).toMatchObject({ ok: false, reason: expect.stringContaining('no exact version') });
-    expect(installSource(entry({ registryType: 'npm', identifier: 'w', version: '1.2.3' }))).toMatchObject({ ok: false, reason: expect.stringContaining('no integrity') });
-    expect(installSource(entry({ registryType: 'pypi', identifier: 'w', version: '1.2.3' }))).toMatchObject({ ok: false, reason: expect.stringContaining('pypi packages cannot be installed by this Gatehouse yet') });
+    expect(installSource(entry({ registryType: 'npm', identifier: 'w', version: '1.2.3' }, { integrity: { npm: SRI } }))).toEqual({
+      ok: true,
+      registryType: 'npm',
+      identifier: 'w',
+      version: '1.2.3',
+      integrity: SRI,
+    });
+    expect(installSource(entry({ registryType: 'npm', identifier: 'w', version: '^1.2.3' }, { integrity: { npm: SRI } }))).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('no exact version'),
+    });
+    expect(installSource(entry({ registryType: 'npm', identifier: 'w', version: '1.2.3' }))).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('no integrity'),
+    });
+    expect(installSource(entry({ registryType: 'pypi', identifier: 'w', version: '1.2.3' }))).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('pypi packages cannot be installed by this Gatehouse yet'),
+    });
   });
 
-  it('starts an install with Node from its own directory, the entry\'s arguments, environment and profile, ${dataDir} expanded', () => {
-    const e = entry({ registryType: 'npm', identifier: 'w', version: '1.2.3' }, { integrity: { npm: SRI }, args: ['--dir', '${dataDir}/w'], env: { KEY: '${secret:k}' }, secrets: [{ name: 'k' }], sandbox: { write: ['${dataDir}/w'] } });
-    const launch = launchOfInstall(e, '/pkgs/w/server.js', '/data', { env: { EXTRA: '1', KEY: 'mine' }, enabled: true, restart: undefined as never, health: undefined as never, startupTimeoutMs: 1000, requestTimeoutMs: 1000 });
-    expect(launch).toMatchObject({ type: 'stdio', command: 'node', args: ['/pkgs/w/server.js', '--dir', '/data/w'], env: { EXTRA: '1', KEY: '${secret:k}' }, sandbox: { write: ['/data/w'] } });
+  it("starts an install with Node from its own directory, the entry's arguments, environment and profile, ${dataDir} expanded", () => {
+    const e = entry(
+      { registryType: 'npm', identifier: 'w', version: '1.2.3' },
+      { integrity: { npm: SRI }, args: ['--dir', '${dataDir}/w'], env: { KEY: '${secret:k}' }, secrets: [{ name: 'k' }], sandbox: { write: ['${dataDir}/w'] } },
+    );
+    const launch = launchOfInstall(e, '/pkgs/w/server.js', '/data', {
+      env: { EXTRA: '1', KEY: 'mine' },
+      enabled: true,
+      restart: undefined as never,
+      health: undefined as never,
+      startupTimeoutMs: 1000,
+      requestTimeoutMs: 1000,
+    });
+    expect(launch).toMatchObject({
+      type: 'stdio',
+      command: 'node',
+      args: ['/pkgs/w/server.js', '--dir', '/data/w'],
+      env: { EXTRA: '1', KEY: '${secret:k}' },
+      sandbox: { write: ['/data/w'] },
+    });
   });
 
   it('refuses by lint: a range, a missing integrity, an undeclared or unused secret, a secret in arguments, an unset secret variable', () => {
@@ -45,15 +76,28 @@ describe('catalogue entries', () => {
       expect.stringContaining('args contain a secret reference'),
       expect.stringContaining('API_KEY is a secret of w'),
     ]);
-    expect(findings.filter((f) => f.level === 'warning').map((f) => f.message)).toEqual([expect.stringContaining('"unused" is declared'), expect.stringContaining('no tool is pinned')]);
-    expect(lintEntry(entry({ registryType: 'oci', identifier: 'ghcr.io/acme/w:1' }), 1)).toEqual([expect.objectContaining({ level: 'error', message: expect.stringContaining('a tag can move') })]);
+    expect(findings.filter((f) => f.level === 'warning').map((f) => f.message)).toEqual([
+      expect.stringContaining('"unused" is declared'),
+      expect.stringContaining('no tool is pinned'),
+    ]);
+    expect(lintEntry(entry({ registryType: 'oci', identifier: 'ghcr.io/acme/w:1' }), 1)).toEqual([
+      expect.objectContaining({ level: 'error', message: expect.stringContaining('a tag can move') }),
+    ]);
   });
 });
 
 describe('npx servers', () => {
-  it('recognises npx and npm exec lines, with the package, the spec and the server\'s own arguments', () => {
-    expect(parseNpx({ type: 'stdio', command: 'npx', args: ['-y', '@acme/w@1.2.3', '--port', '1'] } as never)).toEqual({ package: '@acme/w', spec: '1.2.3', args: ['--port', '1'] });
-    expect(parseNpx({ type: 'stdio', command: '/usr/bin/npm', args: ['exec', '--yes', '--', 'w'] } as never)).toEqual({ package: 'w', spec: 'latest', args: [] });
+  it("recognises npx and npm exec lines, with the package, the spec and the server's own arguments", () => {
+    expect(parseNpx({ type: 'stdio', command: 'npx', args: ['-y', '@acme/w@1.2.3', '--port', '1'] } as never)).toEqual({
+      package: '@acme/w',
+      spec: '1.2.3',
+      args: ['--port', '1'],
+    });
+    expect(parseNpx({ type: 'stdio', command: '/usr/bin/npm', args: ['exec', '--yes', '--', 'w'] } as never)).toEqual({
+      package: 'w',
+      spec: 'latest',
+      args: [],
+    });
     expect(parseNpx({ type: 'stdio', command: 'node', args: ['w.js'] } as never)).toBeUndefined();
     expect(parseNpx({ type: 'stdio', command: 'npx', args: ['-y', '../evil'] } as never)).toBeUndefined();
   });
@@ -72,7 +116,7 @@ describe('shadow servers', () => {
     ]);
   });
 
-  it('lists every enabled server but Gatehouse\'s own entry, and names the catalogue entry that offers the same package', () => {
+  it("lists every enabled server but Gatehouse's own entry, and names the catalogue entry that offers the same package", () => {
     const e = entry({ registryType: 'npm', identifier: '@acme/w', version: '1.0.0' });
     const found = shadowServers(
       [

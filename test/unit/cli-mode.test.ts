@@ -22,12 +22,21 @@ function fakeApp(): string {
   return file;
 }
 
-const place = (over: Partial<PackagedPlace>): PackagedPlace => ({ platform: 'linux', execPath: '/opt/Gatehouse/gatehouse-desktop', env: {}, home: '/home/ann', exists: () => false, ...over });
+const place = (over: Partial<PackagedPlace>): PackagedPlace => ({
+  platform: 'linux',
+  execPath: '/opt/Gatehouse/gatehouse-desktop',
+  env: {},
+  home: '/home/ann',
+  exists: () => false,
+  ...over,
+});
 
 describe('running the app as the command line', () => {
   it('is the command line only when --cli comes first (after Chromium switches), with the rest as its arguments', () => {
     expect(cliInvocation(['/opt/Gatehouse/gatehouse-desktop', '--cli', 'status', '--json'], true)).toEqual({ kind: 'cli', args: ['status', '--json'] });
-    expect(cliInvocation(['/opt/Gatehouse/gatehouse-desktop', '--ozone-platform=headless', '--disable-gpu', '--cli', 'connect', '--client', 'cursor'], true)).toEqual({ kind: 'cli', args: ['connect', '--client', 'cursor'] });
+    expect(
+      cliInvocation(['/opt/Gatehouse/gatehouse-desktop', '--ozone-platform=headless', '--disable-gpu', '--cli', 'connect', '--client', 'cursor'], true),
+    ).toEqual({ kind: 'cli', args: ['connect', '--client', 'cursor'] });
     expect(cliInvocation(['electron', '/src/gatehouse', '--cli', 'status'], false)).toEqual({ kind: 'cli', args: ['status'] });
     expect(cliInvocation(['/opt/Gatehouse/gatehouse-desktop'], true)).toEqual({ kind: 'app' });
     expect(cliInvocation(['/opt/Gatehouse/gatehouse-desktop', '--hidden'], true)).toEqual({ kind: 'app' });
@@ -35,13 +44,28 @@ describe('running the app as the command line', () => {
     expect(cliInvocation(['/opt/Gatehouse/gatehouse-desktop', 'file.txt', '--cli'], true)).toEqual({ kind: 'app' });
   });
 
-  it('writes IDE entries with the installed wrapper when it is there, else the app binary with the wrapper\'s switches', () => {
+  it("writes IDE entries with the installed wrapper when it is there, else the app binary with the wrapper's switches", () => {
     expect(packagedSelfCommand(place({ exists: (f) => f === '/usr/bin/gatehouse' }))).toEqual({ command: '/usr/bin/gatehouse', args: [] });
-    expect(packagedSelfCommand(place({}))).toEqual({ command: '/opt/Gatehouse/gatehouse-desktop', args: ['--ozone-platform=headless', '--disable-gpu', CLI_FLAG] });
-    expect(packagedSelfCommand(place({ env: { APPIMAGE: '/home/ann/Apps/Gatehouse.AppImage' } }))).toEqual({ command: '/home/ann/Apps/Gatehouse.AppImage', args: ['--ozone-platform=headless', '--disable-gpu', CLI_FLAG] });
-    expect(packagedSelfCommand(place({ env: { APPIMAGE: '/x.AppImage' }, exists: (f) => f === '/home/ann/.local/bin/gatehouse' }))).toEqual({ command: '/home/ann/.local/bin/gatehouse', args: [] });
-    expect(packagedSelfCommand(place({ platform: 'darwin', execPath: '/Applications/Gatehouse.app/Contents/MacOS/Gatehouse' }))).toEqual({ command: '/Applications/Gatehouse.app/Contents/MacOS/Gatehouse', args: [CLI_FLAG] });
-    expect(packagedSelfCommand(place({ platform: 'win32', execPath: 'C:\\Program Files\\Gatehouse\\Gatehouse.exe' }))).toEqual({ command: 'C:\\Program Files\\Gatehouse\\Gatehouse.exe', args: [CLI_FLAG] });
+    expect(packagedSelfCommand(place({}))).toEqual({
+      command: '/opt/Gatehouse/gatehouse-desktop',
+      args: ['--ozone-platform=headless', '--disable-gpu', CLI_FLAG],
+    });
+    expect(packagedSelfCommand(place({ env: { APPIMAGE: '/home/ann/Apps/Gatehouse.AppImage' } }))).toEqual({
+      command: '/home/ann/Apps/Gatehouse.AppImage',
+      args: ['--ozone-platform=headless', '--disable-gpu', CLI_FLAG],
+    });
+    expect(packagedSelfCommand(place({ env: { APPIMAGE: '/x.AppImage' }, exists: (f) => f === '/home/ann/.local/bin/gatehouse' }))).toEqual({
+      command: '/home/ann/.local/bin/gatehouse',
+      args: [],
+    });
+    expect(packagedSelfCommand(place({ platform: 'darwin', execPath: '/Applications/Gatehouse.app/Contents/MacOS/Gatehouse' }))).toEqual({
+      command: '/Applications/Gatehouse.app/Contents/MacOS/Gatehouse',
+      args: [CLI_FLAG],
+    });
+    expect(packagedSelfCommand(place({ platform: 'win32', execPath: 'C:\\Program Files\\Gatehouse\\Gatehouse.exe' }))).toEqual({
+      command: 'C:\\Program Files\\Gatehouse\\Gatehouse.exe',
+      args: [CLI_FLAG],
+    });
   });
 
   it('a wrapper passes every argument on unchanged, spaces and quotes included', () => {
@@ -52,7 +76,7 @@ describe('running the app as the command line', () => {
     expect(out.split('\n').slice(0, -1)).toEqual(['--ozone-platform=headless', '--disable-gpu', '--cli', 'connect', '--client', "it's a name", '$HOME']);
   });
 
-  it('offers the AppImage command once: not when declined, not when this image\'s wrapper is there', () => {
+  it("offers the AppImage command once: not when declined, not when this image's wrapper is there", () => {
     const appImage = place({ env: { APPIMAGE: '/home/ann/Gatehouse.AppImage' } });
     const offer = appImageOffer(appImage, { declined: false });
     expect(offer).toEqual({ offer: true, file: '/home/ann/.local/bin/gatehouse', script: wrapperScript('/home/ann/Gatehouse.AppImage', 'linux') });
@@ -71,7 +95,7 @@ describe('running the app as the command line', () => {
   });
 });
 
-describe('the Linux packages\' scripts', () => {
+describe("the Linux packages' scripts", () => {
   /** The script as electron-builder fills it in, with /usr/bin and /opt moved into a scratch directory. */
   const filled = (name: string, root: string) =>
     readFileSync(join(REPO, 'resources', 'linux', name), 'utf8')
@@ -81,7 +105,7 @@ describe('the Linux packages\' scripts', () => {
       .replaceAll('/opt/', `${join(root, 'opt')}/`)
       .replace(/update-desktop-database/g, 'true');
 
-  it('after install: /usr/bin/gatehouse runs the app\'s runtime as the command line, and after remove it is gone', () => {
+  it("after install: /usr/bin/gatehouse runs the app's runtime as the command line, and after remove it is gone", () => {
     const root = mkdtempSync(join(scratch, 'pkg-'));
     execFileSync('sh', ['-c', `mkdir -p ${root}/usr-bin ${root}/opt/Gatehouse`]);
     const app = join(root, 'opt', 'Gatehouse', 'gatehouse-desktop');
@@ -89,7 +113,9 @@ describe('the Linux packages\' scripts', () => {
     chmodSync(app, 0o755);
     execFileSync('sh', ['-c', filled('after-install.sh', root)]);
     const wrapper = join(root, 'usr-bin', 'gatehouse');
-    expect(execFileSync(wrapper, ['clients', 'setup', 'cursor'], { encoding: 'utf8' })).toBe('--ozone-platform=headless\n--disable-gpu\n--cli\nclients\nsetup\ncursor\n');
+    expect(execFileSync(wrapper, ['clients', 'setup', 'cursor'], { encoding: 'utf8' })).toBe(
+      '--ozone-platform=headless\n--disable-gpu\n--cli\nclients\nsetup\ncursor\n',
+    );
     expect(existsSync(join(root, 'usr-bin', 'gatehouse-desktop'))).toBe(true);
     execFileSync('sh', ['-c', filled('after-remove.sh', root)]);
     expect(existsSync(wrapper)).toBe(false);

@@ -10,14 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLIENT_APP_IDS } from '../../src/common/control-api.js';
-import {
-  gatehouseServerName,
-  listConfiguredServers,
-  looksLikeCredential,
-  planImport,
-  planSetup,
-  serverEntries,
-} from '../../src/node/clients/clients.js';
+import { gatehouseServerName, listConfiguredServers, looksLikeCredential, planImport, planSetup, serverEntries } from '../../src/node/clients/clients.js';
 import { applyChanges, describeChange, lastOperation, undoOperation } from '../../src/node/clients/files.js';
 import { bridgeLaunch } from '../../src/node/clients/launch.js';
 import { CLIENTS, CLIENT_IDS, launchEnvironmentOf, type Place } from '../../src/node/clients/registry.js';
@@ -31,11 +24,26 @@ const win: Place = { platform: 'win32', home: 'C:\\Users\\ann', env: { APPDATA: 
 
 describe('where each client keeps its config', () => {
   it.each([
-    ['claude-desktop', '/home/ann/.config/Claude/claude_desktop_config.json', '/Users/ann/Library/Application Support/Claude/claude_desktop_config.json', 'C:\\Users\\ann\\AppData\\Roaming\\Claude\\claude_desktop_config.json'],
+    [
+      'claude-desktop',
+      '/home/ann/.config/Claude/claude_desktop_config.json',
+      '/Users/ann/Library/Application Support/Claude/claude_desktop_config.json',
+      'C:\\Users\\ann\\AppData\\Roaming\\Claude\\claude_desktop_config.json',
+    ],
     ['claude-code', '/home/ann/.claude.json', '/Users/ann/.claude.json', 'C:\\Users\\ann\\.claude.json'],
     ['cursor', '/home/ann/.cursor/mcp.json', '/Users/ann/.cursor/mcp.json', 'C:\\Users\\ann\\.cursor\\mcp.json'],
-    ['vscode', '/home/ann/.config/Code/User/mcp.json', '/Users/ann/Library/Application Support/Code/User/mcp.json', 'C:\\Users\\ann\\AppData\\Roaming\\Code\\User\\mcp.json'],
-    ['windsurf', '/home/ann/.codeium/windsurf/mcp_config.json', '/Users/ann/.codeium/windsurf/mcp_config.json', 'C:\\Users\\ann\\.codeium\\windsurf\\mcp_config.json'],
+    [
+      'vscode',
+      '/home/ann/.config/Code/User/mcp.json',
+      '/Users/ann/Library/Application Support/Code/User/mcp.json',
+      'C:\\Users\\ann\\AppData\\Roaming\\Code\\User\\mcp.json',
+    ],
+    [
+      'windsurf',
+      '/home/ann/.codeium/windsurf/mcp_config.json',
+      '/Users/ann/.codeium/windsurf/mcp_config.json',
+      'C:\\Users\\ann\\.codeium\\windsurf\\mcp_config.json',
+    ],
     ['zed', '/home/ann/.config/zed/settings.json', '/Users/ann/.config/zed/settings.json', 'C:\\Users\\ann\\AppData\\Roaming\\Zed\\settings.json'],
     ['codex', '/home/ann/.codex/config.toml', '/Users/ann/.codex/config.toml', 'C:\\Users\\ann\\.codex\\config.toml'],
     ['gemini-cli', '/home/ann/.gemini/settings.json', '/Users/ann/.gemini/settings.json', 'C:\\Users\\ann\\.gemini\\settings.json'],
@@ -47,7 +55,9 @@ describe('where each client keeps its config', () => {
 
   it('follows XDG_CONFIG_HOME and CODEX_HOME when they are absolute, and ignores them when not', () => {
     expect(CLIENTS['claude-desktop'].configFile({ ...linux, env: { XDG_CONFIG_HOME: '/cfg' } })).toBe('/cfg/Claude/claude_desktop_config.json');
-    expect(CLIENTS['claude-desktop'].configFile({ ...linux, env: { XDG_CONFIG_HOME: 'relative' } })).toBe('/home/ann/.config/Claude/claude_desktop_config.json');
+    expect(CLIENTS['claude-desktop'].configFile({ ...linux, env: { XDG_CONFIG_HOME: 'relative' } })).toBe(
+      '/home/ann/.config/Claude/claude_desktop_config.json',
+    );
     expect(CLIENTS.codex.configFile({ ...linux, env: { CODEX_HOME: '/opt/codex' } })).toBe('/opt/codex/config.toml');
   });
 
@@ -57,16 +67,43 @@ describe('where each client keeps its config', () => {
 });
 
 describe('the environment each client gives the bridge', () => {
-  const parent = { HOME: '/home/ann', PATH: '/usr/bin', USER: 'ann', LOGNAME: 'ann', SHELL: '/bin/bash', TERM: 'xterm', XDG_RUNTIME_DIR: '/run/user/1000', DBUS_SESSION_BUS_ADDRESS: 'unix:path=/run/user/1000/bus', LANG: 'C.UTF-8', BASH_FUNC_x: '() { :; }' };
+  const parent = {
+    HOME: '/home/ann',
+    PATH: '/usr/bin',
+    USER: 'ann',
+    LOGNAME: 'ann',
+    SHELL: '/bin/bash',
+    TERM: 'xterm',
+    XDG_RUNTIME_DIR: '/run/user/1000',
+    DBUS_SESSION_BUS_ADDRESS: 'unix:path=/run/user/1000/bus',
+    LANG: 'C.UTF-8',
+    BASH_FUNC_x: '() { :; }',
+  };
 
-  it('Claude Desktop, Cursor and Windsurf pass the MCP SDK\'s allow-list only: no XDG_RUNTIME_DIR, no session bus', () => {
+  it("Claude Desktop, Cursor and Windsurf pass the MCP SDK's allow-list only: no XDG_RUNTIME_DIR, no session bus", () => {
     for (const id of ['claude-desktop', 'cursor', 'windsurf'] as const) {
-      expect(launchEnvironmentOf(CLIENTS[id], linux, parent, { GATEHOUSE_HOME: '/g' })).toEqual({ HOME: '/home/ann', PATH: '/usr/bin', USER: 'ann', LOGNAME: 'ann', SHELL: '/bin/bash', TERM: 'xterm', GATEHOUSE_HOME: '/g' });
+      expect(launchEnvironmentOf(CLIENTS[id], linux, parent, { GATEHOUSE_HOME: '/g' })).toEqual({
+        HOME: '/home/ann',
+        PATH: '/usr/bin',
+        USER: 'ann',
+        LOGNAME: 'ann',
+        SHELL: '/bin/bash',
+        TERM: 'xterm',
+        GATEHOUSE_HOME: '/g',
+      });
     }
   });
 
   it('Codex CLI passes its own allow-list; VS Code, Claude Code, Zed and Gemini CLI pass their whole environment (less exported functions)', () => {
-    expect(launchEnvironmentOf(CLIENTS.codex, linux, parent, {})).toEqual({ HOME: '/home/ann', PATH: '/usr/bin', USER: 'ann', LOGNAME: 'ann', SHELL: '/bin/bash', TERM: 'xterm', LANG: 'C.UTF-8' });
+    expect(launchEnvironmentOf(CLIENTS.codex, linux, parent, {})).toEqual({
+      HOME: '/home/ann',
+      PATH: '/usr/bin',
+      USER: 'ann',
+      LOGNAME: 'ann',
+      SHELL: '/bin/bash',
+      TERM: 'xterm',
+      LANG: 'C.UTF-8',
+    });
     const { BASH_FUNC_x: _dropped, ...rest } = parent;
     expect(launchEnvironmentOf(CLIENTS.vscode, linux, parent, {})).toEqual(rest);
   });
@@ -101,7 +138,9 @@ describe('setting up a client', () => {
     writeFileSync(file, 'model = "o3" # the model\n\n[mcp_servers.docs]\ncommand = "docs-mcp"\n');
     const { change } = await planSetup(CLIENTS.codex, { ...linux, home }, launch);
     expect(change.after.startsWith('model = "o3" # the model\n\n[mcp_servers.docs]\ncommand = "docs-mcp"\n')).toBe(true);
-    expect(change.after).toContain('[mcp_servers.gatehouse]\ncommand = "/usr/bin/node"\nargs = ["/opt/gatehouse/bin/gatehouse.js", "connect", "--client", "vscode"]');
+    expect(change.after).toContain(
+      '[mcp_servers.gatehouse]\ncommand = "/usr/bin/node"\nargs = ["/opt/gatehouse/bin/gatehouse.js", "connect", "--client", "vscode"]',
+    );
   });
 
   it('changes nothing when the entry is already there, and refuses a broken file with its line, changing nothing', async () => {
@@ -112,7 +151,9 @@ describe('setting up a client', () => {
     const { change } = await planSetup(CLIENTS.cursor, { ...linux, home }, launch);
     expect(change.after).toBe(change.before);
     writeFileSync(file, '{\n  "mcpServers": {\n    "x": \n}\n');
-    await expect(planSetup(CLIENTS.cursor, { ...linux, home }, launch)).rejects.toThrow(/mcp\.json: line 4: ValueExpected; fix the file \(nothing was changed\)/);
+    await expect(planSetup(CLIENTS.cursor, { ...linux, home }, launch)).rejects.toThrow(
+      /mcp\.json: line 4: ValueExpected; fix the file \(nothing was changed\)/,
+    );
   });
 
   it('writes atomically with a backup, and undo restores the bytes, or refuses when the file changed since', async () => {
@@ -132,16 +173,33 @@ describe('setting up a client', () => {
 });
 
 describe('planning an import', () => {
-  it('moves credentials into secrets and keeps other values, escaping $ for Gatehouse\'s config', () => {
+  it("moves credentials into secrets and keeps other values, escaping $ for Gatehouse's config", () => {
     const plan = planImport(
       [
-        { name: 'GitHub Tools', type: 'stdio', command: 'npx', args: ['-y', 'gh-mcp'], env: { GITHUB_TOKEN: 'ghp_abcdefghijklmnop', REGION: 'eu$1' }, disabled: false },
+        {
+          name: 'GitHub Tools',
+          type: 'stdio',
+          command: 'npx',
+          args: ['-y', 'gh-mcp'],
+          env: { GITHUB_TOKEN: 'ghp_abcdefghijklmnop', REGION: 'eu$1' },
+          disabled: false,
+        },
         { name: 'remote', type: 'http', url: 'https://mcp.example.com/mcp', headers: { Authorization: 'Bearer abcdefghijklmnop' }, disabled: true },
       ],
       { existing: {}, secrets: 'store', client: 'cursor' },
     );
-    expect(plan.add['github-tools']).toEqual({ type: 'stdio', command: 'npx', args: ['-y', 'gh-mcp'], env: { GITHUB_TOKEN: '${secret:github-tools_GITHUB_TOKEN}', REGION: 'eu$$1' } });
-    expect(plan.add.remote).toEqual({ type: 'http', url: 'https://mcp.example.com/mcp', headers: { Authorization: '${secret:remote_Authorization}' }, enabled: false });
+    expect(plan.add['github-tools']).toEqual({
+      type: 'stdio',
+      command: 'npx',
+      args: ['-y', 'gh-mcp'],
+      env: { GITHUB_TOKEN: '${secret:github-tools_GITHUB_TOKEN}', REGION: 'eu$$1' },
+    });
+    expect(plan.add.remote).toEqual({
+      type: 'http',
+      url: 'https://mcp.example.com/mcp',
+      headers: { Authorization: '${secret:remote_Authorization}' },
+      enabled: false,
+    });
     expect(plan.secrets.map((s) => s.name)).toEqual(['github-tools_GITHUB_TOKEN', 'remote_Authorization']);
   });
 
@@ -159,7 +217,7 @@ describe('planning an import', () => {
     ]);
   });
 
-  it('in managed mode moves only the catalog\'s servers and lists the others', () => {
+  it("in managed mode moves only the catalog's servers and lists the others", () => {
     const plan = planImport(
       [
         { name: 'crm', type: 'stdio', command: 'crm-mcp', disabled: false },
@@ -168,7 +226,7 @@ describe('planning an import', () => {
       { existing: {}, secrets: 'store', client: 'cursor', managed: { servers: ['crm'] } },
     );
     expect(plan.add).toEqual({});
-    expect(plan.moved).toEqual([{ entry: 'crm', server: 'crm', note: 'provided by the organisation\'s catalog' }]);
+    expect(plan.moved).toEqual([{ entry: 'crm', server: 'crm', note: "provided by the organisation's catalog" }]);
     expect(plan.leftAlone).toEqual([{ entry: 'shadow', reason: 'the managed policy does not allow it (not in the catalog)' }]);
   });
 
@@ -187,7 +245,15 @@ describe('listing the servers configured in clients', () => {
     const place = { ...linux, home };
     const cursor = CLIENTS.cursor.configFile(place);
     mkdirSync(dirname(cursor), { recursive: true });
-    writeFileSync(cursor, JSON.stringify({ mcpServers: { docs: { command: 'docs', env: { TOKEN: 'canary-value-1' } }, web: { url: 'https://u:canary-value-2@x.example/mcp?key=canary-value-3', headers: { Authorization: 'canary-value-4' } } } }));
+    writeFileSync(
+      cursor,
+      JSON.stringify({
+        mcpServers: {
+          docs: { command: 'docs', env: { TOKEN: 'canary-value-1' } },
+          web: { url: 'https://u:canary-value-2@x.example/mcp?key=canary-value-3', headers: { Authorization: 'canary-value-4' } },
+        },
+      }),
+    );
     const found = await listConfiguredServers(place);
     expect(found.map((f) => f.client)).toEqual(['cursor']);
     expect(found[0]!.servers.map((s) => [s.name, s.envKeys, s.headerNames])).toEqual([

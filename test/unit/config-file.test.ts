@@ -6,14 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigSchema, type StdioServerConfig } from '../../src/common/config.js';
-import {
-  editConfigFile,
-  ensureConfigFile,
-  loadConfigFile,
-  MAX_CONFIG_BYTES,
-  resolveBundledBin,
-  watchConfigFile,
-} from '../../src/node/config-file.js';
+import { editConfigFile, ensureConfigFile, loadConfigFile, MAX_CONFIG_BYTES, resolveBundledBin, watchConfigFile } from '../../src/node/config-file.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const defaultConfig = path.join(root, 'resources', 'default-config.json');
@@ -150,7 +143,9 @@ describe('loadConfigFile: schema', () => {
 
   it('refuses a server name outside the naming rule', async () => {
     const error = await loadError({ servers: { My_Server: stdio() } });
-    expect(error).toBe(`${file}: servers.My_Server: a server name is 1-32 characters of lower-case letters, digits and hyphens, and starts and ends with a letter or digit`);
+    expect(error).toBe(
+      `${file}: servers.My_Server: a server name is 1-32 characters of lower-case letters, digits and hyphens, and starts and ends with a letter or digit`,
+    );
   });
 
   it('refuses an environment variable name the shell could not use, with the rule rather than "invalid key"', async () => {
@@ -158,12 +153,18 @@ describe('loadConfigFile: schema', () => {
     expect(error).toBe(`${file}: servers.memory.env.A-B: an environment variable name is letters, digits and underscores`);
   });
 
-  it('takes an http server\'s sign-in settings, with a client secret only as a reference and a metadata document only over https', async () => {
+  it("takes an http server's sign-in settings, with a client secret only as a reference and a metadata document only over https", async () => {
     const http = (oauth: unknown) => ({ servers: { notes: { type: 'http', url: 'https://mcp.example.com/mcp', oauth } } });
     const ok = await load(http({ clientId: 'gatehouse', clientSecret: '${secret:notes_secret}', scopes: ['notes:read'] }));
-    expect(ok.ok && ok.config.servers['notes']).toMatchObject({ oauth: { clientId: 'gatehouse', clientSecret: '${secret:notes_secret}', scopes: ['notes:read'], redirectPort: 0 } });
-    expect(await loadError(http({ clientSecret: 'literal-secret' }))).toBe(`${file}: servers.notes.oauth.clientSecret: clientSecret must be a \${secret:NAME} reference to a secret set with \`gatehouse secrets set NAME\``);
-    expect(await loadError(http({ clientMetadataUrl: 'http://corp.example.com/gatehouse.json' }))).toBe(`${file}: servers.notes.oauth.clientMetadataUrl: clientMetadataUrl must be an https:// address with a path`);
+    expect(ok.ok && ok.config.servers['notes']).toMatchObject({
+      oauth: { clientId: 'gatehouse', clientSecret: '${secret:notes_secret}', scopes: ['notes:read'], redirectPort: 0 },
+    });
+    expect(await loadError(http({ clientSecret: 'literal-secret' }))).toBe(
+      `${file}: servers.notes.oauth.clientSecret: clientSecret must be a \${secret:NAME} reference to a secret set with \`gatehouse secrets set NAME\``,
+    );
+    expect(await loadError(http({ clientMetadataUrl: 'http://corp.example.com/gatehouse.json' }))).toBe(
+      `${file}: servers.notes.oauth.clientMetadataUrl: clientMetadataUrl must be an https:// address with a path`,
+    );
     expect(await loadError(http({ scopes: ['has space'] }))).toMatch(/servers\.notes\.oauth\.scopes\[0\]: a scope is printable ASCII/);
     const off = await load(http(false));
     expect(off.ok && off.config.servers['notes']).toMatchObject({ oauth: false });
@@ -186,7 +187,12 @@ describe('loadConfigFile: schema', () => {
     const result = await load({ servers: { a: stdio() } });
     expect(result.ok && result.config.servers['a']).toMatchObject({ args: [], env: {}, enabled: true, restart: { mode: 'on-failure' } });
     expect(result.ok && result.config.listen.http).toEqual({
-      enabled: true, port: 0, maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, clientMetadata: { allowPrivateAddresses: false },
+      enabled: true,
+      port: 0,
+      maxConnections: 1024,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      clientMetadata: { allowPrivateAddresses: false },
     });
   });
 });
@@ -203,7 +209,9 @@ describe('loadConfigFile: variables', () => {
 
   it('refuses ${bundled:PACKAGE} for a package that is not installed, naming the field', async () => {
     const error = await loadError({ servers: { x: stdio({ args: ['${bundled:gatehouse-no-such-package}'] }) } });
-    expect(error).toBe(`${file}: servers.x.args[0]: \${bundled:gatehouse-no-such-package}: package "gatehouse-no-such-package" is not installed with Gatehouse`);
+    expect(error).toBe(
+      `${file}: servers.x.args[0]: \${bundled:gatehouse-no-such-package}: package "gatehouse-no-such-package" is not installed with Gatehouse`,
+    );
   });
 
   it('refuses ${bundled:PACKAGE} for a package without a bin script', async () => {
@@ -277,7 +285,9 @@ describe('loadConfigFile: variables', () => {
   });
 
   it('refuses an escaped "$${secret:" in a field where secrets are resolved, since it would read as a reference', async () => {
-    expect(await loadError({ servers: { x: stdio({ env: { A: '$${secret:k}' } }) } })).toMatch(/servers\.x\.env\.A: a literal "\$\{secret:" cannot be written here/);
+    expect(await loadError({ servers: { x: stdio({ env: { A: '$${secret:k}' } }) } })).toMatch(
+      /servers\.x\.env\.A: a literal "\$\{secret:" cannot be written here/,
+    );
   });
 });
 

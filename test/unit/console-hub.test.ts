@@ -26,7 +26,10 @@ async function eventsAfter(call: (hub: ConsoleHub) => Promise<unknown>): Promise
 describe('the console hub', () => {
   it('announces the topics a change touched, with the status that goes with it', async () => {
     const events = await eventsAfter((h) => h.call('clients.revoke', { name: 'cursor' }));
-    expect(events).toEqual([{ type: 'status', status }, { type: 'changed', topics: ['clients', 'tools'] }]);
+    expect(events).toEqual([
+      { type: 'status', status },
+      { type: 'changed', topics: ['clients', 'tools'] },
+    ]);
   });
 
   it('announces nothing for a method that only reads', async () => {

@@ -20,7 +20,7 @@ import { isWebLink, refuseNavigation } from '../../main/security.js';
 import type { WebContents } from 'electron';
 import { trayModel } from '../../main/tray-model.js';
 
-describe('the table\'s keyboard', () => {
+describe("the table's keyboard", () => {
   it('moves the active row by arrow, page, Home and End, and never past either end', () => {
     expect(nextRowIndex('ArrowDown', 0, 10, 4)).toBe(1);
     expect(nextRowIndex('ArrowDown', 9, 10, 4)).toBe(9);
@@ -49,7 +49,17 @@ describe('the calls chart', () => {
   });
   it('sums stacked series per bucket, tallest first, so each bar overlays the one it sits on', () => {
     expect(totals([{ counts: [1, 2] }, { counts: [3, 0] }], 2)).toEqual([4, 2]);
-    expect(stacked([[1, 2], [3, 0], [0, 5]])).toEqual([[4, 7], [4, 2], [1, 2]]);
+    expect(
+      stacked([
+        [1, 2],
+        [3, 0],
+        [0, 5],
+      ]),
+    ).toEqual([
+      [4, 7],
+      [4, 2],
+      [1, 2],
+    ]);
   });
   it('keeps the tallest bar and the top label inside the plot: the scale ends above the largest value', () => {
     expect(scaleTop(200)).toBeGreaterThan(200);
@@ -73,7 +83,13 @@ describe('timeline (calls over time)', () => {
     ];
     const result = timeline(events, { from: at(0), to: at(60), buckets: 6, by: 'tool', max: 1000 });
     expect(result.bucketMs).toBe(600_000);
-    expect(result.series[0]).toEqual({ key: 'memory__read_graph', counts: [5, 0, 0, 0, 0, 0], refused: [0, 0, 0, 0, 0, 0], latencyMs: [null, null, null, null, null, null], total: 5 });
+    expect(result.series[0]).toEqual({
+      key: 'memory__read_graph',
+      counts: [5, 0, 0, 0, 0, 0],
+      refused: [0, 0, 0, 0, 0, 0],
+      latencyMs: [null, null, null, null, null, null],
+      total: 5,
+    });
     expect(result.series).toHaveLength(9);
     expect(result.series.at(-1)!.key).toBe(OTHER_SERIES);
     expect(result.total).toBe(15);
@@ -81,7 +97,7 @@ describe('timeline (calls over time)', () => {
     const byClient = timeline(events, { from: at(0), to: at(60), buckets: 2, by: 'client', max: 3 });
     expect(byClient).toMatchObject({ total: 3, truncated: true, series: [{ key: 'cursor', counts: [3, 0] }] });
   });
-  it('counts refusals and the median latency per server and bucket (the Overview\'s activity)', () => {
+  it("counts refusals and the median latency per server and bucket (the Overview's activity)", () => {
     const events = [
       { at: at(1), server: 'crm', name: 'refund', decision: 'ok', latencyMs: 4 },
       { at: at(2), server: 'crm', name: 'refund', decision: 'ok', latencyMs: 10 },
@@ -113,12 +129,32 @@ describe('timeline (calls over time)', () => {
 
 describe('the add/edit server form', () => {
   it('turns a form into the config the daemon takes, keeping what the form does not show', () => {
-    const form = { ...EMPTY_FORM, name: 'notes', command: 'node', args: 'server.js\n--root\n/tmp', env: 'API_KEY=${secret:notes_key}\nMODE=fast', enabled: false };
+    const form = {
+      ...EMPTY_FORM,
+      name: 'notes',
+      command: 'node',
+      args: 'server.js\n--root\n/tmp',
+      env: 'API_KEY=${secret:notes_key}\nMODE=fast',
+      enabled: false,
+    };
     const { config, errors } = configFromForm(form, { type: 'stdio', command: 'old', restart: { mode: 'never' } });
     expect(errors).toEqual({});
-    expect(config).toEqual({ type: 'stdio', command: 'node', args: ['server.js', '--root', '/tmp'], env: { API_KEY: '${secret:notes_key}', MODE: 'fast' }, enabled: false, restart: { mode: 'never' } });
+    expect(config).toEqual({
+      type: 'stdio',
+      command: 'node',
+      args: ['server.js', '--root', '/tmp'],
+      env: { API_KEY: '${secret:notes_key}', MODE: 'fast' },
+      enabled: false,
+      restart: { mode: 'never' },
+    });
     expect(formFromConfig('notes', config)).toMatchObject({ name: 'notes', args: 'server.js\n--root\n/tmp', enabled: false });
-    expect(validateForm(form).config).toEqual({ type: 'stdio', command: 'node', args: ['server.js', '--root', '/tmp'], env: { API_KEY: '${secret:notes_key}', MODE: 'fast' }, enabled: false });
+    expect(validateForm(form).config).toEqual({
+      type: 'stdio',
+      command: 'node',
+      args: ['server.js', '--root', '/tmp'],
+      env: { API_KEY: '${secret:notes_key}', MODE: 'fast' },
+      enabled: false,
+    });
   });
 
   it('says, per field, what the config schema refuses', () => {
@@ -127,7 +163,9 @@ describe('the add/edit server form', () => {
     expect(validateForm({ ...EMPTY_FORM, name: 'ok', command: 'node', env: 'no equals sign' }).errors.env).toMatch(/line 1/);
     expect(validateForm({ ...EMPTY_FORM, name: 'ok', command: 'node', env: '1BAD=x' }).errors.env).toMatch(/environment variable name/);
     expect(validateForm({ ...EMPTY_FORM, name: 'ok', type: 'http', url: 'ftp://example.com' }).errors.url).toMatch(/http/);
-    expect(validateForm({ ...EMPTY_FORM, name: 'ok', type: 'http', url: 'https://mcp.example.com/mcp', headers: 'Authorization: Bearer ${secret:token}' }).config).toEqual({
+    expect(
+      validateForm({ ...EMPTY_FORM, name: 'ok', type: 'http', url: 'https://mcp.example.com/mcp', headers: 'Authorization: Bearer ${secret:token}' }).config,
+    ).toEqual({
       type: 'http',
       url: 'https://mcp.example.com/mcp',
       headers: { Authorization: 'Bearer ${secret:token}' },
@@ -137,12 +175,21 @@ describe('the add/edit server form', () => {
 
 describe('the connect snippets', () => {
   it('give each IDE the bridge command with the client name, quoted for where it goes', () => {
-    expect(JSON.parse(snippetFor('claude-desktop', 'my "agent"'))).toEqual({ mcpServers: { gatehouse: { command: 'gatehouse', args: ['connect', '--client', 'my "agent"'] } } });
-    expect(JSON.parse(snippetFor('vscode', 'vscode'))).toEqual({ servers: { gatehouse: { type: 'stdio', command: 'gatehouse', args: ['connect', '--client', 'vscode'] } } });
+    expect(JSON.parse(snippetFor('claude-desktop', 'my "agent"'))).toEqual({
+      mcpServers: { gatehouse: { command: 'gatehouse', args: ['connect', '--client', 'my "agent"'] } },
+    });
+    expect(JSON.parse(snippetFor('vscode', 'vscode'))).toEqual({
+      servers: { gatehouse: { type: 'stdio', command: 'gatehouse', args: ['connect', '--client', 'vscode'] } },
+    });
     expect(snippetFor('claude-code', "it's $HOME")).toBe(`claude mcp add --scope user gatehouse -- gatehouse connect --client 'it'\\''s $HOME'`);
     // With the command the daemon reports (an absolute path, so that it works under an IDE's minimal PATH).
-    expect(JSON.parse(snippetFor('cursor', 'cursor', ['/usr/bin/node', '/opt/gh/bin/gatehouse.js'])).mcpServers.gatehouse).toEqual({ command: '/usr/bin/node', args: ['/opt/gh/bin/gatehouse.js', 'connect', '--client', 'cursor'] });
-    expect(snippetFor('claude-code', 'cc', ['/Applications/Gatehouse App/gatehouse'])).toBe(`claude mcp add --scope user gatehouse -- '/Applications/Gatehouse App/gatehouse' connect --client cc`);
+    expect(JSON.parse(snippetFor('cursor', 'cursor', ['/usr/bin/node', '/opt/gh/bin/gatehouse.js'])).mcpServers.gatehouse).toEqual({
+      command: '/usr/bin/node',
+      args: ['/opt/gh/bin/gatehouse.js', 'connect', '--client', 'cursor'],
+    });
+    expect(snippetFor('claude-code', 'cc', ['/Applications/Gatehouse App/gatehouse'])).toBe(
+      `claude mcp add --scope user gatehouse -- '/Applications/Gatehouse App/gatehouse' connect --client cc`,
+    );
     expect(JSON.parse(snippetFor('cursor', 'cursor')).mcpServers.gatehouse.args).toEqual(['connect', '--client', 'cursor']);
   });
 });
@@ -175,8 +222,8 @@ describe('policy changes between bundles', () => {
     tools: new Map(Object.entries(tools)),
   });
   it('names the policies, roles, servers and tools added, removed and changed', () => {
-    const before = summary(3, { a: '1', b: '1' }, { 'crm__search': 'h1', 'crm__refund': 'h2' }, { sales: 'agent' });
-    const after = summary(4, { a: '2', c: '1' }, { 'crm__search': 'h1', 'crm__refund': 'h3', 'files__read': 'h4' }, { sales: 'agent,lead' });
+    const before = summary(3, { a: '1', b: '1' }, { crm__search: 'h1', crm__refund: 'h2' }, { sales: 'agent' });
+    const after = summary(4, { a: '2', c: '1' }, { crm__search: 'h1', crm__refund: 'h3', files__read: 'h4' }, { sales: 'agent,lead' });
     expect(diffBundles(before, after)).toEqual({
       from: '3',
       to: '4',
@@ -229,16 +276,30 @@ describe('the tray', () => {
     const ready = trayModel(status(), { kind: 'ready', version: '1.3.0' });
     expect(ready.tooltip).toBe('Gatehouse — 2 of 2 servers ready · unmanaged · update 1.3.0 ready: restart to install');
     expect(ready.menu.find((m) => m.id === 'install-update')).toEqual({ id: 'install-update', label: 'Restart to install Gatehouse 1.3.0', enabled: true });
-    const held = trayModel(status(), { kind: 'held', version: '1.3.0', reason: 'your organisation defers updates by 7 days', until: '2026-12-08T10:00:00.000Z' });
+    const held = trayModel(status(), {
+      kind: 'held',
+      version: '1.3.0',
+      reason: 'your organisation defers updates by 7 days',
+      until: '2026-12-08T10:00:00.000Z',
+    });
     expect(held.tooltip).toContain('update 1.3.0 held: your organisation defers updates by 7 days until 2026-12-08');
     expect(held.menu.some((m) => m.id === 'install-update')).toBe(false);
     expect(trayModel(status(), { kind: 'downloading', version: '1.3.0' }).menu.some((m) => m.id === 'install-update')).toBe(false);
-    expect(trayModel(status(), { kind: 'refused', reason: 'latest-linux.yml is not signed by a key your organisation trusts for updates' }).tooltip).toContain('update refused');
+    expect(trayModel(status(), { kind: 'refused', reason: 'latest-linux.yml is not signed by a key your organisation trusts for updates' }).tooltip).toContain(
+      'update refused',
+    );
     expect(trayModel(status(), { kind: 'idle' }).tooltip).toBe('Gatehouse — 2 of 2 servers ready · unmanaged');
   });
 
   it('asks for attention, not alarm, when a remote server waits for the person to sign in', () => {
-    const waiting = trayModel(status({ servers: [{ name: 'a', enabled: true, state: 'ready' }, { name: 'notes', enabled: true, state: 'needs-sign-in' }] as DaemonStatus['servers'] }));
+    const waiting = trayModel(
+      status({
+        servers: [
+          { name: 'a', enabled: true, state: 'ready' },
+          { name: 'notes', enabled: true, state: 'needs-sign-in' },
+        ] as DaemonStatus['servers'],
+      }),
+    );
     expect(waiting).toMatchObject({ state: 'attention', tooltip: 'Gatehouse — 1 of 2 servers ready · 1 server needs you to sign in · unmanaged' });
   });
 });
@@ -249,7 +310,12 @@ describe('the app:// protocol of the desktop app', () => {
     expect(resolveAppRequest('app://console/index.html', root)).toEqual({
       ok: true,
       file: `${root}/index.html`,
-      headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': contentSecurityPolicy(), 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' },
+      headers: {
+        'content-type': 'text/html; charset=utf-8',
+        'content-security-policy': contentSecurityPolicy(),
+        'x-content-type-options': 'nosniff',
+        'cache-control': 'no-store',
+      },
     });
     expect(resolveAppRequest('app://console/', root)).toMatchObject({ ok: true, file: `${root}/index.html` });
     expect(resolveAppRequest('app://console/assets/index-abc.js', root)).toMatchObject({ ok: true, file: `${root}/assets/index-abc.js` });
@@ -274,7 +340,14 @@ describe('links a window asks to open', () => {
     const opened: string[] = [];
     const { fake, open } = contents();
     refuseNavigation(fake, (url) => opened.push(url));
-    for (const url of ['https://idp.example/authorize?x=1', 'http://127.0.0.1:5556/auth', 'file:///etc/passwd', 'javascript:alert(1)', 'https://user:pw@evil.example/', 'app://console/index.html']) {
+    for (const url of [
+      'https://idp.example/authorize?x=1',
+      'http://127.0.0.1:5556/auth',
+      'file:///etc/passwd',
+      'javascript:alert(1)',
+      'https://user:pw@evil.example/',
+      'app://console/index.html',
+    ]) {
       expect(open(url)).toEqual({ action: 'deny' });
     }
     expect(opened).toEqual(['https://idp.example/authorize?x=1', 'http://127.0.0.1:5556/auth']);
@@ -286,17 +359,22 @@ describe('npm start', () => {
   it('starts the desktop app where Electron and a display exist, else headless with the reason', () => {
     expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'linux', env: { DISPLAY: ':0' } })).toEqual({ kind: 'electron', binary: '/e/electron' });
     expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'darwin', env: {} })).toMatchObject({ kind: 'electron' });
-    expect(chooseLaunch({ electronBinary: undefined, platform: 'linux', env: { DISPLAY: ':0' } })).toMatchObject({ kind: 'headless', reason: /Electron binary is not installed/ });
+    expect(chooseLaunch({ electronBinary: undefined, platform: 'linux', env: { DISPLAY: ':0' } })).toMatchObject({
+      kind: 'headless',
+      reason: /Electron binary is not installed/,
+    });
     // The message is true (issue 17): npm ci never downloads the binary, and it names the one command that does.
     const missing = chooseLaunch({ electronBinary: undefined, platform: 'darwin', env: {} });
     expect(missing.kind === 'headless' && missing.reason).toMatch(/`npm ci` never downloads it.*run `npm run desktop:install`/);
     expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'linux', env: {} })).toMatchObject({ kind: 'headless', reason: /no display/ });
-    expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'linux', env: { WAYLAND_DISPLAY: 'wayland-0', GATEHOUSE_HEADLESS: '1' } })).toMatchObject({ kind: 'headless' });
+    expect(chooseLaunch({ electronBinary: '/e/electron', platform: 'linux', env: { WAYLAND_DISPLAY: 'wayland-0', GATEHOUSE_HEADLESS: '1' } })).toMatchObject({
+      kind: 'headless',
+    });
   });
 });
 
 describe('the console sign-in code', () => {
-  it('goes to the daemon\'s terminal, with the address to type it at', () => {
+  it("goes to the daemon's terminal, with the address to type it at", () => {
     const write = vi.fn();
     expect(terminalAnnouncer({ write })('http://127.0.0.1:5000/login', 'K7QF-2M9X')).toBe(true);
     expect(write.mock.calls.join('')).toContain('open http://127.0.0.1:5000/login and type the sign-in code K7QF-2M9X');

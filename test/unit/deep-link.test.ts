@@ -8,7 +8,7 @@ import { deepLinkInArgv, followDeepLink, parseDeepLink } from '../../main/deep-l
 const ID = 'AbCdEfGh_1234-xy';
 
 describe('gatehouse:// links', () => {
-  it('open a screen of the console, or one server\'s page', () => {
+  it("open a screen of the console, or one server's page", () => {
     expect(parseDeepLink('gatehouse://open/audit')).toEqual({ ok: true, link: { kind: 'screen', route: 'audit' } });
     expect(parseDeepLink('gatehouse://open/approvals/')).toEqual({ ok: true, link: { kind: 'screen', route: 'approvals' } });
     expect(parseDeepLink('gatehouse://open/servers/memory')).toEqual({ ok: true, link: { kind: 'screen', route: 'servers/memory' } });
@@ -41,7 +41,7 @@ describe('gatehouse:// links', () => {
     }
   });
 
-  it('bring a waiting question\'s window forward, or the inbox when it no longer waits, and never answer', () => {
+  it("bring a waiting question's window forward, or the inbox when it no longer waits, and never answer", () => {
     const done: string[] = [];
     const targets = {
       showScreen: (route: string) => done.push(`screen ${route}`),
@@ -51,12 +51,17 @@ describe('gatehouse:// links', () => {
     followDeepLink(`gatehouse://question/${ID}`, targets);
     followDeepLink('gatehouse://question/ZZZZZZZZZZZZZZZZ', targets);
     followDeepLink(`gatehouse://question/${ID}?answer=approve`, targets);
-    expect(done).toEqual([`focus ${ID}`, 'focus ZZZZZZZZZZZZZZZZ', 'screen approvals', 'refused: a gatehouse:// link has no query, fragment, escapes or credentials']);
+    expect(done).toEqual([
+      `focus ${ID}`,
+      'focus ZZZZZZZZZZZZZZZZ',
+      'screen approvals',
+      'refused: a gatehouse:// link has no query, fragment, escapes or credentials',
+    ]);
     // The targets a link reaches have no way to answer: it is the whole surface.
     expect(Object.keys(targets).sort()).toEqual(['focusQuestion', 'refused', 'showScreen']);
   });
 
-  it('is found on a second launch\'s command line (Windows, Linux)', () => {
+  it("is found on a second launch's command line (Windows, Linux)", () => {
     expect(deepLinkInArgv(['/opt/Gatehouse/gatehouse', '--no-sandbox', 'gatehouse://open/audit'])).toBe('gatehouse://open/audit');
     expect(deepLinkInArgv(['/opt/Gatehouse/gatehouse', '--hidden'])).toBeUndefined();
   });

@@ -58,11 +58,16 @@ describe('where a bridge looks for the daemon', () => {
     expect(usableCandidates(input({ stat: notASocket }), places)).toEqual([]);
   });
 
-  it('adopts the daemon\'s session bus for the keychain only when its socket is this user\'s, and never over one it was given', () => {
+  it("adopts the daemon's session bus for the keychain only when its socket is this user's, and never over one it was given", () => {
     expect(sessionBusFor(input({ stat: disk({ '/home/ann/.xdg-run/bus': { isSocket: true } }) }), note)).toBe('unix:path=/home/ann/.xdg-run/bus');
     expect(sessionBusFor(input({ stat: disk({ '/home/ann/.xdg-run/bus': { isSocket: true, uid: 0 } }) }), note)).toBeUndefined();
     expect(sessionBusFor(input({ stat: disk({ '/run/user/1000/bus': { isSocket: true } }) }), undefined)).toBe('unix:path=/run/user/1000/bus');
-    expect(sessionBusFor(input({ env: { ...minimalEnv, DBUS_SESSION_BUS_ADDRESS: 'unix:path=/x' }, stat: disk({ '/home/ann/.xdg-run/bus': { isSocket: true } }) }), note)).toBeUndefined();
+    expect(
+      sessionBusFor(
+        input({ env: { ...minimalEnv, DBUS_SESSION_BUS_ADDRESS: 'unix:path=/x' }, stat: disk({ '/home/ann/.xdg-run/bus': { isSocket: true } }) }),
+        note,
+      ),
+    ).toBeUndefined();
   });
 
   it('says where it looked and where a daemon of this user was last seen', () => {

@@ -150,9 +150,7 @@ describe('contentSecurityPolicy', () => {
 
   it('is a pure function: the same input gives the same policy', () => {
     expect(contentSecurityPolicy()).toBe(contentSecurityPolicy());
-    expect(contentSecurityPolicy({ loopbackOrigin: 'http://127.0.0.1:1' })).toBe(
-      contentSecurityPolicy({ loopbackOrigin: 'http://127.0.0.1:1' }),
-    );
+    expect(contentSecurityPolicy({ loopbackOrigin: 'http://127.0.0.1:1' })).toBe(contentSecurityPolicy({ loopbackOrigin: 'http://127.0.0.1:1' }));
   });
 
   it.each([

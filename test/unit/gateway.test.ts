@@ -118,7 +118,7 @@ describe('the gateway', () => {
   });
 
   // Issue 12, finding 4: the refusal's record says what decided it; the caller still hears "unknown".
-  it('records a hidden tool\'s refusal with its server, the policy mode and version, and the policies that hid it', async () => {
+  it("records a hidden tool's refusal with its server, the policy mode and version, and the policies that hid it", async () => {
     const hiding: PolicyPort = {
       mode: 'managed',
       version: '7',
@@ -143,7 +143,7 @@ describe('the gateway', () => {
     expect(audit.at(-1)).toMatchObject({ server: '', name: 'memory__nope', reason: 'Unknown tool: memory__nope' });
   });
 
-  it('lets a caller open a server\'s own view only when something of it is visible to them', () => {
+  it("lets a caller open a server's own view only when something of it is visible to them", () => {
     const nothing: PolicyPort = { mode: 'managed', version: '1', visible: () => false, decide: () => new UnmanagedPolicy().decide() };
     expect(setup({ policy: nothing }).gateway.serverVisible(principal, 'memory')).toBe(false);
     expect(setup().gateway.serverVisible(principal, 'memory')).toBe(true);
@@ -200,8 +200,18 @@ describe('the gateway', () => {
   it('spends no quota on a call the policy refuses, and asks for no approval on a call the quota refuses', async () => {
     let quotaAsked = 0;
     let approvalAsked = 0;
-    const quota = { admit: async (): Promise<Admission> => { quotaAsked++; return { ok: false, code: 'quota_exceeded', reason: 'daily writes used up' }; } };
-    const approval = { review: async (): Promise<Admission> => { approvalAsked++; return ADMIT; } };
+    const quota = {
+      admit: async (): Promise<Admission> => {
+        quotaAsked++;
+        return { ok: false, code: 'quota_exceeded', reason: 'daily writes used up' };
+      },
+    };
+    const approval = {
+      review: async (): Promise<Admission> => {
+        approvalAsked++;
+        return ADMIT;
+      },
+    };
     const denyAll: PolicyPort = { mode: 'managed', version: '1', visible: () => true, decide: () => ({ allow: false, reason: 'no', policyIds: [] }) };
     const refused = setup({ policy: denyAll, quota, approval });
     await refused.gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx());
@@ -220,7 +230,13 @@ describe('the gateway', () => {
   });
 
   it('fails a call closed, and audits it, when a stage throws', async () => {
-    const { gateway, audit, connection } = setup({ quota: { admit: async () => { throw new Error('counter store broken'); } } });
+    const { gateway, audit, connection } = setup({
+      quota: {
+        admit: async () => {
+          throw new Error('counter store broken');
+        },
+      },
+    });
     const outcome = await gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx());
     expect(outcome).toMatchObject({ kind: 'failed', error: 'internal error: counter store broken' });
     expect(connection.calls).toEqual([]);
@@ -228,7 +244,13 @@ describe('the gateway', () => {
   });
 
   it('refuses a call when the audit log cannot record its attempt', async () => {
-    const { gateway, connection } = setup({ audit: { append: () => { throw new Error('disk full'); } } });
+    const { gateway, connection } = setup({
+      audit: {
+        append: () => {
+          throw new Error('disk full');
+        },
+      },
+    });
     await expect(gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx())).rejects.toThrow(/disk full/);
     expect(connection.calls).toEqual([]);
   });
@@ -402,7 +424,12 @@ describe('a remote server waiting for the user to sign in', () => {
     const offered: string[] = [];
     const { gateway, audit, connection } = setup({ onSignInNeeded: (server, p) => offered.push(`${server} for ${p.client.name}`) }, waiting);
     const outcome = await gateway.callTool(principal, {}, 'notes__read_notes', {}, undefined, ctx());
-    expect(outcome).toEqual({ kind: 'denied', stage: 'upstream', code: 'sign_in_required', reason: 'server "notes" needs you to sign in: run `gatehouse servers login notes`' });
+    expect(outcome).toEqual({
+      kind: 'denied',
+      stage: 'upstream',
+      code: 'sign_in_required',
+      reason: 'server "notes" needs you to sign in: run `gatehouse servers login notes`',
+    });
     expect(connection.calls).toEqual([]);
     expect(audit.map((r) => [r.type, r.server, r.name, r.code])).toEqual([
       ['call.attempt', 'notes', 'read_notes', undefined],
@@ -412,14 +439,19 @@ describe('a remote server waiting for the user to sign in', () => {
     expect(offered).toEqual(['notes for cursor']);
   });
 
-  it('answers the same in the server\'s own view, and for prompts', async () => {
+  it("answers the same in the server's own view, and for prompts", async () => {
     const { gateway } = setup({}, waiting);
     expect(await gateway.callTool(principal, { server: 'notes' }, 'read_notes', {}, undefined, ctx())).toMatchObject({ code: 'sign_in_required' });
     expect(await gateway.getPrompt(principal, {}, 'notes__summary', {}, undefined, ctx())).toMatchObject({ code: 'sign_in_required' });
   });
 
   it('gives a tool the policy hides the unknown-tool answer, waiting server or not', async () => {
-    const hiding: PolicyPort = { mode: 'managed', version: '1', visible: (_p, server, _k, name, options) => !(server === 'notes' && name === 'secret_tool' && options?.unlisted), decide: () => new UnmanagedPolicy().decide() };
+    const hiding: PolicyPort = {
+      mode: 'managed',
+      version: '1',
+      visible: (_p, server, _k, name, options) => !(server === 'notes' && name === 'secret_tool' && options?.unlisted),
+      decide: () => new UnmanagedPolicy().decide(),
+    };
     const { gateway } = setup({ policy: hiding }, waiting);
     expect(await gateway.callTool(principal, {}, 'notes__secret_tool', {}, undefined, ctx())).toMatchObject({ code: 'unknown_tool' });
     expect(await gateway.callTool(principal, {}, 'notes__read_notes', {}, undefined, ctx())).toMatchObject({ code: 'sign_in_required' });

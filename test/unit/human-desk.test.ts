@@ -142,7 +142,7 @@ describe('the desk of the human channel', () => {
 });
 
 describe('a notification about a question', () => {
-  it('says what is asked, the client\'s own code and where to answer, and carries no link', () => {
+  it("says what is asked, the client's own code and where to answer, and carries no link", () => {
     const entry: DeskQuestion = { id: 'q1', question: { ...APPROVAL, code: 'ABC-123' }, askedAt: 0, deadline: Date.UTC(2026, 0, 1, 12, 0, 0) };
     const text = noticeText(entry, ['terminal', 'question page']);
     expect(text.title).toBe('Gatehouse: Allow ide to call crm__refund?');

@@ -23,7 +23,10 @@ describe('the doors status reports', () => {
 
   it('names TIOCSTI, a kernel before 6.2, and tmux or screen only when questions are answered in a terminal', () => {
     const read = files({ [PTRACE]: '1', [TIOCSTI]: '1' });
-    expect(openDoors({ platform: 'linux', read, env: { TMUX: '/tmp/tmux-0/default,1,0' }, terminal: true }).map((d) => d.id)).toEqual(['tiocsti', 'multiplexer']);
+    expect(openDoors({ platform: 'linux', read, env: { TMUX: '/tmp/tmux-0/default,1,0' }, terminal: true }).map((d) => d.id)).toEqual([
+      'tiocsti',
+      'multiplexer',
+    ]);
     expect(openDoors({ platform: 'linux', read, env: { TMUX: 'x' }, terminal: false })).toEqual([]);
     const old = openDoors({ platform: 'linux', read: files({ [PTRACE]: '1' }), env: { STY: '1.pts-0' }, terminal: true });
     expect(old.map((d) => d.id)).toEqual(['tiocsti', 'multiplexer']);
@@ -31,7 +34,7 @@ describe('the doors status reports', () => {
     expect(old[1]!.risk).toMatch(/screen/);
   });
 
-  it('names an X11 session, whose clients can read and drive each other\'s windows', () => {
+  it("names an X11 session, whose clients can read and drive each other's windows", () => {
     const read = files({ [PTRACE]: '1', [TIOCSTI]: '0' });
     expect(openDoors({ platform: 'linux', read, env: { DISPLAY: ':0' }, terminal: false }).map((d) => d.id)).toEqual(['x11']);
   });

@@ -43,7 +43,7 @@ function terminal(readsInput = true) {
   return { screen, desk };
 }
 
-describe('the daemon\'s terminal', () => {
+describe("the daemon's terminal", () => {
   it('shows every fact of a question with the letters that answer it, and takes the answer typed there', async () => {
     const { screen, desk } = terminal();
     const answer = desk.ask(APPROVAL, Date.now() + 60_000);
@@ -69,7 +69,7 @@ describe('the daemon\'s terminal', () => {
     expect(await answer).toEqual({ kind: 'approved', scope: { kind: 'read-only', servers: [], tools: [], expiryDays: 7 }, via: 'terminal' });
   });
 
-  it('asks for the question\'s number when several wait, and ignores what answers none', async () => {
+  it("asks for the question's number when several wait, and ignores what answers none", async () => {
     const { screen, desk } = terminal();
     const first = desk.ask(APPROVAL, Date.now() + 60_000);
     const second = desk.ask(PAIRING, Date.now() + 60_000);

@@ -39,7 +39,7 @@ const call = (p: Principal, server: string, name: string, kind: GovernedCall['ki
 describe('client scope', () => {
   const policy = new ScopedPolicy(inner, readOnly);
 
-  it('a client paired for all the user\'s tools has exactly the user\'s rights', () => {
+  it("a client paired for all the user's tools has exactly the user's rights", () => {
     const p = principal({ kind: 'all' });
     expect(policy.visible(p, 'crm', 'tool', 'update_contact')).toBe(true);
     expect(policy.decide(call(p, 'crm', 'update_contact'))).toMatchObject({ allow: true, policyIds: ['p2'] });
@@ -89,12 +89,12 @@ describe('client scope', () => {
     expect(policy.decide(call(p, 'crm', 'delete_contact'))).toMatchObject({ allow: false, reason: 'the user may not delete' });
   });
 
-  it('a principal without a scope (clients paired before scopes existed) has the user\'s rights', () => {
+  it("a principal without a scope (clients paired before scopes existed) has the user's rights", () => {
     expect(outsideScope(undefined, readOnly, 'crm', 'tool', 'update_contact')).toBeUndefined();
     expect(policy.decide(call(principal(), 'crm', 'update_contact')).allow).toBe(true);
   });
 
-  it('keeps the inner policy\'s mode and version for the audit record', () => {
+  it("keeps the inner policy's mode and version for the audit record", () => {
     expect([policy.mode, policy.version]).toEqual(['managed', '7']);
   });
 

@@ -16,7 +16,15 @@ const quiet = { log: () => undefined };
 
 function session(store: SecretStore, refresh: () => Promise<TokenSet>, notes: string[] = []): UserSession {
   const provider = { refresh } as unknown as OidcClient;
-  return new UserSession({ settings, source: 'user', store, logger: quiet, notifier: { notify: (t) => (notes.push(t), true) }, connect: async () => provider, retry: { initialMs: 10, maxMs: 20 } });
+  return new UserSession({
+    settings,
+    source: 'user',
+    store,
+    logger: quiet,
+    notifier: { notify: (t) => (notes.push(t), true) },
+    connect: async () => provider,
+    retry: { initialMs: 10, maxMs: 20 },
+  });
 }
 
 const locked: SecretStore = {
@@ -30,13 +38,17 @@ const locked: SecretStore = {
 };
 
 describe('UserSession', () => {
-  it('refuses every call with the keychain\'s own reason when it is locked or absent', async () => {
+  it("refuses every call with the keychain's own reason when it is locked or absent", async () => {
     const s = session(locked, async () => {
       throw new Error('never asked');
     });
     await s.start();
     expect(s.status()).toMatchObject({ state: 'unavailable' });
-    expect(s.admission()).toEqual({ ok: false, code: 'unauthenticated', reason: 'your sign-in cannot be read: the keychain (test keychain) could not read: the collection is locked. Unlock it.' });
+    expect(s.admission()).toEqual({
+      ok: false,
+      code: 'unauthenticated',
+      reason: 'your sign-in cannot be read: the keychain (test keychain) could not read: the collection is locked. Unlock it.',
+    });
     expect(s.currentUser()).toBeUndefined();
   });
 
@@ -52,12 +64,19 @@ describe('UserSession', () => {
     const store = new MemorySecretStore();
     await new TokenStore(store, settings.issuer, settings.clientId).save({ refreshToken: new Redacted('rt-1'), sub: 'ann', displayName: 'Ann' });
     const notes: string[] = [];
-    const s = session(store, async () => {
-      throw new GatehouseError('oidc_invalid_grant', 'the identity provider refused the grant (invalid_grant): revoked');
-    }, notes);
+    const s = session(
+      store,
+      async () => {
+        throw new GatehouseError('oidc_invalid_grant', 'the identity provider refused the grant (invalid_grant): revoked');
+      },
+      notes,
+    );
     await s.start();
     expect(s.status()).toMatchObject({ state: 'expired', user: 'Ann' });
-    expect(s.admission()).toMatchObject({ ok: false, reason: expect.stringMatching(/^your sign-in has expired: the identity provider refused the stored sign-in .*; sign in again with `gatehouse login`$/) });
+    expect(s.admission()).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^your sign-in has expired: the identity provider refused the stored sign-in .*; sign in again with `gatehouse login`$/),
+    });
     expect(notes).toEqual(['Gatehouse: sign in again']);
     await new Promise((r) => setTimeout(r, 10));
     expect(await store.list()).not.toContain(sessionItem(settings.issuer, settings.clientId));

@@ -30,14 +30,18 @@ describe('identity settings', () => {
     expect(loadIdentitySettings(tree())).toEqual({ kind: 'none' });
   });
 
-  it('uses the user\'s identity.json when the device is not managed, with defaults filled in', () => {
+  it("uses the user's identity.json when the device is not managed, with defaults filled in", () => {
     const t = tree();
     writeFileSync(join(t.configDir, 'identity.json'), JSON.stringify(good));
     const loaded = loadIdentitySettings(t);
-    expect(loaded).toMatchObject({ kind: 'ok', source: 'user', settings: { ...good, groupsClaim: 'groups', scopes: ['openid', 'profile', 'email', 'offline_access'], clockToleranceSeconds: 30 } });
+    expect(loaded).toMatchObject({
+      kind: 'ok',
+      source: 'user',
+      settings: { ...good, groupsClaim: 'groups', scopes: ['openid', 'profile', 'email', 'offline_access'], clockToleranceSeconds: 30 },
+    });
   });
 
-  it('ignores the user\'s identity.json on a managed device, and refuses a managed one not owned by root', () => {
+  it("ignores the user's identity.json on a managed device, and refuses a managed one not owned by root", () => {
     const t = tree();
     mkdirSync(t.managedDir);
     writeFileSync(join(t.managedDir, 'policy.json'), '{}');
@@ -50,7 +54,10 @@ describe('identity settings', () => {
       // Tests run as root here, so the files are root's: the mode check still applies.
       expect(loaded).toMatchObject({ kind: 'ok', source: 'managed', settings: good });
     } else {
-      expect(loaded).toMatchObject({ kind: 'invalid', error: expect.stringMatching(/not root; a user who can change it could name an identity provider of their own/) });
+      expect(loaded).toMatchObject({
+        kind: 'invalid',
+        error: expect.stringMatching(/not root; a user who can change it could name an identity provider of their own/),
+      });
     }
   });
 

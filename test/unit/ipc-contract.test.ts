@@ -15,7 +15,11 @@ import { APP_ORIGIN, FORBIDDEN, consoleIpcHandlers, isTrustedSender, type IpcEve
 
 const WINDOW = 7;
 const known = (id: number) => id === WINDOW;
-const fromConsole = (overrides: Partial<IpcEventLike> = {}): IpcEventLike => ({ sender: { id: WINDOW }, senderFrame: { url: `${APP_ORIGIN}/index.html#/servers`, parent: null }, ...overrides });
+const fromConsole = (overrides: Partial<IpcEventLike> = {}): IpcEventLike => ({
+  sender: { id: WINDOW },
+  senderFrame: { url: `${APP_ORIGIN}/index.html#/servers`, parent: null },
+  ...overrides,
+});
 
 /** A hub over handlers that record what reached them. */
 function hubWith(reached: { method: string; params: unknown }[]) {
@@ -78,7 +82,7 @@ describe('the preload bridge', () => {
     for (const { channel } of invoked) expect(declaredChannels()).toContain(channel);
   });
 
-  it('hands the page the event data only, never Electron\'s event object, and unsubscribes', () => {
+  it("hands the page the event data only, never Electron's event object, and unsubscribes", () => {
     const { ipc, listeners } = fakeIpc();
     const bridge = buildBridge(ipc);
     const seen: unknown[] = [];

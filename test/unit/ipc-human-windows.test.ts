@@ -55,7 +55,7 @@ function setup(port: QuestionWindows) {
 
 afterEach(() => vi.useRealTimers());
 
-describe('the desktop app\'s question windows', () => {
+describe("the desktop app's question windows", () => {
   it('opens a window per question, shows it only to that window, and takes an offered answer from it', async () => {
     const { port, opened } = windows();
     const { desk, call } = setup(port);
@@ -68,7 +68,10 @@ describe('the desktop app\'s question windows', () => {
     expect(call(CHANNELS.question, 999)).toMatchObject({ ok: false, error: { code: 'forbidden' } });
     expect(call(CHANNELS.question, CONSOLE)).toMatchObject({ ok: false, error: { code: 'forbidden' } });
     expect(call(CHANNELS.question, win.id, undefined, 'https://evil.example/')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
-    expect(call(CHANNELS.question, win.id)).toMatchObject({ ok: true, result: { kind: 'pairing', code: 'ABC-123', scope: { expiryDays: [30, 7] }, facts: PAIRING.facts } });
+    expect(call(CHANNELS.question, win.id)).toMatchObject({
+      ok: true,
+      result: { kind: 'pairing', code: 'ABC-123', scope: { expiryDays: [30, 7] }, facts: PAIRING.facts },
+    });
     expect(call(CHANNELS.answer, 999, { decision: 'decline' })).toMatchObject({ ok: false, error: { code: 'forbidden' } });
     const scope = { kind: 'listed', servers: [], tools: ['memory__read_graph'], expiryDays: 7 };
     expect(call(CHANNELS.answer, win.id, { decision: 'approve', scope })).toEqual({ ok: true, result: { recorded: true } });
@@ -95,7 +98,7 @@ describe('the desktop app\'s question windows', () => {
     expect(await answer).toEqual({ kind: 'declined', via: 'desktop app' });
   });
 
-  it('takes only an offered choice for an approval, whose id names the request\'s digest', async () => {
+  it("takes only an offered choice for an approval, whose id names the request's digest", async () => {
     const { port, opened } = windows();
     const { desk, call } = setup(port);
     const answer = desk.ask(APPROVAL, Date.now() + 60_000);
@@ -106,7 +109,7 @@ describe('the desktop app\'s question windows', () => {
     expect(await answer).toEqual({ kind: 'approved', choice: 'once:sha256:aa', via: 'desktop app' });
   });
 
-  it('lists what waits in the console window\'s inbox and takes an answer there, which closes the question\'s window', async () => {
+  it("lists what waits in the console window's inbox and takes an answer there, which closes the question's window", async () => {
     const { port, opened } = windows();
     const { desk, call } = setup(port);
     const first = desk.ask(APPROVAL, Date.now() + 60_000);
@@ -115,9 +118,13 @@ describe('the desktop app\'s question windows', () => {
     expect(call(CHANNELS.inbox, opened[0]!.id)).toMatchObject({ ok: false, error: { code: 'forbidden' } });
     const inbox = call(CHANNELS.inbox, CONSOLE) as { ok: true; result: { id: string; title: string }[] };
     expect(inbox.result.map((q) => q.title)).toEqual([APPROVAL.title, PAIRING.title]);
-    expect(call(CHANNELS.inboxAnswer, opened[0]!.id, { id: inbox.result[1]!.id, answer: { decision: 'decline' } })).toMatchObject({ error: { code: 'forbidden' } });
+    expect(call(CHANNELS.inboxAnswer, opened[0]!.id, { id: inbox.result[1]!.id, answer: { decision: 'decline' } })).toMatchObject({
+      error: { code: 'forbidden' },
+    });
     expect(call(CHANNELS.inboxAnswer, CONSOLE, { id: 'no-such-question', answer: { decision: 'decline' } })).toMatchObject({ error: { code: 'no_question' } });
-    expect(call(CHANNELS.inboxAnswer, CONSOLE, { id: inbox.result[0]!.id, answer: { decision: 'approve', choice: 'session:sha256:aa' } })).toMatchObject({ ok: true });
+    expect(call(CHANNELS.inboxAnswer, CONSOLE, { id: inbox.result[0]!.id, answer: { decision: 'approve', choice: 'session:sha256:aa' } })).toMatchObject({
+      ok: true,
+    });
     expect(await first).toEqual({ kind: 'approved', choice: 'session:sha256:aa', via: 'desktop app' });
     expect(opened[0]!.closed).toBe(true);
     expect(opened[1]!.closed).toBe(false);
@@ -177,7 +184,10 @@ describe('the desktop app\'s question windows', () => {
 describe('checkAnswer', () => {
   it('approves a question without scope or choices, and keeps a listed scope sorted and without repeats', () => {
     expect(checkAnswer({ kind: 'approval', title: 't', facts: [] }, { decision: 'approve' })).toEqual({ answer: { kind: 'approved' } });
-    const checked = checkAnswer(PAIRING, { decision: 'approve', scope: { kind: 'listed', servers: ['memory', 'memory'], tools: ['memory__read_graph'], expiryDays: 30 } });
+    const checked = checkAnswer(PAIRING, {
+      decision: 'approve',
+      scope: { kind: 'listed', servers: ['memory', 'memory'], tools: ['memory__read_graph'], expiryDays: 30 },
+    });
     expect(checked).toEqual({ answer: { kind: 'approved', scope: { kind: 'listed', servers: ['memory'], tools: ['memory__read_graph'], expiryDays: 30 } } });
     expect(checkAnswer(PAIRING, { decision: 'approve', scope: { kind: 'read-only', servers: ['memory'], tools: [], expiryDays: 30 } })).toEqual({
       answer: { kind: 'approved', scope: { kind: 'read-only', servers: [], tools: [], expiryDays: 30 } },

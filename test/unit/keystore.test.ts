@@ -32,7 +32,7 @@ const name = secretName('client-credential/0123');
 const secret = secretName('secret/stripe_key');
 
 describe('choosing a backend', () => {
-  it('tells the user\'s secrets from Gatehouse\'s own items by their name', () => {
+  it("tells the user's secrets from Gatehouse's own items by their name", () => {
     expect(itemClass('secret/stripe_key')).toBe('user-secret');
     expect(itemClass('audit-device-key/dev_1')).toBe('gatehouse');
   });
@@ -41,7 +41,7 @@ describe('choosing a backend', () => {
     expect(chooseBackend({ reachable: true }, { fileStore: 'forbidden', userSecretsInFile: false }, 'gatehouse')).toEqual({ backend: 'keychain' });
   });
 
-  it('uses the file store for Gatehouse\'s items where no keychain answers, and for the user\'s secrets only on their opt-in', () => {
+  it("uses the file store for Gatehouse's items where no keychain answers, and for the user's secrets only on their opt-in", () => {
     const down = { reachable: false, reason: 'no bus.', timedOut: false } as const;
     expect(chooseBackend(down, allowed, 'gatehouse')).toEqual({ backend: 'file' });
     expect(chooseBackend(down, allowed, 'user-secret')).toMatchObject({ backend: 'none', reason: expect.stringMatching(/only if you opt in/) });
@@ -54,7 +54,10 @@ describe('choosing a backend', () => {
       backend: 'none',
       reason: expect.stringMatching(/forbidden by the managed policy \(\/etc\/gatehouse\/policy.json\)/),
     });
-    expect(chooseBackend({ reachable: false, reason: 'no answer within 3000 ms', timedOut: true }, allowed, 'gatehouse')).toEqual({ backend: 'none', reason: 'no answer within 3000 ms' });
+    expect(chooseBackend({ reachable: false, reason: 'no answer within 3000 ms', timedOut: true }, allowed, 'gatehouse')).toEqual({
+      backend: 'none',
+      reason: 'no answer within 3000 ms',
+    });
   });
 });
 
@@ -78,7 +81,7 @@ describe('the key store', () => {
     expect(await file.items.get(name)).toBeUndefined();
   });
 
-  it('does not read the user\'s secrets from a file without their opt-in, even with a keychain', async () => {
+  it("does not read the user's secrets from a file without their opt-in, even with a keychain", async () => {
     const file = backend('file');
     await file.items.set(secret, 'planted');
     const store = await KeyStore.open(backend('keychain'), file, allowed);

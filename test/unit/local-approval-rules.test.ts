@@ -18,7 +18,7 @@ function policy(ask: string[], askBeforeWrites = false, inner: PolicyPort = new 
   return new AskingPolicy(inner, () => new LocalAsking({ ask, askBeforeWrites }), readOnly);
 }
 
-describe('the user\'s own approval rules', () => {
+describe("the user's own approval rules", () => {
   it('add a question to the calls they name, by server, tool or wildcard, and to nothing else', () => {
     const p = policy(['crm__refund', 'files__write_*', 'mail']);
     expect(p.decide(call('crm', 'refund')).obligations?.ask).toEqual({ rules: ['crm__refund'] });
@@ -49,7 +49,12 @@ describe('the user\'s own approval rules', () => {
     expect(p.visible({} as never, 'crm', 'tool', 'refund')).toBe(false);
     const asking: PolicyPort = {
       ...refusing,
-      decide: () => ({ allow: true, reason: 'ok', policyIds: ['p'], obligations: { approval: { policies: ['p'], approvers: ['user'], fields: [] }, quotas: ['q'] } }),
+      decide: () => ({
+        allow: true,
+        reason: 'ok',
+        policyIds: ['p'],
+        obligations: { approval: { policies: ['p'], approvers: ['user'], fields: [] }, quotas: ['q'] },
+      }),
     };
     expect(policy(['crm__refund'], false, asking).decide(call('crm', 'refund')).obligations).toEqual({
       approval: { policies: ['p'], approvers: ['user'], fields: [] },

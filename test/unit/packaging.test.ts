@@ -72,7 +72,12 @@ describe('electron-builder.yml', () => {
   });
 
   it('signs for the hardened runtime with only the JIT exception, and notarizes', () => {
-    expect(config.mac).toMatchObject({ hardenedRuntime: true, notarize: true, entitlements: 'packaging/entitlements.mac.plist', entitlementsInherit: 'packaging/entitlements.mac.inherit.plist' });
+    expect(config.mac).toMatchObject({
+      hardenedRuntime: true,
+      notarize: true,
+      entitlements: 'packaging/entitlements.mac.plist',
+      entitlementsInherit: 'packaging/entitlements.mac.inherit.plist',
+    });
     for (const file of [config.mac.entitlements as string, config.mac.entitlementsInherit as string]) {
       const plist = readFileSync(join(ROOT, file), 'utf8');
       const keys = [...plist.matchAll(/<key>([^<]+)<\/key>\s*<(true|false)\/>/g)].map((m) => [m[1], m[2]]);

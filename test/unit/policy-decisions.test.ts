@@ -322,7 +322,7 @@ describe('the managed policy port', () => {
     expect(policy.explainHidden(principal(SUPPORT), 'crm', 'tool', 'delete_contact')).toEqual(forbidden);
     const unpermitted = { reason: 'no policy permits this tool for this user and client', policyIds: [] };
     expect(policy.explainHidden(principal([]), 'crm', 'tool', 'refund')).toEqual(unpermitted);
-    const notInCatalog = expect.stringContaining('not in the policy bundle\'s catalog');
+    const notInCatalog = expect.stringContaining("not in the policy bundle's catalog");
     expect(policy.explainHidden(principal(SUPPORT), 'mail', 'tool', 'send')).toMatchObject({ reason: notInCatalog });
     expect(policy.serverVisible(principal(ANALYST), 'crm')).toBe(true);
     expect(policy.serverVisible(principal(['marketing']), 'crm')).toBe(false);
@@ -405,7 +405,9 @@ describe('the managed policy port', () => {
     expect(evaluations.mock.calls.length).toBeGreaterThan(afterFirst);
     // Members a policy never reads still make other arguments: `__proto__` as the wire carries it is one of them.
     const beforeHidden = evaluations.mock.calls.length;
-    policy.decide(call(support, 'refund', JSON.parse('{"contact_id":"c-1","amount":50,"currency":"EUR","__proto__":{"amount":500}}') as Record<string, unknown>));
+    policy.decide(
+      call(support, 'refund', JSON.parse('{"contact_id":"c-1","amount":50,"currency":"EUR","__proto__":{"amount":500}}') as Record<string, unknown>),
+    );
     expect(evaluations.mock.calls.length).toBeGreaterThan(beforeHidden);
     // Another user, and a new bundle, start afresh.
     const count = evaluations.mock.calls.length;

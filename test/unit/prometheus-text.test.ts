@@ -6,7 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { parsePrometheusText, sampleValue } from '../support/prometheus-text.js';
 
 const histogram = (inf: number) =>
-  ['# TYPE t_seconds histogram', `t_seconds_bucket{le="0.1",o="a"} 1`, `t_seconds_bucket{le="+Inf",o="a"} ${inf}`, 't_seconds_sum{o="a"} 0.3', 't_seconds_count{o="a"} 2', ''].join('\n');
+  [
+    '# TYPE t_seconds histogram',
+    `t_seconds_bucket{le="0.1",o="a"} 1`,
+    `t_seconds_bucket{le="+Inf",o="a"} ${inf}`,
+    't_seconds_sum{o="a"} 0.3',
+    't_seconds_count{o="a"} 2',
+    '',
+  ].join('\n');
 
 describe('the Prometheus text reader used by the /metrics tests', () => {
   it('reads labelled histograms, escaped label values and special values', () => {

@@ -355,7 +355,7 @@ function walkImportGraph(options: WalkOptions): WalkResult {
 
   const chainTo = (file: string): string[] => {
     const lines: string[] = [];
-    for (let at: string | undefined = file; at !== undefined; ) {
+    for (let at: string | undefined = file; at !== undefined;) {
       const step = reachedFrom.get(at);
       lines.unshift(step === undefined ? show(at) : `→ ${show(at)}  (${step.how})`);
       at = step?.from;
@@ -499,8 +499,7 @@ describe('the import graph walker', () => {
       writeFileSync(at(path), text);
     }
   };
-  const walkFixture = (...entries: string[]) =>
-    walkImportGraph({ root: fixture, entries: entries.map(at), allowedDirs: [at('src/core'), at('src/common')] });
+  const walkFixture = (...entries: string[]) => walkImportGraph({ root: fixture, entries: entries.map(at), allowedDirs: [at('src/core'), at('src/common')] });
 
   beforeAll(() => {
     fixture = realFile(mkdtempSync(join(tmpdir(), 'gatehouse-purity-')));
@@ -532,8 +531,7 @@ describe('the import graph walker', () => {
       'node_modules/fixture-reexport/index.js': "export * from 'react';\n",
 
       // Type-only imports are erased at run time; a string that merely mentions electron is not an import.
-      'src/core/types-only.ts':
-        "import type { App } from 'electron';\nexport type Shell = App;\nexport const note = \"import 'electron'\";\n",
+      'src/core/types-only.ts': "import type { App } from 'electron';\nexport type Shell = App;\nexport const note = \"import 'electron'\";\n",
 
       // A package whose own variables and parameters happen to be called window and document.
       'src/core/probe.ts': "export { open } from 'fixture-probe';\n",

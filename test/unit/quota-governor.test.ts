@@ -19,7 +19,10 @@ import { MemoryQuotaStore, type QuotaStore } from '../../src/core/quotas/store.j
 import { FakeClock } from './fakes/fake-clock.js';
 
 function principal(client = 'ide', user = 'sam@example.com'): Principal {
-  return { user: { id: user, source: 'oidc', displayName: user, groups: [], roles: [] }, client: { id: `client:${client}:c1`, name: client, verified: true, transport: 'socket' } };
+  return {
+    user: { id: user, source: 'oidc', displayName: user, groups: [], roles: [] },
+    client: { id: `client:${client}:c1`, name: client, verified: true, transport: 'socket' },
+  };
 }
 
 const CATALOG: Record<string, { readOnly: boolean; destructive: boolean }> = {
@@ -88,7 +91,8 @@ function setup(options: Setup = {}) {
     quota: governor,
     approval: options.approval ?? new NoApprovals(),
   });
-  const call = (tool: string, who = principal(), args: Record<string, unknown> = {}): Promise<Outcome> => gateway.callTool(who, {}, `crm__${tool}`, args, undefined, { signal: new AbortController().signal });
+  const call = (tool: string, who = principal(), args: Record<string, unknown> = {}): Promise<Outcome> =>
+    gateway.callTool(who, {}, `crm__${tool}`, args, undefined, { signal: new AbortController().signal });
   return { clock, store, audit, forwarded, governor, gateway, call, sessions };
 }
 
@@ -117,9 +121,7 @@ describe('write quotas', () => {
     await call('search');
     await call('refund');
     await call('delete_contact');
-    expect(governor.status(principal().user)!.quotas[0]!.usage).toEqual([
-      expect.objectContaining({ scope: 'user sam@example.com', used: 2, remaining: 3 }),
-    ]);
+    expect(governor.status(principal().user)!.quotas[0]!.usage).toEqual([expect.objectContaining({ scope: 'user sam@example.com', used: 2, remaining: 3 })]);
   });
 
   it('refuses the call after the cap with quota_exceeded, saying when the day starts again, and the server never sees it', async () => {
@@ -128,8 +130,15 @@ describe('write quotas', () => {
     await call('refund');
     const refused = await call('refund');
     const midnight = new Date(localDay(clock.now()).endsAt).toISOString();
-    expect(refused).toMatchObject({ kind: 'denied', stage: 'quota', code: 'quota_exceeded', data: { quota: 'writes-per-day', window: 'day', limit: 2, used: 2, resetsAt: midnight } });
-    expect((refused as { reason: string }).reason).toBe(`quota "writes-per-day" is used up: 2 of 2 calls to write tools today (per user); it starts again at ${midnight}`);
+    expect(refused).toMatchObject({
+      kind: 'denied',
+      stage: 'quota',
+      code: 'quota_exceeded',
+      data: { quota: 'writes-per-day', window: 'day', limit: 2, used: 2, resetsAt: midnight },
+    });
+    expect((refused as { reason: string }).reason).toBe(
+      `quota "writes-per-day" is used up: 2 of 2 calls to write tools today (per user); it starts again at ${midnight}`,
+    );
     expect(forwarded).toEqual(['refund', 'refund']);
   });
 
@@ -204,12 +213,23 @@ describe('write quotas', () => {
     ]);
     const crossings = audit.filter((r) => r.type === 'quota.crossed');
     expect(crossings.map((r) => (r.detail as { kind: string }).kind)).toEqual(['approval-threshold', 'cap']);
-    expect(crossings[0]).toMatchObject({ user: 'sam@example.com', client: 'ide', server: 'crm', name: 'refund', quota: { bucket: 'writes-per-day', remaining: 1, limit: 4 } });
+    expect(crossings[0]).toMatchObject({
+      user: 'sam@example.com',
+      client: 'ide',
+      server: 'crm',
+      name: 'refund',
+      quota: { bucket: 'writes-per-day', remaining: 1, limit: 4 },
+    });
     expect(audit.filter((r) => r.type === 'call.outcome').map((r) => r.code)).toEqual([undefined, undefined, undefined, undefined, 'quota_exceeded']);
   });
 
   it('shows what is used and left in status, and nothing for another user', async () => {
-    const { call, governor, clock } = setup({ settings: { rateLimits: [rate({ burst: 5, calls: 5 })], quotas: [quota({ approvalAfter: 3, limit: 5 }), quota({ id: 's', window: 'session', limit: 9 })] } });
+    const { call, governor, clock } = setup({
+      settings: {
+        rateLimits: [rate({ burst: 5, calls: 5 })],
+        quotas: [quota({ approvalAfter: 3, limit: 5 }), quota({ id: 's', window: 'session', limit: 9 })],
+      },
+    });
     const who = principal('ide');
     await call('refund', who);
     await call('refund', who);
@@ -224,8 +244,12 @@ describe('write quotas', () => {
       approvalAfter: 3,
       usage: [{ scope: 'user sam@example.com', used: 2, remaining: 3, beforeApproval: 1, resetsAt: new Date(localDay(clock.now()).endsAt).toISOString() }],
     });
-    expect(status.quotas[1]!.usage).toEqual([expect.objectContaining({ used: 2, remaining: 7, scope: expect.stringMatching(/^session of client ide since /) })]);
-    expect(status.rateLimits).toEqual([{ id: 'per-tool', rate: '5 calls per second', burst: 5, per: 'user, client and tool', tools: 'every tool', limited: [] }]);
+    expect(status.quotas[1]!.usage).toEqual([
+      expect.objectContaining({ used: 2, remaining: 7, scope: expect.stringMatching(/^session of client ide since /) }),
+    ]);
+    expect(status.rateLimits).toEqual([
+      { id: 'per-tool', rate: '5 calls per second', burst: 5, per: 'user, client and tool', tools: 'every tool', limited: [] },
+    ]);
     expect(governor.status(principal('ide', 'someone-else').user)!.quotas[0]!.usage).toEqual([]);
   });
 
@@ -277,7 +301,13 @@ describe('a denied call spends nothing', () => {
   });
 
   it('fails the call closed, and applies nothing, when the store cannot record', async () => {
-    const broken: QuotaStore = { update: () => { throw new Error('disk full'); }, entries: () => [], sweep: () => undefined };
+    const broken: QuotaStore = {
+      update: () => {
+        throw new Error('disk full');
+      },
+      entries: () => [],
+      sweep: () => undefined,
+    };
     const { call, forwarded } = setup({ store: broken, settings: { rateLimits: [], quotas: [quota()] } });
     expect(await call('refund')).toMatchObject({ kind: 'failed', error: expect.stringContaining('disk full') });
     expect(forwarded).toEqual([]);
@@ -290,8 +320,15 @@ describe('rate limits', () => {
     await call('search');
     await call('search');
     const limited = await call('search');
-    expect(limited).toMatchObject({ kind: 'denied', stage: 'quota', code: 'rate_limited', data: { limit: 'per-tool', retryAfterMs: 500, retryAt: new Date(clock.now() + 500).toISOString() } });
-    expect((limited as { reason: string }).reason).toBe('rate limit "per-tool" reached: 2 calls per second (bursts of 2) per user, client and tool; retry after 0.5 s');
+    expect(limited).toMatchObject({
+      kind: 'denied',
+      stage: 'quota',
+      code: 'rate_limited',
+      data: { limit: 'per-tool', retryAfterMs: 500, retryAt: new Date(clock.now() + 500).toISOString() },
+    });
+    expect((limited as { reason: string }).reason).toBe(
+      'rate limit "per-tool" reached: 2 calls per second (bursts of 2) per user, client and tool; retry after 0.5 s',
+    );
     await clock.advance(499);
     expect(await call('search')).toMatchObject({ code: 'rate_limited', data: { retryAfterMs: 1 } });
     await clock.advance(1);
@@ -314,7 +351,9 @@ describe('rate limits', () => {
     expect(crossings).toHaveLength(1);
     expect(crossings[0]).toMatchObject({ name: 'search', quota: { bucket: 'per-tool', remaining: 0 }, detail: { kind: 'rate-limit' } });
     expect(audit.filter((r) => r.type === 'call.outcome' && r.code === 'rate_limited')).toHaveLength(4);
-    expect(governor.status(principal().user)!.rateLimits[0]!.limited).toEqual([{ scope: 'user sam@example.com, client ide, tool crm__search', retryAt: new Date(clock.now() + 60_000).toISOString() }]);
+    expect(governor.status(principal().user)!.rateLimits[0]!.limited).toEqual([
+      { scope: 'user sam@example.com, client ide, tool crm__search', retryAt: new Date(clock.now() + 60_000).toISOString() },
+    ]);
   });
 
   it('records the tightest limit in the call outcome', async () => {

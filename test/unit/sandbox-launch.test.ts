@@ -65,7 +65,20 @@ describe('bwrapArgs', () => {
 
   it("gives an allow-listed sandbox's relay uid 0 and the one capability to listen on privileged ports, without disabling user namespaces", () => {
     const args = bwrapArgs(plan({ network: { allow: ['api.github.com:443'] } }), { ...HOST, plumbing: '/run/gh/sb/0/run' }, ['x']);
-    expect(args.slice(0, 12)).toEqual(['--unshare-all', '--unshare-user', '--die-with-parent', '--uid', '0', '--gid', '0', '--cap-drop', 'ALL', '--cap-add', 'CAP_NET_BIND_SERVICE', '--ro-bind']);
+    expect(args.slice(0, 12)).toEqual([
+      '--unshare-all',
+      '--unshare-user',
+      '--die-with-parent',
+      '--uid',
+      '0',
+      '--gid',
+      '0',
+      '--cap-drop',
+      'ALL',
+      '--cap-add',
+      'CAP_NET_BIND_SERVICE',
+      '--ro-bind',
+    ]);
     expect(args).not.toContain('--disable-userns');
     expect(pairs(args, '--ro-bind')).toContainEqual(['/run/gh/sb/0/run', '/run/gatehouse']);
   });
@@ -98,7 +111,17 @@ describe('bwrapArgs', () => {
 
   it('covers hidden paths last, binds the decoy sockets over them, and leaves only grants and /tmp writable', () => {
     const p = plan({ read: ['~'] });
-    const args = bwrapArgs(p, { ...HOST, hidden: [{ path: '/home/sam/.ssh', kind: 'dir' }, { path: '/home/sam/.netrc', kind: 'file' }] }, ['x']);
+    const args = bwrapArgs(
+      p,
+      {
+        ...HOST,
+        hidden: [
+          { path: '/home/sam/.ssh', kind: 'dir' },
+          { path: '/home/sam/.netrc', kind: 'file' },
+        ],
+      },
+      ['x'],
+    );
     const tail = args.slice(args.indexOf('--ro-bind-try', args.indexOf('/opt/mcp/notes') - 2));
     expect(tail).toEqual(expect.arrayContaining(['--tmpfs', '/home/sam/.ssh', '--ro-bind', '/dev/null', '/home/sam/.netrc']));
     expect(pairs(args, '--ro-bind')).toContainEqual(['/run/gh/sb/0/d0.sock', '/run/user/1000/bus']);
@@ -178,7 +201,9 @@ describe('seatbeltProfile (macOS)', () => {
   });
 
   it('puts hidden paths last, since the last matching rule wins', () => {
-    const lines = seatbeltProfile(plan({ read: ['~'] }), { tmp: '/t' }).trim().split('\n');
+    const lines = seatbeltProfile(plan({ read: ['~'] }), { tmp: '/t' })
+      .trim()
+      .split('\n');
     expect(lines.at(-1)).toBe('(deny file-read* file-write* (subpath "/home/sam/.ssh") (subpath "/home/sam/.local/state/gatehouse"))');
   });
 
@@ -214,7 +239,9 @@ describe('planEgress', () => {
       { address: '127.77.0.1', port: 80, host: 'api.github.com', destPort: 80 },
       { address: '127.77.0.2', port: 443, host: 'uploads.github.com', destPort: 443 },
     ]);
-    expect(hostsFile(egress)).toBe('127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.77.0.1\tapi.github.com\n127.77.0.2\tuploads.github.com\n');
+    expect(hostsFile(egress)).toBe(
+      '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.77.0.1\tapi.github.com\n127.77.0.2\tuploads.github.com\n',
+    );
   });
 
   it("mirrors the host's other loopback ports, so that an attempt on one reaches the proxy and is refused there", () => {
@@ -265,7 +292,12 @@ describe('SandboxEvents', () => {
       ['sandbox.egress', { destination: 'api.github.com:443', count: 1 }],
     ]);
     clock.advance(1_000);
-    expect(records[2]).toMatchObject({ type: 'sandbox.denied', server: 'notes', reason: 'not on the allow-list', detail: { kind: 'network', target: '127.0.0.1:22', count: 4, repeated: true } });
+    expect(records[2]).toMatchObject({
+      type: 'sandbox.denied',
+      server: 'notes',
+      reason: 'not on the allow-list',
+      detail: { kind: 'network', target: '127.0.0.1:22', count: 4, repeated: true },
+    });
     expect(records).toHaveLength(3);
   });
 

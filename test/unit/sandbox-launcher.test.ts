@@ -41,8 +41,13 @@ describe('SandboxLauncher, where nothing can be confined', () => {
     const { launcher: l, records } = launcher({ platform: 'win32' });
     const launch = await l.prepare('notes', server, env);
     expect(launch).toMatchObject({ command: 'node', args: ['/opt/notes/server.js'], env });
-    expect(launch.confinement).toEqual({ state: 'unconfined', reason: 'it cannot be confined on this machine: Windows has no sandbox Gatehouse uses yet: servers run with your full rights' });
-    expect(launch.notes).toEqual(['runs unconfined: it cannot be confined on this machine: Windows has no sandbox Gatehouse uses yet: servers run with your full rights']);
+    expect(launch.confinement).toEqual({
+      state: 'unconfined',
+      reason: 'it cannot be confined on this machine: Windows has no sandbox Gatehouse uses yet: servers run with your full rights',
+    });
+    expect(launch.notes).toEqual([
+      'runs unconfined: it cannot be confined on this machine: Windows has no sandbox Gatehouse uses yet: servers run with your full rights',
+    ]);
     expect(records).toEqual([expect.objectContaining({ type: 'sandbox.unconfined', server: 'notes', reason: launch.confinement.reason })]);
     expect(l.describe('notes', server)).toEqual(launch.confinement);
   });
@@ -67,6 +72,9 @@ describe('SandboxLauncher, where nothing can be confined', () => {
       state: 'unconfined',
       reason: 'it cannot be confined on this machine: bubblewrap cannot create a sandbox here: bwrap: No permissions to create a new namespace',
     });
-    expect(l.describe('off', { ...server, sandbox: 'off' })).toMatchObject({ state: 'unconfined', reason: 'its configuration turns confinement off (sandbox: "off")' });
+    expect(l.describe('off', { ...server, sandbox: 'off' })).toMatchObject({
+      state: 'unconfined',
+      reason: 'its configuration turns confinement off (sandbox: "off")',
+    });
   });
 });

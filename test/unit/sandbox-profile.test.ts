@@ -62,7 +62,9 @@ describe('the profile schema', () => {
     expect(bad({ limits: { processes: 2 } })).toEqual(['servers.notes.sandbox.limits.processes: Too small: expected number to be >=16']);
     expect(bad({ version: 2 })).toEqual(['servers.notes.sandbox: version: version must be 1, the profile format this Gatehouse reads']);
     expect(bad({ network: 'nope' })).toEqual(['servers.notes.sandbox: network: network is "none", "host", or { "allow": ["host:port", ...] }']);
-    expect(bad('of')).toEqual(['servers.notes.sandbox: sandbox is "off" or a profile: { "read": [...], "write": [...], "network": ..., "limits": {...} } (docs/sandbox.md)']);
+    expect(bad('of')).toEqual([
+      'servers.notes.sandbox: sandbox is "off" or a profile: { "read": [...], "write": [...], "network": ..., "limits": {...} } (docs/sandbox.md)',
+    ]);
   });
 
   it('refuses an allow-list entry that is not host:port, or an address it cannot relay, and says why', () => {
@@ -96,7 +98,10 @@ describe('decideConfinement', () => {
   });
 
   it('runs a server unconfined, saying why, where this machine cannot confine it and the policy does not require it', () => {
-    expect(decideConfinement(undefined, 'preferred', cannot)).toEqual({ kind: 'unconfined', reason: 'it cannot be confined on this machine: bubblewrap (bwrap) is not installed' });
+    expect(decideConfinement(undefined, 'preferred', cannot)).toEqual({
+      kind: 'unconfined',
+      reason: 'it cannot be confined on this machine: bubblewrap (bwrap) is not installed',
+    });
   });
 
   it('refuses to start it where the policy requires confinement (sandbox: "required")', () => {
@@ -134,7 +139,9 @@ describe('planSandbox', () => {
     expect(refusal(profile({ read: ['~/.local/state/gatehouse/audit.db'] }))).toBe(
       "sandbox.read[0] (~/.local/state/gatehouse/audit.db): it is inside Gatehouse's state directory (audit log, credentials) (/home/sam/.local/state/gatehouse), which no server may see",
     );
-    expect(refusal(profile({ write: ['/run/user/1000/bus'] }))).toMatch(/^sandbox\.write\[0\] \(\/run\/user\/1000\/bus\): it is inside the session's runtime directory/);
+    expect(refusal(profile({ write: ['/run/user/1000/bus'] }))).toMatch(
+      /^sandbox\.write\[0\] \(\/run\/user\/1000\/bus\): it is inside the session's runtime directory/,
+    );
   });
 
   it('refuses the whole file system and the mounts the sandbox provides itself', () => {
@@ -159,7 +166,9 @@ describe('planSandbox', () => {
   });
 
   it('refuses code that lives inside a protected directory', () => {
-    expect(refusal(profile(), { codeRoots: ['/home/sam/.config/gatehouse/plugins/x'] })).toMatch(/^the server's code at .* is inside Gatehouse's configuration directory/);
+    expect(refusal(profile(), { codeRoots: ['/home/sam/.config/gatehouse/plugins/x'] })).toMatch(
+      /^the server's code at .* is inside Gatehouse's configuration directory/,
+    );
   });
 
   it('makes a configured working directory visible read-only when no grant covers it', () => {
@@ -187,7 +196,10 @@ describe('planSandbox', () => {
 describe('invisiblePaths', () => {
   it('names the paths a server is given in its arguments or environment but cannot see', () => {
     const p = plan(profile({ write: ['/srv/data'] }));
-    expect(invisiblePaths(['/srv/data/notes.jsonl', '/srv/other', '/usr/share/dict/words', '/opt/mcp/notes/index.js', '/tmp/host-file'], p)).toEqual(['/srv/other', '/tmp/host-file']);
+    expect(invisiblePaths(['/srv/data/notes.jsonl', '/srv/other', '/usr/share/dict/words', '/opt/mcp/notes/index.js', '/tmp/host-file'], p)).toEqual([
+      '/srv/other',
+      '/tmp/host-file',
+    ]);
   });
 
   it('names a hidden path even when a grant covers it', () => {

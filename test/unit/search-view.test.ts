@@ -36,7 +36,11 @@ class HidingPolicy implements PolicyPort {
   }
 }
 
-const tool = (name: string, description: string, properties: Record<string, unknown> = {}): ToolItem => ({ name, description, inputSchema: { type: 'object', properties } });
+const tool = (name: string, description: string, properties: Record<string, unknown> = {}): ToolItem => ({
+  name,
+  description,
+  inputSchema: { type: 'object', properties },
+});
 
 function setup() {
   const lists = new Map<string, UpstreamLists>([
@@ -100,7 +104,11 @@ describe('finding tools', () => {
   });
 
   it('ranks with the words of names, descriptions and parameters, and folds what people say onto what tools are called', () => {
-    const index = new ToolIndex([tool('files__move_file', 'Move or rename files'), tool('jira__create_issue', 'Creates an issue', { project_id: {} }), tool('jira__delete_issue', 'Deletes an issue')]);
+    const index = new ToolIndex([
+      tool('files__move_file', 'Move or rename files'),
+      tool('jira__create_issue', 'Creates an issue', { project_id: {} }),
+      tool('jira__delete_issue', 'Deletes an issue'),
+    ]);
     expect(index.find('file a ticket in jira', { limit: 1 })[0]!.tool.name).toBe('jira__create_issue');
     expect(index.find('rename report.txt', { limit: 1 })[0]!.tool.name).toBe('files__move_file');
     expect(index.find('which project does it go in', { limit: 1 })[0]!.tool.name).toBe('jira__create_issue');
@@ -133,7 +141,7 @@ describe('keeping indexes current', () => {
     expect(search.indexBuilds).toBe(2);
   });
 
-  it('rebuilds after a server\'s tool list changes, so a new tool is found and a removed one is not', () => {
+  it("rebuilds after a server's tool list changes, so a new tool is found and a removed one is not", () => {
     const { search, gateway, lists } = setup();
     const alice = who('alice');
     expect(find(search, alice, 'zebra counter')).toEqual([]);
@@ -175,7 +183,7 @@ describe('keeping indexes current', () => {
   });
 });
 
-describe('the view\'s list', () => {
+describe("the view's list", () => {
   it('lists find_tools and call_tool, then the pinned tools the principal may see, once each', () => {
     const { search, policy } = setup();
     policy.hidden.set('os:bob', new Set(['crm__refund']));
@@ -189,7 +197,17 @@ describe('requests', () => {
   it('checks find_tools arguments and says what is wrong', () => {
     expect(parseFindRequest({ query: 'open a PR' })).toEqual({ ok: true, request: { query: 'open a PR', limit: 5 } });
     expect(parseFindRequest({ query: 'x', server: 'crm', limit: 50 })).toEqual({ ok: true, request: { query: 'x', server: 'crm', limit: 50 } });
-    for (const bad of [undefined, {}, { query: '  ' }, { query: 1 }, { query: 'x'.repeat(1001) }, { query: 'x', limit: 0 }, { query: 'x', limit: 1.5 }, { query: 'x', server: 'Not A Server' }, { query: 'x', other: true }]) {
+    for (const bad of [
+      undefined,
+      {},
+      { query: '  ' },
+      { query: 1 },
+      { query: 'x'.repeat(1001) },
+      { query: 'x', limit: 0 },
+      { query: 'x', limit: 1.5 },
+      { query: 'x', server: 'Not A Server' },
+      { query: 'x', other: true },
+    ]) {
       expect(parseFindRequest(bad as Record<string, unknown> | undefined).ok, JSON.stringify(bad)?.slice(0, 40)).toBe(false);
     }
   });
@@ -206,7 +224,10 @@ describe('requests', () => {
     const hello = (extra: Record<string, unknown>) => parseHello(JSON.stringify({ gatehouse: 'hello', version: 1, client: 'ide', ...extra }));
     expect(hello({ view: 'search' })).toMatchObject({ ok: true, hello: { view: 'search' } });
     expect(hello({ server: 'memory', view: 'aggregate' }).ok).toBe(true);
-    expect(hello({ server: 'memory', view: 'search' })).toEqual({ ok: false, reason: 'bad hello: view: a single-server view cannot also be the search view; choose one' });
+    expect(hello({ server: 'memory', view: 'search' })).toEqual({
+      ok: false,
+      reason: 'bad hello: view: a single-server view cannot also be the search view; choose one',
+    });
     expect(hello({ view: 'everything' })).toMatchObject({ ok: false });
   });
 

@@ -10,7 +10,11 @@ import { GatehouseError } from '../../src/common/errors.js';
 import { MemorySecretStore, Redacted } from '../../src/core/secrets.js';
 import { SecretResolver, SecretScrubber, secretReferences, userSecretItem } from '../../src/node/secrets/resolver.js';
 
-const stdio = ServerConfigSchema.parse({ type: 'stdio', command: 'node', env: { API_KEY: '${secret:stripe_key}', MIXED: 'Bearer ${secret:token} and ${secret:stripe_key}', PLAIN: 'x' } });
+const stdio = ServerConfigSchema.parse({
+  type: 'stdio',
+  command: 'node',
+  env: { API_KEY: '${secret:stripe_key}', MIXED: 'Bearer ${secret:token} and ${secret:stripe_key}', PLAIN: 'x' },
+});
 const http = ServerConfigSchema.parse({ type: 'http', url: 'https://mcp.example/mcp', headers: { Authorization: 'Bearer ${secret:remote}', 'X-Plain': 'y' } });
 
 describe('secret references', () => {
@@ -19,7 +23,7 @@ describe('secret references', () => {
     expect(secretReferences(http)).toEqual(['remote']);
   });
 
-  it('keeps user secrets apart from Gatehouse\'s own keychain items, and refuses bad names', () => {
+  it("keeps user secrets apart from Gatehouse's own keychain items, and refuses bad names", () => {
     expect(userSecretItem('stripe_key')).toBe('secret/stripe_key');
     expect(() => userSecretItem('../audit-device-key')).toThrow(/not a valid secret name/);
   });
@@ -52,7 +56,9 @@ describe('SecretResolver', () => {
     const error = await new SecretResolver(new MemorySecretStore(), new SecretScrubber()).resolve('payments', stdio).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GatehouseError);
     expect((error as GatehouseError).code).toBe('secret_missing');
-    expect((error as GatehouseError).message).toBe('server "payments" needs the secret "stripe_key", which is not in the keychain; add it with `gatehouse secrets set stripe_key` (the server starts at its next retry)');
+    expect((error as GatehouseError).message).toBe(
+      'server "payments" needs the secret "stripe_key", which is not in the keychain; add it with `gatehouse secrets set stripe_key` (the server starts at its next retry)',
+    );
   });
 });
 
@@ -81,7 +87,9 @@ describe('SecretScrubber', () => {
     const size = scrubber.size;
     scrubber.set('upstream notes token', [new Redacted('at-2'), new Redacted('rt-2')]);
     expect(scrubber.size).toBe(size);
-    expect(scrubber.scrub('at-1 at-2 rt-2 sk_live_1')).toBe('at-1 [secret upstream notes token redacted] [secret upstream notes token redacted] [secret stripe_key redacted]');
+    expect(scrubber.scrub('at-1 at-2 rt-2 sk_live_1')).toBe(
+      'at-1 [secret upstream notes token redacted] [secret upstream notes token redacted] [secret stripe_key redacted]',
+    );
   });
 
   it('never prints the values it holds', () => {

@@ -488,7 +488,10 @@ describe('remote servers that need sign-in', () => {
     const h = harness();
     h.connector.plan('notes', { kind: 'sign-in' });
     await h.supervisor.apply({ notes: server() });
-    expect(h.supervisor.status('notes')).toMatchObject({ state: 'needs-sign-in', lastError: 'server "notes" needs you to sign in: run `gatehouse servers login notes`' });
+    expect(h.supervisor.status('notes')).toMatchObject({
+      state: 'needs-sign-in',
+      lastError: 'server "notes" needs you to sign in: run `gatehouse servers login notes`',
+    });
     expect(h.supervisor.status('notes')?.nextAttemptAt).toBeUndefined();
     await h.clock.advance(60_000);
     expect(h.connector.attemptsFor('notes')).toHaveLength(1);

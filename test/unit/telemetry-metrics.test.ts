@@ -87,7 +87,17 @@ describe('the daemon metrics', () => {
 
   it('leaves resource URIs out of metric attributes', async () => {
     const { metrics, points } = setup();
-    metrics.observe({ type: 'call.outcome', at, callId: 'c2', client: 'ide', server: 'fs', kind: 'resource', name: 'file:///home/a/salaries.xlsx', decision: 'ok', latencyMs: 3 });
+    metrics.observe({
+      type: 'call.outcome',
+      at,
+      callId: 'c2',
+      client: 'ide',
+      server: 'fs',
+      kind: 'resource',
+      name: 'file:///home/a/salaries.xlsx',
+      decision: 'ok',
+      latencyMs: 3,
+    });
     const calls = await points('gatehouse.calls');
     expect(calls).toHaveLength(1);
     expect(JSON.stringify(calls[0]!.attributes)).not.toContain('salaries');

@@ -143,7 +143,11 @@ async function store(values: Record<string, string>): Promise<MemorySecretStore>
 describe('telemetry headers', () => {
   it('resolves ${secret:NAME} from the key store and teaches the scrubber the value', async () => {
     const scrubber = new SecretScrubber();
-    const headers = await resolveTelemetryHeaders({ authorization: 'Bearer ${secret:otel_key}', 'x-team': 'crm' }, await store({ otel_key: 'k-123' }), scrubber);
+    const headers = await resolveTelemetryHeaders(
+      { authorization: 'Bearer ${secret:otel_key}', 'x-team': 'crm' },
+      await store({ otel_key: 'k-123' }),
+      scrubber,
+    );
     expect(headers).toEqual({ authorization: 'Bearer k-123', 'x-team': 'crm' });
     expect(scrubber.scrub('sent Bearer k-123')).toBe('sent Bearer [secret otel_key redacted]');
   });

@@ -3,7 +3,14 @@
  * (node/telemetry/sdk.ts), spans kept in the SDK's in-memory exporter: what one governed call
  * looks like as a trace, and how its W3C trace context travels from the caller to the server.
  */
-import { BasicTracerProvider, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  ParentBasedSampler,
+  SimpleSpanProcessor,
+  TraceIdRatioBasedSampler,
+  type ReadableSpan,
+} from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Gateway, type GatewayDeps } from '../../src/core/gateway.js';
 import { ADMIT, NoApprovals, NoQuotas, UnmanagedPolicy, type PolicyPort } from '../../src/core/governance.js';
@@ -51,7 +58,9 @@ function setup(options: { traced?: boolean; policy?: PolicyPort; sampling?: numb
   providers.push(provider);
   const audit: AuditRecord[] = [];
   const connection = new RecordingConnection();
-  const ready = new Map<string, UpstreamLists>([['memory', { tools: [{ name: 'read_graph' }, { name: 'delete_all' }], resources: [], resourceTemplates: [], prompts: [] }]]);
+  const ready = new Map<string, UpstreamLists>([
+    ['memory', { tools: [{ name: 'read_graph' }, { name: 'delete_all' }], resources: [], resourceTemplates: [], prompts: [] }],
+  ]);
   const deps: GatewayDeps = {
     directory: { readyLists: () => ready, connection: (server) => (ready.has(server) ? { connection, timeoutMs: 1000 } : undefined) },
     audit: { append: (record) => void audit.push(record) },
@@ -146,7 +155,12 @@ describe('tracing a governed call', () => {
     const spans = exporter.getFinishedSpans();
     expect(children(spans)).toEqual(['gatehouse.audit', 'gatehouse.identity', 'gatehouse.policy', 'gatehouse.audit (after)']);
     const call = callSpan(spans);
-    expect(call.attributes).toMatchObject({ 'gatehouse.decision': 'denied', 'gatehouse.deny.code': 'policy_denied', 'gatehouse.deny.stage': 'policy', 'error.type': 'policy_denied' });
+    expect(call.attributes).toMatchObject({
+      'gatehouse.decision': 'denied',
+      'gatehouse.deny.code': 'policy_denied',
+      'gatehouse.deny.stage': 'policy',
+      'error.type': 'policy_denied',
+    });
     expect(call.status).toMatchObject({ code: 2, message: 'policy_denied' });
     expect(spans.find((s) => s.name === 'gatehouse.policy')!.attributes['gatehouse.deny.code']).toBe('policy_denied');
   });
@@ -184,7 +198,10 @@ describe('tracing a governed call', () => {
 
 describe('withTraceContext', () => {
   it('replaces the caller trace context and keeps the rest of _meta', () => {
-    expect(withTraceContext({ traceparent: 'old', tracestate: 'old=1', progressToken: 1 }, { traceparent: 'new' })).toEqual({ traceparent: 'new', progressToken: 1 });
+    expect(withTraceContext({ traceparent: 'old', tracestate: 'old=1', progressToken: 1 }, { traceparent: 'new' })).toEqual({
+      traceparent: 'new',
+      progressToken: 1,
+    });
     expect(withTraceContext(undefined, { traceparent: 'new', tracestate: 'a=b' })).toEqual({ traceparent: 'new', tracestate: 'a=b' });
   });
 });

@@ -6,7 +6,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bearerChallenge, parseChallenges } from '../../src/core/upstream-auth/challenge.js';
-import { canonicalResource, checkAuthorizationServer, checkResourceMetadata, checkResponseIssuer, isSecureEndpoint, resourceCovers } from '../../src/core/upstream-auth/metadata.js';
+import {
+  canonicalResource,
+  checkAuthorizationServer,
+  checkResourceMetadata,
+  checkResponseIssuer,
+  isSecureEndpoint,
+  resourceCovers,
+} from '../../src/core/upstream-auth/metadata.js';
 import { chooseRegistration, clientMetadataDocument, dynamicRegistrationMetadata, parseRegistration } from '../../src/core/upstream-auth/registration.js';
 import { needsMoreScope, scopeToRequest, scopeUnion } from '../../src/core/upstream-auth/scopes.js';
 import { expired, expiresAtFrom, renewalDue, renewalMarginMs } from '../../src/core/upstream-auth/timing.js';
@@ -24,7 +31,8 @@ const AS = {
 
 describe('reading a WWW-Authenticate challenge', () => {
   it('takes resource_metadata, scope and error from a Bearer challenge', () => {
-    const header = 'Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope="files:read files:write", error="insufficient_scope"';
+    const header =
+      'Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope="files:read files:write", error="insufficient_scope"';
     expect(bearerChallenge(header)).toEqual({
       resourceMetadata: 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp',
       scope: 'files:read files:write',
@@ -56,27 +64,44 @@ describe('reading a WWW-Authenticate challenge', () => {
 
 describe('discovery documents', () => {
   it('accepts resource metadata that describes the configured server, or a path above it', () => {
-    const ok = checkResourceMetadata({ resource: 'https://mcp.example.com/mcp', authorization_servers: ['https://auth.example.com'], scopes_supported: ['a'] }, 'https://mcp.example.com/mcp');
-    expect(ok).toEqual({ ok: true, value: { resource: 'https://mcp.example.com/mcp', authorizationServers: ['https://auth.example.com'], scopesSupported: ['a'] } });
+    const ok = checkResourceMetadata(
+      { resource: 'https://mcp.example.com/mcp', authorization_servers: ['https://auth.example.com'], scopes_supported: ['a'] },
+      'https://mcp.example.com/mcp',
+    );
+    expect(ok).toEqual({
+      ok: true,
+      value: { resource: 'https://mcp.example.com/mcp', authorizationServers: ['https://auth.example.com'], scopesSupported: ['a'] },
+    });
     expect(resourceCovers('https://mcp.example.com', 'https://mcp.example.com/mcp')).toBe(true);
     expect(resourceCovers('https://mcp.example.com/mc', 'https://mcp.example.com/mcp')).toBe(false);
     expect(resourceCovers('https://mcp.example.com/mcp', 'https://MCP.example.com/mcp/')).toBe(true);
   });
 
   it('refuses resource metadata that names another server, so that a server cannot send the user to sign in elsewhere', () => {
-    const result = checkResourceMetadata({ resource: 'https://bank.example.com/mcp', authorization_servers: ['https://auth.example.com'] }, 'https://mcp.example.com/mcp');
-    expect(result).toMatchObject({ ok: false, reason: expect.stringMatching(/describes https:\/\/bank\.example\.com\/mcp, not https:\/\/mcp\.example\.com\/mcp/) });
+    const result = checkResourceMetadata(
+      { resource: 'https://bank.example.com/mcp', authorization_servers: ['https://auth.example.com'] },
+      'https://mcp.example.com/mcp',
+    );
+    expect(result).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/describes https:\/\/bank\.example\.com\/mcp, not https:\/\/mcp\.example\.com\/mcp/),
+    });
   });
 
   it('refuses authorization servers reached over plain HTTP off this machine', () => {
-    expect(checkResourceMetadata({ resource: 'https://m.example.com/mcp', authorization_servers: ['http://auth.example.com'] }, 'https://m.example.com/mcp')).toMatchObject({ ok: false });
+    expect(
+      checkResourceMetadata({ resource: 'https://m.example.com/mcp', authorization_servers: ['http://auth.example.com'] }, 'https://m.example.com/mcp'),
+    ).toMatchObject({ ok: false });
     expect(isSecureEndpoint('http://127.0.0.1:4000/token')).toBe(true);
     expect(isSecureEndpoint('http://user:pw@127.0.0.1/token')).toBe(false);
     expect(isSecureEndpoint('https://auth.example.com/token#x')).toBe(false);
   });
 
   it('refuses authorization server metadata that names another issuer (RFC 8414, 3.3)', () => {
-    expect(checkAuthorizationServer({ ...AS, issuer: 'https://evil.example.com' }, AS.issuer)).toMatchObject({ ok: false, reason: expect.stringMatching(/names the issuer https:\/\/evil\.example\.com/) });
+    expect(checkAuthorizationServer({ ...AS, issuer: 'https://evil.example.com' }, AS.issuer)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/names the issuer https:\/\/evil\.example\.com/),
+    });
   });
 
   it('refuses an authorization server that does not say it supports PKCE with S256', () => {
@@ -86,8 +111,20 @@ describe('discovery documents', () => {
   });
 
   it('reads the capabilities that decide registration and the iss check', () => {
-    const checked = checkAuthorizationServer({ ...AS, registration_endpoint: 'https://auth.example.com/reg', client_id_metadata_document_supported: true, authorization_response_iss_parameter_supported: true, revocation_endpoint: 'http://evil.example.com/revoke' }, AS.issuer);
-    expect(checked).toMatchObject({ ok: true, value: { registrationEndpoint: 'https://auth.example.com/reg', clientIdMetadataDocuments: true, issInResponse: true } });
+    const checked = checkAuthorizationServer(
+      {
+        ...AS,
+        registration_endpoint: 'https://auth.example.com/reg',
+        client_id_metadata_document_supported: true,
+        authorization_response_iss_parameter_supported: true,
+        revocation_endpoint: 'http://evil.example.com/revoke',
+      },
+      AS.issuer,
+    );
+    expect(checked).toMatchObject({
+      ok: true,
+      value: { registrationEndpoint: 'https://auth.example.com/reg', clientIdMetadataDocuments: true, issInResponse: true },
+    });
     // An endpoint that is not HTTPS is ignored rather than used.
     expect(checked.ok && checked.value.revocationEndpoint).toBeUndefined();
   });
@@ -112,14 +149,23 @@ describe('the registration order', () => {
   const server = { issuer: AS.issuer, clientIdMetadataDocuments: true, registrationEndpoint: 'https://auth.example.com/reg' };
 
   it('uses a pre-registered client first, then a Client ID Metadata Document, then a stored registration, then dynamic registration', () => {
-    expect(chooseRegistration({ configured: { clientId: 'admin-made', hasSecret: false }, clientMetadataUrl: 'https://corp.example.com/gatehouse.json', server })).toEqual({ kind: 'pre-registered', clientId: 'admin-made', hasSecret: false });
-    expect(chooseRegistration({ clientMetadataUrl: 'https://corp.example.com/gatehouse.json', server, stored: { issuer: AS.issuer, clientId: 'dyn' } })).toEqual({ kind: 'metadata-document', clientId: 'https://corp.example.com/gatehouse.json' });
+    expect(
+      chooseRegistration({ configured: { clientId: 'admin-made', hasSecret: false }, clientMetadataUrl: 'https://corp.example.com/gatehouse.json', server }),
+    ).toEqual({ kind: 'pre-registered', clientId: 'admin-made', hasSecret: false });
+    expect(
+      chooseRegistration({ clientMetadataUrl: 'https://corp.example.com/gatehouse.json', server, stored: { issuer: AS.issuer, clientId: 'dyn' } }),
+    ).toEqual({ kind: 'metadata-document', clientId: 'https://corp.example.com/gatehouse.json' });
     expect(chooseRegistration({ server, stored: { issuer: AS.issuer, clientId: 'dyn' } })).toEqual({ kind: 'stored', clientId: 'dyn' });
-    expect(chooseRegistration({ server: { ...server, clientIdMetadataDocuments: false }, clientMetadataUrl: 'https://corp.example.com/gatehouse.json' })).toEqual({ kind: 'dynamic', endpoint: 'https://auth.example.com/reg' });
+    expect(
+      chooseRegistration({ server: { ...server, clientIdMetadataDocuments: false }, clientMetadataUrl: 'https://corp.example.com/gatehouse.json' }),
+    ).toEqual({ kind: 'dynamic', endpoint: 'https://auth.example.com/reg' });
   });
 
   it('never reuses a registration with another authorization server', () => {
-    expect(chooseRegistration({ server, stored: { issuer: 'https://other.example.com', clientId: 'dyn' } })).toEqual({ kind: 'dynamic', endpoint: 'https://auth.example.com/reg' });
+    expect(chooseRegistration({ server, stored: { issuer: 'https://other.example.com', clientId: 'dyn' } })).toEqual({
+      kind: 'dynamic',
+      endpoint: 'https://auth.example.com/reg',
+    });
   });
 
   it('says what an administrator must do when the server offers no way to register', () => {
@@ -128,15 +174,23 @@ describe('the registration order', () => {
   });
 
   it('registers as a native public client with a loopback redirect, and publishes the same as a metadata document', () => {
-    expect(dynamicRegistrationMetadata('a b')).toMatchObject({ application_type: 'native', token_endpoint_auth_method: 'none', redirect_uris: ['http://127.0.0.1/callback'], scope: 'a b' });
-    expect(clientMetadataDocument('https://corp.example.com/gh.json')).toMatchObject({ client_id: 'https://corp.example.com/gh.json', application_type: 'native' });
+    expect(dynamicRegistrationMetadata('a b')).toMatchObject({
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: ['http://127.0.0.1/callback'],
+      scope: 'a b',
+    });
+    expect(clientMetadataDocument('https://corp.example.com/gh.json')).toMatchObject({
+      client_id: 'https://corp.example.com/gh.json',
+      application_type: 'native',
+    });
     expect(parseRegistration({ client_id: 'x', client_secret: 's' })).toEqual({ clientId: 'x', clientSecret: 's' });
     expect(parseRegistration({ client_secret: 's' })).toBeUndefined();
   });
 });
 
 describe('scopes', () => {
-  it('asks for the challenge\'s scope, else the resource metadata\'s, else none', () => {
+  it("asks for the challenge's scope, else the resource metadata's, else none", () => {
     expect(scopeToRequest({ challenged: 'a', resourceScopes: ['b'] })).toBe('a');
     expect(scopeToRequest({ resourceScopes: ['b', 'c'] })).toBe('b c');
     expect(scopeToRequest({})).toBeUndefined();
@@ -213,7 +267,18 @@ describe('stored tokens', () => {
   });
 
   it('keeps only Bearer tokens from a token response, with the refresh token it had when none is sent', () => {
-    const context = { server: 'notes', url: tokens.url, resource: tokens.resource, issuer: AS.issuer, clientId: 'c', registration: 'dynamic' as const, via: 'browser' as const, requested: 'a b', previousRefresh: new Redacted('old'), now: 100 };
+    const context = {
+      server: 'notes',
+      url: tokens.url,
+      resource: tokens.resource,
+      issuer: AS.issuer,
+      clientId: 'c',
+      registration: 'dynamic' as const,
+      via: 'browser' as const,
+      requested: 'a b',
+      previousRefresh: new Redacted('old'),
+      now: 100,
+    };
     const fresh = tokensFrom({ access_token: 'x', token_type: 'bearer', expires_in: 60 }, context, expiresAtFrom);
     expect(fresh).toMatchObject({ expiresAt: 60_100, scope: 'a b', obtainedAt: 100 });
     expect(fresh.refreshToken?.unwrap()).toBe('old');
@@ -231,7 +296,13 @@ describe('stored tokens', () => {
 
 describe('enterprise-managed authorization (ID-JAG)', () => {
   it('asks the IdP for an identity assertion grant addressed to the authorization server, for the resource', () => {
-    const params = idJagRequest({ idToken: 'id.tok.en', audience: AS.issuer, resource: 'https://mcp.example.com/mcp', scope: 'a', client: { clientId: 'gatehouse' } });
+    const params = idJagRequest({
+      idToken: 'id.tok.en',
+      audience: AS.issuer,
+      resource: 'https://mcp.example.com/mcp',
+      scope: 'a',
+      client: { clientId: 'gatehouse' },
+    });
     expect(Object.fromEntries(params)).toEqual({
       grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
       requested_token_type: 'urn:ietf:params:oauth:token-type:id-jag',
@@ -245,8 +316,13 @@ describe('enterprise-managed authorization (ID-JAG)', () => {
   });
 
   it('refuses an answer that is not an ID-JAG', () => {
-    expect(parseIdJagResponse({ issued_token_type: 'urn:ietf:params:oauth:token-type:id-jag', access_token: 'a.b.c', expires_in: 300 })).toEqual({ assertion: 'a.b.c', expiresIn: 300 });
-    expect(() => parseIdJagResponse({ issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', access_token: 'a.b.c' })).toThrow(/not an identity assertion grant/);
+    expect(parseIdJagResponse({ issued_token_type: 'urn:ietf:params:oauth:token-type:id-jag', access_token: 'a.b.c', expires_in: 300 })).toEqual({
+      assertion: 'a.b.c',
+      expiresIn: 300,
+    });
+    expect(() => parseIdJagResponse({ issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', access_token: 'a.b.c' })).toThrow(
+      /not an identity assertion grant/,
+    );
     expect(() => parseIdJagResponse({ issued_token_type: 'urn:ietf:params:oauth:token-type:id-jag', access_token: 'opaque' })).toThrow(/not a JWT/);
   });
 

@@ -101,7 +101,11 @@ export class ApprovalBroker implements ApprovalPort {
 
     const ownWaiting = [...this.waiting.values()].filter((w) => w.session === session).length;
     if (this.waiting.size >= (this.deps.maxPending ?? 16) || ownWaiting >= (this.deps.maxPendingPerSession ?? 4)) {
-      return this.refuse(call, 'busy', `${target} ${why}, and ${ownWaiting >= (this.deps.maxPendingPerSession ?? 4) ? `${ownWaiting} calls of this session` : `${this.waiting.size} calls`} already wait for an answer; try again once they are answered`);
+      return this.refuse(
+        call,
+        'busy',
+        `${target} ${why}, and ${ownWaiting >= (this.deps.maxPendingPerSession ?? 4) ? `${ownWaiting} calls of this session` : `${this.waiting.size} calls`} already wait for an answer; try again once they are answered`,
+      );
     }
 
     const tool = call.kind === 'tool' ? this.deps.tool?.(call.server, call.name) : undefined;
@@ -138,7 +142,13 @@ export class ApprovalBroker implements ApprovalPort {
         reason: why,
         detail: { request: record.id, reasons: record.reasons, deadline: new Date(record.deadline).toISOString() },
       });
-      this.deps.logger.log('info', 'approval.requested', { request: record.id, client: record.client, server: record.server, name: record.name, reasons: record.reasons });
+      this.deps.logger.log('info', 'approval.requested', {
+        request: record.id,
+        client: record.client,
+        server: record.server,
+        name: record.name,
+        reasons: record.reasons,
+      });
       stopProgress = this.keepCallerInformed(call, record);
       const offersSession = !tool?.destructive;
       const question = approvalQuestion({
@@ -204,8 +214,10 @@ export class ApprovalBroker implements ApprovalPort {
       case 'approved': {
         const choice = parseChoice(answer.choice);
         if (!choice) return this.decided(call, record, 'mismatch', `${target}: the answer did not say "once" or "for this session", so the call is refused`);
-        if (choice.digest !== record.digest) return this.decided(call, record, 'mismatch', `${target}: the answer approves another request (digest ${choice.digest.slice(0, 19)}…), not this one`);
-        if (choice.scope === 'session' && !offersSession) return this.decided(call, record, 'mismatch', `${target}: "for this session" was not offered for this tool`);
+        if (choice.digest !== record.digest)
+          return this.decided(call, record, 'mismatch', `${target}: the answer approves another request (digest ${choice.digest.slice(0, 19)}…), not this one`);
+        if (choice.scope === 'session' && !offersSession)
+          return this.decided(call, record, 'mismatch', `${target}: "for this session" was not offered for this tool`);
         if (now > record.deadline) return this.decided(call, record, 'timeout', `${target} ${why}; the approval came after the deadline`);
         return this.approved(call, record, choice.scope, pattern, keys, session, now, answer.via);
       }
@@ -226,7 +238,16 @@ export class ApprovalBroker implements ApprovalPort {
     if (scope === 'session') {
       const list = this.grants.get(session) ?? [];
       if (list.length >= 32) list.shift();
-      list.push({ server: call.server, kind: call.kind, name: call.name, pattern, reasons: new Set(keys), expiresAt: now + (this.deps.sessionGrantMs ?? 8 * 3_600_000), request: record.id, at });
+      list.push({
+        server: call.server,
+        kind: call.kind,
+        name: call.name,
+        pattern,
+        reasons: new Set(keys),
+        expiresAt: now + (this.deps.sessionGrantMs ?? 8 * 3_600_000),
+        request: record.id,
+        at,
+      });
       this.grants.set(session, list);
     }
     const approval: NonNullable<AuditRecord['approval']> = { required: true, decision: 'approved', scope, by: 'user', at };
@@ -257,7 +278,15 @@ export class ApprovalBroker implements ApprovalPort {
   private grantFor(session: string, call: GovernedCall, pattern: string, keys: string[], now: number): Grant | undefined {
     const list = this.grants.get(session);
     if (!list) return undefined;
-    return list.find((g) => g.expiresAt > now && g.server === call.server && g.kind === call.kind && g.name === call.name && g.pattern === pattern && keys.every((k) => g.reasons.has(k)));
+    return list.find(
+      (g) =>
+        g.expiresAt > now &&
+        g.server === call.server &&
+        g.kind === call.kind &&
+        g.name === call.name &&
+        g.pattern === pattern &&
+        keys.every((k) => g.reasons.has(k)),
+    );
   }
 
   /** A caller that asked for progress hears that its call waits for a person, and until when. Returns how to stop. */
@@ -282,7 +311,15 @@ export class ApprovalBroker implements ApprovalPort {
   }
 
   private who(call: GovernedCall): Pick<AuditRecord, 'callId' | 'user' | 'client' | 'clientVerified' | 'server' | 'kind' | 'name'> {
-    return { callId: call.id, user: call.principal.user.id, client: call.principal.client.name, clientVerified: call.principal.client.verified, server: call.server, kind: call.kind, name: call.name };
+    return {
+      callId: call.id,
+      user: call.principal.user.id,
+      client: call.principal.client.name,
+      clientVerified: call.principal.client.verified,
+      server: call.server,
+      kind: call.kind,
+      name: call.name,
+    };
   }
 
   /**
@@ -310,7 +347,11 @@ export class ApprovalBroker implements ApprovalPort {
       });
       this.deps.journal.remove(record.id);
     }
-    if (left.length > 0) this.deps.logger.log('warn', 'approval.recovered', { refused: left.length, note: 'requests that waited when Gatehouse last stopped were refused and audited' });
+    if (left.length > 0)
+      this.deps.logger.log('warn', 'approval.recovered', {
+        refused: left.length,
+        note: 'requests that waited when Gatehouse last stopped were refused and audited',
+      });
     return left.length;
   }
 

@@ -105,7 +105,11 @@ export function approvalQuestion(view: ApprovalView): HumanQuestion {
       value: view.fields.map((f) => `${f} = ${Object.hasOwn(read, f) ? JSON.stringify(read[f]) : '(absent)'}`).join(', '),
     });
   }
-  if (view.kind !== 'resource') facts.push({ label: 'Arguments', value: args.text + (args.shortened ? '\n(shortened here; your answer covers the exact arguments, by their digest)' : '') });
+  if (view.kind !== 'resource')
+    facts.push({
+      label: 'Arguments',
+      value: args.text + (args.shortened ? '\n(shortened here; your answer covers the exact arguments, by their digest)' : ''),
+    });
   facts.push(
     { label: 'Answer by', value: `${clock(view.deadline)} (${seconds} s after it was asked); unanswered, the call is refused` },
     { label: 'Request', value: `${view.id}, digest ${view.digest}` },
@@ -113,7 +117,10 @@ export function approvalQuestion(view: ApprovalView): HumanQuestion {
   const choices = [{ id: `once:${view.digest}`, label: 'Allow once: this call only' }];
   if (view.offersSession) {
     const pattern = view.fields.length > 0 ? `, with the same ${view.fields.join(', ')}` : '';
-    choices.push({ id: `session:${view.digest}`, label: `Allow for this session of ${client.name}: later calls to ${name}${pattern} and arguments of the same shape, until it disconnects` });
+    choices.push({
+      id: `session:${view.digest}`,
+      label: `Allow for this session of ${client.name}: later calls to ${name}${pattern} and arguments of the same shape, until it disconnects`,
+    });
   }
   return { kind: 'approval', title: `Allow ${client.name} to call ${server}__${name}?`, facts, choices };
 }

@@ -36,7 +36,10 @@ export async function loadDeviceKey(store: SecretStore, device: string, options:
   let created = false;
   if (!stored) {
     if (!options.create) {
-      throw new GatehouseError('device_key_missing', `the keychain (${store.description}) holds no audit key for device ${device}; checkpoints cannot be signed`);
+      throw new GatehouseError(
+        'device_key_missing',
+        `the keychain (${store.description}) holds no audit key for device ${device}; checkpoints cannot be signed`,
+      );
     }
     const { privateKey } = generateKeyPairSync('ed25519');
     await store.set(name, privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'));

@@ -59,20 +59,23 @@ export function sealEvent(record: AuditRecord, link: { seq: number; id: string; 
   return { seq: link.seq, hash: sha256Hex(body), body, event };
 }
 
-export type EventProblem =
-  | { code: 'malformed'; message: string }
-  | { code: 'hash_mismatch'; message: string }
-  | { code: 'not_canonical'; message: string };
+export type EventProblem = { code: 'malformed'; message: string } | { code: 'hash_mismatch'; message: string } | { code: 'not_canonical'; message: string };
 
 /**
  * Checks one sealed event on its own: the body parses, is canonical, names the expected device and
  * sequence number, and hashes to `hash`. Chain links are the caller's to check (they need the
  * predecessor).
  */
-export function openSealedEvent(sealed: SealedEvent, expected: { device?: string } = {}): { ok: true; event: AuditEvent } | { ok: false; problem: EventProblem } {
+export function openSealedEvent(
+  sealed: SealedEvent,
+  expected: { device?: string } = {},
+): { ok: true; event: AuditEvent } | { ok: false; problem: EventProblem } {
   if (typeof sealed.body !== 'string') return { ok: false, problem: { code: 'malformed', message: 'the body is not a string' } };
   if (sha256Hex(sealed.body) !== sealed.hash) {
-    return { ok: false, problem: { code: 'hash_mismatch', message: `its content does not match its hash ${short(sealed.hash)}: it was edited after it was written` } };
+    return {
+      ok: false,
+      problem: { code: 'hash_mismatch', message: `its content does not match its hash ${short(sealed.hash)}: it was edited after it was written` },
+    };
   }
   let event: AuditEvent;
   try {
@@ -80,12 +83,14 @@ export function openSealedEvent(sealed: SealedEvent, expected: { device?: string
   } catch {
     return { ok: false, problem: { code: 'malformed', message: 'the body is not JSON' } };
   }
-  if (event === null || typeof event !== 'object' || Array.isArray(event)) return { ok: false, problem: { code: 'malformed', message: 'the body is not a JSON object' } };
+  if (event === null || typeof event !== 'object' || Array.isArray(event))
+    return { ok: false, problem: { code: 'malformed', message: 'the body is not a JSON object' } };
   if (canonicalJson(event) !== sealed.body) return { ok: false, problem: { code: 'not_canonical', message: 'the body is not in canonical JSON form' } };
   if (event.v !== EVENT_FORMAT) return { ok: false, problem: { code: 'malformed', message: `unknown event format v=${String(event.v)}` } };
   if (event.seq !== sealed.seq) return { ok: false, problem: { code: 'malformed', message: `the body says seq ${String(event.seq)}, not ${sealed.seq}` } };
   if (!isHash(event.prev)) return { ok: false, problem: { code: 'malformed', message: 'prev is not a SHA-256 hex digest' } };
-  if (typeof event.id !== 'string' || event.id.length < 8 || event.id.length > 64) return { ok: false, problem: { code: 'malformed', message: 'id is missing' } };
+  if (typeof event.id !== 'string' || event.id.length < 8 || event.id.length > 64)
+    return { ok: false, problem: { code: 'malformed', message: 'id is missing' } };
   if (typeof event.type !== 'string' || typeof event.at !== 'string' || Number.isNaN(Date.parse(event.at))) {
     return { ok: false, problem: { code: 'malformed', message: 'type or at is missing or invalid' } };
   }

@@ -7,8 +7,7 @@
 import type { AuditEvent } from './event.js';
 import type { AuditRecord } from '../ports.js';
 
-export const INTERRUPTED_REASON =
-  'Gatehouse stopped (it was killed or crashed) before this call\'s outcome was recorded; whether its server ran it is unknown';
+export const INTERRUPTED_REASON = "Gatehouse stopped (it was killed or crashed) before this call's outcome was recorded; whether its server ran it is unknown";
 
 export function interruptedOutcome(attempt: AuditEvent, at: string): AuditRecord {
   return {

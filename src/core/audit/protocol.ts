@@ -79,8 +79,10 @@ export function parseBatch(value: unknown, device: string): BatchRequest {
   const checkpoints = v.checkpoints === undefined ? [] : v.checkpoints;
   if (!Array.isArray(checkpoints)) bad('checkpoints must be an array');
   if (events.length === 0 && (checkpoints as unknown[]).length === 0) bad('the batch holds neither events nor checkpoints');
-  if (events.length > MAX_BATCH_EVENTS) throw new ProtocolError(413, 'batch_too_large', `a batch holds at most ${MAX_BATCH_EVENTS} events, this one ${events.length}`);
-  if ((checkpoints as unknown[]).length > MAX_BATCH_EVENTS) throw new ProtocolError(413, 'batch_too_large', `a batch holds at most ${MAX_BATCH_EVENTS} checkpoints`);
+  if (events.length > MAX_BATCH_EVENTS)
+    throw new ProtocolError(413, 'batch_too_large', `a batch holds at most ${MAX_BATCH_EVENTS} events, this one ${events.length}`);
+  if ((checkpoints as unknown[]).length > MAX_BATCH_EVENTS)
+    throw new ProtocolError(413, 'batch_too_large', `a batch holds at most ${MAX_BATCH_EVENTS} checkpoints`);
   let previous = 0;
   const parsed: SealedEvent[] = events.map((e, i) => {
     if (e === null || typeof e !== 'object') bad(`events[${i}] must be an object`);
@@ -88,8 +90,10 @@ export function parseBatch(value: unknown, device: string): BatchRequest {
     if (!Number.isSafeInteger(seq) || (seq as number) < 1) bad(`events[${i}].seq must be a positive integer`);
     if (!isHash(hash)) bad(`events[${i}].hash must be 64 lower-case hex digits`, seq as number);
     if (typeof body !== 'string' || body.length === 0) bad(`events[${i}].body must be a non-empty string`, seq as number);
-    if ((body as string).length > MAX_EVENT_BYTES) throw new ProtocolError(413, 'event_too_large', `events[${i}] (seq ${String(seq)}) is larger than ${MAX_EVENT_BYTES} bytes`, seq as number);
-    if ((seq as number) <= previous) bad(`events[${i}].seq ${String(seq)} is not above the one before (${previous}): events must be in ascending order`, seq as number);
+    if ((body as string).length > MAX_EVENT_BYTES)
+      throw new ProtocolError(413, 'event_too_large', `events[${i}] (seq ${String(seq)}) is larger than ${MAX_EVENT_BYTES} bytes`, seq as number);
+    if ((seq as number) <= previous)
+      bad(`events[${i}].seq ${String(seq)} is not above the one before (${previous}): events must be in ascending order`, seq as number);
     previous = seq as number;
     return { seq: seq as number, hash: hash as string, body: body as string };
   });

@@ -10,16 +10,7 @@ import type { KeyObject } from 'node:crypto';
 import { GENESIS_HASH, openSealedEvent, short, verifyCheckpoint, type AuditEvent, type Checkpoint } from './event.js';
 
 export type ProblemCode =
-  | 'edited'
-  | 'reordered'
-  | 'missing'
-  | 'broken_link'
-  | 'malformed'
-  | 'column_mismatch'
-  | 'checkpoint_mismatch'
-  | 'bad_signature'
-  | 'truncated'
-  | 'anchor';
+  'edited' | 'reordered' | 'missing' | 'broken_link' | 'malformed' | 'column_mismatch' | 'checkpoint_mismatch' | 'bad_signature' | 'truncated' | 'anchor';
 
 export interface ChainProblem {
   seq: number;
@@ -126,7 +117,11 @@ export function verifyChain(rows: Iterable<StoredRow>, input: VerifyInput, maxPr
           const stored = row.columns[column as keyof typeof row.columns] ?? undefined;
           const signed = event[field] as string | undefined;
           if ((stored ?? undefined) !== (signed ?? undefined)) {
-            report({ seq: row.seq, code: 'column_mismatch', message: `event ${row.seq}: the indexed ${column} says ${JSON.stringify(stored ?? null)} but the hashed record says ${JSON.stringify(signed ?? null)} (edited)` });
+            report({
+              seq: row.seq,
+              code: 'column_mismatch',
+              message: `event ${row.seq}: the indexed ${column} says ${JSON.stringify(stored ?? null)} but the hashed record says ${JSON.stringify(signed ?? null)} (edited)`,
+            });
           }
         }
       }
@@ -147,12 +142,21 @@ export function verifyChain(rows: Iterable<StoredRow>, input: VerifyInput, maxPr
       continue;
     }
     if (input.publicKey && !verifyCheckpoint(input.publicKey, c)) {
-      report({ seq: c.seq, code: 'bad_signature', message: `checkpoint at event ${c.seq}: the signature does not verify with the device key (forged or altered)` });
+      report({
+        seq: c.seq,
+        code: 'bad_signature',
+        message: `checkpoint at event ${c.seq}: the signature does not verify with the device key (forged or altered)`,
+      });
       continue;
     }
     if (c.seq > last) continue; // reported as truncation below
     if (input.anchor && c.seq === input.anchor.seq) {
-      if (c.hash !== input.anchor.hash) report({ seq: c.seq, code: 'anchor', message: `the pruning anchor at event ${c.seq} (${short(input.anchor.hash)}) differs from the signed checkpoint (${short(c.hash)})` });
+      if (c.hash !== input.anchor.hash)
+        report({
+          seq: c.seq,
+          code: 'anchor',
+          message: `the pruning anchor at event ${c.seq} (${short(input.anchor.hash)}) differs from the signed checkpoint (${short(c.hash)})`,
+        });
       else verified++;
       continue;
     }
@@ -163,11 +167,19 @@ export function verifyChain(rows: Iterable<StoredRow>, input: VerifyInput, maxPr
     const held = hashAt.get(c.seq);
     if (held === undefined) continue; // that event is missing: reported above
     if (held !== c.hash) {
-      report({ seq: c.seq, code: 'checkpoint_mismatch', message: `event ${c.seq} hashes to ${short(held)} but the checkpoint signed ${short(c.hash)}: events up to ${c.seq} were rewritten after they were signed` });
+      report({
+        seq: c.seq,
+        code: 'checkpoint_mismatch',
+        message: `event ${c.seq} hashes to ${short(held)} but the checkpoint signed ${short(c.hash)}: events up to ${c.seq} were rewritten after they were signed`,
+      });
     } else verified++;
   }
   if (input.anchor && !input.checkpoints.some((c) => c.seq === input.anchor!.seq)) {
-    report({ seq: input.anchor.seq, code: 'anchor', message: `events through ${input.anchor.seq} were pruned, but no signed checkpoint vouches for the anchor hash ${short(input.anchor.hash)}` });
+    report({
+      seq: input.anchor.seq,
+      code: 'anchor',
+      message: `events through ${input.anchor.seq} were pruned, but no signed checkpoint vouches for the anchor hash ${short(input.anchor.hash)}`,
+    });
   }
   const beyond = input.checkpoints.filter((c) => c.seq > last).map((c) => c.seq);
   const headBeyond = input.head && input.head.seq > last ? input.head.seq : undefined;

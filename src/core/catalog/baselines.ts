@@ -39,14 +39,21 @@ export function baselines(rows: readonly BaselineRow[]): Baseline[] {
     b.hashes.sort((x, y) => y.devices - x.devices || x.sha256.localeCompare(y.sha256));
     b.disagree = b.hashes.length > 1;
   }
-  return out.sort((x, y) => Number(y.disagree) - Number(x.disagree) || x.server.localeCompare(y.server) || x.version.localeCompare(y.version) || x.tool.localeCompare(y.tool));
+  return out.sort(
+    (x, y) => Number(y.disagree) - Number(x.disagree) || x.server.localeCompare(y.server) || x.version.localeCompare(y.version) || x.tool.localeCompare(y.tool),
+  );
 }
 
 /**
  * The pins to write for one server at one version: each tool's definition, when the fleet agrees
  * on it. A tool whose devices disagree is not promoted unless the admin names the hash to keep.
  */
-export function promotion(all: readonly Baseline[], server: string, version: string, chosen: ReadonlyMap<string, string> = new Map()): { pins: Map<string, string>; refused: string[] } {
+export function promotion(
+  all: readonly Baseline[],
+  server: string,
+  version: string,
+  chosen: ReadonlyMap<string, string> = new Map(),
+): { pins: Map<string, string>; refused: string[] } {
   const pins = new Map<string, string>();
   const refused: string[] = [];
   for (const b of all) {
@@ -56,7 +63,9 @@ export function promotion(all: readonly Baseline[], server: string, version: str
       if (b.hashes.some((h) => h.sha256 === pick)) pins.set(b.tool, pick);
       else refused.push(`${b.tool}: no device saw the definition ${pick.slice(0, 12)}…`);
     } else if (b.disagree) {
-      refused.push(`${b.tool}: devices disagree (${b.hashes.map((h) => `${h.sha256.slice(0, 12)}… on ${h.devices}`).join(', ')}); name the one to pin with --tool ${b.tool}=SHA256`);
+      refused.push(
+        `${b.tool}: devices disagree (${b.hashes.map((h) => `${h.sha256.slice(0, 12)}… on ${h.devices}`).join(', ')}); name the one to pin with --tool ${b.tool}=SHA256`,
+      );
     } else pins.set(b.tool, b.hashes[0]!.sha256);
   }
   return { pins, refused };

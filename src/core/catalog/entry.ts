@@ -17,8 +17,7 @@ export interface CatalogEntry {
 
 /** What to install for an entry: the one package this desktop can run, at its exact version and integrity. */
 export type InstallSource =
-  | { ok: true; registryType: RegistryType; identifier: string; version: string; integrity: string; registry?: string }
-  | { ok: false; reason: string };
+  { ok: true; registryType: RegistryType; identifier: string; version: string; integrity: string; registry?: string } | { ok: false; reason: string };
 
 /** npm versions Gatehouse accepts in a catalogue: exact ones only (a range would fetch whatever is newest that day). */
 export const EXACT_VERSION = /^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/;
@@ -41,14 +40,26 @@ export function installSource(entry: CatalogEntry): InstallSource {
   const npm = entry.server.packages.find((p) => p.registryType === 'npm');
   if (!npm) {
     const other = knownPackages(entry)[0];
-    if (other) return { ok: false, reason: `${other.registryType} packages cannot be installed by this Gatehouse yet (only npm packages); its integrity is checked by \`gatehouse policy catalog lint\`` };
+    if (other)
+      return {
+        ok: false,
+        reason: `${other.registryType} packages cannot be installed by this Gatehouse yet (only npm packages); its integrity is checked by \`gatehouse policy catalog lint\``,
+      };
     if (entry.server.remotes.length > 0) return { ok: false, reason: 'a remote server: add it with gatehouse servers add NAME --url URL' };
     return { ok: false, reason: 'the entry names no package this Gatehouse can install' };
   }
-  if (!npm.version || !EXACT_VERSION.test(npm.version)) return { ok: false, reason: `the catalogue names no exact version of ${npm.identifier} (got "${npm.version ?? ''}")` };
+  if (!npm.version || !EXACT_VERSION.test(npm.version))
+    return { ok: false, reason: `the catalogue names no exact version of ${npm.identifier} (got "${npm.version ?? ''}")` };
   const integrity = entry.ext.integrity.npm;
   if (!integrity) return { ok: false, reason: `the catalogue has no integrity for ${npm.identifier}@${npm.version}, so its bytes cannot be checked` };
-  return { ok: true, registryType: 'npm', identifier: npm.identifier, version: npm.version, integrity, ...(npm.registryBaseUrl ? { registry: npm.registryBaseUrl } : {}) };
+  return {
+    ok: true,
+    registryType: 'npm',
+    identifier: npm.identifier,
+    version: npm.version,
+    integrity,
+    ...(npm.registryBaseUrl ? { registry: npm.registryBaseUrl } : {}),
+  };
 }
 
 /** Expands `${dataDir}` in a template; `${secret:NAME}` stays for the secret resolver. */
@@ -137,7 +148,15 @@ export function entryInfo(
 export function matchesSearch(info: CatalogEntryInfo, query: string): boolean {
   const words = query.toLowerCase().split(/\s+/).filter(Boolean);
   if (words.length === 0) return true;
-  const text = [info.name, info.title, info.description, info.publisher ?? '', info.registryName, info.source.kind === 'package' ? info.source.identifier : '', ...info.tools.map((t) => t.name)]
+  const text = [
+    info.name,
+    info.title,
+    info.description,
+    info.publisher ?? '',
+    info.registryName,
+    info.source.kind === 'package' ? info.source.identifier : '',
+    ...info.tools.map((t) => t.name),
+  ]
     .join(' ')
     .toLowerCase();
   return words.every((w) => text.includes(w));

@@ -43,7 +43,7 @@ export function redactArgs(args: readonly string[]): string[] {
     else if (arg.startsWith('-') && eq < 0 && SECRET_FLAG.test(arg)) {
       out.push(arg);
       hideNext = true;
-    } else if (KEY_LIKE.test(arg) && !arg.includes('/') ) out.push('…');
+    } else if (KEY_LIKE.test(arg) && !arg.includes('/')) out.push('…');
     else out.push(/[?&][^=]*(?:key|token|secret)[^=]*=/i.test(arg) ? arg.replace(/=([^&]*)/g, '=…') : arg);
   }
   return out;

@@ -172,7 +172,8 @@ export class HumanDesk implements HumanChannel {
    */
   private answer(id: string, input: QuestionAnswer, via: AnswerSurface): AnswerResult {
     const entry = this.waiting.get(id);
-    if (!entry) return { ok: false, code: 'no_question', message: 'this question is not waiting for an answer (it was answered, it expired, or it was withdrawn)' };
+    if (!entry)
+      return { ok: false, code: 'no_question', message: 'this question is not waiting for an answer (it was answered, it expired, or it was withdrawn)' };
     if (this.options.now() > entry.deadline) {
       entry.settle({ kind: 'expired' });
       return { ok: false, code: 'no_question', message: 'the deadline of this question has passed' };

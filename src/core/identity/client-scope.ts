@@ -19,7 +19,7 @@ export const FULL_SCOPE: ClientScope = Object.freeze({ kind: 'all' });
 
 /** "all my tools", "read-only", "memory, crm__search" */
 export function describeScope(scope: ClientScope): string {
-  if (scope.kind === 'all') return 'all of the user\'s tools';
+  if (scope.kind === 'all') return "all of the user's tools";
   if (scope.kind === 'read-only') return 'read-only';
   const parts = [...scope.servers.map((s) => `${s} (all)`), ...scope.tools];
   return parts.length === 0 ? 'nothing' : parts.join(', ');

@@ -64,7 +64,10 @@ export function chooseBackend(keychain: KeychainState, policy: KeyStorePolicy, c
   if (keychain.reachable) return { backend: 'keychain' };
   if (keychain.timedOut) return { backend: 'none', reason: keychain.reason };
   if (policy.fileStore === 'forbidden') {
-    return { backend: 'none', reason: `${keychain.reason} The file store is forbidden by the managed policy${policy.forbiddenBy ? ` (${policy.forbiddenBy})` : ''}, so nothing is kept.` };
+    return {
+      backend: 'none',
+      reason: `${keychain.reason} The file store is forbidden by the managed policy${policy.forbiddenBy ? ` (${policy.forbiddenBy})` : ''}, so nothing is kept.`,
+    };
   }
   if (cls === 'user-secret' && !policy.userSecretsInFile) {
     return {

@@ -45,7 +45,10 @@ function convert(value: unknown, type: ArgType, path: string, scale: Readonly<Re
         return { ok: true, value: scaled };
       }
       if (!Number.isInteger(value)) {
-        return { ok: false, reason: `${where} is ${value}, a fraction; the policy compares whole numbers only, and the catalog declares no scale for this argument` };
+        return {
+          ok: false,
+          reason: `${where} is ${value}, a fraction; the policy compares whole numbers only, and the catalog declares no scale for this argument`,
+        };
       }
       if (!Number.isSafeInteger(value)) return { ok: false, reason: `${where} is too large to pass to the policy exactly` };
       return { ok: true, value };
@@ -82,7 +85,13 @@ function convert(value: unknown, type: ArgType, path: string, scale: Readonly<Re
 }
 
 function mismatch(where: string, expected: string, value: unknown): Converted {
-  const got = Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
+  const got = Array.isArray(value)
+    ? 'an array'
+    : value === null
+      ? 'null'
+      : typeof value === 'object'
+        ? 'an object'
+        : `${typeof value} ${JSON.stringify(value)}`;
   return { ok: false, reason: `${where} must be ${expected} (the policy schema says so), got ${got.length > 80 ? got.slice(0, 77) + '...' : got}` };
 }
 

@@ -260,7 +260,13 @@ export class BundlePolicy implements PolicyPort {
     let view = this.views.get(cached.key);
     if (!view) {
       // Evicted since: build it again.
-      view = { key: cached.key, roles: evaluator.rolesOf(principal), items: { tool: new Map(), prompt: new Map(), resource: new Map() }, shared: new Map(), size: 0 };
+      view = {
+        key: cached.key,
+        roles: evaluator.rolesOf(principal),
+        items: { tool: new Map(), prompt: new Map(), resource: new Map() },
+        shared: new Map(),
+        size: 0,
+      };
       this.views.set(cached.key, view);
     }
     return view;

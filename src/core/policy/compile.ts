@@ -85,11 +85,7 @@ export type CompileResult = { ok: true; bundle: CompiledBundle } | { ok: false; 
 
 const SCHEMA_FILE = 'schema.cedarschema';
 
-export function compileBundle(
-  content: BundleContent,
-  meta: { manifest: BundleManifest; digest: string; signedBy: string[] },
-  cedar: CedarPort,
-): CompileResult {
+export function compileBundle(content: BundleContent, meta: { manifest: BundleManifest; digest: string; signedBy: string[] }, cedar: CedarPort): CompileResult {
   const errors: string[] = [];
 
   const schema = cedar.schemaToJson(content.schemaText);
@@ -122,7 +118,9 @@ export function compileBundle(
         if (typeof value !== 'string' || value.trim() === '') {
           errors.push(`${file.name}: policy "${id}": @${key} needs a value, such as @${key}("${key === 'approval' ? 'user' : 'writes-per-day'}")`);
         } else if (policy.effect === 'forbid') {
-          errors.push(`${file.name}: policy "${id}": @${key} on a forbid has no effect (a forbidden call is never asked about or counted); put it on the permit`);
+          errors.push(
+            `${file.name}: policy "${id}": @${key} on a forbid has no effect (a forbidden call is never asked about or counted); put it on the permit`,
+          );
         } else if (key === 'quota' && !content.quotas.quotas.some((q) => q.id === value)) {
           errors.push(`${file.name}: policy "${id}": @quota("${value}") names no quota in quotas.json`);
         } else {
@@ -145,7 +143,9 @@ export function compileBundle(
   for (const kind of ['tool', 'prompt', 'resource'] as const) {
     const sample = sampleRequest(kind, argTypes);
     for (const problem of cedar.checkRequest(content.schemaText, sample)) {
-      errors.push(`${SCHEMA_FILE}: does not fit what Gatehouse supplies for ${kind === 'tool' ? 'call_tool' : kind === 'prompt' ? 'get_prompt' : 'read_resource'}: ${problem}`);
+      errors.push(
+        `${SCHEMA_FILE}: does not fit what Gatehouse supplies for ${kind === 'tool' ? 'call_tool' : kind === 'prompt' ? 'get_prompt' : 'read_resource'}: ${problem}`,
+      );
     }
   }
   if (errors.length > 0) return { ok: false, errors };

@@ -147,4 +147,3 @@ export function probeSet(policies: ReadonlyMap<string, PolicyJson>): Record<stri
   }
   return out;
 }
-

@@ -16,7 +16,17 @@ import type { AuditRecord, Clock, Logger } from '../ports.js';
 import type { Principal } from '../principal.js';
 import { gcra } from './gcra.js';
 import type { SessionKeys } from './session.js';
-import { describePer, describeRate, describeSelector, DIMENSIONS, type Dimension, type QuotaRule, type QuotaSettings, type RateLimitRule, type ToolSelector } from './settings.js';
+import {
+  describePer,
+  describeRate,
+  describeSelector,
+  DIMENSIONS,
+  type Dimension,
+  type QuotaRule,
+  type QuotaSettings,
+  type RateLimitRule,
+  type ToolSelector,
+} from './settings.js';
 import type { QuotaStore } from './store.js';
 
 export interface ToolAttributes {
@@ -58,7 +68,14 @@ export function localDay(now: number): { day: string; endsAt: number } {
 }
 
 function globRegExp(glob: string): RegExp {
-  return new RegExp('^' + glob.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+  return new RegExp(
+    '^' +
+      glob
+        .split('*')
+        .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*') +
+      '$',
+  );
 }
 
 function dimsOf(per: readonly Dimension[], call: GovernedCall): Dims {
@@ -139,7 +156,9 @@ export class QuotaGovernor implements QuotaPort {
 
     for (const key of rateKeys) this.limited.delete(key);
     const approvals: ApprovalReason[] = [];
-    let tightest: AuditRecord['quota'] = rateRemaining ? { bucket: rateRemaining.rule.id, remaining: rateRemaining.remaining, limit: rateRemaining.rule.burst } : undefined;
+    let tightest: AuditRecord['quota'] = rateRemaining
+      ? { bucket: rateRemaining.rule.id, remaining: rateRemaining.remaining, limit: rateRemaining.rule.burst }
+      : undefined;
     matched.quotas.forEach((rule, i) => {
       const count = used[i]!;
       const remaining = rule.limit - count;
@@ -239,7 +258,14 @@ export class QuotaGovernor implements QuotaPort {
   }
 
   private who(call: GovernedCall): Pick<AuditRecord, 'user' | 'client' | 'clientVerified' | 'server' | 'kind' | 'name'> {
-    return { user: call.principal.user.id, client: call.principal.client.name, clientVerified: call.principal.client.verified, server: call.server, kind: call.kind, name: call.name };
+    return {
+      user: call.principal.user.id,
+      client: call.principal.client.name,
+      clientVerified: call.principal.client.verified,
+      server: call.server,
+      kind: call.kind,
+      name: call.name,
+    };
   }
 
   private rulesFor(settings: QuotaSettings, call: GovernedCall): Matched {

@@ -57,7 +57,17 @@ export interface QuotaSettings {
 
 export const NO_QUOTA_SETTINGS: QuotaSettings = Object.freeze({ rateLimits: [], quotas: [] });
 
-const UNITS: Record<string, number> = { s: 1000, sec: 1000, second: 1000, min: 60_000, minute: 60_000, h: 3_600_000, hour: 3_600_000, d: 86_400_000, day: 86_400_000 };
+const UNITS: Record<string, number> = {
+  s: 1000,
+  sec: 1000,
+  second: 1000,
+  min: 60_000,
+  minute: 60_000,
+  h: 3_600_000,
+  hour: 3_600_000,
+  d: 86_400_000,
+  day: 86_400_000,
+};
 
 /** `"30/min"` → 30 calls per 60,000 ms; undefined when it is not a rate. */
 export function parseRate(text: string): { calls: number; intervalMs: number } | undefined {
@@ -70,7 +80,16 @@ export function parseRate(text: string): { calls: number; intervalMs: number } |
 
 /** "30 calls per minute" */
 export function describeRate(rule: Pick<RateLimitRule, 'calls' | 'intervalMs'>): string {
-  const unit = rule.intervalMs === 1000 ? 'second' : rule.intervalMs === 60_000 ? 'minute' : rule.intervalMs === 3_600_000 ? 'hour' : rule.intervalMs === 86_400_000 ? 'day' : `${rule.intervalMs} ms`;
+  const unit =
+    rule.intervalMs === 1000
+      ? 'second'
+      : rule.intervalMs === 60_000
+        ? 'minute'
+        : rule.intervalMs === 3_600_000
+          ? 'hour'
+          : rule.intervalMs === 86_400_000
+            ? 'day'
+            : `${rule.intervalMs} ms`;
   return `${rule.calls} call${rule.calls === 1 ? '' : 's'} per ${unit}`;
 }
 

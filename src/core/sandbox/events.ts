@@ -78,7 +78,11 @@ export class SandboxEvents {
     this.#deps.clock.clearTimeout(window.timer);
     for (const { record, count } of window.repeats.values()) if (count > 0) this.#append(record, count, true);
     if (window.overflow > 0) {
-      this.#append({ type: 'sandbox.denied', server, reason: 'more attempts against other targets', detail: { kind: 'various', target: OTHER } }, window.overflow, true);
+      this.#append(
+        { type: 'sandbox.denied', server, reason: 'more attempts against other targets', detail: { kind: 'various', target: OTHER } },
+        window.overflow,
+        true,
+      );
     }
   }
 

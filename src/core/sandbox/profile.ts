@@ -21,10 +21,7 @@ import { byDepth, expandHome, isWithin, normalize } from './posix-path.js';
 /** Whether this machine can confine a given profile, and with what. */
 export type SandboxSupport = { ok: true; mechanism: 'bubblewrap' | 'sandbox-exec' } | { ok: false; reason: string };
 
-export type ConfinementDecision =
-  | { kind: 'confine'; profile: SandboxProfile }
-  | { kind: 'unconfined'; reason: string }
-  | { kind: 'refuse'; reason: string };
+export type ConfinementDecision = { kind: 'confine'; profile: SandboxProfile } | { kind: 'unconfined'; reason: string } | { kind: 'refuse'; reason: string };
 
 /**
  * The policy question. A profile is confined where the machine can; where it cannot, a `required`
@@ -34,12 +31,16 @@ export type ConfinementDecision =
 export function decideConfinement(setting: SandboxSetting | undefined, requirement: SandboxRequirement, support: SandboxSupport): ConfinementDecision {
   if (setting === 'off') {
     if (requirement === 'required') {
-      return { kind: 'refuse', reason: 'the policy requires confinement (sandbox: "required"), but this server\'s configuration turns it off (sandbox: "off")' };
+      return {
+        kind: 'refuse',
+        reason: 'the policy requires confinement (sandbox: "required"), but this server\'s configuration turns it off (sandbox: "off")',
+      };
     }
     return { kind: 'unconfined', reason: 'its configuration turns confinement off (sandbox: "off")' };
   }
   if (!support.ok) {
-    if (requirement === 'required') return { kind: 'refuse', reason: `it cannot be confined on this machine (${support.reason}), and the policy requires confinement` };
+    if (requirement === 'required')
+      return { kind: 'refuse', reason: `it cannot be confined on this machine (${support.reason}), and the policy requires confinement` };
     return { kind: 'unconfined', reason: `it cannot be confined on this machine: ${support.reason}` };
   }
   return { kind: 'confine', profile: setting ?? DEFAULT_SANDBOX_PROFILE };
@@ -90,7 +91,10 @@ export const SANDBOX_TMP = '/tmp';
 
 export function planSandbox(input: PlanInput): { ok: true; plan: SandboxPlan } | { ok: false; reason: string } {
   const grants: { path: string; write: boolean; field: string }[] = [];
-  for (const [field, list, write] of [['read', input.profile.read, false], ['write', input.profile.write, true]] as const) {
+  for (const [field, list, write] of [
+    ['read', input.profile.read, false],
+    ['write', input.profile.write, true],
+  ] as const) {
     for (const [index, raw] of list.entries()) {
       const where = `sandbox.${field}[${index}] (${raw})`;
       if (!raw.startsWith('/') && raw !== '~' && !raw.startsWith('~/')) return { ok: false, reason: `${where}: not an absolute path` };
@@ -164,7 +168,8 @@ function refuseGrant(path: string, protectedPaths: readonly NamedPath[], excepti
 
 /** The protected path a path lies in, unless it lies in one of that path's exceptions (the data directory inside the configuration directory). */
 function protectedContaining(path: string, protectedPaths: readonly NamedPath[], exceptions: readonly string[]): NamedPath | undefined {
-  const excepted = (p: NamedPath): boolean => exceptions.some((e) => isWithin(path, normalize(e)) && isWithin(normalize(e), normalize(p.path)) && normalize(e) !== normalize(p.path));
+  const excepted = (p: NamedPath): boolean =>
+    exceptions.some((e) => isWithin(path, normalize(e)) && isWithin(normalize(e), normalize(p.path)) && normalize(e) !== normalize(p.path));
   return protectedPaths.find((p) => isWithin(path, normalize(p.path)) && !excepted(p));
 }
 
@@ -197,9 +202,5 @@ export const SYSTEM_ROOTS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64'
  */
 export function invisiblePaths(candidates: readonly string[], plan: SandboxPlan): string[] {
   const visible = [...plan.read, ...plan.write, ...SYSTEM_ROOTS];
-  return unique(
-    candidates
-      .map(normalize)
-      .filter((path) => !visible.some((root) => isWithin(path, root)) || plan.hidden.some((h) => isWithin(path, h))),
-  );
+  return unique(candidates.map(normalize).filter((path) => !visible.some((root) => isWithin(path, root)) || plan.hidden.some((h) => isWithin(path, h))));
 }

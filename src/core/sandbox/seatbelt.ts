@@ -20,7 +20,19 @@ export interface SeatbeltHost {
 }
 
 /** System locations a process needs to start and run on macOS. */
-const SYSTEM_READ = ['/usr', '/bin', '/sbin', '/System', '/Library/Apple', '/Library/Preferences/Logging', '/private/var/db/timezone', '/private/etc', '/dev', '/opt/homebrew', '/usr/local'];
+const SYSTEM_READ = [
+  '/usr',
+  '/bin',
+  '/sbin',
+  '/System',
+  '/Library/Apple',
+  '/Library/Preferences/Logging',
+  '/private/var/db/timezone',
+  '/private/etc',
+  '/dev',
+  '/opt/homebrew',
+  '/usr/local',
+];
 
 /** Quotes a path as an SBPL string literal. */
 export function sbplString(text: string): string {

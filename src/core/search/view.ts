@@ -51,7 +51,7 @@ export const SEARCH_VIEW_TOOLS: readonly ToolItem[] = Object.freeze([
       type: 'object',
       properties: {
         query: { type: 'string', description: 'The task, e.g. "open a pull request on GitHub"' },
-        server: { type: 'string', description: 'Only this server\'s tools' },
+        server: { type: 'string', description: "Only this server's tools" },
         limit: { type: 'integer', minimum: 1, maximum: MAX_RESULTS, description: `Default ${DEFAULT_RESULTS}` },
       },
       required: ['query'],
@@ -82,7 +82,8 @@ export interface FindRequest {
 export function parseFindRequest(args: Record<string, unknown> | undefined): { ok: true; request: FindRequest } | { ok: false; problem: string } {
   const a = args ?? {};
   for (const key of Object.keys(a)) {
-    if (key !== 'query' && key !== 'server' && key !== 'limit') return { ok: false, problem: `find_tools takes query, server and limit; "${key.slice(0, 64)}" is not one of them` };
+    if (key !== 'query' && key !== 'server' && key !== 'limit')
+      return { ok: false, problem: `find_tools takes query, server and limit; "${key.slice(0, 64)}" is not one of them` };
   }
   const { query, server, limit } = a;
   if (typeof query !== 'string' || query.trim() === '') return { ok: false, problem: 'find_tools needs a query: what you want to do, in plain words' };
@@ -99,14 +100,17 @@ export function parseFindRequest(args: Record<string, unknown> | undefined): { o
 }
 
 /** A `call_tool` request checked: the tool's name and its arguments. */
-export function parseCallRequest(args: Record<string, unknown> | undefined): { ok: true; name: string; arguments?: Record<string, unknown> } | { ok: false; problem: string } {
+export function parseCallRequest(
+  args: Record<string, unknown> | undefined,
+): { ok: true; name: string; arguments?: Record<string, unknown> } | { ok: false; problem: string } {
   const a = args ?? {};
   for (const key of Object.keys(a)) {
     if (key !== 'name' && key !== 'arguments') return { ok: false, problem: `call_tool takes name and arguments; "${key.slice(0, 64)}" is not one of them` };
   }
   if (typeof a.name !== 'string' || a.name === '') return { ok: false, problem: 'call_tool needs the name of a tool that find_tools returned' };
   const inner = a.arguments;
-  if (inner !== undefined && (typeof inner !== 'object' || inner === null || Array.isArray(inner))) return { ok: false, problem: 'arguments must be an object' };
+  if (inner !== undefined && (typeof inner !== 'object' || inner === null || Array.isArray(inner)))
+    return { ok: false, problem: 'arguments must be an object' };
   return { ok: true, name: a.name, ...(inner !== undefined ? { arguments: inner as Record<string, unknown> } : {}) };
 }
 

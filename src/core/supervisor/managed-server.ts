@@ -20,7 +20,9 @@ import type {
   UpstreamConnector,
   UpstreamEvents,
   UpstreamExit,
-  UpstreamLists, LogMessage } from '../ports.js';
+  UpstreamLists,
+  LogMessage,
+} from '../ports.js';
 import { RingBuffer } from '../ring-buffer.js';
 import { backoffDelay, type Random } from './backoff.js';
 
@@ -300,15 +302,16 @@ export class ManagedServer {
     session.refreshing = true;
     let lists: UpstreamLists;
     try {
-      lists = await raceSignal(invoke(() => connection.listAll(signal)), signal);
+      lists = await raceSignal(
+        invoke(() => connection.listAll(signal)),
+        signal,
+      );
     } catch (error) {
       if (!this.#isCurrent(session)) return;
       if (!session.timedOut && isSignInRequired(error)) return this.#park(session, error.message);
       this.#fail(
         session,
-        session.timedOut
-          ? `did not start within ${timeoutMs} ms`
-          : `failed to start: could not list its tools, resources and prompts: ${errorMessage(error)}`,
+        session.timedOut ? `did not start within ${timeoutMs} ms` : `failed to start: could not list its tools, resources and prompts: ${errorMessage(error)}`,
         false,
       );
       return;
@@ -443,7 +446,10 @@ export class ManagedServer {
         if (!connection) return;
         let lists: UpstreamLists | undefined;
         try {
-          lists = await raceSignal(invoke(() => connection.listAll(session.abort.signal)), session.abort.signal);
+          lists = await raceSignal(
+            invoke(() => connection.listAll(session.abort.signal)),
+            session.abort.signal,
+          );
         } catch (error) {
           if (!this.#isCurrent(session)) return;
           this.#deps.logger.log('warn', 'server.list_failed', { server: this.name, error: errorMessage(error) });
@@ -471,7 +477,11 @@ export class ManagedServer {
     const { timeoutMs, failuresBeforeRestart } = session.config.health;
     let failure: string | undefined;
     try {
-      await this.#withinSession(session, invoke(() => connection.ping(timeoutMs)), timeoutMs);
+      await this.#withinSession(
+        session,
+        invoke(() => connection.ping(timeoutMs)),
+        timeoutMs,
+      );
     } catch (error) {
       failure = errorMessage(error);
     }

@@ -59,11 +59,14 @@ export function idJagRequest(input: { idToken: string; audience: string; resourc
 export function parseIdJagResponse(doc: unknown): { assertion: string; expiresIn?: number; scope?: string } {
   const r = typeof doc === 'object' && doc !== null ? (doc as Record<string, unknown>) : {};
   if (r.issued_token_type !== ID_JAG_TOKEN_TYPE) {
-    throw new GatehouseError('id_jag_refused', `the identity provider answered the token exchange with ${typeof r.issued_token_type === 'string' ? `a token of type ${r.issued_token_type.slice(0, 100)}` : 'no token type'}, not an identity assertion grant`);
+    throw new GatehouseError(
+      'id_jag_refused',
+      `the identity provider answered the token exchange with ${typeof r.issued_token_type === 'string' ? `a token of type ${r.issued_token_type.slice(0, 100)}` : 'no token type'}, not an identity assertion grant`,
+    );
   }
   const assertion = r.access_token;
   if (typeof assertion !== 'string' || assertion.split('.').length !== 3 || assertion.length > 16_384) {
-    throw new GatehouseError('id_jag_refused', 'the identity provider\'s identity assertion grant is not a JWT');
+    throw new GatehouseError('id_jag_refused', "the identity provider's identity assertion grant is not a JWT");
   }
   return {
     assertion,

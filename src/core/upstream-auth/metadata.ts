@@ -75,7 +75,10 @@ export function checkResourceMetadata(doc: unknown, serverUrl: string): Checked<
   const resource = doc.resource;
   if (typeof resource !== 'string' || resource.length > 2048) return { ok: false, reason: 'its protected resource metadata names no resource' };
   if (!resourceCovers(resource, serverUrl)) {
-    return { ok: false, reason: `its protected resource metadata describes ${clip(resource)}, not ${serverUrl}; a server may only send Gatehouse to sign in for itself` };
+    return {
+      ok: false,
+      reason: `its protected resource metadata describes ${clip(resource)}, not ${serverUrl}; a server may only send Gatehouse to sign in for itself`,
+    };
   }
   const servers = doc.authorization_servers;
   if (!Array.isArray(servers) || servers.length === 0 || !servers.every((s) => typeof s === 'string')) {
@@ -92,7 +95,7 @@ export function checkResourceMetadata(doc: unknown, serverUrl: string): Checked<
 
 /** Checks an authorization server's metadata document: the issuer it was fetched for, and what MCP authorization needs. */
 export function checkAuthorizationServer(doc: unknown, expectedIssuer: string): Checked<AuthorizationServer> {
-  if (!isObject(doc)) return { ok: false, reason: 'the authorization server\'s metadata is not a JSON object' };
+  if (!isObject(doc)) return { ok: false, reason: "the authorization server's metadata is not a JSON object" };
   if (doc.issuer !== expectedIssuer) {
     return { ok: false, reason: `the authorization server's metadata names the issuer ${clip(String(doc.issuer))}, not ${expectedIssuer} (RFC 8414, 3.3)` };
   }
@@ -107,7 +110,8 @@ export function checkAuthorizationServer(doc: unknown, expectedIssuer: string): 
   if (responseTypes && !responseTypes.includes('code')) return { ok: false, reason: 'the authorization server does not offer the authorization code flow' };
   // MCP authorization: a client must refuse to proceed when the server does not say it supports PKCE with S256.
   const pkce = stringList(doc.code_challenge_methods_supported);
-  if (!pkce || !pkce.includes('S256')) return { ok: false, reason: 'the authorization server does not say it supports PKCE with S256, which MCP authorization requires' };
+  if (!pkce || !pkce.includes('S256'))
+    return { ok: false, reason: 'the authorization server does not say it supports PKCE with S256, which MCP authorization requires' };
   const value: AuthorizationServer = {
     issuer: expectedIssuer,
     authorizationEndpoint,
@@ -132,9 +136,15 @@ export function checkAuthorizationServer(doc: unknown, expectedIssuer: string): 
  */
 export function checkResponseIssuer(iss: string | undefined, server: AuthorizationServer): Checked<true> {
   if (iss === undefined) {
-    return server.issInResponse ? { ok: false, reason: 'the authorization response carries no iss although the authorization server says it sends one (RFC 9207)' } : { ok: true, value: true };
+    return server.issInResponse
+      ? { ok: false, reason: 'the authorization response carries no iss although the authorization server says it sends one (RFC 9207)' }
+      : { ok: true, value: true };
   }
-  if (iss !== server.issuer) return { ok: false, reason: 'the authorization response names another issuer than the server the sign-in was sent to (a mix-up attack, RFC 9207); it was refused' };
+  if (iss !== server.issuer)
+    return {
+      ok: false,
+      reason: 'the authorization response names another issuer than the server the sign-in was sent to (a mix-up attack, RFC 9207); it was refused',
+    };
   return { ok: true, value: true };
 }
 

@@ -86,8 +86,10 @@ export function parseTokens(text: string, expected: { server: string; url: strin
   const obtainedAt = num('obtainedAt');
   const expiresAt = num('expiresAt');
   const via = doc.via === 'enterprise' ? 'enterprise' : doc.via === 'browser' ? 'browser' : undefined;
-  const registration = doc.registration === 'pre-registered' || doc.registration === 'metadata-document' || doc.registration === 'dynamic' ? doc.registration : undefined;
-  if (doc.v !== 1 || !access || !resource || !issuer || !clientId || obtainedAt === undefined || expiresAt === undefined || !via || !registration) throw unreadable(expected.server);
+  const registration =
+    doc.registration === 'pre-registered' || doc.registration === 'metadata-document' || doc.registration === 'dynamic' ? doc.registration : undefined;
+  if (doc.v !== 1 || !access || !resource || !issuer || !clientId || obtainedAt === undefined || expiresAt === undefined || !via || !registration)
+    throw unreadable(expected.server);
   if (doc.server !== expected.server || doc.url !== expected.url) throw unreadable(expected.server);
   const refresh = str('refreshToken');
   const tokens: UpstreamTokens = {
@@ -111,7 +113,10 @@ export function parseTokens(text: string, expected: { server: string; url: strin
 }
 
 function unreadable(server: string): GatehouseError {
-  return new GatehouseError('upstream_token_invalid', `the stored sign-in to "${server}" is unreadable; sign in again with \`gatehouse servers login ${server}\``);
+  return new GatehouseError(
+    'upstream_token_invalid',
+    `the stored sign-in to "${server}" is unreadable; sign in again with \`gatehouse servers login ${server}\``,
+  );
 }
 
 /**
@@ -157,7 +162,10 @@ export function tokensFrom(doc: unknown, context: TokenResponseContext, expiresA
     throw new GatehouseError('upstream_token_refused', `the authorization server of "${context.server}" answered without an access token`);
   }
   if (typeof r.token_type !== 'string' || r.token_type.toLowerCase() !== 'bearer') {
-    throw new GatehouseError('upstream_token_refused', `the authorization server of "${context.server}" issued a token of type ${typeof r.token_type === 'string' ? r.token_type.slice(0, 40) : '(none)'}; Gatehouse sends Bearer tokens only`);
+    throw new GatehouseError(
+      'upstream_token_refused',
+      `the authorization server of "${context.server}" issued a token of type ${typeof r.token_type === 'string' ? r.token_type.slice(0, 40) : '(none)'}; Gatehouse sends Bearer tokens only`,
+    );
   }
   const tokens: UpstreamTokens = {
     server: context.server,

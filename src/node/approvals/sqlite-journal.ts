@@ -41,7 +41,19 @@ export class SqliteApprovalJournal implements PendingJournal {
         this.left.push(JSON.parse(row.body) as PendingRecord);
       } catch {
         // An unreadable row still stood for a request that was never approved.
-        this.left.push({ id: row.id, callId: '', digest: '', user: '', client: '', server: '', kind: 'tool', name: '', reasons: ['(unreadable record)'], askedAt: 0, deadline: 0 });
+        this.left.push({
+          id: row.id,
+          callId: '',
+          digest: '',
+          user: '',
+          client: '',
+          server: '',
+          kind: 'tool',
+          name: '',
+          reasons: ['(unreadable record)'],
+          askedAt: 0,
+          deadline: 0,
+        });
       }
     }
     this.insert = this.db.prepare('INSERT INTO pending (id, asked_at, body) VALUES (?, ?, ?)');

@@ -87,11 +87,17 @@ export class HubClient {
   private raw(method: string, path: string, body?: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
     const ts = Date.now();
     const sig = this.key.sign(deviceRequestPayload(method, path, ts, body ?? ''));
-    return this.send(method, path, body, {
-      ...headers,
-      authorization: formatDeviceAuthorization(this.key.device, ts, sig),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    }, signal);
+    return this.send(
+      method,
+      path,
+      body,
+      {
+        ...headers,
+        authorization: formatDeviceAuthorization(this.key.device, ts, sig),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      signal,
+    );
   }
 
   private async send(method: string, path: string, body: string | undefined, headers: Record<string, string>, stop?: AbortSignal): Promise<Response> {
@@ -102,7 +108,11 @@ export class HubClient {
     } catch (error) {
       if (stop?.aborted) throw new HubError(0, 'stopped', 'the request was abandoned because Gatehouse is stopping');
       const timedOut = timeout.aborted;
-      throw new HubError(0, timedOut ? 'hub_timeout' : 'hub_unreachable', timedOut ? `the hub at ${this.url} did not answer within ${this.timeoutMs} ms` : `cannot reach the hub at ${this.url}: ${causeOf(error)}`);
+      throw new HubError(
+        0,
+        timedOut ? 'hub_timeout' : 'hub_unreachable',
+        timedOut ? `the hub at ${this.url} did not answer within ${this.timeoutMs} ms` : `cannot reach the hub at ${this.url}: ${causeOf(error)}`,
+      );
     }
   }
 }

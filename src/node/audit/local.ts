@@ -98,7 +98,8 @@ export function openLocalAudit(options: LocalAuditOptions): LocalAudit {
       const key = await loadDeviceKey(options.secrets, store.device, { create: true });
       if (closed) return;
       store.setDeviceKey(key);
-      if (key.created) options.logger.log('info', 'audit.device_key_created', { device: store.device, keyId: key.keyId, keychain: options.secrets.description });
+      if (key.created)
+        options.logger.log('info', 'audit.device_key_created', { device: store.device, keyId: key.keyId, keychain: options.secrets.description });
       if (link && store.deviceKey) {
         sender = new AuditSyncSender({ store, client: new HubClient({ url: link.url, key }), logger: options.logger, ...(link.sync ?? {}) });
         sender.start();
@@ -107,7 +108,10 @@ export function openLocalAudit(options: LocalAuditOptions): LocalAudit {
       const message = errorMessage(error);
       store.setDeviceKey(undefined, message);
       if (link) hubError = `not syncing to ${link.url}: the device key is unavailable (${message})`;
-      options.logger.log('error', 'audit.signing_unavailable', { error: message, note: 'events are still recorded and hash-chained; checkpoints and sync wait for the device key' });
+      options.logger.log('error', 'audit.signing_unavailable', {
+        error: message,
+        note: 'events are still recorded and hash-chained; checkpoints and sync wait for the device key',
+      });
     }
   })();
 

@@ -135,7 +135,9 @@ function matching(filter: Resolved, order: 'ASC' | 'DESC', limit: number | undef
   }
   const tail = where(filter, 'e');
   const cutoff = '(SELECT COALESCE(MAX(seq), 0) FROM events_index)';
-  parts.push(`SELECT seq, hash, body FROM (SELECT e.seq AS seq, e.hash AS hash, e.body AS body FROM events e WHERE e.seq > ${cutoff}${tail.sql ? ` AND ${tail.sql}` : ''} ORDER BY e.seq ${order}${cap})`);
+  parts.push(
+    `SELECT seq, hash, body FROM (SELECT e.seq AS seq, e.hash AS hash, e.body AS body FROM events e WHERE e.seq > ${cutoff}${tail.sql ? ` AND ${tail.sql}` : ''} ORDER BY e.seq ${order}${cap})`,
+  );
   params.push(...tail.params, ...capParams);
   return { sql: parts.join('\n    UNION ALL\n    '), params };
 }

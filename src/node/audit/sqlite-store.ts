@@ -127,12 +127,16 @@ export class SqliteAuditStore implements AuditSink {
     this.openedAt = this.headSeq;
     const recordedHead = Number(meta.get('head_seq') ?? 0);
     if (recordedHead > this.headSeq) {
-      this.startupWarnings.push(`the audit log ends at event ${this.headSeq} but its writer had recorded event ${recordedHead}: events were removed behind Gatehouse's back (run gatehouse audit verify)`);
+      this.startupWarnings.push(
+        `the audit log ends at event ${this.headSeq} but its writer had recorded event ${recordedHead}: events were removed behind Gatehouse's back (run gatehouse audit verify)`,
+      );
     }
     const cp = this.db.prepare('SELECT seq, at FROM checkpoints ORDER BY seq DESC LIMIT 1').get() as { seq: number; at: string } | undefined;
     if (cp) this.lastCheckpoint = cp;
     if (cp && cp.seq > this.headSeq) {
-      this.startupWarnings.push(`a signed checkpoint vouches for event ${cp.seq} but the audit log ends at event ${this.headSeq}: it was truncated (run gatehouse audit verify)`);
+      this.startupWarnings.push(
+        `a signed checkpoint vouches for event ${cp.seq} but the audit log ends at event ${this.headSeq}: it was truncated (run gatehouse audit verify)`,
+      );
     }
     this.stmt = {
       insert: this.db.prepare(
@@ -270,7 +274,20 @@ export class SqliteAuditStore implements AuditSink {
       }
       for (const q of batch) {
         const e = q.event;
-        this.stmt.insert.run(q.seq, e.id, e.at, e.type, e.callId ?? null, e.user ?? null, e.client ?? null, e.server ?? null, e.name ?? null, e.decision ?? null, q.hash, q.body);
+        this.stmt.insert.run(
+          q.seq,
+          e.id,
+          e.at,
+          e.type,
+          e.callId ?? null,
+          e.user ?? null,
+          e.client ?? null,
+          e.server ?? null,
+          e.name ?? null,
+          e.decision ?? null,
+          q.hash,
+          q.body,
+        );
       }
       this.stmt.setMeta.run('head_seq', String(last.seq));
       this.stmt.setMeta.run('head_hash', last.hash);
@@ -308,7 +325,11 @@ export class SqliteAuditStore implements AuditSink {
     this.waiters = [];
     if (!this.failure) {
       this.failure = { message, since: Date.now(), refused: 0 };
-      this.logger?.log('error', 'audit.unavailable', { error: message, queued: this.queue.length, note: 'calls are refused until the audit log can be written' });
+      this.logger?.log('error', 'audit.unavailable', {
+        error: message,
+        queued: this.queue.length,
+        note: 'calls are refused until the audit log can be written',
+      });
       this.events.emit('failure', message);
     } else this.failure.message = message;
     for (const w of waiters) w.reject(this.unavailable());
@@ -347,7 +368,10 @@ export class SqliteAuditStore implements AuditSink {
   }
 
   private unavailable(): GatehouseError {
-    return new GatehouseError('audit_unavailable', `the audit log cannot be written (${this.failure?.message ?? 'unknown error'}); calls are refused until it can`);
+    return new GatehouseError(
+      'audit_unavailable',
+      `the audit log cannot be written (${this.failure?.message ?? 'unknown error'}); calls are refused until it can`,
+    );
   }
 
   private anchorSeq(): number {
@@ -407,7 +431,9 @@ export class SqliteAuditStore implements AuditSink {
     const events = this.db.prepare('SELECT seq, hash, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit) as SealedEvent[];
     const through = events.length > 0 ? events[events.length - 1]!.seq : this.committedSeq;
     const checkpoints = (
-      this.db.prepare('SELECT seq, at, hash, key_id AS keyId, signature FROM checkpoints WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 1000').all(checkpointsAfter, through) as Omit<Checkpoint, 'device'>[]
+      this.db
+        .prepare('SELECT seq, at, hash, key_id AS keyId, signature FROM checkpoints WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 1000')
+        .all(checkpointsAfter, through) as Omit<Checkpoint, 'device'>[]
     ).map((c) => ({ ...c, device: this.device }));
     return { events, checkpoints };
   }
@@ -508,7 +534,8 @@ export function pruneAcknowledged(db: Db, before: string): PruneResult {
   const acked = Number(meta.get('hub_acked_seq') ?? 0);
   const anchorSeq = Number(meta.get('anchor_seq') ?? 0);
   const limit = db.prepare('SELECT max(seq) AS seq FROM events WHERE seq <= ? AND at < ?').get(acked, before) as { seq: number | null };
-  const cp = db.prepare('SELECT seq, hash FROM checkpoints WHERE seq <= ? ORDER BY seq DESC LIMIT 1').get(limit.seq ?? 0) as { seq: number; hash: string } | undefined;
+  const cp = db.prepare('SELECT seq, hash FROM checkpoints WHERE seq <= ? ORDER BY seq DESC LIMIT 1').get(limit.seq ?? 0) as
+    { seq: number; hash: string } | undefined;
   if (!cp || cp.seq <= anchorSeq) return { pruned: 0 };
   const setMeta = db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
   const run = db.transaction(() => {

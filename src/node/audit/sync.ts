@@ -109,7 +109,12 @@ export class AuditSyncSender {
   private async step(): Promise<void> {
     if (this.cursor === undefined) {
       const state = await this.client.state(this.abort.signal);
-      if (!state) throw new HubError(404, 'unknown_device', `the hub at ${this.client.url} does not know device ${this.store.device}; enrol it with \`gatehouse audit enrol\``);
+      if (!state)
+        throw new HubError(
+          404,
+          'unknown_device',
+          `the hub at ${this.client.url} does not know device ${this.store.device}; enrol it with \`gatehouse audit enrol\``,
+        );
       if (state.status === 'revoked') throw new HubError(403, 'device_revoked', `the hub has revoked device ${this.store.device}`);
       const head = this.store.committed;
       const localHash = state.acked === 0 ? state.ackedHash : this.store.hashOf(state.acked);

@@ -42,7 +42,7 @@ export function verifyDatabase(db: Db, file: string, options: FileVerifyOptions 
   const recorded = meta.get('public_key');
   let publicKey: KeyObject | undefined;
   if (options.keychainPublicKey && recorded && options.keychainPublicKey !== recorded) {
-    warnings.push('the device key recorded in the database is not the keychain\'s: checkpoints are checked against the keychain\'s key');
+    warnings.push("the device key recorded in the database is not the keychain's: checkpoints are checked against the keychain's key");
   }
   const trusted = options.keychainPublicKey ?? recorded;
   if (trusted) {
@@ -54,10 +54,12 @@ export function verifyDatabase(db: Db, file: string, options: FileVerifyOptions 
   } else warnings.push('no device key has been recorded yet: checkpoints cannot be checked');
   if (!options.keychainPublicKey && recorded) warnings.push('the keychain was not consulted: checkpoints are checked against the key recorded in the database');
 
-  const checkpoints = (db.prepare('SELECT seq, at, hash, key_id AS keyId, signature FROM checkpoints ORDER BY seq').all() as Omit<Checkpoint, 'device'>[]).map((c) => ({
-    ...c,
-    device,
-  }));
+  const checkpoints = (db.prepare('SELECT seq, at, hash, key_id AS keyId, signature FROM checkpoints ORDER BY seq').all() as Omit<Checkpoint, 'device'>[]).map(
+    (c) => ({
+      ...c,
+      device,
+    }),
+  );
   const anchorSeq = Number(meta.get('anchor_seq') ?? 0);
   const anchor = anchorSeq > 0 ? { seq: anchorSeq, hash: meta.get('anchor_hash') ?? '' } : undefined;
   const headSeq = Number(meta.get('head_seq') ?? 0);

@@ -77,7 +77,8 @@ export class NpmInstaller {
     }
     const last = Array.isArray(parsed) ? parsed[parsed.length - 1] : parsed;
     const v = last as { version?: unknown; dist?: { integrity?: unknown; tarball?: unknown } } | null;
-    if (!v || typeof v.version !== 'string' || typeof v.dist?.integrity !== 'string') throw new GatehouseError('registry', `${identifier}@${spec}: the registry names no version with an integrity`);
+    if (!v || typeof v.version !== 'string' || typeof v.dist?.integrity !== 'string')
+      throw new GatehouseError('registry', `${identifier}@${spec}: the registry names no version with an integrity`);
     return { version: v.version, integrity: v.dist.integrity, tarball: typeof v.dist.tarball === 'string' ? v.dist.tarball : '' };
   }
 
@@ -107,7 +108,21 @@ export class NpmInstaller {
       const staged = path.join(work, 'root');
       await mkdir(staged, { recursive: true });
       await writeFile(path.join(staged, TARBALL), bytes, { mode: 0o600 });
-      await this.npm(['install', '--prefix', staged, '--no-save', '--no-package-lock', '--ignore-scripts', '--no-audit', '--no-fund', '--omit=dev', path.join(staged, TARBALL)], spec.registry);
+      await this.npm(
+        [
+          'install',
+          '--prefix',
+          staged,
+          '--no-save',
+          '--no-package-lock',
+          '--ignore-scripts',
+          '--no-audit',
+          '--no-fund',
+          '--omit=dev',
+          path.join(staged, TARBALL),
+        ],
+        spec.registry,
+      );
       const pkgDir = path.join(staged, 'node_modules', ...spec.identifier.split('/'));
       const manifest = JSON.parse(await readFile(path.join(pkgDir, 'package.json'), 'utf8')) as { name?: string; version?: string; bin?: unknown };
       if (manifest.name !== spec.identifier || manifest.version !== spec.version) {
@@ -146,13 +161,18 @@ export class NpmInstaller {
       throw new IntegrityError(`${spec.identifier}@${spec.version} is not installed (${errorMessage(error)})`);
     }
     if (record.identifier !== spec.identifier || record.version !== spec.version || !sameIntegrity(record.integrity, spec.integrity)) {
-      throw new IntegrityError(`the install in ${dir} is ${record.identifier}@${record.version} (${short(record.integrity)}), not the approved ${spec.identifier}@${spec.version} (${short(spec.integrity)})`);
+      throw new IntegrityError(
+        `the install in ${dir} is ${record.identifier}@${record.version} (${short(record.integrity)}), not the approved ${spec.identifier}@${spec.version} (${short(spec.integrity)})`,
+      );
     }
     const tarball = npmIntegrityOf(await readFile(path.join(dir, TARBALL)));
-    if (!sameIntegrity(tarball, spec.integrity)) throw new IntegrityError(`the kept tarball of ${spec.identifier}@${spec.version} no longer matches its integrity (${short(tarball)})`);
+    if (!sameIntegrity(tarball, spec.integrity))
+      throw new IntegrityError(`the kept tarball of ${spec.identifier}@${spec.version} no longer matches its integrity (${short(tarball)})`);
     const pkgDir = path.join(dir, 'node_modules', ...spec.identifier.split('/'));
     if ((await digestTree(pkgDir)) !== record.tree) {
-      throw new IntegrityError(`the installed files of ${spec.identifier}@${spec.version} changed after they were verified (${pkgDir}); reinstall it with gatehouse servers install`);
+      throw new IntegrityError(
+        `the installed files of ${spec.identifier}@${spec.version} changed after they were verified (${pkgDir}); reinstall it with gatehouse servers install`,
+      );
     }
     return { record, program: path.join(dir, record.program) };
   }
@@ -167,13 +187,23 @@ export class NpmInstaller {
     env.npm_config_update_notifier = 'false';
     if (registry) env.npm_config_registry = registry;
     return new Promise((resolve, reject) => {
-      execFile(this.options.npm ?? 'npm', args, { env, timeout: this.options.timeoutMs ?? 300_000, maxBuffer: 16 * 1024 * 1024, windowsHide: true }, (error, stdout, stderr) => {
-        if (!error) return resolve(stdout);
-        const lines = String(stderr).split('\n').filter((l) => /ERR!|error/i.test(l)).slice(0, 4).join(' ').replace(/\s+/g, ' ');
-        const integrity = /EINTEGRITY/.test(String(stderr));
-        const message = `npm ${args[0]} ${args[1] ?? ''} failed: ${lines || errorMessage(error)}`;
-        reject(integrity ? new IntegrityError(`refused: ${message}`) : new GatehouseError('install_failed', message));
-      });
+      execFile(
+        this.options.npm ?? 'npm',
+        args,
+        { env, timeout: this.options.timeoutMs ?? 300_000, maxBuffer: 16 * 1024 * 1024, windowsHide: true },
+        (error, stdout, stderr) => {
+          if (!error) return resolve(stdout);
+          const lines = String(stderr)
+            .split('\n')
+            .filter((l) => /ERR!|error/i.test(l))
+            .slice(0, 4)
+            .join(' ')
+            .replace(/\s+/g, ' ');
+          const integrity = /EINTEGRITY/.test(String(stderr));
+          const message = `npm ${args[0]} ${args[1] ?? ''} failed: ${lines || errorMessage(error)}`;
+          reject(integrity ? new IntegrityError(`refused: ${message}`) : new GatehouseError('install_failed', message));
+        },
+      );
     });
   }
 }
@@ -196,10 +226,14 @@ function programOf(bin: unknown, spec: NpmPackageSpec): string {
   const names = Object.keys(bins);
   const chosen = spec.bin ?? (names.length === 1 ? names[0] : names.find((n) => n === base));
   if (chosen === undefined || typeof bins[chosen] !== 'string') {
-    throw new GatehouseError('install_failed', `${spec.identifier} has ${names.length === 0 ? 'no program (bin)' : `several programs (${names.join(', ')}); the entry must name one (bin)`}`);
+    throw new GatehouseError(
+      'install_failed',
+      `${spec.identifier} has ${names.length === 0 ? 'no program (bin)' : `several programs (${names.join(', ')}); the entry must name one (bin)`}`,
+    );
   }
   const relative = path.normalize(bins[chosen]);
-  if (relative.startsWith('..') || path.isAbsolute(relative)) throw new GatehouseError('install_failed', `${spec.identifier}: its bin ${chosen} points outside the package`);
+  if (relative.startsWith('..') || path.isAbsolute(relative))
+    throw new GatehouseError('install_failed', `${spec.identifier}: its bin ${chosen} points outside the package`);
   return relative;
 }
 
@@ -213,7 +247,12 @@ async function digestTree(root: string): Promise<string> {
         if (entry.name !== 'node_modules') await walk(full);
       } else if (entry.isFile()) {
         if (files.length >= MAX_TREE_FILES) throw new GatehouseError('install_failed', `${root} holds more than ${MAX_TREE_FILES} files`);
-        files.push({ path: path.relative(root, full), sha256: createHash('sha256').update(await readFile(full)).digest('hex') });
+        files.push({
+          path: path.relative(root, full),
+          sha256: createHash('sha256')
+            .update(await readFile(full))
+            .digest('hex'),
+        });
       } else if (entry.isSymbolicLink()) {
         files.push({ path: path.relative(root, full), sha256: 'link' });
       }

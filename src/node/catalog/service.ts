@@ -92,12 +92,21 @@ export class CatalogService {
       .map((e) => this.info(e, stored))
       .filter((i) => matchesSearch(i, query))
       .sort((a, b) => a.title.localeCompare(b.title));
-    return { mode, ...(state.kind === 'enforcing' ? { version: String(state.evaluator.version) } : {}), catalogOnly: state.kind !== 'enforcing' || this.catalogOnly(), entries };
+    return {
+      mode,
+      ...(state.kind === 'enforcing' ? { version: String(state.evaluator.version) } : {}),
+      catalogOnly: state.kind !== 'enforcing' || this.catalogOnly(),
+      entries,
+    };
   }
 
   async show(name: string): Promise<CatalogEntryInfo> {
     const entry = this.entry(name);
-    if (!entry) throw new GatehouseError('unknown_entry', this.deps.policy().kind === 'enforcing' ? `the signed catalogue has no entry "${name}"` : 'no signed catalogue is in force (unmanaged mode)');
+    if (!entry)
+      throw new GatehouseError(
+        'unknown_entry',
+        this.deps.policy().kind === 'enforcing' ? `the signed catalogue has no entry "${name}"` : 'no signed catalogue is in force (unmanaged mode)',
+      );
     return this.info(entry, new Set(await this.deps.storedSecrets()));
   }
 
@@ -116,12 +125,25 @@ export class CatalogService {
    */
   async install(name: string, as = name): Promise<InstallResult> {
     const entry = this.entry(name);
-    if (!entry) throw new GatehouseError('unknown_entry', this.deps.policy().kind === 'enforcing' ? `the signed catalogue has no entry "${name}"` : 'no signed catalogue is in force (unmanaged mode): only servers an admin signed can be installed');
+    if (!entry)
+      throw new GatehouseError(
+        'unknown_entry',
+        this.deps.policy().kind === 'enforcing'
+          ? `the signed catalogue has no entry "${name}"`
+          : 'no signed catalogue is in force (unmanaged mode): only servers an admin signed can be installed',
+      );
     const source = installSource(entry);
     if (!source.ok) throw new GatehouseError('not_installable', `${name}: ${source.reason}`);
     const existing = this.deps.installed()[as];
-    if (this.deps.userServers()[as] || (existing && existing.catalog !== name)) throw new GatehouseError('exists', `a server named "${as}" is already configured; choose another name with --as`);
-    const spec: NpmPackageSpec = { identifier: source.identifier, version: source.version, integrity: source.integrity, ...(source.registry ? { registry: source.registry } : {}), ...(entry.ext.bin ? { bin: entry.ext.bin } : {}) };
+    if (this.deps.userServers()[as] || (existing && existing.catalog !== name))
+      throw new GatehouseError('exists', `a server named "${as}" is already configured; choose another name with --as`);
+    const spec: NpmPackageSpec = {
+      identifier: source.identifier,
+      version: source.version,
+      integrity: source.integrity,
+      ...(source.registry ? { registry: source.registry } : {}),
+      ...(entry.ext.bin ? { bin: entry.ext.bin } : {}),
+    };
     const installed = await this.fetch(as, spec, name);
     const result = await editConfigFile(this.deps.configFile, (config) => {
       const all = (config.installed ??= {}) as Record<string, unknown>;
@@ -131,7 +153,14 @@ export class CatalogService {
     this.states.set(as, { running: installed, wanted: spec, state: 'ready' });
     await this.deps.reload();
     const stored = new Set(await this.deps.storedSecrets());
-    return { server: as, package: spec.identifier, version: spec.version, integrity: spec.integrity, dir: installed.dir, missingSecrets: secretRefs(entry.ext.env).filter((s) => !stored.has(s)) };
+    return {
+      server: as,
+      package: spec.identifier,
+      version: spec.version,
+      integrity: spec.integrity,
+      dir: installed.dir,
+      missingSecrets: secretRefs(entry.ext.env).filter((s) => !stored.has(s)),
+    };
   }
 
   /**
@@ -151,7 +180,11 @@ export class CatalogService {
       const old = servers[name] ?? {};
       delete servers[name];
       const keep = Object.fromEntries(Object.entries(old).filter(([k]) => !['type', 'command', 'args', 'cwd', 'roots', 'stopGraceMs'].includes(k)));
-      ((raw.installed ??= {}) as Record<string, unknown>)[name] = { ...keep, npm: { package: spec.identifier, version: spec.version, integrity: spec.integrity }, args: npx.args };
+      ((raw.installed ??= {}) as Record<string, unknown>)[name] = {
+        ...keep,
+        npm: { package: spec.identifier, version: spec.version, integrity: spec.integrity },
+        args: npx.args,
+      };
     });
     if (!result.ok) throw new GatehouseError('invalid', result.error);
     this.states.set(name, { running: installed, wanted: spec, state: 'ready' });
@@ -177,12 +210,36 @@ export class CatalogService {
 
   /** What each installed server wants now: the catalogue entry's package, or the local pin. */
   private wantedOf(config: InstalledServerConfig): { spec: NpmPackageSpec; entry?: CatalogEntry } | { reason: string; state: InstallStatus['state'] } {
-    if (config.npm) return { spec: { identifier: config.npm.package, version: config.npm.version, integrity: config.npm.integrity, ...(config.npm.bin ? { bin: config.npm.bin } : {}) } };
+    if (config.npm)
+      return {
+        spec: {
+          identifier: config.npm.package,
+          version: config.npm.version,
+          integrity: config.npm.integrity,
+          ...(config.npm.bin ? { bin: config.npm.bin } : {}),
+        },
+      };
     const entry = this.entry(config.catalog!);
-    if (!entry) return { state: 'not-in-catalogue', reason: this.deps.policy().kind === 'enforcing' ? `the signed catalogue no longer has the entry "${config.catalog}"` : 'no signed catalogue is in force, so its entry cannot be checked' };
+    if (!entry)
+      return {
+        state: 'not-in-catalogue',
+        reason:
+          this.deps.policy().kind === 'enforcing'
+            ? `the signed catalogue no longer has the entry "${config.catalog}"`
+            : 'no signed catalogue is in force, so its entry cannot be checked',
+      };
     const source = installSource(entry);
     if (!source.ok) return { state: 'refused', reason: source.reason };
-    return { spec: { identifier: source.identifier, version: source.version, integrity: source.integrity, ...(source.registry ? { registry: source.registry } : {}), ...(entry.ext.bin ? { bin: entry.ext.bin } : {}) }, entry };
+    return {
+      spec: {
+        identifier: source.identifier,
+        version: source.version,
+        integrity: source.integrity,
+        ...(source.registry ? { registry: source.registry } : {}),
+        ...(entry.ext.bin ? { bin: entry.ext.bin } : {}),
+      },
+      entry,
+    };
   }
 
   /**
@@ -191,7 +248,9 @@ export class CatalogService {
    * only once it is verified. Runs at start, after a config change and after a bundle change.
    */
   sync(): Promise<void> {
-    this.syncing = this.syncing.then(() => this.syncNow()).catch((error) => this.deps.logger.log('error', 'catalog.sync_failed', { error: errorMessage(error) }));
+    this.syncing = this.syncing
+      .then(() => this.syncNow())
+      .catch((error) => this.deps.logger.log('error', 'catalog.sync_failed', { error: errorMessage(error) }));
     return this.syncing;
   }
 
@@ -209,7 +268,8 @@ export class CatalogService {
         state.reason = wanted.reason;
         continue;
       }
-      const same = (a: NpmPackageSpec | undefined) => a !== undefined && a.identifier === wanted.spec.identifier && a.version === wanted.spec.version && a.integrity === wanted.spec.integrity;
+      const same = (a: NpmPackageSpec | undefined) =>
+        a !== undefined && a.identifier === wanted.spec.identifier && a.version === wanted.spec.version && a.integrity === wanted.spec.integrity;
       if (same(state.running?.spec)) {
         if (state.state !== 'ready') changed = true;
         state.state = 'ready';
@@ -234,7 +294,12 @@ export class CatalogService {
           next = await this.fetch(name, wanted.spec, config.catalog);
         }
         if (upgrading) {
-          this.deps.record({ type: 'catalog.upgraded', at: new Date().toISOString(), server: name, detail: { from: state.running!.spec.version, to: next.spec.version, package: next.spec.identifier } });
+          this.deps.record({
+            type: 'catalog.upgraded',
+            at: new Date().toISOString(),
+            server: name,
+            detail: { from: state.running!.spec.version, to: next.spec.version, package: next.spec.identifier },
+          });
           this.deps.logger.log('info', 'catalog.upgraded', { server: name, from: state.running!.spec.version, to: next.spec.version });
         }
         state.running = next;
@@ -324,7 +389,13 @@ export class CatalogService {
         server: shadow.name,
         client: shadow.client,
         reason: `${shadow.client} runs "${shadow.name}" outside Gatehouse`,
-        detail: { type: shadow.type, target: shadow.target, file: shadow.file, envKeys: shadow.envKeys, ...(shadow.inCatalog ? { inCatalog: shadow.inCatalog } : {}) },
+        detail: {
+          type: shadow.type,
+          target: shadow.target,
+          file: shadow.file,
+          envKeys: shadow.envKeys,
+          ...(shadow.inCatalog ? { inCatalog: shadow.inCatalog } : {}),
+        },
       });
     }
     return this.shadows;

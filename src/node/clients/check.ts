@@ -11,9 +11,7 @@ import { errorMessage } from '../../common/errors.js';
 import { LineTransport } from '../line-transport.js';
 import { VERSION } from '../version.js';
 
-export type LaunchCheck =
-  | { ok: true; ms: number; server: string; pairing: boolean; stderr: string }
-  | { ok: false; reason: string; stderr: string };
+export type LaunchCheck = { ok: true; ms: number; server: string; pairing: boolean; stderr: string } | { ok: false; reason: string; stderr: string };
 
 export async function checkLaunch(command: string, args: string[], env: Record<string, string>, timeoutMs = 15_000): Promise<LaunchCheck> {
   const started = Date.now();

@@ -21,7 +21,10 @@ import { CLIENT_IDS, CLIENTS, type BridgeLaunch, type ClientDefinition, type Cli
 export const GATEHOUSE_ENTRY = 'gatehouse';
 
 /** Reads a client's document (an absent file is empty). */
-export async function readClientConfig(client: ClientDefinition, place: Place): Promise<{ file: string; text: string | undefined; doc: Record<string, unknown> }> {
+export async function readClientConfig(
+  client: ClientDefinition,
+  place: Place,
+): Promise<{ file: string; text: string | undefined; doc: Record<string, unknown> }> {
   const file = client.configFile(place);
   const text = await readText(file);
   return { file, text, doc: text === undefined ? {} : client.format.read(text, file) };
@@ -102,21 +105,19 @@ export async function listConfiguredServers(place: Place): Promise<{ client: Cli
     const client = CLIENTS[found.id];
     try {
       const { file, doc } = await readClientConfig(client, place);
-      const servers = serverEntries(client, doc).map(
-        (e): ConfiguredServer => ({
-          client: found.id,
-          file,
-          name: e.name,
-          type: e.type,
-          ...(e.command !== undefined ? { command: e.command } : {}),
-          ...(e.args ? { args: e.args } : {}),
-          envKeys: Object.keys(e.env ?? {}).sort(),
-          ...(e.url !== undefined ? { url: redactUrl(e.url) } : {}),
-          headerNames: Object.keys(e.headers ?? {}).sort(),
-          disabled: e.disabled,
-          gatehouse: isGatehouseEntry(e.name, e),
-        }),
-      );
+      const servers = serverEntries(client, doc).map((e): ConfiguredServer => ({
+        client: found.id,
+        file,
+        name: e.name,
+        type: e.type,
+        ...(e.command !== undefined ? { command: e.command } : {}),
+        ...(e.args ? { args: e.args } : {}),
+        envKeys: Object.keys(e.env ?? {}).sort(),
+        ...(e.url !== undefined ? { url: redactUrl(e.url) } : {}),
+        headerNames: Object.keys(e.headers ?? {}).sort(),
+        disabled: e.disabled,
+        gatehouse: isGatehouseEntry(e.name, e),
+      }));
       out.push({ client: found.id, file, servers });
     } catch (error) {
       out.push({ client: found.id, file: found.file, servers: [], problem: (error as Error).message });
@@ -218,7 +219,7 @@ export function planImport(entries: ClientServerEntry[], options: ImportOptions)
     }
     const base = gatehouseServerName(entry.name);
     if (options.managed) {
-      if (options.managed.servers.includes(base)) plan.moved.push({ entry: entry.name, server: base, note: 'provided by the organisation\'s catalog' });
+      if (options.managed.servers.includes(base)) plan.moved.push({ entry: entry.name, server: base, note: "provided by the organisation's catalog" });
       else plan.leftAlone.push({ entry: entry.name, reason: 'the managed policy does not allow it (not in the catalog)' });
       continue;
     }
@@ -285,7 +286,13 @@ function sameServer(a: unknown, b: Record<string, unknown>): boolean {
 }
 
 /** The client's document without the moved entries and with the Gatehouse entry. */
-export function planClientAfterImport(client: ClientDefinition, file: string, text: string | undefined, moved: string[], entry: Record<string, unknown>): FileChange {
+export function planClientAfterImport(
+  client: ClientDefinition,
+  file: string,
+  text: string | undefined,
+  moved: string[],
+  entry: Record<string, unknown>,
+): FileChange {
   let after = text ?? '';
   for (const name of moved) after = client.format.remove(after, [...client.serversPath, name]);
   after = client.format.set(after, [...client.serversPath, GATEHOUSE_ENTRY], entry);

@@ -62,7 +62,10 @@ export async function readText(file: string): Promise<string | undefined> {
 /** Writes `text` to `file` atomically, keeping an existing file's mode; a new file gets `mode`. */
 export async function writeAtomically(file: string, text: string | Buffer, mode = 0o600): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
-  const keep = await stat(file).then((s) => s.mode & 0o7777, () => mode);
+  const keep = await stat(file).then(
+    (s) => s.mode & 0o7777,
+    () => mode,
+  );
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     const handle = await open(temp, 'wx', 0o600);
@@ -84,7 +87,8 @@ async function readJournal(stateDir: string): Promise<Operation[]> {
   const text = await readText(path.join(backupDir(stateDir), 'journal.json'));
   if (text === undefined) return [];
   const parsed = JournalSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new GatehouseError('client_journal_invalid', `${path.join(backupDir(stateDir), 'journal.json')} is damaged; the backups beside it are intact`);
+  if (!parsed.success)
+    throw new GatehouseError('client_journal_invalid', `${path.join(backupDir(stateDir), 'journal.json')} is damaged; the backups beside it are intact`);
   return parsed.data.operations;
 }
 
@@ -96,7 +100,11 @@ async function writeJournal(stateDir: string, operations: Operation[]): Promise<
  * Backs up and writes every change that changes something, then journals the operation. A file
  * that fails to write leaves the ones before it written and journalled, so undo still restores them.
  */
-export async function applyChanges(stateDir: string, meta: { client: string; kind: Operation['kind']; secrets?: string[] }, changes: FileChange[]): Promise<Operation | undefined> {
+export async function applyChanges(
+  stateDir: string,
+  meta: { client: string; kind: Operation['kind']; secrets?: string[] },
+  changes: FileChange[],
+): Promise<Operation | undefined> {
   const real = changes.filter((c) => c.before !== c.after);
   if (real.length === 0 && (meta.secrets ?? []).length === 0) return undefined;
   const dir = backupDir(stateDir);
@@ -148,7 +156,10 @@ export async function undoOperation(stateDir: string, operation: Operation): Pro
     else await unlink(record.file).catch(() => undefined);
     restored.push(record.file);
   }
-  await writeJournal(stateDir, (await readJournal(stateDir)).filter((o) => o.id !== operation.id));
+  await writeJournal(
+    stateDir,
+    (await readJournal(stateDir)).filter((o) => o.id !== operation.id),
+  );
   for (const record of operation.files) if (record.backup) await unlink(record.backup).catch(() => undefined);
   return restored;
 }

@@ -21,13 +21,16 @@ export function jsonFormat(kind: 'json' | 'jsonc'): ConfigFormat {
         const line = text.slice(0, first.offset).split('\n').length;
         throw new GatehouseError('client_config_invalid', `${file}: line ${line}: ${printParseErrorCode(first.error)}; fix the file (nothing was changed)`);
       }
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new GatehouseError('client_config_invalid', `${file}: the top level is not an object; nothing was changed`);
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        throw new GatehouseError('client_config_invalid', `${file}: the top level is not an object; nothing was changed`);
       return value as Record<string, unknown>;
     },
     set(text, path, value) {
       const source = text.trim() === '' ? '{}\n' : text;
       const indent = detectIndent(source);
-      const edits = modify(source, path, value, { formattingOptions: { insertSpaces: indent !== '\t', tabSize: indent === '\t' ? 1 : indent.length, eol: source.includes('\r\n') ? '\r\n' : '\n' } });
+      const edits = modify(source, path, value, {
+        formattingOptions: { insertSpaces: indent !== '\t', tabSize: indent === '\t' ? 1 : indent.length, eol: source.includes('\r\n') ? '\r\n' : '\n' },
+      });
       return applyEdits(source, edits);
     },
     remove(text, path) {

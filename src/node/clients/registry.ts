@@ -72,7 +72,20 @@ export interface ClientDefinition {
 /** The MCP SDK's `getDefaultEnvironment()` allow-list, per platform. */
 export const SDK_DEFAULT_ENV: Record<'posix' | 'win32', readonly string[]> = {
   posix: ['HOME', 'LOGNAME', 'PATH', 'SHELL', 'TERM', 'USER'],
-  win32: ['APPDATA', 'HOMEDRIVE', 'HOMEPATH', 'LOCALAPPDATA', 'PATH', 'PROCESSOR_ARCHITECTURE', 'SYSTEMDRIVE', 'SYSTEMROOT', 'TEMP', 'USERNAME', 'USERPROFILE', 'PROGRAMFILES'],
+  win32: [
+    'APPDATA',
+    'HOMEDRIVE',
+    'HOMEPATH',
+    'LOCALAPPDATA',
+    'PATH',
+    'PROCESSOR_ARCHITECTURE',
+    'SYSTEMDRIVE',
+    'SYSTEMROOT',
+    'TEMP',
+    'USERNAME',
+    'USERPROFILE',
+    'PROGRAMFILES',
+  ],
 };
 
 /** Codex CLI's allow-list of variables passed to MCP servers (its rmcp client, on POSIX). */
@@ -116,7 +129,11 @@ const text = (value: unknown): string | undefined => (typeof value === 'string' 
  * The common reading: `command` + `args` + `env` (+ `cwd`) for stdio, a URL field for HTTP. Each
  * client names its URL and header fields and its "off" switch its own way.
  */
-function readCommon(name: string, value: unknown, fields: { url: string[]; headers: string[]; disabled: (v: Record<string, unknown>) => boolean }): ClientServerEntry | undefined {
+function readCommon(
+  name: string,
+  value: unknown,
+  fields: { url: string[]; headers: string[]; disabled: (v: Record<string, unknown>) => boolean },
+): ClientServerEntry | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const v = value as Record<string, unknown>;
   const disabled = fields.disabled(v);
@@ -155,7 +172,8 @@ export const CLIENTS: Record<ClientId, ClientDefinition> = {
     title: 'Claude Code',
     format: jsonFormat('json'),
     // The user scope of `claude mcp add --scope user`: top-level mcpServers in ~/.claude.json.
-    configFile: (place) => p(place).join(place.env.CLAUDE_CONFIG_DIR && p(place).isAbsolute(place.env.CLAUDE_CONFIG_DIR) ? place.env.CLAUDE_CONFIG_DIR : place.home, '.claude.json'),
+    configFile: (place) =>
+      p(place).join(place.env.CLAUDE_CONFIG_DIR && p(place).isAbsolute(place.env.CLAUDE_CONFIG_DIR) ? place.env.CLAUDE_CONFIG_DIR : place.home, '.claude.json'),
     installedWhen: (place) => [p(place).join(place.home, '.claude.json'), p(place).join(place.home, '.claude')],
     serversPath: ['mcpServers'],
     entry: (launch) => ({ type: 'stdio', command: launch.command, args: launch.args, env: launch.env }),
@@ -200,7 +218,9 @@ export const CLIENTS: Record<ClientId, ClientDefinition> = {
     title: 'Zed',
     format: jsonFormat('jsonc'),
     configFile: (place) =>
-      place.platform === 'win32' ? p(place).join(appData(place), 'Zed', 'settings.json') : p(place).join(place.platform === 'darwin' ? p(place).join(place.home, '.config') : xdgConfig(place), 'zed', 'settings.json'),
+      place.platform === 'win32'
+        ? p(place).join(appData(place), 'Zed', 'settings.json')
+        : p(place).join(place.platform === 'darwin' ? p(place).join(place.home, '.config') : xdgConfig(place), 'zed', 'settings.json'),
     installedWhen: (place) => [p(place).dirname(CLIENTS.zed.configFile(place))],
     serversPath: ['context_servers'],
     entry: (launch) => ({ source: 'custom', command: launch.command, args: launch.args, env: launch.env }),
@@ -242,7 +262,12 @@ export const CLIENTS: Record<ClientId, ClientDefinition> = {
  * The environment a client gives the bridge it starts from this entry: what it passes of its own
  * environment (`parent`), plus the entry's `env`.
  */
-export function launchEnvironmentOf(client: ClientDefinition, place: Place, parent: Readonly<Record<string, string | undefined>>, entryEnv: Record<string, string>): Record<string, string> {
+export function launchEnvironmentOf(
+  client: ClientDefinition,
+  place: Place,
+  parent: Readonly<Record<string, string | undefined>>,
+  entryEnv: Record<string, string>,
+): Record<string, string> {
   const spec = client.launchEnvironment;
   const names = spec === 'inherit' ? Object.keys(parent) : spec === 'sdk-default' ? SDK_DEFAULT_ENV[place.platform === 'win32' ? 'win32' : 'posix'] : spec;
   const out: Record<string, string> = {};

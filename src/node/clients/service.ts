@@ -82,8 +82,19 @@ export async function importClient(ctx: ClientsContext, id: ClientId, options: I
   const client = CLIENTS[id];
   const launch = launchFor(ctx, id);
   const { file, text, doc } = await readClientConfig(client, ctx.place);
-  const plan = planImport(serverEntries(client, doc), { existing: options.existing, secrets: options.secrets, client: id, ...(options.managed ? { managed: options.managed } : {}) });
-  const clientChange = planClientAfterImport(client, file, text, plan.moved.map((m) => m.entry), client.entry(launch));
+  const plan = planImport(serverEntries(client, doc), {
+    existing: options.existing,
+    secrets: options.secrets,
+    client: id,
+    ...(options.managed ? { managed: options.managed } : {}),
+  });
+  const clientChange = planClientAfterImport(
+    client,
+    file,
+    text,
+    plan.moved.map((m) => m.entry),
+    client.entry(launch),
+  );
   const configChange = await planGatehouseConfig(ctx.configFile, plan.add);
   const changes = [configChange, clientChange];
   const diff = changes.filter((c) => c.before !== c.after).map(describeChange);
@@ -114,11 +125,19 @@ export async function importClient(ctx: ClientsContext, id: ClientId, options: I
  * secrets an import stored are deleted. `kind` names what the person asked to undo; a newer
  * operation of the other kind must be undone first.
  */
-export async function undoClient(ctx: ClientsContext, id: ClientId, kind: 'setup' | 'import', keys?: () => Promise<SecretStore>): Promise<{ restored: string[]; secrets: string[] }> {
+export async function undoClient(
+  ctx: ClientsContext,
+  id: ClientId,
+  kind: 'setup' | 'import',
+  keys?: () => Promise<SecretStore>,
+): Promise<{ restored: string[]; secrets: string[] }> {
   const operation = await lastOperation(ctx.stateDir, id);
   if (!operation) throw new GatehouseError('nothing_to_undo', `Gatehouse has not changed ${CLIENTS[id].title}'s configuration (or it was undone already)`);
   if (operation.kind !== kind) {
-    throw new GatehouseError('undo_order', `the last change to ${CLIENTS[id].title} was an ${operation.kind}: undo it first with \`gatehouse clients ${operation.kind} ${id} --undo\``);
+    throw new GatehouseError(
+      'undo_order',
+      `the last change to ${CLIENTS[id].title} was an ${operation.kind}: undo it first with \`gatehouse clients ${operation.kind} ${id} --undo\``,
+    );
   }
   const restored = await undoOperation(ctx.stateDir, operation);
   const deleted: string[] = [];

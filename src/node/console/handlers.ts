@@ -25,7 +25,18 @@ import { TokenStore } from '../identity/token-store.js';
 import type { QueriedEvent } from '../audit/query.js';
 import { userSecretItem } from '../secrets/resolver.js';
 import { policyReport, type BundleHistory } from './policy-report.js';
-import { auditRow, clientsReport, fittedStart, secretUsers, secretsReport, serversReport, summarizeTool, timeline, toolsReport, type ReportSources } from './reports.js';
+import {
+  auditRow,
+  clientsReport,
+  fittedStart,
+  secretUsers,
+  secretsReport,
+  serversReport,
+  summarizeTool,
+  timeline,
+  toolsReport,
+  type ReportSources,
+} from './reports.js';
 import { verifyAudit } from './verify.js';
 
 export type ConsoleMethods =
@@ -159,7 +170,12 @@ export function consoleHandlers(deps: ConsoleHandlerDeps): Pick<ControlHandlers,
       const state: PolicyState = deps.policyState();
       const events = deps.audit.query({ type: 'policy.changed', limit: 50 }).concat(deps.audit.query({ type: 'policy.rejected', limit: 50 }));
       events.sort((a, b) => a.event.seq - b.event.seq);
-      return policyReport(deps.policyStatus(), state, deps.history, events.map((e) => e.event));
+      return policyReport(
+        deps.policyStatus(),
+        state,
+        deps.history,
+        events.map((e) => e.event),
+      );
     },
 
     'clients.list': async () => {
@@ -220,14 +236,22 @@ export function consoleHandlers(deps: ConsoleHandlerDeps): Pick<ControlHandlers,
         return `Signed in to Gatehouse as ${user.displayName}.`;
       };
       const flow = client.loginWithBrowser({ openBrowser: async (u) => (announce(u), true), say: () => undefined }, { signal: controller.signal, accept });
-      flow.catch((error: unknown) => {
-        if (controller.signal.aborted && signIn !== controller) return;
-        deps.logger.log('warn', 'identity.console_login_failed', { error: errorMessage(error) });
-        deps.emit({ type: 'sign-in', state: 'failed', message: errorMessage(error) });
-      }).finally(() => {
-        if (signIn === controller) signIn = undefined;
-      });
-      const address = await Promise.race([url, flow.then(() => undefined, () => undefined)]);
+      flow
+        .catch((error: unknown) => {
+          if (controller.signal.aborted && signIn !== controller) return;
+          deps.logger.log('warn', 'identity.console_login_failed', { error: errorMessage(error) });
+          deps.emit({ type: 'sign-in', state: 'failed', message: errorMessage(error) });
+        })
+        .finally(() => {
+          if (signIn === controller) signIn = undefined;
+        });
+      const address = await Promise.race([
+        url,
+        flow.then(
+          () => undefined,
+          () => undefined,
+        ),
+      ]);
       if (address === undefined) throw new GatehouseError('login_failed', 'the sign-in could not start; see the daemon log');
       deps.emit({ type: 'sign-in', state: 'waiting' });
       return { url: address };

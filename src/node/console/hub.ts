@@ -52,7 +52,8 @@ export class ConsoleHub {
 
   /** Parses and answers one call; never throws. */
   async call(method: unknown, params: unknown): Promise<HubAnswer> {
-    if (!isConsoleMethod(method)) return { ok: false, error: { code: 'unknown_method', message: `the console cannot call ${JSON.stringify(String(method)).slice(0, 80)}` } };
+    if (!isConsoleMethod(method))
+      return { ok: false, error: { code: 'unknown_method', message: `the console cannot call ${JSON.stringify(String(method)).slice(0, 80)}` } };
     const parsed = ControlRequests[method].safeParse(params ?? {});
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

@@ -68,8 +68,17 @@ function summarize(bundle: CompiledBundle): BundleSummary {
   for (const file of bundle.content.policyFiles) for (const [id, text] of policyStatements(file.text)) texts.set(id, text);
   const policies = new Map<string, string>();
   for (const [id, info] of bundle.policies) {
-    const text = texts.get(id) ?? `${info.file}:${createHash('sha256').update(bundle.content.policyFiles.find((f) => f.name === info.file)?.text ?? '').digest('hex')}`;
-    policies.set(id, createHash('sha256').update(JSON.stringify([info.effect, info.approval ?? null, info.quota ?? null, text])).digest('hex'));
+    const text =
+      texts.get(id) ??
+      `${info.file}:${createHash('sha256')
+        .update(bundle.content.policyFiles.find((f) => f.name === info.file)?.text ?? '')
+        .digest('hex')}`;
+    policies.set(
+      id,
+      createHash('sha256')
+        .update(JSON.stringify([info.effect, info.approval ?? null, info.quota ?? null, text]))
+        .digest('hex'),
+    );
   }
   const tools = new Map<string, string>();
   for (const [server, entry] of bundle.content.catalog.servers) for (const [tool, pin] of entry.tools) tools.set(`${server}__${tool}`, pin.sha256);
@@ -149,7 +158,14 @@ export function policyReport(status: PolicyStatus, state: PolicyState, history: 
       expiresAt: b.manifest.expiresAt,
       signedBy: [...b.signedBy],
       policies: [...b.policies.values()]
-        .map((p) => ({ id: p.id, file: p.file, effect: p.effect, ...(p.approval ? { approval: p.approval } : {}), ...(p.quota ? { quota: p.quota } : {}), readsArguments: p.readsArguments }))
+        .map((p) => ({
+          id: p.id,
+          file: p.file,
+          effect: p.effect,
+          ...(p.approval ? { approval: p.approval } : {}),
+          ...(p.quota ? { quota: p.quota } : {}),
+          readsArguments: p.readsArguments,
+        }))
         .sort((x, y) => x.id.localeCompare(y.id)),
       roles: [...b.content.roles.groups].map(([group, roles]) => ({ group, roles: [...roles] })).sort((x, y) => x.group.localeCompare(y.group)),
       catalog: [...b.content.catalog.servers].map(([server, entry]) => ({ server, tools: entry.tools.size })).sort((x, y) => x.server.localeCompare(y.server)),

@@ -7,7 +7,17 @@
  * names, and server configs carry `${secret:NAME}` references only.
  */
 import type { GatehouseConfig, ServerConfig } from '../../common/config.js';
-import type { AuditRow, AuditTimeline, ClientEntry, SecretsReport, ServerEntry, ServersReport, ToolEntry, ToolSummary, ToolsReport } from '../../common/console-api.js';
+import type {
+  AuditRow,
+  AuditTimeline,
+  ClientEntry,
+  SecretsReport,
+  ServerEntry,
+  ServersReport,
+  ToolEntry,
+  ToolSummary,
+  ToolsReport,
+} from '../../common/console-api.js';
 import { errorMessage } from '../../common/errors.js';
 import { joinName } from '../../common/names.js';
 import type { ClientStatus, ServerStatus } from '../../common/status.js';
@@ -65,7 +75,8 @@ export async function serversReport(src: ReportSources): Promise<ServersReport> 
     const catalog = state.kind === 'enforcing' ? state.evaluator.bundle.content.catalog.servers.get(name) : undefined;
     const source: ServerEntry['source'] = isRunning && catalog?.launch ? 'catalog' : 'config';
     const live = src.supervised.config(name);
-    const config = source === 'config' ? (raw[name] ?? (configured[name] as unknown as Record<string, unknown>)) : (catalog!.launch as unknown as Record<string, unknown>);
+    const config =
+      source === 'config' ? (raw[name] ?? (configured[name] as unknown as Record<string, unknown>)) : (catalog!.launch as unknown as Record<string, unknown>);
     const forRefs = live ?? configured[name];
     const status = isRunning ? src.supervised.status(name) : undefined;
     entries.push({
@@ -79,7 +90,9 @@ export async function serversReport(src: ReportSources): Promise<ServersReport> 
     });
   }
   let note: string | undefined;
-  if (state.kind === 'enforcing') note = 'A managed policy is in force: the servers of its signed catalog run, and the servers of your config file run only where the catalog has none of that name.';
+  if (state.kind === 'enforcing')
+    note =
+      'A managed policy is in force: the servers of its signed catalog run, and the servers of your config file run only where the catalog has none of that name.';
   else if (state.kind === 'fail-closed') note = `The managed policy is failing closed (${state.reason}): no server runs until a valid bundle is in force.`;
   const disabled = Object.keys(configured).filter((n) => !running.has(n) && configured[n]!.enabled && src.restrictions().serverDisabled(n));
   if (disabled.length > 0) note = `${note ? `${note} ` : ''}Switched off in your restrict rules: ${disabled.join(', ')}.`;
@@ -131,9 +144,10 @@ export function toolsReport(src: ReportSources): ToolsReport {
       if (!visibleToYou) {
         if (disabledByYou) hiddenBecause = 'switched off in your Gatehouse config (restrict.disable)';
         else if (state.kind === 'fail-closed') hiddenBecause = `the managed policy is failing closed: ${state.reason}`;
-        else if (pin.state === 'changed') hiddenBecause = 'its definition changed since the policy bundle pinned it; it stays hidden until an admin pins the new definition';
-        else if (pin.state === 'not-in-catalog') hiddenBecause = 'it is not in the policy bundle\'s catalog';
-        else if (evaluator && user.source === 'os') hiddenBecause = 'the managed policy needs you to sign in with your organisation\'s identity provider';
+        else if (pin.state === 'changed')
+          hiddenBecause = 'its definition changed since the policy bundle pinned it; it stays hidden until an admin pins the new definition';
+        else if (pin.state === 'not-in-catalog') hiddenBecause = "it is not in the policy bundle's catalog";
+        else if (evaluator && user.source === 'os') hiddenBecause = "the managed policy needs you to sign in with your organisation's identity provider";
         else if (evaluator) hiddenBecause = evaluator.assess(you, yourRoles, 'tool', server, tool.name).hiddenBecause ?? 'no policy permits it for you';
       }
       const roles = evaluator
@@ -165,9 +179,10 @@ export function toolsReport(src: ReportSources): ToolsReport {
     }
   }
   let note: string | undefined;
-  if (state.kind === 'unmanaged') note = 'Unmanaged: no policy bundle is in force, so you may call every tool of your servers; paired clients are narrowed by the scope you gave them.';
+  if (state.kind === 'unmanaged')
+    note = 'Unmanaged: no policy bundle is in force, so you may call every tool of your servers; paired clients are narrowed by the scope you gave them.';
   else if (state.kind === 'fail-closed') note = `The managed policy is failing closed: ${state.reason}`;
-  else if (user.source === 'os') note = 'The managed policy decides by the roles your organisation\'s identity provider vouches for: sign in to see your tools.';
+  else if (user.source === 'os') note = "The managed policy decides by the roles your organisation's identity provider vouches for: sign in to see your tools.";
   const version = src.policyVersion();
   return { mode: src.policyMode(), ...(version ? { version } : {}), you: user.displayName, yourRoles, tools, ...(note ? { note } : {}) };
 }
@@ -205,7 +220,10 @@ export function clientsReport(src: ReportSources): ClientEntry[] {
         createdAt: r.createdAt,
         ...(r.expiresAt ? { expiresAt: r.expiresAt } : {}),
         expired: isExpired(r),
-        ...(lastSeenOf(r.lastSeen, sessions.filter((s) => s.verified && s.name === r.name)) ?? {}),
+        ...(lastSeenOf(
+          r.lastSeen,
+          sessions.filter((s) => s.verified && s.name === r.name),
+        ) ?? {}),
         ...(r.pairedBy ? { pairedBy: r.pairedBy } : {}),
         sessions: sessions.filter((s) => s.verified && s.name === r.name).length,
         view: settings[r.name]?.view ?? 'aggregate',
@@ -303,7 +321,10 @@ function keyOf(event: TimelineEvent, by: AuditTimeline['by']): string {
  * `call.outcome` events in [from, to), with the refusals and the median latency of each bucket.
  * `events` yields them in any order; at most `max` are counted.
  */
-export function timeline(events: Iterable<TimelineEvent>, options: { from: string; to: string; buckets: number; by: AuditTimeline['by']; max: number; requestedFrom?: string }): AuditTimeline {
+export function timeline(
+  events: Iterable<TimelineEvent>,
+  options: { from: string; to: string; buckets: number; by: AuditTimeline['by']; max: number; requestedFrom?: string },
+): AuditTimeline {
   const start = Date.parse(options.from);
   const end = Date.parse(options.to);
   const buckets = Math.max(1, options.buckets);
@@ -337,7 +358,13 @@ export function timeline(events: Iterable<TimelineEvent>, options: { from: strin
   const series = ranked.slice(0, MAX_SERIES).map(shape);
   const rest = ranked.slice(MAX_SERIES);
   if (rest.length > 0) {
-    const merged = { key: OTHER_SERIES, counts: new Array<number>(buckets).fill(0), refused: new Array<number>(buckets).fill(0), latencies: Array.from({ length: buckets }, (): number[] => []), total: 0 };
+    const merged = {
+      key: OTHER_SERIES,
+      counts: new Array<number>(buckets).fill(0),
+      refused: new Array<number>(buckets).fill(0),
+      latencies: Array.from({ length: buckets }, (): number[] => []),
+      total: 0,
+    };
     for (const r of rest) {
       r.counts.forEach((c, i) => (merged.counts[i]! += c));
       r.refused.forEach((c, i) => (merged.refused[i]! += c));
@@ -346,6 +373,9 @@ export function timeline(events: Iterable<TimelineEvent>, options: { from: strin
     }
     series.push(shape(merged));
   }
-  const requested = options.requestedFrom !== undefined && Date.parse(options.requestedFrom) !== start ? { requestedFrom: new Date(Date.parse(options.requestedFrom)).toISOString() } : {};
+  const requested =
+    options.requestedFrom !== undefined && Date.parse(options.requestedFrom) !== start
+      ? { requestedFrom: new Date(Date.parse(options.requestedFrom)).toISOString() }
+      : {};
   return { from: new Date(start).toISOString(), to: new Date(end).toISOString(), ...requested, bucketMs, by: options.by, series, total, truncated };
 }

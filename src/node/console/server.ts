@@ -243,7 +243,8 @@ export class ConsoleServer {
     if (req.method !== 'POST') return this.send(res, 405, page('Method not allowed', 'Sign in with the form.'), { allow: 'GET, HEAD, POST' });
     const origin = req.headers.origin;
     if (origin !== undefined && !this.originAllowed(origin)) return this.send(res, 403, page('Forbidden', 'Cross-site request refused.'));
-    if (!(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return this.send(res, 415, page('Unsupported', 'Sign in with the form.'));
+    if (!(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded'))
+      return this.send(res, 415, page('Unsupported', 'Sign in with the form.'));
     const body = await readBodyLimited(req, MAX_LOGIN_FORM_BYTES);
     if (body === undefined) return this.send(res, 413, page('Too large', 'Sign in with the form.'));
     const typed = new URLSearchParams(body.toString('utf8')).get('code') ?? '';
@@ -254,7 +255,11 @@ export class ConsoleServer {
       this.options.logger.log('warn', 'console.wrong_code', { attempts: this.wrongCodes });
       if (this.wrongCodes >= MAX_WRONG_CODES) {
         this.forgetLoginCodes();
-        return this.loginForm(res, 403, '<p class="note bad">Too many wrong codes: every waiting code is void. Run <code>gatehouse console</code> for a new one.</p>');
+        return this.loginForm(
+          res,
+          403,
+          '<p class="note bad">Too many wrong codes: every waiting code is void. Run <code>gatehouse console</code> for a new one.</p>',
+        );
       }
       return this.loginForm(res, 403, '<p class="note bad">That code is wrong, used or expired.</p>');
     }
@@ -283,7 +288,8 @@ export class ConsoleServer {
     const type = TYPES[extname(target)];
     const info = await stat(target).catch(() => undefined);
     if (!type || !info?.isFile()) {
-      if (pathname === '/') return this.send(res, 500, page('Console not built', 'The console files are missing: run `npm run build` in the Gatehouse checkout.'));
+      if (pathname === '/')
+        return this.send(res, 500, page('Console not built', 'The console files are missing: run `npm run build` in the Gatehouse checkout.'));
       return this.send(res, 404, page('Not found', 'No such file.'));
     }
     const body = await readFile(target);

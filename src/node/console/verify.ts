@@ -26,7 +26,10 @@ function inWorker(file: string, keychainPublicKey: string | undefined): Promise<
 
 export async function verifyAudit(file: string, keychainPublicKey: string | undefined, signingNote?: string): Promise<AuditVerifyResult> {
   const started = performance.now();
-  const report = existsSync(WORKER) && WORKER.endsWith('.js') ? await inWorker(file, keychainPublicKey) : verifyAuditFile(file, keychainPublicKey ? { keychainPublicKey } : {});
+  const report =
+    existsSync(WORKER) && WORKER.endsWith('.js')
+      ? await inWorker(file, keychainPublicKey)
+      : verifyAuditFile(file, keychainPublicKey ? { keychainPublicKey } : {});
   const warnings = [...(signingNote ? [signingNote] : []), ...report.warnings];
   return {
     ok: report.ok,

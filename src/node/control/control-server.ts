@@ -4,7 +4,14 @@
  */
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { ControlEnvelopeSchema, ControlRequests, MAX_CONTROL_LINE, isControlMethod, type ControlMethod, type ControlResponse } from '../../common/control-api.js';
+import {
+  ControlEnvelopeSchema,
+  ControlRequests,
+  MAX_CONTROL_LINE,
+  isControlMethod,
+  type ControlMethod,
+  type ControlResponse,
+} from '../../common/control-api.js';
 import { GatehouseError, errorMessage } from '../../common/errors.js';
 import type { z } from 'zod';
 

@@ -94,13 +94,26 @@ export function openCatalog(deps: CatalogPartDeps): CatalogPart {
         if (seen.has(key)) continue;
         seen.add(key);
         // The fleet's baseline: the hub counts, per server and version, how many devices see each definition.
-        deps.record({ type: 'catalog.tools_seen', at, server: pkg?.catalog ?? name, detail: { version, ...(pkg ? { package: pkg.package } : {}), installedAs: name, tools } });
+        deps.record({
+          type: 'catalog.tools_seen',
+          at,
+          server: pkg?.catalog ?? name,
+          detail: { version, ...(pkg ? { package: pkg.package } : {}), installedAs: name, tools },
+        });
       }
       for (const q of quarantined()) {
         const key = `${q.server}\0${q.tool}\0${q.actual}`;
         if (drifted.has(key)) continue;
         drifted.add(key);
-        deps.record({ type: 'tool.drift', at, server: q.server, kind: 'tool', name: q.tool, reason: 'its definition differs from the pin in the signed catalogue: quarantined (hidden and refused) until a bundle pins it', detail: { expected: q.expected, actual: q.actual } });
+        deps.record({
+          type: 'tool.drift',
+          at,
+          server: q.server,
+          kind: 'tool',
+          name: q.tool,
+          reason: 'its definition differs from the pin in the signed catalogue: quarantined (hidden and refused) until a bundle pins it',
+          detail: { expected: q.expected, actual: q.actual },
+        });
         deps.logger.log('warn', 'catalog.quarantined', { server: q.server, tool: q.tool, expected: q.expected, actual: q.actual });
       }
     },

@@ -103,7 +103,9 @@ export function controlHandlers(deps: ControlDeps): ControlHandlers {
     'identity.logout': async () => {
       if (!deps.session) throw new GatehouseError('no_identity_provider', 'no identity provider is configured; calls are made as the OS user');
       // The user's remote sign-ins go first, while they are still the user the tokens belong to.
-      await deps.upstreamAuth.signOutAll('signed out of Gatehouse').catch((error: unknown) => logger.log('warn', 'upstream_auth.sign_out_failed', { error: String(error) }));
+      await deps.upstreamAuth
+        .signOutAll('signed out of Gatehouse')
+        .catch((error: unknown) => logger.log('warn', 'upstream_auth.sign_out_failed', { error: String(error) }));
       return deps.session.logout();
     },
     'servers.login': async ({ name }) => {
@@ -140,8 +142,19 @@ export function controlHandlers(deps: ControlDeps): ControlHandlers {
     'clients.setup': async ({ client, dryRun }) => {
       const result = await setupClient(deps.clients, client, { dryRun });
       if (!dryRun) logger.log('info', 'clients.setup', { client, file: result.file, changed: result.changed, check: result.check?.ok });
-      const check = result.check ? (result.check.ok ? { ok: true as const, ms: result.check.ms, pairing: result.check.pairing } : { ok: false as const, reason: result.check.reason }) : undefined;
-      return { client, file: result.file, changed: result.changed, ...(result.diff ? { diff: result.diff } : {}), command: [result.launch.command, ...result.launch.args], ...(check ? { check } : {}) };
+      const check = result.check
+        ? result.check.ok
+          ? { ok: true as const, ms: result.check.ms, pairing: result.check.pairing }
+          : { ok: false as const, reason: result.check.reason }
+        : undefined;
+      return {
+        client,
+        file: result.file,
+        changed: result.changed,
+        ...(result.diff ? { diff: result.diff } : {}),
+        command: [result.launch.command, ...result.launch.args],
+        ...(check ? { check } : {}),
+      };
     },
     'clients.import': async ({ client }) => {
       // Gatehouse's config must be readable before anything is added to it; its servers are compared as written.
@@ -155,11 +168,20 @@ export function controlHandlers(deps: ControlDeps): ControlHandlers {
         ...(policy.mode === 'unmanaged' ? {} : { managed: { servers: policy.servers } }),
       });
       const { plan } = result;
-      logger.log('info', 'clients.import', { client, moved: plan.moved.map((m) => m.server), secrets: plan.secrets.map((s) => s.name), leftAlone: plan.leftAlone.length });
+      logger.log('info', 'clients.import', {
+        client,
+        moved: plan.moved.map((m) => m.server),
+        secrets: plan.secrets.map((s) => s.name),
+        leftAlone: plan.leftAlone.length,
+      });
       if (plan.secrets.length > 0 || Object.keys(plan.add).length > 0) await deps.reload();
       await deps.catalog.scanShadows();
       deps.changed?.(['servers', 'secrets']);
-      const check = result.check ? (result.check.ok ? { ok: true as const, ms: result.check.ms, pairing: result.check.pairing } : { ok: false as const, reason: result.check.reason }) : undefined;
+      const check = result.check
+        ? result.check.ok
+          ? { ok: true as const, ms: result.check.ms, pairing: result.check.pairing }
+          : { ok: false as const, reason: result.check.reason }
+        : undefined;
       const file = result.changes[1]?.file ?? '';
       return { client, file, moved: plan.moved, secrets: plan.secrets.map((s) => s.name), leftAlone: plan.leftAlone, ...(check ? { check } : {}) };
     },

@@ -98,7 +98,10 @@ export function openHumanChannel(options: HumanOptions & { logger: Logger; notif
         await page.listen();
       } catch (error) {
         const port = options.pagePort;
-        throw new GatehouseError('port_in_use', `the question page cannot listen on 127.0.0.1:${port} (${errorMessage(error)}); free the port or change humanPage.port`);
+        throw new GatehouseError(
+          'port_in_use',
+          `the question page cannot listen on 127.0.0.1:${port} (${errorMessage(error)}); free the port or change humanPage.port`,
+        );
       }
     },
     close: async () => {

@@ -28,7 +28,10 @@ export const HelloSchema = z
     claim: z.string().min(16).max(100).optional(),
   })
   .strict()
-  .refine((h) => !(h.server !== undefined && h.view === 'search'), { message: 'a single-server view cannot also be the search view; choose one', path: ['view'] });
+  .refine((h) => !(h.server !== undefined && h.view === 'search'), {
+    message: 'a single-server view cannot also be the search view; choose one',
+    path: ['view'],
+  });
 export type Hello = z.infer<typeof HelloSchema>;
 
 export type HelloReply =
@@ -39,7 +42,14 @@ export type HelloReply =
    * lines below follows on the same connection when the person has answered. `notice`: why this
    * caller can do nothing yet (not signed in, no role), for the bridge's stderr.
    */
-  | { gatehouse: 'welcome'; version: number; session: string; credential?: string; pairing?: { code: string; deadline: string; where?: string }; notice?: string }
+  | {
+      gatehouse: 'welcome';
+      version: number;
+      session: string;
+      credential?: string;
+      pairing?: { code: string; deadline: string; where?: string };
+      notice?: string;
+    }
   | { gatehouse: 'refused'; version: number; reason: string };
 
 /**

@@ -167,7 +167,8 @@ export class HttpListener {
     this.evicted++;
     this.connections.delete(victim);
     victim.destroy();
-    if (this.evicted === 1 || this.evicted % 1000 === 0) this.options.logger.log('warn', 'http.connection_limit', { maxConnections: cap, closed: this.evicted });
+    if (this.evicted === 1 || this.evicted % 1000 === 0)
+      this.options.logger.log('warn', 'http.connection_limit', { maxConnections: cap, closed: this.evicted });
   }
 
   /** Marks a connection as serving a request until the response is done or the connection closes. */
@@ -207,9 +208,17 @@ export class HttpListener {
     if (!principal) {
       res.setHeader(
         'WWW-Authenticate',
-        this.options.oauth ? `Bearer realm="gatehouse", resource_metadata="${this.options.oauth.resourceMetadataUrl(this.url, url.pathname)}"` : 'Bearer realm="gatehouse"',
+        this.options.oauth
+          ? `Bearer realm="gatehouse", resource_metadata="${this.options.oauth.resourceMetadataUrl(this.url, url.pathname)}"`
+          : 'Bearer realm="gatehouse"',
       );
-      return refuse(req, res, 401, RpcErrorCode.Unauthorized, bearer ? 'Unauthorized: unknown or revoked client token' : 'Unauthorized: a client bearer token is required');
+      return refuse(
+        req,
+        res,
+        401,
+        RpcErrorCode.Unauthorized,
+        bearer ? 'Unauthorized: unknown or revoked client token' : 'Unauthorized: a client bearer token is required',
+      );
     }
     // Only a client with a credential learns which servers are configured.
     if (serverName !== undefined && (serverName === null || !SERVER_NAME_PATTERN.test(serverName) || !this.options.serverExists(serverName, principal))) {
@@ -266,7 +275,14 @@ export class HttpListener {
   }
 
   /** 2025-era traffic: one session per client `initialize`, served on Node's objects by its own transport. */
-  private async serveLegacy(req: IncomingMessage, res: ServerResponse, parsed: unknown, principal: Principal, scope: Scope, requestedView: ToolView | undefined): Promise<void> {
+  private async serveLegacy(
+    req: IncomingMessage,
+    res: ServerResponse,
+    parsed: unknown,
+    principal: Principal,
+    scope: Scope,
+    requestedView: ToolView | undefined,
+  ): Promise<void> {
     const authInfo: AuthInfo = { token: 'verified', clientId: principal.client.id, scopes: [], extra: { principal } };
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {
@@ -405,7 +421,6 @@ function toHeaders(req: IncomingMessage): Headers {
   }
   return headers;
 }
-
 
 function jsonError(res: ServerResponse, status: number, id: string | number | null, code: number, message: string): void {
   res.statusCode = status;

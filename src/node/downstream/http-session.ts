@@ -12,7 +12,14 @@
  * the session's one GET stream, when the client holds one open.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isJsonContentType, SUPPORTED_PROTOCOL_VERSIONS, type AuthInfo, type JSONRPCMessage, type Transport, type TransportSendOptions } from '@modelcontextprotocol/server';
+import {
+  isJsonContentType,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  type AuthInfo,
+  type JSONRPCMessage,
+  type Transport,
+  type TransportSendOptions,
+} from '@modelcontextprotocol/server';
 import { RpcErrorCode } from '../../common/errors.js';
 import { serializeMessage } from './wire-json.js';
 
@@ -84,10 +91,12 @@ export class HttpSessionTransport implements Transport {
     if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
       return this.error(res, 406, -32000, 'Not Acceptable: Client must accept both application/json and text/event-stream');
     }
-    if (!isJsonContentType(header(req, 'content-type') ?? null)) return this.error(res, 415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
+    if (!isJsonContentType(header(req, 'content-type') ?? null))
+      return this.error(res, 415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
     if (Array.isArray(body) && body.length > MAX_BATCH) return this.error(res, 400, -32600, `Invalid Request: Batch must not exceed ${MAX_BATCH} messages`);
     const messages = Array.isArray(body) ? body : [body];
-    if (messages.length === 0 || !messages.every(isJsonRpcMessage)) return this.error(res, 400, RpcErrorCode.ParseError, 'Parse error: Invalid JSON-RPC message');
+    if (messages.length === 0 || !messages.every(isJsonRpcMessage))
+      return this.error(res, 400, RpcErrorCode.ParseError, 'Parse error: Invalid JSON-RPC message');
     const opening = messages.some((m) => (m as { method?: unknown }).method === 'initialize' && 'id' in m);
     if (opening) {
       if (this.initialized) return this.error(res, 400, -32600, 'Invalid Request: Server already initialized');
@@ -122,7 +131,8 @@ export class HttpSessionTransport implements Transport {
   }
 
   private get(req: IncomingMessage, res: ServerResponse): void {
-    if (!(header(req, 'accept') ?? '').includes('text/event-stream')) return this.error(res, 406, -32000, 'Not Acceptable: Client must accept text/event-stream');
+    if (!(header(req, 'accept') ?? '').includes('text/event-stream'))
+      return this.error(res, 406, -32000, 'Not Acceptable: Client must accept text/event-stream');
     const refused = this.checkSession(req);
     if (refused) return this.error(res, refused.status, refused.code, refused.message);
     if (this.standalone) return this.error(res, 409, -32000, 'Conflict: Only one SSE stream is allowed per session');

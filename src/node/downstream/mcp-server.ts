@@ -106,7 +106,10 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
   const { scope } = session;
   // Read at each request: a pending session's principal is replaced once the person pairs the client.
   const who = (): Principal => session.principal;
-  const base = server.setRequestHandler.bind(server) as unknown as (method: string, handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>) => void;
+  const base = server.setRequestHandler.bind(server) as unknown as (
+    method: string,
+    handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>,
+  ) => void;
   /** While pairing is pending, lists are empty and everything else is refused with where to answer; once refused, everything is. */
   const on = (method: string, handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>, whilePending?: () => unknown): void =>
     base(method, async (request, ctx) => {
@@ -122,24 +125,45 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
   if (pending) {
     // A 2025-era client hears where to answer in its log too (it may not show the instructions).
     server.oninitialized = () => {
-      if (session.pairing?.state === 'pending') void server.sendLoggingMessage({ level: 'warning', logger: 'gatehouse', data: pendingPairingText(session.pairing) }).catch(() => undefined);
+      if (session.pairing?.state === 'pending')
+        void server.sendLoggingMessage({ level: 'warning', logger: 'gatehouse', data: pendingPairingText(session.pairing) }).catch(() => undefined);
     };
   }
 
   // The filter runs on every list; each item's JSON is kept between lists (wire-json.ts).
-  on('tools/list', async () => ({ tools: withKeptJson(search ? search.listTools(who(), session.view!.pinned) : gateway.listTools(who(), scope)) }), () => ({ tools: [] }));
-  on('prompts/list', async () => ({ prompts: gateway.listPrompts(who(), scope) }), () => ({ prompts: [] }));
-  on('resources/list', async () => ({ resources: gateway.listResources(who(), scope) }), () => ({ resources: [] }));
-  on('resources/templates/list', async () => ({ resourceTemplates: gateway.listResourceTemplates(who(), scope) }), () => ({ resourceTemplates: [] }));
+  on(
+    'tools/list',
+    async () => ({ tools: withKeptJson(search ? search.listTools(who(), session.view!.pinned) : gateway.listTools(who(), scope)) }),
+    () => ({ tools: [] }),
+  );
+  on(
+    'prompts/list',
+    async () => ({ prompts: gateway.listPrompts(who(), scope) }),
+    () => ({ prompts: [] }),
+  );
+  on(
+    'resources/list',
+    async () => ({ resources: gateway.listResources(who(), scope) }),
+    () => ({ resources: [] }),
+  );
+  on(
+    'resources/templates/list',
+    async () => ({ resourceTemplates: gateway.listResourceTemplates(who(), scope) }),
+    () => ({ resourceTemplates: [] }),
+  );
 
-  on('logging/setLevel', async (request) => {
-    const level = stringParam(request.params ?? {}, 'level');
-    if (!(MCP_LOG_LEVELS as readonly string[]).includes(level)) {
-      throw new ProtocolError(RpcErrorCode.InvalidParams, `params.level must be one of ${MCP_LOG_LEVELS.join(', ')}`);
-    }
-    session.logLevel = level as McpLogLevel;
-    return {};
-  }, () => ({}));
+  on(
+    'logging/setLevel',
+    async (request) => {
+      const level = stringParam(request.params ?? {}, 'level');
+      if (!(MCP_LOG_LEVELS as readonly string[]).includes(level)) {
+        throw new ProtocolError(RpcErrorCode.InvalidParams, `params.level must be one of ${MCP_LOG_LEVELS.join(', ')}`);
+      }
+      session.logLevel = level as McpLogLevel;
+      return {};
+    },
+    () => ({}),
+  );
 
   on('tools/call', async (request, ctx) => {
     session.onCall?.();
@@ -202,10 +226,14 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     session.subscriptions?.add(uri);
     return {};
   });
-  on('resources/unsubscribe', async (request) => {
-    session.subscriptions?.delete(stringParam(request.params ?? {}, 'uri'));
-    return {};
-  }, () => ({}));
+  on(
+    'resources/unsubscribe',
+    async (request) => {
+      session.subscriptions?.delete(stringParam(request.params ?? {}, 'uri'));
+      return {};
+    },
+    () => ({}),
+  );
   return server;
 }
 

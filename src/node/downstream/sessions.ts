@@ -102,7 +102,9 @@ export class SessionHost {
       void Promise.resolve(server.sendPromptListChanged()).catch(() => undefined);
       void Promise.resolve(server.sendResourceListChanged()).catch(() => undefined);
       if (session.era === 'legacy') {
-        void server.sendLoggingMessage({ level: 'notice', logger: 'gatehouse', data: `Gatehouse: "${principal.client.name}" is paired; its tools are available now.` }).catch(() => undefined);
+        void server
+          .sendLoggingMessage({ level: 'notice', logger: 'gatehouse', data: `Gatehouse: "${principal.client.name}" is paired; its tools are available now.` })
+          .catch(() => undefined);
       }
     }
   }
@@ -111,7 +113,8 @@ export class SessionHost {
   pairingRefused(session: LiveSession, code: string, reason: string): void {
     session.pairing = { state: 'refused', code, reason };
     if (session.era !== 'legacy') return;
-    for (const server of session.servers) void server.sendLoggingMessage({ level: 'error', logger: 'gatehouse', data: `Gatehouse: ${reason}` }).catch(() => undefined);
+    for (const server of session.servers)
+      void server.sendLoggingMessage({ level: 'error', logger: 'gatehouse', data: `Gatehouse: ${reason}` }).catch(() => undefined);
   }
 
   close(session: LiveSession): void {

@@ -138,7 +138,12 @@ export class SocketListener {
       // Answered at once, so that no client times out while a person decides; the session sees nothing until then.
       const where = this.options.pairingWhere?.() ?? 'the Gatehouse pairing page';
       session.pairing = { state: 'pending', client: hello.client, code: auth.code, deadline: new Date(auth.deadline).toISOString(), where };
-      welcome = { gatehouse: 'welcome', version: HELLO_VERSION, session: session.id, pairing: { code: auth.code, deadline: new Date(auth.deadline).toISOString(), where } };
+      welcome = {
+        gatehouse: 'welcome',
+        version: HELLO_VERSION,
+        session: session.id,
+        pairing: { code: auth.code, deadline: new Date(auth.deadline).toISOString(), where },
+      };
       const detach = auth.attach({
         alive: () => !socket.destroyed && socket.writable,
         deliver: (outcome) => {

@@ -20,18 +20,16 @@ export function newCode(): string {
 /** A typed code in its canonical form, or undefined when it cannot be one. */
 export function normalizeCode(typed: string): string | undefined {
   if (typed.length > 64) return undefined;
-  const canonical = typed
-    .toUpperCase()
-    .replace(/[\s-]/g, '')
-    .replace(/O/g, '0')
-    .replace(/[IL]/g, '1');
+  const canonical = typed.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
   if (canonical.length !== LENGTH || [...canonical].some((c) => !ALPHABET.includes(c))) return undefined;
   return canonical;
 }
 
 /** What is kept of a code once it is shown: its hash (the comparison needs nothing more). */
 export function codeHash(code: string): Buffer {
-  return createHash('sha256').update(normalizeCode(code) ?? '', 'utf8').digest();
+  return createHash('sha256')
+    .update(normalizeCode(code) ?? '', 'utf8')
+    .digest();
 }
 
 /** Whether a typed code is the one whose hash is kept, in constant time. */

@@ -32,8 +32,8 @@ export function openDoors(facts: DoorFacts): Door[] {
       id: 'ptrace',
       risk:
         ptrace === undefined
-          ? 'the kernel has no Yama module, so any process of yours may read Gatehouse\'s memory (ptrace), question codes included'
-          : 'kernel.yama.ptrace_scope is 0, so any process of yours may read Gatehouse\'s memory (ptrace), question codes included',
+          ? "the kernel has no Yama module, so any process of yours may read Gatehouse's memory (ptrace), question codes included"
+          : "kernel.yama.ptrace_scope is 0, so any process of yours may read Gatehouse's memory (ptrace), question codes included",
       fix: 'set kernel.yama.ptrace_scope=1 (or higher): sysctl -w kernel.yama.ptrace_scope=1, and in /etc/sysctl.d/ to keep it',
     });
   }
@@ -44,11 +44,11 @@ export function openDoors(facts: DoorFacts): Door[] {
         id: 'tiocsti',
         risk:
           tiocsti === undefined
-            ? 'this kernel (before 6.2) lets a process that shares the daemon\'s terminal type into it (TIOCSTI) and so answer its questions'
-            : 'dev.tty.legacy_tiocsti is 1, so a process that shares the daemon\'s terminal can type into it (TIOCSTI) and answer its questions',
+            ? "this kernel (before 6.2) lets a process that shares the daemon's terminal type into it (TIOCSTI) and so answer its questions"
+            : "dev.tty.legacy_tiocsti is 1, so a process that shares the daemon's terminal can type into it (TIOCSTI) and answer its questions",
         fix:
           tiocsti === undefined
-            ? 'run nothing else in the daemon\'s terminal, or answer in the desktop app'
+            ? "run nothing else in the daemon's terminal, or answer in the desktop app"
             : 'set dev.tty.legacy_tiocsti=0 (sysctl), or answer in the desktop app',
       });
     }
@@ -65,7 +65,7 @@ export function openDoors(facts: DoorFacts): Door[] {
     doors.push({
       id: 'x11',
       risk: 'an X11 session lets any process of yours read other windows and send them synthetic input',
-      fix: 'use a Wayland session, where clients cannot read or drive each other\'s windows',
+      fix: "use a Wayland session, where clients cannot read or drive each other's windows",
     });
   }
   return doors;

@@ -34,7 +34,6 @@ button.primary{background:var(--accent);color:var(--accent-text);border-color:va
 .left{height:6px;border-radius:3px;background:var(--accent);transform-origin:left;animation:left linear forwards;margin-top:1rem}
 @keyframes left{from{transform:scaleX(1)}to{transform:scaleX(0)}}@media (prefers-reduced-motion:reduce){.left{animation:none}}`;
 
-
 /** Sends one page; `html` is the body below the title, already escaped. */
 export function sendFormPage(res: ServerResponse, status: number, title: string, html: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, {

@@ -129,7 +129,12 @@ export class QuestionPage {
     const match = /^\/q\/([A-Za-z0-9_-]{16})$/.exec(pathname);
     const entry = match ? this.entries.get(match[1]!) : undefined;
     if (!entry) {
-      return this.page(res, 404, 'Nothing to answer', '<p>This question is not waiting for an answer (it was answered, it expired, or the address is wrong).</p>');
+      return this.page(
+        res,
+        404,
+        'Nothing to answer',
+        '<p>This question is not waiting for an answer (it was answered, it expired, or the address is wrong).</p>',
+      );
     }
     if (entry.wrong >= MAX_CODE_ATTEMPTS) return this.locked(res);
     if (req.method === 'GET' || req.method === 'HEAD') return this.page(res, 200, 'Gatehouse asks you something', this.codeForm(entry));
@@ -157,7 +162,12 @@ export class QuestionPage {
         return this.locked(res);
       }
       const left = MAX_CODE_ATTEMPTS - entry.wrong;
-      return this.page(res, 403, 'That is not the code', `<p class="note bad">That is not the code. ${left} more ${left === 1 ? 'try' : 'tries'}.</p>${this.codeForm(entry)}`);
+      return this.page(
+        res,
+        403,
+        'That is not the code',
+        `<p class="note bad">That is not the code. ${left} more ${left === 1 ? 'try' : 'tries'}.</p>${this.codeForm(entry)}`,
+      );
     }
     const token = randomBytes(24).toString('base64url');
     entry.formToken = sha256(token);
@@ -171,15 +181,22 @@ export class QuestionPage {
       return this.page(res, 403, 'Type the code first', `<p class="note bad">This form is stale or was not opened with the code.</p>${this.codeForm(entry)}`);
     }
     const answer = answerFrom(entry, form);
-    if ('error' in answer) return this.page(res, 400, 'Not answered yet', `<p class="note bad">${escapeHtml(answer.error)}</p>${this.questionForm(entry, token)}`);
+    if ('error' in answer)
+      return this.page(res, 400, 'Not answered yet', `<p class="note bad">${escapeHtml(answer.error)}</p>${this.questionForm(entry, token)}`);
     const result = entry.respond(answer.answer);
     if (!result.ok) {
-      if (result.code === 'invalid_answer') return this.page(res, 400, 'Not answered yet', `<p class="note bad">${escapeHtml(result.message)}</p>${this.questionForm(entry, token)}`);
+      if (result.code === 'invalid_answer')
+        return this.page(res, 400, 'Not answered yet', `<p class="note bad">${escapeHtml(result.message)}</p>${this.questionForm(entry, token)}`);
       return this.page(res, 409, 'Nothing to answer', `<p>${escapeHtml(result.message)}</p>`);
     }
     entry.formToken = undefined;
     const approved = answer.answer.decision === 'approve';
-    return this.page(res, 200, approved ? 'Approved' : 'Declined', `<p class="note ${approved ? 'ok' : ''}">Your answer was recorded. You can close this tab.</p>`);
+    return this.page(
+      res,
+      200,
+      approved ? 'Approved' : 'Declined',
+      `<p class="note ${approved ? 'ok' : ''}">Your answer was recorded. You can close this tab.</p>`,
+    );
   }
 
   private locked(res: ServerResponse): void {
@@ -204,9 +221,7 @@ export class QuestionPage {
   private questionForm(entry: Entry, token: string): string {
     const q = entry.desk.question;
     const facts = `<dl>${q.facts.map((f) => `<dt>${escapeHtml(f.label)}</dt><dd>${escapeHtml(f.value)}</dd>`).join('')}</dl>`;
-    const code = q.code
-      ? `<p>Check that the client shows the same code: <span class="code">${escapeHtml(q.code)}</span>. If it does not, decline.</p>`
-      : '';
+    const code = q.code ? `<p>Check that the client shows the same code: <span class="code">${escapeHtml(q.code)}</span>. If it does not, decline.</p>` : '';
     let choices = '';
     if (q.scope) {
       const servers = q.scope.servers
@@ -228,7 +243,9 @@ export class QuestionPage {
         `<p><label>Credential valid for <select name="expiry">${expiry}</select></label></p>`;
     } else if (q.choices) {
       const radios = q.choices
-        .map((c, i) => `<p><label><input type="radio" name="choice" value="${escapeHtml(c.id)}"${i === 0 ? ' checked' : ''}> ${escapeHtml(c.label)}</label></p>`)
+        .map(
+          (c, i) => `<p><label><input type="radio" name="choice" value="${escapeHtml(c.id)}"${i === 0 ? ' checked' : ''}> ${escapeHtml(c.label)}</label></p>`,
+        )
         .join('');
       choices = `<fieldset><legend>Answer</legend>${radios}</fieldset>`;
     }
@@ -260,7 +277,9 @@ function answerFrom(entry: Entry, form: URLSearchParams): { answer: QuestionAnsw
     if (kind !== 'all' && kind !== 'read-only' && kind !== 'listed') return { error: 'choose what the client may do' };
     const expiryDays = Number(form.get('expiry') ?? q.scope.expiryDays[0]);
     if (!Number.isInteger(expiryDays)) return { error: 'choose one of the offered lifetimes' };
-    return { answer: { decision: 'approve', scope: { kind, servers: [...new Set(form.getAll('server'))], tools: [...new Set(form.getAll('tool'))], expiryDays } } };
+    return {
+      answer: { decision: 'approve', scope: { kind, servers: [...new Set(form.getAll('server'))], tools: [...new Set(form.getAll('tool'))], expiryDays } },
+    };
   }
   const choice = form.get('choice');
   return { answer: { decision: 'approve', ...(choice !== null ? { choice } : {}) } };

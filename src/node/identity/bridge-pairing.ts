@@ -79,7 +79,11 @@ export class BridgePairings {
     const approved = this.approved.get(client);
     if (approved) {
       if (!sameClaim(approved.claimHash, claimHash)) {
-        return { kind: 'refused', code: 'pairing_refused', reason: `the pairing of "${client}" was approved and waits for the bridge that asked for it; start that client again` };
+        return {
+          kind: 'refused',
+          code: 'pairing_refused',
+          reason: `the pairing of "${client}" was approved and waits for the bridge that asked for it; start that client again`,
+        };
       }
       this.dropApproved(client);
       const issued = this.pairing.issue(approved.approval);
@@ -87,7 +91,8 @@ export class BridgePairings {
     }
     const waiting = this.asking.get(client);
     if (waiting) {
-      if (!sameClaim(waiting.claimHash, claimHash)) return { kind: 'refused', code: 'pairing_refused', reason: `a pairing request for "${client}" is already waiting for an answer` };
+      if (!sameClaim(waiting.claimHash, claimHash))
+        return { kind: 'refused', code: 'pairing_refused', reason: `a pairing request for "${client}" is already waiting for an answer` };
       return { kind: 'pending', code: waiting.code, deadline: waiting.deadline, attach: (w) => this.attach(waiting, w) };
     }
     return this.ask(client, claimHash, request.about);
@@ -101,7 +106,12 @@ export class BridgePairings {
   private async ask(client: string, claimHash: Buffer | undefined, about: string | undefined): Promise<BridgeStart> {
     let asked!: (value: { code: string; deadline: number }) => void;
     const reached = new Promise<{ code: string; deadline: number }>((resolve) => (asked = resolve));
-    const answer = this.pairing.ask({ client, via: 'socket', ...(about !== undefined ? { about } : {}), onCode: (code, deadline) => asked({ code, deadline }) });
+    const answer = this.pairing.ask({
+      client,
+      via: 'socket',
+      ...(about !== undefined ? { about } : {}),
+      onCode: (code, deadline) => asked({ code, deadline }),
+    });
     // The question reached the person (the bridge can say so), or it ended at once (nobody can be asked, a bad name).
     const first = await Promise.race([reached, answer.then((result) => ({ result }))]);
     if ('result' in first) {
@@ -132,7 +142,9 @@ export class BridgePairings {
     }
     if (waiters.length > 0) {
       const issued = this.pairing.issue(result);
-      const outcome: BridgeOutcome = issued.ok ? { ok: true, token: issued.token, record: issued.record } : { ok: false, code: issued.code, reason: issued.reason };
+      const outcome: BridgeOutcome = issued.ok
+        ? { ok: true, token: issued.token, record: issued.record }
+        : { ok: false, code: issued.code, reason: issued.reason };
       // Every bridge of this client that waits gets the same credential (they keep it under the same item).
       for (const waiter of waiters) waiter.deliver(outcome);
       return;
@@ -144,7 +156,10 @@ export class BridgePairings {
     const release = this.pairing.hold(client);
     const timer = setTimeout(() => {
       this.dropApproved(client);
-      this.logger.log('info', 'pairing.unclaimed', { client, reason: `no bridge picked the approval up within ${Math.round(this.claimWindowMs / 60_000)} minutes` });
+      this.logger.log('info', 'pairing.unclaimed', {
+        client,
+        reason: `no bridge picked the approval up within ${Math.round(this.claimWindowMs / 60_000)} minutes`,
+      });
     }, this.claimWindowMs);
     timer.unref();
     this.approved.set(client, { claimHash: entry.claimHash, approval: result, release, timer });

@@ -29,7 +29,13 @@ export interface ClientMetadataPolicy {
   maxRedirects: number;
 }
 
-export const DEFAULT_METADATA_POLICY: ClientMetadataPolicy = { allowLoopbackHttp: false, allowPrivateAddresses: false, timeoutMs: 5000, maxBytes: 16 * 1024, maxRedirects: 3 };
+export const DEFAULT_METADATA_POLICY: ClientMetadataPolicy = {
+  allowLoopbackHttp: false,
+  allowPrivateAddresses: false,
+  timeoutMs: 5000,
+  maxBytes: 16 * 1024,
+  maxRedirects: 3,
+};
 
 export interface ClientMetadataDocument {
   clientId: string;
@@ -40,10 +46,35 @@ export interface ClientMetadataDocument {
 /** Addresses never fetched unless private addresses are allowed (RFC 6890 special-purpose ranges). */
 const SPECIAL = new BlockList();
 for (const [net, bits] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.0.2.0', 24],
-  ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) SPECIAL.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [['::', 128], ['::1', 128], ['::ffff:0:0', 96], ['64:ff9b::', 96], ['100::', 64], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) SPECIAL.addSubnet(net, bits, 'ipv6');
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.88.99.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  SPECIAL.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::', 128],
+  ['::1', 128],
+  ['::ffff:0:0', 96],
+  ['64:ff9b::', 96],
+  ['100::', 64],
+  ['2001:db8::', 32],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const)
+  SPECIAL.addSubnet(net, bits, 'ipv6');
 const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
 LOOPBACK.addAddress('::1', 'ipv6');
@@ -129,7 +160,8 @@ function checkDocument(doc: unknown, clientId: string, acceptableRedirect: (uri:
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw refused(clientId, 'the document is not a JSON object');
   const d = doc as Record<string, unknown>;
   if (d.client_id !== clientId) throw refused(clientId, 'the document names another client_id than its own address');
-  if ('client_secret' in d || 'client_secret_expires_at' in d) throw refused(clientId, 'the document carries a client secret, which a public document must not');
+  if ('client_secret' in d || 'client_secret_expires_at' in d)
+    throw refused(clientId, 'the document carries a client secret, which a public document must not');
   const method = d.token_endpoint_auth_method ?? 'none';
   if (method !== 'none') throw refused(clientId, `Gatehouse accepts public clients only (token_endpoint_auth_method "none"), not "${clip(String(method))}"`);
   const uris = d.redirect_uris;
@@ -168,34 +200,38 @@ function get(url: URL, policy: ClientMetadataPolicy, deadline: number, resolve: 
   if (remaining <= 0) return Promise.reject(refused(url.href, `no answer within ${policy.timeoutMs} ms`));
   return new Promise<Answer>((resolvePromise, reject) => {
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(url, { method: 'GET', lookup, headers: { accept: 'application/json', 'user-agent': 'Gatehouse' }, timeout: remaining }, (res: IncomingMessage) => {
-      const declared = Number(res.headers['content-length'] ?? NaN);
-      if (Number.isFinite(declared) && declared > policy.maxBytes) {
-        req.destroy();
-        reject(refused(url.href, `the answer is ${declared} bytes, over the ${policy.maxBytes}-byte limit`));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > policy.maxBytes) {
+    const req = send(
+      url,
+      { method: 'GET', lookup, headers: { accept: 'application/json', 'user-agent': 'Gatehouse' }, timeout: remaining },
+      (res: IncomingMessage) => {
+        const declared = Number(res.headers['content-length'] ?? NaN);
+        if (Number.isFinite(declared) && declared > policy.maxBytes) {
           req.destroy();
-          reject(refused(url.href, `the answer is over the ${policy.maxBytes}-byte limit`));
+          reject(refused(url.href, `the answer is ${declared} bytes, over the ${policy.maxBytes}-byte limit`));
           return;
         }
-        chunks.push(chunk);
-      });
-      res.on('end', () =>
-        resolvePromise({
-          status: res.statusCode ?? 0,
-          location: typeof res.headers.location === 'string' ? res.headers.location : undefined,
-          contentType: String(res.headers['content-type'] ?? ''),
-          body: Buffer.concat(chunks),
-        }),
-      );
-      res.on('error', (error) => reject(refused(url.href, errorMessage(error))));
-    });
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > policy.maxBytes) {
+            req.destroy();
+            reject(refused(url.href, `the answer is over the ${policy.maxBytes}-byte limit`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () =>
+          resolvePromise({
+            status: res.statusCode ?? 0,
+            location: typeof res.headers.location === 'string' ? res.headers.location : undefined,
+            contentType: String(res.headers['content-type'] ?? ''),
+            body: Buffer.concat(chunks),
+          }),
+        );
+        res.on('error', (error) => reject(refused(url.href, errorMessage(error))));
+      },
+    );
     const timer = setTimeout(() => {
       req.destroy();
       reject(refused(url.href, `no answer within ${policy.timeoutMs} ms`));
@@ -214,7 +250,10 @@ function get(url: URL, policy: ClientMetadataPolicy, deadline: number, resolve: 
 export class ClientMetadataCache {
   private readonly entries = new Map<string, { doc: ClientMetadataDocument; until: number }>();
 
-  constructor(private readonly ttlMs = 5 * 60_000, private readonly max = 50) {}
+  constructor(
+    private readonly ttlMs = 5 * 60_000,
+    private readonly max = 50,
+  ) {}
 
   get(clientId: string, now = Date.now()): ClientMetadataDocument | undefined {
     const hit = this.entries.get(clientId);

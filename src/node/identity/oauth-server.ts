@@ -101,8 +101,18 @@ function s256(verifier: string): string {
 
 /** A Gatehouse client name from what the client calls itself, with a short tag of its id (a metadata document's address is hashed). */
 function clientNameFrom(requested: unknown, clientId: string): string {
-  const tag = /^https?:/.test(clientId) ? createHash('sha256').update(clientId).digest('base64url').replace(/[^A-Za-z0-9]/g, '').slice(0, 6) : clientId.slice(0, 6);
-  const base = (typeof requested === 'string' ? requested : 'oauth-client').replace(/[^A-Za-z0-9 ._-]/g, '').trim().slice(0, 48) || 'oauth-client';
+  const tag = /^https?:/.test(clientId)
+    ? createHash('sha256')
+        .update(clientId)
+        .digest('base64url')
+        .replace(/[^A-Za-z0-9]/g, '')
+        .slice(0, 6)
+    : clientId.slice(0, 6);
+  const base =
+    (typeof requested === 'string' ? requested : 'oauth-client')
+      .replace(/[^A-Za-z0-9 ._-]/g, '')
+      .trim()
+      .slice(0, 48) || 'oauth-client';
   const name = `${base} ${tag}`;
   return CLIENT_NAME_PATTERN.test(name) ? name : `oauth-client ${tag}`;
 }
@@ -194,7 +204,9 @@ export class OAuthServer {
       'cache-control': 'no-store',
     });
     const meta = refresh ? `<meta http-equiv="refresh" content="2;url=${escapeHtml(refresh)}">` : '';
-    res.end(`<!doctype html><html><head><meta charset="utf-8">${meta}<title>${escapeHtml(title)}</title></head><body style="font:15px system-ui;max-width:40em;margin:2em auto"><h1>${escapeHtml(title)}</h1>${html}</body></html>`);
+    res.end(
+      `<!doctype html><html><head><meta charset="utf-8">${meta}<title>${escapeHtml(title)}</title></head><body style="font:15px system-ui;max-width:40em;margin:2em auto"><h1>${escapeHtml(title)}</h1>${html}</body></html>`,
+    );
     return true;
   }
 
@@ -209,13 +221,30 @@ export class OAuthServer {
       return this.json(res, 400, { error: 'invalid_client_metadata', error_description: 'the body must be a JSON object' });
     }
     const uris = meta.redirect_uris;
-    if (!Array.isArray(uris) || uris.length === 0 || uris.length > 10 || !uris.every((u) => typeof u === 'string' && u.length <= 2000 && acceptableRedirect(u))) {
-      return this.json(res, 400, { error: 'invalid_redirect_uri', error_description: 'redirect_uris must be http://127.0.0.1 (any port), https:// or private-use scheme addresses without fragments' });
+    if (
+      !Array.isArray(uris) ||
+      uris.length === 0 ||
+      uris.length > 10 ||
+      !uris.every((u) => typeof u === 'string' && u.length <= 2000 && acceptableRedirect(u))
+    ) {
+      return this.json(res, 400, {
+        error: 'invalid_redirect_uri',
+        error_description: 'redirect_uris must be http://127.0.0.1 (any port), https:// or private-use scheme addresses without fragments',
+      });
     }
     const method = meta.token_endpoint_auth_method ?? 'none';
-    if (method !== 'none') return this.json(res, 400, { error: 'invalid_client_metadata', error_description: 'only public clients (token_endpoint_auth_method "none") with PKCE are supported' });
+    if (method !== 'none')
+      return this.json(res, 400, {
+        error: 'invalid_client_metadata',
+        error_description: 'only public clients (token_endpoint_auth_method "none") with PKCE are supported',
+      });
     const clientId = randomBytes(16).toString('base64url');
-    const registration: Registration = { clientId, name: clientNameFrom(meta.client_name, clientId), redirectUris: uris as string[], createdAt: new Date().toISOString() };
+    const registration: Registration = {
+      clientId,
+      name: clientNameFrom(meta.client_name, clientId),
+      redirectUris: uris as string[],
+      createdAt: new Date().toISOString(),
+    };
     this.registrations.push(registration);
     if (this.registrations.length > MAX_REGISTRATIONS) this.registrations.splice(0, this.registrations.length - MAX_REGISTRATIONS);
     this.save();
@@ -249,7 +278,10 @@ export class OAuthServer {
       }
       this.documents.set(doc);
     }
-    return { registration: { clientId, name: clientNameFrom(doc.clientName, clientId), redirectUris: doc.redirectUris, createdAt: new Date().toISOString() }, document: true };
+    return {
+      registration: { clientId, name: clientNameFrom(doc.clientName, clientId), redirectUris: doc.redirectUris, createdAt: new Date().toISOString() },
+      document: true,
+    };
   }
 
   private async authorize(req: IncomingMessage, res: ServerResponse, url: URL, origin: string): Promise<true> {
@@ -260,7 +292,8 @@ export class OAuthServer {
     const registration = client.registration;
     const redirectUri = q.get('redirect_uri') ?? (registration.redirectUris.length === 1 ? registration.redirectUris[0]! : '');
     // Never redirect anywhere before the redirect address is known to be the client's own.
-    if (!registration.redirectUris.some((r) => redirectMatches(r, redirectUri))) return this.page(res, 400, 'Wrong redirect address', '<p>The redirect address is not one this client registered.</p>');
+    if (!registration.redirectUris.some((r) => redirectMatches(r, redirectUri)))
+      return this.page(res, 400, 'Wrong redirect address', '<p>The redirect address is not one this client registered.</p>');
     const state = q.get('state') ?? undefined;
     const fail = (error: string, description: string): true => {
       const to = new URL(redirectUri);
@@ -274,10 +307,12 @@ export class OAuthServer {
     };
     if (q.get('response_type') !== 'code') return fail('unsupported_response_type', 'only response_type=code is supported');
     const challenge = q.get('code_challenge');
-    if (!challenge || q.get('code_challenge_method') !== 'S256' || !/^[A-Za-z0-9_-]{43}$/.test(challenge)) return fail('invalid_request', 'PKCE with code_challenge_method=S256 is required');
+    if (!challenge || q.get('code_challenge_method') !== 'S256' || !/^[A-Za-z0-9_-]{43}$/.test(challenge))
+      return fail('invalid_request', 'PKCE with code_challenge_method=S256 is required');
     const resource = q.get('resource');
-    if (resource !== null && !/^\/mcp(\/[a-z0-9-]+)?\/?$/.test(new URL(resource, origin).pathname)) return fail('invalid_target', 'the resource must be this Gatehouse\'s /mcp endpoint');
-    if (resource !== null && new URL(resource, origin).origin !== origin) return fail('invalid_target', 'the resource must be this Gatehouse\'s /mcp endpoint');
+    if (resource !== null && !/^\/mcp(\/[a-z0-9-]+)?\/?$/.test(new URL(resource, origin).pathname))
+      return fail('invalid_target', "the resource must be this Gatehouse's /mcp endpoint");
+    if (resource !== null && new URL(resource, origin).origin !== origin) return fail('invalid_target', "the resource must be this Gatehouse's /mcp endpoint");
     if (this.pending.size >= 8) return fail('temporarily_unavailable', 'too many authorizations are waiting for an answer');
     const rid = randomBytes(16).toString('base64url');
     const pending: Pending = { registration, redirectUri, state, challenge, result: undefined, createdAt: Date.now() };
@@ -333,11 +368,13 @@ export class OAuthServer {
 
   private async token(req: IncomingMessage, res: ServerResponse): Promise<true> {
     if (req.method !== 'POST') return this.json(res, 405, { error: 'invalid_request' });
-    if (!(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return this.json(res, 400, { error: 'invalid_request', error_description: 'use application/x-www-form-urlencoded' });
+    if (!(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded'))
+      return this.json(res, 400, { error: 'invalid_request', error_description: 'use application/x-www-form-urlencoded' });
     const body = (await readBodyLimited(req, MAX_BODY))?.toString('utf8');
     if (body === undefined) return this.json(res, 413, { error: 'invalid_request' });
     const form = new URLSearchParams(body);
-    if (form.get('grant_type') !== 'authorization_code') return this.json(res, 400, { error: 'unsupported_grant_type', error_description: 'only authorization_code is supported' });
+    if (form.get('grant_type') !== 'authorization_code')
+      return this.json(res, 400, { error: 'unsupported_grant_type', error_description: 'only authorization_code is supported' });
     const codeValue = form.get('code') ?? '';
     const issued = this.codes.get(codeValue);
     if (!issued) return this.json(res, 400, { error: 'invalid_grant', error_description: 'unknown or expired authorization code' });
@@ -346,14 +383,20 @@ export class OAuthServer {
       this.codes.delete(codeValue);
       this.options.revoke?.(issued.clientName);
       this.options.logger.log('warn', 'oauth.code_replayed', { client: issued.clientName });
-      return this.json(res, 400, { error: 'invalid_grant', error_description: 'the authorization code was already used; the credential issued with it is revoked' });
+      return this.json(res, 400, {
+        error: 'invalid_grant',
+        error_description: 'the authorization code was already used; the credential issued with it is revoked',
+      });
     }
     issued.used = true;
     if (Date.now() - issued.issuedAt > CODE_TTL_MS) return this.json(res, 400, { error: 'invalid_grant', error_description: 'the authorization code expired' });
-    if (form.get('client_id') !== issued.clientId) return this.json(res, 400, { error: 'invalid_grant', error_description: 'the code was issued to another client' });
-    if (form.get('redirect_uri') !== issued.redirectUri) return this.json(res, 400, { error: 'invalid_grant', error_description: 'redirect_uri does not match the authorization request' });
+    if (form.get('client_id') !== issued.clientId)
+      return this.json(res, 400, { error: 'invalid_grant', error_description: 'the code was issued to another client' });
+    if (form.get('redirect_uri') !== issued.redirectUri)
+      return this.json(res, 400, { error: 'invalid_grant', error_description: 'redirect_uri does not match the authorization request' });
     const verifier = form.get('code_verifier') ?? '';
-    if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) return this.json(res, 400, { error: 'invalid_grant', error_description: 'a PKCE code_verifier is required' });
+    if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier))
+      return this.json(res, 400, { error: 'invalid_grant', error_description: 'a PKCE code_verifier is required' });
     const a = Buffer.from(s256(verifier));
     const b = Buffer.from(issued.challenge);
     if (a.length !== b.length || !timingSafeEqual(a, b)) return this.json(res, 400, { error: 'invalid_grant', error_description: 'PKCE verification failed' });
@@ -362,4 +405,3 @@ export class OAuthServer {
     return this.json(res, 200, { access_token: issued.token, token_type: 'Bearer', ...(expiresIn ? { expires_in: expiresIn } : {}), scope: 'mcp' });
   }
 }
-

@@ -366,7 +366,7 @@ export class OidcClient {
     const b = Buffer.from(state);
     if (a.length !== b.length || !timingSafeEqual(a, b)) {
       page(400, 'Sign-in failed: this response belongs to another sign-in. Run `gatehouse login` again.');
-      const forged = 'the sign-in response carries another sign-in\'s state (a replayed or forged response); it was refused';
+      const forged = "the sign-in response carries another sign-in's state (a replayed or forged response); it was refused";
       return { kind: 'error', error: new GatehouseError('oidc_state_mismatch', forged) };
     }
     // Held open: the page is written once this side knows whether the sign-in stuck (loginWithBrowser).

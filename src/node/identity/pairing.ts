@@ -166,7 +166,12 @@ export class PairingService {
           client,
           reason: result.reason,
           approval: { required: true, decision: answer.kind === 'declined' ? 'denied' : 'timeout' },
-          detail: { question: 'pairing', via: request.via, ...(user ? { user: user.id } : {}), ...('via' in answer && answer.via ? { answeredIn: answer.via } : {}) },
+          detail: {
+            question: 'pairing',
+            via: request.via,
+            ...(user ? { user: user.id } : {}),
+            ...('via' in answer && answer.via ? { answeredIn: answer.via } : {}),
+          },
         });
         this.deps.logger.log('info', 'pairing.refused', { client, reason: result.reason });
         return result;
@@ -193,7 +198,13 @@ export class PairingService {
     }
     const record = this.deps.registry.list().find((r) => r.name === client)!;
     const at = new Date((this.deps.now ?? Date.now)()).toISOString();
-    const detail = { via, scope: describeScope(scope), expiresAt: expiresAt.toISOString(), ...(user ? { pairedBy: user.id } : {}), ...(answeredIn ? { answeredIn } : {}) };
+    const detail = {
+      via,
+      scope: describeScope(scope),
+      expiresAt: expiresAt.toISOString(),
+      ...(user ? { pairedBy: user.id } : {}),
+      ...(answeredIn ? { answeredIn } : {}),
+    };
     this.deps.audit({ type: 'client.paired', at, client, detail });
     return { ok: true, token, record, scope };
   }

@@ -174,7 +174,8 @@ export class UserSession {
       return;
     }
     // Until a fresh ID token arrives, the user is named as stored but holds no groups.
-    if (!this.user || this.user.sub !== stored.sub) this.user = { id: `oidc:${stored.issuer}#${stored.sub}`, sub: stored.sub, issuer: stored.issuer, displayName: stored.displayName, groups: [] };
+    if (!this.user || this.user.sub !== stored.sub)
+      this.user = { id: `oidc:${stored.issuer}#${stored.sub}`, sub: stored.sub, issuer: stored.issuer, displayName: stored.displayName, groups: [] };
     this.access = undefined;
     this.id = undefined;
     this.setState('starting');
@@ -192,7 +193,8 @@ export class UserSession {
     }
     if (generation !== this.generation) return;
     try {
-      if (tokens.refreshToken) await this.tokens.save({ refreshToken: tokens.refreshToken, sub, displayName: tokens.user?.displayName ?? this.user?.displayName ?? sub });
+      if (tokens.refreshToken)
+        await this.tokens.save({ refreshToken: tokens.refreshToken, sub, displayName: tokens.user?.displayName ?? this.user?.displayName ?? sub });
     } catch (error) {
       // A rotated refresh token that cannot be kept is lost at the next restart; say so, but the session holds until then.
       this.deps.logger.log('error', 'identity.store_failed', { error: errorMessage(error) });
@@ -233,7 +235,8 @@ export class UserSession {
     }
     // The provider cannot be reached (or answered oddly): keep what is valid, retry with backoff.
     this.reason = message;
-    if (!this.access || this.now() >= this.access.expiresAt) this.expire(`the identity provider could not be reached to renew it (${message}); Gatehouse keeps trying`);
+    if (!this.access || this.now() >= this.access.expiresAt)
+      this.expire(`the identity provider could not be reached to renew it (${message}); Gatehouse keeps trying`);
     else if (this.state === 'starting') this.setState('expired');
     const delay = this.retryMs;
     this.retryMs = Math.min(this.retryMs * 2, this.deps.retry?.maxMs ?? 60_000);

@@ -66,7 +66,10 @@ export const IdentitySettingsSchema = z
             z
               .object({
                 /** The server's resource identifier as its protected resource metadata names it (or a prefix of it), https. */
-                resource: z.string().url().regex(/^https:\/\/|^http:\/\/(127\.0\.0\.1|localhost)[:/]/, 'the resource must be https:// (http:// only on 127.0.0.1, for tests)'),
+                resource: z
+                  .string()
+                  .url()
+                  .regex(/^https:\/\/|^http:\/\/(127\.0\.0\.1|localhost)[:/]/, 'the resource must be https:// (http:// only on 127.0.0.1, for tests)'),
                 /** Gatehouse's client id at that server's authorization server. */
                 clientId: z.string().min(1).max(500),
               })
@@ -90,9 +93,7 @@ export const IdentitySettingsSchema = z
 export type IdentitySettings = z.infer<typeof IdentitySettingsSchema>;
 
 export type IdentitySettingsResult =
-  | { kind: 'none' }
-  | { kind: 'ok'; settings: IdentitySettings; file: string; source: 'managed' | 'user' }
-  | { kind: 'invalid'; file: string; error: string };
+  { kind: 'none' } | { kind: 'ok'; settings: IdentitySettings; file: string; source: 'managed' | 'user' } | { kind: 'invalid'; file: string; error: string };
 
 export interface IdentitySettingsOptions {
   /** The managed location (policy settings and a managed identity.json). */

@@ -44,7 +44,10 @@ export class TokenStore {
       throw new GatehouseError('session_item_invalid', 'the stored sign-in in the keychain is unreadable; run `gatehouse logout`, then `gatehouse login`');
     }
     if (typeof parsed.refreshToken !== 'string' || parsed.issuer !== this.issuer || parsed.clientId !== this.clientId) {
-      throw new GatehouseError('session_item_invalid', 'the stored sign-in in the keychain does not match the configured identity provider; run `gatehouse logout`, then `gatehouse login`');
+      throw new GatehouseError(
+        'session_item_invalid',
+        'the stored sign-in in the keychain does not match the configured identity provider; run `gatehouse logout`, then `gatehouse login`',
+      );
     }
     return {
       refreshToken: new Redacted(parsed.refreshToken),

@@ -69,7 +69,8 @@ export class FileKeyStore implements KeyStoreBackend {
     await this.ready();
     const item = await this.read(join(this.location, itemFileName(name)));
     if (item === undefined) return undefined;
-    if (item.name !== name) throw new GatehouseError('keystore_item_invalid', `${join(this.location, itemFileName(name))} holds another item ("${item.name}"); delete the file`);
+    if (item.name !== name)
+      throw new GatehouseError('keystore_item_invalid', `${join(this.location, itemFileName(name))} holds another item ("${item.name}"); delete the file`);
     return new Redacted(item.value);
   }
 
@@ -105,7 +106,9 @@ export class FileKeyStore implements KeyStoreBackend {
       await unlink(join(this.location, itemFileName(name)));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw new GatehouseError('keystore_write_failed', `could not delete ${join(this.location, itemFileName(name))}: ${errorMessage(error)}`, { cause: error });
+      throw new GatehouseError('keystore_write_failed', `could not delete ${join(this.location, itemFileName(name))}: ${errorMessage(error)}`, {
+        cause: error,
+      });
     }
     await this.syncDir();
     return true;
@@ -141,9 +144,13 @@ export class FileKeyStore implements KeyStoreBackend {
     }
     if (this.platform !== 'win32') {
       if (!info.isFile()) throw new GatehouseError('keystore_unsafe', `${file} is not a plain file (a link?); it is not read. Delete it`);
-      if (this.uid !== undefined && info.uid !== this.uid) throw new GatehouseError('keystore_unsafe', `${file} belongs to uid ${info.uid}, not to you; it is not read. Delete it`);
+      if (this.uid !== undefined && info.uid !== this.uid)
+        throw new GatehouseError('keystore_unsafe', `${file} belongs to uid ${info.uid}, not to you; it is not read. Delete it`);
       if ((info.mode & 0o077) !== 0) {
-        throw new GatehouseError('keystore_unsafe', `${file} is open to other users (mode 0${(info.mode & 0o777).toString(8)}); it is not read. Anyone could have read it: replace the item (revoke or rotate it) and delete the file`);
+        throw new GatehouseError(
+          'keystore_unsafe',
+          `${file} is open to other users (mode 0${(info.mode & 0o777).toString(8)}); it is not read. Anyone could have read it: replace the item (revoke or rotate it) and delete the file`,
+        );
       }
     }
     if (info.size > MAX_ITEM_BYTES) throw new GatehouseError('keystore_item_invalid', `${file} is larger than any key store item; delete it`);

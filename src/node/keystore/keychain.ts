@@ -86,7 +86,11 @@ export class KeychainSecretStore implements KeyStoreBackend {
       return await run(signal);
     } catch (error) {
       const timedOut = signal.aborted;
-      const failure = new GatehouseError('keychain_unavailable', unavailableMessage(this.description, what, name, error, this.platform, timedOut ? this.timeoutMs : undefined), { cause: error });
+      const failure = new GatehouseError(
+        'keychain_unavailable',
+        unavailableMessage(this.description, what, name, error, this.platform, timedOut ? this.timeoutMs : undefined),
+        { cause: error },
+      );
       // A keychain that exists but does not answer (a locked keyring on a password prompt) is not a missing one.
       throw Object.assign(failure, { timedOut });
     }
@@ -94,7 +98,14 @@ export class KeychainSecretStore implements KeyStoreBackend {
 }
 
 /** Says what failed, why, and what a person does about it. */
-export function unavailableMessage(description: string, what: string, name: string | undefined, error: unknown, platform: NodeJS.Platform, timedOutMs?: number): string {
+export function unavailableMessage(
+  description: string,
+  what: string,
+  name: string | undefined,
+  error: unknown,
+  platform: NodeJS.Platform,
+  timedOutMs?: number,
+): string {
   const item = name ? ` "${name}"` : '';
   const why = timedOutMs !== undefined ? `no answer within ${timedOutMs} ms (is the keyring locked and waiting for a password prompt?)` : errorMessage(error);
   let fix: string;

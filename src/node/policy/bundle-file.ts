@@ -254,7 +254,7 @@ export async function verifyBundle(bytes: Uint8Array, options: VerifyOptions): P
   if (issuedAt === undefined || expiresAt === undefined || expiresAt <= issuedAt) return reject('malformed', 'the manifest has no valid issuedAt/expiresAt');
   const fileEntry = ([n, h]: [string, unknown]) => isBundleFileName(n) && typeof h === 'string' && /^[0-9a-f]{64}$/.test(h);
   if (!isObject(manifest.files) || !Object.entries(manifest.files).every(fileEntry)) {
-    return reject('malformed', 'the manifest\'s file list is not valid');
+    return reject('malformed', "the manifest's file list is not valid");
   }
   if (issuedAt > options.now + ISSUED_AT_SKEW_MS) {
     return reject('not_yet_valid', `bundle v${version} is issued at ${String(manifest.issuedAt)}, in the future; check this machine's clock and the signer's`);

@@ -99,7 +99,9 @@ const CatalogSchema = z
           description: z.string().max(2000).optional(),
         })
         .strict()
-        .refine((s) => (s.launch === undefined) !== (s.server === undefined), { message: 'a catalogue server has either launch (started everywhere) or server (a server.json people install)' }),
+        .refine((s) => (s.launch === undefined) !== (s.server === undefined), {
+          message: 'a catalogue server has either launch (started everywhere) or server (a server.json people install)',
+        }),
     ),
   })
   .strict();
@@ -244,7 +246,10 @@ export function parseBundleFiles(files: ReadonlyMap<string, Buffer>, options: Pa
   const mapping: RoleMapping = { groups: new Map(Object.entries(roles.groups)) };
   const parsedCatalog: Catalog = { servers, catalogOnly: catalog.catalogOnly };
   const sandbox = catalog.sandbox !== undefined ? { sandbox: catalog.sandbox } : {};
-  return { ok: true, content: { schemaText: schema.toString('utf8'), policyFiles, roles: mapping, catalog: parsedCatalog, quotas: quotaSettings(quotas), ...sandbox } };
+  return {
+    ok: true,
+    content: { schemaText: schema.toString('utf8'), policyFiles, roles: mapping, catalog: parsedCatalog, quotas: quotaSettings(quotas), ...sandbox },
+  };
 }
 
 /** A catalogue entry's Gatehouse fields, checked like the rest of catalog.json (`${dataDir}` expands when it is installed). */
@@ -282,8 +287,17 @@ function expandLaunch(launch: ServerConfig, options: ParseOptions, where: string
       return token;
     });
   if (launch.type === 'stdio') {
-    const sandbox = launch.sandbox && launch.sandbox !== 'off' ? { sandbox: { ...launch.sandbox, read: launch.sandbox.read.map(expand), write: launch.sandbox.write.map(expand) } } : {};
-    return { ...launch, command: expand(launch.command), args: launch.args.map(expand), ...(launch.cwd !== undefined ? { cwd: expand(launch.cwd) } : {}), ...sandbox };
+    const sandbox =
+      launch.sandbox && launch.sandbox !== 'off'
+        ? { sandbox: { ...launch.sandbox, read: launch.sandbox.read.map(expand), write: launch.sandbox.write.map(expand) } }
+        : {};
+    return {
+      ...launch,
+      command: expand(launch.command),
+      args: launch.args.map(expand),
+      ...(launch.cwd !== undefined ? { cwd: expand(launch.cwd) } : {}),
+      ...sandbox,
+    };
   }
   return { ...launch, url: expand(launch.url) };
 }

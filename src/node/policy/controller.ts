@@ -153,9 +153,11 @@ export class PolicyController {
   // -------------------------------------------------------------------------------------------
 
   private reconcile(force: boolean): Promise<void> {
-    this.running = this.running.then(() => this.reconcileNow(force)).catch((error) => {
-      this.options.logger.log('error', 'policy.reconcile_failed', { error: errorMessage(error) });
-    });
+    this.running = this.running
+      .then(() => this.reconcileNow(force))
+      .catch((error) => {
+        this.options.logger.log('error', 'policy.reconcile_failed', { error: errorMessage(error) });
+      });
     return this.running;
   }
 

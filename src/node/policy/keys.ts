@@ -6,7 +6,18 @@
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { calculateJwkThumbprint, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, importJWK, importPKCS8, importSPKI, type CryptoKey, type JWK } from 'jose';
+import {
+  calculateJwkThumbprint,
+  exportJWK,
+  exportPKCS8,
+  exportSPKI,
+  generateKeyPair,
+  importJWK,
+  importPKCS8,
+  importSPKI,
+  type CryptoKey,
+  type JWK,
+} from 'jose';
 
 export const ALG = 'Ed25519';
 
@@ -35,7 +46,8 @@ export async function publicKeyFromJwk(jwk: unknown): Promise<PublicKeyInfo> {
 }
 
 function checkEd25519(key: KeyObject, what: string): void {
-  if (key.asymmetricKeyType !== 'ed25519') throw new Error(`${what} is a ${key.asymmetricKeyType ?? 'symmetric'} key; policy keys are Ed25519 (gatehouse policy keygen)`);
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new Error(`${what} is a ${key.asymmetricKeyType ?? 'symmetric'} key; policy keys are Ed25519 (gatehouse policy keygen)`);
 }
 
 /** A public key from PEM text (SPKI); a private key's PEM is refused, so that it is never put where a public key belongs. */

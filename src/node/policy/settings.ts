@@ -203,12 +203,12 @@ export function readKeyStorePolicy(dir: string, options: SettingsOptions = {}): 
 }
 
 /** The managed telemetry rule: forced on with the organisation's collector, forced off, or left to the user's config. */
-const ManagedTelemetry = z.discriminatedUnion('mode', [z.object({ mode: z.literal('off') }).strict(), TelemetrySchema.extend({ mode: z.literal('on') }).strict()]);
+const ManagedTelemetry = z.discriminatedUnion('mode', [
+  z.object({ mode: z.literal('off') }).strict(),
+  TelemetrySchema.extend({ mode: z.literal('on') }).strict(),
+]);
 
-export type TelemetryPolicy =
-  | { kind: 'unmanaged' }
-  | { kind: 'off'; by: string }
-  | { kind: 'on'; config: TelemetryConfig; by: string };
+export type TelemetryPolicy = { kind: 'unmanaged' } | { kind: 'off'; by: string } | { kind: 'on'; config: TelemetryConfig; by: string };
 
 /**
  * The managed telemetry rule alone, read like the key store rule (even without a bundle), with the

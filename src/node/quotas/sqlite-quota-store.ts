@@ -47,14 +47,20 @@ export class SqliteQuotaStore implements QuotaStore {
       this.db.pragma('busy_timeout = 5000');
       this.db.exec(SCHEMA);
       this.db.prepare('DELETE FROM counters WHERE expires_at <= ?').run(now);
-      for (const row of this.db.prepare('SELECT key, value, expires_at FROM counters').iterate() as Iterable<{ key: string; value: number; expires_at: number }>) {
+      for (const row of this.db.prepare('SELECT key, value, expires_at FROM counters').iterate() as Iterable<{
+        key: string;
+        value: number;
+        expires_at: number;
+      }>) {
         this.values.set(row.key, { value: row.value, expiresAt: row.expires_at });
       }
     } catch (error) {
       this.db.close();
       throw new GatehouseError('quotas_unavailable', `cannot read the quota database ${file}: ${errorMessage(error)}`, { cause: error });
     }
-    this.upsert = this.db.prepare('INSERT INTO counters (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at');
+    this.upsert = this.db.prepare(
+      'INSERT INTO counters (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
+    );
     this.remove = this.db.prepare('DELETE FROM counters WHERE expires_at <= ?');
     this.writeAll = this.db.transaction((writes: Map<string, Entry>) => {
       for (const [key, entry] of writes) this.upsert.run(key, entry.value, entry.expiresAt);

@@ -36,7 +36,9 @@ export async function detectCgroups(root = ROOT, procSelfCgroup = '/proc/self/cg
   const support: CgroupSupport = { problems: {} };
   let lines: string[];
   try {
-    lines = readFileSync(procSelfCgroup, 'utf8').split('\n').filter((l) => l !== '');
+    lines = readFileSync(procSelfCgroup, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
   } catch (error) {
     support.problems = { pids: `cannot read ${procSelfCgroup}: ${errorMessage(error)}`, memory: `cannot read ${procSelfCgroup}: ${errorMessage(error)}` };
     return support;
@@ -91,9 +93,7 @@ export class SandboxCgroup {
   /** Counts already reported, so each poll reports only what is new. */
   #seen = { forks: 0, oomKills: 0 };
 
-  private constructor(
-    private readonly groups: Partial<Record<CgroupController, { dir: string; version: 1 | 2 }>>,
-  ) {}
+  private constructor(private readonly groups: Partial<Record<CgroupController, { dir: string; version: 1 | 2 }>>) {}
 
   /** Makes the groups and writes the limits; a controller that fails is left out (the caller falls back to an rlimit). */
   static async create(support: CgroupSupport, name: string, limits: { processes: number; memoryBytes: number }): Promise<SandboxCgroup> {

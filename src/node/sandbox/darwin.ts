@@ -34,23 +34,47 @@ export async function prepareDarwinLaunch(input: { server: string; plan: Sandbox
   const { plan } = input;
   const tmp = await mkdtemp(path.join(tmpdir(), 'gatehouse-sb-'));
   const names = plan.network.mode === 'allow' && plan.network.destinations.some((d) => d.kind === 'name');
-  const proxy = names && plan.network.mode === 'allow' ? new EgressProxy({ server: input.server, destinations: plan.network.destinations, decoys: [], events: input.events, httpConnect: true }) : undefined;
+  const proxy =
+    names && plan.network.mode === 'allow'
+      ? new EgressProxy({ server: input.server, destinations: plan.network.destinations, decoys: [], events: input.events, httpConnect: true })
+      : undefined;
   await proxy?.listen();
   const profile = seatbeltProfile(plan, { tmp, ...(proxy?.connectPort !== undefined ? { proxyPort: proxy.connectPort } : {}) });
   const env: Record<string, string> = { TMPDIR: tmp };
   if (proxy?.connectPort !== undefined) {
     const url = `http://127.0.0.1:${proxy.connectPort}`;
-    Object.assign(env, { HTTPS_PROXY: url, https_proxy: url, HTTP_PROXY: url, http_proxy: url, NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1' });
+    Object.assign(env, {
+      HTTPS_PROXY: url,
+      https_proxy: url,
+      HTTP_PROXY: url,
+      http_proxy: url,
+      NO_PROXY: 'localhost,127.0.0.1,::1',
+      no_proxy: 'localhost,127.0.0.1,::1',
+    });
   }
   const files = plan.limits.openFiles;
-  const argv = [SANDBOX_EXEC, '-p', profile, '/bin/sh', '-c', 'ulimit -n "$1" || exit 125; shift; exec "$@"', 'gatehouse-sandbox', String(files), ...input.argv];
+  const argv = [
+    SANDBOX_EXEC,
+    '-p',
+    profile,
+    '/bin/sh',
+    '-c',
+    'ulimit -n "$1" || exit 125; shift; exec "$@"',
+    'gatehouse-sandbox',
+    String(files),
+    ...input.argv,
+  ];
   return {
     argv,
     env,
     cwd: plan.cwd === SANDBOX_TMP ? tmp : plan.cwd,
     limits: {
       processes: { max: plan.limits.processes, enforcedBy: 'none', note: 'not enforced on macOS (RLIMIT_NPROC counts all your processes there)' },
-      memoryMb: { max: plan.limits.memoryBytes / 1024 / 1024, enforcedBy: 'none', note: 'not enforced on macOS (the kernel ignores data and address-space limits)' },
+      memoryMb: {
+        max: plan.limits.memoryBytes / 1024 / 1024,
+        enforcedBy: 'none',
+        note: 'not enforced on macOS (the kernel ignores data and address-space limits)',
+      },
       openFiles: { max: files, enforcedBy: 'rlimit', note: 'per process' },
     },
     async release() {

@@ -99,7 +99,12 @@ export class SandboxLauncher implements UpstreamSandbox {
       (host) => {
         this.#linuxNow = host;
         if (host.problem) options.logger.log('warn', 'sandbox.unavailable', { reason: host.problem });
-        else options.logger.log('info', 'sandbox.available', { bwrap: host.bwrap, disableUserns: host.disableUserns, cgroups: Object.keys(host.cgroups).filter((k) => k !== 'problems') });
+        else
+          options.logger.log('info', 'sandbox.available', {
+            bwrap: host.bwrap,
+            disableUserns: host.disableUserns,
+            cgroups: Object.keys(host.cgroups).filter((k) => k !== 'problems'),
+          });
       },
       () => undefined,
     );
@@ -112,7 +117,8 @@ export class SandboxLauncher implements UpstreamSandbox {
     const required = this.options.requirement() === 'required';
     const support = this.#supportNow(config.sandbox === 'off' ? undefined : config.sandbox);
     const decision = support ? decideConfinement(config.sandbox, required ? 'required' : 'preferred', support) : undefined;
-    if (decision && decision.kind !== 'confine') return { state: decision.kind === 'refuse' ? 'refused' : 'unconfined', reason: decision.reason, ...(required ? { required } : {}) };
+    if (decision && decision.kind !== 'confine')
+      return { state: decision.kind === 'refuse' ? 'refused' : 'unconfined', reason: decision.reason, ...(required ? { required } : {}) };
     const mechanism = support?.ok ? { mechanism: support.mechanism } : {};
     return { ...this.#summary(config.sandbox === 'off' ? undefined : config.sandbox, config), ...mechanism, ...(required ? { required } : {}) };
   }
@@ -147,7 +153,13 @@ export class SandboxLauncher implements UpstreamSandbox {
     const home = this.options.env['HOME'];
     const cwd = config.cwd !== undefined ? resolve(config.cwd) : undefined;
     const allow = profile.network !== 'none' && profile.network !== 'host';
-    const codeRoots = findCodeRoots({ command: config.command, args: config.args, pathVariable: env['PATH'], ...(cwd ? { cwd } : {}), ...(home ? { home } : {}) });
+    const codeRoots = findCodeRoots({
+      command: config.command,
+      args: config.args,
+      pathVariable: env['PATH'],
+      ...(cwd ? { cwd } : {}),
+      ...(home ? { home } : {}),
+    });
     if (allow) codeRoots.push(...findCodeRoots({ command: process.execPath, args: [], ...(home ? { home } : {}) }));
     const planned = planSandbox({
       profile,
@@ -179,7 +191,16 @@ export class SandboxLauncher implements UpstreamSandbox {
       const launch = await prepareDarwinLaunch({ server: name, plan, argv, events: this.options.events });
       const confinement = status(launch.limits, 'sandbox-exec');
       this.#last.set(name, confinement);
-      return { command: launch.argv[0]!, args: launch.argv.slice(1), env: { ...env, ...launch.env }, cwd: launch.cwd, confinement, notes, started: () => undefined, release: () => launch.release() };
+      return {
+        command: launch.argv[0]!,
+        args: launch.argv.slice(1),
+        env: { ...env, ...launch.env },
+        cwd: launch.cwd,
+        confinement,
+        notes,
+        started: () => undefined,
+        release: () => launch.release(),
+      };
     }
 
     const host = await this.#linux!;
@@ -345,7 +366,12 @@ export function sessionBusPaths(env: NodeJS.ProcessEnv): string[] {
 
 /** Absolute paths the server's arguments and environment name, that exist on the host (or whose directory does). */
 function pathsNamedIn(config: StdioServerConfig, env: Record<string, string>): string[] {
-  const values = [...config.args.slice(1), ...Object.entries(env).filter(([k]) => !['PATH', 'HOME', 'TMPDIR', 'XDG_RUNTIME_DIR', 'SHELL'].includes(k)).map(([, v]) => v)];
+  const values = [
+    ...config.args.slice(1),
+    ...Object.entries(env)
+      .filter(([k]) => !['PATH', 'HOME', 'TMPDIR', 'XDG_RUNTIME_DIR', 'SHELL'].includes(k))
+      .map(([, v]) => v),
+  ];
   const found: string[] = [];
   for (const value of values) {
     if (!value.startsWith('/') || value.includes('\n') || value.length > 4096) continue;

@@ -216,7 +216,11 @@ export async function prepareLinuxLaunch(input: LinuxLaunchInput): Promise<Linux
     files.push({ host: file, inside });
   };
   const home = plan.home ?? '/';
-  await write('passwd', '/etc/passwd', `${input.userName}:x:${insideUid}:${insideGid}::${home}:/bin/sh\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n`);
+  await write(
+    'passwd',
+    '/etc/passwd',
+    `${input.userName}:x:${insideUid}:${insideGid}::${home}:/bin/sh\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n`,
+  );
   await write('group', '/etc/group', `${input.userName}:x:${insideGid}:\nnogroup:x:65534:\n`);
 
   let etc = host.etc;
@@ -281,15 +285,19 @@ export async function prepareLinuxLaunch(input: LinuxLaunchInput): Promise<Linux
       return [];
     }
   });
-  const args = bwrapArgs(plan, {
-    system: host.system,
-    etc,
-    files,
-    ...(plumbing !== undefined ? { plumbing } : {}),
-    decoys: proxyDecoys.map((d) => ({ host: d.socketPath, inside: d.inside })),
-    hidden,
-    disableUserns: host.disableUserns,
-  }, inner);
+  const args = bwrapArgs(
+    plan,
+    {
+      system: host.system,
+      etc,
+      files,
+      ...(plumbing !== undefined ? { plumbing } : {}),
+      decoys: proxyDecoys.map((d) => ({ host: d.socketPath, inside: d.inside })),
+      hidden,
+      disableUserns: host.disableUserns,
+    },
+    inner,
+  );
   const argv = cgroup.procsFiles.length > 0 ? joinCgroupsCommand(host.shell, cgroup.procsFiles, [host.bwrap, ...args]) : [host.bwrap, ...args];
 
   let poll: ReturnType<typeof setInterval> | undefined;
@@ -297,7 +305,8 @@ export async function prepareLinuxLaunch(input: LinuxLaunchInput): Promise<Linux
     if (!cgroup) return;
     const { forks, oomKills } = await cgroup.newEvents();
     if (forks > 0) input.events.denied(input.server, 'processes', `${plan.limits.processes} processes`, 'a fork was refused at the process limit', forks);
-    if (oomKills > 0) input.events.denied(input.server, 'memory', `${plan.limits.memoryBytes / 1024 / 1024} MiB`, 'a process was killed at the memory limit', oomKills);
+    if (oomKills > 0)
+      input.events.denied(input.server, 'memory', `${plan.limits.memoryBytes / 1024 / 1024} MiB`, 'a process was killed at the memory limit', oomKills);
   };
   let released: Promise<void> | undefined;
   return {
@@ -326,10 +335,15 @@ function describeLimits(plan: SandboxPlan, host: LinuxHost, viaCgroup: Set<strin
   const memoryMb = plan.limits.memoryBytes / 1024 / 1024;
   let processes: LimitStatus;
   if (viaCgroup.has('pids')) processes = { max: plan.limits.processes, enforcedBy: 'cgroup', note: 'for the whole sandbox' };
-  else if (host.uid !== 0 && host.nprocPerNamespace) processes = { max: plan.limits.processes, enforcedBy: 'rlimit', note: 'for the whole sandbox (RLIMIT_NPROC in its user namespace)' };
+  else if (host.uid !== 0 && host.nprocPerNamespace)
+    processes = { max: plan.limits.processes, enforcedBy: 'rlimit', note: 'for the whole sandbox (RLIMIT_NPROC in its user namespace)' };
   else {
     const why = host.uid === 0 ? 'the kernel exempts root from RLIMIT_NPROC' : 'this kernel (before 5.14) counts RLIMIT_NPROC across all your processes';
-    processes = { max: plan.limits.processes, enforcedBy: 'none', note: `not enforced: no pids cgroup (${host.cgroups.problems.pids ?? 'unavailable'}), and ${why}` };
+    processes = {
+      max: plan.limits.processes,
+      enforcedBy: 'none',
+      note: `not enforced: no pids cgroup (${host.cgroups.problems.pids ?? 'unavailable'}), and ${why}`,
+    };
   }
   const memory: LimitStatus = viaCgroup.has('memory')
     ? { max: memoryMb, enforcedBy: 'cgroup', note: 'for the whole sandbox; a process past it is killed' }

@@ -32,7 +32,8 @@ export function searchHandlers(deps: SearchHandlerDeps): Pick<ControlHandlers, '
     'clients.setView': async ({ name, view, pinned }) => {
       const edited = await editConfigFile(deps.configFile, (raw) => {
         const clients = (raw.clients ??= {}) as Record<string, unknown>;
-        if (typeof clients !== 'object' || clients === null || Array.isArray(clients)) throw new GatehouseError('config_invalid', '"clients" in the config file is not an object');
+        if (typeof clients !== 'object' || clients === null || Array.isArray(clients))
+          throw new GatehouseError('config_invalid', '"clients" in the config file is not an object');
         const before = (clients[name] ?? {}) as Record<string, unknown>;
         clients[name] = { ...before, view, ...(pinned !== undefined ? { pinned } : {}) };
       });
@@ -50,7 +51,12 @@ export function searchHandlers(deps: SearchHandlerDeps): Pick<ControlHandlers, '
 export async function costReport(deps: SearchHandlerDeps): Promise<ToolCostReport> {
   const user = deps.currentUser();
   const settings = deps.config().clients;
-  const paired = new Map(deps.clients().filter((c) => !isExpired(c)).map((c) => [c.name, c]));
+  const paired = new Map(
+    deps
+      .clients()
+      .filter((c) => !isExpired(c))
+      .map((c) => [c.name, c]),
+  );
   const names = [...new Set([...paired.keys(), ...Object.keys(settings)])].sort((a, b) => a.localeCompare(b));
   const rows: ClientToolCost[] = [];
   const row = async (name: string | undefined, scope: ClientScope | undefined): Promise<ClientToolCost> => {

@@ -120,10 +120,14 @@ export class SecretResolver {
     const names = secretReferences(config);
     const values = new Map<string, Redacted<string>>();
     for (const name of names) {
-      if (!USER_SECRET_NAME.test(name)) throw new GatehouseError('invalid_secret_name', `server "${server}" refers to "\${secret:${name}}": ${USER_SECRET_RULE}`);
+      if (!USER_SECRET_NAME.test(name))
+        throw new GatehouseError('invalid_secret_name', `server "${server}" refers to "\${secret:${name}}": ${USER_SECRET_RULE}`);
       const value = await this.store.get(userSecretItem(name));
       if (value === undefined) {
-        throw new GatehouseError('secret_missing', `server "${server}" needs the secret "${name}", which is not in the keychain; add it with \`gatehouse secrets set ${name}\` (the server starts at its next retry)`);
+        throw new GatehouseError(
+          'secret_missing',
+          `server "${server}" needs the secret "${name}", which is not in the keychain; add it with \`gatehouse secrets set ${name}\` (the server starts at its next retry)`,
+        );
       }
       this.scrubber.add(name, value);
       values.set(name, value);

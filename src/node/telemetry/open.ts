@@ -40,10 +40,14 @@ export async function resolveTelemetryHeaders(headers: Record<string, string>, s
     let resolved = value;
     for (const match of value.matchAll(REFERENCE)) {
       const name = match[1]!;
-      if (!USER_SECRET_NAME.test(name)) throw new GatehouseError('invalid_secret_name', `telemetry.headers.${key} refers to "\${secret:${name}}": ${USER_SECRET_RULE}`);
+      if (!USER_SECRET_NAME.test(name))
+        throw new GatehouseError('invalid_secret_name', `telemetry.headers.${key} refers to "\${secret:${name}}": ${USER_SECRET_RULE}`);
       const secret = await store.get(userSecretItem(name));
       if (secret === undefined) {
-        throw new GatehouseError('secret_missing', `telemetry.headers.${key} needs the secret "${name}", which is not in the keychain; add it with \`gatehouse secrets set ${name}\` and restart Gatehouse`);
+        throw new GatehouseError(
+          'secret_missing',
+          `telemetry.headers.${key} needs the secret "${name}", which is not in the keychain; add it with \`gatehouse secrets set ${name}\` and restart Gatehouse`,
+        );
       }
       scrubber.add(name, secret);
       resolved = resolved.replace(match[0], () => secret.unwrap());
@@ -77,7 +81,12 @@ export interface OpenTelemetryOptions {
 export async function openTelemetry(options: OpenTelemetryOptions): Promise<Telemetry> {
   const { choice, logger } = options;
   if (!choice.on) return off({ enabled: false, reason: choice.reason });
-  const where = { endpoint: choice.config.endpoint, source: choice.source, sampling: choice.config.sampling, headers: Object.keys(choice.config.headers).sort() };
+  const where = {
+    endpoint: choice.config.endpoint,
+    source: choice.source,
+    sampling: choice.config.sampling,
+    headers: Object.keys(choice.config.headers).sort(),
+  };
   let headers: Record<string, string>;
   try {
     headers = await resolveTelemetryHeaders(choice.config.headers, options.secrets, options.scrubber);

@@ -7,7 +7,17 @@
  * the providers belong to this daemon and end with it. Export runs in the background, batched and
  * bounded: a collector that is down or slow costs dropped spans, never a slower or failed call.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type ObservableResult, type Span, type Tracer } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type ObservableResult,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -295,7 +305,10 @@ export class CallMetrics {
     tallies('gatehouse.calls.refused', 'Calls refused, by server, item, client, stage and deny code', this.refusals);
     this.duration = meter.createHistogram('mcp.server.operation.duration', { description: 'How long a governed call took, per server', unit: 's' });
     this.approvalsAsked = meter.createCounter('gatehouse.approvals.asked', { description: 'Questions put to the person', unit: '{request}' });
-    this.approvalsAnswered = meter.createCounter('gatehouse.approvals.answered', { description: 'Questions the person answered, by answer', unit: '{request}' });
+    this.approvalsAnswered = meter.createCounter('gatehouse.approvals.answered', {
+      description: 'Questions the person answered, by answer',
+      unit: '{request}',
+    });
     this.approvalsExpired = meter.createCounter('gatehouse.approvals.expired', { description: 'Questions nobody answered in time', unit: '{request}' });
     this.restarts = meter.createCounter('gatehouse.server.restarts', { description: 'Servers back after a crash or failed health check', unit: '{restart}' });
     const gauge = (name: string, description: string, unit: string, read: (result: ObservableResult) => void) =>
@@ -308,8 +321,9 @@ export class CallMetrics {
         result.observe(Math.max(0, ...quota.usage.map((u) => u.used)), { 'gatehouse.quota.id': quota.id, 'gatehouse.quota.window': quota.window });
       }
     });
-    gauge('gatehouse.quota.limit', 'Each quota\'s limit in its window', '{call}', (result) => {
-      for (const quota of observe.quotas()?.quotas ?? []) result.observe(quota.limit, { 'gatehouse.quota.id': quota.id, 'gatehouse.quota.window': quota.window });
+    gauge('gatehouse.quota.limit', "Each quota's limit in its window", '{call}', (result) => {
+      for (const quota of observe.quotas()?.quotas ?? [])
+        result.observe(quota.limit, { 'gatehouse.quota.id': quota.id, 'gatehouse.quota.window': quota.window });
     });
     gauge('gatehouse.audit.sync.lag', 'Age of the oldest audit event the hub does not hold yet', 's', (result) => {
       const sync = observe.auditSync();

@@ -65,7 +65,9 @@ export async function startBrowserSignIn(input: BrowserSignInInput): Promise<Bro
     settle(result);
   });
   await new Promise<void>((resolve, reject) => {
-    listener.once('error', (error) => reject(new GatehouseError('port_in_use', `cannot listen for the sign-in's redirect on 127.0.0.1:${input.redirectPort} (${errorMessage(error)})`)));
+    listener.once('error', (error) =>
+      reject(new GatehouseError('port_in_use', `cannot listen for the sign-in's redirect on 127.0.0.1:${input.redirectPort} (${errorMessage(error)})`)),
+    );
     listener.listen({ host: '127.0.0.1', port: input.redirectPort }, () => resolve());
   });
   port = (listener.address() as AddressInfo).port;
@@ -91,7 +93,14 @@ export async function startBrowserSignIn(input: BrowserSignInInput): Promise<Bro
     throw new GatehouseError('upstream_auth_failed', `cannot start the sign-in to "${server}": ${errorMessage(error)}`, { cause: error });
   }
   const expiresAt = input.now() + input.timeoutMs;
-  const timer = setTimeout(() => settle({ kind: 'error', error: new GatehouseError('sign_in_timeout', `the sign-in to "${server}" was not completed within ${Math.round(input.timeoutMs / 60_000)} minutes`) }), input.timeoutMs);
+  const timer = setTimeout(
+    () =>
+      settle({
+        kind: 'error',
+        error: new GatehouseError('sign_in_timeout', `the sign-in to "${server}" was not completed within ${Math.round(input.timeoutMs / 60_000)} minutes`),
+      }),
+    input.timeoutMs,
+  );
   timer.unref();
   const done = (async (): Promise<UpstreamTokens> => {
     try {
@@ -115,7 +124,9 @@ export async function startBrowserSignIn(input: BrowserSignInInput): Promise<Bro
         // The SDK's OAuthError carries the OAuth error code (invalid_grant, …) beside the server's description.
         const code = (error as { code?: unknown }).code;
         const what = typeof code === 'string' && /^[a-z_]{1,64}$/.test(code) ? `${code}: ` : '';
-        throw new GatehouseError('upstream_auth_failed', `the authorization server of "${server}" refused the sign-in (${what}${clean(errorMessage(error))})`, { cause: error });
+        throw new GatehouseError('upstream_auth_failed', `the authorization server of "${server}" refused the sign-in (${what}${clean(errorMessage(error))})`, {
+          cause: error,
+        });
       }
       return tokensFrom(
         response,
@@ -150,7 +161,12 @@ export async function startBrowserSignIn(input: BrowserSignInInput): Promise<Bro
 /** One request to the loopback listener: the redirect of this sign-in, or nothing (404). */
 function handleCallback(req: IncomingMessage, res: ServerResponse, port: number, state: string, used: boolean, server: string): Callback | undefined {
   const page = (status: number, text: string): void => {
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' });
+    res.writeHead(status, {
+      'content-type': 'text/plain; charset=utf-8',
+      'cache-control': 'no-store',
+      'referrer-policy': 'no-referrer',
+      'x-content-type-options': 'nosniff',
+    });
     res.end(text + '\n');
   };
   const host = (req.headers.host ?? '').toLowerCase();

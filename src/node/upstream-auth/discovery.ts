@@ -31,7 +31,8 @@ function refused(server: string, reason: string): GatehouseError {
 
 /** The resource and authorization server of `serverUrl`, checked. */
 export async function discover(server: string, serverUrl: string, challenge: BearerChallenge | undefined, fetchFn: FetchLike): Promise<Discovered> {
-  if (!isSecureEndpoint(serverUrl)) throw refused(server, `its address ${serverUrl} is not HTTPS; Gatehouse signs in over HTTPS only (plain HTTP on 127.0.0.1 for development)`);
+  if (!isSecureEndpoint(serverUrl))
+    throw refused(server, `its address ${serverUrl} is not HTTPS; Gatehouse signs in over HTTPS only (plain HTTP on 127.0.0.1 for development)`);
   const hinted = challenge?.resourceMetadata;
   if (hinted !== undefined && !isSecureEndpoint(hinted)) throw refused(server, 'its challenge names a resource metadata address that is not HTTPS');
   let resource: ResourceMetadata;

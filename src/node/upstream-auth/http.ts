@@ -67,7 +67,11 @@ async function readLimited(response: Response, maxBytes: number, url: string): P
 export async function postForm(fetchFn: FetchLike, url: string, form: URLSearchParams, what: string): Promise<unknown> {
   let response: Response;
   try {
-    response = await fetchFn(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString() });
+    response = await fetchFn(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: form.toString(),
+    });
   } catch (error) {
     if (error instanceof GatehouseError) throw error;
     throw new GatehouseError('upstream_auth_unreachable', `${what}: cannot reach ${origin(url)} (${errorMessage(error)})`, { cause: error });

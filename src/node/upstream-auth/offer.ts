@@ -71,7 +71,8 @@ export class SignInOffers {
         abort.signal,
       );
       if (answer.kind === 'approved') {
-        if (!(await this.deps.openBrowser(url))) this.deps.logger.log('info', 'upstream_auth.no_browser', { server, note: 'the sign-in page is shown with the question; open it by hand' });
+        if (!(await this.deps.openBrowser(url)))
+          this.deps.logger.log('info', 'upstream_auth.no_browser', { server, note: 'the sign-in page is shown with the question; open it by hand' });
       } else if (answer.kind === 'declined') {
         this.declinedAt.set(server, this.now());
         this.deps.cancel(server, 'you chose not to sign in now');

@@ -159,7 +159,10 @@ export class UpstreamAuth {
       if (renewed && renewed.accessToken.unwrap() !== held.accessToken.unwrap()) return;
       // An authorization server that cannot be reached now does not end the sign-in: this request fails, a later one renews.
       if (!renewed && s.transient && s.tokens) {
-        throw new GatehouseError('upstream_auth_unavailable', `server "${server}" refused its token, and it could not be renewed just now (${s.transient}); Gatehouse tries again at the next call`);
+        throw new GatehouseError(
+          'upstream_auth_unavailable',
+          `server "${server}" refused its token, and it could not be renewed just now (${s.transient}); Gatehouse tries again at the next call`,
+        );
       }
       await this.forget(server, config, 'the server refused the stored sign-in (it was revoked or expired)');
     }
@@ -188,7 +191,10 @@ export class UpstreamAuth {
   private signInRequired(server: string): GatehouseError {
     const s = this.state(server);
     const why = s.reason ? ` (${s.reason})` : '';
-    return new GatehouseError('sign_in_required', `server "${server}" needs you to sign in${why}: run \`${signInCommand(server)}\` (or use Sign in on the console's Servers screen)`);
+    return new GatehouseError(
+      'sign_in_required',
+      `server "${server}" needs you to sign in${why}: run \`${signInCommand(server)}\` (or use Sign in on the console's Servers screen)`,
+    );
   }
 
   // ---- the tokens --------------------------------------------------------------------------------
@@ -260,7 +266,12 @@ export class UpstreamAuth {
     try {
       const { server: as } = await authorizationServer(tokens.issuer, this.fetchFn);
       const client = await this.clientSecretFor(config, tokens);
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refreshToken.unwrap(), resource: tokens.resource, client_id: tokens.clientId });
+      const form = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refreshToken.unwrap(),
+        resource: tokens.resource,
+        client_id: tokens.clientId,
+      });
       if (client) form.set('client_secret', client.unwrap());
       const answer = await postForm(this.fetchFn, as.tokenEndpoint, form, `renewing the sign-in to "${server}"`);
       const renewed = tokensFrom(
@@ -290,12 +301,19 @@ export class UpstreamAuth {
   }
 
   /** The pre-registered client's secret (from the key store), or a dynamic registration's, when there is one. */
-  private async clientSecretFor(config: HttpServerConfig, tokens: { clientId: string; issuer: string; registration: string }): Promise<Redacted<string> | undefined> {
+  private async clientSecretFor(
+    config: HttpServerConfig,
+    tokens: { clientId: string; issuer: string; registration: string },
+  ): Promise<Redacted<string> | undefined> {
     const oauth = config.oauth || undefined;
     if (tokens.registration === 'pre-registered' && oauth?.clientSecret) {
       const name = /^\$\{secret:(.+)\}$/.exec(oauth.clientSecret)?.[1];
       const value = name ? await this.deps.keychain.get(userSecretItem(name)) : undefined;
-      if (!value) throw new GatehouseError('secret_missing', `the client secret "${name}" for signing in is not in the keychain; add it with \`gatehouse secrets set ${name}\``);
+      if (!value)
+        throw new GatehouseError(
+          'secret_missing',
+          `the client secret "${name}" for signing in is not in the keychain; add it with \`gatehouse secrets set ${name}\``,
+        );
       return value;
     }
     if (tokens.registration === 'dynamic') {
@@ -358,7 +376,12 @@ export class UpstreamAuth {
       const answer = await postForm(
         this.fetchFn,
         discovered.server.tokenEndpoint,
-        jwtBearerRequest({ assertion: grant.assertion, ...(scope ? { scope } : {}), resource: discovered.resource.resource, client: { clientId: entry.clientId } }),
+        jwtBearerRequest({
+          assertion: grant.assertion,
+          ...(scope ? { scope } : {}),
+          resource: discovered.resource.resource,
+          client: { clientId: entry.clientId },
+        }),
         `redeeming your organisation's identity assertion at ${discovered.server.issuer}`,
       );
       const tokens = tokensFrom(
@@ -412,9 +435,11 @@ export class UpstreamAuth {
       throw new GatehouseError('no_sign_in', `"${server}" does not use sign-in: its config sets ${why}`);
     }
     const user = this.deps.user();
-    if (!user.signedIn) throw new GatehouseError('unauthenticated', 'sign in to Gatehouse first (`gatehouse login`): sign-ins to remote servers are kept per user');
+    if (!user.signedIn)
+      throw new GatehouseError('unauthenticated', 'sign in to Gatehouse first (`gatehouse login`): sign-ins to remote servers are kept per user');
     const s = this.state(server);
-    if (s.signIn && s.signIn.user === user.id && s.signIn.flow.expiresAt > this.now()) return { url: s.signIn.flow.url, expiresAt: new Date(s.signIn.flow.expiresAt).toISOString() };
+    if (s.signIn && s.signIn.user === user.id && s.signIn.flow.expiresAt > this.now())
+      return { url: s.signIn.flow.url, expiresAt: new Date(s.signIn.flow.expiresAt).toISOString() };
     const discovered = await this.discovered(server, config, true);
     const client = await this.registration(server, config, discovered);
     const held = await this.current(server, config);
@@ -441,33 +466,36 @@ export class UpstreamAuth {
     s.signIn = pending;
     this.deps.logger.log('info', 'upstream_auth.sign_in_started', { server, issuer: discovered.server.issuer, registration: client.registration });
     this.deps.changed?.();
-    flow.done.then(
-      async (tokens) => {
-        if (s.signIn !== pending) return;
-        s.signIn = undefined;
-        if (this.deps.user().id !== pending.user) throw new GatehouseError('sign_in_cancelled', 'another user signed in to Gatehouse meanwhile');
-        if (s.required && needsMoreScope(s.required, tokens.scope)) this.deps.logger.log('warn', 'upstream_auth.scope_short', { server, granted: tokens.scope, required: s.required });
-        else s.required = undefined;
-        await this.keep(server, tokens);
-        s.reason = undefined;
-        s.lastSignIn = { at: new Date(this.now()).toISOString(), ok: true };
-        this.signedIn(server, tokens);
-        await this.deps.restart(server);
-      },
-      (error: unknown) => {
-        if (s.signIn !== pending) return;
-        s.signIn = undefined;
+    flow.done
+      .then(
+        async (tokens) => {
+          if (s.signIn !== pending) return;
+          s.signIn = undefined;
+          if (this.deps.user().id !== pending.user) throw new GatehouseError('sign_in_cancelled', 'another user signed in to Gatehouse meanwhile');
+          if (s.required && needsMoreScope(s.required, tokens.scope))
+            this.deps.logger.log('warn', 'upstream_auth.scope_short', { server, granted: tokens.scope, required: s.required });
+          else s.required = undefined;
+          await this.keep(server, tokens);
+          s.reason = undefined;
+          s.lastSignIn = { at: new Date(this.now()).toISOString(), ok: true };
+          this.signedIn(server, tokens);
+          await this.deps.restart(server);
+        },
+        (error: unknown) => {
+          if (s.signIn !== pending) return;
+          s.signIn = undefined;
+          s.reason = errorMessage(error);
+          s.lastSignIn = { at: new Date(this.now()).toISOString(), ok: false, reason: s.reason };
+          this.deps.logger.log('warn', 'upstream_auth.sign_in_failed', { server, error: s.reason });
+          this.deps.changed?.();
+        },
+      )
+      .catch((error: unknown) => {
         s.reason = errorMessage(error);
         s.lastSignIn = { at: new Date(this.now()).toISOString(), ok: false, reason: s.reason };
-        this.deps.logger.log('warn', 'upstream_auth.sign_in_failed', { server, error: s.reason });
+        this.deps.logger.log('error', 'upstream_auth.sign_in_failed', { server, error: s.reason });
         this.deps.changed?.();
-      },
-    ).catch((error: unknown) => {
-      s.reason = errorMessage(error);
-      s.lastSignIn = { at: new Date(this.now()).toISOString(), ok: false, reason: s.reason };
-      this.deps.logger.log('error', 'upstream_auth.sign_in_failed', { server, error: s.reason });
-      this.deps.changed?.();
-    });
+      });
     return { url: flow.url, expiresAt: new Date(flow.expiresAt).toISOString() };
   }
 
@@ -511,10 +539,21 @@ export class UpstreamAuth {
       case 'stored':
         return { clientId: choice.clientId, ...(stored?.clientSecret ? { clientSecret: stored.clientSecret } : {}), registration: 'dynamic' };
       case 'dynamic': {
-        const answer = await this.post(choice.endpoint, JSON.stringify(dynamicRegistrationMetadata(undefined)), `registering Gatehouse with ${discovered.server.issuer}`);
+        const answer = await this.post(
+          choice.endpoint,
+          JSON.stringify(dynamicRegistrationMetadata(undefined)),
+          `registering Gatehouse with ${discovered.server.issuer}`,
+        );
         const registered = parseRegistration(answer);
-        if (!registered) throw new GatehouseError('upstream_auth_failed', `the authorization server ${discovered.server.issuer} answered the registration without a client id`);
-        await this.deps.keychain.set(clientItem(discovered.server.issuer), JSON.stringify({ issuer: discovered.server.issuer, ...registered, registeredAt: new Date(this.now()).toISOString() }));
+        if (!registered)
+          throw new GatehouseError(
+            'upstream_auth_failed',
+            `the authorization server ${discovered.server.issuer} answered the registration without a client id`,
+          );
+        await this.deps.keychain.set(
+          clientItem(discovered.server.issuer),
+          JSON.stringify({ issuer: discovered.server.issuer, ...registered, registeredAt: new Date(this.now()).toISOString() }),
+        );
         this.deps.logger.log('info', 'upstream_auth.registered', { server, issuer: discovered.server.issuer });
         return { ...registered, registration: 'dynamic' };
       }
@@ -540,7 +579,10 @@ export class UpstreamAuth {
     }
     if (!response.ok) {
       const r = (doc ?? {}) as { error?: unknown; error_description?: unknown };
-      throw new GatehouseError('upstream_auth_failed', `${what}: refused${typeof r.error === 'string' ? ` (${clean(r.error, 64)}${typeof r.error_description === 'string' ? `: ${clean(r.error_description)}` : ''})` : ` with HTTP ${response.status}`}`);
+      throw new GatehouseError(
+        'upstream_auth_failed',
+        `${what}: refused${typeof r.error === 'string' ? ` (${clean(r.error, 64)}${typeof r.error_description === 'string' ? `: ${clean(r.error_description)}` : ''})` : ` with HTTP ${response.status}`}`,
+      );
     }
     return doc;
   }
@@ -577,7 +619,10 @@ export class UpstreamAuth {
     }
     s.required = undefined;
     this.deps.changed?.();
-    if (options.restart !== false) await this.deps.restart(server).catch((error: unknown) => this.deps.logger.log('warn', 'upstream_auth.restart_failed', { server, error: errorMessage(error) }));
+    if (options.restart !== false)
+      await this.deps
+        .restart(server)
+        .catch((error: unknown) => this.deps.logger.log('warn', 'upstream_auth.restart_failed', { server, error: errorMessage(error) }));
     return { revoked, held: tokens !== undefined };
   }
 

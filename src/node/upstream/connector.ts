@@ -5,7 +5,15 @@
  */
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Client, InsufficientScopeError, SdkError, SdkErrorCode, StreamableHTTPClientTransport, UnauthorizedError, type Transport } from '@modelcontextprotocol/client';
+import {
+  Client,
+  InsufficientScopeError,
+  SdkError,
+  SdkErrorCode,
+  StreamableHTTPClientTransport,
+  UnauthorizedError,
+  type Transport,
+} from '@modelcontextprotocol/client';
 import type { HttpServerConfig, ServerConfig, StdioServerConfig } from '../../common/config.js';
 import { RpcErrorCode, errorMessage, isSignInRequired } from '../../common/errors.js';
 import type {
@@ -142,7 +150,9 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     let child: LaunchedChild;
     try {
       // The resolved environment exists only in this call: the supervisor keeps the config with its references.
-      const spawnAs = sandboxed ? { command: sandboxed.command, args: sandboxed.args, env: sandboxed.env, ...(sandboxed.cwd !== undefined ? { cwd: sandboxed.cwd } : {}) } : undefined;
+      const spawnAs = sandboxed
+        ? { command: sandboxed.command, args: sandboxed.args, env: sandboxed.env, ...(sandboxed.cwd !== undefined ? { cwd: sandboxed.cwd } : {}) }
+        : undefined;
       child = await launchChild({ ...config, env }, (line) => events.stderr(line), spawnAs);
     } catch (error) {
       await sandboxed?.release();
@@ -150,7 +160,9 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     }
     if (sandboxed) {
       sandboxed.started(child.pid);
-      void child.exited.then(() => sandboxed.release()).catch((error: unknown) => events.stderr(`[gatehouse] sandbox: cleaning up failed: ${errorMessage(error)}`));
+      void child.exited
+        .then(() => sandboxed.release())
+        .catch((error: unknown) => events.stderr(`[gatehouse] sandbox: cleaning up failed: ${errorMessage(error)}`));
     }
     const transport = new LineTransport(child.stdout, child.stdin, {
       maxMessageBytes: this.options.maxMessageBytes,
@@ -186,11 +198,18 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     } finally {
       signal.removeEventListener('abort', abort);
     }
-    const connection = new SdkUpstreamConnection(client, child.pid, exited, async () => {
-      stoppedByUs = true;
-      await client.close().catch(() => undefined);
-      await child.stop(config.stopGraceMs);
-    }, scrubError, scrubText);
+    const connection = new SdkUpstreamConnection(
+      client,
+      child.pid,
+      exited,
+      async () => {
+        stoppedByUs = true;
+        await client.close().catch(() => undefined);
+        await child.stop(config.stopGraceMs);
+      },
+      scrubError,
+      scrubText,
+    );
     if (sandboxed) connection.confinement = sandboxed.confinement;
     return connection;
   }
@@ -248,11 +267,18 @@ export class NodeUpstreamConnector implements UpstreamConnector {
       await client.close().catch(() => undefined);
       throw authErrors ? await authErrors(error) : error;
     }
-    const connection = new SdkUpstreamConnection(client, undefined, exited, async () => {
-      closedByUs = true;
-      await client.close().catch(() => undefined);
-      settle({ reason: 'stopped by Gatehouse', clean: true });
-    }, scrubError, scrubText);
+    const connection = new SdkUpstreamConnection(
+      client,
+      undefined,
+      exited,
+      async () => {
+        closedByUs = true;
+        await client.close().catch(() => undefined);
+        settle({ reason: 'stopped by Gatehouse', clean: true });
+      },
+      scrubError,
+      scrubText,
+    );
     if (auth && authErrors) {
       connection.auth = {
         errors: authErrors,
@@ -314,7 +340,10 @@ const identity = (error: unknown): unknown => error;
 function signInErrors(auth: UpstreamAuthProvider): (error: unknown) => Promise<unknown> {
   return async (error) => {
     if (InsufficientScopeError.isInstance(error)) {
-      return auth.insufficientScope({ ...(error.requiredScope ? { scope: error.requiredScope } : {}), ...(error.errorDescription ? { description: error.errorDescription } : {}) });
+      return auth.insufficientScope({
+        ...(error.requiredScope ? { scope: error.requiredScope } : {}),
+        ...(error.errorDescription ? { description: error.errorDescription } : {}),
+      });
     }
     if (error instanceof SdkError && error.code === SdkErrorCode.ClientHttpAuthentication) return auth.refused();
     if (UnauthorizedError.isInstance(error)) return auth.refused();
@@ -431,10 +460,10 @@ class SdkUpstreamConnection implements UpstreamConnection {
       const items: T[] = [];
       let cursor: string | undefined;
       for (let page = 0; page < 1000; page++) {
-        const result = (await this.client.request(
-          { method, params: cursor ? { cursor } : {} } as never,
-          { signal, timeout: 30_000 } as never,
-        )) as Record<string, unknown>;
+        const result = (await this.client.request({ method, params: cursor ? { cursor } : {} } as never, { signal, timeout: 30_000 } as never)) as Record<
+          string,
+          unknown
+        >;
         const list = result[key];
         if (Array.isArray(list)) items.push(...(list as T[]));
         cursor = typeof result.nextCursor === 'string' && result.nextCursor !== '' ? result.nextCursor : undefined;

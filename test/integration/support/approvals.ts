@@ -155,7 +155,11 @@ export async function untilCrmReady(gh: Pick<ApprovalGatehouse, 'until'>): Promi
 /** The calls the CRM fixture executed (its --log file). */
 export function executed(callLog: string): { tool: string; args: Record<string, unknown> }[] {
   try {
-    return readFileSync(callLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as never);
+    return readFileSync(callLog, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as never);
   } catch {
     return [];
   }
@@ -180,4 +184,3 @@ export async function errorOf(promise: Promise<unknown>): Promise<{ message: str
     return error as never;
   }
 }
-

@@ -76,7 +76,12 @@ export function mcpHeaders(era: Era, method?: string): Record<string, string> {
 /** The request that opens a conversation in that era: `initialize` (2025) or `server/discover` (2026-07-28). */
 export function openingRequest(era: Era): string {
   if (era === 'legacy') {
-    return JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: CLIENT_INFO } });
+    return JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: CLIENT_INFO },
+    });
   }
   return JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: modernMeta() } });
 }

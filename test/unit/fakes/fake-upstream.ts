@@ -6,14 +6,7 @@
  */
 import type { ServerConfig } from '../../../src/common/config.js';
 import { GatehouseError } from '../../../src/common/errors.js';
-import type {
-  ListKind,
-  UpstreamConnection,
-  UpstreamConnector,
-  UpstreamEvents,
-  UpstreamExit,
-  UpstreamLists,
-} from '../../../src/core/ports.js';
+import type { ListKind, UpstreamConnection, UpstreamConnector, UpstreamEvents, UpstreamExit, UpstreamLists } from '../../../src/core/ports.js';
 import type { FakeClock } from './fake-clock.js';
 
 export type ConnectPlan =
@@ -231,7 +224,9 @@ export class FakeConnector implements UpstreamConnector {
       case 'throw':
         throw new Error(plan.message ?? 'spawn failed');
       case 'sign-in':
-        return Promise.reject(new GatehouseError('sign_in_required', plan.message ?? `server "${name}" needs you to sign in: run \`gatehouse servers login ${name}\``));
+        return Promise.reject(
+          new GatehouseError('sign_in_required', plan.message ?? `server "${name}" needs you to sign in: run \`gatehouse servers login ${name}\``),
+        );
       case 'hang':
         return new Promise<UpstreamConnection>((_resolve, reject) => {
           if (!plan.ignoreAbort) signal.addEventListener('abort', () => reject(new Error('connect aborted')), { once: true });
