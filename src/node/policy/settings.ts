@@ -173,11 +173,13 @@ export async function readManagedSettings(dir: string, options: SettingsOptions 
 }
 
 /**
- * The managed key store rule alone: read even when the rest of policy.json is unusable (no bundle
- * set up yet), with the same ownership checks. A policy.json that exists but cannot be trusted or
- * read forbids the file store (fail closed); no policy.json allows it.
+ * One entry of policy.json read alone, even when the rest of the file is unusable (no bundle set up
+ * yet), with the ownership checks of the whole file. `absent`: no policy.json; `untrusted`: one that
+ * exists but cannot be read or trusted (the caller fails closed), with why; else the entry's raw value.
  */
-export function readKeyStorePolicy(dir: string, options: SettingsOptions = {}): { fileStore: 'allowed' | 'forbidden'; forbiddenBy?: string } {
+type ManagedEntry = { kind: 'absent' } | { kind: 'untrusted'; problem: string } | { kind: 'read'; file: string; value: unknown };
+
+function readManagedEntry(dir: string, key: string, risk: string, options: SettingsOptions): ManagedEntry {
   const platform = options.platform ?? process.platform;
   const file = path.join(dir, SETTINGS_FILE);
   let text: string;
@@ -185,21 +187,32 @@ export function readKeyStorePolicy(dir: string, options: SettingsOptions = {}): 
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { fileStore: 'allowed' };
-    return { fileStore: 'forbidden', forbiddenBy: `${file} cannot be read (${code ?? String(error)})` };
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'absent' };
+    return { kind: 'untrusted', problem: `${file} cannot be read (${code ?? String(error)})` };
   }
   try {
     for (const checked of [dir, file]) {
-      const problem = checkOwnership(checked, platform);
-      if (problem) return { fileStore: 'forbidden', forbiddenBy: problem };
+      const problem = managedFileProblem(checked, platform, risk);
+      if (problem) return { kind: 'untrusted', problem };
     }
-    const raw = JSON.parse(text) as { keystore?: unknown };
-    const parsed = KeyStoreSettings.optional().safeParse(raw?.keystore);
-    if (!parsed.success) return { fileStore: 'forbidden', forbiddenBy: `${file}: keystore: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
-    return parsed.data?.fileStore === 'forbidden' ? { fileStore: 'forbidden', forbiddenBy: file } : { fileStore: 'allowed' };
+    const raw = JSON.parse(text) as Record<string, unknown> | null;
+    return { kind: 'read', file, value: raw !== null && typeof raw === 'object' && Object.hasOwn(raw, key) ? raw[key] : undefined };
   } catch (error) {
-    return { fileStore: 'forbidden', forbiddenBy: `${file}: ${(error as Error).message}` };
+    return { kind: 'untrusted', problem: `${file}: ${(error as Error).message}` };
   }
+}
+
+/**
+ * The managed key store rule alone. A policy.json that exists but cannot be trusted or read forbids
+ * the file store (fail closed); no policy.json allows it.
+ */
+export function readKeyStorePolicy(dir: string, options: SettingsOptions = {}): { fileStore: 'allowed' | 'forbidden'; forbiddenBy?: string } {
+  const entry = readManagedEntry(dir, 'keystore', 'a user who can change it could trust their own signing key', options);
+  if (entry.kind === 'absent') return { fileStore: 'allowed' };
+  if (entry.kind === 'untrusted') return { fileStore: 'forbidden', forbiddenBy: entry.problem };
+  const parsed = KeyStoreSettings.optional().safeParse(entry.value);
+  if (!parsed.success) return { fileStore: 'forbidden', forbiddenBy: `${entry.file}: keystore: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
+  return parsed.data?.fileStore === 'forbidden' ? { fileStore: 'forbidden', forbiddenBy: entry.file } : { fileStore: 'allowed' };
 }
 
 /** The managed telemetry rule: forced on with the organisation's collector, forced off, or left to the user's config. */
@@ -217,32 +230,16 @@ export type TelemetryPolicy = { kind: 'unmanaged' } | { kind: 'off'; by: string 
  * collector. No policy.json, or one without `telemetry`, leaves it to the user's config.
  */
 export function readTelemetryPolicy(dir: string, options: SettingsOptions = {}): TelemetryPolicy {
-  const platform = options.platform ?? process.platform;
-  const file = path.join(dir, SETTINGS_FILE);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'unmanaged' };
-    return { kind: 'off', by: `${file} cannot be read (${code ?? String(error)})` };
+  const entry = readManagedEntry(dir, 'telemetry', 'a user who can change it could send telemetry to their own collector', options);
+  if (entry.kind === 'absent') return { kind: 'unmanaged' };
+  if (entry.kind === 'untrusted') return { kind: 'off', by: entry.problem };
+  if (entry.value === undefined) return { kind: 'unmanaged' };
+  const parsed = ManagedTelemetry.safeParse(entry.value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { kind: 'off', by: `${entry.file}: telemetry.${formatPath(issue.path)}: ${issue.message.replace(/^Invalid input: /, '')}` };
   }
-  try {
-    for (const checked of [dir, file]) {
-      const problem = managedFileProblem(checked, platform, 'a user who can change it could send telemetry to their own collector');
-      if (problem) return { kind: 'off', by: problem };
-    }
-    const raw = JSON.parse(text) as { telemetry?: unknown } | null;
-    if (raw?.telemetry === undefined) return { kind: 'unmanaged' };
-    const parsed = ManagedTelemetry.safeParse(raw.telemetry);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      return { kind: 'off', by: `${file}: telemetry.${formatPath(issue.path)}: ${issue.message.replace(/^Invalid input: /, '')}` };
-    }
-    if (parsed.data.mode === 'off') return { kind: 'off', by: file };
-    const { mode: _mode, ...config } = parsed.data;
-    return { kind: 'on', config, by: file };
-  } catch (error) {
-    return { kind: 'off', by: `${file}: ${(error as Error).message}` };
-  }
+  if (parsed.data.mode === 'off') return { kind: 'off', by: entry.file };
+  const { mode: _mode, ...config } = parsed.data;
+  return { kind: 'on', config, by: entry.file };
 }
