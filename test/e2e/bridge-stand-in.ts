@@ -23,3 +23,20 @@ export const bridgeStandIn = (question: unknown, inbox: unknown[] = []): string 
       },
       app: { settings: () => reply({ ...settings }), setSettings: (s) => (Object.assign(settings, s), reply(s)) },
     }, { get: (t, k) => (k in t ? t[k] : () => Promise.resolve({ ok: false, error: { code: 'x', message: 'not in this stand-in' } })) });`;
+
+/** A pairing question as the desk shows it in the app's popup: client "cursor", code QX7-42K, these servers offered. */
+export function pairingQuestion(servers: { name: string; tools: string[] }[]) {
+  return {
+    id: 'q-pairing-0000001',
+    askedAt: new Date().toISOString(),
+    kind: 'pairing',
+    title: 'Pair the client "cursor"?',
+    facts: [
+      { label: 'Client', value: 'cursor' },
+      { label: 'Connects through', value: 'gatehouse connect (the local socket)' },
+    ],
+    code: 'QX7-42K',
+    scope: { servers, expiryDays: [30, 7, 1] },
+    deadline: new Date(Date.now() + 120_000).toISOString(),
+  };
+}

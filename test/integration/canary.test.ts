@@ -93,15 +93,8 @@ beforeAll(async () => {
 
   // The daemon in a terminal, as a person runs it: its questions are shown and answered there.
   daemon = spawnOnTerminal(['daemon'], env(), home.paths);
-  await eventually(
-    () =>
-      status().then(
-        () => true,
-        () => undefined,
-      ),
-    30_000,
-    'the daemon',
-  );
+  // eventually() retries a refused connection: the daemon is up once status answers.
+  await eventually(() => status().then(() => true), 30_000, 'the daemon');
   await eventually(async () => (await status()).servers.every((s) => s.state === 'ready'), 30_000, 'the servers');
 });
 

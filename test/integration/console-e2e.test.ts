@@ -19,7 +19,7 @@ import { keyringAvailable, startKeyring, type TestKeyring } from '../support/key
 import { MEMORY } from '../support/servers.js';
 import { artifact, ensureConsoleBuilt, launchChromium, openAppWindow, screenshotDisplay, startXvfb } from '../e2e/support.js';
 import { Screen } from '../support/screen.js';
-import { bridgeStandIn } from '../e2e/bridge-stand-in.js';
+import { bridgeStandIn, pairingQuestion } from '../e2e/bridge-stand-in.js';
 import { closeAll, connectHttp, textOf } from './support/clients.js';
 import { REPO, eventually, makeHome } from './support/gatehouse.js';
 
@@ -471,19 +471,7 @@ describe("the desktop app's pages, with a stand-in for its preload", () => {
 
   it("the pairing popup: shows the code and the scope form, and sends the person's answer", async () => {
     const popup = await context.newPage();
-    const question = {
-      id: 'q-pairing-0000001',
-      askedAt: new Date().toISOString(),
-      kind: 'pairing',
-      title: 'Pair the client "cursor"?',
-      facts: [
-        { label: 'Client', value: 'cursor' },
-        { label: 'Connects through', value: 'gatehouse connect (the local socket)' },
-      ],
-      code: 'QX7-42K',
-      scope: { servers: [{ name: 'memory', tools: ['read_graph', 'create_entities'] }], expiryDays: [30, 7, 1] },
-      deadline: new Date(Date.now() + 120_000).toISOString(),
-    };
+    const question = pairingQuestion([{ name: 'memory', tools: ['read_graph', 'create_entities'] }]);
     await popup.addInitScript(bridgeScript(question));
     await popup.goto(new URL('/#/question', origin()).href);
     await popup.getByRole('heading', { level: 1, name: 'Pair the client "cursor"?' }).waitFor();

@@ -126,15 +126,8 @@ beforeAll(async () => {
   browser = await launchChromium();
   person = await browser.newContext();
   daemon = spawnOnTerminal(['daemon'], env(), home.paths);
-  await eventually(
-    () =>
-      status().then(
-        () => true,
-        () => undefined,
-      ),
-    30_000,
-    'the daemon',
-  );
+  // eventually() retries a refused connection: the daemon is up once status answers.
+  await eventually(() => status().then(() => true), 30_000, 'the daemon');
 });
 
 afterAll(async () => {

@@ -21,7 +21,7 @@ import { MEMORY } from '../support/servers.js';
 import { makeKey, sampleFiles, signFiles } from '../support/policy.js';
 import { closeAll, connectHttp } from '../integration/support/clients.js';
 import { REPO, eventually, makeHome } from '../integration/support/gatehouse.js';
-import { bridgeStandIn } from '../e2e/bridge-stand-in.js';
+import { bridgeStandIn, pairingQuestion } from '../e2e/bridge-stand-in.js';
 
 const OUT = join(REPO, 'docs', 'screens');
 const CRM = join(REPO, 'test', 'fixtures', 'crm-server.mjs');
@@ -280,22 +280,7 @@ describe('the Catalog screen in docs/screens', () => {
   }
 });
 
-const PAIRING = {
-  id: 'q-pairing-0000001',
-  askedAt: new Date().toISOString(),
-  kind: 'pairing',
-  title: 'Pair the client "cursor"?',
-  facts: [
-    { label: 'Client', value: 'cursor' },
-    { label: 'Connects through', value: 'gatehouse connect (the local socket)' },
-  ],
-  code: 'QX7-42K',
-  scope: {
-    servers: [
-      { name: 'memory', tools: ['read_graph', 'create_entities'] },
-      { name: 'crm', tools: ['search_contacts', 'refund'] },
-    ],
-    expiryDays: [30, 7, 1],
-  },
-  deadline: new Date(Date.now() + 120_000).toISOString(),
-};
+const PAIRING = pairingQuestion([
+  { name: 'memory', tools: ['read_graph', 'create_entities'] },
+  { name: 'crm', tools: ['search_contacts', 'refund'] },
+]);
