@@ -16,11 +16,12 @@ function describe(c: ConfinementStatus): string[] {
   const limits = c.limits
     ? [`processes ${limit(c.limits.processes)}`, `memory ${limit(c.limits.memoryMb, ' MiB')}`, `files ${limit(c.limits.openFiles)}`].join(', ')
     : (c.reason ?? '');
+  const files = c.fileDenials ? (c.fileDenials.audited ? '; refused file calls audited' : `; refused file calls NOT AUDITED: ${c.fileDenials.note}`) : '';
   return [
     `${c.mechanism ?? 'confined'}${c.source ? ` (${c.source} profile)` : ''}${required}`,
     network,
     c.write && c.write.length > 0 ? c.write.join(', ') : 'nothing',
-    limits,
+    limits + files,
   ];
 }
 

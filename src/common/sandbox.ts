@@ -155,6 +155,12 @@ export interface LimitStatus {
   note?: string;
 }
 
+/** How a sandbox's refused file reads and writes reach the audit log (the tracer on Linux), or why they do not. */
+export interface FileDenialStatus {
+  audited: boolean;
+  note: string;
+}
+
 export interface ConfinementStatus {
   /** `confined`: under the OS sandbox; `unconfined`: with the user's full rights; `refused`: not started, because the policy requires confinement. */
   state: 'confined' | 'unconfined' | 'refused';
@@ -169,4 +175,25 @@ export interface ConfinementStatus {
   write?: string[];
   network?: { mode: 'none' | 'host' | 'allow'; allow?: string[] };
   limits?: { processes: LimitStatus; memoryMb: LimitStatus; openFiles: LimitStatus };
+  fileDenials?: FileDenialStatus;
+}
+
+/**
+ * One line that says how a server is confined, for people: the console's server page. The CLI's
+ * SANDBOX table (src/cli/sandbox.ts) shows the same facts in columns.
+ */
+export function describeConfinement(c: ConfinementStatus): string {
+  const required = c.required ? ' (required by policy)' : '';
+  if (c.state === 'refused') return `not started${required}: ${c.reason ?? 'confinement cannot be had here'}`;
+  if (c.state === 'unconfined') return `UNCONFINED, with your full rights${required}: ${c.reason ?? 'no sandbox here'}`;
+  const network = c.network?.mode === 'allow' ? `only ${(c.network.allow ?? []).join(', ')}` : c.network?.mode === 'host' ? "the machine's" : 'none';
+  const writes = c.write && c.write.length > 0 ? c.write.join(', ') : 'nothing';
+  const parts = [`${c.mechanism ?? 'confined'}${c.source ? ` (${c.source} profile)` : ''}${required}`, `network ${network}`, `writes ${writes}`];
+  if (c.limits) {
+    const unenforced = (['processes', 'memoryMb', 'openFiles'] as const).filter((k) => c.limits![k].enforcedBy === 'none');
+    if (unenforced.length > 0)
+      parts.push(`NOT ENFORCED: ${unenforced.map((k) => (k === 'memoryMb' ? 'memory' : k === 'openFiles' ? 'open files' : k)).join(', ')} limit`);
+  }
+  if (c.fileDenials) parts.push(c.fileDenials.audited ? 'refused file calls audited' : `refused file calls NOT audited: ${c.fileDenials.note}`);
+  return parts.join('; ');
 }

@@ -150,6 +150,9 @@ describe('the console, headless, in Chromium', () => {
     await page.getByRole('status').getByText('memory: ready').waitFor({ timeout: 30_000 });
     expect(daemon.status().servers.find((s) => s.name === 'memory')!.restarts).toBe(1);
     await expect.poll(() => detail.locator('dd').nth(1).textContent()).toBe('1');
+    // Its confinement, in words: the mechanism, where it may write, and whether refused file calls reach the audit.
+    const sandbox = (await detail.locator('dt', { hasText: 'Sandbox' }).locator('xpath=following-sibling::dd[1]').textContent()) ?? '';
+    expect(sandbox).toMatch(/^bubblewrap \(config profile\); network none; writes .*memory; refused file calls audited$/);
     // The canary server says what it needs, and where to set it.
     await page.getByRole('link', { name: 'canary', exact: true }).click();
     await page.getByRole('region', { name: 'Server canary' }).getByRole('link', { name: 'Secrets' }).waitFor();

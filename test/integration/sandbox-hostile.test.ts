@@ -153,6 +153,7 @@ describeLinux('a hostile server in its sandbox (issue 15)', () => {
 
   const denied = (kind: string): AuditEvent[] =>
     auditEvents(gh.paths, 'sandbox.denied').filter((e) => e.server === 'hostile' && (e.detail as { kind?: string })?.kind === kind);
+  const targetsOf = (kind: string): string[] => denied(kind).map((e) => (e.detail as { target: string }).target);
 
   it('the listeners it will try answer from outside the sandbox (the positive control)', async () => {
     expect(await answerFromOutside(gh.paths.socketPath, GATEHOUSE_HELLO)).not.toBe('');
@@ -179,6 +180,17 @@ describeLinux('a hostile server in its sandbox (issue 15)', () => {
     expect(JSON.stringify(report)).not.toContain(OTHER_CANARY);
   });
 
+  it('has each refused read in the audit log, named by path, and not the read it was granted', async () => {
+    const refused = [join(fakeHome, '.ssh', 'id_ed25519'), join(grants.other, 'secret.txt'), join(gh.paths.stateDir, 'audit.db'), gh.paths.configFile];
+    await attack({ reads: [...refused, join(grants.input, 'input.txt')] });
+    await eventually(() => refused.every((path) => targetsOf('file-read').includes(path)), 10_000, 'the refused reads in the audit log');
+    expect(targetsOf('file-read')).not.toContain(join(grants.input, 'input.txt'));
+    const key = denied('file-read').find((e) => (e.detail as { target: string }).target === refused[0]);
+    expect(key?.reason).toBe('read a path its profile does not grant');
+    const status = await gh.status();
+    expect(status.servers.find((v) => v.name === 'hostile')?.confinement?.fileDenials).toMatchObject({ audited: true });
+  });
+
   it('writes only where it may: its grant and its private /tmp; nothing reaches the host anywhere else', async () => {
     const forbidden = [join(grants.other, 'pwned.txt'), join(fakeHome, 'pwned.txt'), join(scratch, 'code', 'pwned.txt'), ...OUTSIDE];
     // Under /tmp but not granted: it lands in the private /tmp, which dies with the sandbox.
@@ -195,6 +207,14 @@ describeLinux('a hostile server in its sandbox (issue 15)', () => {
     expect(existsSync(underTmp), `${underTmp} on the host`).toBe(false);
     expect(byPath[PRIVATE_TMP]).toMatchObject({ ok: true });
     expect(existsSync(PRIVATE_TMP), "the private /tmp is not the host's").toBe(false);
+  });
+
+  it('has each refused write in the audit log, and not the writes it was granted', async () => {
+    const forbidden = [join(grants.other, 'refused.txt'), join(fakeHome, 'refused.txt'), join(scratch, 'code', 'refused.txt'), ...OUTSIDE];
+    const allowed = join(grants.output, 'granted.txt');
+    await attack({ writes: [...forbidden, allowed] });
+    await eventually(() => forbidden.every((path) => targetsOf('file-write').includes(path)), 10_000, 'the refused writes in the audit log');
+    expect(targetsOf('file-write')).not.toContain(allowed);
   });
 
   it("reaches none of Gatehouse's sockets, the session bus or the SSH agent, and each attempt is audited", async () => {

@@ -43,7 +43,11 @@ class Confined {
       process.execPath,
       join(dir, 'hostile-server.mjs'),
     ]);
-    const args = bwrapArgs(planned.plan, { system: host.system, etc: host.etc, files: [], decoys: [], hidden: [], disableUserns: host.disableUserns }, inner);
+    const args = bwrapArgs(
+      planned.plan,
+      { system: host.system, etc: host.etc, files: [], decoys: [], hidden: [], unreadable: '/dev/null', disableUserns: host.disableUserns },
+      inner,
+    );
     const argv = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', host.bwrap, ...args] : [host.bwrap, ...args];
     this.#child = spawn(argv[0]!, argv.slice(1), { env: { PATH: '/usr/bin:/bin' }, stdio: ['pipe', 'pipe', 'pipe'] });
     this.#child.stderr.on('data', () => undefined);

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { SandboxProfileSchema } from '../../src/common/sandbox.js';
 import type { AuditRecord, Clock } from '../../src/core/ports.js';
-import { bwrapArgs, innerCommand, joinCgroupsCommand, type BwrapHost } from '../../src/core/sandbox/bwrap.js';
+import { bwrapArgs, innerCommand, joinCgroupsCommand, tracedCommand, type BwrapHost } from '../../src/core/sandbox/bwrap.js';
 import { hostsFile, isAllowed, planEgress } from '../../src/core/sandbox/egress.js';
 import { SandboxEvents } from '../../src/core/sandbox/events.js';
 import { planSandbox, type SandboxPlan } from '../../src/core/sandbox/profile.js';
@@ -38,6 +38,7 @@ const HOST: BwrapHost = {
   files: [{ host: '/run/gh/sb/0/passwd', inside: '/etc/passwd' }],
   decoys: [{ host: '/run/gh/sb/0/d0.sock', inside: '/run/user/1000/bus' }],
   hidden: [],
+  unreadable: '/run/gh/sb/0/unreadable',
   disableUserns: true,
 };
 
@@ -123,7 +124,7 @@ describe('bwrapArgs', () => {
       ['x'],
     );
     const tail = args.slice(args.indexOf('--ro-bind-try', args.indexOf('/opt/mcp/notes') - 2));
-    expect(tail).toEqual(expect.arrayContaining(['--tmpfs', '/home/sam/.ssh', '--ro-bind', '/dev/null', '/home/sam/.netrc']));
+    expect(tail).toEqual(expect.arrayContaining(['--tmpfs', '/home/sam/.ssh', '--ro-bind', '/run/gh/sb/0/unreadable', '/home/sam/.netrc']));
     expect(pairs(args, '--ro-bind')).toContainEqual(['/run/gh/sb/0/d0.sock', '/run/user/1000/bus']);
     expect(pairs(args, '--remount-ro', 1)).toEqual([['/']]);
     const plain = bwrapArgs(plan({}), HOST, ['x']);
@@ -186,6 +187,29 @@ describe('joinCgroupsCommand', () => {
     expect(argv[2]).not.toContain('/sys/fs/cgroup');
     expect(argv[2]).toContain('unset PWD');
     expect(argv.slice(3)).toEqual(['gatehouse-sandbox', '2', '/sys/fs/cgroup/pids/x/cgroup.procs', '/sys/fs/cgroup/memory/x/cgroup.procs', 'bwrap', '--', 's']);
+  });
+});
+
+describe('tracedCommand', () => {
+  const argv = tracedCommand({ strace: '/usr/bin/strace', setpriv: '/usr/bin/setpriv', shell: '/bin/sh' }, ['bwrap', '--', 's']);
+
+  it('ties the tracer to the daemon, so nothing outlives Gatehouse', () => {
+    expect(argv.slice(0, 4)).toEqual(['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--']);
+  });
+
+  it('follows every process, stops only at file calls, prints only failures with every string as hex, into descriptor 3', () => {
+    const trace = argv.slice(4, argv.indexOf('--', 4));
+    expect(trace[0]).toBe('/usr/bin/strace');
+    expect(trace).toEqual(expect.arrayContaining(['-f', '--seccomp-bpf', '-Z', '-xx', '-y']));
+    expect(pairs(trace, '-e', 1)).toEqual([['trace=%file'], ['signal=none']]);
+    expect(pairs(trace, '-o', 1)).toEqual([['/proc/self/fd/3']]);
+  });
+
+  it('closes descriptor 3 before the sandbox starts, so no server can write into its own trace', () => {
+    const shell = argv.slice(argv.indexOf('/bin/sh'));
+    expect(shell.slice(0, 2)).toEqual(['/bin/sh', '-c']);
+    expect(shell[2]).toMatch(/^exec 3>&-; exec "\$@"$/);
+    expect(shell.slice(4)).toEqual(['bwrap', '--', 's']);
   });
 });
 

@@ -32,6 +32,11 @@ export interface BwrapHost {
   decoys: { host: string; inside: string }[];
   /** The plan's hidden paths that exist on the host, and what they are. */
   hidden: { path: string; kind: 'dir' | 'file' }[];
+  /**
+   * An empty file with no permissions at all, bound over each hidden file: reading one fails
+   * (EACCES) instead of quietly giving nothing, so the attempt shows in the trace and is audited.
+   */
+  unreadable: string;
   /** bubblewrap can stop the server from creating user namespaces (0.8 and later). */
   disableUserns: boolean;
 }
@@ -75,7 +80,7 @@ export function bwrapArgs(plan: SandboxPlan, host: BwrapHost, inner: readonly st
 
   for (const h of [...host.hidden].sort((a, b) => byDepth(a.path, b.path))) {
     if (h.kind === 'dir') args.push('--tmpfs', h.path);
-    else args.push('--ro-bind', '/dev/null', h.path);
+    else args.push('--ro-bind', host.unreadable, h.path);
   }
   for (const d of host.decoys) args.push('--ro-bind', d.host, d.inside);
   // Nothing but the grants and the private temporary directories is writable: not the empty home,
@@ -126,4 +131,45 @@ export function joinCgroupsCommand(shell: string, procsFiles: readonly string[],
   // The shell exports PWD; the server must get only the environment Gatehouse gives it.
   const script = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; unset PWD; exec "$@"';
   return [shell, '-c', script, 'gatehouse-sandbox', String(procsFiles.length), ...procsFiles, ...argv];
+}
+
+/** The system-call tracer that watches a sandbox from outside it (src/node/sandbox/file-trace.ts). */
+export interface TracerTools {
+  strace: string;
+  setpriv: string;
+  shell: string;
+}
+
+/**
+ * Runs `argv` (bubblewrap, or the cgroup shell that becomes it) under strace, which reports every
+ * file call that fails, on descriptor 3 of the process Gatehouse spawns. From the outside in:
+ * - `setpriv --pdeathsig KILL`: the tracer dies with the daemon, and bubblewrap (`--die-with-parent`)
+ *   with the tracer, so nothing outlives Gatehouse;
+ * - strace follows every process (`-f`), stops only at file calls (`--seccomp-bpf`, `%file`), prints
+ *   only failed ones (`-Z`), every string and descriptor path as hex escapes (`-xx -y`), into the
+ *   pipe at descriptor 3, which it reopens close-on-exec;
+ * - a shell closes descriptor 3 before the sandbox starts, so no server can write into the trace.
+ * The tracer is outside the sandbox's pid namespace: a server can neither see nor signal it. A
+ * server whose tracer is gone cannot make file calls at all (the seccomp filter strace installed
+ * answers them with ENOSYS), so killing it blinds nobody.
+ */
+export function tracedCommand(tools: TracerTools, argv: readonly string[]): string[] {
+  const trace = [
+    tools.strace,
+    '-f',
+    '-qq',
+    '--seccomp-bpf',
+    '-e',
+    'trace=%file',
+    '-e',
+    'signal=none',
+    '-Z',
+    '-xx',
+    '-y',
+    '-s',
+    '4096',
+    '-o',
+    '/proc/self/fd/3',
+  ];
+  return [tools.setpriv, '--pdeathsig', 'KILL', '--', ...trace, '--', tools.shell, '-c', 'exec 3>&-; exec "$@"', 'gatehouse-trace', ...argv];
 }

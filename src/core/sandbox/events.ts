@@ -1,6 +1,6 @@
 /**
  * What the sandboxes saw, in the audit log: connections the egress proxy refused or let through,
- * names the DNS stub refused, decoy sockets touched, and limits hit. A hostile server can try the
+ * names the DNS stub refused, decoy sockets touched, file calls refused, and limits hit. A hostile server can try the
  * same thing thousands of times, or a thousand different things, so records are folded: the first
  * occurrence of each (server, kind, target) in a window is recorded at once, repeats are counted
  * and recorded as one summary when the window ends, and past `maxKeysPerWindow` distinct targets
@@ -8,8 +8,12 @@
  */
 import type { AuditRecord, Clock, TimerHandle } from '../ports.js';
 
-/** What a sandbox refused or saw. `socket`: a decoy standing where a protected socket is (Gatehouse's own, the session bus, an agent). */
-export type SandboxDenialKind = 'network' | 'dns' | 'socket' | 'processes' | 'memory';
+/**
+ * What a sandbox refused or saw. `socket`: a decoy standing where a protected socket is (Gatehouse's
+ * own, the session bus, an agent). `file-read`, `file-write`: a file call the sandbox made fail, as
+ * its tracer saw it (src/core/sandbox/file-denials.ts).
+ */
+export type SandboxDenialKind = 'network' | 'dns' | 'socket' | 'processes' | 'memory' | 'file-read' | 'file-write';
 
 export interface SandboxEventsDeps {
   clock: Clock;

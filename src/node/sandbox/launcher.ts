@@ -14,7 +14,14 @@ import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { StdioServerConfig } from '../../common/config.js';
 import { GatehouseError, errorMessage } from '../../common/errors.js';
-import { DEFAULT_SANDBOX_PROFILE, formatDestination, type ConfinementStatus, type SandboxProfile, type SandboxRequirement } from '../../common/sandbox.js';
+import {
+  DEFAULT_SANDBOX_PROFILE,
+  formatDestination,
+  type ConfinementStatus,
+  type FileDenialStatus,
+  type SandboxProfile,
+  type SandboxRequirement,
+} from '../../common/sandbox.js';
 import type { AuditRecord, Logger } from '../../core/ports.js';
 import type { SandboxEvents } from '../../core/sandbox/events.js';
 import { decideConfinement, invisiblePaths, planSandbox, type NamedPath, type SandboxPlan, type SandboxSupport } from '../../core/sandbox/profile.js';
@@ -33,6 +40,8 @@ export interface SandboxedLaunch {
   confinement: ConfinementStatus;
   /** Lines for the server's log (what it cannot see, why it runs unconfined). */
   notes: string[];
+  /** Give the process this descriptor as its descriptor 3: the writing end of the pipe the sandbox's tracer reports into. */
+  traceFd?: number;
   /** The process is running. */
   started(pid: number | undefined): void;
   /** The process has exited (or never started): close the proxy, read the last counters, remove the sandbox's files. */
@@ -62,6 +71,12 @@ export interface SandboxLauncherOptions {
   /** Tests: the host as probed (to pretend bubblewrap is missing). */
   linuxHost?: Promise<LinuxHost>;
 }
+
+/** sandbox-exec refuses file access itself; its refusals go to the system log, which Gatehouse does not read yet. */
+const DARWIN_FILE_DENIALS: FileDenialStatus = {
+  audited: false,
+  note: 'sandbox-exec refuses them; they appear in the macOS system log (log show --predicate \'sender == "Sandbox"\'), not in the audit',
+};
 
 /** Credentials and keyrings in the home directory: hidden under a broader grant, unless granted themselves. */
 const SENSITIVE_IN_HOME = [
@@ -178,18 +193,19 @@ export class SandboxLauncher implements UpstreamSandbox {
     const notes: string[] = [];
     const hidden = invisiblePaths(pathsNamedIn(config, env), plan);
     for (const path of hidden) notes.push(`sandbox: ${path} is not visible to this server; grant it in sandbox.read or sandbox.write if it needs it`);
-    const status = (limits: ConfinementStatus['limits'], mechanism: 'bubblewrap' | 'sandbox-exec'): ConfinementStatus => ({
+    const status = (limits: ConfinementStatus['limits'], mechanism: 'bubblewrap' | 'sandbox-exec', fileDenials: FileDenialStatus): ConfinementStatus => ({
       ...this.#summary(profile, config, plan),
       state: 'confined',
       mechanism,
       ...(required ? { required } : {}),
       ...(limits ? { limits } : {}),
+      fileDenials,
     });
     const argv = [config.command, ...config.args];
 
     if (this.#platform === 'darwin') {
       const launch = await prepareDarwinLaunch({ server: name, plan, argv, events: this.options.events });
-      const confinement = status(launch.limits, 'sandbox-exec');
+      const confinement = status(launch.limits, 'sandbox-exec', DARWIN_FILE_DENIALS);
       this.#last.set(name, confinement);
       return {
         command: launch.argv[0]!,
@@ -224,7 +240,7 @@ export class SandboxLauncher implements UpstreamSandbox {
       await rm(dir, { recursive: true, force: true });
       throw error;
     }
-    const confinement = status(launch.limits, 'bubblewrap');
+    const confinement = status(launch.limits, 'bubblewrap', launch.fileDenials);
     this.#last.set(name, confinement);
     const childEnv = { ...env };
     if (childEnv['TMPDIR'] !== undefined) childEnv['TMPDIR'] = '/tmp';
@@ -234,6 +250,7 @@ export class SandboxLauncher implements UpstreamSandbox {
       env: childEnv,
       confinement,
       notes,
+      ...(launch.traceFd !== undefined ? { traceFd: launch.traceFd } : {}),
       started: (pid) => launch.started(pid),
       release: () => launch.release(),
     };

@@ -5,18 +5,20 @@
  * the files and sockets of the sandbox, its cgroups, and the command line.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { closeSync, constants as fsConstants, existsSync, lstatSync, openSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import path from 'node:path';
 import { errorMessage } from '../../common/errors.js';
-import type { LimitStatus } from '../../common/sandbox.js';
-import { bwrapArgs, innerCommand, joinCgroupsCommand, PLUMBING_DIR, type RlimitSettings, type SystemEntry } from '../../core/sandbox/bwrap.js';
+import type { FileDenialStatus, LimitStatus } from '../../common/sandbox.js';
+import { bwrapArgs, innerCommand, joinCgroupsCommand, PLUMBING_DIR, tracedCommand, type RlimitSettings, type SystemEntry } from '../../core/sandbox/bwrap.js';
 import { hostsFile, planEgress } from '../../core/sandbox/egress.js';
 import type { SandboxPlan } from '../../core/sandbox/profile.js';
 import { SandboxCgroup, detectCgroups, removeStaleGroups, type CgroupSupport } from './cgroup.js';
 import { EgressProxy, type Decoy } from './egress-proxy.js';
 import type { SandboxEvents } from '../../core/sandbox/events.js';
+import { readFileTrace } from './file-trace.js';
 
 /** The top-level entries that hold the system; each is bound read-only, or recreated as the symlink it is. */
 const SYSTEM_ENTRIES = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -62,6 +64,10 @@ export interface LinuxHost {
   system: SystemEntry[];
   etc: string[];
   etcNetwork: string[];
+  /** strace, which watches each sandbox's file calls so that refused ones are audited; absent with `tracerProblem` saying why. */
+  strace?: string;
+  mkfifo?: string;
+  tracerProblem?: string;
 }
 
 /** Finds bubblewrap and its helpers, and runs it once with the options every sandbox uses. */
@@ -96,7 +102,30 @@ export async function probeLinux(env: NodeJS.ProcessEnv = process.env): Promise<
   }
   host.cgroups = await detectCgroups();
   await removeStaleGroups(host.cgroups);
+  await probeTracer(host, env, [...base, ...(host.disableUserns ? ['--disable-userns'] : []), ...trial]);
   return host;
+}
+
+/** Whether strace can watch a sandbox here: installed, allowed to trace (Yama, seccomp of a container), and with setpriv to tie it to the daemon. */
+async function probeTracer(host: LinuxHost, env: NodeJS.ProcessEnv, bwrapTrial: string[]): Promise<void> {
+  const strace = findTool('strace', env);
+  const mkfifo = findTool('mkfifo', env);
+  if (!mkfifo) {
+    host.tracerProblem = 'mkfifo (coreutils) is not installed, so refused file reads and writes are not audited';
+    return;
+  }
+  host.mkfifo = mkfifo;
+  if (!strace) {
+    host.tracerProblem = 'strace is not installed, so refused file reads and writes are not audited (on Debian and Ubuntu: apt install strace)';
+    return;
+  }
+  if (!host.setpriv) {
+    host.tracerProblem = 'setpriv (util-linux) is not installed, so refused file reads and writes are not audited';
+    return;
+  }
+  const trial = await run(strace, ['-f', '-qq', '--seccomp-bpf', '-e', 'trace=%file', '-Z', '-o', '/dev/null', '--', host.bwrap, ...bwrapTrial]);
+  if (trial.ok) host.strace = strace;
+  else host.tracerProblem = `strace cannot trace a sandbox here (${trial.error}), so refused file reads and writes are not audited`;
 }
 
 function systemEntries(): SystemEntry[] {
@@ -199,6 +228,9 @@ export interface LinuxLaunchInput {
 export interface LinuxLaunch {
   argv: string[];
   limits: { processes: LimitStatus; memoryMb: LimitStatus; openFiles: LimitStatus };
+  fileDenials: FileDenialStatus;
+  /** Set when the process must be spawned with this descriptor as its descriptor 3: the trace pipe's writing end. */
+  traceFd?: number;
   started(pid: number | undefined): void;
   release(): Promise<void>;
 }
@@ -278,6 +310,8 @@ export async function prepareLinuxLaunch(input: LinuxLaunchInput): Promise<Linux
       : undefined;
   if (allow && !relay) throw new Error('an allow-listed sandbox needs the relay and setpriv');
   const inner = innerCommand(rlimits, { prlimit: host.prlimit, ...(relay ? { relay } : {}) }, input.argv);
+  const unreadable = path.join(dir, 'unreadable');
+  await writeFile(unreadable, '', { mode: 0o000 });
   const hidden = plan.hidden.flatMap((p) => {
     try {
       return [{ path: p, kind: statSync(p).isDirectory() ? ('dir' as const) : ('file' as const) }];
@@ -294,11 +328,18 @@ export async function prepareLinuxLaunch(input: LinuxLaunchInput): Promise<Linux
       ...(plumbing !== undefined ? { plumbing } : {}),
       decoys: proxyDecoys.map((d) => ({ host: d.socketPath, inside: d.inside })),
       hidden,
+      unreadable,
       disableUserns: host.disableUserns,
     },
     inner,
   );
-  const argv = cgroup.procsFiles.length > 0 ? joinCgroupsCommand(host.shell, cgroup.procsFiles, [host.bwrap, ...args]) : [host.bwrap, ...args];
+  const sandboxed = cgroup.procsFiles.length > 0 ? joinCgroupsCommand(host.shell, cgroup.procsFiles, [host.bwrap, ...args]) : [host.bwrap, ...args];
+  const tracer = host.strace !== undefined && host.setpriv !== undefined ? { strace: host.strace, setpriv: host.setpriv, shell: host.shell } : undefined;
+  const argv = tracer ? tracedCommand(tracer, sandboxed) : sandboxed;
+  // What the sandbox shows: a missing path there is simply missing (src/core/sandbox/file-denials.ts).
+  const visible = [...host.system.map((e) => e.path), ...plan.read, ...plan.write, PLUMBING_DIR];
+  const trace = tracer && host.mkfifo ? await openTracePipe(host.mkfifo, dir) : undefined;
+  const traced = trace ? readFileTrace(trace.reader, { server: input.server, events: input.events, visible, hidden: plan.hidden }) : undefined;
 
   let poll: ReturnType<typeof setInterval> | undefined;
   const report = async (): Promise<void> => {
@@ -312,7 +353,13 @@ export async function prepareLinuxLaunch(input: LinuxLaunchInput): Promise<Linux
   return {
     argv,
     limits,
+    fileDenials: trace
+      ? { audited: true, note: 'strace watches the sandbox from outside; each refused read or write is audited' }
+      : { audited: false, note: host.tracerProblem ?? 'no tracer' },
+    ...(trace ? { traceFd: trace.writer } : {}),
     started() {
+      // The process has its own copy of the writing end now; once it and the tracer are gone, the reader sees the end.
+      trace?.closeWriter();
       if (cgroup.procsFiles.length === 0) return;
       poll = setInterval(() => void report(), input.pollMs);
       poll.unref();
@@ -320,6 +367,10 @@ export async function prepareLinuxLaunch(input: LinuxLaunchInput): Promise<Linux
     release() {
       released ??= (async () => {
         if (poll) clearInterval(poll);
+        // The tracer has exited with the sandbox: its last lines are in the pipe, and the pipe ends.
+        trace?.closeWriter();
+        if (traced) await Promise.race([traced, new Promise((done) => setTimeout(done, 2_000).unref())]);
+        trace?.reader.destroy();
         await report();
         input.events.flush(input.server);
         await proxy.close();
@@ -327,6 +378,31 @@ export async function prepareLinuxLaunch(input: LinuxLaunchInput): Promise<Linux
         await rm(dir, { recursive: true, force: true });
       })();
       return released;
+    },
+  };
+}
+
+/**
+ * A named pipe in the sandbox's user-only directory: the reading end, opened first so that the
+ * writing end opens without waiting, and the writing end the spawned process gets as descriptor 3.
+ * (Node's own `'pipe'` stdio is a socket pair, which strace cannot reopen by its /proc path.)
+ */
+async function openTracePipe(mkfifo: string, dir: string): Promise<{ reader: Socket; writer: number; closeWriter(): void }> {
+  const fifo = path.join(dir, 'trace');
+  await new Promise<void>((resolve, reject) =>
+    execFile(mkfifo, ['-m', '600', fifo], { timeout: 10_000, env: {} }, (error) => (error ? reject(new Error(`mkfifo: ${errorMessage(error)}`)) : resolve())),
+  );
+  const readFd = openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  const writer = openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+  const reader = new Socket({ fd: readFd, readable: true, writable: false });
+  let open = true;
+  return {
+    reader,
+    writer,
+    closeWriter() {
+      if (!open) return;
+      open = false;
+      closeSync(writer);
     },
   };
 }

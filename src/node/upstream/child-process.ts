@@ -65,6 +65,8 @@ export interface SpawnAs {
   args: string[];
   env: Record<string, string>;
   cwd?: string;
+  /** A descriptor the process gets as its descriptor 3 (the writing end of a sandbox's trace pipe). */
+  traceFd?: number;
 }
 
 export function launchChild(config: StdioServerConfig, onStderrLine: (line: string) => void, spawnAs?: SpawnAs): Promise<LaunchedChild> {
@@ -74,12 +76,12 @@ export function launchChild(config: StdioServerConfig, onStderrLine: (line: stri
       child = spawn(spawnAs?.command ?? config.command, spawnAs?.args ?? config.args, {
         cwd: spawnAs ? spawnAs.cwd : config.cwd,
         env: spawnAs?.env ?? childEnvironment(config.env),
-        stdio: ['pipe', 'pipe', 'pipe'],
+        stdio: spawnAs?.traceFd !== undefined ? ['pipe', 'pipe', 'pipe', spawnAs.traceFd] : ['pipe', 'pipe', 'pipe'],
         windowsHide: true,
         // Own process group on POSIX, so that stopping reaches grandchildren a wrapper script started;
         // and a new session, so no server (confined or not) has the daemon's terminal to inject input into.
         detached: process.platform !== 'win32',
-      });
+      }) as ChildProcessByStdio<Writable, Readable, Readable>;
     } catch (error) {
       reject(error instanceof Error ? error : new Error(String(error)));
       return;

@@ -151,7 +151,13 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     try {
       // The resolved environment exists only in this call: the supervisor keeps the config with its references.
       const spawnAs = sandboxed
-        ? { command: sandboxed.command, args: sandboxed.args, env: sandboxed.env, ...(sandboxed.cwd !== undefined ? { cwd: sandboxed.cwd } : {}) }
+        ? {
+            command: sandboxed.command,
+            args: sandboxed.args,
+            env: sandboxed.env,
+            ...(sandboxed.cwd !== undefined ? { cwd: sandboxed.cwd } : {}),
+            ...(sandboxed.traceFd !== undefined ? { traceFd: sandboxed.traceFd } : {}),
+          }
         : undefined;
       child = await launchChild({ ...config, env }, (line) => events.stderr(line), spawnAs);
     } catch (error) {

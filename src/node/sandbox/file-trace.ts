@@ -1,0 +1,72 @@
+/**
+ * Reads a sandbox's trace (the failed file calls strace reports on descriptor 3, see
+ * `tracedCommand` in src/core/sandbox/bwrap.ts) and records each one the sandbox caused as a
+ * `sandbox.denied` event of kind `file-read` or `file-write`. The decisions are in
+ * src/core/sandbox/file-denials.ts; this file splits lines and asks the host whether a path exists.
+ */
+import { lstatSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { classifyFailure, TraceParser, type DenialFacts } from '../../core/sandbox/file-denials.js';
+import type { SandboxEvents } from '../../core/sandbox/events.js';
+
+/** Longest trace line kept: a call with two 4,096-byte paths printed as hex escapes fits; longer lines are not calls strace prints. */
+const MAX_LINE = 64 * 1024;
+/** The longest path an audit record names; the rest is cut with an ellipsis. */
+const MAX_TARGET = 1_024;
+
+export interface FileTraceInput {
+  server: string;
+  events: SandboxEvents;
+  /** The sandbox's grants and system directories, and what it hides (see DenialFacts). */
+  visible: readonly string[];
+  hidden: readonly string[];
+}
+
+/** Consumes the trace until it ends (the tracer exited); the promise settles then, or when the stream fails. */
+export function readFileTrace(stream: Readable, input: FileTraceInput): Promise<void> {
+  const parser = new TraceParser();
+  const facts: DenialFacts = { exists: existsOnHost, visible: input.visible, hidden: input.hidden };
+  let pending = '';
+  let skipping = false;
+  const handle = (line: string): void => {
+    const failure = parser.line(line);
+    if (!failure) return;
+    const denial = classifyFailure(failure, facts);
+    if (!denial) return;
+    const target = denial.path.length > MAX_TARGET ? `${denial.path.slice(0, MAX_TARGET)}…` : denial.path;
+    input.events.denied(input.server, denial.op === 'read' ? 'file-read' : 'file-write', target, denial.reason);
+  };
+  stream.setEncoding('utf8');
+  return new Promise((resolve) => {
+    stream.on('data', (chunk: string) => {
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) !== -1) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (skipping) skipping = false;
+        else handle(line);
+      }
+      if (pending.length > MAX_LINE) {
+        // Not a line strace writes: drop it up to its end.
+        pending = '';
+        skipping = true;
+      }
+    });
+    stream.once('end', () => {
+      if (pending !== '' && !skipping) handle(pending);
+      resolve();
+    });
+    stream.once('error', () => resolve());
+    stream.once('close', () => resolve());
+  });
+}
+
+function existsOnHost(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
