@@ -5,6 +5,7 @@
  */
 import { useEffect, useRef, useState, type FormEvent, type Ref } from 'react';
 import type { ServerEntry } from '../../src/common/console-api.js';
+import { describeConfinement } from '../../src/common/sandbox.js';
 import { useLive, useQuery, toCallError } from '../api/client.js';
 import type { CallError } from '../api/transport.js';
 import {
@@ -432,6 +433,7 @@ function ServerDetail({ entry, onChanged }: { entry: ServerEntry; onChanged: () 
                 ['Ready since', s?.readySince ? `${timestamp(s.readySince)} (${relative(s.readySince)})` : '—'],
                 ['Next attempt', s?.nextAttemptAt ? `${timestamp(s.nextAttemptAt)} (${relative(s.nextAttemptAt)})` : '—'],
                 ['Process', s?.pid ? String(s.pid) : '—'],
+                ['Sandbox', s?.confinement ? describeConfinement(s.confinement) : entry.config.type === 'http' ? 'runs elsewhere (remote)' : '—'],
                 ['Server', s?.serverInfo ? `${s.serverInfo.name} ${s.serverInfo.version}` : '—'],
                 ['Protocol', s?.protocolVersion ?? '—'],
                 ['Tools, resources, prompts', s ? `${s.counts.tools}, ${s.counts.resources + s.counts.resourceTemplates}, ${s.counts.prompts}` : '—'],
