@@ -98,6 +98,8 @@ describeLinux('a hostile server in its sandbox (issue 15)', () => {
     fakeHome = join(scratch, 'home');
     mkdirSync(join(fakeHome, '.ssh'), { recursive: true, mode: 0o700 });
     writeFileSync(join(fakeHome, '.ssh', 'id_ed25519'), `-----BEGIN ${KEY_CANARY}-----\n`, { mode: 0o600 });
+    writeFileSync(join(fakeHome, '.netrc'), `machine example.com password ${KEY_CANARY}\n`, { mode: 0o600 });
+    writeFileSync(join(fakeHome, 'notes.txt'), 'a note the broad grant covers\n');
     grants = { input: join(scratch, 'input'), output: join(scratch, 'output'), other: join(scratch, 'other-server') };
     for (const dir of Object.values(grants)) mkdirSync(dir);
     writeFileSync(join(grants.input, 'input.txt'), 'given to the hostile server\n');
@@ -129,9 +131,11 @@ describeLinux('a hostile server in its sandbox (issue 15)', () => {
           },
         },
         other: { type: 'stdio', command: process.execPath, args: [hostile], sandbox: { write: [grants.other] } },
+        // Granted the whole home: its credentials stay hidden all the same.
+        broad: { type: 'stdio', command: process.execPath, args: [hostile], sandbox: { read: [fakeHome] } },
       },
     });
-    await eventually(async () => (await gh.status()).servers.every((s) => s.state === 'ready'), 20_000, 'both servers to be ready');
+    await eventually(async () => (await gh.status()).servers.every((s) => s.state === 'ready'), 20_000, 'the servers to be ready');
   }, 60_000);
 
   afterAll(async () => {
@@ -145,15 +149,15 @@ describeLinux('a hostile server in its sandbox (issue 15)', () => {
     for (const path of [...OUTSIDE, PRIVATE_TMP]) rmSync(path, { force: true });
   });
 
-  async function attack(plan: Record<string, unknown>): Promise<Report> {
+  async function attack(plan: Record<string, unknown>, server = 'hostile'): Promise<Report> {
     const { client } = await connectHttp(gh.httpUrl, { era: 'legacy', token: gh.token });
-    const result = await client.callTool({ name: 'hostile__attack', arguments: plan }, { timeout: 60_000 } as never);
+    const result = await client.callTool({ name: `${server}__attack`, arguments: plan }, { timeout: 60_000 } as never);
     return JSON.parse(textOf(result)) as Report;
   }
 
-  const denied = (kind: string): AuditEvent[] =>
-    auditEvents(gh.paths, 'sandbox.denied').filter((e) => e.server === 'hostile' && (e.detail as { kind?: string })?.kind === kind);
-  const targetsOf = (kind: string): string[] => denied(kind).map((e) => (e.detail as { target: string }).target);
+  const denied = (kind: string, server = 'hostile'): AuditEvent[] =>
+    auditEvents(gh.paths, 'sandbox.denied').filter((e) => e.server === server && (e.detail as { kind?: string })?.kind === kind);
+  const targetsOf = (kind: string, server = 'hostile'): string[] => denied(kind, server).map((e) => (e.detail as { target: string }).target);
 
   it('the listeners it will try answer from outside the sandbox (the positive control)', async () => {
     expect(await answerFromOutside(gh.paths.socketPath, GATEHOUSE_HELLO)).not.toBe('');
@@ -189,6 +193,21 @@ describeLinux('a hostile server in its sandbox (issue 15)', () => {
     expect(key?.reason).toBe('read a path its profile does not grant');
     const status = await gh.status();
     expect(status.servers.find((v) => v.name === 'hostile')?.confinement?.fileDenials).toMatchObject({ audited: true });
+  });
+
+  it('under a grant of the whole home, still cannot read the SSH key or ~/.netrc, and both attempts are audited', async () => {
+    const key = join(fakeHome, '.ssh', 'id_ed25519');
+    const netrc = join(fakeHome, '.netrc');
+    const report = await attack({ reads: [key, netrc, join(fakeHome, 'notes.txt')] }, 'broad');
+    const [keyRead, netrcRead, note] = report.reads;
+    expect(keyRead).toMatchObject({ ok: false, code: 'ENOENT' });
+    expect(netrcRead).toMatchObject({ ok: false, code: 'EACCES' });
+    expect(note).toMatchObject({ ok: true, head: 'a note the broad grant covers\n' });
+    expect(JSON.stringify(report)).not.toContain(KEY_CANARY);
+    await eventually(() => [key, netrc].every((path) => targetsOf('file-read', 'broad').includes(path)), 10_000, 'both refused reads in the audit log');
+    expect(denied('file-read', 'broad').find((e) => (e.detail as { target: string }).target === netrc)?.reason).toBe(
+      'read a path the sandbox hides from every server',
+    );
   });
 
   it('writes only where it may: its grant and its private /tmp; nothing reaches the host anywhere else', async () => {
