@@ -13,9 +13,12 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxProfileSchema } from '../../src/common/sandbox.js';
-import { bwrapArgs, innerCommand } from '../../src/core/sandbox/bwrap.js';
+import { bwrapArgs, innerCommand, tracedCommand } from '../../src/core/sandbox/bwrap.js';
+import { SandboxEvents } from '../../src/core/sandbox/events.js';
+import { systemClock, type AuditRecord } from '../../src/core/ports.js';
+import { readFileTrace } from '../../src/node/sandbox/file-trace.js';
 import { planSandbox } from '../../src/core/sandbox/profile.js';
-import { probeLinux, type LinuxHost } from '../../src/node/sandbox/linux.js';
+import { openTracePipe, probeLinux, type LinuxHost, type TracePipe } from '../../src/node/sandbox/linux.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/hostile-server.mjs', import.meta.url));
 const asRoot = process.getuid?.() === 0;
@@ -31,7 +34,8 @@ class Confined {
   readonly #waiting = new Map<number, (message: { result?: { content: { text: string }[] }; error?: unknown }) => void>();
   #id = 0;
 
-  constructor(host: LinuxHost, dir: string, limited: boolean) {
+  /** `trace`: run it under the file-call tracer the launcher uses, which reports into this pipe. */
+  constructor(host: LinuxHost, dir: string, limited: boolean, trace?: TracePipe) {
     const planned = planSandbox({
       profile: SandboxProfileSchema.parse({ limits: { processes: 32 } }),
       codeRoots: [dir],
@@ -48,8 +52,13 @@ class Confined {
       { system: host.system, etc: host.etc, files: [], decoys: [], hidden: [], unreadable: '/dev/null', disableUserns: host.disableUserns },
       inner,
     );
-    const argv = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', host.bwrap, ...args] : [host.bwrap, ...args];
-    this.#child = spawn(argv[0]!, argv.slice(1), { env: { PATH: '/usr/bin:/bin' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const sandbox = trace ? tracedCommand({ strace: host.strace!, setpriv: host.setpriv!, shell: host.shell }, [host.bwrap, ...args]) : [host.bwrap, ...args];
+    const argv = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', ...sandbox] : sandbox;
+    this.#child = spawn(argv[0]!, argv.slice(1), {
+      env: { PATH: '/usr/bin:/bin' },
+      stdio: ['pipe', 'pipe', 'pipe', trace?.writer ?? 'ignore'],
+    }) as ChildProcessWithoutNullStreams;
+    trace?.closeWriter();
     this.#child.stderr.on('data', () => undefined);
     createInterface({ input: this.#child.stdout }).on('line', (line) => {
       const message = JSON.parse(line) as { id: number; result?: { content: { text: string }[] }; error?: unknown };
@@ -103,6 +112,30 @@ describe.runIf(runnable)("the process limit of an ordinary user's sandbox (issue
     } finally {
       await confined.stop();
     }
+  });
+
+  it('has each fork the limit refused in the audit, as the tracer outside the sandbox saw it (no cgroup counts them here)', async () => {
+    if (!host.strace || !host.mkfifo) throw new Error(host.tracerProblem ?? 'no tracer');
+    const pipeDir = mkdtempSync(join(tmpdir(), 'gh-trace-'));
+    const trace = await openTracePipe(host.mkfifo, pipeDir);
+    // The tracer runs as the sandbox's user, as it would run as the daemon's; it reopens the pipe by its /proc path.
+    chmodSync(join(pipeDir, 'trace'), 0o666);
+    const records: AuditRecord[] = [];
+    const events = new SandboxEvents({ clock: systemClock, append: (r) => records.push(r) });
+    const read = readFileTrace(trace.reader, { server: 'forky', events, visible: [], hidden: [], forks: { limit: 32 } });
+    const confined = new Confined(host, dir, true, trace);
+    try {
+      const fork = await confined.fork(100);
+      expect(fork.failure?.code).toBe('EAGAIN');
+    } finally {
+      await confined.stop();
+      await read;
+      events.flush();
+      rmSync(pipeDir, { recursive: true, force: true });
+    }
+    const refused = records.filter((r) => r.type === 'sandbox.denied' && (r.detail as { kind: string }).kind === 'processes');
+    expect(refused[0]).toMatchObject({ server: 'forky', reason: 'a fork was refused at the process limit', detail: { target: '32 processes' } });
+    expect(refused.reduce((sum, r) => sum + ((r.detail as { count: number }).count ?? 0), 0)).toBeGreaterThanOrEqual(1);
   });
 
   it('forks freely without it (so the limit, not the user, is what stopped the forks)', async () => {

@@ -3,7 +3,7 @@
  * the sandbox caused (src/core/sandbox/file-denials.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { classifyFailure, TraceParser, type DenialFacts, type TracedFailure } from '../../src/core/sandbox/file-denials.js';
+import { classifyFailure, isRefusedFork, TraceParser, type DenialFacts, type TracedFailure } from '../../src/core/sandbox/file-denials.js';
 
 /** A string as strace prints it with -xx: every byte as \xHH. */
 const hex = (text: string): string => [...new TextEncoder().encode(text)].map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join('');
@@ -66,6 +66,17 @@ describe('reading the trace', () => {
     const name = '/tmp/a", O_RDONLY) = -1 EROFS (x)\n9 openat("/etc/shadow';
     const [f] = parse(`5 openat(${cwd('/')}, ${q(name)}, O_RDONLY) = ${ENOENT}`);
     expect(f).toMatchObject({ paths: [name], errno: 'ENOENT', write: false });
+  });
+
+  it('reads a fork the kernel refused at the process limit, and tells it from other failed forks', () => {
+    const [refused, other] = parse(
+      '44 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f) = -1 EAGAIN (Resource temporarily unavailable)',
+      '44 clone3({flags=CLONE_VM, exit_signal=0, stack=0x7f, stack_size=0x7ff}, 88) = -1 ENOMEM (Cannot allocate memory)',
+    );
+    expect(refused).toMatchObject({ syscall: 'clone', paths: [], errno: 'EAGAIN' });
+    expect(isRefusedFork(refused!)).toBe(true);
+    expect(isRefusedFork(other!)).toBe(false);
+    expect(isRefusedFork(parse(`1 openat(${cwd('/')}, ${q('/x')}, O_RDONLY) = -1 EAGAIN (Resource temporarily unavailable)`)[0]!)).toBe(false);
   });
 
   it('ignores what is not a failed file call: signals, exits, successes, other calls, noise', () => {

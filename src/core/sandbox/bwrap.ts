@@ -145,7 +145,7 @@ export interface TracerTools {
  * file call that fails, on descriptor 3 of the process Gatehouse spawns. From the outside in:
  * - `setpriv --pdeathsig KILL`: the tracer dies with the daemon, and bubblewrap (`--die-with-parent`)
  *   with the tracer, so nothing outlives Gatehouse;
- * - strace follows every process (`-f`), stops only at file calls (`--seccomp-bpf`, `%file`), prints
+ * - strace follows every process (`-f`), stops only at file calls and forks (`--seccomp-bpf`), prints
  *   only failed ones (`-Z`), every string and descriptor path as hex escapes (`-xx -y`), into the
  *   pipe at descriptor 3, which it reopens close-on-exec;
  * - a shell closes descriptor 3 before the sandbox starts, so no server can write into the trace.
@@ -160,7 +160,7 @@ export function tracedCommand(tools: TracerTools, argv: readonly string[]): stri
     '-qq',
     '--seccomp-bpf',
     '-e',
-    'trace=%file',
+    'trace=%file,clone,clone3,fork,vfork',
     '-e',
     'signal=none',
     '-Z',

@@ -1,7 +1,8 @@
 /**
  * Which file operations a confined server tried and the sandbox refused, read from the system-call
- * tracer that watches every sandbox from outside (src/node/sandbox/file-trace.ts). The tracer
- * reports only calls that failed; this module turns each line into a path and an operation, and
+ * tracer that watches every sandbox from outside (src/node/sandbox/file-trace.ts); and the forks
+ * refused at an rlimit process limit, which no cgroup counter sees. The tracer reports only calls
+ * that failed; this module turns each line into a path and an operation, and
  * decides whether the sandbox is why it failed. Pure: the one host fact it needs (does this path
  * exist on the host?) comes in as a function.
  *
@@ -102,6 +103,8 @@ const WRITES = new Set([
   'lremovexattr',
 ]);
 const OPENS = new Set(['open', 'openat', 'openat2']);
+/** Calls that start a process or thread: refused with EAGAIN at the process limit. */
+const FORKS = new Set(['clone', 'clone3', 'fork', 'vfork']);
 const CREATES = new Set(['creat', 'mkdir', 'mkdirat', 'mknod', 'mknodat', 'symlink', 'symlinkat', 'link', 'linkat', 'rename', 'renameat', 'renameat2']);
 /** Which string arguments are paths, where it is not only the first. `symlink`'s first string is the link's text, not a path. */
 const PATH_ARGS: Record<string, number[]> = {
@@ -156,6 +159,7 @@ export class TraceParser {
     const call = CALL.exec(text);
     if (!call) return undefined;
     const [, syscall, args, errno] = call as unknown as [string, string, string, string];
+    if (FORKS.has(syscall)) return { syscall, paths: [], write: false, creates: false, errno };
     const open = OPENS.has(syscall);
     if (!open && !READS.has(syscall) && !WRITES.has(syscall)) return undefined;
     const strings: { value: string; dir: string | undefined }[] = [];
@@ -200,7 +204,12 @@ function resolve(path: string): string {
   return normalize('/' + out.join('/'));
 }
 
-/** Whether the sandbox is why this call failed, and what to record if it is. */
+/** A process or thread the kernel refused to start at the sandbox's process limit (RLIMIT_NPROC; a cgroup counts its own). */
+export function isRefusedFork(failure: TracedFailure): boolean {
+  return FORKS.has(failure.syscall) && failure.errno === 'EAGAIN';
+}
+
+/** Whether the sandbox is why this file call failed, and what to record if it is. */
 export function classifyFailure(failure: TracedFailure, facts: DenialFacts): FileDenial | undefined {
   const { errno } = failure;
   const op = failure.write ? 'write' : 'read';

@@ -339,7 +339,8 @@ export async function prepareLinuxLaunch(input: LinuxLaunchInput): Promise<Linux
   // What the sandbox shows: a missing path there is simply missing (src/core/sandbox/file-denials.ts).
   const visible = [...host.system.map((e) => e.path), ...plan.read, ...plan.write, PLUMBING_DIR];
   const trace = tracer && host.mkfifo ? await openTracePipe(host.mkfifo, dir) : undefined;
-  const traced = trace ? readFileTrace(trace.reader, { server: input.server, events: input.events, visible, hidden: plan.hidden }) : undefined;
+  const forks = limits.processes.enforcedBy === 'rlimit' ? { forks: { limit: plan.limits.processes } } : {};
+  const traced = trace ? readFileTrace(trace.reader, { server: input.server, events: input.events, visible, hidden: plan.hidden, ...forks }) : undefined;
 
   let poll: ReturnType<typeof setInterval> | undefined;
   const report = async (): Promise<void> => {
@@ -382,12 +383,20 @@ export async function prepareLinuxLaunch(input: LinuxLaunchInput): Promise<Linux
   };
 }
 
+export interface TracePipe {
+  reader: Socket;
+  /** The descriptor the spawned process gets as its descriptor 3. */
+  writer: number;
+  /** Closes Gatehouse's copy of the writing end (once the process has its own). */
+  closeWriter(): void;
+}
+
 /**
  * A named pipe in the sandbox's user-only directory: the reading end, opened first so that the
  * writing end opens without waiting, and the writing end the spawned process gets as descriptor 3.
  * (Node's own `'pipe'` stdio is a socket pair, which strace cannot reopen by its /proc path.)
  */
-async function openTracePipe(mkfifo: string, dir: string): Promise<{ reader: Socket; writer: number; closeWriter(): void }> {
+export async function openTracePipe(mkfifo: string, dir: string): Promise<TracePipe> {
   const fifo = path.join(dir, 'trace');
   await new Promise<void>((resolve, reject) =>
     execFile(mkfifo, ['-m', '600', fifo], { timeout: 10_000, env: {} }, (error) => (error ? reject(new Error(`mkfifo: ${errorMessage(error)}`)) : resolve())),
