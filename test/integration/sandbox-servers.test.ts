@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/common/config.js';
 import type { ServerStatus } from '../../src/common/status.js';
 import { EVERYTHING } from '../support/servers.js';
+import { auditEvents } from './support/approvals.js';
 import { closeAll, connectHttp, textOf, type Connected } from './support/clients.js';
 import { REPO, eventually, spawnGatehouse, type RunningGatehouse } from './support/gatehouse.js';
 
@@ -83,5 +84,13 @@ describe.runIf(process.platform === 'linux')('the default servers and server-eve
     expect(await call('everything__get-sum', { a: 2, b: 3 })).toContain('5');
     // Its environment is the allow-listed one: nothing of the daemon's own.
     expect(await call('everything__get-env')).not.toContain('GATEHOUSE_HOME');
+  });
+
+  it('leaves no file denial in the audit log for servers doing their ordinary work (the tracer is on, and quiet)', async () => {
+    expect((await status('memory')).confinement?.fileDenials).toMatchObject({ audited: true });
+    await call('memory__read_graph');
+    await call('everything__echo', { message: 'again' });
+    const refused = auditEvents(gh.paths, 'sandbox.denied').filter((e) => String((e.detail as { kind?: string }).kind).startsWith('file-'));
+    expect(refused.map((e) => [e.server, (e.detail as { target: string }).target])).toEqual([]);
   });
 });
