@@ -145,7 +145,7 @@ export interface TracerTools {
  * file call that fails, on descriptor 3 of the process Gatehouse spawns. From the outside in:
  * - `setpriv --pdeathsig KILL`: the tracer dies with the daemon, and bubblewrap (`--die-with-parent`)
  *   with the tracer, so nothing outlives Gatehouse;
- * - strace follows every process (`-f`), stops only at file calls and forks (`--seccomp-bpf`), prints
+ * - strace follows every process (`-f`), stops only at `TRACED_CALLS` (`--seccomp-bpf`), prints
  *   only failed ones (`-Z`), every string and descriptor path as hex escapes (`-xx -y`), into the
  *   pipe at descriptor 3, which it reopens close-on-exec;
  * - a shell closes descriptor 3 before the sandbox starts, so no server can write into the trace.
@@ -153,6 +153,44 @@ export interface TracerTools {
  * server whose tracer is gone cannot make file calls at all (the seccomp filter strace installed
  * answers them with ENOSYS), so killing it blinds nobody.
  */
+/**
+ * The calls the tracer stops at: those that open, create, change or remove a file, run a program,
+ * or start a process. Not the stat family, access or readlink: a Node server makes hundreds of
+ * those at start-up resolving modules, and each stop costs two context switches; they only probe.
+ */
+export const TRACED_CALLS = [
+  'open',
+  'openat',
+  'openat2',
+  'creat',
+  'truncate',
+  'mkdir',
+  'mkdirat',
+  'rmdir',
+  'unlink',
+  'unlinkat',
+  'rename',
+  'renameat',
+  'renameat2',
+  'link',
+  'linkat',
+  'symlink',
+  'symlinkat',
+  'chmod',
+  'fchmodat',
+  'chown',
+  'lchown',
+  'fchownat',
+  'mknod',
+  'mknodat',
+  'execve',
+  'execveat',
+  'clone',
+  'clone3',
+  'fork',
+  'vfork',
+];
+
 export function tracedCommand(tools: TracerTools, argv: readonly string[]): string[] {
   const trace = [
     tools.strace,
@@ -160,7 +198,7 @@ export function tracedCommand(tools: TracerTools, argv: readonly string[]): stri
     '-qq',
     '--seccomp-bpf',
     '-e',
-    'trace=%file,clone,clone3,fork,vfork',
+    `trace=${TRACED_CALLS.join(',')}`,
     '-e',
     'signal=none',
     '-Z',
