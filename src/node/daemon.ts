@@ -15,7 +15,7 @@ import type { DaemonStatus, IdentityStatus } from '../common/status.js';
 import { Gateway } from '../core/gateway.js';
 import { ToolSearch } from '../core/search/view.js';
 import { SessionKeys } from '../core/quotas/session.js';
-import { BundlePolicy, SIGN_IN_REQUIRED } from '../core/policy/bundle-policy.js';
+import { BundlePolicy } from '../core/policy/bundle-policy.js';
 import { NarrowedPolicy } from '../core/policy/narrowing.js';
 import { AskingPolicy } from '../core/approvals/local-rules.js';
 import { systemClock, type AuditSink, type LogMessage, type Logger, type UpstreamLists } from '../core/ports.js';
@@ -47,7 +47,6 @@ import { PolicyController } from './policy/controller.js';
 import { managedDirFor, readTelemetryPolicy } from './policy/settings.js';
 import { chooseTelemetry, openTelemetry } from './telemetry/open.js';
 import { StaticIdentity, type TestIdentity } from './policy/static-identity.js';
-import { memoryFigures } from './heap.js';
 import { jsonLogger } from './logger.js';
 import { defaultPaths, ensureUserOnlyDir, type GatehousePaths } from './paths.js';
 import { RotatingServerLogs } from './server-logs.js';
@@ -66,8 +65,8 @@ import { controlHandlers } from './daemon/control-handlers.js';
 import { openGovernance } from './daemon/governance.js';
 import { openHumanChannel, type HumanOptions, type QuestionsApi } from './daemon/human.js';
 import { LiveConfig } from './daemon/live-config.js';
-import { removeRuntimeInfo, writeRuntimeInfo } from './daemon/runtime-info.js';
-import { writeLastSeen, type LastSeen } from './discovery.js';
+import { announcePresence, type Presence } from './daemon/runtime-info.js';
+import { daemonStatus, identityStatus as identityStatusOf, type StatusParts } from './daemon/status.js';
 import { nodeSelfCommand, type SelfCommand } from './clients/launch.js';
 import { openUserIdentity } from './daemon/user-identity.js';
 import { UpstreamAuth, type EnterpriseSource } from './upstream-auth/service.js';
@@ -623,49 +622,28 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       })
     : undefined;
 
-  /** The sign-in as `whoami` shows it, with the roles the bundle in force gives the user's groups. */
-  const identityStatus = (): IdentityStatus => {
-    const signIn = user.status();
-    const state = bundlePolicy.state;
-    if (state.kind !== 'enforcing') return signIn;
-    const whoami: Principal = { user: identity.currentUser, client: { id: 'whoami', name: 'whoami', verified: true, transport: 'in-process' } };
-    return { ...signIn, roles: state.evaluator.rolesOf(whoami) };
+  const statusParts: StatusParts = {
+    version: VERSION,
+    startedAt,
+    paths,
+    policy,
+    policyController,
+    bundlePolicy,
+    identity,
+    user,
+    supervisor,
+    sandbox,
+    sessions,
+    localAudit,
+    keychain,
+    human,
+    governance,
+    http,
+    catalog,
+    telemetry,
   };
-
-  const status = (): DaemonStatus => {
-    const signInNotice =
-      policy.mode === 'managed' && identity.currentUser.source === 'os'
-        ? { notice: `${SIGN_IN_REQUIRED}; no identity provider is configured (identity.json in the managed location, see docs/identity.md)` }
-        : {};
-    const quotaStatus = quotas.status(identity.currentUser);
-    return {
-      version: VERSION,
-      pid: process.pid,
-      startedAt: startedAt.toISOString(),
-      user: identity.currentUser.displayName,
-      policy: { mode: policy.mode, ...(policy.version ? { version: policy.version } : {}), ...policyController.status(), ...signInNotice },
-      configFile: paths.configFile,
-      socketPath: paths.socketPath,
-      ...(http ? { httpUrl: http.url, mcpUrl: `${http.url}/mcp` } : {}),
-      servers: supervisor.statuses().map((server) => {
-        const config = supervisor.config(server.name);
-        return server.confinement || config?.type !== 'stdio' ? server : { ...server, confinement: sandbox.describe(server.name, config) };
-      }),
-      clients: sessions.statuses(),
-      audit: localAudit.status(),
-      identity: identityStatus(),
-      keystore: keychain.status(),
-      pendingQuestions: humanChannel.pending(),
-      humanChannel: human.status(),
-      approvals: approvals.status(),
-      ...(quotaStatus ? { quotas: quotaStatus } : {}),
-      memory: { ...memoryFigures(), ...(http ? { httpConnections: http.connectionStats() } : {}) },
-      installs: catalog.service.status(),
-      quarantined: catalog.quarantined(),
-      shadowServers: catalog.service.shadowServers(),
-      telemetry: telemetry.status(),
-    };
-  };
+  const identityStatus = (): IdentityStatus => identityStatusOf(statusParts);
+  const status = (): DaemonStatus => daemonStatus(statusParts);
   observed.status = status;
 
   let consoleServer: ConsoleServer | undefined;
@@ -759,7 +737,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   human.desk.onChange(() => hub.changed(['questions']));
 
   const opened: { close(): Promise<void> }[] = [];
-  let lastSeen: LastSeen | undefined;
+  let presence: Presence | undefined;
   let watcher: ConfigWatcher | undefined;
   /** Everything the daemon opened, closed in the order that keeps every record: endpoints, servers, stores, the audit log last. */
   const closeAll = async (): Promise<void> => {
@@ -798,25 +776,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       await consoleServer.listen();
       opened.push(consoleServer);
     }
-    writeRuntimeInfo(paths, {
-      pid: process.pid,
-      version: VERSION,
-      startedAt: startedAt.toISOString(),
-      socketPath: paths.socketPath,
-      controlSocketPath: paths.controlSocketPath,
-      ...(http ? { httpUrl: http.url } : {}),
-    });
     // A note in the state directory (found from HOME alone) for bridges started without this environment.
-    lastSeen = {
+    presence = announcePresence(paths, {
       pid: process.pid,
       version: VERSION,
       startedAt: startedAt.toISOString(),
-      socketPath: paths.socketPath,
-      controlSocketPath: paths.controlSocketPath,
-      ...(http ? { httpUrl: `${http.url}/mcp` } : {}),
+      ...(http ? { httpUrl: http.url } : {}),
       ...(env.DBUS_SESSION_BUS_ADDRESS ? { dbusAddress: env.DBUS_SESSION_BUS_ADDRESS } : {}),
-    };
-    writeLastSeen(paths, lastSeen);
+    });
     // The sign-in renews in the background: the endpoints answer meanwhile, and calls wait for it (refused with a clear reason).
     if (session) void session.start().catch((error) => logger.log('error', 'identity.start_failed', { error: errorMessage(error) }));
     // Servers start in parallel; the endpoints already answer while they come up.
@@ -858,14 +825,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         watcher?.close();
         hub.close();
         await closeAll();
-        removeRuntimeInfo(paths);
-        if (lastSeen) {
-          try {
-            writeLastSeen(paths, { ...lastSeen, stoppedAt: new Date().toISOString() });
-          } catch {
-            // The note is a courtesy for bridges; a read-only state directory must not stop the shutdown.
-          }
-        }
+        presence?.withdraw();
         lock.release();
         await localAudit.close();
         logger.log('info', 'daemon.stopped', {});
