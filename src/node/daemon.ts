@@ -4,7 +4,8 @@
  * these parts; tests call `startDaemon` with their own paths and configuration. The parts it wires
  * live beside it in `daemon/`: who the user is (`user-identity.ts`), quotas and approvals
  * (`governance.ts`), the configuration in force (`live-config.ts`), the control API's answers
- * (`control-handlers.ts`) and the runtime file (`runtime-info.ts`).
+ * (`control-handlers.ts`), the human channel (`human.ts`), the catalogue (`catalog.ts`), status
+ * (`status.ts`), and the runtime file and last-seen note (`runtime-info.ts`).
  */
 import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
