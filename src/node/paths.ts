@@ -7,6 +7,7 @@
  */
 import { homedir } from 'node:os';
 import { createHash } from 'node:crypto';
+import { lstatSync } from 'node:fs';
 import { chmod, lstat, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { GatehouseError } from '../common/errors.js';
@@ -230,4 +231,14 @@ function describeFsError(error: unknown): string {
 /** The paths for this process's user and environment (GATEHOUSE_HOME, XDG variables, platform). */
 export function defaultPaths(env: NodeJS.ProcessEnv = process.env): GatehousePaths {
   return resolvePaths({ platform: process.platform, env, homedir: homedir(), uid: process.getuid?.() });
+}
+
+/** Whether something is at this path: a file, a directory, a socket, or a symlink even if dangling. */
+export function entryExists(file: string): boolean {
+  try {
+    lstatSync(file);
+    return true;
+  } catch {
+    return false;
+  }
 }

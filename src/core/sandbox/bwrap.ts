@@ -12,6 +12,7 @@
 import type { SandboxPlan } from './profile.js';
 import { SANDBOX_TMP } from './profile.js';
 import { byDepth, depth } from './posix-path.js';
+import { TRACED_CALLS } from './file-denials.js';
 
 /** A top-level entry of the host's root that holds the system: a directory, or a symlink such as `/bin -> usr/bin`. */
 export type SystemEntry = { path: string; kind: 'dir' } | { path: string; kind: 'symlink'; target: string };
@@ -145,7 +146,8 @@ export interface TracerTools {
  * file call that fails, on descriptor 3 of the process Gatehouse spawns. From the outside in:
  * - `setpriv --pdeathsig KILL`: the tracer dies with the daemon, and bubblewrap (`--die-with-parent`)
  *   with the tracer, so nothing outlives Gatehouse;
- * - strace follows every process (`-f`), stops only at `TRACED_CALLS` (`--seccomp-bpf`), prints
+ * - strace follows every process (`-f`), stops only at `TRACED_CALLS` (`--seccomp-bpf`; each named
+ *   with `?`, so a call this architecture or this strace does not know is skipped, not an error), prints
  *   only failed ones (`-Z`), every string and descriptor path as hex escapes (`-xx -y`), into the
  *   pipe at descriptor 3, which it reopens close-on-exec;
  * - a shell closes descriptor 3 before the sandbox starts, so no server can write into the trace.
@@ -153,61 +155,13 @@ export interface TracerTools {
  * server whose tracer is gone cannot make file calls at all (the seccomp filter strace installed
  * answers them with ENOSYS), so killing it blinds nobody.
  */
-/**
- * The calls the tracer stops at: those that open, create, change or remove a file, run a program,
- * or start a process. Not the stat family, access or readlink: a Node server makes hundreds of
- * those at start-up resolving modules, and each stop costs two context switches; they only probe.
- */
-export const TRACED_CALLS = [
-  'open',
-  'openat',
-  'openat2',
-  'creat',
-  'truncate',
-  'mkdir',
-  'mkdirat',
-  'rmdir',
-  'unlink',
-  'unlinkat',
-  'rename',
-  'renameat',
-  'renameat2',
-  'link',
-  'linkat',
-  'symlink',
-  'symlinkat',
-  'chmod',
-  'fchmodat',
-  'chown',
-  'lchown',
-  'fchownat',
-  'mknod',
-  'mknodat',
-  'execve',
-  'execveat',
-  'clone',
-  'clone3',
-  'fork',
-  'vfork',
-];
-
 export function tracedCommand(tools: TracerTools, argv: readonly string[]): string[] {
-  const trace = [
-    tools.strace,
-    '-f',
-    '-qq',
-    '--seccomp-bpf',
-    '-e',
-    `trace=${TRACED_CALLS.join(',')}`,
-    '-e',
-    'signal=none',
-    '-Z',
-    '-xx',
-    '-y',
-    '-s',
-    '4096',
-    '-o',
-    '/proc/self/fd/3',
-  ];
+  const trace = [tools.strace, ...traceOptions('/proc/self/fd/3')];
   return [tools.setpriv, '--pdeathsig', 'KILL', '--', ...trace, '--', tools.shell, '-c', 'exec 3>&-; exec "$@"', 'gatehouse-trace', ...argv];
+}
+
+/** strace's options, writing to `output`: the same for every sandbox and for the probe that checks strace can trace here. */
+export function traceOptions(output: string): string[] {
+  const calls = TRACED_CALLS.map((call) => `?${call}`).join(',');
+  return ['-f', '-qq', '--seccomp-bpf', '-e', `trace=${calls}`, '-e', 'signal=none', '-Z', '-xx', '-y', '-s', '4096', '-o', output];
 }

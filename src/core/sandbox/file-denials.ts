@@ -106,6 +106,12 @@ const OPENS = new Set(['open', 'openat', 'openat2']);
 /** Calls that start a process or thread: refused with EAGAIN at the process limit. */
 const FORKS = new Set(['clone', 'clone3', 'fork', 'vfork']);
 const CREATES = new Set(['creat', 'mkdir', 'mkdirat', 'mknod', 'mknodat', 'symlink', 'symlinkat', 'link', 'linkat', 'rename', 'renameat', 'renameat2']);
+/**
+ * The calls the tracer stops at: those that open, create, change or remove a file, run a program,
+ * or start a process. Not the stat family, access or readlink (READS): a Node server makes hundreds
+ * of those at start-up resolving modules, each stop costs two context switches, and they only probe.
+ */
+export const TRACED_CALLS: readonly string[] = [...OPENS, ...WRITES, 'execve', 'execveat', ...FORKS];
 /** Which string arguments are paths, where it is not only the first. `symlink`'s first string is the link's text, not a path. */
 const PATH_ARGS: Record<string, number[]> = {
   rename: [0, 1],

@@ -7,10 +7,11 @@
  * own and mint any group claim. Unmanaged, the user's own `identity.json` in the config directory
  * is used (there the user owns the policy anyway). See docs/identity.md.
  */
-import { lstatSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { formatPath } from '../../common/config.js';
+import { entryExists } from '../paths.js';
 import { managedFileProblem } from '../policy/settings.js';
 
 export const IDENTITY_FILE = 'identity.json';
@@ -109,15 +110,6 @@ function ownershipProblem(file: string, platform: NodeJS.Platform): string | und
   return managedFileProblem(file, platform, 'a user who can change it could name an identity provider of their own');
 }
 
-function exists(file: string): boolean {
-  try {
-    lstatSync(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export function parseIdentitySettings(raw: unknown, file: string): { ok: true; settings: IdentitySettings } | { ok: false; error: string } {
   const parsed = IdentitySettingsSchema.safeParse(raw);
   if (parsed.success) return { ok: true, settings: parsed.data };
@@ -128,9 +120,9 @@ export function parseIdentitySettings(raw: unknown, file: string): { ok: true; s
 export function loadIdentitySettings(options: IdentitySettingsOptions): IdentitySettingsResult {
   const platform = options.platform ?? process.platform;
   const managedFile = path.join(options.managedDir, IDENTITY_FILE);
-  const managed = exists(path.join(options.managedDir, 'policy.json')) || exists(managedFile);
+  const managed = entryExists(path.join(options.managedDir, 'policy.json')) || entryExists(managedFile);
   const file = managed ? managedFile : path.join(options.configDir, IDENTITY_FILE);
-  if (!exists(file)) return { kind: 'none' };
+  if (!entryExists(file)) return { kind: 'none' };
   try {
     if (managed && !options.trustManagedOwner) {
       for (const checked of [options.managedDir, file]) {

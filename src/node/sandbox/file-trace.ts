@@ -5,10 +5,10 @@
  * limit, each refused fork as `processes`). The decisions are in
  * src/core/sandbox/file-denials.ts; this file splits lines and asks the host whether a path exists.
  */
-import { lstatSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { classifyFailure, isRefusedFork, TraceParser, type DenialFacts } from '../../core/sandbox/file-denials.js';
 import type { SandboxEvents } from '../../core/sandbox/events.js';
+import { entryExists } from '../paths.js';
 
 /** Longest trace line kept: a call with two 4,096-byte paths printed as hex escapes fits; longer lines are not calls strace prints. */
 const MAX_LINE = 64 * 1024;
@@ -28,7 +28,7 @@ export interface FileTraceInput {
 /** Consumes the trace until it ends (the tracer exited); the promise settles then, or when the stream fails. */
 export function readFileTrace(stream: Readable, input: FileTraceInput): Promise<void> {
   const parser = new TraceParser();
-  const facts: DenialFacts = { exists: existsOnHost, visible: input.visible, hidden: input.hidden };
+  const facts: DenialFacts = { exists: entryExists, visible: input.visible, hidden: input.hidden };
   let pending = '';
   let skipping = false;
   const handle = (line: string): void => {
@@ -67,13 +67,4 @@ export function readFileTrace(stream: Readable, input: FileTraceInput): Promise<
     stream.once('error', () => resolve());
     stream.once('close', () => resolve());
   });
-}
-
-function existsOnHost(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

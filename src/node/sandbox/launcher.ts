@@ -25,7 +25,7 @@ import {
 import type { AuditRecord, Logger } from '../../core/ports.js';
 import type { SandboxEvents } from '../../core/sandbox/events.js';
 import { decideConfinement, invisiblePaths, planSandbox, type NamedPath, type SandboxPlan, type SandboxSupport } from '../../core/sandbox/profile.js';
-import { ensureUserOnlyDir, maxSocketPathBytes, type GatehousePaths } from '../paths.js';
+import { ensureUserOnlyDir, entryExists, maxSocketPathBytes, type GatehousePaths } from '../paths.js';
 import { packageRoot } from '../version.js';
 import { findCodeRoots } from './code-roots.js';
 import { prepareDarwinLaunch, probeDarwin } from './darwin.js';
@@ -392,10 +392,10 @@ function pathsNamedIn(config: StdioServerConfig, env: Record<string, string>): s
   const found: string[] = [];
   for (const value of values) {
     if (!value.startsWith('/') || value.includes('\n') || value.length > 4096) continue;
-    if (existsAny(value)) found.push(value);
+    if (entryExists(value)) found.push(value);
     else {
       const parent = value.slice(0, value.lastIndexOf('/')) || '/';
-      if (parent !== '/' && existsAny(parent)) found.push(parent);
+      if (parent !== '/' && entryExists(parent)) found.push(parent);
     }
   }
   return found;
@@ -406,15 +406,6 @@ async function createMissingDir(dir: string): Promise<void> {
     await stat(dir);
   } catch {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-  }
-}
-
-function existsAny(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

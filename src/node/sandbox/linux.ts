@@ -12,7 +12,16 @@ import { release } from 'node:os';
 import path from 'node:path';
 import { errorMessage } from '../../common/errors.js';
 import type { FileDenialStatus, LimitStatus } from '../../common/sandbox.js';
-import { bwrapArgs, innerCommand, joinCgroupsCommand, PLUMBING_DIR, tracedCommand, type RlimitSettings, type SystemEntry } from '../../core/sandbox/bwrap.js';
+import {
+  bwrapArgs,
+  innerCommand,
+  joinCgroupsCommand,
+  PLUMBING_DIR,
+  traceOptions,
+  tracedCommand,
+  type RlimitSettings,
+  type SystemEntry,
+} from '../../core/sandbox/bwrap.js';
 import { hostsFile, planEgress } from '../../core/sandbox/egress.js';
 import type { SandboxPlan } from '../../core/sandbox/profile.js';
 import { SandboxCgroup, detectCgroups, removeStaleGroups, type CgroupSupport } from './cgroup.js';
@@ -123,7 +132,7 @@ async function probeTracer(host: LinuxHost, env: NodeJS.ProcessEnv, bwrapTrial: 
     host.tracerProblem = 'setpriv (util-linux) is not installed, so refused file reads and writes are not audited';
     return;
   }
-  const trial = await run(strace, ['-f', '-qq', '--seccomp-bpf', '-e', 'trace=%file', '-Z', '-o', '/dev/null', '--', host.bwrap, ...bwrapTrial]);
+  const trial = await run(strace, [...traceOptions('/dev/null'), '--', host.bwrap, ...bwrapTrial]);
   if (trial.ok) host.strace = strace;
   else host.tracerProblem = `strace cannot trace a sandbox here (${trial.error}), so refused file reads and writes are not audited`;
 }
