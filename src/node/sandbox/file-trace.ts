@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import { classifyFailure, isRefusedFork, TraceParser, type DenialFacts } from '../../core/sandbox/file-denials.js';
 import type { SandboxEvents } from '../../core/sandbox/events.js';
+import { readLines } from '../lines.js';
 import { entryExists } from '../paths.js';
 
 /** Longest trace line kept: a call with two 4,096-byte paths printed as hex escapes fits; longer lines are not calls strace prints. */
@@ -29,8 +30,6 @@ export interface FileTraceInput {
 export function readFileTrace(stream: Readable, input: FileTraceInput): Promise<void> {
   const parser = new TraceParser();
   const facts: DenialFacts = { exists: entryExists, visible: input.visible, hidden: input.hidden };
-  let pending = '';
-  let skipping = false;
   const handle = (line: string): void => {
     const failure = parser.line(line);
     if (!failure) return;
@@ -43,28 +42,6 @@ export function readFileTrace(stream: Readable, input: FileTraceInput): Promise<
     const target = denial.path.length > MAX_TARGET ? `${denial.path.slice(0, MAX_TARGET)}…` : denial.path;
     input.events.denied(input.server, denial.op === 'read' ? 'file-read' : 'file-write', target, denial.reason);
   };
-  stream.setEncoding('utf8');
-  return new Promise((resolve) => {
-    stream.on('data', (chunk: string) => {
-      pending += chunk;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) !== -1) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        if (skipping) skipping = false;
-        else handle(line);
-      }
-      if (pending.length > MAX_LINE) {
-        // Not a line strace writes: drop it up to its end.
-        pending = '';
-        skipping = true;
-      }
-    });
-    stream.once('end', () => {
-      if (pending !== '' && !skipping) handle(pending);
-      resolve();
-    });
-    stream.once('error', () => resolve());
-    stream.once('close', () => resolve());
-  });
+  // A longer line is not a call strace writes: it is skipped.
+  return readLines(stream, { maxLine: MAX_LINE, onLine: handle });
 }

@@ -3,6 +3,7 @@
  * and a graceful stop (close stdin, SIGTERM, SIGKILL after the grace period).
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { readLines } from '../lines.js';
 import type { Readable, Writable } from 'node:stream';
 import type { StdioServerConfig } from '../../common/config.js';
 
@@ -89,7 +90,7 @@ export function launchChild(config: StdioServerConfig, onStderrLine: (line: stri
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
       child.once('exit', (code, signal) => done({ code, signal }));
     });
-    splitLines(child.stderr, onStderrLine);
+    void readLines(child.stderr, { maxLine: MAX_STDERR_LINE, onLine: onStderrLine, onOversized: (head) => onStderrLine(`${head} [line cut]`) });
     // A child that dies early can make writes fail with EPIPE; the exit is what reports it.
     child.stdin.on('error', () => undefined);
     child.once('error', (error) => reject(error));
@@ -124,29 +125,4 @@ export function launchChild(config: StdioServerConfig, onStderrLine: (line: stri
       });
     });
   });
-}
-
-function splitLines(stream: Readable, onLine: (line: string) => void): void {
-  let pending = '';
-  let cut = false;
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    pending += chunk;
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) !== -1) {
-      const line = pending.slice(0, nl).replace(/\r$/, '');
-      pending = pending.slice(nl + 1);
-      if (cut) cut = false;
-      else onLine(line);
-    }
-    if (pending.length > MAX_STDERR_LINE) {
-      if (!cut) onLine(pending.slice(0, MAX_STDERR_LINE) + ' [line cut]');
-      cut = true;
-      pending = '';
-    }
-  });
-  stream.on('end', () => {
-    if (pending !== '' && !cut) onLine(pending);
-  });
-  stream.on('error', () => undefined);
 }
