@@ -347,6 +347,15 @@ describe('the SQLite audit store', () => {
     expect(reopened.database.prepare('SELECT * FROM events_zones ORDER BY zone').all()).toEqual(zones);
     expect(reopened.query({ to: time(1500) }).map((e) => e.event.seq)).toEqual(before);
     expect(queryPlan(reopened.database, { user: 'os:bob', decision: 'denied' }).join(' | ')).toMatch(/events_index_user_decision/);
+    // Time bounds read the zones: the index of every event's time is gone.
+    expect(reopened.database.prepare("SELECT name FROM sqlite_master WHERE name = 'events_index_at'").all()).toEqual([]);
+  });
+
+  it("leaves copying the WAL into the database to the store's one-second sync, with SQLite's own checkpoint only as a backstop", () => {
+    const store = open(newFile());
+    expect(store.database.pragma('wal_autocheckpoint', { simple: true })).toBe(16384);
+    expect(store.database.pragma('journal_size_limit', { simple: true })).toBe(64 * 1024 * 1024);
+    expect(store.database.pragma('synchronous', { simple: true })).toBe(1);
   });
 
   it('prunes only what the hub acknowledged, up to a checkpoint, and the rest still verifies from the anchor', async () => {
