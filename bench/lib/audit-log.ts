@@ -97,6 +97,18 @@ export function auditLog(dir: string, events: number, options: { fresh?: boolean
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `audit-${events}-f${FORMAT}-s${SCHEMA_VERSION}.db`);
   if (options.fresh) for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
+  // A log cached by an older schema is migrated as a daemon would migrate a user's log, and renamed.
+  for (let older = SCHEMA_VERSION - 1; older >= 2 && !options.fresh && !existsSync(file); older--) {
+    const old = join(dir, `audit-${events}-f${FORMAT}-s${older}.db`);
+    if (!existsSync(old)) continue;
+    const t0 = performance.now();
+    const db = openForWriting(old, 'process-crash');
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    options.log?.(`  audit log of ${events.toLocaleString('en-US')} events: schema ${older} migrated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    for (const suffix of ['-wal', '-shm']) rmSync(old + suffix, { force: true });
+    renameSync(old, file);
+  }
   if (existsSync(file)) {
     // As the daemon's store keeps them: planner statistics, current (a no-op when they are).
     const db = openForWriting(file, 'process-crash');

@@ -13,6 +13,8 @@ import { chain, type GovernedCall } from '../../src/core/chain.js';
 import type { AuditRecord } from '../../src/core/ports.js';
 import { MemorySecretStore } from '../../src/core/secrets.js';
 import { auditStage } from '../../src/core/stages.js';
+import { queryPlan, seqRange } from '../../src/node/audit/query.js';
+import { ZONE_BITS } from '../../src/node/audit/schema.js';
 import { SqliteAuditStore } from '../../src/node/audit/sqlite-store.js';
 import { verifyAuditFile } from '../../src/node/audit/verify-file.js';
 
@@ -255,6 +257,105 @@ describe('the SQLite audit store', () => {
       .join(' ');
     expect(plan).toMatch(/USING (COVERING )?INDEX events_index_(user|decision)/);
     store.close();
+  });
+
+  /** Event i at second `seconds[i - 1]` of the day, one user in 7 and one denial in 11 (3 zones and a bit). */
+  async function timedLog(seconds: (i: number) => number, count = 3500) {
+    const file = newFile();
+    const store = open(file, { indexIntervalMs: 3_600_000 });
+    const time = (s: number) => new Date(Date.UTC(2026, 10, 26) + s * 1000).toISOString();
+    for (let i = 1; i <= count; i++) {
+      store.append(call(i, { at: time(seconds(i)), user: i % 7 ? 'os:bob' : 'os:alice', decision: i % 11 ? 'ok' : 'denied' }));
+      if (i % 500 === 0) await store.durable();
+    }
+    await store.durable();
+    store.indexNow();
+    // What each filter must return: every event checked by hand, newest 100, oldest first.
+    const all = store.query({ limit: 10_000 }).map((e) => e.event);
+    const expected = (filter: { from?: number; to?: number; user?: string; decision?: string }) =>
+      all
+        .filter((e) => (filter.from === undefined || e.at >= time(filter.from)) && (filter.to === undefined || e.at < time(filter.to)))
+        .filter((e) => (filter.user === undefined || e.user === filter.user) && (filter.decision === undefined || e.decision === filter.decision))
+        .slice(-100)
+        .map((e) => e.seq);
+    const actual = (filter: { from?: number; to?: number; user?: string; decision?: 'denied' }) =>
+      store
+        .query({ ...filter, from: filter.from === undefined ? undefined : time(filter.from), to: filter.to === undefined ? undefined : time(filter.to) })
+        .map((e) => e.event.seq);
+    return { store, time, expected, actual };
+  }
+
+  it('reads a time bound as a range of sequence numbers from the zones, so that --to alone reads no more of the log than it returns (issue 13)', async () => {
+    const { store, time } = await timedLog((i) => i);
+    const zone = 2 ** ZONE_BITS;
+    // Times rise with the sequence numbers: --to 1500 s ends in the zone of event 1500, --from 2500 s starts in the zone of event 2500.
+    expect(seqRange(store.database, { to: time(1500) })).toEqual({ lo: 0, hi: 2 * zone - 1 });
+    expect(seqRange(store.database, { from: time(2500) })).toEqual({ lo: 2 * zone, hi: Number.MAX_SAFE_INTEGER });
+    expect(seqRange(store.database, { from: time(9000) })).toEqual({ lo: 1, hi: 0 });
+    expect(seqRange(store.database, { user: 'os:alice' })).toBeUndefined();
+    // The page is read through the primary key within the range, or the user's index within it: never a scan of the log, never a sort of every match.
+    const plan = queryPlan(store.database, { to: time(1500) }).join(' | ');
+    expect(plan).toMatch(/SEARCH i USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/);
+    expect(plan).not.toMatch(/SCAN i\b|events_index_at/);
+    expect(queryPlan(store.database, { user: 'os:alice', from: time(500), to: time(1500) }).join(' | ')).toMatch(
+      /SEARCH i USING INDEX events_index_user \(user=\? AND seq>\? AND seq<\?\)/,
+    );
+  });
+
+  it('finds every event of a time window after the clock was set back, including the ones behind the newest time', async () => {
+    // Seconds 1-2000, then the clock goes back 1,500 s for 1,000 events, then on from 3000: zones 2 and 3 hold earlier times than zone 1.
+    const { store, expected, actual } = await timedLog((i) => (i <= 2000 ? i : i <= 3000 ? i - 1500 : i));
+    expect(store.database.prepare('SELECT zone FROM events_zones WHERE late = 1 ORDER BY zone').all()).toEqual([{ zone: 1 }, { zone: 2 }]);
+    for (const filter of [
+      { to: 800 },
+      { to: 1200 },
+      { to: 1600 },
+      { from: 700, to: 900 },
+      { from: 1400, to: 1600 },
+      { from: 1900 },
+      { from: 3200 },
+      { to: 1300, user: 'os:alice' },
+      { from: 600, to: 1700, user: 'os:alice', decision: 'denied' as const },
+    ]) {
+      expect(actual(filter), JSON.stringify(filter)).toEqual(expected(filter));
+      expect(actual(filter).length, JSON.stringify(filter)).toBeGreaterThan(0);
+    }
+  });
+
+  it("reads one user's denials from an index of the decisions that are not ok, not by walking the user's calls (issue 13)", async () => {
+    const { store, expected, actual } = await timedLog((i) => i);
+    expect(actual({ user: 'os:alice', decision: 'denied' })).toEqual(expected({ user: 'os:alice', decision: 'denied' }));
+    expect(queryPlan(store.database, { user: 'os:alice', decision: 'denied' }).join(' | ')).toMatch(
+      /SEARCH i USING (COVERING )?INDEX events_index_user_decision \(user=\? AND decision=\?\)/,
+    );
+    // A decision alone still reads its own index in order.
+    expect(queryPlan(store.database, { decision: 'denied' }).join(' | ')).toMatch(/INDEX events_index_decision \(decision=\?\)/);
+  });
+
+  it('zones a log written before zones existed when a writer opens it, and answers the same', async () => {
+    const { store, time } = await timedLog((i) => i);
+    const file = store.file;
+    const before = store.query({ to: time(1500) }).map((e) => e.event.seq);
+    const zones = store.database.prepare('SELECT * FROM events_zones ORDER BY zone').all();
+    store.close();
+    // As schema 2 left it: no zones, no index of the decisions that are not ok.
+    const old = new Database(file);
+    old.exec('DROP TABLE events_zones; DROP INDEX events_index_user_decision; PRAGMA user_version = 2;');
+    old.close();
+    const reopened = open(file, { indexIntervalMs: 3_600_000 });
+    expect(reopened.database.pragma('user_version', { simple: true })).toBe(3);
+    expect(reopened.database.prepare('SELECT * FROM events_zones ORDER BY zone').all()).toEqual(zones);
+    expect(reopened.query({ to: time(1500) }).map((e) => e.event.seq)).toEqual(before);
+    expect(queryPlan(reopened.database, { user: 'os:bob', decision: 'denied' }).join(' | ')).toMatch(/events_index_user_decision/);
+    // Time bounds read the zones: the index of every event's time is gone.
+    expect(reopened.database.prepare("SELECT name FROM sqlite_master WHERE name = 'events_index_at'").all()).toEqual([]);
+  });
+
+  it("leaves copying the WAL into the database to the store's one-second sync, with SQLite's own checkpoint only as a backstop", () => {
+    const store = open(newFile());
+    expect(store.database.pragma('wal_autocheckpoint', { simple: true })).toBe(16384);
+    expect(store.database.pragma('journal_size_limit', { simple: true })).toBe(64 * 1024 * 1024);
+    expect(store.database.pragma('synchronous', { simple: true })).toBe(1);
   });
 
   it('prunes only what the hub acknowledged, up to a checkpoint, and the rest still verifies from the anchor', async () => {

@@ -11,8 +11,14 @@ import { GatehouseError, errorMessage } from '../../common/errors.js';
 
 export type Db = Database.Database;
 
-/** 2: the query indexes moved from `events` to the derived `events_index` table. */
-export const SCHEMA_VERSION = 2;
+/**
+ * 2: the query indexes moved from `events` to the derived `events_index` table.
+ * 3: time zones (`events_zones`) and one user's non-ok decisions (`events_index_user_decision`).
+ */
+export const SCHEMA_VERSION = 3;
+
+/** Events per time zone: zone `z` holds sequence numbers `z << ZONE_BITS` to `((z + 1) << ZONE_BITS) - 1`. */
+export const ZONE_BITS = 10;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -47,7 +53,8 @@ CREATE TABLE IF NOT EXISTS events_index (
   name TEXT,
   decision TEXT
 ) STRICT;
-CREATE INDEX IF NOT EXISTS events_index_at ON events_index(at);
+-- Time bounds read the zones below (schema 3), not an index of every event's time.
+DROP INDEX IF EXISTS events_index_at;
 CREATE INDEX IF NOT EXISTS events_index_user ON events_index(user, seq);
 CREATE INDEX IF NOT EXISTS events_index_client ON events_index(client, seq);
 CREATE INDEX IF NOT EXISTS events_index_server ON events_index(server, name, seq);
@@ -57,6 +64,23 @@ CREATE INDEX IF NOT EXISTS events_index_decision ON events_index(decision, seq);
 CREATE INDEX IF NOT EXISTS events_index_server_seq ON events_index(server, seq);
 CREATE INDEX IF NOT EXISTS events_index_name ON events_index(name, seq);
 CREATE INDEX IF NOT EXISTS events_index_type ON events_index(type, seq);
+-- One user's denials, errors and failures, newest first, without walking the user's ok calls
+-- (23.8 ms over 10,000,000 events through either single-column index). Queries name the same
+-- literal condition so that the planner may use it (query.ts).
+CREATE INDEX IF NOT EXISTS events_index_user_decision ON events_index(user, decision, seq) WHERE decision <> 'ok';
+-- A time bound turned into a range of sequence numbers: per block of 1,024 indexed events, the
+-- earliest time in it and the latest time in it or any block before (so \`max_at\` never falls and
+-- one index seek finds where a time starts). \`late\` marks a block holding a time earlier than some
+-- block before it (a clock set back): the only blocks past that point a \`--to\` must also read.
+-- Derived, conservative bounds: a query still checks \`at\` on every row (query.ts).
+CREATE TABLE IF NOT EXISTS events_zones (
+  zone INTEGER PRIMARY KEY,
+  min_at TEXT NOT NULL,
+  max_at TEXT NOT NULL,
+  late INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS events_zones_max ON events_zones(max_at, zone);
+CREATE INDEX IF NOT EXISTS events_zones_late ON events_zones(zone) WHERE late = 1;
 CREATE TABLE IF NOT EXISTS checkpoints (
   seq INTEGER PRIMARY KEY,
   at TEXT NOT NULL,
@@ -94,13 +118,23 @@ export function openForWriting(file: string, durability: Durability): Db {
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${durability === 'power-loss' ? 'FULL' : 'NORMAL'}`);
+    // Commits go to the WAL; copying it into the database is the store's timer's work (a passive
+    // checkpoint every second). SQLite's own checkpoint every 1,000 pages ran inside a commit,
+    // with its syncs, several times a second during a burst (a third of the append rate here).
+    // This one is a backstop only; the WAL file is cut back to the same size after a checkpoint.
+    db.pragma('wal_autocheckpoint = 16384');
+    db.pragma('journal_size_limit = 67108864');
     db.pragma('busy_timeout = 5000');
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
       throw new GatehouseError('audit_unavailable', `the audit database ${file} was written by a newer Gatehouse (schema ${version})`);
     }
-    db.exec(SCHEMA);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    db.transaction(() => {
+      db.exec(SCHEMA);
+      // A log written before the zones existed: zone what is already indexed (about 6 s over 10,000,000 events here).
+      if (version < 3) updateZones(db, 0);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
     const insertMeta = db.prepare('INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)');
     insertMeta.run('device', newDeviceId());
     insertMeta.run('created_at', new Date().toISOString());
@@ -128,15 +162,17 @@ export function optimizeQueries(db: Db): void {
     .prepare(
       `SELECT count(*) AS n, count(DISTINCT user) AS user, count(DISTINCT client) AS client, count(DISTINCT server) AS server,
               count(DISTINCT name) AS name, count(DISTINCT server || char(0) || name) AS serverName, count(DISTINCT decision) AS decision,
-              count(DISTINCT type) AS type, count(DISTINCT at) AS at
-         FROM (SELECT user, client, server, name, decision, type, at FROM events_index ORDER BY seq DESC LIMIT 100000)`,
+              count(DISTINCT type) AS type, count(decision <> 'ok' OR NULL) AS notOk,
+              count(DISTINCT CASE WHEN decision <> 'ok' THEN user END) AS notOkUser,
+              count(DISTINCT CASE WHEN decision <> 'ok' THEN user || char(0) || decision END) AS notOkUserDecision
+         FROM (SELECT user, client, server, name, decision, type FROM events_index ORDER BY seq DESC LIMIT 100000)`,
     )
-    .get() as Record<'n' | 'user' | 'client' | 'server' | 'name' | 'serverName' | 'decision' | 'type' | 'at', number>;
+    .get() as Record<'n' | 'user' | 'client' | 'server' | 'name' | 'serverName' | 'decision' | 'type' | 'notOk' | 'notOkUser' | 'notOkUserDecision', number>;
   // Events per distinct value, scaled from the slice to the whole index (at least 1).
-  const per = (distinct: number) => Math.max(1, Math.round(total / Math.max(1, distinct)));
-  const perAt = Math.max(1, Math.round(d.n / Math.max(1, d.at)));
+  const perOf = (rows: number, distinct: number) => Math.max(1, Math.round(rows / Math.max(1, distinct)));
+  const per = (distinct: number) => perOf(total, distinct);
+  const notOk = Math.max(1, Math.round((total * d.notOk) / Math.max(1, d.n)));
   const stats: [string, string][] = [
-    ['events_index_at', `${total} ${perAt}`],
     ['events_index_user', `${total} ${per(d.user)} 1`],
     ['events_index_client', `${total} ${per(d.client)} 1`],
     ['events_index_server', `${total} ${per(d.server)} ${per(d.serverName)} 1`],
@@ -144,6 +180,8 @@ export function optimizeQueries(db: Db): void {
     ['events_index_name', `${total} ${per(d.name)} 1`],
     ['events_index_decision', `${total} ${per(d.decision)} 1`],
     ['events_index_type', `${total} ${per(d.type)} 1`],
+    // Only the non-ok decisions: scaled from their share of the slice.
+    ['events_index_user_decision', `${notOk} ${perOf(notOk, d.notOkUser)} ${perOf(notOk, d.notOkUserDecision)} 1`],
   ];
   // ANALYZE of the small `meta` table creates SQLite's statistics table when there is none yet.
   if (!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").get()) db.exec('ANALYZE meta');
@@ -157,15 +195,50 @@ export function optimizeQueries(db: Db): void {
   db.exec('ANALYZE sqlite_schema');
 }
 
-/** Copies up to `limit` not-yet-indexed events into `events_index`; returns how many. */
+/** Copies up to `limit` not-yet-indexed events into `events_index`, and their times into the zones; returns how many. */
 export function indexPending(db: Db, limit = 5000): number {
-  return db
-    .prepare(
-      `INSERT INTO events_index (seq, at, type, user, client, server, name, decision)
-       SELECT seq, at, type, user, client, server, name, decision FROM events
-       WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM events_index) ORDER BY seq LIMIT ?`,
-    )
-    .run(limit).changes;
+  return db.transaction(() => {
+    const indexed = (db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM events_index').get() as { seq: number }).seq;
+    const copied = db
+      .prepare(
+        `INSERT INTO events_index (seq, at, type, user, client, server, name, decision)
+         SELECT seq, at, type, user, client, server, name, decision FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
+      )
+      .run(indexed, limit).changes;
+    if (copied > 0) updateZones(db, indexed);
+    return copied;
+  })();
+}
+
+/**
+ * Folds the times of the indexed events after `afterSeq` into their zones, in zone order, carrying
+ * the latest time so far forward. Events are only ever added after the last one, so only the last
+ * zone and new ones change (and every zone, when a log is zoned for the first time).
+ */
+export function updateZones(db: Db, afterSeq: number): void {
+  const fresh = db
+    .prepare(`SELECT seq >> ${ZONE_BITS} AS zone, min(at) AS min, max(at) AS max FROM events_index WHERE seq > ? GROUP BY seq >> ${ZONE_BITS} ORDER BY zone`)
+    .all(afterSeq) as { zone: number; min: string; max: string }[];
+  if (fresh.length === 0) return;
+  const before = db.prepare('SELECT zone, min_at AS min, max_at AS max FROM events_zones WHERE zone <= ? ORDER BY zone DESC LIMIT 2').all(fresh[0]!.zone) as {
+    zone: number;
+    min: string;
+    max: string;
+  }[];
+  // The zone being extended (if any), and the latest time of every zone before it.
+  const current = before[0]?.zone === fresh[0]!.zone ? before[0] : undefined;
+  const previous = current ? before[1] : before[0];
+  let latest = previous?.max ?? '';
+  const upsert = db.prepare(
+    'INSERT INTO events_zones (zone, min_at, max_at, late) VALUES (?, ?, ?, ?) ON CONFLICT(zone) DO UPDATE SET min_at = excluded.min_at, max_at = excluded.max_at, late = excluded.late',
+  );
+  for (const z of fresh) {
+    const min = current && z.zone === current.zone && current.min < z.min ? current.min : z.min;
+    const ownMax = current && z.zone === current.zone && current.max > z.max ? current.max : z.max;
+    const late = min < latest ? 1 : 0;
+    latest = ownMax > latest ? ownMax : latest;
+    upsert.run(z.zone, min, latest, late);
+  }
 }
 
 /** Opens an existing database for reading only (the CLI, while the daemon may be writing). */

@@ -18,7 +18,7 @@ import type { DeviceKey } from '../../core/audit/device-key.js';
 import { GENESIS_HASH, sealEvent, signCheckpoint, type AuditEvent, type Checkpoint, type SealedEvent } from '../../core/audit/event.js';
 import type { AuditFilter } from '../../core/audit/filter.js';
 import type { AuditRecord, AuditSink, Logger } from '../../core/ports.js';
-import { indexPending, openForWriting, optimizeQueries, readMeta, type Db, type Durability } from './schema.js';
+import { indexPending, openForWriting, optimizeQueries, readMeta, ZONE_BITS, type Db, type Durability } from './schema.js';
 import { queryEvents, type QueriedEvent } from './query.js';
 
 export interface SqliteAuditStoreOptions {
@@ -543,6 +543,8 @@ export function pruneAcknowledged(db: Db, before: string): PruneResult {
     setMeta.run('anchor_seq', String(cp.seq));
     setMeta.run('anchor_hash', cp.hash);
     db.prepare('DELETE FROM events_index WHERE seq <= ?').run(cp.seq);
+    // Zones wholly pruned; a zone partly pruned keeps bounds that still hold for what is left.
+    db.prepare(`DELETE FROM events_zones WHERE zone < ((? + 1) >> ${ZONE_BITS})`).run(cp.seq);
     return db.prepare('DELETE FROM events WHERE seq <= ?').run(cp.seq).changes;
   });
   return { pruned: run(), anchor: cp };
