@@ -47,7 +47,7 @@ import { PolicyController } from './policy/controller.js';
 import { managedDirFor, readTelemetryPolicy } from './policy/settings.js';
 import { chooseTelemetry, openTelemetry } from './telemetry/open.js';
 import { StaticIdentity, type TestIdentity } from './policy/static-identity.js';
-import { memoryFigures } from './heap.js';
+import { memoryFigures, trimHeapWhenIdle } from './heap.js';
 import { jsonLogger } from './logger.js';
 import { defaultPaths, ensureUserOnlyDir, type GatehousePaths } from './paths.js';
 import { RotatingServerLogs } from './server-logs.js';
@@ -762,7 +762,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   let lastSeen: LastSeen | undefined;
   let watcher: ConfigWatcher | undefined;
   /** Everything the daemon opened, closed in the order that keeps every record: endpoints, servers, stores, the audit log last. */
+  // What a load window leaves in the heap is collected once the daemon rests (src/node/heap.ts).
+  const heapTrim = trimHeapWhenIdle();
   const closeAll = async (): Promise<void> => {
+    heapTrim.stop();
     policyController.stop();
     catalog.close();
     session?.stop();
