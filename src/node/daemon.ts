@@ -763,7 +763,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   let watcher: ConfigWatcher | undefined;
   /** Everything the daemon opened, closed in the order that keeps every record: endpoints, servers, stores, the audit log last. */
   // What a load window leaves in the heap is collected once the daemon rests (src/node/heap.ts).
-  const heapTrim = trimHeapWhenIdle();
+  const heapTrim = trimHeapWhenIdle({
+    onTrim: ({ ms, beforeBytes, afterBytes }) =>
+      logger.log('debug', 'daemon.heap_trimmed', {
+        ms: Math.round(ms),
+        heapMbBefore: Math.round(beforeBytes / 1048576),
+        heapMbAfter: Math.round(afterBytes / 1048576),
+      }),
+  });
   const closeAll = async (): Promise<void> => {
     heapTrim.stop();
     policyController.stop();

@@ -49,36 +49,39 @@ export function memoryFigures(): { rssMb: number; heapUsedMb: number; youngGener
   return { rssMb: mb(usage.rss), heapUsedMb: mb(usage.heapUsed), youngGenerationMb: mb(youngGenerationBytes()) };
 }
 
-/** What the idle trim reads at each tick: how busy the event loop was since the last tick, and the heap in use now. */
+/** What the idle trim reads at each tick: how busy the event loop was since the last tick, and the heap's size now. */
 export interface HeapSample {
   /** The event loop's utilization over the last interval, 0 to 1. */
   utilization: number;
-  heapUsedBytes: number;
+  /** The heap's committed pages (V8's `total_heap_size`): what it holds resident, live objects and garbage alike. */
+  heapBytes: number;
 }
 
 export interface IdleTrimSettings {
   /** At most this busy (event loop utilization) over one interval counts as idle. */
   idleUtilization: number;
-  /** The heap must have grown by at least this much since the last full collection the trim ran. */
+  /** The heap must have grown by at least this much since the trim started or last collected. */
   growthBytes: number;
 }
 
 export const IDLE_TRIM_DEFAULTS: IdleTrimSettings = { idleUtilization: 0.02, growthBytes: 16 * 1024 * 1024 };
 
 /**
- * Whether to collect now: the loop rested over a whole interval (a load window has ended, or
- * start-up has) and the heap holds much more than the last collection left. The growth is what a
- * load leaves behind: with the nursery capped, the objects of calls in flight are promoted and die
- * in the old generation, which V8 then keeps, garbage included, until its memory reducer acts many
- * seconds later. Resting without growth collects nothing, so an idle daemon does no work.
+ * Whether to collect now: the loop rested over a whole interval (a load window has ended) and the
+ * heap holds much more than it did after the last collection. The growth is what a load leaves
+ * behind: with the nursery capped, the objects of calls in flight are promoted and die in the old
+ * generation, whose pages V8 then keeps until its memory reducer acts, if it does. Resting without
+ * growth collects nothing (nor does a heap V8 has already shrunk), so an idle daemon does no work.
  */
 export function shouldTrim(sample: HeapSample, baselineBytes: number, settings: IdleTrimSettings = IDLE_TRIM_DEFAULTS): boolean {
-  return sample.utilization <= settings.idleUtilization && sample.heapUsedBytes - baselineBytes >= settings.growthBytes;
+  return sample.utilization <= settings.idleUtilization && sample.heapBytes - baselineBytes >= settings.growthBytes;
 }
 
 export interface IdleTrimOptions {
   intervalMs?: number;
   settings?: IdleTrimSettings;
+  /** Told after each collection: how long it held the loop, and the heap's committed size before and after. */
+  onTrim?: (trim: { ms: number; beforeBytes: number; afterBytes: number }) => void;
   /** Tests only: the samples and the collection, instead of the process's. */
   sample?: () => HeapSample;
   collect?: () => void;
@@ -93,23 +96,29 @@ export interface IdleTrim {
 /**
  * A compacting collection once the daemon rests after work, so that what a load window left behind
  * goes back to the system within a second or two of the rest rather than when V8's memory reducer
- * gets to it (eight seconds at the earliest, often much later). It runs on a rest only; a call that
- * arrives during the collection waits for it (a few tens of ms, once per rest after growth). A tick
- * costs two cheap reads; the timer does not keep the process alive.
+ * gets to it (eight seconds at the earliest; in the benchmark's memory phase sometimes within its
+ * five-second rest, sometimes not at all). It runs on a rest only, but it is one pause: a call that
+ * arrives during it waits (150-180 ms measured after a load window on the shared two-core machine,
+ * with about 30 MB live), at most once per rest after growth. A tick costs two cheap reads; the
+ * timer does not keep the process alive.
  */
 export function trimHeapWhenIdle(options: IdleTrimOptions = {}): IdleTrim {
   const sample = options.sample ?? processSampler();
   const collect = options.collect ?? compactingCollector();
   const settings = options.settings ?? IDLE_TRIM_DEFAULTS;
-  // Nothing collected yet: the first rest (start-up done) collects what loading the modules left.
-  let baseline = 0;
+  let baseline = sample().heapBytes;
   let trims = 0;
   const timer = setInterval(() => {
     const now = sample();
+    // A heap V8 shrank by itself is the new floor: growth is counted from the smallest size seen.
+    baseline = Math.min(baseline, now.heapBytes);
     if (!shouldTrim(now, baseline, settings)) return;
+    const started = performance.now();
     collect();
+    const ms = performance.now() - started;
     trims++;
-    baseline = sample().heapUsedBytes;
+    baseline = sample().heapBytes;
+    options.onTrim?.({ ms, beforeBytes: now.heapBytes, afterBytes: baseline });
   }, options.intervalMs ?? 1000);
   timer.unref();
   return {
@@ -126,7 +135,7 @@ function processSampler(): () => HeapSample {
     const now = performance.eventLoopUtilization();
     const utilization = performance.eventLoopUtilization(now, last).utilization;
     last = now;
-    return { utilization, heapUsedBytes: getHeapStatistics().used_heap_size };
+    return { utilization, heapBytes: getHeapStatistics().total_heap_size };
   };
 }
 

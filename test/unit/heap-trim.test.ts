@@ -9,16 +9,16 @@ const MB = 1024 * 1024;
 
 describe('shouldTrim', () => {
   it('collects when the loop rested over the interval and the heap grew past the threshold since the last collection', () => {
-    expect(shouldTrim({ utilization: 0.001, heapUsedBytes: 60 * MB }, 30 * MB)).toBe(true);
+    expect(shouldTrim({ utilization: 0.001, heapBytes: 60 * MB }, 30 * MB)).toBe(true);
   });
 
   it('does not collect while calls keep the loop busy, however much the heap grew', () => {
-    expect(shouldTrim({ utilization: 0.4, heapUsedBytes: 200 * MB }, 30 * MB)).toBe(false);
-    expect(shouldTrim({ utilization: IDLE_TRIM_DEFAULTS.idleUtilization + 0.001, heapUsedBytes: 200 * MB }, 30 * MB)).toBe(false);
+    expect(shouldTrim({ utilization: 0.4, heapBytes: 200 * MB }, 30 * MB)).toBe(false);
+    expect(shouldTrim({ utilization: IDLE_TRIM_DEFAULTS.idleUtilization + 0.001, heapBytes: 200 * MB }, 30 * MB)).toBe(false);
   });
 
   it('does not collect on a rest that follows no growth, so an idle daemon does no work', () => {
-    expect(shouldTrim({ utilization: 0, heapUsedBytes: 30 * MB + IDLE_TRIM_DEFAULTS.growthBytes - 1 }, 30 * MB)).toBe(false);
+    expect(shouldTrim({ utilization: 0, heapBytes: 30 * MB + IDLE_TRIM_DEFAULTS.growthBytes - 1 }, 30 * MB)).toBe(false);
   });
 });
 
@@ -29,30 +29,47 @@ describe('trimHeapWhenIdle', () => {
 
   it('collects once per rest after growth: not during load, once when it ends, not again until the heap grows anew', () => {
     vi.useFakeTimers();
-    let now: HeapSample = { utilization: 0, heapUsedBytes: 40 * MB };
+    let now: HeapSample = { utilization: 0, heapBytes: 40 * MB };
     const collect = vi.fn(() => {
-      now = { ...now, heapUsedBytes: 30 * MB };
+      now = { ...now, heapBytes: 45 * MB };
     });
-    const trim = trimHeapWhenIdle({ intervalMs: 1000, sample: () => now, collect });
-    // Start-up done, the first rest: what loading left is collected.
-    vi.advanceTimersByTime(1000);
-    expect(collect).toHaveBeenCalledTimes(1);
-    // A load window: busy, the heap grows.
-    now = { utilization: 0.6, heapUsedBytes: 150 * MB };
+    const onTrim = vi.fn();
+    const trim = trimHeapWhenIdle({ intervalMs: 1000, sample: () => now, collect, onTrim });
+    // At rest, nothing grown: nothing to do.
     vi.advanceTimersByTime(5000);
-    expect(collect).toHaveBeenCalledTimes(1);
+    expect(collect).not.toHaveBeenCalled();
+    // A load window: busy, the heap grows.
+    now = { utilization: 0.6, heapBytes: 150 * MB };
+    vi.advanceTimersByTime(5000);
+    expect(collect).not.toHaveBeenCalled();
     // The load ends.
-    now = { utilization: 0.001, heapUsedBytes: 150 * MB };
+    now = { utilization: 0.001, heapBytes: 150 * MB };
     vi.advanceTimersByTime(1000);
-    expect(collect).toHaveBeenCalledTimes(2);
-    expect(trim.trims).toBe(2);
+    expect(collect).toHaveBeenCalledTimes(1);
+    expect(trim.trims).toBe(1);
+    expect(onTrim).toHaveBeenLastCalledWith(expect.objectContaining({ beforeBytes: 150 * MB, afterBytes: 45 * MB }));
     // Resting on: nothing more to do.
     vi.advanceTimersByTime(10_000);
-    expect(collect).toHaveBeenCalledTimes(2);
+    expect(collect).toHaveBeenCalledTimes(1);
     trim.stop();
-    now = { utilization: 0, heapUsedBytes: 500 * MB };
+    now = { utilization: 0, heapBytes: 500 * MB };
     vi.advanceTimersByTime(10_000);
-    expect(collect).toHaveBeenCalledTimes(2);
+    expect(collect).toHaveBeenCalledTimes(1);
+  });
+
+  it('counts growth from the smallest heap it saw: once V8 shrank the heap by itself, growth from there is collected', () => {
+    vi.useFakeTimers();
+    let now: HeapSample = { utilization: 0, heapBytes: 100 * MB };
+    const collect = vi.fn();
+    const trim = trimHeapWhenIdle({ intervalMs: 1000, sample: () => now, collect });
+    // V8's memory reducer shrinks the heap: the floor follows.
+    now = { utilization: 0, heapBytes: 40 * MB };
+    vi.advanceTimersByTime(1000);
+    // Grows back by more than the threshold over the new floor, though not over the start: collected.
+    now = { utilization: 0, heapBytes: 40 * MB + IDLE_TRIM_DEFAULTS.growthBytes };
+    vi.advanceTimersByTime(1000);
+    expect(collect).toHaveBeenCalledTimes(1);
+    trim.stop();
   });
 });
 
