@@ -67,14 +67,16 @@ export interface IdleTrimSettings {
 export const IDLE_TRIM_DEFAULTS: IdleTrimSettings = { idleUtilization: 0.02, growthBytes: 16 * 1024 * 1024 };
 
 /**
- * Whether to collect now: the loop rested over a whole interval (a load window has ended) and the
- * heap holds much more than it did after the last collection. The growth is what a load leaves
+ * Whether to collect now: the loop rested over a whole interval (start-up or a load window has
+ * ended) and the heap holds much more than it did after the last collection, or none ran yet (what
+ * loading the modules left: about 4 MB of RSS at idle). The growth is what a load leaves
  * behind: with the nursery capped, the objects of calls in flight are promoted and die in the old
  * generation, whose pages V8 then keeps until its memory reducer acts, if it does. Resting without
  * growth collects nothing (nor does a heap V8 has already shrunk), so an idle daemon does no work.
  */
-export function shouldTrim(sample: HeapSample, baselineBytes: number, settings: IdleTrimSettings = IDLE_TRIM_DEFAULTS): boolean {
-  return sample.utilization <= settings.idleUtilization && sample.heapBytes - baselineBytes >= settings.growthBytes;
+export function shouldTrim(sample: HeapSample, baselineBytes: number | undefined, settings: IdleTrimSettings = IDLE_TRIM_DEFAULTS): boolean {
+  if (sample.utilization > settings.idleUtilization) return false;
+  return baselineBytes === undefined || sample.heapBytes - baselineBytes >= settings.growthBytes;
 }
 
 export interface IdleTrimOptions {
@@ -104,15 +106,18 @@ export interface IdleTrim {
  */
 export function trimHeapWhenIdle(options: IdleTrimOptions = {}): IdleTrim {
   const sample = options.sample ?? processSampler();
-  const collect = options.collect ?? compactingCollector();
+  // Made at the first collection: a daemon that never rests after growth never exposes `gc` nor makes its context.
+  let collect = options.collect;
   const settings = options.settings ?? IDLE_TRIM_DEFAULTS;
-  let baseline = sample().heapBytes;
+  // No collection yet: the first rest, once start-up is done, collects.
+  let baseline: number | undefined;
   let trims = 0;
   const timer = setInterval(() => {
     const now = sample();
     // A heap V8 shrank by itself is the new floor: growth is counted from the smallest size seen.
-    baseline = Math.min(baseline, now.heapBytes);
+    if (baseline !== undefined) baseline = Math.min(baseline, now.heapBytes);
     if (!shouldTrim(now, baseline, settings)) return;
+    collect ??= compactingCollector();
     const started = performance.now();
     collect();
     const ms = performance.now() - started;

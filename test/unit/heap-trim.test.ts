@@ -17,6 +17,11 @@ describe('shouldTrim', () => {
     expect(shouldTrim({ utilization: IDLE_TRIM_DEFAULTS.idleUtilization + 0.001, heapBytes: 200 * MB }, 30 * MB)).toBe(false);
   });
 
+  it('collects on the first rest, once start-up is done, whatever the growth', () => {
+    expect(shouldTrim({ utilization: 0, heapBytes: 30 * MB }, undefined)).toBe(true);
+    expect(shouldTrim({ utilization: 0.5, heapBytes: 30 * MB }, undefined)).toBe(false);
+  });
+
   it('does not collect on a rest that follows no growth, so an idle daemon does no work', () => {
     expect(shouldTrim({ utilization: 0, heapBytes: 30 * MB + IDLE_TRIM_DEFAULTS.growthBytes - 1 }, 30 * MB)).toBe(false);
   });
@@ -35,9 +40,10 @@ describe('trimHeapWhenIdle', () => {
     });
     const onTrim = vi.fn();
     const trim = trimHeapWhenIdle({ intervalMs: 1000, sample: () => now, collect, onTrim });
-    // At rest, nothing grown: nothing to do.
+    // Start-up done, the first rest: what loading left is collected; then, nothing grown, nothing more.
     vi.advanceTimersByTime(5000);
-    expect(collect).not.toHaveBeenCalled();
+    expect(collect).toHaveBeenCalledTimes(1);
+    collect.mockClear();
     // A load window: busy, the heap grows.
     now = { utilization: 0.6, heapBytes: 150 * MB };
     vi.advanceTimersByTime(5000);
@@ -46,7 +52,7 @@ describe('trimHeapWhenIdle', () => {
     now = { utilization: 0.001, heapBytes: 150 * MB };
     vi.advanceTimersByTime(1000);
     expect(collect).toHaveBeenCalledTimes(1);
-    expect(trim.trims).toBe(1);
+    expect(trim.trims).toBe(2);
     expect(onTrim).toHaveBeenLastCalledWith(expect.objectContaining({ beforeBytes: 150 * MB, afterBytes: 45 * MB }));
     // Resting on: nothing more to do.
     vi.advanceTimersByTime(10_000);
@@ -62,13 +68,15 @@ describe('trimHeapWhenIdle', () => {
     let now: HeapSample = { utilization: 0, heapBytes: 100 * MB };
     const collect = vi.fn();
     const trim = trimHeapWhenIdle({ intervalMs: 1000, sample: () => now, collect });
+    vi.advanceTimersByTime(1000);
+    expect(collect).toHaveBeenCalledTimes(1);
     // V8's memory reducer shrinks the heap: the floor follows.
     now = { utilization: 0, heapBytes: 40 * MB };
     vi.advanceTimersByTime(1000);
     // Grows back by more than the threshold over the new floor, though not over the start: collected.
     now = { utilization: 0, heapBytes: 40 * MB + IDLE_TRIM_DEFAULTS.growthBytes };
     vi.advanceTimersByTime(1000);
-    expect(collect).toHaveBeenCalledTimes(1);
+    expect(collect).toHaveBeenCalledTimes(2);
     trim.stop();
   });
 });
