@@ -60,7 +60,7 @@ export interface HeapSample {
 export interface IdleTrimSettings {
   /** At most this busy (event loop utilization) over one interval counts as idle. */
   idleUtilization: number;
-  /** The heap must have grown by at least this much since the trim started or last collected. */
+  /** The heap must have grown by at least this much over the smallest size seen since the last collection. */
   growthBytes: number;
 }
 
@@ -106,7 +106,7 @@ export interface IdleTrim {
  */
 export function trimHeapWhenIdle(options: IdleTrimOptions = {}): IdleTrim {
   const sample = options.sample ?? processSampler();
-  // Made at the first collection: a daemon that never rests after growth never exposes `gc` nor makes its context.
+  // Made at the first collection (the first rest after start-up), not while the daemon starts.
   let collect = options.collect;
   const settings = options.settings ?? IDLE_TRIM_DEFAULTS;
   // No collection yet: the first rest, once start-up is done, collects.
