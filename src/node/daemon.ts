@@ -48,6 +48,7 @@ import { PolicyController } from './policy/controller.js';
 import { managedDirFor, readTelemetryPolicy } from './policy/settings.js';
 import { chooseTelemetry, openTelemetry } from './telemetry/open.js';
 import { StaticIdentity, type TestIdentity } from './policy/static-identity.js';
+import { trimHeapWhenIdle } from './heap.js';
 import { jsonLogger } from './logger.js';
 import { defaultPaths, ensureUserOnlyDir, type GatehousePaths } from './paths.js';
 import { RotatingServerLogs } from './server-logs.js';
@@ -740,8 +741,18 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const opened: { close(): Promise<void> }[] = [];
   let presence: Presence | undefined;
   let watcher: ConfigWatcher | undefined;
+  // What a load window leaves in the heap is collected once the daemon rests (src/node/heap.ts).
+  const heapTrim = trimHeapWhenIdle({
+    onTrim: ({ ms, beforeBytes, afterBytes }) =>
+      logger.log('debug', 'daemon.heap_trimmed', {
+        ms: Math.round(ms),
+        heapMbBefore: Math.round(beforeBytes / 1048576),
+        heapMbAfter: Math.round(afterBytes / 1048576),
+      }),
+  });
   /** Everything the daemon opened, closed in the order that keeps every record: endpoints, servers, stores, the audit log last. */
   const closeAll = async (): Promise<void> => {
+    heapTrim.stop();
     policyController.stop();
     catalog.close();
     session?.stop();
