@@ -10,7 +10,7 @@
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createUnixServer, connect, type Server as UnixServer } from 'node:net';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -334,4 +334,43 @@ describeLinux('a hostile server in its sandbox (issue 15)', () => {
     expect(status.confinement!.read).toContain(grants.input);
     expect(status.confinement!.limits!.openFiles).toMatchObject({ max: 1024, enforcedBy: 'rlimit' });
   });
+
+  it('cannot run unwatched: killing its tracer ends the sandbox with it, and the server comes back under a new tracer', async () => {
+    const server = async (): Promise<ServerStatus> => (await gh.status()).servers.find((s) => s.name === 'other')!;
+    const before = await server();
+    const tracer = before.pid!;
+    expect(readFileSync(`/proc/${tracer}/comm`, 'utf8').trim()).toBe('strace');
+    const sandboxed = childrenOf(tracer);
+    expect(sandboxed.length).toBeGreaterThan(0);
+    process.kill(tracer, 'SIGKILL');
+    await eventually(() => sandboxed.every((pid) => !existsSync(`/proc/${pid}`)), 10_000, 'the sandbox to end with its tracer');
+    await eventually(
+      async () => {
+        const now = await server();
+        return now.state === 'ready' && now.pid !== tracer && now.restarts > before.restarts ? now : undefined;
+      },
+      20_000,
+      'the server to come back',
+    );
+    const after = await server();
+    expect(readFileSync(`/proc/${after.pid!}/comm`, 'utf8').trim()).toBe('strace');
+    expect(after.confinement?.fileDenials).toMatchObject({ audited: true });
+  });
 });
+
+/** The processes whose parent is `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command's closing parenthesis: state, then the parent's pid.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) children.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return children;
+}

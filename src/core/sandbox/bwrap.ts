@@ -151,9 +151,9 @@ export interface TracerTools {
  *   only failed ones (`-Z`), every string and descriptor path as hex escapes (`-xx -y`), into the
  *   pipe at descriptor 3, which it reopens close-on-exec;
  * - a shell closes descriptor 3 before the sandbox starts, so no server can write into the trace.
- * The tracer is outside the sandbox's pid namespace: a server can neither see nor signal it. A
- * server whose tracer is gone cannot make file calls at all (the seccomp filter strace installed
- * answers them with ENOSYS), so killing it blinds nobody.
+ * The tracer is outside the sandbox's pid namespace: a server can neither see nor signal it. It is
+ * bubblewrap's parent, so a tracer killed from outside takes the sandbox with it (`--die-with-parent`),
+ * and the supervisor starts the server again under a new one: no sandbox runs unwatched.
  */
 export function tracedCommand(tools: TracerTools, argv: readonly string[]): string[] {
   const trace = [tools.strace, ...traceOptions('/proc/self/fd/3')];
