@@ -10,7 +10,7 @@
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createUnixServer, connect, type Server as UnixServer } from 'node:net';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -335,6 +335,23 @@ describeLinux('a hostile server in its sandbox (issue 15)', () => {
     expect(status.confinement!.limits!.openFiles).toMatchObject({ max: 1024, enforcedBy: 'rlimit' });
   });
 
+  it('holds no end of the pipe its tracer reports into: nothing in the sandbox can write its own trace', async () => {
+    const tracer = (await gh.status()).servers.find((s) => s.name === 'hostile')!.pid!;
+    // The positive control: the tracer holds the pipe (the named pipe in the sandbox's directory), so the check can find it.
+    const pipes = new Set(
+      fdObjects(tracer)
+        .filter((o) => o.fifo && o.target.endsWith('/trace'))
+        .map((o) => o.key),
+    );
+    expect(pipes.size).toBe(1);
+    const inside = descendantsOf(tracer);
+    expect(inside.length).toBeGreaterThan(2);
+    for (const pid of inside) {
+      const held = fdObjects(pid).filter((o) => pipes.has(o.key));
+      expect(held, `process ${pid} (${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()})`).toEqual([]);
+    }
+  });
+
   it('cannot run unwatched: killing its tracer ends the sandbox with it, and the server comes back under a new tracer', async () => {
     const server = async (): Promise<ServerStatus> => (await gh.status()).servers.find((s) => s.name === 'other')!;
     const before = await server();
@@ -357,6 +374,31 @@ describeLinux('a hostile server in its sandbox (issue 15)', () => {
     expect(after.confinement?.fileDenials).toMatchObject({ audited: true });
   });
 });
+
+/** Every process below `pid`, from /proc. */
+function descendantsOf(pid: number): number[] {
+  const found: number[] = [];
+  for (let queue = [pid]; queue.length > 0;) {
+    const children = childrenOf(queue.shift()!);
+    found.push(...children);
+    queue.push(...children);
+  }
+  return found;
+}
+
+/** What each open descriptor of `pid` refers to (device and inode), and whether it is a named or anonymous pipe. */
+function fdObjects(pid: number): { fd: number; key: string; fifo: boolean; target: string }[] {
+  const objects: { fd: number; key: string; fifo: boolean; target: string }[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const info = statSync(`/proc/${pid}/fd/${fd}`);
+      objects.push({ fd: Number(fd), key: `${info.dev}:${info.ino}`, fifo: info.isFIFO(), target: readlinkSync(`/proc/${pid}/fd/${fd}`) });
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return objects;
+}
 
 /** The processes whose parent is `pid`, from /proc. */
 function childrenOf(pid: number): number[] {
