@@ -2,6 +2,7 @@
  * The `gatehouse` command. Every subcommand has `--help`, exits non-zero with a one-line reason on
  * stderr when it fails, and never takes a secret value as an argument.
  */
+import { closeInheritedDescriptors } from '../node/descriptors.js';
 import { readFileSync } from 'node:fs';
 import { ServerConfigSchema, ToolViewSchema, formatPath } from '../common/config.js';
 import { GatehouseError, errorMessage } from '../common/errors.js';
@@ -234,6 +235,9 @@ async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<nu
     format === 'json' && !process.stderr.isTTY
       ? jsonLogger((line) => io.err(line), level)
       : pinoLogger({ format, level, colorize: process.stderr.isTTY === true });
+  // Nothing the daemon's parent left open reaches the servers it starts (src/node/descriptors.ts).
+  const inherited = closeInheritedDescriptors();
+  if (inherited.length > 0) logger.log('info', 'daemon.descriptors_closed', { fds: inherited, note: 'inherited from the process that started the daemon' });
   // Loaded only here: the bridge and the other commands start faster without the whole core.
   const { startDaemon } = await import('../node/daemon.js');
   // The person's terminal: questions are shown and answered there, and the console's sign-in code shown.
