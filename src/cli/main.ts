@@ -237,7 +237,6 @@ async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<nu
       : pinoLogger({ format, level, colorize: process.stderr.isTTY === true });
   // Nothing the daemon's parent left open reaches the servers it starts (src/node/descriptors.ts).
   const inherited = closeInheritedDescriptors();
-  if (inherited.length > 0) logger.log('info', 'daemon.descriptors_closed', { fds: inherited, note: 'inherited from the process that started the daemon' });
   // Loaded only here: the bridge and the other commands start faster without the whole core.
   const { startDaemon } = await import('../node/daemon.js');
   // The person's terminal: questions are shown and answered there, and the console's sign-in code shown.
@@ -252,6 +251,8 @@ async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<nu
     ...(values.config ? { configFile: values.config } : {}),
     ...(ui ? { ui } : {}),
   });
+  // Said once the daemon runs: a start that fails says only why it failed.
+  if (inherited.length > 0) logger.log('info', 'daemon.descriptors_closed', { fds: inherited, note: 'inherited from the process that started the daemon' });
   const s = running.status();
   io.err(`Gatehouse ${VERSION} is running (${s.policy.mode} mode). Connect an IDE with: gatehouse connect --client NAME\n`);
   await untilStopSignal();
