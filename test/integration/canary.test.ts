@@ -169,7 +169,13 @@ describe('canary: no secret value leaves the place it was put', () => {
     outputs.push(bridge.stderr());
     const keychain = new KeychainSecretStore();
     const refreshItem = await keychain.get(sessionItem(idp.issuer, CLIENT_ID));
-    const bridgeToken = (await keychain.get(bridgeCredentialItem(home.paths.socketPath, 'canary-ide')))!.unwrap();
+    // The answer is typed; the bridge keeps its credential a moment later (pairBridge does not wait for that).
+    const bridgeItem = await eventually(
+      () => keychain.get(bridgeCredentialItem(home.paths.socketPath, 'canary-ide')),
+      15_000,
+      'the bridge to keep its credential',
+    );
+    const bridgeToken = bridgeItem.unwrap();
     const refreshToken = (JSON.parse(refreshItem!.unwrap()) as { refreshToken: string }).refreshToken;
 
     // Calls through the bridge and over HTTP, including every way the server tries to leak.
