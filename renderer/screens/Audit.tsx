@@ -3,6 +3,7 @@
  * verification on demand; calls over time per tool or per client; every matching event in a
  * virtualized table.
  */
+import { AUDIT_EVENT_TYPES } from '../../src/common/audit-events.js';
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { AuditRow, AuditVerifyResult } from '../../src/common/console-api.js';
 import type { DaemonStatus } from '../../src/common/status.js';
@@ -21,24 +22,7 @@ const RANGES: { id: string; label: string; ms?: number }[] = [
   { id: 'all', label: 'all time' },
 ];
 const DECISIONS = ['allowed', 'denied', 'failed', 'ok', 'error', 'interrupted'];
-const TYPES = [
-  'call.outcome',
-  'call.attempt',
-  'server.state',
-  'server.crashed',
-  'server.restarted',
-  'client.paired',
-  'client.revoked',
-  'config.applied',
-  'config.rejected',
-  'policy.changed',
-  'policy.rejected',
-  'identity.signed_in',
-  'identity.signed_out',
-  'approval.requested',
-  'approval.decided',
-  'audit.started',
-];
+const TYPES = AUDIT_EVENT_TYPES;
 
 interface Filters {
   range: string;

@@ -2,6 +2,7 @@
  * What the core needs from the outside world, and never how. Adapters live in src/node;
  * tests pass fakes that honour the same contracts.
  */
+import type { AuditEventType } from '../common/audit-events.js';
 import type { ServerConfig } from '../common/config.js';
 import type { ConfinementStatus } from '../common/sandbox.js';
 
@@ -149,42 +150,7 @@ export interface AuditSink {
   durable?(): Promise<void>;
 }
 
-export const AUDIT_EVENT_TYPES = [
-  'call.attempt',
-  'call.outcome',
-  'server.state',
-  'server.crashed',
-  'server.restarted',
-  'client.connected',
-  'client.disconnected',
-  'client.paired',
-  'client.revoked',
-  'config.applied',
-  'config.rejected',
-  'policy.changed',
-  'policy.rejected',
-  'identity.signed_in',
-  'identity.signed_out',
-  'upstream.signed_in',
-  'upstream.signed_out',
-  'tool.drift',
-  'approval.requested',
-  'approval.decided',
-  'quota.crossed',
-  'audit.started',
-  'audit.device_key',
-  'audit.recovered',
-  'sandbox.denied',
-  'sandbox.egress',
-  'sandbox.refused',
-  'sandbox.unconfined',
-  'catalog.installed',
-  'catalog.refused',
-  'catalog.upgraded',
-  'catalog.tools_seen',
-  'catalog.shadow_server',
-] as const;
-export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+export { AUDIT_EVENT_TYPES, type AuditEventType } from '../common/audit-events.js';
 
 export interface AuditRecord {
   type: AuditEventType;
