@@ -86,3 +86,15 @@ export const chain =
 export function denied(stage: Stage, code: DenyCode, reason: string, data?: Record<string, unknown>): Outcome {
   return data === undefined ? { kind: 'denied', stage, code, reason } : { kind: 'denied', stage, code, reason, data };
 }
+
+/** Who made a call and what it names, as every audit record about the call carries it (without its call id). */
+export function callerOf(call: GovernedCall): Pick<AuditRecord, 'user' | 'client' | 'clientVerified' | 'server' | 'kind' | 'name'> {
+  return {
+    user: call.principal.user.id,
+    client: call.principal.client.name,
+    clientVerified: call.principal.client.verified,
+    server: call.server,
+    kind: call.kind,
+    name: call.name,
+  };
+}

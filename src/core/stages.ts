@@ -3,7 +3,7 @@
  * comment there says why it stands where it stands.
  */
 import { errorMessage, isSignInRequired } from '../common/errors.js';
-import { denied, type GovernedCall, type Interceptor, type Outcome } from './chain.js';
+import { callerOf, denied, type GovernedCall, type Interceptor, type Outcome } from './chain.js';
 import { digest, shapeOf } from './digest.js';
 import type { ApprovalPort, IdentityPort, PolicyDecision, PolicyPort, QuotaPort } from './governance.js';
 import { LOG_LEVEL_META_KEY, type AuditSink, type Clock, type ForwardOptions, type UpstreamConnection } from './ports.js';
@@ -14,12 +14,7 @@ export function auditStage(audit: AuditSink, clock: Clock): Interceptor {
     const started = clock.now();
     const base = {
       callId: call.id,
-      user: call.principal.user.id,
-      client: call.principal.client.name,
-      clientVerified: call.principal.client.verified,
-      server: call.server,
-      kind: call.kind,
-      name: call.name,
+      ...callerOf(call),
       ...(call.operation ? { detail: { operation: call.operation } } : {}),
     };
     audit.append({

@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ApprovalsStatus } from '../../common/status.js';
-import type { GovernedCall } from '../chain.js';
+import { callerOf, type GovernedCall } from '../chain.js';
 import { ADMIT, type Admission, type ApprovalPort, type ApprovalReason } from '../governance.js';
 import type { HumanAnswer, HumanChannel } from '../human/channel.js';
 import type { AuditRecord, Clock, Logger, TimerHandle } from '../ports.js';
@@ -311,15 +311,7 @@ export class ApprovalBroker implements ApprovalPort {
   }
 
   private who(call: GovernedCall): Pick<AuditRecord, 'callId' | 'user' | 'client' | 'clientVerified' | 'server' | 'kind' | 'name'> {
-    return {
-      callId: call.id,
-      user: call.principal.user.id,
-      client: call.principal.client.name,
-      clientVerified: call.principal.client.verified,
-      server: call.server,
-      kind: call.kind,
-      name: call.name,
-    };
+    return { callId: call.id, ...callerOf(call) };
   }
 
   /**

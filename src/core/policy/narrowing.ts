@@ -5,6 +5,7 @@
  * the inner policy only after the local rules let it through. Nothing here can widen a managed
  * policy, because nothing here ever answers "yes" on its own.
  */
+import { globToRegExp } from '../glob.js';
 import type { GovernedCall } from '../chain.js';
 import type { HiddenBecause, PolicyPort, VisibleOptions } from '../governance.js';
 import type { Principal } from '../principal.js';
@@ -23,17 +24,6 @@ export const NO_RESTRICTIONS: RestrictRules = { disable: [], clients: {} };
 export interface CompiledPatterns {
   servers: RegExp[];
   items: { server: RegExp; item: RegExp }[];
-}
-
-function globToRegExp(glob: string): RegExp {
-  return new RegExp(
-    '^' +
-      glob
-        .split('*')
-        .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-        .join('.*') +
-      '$',
-  );
 }
 
 export function compilePatterns(patterns: readonly string[]): CompiledPatterns {

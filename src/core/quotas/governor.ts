@@ -9,8 +9,9 @@
  * Crossings (a threshold or a cap reached, a rate limit starting to refuse) are audit events of
  * their own, beside the call's outcome record.
  */
+import { globToRegExp } from '../glob.js';
 import type { QuotasStatus, QuotaStatus, QuotaUsage, RateLimitStatus } from '../../common/status.js';
-import type { GovernedCall } from '../chain.js';
+import { callerOf, type GovernedCall } from '../chain.js';
 import { ADMIT, type ApprovalReason, type QuotaAdmission, type QuotaPort } from '../governance.js';
 import type { AuditRecord, Clock, Logger } from '../ports.js';
 import type { Principal } from '../principal.js';
@@ -65,17 +66,6 @@ export function localDay(now: number): { day: string; endsAt: number } {
   const d = new Date(now);
   const pad = (n: number) => String(n).padStart(2, '0');
   return { day: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`, endsAt: new Date(d.getFullYear(), d.getMonth(), d.getDate() + 1).getTime() };
-}
-
-function globRegExp(glob: string): RegExp {
-  return new RegExp(
-    '^' +
-      glob
-        .split('*')
-        .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-        .join('.*') +
-      '$',
-  );
 }
 
 function dimsOf(per: readonly Dimension[], call: GovernedCall): Dims {
@@ -211,7 +201,7 @@ export class QuotaGovernor implements QuotaPort {
         type: 'quota.crossed',
         at: new Date(now).toISOString(),
         callId: call.id,
-        ...this.who(call),
+        ...callerOf(call),
         reason,
         quota: { bucket: rule.id, remaining: 0, limit: rule.burst },
         detail: { kind: 'rate-limit', rate: describeRate(rule), burst: rule.burst, retryAt },
@@ -250,22 +240,11 @@ export class QuotaGovernor implements QuotaPort {
       type: 'quota.crossed',
       at: new Date(now).toISOString(),
       callId: call.id,
-      ...this.who(call),
+      ...callerOf(call),
       reason,
       quota: { bucket: rule.id, remaining: rule.limit - used, limit: rule.limit },
       detail: { kind, window: rule.window, used, ...(rule.approvalAfter !== undefined ? { approvalAfter: rule.approvalAfter } : {}) },
     });
-  }
-
-  private who(call: GovernedCall): Pick<AuditRecord, 'user' | 'client' | 'clientVerified' | 'server' | 'kind' | 'name'> {
-    return {
-      user: call.principal.user.id,
-      client: call.principal.client.name,
-      clientVerified: call.principal.client.verified,
-      server: call.server,
-      kind: call.kind,
-      name: call.name,
-    };
   }
 
   private rulesFor(settings: QuotaSettings, call: GovernedCall): Matched {
@@ -285,7 +264,7 @@ export class QuotaGovernor implements QuotaPort {
             return tool?.destructive === true;
           case 'names': {
             let patterns = matcher.names.get(selector);
-            if (!patterns) matcher.names.set(selector, (patterns = selector.patterns.map(globRegExp)));
+            if (!patterns) matcher.names.set(selector, (patterns = selector.patterns.map(globToRegExp)));
             return patterns.some((p) => p.test(id));
           }
         }
