@@ -151,3 +151,11 @@ export async function signInToConsole(page: Page, login: { url: string; code: st
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
 }
+
+/** A 1280×900 page of the console, signed in with the daemon's login, whose script errors go into `pageErrors`. */
+export async function openSignedInConsole(browser: Browser, login: { url: string; code: string }, pageErrors: string[]): Promise<Page> {
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  await signInToConsole(page, login);
+  return page;
+}

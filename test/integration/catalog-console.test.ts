@@ -14,7 +14,7 @@ import { toolDefinitionHash } from '../../src/core/policy/tool-hash.js';
 import { startDaemon, type Daemon } from '../../src/node/daemon.js';
 import { makeKey, sampleFiles, signFiles } from '../support/policy.js';
 import { startRegistry, type TestRegistry } from '../support/npm-registry.js';
-import { artifact, ensureConsoleBuilt, launchChromium, signInToConsole } from '../e2e/support.js';
+import { artifact, ensureConsoleBuilt, launchChromium, openSignedInConsole } from '../e2e/support.js';
 import { eventually, makeHome } from './support/gatehouse.js';
 
 const SECRET = 'wx-canary-51d0c7e2a9b8';
@@ -92,9 +92,7 @@ beforeAll(async () => {
     ui: { announce: (url, code) => (logins.push({ url, code }), true) },
   });
   browser = await launchChromium();
-  page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  await signInToConsole(page, logins[0]!);
+  page = await openSignedInConsole(browser, logins[0]!, pageErrors);
 }, 120_000);
 
 afterAll(async () => {

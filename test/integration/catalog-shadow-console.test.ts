@@ -13,7 +13,7 @@ import { MemorySecretStore } from '../../src/core/secrets.js';
 import { startDaemon, type Daemon } from '../../src/node/daemon.js';
 import { userSecretItem } from '../../src/node/secrets/resolver.js';
 import { CRM_FIXTURE } from '../support/policy.js';
-import { artifact, ensureConsoleBuilt, launchChromium, signInToConsole } from '../e2e/support.js';
+import { artifact, ensureConsoleBuilt, launchChromium, openSignedInConsole } from '../e2e/support.js';
 import { eventually, makeHome } from './support/gatehouse.js';
 
 const CANARY = 'sk-shadow-canary-3e8f1a6d9c2b';
@@ -44,9 +44,7 @@ beforeAll(async () => {
     ui: { announce: (url, code) => (logins.push({ url, code }), true) },
   });
   browser = await launchChromium();
-  page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  await signInToConsole(page, logins[0]!);
+  page = await openSignedInConsole(browser, logins[0]!, pageErrors);
 }, 120_000);
 
 afterAll(async () => {

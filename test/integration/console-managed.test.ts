@@ -15,7 +15,7 @@ import { startDaemon, type Daemon } from '../../src/node/daemon.js';
 import { Screen } from '../support/screen.js';
 import { CLIENT_ID, startProvider, type TestProvider } from '../support/oidc-provider.js';
 import { SAMPLE_DIR, makeKey, sampleFiles, signFiles, type TestKey } from '../support/policy.js';
-import { artifact, ensureConsoleBuilt, launchChromium, signInToConsole } from '../e2e/support.js';
+import { artifact, ensureConsoleBuilt, launchChromium, openSignedInConsole } from '../e2e/support.js';
 import { closeAll, connectHttp, textOf } from './support/clients.js';
 import { eventually, makeHome } from './support/gatehouse.js';
 
@@ -68,9 +68,7 @@ beforeAll(async () => {
   });
   await eventually(() => daemon.status().servers.find((s) => s.name === 'crm')?.state === 'ready', 30_000, "the catalog's CRM server");
   browser = await launchChromium();
-  page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  await signInToConsole(page, logins[0]!);
+  page = await openSignedInConsole(browser, logins[0]!, pageErrors);
 }, 120_000);
 
 afterAll(async () => {

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EVERYTHING, MEMORY } from '../support/servers.js';
+import { EVERYTHING, MEMORY, MEMORY_TOOLS } from '../support/servers.js';
 import { startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
 import { bridgeEnv, closeAll, connectHttp, ERAS, runGatehouse, textOf } from './support/clients.js';
 import { mcpHeaders, openingRequest, rawRequest, rpcOf, rpcRequest } from './support/raw-http.js';
@@ -36,17 +36,7 @@ beforeAll(async () => {
     ['memory', 'ready'],
   ]);
   // What the memory server itself offers, to compare with what Gatehouse shows.
-  memoryTools = [
-    'add_observations',
-    'create_entities',
-    'create_relations',
-    'delete_entities',
-    'delete_observations',
-    'delete_relations',
-    'open_nodes',
-    'read_graph',
-    'search_nodes',
-  ];
+  memoryTools = MEMORY_TOOLS;
 });
 afterAll(async () => {
   await closeAll();

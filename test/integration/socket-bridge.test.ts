@@ -12,22 +12,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '../../src/common/status.js';
 import { ClientRegistry } from '../../src/node/client-registry.js';
 import { callControl } from '../../src/node/control/control-client.js';
-import { EVERYTHING, FILESYSTEM, MEMORY } from '../support/servers.js';
+import { EVERYTHING, FILESYSTEM, MEMORY, MEMORY_TOOLS } from '../support/servers.js';
 import { eventually, startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
 import { bridgeEnv, closeAll, connectBridge, ERAS, runGatehouse, textOf, type BridgeOptions } from './support/clients.js';
 
 /** What each server itself calls its tools (server-everything's list depends on the client's capabilities, so it is only sampled). */
-const MEMORY_TOOLS = [
-  'add_observations',
-  'create_entities',
-  'create_relations',
-  'delete_entities',
-  'delete_observations',
-  'delete_relations',
-  'open_nodes',
-  'read_graph',
-  'search_nodes',
-];
 const FILES_TOOLS = [
   'create_directory',
   'directory_tree',

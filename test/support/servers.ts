@@ -15,4 +15,16 @@ export function binOf(pkg: string): string {
 
 export const EVERYTHING = () => binOf('@modelcontextprotocol/server-everything');
 export const MEMORY = () => binOf('@modelcontextprotocol/server-memory');
+/** What the memory server itself calls its tools, to compare with what Gatehouse shows. */
+export const MEMORY_TOOLS = [
+  'add_observations',
+  'create_entities',
+  'create_relations',
+  'delete_entities',
+  'delete_observations',
+  'delete_relations',
+  'open_nodes',
+  'read_graph',
+  'search_nodes',
+];
 export const FILESYSTEM = () => binOf('@modelcontextprotocol/server-filesystem');
