@@ -91,7 +91,15 @@ describe.runIf(process.platform === 'linux' && NETWORK_ADDRESS !== undefined)('a
       5_000,
       'the egress record',
     );
-    const denied = auditEvents(gh.paths, 'sandbox.denied').filter((e) => e.server === 'hostile');
+    // The relay reports a refused name to the proxy on its own connection: wait for that record too, not only the egress.
+    const denied = await eventually(
+      () => {
+        const events = auditEvents(gh.paths, 'sandbox.denied').filter((e) => e.server === 'hostile');
+        return events.some((e) => (e.detail as { kind: string }).kind === 'dns') ? events : undefined;
+      },
+      5_000,
+      'the refused name in the audit log',
+    );
     expect(denied.find((e) => (e.detail as { target: string }).target === `sneaky.partner.test:${port}`)?.reason).toBe(
       'resolves to 127.0.0.1; only a listed loopback address may reach this machine',
     );
