@@ -8,9 +8,10 @@
  * question, the console's one-time link), written straight to the terminal by its own code, is never
  * held back, reordered or reformatted by the log: they share the terminal, not a stream.
  */
+import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import type { LogLevel, Logger } from '../core/ports.js';
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -39,6 +40,15 @@ export function defaultLogFormat(isTerminal: boolean): LogFormat {
   return isTerminal ? 'pretty' : 'json';
 }
 
+/**
+ * pino-pretty and its dozen packages are loaded only by a logger that prints for a person: a daemon
+ * whose log goes to a file or a service manager (JSON) never holds them (about 1 MB of heap,
+ * BENCHMARKS.md, daemon memory). It is CommonJS, so it loads synchronously, as a logger is made.
+ */
+function prettyStream(): typeof PinoPretty {
+  return createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
+}
+
 export function pinoLogger(options: LoggerOptions): Logger {
   const given = options.destination ?? 2;
   // A writer object becomes a stream that hands each line on at once (its callback runs synchronously).
@@ -61,7 +71,7 @@ export function pinoLogger(options: LoggerOptions): Logger {
   };
   const stream =
     options.format === 'pretty'
-      ? pretty({
+      ? prettyStream()({
           destination,
           sync: true,
           colorize: options.colorize ?? false,

@@ -19,11 +19,12 @@
  * cross-site WebSocket hijacking), and every page carries the CSP of src/common/csp.ts.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { extname, join, resolve, sep } from 'node:path';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocketServer, WebSocket } from 'ws';
 import { contentSecurityPolicy } from '../../common/csp.js';
 import { errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../core/ports.js';
@@ -96,7 +97,8 @@ function page(title: string, text: string): string {
 
 export class ConsoleServer {
   private server: Server | undefined;
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  /** Made at the first upgrade a person's page asks for: a daemon nobody opens the console of never loads `ws` (about 1 MB of heap). */
+  private wss: WebSocketServer | undefined;
   private port = 0;
   private keys: LoginKey[] = [];
   private wrongCodes = 0;
@@ -160,8 +162,10 @@ export class ConsoleServer {
   }
 
   async close(): Promise<void> {
-    for (const client of this.wss.clients) client.terminate();
-    this.wss.close();
+    if (this.wss) {
+      for (const client of this.wss.clients) client.terminate();
+      this.wss.close();
+    }
     const server = this.server;
     this.server = undefined;
     for (const socket of this.sockets) socket.destroy();
@@ -310,6 +314,10 @@ export class ConsoleServer {
     if (url.pathname !== '/api/ws') return this.refuseUpgrade(socket, 404, 'Not Found');
     const session = this.session(req);
     if (!session) return this.refuseUpgrade(socket, 401, 'Unauthorized');
+    if (!this.wss) {
+      const ws = createRequire(import.meta.url)('ws') as { WebSocketServer: typeof WebSocketServer };
+      this.wss = new ws.WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.serve(ws, session));
   }
 

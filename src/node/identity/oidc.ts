@@ -12,7 +12,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as oidc from 'openid-client';
+import type * as Oidc from 'openid-client';
 import { GatehouseError, errorMessage } from '../../common/errors.js';
 import { Redacted } from '../../core/secrets.js';
 import type { IdentitySettings } from './settings.js';
@@ -88,7 +88,7 @@ interface Delivered {
 export function describeOidcError(error: unknown, issuer: string): GatehouseError {
   if (error instanceof GatehouseError) return error;
   const message = errorMessage(error);
-  if (error instanceof oidc.ResponseBodyError) {
+  if (loaded !== undefined && error instanceof loaded.ResponseBodyError) {
     const what = `${error.error}${error.error_description ? `: ${error.error_description}` : ''}`;
     if (error.error === 'invalid_grant') {
       if (/pkce|code_verifier/i.test(error.error_description ?? '')) {
@@ -104,7 +104,7 @@ export function describeOidcError(error: unknown, issuer: string): GatehouseErro
     }
     return new GatehouseError('oidc_refused', `the identity provider refused the request (${what})`, { cause: error });
   }
-  if (error instanceof oidc.AuthorizationResponseError) {
+  if (loaded !== undefined && error instanceof loaded.AuthorizationResponseError) {
     return new GatehouseError(
       'oidc_denied',
       `the identity provider answered the sign-in with an error: ${error.error}${error.error_description ? `: ${error.error_description}` : ''}`,
@@ -176,16 +176,32 @@ export function groupsFrom(claims: Record<string, unknown>, claim: string): stri
   return [];
 }
 
+type OpenIdClient = typeof Oidc;
+
+/**
+ * openid-client (and the parts of oauth4webapi and jose it uses) is loaded at the first discovery,
+ * not when the daemon starts: a daemon rarely talks to the identity provider in a run (a refresh an
+ * hour), and the modules hold about 1 MB of heap for the daemon's whole life (BENCHMARKS.md, daemon
+ * memory). Its errors can only exist once it is loaded, which is what `describeOidcError` relies on.
+ */
+let loaded: OpenIdClient | undefined;
+
+async function openIdClient(): Promise<OpenIdClient> {
+  return (loaded ??= await import('openid-client'));
+}
+
 export class OidcClient {
   private constructor(
     readonly settings: IdentitySettings,
-    readonly config: oidc.Configuration,
+    readonly config: Oidc.Configuration,
+    private readonly lib: OpenIdClient,
   ) {}
 
   /** Discovers the provider's metadata; the issuer in the document must be exactly the configured one. */
   static async discover(settings: IdentitySettings, options: { timeoutSeconds?: number } = {}): Promise<OidcClient> {
     const issuer = new URL(settings.issuer);
     const insecure = issuer.protocol === 'http:';
+    const oidc = await openIdClient();
     try {
       const config = await oidc.discovery(
         issuer,
@@ -194,7 +210,7 @@ export class OidcClient {
         settings.clientSecret !== undefined ? oidc.ClientSecretPost(settings.clientSecret) : oidc.None(),
         { timeout: options.timeoutSeconds ?? 15, ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}) },
       );
-      return new OidcClient(settings, config);
+      return new OidcClient(settings, config, oidc);
     } catch (error) {
       const described = describeOidcError(error, settings.issuer);
       if (described.code === 'oidc_failed' && /issuer/.test(errorMessage(error))) {
@@ -214,7 +230,7 @@ export class OidcClient {
     return typeof this.config.serverMetadata().device_authorization_endpoint === 'string';
   }
 
-  private tokens(response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, now = Date.now()): TokenSet {
+  private tokens(response: Oidc.TokenEndpointResponse & Oidc.TokenEndpointResponseHelpers, now = Date.now()): TokenSet {
     const claims = response.claims() as Record<string, unknown> | undefined;
     const expiresIn = response.expiresIn() ?? DEFAULT_ACCESS_TOKEN_SECONDS;
     return {
@@ -244,10 +260,10 @@ export class OidcClient {
    * sign-in's state, and refuses every other request.
    */
   async loginWithBrowser(io: LoginIo, options: BrowserLoginOptions = {}): Promise<TokenSet> {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const challenge = await oidc.calculatePKCECodeChallenge(verifier);
-    const state = oidc.randomState();
-    const nonce = oidc.randomNonce();
+    const verifier = this.lib.randomPKCECodeVerifier();
+    const challenge = await this.lib.calculatePKCECodeChallenge(verifier);
+    const state = this.lib.randomState();
+    const nonce = this.lib.randomNonce();
     const timeoutMs = options.timeoutMs ?? 5 * 60_000;
 
     let settle!: { resolve: (delivered: Delivered) => void; reject: (error: Error) => void };
@@ -282,7 +298,7 @@ export class OidcClient {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     let delivered: Delivered | undefined;
     try {
-      const url = oidc.buildAuthorizationUrl(this.config, {
+      const url = this.lib.buildAuthorizationUrl(this.config, {
         ...authorizationParameters(this.settings),
         redirect_uri: redirectUri,
         scope: this.settings.scopes.join(' '),
@@ -298,7 +314,7 @@ export class OidcClient {
           : `Open this address in a browser on this machine to sign in:\n  ${url.href}`,
       );
       delivered = await callback;
-      const response = await oidc.authorizationCodeGrant(this.config, delivered.url, {
+      const response = await this.lib.authorizationCodeGrant(this.config, delivered.url, {
         pkceCodeVerifier: verifier,
         expectedState: state,
         expectedNonce: nonce,
@@ -382,12 +398,15 @@ export class OidcClient {
       );
     }
     try {
-      const started = await oidc.initiateDeviceAuthorization(this.config, { ...authorizationParameters(this.settings), scope: this.settings.scopes.join(' ') });
+      const started = await this.lib.initiateDeviceAuthorization(this.config, {
+        ...authorizationParameters(this.settings),
+        scope: this.settings.scopes.join(' '),
+      });
       io.say(
         `To sign in, visit ${started.verification_uri} and enter the code ${started.user_code}` +
           (started.verification_uri_complete ? `\n  (or open ${started.verification_uri_complete})` : ''),
       );
-      const response = await oidc.pollDeviceAuthorizationGrant(this.config, started, undefined, options.signal ? { signal: options.signal } : {});
+      const response = await this.lib.pollDeviceAuthorizationGrant(this.config, started, undefined, options.signal ? { signal: options.signal } : {});
       const tokens = this.tokens(response);
       if (!tokens.user) throw new GatehouseError('oidc_no_id_token', 'the identity provider returned no ID token; add "openid" to the scopes');
       return tokens;
@@ -400,7 +419,7 @@ export class OidcClient {
   async refresh(refreshToken: Redacted<string>, expectedSub: string | undefined): Promise<TokenSet> {
     let tokens: TokenSet;
     try {
-      tokens = this.tokens(await oidc.refreshTokenGrant(this.config, refreshToken.unwrap()));
+      tokens = this.tokens(await this.lib.refreshTokenGrant(this.config, refreshToken.unwrap()));
     } catch (error) {
       throw describeOidcError(error, this.settings.issuer);
     }
@@ -414,7 +433,7 @@ export class OidcClient {
   async revoke(token: Redacted<string>, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
     if (!this.config.serverMetadata().revocation_endpoint) return false;
     try {
-      await oidc.tokenRevocation(this.config, token.unwrap(), { token_type_hint: hint });
+      await this.lib.tokenRevocation(this.config, token.unwrap(), { token_type_hint: hint });
       return true;
     } catch (error) {
       throw describeOidcError(error, this.settings.issuer);
@@ -424,6 +443,6 @@ export class OidcClient {
   /** The provider's end-session page (RP-initiated logout), where it offers one. */
   endSessionUrl(idToken: Redacted<string> | undefined): URL | undefined {
     if (!this.settings.rpInitiatedLogout || !this.config.serverMetadata().end_session_endpoint) return undefined;
-    return oidc.buildEndSessionUrl(this.config, { client_id: this.settings.clientId, ...(idToken ? { id_token_hint: idToken.unwrap() } : {}) });
+    return this.lib.buildEndSessionUrl(this.config, { client_id: this.settings.clientId, ...(idToken ? { id_token_hint: idToken.unwrap() } : {}) });
   }
 }
