@@ -182,3 +182,26 @@ export function descendantsOf(pid: number): number[] {
   }
   return out;
 }
+
+/**
+ * Waits until a process and its descendants rest: at most `busyShare` of one CPU over a window of
+ * `windowMs`, or `maxMs` have passed. A daemon reports its servers ready before the last of them
+ * (and their sandboxes) finish starting; a measurement taken at once measures that start-up, not the
+ * request. Resolves with how long it waited and whether the tree came to rest.
+ */
+export async function settle(
+  pid: number,
+  options: { windowMs?: number; busyShare?: number; maxMs?: number } = {},
+): Promise<{ waitedMs: number; rested: boolean }> {
+  const windowMs = options.windowMs ?? 500;
+  const busyShare = options.busyShare ?? 0.05;
+  const maxMs = options.maxMs ?? 15_000;
+  const t0 = performance.now();
+  while (performance.now() - t0 < maxMs) {
+    const tree = [pid, ...descendantsOf(pid)];
+    const before = sumCpuMs(tree);
+    await sleep(windowMs);
+    if (sumCpuMs(tree) - before <= windowMs * busyShare) return { waitedMs: performance.now() - t0, rested: true };
+  }
+  return { waitedMs: performance.now() - t0, rested: false };
+}

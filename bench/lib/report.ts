@@ -218,6 +218,9 @@ export function renderCatalog(r: RunResults): string {
   let text = table(['measurement', 'p50 ms', 'p99 ms', 'size'], rows);
   if (c.e2e) {
     text += `\n\nThat daemon (${c.servers} servers) was ready ${int(c.e2e.readyMs)} ms after spawn and held ${c.e2e.rssMb?.toFixed(1) ?? 'n/a'} MB resident.`;
+    if (c.e2e.settledMs !== undefined) {
+      text += ` The list was measured once the daemon and its servers had come to rest (under 5 % of a CPU over half a second), ${int(c.e2e.settledMs)} ms after ready${c.e2e.rested === false ? ' (they had not: the wait gave up after 15 s)' : ''}.`;
+    }
     if (c.e2e.startRestarts > 0) text += ` It restarted servers ${c.e2e.startRestarts} time(s) on the way (${c.e2e.startErrors.join('; ')}).`;
     if (c.mcpHub)
       text += ` mcp-hub with the same servers was serving ${int(c.mcpHub.readyMs)} ms after spawn and held ${c.mcpHub.rssMb?.toFixed(1) ?? 'n/a'} MB.`;

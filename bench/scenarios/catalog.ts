@@ -7,7 +7,7 @@ import type { ToolItem, UpstreamLists } from '../../src/core/ports.js';
 import { CLIENT_NAME, fixtureServers, spawnDaemon } from '../lib/gatehouse.js';
 import { startPeer, type PeerPackage } from '../lib/peers.js';
 import { openSocketTransport, RawSocketClient } from '../lib/socket-transport.js';
-import { rssMb } from '../lib/proc.js';
+import { rssMb, settle } from '../lib/proc.js';
 import { summarize, type Summary } from '../lib/stats.js';
 import { benchGateway, benchPrincipal } from '../lib/gateway.js';
 
@@ -22,6 +22,10 @@ export interface CatalogResult {
     rssMb: number | undefined;
     tools: number;
     responseBytes: number;
+    /** From ready to the daemon and its servers at rest (under 5 % of a CPU over half a second), when the measurement began. */
+    settledMs?: number;
+    /** False when they were still busy after 15 s, and the measurement began anyway. */
+    rested?: boolean;
     /** Raw JSON-RPC on the socket: request written → whole answer line received (not parsed). */
     raw: Summary;
     /** The SDK client's `listTools()` on the socket (includes the client parsing and validating 5,000 tools). */
@@ -95,7 +99,8 @@ export async function catalogScenario(options: {
     return result;
   }
   try {
-    log(`  ready in ${daemon.readyMs.toFixed(0)} ms; measuring tools/list`);
+    const rest = await settle(daemon.pid);
+    log(`  ready in ${daemon.readyMs.toFixed(0)} ms; ${rest.rested ? 'at rest' : 'still busy'} ${rest.waitedMs.toFixed(0)} ms later; measuring tools/list`);
     const raw = await RawSocketClient.open(daemon.socketPath, CLIENT_NAME, daemon.home.token);
     const first = JSON.parse(await raw.request('tools/list', {})) as { result?: { tools?: unknown[] } };
     const tools = first.result?.tools?.length ?? 0;
@@ -126,6 +131,8 @@ export async function catalogScenario(options: {
       rssMb: daemon.rssMb(),
       tools,
       responseBytes: bytes,
+      settledMs: rest.waitedMs,
+      rested: rest.rested,
       raw: summarize(rawSamples),
       sdk: summarize(sdkSamples),
     };
