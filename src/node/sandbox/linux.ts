@@ -27,6 +27,7 @@ import type { SandboxPlan } from '../../core/sandbox/profile.js';
 import { SandboxCgroup, detectCgroups, removeStaleGroups, type CgroupSupport } from './cgroup.js';
 import { EgressProxy, type Decoy } from './egress-proxy.js';
 import type { SandboxEvents } from '../../core/sandbox/events.js';
+import { FifoMaker } from './fifos.js';
 import { readFileTrace } from './file-trace.js';
 
 /** The top-level entries that hold the system; each is bound read-only, or recreated as the symlink it is. */
@@ -75,7 +76,8 @@ export interface LinuxHost {
   etcNetwork: string[];
   /** strace, which watches each sandbox's file calls so that refused ones are audited; absent with `tracerProblem` saying why. */
   strace?: string;
-  mkfifo?: string;
+  /** Makes the tracers' named pipes (one `mkfifo` run for the pipes asked for together). */
+  mkfifo?: FifoMaker;
   tracerProblem?: string;
 }
 
@@ -123,7 +125,7 @@ async function probeTracer(host: LinuxHost, env: NodeJS.ProcessEnv, bwrapTrial: 
     host.tracerProblem = 'mkfifo (coreutils) is not installed, so refused file reads and writes are not audited';
     return;
   }
-  host.mkfifo = mkfifo;
+  host.mkfifo = new FifoMaker(mkfifo);
   if (!strace) {
     host.tracerProblem = 'strace is not installed, so refused file reads and writes are not audited (on Debian and Ubuntu: apt install strace)';
     return;
@@ -405,11 +407,9 @@ export interface TracePipe {
  * writing end opens without waiting, and the writing end the spawned process gets as descriptor 3.
  * (Node's own `'pipe'` stdio is a socket pair, which strace cannot reopen by its /proc path.)
  */
-export async function openTracePipe(mkfifo: string, dir: string): Promise<TracePipe> {
+export async function openTracePipe(fifos: FifoMaker, dir: string): Promise<TracePipe> {
   const fifo = path.join(dir, 'trace');
-  await new Promise<void>((resolve, reject) =>
-    execFile(mkfifo, ['-m', '600', fifo], { timeout: 10_000, env: {} }, (error) => (error ? reject(new Error(`mkfifo: ${errorMessage(error)}`)) : resolve())),
-  );
+  await fifos.make(fifo);
   const readFd = openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   const writer = openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
   const reader = new Socket({ fd: readFd, readable: true, writable: false });
