@@ -1,11 +1,20 @@
 /**
  * Credentials of paired clients (IDEs, agents). Gatehouse keeps only a SHA-256 of each token, in a
- * user-only file, with the scope the person chose when pairing, an expiry and a last-seen time;
- * the token itself is handed once to the client that was paired. Pairing itself (consent in the
- * human channel) is `src/node/identity/pairing.ts`; nothing in the CLI issues a credential.
+ * user-only file, with the scope the person chose when pairing and an expiry; the token itself is
+ * handed once to the client that was paired. Pairing itself (consent in the human channel) is
+ * `src/node/identity/pairing.ts`; nothing in the CLI issues a credential.
+ *
+ * When each credential was last used is kept beside it, in a file of its own that only the daemon
+ * writes (`clients-seen.json`). The credentials file is written by whoever pairs or revokes (the
+ * daemon, the console, `gatehouse clients revoke` in another process); had the daemon also rewritten
+ * it to note a client seen, it would have written back its own copy of the list, and a revocation
+ * made on the command line a moment before would have been undone. The last-seen file is written
+ * in the background, one write at a time: nothing waits for it, and a lost write loses a time.
  */
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { z } from 'zod';
 import { GatehouseError } from '../common/errors.js';
 import { isClientName } from '../common/names.js';
@@ -21,6 +30,7 @@ const RecordSchema = z.object({
   name: z.string(),
   tokenHash: z.string().regex(/^[0-9a-f]{64}$/),
   createdAt: z.string(),
+  /** Written here by versions before last-seen got its own file; still read. */
   lastSeen: z.string().optional(),
   /** What the person allowed when pairing; records from before pairing existed have the user's full rights. */
   scope: ScopeSchema.optional(),
@@ -32,6 +42,8 @@ const RecordSchema = z.object({
   pairedBy: z.string().max(300).optional(),
 });
 const FileSchema = z.object({ clients: z.array(RecordSchema) });
+/** Last use of each credential, by `credentialId`. Informational: a malformed file is read as empty. */
+const SeenSchema = z.object({ seen: z.record(z.string().max(64), z.string().max(64)) });
 export type ClientRecord = z.infer<typeof RecordSchema>;
 
 const TOKEN_PREFIX = 'ghc_';
@@ -60,13 +72,22 @@ export class ClientRegistry {
   private records: ClientRecord[] = [];
   private byHash = new Map<string, ClientRecord>();
   private readonly changeListeners = new Set<(change: { revoked: string[]; paired: string[] }) => void>();
+  /** Last use by credential id, as this process knows it (read from the last-seen file, then kept by `touch`). */
+  private seen = new Map<string, string>();
+  private readonly seenFile: string;
+  /** The last-seen file's writes, one after the other; `seenDirty` asks for one more once the current one ends. */
+  private seenWrite: Promise<void> = Promise.resolve();
+  private seenWriting = false;
+  private seenDirty = false;
 
   constructor(private readonly file: string) {
+    this.seenFile = path.join(path.dirname(file), 'clients-seen.json');
     this.reload();
   }
 
   /** Re-reads the file (the CLI may have changed it while the daemon runs). A malformed file is an error, never an empty registry. */
   reload(): void {
+    this.readSeen();
     let text: string;
     try {
       text = readFileSync(this.file, 'utf8');
@@ -112,7 +133,10 @@ export class ClientRegistry {
   }
 
   list(): ClientRecord[] {
-    return this.records.map((r) => ({ ...r }));
+    return this.records.map((r) => {
+      const seen = this.seen.get(credentialId(r));
+      return seen !== undefined && (r.lastSeen === undefined || seen > r.lastSeen) ? { ...r, lastSeen: seen } : { ...r };
+    });
   }
 
   /** A client of this name holds a credential that has not expired. */
@@ -175,17 +199,61 @@ export class ClientRegistry {
     return this.records.find((r) => credentialId(r) === id);
   }
 
-  /** Records that the client was seen now (at most once a minute: an HTTP client authenticates on every request). */
+  /**
+   * Records that the client was seen now (at most once a minute: an HTTP client authenticates on
+   * every request). The credentials file is left alone (see the top of this file); the last-seen
+   * file is written in the background.
+   */
   touch(name: string): void {
     const record = this.records.find((r) => r.name === name);
     if (!record) return;
-    // Minute resolution: an HTTP client authenticates on every request, and each save is a file write.
-    if (record.lastSeen !== undefined && Date.now() - Date.parse(record.lastSeen) < 60_000) return;
-    record.lastSeen = new Date().toISOString();
+    const id = credentialId(record);
+    const last = this.seen.get(id) ?? record.lastSeen;
+    if (last !== undefined && Date.now() - Date.parse(last) < 60_000) return;
+    this.seen.set(id, new Date().toISOString());
+    this.seenDirty = true;
+    if (!this.seenWriting) this.seenWrite = this.writeSeen();
+  }
+
+  /** Resolves once the last-seen times noted so far are on disk (or their write failed). */
+  seenWritten(): Promise<void> {
+    return this.seenWrite;
+  }
+
+  private async writeSeen(): Promise<void> {
+    this.seenWriting = true;
     try {
-      this.save();
+      while (this.seenDirty) {
+        this.seenDirty = false;
+        // Only credentials still in the list: a revoked one's time goes with it.
+        const current = new Set(this.records.map(credentialId));
+        const seen = Object.fromEntries([...this.seen].filter(([id]) => current.has(id)));
+        const temp = `${this.seenFile}.${process.pid}.tmp`;
+        try {
+          await writeFile(temp, JSON.stringify({ seen }, null, 2) + '\n', { mode: 0o600 });
+          await rename(temp, this.seenFile);
+        } catch {
+          // Last-seen is informational; a read-only state dir must not break connections.
+        }
+      }
+    } finally {
+      this.seenWriting = false;
+    }
+  }
+
+  /** Read with the credentials (the file may have been restored or edited while the daemon ran); unreadable, the times kept stay. */
+  private readSeen(): void {
+    let text: string;
+    try {
+      text = readFileSync(this.seenFile, 'utf8');
     } catch {
-      // Last-seen is informational; a read-only state dir must not break connections.
+      return;
+    }
+    try {
+      const result = SeenSchema.safeParse(JSON.parse(text));
+      if (result.success) this.seen = new Map(Object.entries(result.data.seen));
+    } catch {
+      // Informational: a damaged file is read as empty and written again at the next use.
     }
   }
 }

@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '../../src/common/status.js';
-import { ClientRegistry } from '../../src/node/client-registry.js';
+import { ClientRegistry, hashToken } from '../../src/node/client-registry.js';
 import { callControl } from '../../src/node/control/control-client.js';
-import { BIN, makeHome, startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
+import { BIN, eventually, makeHome, startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/misbehaving-server.mjs', import.meta.url));
 
@@ -388,9 +388,15 @@ describe('gatehouse with a running daemon', () => {
     const live = await openSession(gh, 'all-day-agent', token);
     try {
       // The session opened a while ago: make its last-seen old, as after a long day.
-      const stale = JSON.parse(readFileSync(join(gh.paths.stateDir, 'clients.json'), 'utf8')) as { clients: { name: string; lastSeen?: string }[] };
-      for (const c of stale.clients) if (c.name === 'all-day-agent') c.lastSeen = '2020-01-01T00:00:00.000Z';
-      writeFileSync(join(gh.paths.stateDir, 'clients.json'), JSON.stringify(stale));
+      const seenFile = join(gh.paths.stateDir, 'clients-seen.json');
+      const id = hashToken(token).slice(0, 12);
+      // The daemon notes the connection in the background: let that write land before making the time old.
+      await eventually(
+        () => (JSON.parse(readFileSync(seenFile, 'utf8')) as { seen: Record<string, string> }).seen[id] !== undefined,
+        5000,
+        'the connection noted',
+      );
+      writeFileSync(seenFile, JSON.stringify({ seen: { [id]: '2020-01-01T00:00:00.000Z' } }));
       await callControl(gh.paths.controlSocketPath, 'clients.reload', {});
       expect((await live.call('tools__echo', { text: 'still here' })).result).toBeDefined();
       const list = JSON.parse((await gatehouse(['clients', 'list', '--json'], gh.env)).stdout) as { name: string; lastSeen: string }[];
