@@ -111,13 +111,17 @@ export class LineTransport implements Transport {
   };
 
   private deliver(raw: Buffer): void {
-    const text = raw.toString('utf8').replace(/\r$/, '');
-    if (text.trim() === '') return;
+    // A CRLF line ends in a carriage return; taking it off the bytes spares scanning the text for it.
+    const end = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.length - 1 : raw.length;
+    if (end === 0) return;
+    // `toString()` without a range takes Node's fast path; a range goes through argument checks.
+    const text = (end === raw.length ? raw : raw.subarray(0, end)).toString();
     let message: unknown;
     try {
       message = JSON.parse(text);
     } catch {
-      this.options.onGarbage?.(text, 'not JSON');
+      // A blank line is no message (and no garbage); only a failed parse pays for finding that out.
+      if (text.trim() !== '') this.options.onGarbage?.(text, 'not JSON');
       return;
     }
     if (!isJsonRpcMessage(message)) {
