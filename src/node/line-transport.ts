@@ -5,7 +5,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/client';
-import { serializeMessage } from './downstream/wire-json.js';
+import { serializeLine } from './downstream/wire-json.js';
 
 export interface LineTransportOptions {
   /** Largest accepted line, in bytes. A longer one is discarded and reported, and the stream stays usable. */
@@ -145,7 +145,7 @@ export class LineTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed) throw new Error('connection closed');
-    const line = serializeMessage(message) + '\n';
+    const line = serializeLine(message);
     // Messages written in the same tick leave in one write: under load that is one syscall, not one per message.
     if (!this.corked) {
       this.corked = true;
@@ -156,7 +156,14 @@ export class LineTransport implements Transport {
       });
     }
     await new Promise<void>((resolve, reject) => {
-      const ok = this.output.write(line, (error) => (error ? reject(error) : undefined));
+      const done = (error: Error | null | undefined): void => (error ? reject(error) : undefined);
+      let ok: boolean;
+      if (typeof line === 'string') ok = this.output.write(line, done);
+      else {
+        // A kept list's parts, in the same cork: one write to the system.
+        for (let i = 0; i < line.length - 1; i++) this.output.write(line[i]);
+        ok = this.output.write(line[line.length - 1], done);
+      }
       if (ok) resolve();
       else this.output.once('drain', resolve);
     });

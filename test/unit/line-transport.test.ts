@@ -4,6 +4,7 @@
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { withKeptJson } from '../../src/node/downstream/wire-json.js';
 import { LineTransport } from '../../src/node/line-transport.js';
 
 function open(maxMessageBytes = 1024) {
@@ -73,5 +74,19 @@ describe('the line transport', () => {
     await t.transport.send({ jsonrpc: '2.0', id: 3, result: { text: 'a\nb' } });
     await new Promise((resolve) => setImmediate(resolve));
     expect(lines.join('')).toBe('{"jsonrpc":"2.0","id":3,"result":{"text":"a\\nb"}}\n');
+  });
+
+  it('writes a kept tools list as one line, byte for byte what JSON.stringify writes', async () => {
+    const t = open();
+    await t.transport.start();
+    const chunks: Buffer[] = [];
+    t.output.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const tools = [
+      { name: 'naïve 工具', inputSchema: { type: 'object' } },
+      { name: 'two', description: 'a "quoted"\nline' },
+    ];
+    await t.transport.send({ jsonrpc: '2.0', id: 4, result: { tools: withKeptJson([...tools]) } } as never);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(Buffer.concat(chunks).toString('utf8')).toBe(JSON.stringify({ jsonrpc: '2.0', id: 4, result: { tools } }) + '\n');
   });
 });

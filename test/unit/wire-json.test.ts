@@ -3,7 +3,7 @@
  * exactly what `JSON.stringify` of the whole message writes, whatever the items hold.
  */
 import { describe, expect, it } from 'vitest';
-import { serializeMessage, withKeptJson } from '../../src/node/downstream/wire-json.js';
+import { serializeLine, serializeMessage, withKeptJson } from '../../src/node/downstream/wire-json.js';
 
 const awkward = [
   { name: 'plain', description: 'a tool', inputSchema: { type: 'object' } },
@@ -43,5 +43,26 @@ describe('writing a tools list from its kept JSON', () => {
     for (const message of [{ jsonrpc: '2.0', id: 3, result: { tools: [...awkward] } }, { jsonrpc: '2.0', method: 'notifications/tools/list_changed' }, null]) {
       expect(serializeMessage(message)).toBe(JSON.stringify(message));
     }
+  });
+
+  it('writes a line as JSON.stringify plus a newline, a marked list as buffers around the list’s bytes', () => {
+    const joined = (line: string | Buffer[]): string => (typeof line === 'string' ? line : Buffer.concat(line).toString('utf8'));
+    const items = awkward.map((item) => ({ ...item }));
+    for (const message of [
+      { jsonrpc: '2.0', id: 9, result: { tools: withKeptJson([...items]), nextCursor: 'n' } },
+      { jsonrpc: '2.0', id: 'x', result: { tools: withKeptJson([]) } },
+      { jsonrpc: '2.0', method: 'notifications/tools/list_changed' },
+    ]) {
+      expect(joined(serializeLine(message))).toBe(JSON.stringify(message) + '\n');
+    }
+  });
+
+  it('keeps a repeated list’s bytes: the same list listed again is not encoded again', () => {
+    const items = awkward.map((item) => ({ ...item }));
+    const first = serializeLine({ jsonrpc: '2.0', id: 1, result: { tools: withKeptJson([...items]) } });
+    const second = serializeLine({ jsonrpc: '2.0', id: 2, result: { tools: withKeptJson([...items]) } });
+    expect(Array.isArray(first) && Array.isArray(second)).toBe(true);
+    expect((second as Buffer[])[1]).toBe((first as Buffer[])[1]);
+    expect(Buffer.concat(second as Buffer[]).toString('utf8')).toBe(JSON.stringify({ jsonrpc: '2.0', id: 2, result: { tools: items } }) + '\n');
   });
 });

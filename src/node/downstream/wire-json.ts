@@ -8,7 +8,10 @@
  *
  * The list travels through the SDK as an ordinary array that carries the joined text under a symbol.
  * Where Gatehouse writes messages (the socket's line transport, 2025 HTTP sessions) `serializeMessage`
- * uses it; anywhere else the array is serialized as usual, with the same result.
+ * uses it; anywhere else the array is serialized as usual, with the same result. The line transport
+ * goes one step further with `serializeLine`: a repeated list's UTF-8 bytes are kept too, and the
+ * line is written as three buffers (the message around the list, the list's kept bytes), so that a
+ * 1.1 MB list is neither joined into a new string nor encoded again on every `tools/list`.
  */
 const RAW = Symbol('gatehouse.rawJson');
 const itemJson = new WeakMap<object, string>();
@@ -17,10 +20,17 @@ const itemJson = new WeakMap<object, string>();
  * listing again with nothing changed gets the same items in the same order, and the list's text is
  * reused whole. A handful of principals and views list at once on a desktop; eight covers them.
  */
-const lastLists = new Map<object, { items: readonly object[]; text: string }>();
+const lastLists = new Map<object, KeptList>();
 const LAST_LISTS = 8;
 
-type Marked = unknown[] & { [RAW]?: () => string };
+/** A list's text, and its UTF-8 bytes once the line transport has asked for them. */
+interface KeptList {
+  items: readonly object[];
+  text: string;
+  bytes?: Buffer;
+}
+
+type Marked = unknown[] & { [RAW]?: () => KeptList };
 
 function sameItems(a: readonly object[], b: readonly object[]): boolean {
   if (a.length !== b.length) return false;
@@ -28,13 +38,13 @@ function sameItems(a: readonly object[], b: readonly object[]): boolean {
   return true;
 }
 
-function listText(items: readonly object[]): string {
+function listText(items: readonly object[]): KeptList {
   const first = items[0];
   const last = first === undefined ? undefined : lastLists.get(first);
   if (last && sameItems(last.items, items)) {
     lastLists.delete(first!);
     lastLists.set(first!, last);
-    return last.text;
+    return last;
   }
   const parts = new Array<string>(items.length);
   for (let i = 0; i < items.length; i++) {
@@ -43,13 +53,13 @@ function listText(items: readonly object[]): string {
     if (json === undefined) itemJson.set(item, (json = JSON.stringify(item)));
     parts[i] = json;
   }
-  const text = `[${parts.join(',')}]`;
+  const kept: KeptList = { items: [...items], text: `[${parts.join(',')}]` };
   if (first !== undefined) {
     lastLists.delete(first);
     if (lastLists.size >= LAST_LISTS) lastLists.delete(lastLists.keys().next().value!);
-    lastLists.set(first, { items: [...items], text });
+    lastLists.set(first, kept);
   }
-  return text;
+  return kept;
 }
 
 /** The same array, marked so that `serializeMessage` writes it from the items' kept JSON. */
@@ -62,13 +72,31 @@ export function withKeptJson<T extends object>(items: T[]): T[] {
 const SLOT = '\u0000gatehouse-kept-json\u0000';
 const SLOT_JSON = JSON.stringify(SLOT);
 
-/** `JSON.stringify(message)`, using the kept JSON of a marked `result.tools` list. */
-export function serializeMessage(message: unknown): string {
+/** The message around a marked list, with the list's place in it, or undefined when the message carries none. */
+function split(message: unknown): { line: string; at: number; list: KeptList } | undefined {
   const result = (message as { result?: { tools?: Marked } } | null)?.result;
   const raw = result?.tools?.[RAW];
-  if (!raw) return JSON.stringify(message);
+  if (!raw) return undefined;
   const line = JSON.stringify({ ...(message as object), result: { ...result, tools: SLOT } });
   const at = line.indexOf(SLOT_JSON);
-  if (at < 0) return JSON.stringify(message);
-  return line.slice(0, at) + raw() + line.slice(at + SLOT_JSON.length);
+  return at < 0 ? undefined : { line, at, list: raw() };
+}
+
+/** `JSON.stringify(message)`, using the kept JSON of a marked `result.tools` list. */
+export function serializeMessage(message: unknown): string {
+  const parts = split(message);
+  if (!parts) return JSON.stringify(message);
+  return parts.line.slice(0, parts.at) + parts.list.text + parts.line.slice(parts.at + SLOT_JSON.length);
+}
+
+/**
+ * The message as one newline-terminated line: a string, or, for a marked list, the buffers to write
+ * one after the other (the list's kept bytes in the middle). Byte for byte `serializeMessage` plus `\n`.
+ */
+export function serializeLine(message: unknown): string | Buffer[] {
+  const parts = split(message);
+  if (!parts) return JSON.stringify(message) + '\n';
+  const { line, at, list } = parts;
+  list.bytes ??= Buffer.from(list.text, 'utf8');
+  return [Buffer.from(line.slice(0, at), 'utf8'), list.bytes, Buffer.from(line.slice(at + SLOT_JSON.length) + '\n', 'utf8')];
 }
