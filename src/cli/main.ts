@@ -514,7 +514,7 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
       });
       if (!result.ok) throw new GatehouseError('invalid', result.error);
       io.out(`added "${name}" to ${paths.configFile}\n`);
-      if (!(await tellDaemon(paths, io)) || values.disabled) return 0;
+      if (!(await tellDaemon(paths, io, values.disabled ? {} : { added: name })) || values.disabled) return 0;
       return (await reportStart(paths, name, io)) ? 0 : 1;
     }
     case 'remove': {
@@ -529,7 +529,7 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
       });
       if (!result.ok) throw new GatehouseError('invalid', result.error);
       io.out(`removed "${name}" from ${paths.configFile}\n`);
-      await tellDaemon(paths, io);
+      await tellDaemon(paths, io, { removed: name });
       return 0;
     }
     case 'login':
@@ -570,8 +570,12 @@ async function servers(args: string[], io: Io, paths: GatehousePaths): Promise<n
   }
 }
 
-/** Applies a config edit now if the daemon runs (it would also see the file change); true when the daemon applied it. */
-async function tellDaemon(paths: GatehousePaths, io: Io): Promise<boolean> {
+/**
+ * Applies a config edit now if the daemon runs; true when the daemon applied it. The daemon also
+ * watches the file, and its watcher may apply the edit before this reload arrives, which then finds
+ * nothing left to change: what the edit did (`edit`) is read from the daemon's servers instead.
+ */
+async function tellDaemon(paths: GatehousePaths, io: Io, edit: { added?: string; removed?: string } = {}): Promise<boolean> {
   try {
     const report = (await callControl(paths.controlSocketPath, 'config.reload', {})) as {
       ok: boolean;
@@ -581,7 +585,14 @@ async function tellDaemon(paths: GatehousePaths, io: Io): Promise<boolean> {
       restarted: string[];
     };
     if (!report.ok) io.err(`the daemon refused the configuration: ${report.error}\n`);
-    else io.out(`applied: ${describeReport(report)}\n`);
+    else {
+      if (edit.added !== undefined || edit.removed !== undefined) {
+        const running = new Set(((await callControl(paths.controlSocketPath, 'status', {}, 5000)) as DaemonStatus).servers.map((s) => s.name));
+        if (edit.added !== undefined && running.has(edit.added) && !report.added.includes(edit.added)) report.added.push(edit.added);
+        if (edit.removed !== undefined && !running.has(edit.removed) && !report.removed.includes(edit.removed)) report.removed.push(edit.removed);
+      }
+      io.out(`applied: ${describeReport(report)}\n`);
+    }
     return report.ok;
   } catch (error) {
     if (error instanceof GatehouseError && error.code === 'daemon_not_running') io.out('the daemon is not running; the change applies when it starts\n');
