@@ -16,7 +16,7 @@
  *   is event `seq`'s hash: it vouches for every event up to `seq`, through the chain.
  */
 import { createPublicKey, hash, sign, verify, type KeyObject } from 'node:crypto';
-import { canonicalJson } from '../digest.js';
+import { canonicalJson, canonicalMember } from '../digest.js';
 import type { AuditRecord } from '../ports.js';
 
 export const EVENT_FORMAT = 1;
@@ -55,8 +55,77 @@ export function isDeviceId(value: unknown): boolean {
 /** Seals one record as event `seq`, chained to `prev`. */
 export function sealEvent(record: AuditRecord, link: { seq: number; id: string; device: string; prev: string }): SealedEvent & { event: AuditEvent } {
   const event: AuditEvent = { ...record, v: EVENT_FORMAT, seq: link.seq, id: link.id, device: link.device, prev: link.prev };
-  const body = canonicalJson(event);
+  const body = eventBody(event);
   return { seq: link.seq, hash: sha256Hex(body), body, event };
+}
+
+/**
+ * Every member an event may have. Typed as a record of `keyof AuditEvent`, so that a field added to
+ * `AuditRecord` must be added here too (until it is, events carrying it take the generic writer).
+ */
+const EVENT_MEMBERS: Record<keyof AuditEvent, true> = {
+  type: true,
+  at: true,
+  callId: true,
+  user: true,
+  client: true,
+  clientVerified: true,
+  server: true,
+  kind: true,
+  name: true,
+  policyMode: true,
+  policyVersion: true,
+  policyIds: true,
+  decision: true,
+  stage: true,
+  code: true,
+  reason: true,
+  latencyMs: true,
+  argsShape: true,
+  argsDigest: true,
+  resultDigest: true,
+  resultShape: true,
+  argsValues: true,
+  approval: true,
+  quota: true,
+  upstream: true,
+  detail: true,
+  v: true,
+  seq: true,
+  id: true,
+  device: true,
+  prev: true,
+};
+/** The members in canonical order (UTF-16 code units, as `canonicalJson` sorts them), each with its written name. */
+const MEMBERS: readonly string[] = Object.keys(EVENT_MEMBERS).sort();
+const NAMES: readonly string[] = MEMBERS.map((key) => JSON.stringify(key) + ':');
+const RANK = new Map(MEMBERS.map((key, rank) => [key, rank]));
+
+/**
+ * `canonicalJson(event)`, the same bytes, without sorting the event's keys: an event's members
+ * come from a known list whose canonical order is computed once, so only which of them are present
+ * is found per event. Each member's value is written by the canonical writer itself. Anything
+ * outside the known shape (a member not in the list, such as `__proto__`, or a `toJSON` the
+ * generic writer would call) takes the generic writer, so the two cannot disagree.
+ */
+export function eventBody(event: AuditEvent): string {
+  const keys = Object.keys(event);
+  const ranks = new Uint8Array(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    const rank = RANK.get(keys[i]!);
+    if (rank === undefined) return canonicalJson(event);
+    ranks[i] = rank;
+  }
+  if (typeof (event as { toJSON?: unknown }).toJSON === 'function') return canonicalJson(event);
+  ranks.sort();
+  let out = '{';
+  for (const rank of ranks) {
+    const key = MEMBERS[rank]!;
+    const member = canonicalMember((event as unknown as Record<string, unknown>)[key], key);
+    if (member === undefined) continue;
+    out += (out.length === 1 ? NAMES[rank]! : ',' + NAMES[rank]!) + member;
+  }
+  return out + '}';
 }
 
 export type EventProblem = { code: 'malformed'; message: string } | { code: 'hash_mismatch'; message: string } | { code: 'not_canonical'; message: string };
