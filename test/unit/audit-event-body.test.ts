@@ -5,11 +5,16 @@
  * The properties run under a fixed seed on records with hostile members and values: `__proto__`
  * and `toJSON` members at the top and nested, lone surrogates, `-0`, NaN, `undefined`, dates.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { eventBody, GENESIS_HASH, openSealedEvent, sealEvent, type AuditEvent } from '../../src/core/audit/event.js';
+import { eventBody, GENESIS_HASH, openSealedEvent, sealEvent, sealRecord, type AuditEvent } from '../../src/core/audit/event.js';
 import { canonicalJson } from '../../src/core/digest.js';
 import type { AuditRecord } from '../../src/core/ports.js';
+import { SqliteAuditStore } from '../../src/node/audit/sqlite-store.js';
+import { verifyAuditFile } from '../../src/node/audit/verify-file.js';
 
 const RUNS = { seed: 0x13a9, numRuns: 500 };
 const LINK = { seq: 7, id: '6b1a2c3d-0000-4000-8000-000000000007', device: 'dev_aaaaaaaaaaaaaaaaaaaaaaaaaa', prev: GENESIS_HASH };
@@ -113,6 +118,41 @@ describe('the audit event sealer', () => {
       }),
       RUNS,
     );
+  });
+
+  it('seals a record without building the event into the same body and hash as sealEvent, for any record', () => {
+    fc.assert(
+      fc.property(record, (r) => {
+        const reference = sealEvent(r as unknown as AuditRecord, LINK);
+        expect(sealRecord(r as unknown as AuditRecord, LINK)).toEqual({ seq: reference.seq, hash: reference.hash, body: reference.body });
+      }),
+      RUNS,
+    );
+  });
+
+  it("lets the chain's own members win over a record's members of the same name", () => {
+    const r = { type: 'call.attempt', at: '2026-12-02T07:00:00.000Z', seq: 1, id: 'forged', prev: 'f'.repeat(64), v: 2 } as unknown as AuditRecord;
+    const body = JSON.parse(sealRecord(r, LINK).body) as AuditEvent;
+    expect([body.seq, body.id, body.prev, body.v, body.device]).toEqual([LINK.seq, LINK.id, LINK.prev, 1, LINK.device]);
+  });
+
+  it('stores the record as it was when appended: a caller changing it afterwards changes neither its body nor its columns', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-audit-body-'));
+    try {
+      const file = join(dir, 'audit.db');
+      const store = new SqliteAuditStore({ file });
+      const r: AuditRecord = { type: 'call.outcome', at: '2026-12-02T07:00:00.000Z', user: 'os:sam', server: 'crm', name: 'refund', decision: 'ok' };
+      store.append(r);
+      Object.assign(r, { user: 'os:mallory', decision: 'denied', server: 'other' });
+      store.close();
+      expect(verifyAuditFile(file).ok).toBe(true);
+      const again = new SqliteAuditStore({ file });
+      const [event] = again.query({ user: 'os:sam', decision: 'ok', server: 'crm', limit: 10 });
+      again.close();
+      expect(event?.event.user).toBe('os:sam');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('keeps a top-level "__proto__" member in the body (the generic writer takes such an event)', () => {
