@@ -63,20 +63,17 @@ export interface ChainLink {
 /** Seals one record as event `seq`, chained to `prev`. */
 export function sealEvent(record: AuditRecord, link: ChainLink): SealedEvent & { event: AuditEvent } {
   const event = eventOf(record, link);
-  const body = eventBody(event);
+  const body = recordBody(event, link);
   return { seq: link.seq, hash: sha256Hex(body), body, event };
 }
 
-/**
- * `sealEvent` without the event object, for the store's hot path (copying a record's members into
- * a new object cost about as much as writing them): the same body, written from the record and the
- * link, whose members replace any of the record's own of the same name, as in the event.
- */
+/** `sealEvent` without the event object: the store's hot path has no use for it. */
 export function sealRecord(record: AuditRecord, link: ChainLink): SealedEvent {
   const body = recordBody(record, link);
   return { seq: link.seq, hash: sha256Hex(body), body };
 }
 
+/** The event a record becomes: the chain's members replace any of the record's own of the same name. */
 function eventOf(record: AuditRecord, link: ChainLink): AuditEvent {
   return { ...record, v: EVENT_FORMAT, seq: link.seq, id: link.id, device: link.device, prev: link.prev };
 }
@@ -132,64 +129,77 @@ function inheritedToJson(): boolean {
 }
 
 /**
- * `canonicalJson(event)`, the same bytes, without sorting the event's keys: an event's members
- * come from a known list whose canonical order is computed once, so only which of them are present
- * is found per event. Each member's value is written by the canonical writer itself. Anything
- * outside the known shape (a member not in the list, such as `__proto__`, or a `toJSON` the
- * generic writer would call) takes the generic writer, so the two cannot disagree.
+ * `canonicalJson(eventOf(record, link))`, the same bytes, written from the record and the link
+ * without copying them into an event and without sorting keys: an event's members come from a known
+ * list whose canonical order is computed once, so only which of them a record has is found per
+ * record. Each member's value is written by the canonical writer itself. A record outside the known
+ * shape (a member not in the list, such as `__proto__`), or a `toJSON` the generic writer would
+ * call, takes the generic writer whole, so the two cannot disagree.
  */
-export function eventBody(event: AuditEvent): string {
-  const keys = Object.keys(event);
-  const ranks = new Uint8Array(keys.length);
-  for (let i = 0; i < keys.length; i++) {
-    const rank = RANK.get(keys[i]!);
-    if (rank === undefined) return canonicalJson(event);
-    ranks[i] = rank;
-  }
-  if (typeof (event as { toJSON?: unknown }).toJSON === 'function') return canonicalJson(event);
-  return writeMembers(ranks.sort(), (key) => (event as unknown as Record<string, unknown>)[key]);
+function recordBody(record: AuditRecord, link: ChainLink): string {
+  const order = canonicalOrder(Object.keys(record));
+  return order && !inheritedToJson() ? writeRecord(order, record, link) : canonicalJson(eventOf(record, link));
 }
 
-/** `eventBody(eventOf(record, link))`, without the event object. */
-function recordBody(record: AuditRecord, link: ChainLink): string {
-  const keys = Object.keys(record);
+/** The ranks of the event's members, ascending, for a record with these keys; undefined when one is not a known member. */
+function canonicalOrder(keys: readonly string[]): Uint8Array | undefined {
   const ranks = new Uint8Array(keys.length + LINK_RANKS.length);
   let n = 0;
   for (const key of keys) {
     const rank = RANK.get(key);
-    if (rank === undefined) return eventBody(eventOf(record, link));
+    if (rank === undefined) return undefined;
     if (!FROM_LINK[rank]) ranks[n++] = rank;
   }
-  if (inheritedToJson()) return canonicalJson(eventOf(record, link));
   for (const rank of LINK_RANKS) ranks[n++] = rank;
-  return writeMembers(ranks.subarray(0, n).sort(), (key) => {
-    switch (key) {
-      case 'v':
-        return EVENT_FORMAT;
-      case 'seq':
-        return link.seq;
-      case 'id':
-        return link.id;
-      case 'device':
-        return link.device;
-      case 'prev':
-        return link.prev;
-      default:
-        return (record as unknown as Record<string, unknown>)[key];
-    }
-  });
+  return ranks.subarray(0, n).sort();
 }
 
-/** The members of the given ranks (ascending), each value written by the canonical writer. */
-function writeMembers(ranks: Uint8Array, valueOf: (key: string) => unknown): string {
+/** The members of the given ranks, each value written by the canonical writer (members it leaves out, such as `undefined`, are skipped). */
+function writeRecord(order: Uint8Array, record: AuditRecord, link: ChainLink): string {
   let out = '{';
-  for (const rank of ranks) {
+  for (const rank of order) {
     const key = MEMBERS[rank]!;
-    const member = canonicalMember(valueOf(key), key);
+    const member = canonicalMember(FROM_LINK[rank] ? linkMember(key, link) : (record as unknown as Record<string, unknown>)[key], key);
     if (member === undefined) continue;
     out += (out.length === 1 ? NAMES[rank]! : ',' + NAMES[rank]!) + member;
   }
   return out + '}';
+}
+
+function linkMember(key: string, link: ChainLink): unknown {
+  return key === 'v' ? EVENT_FORMAT : link[key as keyof ChainLink];
+}
+
+/** How many shapes of record a sealer remembers (a daemon writes about a dozen). */
+const SHAPES = 32;
+
+/**
+ * Seals records as `sealRecord` does, remembering the canonical order of each shape of record it
+ * has seen (the same keys in the same order: a call's attempt, its outcome, a server's state), so
+ * that a record's keys are compared with a known list rather than looked up and sorted again. One
+ * per writer; records of a shape beyond the first 32 are sealed as `sealRecord` seals them.
+ */
+export class RecordSealer {
+  private readonly shapes: { keys: readonly string[]; order: Uint8Array }[] = [];
+
+  seal(record: AuditRecord, link: ChainLink): SealedEvent {
+    const order = this.orderOf(Object.keys(record));
+    const body = order && !inheritedToJson() ? writeRecord(order, record, link) : canonicalJson(eventOf(record, link));
+    return { seq: link.seq, hash: sha256Hex(body), body };
+  }
+
+  private orderOf(keys: readonly string[]): Uint8Array | undefined {
+    for (const shape of this.shapes) if (sameKeys(shape.keys, keys)) return shape.order;
+    const order = canonicalOrder(keys);
+    if (order && this.shapes.length < SHAPES) this.shapes.push({ keys, order });
+    return order;
+  }
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export type EventProblem = { code: 'malformed'; message: string } | { code: 'hash_mismatch'; message: string } | { code: 'not_canonical'; message: string };

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { GatehouseError, errorMessage } from '../../common/errors.js';
 import type { DeviceKey } from '../../core/audit/device-key.js';
-import { GENESIS_HASH, sealRecord, signCheckpoint, type AuditEvent, type Checkpoint, type SealedEvent } from '../../core/audit/event.js';
+import { GENESIS_HASH, RecordSealer, signCheckpoint, type AuditEvent, type Checkpoint, type SealedEvent } from '../../core/audit/event.js';
 import type { AuditFilter } from '../../core/audit/filter.js';
 import type { AuditRecord, AuditSink, Logger } from '../../core/ports.js';
 import { indexPending, openForWriting, optimizeQueries, readMeta, ZONE_BITS, type Db, type Durability } from './schema.js';
@@ -90,6 +90,7 @@ export class SqliteAuditStore implements AuditSink {
   private readonly checkpointEvery: number;
   private readonly retryIntervalMs: number;
   private readonly batchMax: number;
+  private readonly sealer = new RecordSealer();
 
   private headSeq: number;
   private headHash: string;
@@ -238,7 +239,7 @@ export class SqliteAuditStore implements AuditSink {
     }
     const seq = this.headSeq + 1;
     const id = randomUUID();
-    const sealed = sealRecord(record, { seq, id, device: this.device, prev: this.headHash });
+    const sealed = this.sealer.seal(record, { seq, id, device: this.device, prev: this.headHash });
     this.headSeq = seq;
     this.headHash = sealed.hash;
     this.queue.push({
