@@ -16,7 +16,7 @@
  *   is event `seq`'s hash: it vouches for every event up to `seq`, through the chain.
  */
 import { createPublicKey, hash, sign, verify, type KeyObject } from 'node:crypto';
-import { canonicalJson } from '../digest.js';
+import { canonicalJson, canonicalMember } from '../digest.js';
 import type { AuditRecord } from '../ports.js';
 
 export const EVENT_FORMAT = 1;
@@ -52,11 +52,154 @@ export function isDeviceId(value: unknown): boolean {
   return typeof value === 'string' && DEVICE_ID.test(value);
 }
 
+/** Where an event sits in its device's chain. */
+export interface ChainLink {
+  seq: number;
+  id: string;
+  device: string;
+  prev: string;
+}
+
 /** Seals one record as event `seq`, chained to `prev`. */
-export function sealEvent(record: AuditRecord, link: { seq: number; id: string; device: string; prev: string }): SealedEvent & { event: AuditEvent } {
-  const event: AuditEvent = { ...record, v: EVENT_FORMAT, seq: link.seq, id: link.id, device: link.device, prev: link.prev };
-  const body = canonicalJson(event);
+export function sealEvent(record: AuditRecord, link: ChainLink): SealedEvent & { event: AuditEvent } {
+  const event = eventOf(record, link);
+  const body = recordBody(event, link);
   return { seq: link.seq, hash: sha256Hex(body), body, event };
+}
+
+/** `sealEvent` without the event object: the store's hot path has no use for it. */
+export function sealRecord(record: AuditRecord, link: ChainLink): SealedEvent {
+  const body = recordBody(record, link);
+  return { seq: link.seq, hash: sha256Hex(body), body };
+}
+
+/** The event a record becomes: the chain's members replace any of the record's own of the same name. */
+function eventOf(record: AuditRecord, link: ChainLink): AuditEvent {
+  return { ...record, v: EVENT_FORMAT, seq: link.seq, id: link.id, device: link.device, prev: link.prev };
+}
+
+/**
+ * Every member an event may have. Typed as a record of `keyof AuditEvent`, so that a field added to
+ * `AuditRecord` must be added here too (until it is, events carrying it take the generic writer).
+ */
+const EVENT_MEMBERS: Record<keyof AuditEvent, true> = {
+  type: true,
+  at: true,
+  callId: true,
+  user: true,
+  client: true,
+  clientVerified: true,
+  server: true,
+  kind: true,
+  name: true,
+  policyMode: true,
+  policyVersion: true,
+  policyIds: true,
+  decision: true,
+  stage: true,
+  code: true,
+  reason: true,
+  latencyMs: true,
+  argsShape: true,
+  argsDigest: true,
+  resultDigest: true,
+  resultShape: true,
+  argsValues: true,
+  approval: true,
+  quota: true,
+  upstream: true,
+  detail: true,
+  v: true,
+  seq: true,
+  id: true,
+  device: true,
+  prev: true,
+};
+/** The members in canonical order (UTF-16 code units, as `canonicalJson` sorts them), each with its written name. */
+const MEMBERS: readonly string[] = Object.keys(EVENT_MEMBERS).sort();
+const NAMES: readonly string[] = MEMBERS.map((key) => JSON.stringify(key) + ':');
+const RANK = new Map(MEMBERS.map((key, rank) => [key, rank]));
+/** The members the chain adds to a record, by rank. */
+const LINK_RANKS: readonly number[] = (['v', 'seq', 'id', 'device', 'prev'] as const).map((key) => RANK.get(key)!);
+const FROM_LINK: readonly boolean[] = MEMBERS.map((_, rank) => LINK_RANKS.includes(rank));
+
+/** What `JSON.stringify` would call on any plain object: a polluted `Object.prototype.toJSON`, which only the generic writer follows. */
+function inheritedToJson(): boolean {
+  return typeof ({} as { toJSON?: unknown }).toJSON === 'function';
+}
+
+/**
+ * `canonicalJson(eventOf(record, link))`, the same bytes, written from the record and the link
+ * without copying them into an event and without sorting keys: an event's members come from a known
+ * list whose canonical order is computed once, so only which of them a record has is found per
+ * record. Each member's value is written by the canonical writer itself. A record outside the known
+ * shape (a member not in the list, such as `__proto__`), or a `toJSON` the generic writer would
+ * call, takes the generic writer whole, so the two cannot disagree.
+ */
+function recordBody(record: AuditRecord, link: ChainLink): string {
+  const order = canonicalOrder(Object.keys(record));
+  return order && !inheritedToJson() ? writeRecord(order, record, link) : canonicalJson(eventOf(record, link));
+}
+
+/** The ranks of the event's members, ascending, for a record with these keys; undefined when one is not a known member. */
+function canonicalOrder(keys: readonly string[]): Uint8Array | undefined {
+  const ranks = new Uint8Array(keys.length + LINK_RANKS.length);
+  let n = 0;
+  for (const key of keys) {
+    const rank = RANK.get(key);
+    if (rank === undefined) return undefined;
+    if (!FROM_LINK[rank]) ranks[n++] = rank;
+  }
+  for (const rank of LINK_RANKS) ranks[n++] = rank;
+  return ranks.subarray(0, n).sort();
+}
+
+/** The members of the given ranks, each value written by the canonical writer (members it leaves out, such as `undefined`, are skipped). */
+function writeRecord(order: Uint8Array, record: AuditRecord, link: ChainLink): string {
+  let out = '{';
+  for (const rank of order) {
+    const key = MEMBERS[rank]!;
+    const member = canonicalMember(FROM_LINK[rank] ? linkMember(key, link) : (record as unknown as Record<string, unknown>)[key], key);
+    if (member === undefined) continue;
+    out += (out.length === 1 ? NAMES[rank]! : ',' + NAMES[rank]!) + member;
+  }
+  return out + '}';
+}
+
+function linkMember(key: string, link: ChainLink): unknown {
+  return key === 'v' ? EVENT_FORMAT : link[key as keyof ChainLink];
+}
+
+/** How many shapes of record a sealer remembers (a daemon writes about a dozen). */
+const SHAPES = 32;
+
+/**
+ * Seals records as `sealRecord` does, remembering the canonical order of each shape of record it
+ * has seen (the same keys in the same order: a call's attempt, its outcome, a server's state), so
+ * that a record's keys are compared with a known list rather than looked up and sorted again. One
+ * per writer; records of a shape beyond the first 32 are sealed as `sealRecord` seals them.
+ */
+export class RecordSealer {
+  private readonly shapes: { keys: readonly string[]; order: Uint8Array }[] = [];
+
+  seal(record: AuditRecord, link: ChainLink): SealedEvent {
+    const order = this.orderOf(Object.keys(record));
+    const body = order && !inheritedToJson() ? writeRecord(order, record, link) : canonicalJson(eventOf(record, link));
+    return { seq: link.seq, hash: sha256Hex(body), body };
+  }
+
+  private orderOf(keys: readonly string[]): Uint8Array | undefined {
+    for (const shape of this.shapes) if (sameKeys(shape.keys, keys)) return shape.order;
+    const order = canonicalOrder(keys);
+    if (order && this.shapes.length < SHAPES) this.shapes.push({ keys, order });
+    return order;
+  }
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export type EventProblem = { code: 'malformed'; message: string } | { code: 'hash_mismatch'; message: string } | { code: 'not_canonical'; message: string };

@@ -195,8 +195,17 @@ export function optimizeQueries(db: Db): void {
   db.exec('ANALYZE sqlite_schema');
 }
 
-/** Copies up to `limit` not-yet-indexed events into `events_index`, and their times into the zones; returns how many. */
-export function indexPending(db: Db, limit = 5000): number {
+/**
+ * Copies up to `limit` not-yet-indexed events into `events_index`, and their times into the zones; returns how many.
+ *
+ * The default covers more than a second of the fastest appends in one transaction. Each pass touches
+ * the same few hot pages of every index (one per user, client, server and tool, at the end of its
+ * run of sequence numbers), and every commit writes each of them to the WAL again: passes of 5,000
+ * wrote them seven times a second and cost 10.4 µs per event over a 1,000,000-event log, one pass
+ * 6.0 µs. The store's pass runs until it has caught up either way, so a larger transaction holds the
+ * event loop no longer; it only commits less often.
+ */
+export function indexPending(db: Db, limit = 65_536): number {
   return db.transaction(() => {
     const indexed = (db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM events_index').get() as { seq: number }).seq;
     const copied = db

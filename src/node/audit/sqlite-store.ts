@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { GatehouseError, errorMessage } from '../../common/errors.js';
 import type { DeviceKey } from '../../core/audit/device-key.js';
-import { GENESIS_HASH, sealEvent, signCheckpoint, type AuditEvent, type Checkpoint, type SealedEvent } from '../../core/audit/event.js';
+import { GENESIS_HASH, RecordSealer, signCheckpoint, type AuditEvent, type Checkpoint, type SealedEvent } from '../../core/audit/event.js';
 import type { AuditFilter } from '../../core/audit/filter.js';
 import type { AuditRecord, AuditSink, Logger } from '../../core/ports.js';
 import { indexPending, openForWriting, optimizeQueries, readMeta, ZONE_BITS, type Db, type Durability } from './schema.js';
@@ -59,8 +59,20 @@ export interface AuditStoreStatus {
   prunedThrough: number;
 }
 
+/**
+ * A sealed event waiting for its transaction, with its indexed columns read from the record when it
+ * was sealed (a record changed by its caller afterwards changes neither its body nor its columns).
+ */
 interface Queued extends SealedEvent {
-  event: AuditEvent;
+  id: string;
+  at: string;
+  type: string;
+  callId: string | null;
+  user: string | null;
+  client: string | null;
+  server: string | null;
+  name: string | null;
+  decision: string | null;
 }
 
 interface Waiter {
@@ -78,6 +90,7 @@ export class SqliteAuditStore implements AuditSink {
   private readonly checkpointEvery: number;
   private readonly retryIntervalMs: number;
   private readonly batchMax: number;
+  private readonly sealer = new RecordSealer();
 
   private headSeq: number;
   private headHash: string;
@@ -225,10 +238,24 @@ export class SqliteAuditStore implements AuditSink {
       throw this.unavailable();
     }
     const seq = this.headSeq + 1;
-    const sealed = sealEvent(record, { seq, id: randomUUID(), device: this.device, prev: this.headHash });
+    const id = randomUUID();
+    const sealed = this.sealer.seal(record, { seq, id, device: this.device, prev: this.headHash });
     this.headSeq = seq;
     this.headHash = sealed.hash;
-    this.queue.push(sealed);
+    this.queue.push({
+      seq,
+      hash: sealed.hash,
+      body: sealed.body,
+      id,
+      at: record.at,
+      type: record.type,
+      callId: record.callId ?? null,
+      user: record.user ?? null,
+      client: record.client ?? null,
+      server: record.server ?? null,
+      name: record.name ?? null,
+      decision: record.decision ?? null,
+    });
     if (this.queue.length >= this.batchMax) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
@@ -272,23 +299,7 @@ export class SqliteAuditStore implements AuditSink {
       if (max !== this.committedSeq && !(max === 0 && this.committedSeq === this.anchorSeq())) {
         throw new GatehouseError('audit_conflict', `another process wrote to the audit log (it holds event ${max}, this writer expected ${this.committedSeq})`);
       }
-      for (const q of batch) {
-        const e = q.event;
-        this.stmt.insert.run(
-          q.seq,
-          e.id,
-          e.at,
-          e.type,
-          e.callId ?? null,
-          e.user ?? null,
-          e.client ?? null,
-          e.server ?? null,
-          e.name ?? null,
-          e.decision ?? null,
-          q.hash,
-          q.body,
-        );
-      }
+      for (const q of batch) this.stmt.insert.run(q.seq, q.id, q.at, q.type, q.callId, q.user, q.client, q.server, q.name, q.decision, q.hash, q.body);
       this.stmt.setMeta.run('head_seq', String(last.seq));
       this.stmt.setMeta.run('head_hash', last.hash);
       if (this.key && last.seq - (this.lastCheckpoint?.seq ?? 0) >= this.checkpointEvery) this.insertCheckpoint(last.seq, last.hash);
