@@ -24,7 +24,7 @@ afterAll(async () => {
   await gh?.stop();
 });
 
-const headersOf = (client: 'ide' | 'agent', method: string, name?: string) => ({
+const headersOf = (client: 'ide' | 'agent', method: string, name?: string): Record<string, string> => ({
   ...mcpHeaders('modern', method),
   ...(name ? { 'mcp-name': name } : {}),
   authorization: `Bearer ${gh.tokens[client]}`,
@@ -60,7 +60,8 @@ describe('2026-07-28 requests on kept servers', () => {
     expect(wrongName.status).toBe(400);
     expect(rpcOf(wrongName).error?.message).toMatch(/Mcp-Name header names "everything__other"/);
 
-    const { 'mcp-protocol-version': _version, ...withoutVersion } = headersOf('ide', 'tools/call', 'everything__echo');
+    const withoutVersion: Record<string, string> = { ...headersOf('ide', 'tools/call', 'everything__echo') };
+    delete withoutVersion['mcp-protocol-version'];
     const noVersion = await rawRequest(`${gh.httpUrl}/mcp`, { headers: withoutVersion, body: call });
     expect(noVersion.status).toBe(400);
     expect(rpcOf(noVersion).error?.message).toMatch(/MCP-Protocol-Version header is absent/);
