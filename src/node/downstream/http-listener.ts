@@ -467,10 +467,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * The headers the SDK's handler reads (the media types and the era's `Mcp-*` headers), for its WHATWG
+ * request. The rest stay out: the client's bearer token was checked already and has no business in
+ * the request handed on to the server and its handlers, and copying every header cost each request.
+ */
 function toHeaders(req: IncomingMessage): Headers {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined) continue;
+    if (value === undefined || !(name.startsWith('mcp-') || name === 'content-type' || name === 'accept')) continue;
     if (Array.isArray(value)) for (const v of value) headers.append(name, v);
     else headers.set(name, value);
   }

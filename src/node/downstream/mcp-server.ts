@@ -316,12 +316,14 @@ function callContext(ctx: RequestCtx, session: DownstreamSession): CallContext &
   };
   const context: CallContext & { settled(): Promise<void> } = {
     signal: ctx.mcpReq.signal,
-    // Over HTTP, the request's own signal: aborted when its connection closes before the answer is written.
-    ...(ctx.http?.req?.signal ? { gone: ctx.http.req.signal } : {}),
     settled: async () => {
       while (pending.size > 0) await Promise.all([...pending]);
     },
   };
+  // Over HTTP, the request's own signal: aborted when its connection closes before the answer is written. Read when asked
+  // for (only a call that asks a person is), since a 2025-era session makes it then (http-session.ts).
+  const req = ctx.http?.req;
+  if (req) Object.defineProperty(context, 'gone', { enumerable: true, get: () => req.signal });
   const token = ctx.mcpReq._meta?.progressToken;
   if (typeof token === 'string' || typeof token === 'number') {
     context.onProgress = (p) =>
