@@ -70,9 +70,18 @@ describe('2026-07-28 requests on kept servers', () => {
       jsonrpc: '2.0',
       id: 41,
       method: 'tools/list',
-      params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2099-01-01', 'io.modelcontextprotocol/clientInfo': { name: 'x', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} } },
+      params: {
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2099-01-01',
+          'io.modelcontextprotocol/clientInfo': { name: 'x', version: '1' },
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
+      },
     });
-    const future = await rawRequest(`${gh.httpUrl}/mcp`, { headers: { ...headersOf('ide', 'tools/list'), 'mcp-protocol-version': '2099-01-01' }, body: unsupported });
+    const future = await rawRequest(`${gh.httpUrl}/mcp`, {
+      headers: { ...headersOf('ide', 'tools/list'), 'mcp-protocol-version': '2099-01-01' },
+      body: unsupported,
+    });
     expect(future.status).toBe(400);
     expect(rpcOf(future)).toMatchObject({ id: 41, error: { message: expect.stringMatching(/[Uu]nsupported protocol version/) } });
   });
@@ -94,7 +103,14 @@ describe('2026-07-28 requests on kept servers', () => {
     const body = rpcRequest('modern', 'subscriptions/listen', { notifications: { toolsListChanged: true } }, 60);
     const stream = await new Promise<{ status: number; first: Promise<string>; close: () => void }>((resolve, reject) => {
       const req = request(
-        { host: url.hostname, port: url.port, path: '/mcp', method: 'POST', headers: { ...headersOf('ide', 'subscriptions/listen'), 'content-length': Buffer.byteLength(body) }, agent: false },
+        {
+          host: url.hostname,
+          port: url.port,
+          path: '/mcp',
+          method: 'POST',
+          headers: { ...headersOf('ide', 'subscriptions/listen'), 'content-length': Buffer.byteLength(body) },
+          agent: false,
+        },
         (res) => {
           res.setEncoding('utf8');
           const first = new Promise<string>((got) => res.once('data', (chunk: string) => got(chunk)));

@@ -16,7 +16,14 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { classifyInboundRequest, createMcpHandler, PROTOCOL_VERSION_META_KEY, type AuthInfo, type McpHttpHandler, type Server } from '@modelcontextprotocol/server';
+import {
+  classifyInboundRequest,
+  createMcpHandler,
+  PROTOCOL_VERSION_META_KEY,
+  type AuthInfo,
+  type McpHttpHandler,
+  type Server,
+} from '@modelcontextprotocol/server';
 import { RpcErrorCode, errorMessage } from '../../common/errors.js';
 import { SERVER_NAME_PATTERN } from '../../common/names.js';
 import { ToolViewSchema, type ToolView } from '../../common/config.js';
@@ -24,7 +31,7 @@ import type { Scope } from '../../core/gateway.js';
 import type { ListKind, Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
 import { HttpSessionTransport } from './http-session.js';
-import { DEFAULT_KEPT_SERVER_LIMITS, KeptServers, keptServerKey, type KeptServerLimits, type KeptServerStats } from './kept-servers.js';
+import { DEFAULT_KEPT_SERVER_LIMITS, KeptServers, keptServerKey, type KeptServerLimits } from './kept-servers.js';
 import type { LiveSession, SessionHost } from './sessions.js';
 import { readBody } from '../http-body.js';
 
@@ -379,11 +386,6 @@ export class HttpListener {
       // A server the handler never connected (a `subscriptions/listen` stream is served without it) has no exchange to end.
       if (modern.served && modern.served.server.transport === undefined) modern.served.end();
     }
-  }
-
-  /** The SDK servers kept between 2026-07-28 requests, for status and tests. */
-  keptServerStats(): KeptServerStats {
-    return this.kept.stats();
   }
 
   /** Closes 2025-era sessions not used since `before`. */
