@@ -123,9 +123,10 @@ export function approvalStage(approval: ApprovalPort): Interceptor {
   return (next) => async (call) => {
     // A caller that went away will never hear the answer: its question is withdrawn, not left to its deadline.
     // Only a call that asks a person waits long enough for that to matter: the rest (almost every call) build no combined signal.
-    const { signal, gone } = call.context;
-    const asks = gone !== undefined && (call.facts.approvalNeeded?.length ?? 0) > 0;
-    const admission = await approval.review(call, asks ? AbortSignal.any([signal, gone]) : signal);
+    // `gone` is read only then: over HTTP the caller's signal is made when first asked for (http-session.ts).
+    const { signal } = call.context;
+    const gone = (call.facts.approvalNeeded?.length ?? 0) > 0 ? call.context.gone : undefined;
+    const admission = await approval.review(call, gone !== undefined ? AbortSignal.any([signal, gone]) : signal);
     if (!admission.ok) return denied('approval', admission.code, admission.reason, admission.data);
     return next(call);
   };

@@ -16,7 +16,14 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { classifyInboundRequest, createMcpHandler, type AuthInfo, type McpHttpHandler } from '@modelcontextprotocol/server';
+import {
+  classifyInboundRequest,
+  createMcpHandler,
+  PROTOCOL_VERSION_META_KEY,
+  type AuthInfo,
+  type McpHttpHandler,
+  type Server,
+} from '@modelcontextprotocol/server';
 import { RpcErrorCode, errorMessage } from '../../common/errors.js';
 import { SERVER_NAME_PATTERN } from '../../common/names.js';
 import { ToolViewSchema, type ToolView } from '../../common/config.js';
@@ -24,6 +31,7 @@ import type { Scope } from '../../core/gateway.js';
 import type { ListKind, Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
 import { HttpSessionTransport } from './http-session.js';
+import { DEFAULT_KEPT_SERVER_LIMITS, KeptServers, keptServerKey, type KeptServerLimits } from './kept-servers.js';
 import type { LiveSession, SessionHost } from './sessions.js';
 import { readBody } from '../http-body.js';
 
@@ -40,6 +48,8 @@ export interface HttpListenerOptions {
   port: number;
   maxMessageBytes: number;
   limits?: HttpConnectionLimits;
+  /** Bounds on the SDK servers kept between 2026-07-28 requests (kept-servers.ts). */
+  keptServers?: KeptServerLimits;
   sessions: SessionHost;
   logger: Logger;
   /** The principal behind a bearer token, or undefined for an unknown or revoked token. */
@@ -85,10 +95,13 @@ export class HttpListener {
   private evicted = 0;
   private legacy = new Map<string, LegacySession>();
   private modern = new Map<string, McpHttpHandler>();
+  private readonly kept: KeptServers;
   private unsubscribe: (() => void) | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
-  constructor(private readonly options: HttpListenerOptions) {}
+  constructor(private readonly options: HttpListenerOptions) {
+    this.kept = new KeptServers((binding) => options.sessions.keptServer(binding), options.keptServers ?? DEFAULT_KEPT_SERVER_LIMITS);
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -129,7 +142,10 @@ export class HttpListener {
     this.port = (server.address() as AddressInfo).port;
     this.hosts = new Set([`127.0.0.1:${this.port}`, `localhost:${this.port}`]);
     this.server = server;
-    this.sweeper = setInterval(() => this.sweep(Date.now() - LEGACY_SESSION_IDLE_MS), 60_000);
+    this.sweeper = setInterval(() => {
+      this.sweep(Date.now() - LEGACY_SESSION_IDLE_MS);
+      this.kept.sweep(Date.now() - (this.options.keptServers ?? DEFAULT_KEPT_SERVER_LIMITS).idleMs);
+    }, 60_000);
     this.sweeper.unref();
     this.unsubscribe = this.options.onListChanged((kind, scope) => {
       // Every view of that scope: the aggregate's change also reaches the search view (its pinned tools may have changed).
@@ -261,12 +277,8 @@ export class HttpListener {
     res.once('close', () => {
       if (!res.writableFinished) abort.abort();
     });
-    const request = new Request(url, {
-      method: req.method,
-      headers: toHeaders(req),
-      ...(body !== undefined ? { body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) } : {}),
-      signal: abort.signal,
-    });
+    // Without the body: the handler is given it parsed (and never reads it again with `legacy: 'reject'`).
+    const request = new Request(url, { method: req.method, headers: toHeaders(req), signal: abort.signal });
     await writeResponse(res, await this.serveModern(request, parsed, principal, scope, requestedView));
   }
 
@@ -326,21 +338,34 @@ export class HttpListener {
     }
   }
 
-  private serveModern(request: Request, parsed: unknown, principal: Principal, scope: Scope, requestedView: ToolView | undefined): Promise<Response> {
+  /**
+   * 2026-07-28 traffic: the SDK's handler (one per scope and view) checks the request and serves it
+   * with a server kept for this principal, scope and view (kept-servers.ts), bound to a session opened
+   * for this request alone and closed when its exchange ends.
+   */
+  private async serveModern(request: Request, parsed: unknown, principal: Principal, scope: Scope, requestedView: ToolView | undefined): Promise<Response> {
     const key = `${scopeKey(scope)}|${requestedView ?? ''}`;
     let handler = this.modern.get(key);
     if (!handler) {
       handler = createMcpHandler(
         (ctx) => {
-          const p = (ctx.authInfo?.extra as { principal?: Principal } | undefined)?.principal;
-          if (!p) throw new Error('request reached the MCP handler without a principal');
+          const extra = ctx.authInfo?.extra as ModernRequest | undefined;
+          if (!extra?.principal) throw new Error('request reached the MCP handler without a principal');
+          const p = extra.principal;
           const session = this.options.sessions.open(p, scope, 'http', 'modern', requestedView);
-          const server = this.options.sessions.serverFor(session);
-          const previous = server.onclose;
-          server.onclose = () => {
-            previous?.();
+          const lease = this.kept.take(keptServerKey(p, scope, session, this.options.sessions.instructionsFor(p)), session);
+          const server = lease.server;
+          session.servers.add(server);
+          let ended = false;
+          const end = (): void => {
+            if (ended) return;
+            ended = true;
+            session.servers.delete(server);
             this.options.sessions.close(session);
+            lease.release();
           };
+          server.onclose = end;
+          extra.served = { server, end };
           return server;
         },
         {
@@ -351,10 +376,16 @@ export class HttpListener {
       );
       this.modern.set(key, handler);
     }
-    return handler.fetch(request, {
-      authInfo: { token: 'verified', clientId: principal.client.id, scopes: [], extra: { principal } },
-      ...(parsed !== undefined ? { parsedBody: parsed } : {}),
-    });
+    const modern: ModernRequest = { principal };
+    try {
+      return await handler.fetch(request, {
+        authInfo: { token: 'verified', clientId: principal.client.id, scopes: [], extra: modern as unknown as Record<string, unknown> },
+        ...(parsed !== undefined ? { parsedBody: parsed } : {}),
+      });
+    } finally {
+      // A server the handler never connected (a `subscriptions/listen` stream is served without it) has no exchange to end.
+      if (modern.served && modern.served.server.transport === undefined) modern.served.end();
+    }
   }
 
   /** Closes 2025-era sessions not used since `before`. */
@@ -383,6 +414,7 @@ export class HttpListener {
     this.legacy.clear();
     for (const handler of this.modern.values()) await handler.close().catch(() => undefined);
     this.modern.clear();
+    this.kept.clear();
     const server = this.server;
     this.server = undefined;
     if (server) {
@@ -390,6 +422,13 @@ export class HttpListener {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   }
+}
+
+/** What the listener passes through the SDK's handler to its server factory for one 2026-07-28 request. */
+interface ModernRequest {
+  principal: Principal;
+  /** The server lent to the request, and how its session ends, once the factory ran. */
+  served?: { server: Server; end(): void };
 }
 
 function scopeKey(scope: Scope): string {
@@ -403,6 +442,7 @@ function scopeKey(scope: Scope): string {
  */
 function isLegacy(req: IncomingMessage, parsed: unknown): boolean {
   if (req.method !== 'POST' || parsed === undefined) return true;
+  if (claimsModernEnvelope(parsed)) return false;
   const first = (name: string) => {
     const value = req.headers[name];
     return Array.isArray(value) ? value[0] : value;
@@ -412,10 +452,32 @@ function isLegacy(req: IncomingMessage, parsed: unknown): boolean {
   return classifyInboundRequest({ httpMethod: 'POST', ...defined, body: parsed }).kind === 'legacy';
 }
 
+/**
+ * A single message, not a response and not `initialize`, whose `_meta` carries the 2026-07-28 envelope
+ * claim: the SDK's classifier never calls that legacy (it is modern, or a rejection the modern handler
+ * answers), so the common case skips a second classification; anything else is classified in full.
+ */
+function claimsModernEnvelope(body: unknown): boolean {
+  if (!isPlainObject(body) || 'result' in body || 'error' in body || body.method === 'initialize') return false;
+  const params = body.params;
+  if (!isPlainObject(params)) return false;
+  const meta = params._meta;
+  return isPlainObject(meta) && PROTOCOL_VERSION_META_KEY in meta;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The headers the SDK's handler reads (the media types and the era's `Mcp-*` headers), for its WHATWG
+ * request. The rest stay out: the client's bearer token was checked already and has no business in
+ * the request handed on to the server and its handlers, and copying every header cost each request.
+ */
 function toHeaders(req: IncomingMessage): Headers {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined) continue;
+    if (value === undefined || !(name.startsWith('mcp-') || name === 'content-type' || name === 'accept')) continue;
     if (Array.isArray(value)) for (const v of value) headers.append(name, v);
     else headers.set(name, value);
   }
@@ -448,9 +510,14 @@ function safeDecode(segment: string): string | null {
 }
 
 /**
- * Copies a WHATWG response onto the Node one. Writes made in the same tick leave in one packet (the
- * headers, an SSE event and the end of a short answer: one syscall instead of three); a stream that
- * stays open (a GET) gets its headers at once. Settles when the body is done or the client goes away,
+ * Copies a WHATWG response onto the Node one, in as few packets as the answer allows: every write to
+ * loopback is a syscall that also wakes the client, and each one cost a 2026-07-28 call more than the
+ * rest of the HTTP layer together (the profile in BENCHMARKS.md's method). A JSON answer (the SDK
+ * builds it whole) leaves as one packet with a `content-length`. An event stream stays corked while
+ * its next chunk is already there, so that a short one (the headers, the result's event and the end
+ * of the stream) is one packet too; when the stream waits for more (progress during a call, a
+ * `subscriptions/listen` stream, a GET), what was written leaves at once, and a stream that stays open
+ * gets its headers at once with `flushHeaders`. Settles when the body is done or the client goes away,
  * whichever comes first: a client that stops reading and then disconnects while a write waits for
  * 'drain' must not leave this waiting forever.
  */
@@ -459,6 +526,12 @@ export async function writeResponse(res: ServerResponse, response: Response, opt
   response.headers.forEach((value, name) => res.setHeader(name, value));
   if (!response.body) {
     res.end();
+    return;
+  }
+  if (!isEventStream(response.headers.get('content-type'))) {
+    const whole = Buffer.from(await response.arrayBuffer());
+    res.setHeader('content-length', whole.byteLength);
+    res.end(whole);
     return;
   }
   if (options.flushHeaders) res.flushHeaders();
@@ -471,20 +544,27 @@ export async function writeResponse(res: ServerResponse, response: Response, opt
     void reader.cancel().catch(() => undefined);
   };
   res.once('close', onClose);
-  let corked = false;
+  res.cork();
+  let corked = true;
   try {
+    let next = reader.read();
     while (!gone) {
-      const { done, value } = await reader.read();
+      // Corked, a chunk that is already there joins what waits to be sent; otherwise what waits leaves now.
+      if (corked && !(await settlesThisTurn(next))) {
+        corked = false;
+        res.uncork();
+      }
+      const { done, value } = await next;
       if (done || gone) break;
       if (!corked) {
         corked = true;
         res.cork();
-        process.nextTick(() => {
-          corked = false;
-          res.uncork();
-        });
       }
-      if (!res.write(value) && !gone) {
+      const room = res.write(value);
+      next = reader.read();
+      if (!room && !gone) {
+        corked = false;
+        res.uncork();
         await new Promise<void>((resolve) => {
           wake = resolve;
           res.once('drain', resolve);
@@ -498,6 +578,29 @@ export async function writeResponse(res: ServerResponse, response: Response, opt
   } finally {
     res.off('close', onClose);
     if (gone) void reader.cancel().catch(() => undefined);
+    // Ended while corked: the last event and the end of the stream leave together.
     res.end();
+    if (corked) res.uncork();
   }
+}
+
+function isEventStream(contentType: string | null): boolean {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase() === 'text/event-stream';
+}
+
+/** Whether `promise` settles before the event loop's next turn (a chunk already queued in the stream does). */
+function settlesThisTurn(promise: Promise<unknown>): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = setImmediate(() => resolve(false));
+    promise.then(
+      () => {
+        clearImmediate(timer);
+        resolve(true);
+      },
+      () => {
+        clearImmediate(timer);
+        resolve(true);
+      },
+    );
+  });
 }

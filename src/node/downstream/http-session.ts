@@ -118,15 +118,26 @@ export class HttpSessionTransport implements Transport {
     const exchange: Exchange = { res, ids: requests.map((r) => r.id), answered: new Set(), started: false, done: false };
     for (const id of exchange.ids) this.exchanges.set(id, exchange);
     // The request's signal, as the SDK's transport gives it (`ctx.http.req.signal`): aborted when the client goes away
-    // before its answer, so that what waits for it (an approval) is withdrawn.
-    const gone = new AbortController();
+    // before its answer, so that what waits for it (an approval) is withdrawn. Made when first asked for: almost no call
+    // asks (only one that waits for a person does), and a controller per request was a measurable part of a call.
+    let gone: AbortController | undefined;
+    let left = false;
     res.once('close', () => {
       if (exchange.done) return;
       // The client went away before every answer: nothing more can reach it.
-      gone.abort();
+      left = true;
+      gone?.abort();
       this.finish(exchange);
     });
-    const request = { signal: gone.signal } as unknown as Request;
+    const request = {
+      get signal(): AbortSignal {
+        if (!gone) {
+          gone = new AbortController();
+          if (left) gone.abort();
+        }
+        return gone.signal;
+      },
+    } as unknown as Request;
     for (const m of messages) this.deliver(m, { authInfo, request });
   }
 

@@ -94,7 +94,25 @@ const SERVER_CAPABILITIES = {
   completions: {},
 };
 
-export function createDownstreamServer(gateway: Gateway, session: DownstreamSession, options: DownstreamServerOptions): Server {
+/**
+ * What a server answers for: one session for its whole life (a socket connection, a 2025-era HTTP
+ * session), or, for a server kept across 2026-07-28 requests (http-listener.ts), the session of the
+ * request it serves now. Each handler takes the session once, when it starts, and the binding counts
+ * the handlers still running, so that the listener hands a kept server to the next request only when
+ * nothing of the previous one can still speak through it.
+ */
+export interface SessionBinding {
+  session: DownstreamSession;
+  /** Handlers started and not yet settled. */
+  running: number;
+  /** The last running handler settled. */
+  onIdle?: () => void;
+}
+
+export function createDownstreamServer(gateway: Gateway, bound: DownstreamSession | SessionBinding, options: DownstreamServerOptions): Server {
+  const binding: SessionBinding = 'running' in bound ? bound : { session: bound, running: 0 };
+  // What a server is built with (its name, view and instructions) is the same for every session it serves: the listener keeps one per client, scope and view.
+  const session = binding.session;
   const search = session.view?.kind === 'search' ? options.search : undefined;
   if (session.view?.kind === 'search' && !search) throw new Error('a search-view session needs the tool search');
   const pending = session.pairing?.state === 'pending' ? session.pairing : undefined;
@@ -104,23 +122,35 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     { capabilities: SERVER_CAPABILITIES, ...(instructions ? { instructions } : {}) },
   );
   const { scope } = session;
-  // Read at each request: a pending session's principal is replaced once the person pairs the client.
-  const who = (): Principal => session.principal;
   const base = server.setRequestHandler.bind(server) as unknown as (
     method: string,
     handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>,
   ) => void;
-  /** While pairing is pending, lists are empty and everything else is refused with where to answer; once refused, everything is. */
-  const on = (method: string, handler: (request: RequestWithParams, ctx: RequestCtx) => Promise<unknown>, whilePending?: () => unknown): void =>
+  /**
+   * Registers a handler that runs for the session bound when it starts. While pairing is pending, lists are empty and
+   * everything else is refused with where to answer; once refused, everything is. The principal is read when the
+   * handler starts: a pending session's is replaced once the person pairs the client.
+   */
+  const on = (
+    method: string,
+    handler: (request: RequestWithParams, ctx: RequestCtx, session: DownstreamSession, who: Principal) => Promise<unknown>,
+    whilePending?: () => unknown,
+  ): void =>
     base(method, async (request, ctx) => {
-      const pairing = session.pairing;
+      const current = binding.session;
+      const pairing = current.pairing;
       // `data.reason` is the stable code (as for every denial), the message the words for people.
       if (pairing?.state === 'refused') throw new ProtocolError(RpcErrorCode.Unauthorized, pairing.reason, { reason: pairing.code });
       if (pairing?.state === 'pending') {
         if (whilePending) return whilePending();
         throw new ProtocolError(RpcErrorCode.Unauthorized, pendingPairingText(pairing), { reason: 'pairing_pending' });
       }
-      return handler(request, ctx);
+      binding.running++;
+      try {
+        return await handler(request, ctx, current, current.principal);
+      } finally {
+        if (--binding.running === 0) binding.onIdle?.();
+      }
     });
   if (pending) {
     // A 2025-era client hears where to answer in its log too (it may not show the instructions).
@@ -133,47 +163,47 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
   // The filter runs on every list; each item's JSON is kept between lists (wire-json.ts).
   on(
     'tools/list',
-    async () => ({ tools: withKeptJson(search ? search.listTools(who(), session.view!.pinned) : gateway.listTools(who(), scope)) }),
+    async (_request, _ctx, s, who) => ({ tools: withKeptJson(search ? search.listTools(who, s.view!.pinned) : gateway.listTools(who, scope)) }),
     () => ({ tools: [] }),
   );
   on(
     'prompts/list',
-    async () => ({ prompts: gateway.listPrompts(who(), scope) }),
+    async (_request, _ctx, _s, who) => ({ prompts: gateway.listPrompts(who, scope) }),
     () => ({ prompts: [] }),
   );
   on(
     'resources/list',
-    async () => ({ resources: gateway.listResources(who(), scope) }),
+    async (_request, _ctx, _s, who) => ({ resources: gateway.listResources(who, scope) }),
     () => ({ resources: [] }),
   );
   on(
     'resources/templates/list',
-    async () => ({ resourceTemplates: gateway.listResourceTemplates(who(), scope) }),
+    async (_request, _ctx, _s, who) => ({ resourceTemplates: gateway.listResourceTemplates(who, scope) }),
     () => ({ resourceTemplates: [] }),
   );
 
   on(
     'logging/setLevel',
-    async (request) => {
+    async (request, _ctx, s) => {
       const level = stringParam(request.params ?? {}, 'level');
       if (!(MCP_LOG_LEVELS as readonly string[]).includes(level)) {
         throw new ProtocolError(RpcErrorCode.InvalidParams, `params.level must be one of ${MCP_LOG_LEVELS.join(', ')}`);
       }
-      session.logLevel = level as McpLogLevel;
+      s.logLevel = level as McpLogLevel;
       return {};
     },
     () => ({}),
   );
 
-  on('tools/call', async (request, ctx) => {
-    session.onCall?.();
+  on('tools/call', async (request, ctx, s, who) => {
+    s.onCall?.();
     const params = request.params ?? {};
     let name = stringParam(params, 'name');
     let args = objectParam(params, 'arguments');
     if (search && name === FIND_TOOLS) {
       const parsed = parseFindRequest(args);
       if (!parsed.ok) return toolError(parsed.problem);
-      const tools = search.find(who(), parsed.request);
+      const tools = search.find(who, parsed.request);
       return { content: [{ type: 'text', text: JSON.stringify({ tools }) }], structuredContent: { tools } };
     }
     if (search && name === CALL_TOOL) {
@@ -183,36 +213,36 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
       name = parsed.name;
       args = parsed.arguments;
     }
-    const context = callContext(ctx, session);
-    const outcome = await gateway.callTool(who(), scope, name, args, forwardedMeta(params), context);
+    const context = callContext(ctx, s);
+    const outcome = await gateway.callTool(who, scope, name, args, forwardedMeta(params), context);
     await context.settled();
     return answer(outcome);
   });
-  on('prompts/get', async (request, ctx) => {
-    session.onCall?.();
+  on('prompts/get', async (request, ctx, s, who) => {
+    s.onCall?.();
     const params = request.params ?? {};
-    const context = callContext(ctx, session);
-    const outcome = await gateway.getPrompt(who(), scope, stringParam(params, 'name'), objectParam(params, 'arguments'), forwardedMeta(params), context);
+    const context = callContext(ctx, s);
+    const outcome = await gateway.getPrompt(who, scope, stringParam(params, 'name'), objectParam(params, 'arguments'), forwardedMeta(params), context);
     await context.settled();
     return answer(outcome);
   });
-  on('resources/read', async (request, ctx) => {
-    session.onCall?.();
+  on('resources/read', async (request, ctx, s, who) => {
+    s.onCall?.();
     const params = request.params ?? {};
     const uri = stringParam(params, 'uri');
-    const context = callContext(ctx, session);
-    const outcome = await gateway.readResource(who(), scope, uri, forwardedMeta(params), context);
+    const context = callContext(ctx, s);
+    const outcome = await gateway.readResource(who, scope, uri, forwardedMeta(params), context);
     await context.settled();
     if (outcome.kind === 'denied' && outcome.code === 'unknown_resource') {
       throw new ProtocolError(RpcErrorCode.InvalidParams, outcome.reason, { uri });
     }
     return answer(outcome);
   });
-  on('completion/complete', async (request, ctx) => {
-    session.onCall?.();
+  on('completion/complete', async (request, ctx, s, who) => {
+    s.onCall?.();
     const params = request.params ?? {};
-    const context = callContext(ctx, session);
-    const outcome = await gateway.complete(who(), scope, params, forwardedMeta(params), context);
+    const context = callContext(ctx, s);
+    const outcome = await gateway.complete(who, scope, params, forwardedMeta(params), context);
     await context.settled();
     // Nothing is completed for an item the caller cannot see, exactly as for one that does not exist.
     if (outcome.kind === 'denied' && (outcome.code === 'unknown_prompt' || outcome.code === 'unknown_resource')) {
@@ -220,16 +250,16 @@ export function createDownstreamServer(gateway: Gateway, session: DownstreamSess
     }
     return answer(outcome);
   });
-  on('resources/subscribe', async (request) => {
+  on('resources/subscribe', async (request, _ctx, s, who) => {
     const uri = stringParam(request.params ?? {}, 'uri');
-    if (!gateway.resourceServer(who(), scope, uri)) throw new ProtocolError(RpcErrorCode.InvalidParams, `Resource not found: ${uri}`, { uri });
-    session.subscriptions?.add(uri);
+    if (!gateway.resourceServer(who, scope, uri)) throw new ProtocolError(RpcErrorCode.InvalidParams, `Resource not found: ${uri}`, { uri });
+    s.subscriptions?.add(uri);
     return {};
   });
   on(
     'resources/unsubscribe',
-    async (request) => {
-      session.subscriptions?.delete(stringParam(request.params ?? {}, 'uri'));
+    async (request, _ctx, s) => {
+      s.subscriptions?.delete(stringParam(request.params ?? {}, 'uri'));
       return {};
     },
     () => ({}),
@@ -286,12 +316,14 @@ function callContext(ctx: RequestCtx, session: DownstreamSession): CallContext &
   };
   const context: CallContext & { settled(): Promise<void> } = {
     signal: ctx.mcpReq.signal,
-    // Over HTTP, the request's own signal: aborted when its connection closes before the answer is written.
-    ...(ctx.http?.req?.signal ? { gone: ctx.http.req.signal } : {}),
     settled: async () => {
       while (pending.size > 0) await Promise.all([...pending]);
     },
   };
+  // Over HTTP, the request's own signal: aborted when its connection closes before the answer is written. Read when asked
+  // for (only a call that asks a person is), since a 2025-era session makes it then (http-session.ts).
+  const req = ctx.http?.req;
+  if (req) Object.defineProperty(context, 'gone', { enumerable: true, get: () => req.signal });
   const token = ctx.mcpReq._meta?.progressToken;
   if (typeof token === 'string' || typeof token === 'number') {
     context.onProgress = (p) =>

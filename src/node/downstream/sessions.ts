@@ -10,7 +10,7 @@ import type { ListKind, LogMessage } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
 import type { ToolSearch } from '../../core/search/view.js';
 import type { ToolView } from '../../common/config.js';
-import { admitsLevel, createDownstreamServer, loggerName, type DownstreamSession, type SearchViewSession } from './mcp-server.js';
+import { admitsLevel, createDownstreamServer, loggerName, type DownstreamSession, type SearchViewSession, type SessionBinding } from './mcp-server.js';
 
 /**
  * Which view a client gets: the one it asked for (`gatehouse connect --view`, `/mcp?view=`), else its
@@ -81,13 +81,32 @@ export class SessionHost {
 
   /** A fresh SDK server answering for this session; its instructions say why, when the caller can do nothing at all. */
   serverFor(session: LiveSession): Server {
-    const notice = this.gateway.notice(session.principal);
-    const instructions = notice === undefined ? {} : { instructions: `Gatehouse shows you no tools yet: ${notice}.` };
-    const search = this.options.search ? { search: this.options.search } : {};
-    const server = createDownstreamServer(this.gateway, session, { version: this.options.version, ...search, ...instructions });
+    const server = this.build(session);
     session.servers.add(server);
     server.onclose = () => session.servers.delete(server);
     return server;
+  }
+
+  /**
+   * An SDK server that answers, request after request, for whichever session `binding` holds (the
+   * 2026-07-28 era's kept servers, http-listener.ts). It belongs to no session: the listener adds it to
+   * each request's session while it serves that request. Built with the instructions of the session
+   * bound now; `instructionsFor` says which a server kept for another request of the same client has.
+   */
+  keptServer(binding: SessionBinding): Server {
+    return this.build(binding);
+  }
+
+  /** The instructions a server built now for this principal carries (part of what a kept server is kept by). */
+  instructionsFor(principal: Principal): string | undefined {
+    const notice = this.gateway.notice(principal);
+    return notice === undefined ? undefined : `Gatehouse shows you no tools yet: ${notice}.`;
+  }
+
+  private build(bound: LiveSession | SessionBinding): Server {
+    const instructions = this.instructionsFor('running' in bound ? bound.session.principal : bound.principal);
+    const search = this.options.search ? { search: this.options.search } : {};
+    return createDownstreamServer(this.gateway, bound, { version: this.options.version, ...search, ...(instructions === undefined ? {} : { instructions }) });
   }
 
   /**
