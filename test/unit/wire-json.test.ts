@@ -3,7 +3,15 @@
  * exactly what `JSON.stringify` of the whole message writes, whatever the items hold.
  */
 import { describe, expect, it } from 'vitest';
-import { serializeLine, serializeMessage, withKeptJson } from '../../src/node/downstream/wire-json.js';
+import { serializeLine, withKeptJson } from '../../src/node/downstream/wire-json.js';
+
+/** The line as one string, newline dropped: what `JSON.stringify` must have written. */
+function serializeMessage(message: unknown): string {
+  const line = serializeLine(message);
+  const text = typeof line === 'string' ? line : Buffer.concat(line).toString('utf8');
+  expect(text.endsWith('\n')).toBe(true);
+  return text.slice(0, -1);
+}
 
 const awkward = [
   { name: 'plain', description: 'a tool', inputSchema: { type: 'object' } },

@@ -21,7 +21,7 @@ import {
   type TransportSendOptions,
 } from '@modelcontextprotocol/server';
 import { RpcErrorCode } from '../../common/errors.js';
-import { serializeMessage } from './wire-json.js';
+import { serializeLine } from './wire-json.js';
 
 type RequestId = string | number;
 
@@ -246,7 +246,14 @@ export class HttpSessionTransport implements Transport {
       res.cork();
       process.nextTick(() => res.uncork());
     }
-    res.write(`event: message\ndata: ${serializeMessage(message)}\n\n`);
+    // The message's line (JSON holds no raw newline) ends the data field; a blank line ends the event.
+    const line = serializeLine(message);
+    if (typeof line === 'string') res.write(`event: message\ndata: ${line}\n`);
+    else {
+      res.write('event: message\ndata: ');
+      for (const part of line) res.write(part);
+      res.write('\n');
+    }
   }
 
   private keepAlive(res: ServerResponse): NodeJS.Timeout {

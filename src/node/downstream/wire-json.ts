@@ -7,11 +7,11 @@
  * the text of each item is reused.
  *
  * The list travels through the SDK as an ordinary array that carries the joined text under a symbol.
- * Where Gatehouse writes messages (the socket's line transport, 2025 HTTP sessions) `serializeMessage`
- * uses it; anywhere else the array is serialized as usual, with the same result. The line transport
- * goes one step further with `serializeLine`: a repeated list's UTF-8 bytes are kept too, and the
- * line is written as three buffers (the message around the list, the list's kept bytes), so that a
- * 1.1 MB list is neither joined into a new string nor encoded again on every `tools/list`.
+ * Where Gatehouse writes messages (the socket's line transport, 2025 HTTP sessions) `serializeLine`
+ * uses it; anywhere else the array is serialized as usual, with the same result. A repeated list's
+ * UTF-8 bytes are kept too, and the line is written as three buffers (the message around the list,
+ * the list's kept bytes), so that a 1.1 MB list is neither joined into a new string nor encoded
+ * again on every `tools/list`.
  */
 const RAW = Symbol('gatehouse.rawJson');
 const itemJson = new WeakMap<object, string>();
@@ -62,7 +62,7 @@ function listText(items: readonly object[]): KeptList {
   return kept;
 }
 
-/** The same array, marked so that `serializeMessage` writes it from the items' kept JSON. */
+/** The same array, marked so that `serializeLine` writes it from the items' kept JSON. */
 export function withKeptJson<T extends object>(items: T[]): T[] {
   Object.defineProperty(items, RAW, { enumerable: false, value: () => listText(items) });
   return items;
@@ -82,16 +82,9 @@ function split(message: unknown): { line: string; at: number; list: KeptList } |
   return at < 0 ? undefined : { line, at, list: raw() };
 }
 
-/** `JSON.stringify(message)`, using the kept JSON of a marked `result.tools` list. */
-export function serializeMessage(message: unknown): string {
-  const parts = split(message);
-  if (!parts) return JSON.stringify(message);
-  return parts.line.slice(0, parts.at) + parts.list.text + parts.line.slice(parts.at + SLOT_JSON.length);
-}
-
 /**
  * The message as one newline-terminated line: a string, or, for a marked list, the buffers to write
- * one after the other (the list's kept bytes in the middle). Byte for byte `serializeMessage` plus `\n`.
+ * one after the other (the list's kept bytes in the middle). Byte for byte `JSON.stringify(message)` plus `\n`.
  */
 export function serializeLine(message: unknown): string | Buffer[] {
   const parts = split(message);
