@@ -52,13 +52,16 @@ export function rawRequest(url: string, options: RawRequest = {}): Promise<RawRe
 export function rpcOf(response: RawResponse): { id?: unknown; result?: Record<string, unknown>; error?: { code: number; message: string } } {
   const text = response.body.trim();
   if (text.startsWith('{')) return JSON.parse(text) as ReturnType<typeof rpcOf>;
-  const data = text
+  const messages = text
     .split('\n')
     .filter((line) => line.startsWith('data:'))
     .map((line) => line.slice(5).trim())
-    .find((line) => line.startsWith('{'));
-  if (!data) throw new Error(`no JSON-RPC message in: ${text.slice(0, 300)}`);
-  return JSON.parse(data) as ReturnType<typeof rpcOf>;
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as ReturnType<typeof rpcOf> & { method?: string });
+  // A server may send requests and notifications on a call's stream before its answer (the everything server asks for roots): the answer is what counts.
+  const answer = messages.find((m) => m.method === undefined && ('result' in m || 'error' in m)) ?? messages[0];
+  if (!answer) throw new Error(`no JSON-RPC message in: ${text.slice(0, 300)}`);
+  return answer;
 }
 
 const CLIENT_INFO = { name: 'raw-http-test', version: '1.0.0' };
