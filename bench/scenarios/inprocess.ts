@@ -15,6 +15,7 @@ import { Server } from '@modelcontextprotocol/server';
 import type { AuditSink, UpstreamConnection, UpstreamLists } from '../../src/core/ports.js';
 import { SqliteAuditStore } from '../../src/node/audit/sqlite-store.js';
 import { createDownstreamServer } from '../../src/node/downstream/mcp-server.js';
+import { ListTexts } from '../../src/node/downstream/wire-json.js';
 import { benchGateway, benchPrincipal } from '../lib/gateway.js';
 
 export interface InProcessResult {
@@ -90,7 +91,7 @@ export async function inProcessScenario(calls: number): Promise<InProcessResult>
     const chainNoAuditUs = await perCallUs(calls, () => noAudit.callTool(principal, {}, 'fixture__echo', args.arguments, undefined, { signal }));
 
     const gateway = makeGateway(upstream);
-    const downstream = createDownstreamServer(gateway, { principal, scope: {}, era: 'legacy' }, { version: 'bench' });
+    const downstream = createDownstreamServer(gateway, { principal, scope: {}, era: 'legacy' }, { version: 'bench', lists: new ListTexts() });
     const client = await linked(downstream);
     const viaArgs = { ...args, name: 'fixture__echo' };
     const gatewayUs = await perCallUs(calls, () => client.callTool(viaArgs));

@@ -4,7 +4,7 @@
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { withKeptJson } from '../../src/node/downstream/wire-json.js';
+import { ListTexts } from '../../src/node/downstream/wire-json.js';
 import { LineTransport } from '../../src/node/line-transport.js';
 
 function open(maxMessageBytes = 1024) {
@@ -85,7 +85,7 @@ describe('the line transport', () => {
       { name: 'naïve 工具', inputSchema: { type: 'object' } },
       { name: 'two', description: 'a "quoted"\nline' },
     ];
-    await t.transport.send({ jsonrpc: '2.0', id: 4, result: { tools: withKeptJson([...tools]) } } as never);
+    await t.transport.send({ jsonrpc: '2.0', id: 4, result: { tools: new ListTexts().mark([...tools]) } } as never);
     await new Promise((resolve) => setImmediate(resolve));
     expect(Buffer.concat(chunks).toString('utf8')).toBe(JSON.stringify({ jsonrpc: '2.0', id: 4, result: { tools } }) + '\n');
   });

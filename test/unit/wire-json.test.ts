@@ -3,7 +3,10 @@
  * exactly what `JSON.stringify` of the whole message writes, whatever the items hold.
  */
 import { describe, expect, it } from 'vitest';
-import { serializeLine, withKeptJson } from '../../src/node/downstream/wire-json.js';
+import { ListTexts, serializeLine } from '../../src/node/downstream/wire-json.js';
+
+const lists = new ListTexts();
+const withKeptJson = <T extends object>(items: T[]): T[] => lists.mark(items);
 
 /** The line as one string, newline dropped: what `JSON.stringify` must have written. */
 function serializeMessage(message: unknown): string {
@@ -72,5 +75,13 @@ describe('writing a tools list from its kept JSON', () => {
     expect(Array.isArray(first) && Array.isArray(second)).toBe(true);
     expect((second as Buffer[])[1]).toBe((first as Buffer[])[1]);
     expect(Buffer.concat(second as Buffer[]).toString('utf8')).toBe(JSON.stringify({ jsonrpc: '2.0', id: 2, result: { tools: items } }) + '\n');
+  });
+
+  it('keeps each daemon’s list text apart: another ListTexts neither reads nor fills this one', () => {
+    const items = awkward.map((item) => ({ ...item }));
+    const mine = serializeLine({ jsonrpc: '2.0', id: 1, result: { tools: withKeptJson([...items]) } }) as Buffer[];
+    const theirs = serializeLine({ jsonrpc: '2.0', id: 1, result: { tools: new ListTexts().mark([...items]) } }) as Buffer[];
+    expect(theirs[1]).not.toBe(mine[1]);
+    expect(Buffer.concat(theirs).equals(Buffer.concat(mine))).toBe(true);
   });
 });

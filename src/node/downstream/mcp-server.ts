@@ -9,7 +9,7 @@ import type { CallContext, Outcome } from '../../core/chain.js';
 import type { Gateway, Scope } from '../../core/gateway.js';
 import { LOG_LEVEL_META_KEY, MCP_LOG_LEVELS, type McpLogLevel } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
-import { withKeptJson } from './wire-json.js';
+import type { ListTexts } from './wire-json.js';
 import { CALL_TOOL, FIND_TOOLS, parseCallRequest, parseFindRequest, type ToolSearch } from '../../core/search/view.js';
 
 /** The search view's choices for one session (docs/search.md); absent: the aggregate, or one server. */
@@ -63,6 +63,8 @@ export function loggerName(scope: Scope, server: string, logger: string | undefi
 export interface DownstreamServerOptions {
   version: string;
   instructions?: string;
+  /** The daemon's kept list text: `tools/list` answers are written from it (`wire-json.ts`). */
+  lists: ListTexts;
   /** Answers the search view's `find_tools`; a session in the search view needs it. */
   search?: ToolSearch;
 }
@@ -163,7 +165,7 @@ export function createDownstreamServer(gateway: Gateway, bound: DownstreamSessio
   // The filter runs on every list; each item's JSON is kept between lists (wire-json.ts).
   on(
     'tools/list',
-    async (_request, _ctx, s, who) => ({ tools: withKeptJson(search ? search.listTools(who, s.view!.pinned) : gateway.listTools(who, scope)) }),
+    async (_request, _ctx, s, who) => ({ tools: options.lists.mark(search ? search.listTools(who, s.view!.pinned) : gateway.listTools(who, scope)) }),
     () => ({ tools: [] }),
   );
   on(

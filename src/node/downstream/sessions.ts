@@ -10,6 +10,7 @@ import type { ListKind, LogMessage } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
 import type { ToolSearch } from '../../core/search/view.js';
 import type { ToolView } from '../../common/config.js';
+import { ListTexts } from './wire-json.js';
 import { admitsLevel, createDownstreamServer, loggerName, type DownstreamSession, type SearchViewSession, type SessionBinding } from './mcp-server.js';
 
 /**
@@ -34,6 +35,8 @@ export interface LiveSession extends DownstreamSession {
 export class SessionHost {
   private sessions = new Map<string, LiveSession>();
   private readonly unsubscribe: () => void;
+  /** The kept text of the lists this daemon's sessions write. */
+  private readonly lists = new ListTexts();
 
   constructor(
     private readonly gateway: Gateway,
@@ -106,7 +109,12 @@ export class SessionHost {
   private build(bound: LiveSession | SessionBinding): Server {
     const instructions = this.instructionsFor('running' in bound ? bound.session.principal : bound.principal);
     const search = this.options.search ? { search: this.options.search } : {};
-    return createDownstreamServer(this.gateway, bound, { version: this.options.version, ...search, ...(instructions === undefined ? {} : { instructions }) });
+    return createDownstreamServer(this.gateway, bound, {
+      version: this.options.version,
+      lists: this.lists,
+      ...search,
+      ...(instructions === undefined ? {} : { instructions }),
+    });
   }
 
   /**

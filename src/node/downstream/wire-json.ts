@@ -2,7 +2,7 @@
  * Writing large lists without serializing them again on every `tools/list`. The aggregate of 50
  * servers × 100 tools is a 1.1 MB answer, and `JSON.stringify` of it was most of what the daemon spent
  * on a `tools/list` (BENCHMARKS.md). The items of a catalog view are fixed objects until the view is
- * rebuilt, so each item's JSON is kept beside it (by object identity, in a WeakMap), and the answer is
+ * rebuilt, so each item's JSON is kept beside it (by object identity, in a WeakMap of `ListTexts`), and the answer is
  * the kept JSON of the items this principal may see, joined: the filter still runs on every list; only
  * the text of each item is reused.
  *
@@ -14,13 +14,7 @@
  * again on every `tools/list`.
  */
 const RAW = Symbol('gatehouse.rawJson');
-const itemJson = new WeakMap<object, string>();
-/**
- * The last lists written (a few, least recently used first), by their first item: a principal
- * listing again with nothing changed gets the same items in the same order, and the list's text is
- * reused whole. A handful of principals and views list at once on a desktop; eight covers them.
- */
-const lastLists = new Map<object, KeptList>();
+/** A handful of principals and views list at once on a desktop; eight covers them. */
 const LAST_LISTS = 8;
 
 /** A list's text, and its UTF-8 bytes once the line transport has asked for them. */
@@ -38,34 +32,44 @@ function sameItems(a: readonly object[], b: readonly object[]): boolean {
   return true;
 }
 
-function listText(items: readonly object[]): KeptList {
-  const first = items[0];
-  const last = first === undefined ? undefined : lastLists.get(first);
-  if (last && sameItems(last.items, items)) {
-    lastLists.delete(first!);
-    lastLists.set(first!, last);
-    return last;
-  }
-  const parts = new Array<string>(items.length);
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i]!;
-    let json = itemJson.get(item);
-    if (json === undefined) itemJson.set(item, (json = JSON.stringify(item)));
-    parts[i] = json;
-  }
-  const kept: KeptList = { items: [...items], text: `[${parts.join(',')}]` };
-  if (first !== undefined) {
-    lastLists.delete(first);
-    if (lastLists.size >= LAST_LISTS) lastLists.delete(lastLists.keys().next().value!);
-    lastLists.set(first, kept);
-  }
-  return kept;
-}
+/**
+ * One daemon's kept list text (the session host makes one): each item's JSON by object identity, and
+ * the last lists written, a few, least recently used first, by their first item. A principal listing
+ * again with nothing changed gets the same items in the same order, and the list's text is reused whole.
+ */
+export class ListTexts {
+  private readonly itemJson = new WeakMap<object, string>();
+  private readonly last = new Map<object, KeptList>();
 
-/** The same array, marked so that `serializeLine` writes it from the items' kept JSON. */
-export function withKeptJson<T extends object>(items: T[]): T[] {
-  Object.defineProperty(items, RAW, { enumerable: false, value: () => listText(items) });
-  return items;
+  /** The same array, marked so that `serializeLine` writes it from the items' kept JSON. */
+  mark<T extends object>(items: T[]): T[] {
+    Object.defineProperty(items, RAW, { enumerable: false, value: () => this.text(items) });
+    return items;
+  }
+
+  private text(items: readonly object[]): KeptList {
+    const first = items[0];
+    const last = first === undefined ? undefined : this.last.get(first);
+    if (last && sameItems(last.items, items)) {
+      this.last.delete(first!);
+      this.last.set(first!, last);
+      return last;
+    }
+    const parts = new Array<string>(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      let json = this.itemJson.get(item);
+      if (json === undefined) this.itemJson.set(item, (json = JSON.stringify(item)));
+      parts[i] = json;
+    }
+    const kept: KeptList = { items: [...items], text: `[${parts.join(',')}]` };
+    if (first !== undefined) {
+      this.last.delete(first);
+      if (this.last.size >= LAST_LISTS) this.last.delete(this.last.keys().next().value!);
+      this.last.set(first, kept);
+    }
+    return kept;
+  }
 }
 
 /** A placeholder no serialized message contains (`\u0000` is always escaped by JSON.stringify). */
