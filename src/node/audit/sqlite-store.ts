@@ -121,6 +121,8 @@ export class SqliteAuditStore implements AuditSink {
     maxSeq: import('better-sqlite3').Statement;
     insertCheckpoint: import('better-sqlite3').Statement;
   };
+  /** One batch in one transaction; made once (better-sqlite3 builds a wrapper per `transaction()` call). */
+  private readonly writeBatch: (batch: Queued[]) => void;
 
   constructor(options: SqliteAuditStoreOptions) {
     this.file = options.file;
@@ -159,6 +161,17 @@ export class SqliteAuditStore implements AuditSink {
       maxSeq: this.db.prepare('SELECT max(seq) AS seq FROM events'),
       insertCheckpoint: this.db.prepare('INSERT OR IGNORE INTO checkpoints (seq, at, hash, key_id, signature) VALUES (?, ?, ?, ?, ?)'),
     };
+    this.writeBatch = this.db.transaction((batch: Queued[]) => {
+      const last = batch[batch.length - 1]!;
+      const max = (this.stmt.maxSeq.get() as { seq: number | null }).seq ?? 0;
+      if (max !== this.committedSeq && !(max === 0 && this.committedSeq === this.anchorSeq())) {
+        throw new GatehouseError('audit_conflict', `another process wrote to the audit log (it holds event ${max}, this writer expected ${this.committedSeq})`);
+      }
+      for (const q of batch) this.stmt.insert.run(q.seq, q.id, q.at, q.type, q.callId, q.user, q.client, q.server, q.name, q.decision, q.hash, q.body);
+      this.stmt.setMeta.run('head_seq', String(last.seq));
+      this.stmt.setMeta.run('head_hash', last.hash);
+      if (this.key && last.seq - (this.lastCheckpoint?.seq ?? 0) >= this.checkpointEvery) this.insertCheckpoint(last.seq, last.hash);
+    });
     const interval = options.checkpointIntervalMs ?? 300_000;
     this.checkpointTimer = setInterval(() => this.checkpointNow(), interval);
     this.checkpointTimer.unref();
@@ -294,17 +307,7 @@ export class SqliteAuditStore implements AuditSink {
 
   private write(batch: Queued[]): void {
     const last = batch[batch.length - 1]!;
-    const run = this.db.transaction(() => {
-      const max = (this.stmt.maxSeq.get() as { seq: number | null }).seq ?? 0;
-      if (max !== this.committedSeq && !(max === 0 && this.committedSeq === this.anchorSeq())) {
-        throw new GatehouseError('audit_conflict', `another process wrote to the audit log (it holds event ${max}, this writer expected ${this.committedSeq})`);
-      }
-      for (const q of batch) this.stmt.insert.run(q.seq, q.id, q.at, q.type, q.callId, q.user, q.client, q.server, q.name, q.decision, q.hash, q.body);
-      this.stmt.setMeta.run('head_seq', String(last.seq));
-      this.stmt.setMeta.run('head_hash', last.hash);
-      if (this.key && last.seq - (this.lastCheckpoint?.seq ?? 0) >= this.checkpointEvery) this.insertCheckpoint(last.seq, last.hash);
-    });
-    run();
+    this.writeBatch(batch);
     this.unsynced = true;
     this.committedSeq = last.seq;
     this.committedHash = last.hash;
