@@ -132,7 +132,8 @@ describe('a remote server that needs sign-in', () => {
     expect(await call('notes__read_notes')).toMatch(/^refused: .*server "notes" needs you to sign in.*run `gatehouse servers login notes`/);
     // The human channel shows the question, with the sign-in page for a person whose browser cannot be opened.
     await eventually(() => daemon.screen().includes('Sign in to "notes"?'), 10_000, 'the sign-in question on the terminal');
-    expect(daemon.screen()).toMatch(/Sign-in page: http:\/\/127\.0\.0\.1:\d+\/auth\?/);
+    // The page's address follows once the sign-in has been prepared (the authorization server's metadata read).
+    await eventually(() => /Sign-in page: http:\/\/127\.0\.0\.1:\d+\/auth\?/.test(daemon.screen()), 10_000, 'the sign-in page on the terminal');
   });
 
   it("signs the person in through the browser; then calls carry their token, issued for the server's own audience", async () => {
