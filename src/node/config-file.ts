@@ -11,6 +11,7 @@ import path from 'node:path';
 import { formatPath, parseConfig, type ConfigProblem, type GatehouseConfig } from '../common/config.js';
 import { errorMessage } from '../common/errors.js';
 import { ensureUserOnlyDir } from './paths.js';
+import { isPlainObject } from '../common/objects.js';
 
 /** A config file larger than this is refused unread. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -671,10 +672,6 @@ function formatProblems(file: string, problems: ConfigProblem[]): string {
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function jsonKind(value: unknown): string {
   if (value === null) return 'null';

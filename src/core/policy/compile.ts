@@ -10,6 +10,7 @@ import type { Principal } from '../principal.js';
 import { buildRequest } from './entities.js';
 import { argumentPaths, policyReadsArguments, probeSet } from './est.js';
 import type { ArgType, BundleContent, BundleManifest, CedarPort, CedarValue, ItemKind, PolicyJson } from './model.js';
+import { isPlainObject } from '../../common/objects.js';
 
 export interface PolicyInfo {
   id: string;
@@ -65,13 +66,13 @@ export function observations(policies: Iterable<PolicyJson>): Observations {
       for (const item of node) visit(item);
       return;
     }
-    if (!isObject(node)) return;
+    if (!isPlainObject(node)) return;
     if (typeof node.type === 'string' && typeof node.id === 'string') {
       if (node.type === 'Tool') toolIds.add(node.id);
       if (node.type === 'Server') serverIds.add(node.id);
     }
     const access = node['.'] ?? node.has;
-    if (isObject(access) && isObject(access.left) && access.left.Var === 'resource') {
+    if (isPlainObject(access) && isPlainObject(access.left) && access.left.Var === 'resource') {
       if (access.attr === 'name') toolName = true;
       if (access.attr === 'server') serverAttribute = true;
     }
@@ -178,13 +179,9 @@ export function policySetHandle(policies: Record<string, PolicyJson>): string {
 // ---------------------------------------------------------------------------------------------
 // Argument types from the schema
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Reads `context.args` of call_tool and get_prompt from the schema's JSON form (empty namespace only). */
 function readArgTypes(schemaJson: unknown, errors: string[]): { tool?: ArgType; prompt?: ArgType } {
-  if (!isObject(schemaJson)) {
+  if (!isPlainObject(schemaJson)) {
     errors.push(`${SCHEMA_FILE}: not a schema`);
     return {};
   }
@@ -194,18 +191,18 @@ function readArgTypes(schemaJson: unknown, errors: string[]): { tool?: ArgType; 
     return {};
   }
   const ns = schemaJson[''];
-  if (!isObject(ns)) return {};
-  const common = isObject(ns.commonTypes) ? ns.commonTypes : {};
-  const actions = isObject(ns.actions) ? ns.actions : {};
+  if (!isPlainObject(ns)) return {};
+  const common = isPlainObject(ns.commonTypes) ? ns.commonTypes : {};
+  const actions = isPlainObject(ns.actions) ? ns.actions : {};
   const out: { tool?: ArgType; prompt?: ArgType } = {};
   for (const [kind, action] of [
     ['tool', 'call_tool'],
     ['prompt', 'get_prompt'],
   ] as const) {
     const spec = actions[action];
-    const context = isObject(spec) && isObject(spec.appliesTo) ? spec.appliesTo.context : undefined;
+    const context = isPlainObject(spec) && isPlainObject(spec.appliesTo) ? spec.appliesTo.context : undefined;
     const resolvedContext = context === undefined ? undefined : resolve(context, common, 0);
-    if (!isObject(resolvedContext) || resolvedContext.type !== 'Record' || !isObject(resolvedContext.attributes)) continue;
+    if (!isPlainObject(resolvedContext) || resolvedContext.type !== 'Record' || !isPlainObject(resolvedContext.attributes)) continue;
     const args = resolvedContext.attributes.args;
     if (args === undefined) continue;
     const type = toArgType(args, common, `${action} context.args`, errors, 0);
@@ -215,7 +212,7 @@ function readArgTypes(schemaJson: unknown, errors: string[]): { tool?: ArgType; 
 }
 
 function resolve(type: unknown, common: Record<string, unknown>, depth: number): unknown {
-  if (depth > 32 || !isObject(type)) return type;
+  if (depth > 32 || !isPlainObject(type)) return type;
   const name = type.type;
   if (typeof name === 'string' && Object.hasOwn(common, name)) return resolve(common[name], common, depth + 1);
   if (type.type === 'EntityOrCommon' && typeof type.name === 'string' && Object.hasOwn(common, type.name)) return resolve(common[type.name], common, depth + 1);
@@ -224,7 +221,7 @@ function resolve(type: unknown, common: Record<string, unknown>, depth: number):
 
 function toArgType(raw: unknown, common: Record<string, unknown>, where: string, errors: string[], depth: number): ArgType | undefined {
   const type = resolve(raw, common, 0);
-  if (!isObject(type) || depth > 16) {
+  if (!isPlainObject(type) || depth > 16) {
     errors.push(`${SCHEMA_FILE}: ${where}: unreadable type`);
     return undefined;
   }
@@ -242,10 +239,10 @@ function toArgType(raw: unknown, common: Record<string, unknown>, where: string,
     }
     case 'Record': {
       const attributes = new Map<string, { type: ArgType; required: boolean }>();
-      for (const [name, attr] of Object.entries(isObject(type.attributes) ? type.attributes : {})) {
+      for (const [name, attr] of Object.entries(isPlainObject(type.attributes) ? type.attributes : {})) {
         const child = toArgType(attr, common, `${where}.${name}`, errors, depth + 1);
         if (!child) return undefined;
-        attributes.set(name, { type: child, required: !isObject(attr) || attr.required !== false });
+        attributes.set(name, { type: child, required: !isPlainObject(attr) || attr.required !== false });
       }
       return { kind: 'record', attributes };
     }

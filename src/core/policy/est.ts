@@ -14,19 +14,16 @@
  * Expressions are Cedar's JSON form (EST): one-key objects such as `{"&&": {left, right}}`.
  */
 import type { PolicyJson } from './model.js';
+import { isPlainObject } from '../../common/objects.js';
 
 type Expr = unknown;
 
 const TRUE: Expr = { Value: true };
 const FALSE: Expr = { Value: false };
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** The one operator key of an EST node. */
 function op(expr: Expr): [string, unknown] | undefined {
-  if (!isObject(expr)) return undefined;
+  if (!isPlainObject(expr)) return undefined;
   const keys = Object.keys(expr);
   return keys.length === 1 ? [keys[0]!, expr[keys[0]!]] : undefined;
 }
@@ -38,13 +35,13 @@ function op(expr: Expr): [string, unknown] | undefined {
  */
 export function readsArguments(expr: Expr): boolean {
   if (Array.isArray(expr)) return expr.some(readsArguments);
-  if (!isObject(expr)) return false;
+  if (!isPlainObject(expr)) return false;
   const node = op(expr);
   if (node) {
     const [key, body] = node;
     if (key === 'Value') return false; // a literal, whatever it looks like inside
     if (key === 'Var') return body === 'context';
-    if ((key === '.' || key === 'has') && isObject(body) && isContextVar(body.left)) {
+    if ((key === '.' || key === 'has') && isPlainObject(body) && isContextVar(body.left)) {
       return body.attr !== 'client';
     }
   }
@@ -70,11 +67,11 @@ function bound(expr: Expr, upper: boolean): Expr {
   const node = op(expr);
   if (node) {
     const [key, body] = node;
-    if (key === '!' && isObject(body)) return { '!': { arg: bound(body.arg, !upper) } };
-    if ((key === '&&' || key === '||') && isObject(body)) {
+    if (key === '!' && isPlainObject(body)) return { '!': { arg: bound(body.arg, !upper) } };
+    if ((key === '&&' || key === '||') && isPlainObject(body)) {
       return { [key]: { left: bound(body.left, upper), right: bound(body.right, upper) } };
     }
-    if (key === 'if-then-else' && isObject(body)) {
+    if (key === 'if-then-else' && isPlainObject(body)) {
       // if c then t else e  ≡  (c && t) || (!c && e), with each part bounded in the same direction;
       // for the must-bound, t && e also suffices whatever c is.
       const thenPart = { '&&': { left: bound(body.if, upper), right: bound(body.then, upper) } };
@@ -95,7 +92,7 @@ export function argumentPaths(policy: PolicyJson): string[] {
   const found = new Set<string>();
   const pathOf = (expr: Expr): string[] | undefined => {
     const node = op(expr);
-    if (!node || (node[0] !== '.' && node[0] !== 'has') || !isObject(node[1])) return undefined;
+    if (!node || (node[0] !== '.' && node[0] !== 'has') || !isPlainObject(node[1])) return undefined;
     const { left, attr } = node[1];
     if (typeof attr !== 'string') return undefined;
     if (isContextVar(left)) return attr === 'args' ? [] : undefined;
@@ -104,7 +101,7 @@ export function argumentPaths(policy: PolicyJson): string[] {
   };
   const visit = (expr: Expr): void => {
     if (Array.isArray(expr)) return expr.forEach(visit);
-    if (!isObject(expr)) return;
+    if (!isPlainObject(expr)) return;
     const path = pathOf(expr);
     if (path !== undefined && path.length > 0) found.add(path.join('.'));
     for (const value of Object.values(expr)) visit(value);

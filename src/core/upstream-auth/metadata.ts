@@ -7,6 +7,7 @@
  *
  * The documents come from the network; these checks are pure and answer with a reason a person can act on.
  */
+import { isPlainObject } from '../../common/objects.js';
 
 /** The resource metadata fields Gatehouse reads. */
 export interface ResourceMetadata {
@@ -71,7 +72,7 @@ export function resourceCovers(resource: string, serverUrl: string): boolean {
 
 /** Checks a protected resource metadata document against the server it was fetched for. */
 export function checkResourceMetadata(doc: unknown, serverUrl: string): Checked<ResourceMetadata> {
-  if (!isObject(doc)) return { ok: false, reason: 'its protected resource metadata is not a JSON object' };
+  if (!isPlainObject(doc)) return { ok: false, reason: 'its protected resource metadata is not a JSON object' };
   const resource = doc.resource;
   if (typeof resource !== 'string' || resource.length > 2048) return { ok: false, reason: 'its protected resource metadata names no resource' };
   if (!resourceCovers(resource, serverUrl)) {
@@ -95,7 +96,7 @@ export function checkResourceMetadata(doc: unknown, serverUrl: string): Checked<
 
 /** Checks an authorization server's metadata document: the issuer it was fetched for, and what MCP authorization needs. */
 export function checkAuthorizationServer(doc: unknown, expectedIssuer: string): Checked<AuthorizationServer> {
-  if (!isObject(doc)) return { ok: false, reason: "the authorization server's metadata is not a JSON object" };
+  if (!isPlainObject(doc)) return { ok: false, reason: "the authorization server's metadata is not a JSON object" };
   if (doc.issuer !== expectedIssuer) {
     return { ok: false, reason: `the authorization server's metadata names the issuer ${clip(String(doc.issuer))}, not ${expectedIssuer} (RFC 8414, 3.3)` };
   }
@@ -154,10 +155,6 @@ function parseUrl(value: string): URL | undefined {
   } catch {
     return undefined;
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function stringList(value: unknown): string[] | undefined {

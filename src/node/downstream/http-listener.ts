@@ -34,6 +34,7 @@ import { HttpSessionTransport } from './http-session.js';
 import { DEFAULT_KEPT_SERVER_LIMITS, KeptServers, keptServerKey, type KeptServerLimits } from './kept-servers.js';
 import type { LiveSession, SessionHost } from './sessions.js';
 import { readBody } from '../http-body.js';
+import { isPlainObject } from '../../common/objects.js';
 
 /** Bounds on connections (`listen.http` in the config, docs/configuration.md). */
 export interface HttpConnectionLimits {
@@ -463,10 +464,6 @@ function claimsModernEnvelope(body: unknown): boolean {
   if (!isPlainObject(params)) return false;
   const meta = params._meta;
   return isPlainObject(meta) && PROTOCOL_VERSION_META_KEY in meta;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

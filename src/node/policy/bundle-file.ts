@@ -25,6 +25,7 @@ import { compileBundle, type CompiledBundle } from '../../core/policy/compile.js
 import type { BundleManifest, CedarPort } from '../../core/policy/model.js';
 import { isBundleFileName, MAX_BUNDLE_BYTES, parseBundleFiles } from './content.js';
 import { ALG, publicKeyFromJwk, type PublicKeyInfo, type SigningKey } from './keys.js';
+import { isPlainObject } from '../../common/objects.js';
 
 export const BUNDLE_FORMAT = 'gatehouse-policy-bundle/1';
 export const MANIFEST_FORMAT = 'gatehouse-policy-manifest/1';
@@ -78,10 +79,6 @@ export type VerifyResult = { ok: true; bundle: CompiledBundle; keyList?: KeyList
 
 function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function reject(code: RejectCode, reason: string): { ok: false } & Rejection {
@@ -179,19 +176,19 @@ export async function verifyBundle(bytes: Uint8Array, options: VerifyOptions): P
   } catch (error) {
     return reject('malformed', `not a bundle file: ${(error as Error).message}`);
   }
-  if (!isObject(doc) || doc.format !== BUNDLE_FORMAT) return reject('malformed', `not a bundle file (expected "format": "${BUNDLE_FORMAT}")`);
+  if (!isPlainObject(doc) || doc.format !== BUNDLE_FORMAT) return reject('malformed', `not a bundle file (expected "format": "${BUNDLE_FORMAT}")`);
   const manifestJws = doc.manifest;
   if (
-    !isObject(manifestJws) ||
+    !isPlainObject(manifestJws) ||
     typeof manifestJws.payload !== 'string' ||
     !Array.isArray(manifestJws.signatures) ||
     manifestJws.signatures.length === 0 ||
     manifestJws.signatures.length > MAX_SIGNATURES ||
-    !manifestJws.signatures.every((s) => isObject(s) && typeof s.protected === 'string' && typeof s.signature === 'string')
+    !manifestJws.signatures.every((s) => isPlainObject(s) && typeof s.protected === 'string' && typeof s.signature === 'string')
   ) {
     return reject('malformed', `the manifest is not a JWS with 1 to ${MAX_SIGNATURES} signatures`);
   }
-  if (!isObject(doc.files) || !Object.values(doc.files).every((v) => typeof v === 'string')) {
+  if (!isPlainObject(doc.files) || !Object.values(doc.files).every((v) => typeof v === 'string')) {
     return reject('malformed', 'the bundle has no "files" object of base64 strings');
   }
   if (doc.keyList !== undefined && typeof doc.keyList !== 'string') return reject('malformed', '"keyList" must be a compact JWS string');
@@ -246,14 +243,14 @@ export async function verifyBundle(bytes: Uint8Array, options: VerifyOptions): P
   } catch {
     return reject('malformed', 'the signed manifest is not JSON');
   }
-  if (!isObject(manifest) || manifest.format !== MANIFEST_FORMAT) return reject('malformed', `the signed manifest's format is not ${MANIFEST_FORMAT}`);
+  if (!isPlainObject(manifest) || manifest.format !== MANIFEST_FORMAT) return reject('malformed', `the signed manifest's format is not ${MANIFEST_FORMAT}`);
   const version = manifest.version;
   const issuedAt = isoTime(manifest.issuedAt);
   const expiresAt = isoTime(manifest.expiresAt);
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) return reject('malformed', 'the manifest has no valid version');
   if (issuedAt === undefined || expiresAt === undefined || expiresAt <= issuedAt) return reject('malformed', 'the manifest has no valid issuedAt/expiresAt');
   const fileEntry = ([n, h]: [string, unknown]) => isBundleFileName(n) && typeof h === 'string' && /^[0-9a-f]{64}$/.test(h);
-  if (!isObject(manifest.files) || !Object.entries(manifest.files).every(fileEntry)) {
+  if (!isPlainObject(manifest.files) || !Object.entries(manifest.files).every(fileEntry)) {
     return reject('malformed', "the manifest's file list is not valid");
   }
   if (issuedAt > options.now + ISSUED_AT_SKEW_MS) {
@@ -318,9 +315,10 @@ export function readBundleUnchecked(bytes: Uint8Array, options: { cedar: CedarPo
   let manifest: Record<string, unknown>;
   try {
     doc = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
-    if (doc.format !== BUNDLE_FORMAT || !isObject(doc.manifest) || typeof doc.manifest.payload !== 'string' || !isObject(doc.files)) throw new Error('shape');
+    if (doc.format !== BUNDLE_FORMAT || !isPlainObject(doc.manifest) || typeof doc.manifest.payload !== 'string' || !isPlainObject(doc.files))
+      throw new Error('shape');
     manifest = JSON.parse(new TextDecoder().decode(base64url.decode(doc.manifest.payload))) as Record<string, unknown>;
-    if (!isObject(manifest) || !isObject(manifest.files) || typeof manifest.version !== 'number') throw new Error('manifest');
+    if (!isPlainObject(manifest) || !isPlainObject(manifest.files) || typeof manifest.version !== 'number') throw new Error('manifest');
   } catch {
     return reject('malformed', `not a bundle file (expected "format": "${BUNDLE_FORMAT}" with a manifest)`);
   }
@@ -354,7 +352,7 @@ async function verifyKeyList(jws: string, options: VerifyOptions): Promise<{ ok:
   const expiresAt = isoTime(payload.expiresAt);
   const version = payload.version;
   if (
-    !isObject(payload) ||
+    !isPlainObject(payload) ||
     payload.format !== KEYLIST_FORMAT ||
     typeof version !== 'number' ||
     !Number.isSafeInteger(version) ||
@@ -378,8 +376,9 @@ async function verifyKeyList(jws: string, options: VerifyOptions): Promise<{ ok:
   const keys: PublicKeyInfo[] = [];
   for (const entry of payload.keys as unknown[]) {
     try {
-      const key = await publicKeyFromJwk(isObject(entry) ? entry.jwk : undefined);
-      if (isObject(entry) && entry.kid !== undefined && entry.kid !== key.kid) throw new Error(`its kid ${String(entry.kid)} is not its thumbprint ${key.kid}`);
+      const key = await publicKeyFromJwk(isPlainObject(entry) ? entry.jwk : undefined);
+      if (isPlainObject(entry) && entry.kid !== undefined && entry.kid !== key.kid)
+        throw new Error(`its kid ${String(entry.kid)} is not its thumbprint ${key.kid}`);
       keys.push(key);
     } catch (error) {
       return reject('malformed', `a key in the key list is not valid: ${(error as Error).message}`);
