@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GENESIS_HASH, openSealedEvent, RecordSealer, sealEvent, sealRecord, type AuditEvent } from '../../src/core/audit/event.js';
+import { GENESIS_HASH, openSealedEvent, RecordSealer, sealEvent, type AuditEvent } from '../../src/core/audit/event.js';
 import { canonicalJson } from '../../src/core/digest.js';
 import type { AuditRecord } from '../../src/core/ports.js';
 import { SqliteAuditStore } from '../../src/node/audit/sqlite-store.js';
@@ -114,7 +114,7 @@ describe('the audit event sealer', () => {
       fc.property(record, (r) => {
         const canonical = canonicalJson({ ...r, v: 1, ...LINK });
         expect(sealEvent(r as unknown as AuditRecord, LINK).body).toBe(canonical);
-        expect(sealRecord(r as unknown as AuditRecord, LINK).body).toBe(canonical);
+        expect(new RecordSealer().seal(r as unknown as AuditRecord, LINK).body).toBe(canonical);
       }),
       RUNS,
     );
@@ -148,7 +148,7 @@ describe('the audit event sealer', () => {
 
   it("lets the chain's own members win over a record's members of the same name", () => {
     const r = { type: 'call.attempt', at: '2026-12-02T07:00:00.000Z', seq: 1, id: 'forged', prev: 'f'.repeat(64), v: 2 } as unknown as AuditRecord;
-    const body = JSON.parse(sealRecord(r, LINK).body) as AuditEvent;
+    const body = JSON.parse(new RecordSealer().seal(r, LINK).body) as AuditEvent;
     expect([body.seq, body.id, body.prev, body.v, body.device]).toEqual([LINK.seq, LINK.id, LINK.prev, 1, LINK.device]);
   });
 
@@ -184,7 +184,7 @@ describe('the audit event sealer', () => {
     sealer.seal(r, LINK);
     Object.defineProperty(Object.prototype, 'toJSON', { value: () => ({ replaced: true }), configurable: true, writable: true });
     try {
-      expect(sealRecord(r, LINK).body).toBe('{"replaced":true}');
+      expect(new RecordSealer().seal(r, LINK).body).toBe('{"replaced":true}');
       expect(sealer.seal(r, LINK).body).toBe('{"replaced":true}');
     } finally {
       delete (Object.prototype as { toJSON?: unknown }).toJSON;

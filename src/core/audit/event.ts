@@ -67,12 +67,6 @@ export function sealEvent(record: AuditRecord, link: ChainLink): SealedEvent & {
   return { seq: link.seq, hash: sha256Hex(body), body, event };
 }
 
-/** `sealEvent` without the event object: the store's hot path has no use for it. */
-export function sealRecord(record: AuditRecord, link: ChainLink): SealedEvent {
-  const body = recordBody(record, link);
-  return { seq: link.seq, hash: sha256Hex(body), body };
-}
-
 /** The event a record becomes: the chain's members replace any of the record's own of the same name. */
 function eventOf(record: AuditRecord, link: ChainLink): AuditEvent {
   return { ...record, v: EVENT_FORMAT, seq: link.seq, id: link.id, device: link.device, prev: link.prev };
@@ -136,8 +130,7 @@ function inheritedToJson(): boolean {
  * shape (a member not in the list, such as `__proto__`), or a `toJSON` the generic writer would
  * call, takes the generic writer whole, so the two cannot disagree.
  */
-function recordBody(record: AuditRecord, link: ChainLink): string {
-  const order = canonicalOrder(Object.keys(record));
+function recordBody(record: AuditRecord, link: ChainLink, order = canonicalOrder(Object.keys(record))): string {
   return order && !inheritedToJson() ? writeRecord(order, record, link) : canonicalJson(eventOf(record, link));
 }
 
@@ -174,17 +167,16 @@ function linkMember(key: string, link: ChainLink): unknown {
 const SHAPES = 32;
 
 /**
- * Seals records as `sealRecord` does, remembering the canonical order of each shape of record it
+ * Seals records as `sealEvent` does (without building the event object), remembering the canonical order of each shape of record it
  * has seen (the same keys in the same order: a call's attempt, its outcome, a server's state), so
  * that a record's keys are compared with a known list rather than looked up and sorted again. One
- * per writer; records of a shape beyond the first 32 are sealed as `sealRecord` seals them.
+ * per writer; records of a shape beyond the first 32 have their order worked out each time.
  */
 export class RecordSealer {
   private readonly shapes: { keys: readonly string[]; order: Uint8Array }[] = [];
 
   seal(record: AuditRecord, link: ChainLink): SealedEvent {
-    const order = this.orderOf(Object.keys(record));
-    const body = order && !inheritedToJson() ? writeRecord(order, record, link) : canonicalJson(eventOf(record, link));
+    const body = recordBody(record, link, this.orderOf(Object.keys(record)));
     return { seq: link.seq, hash: sha256Hex(body), body };
   }
 
