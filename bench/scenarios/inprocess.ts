@@ -91,7 +91,11 @@ export async function inProcessScenario(calls: number): Promise<InProcessResult>
     const chainNoAuditUs = await perCallUs(calls, () => noAudit.callTool(principal, {}, 'fixture__echo', args.arguments, undefined, { signal }));
 
     const gateway = makeGateway(upstream);
-    const downstream = createDownstreamServer(gateway, { principal, scope: {}, era: 'legacy' }, { version: 'bench', lists: new ListTexts() });
+    const downstream = createDownstreamServer(
+      gateway,
+      { session: { principal, scope: {}, era: 'legacy' }, running: 0 },
+      { version: 'bench', lists: new ListTexts() },
+    );
     const client = await linked(downstream);
     const viaArgs = { ...args, name: 'fixture__echo' };
     const gatewayUs = await perCallUs(calls, () => client.callTool(viaArgs));

@@ -111,8 +111,7 @@ export interface SessionBinding {
   onIdle?: () => void;
 }
 
-export function createDownstreamServer(gateway: Gateway, bound: DownstreamSession | SessionBinding, options: DownstreamServerOptions): Server {
-  const binding: SessionBinding = 'running' in bound ? bound : { session: bound, running: 0 };
+export function createDownstreamServer(gateway: Gateway, binding: SessionBinding, options: DownstreamServerOptions): Server {
   // What a server is built with (its name, view and instructions) is the same for every session it serves: the listener keeps one per client, scope and view.
   const session = binding.session;
   const search = session.view?.kind === 'search' ? options.search : undefined;

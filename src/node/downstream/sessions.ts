@@ -84,7 +84,7 @@ export class SessionHost {
 
   /** A fresh SDK server answering for this session; its instructions say why, when the caller can do nothing at all. */
   serverFor(session: LiveSession): Server {
-    const server = this.build(session);
+    const server = this.build({ session, running: 0 });
     session.servers.add(server);
     server.onclose = () => session.servers.delete(server);
     return server;
@@ -106,10 +106,10 @@ export class SessionHost {
     return notice === undefined ? undefined : `Gatehouse shows you no tools yet: ${notice}.`;
   }
 
-  private build(bound: LiveSession | SessionBinding): Server {
-    const instructions = this.instructionsFor('running' in bound ? bound.session.principal : bound.principal);
+  private build(binding: SessionBinding): Server {
+    const instructions = this.instructionsFor(binding.session.principal);
     const search = this.options.search ? { search: this.options.search } : {};
-    return createDownstreamServer(this.gateway, bound, {
+    return createDownstreamServer(this.gateway, binding, {
       version: this.options.version,
       lists: this.lists,
       ...search,
