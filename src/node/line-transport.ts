@@ -22,6 +22,11 @@ export interface LineTransportOptions {
    * would otherwise reach a request that has already ended, and be dropped.
    */
   responsesAfterNotifications?: boolean;
+  /**
+   * Offered each message before `onmessage`: one it returns true for was served by the caller and is
+   * not delivered (the socket's direct `tools/call` path, `downstream/direct-calls.ts`).
+   */
+  take?: (message: JSONRPCMessage) => boolean;
 }
 
 export class LineTransport implements Transport {
@@ -137,6 +142,7 @@ export class LineTransport implements Transport {
 
   private dispatch(message: JSONRPCMessage): void {
     try {
+      if (this.options.take?.(message)) return;
       this.onmessage?.(message);
     } catch (error) {
       this.onerror?.(error instanceof Error ? error : new Error(String(error)));

@@ -88,6 +88,36 @@ interface RequestWithParams {
   params?: Record<string, unknown>;
 }
 
+/**
+ * What a governed request needs of the exchange that carries it, whoever parsed it: the SDK's
+ * request pipeline (`sdkRequest`), or a transport that serves `tools/call` itself (`direct-calls.ts`).
+ */
+export interface CallRequest {
+  /** Aborted when the client cancels the request or its connection ends. */
+  signal: AbortSignal;
+  /** The request's `_meta`, as the client sent it. */
+  meta?: Record<string, unknown>;
+  /** Sends a notification tied to this request (progress, logs). */
+  notify(method: string, params: Record<string, unknown>): Promise<void>;
+  /** Sends a server-to-client request tied to this one (2025 era: elicitation, sampling, roots) and waits for its result. */
+  send(method: string, params: Record<string, unknown> | undefined, signal: AbortSignal): Promise<unknown>;
+  /** Over HTTP: aborted when the request's connection closes before its answer is written (made when asked for). */
+  gone?: () => AbortSignal;
+}
+
+/** The SDK's request context as a `CallRequest`. */
+function sdkRequest(ctx: RequestCtx): CallRequest {
+  const { mcpReq } = ctx;
+  const req = ctx.http?.req;
+  return {
+    signal: mcpReq.signal,
+    ...(mcpReq._meta ? { meta: mcpReq._meta } : {}),
+    notify: (method, params) => mcpReq.notify({ method, params }),
+    send: (method, params, signal) => mcpReq.send({ method, ...(params ? { params } : {}) }, { signal }),
+    ...(req ? { gone: () => req.signal } : {}),
+  };
+}
+
 const SERVER_CAPABILITIES = {
   logging: {},
   tools: { listChanged: true },
@@ -111,7 +141,15 @@ export interface SessionBinding {
   onIdle?: () => void;
 }
 
-export function createDownstreamServer(gateway: Gateway, binding: SessionBinding, options: DownstreamServerOptions): Server {
+/**
+ * A downstream server, and its `tools/call` as the SDK's handler runs it (pairing, the binding's
+ * count, the search view, the gateway), for a transport that parses well-formed calls itself.
+ */
+export interface DownstreamServer extends Server {
+  callTool(params: Record<string, unknown>, request: CallRequest): Promise<Record<string, unknown>>;
+}
+
+export function createDownstreamServer(gateway: Gateway, binding: SessionBinding, options: DownstreamServerOptions): DownstreamServer {
   // What a server is built with (its name, view and instructions) is the same for every session it serves: the listener keeps one per client, scope and view.
   const session = binding.session;
   const search = session.view?.kind === 'search' ? options.search : undefined;
@@ -134,10 +172,10 @@ export function createDownstreamServer(gateway: Gateway, binding: SessionBinding
    */
   const on = (
     method: string,
-    handler: (request: RequestWithParams, ctx: RequestCtx, session: DownstreamSession, who: Principal) => Promise<unknown>,
+    handler: (request: RequestWithParams, ctx: CallRequest, session: DownstreamSession, who: Principal) => Promise<unknown>,
     whilePending?: () => unknown,
-  ): void =>
-    base(method, async (request, ctx) => {
+  ): ((request: RequestWithParams, ctx: CallRequest) => Promise<unknown>) => {
+    const run = async (request: RequestWithParams, ctx: CallRequest): Promise<unknown> => {
       const current = binding.session;
       const pairing = current.pairing;
       // `data.reason` is the stable code (as for every denial), the message the words for people.
@@ -152,7 +190,10 @@ export function createDownstreamServer(gateway: Gateway, binding: SessionBinding
       } finally {
         if (--binding.running === 0) binding.onIdle?.();
       }
-    });
+    };
+    base(method, (request, ctx) => run(request, sdkRequest(ctx)));
+    return run;
+  };
   if (pending) {
     // A 2025-era client hears where to answer in its log too (it may not show the instructions).
     server.oninitialized = () => {
@@ -196,7 +237,7 @@ export function createDownstreamServer(gateway: Gateway, binding: SessionBinding
     () => ({}),
   );
 
-  on('tools/call', async (request, ctx, s, who) => {
+  const callTool = on('tools/call', async (request, ctx, s, who) => {
     s.onCall?.();
     const params = request.params ?? {};
     let name = stringParam(params, 'name');
@@ -265,7 +306,9 @@ export function createDownstreamServer(gateway: Gateway, binding: SessionBinding
     },
     () => ({}),
   );
-  return server;
+  return Object.assign(server, {
+    callTool: async (params: Record<string, unknown>, request: CallRequest) => (await callTool({ params }, request)) as Record<string, unknown>,
+  });
 }
 
 /** A tool's own error, which the model reads and can correct (the request itself was well-formed). */
@@ -308,24 +351,24 @@ function forwardedMeta(params: Record<string, unknown>): Record<string, unknown>
  * tracked, and `settled()` waits for them, so that none is overtaken by the result (after which
  * a transport may close the call's stream).
  */
-function callContext(ctx: RequestCtx, session: DownstreamSession): CallContext & { settled(): Promise<void> } {
+function callContext(ctx: CallRequest, session: DownstreamSession): CallContext & { settled(): Promise<void> } {
   const pending = new Set<Promise<void>>();
   const notify = (method: string, params: Record<string, unknown>): void => {
-    const sent = ctx.mcpReq.notify({ method, params }).catch(() => undefined);
+    const sent = ctx.notify(method, params).catch(() => undefined);
     pending.add(sent);
     void sent.finally(() => pending.delete(sent));
   };
   const context: CallContext & { settled(): Promise<void> } = {
-    signal: ctx.mcpReq.signal,
+    signal: ctx.signal,
     settled: async () => {
       while (pending.size > 0) await Promise.all([...pending]);
     },
   };
   // Over HTTP, the request's own signal: aborted when its connection closes before the answer is written. Read when asked
   // for (only a call that asks a person is), since a 2025-era session makes it then (http-session.ts).
-  const req = ctx.http?.req;
-  if (req) Object.defineProperty(context, 'gone', { enumerable: true, get: () => req.signal });
-  const token = ctx.mcpReq._meta?.progressToken;
+  const gone = ctx.gone;
+  if (gone) Object.defineProperty(context, 'gone', { enumerable: true, get: gone });
+  const token = ctx.meta?.progressToken;
   if (typeof token === 'string' || typeof token === 'number') {
     context.onProgress = (p) =>
       notify('notifications/progress', {
@@ -336,7 +379,7 @@ function callContext(ctx: RequestCtx, session: DownstreamSession): CallContext &
       });
   }
   // A 2026-07-28 request names its own log level; a 2025-era session set one with logging/setLevel.
-  const requested = ctx.mcpReq._meta?.[LOG_LEVEL_META_KEY];
+  const requested = ctx.meta?.[LOG_LEVEL_META_KEY];
   const level =
     session.era === 'modern' && typeof requested === 'string' && (MCP_LOG_LEVELS as readonly string[]).includes(requested)
       ? (requested as McpLogLevel)
@@ -348,8 +391,7 @@ function callContext(ctx: RequestCtx, session: DownstreamSession): CallContext &
     notify('notifications/message', { level: message.level, ...(logger !== undefined ? { logger } : {}), data: message.data });
   };
   if (session.era === 'legacy') {
-    context.sendRequest = async (method, params, signal) =>
-      (await ctx.mcpReq.send({ method, ...(params ? { params } : {}) }, { signal })) as Record<string, unknown>;
+    context.sendRequest = async (method, params, signal) => (await ctx.send(method, params, signal)) as Record<string, unknown>;
   } else {
     context.sendRequest = async (method) => {
       throw new Error(`the calling client speaks the 2026-07-28 protocol, which has no server-to-client ${method} request during a call`);

@@ -11,7 +11,15 @@ import type { Principal } from '../../core/principal.js';
 import type { ToolSearch } from '../../core/search/view.js';
 import type { ToolView } from '../../common/config.js';
 import { ListTexts } from './wire-json.js';
-import { admitsLevel, createDownstreamServer, loggerName, type DownstreamSession, type SearchViewSession, type SessionBinding } from './mcp-server.js';
+import {
+  admitsLevel,
+  createDownstreamServer,
+  loggerName,
+  type DownstreamServer,
+  type DownstreamSession,
+  type SearchViewSession,
+  type SessionBinding,
+} from './mcp-server.js';
 
 /**
  * Which view a client gets: the one it asked for (`gatehouse connect --view`, `/mcp?view=`), else its
@@ -83,7 +91,7 @@ export class SessionHost {
   }
 
   /** A fresh SDK server answering for this session; its instructions say why, when the caller can do nothing at all. */
-  serverFor(session: LiveSession): Server {
+  serverFor(session: LiveSession): DownstreamServer {
     const server = this.build({ session, running: 0 });
     session.servers.add(server);
     server.onclose = () => session.servers.delete(server);
@@ -106,7 +114,7 @@ export class SessionHost {
     return notice === undefined ? undefined : `Gatehouse shows you no tools yet: ${notice}.`;
   }
 
-  private build(binding: SessionBinding): Server {
+  private build(binding: SessionBinding): DownstreamServer {
     const instructions = this.instructionsFor(binding.session.principal);
     const search = this.options.search ? { search: this.options.search } : {};
     return createDownstreamServer(this.gateway, binding, {

@@ -10,7 +10,9 @@ import { RpcErrorCode, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
 import type { HelloResult } from '../local-identity.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/client';
 import { LineTransport } from '../line-transport.js';
+import { DirectCalls } from './direct-calls.js';
 import { HELLO_VERSION, MAX_HELLO_BYTES, parseHello, type Hello, type HelloReply, type PairingOutcomeLine } from './hello.js';
 import type { SessionHost } from './sessions.js';
 
@@ -174,9 +176,13 @@ export class SocketListener {
       if (!socket.writable) return;
       socket.write(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }) + '\n');
     };
-    const transport = new LineTransport(socket, socket, {
+    const report = (error: unknown): void => this.options.logger.log('debug', 'socket.mcp_error', { session: session.id, error: errorMessage(error) });
+    // Well-formed calls of a 2025-era session skip the SDK's request pipeline; everything else is the SDK's.
+    const direct = new DirectCalls(session, { send: (message) => transport.send(message as JSONRPCMessage) }, report);
+    const transport: LineTransport = new LineTransport(socket, socket, {
       maxMessageBytes: this.options.maxMessageBytes,
       prefix: rest,
+      take: (message) => direct.take(message),
       onGarbage: (_line, problem) =>
         sendError(
           null,
@@ -189,11 +195,14 @@ export class SocketListener {
     const handle = serveStdio(
       ({ era }) => {
         session.era = era;
-        return sessions.serverFor(session);
+        const server = sessions.serverFor(session);
+        direct.pinned(server);
+        return server;
       },
-      { transport, onerror: (error) => this.options.logger.log('debug', 'socket.mcp_error', { session: session.id, error: errorMessage(error) }) },
+      { transport, onerror: report },
     );
     socket.once('close', () => {
+      direct.close();
       sessions.close(session);
       void handle.close().catch(() => undefined);
     });

@@ -1,0 +1,149 @@
+/**
+ * The socket's direct `tools/call` path (src/node/downstream/direct-calls.ts) against the SDK's.
+ *
+ * A 2025-era socket session's calls are served by the SDK's request pipeline until the client ends
+ * the handshake with `notifications/initialized`, and by the direct path from then on. So one raw
+ * connection can send the same call through both, and what it reads back must be the same, byte
+ * for byte (only the request id differs): results of every shape real servers give, tool errors,
+ * JSON-RPC errors, progress before the result, a result the upstream got wrong, a malformed call.
+ */
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../src/common/config.js';
+import { EVERYTHING } from '../support/servers.js';
+import { eventually, startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
+import { LineSocket, opened, type RpcMessage } from './support/line-socket.js';
+
+const MISBEHAVING = fileURLToPath(new URL('../fixtures/misbehaving-server.mjs', import.meta.url));
+const LAB = fileURLToPath(new URL('../fixtures/lab-server.mjs', import.meta.url));
+
+const SERVERS: NonNullable<ConfigInput['servers']> = {
+  everything: { type: 'stdio', command: process.execPath, args: [EVERYTHING(), 'stdio'] },
+  srv: { type: 'stdio', command: process.execPath, args: [MISBEHAVING, '--name', 'srv', '--malformed-tool'] },
+  lab: { type: 'stdio', command: process.execPath, args: [LAB, '--legacy'] },
+};
+
+let gh: RunningGatehouse;
+beforeAll(async () => {
+  gh = await startGatehouse({ servers: SERVERS });
+  expect((await gh.status()).servers.map((s) => s.state)).toEqual(['ready', 'ready', 'ready']);
+});
+afterAll(async () => {
+  await gh?.stop();
+});
+afterEach(() => {
+  for (const socket of opened) socket.destroy();
+  opened.clear();
+});
+
+/** A welcomed, initialized session that has not yet said `notifications/initialized`: its calls go through the SDK. */
+async function beforeHandshakeEnds(): Promise<LineSocket> {
+  const s = await LineSocket.connect(gh.socketPath);
+  s.write(JSON.stringify({ gatehouse: 'hello', version: 1, client: 'test-client', token: gh.token }));
+  expect(JSON.parse(await s.nextLine())).toMatchObject({ gatehouse: 'welcome' });
+  const init = await s.request('initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'direct-calls-test', version: '1.0.0' } });
+  expect(init.result?.protocolVersion).toBe('2025-06-18');
+  return s;
+}
+
+function endHandshake(s: LineSocket): void {
+  s.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
+}
+
+/** Sends one request line with this id and collects every line up to and including its answer. */
+async function exchange(s: LineSocket, id: string, params: Record<string, unknown>): Promise<string[]> {
+  s.write(JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params }));
+  const lines: string[] = [];
+  for (;;) {
+    const line = await s.nextLine();
+    lines.push(line);
+    if ((JSON.parse(line) as RpcMessage).id === id) return lines;
+  }
+}
+
+/** The lines as read, with the request id written in a neutral form, so that two paths' lines can be compared as text. */
+const neutral = (lines: string[], id: string): string[] => lines.map((line) => line.split(JSON.stringify(id)).join('"ID"'));
+
+/** Each call once through the SDK (before the handshake ends), then once through the direct path, on one connection. */
+async function bothPaths(calls: Record<string, unknown>[]): Promise<{ sdk: string[][]; direct: string[][] }> {
+  const s = await beforeHandshakeEnds();
+  const sdk: string[][] = [];
+  for (const [i, params] of calls.entries()) sdk.push(neutral(await exchange(s, `sdk-${i}`, params), `sdk-${i}`));
+  endHandshake(s);
+  const direct: string[][] = [];
+  for (const [i, params] of calls.entries()) direct.push(neutral(await exchange(s, `direct-${i}`, params), `direct-${i}`));
+  return { sdk, direct };
+}
+
+describe("the socket's direct tools/call path", () => {
+  it('answers results of every shape byte for byte as the SDK path does', async () => {
+    const calls = [
+      { name: 'everything__echo', arguments: { message: 'hello, direct path' } },
+      { name: 'everything__get-sum', arguments: { a: 2, b: 40 } },
+      { name: 'everything__get-structured-content', arguments: { location: 'Chicago' } },
+      { name: 'everything__get-annotated-message', arguments: { messageType: 'error', includeImage: true } },
+      { name: 'everything__get-resource-links', arguments: { count: 2 } },
+      { name: 'everything__get-tiny-image', arguments: {} },
+      { name: 'srv__echo', arguments: { text: 'ünïcødé ✓ "quoted" \\ \u2028' } },
+      { name: 'srv__echo', arguments: { text: 'with meta' }, _meta: { 'example.com/trace': 'abc' } },
+    ];
+    const { sdk, direct } = await bothPaths(calls);
+    expect(direct).toEqual(sdk);
+    // The calls did what they say (the comparison alone would pass if both paths failed alike).
+    expect(direct[1]!.at(-1)).toContain('42');
+    expect(JSON.parse(direct[2]!.at(-1)!).result.structuredContent).toBeTruthy();
+    expect(JSON.parse(direct[6]!.at(-1)!).result.content[0].text).toBe(calls[6]!.arguments.text);
+  });
+
+  it('answers tool errors, unknown tools, bad arguments and a result the server got wrong as the SDK path does', async () => {
+    const calls = [
+      { name: 'srv__no-such-tool', arguments: {} },
+      { name: 'nobody__nothing', arguments: {} },
+      { name: 'everything__get-sum', arguments: { a: 'not a number', b: 1 } },
+      { name: 'srv__malformed', arguments: {} },
+    ];
+    const { sdk, direct } = await bothPaths(calls);
+    expect(direct).toEqual(sdk);
+    const last = direct.map((lines) => JSON.parse(lines.at(-1)!) as RpcMessage);
+    expect(last[0]!.error?.code, 'a tool the server does not list').toBe(-32602);
+    expect(last[1]!.error?.code, 'a server that does not exist').toBe(-32602);
+    expect(last[2]!.result?.isError, "the server's own refusal of bad arguments").toBe(true);
+    expect(last[3]!.error?.message, 'a result that is not a tools/call result').toMatch(/Invalid result for tools\/call/);
+  });
+
+  it('sends progress before the result, as the SDK path does', async () => {
+    const calls = [{ name: 'lab__count', arguments: { steps: 3, gapMs: 5 }, _meta: { progressToken: 'p-1' } }];
+    const { sdk, direct } = await bothPaths(calls);
+    expect(direct).toEqual(sdk);
+    expect(direct[0]!.map((line) => (JSON.parse(line) as RpcMessage).method ?? 'result')).toEqual([
+      'notifications/progress',
+      'notifications/progress',
+      'notifications/progress',
+      'result',
+    ]);
+  });
+
+  it('leaves a malformed call to the SDK, which words the error', async () => {
+    const s = await beforeHandshakeEnds();
+    endHandshake(s);
+    const answer = JSON.parse((await exchange(s, 'bad', { name: 42, arguments: [] })).at(-1)!) as RpcMessage;
+    expect(answer.error?.code).toBe(-32602);
+    expect(answer.error?.message).toMatch(/Invalid tools\/call request/);
+    // The connection still serves calls.
+    expect(JSON.parse((await exchange(s, 'next', { name: 'srv__echo', arguments: { text: 'still here' } })).at(-1)!).result.content[0].text).toBe('still here');
+  });
+
+  it('stops a cancelled call: it is cancelled upstream and never answered, and the connection goes on', async () => {
+    const s = await beforeHandshakeEnds();
+    endHandshake(s);
+    const stats = async (): Promise<{ cancelled: number; started: number }> =>
+      JSON.parse(JSON.parse((await exchange(s, `stats-${Date.now()}`, { name: 'lab__stats', arguments: {} })).at(-1)!).result.content[0].text) as never;
+    const before = await stats();
+    s.write(JSON.stringify({ jsonrpc: '2.0', id: 'long', method: 'tools/call', params: { name: 'lab__wait', arguments: {}, _meta: { progressToken: 'w' } } }));
+    // Progress 0 says the call is running upstream.
+    await s.next((m) => m.method === 'notifications/progress');
+    s.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'long', reason: 'the user pressed stop' } }));
+    await eventually(async () => (await stats()).cancelled === before.cancelled + 1, 10_000, 'the lab server saw the cancellation');
+    expect(s.lines.map((line) => (JSON.parse(line) as RpcMessage).id)).not.toContain('long');
+  });
+});
