@@ -22,7 +22,7 @@ import type { DownstreamServer, DownstreamSession } from './mcp-server.js';
 
 type RequestId = string | number;
 /** A parsed JSON-RPC message, as the line transport delivers it. */
-type Message = { method?: unknown; id?: unknown; params?: unknown };
+type Message = Readonly<Record<string, unknown>>;
 type Validation = { ok: true; value: unknown } | { ok: false; reason: string; message?: string };
 
 /** Where answers go: the connection's transport (its `send` frames and writes one message). */
