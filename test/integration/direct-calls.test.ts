@@ -50,14 +50,20 @@ function endHandshake(s: LineSocket): void {
   s.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
 }
 
-/** Sends one request line with this id and collects every line up to and including its answer. */
+/**
+ * Sends one request line with this id and collects every line up to and including its answer. The
+ * daemon's own requests to the client (it asks for roots once the handshake ends) belong to no call,
+ * and arrive whenever they do: they are left out.
+ */
 async function exchange(s: LineSocket, id: string, params: Record<string, unknown>): Promise<string[]> {
   s.write(JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params }));
   const lines: string[] = [];
   for (;;) {
     const line = await s.nextLine();
+    const message = JSON.parse(line) as RpcMessage;
+    if (message.method !== undefined && message.id !== undefined) continue;
     lines.push(line);
-    if ((JSON.parse(line) as RpcMessage).id === id) return lines;
+    if (message.id === id) return lines;
   }
 }
 

@@ -12,6 +12,7 @@ import {
   SdkErrorCode,
   StreamableHTTPClientTransport,
   UnauthorizedError,
+  type JSONRPCMessage,
   type Transport,
 } from '@modelcontextprotocol/client';
 import type { HttpServerConfig, ServerConfig, StdioServerConfig } from '../../common/config.js';
@@ -34,6 +35,7 @@ import type { ConfinementStatus } from '../../common/sandbox.js';
 import type { SandboxedLaunch, UpstreamSandbox } from '../sandbox/launcher.js';
 import type { UpstreamAuthProvider } from '../upstream-auth/service.js';
 import { childEnvironment, launchChild, type LaunchedChild } from './child-process.js';
+import { DirectRequests, type ResultCodec } from './direct-requests.js';
 import { eraResultSchema } from './result-schema.js';
 
 export interface ConnectorOptions {
@@ -170,19 +172,25 @@ export class NodeUpstreamConnector implements UpstreamConnector {
         .then(() => sandboxed.release())
         .catch((error: unknown) => events.stderr(`[gatehouse] sandbox: cleaning up failed: ${errorMessage(error)}`));
     }
-    const transport = new LineTransport(child.stdout, child.stdin, {
+    // Governed requests skip the SDK client's request pipeline once the handshake is done (direct-requests.ts).
+    const route: { direct?: DirectRequests } = {};
+    const transport: LineTransport = new LineTransport(child.stdout, child.stdin, {
       maxMessageBytes: this.options.maxMessageBytes,
       responsesAfterNotifications: true,
+      take: (message) => route.direct?.take(message) ?? false,
       onGarbage: (line, problem) => events.stderr(`[gatehouse] ignored stdout line (${problem}): ${line.slice(0, 200)}`),
       onOversized: (bytes, id, head) => {
         events.stderr(`[gatehouse] ignored a ${bytes}-byte message from the server: over the ${this.options.maxMessageBytes}-byte limit`);
         // The answer to a request of ours: fail that request now rather than at its timeout.
         if (id !== undefined && !/"method"\s*:/.test(head)) {
           const message = `the server answered with a message of ${bytes} bytes, over the ${this.options.maxMessageBytes}-byte limit; Gatehouse dropped it`;
-          transport.onmessage?.({ jsonrpc: '2.0', id, error: { code: RpcErrorCode.InternalError, message } });
+          const answer = { jsonrpc: '2.0' as const, id, error: { code: RpcErrorCode.InternalError, message } };
+          if (!route.direct?.take(answer)) transport.onmessage?.(answer);
         }
       },
     });
+    // Set before the SDK client connects, which keeps it and calls its own after.
+    transport.onclose = () => route.direct?.close();
     const client = this.newClient(events, Math.min(config.startupTimeoutMs, PROBE_TIMEOUT_CAP_MS), config.roots);
     const exited = child.exited.then(({ code, signal: sig }): UpstreamExit => {
       if (stoppedByUs) return { reason: 'stopped by Gatehouse', clean: true };
@@ -204,6 +212,8 @@ export class NodeUpstreamConnector implements UpstreamConnector {
     } finally {
       signal.removeEventListener('abort', abort);
     }
+    const direct = directRequestsFor(client, transport);
+    route.direct = direct?.requests;
     const connection = new SdkUpstreamConnection(
       client,
       child.pid,
@@ -215,6 +225,7 @@ export class NodeUpstreamConnector implements UpstreamConnector {
       },
       scrubError,
       scrubText,
+      direct,
     );
     if (sandboxed) connection.confinement = sandboxed.confinement;
     return connection;
@@ -425,6 +436,54 @@ async function raceExit<T>(work: Promise<T>, exited: Promise<UpstreamExit>, sign
   }
 }
 
+/** The requests the chain forwards, which the direct path serves. */
+const GOVERNED_METHODS = new Set(['tools/call', 'resources/read', 'prompts/get', 'completion/complete']);
+
+/** The SDK client's internals the direct path uses: the accessors and seams the SDK keeps for its role classes. */
+interface ClientInternals {
+  _wireCodec?: () => Partial<ResultCodec> | undefined;
+  _requestMessageId?: unknown;
+  _envelopeOutbound?: (message: Record<string, unknown>) => Record<string, unknown>;
+  _resolveNonCompleteResult?: (decoded: unknown, flow: Record<string, unknown>) => Promise<Record<string, unknown>>;
+  _requestWithSchemaViaCodec?: (codec: unknown, request: Record<string, unknown>, schema: unknown, options: unknown) => Promise<Record<string, unknown>>;
+}
+
+type NonComplete = (decoded: unknown, method: string, params: Record<string, unknown>, options: Record<string, unknown>) => Promise<Record<string, unknown>>;
+
+/**
+ * The direct path for a connected client, when it can take one: the era codec, the request counter
+ * and, on a 2026-07-28 connection, the outbound envelope and the multi-round-trip engine, all
+ * reachable (`result-schema.ts` relies on the codec accessor too). Otherwise undefined, and every
+ * request goes the SDK client's way.
+ */
+function directRequestsFor(client: Client, transport: LineTransport): { requests: DirectRequests; nonComplete?: NonComplete } | undefined {
+  const internals = client as unknown as ClientInternals;
+  const codec = internals._wireCodec?.();
+  if (typeof codec?.decodeResult !== 'function' || typeof codec.validateResult !== 'function') return undefined;
+  if (typeof internals._requestMessageId !== 'number') return undefined;
+  // The SDK client's id counter, shared so that ids never collide (see DirectRequests).
+  const nextId = (): number => (internals._requestMessageId as number)++;
+  const wire = { send: (message: Record<string, unknown>) => transport.send(message as JSONRPCMessage) };
+  if (client.getProtocolEra() !== 'modern') return { requests: new DirectRequests(wire, codec as ResultCodec, nextId) };
+  const { _envelopeOutbound: envelope, _resolveNonCompleteResult: resolveNonComplete, _requestWithSchemaViaCodec: requestVia } = internals;
+  if (typeof envelope !== 'function' || typeof resolveNonComplete !== 'function' || typeof requestVia !== 'function') return undefined;
+  const requests = new DirectRequests(wire, codec as ResultCodec, nextId, (message) => envelope.call(client, message));
+  // The flow the SDK client builds for a request it sent itself, so that its engine asks and retries as it always does.
+  const nonComplete: NonComplete = (decoded, method, params, options) => {
+    const schema = eraResultSchema(client, method);
+    return resolveNonComplete.call(client, decoded, {
+      codec,
+      request: { method, params },
+      resultSchema: schema,
+      options,
+      flowStartedAt: Date.now(),
+      retry: (retried: Record<string, unknown> | undefined, legOptions: unknown) =>
+        requestVia.call(client, codec, retried === undefined ? { method } : { method, params: retried }, schema, legOptions),
+    });
+  };
+  return { requests, nonComplete };
+}
+
 class SdkUpstreamConnection implements UpstreamConnection {
   /** For a server the user signed in to: how its authorization failures are told, and who it knows the user as. */
   auth: { errors(error: unknown): Promise<unknown>; identity(): UpstreamIdentity | undefined; lost(reason: string): void } | undefined;
@@ -443,6 +502,8 @@ class SdkUpstreamConnection implements UpstreamConnection {
     private readonly scrubError: (error: unknown) => unknown = (error) => error,
     /** Known secret values out of results too: a server that echoes its key must not hand it to the agent. */
     private readonly scrubText?: ResultScrubber,
+    /** Governed requests without the SDK client's request pipeline (a stdio server), and who resolves a server's request for input. */
+    private readonly direct?: { requests: DirectRequests; nonComplete?: NonComplete },
   ) {
     this.protocolVersion = client.getNegotiatedProtocolVersion();
     const info = client.getServerVersion();
@@ -498,6 +559,17 @@ class SdkUpstreamConnection implements UpstreamConnection {
         // A progress message is text from the server too.
         onprogress: onProgress ? (progress: Parameters<typeof onProgress>[0]) => onProgress(this.clean(progress)) : undefined,
       };
+      if (this.direct && GOVERNED_METHODS.has(method)) {
+        const { requests, nonComplete } = this.direct;
+        const result = await requests.request(method, params, {
+          signal: options.signal,
+          timeoutMs: options.timeoutMs,
+          maxTotalTimeoutMs: requestOptions.maxTotalTimeout,
+          ...(requestOptions.onprogress ? { onProgress: requestOptions.onprogress } : {}),
+          ...(nonComplete ? { onNonComplete: (decoded) => nonComplete(decoded, method, params, requestOptions) } : {}),
+        });
+        return this.clean(result);
+      }
       const schema = eraResultSchema(this.client, method);
       const result = schema
         ? await this.client.request({ method, params } as never, schema, requestOptions as never)
