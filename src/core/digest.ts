@@ -60,7 +60,7 @@ function writeArray(items: readonly unknown[]): string {
 
 function writeObject(object: Record<string, unknown>): string {
   // Own enumerable string keys, as JSON.stringify sees them; a "__proto__" member read this way is the member, never the prototype.
-  const keys = Object.keys(object).sort();
+  const keys = sortedKeys(object);
   let out = '{';
   let first = true;
   for (const key of keys) {
@@ -70,6 +70,29 @@ function writeObject(object: Record<string, unknown>): string {
     first = false;
   }
   return out + '}';
+}
+
+/** Up to this many keys are sorted in place, by insertion: `Array.prototype.sort` copies the array into a scratch one on every call. */
+const SMALL_OBJECT = 16;
+
+/**
+ * An object's own enumerable keys in the order `sort()` gives them (UTF-16 code units). The objects
+ * a call's arguments and results are made of mostly have a handful of keys, often already in order;
+ * sorting those in place spares an allocation per object, on every call.
+ */
+function sortedKeys(object: Record<string, unknown>): string[] {
+  const keys = Object.keys(object);
+  if (keys.length > SMALL_OBJECT) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > key) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = key;
+  }
+  return keys;
 }
 
 /** Characters JSON.stringify escapes (quote, backslash, controls) or may (surrogates: it escapes lone ones). */

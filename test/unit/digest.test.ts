@@ -137,6 +137,21 @@ describe('the canonical form of a JSON value', () => {
   });
 });
 
+describe('the order of members', () => {
+  it('is the code-unit order of sort(), for objects of a few members and of many, index-like keys included', () => {
+    const keyOf = fc.oneof(fc.string({ unit: 'binary', maxLength: 4 }), fc.nat(200).map(String), fc.constantFrom('__proto__', 'a', 'B', 'é', '\ud800'));
+    const flat = fc.array(fc.tuple(keyOf, fc.integer()), { maxLength: 40 }).map((entries) => Object.fromEntries(entries));
+    fc.assert(
+      fc.property(flat, (object) => {
+        const sorted = Object.keys(object).sort();
+        expect(Object.keys(JSON.parse(canonicalJson(object)) as object).length).toBe(sorted.length);
+        expect(canonicalJson(object)).toBe('{' + sorted.map((k) => `${JSON.stringify(k)}:${JSON.stringify(object[k])}`).join(',') + '}');
+      }),
+      RUNS,
+    );
+  });
+});
+
 describe('what an approval binds to', () => {
   const call = (args: Record<string, unknown>): GovernedCall =>
     ({
