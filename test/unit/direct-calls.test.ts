@@ -3,7 +3,8 @@
  *
  * The server is a real SDK server (its era codec and identity are what the path checks and encodes
  * results with), with a `callTool` the test settles by hand. The same behaviour against the real
- * daemon, byte for byte against the SDK's path, is test/integration/direct-calls.test.ts.
+ * daemon, byte for byte against the SDK's path, is test/integration/direct-calls.test.ts (socket) and
+ * http-direct-calls.test.ts (HTTP).
  */
 import { describe, expect, it } from 'vitest';
 import { ProtocolError, SdkError, Server } from '@modelcontextprotocol/server';

@@ -9,14 +9,15 @@
  * result is checked and encoded with the server's own era codec, as the SDK checks and encodes it,
  * before it is written.
  *
- * `DirectCalls` does this for a 2025-era session on the socket: the SDK still serves everything else
- * on the connection (the handshake, lists, prompts, resources, server-to-client requests and their
- * responses), and any `tools/call` this path does not take: one before the handshake ends, one that
- * is not well-formed (the SDK words the error), one with an id already in flight. `serveCall` is the
- * part that does not depend on the connection: one call, its answer, the era's encoding.
+ * `DirectCalls` does this for a 2025-era session, on the socket and on a 2025 HTTP session alike: the
+ * SDK still serves everything else on the connection (the handshake, lists, prompts, resources,
+ * server-to-client requests and their responses), and any `tools/call` this path does not take: one
+ * before the handshake ends, one that is not well-formed (the SDK words the error), one with an id
+ * already in flight. `serveCall` is the part that does not depend on the connection: one call, its
+ * answer, the era's encoding.
  *
  * What a client sees is the same either way, byte for byte (test/integration/direct-calls.test.ts
- * runs the same calls through both).
+ * and http-direct-calls.test.ts run the same calls through both).
  */
 import { SdkError, SdkErrorCode, type RequestMethod } from '@modelcontextprotocol/server';
 import { RpcErrorCode } from '../../common/errors.js';

@@ -21,6 +21,7 @@ import {
   createMcpHandler,
   PROTOCOL_VERSION_META_KEY,
   type AuthInfo,
+  type JSONRPCMessage,
   type McpHttpHandler,
   type Server,
 } from '@modelcontextprotocol/server';
@@ -30,6 +31,7 @@ import { ToolViewSchema, type ToolView } from '../../common/config.js';
 import type { Scope } from '../../core/gateway.js';
 import type { ListKind, Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
+import { DirectCalls } from './direct-calls.js';
 import { HttpSessionTransport } from './http-session.js';
 import { DEFAULT_KEPT_SERVER_LIMITS, KeptServers, keptServerKey, type KeptServerLimits } from './kept-servers.js';
 import type { LiveSession, SessionHost } from './sessions.js';
@@ -310,8 +312,12 @@ export class HttpListener {
     }
     const session = this.options.sessions.open(principal, scope, 'http', 'legacy', requestedView);
     let entry: LegacySession | undefined;
+    const report = (error: unknown): void => this.options.logger.log('debug', 'http.mcp_error', { error: errorMessage(error) });
+    // Well-formed calls skip the SDK's request pipeline once the handshake has ended (direct-calls.ts); everything else is the SDK's.
+    const direct = new DirectCalls(session, { send: (message, related) => transport.send(message as JSONRPCMessage, { relatedRequestId: related }) }, report);
     const transport: HttpSessionTransport = new HttpSessionTransport({
       sessionIdGenerator: () => randomUUID(),
+      take: (message, gone) => direct.take(message, gone),
       onsessioninitialized: (id) => {
         entry = { transport, session, tokenClient: principal.client.id, requestedView, lastUsed: Date.now() };
         const opened = entry;
@@ -324,12 +330,14 @@ export class HttpListener {
         this.options.sessions.close(session);
       },
     });
-    transport.onerror = (error) => this.options.logger.log('debug', 'http.mcp_error', { error: errorMessage(error) });
+    transport.onerror = report;
     transport.onclose = () => {
+      direct.close();
       if (transport.sessionId) this.legacy.delete(transport.sessionId);
       this.options.sessions.close(session);
     };
     const server = this.options.sessions.serverFor(session);
+    direct.pinned(server);
     await server.connect(transport);
     await transport.handle(req, res, parsed, authInfo);
     if (!entry) {
