@@ -1,12 +1,16 @@
 /**
- * The direct `tools/call` path of a 2025-era HTTP session (src/node/downstream/direct-calls.ts, on
- * Gatehouse's own session transport) against the SDK's.
+ * The direct `tools/call` paths over HTTP against the SDK's: a 2025-era session's
+ * (src/node/downstream/direct-calls.ts, on Gatehouse's own session transport) and a 2026-07-28
+ * request's (src/node/downstream/modern-calls.ts, beside the SDK's `createMcpHandler`).
  *
  * A 2025 session's calls go through the SDK until the client ends the handshake with
- * `notifications/initialized`, and through the direct path from then on. So the same calls can be
- * sent both ways, and each answer must be the same: the status, every header but the date, and the
- * body's bytes, with the request id written in a neutral form. Which path served each call is counted
- * where the SDK dispatches a request, so that the comparison cannot pass with both calls on one path.
+ * `notifications/initialized`, and through the direct path from then on. A 2026-07-28 call goes
+ * through the SDK's handler when its `Mcp-Name` header carries the tool's name encoded (the SDK
+ * decodes it; the direct path leaves such a call to it), and through the direct path when it names
+ * the tool as it is. So the same calls can be sent both ways, and each answer must be the same: the
+ * status, every header but the date, and the body's bytes, with the request id written in a neutral
+ * form. Which path served each call is counted where the SDK dispatches a request, so that the
+ * comparison cannot pass with both calls on one path.
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -14,6 +18,7 @@ import { Protocol } from '@modelcontextprotocol/server';
 import type { ConfigInput } from '../../src/common/config.js';
 import { callControl } from '../../src/node/control/control-client.js';
 import { EVERYTHING } from '../support/servers.js';
+import { MODERN_VERSION } from './support/clients.js';
 import { eventually, startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
 import { mcpHeaders, rawRequest, rpcOf, streamRequest, type StreamedRequest } from './support/raw-http.js';
 
@@ -26,6 +31,11 @@ const SERVERS: NonNullable<ConfigInput['servers']> = {
   lab: { type: 'stdio', command: process.execPath, args: [LAB, '--legacy'] },
 };
 const CLIENT_INFO = { name: 'http-direct-calls-test', version: '1.0.0' };
+const ENVELOPE = {
+  'io.modelcontextprotocol/protocolVersion': MODERN_VERSION,
+  'io.modelcontextprotocol/clientInfo': CLIENT_INFO,
+  'io.modelcontextprotocol/clientCapabilities': {},
+};
 
 /** Every request the SDK's dispatch receives, in this process (the daemon's downstream servers). */
 const dispatched = vi.spyOn(Protocol.prototype as unknown as { _onrequest(request: { method: string }, extra?: unknown): void }, '_onrequest');
@@ -190,5 +200,72 @@ describe('a 2025-era HTTP session', () => {
     } finally {
       waiting.destroy();
     }
+  });
+});
+
+describe('2026-07-28 requests', () => {
+  const headers = (name: string, path: 'sdk' | 'direct'): Record<string, string> => ({
+    ...mcpHeaders('modern', 'tools/call'),
+    // The SDK decodes an encoded name; the direct path leaves such a call to it.
+    'mcp-name': path === 'sdk' ? `=?base64?${Buffer.from(name, 'utf8').toString('base64')}?=` : name,
+    ...auth(),
+  });
+  const modern = (id: string, params: Record<string, unknown>): string =>
+    call(id, { ...params, _meta: { ...(params._meta as Record<string, unknown> | undefined), ...ENVELOPE } });
+
+  it('answers results of every shape, errors and progress byte for byte as the SDK’s handler does', async () => {
+    // The first call on a kept server goes through the SDK's handler, which binds the server to the era.
+    await through('sdk', () => exchange(headers('srv__echo', 'sdk'), modern('warm', { name: 'srv__echo', arguments: { text: 'warm' } })));
+    const sdk: Answer[] = [];
+    const direct: Answer[] = [];
+    for (const [i, params] of CALLS.entries()) {
+      const name = params.name as string;
+      sdk.push(neutral(await through('sdk', () => exchange(headers(name, 'sdk'), modern(`s-${i}`, params))), `s-${i}`));
+      direct.push(neutral(await through('direct', () => exchange(headers(name, 'direct'), modern(`d-${i}`, params))), `d-${i}`));
+    }
+    expect(direct).toEqual(sdk);
+    checkMeaning(direct);
+    // A short answer is one JSON body with its length; progress before it makes it an event stream.
+    expect(direct[0]!.headers).toContain('content-type: application/json');
+    expect(direct[0]!.headers.some((h) => h.startsWith('content-length: '))).toBe(true);
+    expect(direct[12]!.headers).toContain('content-type: text/event-stream');
+    // The era's encoding: the result type and the server's identity.
+    const result = rpcOf({ status: 200, headers: {}, body: direct[0]!.body }).result!;
+    expect(result.resultType).toBe('complete');
+    expect(result._meta).toMatchObject({ 'io.modelcontextprotocol/serverInfo': { name: 'gatehouse' } });
+  });
+
+  it('answers a question the server asks during the call with the error the SDK’s handler gives (the era has no server-to-client requests)', async () => {
+    const params = { name: 'lab__ask', arguments: { question: 'Proceed?' } };
+    const sdk = neutral(await through('sdk', () => exchange(headers('lab__ask', 'sdk'), modern('s-ask', params))), 's-ask');
+    const direct = neutral(await through('direct', () => exchange(headers('lab__ask', 'direct'), modern('d-ask', params))), 'd-ask');
+    expect(direct).toEqual(sdk);
+    expect(direct.body).toContain('could not ask');
+  });
+
+  it('cancels the call upstream when its client goes away before the answer, on either path', async () => {
+    const stats = async (): Promise<{ cancelled: number }> => {
+      const answer = await exchange(headers('lab__stats', 'direct'), modern(`stats-${Date.now()}`, { name: 'lab__stats', arguments: {} }));
+      return JSON.parse((rpcOf({ status: 200, headers: {}, body: answer.body }).result!.content as { text: string }[])[0]!.text) as { cancelled: number };
+    };
+    for (const path of ['sdk', 'direct'] as const) {
+      const before = await stats();
+      await through(path, async () => {
+        const waiting = streamRequest(url(), {
+          headers: headers('lab__wait', path),
+          body: modern(`wait-${path}`, { name: 'lab__wait', arguments: {}, _meta: { progressToken: 'w' } }),
+        });
+        await waiting.next((m) => m.method === 'notifications/progress');
+        waiting.destroy();
+      });
+      await eventually(async () => (await stats()).cancelled === before.cancelled + 1, 10_000, `the lab server saw the ${path} call cancelled`);
+    }
+  });
+
+  it('leaves to the SDK’s handler a call whose headers disagree with its body, which it refuses', async () => {
+    const body = modern('mismatch', { name: 'srv__echo', arguments: { text: 'x' } });
+    const refused = await rawRequest(url(), { headers: { ...headers('srv__echo', 'direct'), 'mcp-name': 'srv__pid' }, body });
+    expect(refused.status).toBe(400);
+    expect(rpcOf(refused).error?.message).toMatch(/Mcp-Name header names "srv__pid"/);
   });
 });

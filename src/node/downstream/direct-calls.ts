@@ -13,8 +13,8 @@
  * SDK still serves everything else on the connection (the handshake, lists, prompts, resources,
  * server-to-client requests and their responses), and any `tools/call` this path does not take: one
  * before the handshake ends, one that is not well-formed (the SDK words the error), one with an id
- * already in flight. `serveCall` is the part that does not depend on the connection: one call, its
- * answer, the era's encoding.
+ * already in flight. `serveCall` is the part both eras share: a 2026-07-28 HTTP request is served by
+ * it too (`modern-calls.ts`).
  *
  * What a client sees is the same either way, byte for byte (test/integration/direct-calls.test.ts
  * and http-direct-calls.test.ts run the same calls through both).
