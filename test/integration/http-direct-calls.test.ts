@@ -12,10 +12,12 @@
  * form. Which path served each call is counted where the SDK dispatches a request, so that the
  * comparison cannot pass with both calls on one path.
  */
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Protocol } from '@modelcontextprotocol/server';
 import type { ConfigInput } from '../../src/common/config.js';
+import { ClientRegistry } from '../../src/node/client-registry.js';
 import { callControl } from '../../src/node/control/control-client.js';
 import { EVERYTHING } from '../support/servers.js';
 import { MODERN_VERSION } from './support/clients.js';
@@ -31,6 +33,8 @@ const SERVERS: NonNullable<ConfigInput['servers']> = {
   lab: { type: 'stdio', command: process.execPath, args: [LAB, '--legacy'] },
 };
 const CLIENT_INFO = { name: 'http-direct-calls-test', version: '1.0.0' };
+/** Clients whose credential a test revokes while their call is in flight: one per era and path. */
+const REVOKED = ['revoked-legacy-sdk', 'revoked-legacy-direct', 'revoked-modern-sdk', 'revoked-modern-direct'];
 const ENVELOPE = {
   'io.modelcontextprotocol/protocolVersion': MODERN_VERSION,
   'io.modelcontextprotocol/clientInfo': CLIENT_INFO,
@@ -43,7 +47,7 @@ const sdkCalls = (): number => dispatched.mock.calls.filter(([request]) => reque
 
 let gh: RunningGatehouse;
 beforeAll(async () => {
-  gh = await startGatehouse({ servers: SERVERS, clients: ['ide'] });
+  gh = await startGatehouse({ servers: SERVERS, clients: ['ide', ...REVOKED] });
   expect((await gh.status()).servers.map((s) => s.state)).toEqual(['ready', 'ready', 'ready']);
   // The everything server asks for roots once, 350 ms after it starts: asked during a call, that call's stream would carry the
   // question on one path and not the other. Outside a call nobody is asked, and the server says so.
@@ -57,7 +61,7 @@ afterAll(async () => {
 });
 
 const url = (): string => `${gh.httpUrl}/mcp`;
-const auth = (): Record<string, string> => ({ authorization: `Bearer ${gh.tokens.ide}` });
+const auth = (client = 'ide'): Record<string, string> => ({ authorization: `Bearer ${gh.tokens[client]}` });
 
 interface Answer {
   status: number;
@@ -71,12 +75,17 @@ async function exchange(headers: Record<string, string>, body: string, during?: 
   const stream = streamRequest(url(), { headers, body });
   const head = await stream.head;
   if (during) await during(stream);
-  const text = await stream.done;
+  return answerOf(head, await stream.done);
+}
+
+/** The answer as compared: every header but the date, in the order sent (a session's own id written as SESSION). */
+function answerOf(head: { status: number; rawHeaders: string[] }, body: string): Answer {
   const pairs: string[] = [];
   for (let i = 0; i < head.rawHeaders.length; i += 2) {
-    if (head.rawHeaders[i]!.toLowerCase() !== 'date') pairs.push(`${head.rawHeaders[i]}: ${head.rawHeaders[i + 1]}`);
+    const name = head.rawHeaders[i]!.toLowerCase();
+    if (name !== 'date') pairs.push(`${head.rawHeaders[i]}: ${name === 'mcp-session-id' ? 'SESSION' : head.rawHeaders[i + 1]}`);
   }
-  return { status: head.status, headers: pairs, body: text };
+  return { status: head.status, headers: pairs, body };
 }
 
 /** The answer with these ids (a request's own, a server-to-client request's) written as ID, ID2, ... */
@@ -129,27 +138,43 @@ function checkMeaning(answers: Answer[]): void {
   expect(progress, 'progress before the result').toHaveLength(3);
 }
 
+/** A 2025 session, initialized but without `notifications/initialized` yet: its calls go through the SDK. */
+async function openSession(client = 'ide'): Promise<Record<string, string>> {
+  const opened = await rawRequest(url(), {
+    headers: { ...mcpHeaders('legacy'), ...auth(client) },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: { elicitation: {} }, clientInfo: CLIENT_INFO },
+    }),
+  });
+  expect(opened.status).toBe(200);
+  return { ...mcpHeaders('legacy'), 'mcp-protocol-version': '2025-11-25', 'mcp-session-id': String(opened.headers['mcp-session-id']), ...auth(client) };
+}
+
+/** The session's calls go through the direct path from now on. */
+async function endHandshake(session: Record<string, string>): Promise<void> {
+  const sent = await rawRequest(url(), { headers: session, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+  expect(sent.status).toBe(202);
+}
+
+/** The headers of a 2026-07-28 call of `name`: the SDK decodes an encoded name, and the direct path leaves such a call to it. */
+const headers = (name: string, path: 'sdk' | 'direct', client = 'ide'): Record<string, string> => ({
+  ...mcpHeaders('modern', 'tools/call'),
+  'mcp-name': path === 'sdk' ? `=?base64?${Buffer.from(name, 'utf8').toString('base64')}?=` : name,
+  ...auth(client),
+});
+const modern = (id: string, params: Record<string, unknown>): string =>
+  call(id, { ...params, _meta: { ...(params._meta as Record<string, unknown> | undefined), ...ENVELOPE } });
+
+/** What the lab server has seen (asked on a 2026-07-28 request of the `ide` client). */
+async function labStats(): Promise<{ cancelled: number }> {
+  const answer = await exchange(headers('lab__stats', 'sdk'), modern(`stats-${Date.now()}`, { name: 'lab__stats', arguments: {} }));
+  return JSON.parse((rpcOf({ status: 200, headers: {}, body: answer.body }).result!.content as { text: string }[])[0]!.text) as { cancelled: number };
+}
+
 describe('a 2025-era HTTP session', () => {
-  /** An initialized session that has not yet said `notifications/initialized`: its calls go through the SDK. */
-  async function openSession(): Promise<Record<string, string>> {
-    const opened = await rawRequest(url(), {
-      headers: { ...mcpHeaders('legacy'), ...auth() },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 0,
-        method: 'initialize',
-        params: { protocolVersion: '2025-11-25', capabilities: { elicitation: {} }, clientInfo: CLIENT_INFO },
-      }),
-    });
-    expect(opened.status).toBe(200);
-    return { ...mcpHeaders('legacy'), 'mcp-protocol-version': '2025-11-25', 'mcp-session-id': String(opened.headers['mcp-session-id']), ...auth() };
-  }
-
-  async function endHandshake(session: Record<string, string>): Promise<void> {
-    const sent = await rawRequest(url(), { headers: session, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
-    expect(sent.status).toBe(202);
-  }
-
   it('answers results of every shape, errors and progress byte for byte as the SDK path does', async () => {
     const session = await openSession();
     const sdk: Answer[] = [];
@@ -184,18 +209,14 @@ describe('a 2025-era HTTP session', () => {
   it('stops a direct call cancelled on another POST: cancelled upstream, never answered, and the session goes on', async () => {
     const session = await openSession();
     await endHandshake(session);
-    const stats = async (): Promise<{ cancelled: number }> => {
-      const answer = await exchange(session, call(`stats-${Date.now()}`, { name: 'lab__stats', arguments: {} }));
-      return JSON.parse((rpcOf({ status: 200, headers: {}, body: answer.body }).result!.content as { text: string }[])[0]!.text) as { cancelled: number };
-    };
-    const before = await stats();
+    const before = await labStats();
     const waiting = streamRequest(url(), { headers: session, body: call('long', { name: 'lab__wait', arguments: {}, _meta: { progressToken: 'w' } }) });
     try {
       // Progress 0 says the call is running upstream.
       await waiting.next((m) => m.method === 'notifications/progress');
       const cancel = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'long', reason: 'the user pressed stop' } });
       expect((await rawRequest(url(), { headers: session, body: cancel })).status).toBe(202);
-      await eventually(async () => (await stats()).cancelled === before.cancelled + 1, 10_000, 'the lab server saw the cancellation');
+      await eventually(async () => (await labStats()).cancelled === before.cancelled + 1, 10_000, 'the lab server saw the cancellation');
       expect(waiting.body()).not.toContain('"result"');
     } finally {
       waiting.destroy();
@@ -204,15 +225,6 @@ describe('a 2025-era HTTP session', () => {
 });
 
 describe('2026-07-28 requests', () => {
-  const headers = (name: string, path: 'sdk' | 'direct'): Record<string, string> => ({
-    ...mcpHeaders('modern', 'tools/call'),
-    // The SDK decodes an encoded name; the direct path leaves such a call to it.
-    'mcp-name': path === 'sdk' ? `=?base64?${Buffer.from(name, 'utf8').toString('base64')}?=` : name,
-    ...auth(),
-  });
-  const modern = (id: string, params: Record<string, unknown>): string =>
-    call(id, { ...params, _meta: { ...(params._meta as Record<string, unknown> | undefined), ...ENVELOPE } });
-
   it('answers results of every shape, errors and progress byte for byte as the SDK’s handler does', async () => {
     // The first call on a kept server goes through the SDK's handler, which binds the server to the era.
     await through('sdk', () => exchange(headers('srv__echo', 'sdk'), modern('warm', { name: 'srv__echo', arguments: { text: 'warm' } })));
@@ -244,12 +256,8 @@ describe('2026-07-28 requests', () => {
   });
 
   it('cancels the call upstream when its client goes away before the answer, on either path', async () => {
-    const stats = async (): Promise<{ cancelled: number }> => {
-      const answer = await exchange(headers('lab__stats', 'direct'), modern(`stats-${Date.now()}`, { name: 'lab__stats', arguments: {} }));
-      return JSON.parse((rpcOf({ status: 200, headers: {}, body: answer.body }).result!.content as { text: string }[])[0]!.text) as { cancelled: number };
-    };
     for (const path of ['sdk', 'direct'] as const) {
-      const before = await stats();
+      const before = await labStats();
       await through(path, async () => {
         const waiting = streamRequest(url(), {
           headers: headers('lab__wait', path),
@@ -258,7 +266,7 @@ describe('2026-07-28 requests', () => {
         await waiting.next((m) => m.method === 'notifications/progress');
         waiting.destroy();
       });
-      await eventually(async () => (await stats()).cancelled === before.cancelled + 1, 10_000, `the lab server saw the ${path} call cancelled`);
+      await eventually(async () => (await labStats()).cancelled === before.cancelled + 1, 10_000, `the lab server saw the ${path} call cancelled`);
     }
   });
 
@@ -267,5 +275,37 @@ describe('2026-07-28 requests', () => {
     const refused = await rawRequest(url(), { headers: { ...headers('srv__echo', 'direct'), 'mcp-name': 'srv__pid' }, body });
     expect(refused.status).toBe(400);
     expect(rpcOf(refused).error?.message).toMatch(/Mcp-Name header names "srv__pid"/);
+  });
+});
+
+describe('a call in flight when its client is revoked', () => {
+  it.each(['legacy', 'modern'] as const)('%s era: ends at once on either path, cancelled upstream, the exchange ended alike', async (era) => {
+    const ended: Answer[] = [];
+    for (const path of ['sdk', 'direct'] as const) {
+      const client = `revoked-${era}-${path}`;
+      let send: () => StreamedRequest;
+      const wait = { name: 'lab__wait', arguments: {}, _meta: { progressToken: 'w' } };
+      if (era === 'legacy') {
+        const session = await openSession(client);
+        if (path === 'direct') await endHandshake(session);
+        send = () => streamRequest(url(), { headers: session, body: call('w-call', wait) });
+      } else {
+        // The direct path serves a kept server the SDK's handler has bound: one call through the handler first.
+        if (path === 'direct') await exchange(headers('srv__echo', 'sdk', client), modern('warm', { name: 'srv__echo', arguments: { text: 'warm' } }));
+        send = () => streamRequest(url(), { headers: headers('lab__wait', path, client), body: modern('w-call', wait) });
+      }
+      const before = await labStats();
+      const waiting = await through(path, async () => {
+        const stream = send();
+        await stream.next((m) => m.method === 'notifications/progress');
+        return stream;
+      });
+      new ClientRegistry(join(gh.paths.stateDir, 'clients.json')).revoke(client);
+      await callControl(gh.paths.controlSocketPath, 'clients.reload', {});
+      ended.push(answerOf(await waiting.head, await waiting.done));
+      await eventually(async () => (await labStats()).cancelled === before.cancelled + 1, 10_000, `the lab server saw the ${path} call cancelled`);
+    }
+    expect(ended[1]).toEqual(ended[0]);
+    expect(ended[1]!.body).not.toContain('"result"');
   });
 });

@@ -7,7 +7,7 @@
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PerRequestHTTPServerTransport, type JSONRPCMessage, type JSONRPCRequest } from '@modelcontextprotocol/server';
+import { PerRequestHTTPServerTransport, SdkError, SdkErrorCode, type JSONRPCMessage, type JSONRPCRequest } from '@modelcontextprotocol/server';
 import { writeResponse } from '../../src/node/downstream/http-listener.js';
 import { ModernAnswer, modernCall } from '../../src/node/downstream/modern-calls.js';
 
@@ -89,22 +89,31 @@ async function rawAnswer(answer: (res: ServerResponse) => Promise<void>): Promis
   });
 }
 
-/** The SDK's answer for a call that sends `messages` (notifications, then the answer), as the listener writes it. */
-async function sdkAnswer(messages: Record<string, unknown>[]): Promise<string> {
+/**
+ * The SDK's answer for a call that sends `messages` (notifications, then the answer), as the listener
+ * writes it; `closed`: the exchange's transport closes after them instead (its server was closed),
+ * which the SDK's handler answers with 499 when no response was under way yet.
+ */
+async function sdkAnswer(messages: Record<string, unknown>[], closed = false): Promise<string> {
   return rawAnswer(async (res) => {
     const transport = new PerRequestHTTPServerTransport({ classification: { era: 'modern', revision: '2026-07-28' } });
     transport.onmessage = () => undefined;
     await transport.start();
-    const response = transport.handleMessage(body() as JSONRPCRequest);
+    const response = transport.handleMessage(body() as JSONRPCRequest).catch((error: unknown) => {
+      if (error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed) return new Response(null, { status: 499 });
+      throw error;
+    });
     for (const message of messages) await transport.send(message as JSONRPCMessage, { relatedRequestId: 9 });
+    if (closed) await transport.close();
     await writeResponse(res, await response);
   });
 }
 
-async function directAnswer(messages: Record<string, unknown>[]): Promise<string> {
+async function directAnswer(messages: Record<string, unknown>[], abandoned = false): Promise<string> {
   return rawAnswer(async (res) => {
     const answer = new ModernAnswer(res);
     for (const message of messages) await answer.send(message);
+    if (abandoned) answer.abandon();
   });
 }
 
@@ -124,6 +133,15 @@ describe('the direct path’s answer on the wire', () => {
     const direct = await directAnswer(messages);
     expect(direct).toBe(await sdkAnswer(messages));
     expect(direct).toMatch(/^HTTP\/1\.1 (200|400) /);
+  });
+
+  it.each([
+    ['before anything was written: 499 with no body', []],
+    ['after progress: the stream just ends', [progress]],
+  ])('ends an exchange abandoned without an answer as the SDK does when its server is closed, %s', async (_what, messages) => {
+    const direct = await directAnswer(messages, true);
+    expect(direct).toBe(await sdkAnswer(messages, true));
+    expect(direct).not.toContain('"result"');
   });
 
   it('writes nothing after the answer, nor once the client has gone', async () => {

@@ -371,7 +371,7 @@ export class HttpListener {
       this.options.sessions.close(session);
       lease.release();
     };
-    return { server, end };
+    return { server, session, end };
   }
 
   /**
@@ -381,17 +381,24 @@ export class HttpListener {
    * words that refusal).
    */
   private async serveModernCall(res: ServerResponse, call: ModernCall, lent: Lent): Promise<boolean> {
-    const { server, end } = lent;
+    const { server, session, end } = lent;
     const era = eraOf(server);
     if (!era || era.codec.era !== call.revision || era.codec.checkInboundEnvelope({ envelope: call.envelope }) !== undefined) return false;
     const answer = new ModernAnswer(res);
     const controller = new AbortController();
+    const closed = (): SdkError => new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed');
     // A client that goes away before its answer cancels the call, as the SDK's exchange closing does.
     res.once('close', () => {
-      if (!res.writableFinished) controller.abort(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
+      if (!res.writableFinished) controller.abort(closed());
       answer.close();
       end();
     });
+    // The session ended by the daemon (its client's credential revoked) cancels the call and ends the exchange, as closing the
+    // SDK's server ends its exchange then.
+    session.disconnect = () => {
+      controller.abort(closed());
+      answer.abandon();
+    };
     const { signal } = controller;
     await serveCall(server, era, call, { signal, gone: () => signal, send: (message) => answer.send(message) }, (error) =>
       this.options.logger.log('debug', 'http.mcp_error', { error: errorMessage(error) }),
@@ -486,9 +493,10 @@ export class HttpListener {
   }
 }
 
-/** A server lent to one 2026-07-28 request, and how the request's session ends. */
+/** A server lent to one 2026-07-28 request, the session opened for the request, and how that session ends. */
 interface Lent {
   server: DownstreamServer;
+  session: LiveSession;
   end(): void;
 }
 

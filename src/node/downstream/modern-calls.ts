@@ -101,6 +101,20 @@ export class ModernAnswer {
     clearInterval(this.keepAlive);
   }
 
+  /**
+   * The exchange ends without an answer (the daemon ended the request's session), as the SDK ends one
+   * whose transport closed first: a stream already under way just ends; otherwise the answer is
+   * status 499 with no body.
+   */
+  abandon(): void {
+    const { res } = this;
+    if (this.done || res.destroyed) return;
+    this.done = true;
+    clearInterval(this.keepAlive);
+    if (!this.streaming) res.statusCode = 499;
+    res.end();
+  }
+
   private stream(): void {
     this.streaming = true;
     const { res } = this;
