@@ -145,7 +145,12 @@ function first(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** The header value without the spaces and tabs around it, as the SDK compares it. */
+/** The header value without the spaces and tabs around it, as the SDK compares it (in linear time: a header is up to 16 KiB). */
 function stripOws(value: string): string {
-  return value.replace(/^[ \t]+|[ \t]+$/g, '');
+  const blank = (at: number): boolean => value[at] === ' ' || value[at] === '\t';
+  let start = 0;
+  let end = value.length;
+  while (start < end && blank(start)) start++;
+  while (end > start && blank(end - 1)) end--;
+  return start === 0 && end === value.length ? value : value.slice(start, end);
 }
