@@ -21,8 +21,10 @@ import {
   createMcpHandler,
   PROTOCOL_VERSION_META_KEY,
   type AuthInfo,
+  type JSONRPCMessage,
   type McpHttpHandler,
-  type Server,
+  SdkError,
+  SdkErrorCode,
 } from '@modelcontextprotocol/server';
 import { RpcErrorCode, errorMessage } from '../../common/errors.js';
 import { SERVER_NAME_PATTERN } from '../../common/names.js';
@@ -30,8 +32,11 @@ import { ToolViewSchema, type ToolView } from '../../common/config.js';
 import type { Scope } from '../../core/gateway.js';
 import type { ListKind, Logger } from '../../core/ports.js';
 import type { Principal } from '../../core/principal.js';
+import { DirectCalls, eraOf, serveCall } from './direct-calls.js';
 import { HttpSessionTransport } from './http-session.js';
 import { DEFAULT_KEPT_SERVER_LIMITS, KeptServers, keptServerKey, type KeptServerLimits } from './kept-servers.js';
+import type { DownstreamServer } from './mcp-server.js';
+import { ModernAnswer, modernCall, type ModernCall } from './modern-calls.js';
 import type { LiveSession, SessionHost } from './sessions.js';
 import { readBody } from '../http-body.js';
 import { isPlainObject } from '../../common/objects.js';
@@ -96,7 +101,7 @@ export class HttpListener {
   private evicted = 0;
   private legacy = new Map<string, LegacySession>();
   private modern = new Map<string, McpHttpHandler>();
-  private readonly kept: KeptServers;
+  private readonly kept: KeptServers<DownstreamServer>;
   private unsubscribe: (() => void) | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
@@ -273,6 +278,10 @@ export class HttpListener {
     }
     // 5. The era, from the method, the headers and the body, as the SDK's entry decides it.
     if (isLegacy(req, parsed)) return this.serveLegacy(req, res, parsed, principal, scope, requestedView);
+    // A well-formed tools/call is served without the SDK's handler when its server is already bound to the era (modern-calls.ts).
+    const call = modernCall(req.headers, parsed);
+    const lent = call ? this.lend(principal, scope, requestedView) : undefined;
+    if (call && lent && (await this.serveModernCall(res, call, lent))) return;
     const abort = new AbortController();
     // Only a client that goes away before its answer is written cancels (a `subscriptions/listen` stream ends then).
     res.once('close', () => {
@@ -280,7 +289,7 @@ export class HttpListener {
     });
     // Without the body: the handler is given it parsed (and never reads it again with `legacy: 'reject'`).
     const request = new Request(url, { method: req.method, headers: toHeaders(req), signal: abort.signal });
-    await writeResponse(res, await this.serveModern(request, parsed, principal, scope, requestedView));
+    await writeResponse(res, await this.serveModern(request, parsed, principal, scope, requestedView, lent));
   }
 
   private allowedOrigin(origin: string): boolean {
@@ -310,8 +319,12 @@ export class HttpListener {
     }
     const session = this.options.sessions.open(principal, scope, 'http', 'legacy', requestedView);
     let entry: LegacySession | undefined;
+    const report = (error: unknown): void => this.options.logger.log('debug', 'http.mcp_error', { error: errorMessage(error) });
+    // Well-formed calls skip the SDK's request pipeline once the handshake has ended (direct-calls.ts); everything else is the SDK's.
+    const direct = new DirectCalls(session, { send: (message, related) => transport.send(message as JSONRPCMessage, { relatedRequestId: related }) }, report);
     const transport: HttpSessionTransport = new HttpSessionTransport({
       sessionIdGenerator: () => randomUUID(),
+      take: (message, gone) => direct.take(message, gone),
       onsessioninitialized: (id) => {
         entry = { transport, session, tokenClient: principal.client.id, requestedView, lastUsed: Date.now() };
         const opened = entry;
@@ -324,12 +337,14 @@ export class HttpListener {
         this.options.sessions.close(session);
       },
     });
-    transport.onerror = (error) => this.options.logger.log('debug', 'http.mcp_error', { error: errorMessage(error) });
+    transport.onerror = report;
     transport.onclose = () => {
+      direct.close();
       if (transport.sessionId) this.legacy.delete(transport.sessionId);
       this.options.sessions.close(session);
     };
     const server = this.options.sessions.serverFor(session);
+    direct.pinned(server);
     await server.connect(transport);
     await transport.handle(req, res, parsed, authInfo);
     if (!entry) {
@@ -340,11 +355,73 @@ export class HttpListener {
   }
 
   /**
+   * A session opened for one 2026-07-28 request, and a server kept for its principal, scope and view
+   * (kept-servers.ts) lent to it: ended once, when the request's exchange ends.
+   */
+  private lend(principal: Principal, scope: Scope, requestedView: ToolView | undefined): Lent {
+    const session = this.options.sessions.open(principal, scope, 'http', 'modern', requestedView);
+    const lease = this.kept.take(keptServerKey(principal, scope, session, this.options.sessions.instructionsFor(principal)), session);
+    const server = lease.server;
+    session.servers.add(server);
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      session.servers.delete(server);
+      this.options.sessions.close(session);
+      lease.release();
+    };
+    return { server, session, end };
+  }
+
+  /**
+   * Serves a well-formed 2026-07-28 `tools/call` on the server lent to it, without the SDK's handler,
+   * and returns true; or returns false, leaving the lent server to the SDK's handler, when the server
+   * is not yet bound to the request's revision or the SDK's era codec refuses its envelope (the SDK
+   * words that refusal).
+   */
+  private async serveModernCall(res: ServerResponse, call: ModernCall, lent: Lent): Promise<boolean> {
+    const { server, session, end } = lent;
+    const era = eraOf(server);
+    if (!era || era.codec.era !== call.revision || era.codec.checkInboundEnvelope({ envelope: call.envelope }) !== undefined) return false;
+    const answer = new ModernAnswer(res);
+    const controller = new AbortController();
+    const closed = (): SdkError => new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed');
+    // A client that goes away before its answer cancels the call, as the SDK's exchange closing does.
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort(closed());
+      answer.close();
+      end();
+    });
+    // The session ended by the daemon (its client's credential revoked) cancels the call and ends the exchange, as closing the
+    // SDK's server ends its exchange then.
+    session.disconnect = () => {
+      controller.abort(closed());
+      answer.abandon();
+    };
+    const { signal } = controller;
+    await serveCall(server, era, call, { signal, gone: () => signal, send: (message) => answer.send(message) }, (error) =>
+      this.options.logger.log('debug', 'http.mcp_error', { error: errorMessage(error) }),
+    );
+    end();
+    return true;
+  }
+
+  /**
    * 2026-07-28 traffic: the SDK's handler (one per scope and view) checks the request and serves it
    * with a server kept for this principal, scope and view (kept-servers.ts), bound to a session opened
-   * for this request alone and closed when its exchange ends.
+   * for this request alone and closed when its exchange ends. `lent` is a server already lent to the
+   * request (the direct path left it to the handler); it ends with the request if the handler never
+   * asks for it.
    */
-  private async serveModern(request: Request, parsed: unknown, principal: Principal, scope: Scope, requestedView: ToolView | undefined): Promise<Response> {
+  private async serveModern(
+    request: Request,
+    parsed: unknown,
+    principal: Principal,
+    scope: Scope,
+    requestedView: ToolView | undefined,
+    lent?: Lent,
+  ): Promise<Response> {
     const key = `${scopeKey(scope)}|${requestedView ?? ''}`;
     let handler = this.modern.get(key);
     if (!handler) {
@@ -352,22 +429,11 @@ export class HttpListener {
         (ctx) => {
           const extra = ctx.authInfo?.extra as ModernRequest | undefined;
           if (!extra?.principal) throw new Error('request reached the MCP handler without a principal');
-          const p = extra.principal;
-          const session = this.options.sessions.open(p, scope, 'http', 'modern', requestedView);
-          const lease = this.kept.take(keptServerKey(p, scope, session, this.options.sessions.instructionsFor(p)), session);
-          const server = lease.server;
-          session.servers.add(server);
-          let ended = false;
-          const end = (): void => {
-            if (ended) return;
-            ended = true;
-            session.servers.delete(server);
-            this.options.sessions.close(session);
-            lease.release();
-          };
-          server.onclose = end;
-          extra.served = { server, end };
-          return server;
+          const served = extra.lent ?? this.lend(extra.principal, scope, requestedView);
+          delete extra.lent;
+          served.server.onclose = served.end;
+          extra.served = served;
+          return served.server;
         },
         {
           legacy: 'reject',
@@ -377,7 +443,7 @@ export class HttpListener {
       );
       this.modern.set(key, handler);
     }
-    const modern: ModernRequest = { principal };
+    const modern: ModernRequest = { principal, ...(lent ? { lent } : {}) };
     try {
       return await handler.fetch(request, {
         authInfo: { token: 'verified', clientId: principal.client.id, scopes: [], extra: modern as unknown as Record<string, unknown> },
@@ -386,6 +452,8 @@ export class HttpListener {
     } finally {
       // A server the handler never connected (a `subscriptions/listen` stream is served without it) has no exchange to end.
       if (modern.served && modern.served.server.transport === undefined) modern.served.end();
+      // Nor has one it never asked for (it refused the request first).
+      modern.lent?.end();
     }
   }
 
@@ -425,11 +493,20 @@ export class HttpListener {
   }
 }
 
+/** A server lent to one 2026-07-28 request, the session opened for the request, and how that session ends. */
+interface Lent {
+  server: DownstreamServer;
+  session: LiveSession;
+  end(): void;
+}
+
 /** What the listener passes through the SDK's handler to its server factory for one 2026-07-28 request. */
 interface ModernRequest {
   principal: Principal;
+  /** A server already lent to the request, for the factory to use. */
+  lent?: Lent;
   /** The server lent to the request, and how its session ends, once the factory ran. */
-  served?: { server: Server; end(): void };
+  served?: Lent;
 }
 
 function scopeKey(scope: Scope): string {

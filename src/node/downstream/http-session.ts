@@ -43,6 +43,13 @@ interface Exchange {
 
 export interface HttpSessionTransportOptions {
   sessionIdGenerator: () => string;
+  /**
+   * Offered each POSTed message before `onmessage`, with the signal of the request that carried it
+   * (see `post`): one it returns true for was served by the caller and is not delivered (a 2025
+   * session's direct `tools/call` path, `direct-calls.ts`). Its answers come back through `send`,
+   * related to their request as the SDK's are.
+   */
+  take?: (message: Readonly<Record<string, unknown>>, gone?: () => AbortSignal) => boolean;
   onsessioninitialized?: (id: string) => void;
   /** The client ended the session (DELETE). */
   onsessionclosed?: (id: string) => void;
@@ -112,7 +119,7 @@ export class HttpSessionTransport implements Transport {
     if (requests.length === 0) {
       // Notifications and responses only: accepted, nothing to answer.
       res.writeHead(202).end();
-      for (const m of messages) this.deliver(m, { authInfo });
+      for (const m of messages) this.deliver(m, { authInfo }, undefined);
       return;
     }
     const exchange: Exchange = { res, ids: requests.map((r) => r.id), answered: new Set(), started: false, done: false };
@@ -129,16 +136,19 @@ export class HttpSessionTransport implements Transport {
       gone?.abort();
       this.finish(exchange);
     });
+    const signal = (): AbortSignal => {
+      if (!gone) {
+        gone = new AbortController();
+        if (left) gone.abort();
+      }
+      return gone.signal;
+    };
     const request = {
       get signal(): AbortSignal {
-        if (!gone) {
-          gone = new AbortController();
-          if (left) gone.abort();
-        }
-        return gone.signal;
+        return signal();
       },
     } as unknown as Request;
-    for (const m of messages) this.deliver(m, { authInfo, request });
+    for (const m of messages) this.deliver(m, { authInfo, request }, signal);
   }
 
   private get(req: IncomingMessage, res: ServerResponse): void {
@@ -181,8 +191,9 @@ export class HttpSessionTransport implements Transport {
     return undefined;
   }
 
-  private deliver(message: unknown, extra: { authInfo: AuthInfo; request?: Request }): void {
+  private deliver(message: unknown, extra: { authInfo: AuthInfo; request?: Request }, gone: (() => AbortSignal) | undefined): void {
     try {
+      if (this.options.take?.(message as Record<string, unknown>, gone)) return;
       this.onmessage?.(message as JSONRPCMessage, extra);
     } catch (error) {
       this.onerror?.(error instanceof Error ? error : new Error(String(error)));

@@ -32,14 +32,14 @@ export interface KeptServerLimits {
 export const DEFAULT_KEPT_SERVER_LIMITS: KeptServerLimits = { perKey: 16, total: 128, idleMs: 60_000 };
 
 /** A server lent to one request. */
-export interface Lease {
-  server: Server;
+export interface Lease<S extends Server = Server> {
+  server: S;
   /** The request is done with it: it is kept again once every handler the request started has settled. */
   release(): void;
 }
 
-interface Kept {
-  server: Server;
+interface Kept<S extends Server> {
+  server: S;
   binding: SessionBinding;
   idleSince: number;
 }
@@ -56,21 +56,21 @@ export function keptServerKey(principal: Principal, scope: Scope, session: Downs
   return JSON.stringify([principal.user.source, principal.user.id, principal.client.id, scope.server ?? null, view, instructions ?? null]);
 }
 
-export class KeptServers {
+export class KeptServers<S extends Server = Server> {
   /** Idle servers by key; the map's order is the keys' use, least recent first. */
-  private idle = new Map<string, Kept[]>();
+  private idle = new Map<string, Kept<S>[]>();
   private idleCount = 0;
   private built = 0;
   private reused = 0;
 
   constructor(
-    private readonly build: (binding: SessionBinding) => Server,
+    private readonly build: (binding: SessionBinding) => S,
     private readonly limits: KeptServerLimits = DEFAULT_KEPT_SERVER_LIMITS,
     private readonly now: () => number = Date.now,
   ) {}
 
   /** A server for `key`, answering for `session`: an idle one kept for that key, else a new one. */
-  take(key: string, session: DownstreamSession): Lease {
+  take(key: string, session: DownstreamSession): Lease<S> {
     const list = this.idle.get(key);
     let kept = list?.pop();
     if (list?.length === 0) this.idle.delete(key);
@@ -99,7 +99,7 @@ export class KeptServers {
     };
   }
 
-  private keep(key: string, kept: Kept): void {
+  private keep(key: string, kept: Kept<S>): void {
     // Still connected (it would be refused by the SDK) or built for a handler that outlived it: not kept.
     if (kept.server.transport !== undefined || kept.binding.running > 0) return;
     kept.server.onclose = undefined;
@@ -111,13 +111,13 @@ export class KeptServers {
     this.idleCount++;
     if (list.length > this.limits.perKey) this.drop(key, list, 1);
     while (this.idleCount > this.limits.total) {
-      const [oldestKey, oldest] = this.idle.entries().next().value as [string, Kept[]];
+      const [oldestKey, oldest] = this.idle.entries().next().value as [string, Kept<S>[]];
       this.drop(oldestKey, oldest, 1);
     }
   }
 
   /** Drops the `count` longest idle servers of one key. */
-  private drop(key: string, list: Kept[], count: number): void {
+  private drop(key: string, list: Kept<S>[], count: number): void {
     list.splice(0, count);
     this.idleCount -= count;
     if (list.length === 0) this.idle.delete(key);

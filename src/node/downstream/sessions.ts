@@ -104,7 +104,7 @@ export class SessionHost {
    * each request's session while it serves that request. Built with the instructions of the session
    * bound now; `instructionsFor` says which a server kept for another request of the same client has.
    */
-  keptServer(binding: SessionBinding): Server {
+  keptServer(binding: SessionBinding): DownstreamServer {
     return this.build(binding);
   }
 

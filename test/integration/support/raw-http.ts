@@ -102,3 +102,77 @@ function modernMeta(): Record<string, unknown> {
     'io.modelcontextprotocol/clientCapabilities': {},
   };
 }
+
+/** A request whose answer is read as it arrives: an SSE stream a test reacts to before it ends. */
+export interface StreamedRequest {
+  /** The status and headers (in the order sent, as name/value pairs), once they arrive. */
+  head: Promise<{ status: number; rawHeaders: string[] }>;
+  /** The body so far. */
+  body(): string;
+  /** The first JSON-RPC message of an SSE `data:` line that `accept` takes, once it has arrived. */
+  next(accept: (message: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** The whole body, once the response ends. */
+  done: Promise<string>;
+  /** Closes the connection, as a client that goes away does. */
+  destroy(): void;
+}
+
+export function streamRequest(url: string, options: { headers: Record<string, string>; body: string }): StreamedRequest {
+  const target = new URL(url);
+  let text = '';
+  let wake: (() => void) | undefined;
+  let head!: (value: { status: number; rawHeaders: string[] }) => void;
+  let finish!: (body: string) => void;
+  let fail!: (error: Error) => void;
+  const headPromise = new Promise<{ status: number; rawHeaders: string[] }>((resolve) => (head = resolve));
+  const done = new Promise<string>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+  done.catch(() => undefined);
+  const req = request(
+    {
+      host: target.hostname,
+      port: target.port,
+      path: target.pathname + target.search,
+      method: 'POST',
+      headers: { ...options.headers, 'content-length': String(Buffer.byteLength(options.body)) },
+      agent: false,
+    },
+    (res) => {
+      head({ status: res.statusCode ?? 0, rawHeaders: res.rawHeaders });
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+        wake?.();
+      });
+      res.on('end', () => finish(text));
+      res.on('error', fail);
+    },
+  );
+  req.on('error', fail);
+  req.end(options.body);
+  const messages = (): Record<string, unknown>[] =>
+    text
+      .split('\n')
+      .filter((line) => line.startsWith('data: '))
+      .map((line) => JSON.parse(line.slice(6)) as Record<string, unknown>);
+  return {
+    head: headPromise,
+    body: () => text,
+    done,
+    destroy: () => req.destroy(),
+    async next(accept, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = messages().find(accept);
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error(`no such message within ${timeoutMs} ms; body so far: ${text.slice(0, 500)}`);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 50);
+        });
+      }
+    },
+  };
+}
