@@ -43,10 +43,10 @@ export function keepYoungGenerationSmall(capMb = YOUNG_GENERATION_CAP_MB): void 
 }
 
 /** The process's memory for `gatehouse status`, in MB. */
-export function memoryFigures(): { rssMb: number; heapUsedMb: number; youngGenerationMb: number } {
+export function memoryFigures(): { rssMb: number; heapTotalMb: number; heapUsedMb: number; youngGenerationMb: number } {
   const usage = process.memoryUsage();
   const mb = (bytes: number) => Math.round((bytes / (1024 * 1024)) * 10) / 10;
-  return { rssMb: mb(usage.rss), heapUsedMb: mb(usage.heapUsed), youngGenerationMb: mb(youngGenerationBytes()) };
+  return { rssMb: mb(usage.rss), heapTotalMb: mb(usage.heapTotal), heapUsedMb: mb(usage.heapUsed), youngGenerationMb: mb(youngGenerationBytes()) };
 }
 
 /** What the idle trim reads at each tick: how busy the event loop was since the last tick, and the heap's size now. */
