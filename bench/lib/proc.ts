@@ -3,7 +3,7 @@
  * started it (SIGTERM, then SIGKILL after a grace period), and measured through /proc (Linux).
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 export interface Tracked {
@@ -153,6 +153,44 @@ export function rssMb(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Where a process's resident memory is, by kind of mapping (/proc/PID/smaps), in MB. The parts add
+ * up to its RSS. Undefined where there is no /proc or the process is gone.
+ */
+export interface MemoryMap {
+  /** Pages of the Node executable itself (V8's and Node's code, the builtins' sources, ICU data): shared with every Node process, counted in each one's RSS. */
+  nodeBinaryMb: number;
+  /** Other mapped files: shared libraries and native addons (SQLite, the keyring), database files. */
+  otherFilesMb: number;
+  /** glibc's main heap (`[heap]`): the main thread's malloc (SQLite's page cache, Node's buffers, V8's own allocations). */
+  mainHeapMb: number;
+  /** Every anonymous mapping: V8's heap and its compiled code, the other threads' malloc arenas, stacks. */
+  anonymousMb: number;
+}
+
+export function memoryMap(pid: number, nodeBinary = realpathSync(process.execPath)): MemoryMap | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kb = { nodeBinary: 0, otherFiles: 0, mainHeap: 0, anonymous: 0 };
+  let kind: keyof typeof kb = 'anonymous';
+  for (const line of text.split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (mapping) {
+      const path = mapping[1]!;
+      kind = path === nodeBinary ? 'nodeBinary' : path === '[heap]' ? 'mainHeap' : path.startsWith('/') ? 'otherFiles' : 'anonymous';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) kb[kind] += Number(rss[1]);
+  }
+  const mb = (value: number) => value / 1024;
+  return { nodeBinaryMb: mb(kb.nodeBinary), otherFilesMb: mb(kb.otherFiles), mainHeapMb: mb(kb.mainHeap), anonymousMb: mb(kb.anonymous) };
 }
 
 /** Direct children of a process. */

@@ -4,6 +4,7 @@ import { int, ms, ratio, table } from './stats.js';
 import { verdicts } from './verdicts.js';
 import { COST_CENTRES, costCentres } from './cpuprofile.js';
 import { renderSearch } from '../scenarios/search.js';
+import type { MemoryBreakdown } from '../scenarios/memory.js';
 
 const find = (r: RunResults, id: string): TargetResult | undefined => r.targets.find((t) => t.id === id);
 
@@ -169,7 +170,27 @@ export function renderMemory(r: RunResults): string {
     ),
     '',
     `Servers: ${m.servers.join(', ')} (the default configuration). After the load the daemon reported a young generation of ${m.youngGenerationMb ?? 'n/a'} MB and ${m.heapUsedMb ?? 'n/a'} MB of heap in use.${m.firstError ? ` First error: ${m.firstError}` : ''}`,
+    ...(m.idleBreakdown || m.afterLoadBreakdown ? ['', renderMemoryBreakdown(m.idleBreakdown, m.afterLoadBreakdown)] : []),
   ].join('\n');
+}
+
+/** Where the daemon's resident memory is at the two idle moments (/proc/PID/smaps, and V8's heap from `gatehouse status`). */
+function renderMemoryBreakdown(idle: MemoryBreakdown | undefined, after: MemoryBreakdown | undefined): string {
+  const mb = (v: number | undefined) => (v === undefined ? 'n/a' : v.toFixed(1));
+  const v8 = (b: MemoryBreakdown | undefined) =>
+    b?.heapTotalMb === undefined ? 'n/a' : `${mb(b.heapTotalMb)} (in use ${mb(b.heapUsedMb)}, young generation ${mb(b.youngGenerationMb)})`;
+  const rest = (b: MemoryBreakdown | undefined) => (b?.heapTotalMb === undefined ? undefined : b.anonymousMb - b.heapTotalMb);
+  return table(
+    ['where (RSS, MB)', 'idle after start-up', 'idle after the load'],
+    [
+      ['pages of the Node executable (code, builtins, ICU; shared with every Node process)', mb(idle?.nodeBinaryMb), mb(after?.nodeBinaryMb)],
+      ['anonymous memory', mb(idle?.anonymousMb), mb(after?.anonymousMb)],
+      ['· of which V8 heap, committed', v8(idle), v8(after)],
+      ["· the rest: other threads' malloc arenas, stacks", mb(rest(idle)), mb(rest(after))],
+      ["glibc's main heap (main thread's malloc: SQLite, buffers, V8's own)", mb(idle?.mainHeapMb), mb(after?.mainHeapMb)],
+      ['other mapped files (shared libraries, native addons)', mb(idle?.otherFilesMb), mb(after?.otherFilesMb)],
+    ],
+  );
 }
 
 export function renderHosts(r: RunResults): string {

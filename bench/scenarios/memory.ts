@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ServersInput } from '../lib/gatehouse.js';
 import { REPO, spawnDaemon } from '../lib/gatehouse.js';
 import { openSessions, sequential } from '../lib/load.js';
-import { sleep } from '../lib/proc.js';
+import { memoryMap, sleep, type MemoryMap } from '../lib/proc.js';
 import { gatehouseTargets, type Session } from '../lib/targets.js';
 
 export interface MemoryResult {
@@ -32,7 +32,28 @@ export interface MemoryResult {
   /** V8's young generation after the load, and the heap in use then (from `gatehouse status`), MB. */
   youngGenerationMb?: number;
   heapUsedMb?: number;
+  /** Where the resident memory is at the two idle moments: by kind of mapping, and V8's heap as the daemon reports it. */
+  idleBreakdown?: MemoryBreakdown;
+  afterLoadBreakdown?: MemoryBreakdown;
   error?: string;
+}
+
+export interface MemoryBreakdown extends MemoryMap {
+  /** V8's heap: committed, in use, and its young generation (from `gatehouse status`), MB. */
+  heapTotalMb?: number;
+  heapUsedMb?: number;
+  youngGenerationMb?: number;
+}
+
+/** The daemon's mappings and its own heap figures, read together. */
+async function breakdown(daemon: {
+  pid: number;
+  status(): Promise<{ memory?: { heapTotalMb: number; heapUsedMb: number; youngGenerationMb: number } }>;
+}): Promise<MemoryBreakdown | undefined> {
+  const map = memoryMap(daemon.pid);
+  if (!map) return undefined;
+  const memory = (await daemon.status()).memory;
+  return { ...map, ...(memory ? { heapTotalMb: memory.heapTotalMb, heapUsedMb: memory.heapUsedMb, youngGenerationMb: memory.youngGenerationMb } : {}) };
 }
 
 function defaultServers(): ServersInput {
@@ -54,6 +75,7 @@ export async function memoryScenario(options: { idleMs: number; loadMs: number; 
   try {
     await sleep(options.idleMs);
     result.idleRssMb = daemon.rssMb();
+    result.idleBreakdown = await breakdown(daemon);
     options.log(`  default servers (${result.servers.join(', ')}): ${result.idleRssMb?.toFixed(1)} MB idle after start-up`);
     const targets = gatehouseTargets(daemon);
     const pick = (id: string) => targets.find((t) => t.id === id)!;
@@ -94,6 +116,7 @@ export async function memoryScenario(options: { idleMs: number; loadMs: number; 
     }
     await sleep(options.idleMs);
     result.afterLoadRssMb = daemon.rssMb();
+    result.afterLoadBreakdown = await breakdown(daemon);
     const status = await daemon.status();
     result.sessionsLeft = status.clients.length;
     result.youngGenerationMb = status.memory?.youngGenerationMb;

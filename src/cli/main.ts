@@ -12,6 +12,7 @@ import { editConfigFile, loadConfigFile } from '../node/config-file.js';
 import { callControl } from '../node/control/control-client.js';
 import { defaultLogFormat, isLogFormat, isLogLevel, jsonLogger, pinoLogger } from '../node/logger.js';
 import { defaultPaths, type GatehousePaths } from '../node/paths.js';
+import { holdOptimizingCompiler, type HeldCompiler } from '../node/optimizing-compiler.js';
 import { VERSION } from '../node/version.js';
 import { parseOptions, untilStopSignal } from './args.js';
 import { runBridge } from './connect.js';
@@ -22,6 +23,8 @@ interface Io {
   env: NodeJS.ProcessEnv;
   /** How to run this Gatehouse by absolute path, for the entries `clients setup` writes (the packaged app passes its own). */
   self?: { command: string; args: string[] };
+  /** `daemon`: V8's optimizing compiler, held by the entry point before the CLI loaded (bin/gatehouse.js); the daemon releases it. */
+  heldCompiler?: HeldCompiler;
 }
 
 const USAGE = `gatehouse ${VERSION}: governed MCP servers behind one local endpoint
@@ -237,6 +240,9 @@ async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<nu
       : pinoLogger({ format, level, colorize: process.stderr.isTTY === true });
   // Nothing the daemon's parent left open reaches the servers it starts (src/node/descriptors.ts).
   const inherited = closeInheritedDescriptors();
+  // V8 optimizes nothing until the daemon first works: what it optimized while the core loaded and
+  // started never ran again (src/node/optimizing-compiler.ts). The daemon releases it.
+  const heldCompiler = io.heldCompiler ?? holdOptimizingCompiler();
   // Loaded only here: the bridge and the other commands start faster without the whole core.
   const { startDaemon } = await import('../node/daemon.js');
   // The person's terminal: questions are shown and answered there, and the console's sign-in code shown.
@@ -248,6 +254,7 @@ async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<nu
     logger,
     env: io.env,
     human: { terminal: terminal ?? null },
+    heldCompiler,
     ...(values.config ? { configFile: values.config } : {}),
     ...(ui ? { ui } : {}),
   });

@@ -121,6 +121,8 @@ export interface DaemonStatus {
 
 export interface MemoryStatus {
   rssMb: number;
+  /** V8's heap as committed: what it keeps resident, garbage and the empty young generation included. */
+  heapTotalMb: number;
   heapUsedMb: number;
   /** V8's nursery of short-lived objects (both halves); kept at its starting size by the CLI and the desktop app (src/node/heap.ts). */
   youngGenerationMb: number;

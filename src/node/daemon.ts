@@ -49,6 +49,7 @@ import { managedDirFor, readTelemetryPolicy } from './policy/settings.js';
 import { chooseTelemetry, openTelemetry } from './telemetry/open.js';
 import { StaticIdentity, type TestIdentity } from './policy/static-identity.js';
 import { trimHeapWhenIdle } from './heap.js';
+import type { HeldCompiler } from './optimizing-compiler.js';
 import { jsonLogger } from './logger.js';
 import { defaultPaths, ensureUserOnlyDir, type GatehousePaths } from './paths.js';
 import { RotatingServerLogs } from './server-logs.js';
@@ -123,6 +124,12 @@ export interface DaemonOptions {
   selfCommand?: SelfCommand;
   /** Tests only: how HTTP clients' metadata documents are fetched (plain HTTP on loopback, shorter limits). */
   clientMetadata?: Partial<ClientMetadataPolicy>;
+  /**
+   * V8's optimizing compiler, held by the process while the core loaded (`gatehouse daemon`); the
+   * daemon releases it when it first works: a client connects, or it is busy after start-up
+   * (src/node/optimizing-compiler.ts).
+   */
+  heldCompiler?: HeldCompiler;
 }
 
 export interface Daemon {
@@ -484,12 +491,24 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   relayLog = (server, message) => gateway.relayLog(server, message);
   // The search view (docs/search.md): another view of the same gateway, chosen per client.
   const search = new ToolSearch(gateway);
+  // V8 optimizes again once the daemon works: a client connects (its calls are the hot path), or it
+  // is busy after start-up (src/node/optimizing-compiler.ts; the CLI held the compiler).
+  let compilerHeld = options.heldCompiler !== undefined;
+  const releaseCompiler = (reason: 'client' | 'busy'): void => {
+    if (!compilerHeld) return;
+    compilerHeld = false;
+    options.heldCompiler?.release();
+    logger.log('debug', 'daemon.compiler_released', { reason, afterMs: Date.now() - startedAt.getTime() });
+  };
   const sessions = new SessionHost(gateway, {
     version: VERSION,
     search,
     // A session ends with its connection: its quota counters leave status, its "for this session" approvals lapse.
     onClose: (session) => sessionKeys.end(session.principal),
-    onChange: () => late.hub?.changed(['clients']),
+    onChange: () => {
+      releaseCompiler('client');
+      late.hub?.changed(['clients']);
+    },
     views: (client, requested) => {
       const view = requested ?? live.config.clients[client]?.view ?? 'aggregate';
       return view === 'search' ? { kind: 'search', pinned: [...(live.config.clients[client]?.pinned ?? [])] } : undefined;
@@ -743,6 +762,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   let watcher: ConfigWatcher | undefined;
   // What a load window leaves in the heap is collected once the daemon rests (src/node/heap.ts).
   const heapTrim = trimHeapWhenIdle({
+    ...(compilerHeld ? { onFirstWork: () => releaseCompiler('busy') } : {}),
     onTrim: ({ ms, beforeBytes, afterBytes }) =>
       logger.log('debug', 'daemon.heap_trimmed', {
         ms: Math.round(ms),
@@ -753,6 +773,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   /** Everything the daemon opened, closed in the order that keeps every record: endpoints, servers, stores, the audit log last. */
   const closeAll = async (): Promise<void> => {
     heapTrim.stop();
+    options.heldCompiler?.release();
     policyController.stop();
     catalog.close();
     session?.stop();

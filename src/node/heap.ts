@@ -43,10 +43,10 @@ export function keepYoungGenerationSmall(capMb = YOUNG_GENERATION_CAP_MB): void 
 }
 
 /** The process's memory for `gatehouse status`, in MB. */
-export function memoryFigures(): { rssMb: number; heapUsedMb: number; youngGenerationMb: number } {
+export function memoryFigures(): { rssMb: number; heapTotalMb: number; heapUsedMb: number; youngGenerationMb: number } {
   const usage = process.memoryUsage();
   const mb = (bytes: number) => Math.round((bytes / (1024 * 1024)) * 10) / 10;
-  return { rssMb: mb(usage.rss), heapUsedMb: mb(usage.heapUsed), youngGenerationMb: mb(youngGenerationBytes()) };
+  return { rssMb: mb(usage.rss), heapTotalMb: mb(usage.heapTotal), heapUsedMb: mb(usage.heapUsed), youngGenerationMb: mb(youngGenerationBytes()) };
 }
 
 /** What the idle trim reads at each tick: how busy the event loop was since the last tick, and the heap's size now. */
@@ -62,9 +62,11 @@ export interface IdleTrimSettings {
   idleUtilization: number;
   /** The heap must have grown by at least this much over the smallest size seen since the last collection. */
   growthBytes: number;
+  /** A daemon busy from its start without a rest has started, and works, after this many busy intervals in a row. */
+  startupIntervals: number;
 }
 
-export const IDLE_TRIM_DEFAULTS: IdleTrimSettings = { idleUtilization: 0.02, growthBytes: 16 * 1024 * 1024 };
+export const IDLE_TRIM_DEFAULTS: IdleTrimSettings = { idleUtilization: 0.02, growthBytes: 16 * 1024 * 1024, startupIntervals: 5 };
 
 /**
  * Whether to collect now: the loop rested over a whole interval (start-up or a load window has
@@ -84,6 +86,12 @@ export interface IdleTrimOptions {
   settings?: IdleTrimSettings;
   /** Told after each collection: how long it held the loop, and the heap's committed size before and after. */
   onTrim?: (trim: { ms: number; beforeBytes: number; afterBytes: number }) => void;
+  /**
+   * Told once, when the daemon first works after start-up: its first busy interval after the first
+   * rest, or, busy from the start without a rest, its `startupIntervals`-th busy interval in a row.
+   * Resting, or answering a status request now and then, is not work.
+   */
+  onFirstWork?: () => void;
   /** Tests only: the samples and the collection, instead of the process's. */
   sample?: () => HeapSample;
   collect?: () => void;
@@ -112,8 +120,18 @@ export function trimHeapWhenIdle(options: IdleTrimOptions = {}): IdleTrim {
   // No collection yet: the first rest, once start-up is done, collects.
   let baseline: number | undefined;
   let trims = 0;
+  const firstWork = { told: options.onFirstWork === undefined, rested: false, busyInARow: 0 };
   const timer = setInterval(() => {
     const now = sample();
+    if (!firstWork.told) {
+      if (now.utilization <= settings.idleUtilization) {
+        firstWork.rested = true;
+        firstWork.busyInARow = 0;
+      } else if (firstWork.rested || ++firstWork.busyInARow >= settings.startupIntervals) {
+        firstWork.told = true;
+        options.onFirstWork?.();
+      }
+    }
     // A heap V8 shrank by itself is the new floor: growth is counted from the smallest size seen.
     if (baseline !== undefined) baseline = Math.min(baseline, now.heapBytes);
     if (!shouldTrim(now, baseline, settings)) return;

@@ -32,6 +32,7 @@ describe('the daemon started by `gatehouse daemon`', () => {
     const memory = (await gh.status()).memory;
     expect(memory?.youngGenerationMb).toBeLessThanOrEqual(8);
     expect(memory?.rssMb).toBeGreaterThan(memory!.heapUsedMb);
+    expect(memory?.heapTotalMb).toBeGreaterThanOrEqual(memory!.heapUsedMb + memory!.youngGenerationMb / 2);
     expect(memory?.httpConnections?.open).toBeGreaterThan(0);
   });
 });

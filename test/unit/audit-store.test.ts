@@ -358,6 +358,14 @@ describe('the SQLite audit store', () => {
     expect(store.database.pragma('synchronous', { simple: true })).toBe(1);
   });
 
+  it("keeps the writer's page cache at 4 MB, not the 16 MB better-sqlite3 builds in, which a load window filled with pages never read again (issue 13)", () => {
+    const plain = new Database(':memory:');
+    expect(plain.pragma('cache_size', { simple: true })).toBe(-16000);
+    plain.close();
+    const store = open(newFile());
+    expect(store.database.pragma('cache_size', { simple: true })).toBe(-4000);
+  });
+
   it('prunes only what the hub acknowledged, up to a checkpoint, and the rest still verifies from the anchor', async () => {
     const file = newFile();
     const store = open(file, { checkpointEvery: 10 });

@@ -1,6 +1,7 @@
 /**
  * The daemon's heap after a load window (issue 13): once the event loop rests and the heap has
- * grown, one compacting collection gives back the pages the load left behind.
+ * grown, one compacting collection gives back the pages the load left behind. The same tick tells
+ * the daemon when it first works after start-up (it then lets V8 optimize again).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { compactingCollector, IDLE_TRIM_DEFAULTS, shouldTrim, trimHeapWhenIdle, type HeapSample } from '../../src/node/heap.js';
@@ -77,6 +78,51 @@ describe('trimHeapWhenIdle', () => {
     now = { utilization: 0, heapBytes: 40 * MB + IDLE_TRIM_DEFAULTS.growthBytes };
     vi.advanceTimersByTime(1000);
     expect(collect).toHaveBeenCalledTimes(2);
+    trim.stop();
+  });
+});
+
+describe('the first work after start-up', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const MB40 = 40 * MB;
+
+  it('is told at the first busy interval after the first rest, once, and not while the daemon only rests', () => {
+    vi.useFakeTimers();
+    let now: HeapSample = { utilization: 0.5, heapBytes: MB40 };
+    const onFirstWork = vi.fn();
+    const trim = trimHeapWhenIdle({ intervalMs: 1000, sample: () => now, collect: () => undefined, onFirstWork });
+    // Start-up: busy, but not work yet.
+    vi.advanceTimersByTime(2000);
+    expect(onFirstWork).not.toHaveBeenCalled();
+    // Resting, with a status request now and then (under the idle threshold).
+    now = { utilization: IDLE_TRIM_DEFAULTS.idleUtilization / 2, heapBytes: MB40 };
+    vi.advanceTimersByTime(30_000);
+    expect(onFirstWork).not.toHaveBeenCalled();
+    // Calls.
+    now = { utilization: 0.3, heapBytes: MB40 };
+    vi.advanceTimersByTime(1000);
+    expect(onFirstWork).toHaveBeenCalledTimes(1);
+    // Told once only, whatever follows.
+    now = { utilization: 0, heapBytes: MB40 };
+    vi.advanceTimersByTime(5000);
+    now = { utilization: 0.9, heapBytes: MB40 };
+    vi.advanceTimersByTime(5000);
+    expect(onFirstWork).toHaveBeenCalledTimes(1);
+    trim.stop();
+  });
+
+  it('is told after a run of busy intervals when the daemon never rested, so that a daemon loaded from its start is not left waiting', () => {
+    vi.useFakeTimers();
+    const now: HeapSample = { utilization: 0.7, heapBytes: MB40 };
+    const onFirstWork = vi.fn();
+    const trim = trimHeapWhenIdle({ intervalMs: 1000, sample: () => now, collect: () => undefined, onFirstWork });
+    vi.advanceTimersByTime((IDLE_TRIM_DEFAULTS.startupIntervals - 1) * 1000);
+    expect(onFirstWork).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1000);
+    expect(onFirstWork).toHaveBeenCalledTimes(1);
     trim.stop();
   });
 });

@@ -27,6 +27,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** A command the daemon runs under (`spawnGatehouse` only), such as bubblewrap to change what the daemon's machine looks like. */
   wrap?: string[];
+  /** More arguments of `gatehouse daemon` (`spawnGatehouse` only), such as `--log-level debug`. */
+  args?: string[];
 }
 
 export interface RunningGatehouse {
@@ -102,7 +104,7 @@ export async function spawnGatehouse(options: StartOptions = {}): Promise<Runnin
   const env = { ...made.env, ...(options.env ?? {}) };
   writeConfigFile(paths, options.servers, options.config);
   const tokens = registerClients(paths, options.clients ?? ['test-client']);
-  const argv = [...(options.wrap ?? []), process.execPath, BIN, 'daemon'];
+  const argv = [...(options.wrap ?? []), process.execPath, BIN, 'daemon', ...(options.args ?? [])];
   const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8');
