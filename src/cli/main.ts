@@ -243,21 +243,28 @@ async function daemon(args: string[], io: Io, paths: GatehousePaths): Promise<nu
   // V8 optimizes nothing until the daemon first works: what it optimized while the core loaded and
   // started never ran again (src/node/optimizing-compiler.ts). The daemon releases it.
   const heldCompiler = io.heldCompiler ?? holdOptimizingCompiler();
-  // Loaded only here: the bridge and the other commands start faster without the whole core.
-  const { startDaemon } = await import('../node/daemon.js');
-  // The person's terminal: questions are shown and answered there, and the console's sign-in code shown.
-  const terminal = (await import('../node/human/terminal.js')).daemonTerminal();
-  const announce = (await import('../node/console/announce.js')).terminalAnnouncer(terminal);
-  const ui = values.ui ? { ...(uiPort !== undefined ? { port: uiPort } : {}), announce } : undefined;
-  const running = await startDaemon({
-    paths,
-    logger,
-    env: io.env,
-    human: { terminal: terminal ?? null },
-    heldCompiler,
-    ...(values.config ? { configFile: values.config } : {}),
-    ...(ui ? { ui } : {}),
-  });
+  let running: Awaited<ReturnType<typeof import('../node/daemon.js').startDaemon>>;
+  try {
+    // Loaded only here: the bridge and the other commands start faster without the whole core.
+    const { startDaemon } = await import('../node/daemon.js');
+    // The person's terminal: questions are shown and answered there, and the console's sign-in code shown.
+    const terminal = (await import('../node/human/terminal.js')).daemonTerminal();
+    const announce = (await import('../node/console/announce.js')).terminalAnnouncer(terminal);
+    const ui = values.ui ? { ...(uiPort !== undefined ? { port: uiPort } : {}), announce } : undefined;
+    running = await startDaemon({
+      paths,
+      logger,
+      env: io.env,
+      human: { terminal: terminal ?? null },
+      heldCompiler,
+      ...(values.config ? { configFile: values.config } : {}),
+      ...(ui ? { ui } : {}),
+    });
+  } catch (error) {
+    // A process that goes on after a failed start (a test calling the CLI) optimizes as before.
+    heldCompiler.release();
+    throw error;
+  }
   // Said once the daemon runs: a start that fails says only why it failed.
   if (inherited.length > 0) logger.log('info', 'daemon.descriptors_closed', { fds: inherited, note: 'inherited from the process that started the daemon' });
   const s = running.status();

@@ -5,10 +5,13 @@
  * connects, or when the daemon is busy after start-up (src/node/optimizing-compiler.ts; the busy
  * case: test/unit/heap-trim.test.ts). The daemon says so in its debug log.
  */
+import { rmSync, writeFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
 import { closeAll, connectHttp, textOf } from './support/clients.js';
-import { eventually, spawnGatehouse } from './support/gatehouse.js';
+import { eventually, makeHome, spawnGatehouse } from './support/gatehouse.js';
 
 const CRM = fileURLToPath(new URL('../fixtures/crm-server.mjs', import.meta.url));
 const RELEASED = '"daemon.compiler_released"';
@@ -49,5 +52,30 @@ describe('the optimizing compiler of a daemon started by `gatehouse daemon`', ()
     expect(JSON.parse(line)).toMatchObject({ level: 'debug', event: 'daemon.compiler_released', reason: 'client' });
     // The client's calls are served as before.
     expect(textOf(await client.callTool({ name: 'crm__search_contacts', arguments: { query: 'ada' } }))).toContain('Ada Lovelace');
+  });
+});
+
+describe('a daemon the CLI fails to start in this process', () => {
+  it('leaves V8 optimizing, as it found it', async () => {
+    const { home, paths, env } = makeHome();
+    try {
+      writeFileSync(paths.configFile, '{ "servers": 12 }');
+      const err: string[] = [];
+      const code = await main(['daemon', '--log-format', 'json'], { out: () => undefined, err: (text) => void err.push(text), env });
+      expect(code).not.toBe(0);
+      expect(err.join('')).toContain('servers');
+      // V8's own view: a function run hot here is optimized (a bit of %GetOptimizationStatus).
+      setFlagsFromString('--allow-natives-syntax');
+      const status = new Function('f', 'return %GetOptimizationStatus(f)') as (f: unknown) => number;
+      const hot = new Function('n', 'let s = 0; for (let i = 0; i < n; i++) s += (i * 7) ^ (s >>> 2); return s;') as (n: number) => number;
+      let optimized = false;
+      for (let round = 0; round < 1_000_000 && !optimized; round++) {
+        hot(500);
+        optimized = (status(hot) & (1 << 6)) !== 0;
+      }
+      expect(optimized).toBe(true);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
