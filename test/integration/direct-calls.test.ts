@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/common/config.js';
 import { EVERYTHING } from '../support/servers.js';
 import { eventually, startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
+import { ERROR_CALLS, PROGRESS_CALL, RESULT_CALLS } from './support/direct-call-cases.js';
 import { LineSocket, opened, type RpcMessage } from './support/line-socket.js';
 
 const MISBEHAVING = fileURLToPath(new URL('../fixtures/misbehaving-server.mjs', import.meta.url));
@@ -83,16 +84,7 @@ async function bothPaths(calls: Record<string, unknown>[]): Promise<{ sdk: strin
 
 describe("the socket's direct tools/call path", () => {
   it('answers results of every shape byte for byte as the SDK path does', async () => {
-    const calls = [
-      { name: 'everything__echo', arguments: { message: 'hello, direct path' } },
-      { name: 'everything__get-sum', arguments: { a: 2, b: 40 } },
-      { name: 'everything__get-structured-content', arguments: { location: 'Chicago' } },
-      { name: 'everything__get-annotated-message', arguments: { messageType: 'error', includeImage: true } },
-      { name: 'everything__get-resource-links', arguments: { count: 2 } },
-      { name: 'everything__get-tiny-image', arguments: {} },
-      { name: 'srv__echo', arguments: { text: 'ünïcødé ✓ "quoted" \\ \u2028' } },
-      { name: 'srv__echo', arguments: { text: 'with meta' }, _meta: { 'example.com/trace': 'abc' } },
-    ];
+    const calls = RESULT_CALLS;
     const { sdk, direct } = await bothPaths(calls);
     expect(direct).toEqual(sdk);
     // The calls did what they say (the comparison alone would pass if both paths failed alike).
@@ -102,12 +94,7 @@ describe("the socket's direct tools/call path", () => {
   });
 
   it('answers tool errors, unknown tools, bad arguments and a result the server got wrong as the SDK path does', async () => {
-    const calls = [
-      { name: 'srv__no-such-tool', arguments: {} },
-      { name: 'nobody__nothing', arguments: {} },
-      { name: 'everything__get-sum', arguments: { a: 'not a number', b: 1 } },
-      { name: 'srv__malformed', arguments: {} },
-    ];
+    const calls = ERROR_CALLS;
     const { sdk, direct } = await bothPaths(calls);
     expect(direct).toEqual(sdk);
     const last = direct.map((lines) => JSON.parse(lines.at(-1)!) as RpcMessage);
@@ -118,7 +105,7 @@ describe("the socket's direct tools/call path", () => {
   });
 
   it('sends progress before the result, as the SDK path does', async () => {
-    const calls = [{ name: 'lab__count', arguments: { steps: 3, gapMs: 5 }, _meta: { progressToken: 'p-1' } }];
+    const calls = [PROGRESS_CALL];
     const { sdk, direct } = await bothPaths(calls);
     expect(direct).toEqual(sdk);
     expect(direct[0]!.map((line) => (JSON.parse(line) as RpcMessage).method ?? 'result')).toEqual([

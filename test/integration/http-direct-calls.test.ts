@@ -12,6 +12,7 @@
  * form. Which path served each call is counted where the SDK dispatches a request, so that the
  * comparison cannot pass with both calls on one path.
  */
+import { ERROR_CALLS, PROGRESS_CALL, RESULT_CALLS } from './support/direct-call-cases.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -106,21 +107,7 @@ async function through<T>(path: 'sdk' | 'direct', send: () => Promise<T>): Promi
 }
 
 /** Results of every shape real servers give, tool errors, JSON-RPC errors, and a result the server got wrong. */
-const CALLS: Record<string, unknown>[] = [
-  { name: 'everything__echo', arguments: { message: 'hello, direct path' } },
-  { name: 'everything__get-sum', arguments: { a: 2, b: 40 } },
-  { name: 'everything__get-structured-content', arguments: { location: 'Chicago' } },
-  { name: 'everything__get-annotated-message', arguments: { messageType: 'error', includeImage: true } },
-  { name: 'everything__get-resource-links', arguments: { count: 2 } },
-  { name: 'everything__get-tiny-image', arguments: {} },
-  { name: 'srv__echo', arguments: { text: 'ünïcødé ✓ "quoted" \\ \u2028' } },
-  { name: 'srv__echo', arguments: { text: 'with meta' }, _meta: { 'example.com/trace': 'abc' } },
-  { name: 'srv__no-such-tool', arguments: {} },
-  { name: 'nobody__nothing', arguments: {} },
-  { name: 'everything__get-sum', arguments: { a: 'not a number', b: 1 } },
-  { name: 'srv__malformed', arguments: {} },
-  { name: 'lab__count', arguments: { steps: 3, gapMs: 5 }, _meta: { progressToken: 'p-1' } },
-];
+const CALLS: Record<string, unknown>[] = [...RESULT_CALLS, ...ERROR_CALLS, PROGRESS_CALL];
 
 /** What each call's answer says, so that the comparison cannot pass with both paths failing alike. */
 function checkMeaning(answers: Answer[]): void {
