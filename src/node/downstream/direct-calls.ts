@@ -154,6 +154,7 @@ export async function serveCall(
       result = await server.callTool(call.params, {
         signal,
         ...(call.meta ? { meta: call.meta } : {}),
+        ...(call.envelope ? { envelope: call.envelope } : {}),
         ...(exchange.gone ? { gone: exchange.gone } : {}),
         notify: (method, params) => exchange.send({ jsonrpc: '2.0', method, params }),
         send: (method, params, requestSignal) =>

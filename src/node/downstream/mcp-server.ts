@@ -78,6 +78,8 @@ interface RequestCtx {
   mcpReq: {
     signal: AbortSignal;
     _meta?: Record<string, unknown>;
+    /** The 2026-07-28 envelope the SDK lifted out of `_meta` (keyed by the full `io.modelcontextprotocol/` names). */
+    envelope?: Record<string, unknown>;
     notify: (notification: { method: string; params?: Record<string, unknown> }) => Promise<void>;
     send: (request: { method: string; params?: Record<string, unknown> }, options?: { signal?: AbortSignal }) => Promise<unknown>;
   };
@@ -95,8 +97,10 @@ interface RequestWithParams {
 export interface CallRequest {
   /** Aborted when the client cancels the request or its connection ends. */
   signal: AbortSignal;
-  /** The request's `_meta`, as the client sent it. */
+  /** The request's `_meta` as its handler sees it: without the 2026-07-28 envelope. */
   meta?: Record<string, unknown>;
+  /** The 2026-07-28 envelope lifted out of `_meta` (protocol version, client info and capabilities, log level), keyed by the full `io.modelcontextprotocol/` names. */
+  envelope?: Record<string, unknown>;
   /** Sends a notification tied to this request (progress, logs). */
   notify(method: string, params: Record<string, unknown>): Promise<void>;
   /** Sends a server-to-client request tied to this one (2025 era: elicitation, sampling, roots) and waits for its result. */
@@ -112,6 +116,7 @@ function sdkRequest(ctx: RequestCtx): CallRequest {
   return {
     signal: mcpReq.signal,
     ...(mcpReq._meta ? { meta: mcpReq._meta } : {}),
+    ...(mcpReq.envelope ? { envelope: mcpReq.envelope } : {}),
     notify: (method, params) => mcpReq.notify({ method, params }),
     send: (method, params, signal) => mcpReq.send({ method, ...(params ? { params } : {}) }, { signal }),
     ...(req ? { gone: () => req.signal } : {}),
@@ -379,7 +384,7 @@ function callContext(ctx: CallRequest, session: DownstreamSession): CallContext 
       });
   }
   // A 2026-07-28 request names its own log level; a 2025-era session set one with logging/setLevel.
-  const requested = ctx.meta?.[LOG_LEVEL_META_KEY];
+  const requested = ctx.envelope?.[LOG_LEVEL_META_KEY];
   const level =
     session.era === 'modern' && typeof requested === 'string' && (MCP_LOG_LEVELS as readonly string[]).includes(requested)
       ? (requested as McpLogLevel)
