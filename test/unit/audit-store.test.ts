@@ -14,7 +14,7 @@ import type { AuditRecord } from '../../src/core/ports.js';
 import { MemorySecretStore } from '../../src/core/secrets.js';
 import { auditStage } from '../../src/core/stages.js';
 import { queryPlan, seqRange } from '../../src/node/audit/query.js';
-import { ZONE_BITS } from '../../src/node/audit/schema.js';
+import { optimizeQueries, ZONE_BITS } from '../../src/node/audit/schema.js';
 import { SqliteAuditStore } from '../../src/node/audit/sqlite-store.js';
 import { verifyAuditFile } from '../../src/node/audit/verify-file.js';
 
@@ -330,6 +330,22 @@ describe('the SQLite audit store', () => {
     );
     // A decision alone still reads its own index in order.
     expect(queryPlan(store.database, { decision: 'denied' }).join(' | ')).toMatch(/INDEX events_index_decision \(decision=\?\)/);
+  });
+
+  it('reads the newest page of every event from the index in order, never by scanning and sorting the log, whatever the statistics say (issue 13)', async () => {
+    const { store, expected, actual } = await timedLog((i) => i);
+    const db = store.database;
+    optimizeQueries(db);
+    // The statistics of a log of 10,000,000 events: they describe the index, and nothing describes `events`
+    // (a first page with no filter scanned all 12.6 GB of such a log and sorted it, seconds a page).
+    db.prepare(
+      "UPDATE sqlite_stat1 SET stat = CASE WHEN idx IS NULL THEN '10000000' ELSE '10000000' || substr(stat, instr(stat, ' ')) END WHERE tbl = 'events_index'",
+    ).run();
+    db.exec('ANALYZE sqlite_schema');
+    const plan = queryPlan(db, {}).join(' | ');
+    expect(plan).toMatch(/SCAN i\b.*SEARCH e USING INTEGER PRIMARY KEY \(rowid=\?\)/);
+    expect(plan).not.toMatch(/SCAN e\b/);
+    expect(actual({})).toEqual(expected({}));
   });
 
   it('zones a log written before zones existed when a writer opens it, and answers the same', async () => {
