@@ -20,6 +20,9 @@ import { runInNewContext } from 'node:vm';
 /** Both halves of the nursery together, in MB. */
 export const YOUNG_GENERATION_CAP_MB = 8;
 
+/** Whether `keepYoungGenerationSmall` has stopped the growth (set the factor to 1). */
+let capped = false;
+
 function youngGenerationBytes(): number {
   return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
 }
@@ -33,6 +36,7 @@ export function keepYoungGenerationSmall(capMb = YOUNG_GENERATION_CAP_MB): void 
   const stopGrowing = (): boolean => {
     if (youngGenerationBytes() * 2 <= cap) return false;
     setFlagsFromString('--semi-space-growth-factor=1');
+    capped = true;
     return true;
   };
   if (stopGrowing()) return;
@@ -40,6 +44,18 @@ export function keepYoungGenerationSmall(capMb = YOUNG_GENERATION_CAP_MB): void 
     if (stopGrowing()) observer.disconnect();
   });
   observer.observe({ entryTypes: ['gc'] });
+}
+
+/**
+ * Puts the cap back after a worker thread started. The growth factor is one flag for the whole
+ * process, and V8 raises it back to its floor of 2 whenever it sets up an isolate, a worker's too:
+ * one worker started in a capped process let that process's nursery grow from 8 to 32 MB in the
+ * next collections. Call it when the worker is online (its isolate is set up by then). Collections in
+ * the few milliseconds between the two can still grow the nursery once, which is why the daemon
+ * starts a worker only when a person asks for one (the console's check of the audit log).
+ */
+export function restoreYoungGenerationCap(): void {
+  if (capped) setFlagsFromString('--semi-space-growth-factor=1');
 }
 
 /** The process's memory for `gatehouse status`, in MB. */

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { AuditVerifyResult } from '../../common/console-api.js';
 import { GatehouseError } from '../../common/errors.js';
 import { verifyAuditFile, type FileVerifyReport } from '../audit/verify-file.js';
+import { restoreYoungGenerationCap } from '../heap.js';
 
 /** The compiled worker next to this module; absent when the sources run directly (vitest), where the check runs inline. */
 const WORKER = fileURLToPath(new URL('./verify-worker.js', import.meta.url));
@@ -15,6 +16,7 @@ const WORKER = fileURLToPath(new URL('./verify-worker.js', import.meta.url));
 function inWorker(file: string, keychainPublicKey: string | undefined): Promise<FileVerifyReport> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER, { workerData: { file, ...(keychainPublicKey ? { keychainPublicKey } : {}) } });
+    worker.once('online', restoreYoungGenerationCap);
     worker.once('message', (message: { ok: true; report: FileVerifyReport } | { ok: false; error: string }) => {
       if (message.ok) resolve(message.report);
       else reject(new GatehouseError('verify_failed', `the audit log could not be checked: ${message.error}`));
