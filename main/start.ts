@@ -3,12 +3,16 @@
  *
  * The Electron binary is absent when the install skipped its download (ELECTRON_SKIP_BINARY_DOWNLOAD,
  * or no internet, as on the CI machines), and a Linux session without DISPLAY or WAYLAND_DISPLAY
- * cannot show a window. In either case this runs `gatehouse daemon --ui` in this process (so the
- * one-time console link is printed on this terminal) and says why.
+ * cannot show a window. In either case this says why and runs `gatehouse daemon --ui` (bin/gatehouse.js)
+ * as a child on this terminal, so the one-time console link is printed here, and exits with its code.
+ * A child rather than the CLI in this process: the bin script sets the daemon's heap policy and holds
+ * V8's optimizing compiler before anything loads (src/node/heap.ts, src/node/optimizing-compiler.ts),
+ * and running that same script is what keeps the two ways of starting the daemon alike.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -48,8 +52,21 @@ async function run(): Promise<number> {
     return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
   }
   process.stderr.write(`Starting Gatehouse headless with its console: ${launch.reason}.\n`);
-  const { main } = await import('../src/cli/main.js');
-  return main(['daemon', '--ui', ...process.argv.slice(2)], { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), env: process.env });
+  // No node flags, as the bin script's `#!/usr/bin/env node` gives none (NODE_OPTIONS reaches both alike).
+  const child = spawn(process.execPath, [join(root, 'bin', 'gatehouse.js'), 'daemon', '--ui', ...process.argv.slice(2)], { stdio: 'inherit' });
+  // The terminal sends Ctrl-C (SIGINT) to its whole foreground group, the daemon included: forwarding it
+  // too would be a second SIGINT, which ends the daemon in the middle of its stop, as a second Ctrl-C
+  // does. So this process only waits for the daemon, and passes on SIGTERM, which is sent to one pid.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => child.kill('SIGTERM'));
+  return new Promise((resolve) => {
+    child.once('error', (error) => {
+      process.stderr.write(`Could not start the daemon: ${error.message}\n`);
+      resolve(1);
+    });
+    // A daemon ended by a signal exits as a shell reports it: 128 + the signal's number.
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+  });
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -6,9 +6,12 @@
  * connection can send the same call through both, and what it reads back must be the same, byte
  * for byte (only the request id differs): results of every shape real servers give, tool errors,
  * JSON-RPC errors, progress before the result, a result the upstream got wrong, a malformed call.
+ * Which path served each call is counted where the SDK dispatches a request, so that the
+ * comparison cannot pass with both calls on one path.
  */
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Protocol } from '@modelcontextprotocol/server';
 import type { ConfigInput } from '../../src/common/config.js';
 import { EVERYTHING } from '../support/servers.js';
 import { eventually, startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
@@ -24,6 +27,10 @@ const SERVERS: NonNullable<ConfigInput['servers']> = {
   lab: { type: 'stdio', command: process.execPath, args: [LAB, '--legacy'] },
 };
 
+/** Every request the SDK's dispatch receives, in this process (the daemon's downstream servers). */
+const dispatched = vi.spyOn(Protocol.prototype as unknown as { _onrequest(request: { method: string }, extra?: unknown): void }, '_onrequest');
+const sdkCalls = (): number => dispatched.mock.calls.filter(([request]) => request.method === 'tools/call').length;
+
 let gh: RunningGatehouse;
 beforeAll(async () => {
   gh = await startGatehouse({ servers: SERVERS });
@@ -31,6 +38,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await gh?.stop();
+  dispatched.mockRestore();
 });
 afterEach(() => {
   for (const socket of opened) socket.destroy();
@@ -68,6 +76,14 @@ async function exchange(s: LineSocket, id: string, params: Record<string, unknow
   }
 }
 
+/** Runs `send` (one call, up to its answer), and checks that the SDK's dispatch saw the call or did not. */
+async function through<T>(path: 'sdk' | 'direct', send: () => Promise<T>): Promise<T> {
+  const before = sdkCalls();
+  const result = await send();
+  expect(sdkCalls() - before, `calls the SDK dispatched on the ${path} path`).toBe(path === 'sdk' ? 1 : 0);
+  return result;
+}
+
 /** The lines as read, with the request id written in a neutral form, so that two paths' lines can be compared as text. */
 const neutral = (lines: string[], id: string): string[] => lines.map((line) => line.split(JSON.stringify(id)).join('"ID"'));
 
@@ -75,10 +91,10 @@ const neutral = (lines: string[], id: string): string[] => lines.map((line) => l
 async function bothPaths(calls: Record<string, unknown>[]): Promise<{ sdk: string[][]; direct: string[][] }> {
   const s = await beforeHandshakeEnds();
   const sdk: string[][] = [];
-  for (const [i, params] of calls.entries()) sdk.push(neutral(await exchange(s, `sdk-${i}`, params), `sdk-${i}`));
+  for (const [i, params] of calls.entries()) sdk.push(neutral(await through('sdk', () => exchange(s, `sdk-${i}`, params)), `sdk-${i}`));
   endHandshake(s);
   const direct: string[][] = [];
-  for (const [i, params] of calls.entries()) direct.push(neutral(await exchange(s, `direct-${i}`, params), `direct-${i}`));
+  for (const [i, params] of calls.entries()) direct.push(neutral(await through('direct', () => exchange(s, `direct-${i}`, params)), `direct-${i}`));
   return { sdk, direct };
 }
 
@@ -119,11 +135,13 @@ describe("the socket's direct tools/call path", () => {
   it('leaves a malformed call to the SDK, which words the error', async () => {
     const s = await beforeHandshakeEnds();
     endHandshake(s);
-    const answer = JSON.parse((await exchange(s, 'bad', { name: 42, arguments: [] })).at(-1)!) as RpcMessage;
+    const answer = JSON.parse((await through('sdk', () => exchange(s, 'bad', { name: 42, arguments: [] }))).at(-1)!) as RpcMessage;
     expect(answer.error?.code).toBe(-32602);
     expect(answer.error?.message).toMatch(/Invalid tools\/call request/);
     // The connection still serves calls.
-    expect(JSON.parse((await exchange(s, 'next', { name: 'srv__echo', arguments: { text: 'still here' } })).at(-1)!).result.content[0].text).toBe('still here');
+    expect(
+      JSON.parse((await through('direct', () => exchange(s, 'next', { name: 'srv__echo', arguments: { text: 'still here' } }))).at(-1)!).result.content[0].text,
+    ).toBe('still here');
   });
 
   it('stops a cancelled call: it is cancelled upstream and never answered, and the connection goes on', async () => {
@@ -132,11 +150,14 @@ describe("the socket's direct tools/call path", () => {
     const stats = async (): Promise<{ cancelled: number; started: number }> =>
       JSON.parse(JSON.parse((await exchange(s, `stats-${Date.now()}`, { name: 'lab__stats', arguments: {} })).at(-1)!).result.content[0].text) as never;
     const before = await stats();
+    const dispatchedBefore = sdkCalls();
     s.write(JSON.stringify({ jsonrpc: '2.0', id: 'long', method: 'tools/call', params: { name: 'lab__wait', arguments: {}, _meta: { progressToken: 'w' } } }));
     // Progress 0 says the call is running upstream.
     await s.next((m) => m.method === 'notifications/progress');
     s.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'long', reason: 'the user pressed stop' } }));
     await eventually(async () => (await stats()).cancelled === before.cancelled + 1, 10_000, 'the lab server saw the cancellation');
     expect(s.lines.map((line) => (JSON.parse(line) as RpcMessage).id)).not.toContain('long');
+    // The call, its cancellation and the calls that watched it took the direct path.
+    expect(sdkCalls(), 'calls the SDK dispatched').toBe(dispatchedBefore);
   });
 });

@@ -175,9 +175,10 @@ export interface TerminalDaemon {
 /**
  * `gatehouse <args>` on a pseudo-terminal (util-linux `script`), as a person runs it in a terminal:
  * what it shows is the person's screen, and what the test types goes to its terminal's input.
+ * `script` is the Node script run with `args` (the bin script unless said otherwise).
  */
-export function spawnOnTerminal(args: string[], env: NodeJS.ProcessEnv, paths: GatehousePaths): TerminalDaemon {
-  const command = [process.execPath, BIN, ...args].map((a) => JSON.stringify(a)).join(' ');
+export function spawnOnTerminal(args: string[], env: NodeJS.ProcessEnv, paths: GatehousePaths, script = BIN): TerminalDaemon {
+  const command = [process.execPath, script, ...args].map((a) => JSON.stringify(a)).join(' ');
   const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...env, TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
