@@ -9,27 +9,13 @@
  * Which path served each call is counted where the SDK dispatches a request, so that the
  * comparison cannot pass with both calls on one path.
  */
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Protocol } from '@modelcontextprotocol/server';
-import type { ConfigInput } from '../../src/common/config.js';
-import { EVERYTHING } from '../support/servers.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
-import { ERROR_CALLS, PROGRESS_CALL, RESULT_CALLS } from './support/direct-call-cases.js';
+import { countSdkToolCalls, ERROR_CALLS, PROGRESS_CALL, RESULT_CALLS, SERVERS } from './support/direct-call-cases.js';
 import { LineSocket, opened, type RpcMessage } from './support/line-socket.js';
 
-const MISBEHAVING = fileURLToPath(new URL('../fixtures/misbehaving-server.mjs', import.meta.url));
-const LAB = fileURLToPath(new URL('../fixtures/lab-server.mjs', import.meta.url));
-
-const SERVERS: NonNullable<ConfigInput['servers']> = {
-  everything: { type: 'stdio', command: process.execPath, args: [EVERYTHING(), 'stdio'] },
-  srv: { type: 'stdio', command: process.execPath, args: [MISBEHAVING, '--name', 'srv', '--malformed-tool'] },
-  lab: { type: 'stdio', command: process.execPath, args: [LAB, '--legacy'] },
-};
-
-/** Every request the SDK's dispatch receives, in this process (the daemon's downstream servers). */
-const dispatched = vi.spyOn(Protocol.prototype as unknown as { _onrequest(request: { method: string }, extra?: unknown): void }, '_onrequest');
-const sdkCalls = (): number => dispatched.mock.calls.filter(([request]) => request.method === 'tools/call').length;
+const dispatched = countSdkToolCalls();
+const sdkCalls = dispatched.count;
 
 let gh: RunningGatehouse;
 beforeAll(async () => {
@@ -38,7 +24,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await gh?.stop();
-  dispatched.mockRestore();
+  dispatched.restore();
 });
 afterEach(() => {
   for (const socket of opened) socket.destroy();

@@ -12,27 +12,15 @@
  * form. Which path served each call is counted where the SDK dispatches a request, so that the
  * comparison cannot pass with both calls on one path.
  */
-import { ERROR_CALLS, PROGRESS_CALL, RESULT_CALLS } from './support/direct-call-cases.js';
+import { countSdkToolCalls, ERROR_CALLS, PROGRESS_CALL, RESULT_CALLS, SERVERS } from './support/direct-call-cases.js';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Protocol } from '@modelcontextprotocol/server';
-import type { ConfigInput } from '../../src/common/config.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientRegistry } from '../../src/node/client-registry.js';
 import { callControl } from '../../src/node/control/control-client.js';
-import { EVERYTHING } from '../support/servers.js';
 import { MODERN_VERSION } from './support/clients.js';
 import { eventually, startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
 import { mcpHeaders, rawRequest, rpcOf, streamRequest, type StreamedRequest } from './support/raw-http.js';
 
-const MISBEHAVING = fileURLToPath(new URL('../fixtures/misbehaving-server.mjs', import.meta.url));
-const LAB = fileURLToPath(new URL('../fixtures/lab-server.mjs', import.meta.url));
-
-const SERVERS: NonNullable<ConfigInput['servers']> = {
-  everything: { type: 'stdio', command: process.execPath, args: [EVERYTHING(), 'stdio'] },
-  srv: { type: 'stdio', command: process.execPath, args: [MISBEHAVING, '--name', 'srv', '--malformed-tool'] },
-  lab: { type: 'stdio', command: process.execPath, args: [LAB, '--legacy'] },
-};
 const CLIENT_INFO = { name: 'http-direct-calls-test', version: '1.0.0' };
 /** Clients whose credential a test revokes while their call is in flight: one per era and path. */
 const REVOKED = ['revoked-legacy-sdk', 'revoked-legacy-direct', 'revoked-modern-sdk', 'revoked-modern-direct'];
@@ -42,9 +30,8 @@ const ENVELOPE = {
   'io.modelcontextprotocol/clientCapabilities': {},
 };
 
-/** Every request the SDK's dispatch receives, in this process (the daemon's downstream servers). */
-const dispatched = vi.spyOn(Protocol.prototype as unknown as { _onrequest(request: { method: string }, extra?: unknown): void }, '_onrequest');
-const sdkCalls = (): number => dispatched.mock.calls.filter(([request]) => request.method === 'tools/call').length;
+const dispatched = countSdkToolCalls();
+const sdkCalls = dispatched.count;
 
 let gh: RunningGatehouse;
 beforeAll(async () => {
@@ -58,7 +45,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await gh?.stop();
-  dispatched.mockRestore();
+  dispatched.restore();
 });
 
 const url = (): string => `${gh.httpUrl}/mcp`;

@@ -1,8 +1,36 @@
 /**
- * The calls both direct-path tests send through the SDK's path and the direct one, on the socket
- * (direct-calls.test.ts) and over HTTP (http-direct-calls.test.ts): one list, so that both
- * endpoints are held to the same cases.
+ * What both direct-path tests share, on the socket (direct-calls.test.ts) and over HTTP
+ * (http-direct-calls.test.ts): the servers, the calls each sends through the SDK's path and the
+ * direct one (one list, so that both endpoints are held to the same cases), and the count of the
+ * calls the SDK dispatched, which tells the two paths apart.
  */
+import { fileURLToPath } from 'node:url';
+import { vi } from 'vitest';
+import { Protocol } from '@modelcontextprotocol/server';
+import type { ConfigInput } from '../../../src/common/config.js';
+import { EVERYTHING } from '../../support/servers.js';
+
+const MISBEHAVING = fileURLToPath(new URL('../../fixtures/misbehaving-server.mjs', import.meta.url));
+const LAB = fileURLToPath(new URL('../../fixtures/lab-server.mjs', import.meta.url));
+
+/** server-everything, the misbehaving fixture as `srv` (with a tool whose result is malformed), the lab fixture as `lab`. */
+export const SERVERS: NonNullable<ConfigInput['servers']> = {
+  everything: { type: 'stdio', command: process.execPath, args: [EVERYTHING(), 'stdio'] },
+  srv: { type: 'stdio', command: process.execPath, args: [MISBEHAVING, '--name', 'srv', '--malformed-tool'] },
+  lab: { type: 'stdio', command: process.execPath, args: [LAB, '--legacy'] },
+};
+
+/**
+ * Counts the `tools/call` requests the SDK's dispatch receives in this process (the daemon's
+ * downstream servers run in the test's process), from now until `restore()`.
+ */
+export function countSdkToolCalls(): { count(): number; restore(): void } {
+  const dispatched = vi.spyOn(Protocol.prototype as unknown as { _onrequest(request: { method: string }, extra?: unknown): void }, '_onrequest');
+  return {
+    count: () => dispatched.mock.calls.filter(([request]) => request.method === 'tools/call').length,
+    restore: () => dispatched.mockRestore(),
+  };
+}
 
 /** Results of every shape real servers give (server-everything, the misbehaving fixture as `srv`). */
 export const RESULT_CALLS = [
