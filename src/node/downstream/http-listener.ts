@@ -292,6 +292,9 @@ export class HttpListener {
     await writeResponse(res, await this.serveModern(request, parsed, principal, scope, requestedView, lent));
   }
 
+  /** An error in an MCP exchange that its client was told of, or that only ends the exchange: logged for debugging. */
+  private readonly reportMcpError = (error: unknown): void => this.options.logger.log('debug', 'http.mcp_error', { error: errorMessage(error) });
+
   private allowedOrigin(origin: string): boolean {
     return origin === `http://127.0.0.1:${this.port}` || origin === `http://localhost:${this.port}`;
   }
@@ -319,9 +322,12 @@ export class HttpListener {
     }
     const session = this.options.sessions.open(principal, scope, 'http', 'legacy', requestedView);
     let entry: LegacySession | undefined;
-    const report = (error: unknown): void => this.options.logger.log('debug', 'http.mcp_error', { error: errorMessage(error) });
     // Well-formed calls skip the SDK's request pipeline once the handshake has ended (direct-calls.ts); everything else is the SDK's.
-    const direct = new DirectCalls(session, { send: (message, related) => transport.send(message as JSONRPCMessage, { relatedRequestId: related }) }, report);
+    const direct = new DirectCalls(
+      session,
+      { send: (message, related) => transport.send(message as JSONRPCMessage, { relatedRequestId: related }) },
+      this.reportMcpError,
+    );
     const transport: HttpSessionTransport = new HttpSessionTransport({
       sessionIdGenerator: () => randomUUID(),
       take: (message, gone) => direct.take(message, gone),
@@ -337,7 +343,7 @@ export class HttpListener {
         this.options.sessions.close(session);
       },
     });
-    transport.onerror = report;
+    transport.onerror = this.reportMcpError;
     transport.onclose = () => {
       direct.close();
       if (transport.sessionId) this.legacy.delete(transport.sessionId);
@@ -400,9 +406,7 @@ export class HttpListener {
       answer.abandon();
     };
     const { signal } = controller;
-    await serveCall(server, era, call, { signal, gone: () => signal, send: (message) => answer.send(message) }, (error) =>
-      this.options.logger.log('debug', 'http.mcp_error', { error: errorMessage(error) }),
-    );
+    await serveCall(server, era, call, { signal, gone: () => signal, send: (message) => answer.send(message) }, this.reportMcpError);
     end();
     return true;
   }
@@ -438,7 +442,7 @@ export class HttpListener {
         {
           legacy: 'reject',
           maxRequestBodySize: this.options.maxMessageBytes,
-          onerror: (error) => this.options.logger.log('debug', 'http.mcp_error', { error: errorMessage(error) }),
+          onerror: this.reportMcpError,
         },
       );
       this.modern.set(key, handler);
