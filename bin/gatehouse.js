@@ -1,6 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 // The `gatehouse` command: runs the compiled CLI (npm install builds it).
-// The heap policy comes first, before the CLI's modules load (see src/node/heap.ts).
+// The heap policy comes first: the first line's option caps V8's young generation when Node starts
+// (HEAP_NODE_FLAGS), and keepYoungGenerationSmall caps it from inside when the script is run as
+// `node bin/gatehouse.js`, without that line, before the CLI's modules load (see src/node/heap.ts).
 import { keepYoungGenerationSmall } from '../dist/src/node/heap.js';
 import { holdOptimizingCompiler } from '../dist/src/node/optimizing-compiler.js';
 

@@ -7,7 +7,8 @@
  * as a child on this terminal, so the one-time console link is printed here, and exits with its code.
  * A child rather than the CLI in this process: the bin script sets the daemon's heap policy and holds
  * V8's optimizing compiler before anything loads (src/node/heap.ts, src/node/optimizing-compiler.ts),
- * and running that same script is what keeps the two ways of starting the daemon alike.
+ * and running that same script, with the Node options its first line gives, is what keeps the two
+ * ways of starting the daemon alike.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,6 +16,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HEAP_NODE_FLAGS } from '../src/node/heap.js';
 
 export type Launch = { kind: 'electron'; binary: string } | { kind: 'headless'; reason: string };
 
@@ -52,8 +54,10 @@ async function run(): Promise<number> {
     return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
   }
   process.stderr.write(`Starting Gatehouse headless with its console: ${launch.reason}.\n`);
-  // No node flags, as the bin script's `#!/usr/bin/env node` gives none (NODE_OPTIONS reaches both alike).
-  const child = spawn(process.execPath, [join(root, 'bin', 'gatehouse.js'), 'daemon', '--ui', ...process.argv.slice(2)], { stdio: 'inherit' });
+  // The Node options the bin script's `#!/usr/bin/env -S node ...` line gives (NODE_OPTIONS reaches both alike).
+  const child = spawn(process.execPath, [...HEAP_NODE_FLAGS, join(root, 'bin', 'gatehouse.js'), 'daemon', '--ui', ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
   // The terminal sends Ctrl-C (SIGINT) to its whole foreground group, the daemon included: forwarding it
   // too would be a second SIGINT, which ends the daemon in the middle of its stop, as a second Ctrl-C
   // does. So this process only waits for the daemon, and passes on SIGTERM, which is sent to one pid.

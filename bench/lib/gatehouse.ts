@@ -10,6 +10,7 @@ import type { ConfigInput } from '../../src/common/config.js';
 import type { DaemonStatus } from '../../src/common/status.js';
 import { ClientRegistry } from '../../src/node/client-registry.js';
 import { callControl } from '../../src/node/control/control-client.js';
+import { HEAP_NODE_FLAGS } from '../../src/node/heap.js';
 import { resolvePaths, type GatehousePaths } from '../../src/node/paths.js';
 import { cpuMs, FatalError, rssMb, startProcess, stopProcess, waitFor, type Tracked } from './proc.js';
 
@@ -114,7 +115,9 @@ export async function spawnDaemon(options: SpawnDaemonOptions): Promise<RunningD
   const home = makeHome(options.servers);
   const expected = Object.keys(options.servers).length;
   const t0 = performance.now();
-  const proc = startProcess('gatehouse daemon', process.execPath, [...(options.nodeFlags ?? []), BIN, 'daemon', '--log-level', 'warn'], {
+  // The Node options the bin script's first line gives `gatehouse daemon` (src/node/heap.ts), then the scenario's.
+  const nodeFlags = [...HEAP_NODE_FLAGS, ...(options.nodeFlags ?? [])];
+  const proc = startProcess('gatehouse daemon', process.execPath, [...nodeFlags, BIN, 'daemon', '--log-level', 'warn'], {
     env: home.env,
     cwd: REPO,
   });

@@ -4,11 +4,19 @@
  * module loading at start-up alone grew it to the maximum, so an idle daemon held ~25 MB of mostly
  * empty nursery (BENCHMARKS.md, "Daemon memory").
  *
- * `--max-semi-space-size` would cap it, but V8 reads it only when it starts, and neither entry point
- * can pass it: `gatehouse daemon` is started by whatever runs the bin script, and the desktop app's
- * core runs in Electron's main process, whose V8 takes no flags from the app. The growth factor, by
- * contrast, is read at every growth: once a collection finds the nursery at half the cap (the next
- * growth doubles it to the cap), the factor is set to 1 and the nursery grows no more.
+ * Two ways, by who writes the command line:
+ * - Where Gatehouse starts Node itself, Node is given `--max-semi-space-size` (HEAP_NODE_FLAGS): the
+ *   bin script's `#!/usr/bin/env -S node ...` line (`gatehouse daemon` as a person types it) and
+ *   `npm start` headless (main/start.ts). V8 reads the flag when it sets up the heap, so the cap holds
+ *   from the first collection, whatever happens later.
+ * - Where it cannot (the desktop app's core runs in Electron's main process, whose V8 takes no flags
+ *   from the app; `node bin/gatehouse.js` typed by hand, or an IDE's entry, which names Node and the
+ *   script), keepYoungGenerationSmall stops the growth from inside. The growth factor is read at every
+ *   growth: once a collection finds the nursery at half the cap (the next growth doubles it to the
+ *   cap), the factor is set to 1 and the nursery grows no more. This is best effort: Node tells the
+ *   observer about collections on a later turn of the event loop, and when one long synchronous
+ *   stretch (loading the core's modules) runs enough collections to grow the nursery twice before
+ *   that turn, it stops at 16 MB. Seen once, on a CI machine; hence the flag wherever it can be given.
  *
  * The cap is a trade: a 2 MB nursery (no growth at all) saved 5 MB more but spent 10-14 % of the
  * daemon's busy time collecting it under load, against 4 % for 32 MB; 8 MB sits between.
@@ -20,6 +28,12 @@ import { runInNewContext } from 'node:vm';
 /** Both halves of the nursery together, in MB. */
 export const YOUNG_GENERATION_CAP_MB = 8;
 
+/**
+ * Node's options that set the cap when Node starts: each half of the nursery at most half the cap.
+ * The bin script's first line carries the same (a unit test holds the two together).
+ */
+export const HEAP_NODE_FLAGS: readonly string[] = [`--max-semi-space-size=${YOUNG_GENERATION_CAP_MB / 2}`];
+
 /** Whether `keepYoungGenerationSmall` has stopped the growth (set the factor to 1). */
 let capped = false;
 
@@ -29,7 +43,8 @@ function youngGenerationBytes(): number {
 
 /**
  * Call first thing in a process that runs the daemon (bin/gatehouse.js, main/main.ts), before the
- * daemon's modules load. Collections are observed until the cap is reached, then no longer.
+ * daemon's modules load. Collections are observed until the cap is reached, then no longer. In a
+ * process started with HEAP_NODE_FLAGS, V8 stops at the cap by itself and this only agrees.
  */
 export function keepYoungGenerationSmall(capMb = YOUNG_GENERATION_CAP_MB): void {
   const cap = capMb * 1024 * 1024;

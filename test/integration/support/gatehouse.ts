@@ -11,6 +11,7 @@ import type { ConfigInput } from '../../../src/common/config.js';
 import type { DaemonStatus } from '../../../src/common/status.js';
 import { ClientRegistry } from '../../../src/node/client-registry.js';
 import { callControl } from '../../../src/node/control/control-client.js';
+import { HEAP_NODE_FLAGS } from '../../../src/node/heap.js';
 import { startDaemon, type Daemon, runtimeInfoFile } from '../../../src/node/daemon.js';
 import type { Logger } from '../../../src/core/ports.js';
 import { resolvePaths, type GatehousePaths } from '../../../src/node/paths.js';
@@ -104,7 +105,8 @@ export async function spawnGatehouse(options: StartOptions = {}): Promise<Runnin
   const env = { ...made.env, ...(options.env ?? {}) };
   writeConfigFile(paths, options.servers, options.config);
   const tokens = registerClients(paths, options.clients ?? ['test-client']);
-  const argv = [...(options.wrap ?? []), process.execPath, BIN, 'daemon', ...(options.args ?? [])];
+  // Node with the options the bin script's first line gives it (src/node/heap.ts), as `gatehouse daemon` runs.
+  const argv = [...(options.wrap ?? []), process.execPath, ...HEAP_NODE_FLAGS, BIN, 'daemon', ...(options.args ?? [])];
   const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8');
@@ -175,10 +177,16 @@ export interface TerminalDaemon {
 /**
  * `gatehouse <args>` on a pseudo-terminal (util-linux `script`), as a person runs it in a terminal:
  * what it shows is the person's screen, and what the test types goes to its terminal's input.
- * `script` is the Node script run with `args` (the bin script unless said otherwise).
+ * `script` is the Node script run with `args`. The bin script is run as a command, as `gatehouse`
+ * is from PATH (its first line names Node and its options); another script is run by this Node.
+ * `script` hands the command to a shell, which `exec` replaces, so the program is the terminal's
+ * foreground process group by itself, as a person's shell makes it. Without `exec`, a /bin/sh that
+ * stays in between (util-linux `script` runs $SHELL, and /bin/sh when SHELL is unset, as on CI)
+ * takes the terminal's Ctrl-C too and dies of it.
  */
 export function spawnOnTerminal(args: string[], env: NodeJS.ProcessEnv, paths: GatehousePaths, script = BIN): TerminalDaemon {
-  const command = [process.execPath, script, ...args].map((a) => JSON.stringify(a)).join(' ');
+  const argv = script === BIN ? [BIN, ...args] : [process.execPath, script, ...args];
+  const command = `exec ${argv.map((a) => JSON.stringify(a)).join(' ')}`;
   const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...env, TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
