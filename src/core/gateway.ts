@@ -79,6 +79,10 @@ export class Gateway {
   private logListeners = new Set<LogListener>();
   private inFlight = new Map<string, Set<InFlight>>();
   private readonly handle: Handler;
+  /** Aborted by `stop`: the upstream stage sends nothing more and cancels what is in flight. */
+  private readonly stopping = new AbortController();
+  /** Told when the last call in flight has ended, while `stop` waits for it. */
+  private drained: (() => void) | undefined;
 
   constructor(private readonly deps: GatewayDeps) {
     this.aggregate = buildView(new Map());
@@ -94,7 +98,7 @@ export class Gateway {
       { stage: 'approval', interceptor: approvalStage(deps.approval) },
       // Secrets are injected where connections are made (spawn env, upstream headers), never into call state.
     ];
-    const last = upstreamHandler((server) => deps.directory.connection(server));
+    const last = upstreamHandler((server) => deps.directory.connection(server), this.stopping.signal);
     // Traced only when telemetry is on: otherwise the plain chain, and a call allocates nothing for tracing.
     this.handle = deps.tracer ? tracedChain(deps.tracer, ...stages)(last) : chain(...stages.map((s) => s.interceptor))(last);
     this.refresh();
@@ -348,7 +352,33 @@ export class Gateway {
       return outcome;
     } finally {
       set.delete(entry);
+      if (this.drained && this.callsInFlight() === 0) this.drained();
     }
+  }
+
+  private callsInFlight(): number {
+    let count = 0;
+    for (const set of this.inFlight.values()) count += set.size;
+    return count;
+  }
+
+  /**
+   * For the daemon's stop, before its endpoints close: calls from now on are answered at once, and
+   * calls in flight are cancelled upstream (the server is told) and answered, each with `reason`
+   * and as a server that is unavailable, while their clients are still connected to hear it. A call
+   * waiting on a person is answered when the approvals stop (the daemon stops them first). Resolves
+   * once no call is in flight, or after `waitMs`, whichever comes first.
+   */
+  async stop(reason: string, waitMs: number): Promise<void> {
+    this.stopping.abort(new Error(reason));
+    if (this.callsInFlight() === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      this.drained = resolve;
+      timer = setTimeout(resolve, waitMs);
+    });
+    clearTimeout(timer);
+    this.drained = undefined;
   }
 
   /**

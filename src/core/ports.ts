@@ -76,6 +76,11 @@ export interface LogMessage {
 
 export interface ForwardOptions {
   signal: AbortSignal;
+  /**
+   * Aborted when Gatehouse stops: the request is cancelled upstream at once, as for `signal`, rather
+   * than left to run after its caller's connection is gone.
+   */
+  stop?: AbortSignal;
   timeoutMs: number;
   onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
 }

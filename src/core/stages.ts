@@ -134,9 +134,20 @@ export function approvalStage(approval: ApprovalPort): Interceptor {
 
 const METHOD: Record<GovernedCall['kind'], string> = { tool: 'tools/call', resource: 'resources/read', prompt: 'prompts/get' };
 
-/** The only holder of upstream connections: forwards the call and turns upstream errors into clean outcomes. */
-export function upstreamHandler(connectionOf: (server: string) => { connection: UpstreamConnection; timeoutMs: number } | undefined) {
+/**
+ * The only holder of upstream connections: forwards the call and turns upstream errors into clean outcomes.
+ * Once `stop` is aborted (Gatehouse is stopping), nothing more is sent, and a call in flight is
+ * cancelled upstream; both are answered with the signal's reason, as a server that is unavailable.
+ */
+export function upstreamHandler(connectionOf: (server: string) => { connection: UpstreamConnection; timeoutMs: number } | undefined, stop?: AbortSignal) {
+  const stopped = (call: GovernedCall, sent: boolean): Outcome =>
+    denied(
+      'upstream',
+      'server_unavailable',
+      `${errorMessage(stop!.reason)}: ${sent ? `the call was cancelled before "${call.server}" answered` : `the call was not sent to "${call.server}"`}`,
+    );
   return async (call: GovernedCall): Promise<Outcome> => {
+    if (stop?.aborted) return stopped(call, false);
     const target = connectionOf(call.server);
     if (!target) return denied('upstream', 'server_unavailable', `server "${call.server}" is not ready`);
     const completing = call.operation === 'complete';
@@ -151,6 +162,7 @@ export function upstreamHandler(connectionOf: (server: string) => { connection: 
     // A 2026-07-28 server sends log messages for a request only when the request asks for them.
     if (call.context.logLevel) params._meta = { ...(params._meta as Record<string, unknown> | undefined), [LOG_LEVEL_META_KEY]: call.context.logLevel };
     const options: ForwardOptions = { signal: call.context.signal, timeoutMs: target.timeoutMs };
+    if (stop) options.stop = stop;
     if (call.context.onProgress) options.onProgress = call.context.onProgress;
     // Whose sign-in the request carries goes on record; the token itself never enters call state.
     const identity = target.connection.upstreamIdentity?.();
@@ -159,6 +171,7 @@ export function upstreamHandler(connectionOf: (server: string) => { connection: 
       const result = await target.connection.request(completing ? 'completion/complete' : METHOD[call.kind], params, options);
       return { kind: 'ok', result };
     } catch (error) {
+      if (stop?.aborted) return stopped(call, true);
       // The server wants the user to sign in (again, or with more scopes): a denial naming the command, not a failure.
       if (isSignInRequired(error)) return denied('upstream', 'sign_in_required', error.message);
       const rpcCode = upstreamErrorCode(error);

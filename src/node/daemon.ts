@@ -149,6 +149,11 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+/** What a call in flight when the daemon stops is answered with (the upstream stage adds what became of the call). */
+const STOPPING = 'Gatehouse is stopping';
+/** How long the stop waits for calls in flight to be answered before it closes the endpoints anyway. */
+const STOP_CALLS_WAIT_MS = 2_000;
+
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   const env = options.env ?? process.env;
   const basePaths = options.paths ?? defaultPaths(env);
@@ -779,6 +784,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     session?.stop();
     // Waiting approval requests are refused (and audited) before the channel and the audit log close.
     await governance.stopAsking();
+    // Calls in flight are cancelled upstream and answered, and later ones refused, while their clients are still connected
+    // to hear why (each answer is audited). Then one turn of the loop, for those answers to be written out.
+    await gateway.stop(STOPPING, STOP_CALLS_WAIT_MS);
+    await new Promise((resolve) => setImmediate(resolve));
     signInOffers.close();
     upstreamAuth.close();
     bridgePairings.close();

@@ -118,6 +118,19 @@ describe('direct requests to a 2025-era server', () => {
     expect(sent).toHaveLength(2);
   });
 
+  it('cancels upstream when Gatehouse stops, with its reason, leaving the caller’s own signal alone, and sends nothing once stopped', async () => {
+    const { direct, sent } = setUp();
+    const caller = new AbortController();
+    const stop = new AbortController();
+    const call = direct.request('tools/call', { name: 'slow' }, options({ signal: caller.signal, stop: stop.signal }));
+    stop.abort(new Error('Gatehouse is stopping'));
+    await expect(call).rejects.toThrow('Gatehouse is stopping');
+    expect(sent.at(-1)).toEqual({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 7, reason: 'Error: Gatehouse is stopping' } });
+    expect(caller.signal.aborted).toBe(false);
+    await expect(direct.request('tools/call', { name: 'x' }, options({ stop: stop.signal }))).rejects.toThrow('Gatehouse is stopping');
+    expect(sent).toHaveLength(2);
+  });
+
   it('fails every request in flight when the connection closes, and every later one at once', async () => {
     const { direct } = setUp();
     const call = direct.request('tools/call', { name: 'a' }, options());

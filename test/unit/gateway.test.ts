@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { GovernedCall } from '../../src/core/chain.js';
 import { Gateway, type GatewayDeps } from '../../src/core/gateway.js';
 import { ADMIT, NoApprovals, NoQuotas, UnmanagedPolicy, type Admission, type PolicyPort } from '../../src/core/governance.js';
@@ -414,6 +414,58 @@ describe('the gateway', () => {
       gateway.complete(principal, {}, { ref: { type: 'ref/prompt', name: 'memory__summarize' }, argument: { name: 'topic', value: 'x' } }, undefined, ctx()),
     ).resolves.toMatchObject({ kind: 'ok' });
     expect(seen).toContain('prompt:summarize');
+  });
+});
+
+describe('the gateway when Gatehouse stops', () => {
+  it('cancels a call in flight upstream and answers it, audited, as a server that is unavailable, saying why', async () => {
+    const { gateway, connection, audit } = setup();
+    // The connection gives up when its stop signal is aborted, as a real one does (it also tells the server).
+    connection.answer = (_m, _p, options) =>
+      new Promise((_resolve, reject) => options.stop?.addEventListener('abort', () => reject(new Error('cancelled upstream')), { once: true }));
+    const call = gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx());
+    await new Promise((resolve) => setImmediate(resolve));
+    await gateway.stop('Gatehouse is stopping', 5_000);
+    const outcome = await call;
+    expect(outcome).toEqual({
+      kind: 'denied',
+      stage: 'upstream',
+      code: 'server_unavailable',
+      reason: 'Gatehouse is stopping: the call was cancelled before "memory" answered',
+    });
+    expect(audit.at(-1)).toMatchObject({
+      type: 'call.outcome',
+      decision: 'denied',
+      code: 'server_unavailable',
+      reason: outcome.kind === 'denied' ? outcome.reason : '',
+    });
+  });
+
+  it('sends nothing upstream once stopped, and answers why', async () => {
+    const { gateway, connection } = setup();
+    await gateway.stop('Gatehouse is stopping', 5_000);
+    const outcome = await gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx());
+    expect(outcome).toMatchObject({ kind: 'denied', code: 'server_unavailable', reason: 'Gatehouse is stopping: the call was not sent to "memory"' });
+    expect(connection.calls).toEqual([]);
+  });
+
+  it('waits for calls in flight to be answered, and no longer than it is given for one that never ends', async () => {
+    const { gateway, connection } = setup();
+    // A connection that ignores the stop signal (a call held by something other than its server).
+    connection.answer = () => new Promise(() => undefined);
+    void gateway.callTool(principal, {}, 'memory__read_graph', {}, undefined, ctx());
+    await new Promise((resolve) => setImmediate(resolve));
+    vi.useFakeTimers();
+    try {
+      let stopped = false;
+      void gateway.stop('Gatehouse is stopping', 2_000).then(() => (stopped = true));
+      await vi.advanceTimersByTimeAsync(1_999);
+      expect(stopped).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(stopped).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -552,7 +552,8 @@ class SdkUpstreamConnection implements UpstreamConnection {
     try {
       const onProgress = options.onProgress;
       const requestOptions = {
-        signal: options.signal,
+        // Gatehouse stopping cancels the request as its caller would (the direct path listens to `stop` itself).
+        signal: options.stop ? AbortSignal.any([options.signal, options.stop]) : options.signal,
         timeout: options.timeoutMs,
         resetTimeoutOnProgress: true,
         maxTotalTimeout: options.timeoutMs * 4,
@@ -563,6 +564,7 @@ class SdkUpstreamConnection implements UpstreamConnection {
         const { requests, nonComplete } = this.direct;
         const result = await requests.request(method, params, {
           signal: options.signal,
+          ...(options.stop ? { stop: options.stop } : {}),
           timeoutMs: options.timeoutMs,
           maxTotalTimeoutMs: requestOptions.maxTotalTimeout,
           ...(requestOptions.onprogress ? { onProgress: requestOptions.onprogress } : {}),

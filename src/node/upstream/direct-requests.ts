@@ -30,6 +30,8 @@ export interface ResultCodec {
 
 export interface DirectRequestOptions {
   signal: AbortSignal;
+  /** Gatehouse is stopping: cancelled as for `signal`. */
+  stop?: AbortSignal;
   /** An answer that is neither a complete result nor an invalid one (`input_required`): who resolves it. */
   onNonComplete?: (decoded: Decoded) => Promise<Record<string, unknown>>;
   timeoutMs: number;
@@ -85,9 +87,10 @@ export class DirectRequests {
   }
 
   request(method: string, params: Record<string, unknown>, options: DirectRequestOptions): Promise<Record<string, unknown>> {
-    const { signal } = options;
+    const { signal, stop } = options;
     if (this.closed) return Promise.reject(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
     if (signal.aborted) return Promise.reject(asSdkError(signal.reason));
+    if (stop?.aborted) return Promise.reject(asSdkError(stop.reason));
     const id = this.nextId();
     return new Promise<Record<string, unknown>>((resolve, reject) => {
       const startedAt = Date.now();
@@ -96,6 +99,7 @@ export class DirectRequests {
         this.inFlight.delete(id);
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
+        stop?.removeEventListener('abort', onStop);
       };
       const fail = (error: Error): void => {
         settle();
@@ -111,6 +115,7 @@ export class DirectRequests {
         reject(asSdkError(reason));
       };
       const onAbort = (): void => cancel(signal.reason);
+      const onStop = (): void => cancel(stop!.reason);
       const onTimeout = (): void => cancel(new SdkError(SdkErrorCode.RequestTimeout, 'Request timed out', { timeout: options.timeoutMs }));
       const request: InFlight = {
         fail,
@@ -153,6 +158,7 @@ export class DirectRequests {
       }
       this.inFlight.set(id, request);
       signal.addEventListener('abort', onAbort, { once: true });
+      stop?.addEventListener('abort', onStop, { once: true });
       timer = setTimeout(onTimeout, options.timeoutMs);
       const meta = isPlainObject(params._meta) ? params._meta : undefined;
       const sent = onProgress ? { ...params, _meta: { ...meta, progressToken: id } } : params;

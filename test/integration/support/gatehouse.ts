@@ -43,7 +43,8 @@ export interface RunningGatehouse {
   logs: string[];
   status(): Promise<DaemonStatus>;
   writeConfig(servers: ConfigInput['servers'], config?: Omit<ConfigInput, 'servers'>): void;
-  stop(): Promise<void>;
+  /** Stops the daemon and removes its home, unless `keepHome` (the test then reads what it left, and removes it). */
+  stop(options?: { keepHome?: boolean }): Promise<void>;
 }
 
 export function makeHome(prefix = 'gh-test-'): { home: string; paths: GatehousePaths; env: NodeJS.ProcessEnv } {
@@ -91,9 +92,9 @@ export async function startGatehouse(options: StartOptions = {}): Promise<Runnin
     logs,
     status: async () => daemon.status(),
     writeConfig: (servers, config) => writeConfigFile(paths, servers, config),
-    stop: async () => {
+    stop: async (options) => {
       await daemon.stop();
-      rmSync(home, { recursive: true, force: true });
+      if (!options?.keepHome) rmSync(home, { recursive: true, force: true });
     },
   };
 }
@@ -136,12 +137,12 @@ export async function spawnGatehouse(options: StartOptions = {}): Promise<Runnin
     logs: [],
     status: async () => (await callControl(paths.controlSocketPath, 'status', {})) as DaemonStatus,
     writeConfig: (servers, config) => writeConfigFile(paths, servers, config),
-    stop: async () => {
+    stop: async (options) => {
       if (child.exitCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(timer);
-      rmSync(home, { recursive: true, force: true });
+      if (!options?.keepHome) rmSync(home, { recursive: true, force: true });
     },
   };
 }
