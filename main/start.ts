@@ -12,7 +12,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,27 +48,30 @@ export function findElectron(): string | undefined {
 async function run(): Promise<number> {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const launch = chooseLaunch({ electronBinary: findElectron(), platform: process.platform, env: process.env });
-  if (launch.kind === 'electron') {
-    const child = spawn(launch.binary, [root, ...process.argv.slice(2)], { stdio: 'inherit' });
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
-    return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
-  }
+  if (launch.kind === 'electron') return waitFor(spawn(launch.binary, [root, ...process.argv.slice(2)], { stdio: 'inherit' }), 'the desktop app');
   process.stderr.write(`Starting Gatehouse headless with its console: ${launch.reason}.\n`);
   // The Node options the bin script's `#!/usr/bin/env -S node ...` line gives (NODE_OPTIONS reaches both alike).
-  const child = spawn(process.execPath, [...HEAP_NODE_FLAGS, join(root, 'bin', 'gatehouse.js'), 'daemon', '--ui', ...process.argv.slice(2)], {
+  const daemon = spawn(process.execPath, [...HEAP_NODE_FLAGS, join(root, 'bin', 'gatehouse.js'), 'daemon', '--ui', ...process.argv.slice(2)], {
     stdio: 'inherit',
   });
-  // The terminal sends Ctrl-C (SIGINT) to its whole foreground group, the daemon included: forwarding it
-  // too would be a second SIGINT, which ends the daemon in the middle of its stop, as a second Ctrl-C
-  // does. So this process only waits for the daemon, and passes on SIGTERM, which is sent to one pid.
+  return waitFor(daemon, 'the daemon');
+}
+
+/**
+ * Waits for the child this process started on its terminal, and exits with its code. The terminal
+ * sends Ctrl-C (SIGINT) to its whole foreground group, the child included: forwarding it too would
+ * be a second SIGINT, which ends the daemon in the middle of its stop, as a second Ctrl-C does. So
+ * this process passes on only SIGTERM, which is sent to one pid.
+ */
+function waitFor(child: ChildProcess, what: string): Promise<number> {
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => child.kill('SIGTERM'));
   return new Promise((resolve) => {
     child.once('error', (error) => {
-      process.stderr.write(`Could not start the daemon: ${error.message}\n`);
+      process.stderr.write(`Could not start ${what}: ${error.message}\n`);
       resolve(1);
     });
-    // A daemon ended by a signal exits as a shell reports it: 128 + the signal's number.
+    // A child ended by a signal exits as a shell reports it: 128 + the signal's number.
     child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
   });
 }
