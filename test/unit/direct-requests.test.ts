@@ -131,6 +131,18 @@ describe('direct requests to a 2025-era server', () => {
     expect(sent).toHaveLength(2);
   });
 
+  it('stops listening for Gatehouse’s stop once its connection closes (the signal outlives every connection)', () => {
+    const { direct } = setUp();
+    const stop = new AbortController();
+    const added = vi.spyOn(stop.signal, 'addEventListener');
+    const removed = vi.spyOn(stop.signal, 'removeEventListener');
+    void direct.request('tools/call', { name: 'a' }, options({ stop: stop.signal })).catch(() => undefined);
+    void direct.request('tools/call', { name: 'b' }, options({ stop: stop.signal })).catch(() => undefined);
+    expect(added).toHaveBeenCalledTimes(1);
+    direct.close();
+    expect(removed).toHaveBeenCalledWith('abort', added.mock.calls[0]![1]);
+  });
+
   it('fails every request in flight when the connection closes, and every later one at once', async () => {
     const { direct } = setUp();
     const call = direct.request('tools/call', { name: 'a' }, options());

@@ -44,11 +44,15 @@ interface InFlight {
   answered(message: Readonly<Record<string, unknown>>): void;
   progressed?(params: Record<string, unknown>): void;
   fail(error: Error): void;
+  /** Gives up on the request: the server is told, the caller gets the reason. */
+  cancel(reason: unknown): void;
 }
 
 export class DirectRequests {
   private readonly inFlight = new Map<number, InFlight>();
   private closed = false;
+  /** The stop signal this connection listens to: once for all its requests, not once per request. */
+  private stopSignal: AbortSignal | undefined;
 
   /**
    * `nextId` hands out the ids of requests sent from here. The connector draws them from the SDK
@@ -83,14 +87,35 @@ export class DirectRequests {
   /** Fails every request in flight, as the SDK client does when its connection closes; later requests fail at once. */
   close(): void {
     this.closed = true;
+    this.unlistenForStop();
     for (const request of [...this.inFlight.values()]) request.fail(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
   }
+
+  /**
+   * Cancels every request in flight when `stop` is aborted, with its reason. The listener goes when the
+   * connection closes: the signal outlives every connection of the daemon's run.
+   */
+  private listenForStop(stop: AbortSignal): void {
+    this.unlistenForStop();
+    const onStop = (): void => {
+      for (const request of [...this.inFlight.values()]) request.cancel(stop.reason);
+    };
+    stop.addEventListener('abort', onStop, { once: true });
+    this.stopSignal = stop;
+    this.unlistenForStop = () => {
+      stop.removeEventListener('abort', onStop);
+      this.stopSignal = undefined;
+    };
+  }
+
+  private unlistenForStop: () => void = () => undefined;
 
   request(method: string, params: Record<string, unknown>, options: DirectRequestOptions): Promise<Record<string, unknown>> {
     const { signal, stop } = options;
     if (this.closed) return Promise.reject(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
     if (signal.aborted) return Promise.reject(asSdkError(signal.reason));
     if (stop?.aborted) return Promise.reject(asSdkError(stop.reason));
+    if (stop && stop !== this.stopSignal) this.listenForStop(stop);
     const id = this.nextId();
     return new Promise<Record<string, unknown>>((resolve, reject) => {
       const startedAt = Date.now();
@@ -99,13 +124,11 @@ export class DirectRequests {
         this.inFlight.delete(id);
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
-        stop?.removeEventListener('abort', onStop);
       };
       const fail = (error: Error): void => {
         settle();
         reject(error);
       };
-      /** Gives up on the request: the server is told, the caller gets the reason. */
       const cancel = (reason: unknown): void => {
         if (!this.inFlight.has(id)) return;
         settle();
@@ -115,10 +138,10 @@ export class DirectRequests {
         reject(asSdkError(reason));
       };
       const onAbort = (): void => cancel(signal.reason);
-      const onStop = (): void => cancel(stop!.reason);
       const onTimeout = (): void => cancel(new SdkError(SdkErrorCode.RequestTimeout, 'Request timed out', { timeout: options.timeoutMs }));
       const request: InFlight = {
         fail,
+        cancel,
         answered: (message) => {
           settle();
           const error = message.error;
@@ -158,7 +181,6 @@ export class DirectRequests {
       }
       this.inFlight.set(id, request);
       signal.addEventListener('abort', onAbort, { once: true });
-      stop?.addEventListener('abort', onStop, { once: true });
       timer = setTimeout(onTimeout, options.timeoutMs);
       const meta = isPlainObject(params._meta) ? params._meta : undefined;
       const sent = onProgress ? { ...params, _meta: { ...meta, progressToken: id } } : params;
