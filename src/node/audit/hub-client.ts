@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { GatehouseError, errorMessage } from '../../common/errors.js';
+import { LinkedSignals } from '../linked-signals.js';
 import type { DeviceKey } from '../../core/audit/device-key.js';
 import { deviceRequestPayload, enrolmentPayload } from '../../core/audit/event.js';
 import { formatDeviceAuthorization, type BatchRequest, type BatchResponse, type DeviceState, type HubErrorBody } from '../../core/audit/protocol.js';
@@ -31,6 +32,7 @@ export class HubClient {
   private readonly key: DeviceKey;
   private readonly timeoutMs: number;
   private readonly fetchImpl: typeof fetch;
+  private readonly linked = new LinkedSignals();
 
   constructor(options: HubClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
@@ -55,16 +57,17 @@ export class HubClient {
 
   /** The signed policy bundle the hub publishes; `notModified` when it still has `etag`. */
   async fetchBundle(etag?: string): Promise<{ notModified: true } | { notModified: false; etag: string; bytes: Uint8Array; contentType: string } | undefined> {
-    const response = await this.raw('GET', '/v1/bundle', undefined, etag ? { 'if-none-match': etag } : {});
-    if (response.status === 304) return { notModified: true };
-    if (response.status === 404) return undefined;
-    if (!response.ok) throw await hubError(response, this.url);
-    return {
-      notModified: false,
-      etag: response.headers.get('etag') ?? '',
-      bytes: new Uint8Array(await response.arrayBuffer()),
-      contentType: response.headers.get('content-type') ?? 'application/octet-stream',
-    };
+    return this.signed('GET', '/v1/bundle', undefined, etag ? { 'if-none-match': etag } : {}, undefined, async (response) => {
+      if (response.status === 304) return { notModified: true as const };
+      if (response.status === 404) return undefined;
+      if (!response.ok) throw await hubError(response, this.url);
+      return {
+        notModified: false as const,
+        etag: response.headers.get('etag') ?? '',
+        bytes: new Uint8Array(await response.arrayBuffer()),
+        contentType: response.headers.get('content-type') ?? 'application/octet-stream',
+      };
+    });
   }
 
   /** Enrols this device's key with an enrolment secret the hub's admin handed out. */
@@ -73,18 +76,35 @@ export class HubClient {
     const host = hostname();
     const proof = this.key.sign(enrolmentPayload({ device: this.key.device, publicKey: this.key.publicKey, at, host }));
     const body = JSON.stringify({ device: this.key.device, publicKey: this.key.publicKey, at, host, proof });
-    const response = await this.send('POST', '/v1/enrol', body, { authorization: `Bearer ${enrolmentSecret}`, 'content-type': 'application/json' });
-    if (!response.ok) throw await hubError(response, this.url);
-    return (await response.json()) as DeviceState;
+    return this.send(
+      'POST',
+      '/v1/enrol',
+      body,
+      { authorization: `Bearer ${enrolmentSecret}`, 'content-type': 'application/json' },
+      undefined,
+      async (response) => {
+        if (!response.ok) throw await hubError(response, this.url);
+        return (await response.json()) as DeviceState;
+      },
+    );
   }
 
-  private async request(method: string, path: string, body?: string, signal?: AbortSignal): Promise<unknown> {
-    const response = await this.raw(method, path, body, {}, signal);
-    if (!response.ok) throw await hubError(response, this.url);
-    return response.json();
+  private request(method: string, path: string, body?: string, stop?: AbortSignal): Promise<unknown> {
+    return this.signed(method, path, body, {}, stop, async (response) => {
+      if (!response.ok) throw await hubError(response, this.url);
+      return response.json();
+    });
   }
 
-  private raw(method: string, path: string, body?: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
+  /** A request signed with the device key. */
+  private signed<T>(
+    method: string,
+    path: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+    stop: AbortSignal | undefined,
+    read: (response: Response) => Promise<T>,
+  ): Promise<T> {
     const ts = Date.now();
     const sig = this.key.sign(deviceRequestPayload(method, path, ts, body ?? ''));
     return this.send(
@@ -96,23 +116,43 @@ export class HubClient {
         authorization: formatDeviceAuthorization(this.key.device, ts, sig),
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       },
-      signal,
+      stop,
+      read,
     );
   }
 
-  private async send(method: string, path: string, body: string | undefined, headers: Record<string, string>, stop?: AbortSignal): Promise<Response> {
+  /**
+   * Sends a request and reads its answer with `read`, both within the time limit and until `stop`
+   * (Gatehouse stopping): a hub that sends its headers and then stalls is given up on too.
+   */
+  private async send<T>(
+    method: string,
+    path: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+    stop: AbortSignal | undefined,
+    read: (response: Response) => Promise<T>,
+  ): Promise<T> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
-    const signal = stop ? AbortSignal.any([timeout, stop]) : timeout;
+    // The sync's stop signal lives as long as the daemon: linked, not `AbortSignal.any` (see linked-signals.ts).
+    const link = stop ? this.linked.link(timeout, stop) : undefined;
+    let answered = false;
     try {
-      return await this.fetchImpl(this.url + path, { method, headers, ...(body !== undefined ? { body } : {}), signal });
+      const response = await this.fetchImpl(this.url + path, { method, headers, ...(body !== undefined ? { body } : {}), signal: link?.signal ?? timeout });
+      answered = true;
+      return await read(response);
     } catch (error) {
       if (stop?.aborted) throw new HubError(0, 'stopped', 'the request was abandoned because Gatehouse is stopping');
       const timedOut = timeout.aborted;
+      // What reading the answer found (the hub's own refusal, an answer that is not JSON) is told as it is.
+      if (answered && !timedOut) throw error;
       throw new HubError(
         0,
         timedOut ? 'hub_timeout' : 'hub_unreachable',
         timedOut ? `the hub at ${this.url} did not answer within ${this.timeoutMs} ms` : `cannot reach the hub at ${this.url}: ${causeOf(error)}`,
       );
+    } finally {
+      link?.done();
     }
   }
 }

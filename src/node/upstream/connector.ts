@@ -35,6 +35,7 @@ import type { ConfinementStatus } from '../../common/sandbox.js';
 import type { SandboxedLaunch, UpstreamSandbox } from '../sandbox/launcher.js';
 import type { UpstreamAuthProvider } from '../upstream-auth/service.js';
 import { childEnvironment, launchChild, type LaunchedChild } from './child-process.js';
+import { LinkedSignals, type Linked } from '../linked-signals.js';
 import { DirectRequests, type ResultCodec } from './direct-requests.js';
 import { eraResultSchema } from './result-schema.js';
 
@@ -484,60 +485,9 @@ function directRequestsFor(client: Client, transport: LineTransport): { requests
   return { requests, nonComplete };
 }
 
-/** A request's signal, aborted when its caller's is or when Gatehouse stops; `done` once the request has settled. */
-interface LinkedSignal {
-  signal: AbortSignal;
-  done(): void;
-}
-
-/**
- * Links each request's signal to the caller's and to Gatehouse's stop signal. `AbortSignal.any` would
- * do it in one call, but on Node 20 the composite stays referenced from a source that lives on (the
- * stop signal lives as long as the daemon): measured, the heap grew by ~55 bytes a call and never
- * gave them back. Here the stop signal has one listener, and only while requests are in flight.
- */
-export class StoppableSignals {
-  private readonly live = new Set<AbortController>();
-  private listening: { stop: AbortSignal; onStop: () => void } | undefined;
-
-  link(caller: AbortSignal, stop: AbortSignal): LinkedSignal {
-    const controller = new AbortController();
-    if (caller.aborted) controller.abort(caller.reason);
-    else if (stop.aborted) controller.abort(stop.reason);
-    const onCaller = (): void => controller.abort(caller.reason);
-    caller.addEventListener('abort', onCaller, { once: true });
-    if (!this.listening) {
-      const onStop = (): void => {
-        for (const live of [...this.live]) live.abort(stop.reason);
-      };
-      stop.addEventListener('abort', onStop, { once: true });
-      this.listening = { stop, onStop };
-    }
-    this.live.add(controller);
-    let settled = false;
-    return {
-      signal: controller.signal,
-      done: () => {
-        if (settled) return;
-        settled = true;
-        caller.removeEventListener('abort', onCaller);
-        this.live.delete(controller);
-        if (this.live.size === 0 && this.listening) {
-          this.listening.stop.removeEventListener('abort', this.listening.onStop);
-          this.listening = undefined;
-        }
-      },
-    };
-  }
-
-  /** Requests in flight now, and whether the stop signal is listened to (tests). */
-  get listeners(): { live: number; listening: boolean } {
-    return { live: this.live.size, listening: this.listening !== undefined };
-  }
-}
-
 class SdkUpstreamConnection implements UpstreamConnection {
-  private readonly stoppable = new StoppableSignals();
+  /** Each SDK request's signal, linked to Gatehouse's stop (see linked-signals.ts). */
+  private readonly stoppable = new LinkedSignals();
   /** For a server the user signed in to: how its authorization failures are told, and who it knows the user as. */
   auth: { errors(error: unknown): Promise<unknown>; identity(): UpstreamIdentity | undefined; lost(reason: string): void } | undefined;
   readonly protocolVersion: string | undefined;
@@ -604,7 +554,7 @@ class SdkUpstreamConnection implements UpstreamConnection {
   async request(method: string, params: Record<string, unknown>, options: ForwardOptions): Promise<Record<string, unknown>> {
     // Gatehouse stopping cancels a request as its caller would: the direct path listens to `stop` itself, the SDK client's
     // requests (and the direct path's further legs) get a signal linked to both.
-    let link: LinkedSignal | undefined;
+    let link: Linked | undefined;
     try {
       const onProgress = options.onProgress;
       const requestOptions = {

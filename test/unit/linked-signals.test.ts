@@ -1,14 +1,14 @@
 /**
- * The signals the connector gives the SDK client's requests to a server (src/node/upstream/connector.ts):
- * aborted by the caller or by Gatehouse's stop, without leaving anything on the stop signal, which
- * lives as long as the daemon.
+ * A request's signal linked to its own and to a long-lived shared one (src/node/linked-signals.ts),
+ * as the connector's requests to remote servers and the audit sync's requests to the hub use it:
+ * aborted by either, without leaving anything on the shared signal, which lives as long as the daemon.
  */
 import { describe, expect, it } from 'vitest';
-import { StoppableSignals } from '../../src/node/upstream/connector.js';
+import { LinkedSignals } from '../../src/node/linked-signals.js';
 
-describe('StoppableSignals', () => {
+describe('LinkedSignals', () => {
   it("aborts a request's signal when Gatehouse stops, with the stop's reason, and leaves its caller's alone", () => {
-    const signals = new StoppableSignals();
+    const signals = new LinkedSignals();
     const caller = new AbortController();
     const stop = new AbortController();
     const { signal } = signals.link(caller.signal, stop.signal);
@@ -19,7 +19,7 @@ describe('StoppableSignals', () => {
   });
 
   it("aborts a request's signal when its caller cancels, with the caller's reason", () => {
-    const signals = new StoppableSignals();
+    const signals = new LinkedSignals();
     const caller = new AbortController();
     const { signal } = signals.link(caller.signal, new AbortController().signal);
     caller.abort('the person pressed stop');
@@ -27,7 +27,7 @@ describe('StoppableSignals', () => {
   });
 
   it('links a signal already aborted when its caller had left or Gatehouse had stopped', () => {
-    const signals = new StoppableSignals();
+    const signals = new LinkedSignals();
     const stopped = new AbortController();
     stopped.abort('stopping');
     expect(signals.link(new AbortController().signal, stopped.signal).signal.aborted).toBe(true);
@@ -37,7 +37,7 @@ describe('StoppableSignals', () => {
   });
 
   it('listens to the stop signal only while requests are in flight, once for all of them', () => {
-    const signals = new StoppableSignals();
+    const signals = new LinkedSignals();
     const stop = new AbortController();
     const links = Array.from({ length: 3 }, () => signals.link(new AbortController().signal, stop.signal));
     expect(signals.listeners).toEqual({ live: 3, listening: true });
