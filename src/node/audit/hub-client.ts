@@ -27,6 +27,17 @@ export interface HubClientOptions {
   fetch?: typeof fetch;
 }
 
+/** One request to the hub and how its answer is read. */
+interface Exchange<T> {
+  method: string;
+  path: string;
+  body?: string;
+  headers?: Record<string, string>;
+  /** Gatehouse stopping: the exchange is abandoned. */
+  stop?: AbortSignal;
+  read(response: Response): Promise<T>;
+}
+
 export class HubClient {
   readonly url: string;
   private readonly key: DeviceKey;
@@ -57,16 +68,21 @@ export class HubClient {
 
   /** The signed policy bundle the hub publishes; `notModified` when it still has `etag`. */
   async fetchBundle(etag?: string): Promise<{ notModified: true } | { notModified: false; etag: string; bytes: Uint8Array; contentType: string } | undefined> {
-    return this.signed('GET', '/v1/bundle', undefined, etag ? { 'if-none-match': etag } : {}, undefined, async (response) => {
-      if (response.status === 304) return { notModified: true as const };
-      if (response.status === 404) return undefined;
-      if (!response.ok) throw await hubError(response, this.url);
-      return {
-        notModified: false as const,
-        etag: response.headers.get('etag') ?? '',
-        bytes: new Uint8Array(await response.arrayBuffer()),
-        contentType: response.headers.get('content-type') ?? 'application/octet-stream',
-      };
+    return this.signed({
+      method: 'GET',
+      path: '/v1/bundle',
+      headers: etag ? { 'if-none-match': etag } : {},
+      read: async (response) => {
+        if (response.status === 304) return { notModified: true as const };
+        if (response.status === 404) return undefined;
+        if (!response.ok) throw await hubError(response, this.url);
+        return {
+          notModified: false as const,
+          etag: response.headers.get('etag') ?? '',
+          bytes: new Uint8Array(await response.arrayBuffer()),
+          contentType: response.headers.get('content-type') ?? 'application/octet-stream',
+        };
+      },
     });
   }
 
@@ -76,63 +92,49 @@ export class HubClient {
     const host = hostname();
     const proof = this.key.sign(enrolmentPayload({ device: this.key.device, publicKey: this.key.publicKey, at, host }));
     const body = JSON.stringify({ device: this.key.device, publicKey: this.key.publicKey, at, host, proof });
-    return this.send(
-      'POST',
-      '/v1/enrol',
+    return this.send({
+      method: 'POST',
+      path: '/v1/enrol',
       body,
-      { authorization: `Bearer ${enrolmentSecret}`, 'content-type': 'application/json' },
-      undefined,
-      async (response) => {
+      headers: { authorization: `Bearer ${enrolmentSecret}`, 'content-type': 'application/json' },
+      read: async (response) => {
         if (!response.ok) throw await hubError(response, this.url);
         return (await response.json()) as DeviceState;
       },
-    );
-  }
-
-  private request(method: string, path: string, body?: string, stop?: AbortSignal): Promise<unknown> {
-    return this.signed(method, path, body, {}, stop, async (response) => {
-      if (!response.ok) throw await hubError(response, this.url);
-      return response.json();
     });
   }
 
-  /** A request signed with the device key. */
-  private signed<T>(
-    method: string,
-    path: string,
-    body: string | undefined,
-    headers: Record<string, string>,
-    stop: AbortSignal | undefined,
-    read: (response: Response) => Promise<T>,
-  ): Promise<T> {
-    const ts = Date.now();
-    const sig = this.key.sign(deviceRequestPayload(method, path, ts, body ?? ''));
-    return this.send(
+  private request(method: string, path: string, body?: string, stop?: AbortSignal): Promise<unknown> {
+    return this.signed({
       method,
       path,
-      body,
-      {
-        ...headers,
-        authorization: formatDeviceAuthorization(this.key.device, ts, sig),
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(body !== undefined ? { body } : {}),
+      ...(stop ? { stop } : {}),
+      read: async (response) => {
+        if (!response.ok) throw await hubError(response, this.url);
+        return response.json();
       },
-      stop,
-      read,
-    );
+    });
+  }
+
+  /** An exchange signed with the device key. */
+  private signed<T>(exchange: Exchange<T>): Promise<T> {
+    const { method, path, body } = exchange;
+    const ts = Date.now();
+    const sig = this.key.sign(deviceRequestPayload(method, path, ts, body ?? ''));
+    const headers = {
+      ...exchange.headers,
+      authorization: formatDeviceAuthorization(this.key.device, ts, sig),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    };
+    return this.send({ ...exchange, headers });
   }
 
   /**
    * Sends a request and reads its answer with `read`, both within the time limit and until `stop`
    * (Gatehouse stopping): a hub that sends its headers and then stalls is given up on too.
    */
-  private async send<T>(
-    method: string,
-    path: string,
-    body: string | undefined,
-    headers: Record<string, string>,
-    stop: AbortSignal | undefined,
-    read: (response: Response) => Promise<T>,
-  ): Promise<T> {
+  private async send<T>({ method, path, body, headers, stop, read }: Exchange<T>): Promise<T> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     // The sync's stop signal lives as long as the daemon: linked, not `AbortSignal.any` (see linked-signals.ts).
     const link = stop ? this.linked.link(timeout, stop) : undefined;
