@@ -569,7 +569,7 @@ class SdkUpstreamConnection implements UpstreamConnection {
         const { requests, nonComplete } = this.direct;
         const result = await requests.request(method, params, {
           signal: options.signal,
-          ...(options.stop ? { stop: options.stop } : {}),
+          stop: options.stop,
           timeoutMs: options.timeoutMs,
           maxTotalTimeoutMs: requestOptions.maxTotalTimeout,
           ...(requestOptions.onprogress ? { onProgress: requestOptions.onprogress } : {}),

@@ -31,7 +31,7 @@ export interface ResultCodec {
 export interface DirectRequestOptions {
   signal: AbortSignal;
   /** Gatehouse is stopping: cancelled as for `signal`. */
-  stop?: AbortSignal;
+  stop?: AbortSignal | undefined;
   /** An answer that is neither a complete result nor an invalid one (`input_required`): who resolves it. */
   onNonComplete?: (decoded: Decoded) => Promise<Record<string, unknown>>;
   timeoutMs: number;
@@ -51,8 +51,8 @@ interface InFlight {
 export class DirectRequests {
   private readonly inFlight = new Map<number, InFlight>();
   private closed = false;
-  /** The stop signal this connection listens to: once for all its requests, not once per request. */
-  private stopSignal: AbortSignal | undefined;
+  /** The stop signal this connection listens to, once for all its requests, not once per request. */
+  private stopListener: { stop: AbortSignal; onStop: () => void } | undefined;
 
   /**
    * `nextId` hands out the ids of requests sent from here. The connector draws them from the SDK
@@ -101,21 +101,21 @@ export class DirectRequests {
       for (const request of [...this.inFlight.values()]) request.cancel(stop.reason);
     };
     stop.addEventListener('abort', onStop, { once: true });
-    this.stopSignal = stop;
-    this.unlistenForStop = () => {
-      stop.removeEventListener('abort', onStop);
-      this.stopSignal = undefined;
-    };
+    this.stopListener = { stop, onStop };
   }
 
-  private unlistenForStop: () => void = () => undefined;
+  private unlistenForStop(): void {
+    if (!this.stopListener) return;
+    this.stopListener.stop.removeEventListener('abort', this.stopListener.onStop);
+    this.stopListener = undefined;
+  }
 
   request(method: string, params: Record<string, unknown>, options: DirectRequestOptions): Promise<Record<string, unknown>> {
     const { signal, stop } = options;
     if (this.closed) return Promise.reject(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
     if (signal.aborted) return Promise.reject(asSdkError(signal.reason));
     if (stop?.aborted) return Promise.reject(asSdkError(stop.reason));
-    if (stop && stop !== this.stopSignal) this.listenForStop(stop);
+    if (stop && stop !== this.stopListener?.stop) this.listenForStop(stop);
     const id = this.nextId();
     return new Promise<Record<string, unknown>>((resolve, reject) => {
       const startedAt = Date.now();
