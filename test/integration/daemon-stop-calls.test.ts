@@ -7,20 +7,17 @@
  * waited for the client's own timeout (60 s by default).
  */
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RpcErrorCode } from '../../src/common/errors.js';
 import { auditEvents, errorOf } from './support/approvals.js';
 import { closeAll, connectBridge, connectHttp, newClient, textOf, type Era } from './support/clients.js';
 import { countSdkToolCalls, SERVERS } from './support/direct-call-cases.js';
 import { eventually, startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
+import { startRemoteFixture } from './support/remote-server.js';
 
 type Endpoint = 'bridge' | 'http' | 'http, the SDK path';
-
-const MISBEHAVING = fileURLToPath(new URL('../fixtures/misbehaving-server.mjs', import.meta.url));
 
 const running: RunningGatehouse[] = [];
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -112,24 +109,20 @@ describe('a call in flight when the daemon stops', () => {
   });
 
   it('to a remote server (Streamable HTTP) is ended there, and answered with why', async () => {
-    const remote = spawn(process.execPath, [MISBEHAVING, '--name', 'remote', '--http', '0'], { stdio: 'pipe' });
-    children.push(remote);
-    let remoteLog = '';
-    remote.stderr.setEncoding('utf8').on('data', (chunk: string) => (remoteLog += chunk));
-    const url = await new Promise<string>((resolve) =>
-      createInterface({ input: remote.stdout }).once('line', (line) => resolve((JSON.parse(line) as { url: string }).url)),
-    );
+    const remote = await startRemoteFixture(0);
+    children.push(remote.child);
+    const url = remote.url;
     const gh = await startGatehouse({ servers: { remote: { type: 'http', url } }, clients: ['ide'] });
     running.push(gh);
     const { client } = await connectBridge(gh.env, { era: 'legacy', client: 'ide', token: gh.tokens.ide! });
     const answer = errorOf(client.callTool({ name: 'remote__wait', arguments: {} }, { timeout: 60_000 }));
-    await eventually(() => remoteLog.includes('wait started'), 10_000, 'the call to run on the remote server');
+    await eventually(() => remote.stderr().includes('wait started'), 10_000, 'the call to run on the remote server');
     running.splice(running.indexOf(gh), 1);
     await gh.stop();
     const error = await answer;
     expect(error.code).toBe(RpcErrorCode.ServerUnavailable);
     expect(error.message).toContain('Gatehouse is stopping: the call was cancelled before "remote" answered');
     // Its request there is cancelled: by the cancellation Gatehouse sends, or by its closed stream if that comes first.
-    await eventually(() => remoteLog.includes('wait cancelled: '), 10_000, `the remote server to end the call:\n${remoteLog}`);
+    await eventually(() => remote.stderr().includes('wait cancelled: '), 10_000, `the remote server to end the call:\n${remote.stderr()}`);
   });
 });

@@ -4,17 +4,17 @@
  * daemon (in this process) with small restart and health timings, and a client on the local socket
  * speaking raw JSON-RPC lines, so that the exact error codes and messages a client sees are checked.
  */
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/common/config.js';
 import type { ServerStatus } from '../../src/common/status.js';
 import { callControl } from '../../src/node/control/control-client.js';
 import { BIN, eventually, startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
+import { startRemoteFixture } from './support/remote-server.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/misbehaving-server.mjs', import.meta.url));
 
@@ -383,21 +383,11 @@ describe('faults in stdio servers', () => {
 });
 
 describe('faults in remote (Streamable HTTP) servers', () => {
-  /** The fixture in HTTP mode; resolves with its URL once it listens. */
+  /** The fixture in HTTP mode, stopped after the test; resolves with its URL once it listens. */
   async function startRemote(port: number): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
-    const child = spawn(process.execPath, [FIXTURE, '--name', 'remote', '--http', String(port)], { stdio: 'pipe' });
-    children.push(child);
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the HTTP fixture did not start:\n${stderr}`)), 15_000);
-      createInterface({ input: child.stdout }).once('line', (line) => {
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { url: string }).url);
-      });
-      child.once('exit', () => reject(new Error(`the HTTP fixture exited:\n${stderr}`)));
-    });
-    return { child, url };
+    const remote = await startRemoteFixture(port);
+    children.push(remote.child);
+    return remote;
   }
 
   it('a remote server that goes away is retried with growing delays, and reconnected when it comes back', async () => {
