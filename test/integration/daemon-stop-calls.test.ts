@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RpcErrorCode } from '../../src/common/errors.js';
 import { auditEvents, errorOf } from './support/approvals.js';
 import { closeAll, connectBridge, connectHttp, newClient, textOf, type Era } from './support/clients.js';
-import { countSdkToolCalls, SERVERS } from './support/direct-call-cases.js';
+import { countSdkToolCalls, nameForSdkPath, SERVERS } from './support/direct-call-cases.js';
 import { eventually, startGatehouse, type RunningGatehouse } from './support/gatehouse.js';
 import { startRemoteFixture } from './support/remote-server.js';
 
@@ -27,14 +27,14 @@ afterEach(async () => {
   for (const child of children.splice(0)) child.kill();
 });
 
-/** A 2026-07-28 HTTP client whose tools/call requests name their tool in base64 (`Mcp-Name`), which the direct path leaves to the SDK's handler. */
+/** A 2026-07-28 HTTP client whose tools/call requests go through the SDK's handler (`nameForSdkPath`). */
 async function modernClientOnSdkPath(gh: RunningGatehouse): Promise<Client> {
   const transport = new StreamableHTTPClientTransport(new URL(`${gh.httpUrl}/mcp`), {
     requestInit: { headers: { authorization: `Bearer ${gh.tokens.ide}` } },
     fetch: (url, init) => {
       const headers = new Headers(init?.headers);
       const name = headers.get('mcp-name');
-      if (name) headers.set('mcp-name', `=?base64?${Buffer.from(name, 'utf8').toString('base64')}?=`);
+      if (name) headers.set('mcp-name', nameForSdkPath(name));
       return fetch(url, { ...init, headers });
     },
   });

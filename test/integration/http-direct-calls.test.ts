@@ -12,7 +12,7 @@
  * form. Which path served each call is counted where the SDK dispatches a request, so that the
  * comparison cannot pass with both calls on one path.
  */
-import { countSdkToolCalls, ERROR_CALLS, PROGRESS_CALL, RESULT_CALLS, SERVERS } from './support/direct-call-cases.js';
+import { countSdkToolCalls, ERROR_CALLS, nameForSdkPath, PROGRESS_CALL, RESULT_CALLS, SERVERS } from './support/direct-call-cases.js';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientRegistry } from '../../src/node/client-registry.js';
@@ -133,10 +133,10 @@ async function endHandshake(session: Record<string, string>): Promise<void> {
   expect(sent.status).toBe(202);
 }
 
-/** The headers of a 2026-07-28 call of `name`: the SDK decodes an encoded name, and the direct path leaves such a call to it. */
+/** The headers of a 2026-07-28 call of `name`, through the SDK's handler or the direct path. */
 const headers = (name: string, path: 'sdk' | 'direct', client = 'ide'): Record<string, string> => ({
   ...mcpHeaders('modern', 'tools/call'),
-  'mcp-name': path === 'sdk' ? `=?base64?${Buffer.from(name, 'utf8').toString('base64')}?=` : name,
+  'mcp-name': path === 'sdk' ? nameForSdkPath(name) : name,
   ...auth(client),
 });
 const modern = (id: string, params: Record<string, unknown>): string =>

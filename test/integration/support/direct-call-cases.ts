@@ -21,6 +21,14 @@ export const SERVERS: NonNullable<ConfigInput['servers']> = {
 };
 
 /**
+ * A 2026-07-28 `Mcp-Name` header value that sends the call through the SDK's handler over HTTP: the
+ * SDK decodes an encoded name, and the direct path (modern-calls.ts) leaves such a call to it.
+ */
+export function nameForSdkPath(name: string): string {
+  return `=?base64?${Buffer.from(name, 'utf8').toString('base64')}?=`;
+}
+
+/**
  * Counts the `tools/call` requests the SDK's dispatch receives in this process (the daemon's
  * downstream servers run in the test's process), from now until `restore()`.
  */
